@@ -1,0 +1,258 @@
+# ------------------------------------------------------------------ image registry
+resource "aws_ecr_repository" "engine" {
+  name                 = "${local.name}/engine"
+  image_tag_mutability = "IMMUTABLE"
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.this.arn
+  }
+  tags = local.tags
+}
+
+# ------------------------------------------------------------------ logs
+resource "aws_cloudwatch_log_group" "engine" {
+  for_each          = toset(var.settings.enable_streaming ? ["batch", "stream"] : ["batch"])
+  name              = "${local.log_group_prefix}/engine-${each.key}"
+  retention_in_days = var.settings.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = local.tags
+}
+
+# ------------------------------------------------------------------ ECS
+resource "aws_ecs_cluster" "this" {
+  name = local.name
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+  tags = local.tags
+}
+
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE"]
+  default_capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    weight            = 1
+  }
+}
+
+locals {
+  image = "${aws_ecr_repository.engine.repository_url}:${var.engine_image_tag}"
+  engine_environment = concat(
+    [
+      { name = "MEDALLION_ENV", value = local.env },
+      { name = "MEDALLION_REGION", value = local.region },
+    ],
+    [for l, b in local.bucket_names : { name = "MEDALLION_${upper(l)}_BUCKET", value = b }],
+    [for l, d in local.glue_db_names : { name = "MEDALLION_${upper(l)}_GLUE_DATABASE", value = d }],
+  )
+  default_job = values(var.batch_jobs)[0].path
+}
+
+resource "aws_ecs_task_definition" "batch" {
+  family                   = "${local.name}-batch"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.settings.multi_az ? 2048 : 1024
+  memory                   = var.settings.multi_az ? 8192 : 2048
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.batch_task.arn
+  container_definitions = jsonencode([{
+    name                   = "engine"
+    image                  = local.image
+    essential              = true
+    command                = ["medallion", "run", local.default_job, "--env", local.env]
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "10001"
+    environment            = local.engine_environment
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.engine["batch"].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "batch"
+      }
+    }
+  }])
+  tags = local.tags
+}
+
+resource "aws_ecs_task_definition" "stream" {
+  count                    = var.settings.enable_streaming ? 1 : 0
+  family                   = "${local.name}-stream"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 1024
+  memory                   = 2048
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.stream_task[0].arn
+  container_definitions = jsonencode([{
+    name                   = "engine"
+    image                  = local.image
+    essential              = true
+    command                = ["medallion", "stream", "--env", local.env, "--group", "${local.name}-stream"]
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "10001"
+    environment = concat(local.engine_environment, [
+      { name = "MEDALLION_KAFKA_BOOTSTRAP", value = aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam },
+      { name = "MEDALLION_KAFKA_AUTH", value = "AWS_MSK_IAM" },
+    ])
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.engine["stream"].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "stream"
+      }
+    }
+  }])
+  tags = local.tags
+}
+
+resource "aws_ecs_service" "stream" {
+  count            = var.settings.enable_streaming ? 1 : 0
+  name             = "${local.name}-stream"
+  cluster          = aws_ecs_cluster.this.id
+  task_definition  = aws_ecs_task_definition.stream[0].arn
+  desired_count    = var.settings.multi_az ? 2 : 1
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+
+  network_configuration {
+    subnets          = local.workload_subnet_ids
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  tags = local.tags
+}
+
+# ------------------------------------------------------------------ schedules
+resource "aws_cloudwatch_event_rule" "batch" {
+  for_each            = var.batch_jobs
+  name                = "${local.name}-batch-${each.key}"
+  description         = "Scheduled medallion run of ${each.value.path} in ${local.env}"
+  schedule_expression = each.value.schedule
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "batch" {
+  for_each = var.batch_jobs
+  rule     = aws_cloudwatch_event_rule.batch[each.key].name
+  arn      = aws_ecs_cluster.this.arn
+  role_arn = aws_iam_role.events.arn
+
+  ecs_target {
+    task_definition_arn = aws_ecs_task_definition.batch.arn
+    launch_type         = "FARGATE"
+    platform_version    = "LATEST"
+    task_count          = 1
+    network_configuration {
+      subnets          = local.workload_subnet_ids
+      security_groups  = [aws_security_group.tasks.id]
+      assign_public_ip = false
+    }
+  }
+
+  input = jsonencode({
+    containerOverrides = [{
+      name    = "engine"
+      command = ["medallion", "run", each.value.path, "--env", local.env]
+    }]
+  })
+}
+
+# ------------------------------------------------------------------ bastion (optional, SSM only)
+resource "aws_iam_role" "bastion" {
+  count = var.settings.bastion_instance_type != null ? 1 : 0
+  name  = "${local.name}-bastion"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "ec2.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "bastion_ssm" {
+  count      = var.settings.bastion_instance_type != null ? 1 : 0
+  role       = aws_iam_role.bastion[0].name
+  policy_arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_instance_profile" "bastion" {
+  count = var.settings.bastion_instance_type != null ? 1 : 0
+  name  = "${local.name}-bastion"
+  role  = aws_iam_role.bastion[0].name
+}
+
+resource "aws_security_group" "bastion" {
+  count       = var.settings.bastion_instance_type != null ? 1 : 0
+  name        = "${local.name}-bastion"
+  description = "SSM-only bastion: no ingress, HTTPS egress"
+  vpc_id      = module.network.vpc_id
+  tags        = local.tags
+
+  egress {
+    description = "HTTPS to SSM and AWS APIs"
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_launch_template" "bastion" {
+  count                  = var.settings.bastion_instance_type != null ? 1 : 0
+  name                   = "${local.name}-bastion"
+  image_id               = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+  instance_type          = var.settings.bastion_instance_type
+  update_default_version = true
+  metadata_options {
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+  }
+  tags = local.tags
+}
+
+resource "aws_instance" "bastion" {
+  count                  = var.settings.bastion_instance_type != null ? 1 : 0
+  instance_type          = var.settings.bastion_instance_type
+  subnet_id              = module.network.private_subnet_ids[0]
+  vpc_security_group_ids = [aws_security_group.bastion[0].id]
+  iam_instance_profile   = aws_iam_instance_profile.bastion[0].name
+  ebs_optimized          = true
+  monitoring             = true
+
+  launch_template {
+    id      = aws_launch_template.bastion[0].id
+    version = "$Latest"
+  }
+
+  metadata_options {
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+  }
+
+  root_block_device {
+    encrypted   = true
+    kms_key_id  = aws_kms_key.this.arn
+    volume_size = 8
+  }
+
+  tags = merge(local.tags, { Name = "${local.name}-bastion" })
+}

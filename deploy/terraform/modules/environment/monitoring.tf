@@ -1,0 +1,158 @@
+resource "aws_sns_topic" "alerts" {
+  name              = "${local.name}-alerts"
+  kms_master_key_id = aws_kms_key.this.arn
+  tags              = local.tags
+}
+
+resource "aws_sns_topic_policy" "alerts" {
+  arn = aws_sns_topic.alerts.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AlarmsEventsAndBudgetsOfThisAccount"
+      Effect    = "Allow"
+      Principal = { Service = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"] }
+      Action    = "sns:Publish"
+      Resource  = aws_sns_topic.alerts.arn
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+    }]
+  })
+}
+
+resource "aws_sns_topic_subscription" "alerts_email" {
+  for_each  = toset(var.settings.alert_emails)
+  topic_arn = aws_sns_topic.alerts.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# The engine logs one JSON object per line; these two events are its contract
+# with the alarms: {"event":"job_failed",...} and
+# {"event":"records_quarantined","count":N,...}.
+resource "aws_cloudwatch_log_metric_filter" "job_failures" {
+  name           = "${local.name}-job-failures"
+  log_group_name = aws_cloudwatch_log_group.engine["batch"].name
+  pattern        = "{ $.event = \"job_failed\" }"
+  metric_transformation {
+    name          = "JobFailures"
+    namespace     = "Medallion/${local.name}"
+    value         = "1"
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_log_metric_filter" "quarantine" {
+  for_each       = aws_cloudwatch_log_group.engine
+  name           = "${local.name}-${each.key}-quarantined-records"
+  log_group_name = each.value.name
+  pattern        = "{ $.event = \"records_quarantined\" }"
+  metric_transformation {
+    name          = "QuarantinedRecords"
+    namespace     = "Medallion/${local.name}"
+    value         = "$.count"
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "job_failures" {
+  alarm_name          = "${local.name}-job-failures"
+  alarm_description   = "A medallion batch job failed in ${local.env}"
+  namespace           = "Medallion/${local.name}"
+  metric_name         = "JobFailures"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.alarm_thresholds.job_failures
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "quarantine_spike" {
+  alarm_name          = "${local.name}-quarantine-spike"
+  alarm_description   = "More than ${var.alarm_thresholds.quarantined_records_5m} records quarantined in 5 minutes in ${local.env}"
+  namespace           = "Medallion/${local.name}"
+  metric_name         = "QuarantinedRecords"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.alarm_thresholds.quarantined_records_5m
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "consumer_lag" {
+  count               = var.settings.enable_streaming ? 1 : 0
+  alarm_name          = "${local.name}-consumer-lag"
+  alarm_description   = "Stream consumer group ${local.name}-stream is falling behind in ${local.env}"
+  namespace           = "AWS/Kafka"
+  metric_name         = "SumOffsetLag"
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = var.alarm_thresholds.consumer_lag_records
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  dimensions = {
+    "Cluster Name"   = local.msk_name
+    "Consumer Group" = "${local.name}-stream"
+    "Topic"          = "${local.name}.bronze"
+  }
+  tags = local.tags
+}
+
+# Failed (non-zero exit) engine tasks also go straight to the alert topic.
+resource "aws_cloudwatch_event_rule" "task_failed" {
+  name        = "${local.name}-engine-task-failed"
+  description = "Engine ECS task stopped with a non-zero exit code in ${local.env}"
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Task State Change"]
+    detail = {
+      clusterArn = [aws_ecs_cluster.this.arn]
+      lastStatus = ["STOPPED"]
+      containers = { exitCode = [{ "anything-but" = 0 }] }
+    }
+  })
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "task_failed" {
+  rule = aws_cloudwatch_event_rule.task_failed.name
+  arn  = aws_sns_topic.alerts.arn
+}
+
+resource "aws_budgets_budget" "monthly" {
+  name         = "${local.name}-monthly"
+  budget_type  = "COST"
+  limit_amount = tostring(var.settings.monthly_budget_usd)
+  limit_unit   = "USD"
+  time_unit    = "MONTHLY"
+
+  cost_filter {
+    name   = "TagKeyValue"
+    values = ["user:environment$${local.env}"]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 80
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.alerts.arn]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 100
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "FORECASTED"
+    subscriber_sns_topic_arns = [aws_sns_topic.alerts.arn]
+  }
+
+  tags = local.tags
+}

@@ -1,0 +1,221 @@
+# ------------------------------------------------------------------ access-log bucket
+# S3 server access log delivery only supports SSE-S3 on the target bucket, so
+# this one bucket is AES256; every data bucket uses the environment's KMS key.
+resource "aws_s3_bucket" "access_logs" {
+  bucket = local.log_bucket_name
+  tags   = merge(local.tags, { Name = local.log_bucket_name, layer = "access-logs" })
+}
+
+resource "aws_s3_bucket_ownership_controls" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "access_logs" {
+  bucket                  = aws_s3_bucket.access_logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    id     = "retention"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.settings.retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 7
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "S3ServerAccessLogDelivery"
+        Effect    = "Allow"
+        Principal = { Service = "logging.s3.amazonaws.com" }
+        Action    = "s3:PutObject"
+        Resource  = "arn:aws:s3:::${local.log_bucket_name}/*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account }
+          ArnLike      = { "aws:SourceArn" = "arn:aws:s3:::${local.name}-*" }
+        }
+      },
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = ["arn:aws:s3:::${local.log_bucket_name}", "arn:aws:s3:::${local.log_bucket_name}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
+  depends_on = [aws_s3_bucket_public_access_block.access_logs]
+}
+
+# ------------------------------------------------------------------ data buckets
+resource "aws_s3_bucket" "data" {
+  for_each = local.bucket_names
+  bucket   = each.value
+  tags     = merge(local.tags, { Name = each.value, layer = each.key })
+}
+
+resource "aws_s3_bucket_ownership_controls" "data" {
+  for_each = local.bucket_names
+  bucket   = aws_s3_bucket.data[each.key].id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "data" {
+  for_each                = local.bucket_names
+  bucket                  = aws_s3_bucket.data[each.key].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "data" {
+  for_each = local.bucket_names
+  bucket   = aws_s3_bucket.data[each.key].id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
+  for_each = local.bucket_names
+  bucket   = aws_s3_bucket.data[each.key].id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.this.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_logging" "data" {
+  for_each      = local.bucket_names
+  bucket        = aws_s3_bucket.data[each.key].id
+  target_bucket = aws_s3_bucket.access_logs.id
+  target_prefix = "${each.key}/"
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "data" {
+  for_each = local.bucket_names
+  bucket   = aws_s3_bucket.data[each.key].id
+  rule {
+    id     = "retention"
+    status = "Enabled"
+    filter {}
+    dynamic "transition" {
+      for_each = var.settings.transitions
+      content {
+        days          = transition.value.days
+        storage_class = transition.value.storage_class
+      }
+    }
+    expiration {
+      days = var.settings.retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = min(30, var.settings.retention_days)
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.data]
+}
+
+resource "aws_s3_bucket_policy" "data" {
+  for_each = local.bucket_names
+  bucket   = aws_s3_bucket.data[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [local.bucket_arns[each.key], "${local.bucket_arns[each.key]}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+      {
+        Sid       = "DenyNonKmsEncryption"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:PutObject"
+        Resource  = "${local.bucket_arns[each.key]}/*"
+        Condition = { StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption" = "aws:kms" } }
+      },
+      {
+        Sid       = "DenyOtherKmsKeys"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:PutObject"
+        Resource  = "${local.bucket_arns[each.key]}/*"
+        Condition = { StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption-aws-kms-key-id" = aws_kms_key.this.arn } }
+      },
+    ]
+  })
+  depends_on = [aws_s3_bucket_public_access_block.data]
+}
+
+# ------------------------------------------------------------------ Glue catalog
+resource "aws_glue_catalog_database" "layer" {
+  for_each    = local.glue_db_names
+  name        = each.value
+  description = "${local.name} ${each.key} layer tables"
+  catalog_id  = local.account
+  tags        = merge(local.tags, { layer = each.key })
+}
+
+resource "aws_glue_data_catalog_encryption_settings" "this" {
+  catalog_id = local.account
+  data_catalog_encryption_settings {
+    encryption_at_rest {
+      catalog_encryption_mode = "SSE-KMS"
+      sse_aws_kms_key_id      = aws_kms_key.this.arn
+    }
+    connection_password_encryption {
+      return_connection_password_encrypted = true
+      aws_kms_key_id                       = aws_kms_key.this.arn
+    }
+  }
+}
