@@ -1,0 +1,113 @@
+variable "project_name" {
+  description = "Project name, prefix of every resource name."
+  type        = string
+  default     = "medallion"
+}
+
+variable "organization" {
+  description = "Owning organisation (cost-allocation tag)."
+  type        = string
+  default     = "example-org"
+}
+
+variable "region" {
+  description = "AWS region of the platform."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "offline_plan" {
+  description = "CI only: skip AWS credential/account look-ups so plans run offline with fake credentials."
+  type        = bool
+  default     = false
+}
+
+variable "environments" {
+  description = "Per-environment settings. Every root receives the whole map and deploys only its own entry."
+  type = map(object({
+    account_id            = string
+    cidr                  = string
+    azs                   = list(string)
+    multi_az              = bool
+    retention_days        = number
+    log_retention_days    = number
+    layers                = list(string)
+    enable_streaming      = bool
+    kafka_instance_type   = optional(string)
+    bastion_instance_type = optional(string)
+    monthly_budget_usd    = number
+    alert_emails          = optional(list(string), [])
+    transitions = optional(list(object({
+      days          = number
+      storage_class = string
+    })), [])
+  }))
+  default = {
+    dev = {
+      account_id            = "111111111111"
+      cidr                  = "10.10.0.0/16"
+      azs                   = ["eu-west-1a"]
+      multi_az              = false
+      retention_days        = 30
+      log_retention_days    = 30
+      layers                = ["bronze"]
+      enable_streaming      = false
+      bastion_instance_type = "t3.nano"
+      monthly_budget_usd    = 150
+    }
+    staging = {
+      account_id          = "222222222222"
+      cidr                = "10.20.0.0/16"
+      azs                 = ["eu-west-1a", "eu-west-1b"]
+      multi_az            = false
+      retention_days      = 90
+      log_retention_days  = 90
+      layers              = ["bronze", "silver", "gold"]
+      enable_streaming    = true
+      kafka_instance_type = "kafka.m5.large"
+      monthly_budget_usd  = 900
+    }
+    prod = {
+      account_id          = "333333333333"
+      cidr                = "10.30.0.0/16"
+      azs                 = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+      multi_az            = true
+      retention_days      = 2555
+      log_retention_days  = 2557
+      layers              = ["bronze", "silver", "gold"]
+      enable_streaming    = true
+      kafka_instance_type = "kafka.m5.xlarge"
+      monthly_budget_usd  = 3000
+      transitions = [
+        { days = 90, storage_class = "STANDARD_IA" },
+        { days = 365, storage_class = "GLACIER_IR" },
+        { days = 730, storage_class = "DEEP_ARCHIVE" },
+      ]
+    }
+  }
+
+  validation {
+    condition     = alltrue([for k in keys(var.environments) : contains(["dev", "staging", "prod"], k)])
+    error_message = "environments keys must be dev, staging and prod."
+  }
+  validation {
+    condition = alltrue([for e in values(var.environments) : contains(
+      [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
+    e.log_retention_days)])
+    error_message = "log_retention_days must be a CloudWatch Logs allowed value (use 2557 for ~7 years)."
+  }
+}
+
+variable "shared" {
+  description = "Shared-services account and VPC."
+  type = object({
+    account_id = string
+    cidr       = string
+    azs        = list(string)
+  })
+  default = {
+    account_id = "000000000000"
+    cidr       = "10.0.0.0/16"
+    azs        = ["eu-west-1a", "eu-west-1b"]
+  }
+}

@@ -1,0 +1,35 @@
+output "vpc_id" {
+  description = "Shared-services VPC: the only peering target of the environments."
+  value       = module.network.vpc_id
+}
+
+output "vpc_cidr" {
+  value = module.network.vpc_cidr
+}
+
+output "log_archive_bucket" {
+  value = aws_s3_bucket.archive.bucket
+}
+
+output "kms_key_arn" {
+  value = aws_kms_key.logs.arn
+}
+
+output "trail" {
+  value = {
+    name                       = aws_cloudtrail.org.name
+    multi_region               = aws_cloudtrail.org.is_multi_region_trail
+    organization               = aws_cloudtrail.org.is_organization_trail
+    log_file_validation        = aws_cloudtrail.org.enable_log_file_validation
+    s3_bucket                  = aws_cloudtrail.org.s3_bucket_name
+    cloud_watch_logs_group_arn = aws_cloudtrail.org.cloud_watch_logs_group_arn
+  }
+}
+
+output "security_alerts_topic_arn" {
+  value = aws_sns_topic.security_alerts.arn
+}
+
+output "config_rules" {
+  value = [for r in aws_config_config_rule.managed : r.name]
+}

@@ -1,0 +1,53 @@
+variable "project_name" {
+  description = "Project name, prefix of every resource name."
+  type        = string
+}
+
+variable "organization" {
+  description = "Owning organisation (cost-allocation tag)."
+  type        = string
+}
+
+variable "region" {
+  description = "Home region of the shared services."
+  type        = string
+}
+
+variable "account_id" {
+  description = "Shared-services (organisation management / log-archive) account id."
+  type        = string
+}
+
+variable "member_account_ids" {
+  description = "Environment account ids whose AWS Config delivers into the central bucket."
+  type        = list(string)
+}
+
+variable "cidr" {
+  description = "CIDR of the shared-services VPC (the only peering target of the environments)."
+  type        = string
+  default     = "10.0.0.0/16"
+}
+
+variable "azs" {
+  description = "AZs of the shared-services VPC private subnets."
+  type        = list(string)
+}
+
+variable "log_retention_days" {
+  description = "Retention of the central CloudWatch log groups (CloudWatch-allowed value)."
+  type        = number
+  default     = 2557
+}
+
+variable "archive_retention_days" {
+  description = "Days the central log archive keeps CloudTrail/Config objects."
+  type        = number
+  default     = 2555
+}
+
+variable "object_lock_days" {
+  description = "Object-lock (GOVERNANCE) retention on the central log archive."
+  type        = number
+  default     = 365
+}
