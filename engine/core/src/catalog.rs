@@ -1,0 +1,332 @@
+//! The catalog: databases and tables, the same model for the embedded catalog (default,
+//! a JSON file under the environment's lake root) and for AWS Glue.
+//!
+//! The trait is small on purpose: create/list databases, upsert/get/list tables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+/// A database (one per layer, e.g. `bronze`, `silver`, `gold`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Database {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Where its tables live.
+    pub location: String,
+}
+
+/// A column as the catalog records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// Hive type string (`bigint`, `decimal(12,2)`, `struct<a:string>`, `array<double>` …),
+    /// the form Athena, Spark and Glue read.
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub nullable: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Data classification (e.g. `pii`).
+    #[serde(default)]
+    pub classification: Option<String>,
+}
+
+/// A table entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableEntry {
+    pub database: String,
+    pub name: String,
+    /// Table root (a Delta table).
+    pub location: String,
+    /// Always `delta`.
+    pub format: String,
+    /// `bronze`, `silver`, `quarantine` or `gold`.
+    pub layer: String,
+    pub columns: Vec<Column>,
+    /// The Delta version the entry describes.
+    pub delta_version: i64,
+    /// The pipeline that writes the table.
+    pub owner_pipeline: String,
+    /// The pinned schema (`dataset@N`), for Bronze and Silver.
+    #[serde(default)]
+    pub schema_ref: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Free-form parameters (environment, owner team, …).
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TableEntry {
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.database, self.name)
+    }
+}
+
+/// A table catalog.
+#[async_trait]
+pub trait Catalog: Send + Sync + std::fmt::Debug {
+    /// Creates the database if it does not exist (idempotent).
+    async fn create_database(&self, database: &Database) -> Result<()>;
+    /// All databases, by name.
+    async fn list_databases(&self) -> Result<Vec<Database>>;
+    /// Creates or replaces a table entry (keeps `created_at` of an existing one).
+    async fn upsert_table(&self, table: &TableEntry) -> Result<()>;
+    /// One table, if registered.
+    async fn get_table(&self, database: &str, name: &str) -> Result<Option<TableEntry>>;
+    /// All tables (of one database, or of all), ordered by database and name.
+    async fn list_tables(&self, database: Option<&str>) -> Result<Vec<TableEntry>>;
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CatalogDocument {
+    /// Format version of the file.
+    version: u32,
+    databases: BTreeMap<String, Database>,
+    tables: BTreeMap<String, TableEntry>,
+}
+
+/// The embedded catalog: `<lake>/_catalog/catalog.json`, replaced atomically on each change.
+#[derive(Debug, Clone)]
+pub struct EmbeddedCatalog {
+    path: PathBuf,
+    lock: Arc<Mutex<()>>,
+}
+
+impl EmbeddedCatalog {
+    /// The catalog of a lake root.
+    pub fn for_lake(lake: &Path) -> Self {
+        Self {
+            path: lake.join("_catalog").join("catalog.json"),
+            lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read(&self) -> Result<CatalogDocument> {
+        match tokio::fs::read(&self.path).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Catalog(format!(
+                    "{} is not a valid catalog file ({e}); restore it from a backup or delete it and re-run the pipelines to re-register the tables",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CatalogDocument { version: 1, ..Default::default() }),
+            Err(e) => Err(Error::io(self.path.display().to_string(), e)),
+        }
+    }
+
+    async fn write(&self, doc: &CatalogDocument) -> Result<()> {
+        let dir = self.path.parent().expect("catalog path has a parent");
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::io(dir.display().to_string(), e))?;
+        let tmp = dir.join(format!(".catalog.{}.tmp", uuid::Uuid::new_v4()));
+        let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::Internal(e.to_string()))?;
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| Error::io(tmp.display().to_string(), e))?;
+        tokio::fs::rename(&tmp, &self.path)
+            .await
+            .map_err(|e| Error::io(self.path.display().to_string(), e))
+    }
+}
+
+#[async_trait]
+impl Catalog for EmbeddedCatalog {
+    async fn create_database(&self, database: &Database) -> Result<()> {
+        let _g = self.lock.lock().await;
+        let mut doc = self.read().await?;
+        if !doc.databases.contains_key(&database.name) {
+            doc.databases
+                .insert(database.name.clone(), database.clone());
+            self.write(&doc).await?;
+        }
+        Ok(())
+    }
+
+    async fn list_databases(&self) -> Result<Vec<Database>> {
+        Ok(self.read().await?.databases.into_values().collect())
+    }
+
+    async fn upsert_table(&self, table: &TableEntry) -> Result<()> {
+        let _g = self.lock.lock().await;
+        let mut doc = self.read().await?;
+        if !doc.databases.contains_key(&table.database) {
+            return Err(Error::Catalog(format!(
+                "database `{}` does not exist; create it before registering `{}`",
+                table.database,
+                table.qualified_name()
+            )));
+        }
+        let mut entry = table.clone();
+        if let Some(old) = doc.tables.get(&table.qualified_name()) {
+            entry.created_at = old.created_at.clone();
+        }
+        doc.tables.insert(table.qualified_name(), entry);
+        self.write(&doc).await
+    }
+
+    async fn get_table(&self, database: &str, name: &str) -> Result<Option<TableEntry>> {
+        Ok(self
+            .read()
+            .await?
+            .tables
+            .remove(&format!("{database}.{name}")))
+    }
+
+    async fn list_tables(&self, database: Option<&str>) -> Result<Vec<TableEntry>> {
+        Ok(self
+            .read()
+            .await?
+            .tables
+            .into_values()
+            .filter(|t| database.is_none_or(|d| t.database == d))
+            .collect())
+    }
+}
+
+/// The Hive type string of an Arrow type (what Glue/Athena expect).
+pub fn hive_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::UInt8 | DataType::UInt16 => "int".into(),
+        DataType::UInt32 | DataType::UInt64 => "bigint".into(),
+        DataType::Float16 | DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp_ntz".into(),
+        DataType::Timestamp(_, _) => "timestamp".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary".into(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+            format!("array<{}>", hive_type(f.data_type()))
+        }
+        DataType::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{}:{}", f.name(), hive_type(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        DataType::Map(f, _) => match f.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                format!(
+                    "map<{},{}>",
+                    hive_type(kv[0].data_type()),
+                    hive_type(kv[1].data_type())
+                )
+            }
+            other => format!("map<string,{}>", hive_type(other)),
+        },
+        DataType::Dictionary(_, v) => hive_type(v),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// Catalog columns of an Arrow schema; descriptions and classifications by column name.
+pub fn columns_of(
+    schema: &SchemaRef,
+    described: &[(String, Option<String>, Option<String>)],
+) -> Vec<Column> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let info = described.iter().find(|(n, _, _)| n == f.name());
+            Column {
+                name: f.name().clone(),
+                ty: hive_type(f.data_type()),
+                nullable: f.is_nullable(),
+                description: info.and_then(|i| i.1.clone()),
+                classification: info.and_then(|i| i.2.clone()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{Field, Fields};
+
+    #[test]
+    fn hive_types_of_nested_columns() {
+        let t = DataType::Struct(Fields::from(vec![
+            Field::new("lat", DataType::Float64, true),
+            Field::new(
+                "tags",
+                DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))),
+                true,
+            ),
+        ]));
+        assert_eq!(hive_type(&t), "struct<lat:double,tags:array<string>>");
+        assert_eq!(hive_type(&DataType::Decimal128(12, 2)), "decimal(12,2)");
+    }
+
+    #[tokio::test]
+    async fn embedded_catalog_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = EmbeddedCatalog::for_lake(dir.path());
+        let db = Database {
+            name: "silver".into(),
+            description: None,
+            location: "x".into(),
+        };
+        cat.create_database(&db).await.unwrap();
+        cat.create_database(&db).await.unwrap();
+        assert_eq!(cat.list_databases().await.unwrap(), vec![db]);
+        let mut t = TableEntry {
+            database: "silver".into(),
+            name: "orders".into(),
+            location: "/lake/silver/orders".into(),
+            format: "delta".into(),
+            layer: "silver".into(),
+            columns: vec![],
+            delta_version: 0,
+            owner_pipeline: "orders".into(),
+            schema_ref: Some("orders@1".into()),
+            description: None,
+            parameters: BTreeMap::new(),
+            created_at: "t0".into(),
+            updated_at: "t0".into(),
+        };
+        cat.upsert_table(&t).await.unwrap();
+        t.delta_version = 3;
+        t.created_at = "t1".into();
+        cat.upsert_table(&t).await.unwrap();
+        let got = cat.get_table("silver", "orders").await.unwrap().unwrap();
+        assert_eq!(got.delta_version, 3);
+        assert_eq!(got.created_at, "t0", "created_at is kept across updates");
+        let missing = TableEntry {
+            database: "nope".into(),
+            ..t
+        };
+        assert!(cat
+            .upsert_table(&missing)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("database `nope` does not exist"));
+    }
+}

@@ -1,0 +1,380 @@
+//! Environments (`environments.yaml`): dev / staging / prod, each with its own lake root,
+//! catalog, KMS key, retention and streaming switch.
+//!
+//! Isolation: a run in environment X reads and writes only under X's lake root and in X's
+//! catalog. Lake roots of different environments may not overlap, and a source path inside
+//! another environment's lake root is refused before any IO.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result, SpecError};
+
+/// The file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentsFile {
+    /// Environment name → settings.
+    pub environments: BTreeMap<String, EnvironmentSpec>,
+}
+
+/// One environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    /// Lake root: a local folder (relative to this file's folder) or `s3://bucket/prefix`.
+    pub lake: String,
+    /// `embedded` (default: a catalog file under the lake root) or `{ glue: { database_prefix } }`.
+    #[serde(default)]
+    pub catalog: CatalogSpec,
+    /// KMS key (id, ARN or alias) that encrypts every object written (S3 lakes).
+    #[serde(default)]
+    pub kms_key: Option<String>,
+    /// How long data is kept, in days.
+    pub retention_days: u32,
+    /// Whether `medallion stream` may run here.
+    #[serde(default)]
+    pub streaming: bool,
+    /// What the environment is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Catalog selection.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CatalogSpec {
+    /// The embedded catalog, stored at `<lake>/_catalog/catalog.json`.
+    #[default]
+    Embedded,
+    /// The AWS Glue Data Catalog.
+    Glue(GlueCatalogSpec),
+}
+
+/// Glue settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlueCatalogSpec {
+    /// Prefix of the Glue database names: `<prefix><database>`, e.g. `staging_silver`.
+    #[serde(default)]
+    pub database_prefix: String,
+    /// AWS region (default: from the AWS configuration).
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// A lake root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeRoot {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl std::fmt::Display for LakeRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LakeRoot::Local(p) => write!(f, "{}", p.display()),
+            LakeRoot::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            LakeRoot::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// A resolved environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub lake: LakeRoot,
+    pub catalog: CatalogSpec,
+    pub kms_key: Option<String>,
+    pub retention_days: u32,
+    pub streaming: bool,
+    /// Lake roots of the other environments (isolation checks).
+    pub other_lakes: Vec<(String, LakeRoot)>,
+    /// The project root: the folder holding `environments.yaml`.
+    pub project_root: PathBuf,
+}
+
+/// Makes a path absolute and removes `.` / `..` without touching the file system.
+pub fn normalize(base: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+fn parse_lake(root: &Path, lake: &str) -> std::result::Result<LakeRoot, String> {
+    if let Some(rest) = lake.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("`{lake}` has no bucket name"));
+        }
+        Ok(LakeRoot::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_end_matches('/').to_string(),
+        })
+    } else if lake.contains("://") {
+        Err(format!(
+            "`{lake}`: a lake root is a local folder or `s3://bucket/prefix`"
+        ))
+    } else if lake.trim().is_empty() {
+        Err("must not be empty".to_string())
+    } else {
+        Ok(LakeRoot::Local(normalize(root, Path::new(lake))))
+    }
+}
+
+fn overlaps(a: &LakeRoot, b: &LakeRoot) -> bool {
+    match (a, b) {
+        (LakeRoot::Local(a), LakeRoot::Local(b)) => a.starts_with(b) || b.starts_with(a),
+        (
+            LakeRoot::S3 {
+                bucket: ba,
+                prefix: pa,
+            },
+            LakeRoot::S3 {
+                bucket: bb,
+                prefix: pb,
+            },
+        ) => {
+            ba == bb && {
+                let (pa, pb) = (Path::new(pa), Path::new(pb));
+                pa.starts_with(pb) || pb.starts_with(pa)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Loads and checks `environments.yaml`, then selects `name`.
+pub fn load_environment(file: &Path, name: &str) -> Result<Environment> {
+    let all = load_all(file)?;
+    let available: Vec<String> = all.iter().map(|e| e.name.clone()).collect();
+    all.into_iter().find(|e| e.name == name).ok_or_else(|| {
+        Error::Spec(vec![SpecError::new(
+            file.display().to_string(),
+            "environments",
+            format!("no environment `{name}`; defined: {}", available.join(", ")),
+        )])
+    })
+}
+
+/// Loads and checks every environment of the file.
+pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
+    let shown = file.display().to_string();
+    let parsed: EnvironmentsFile = crate::yaml::load(file).map_err(|e| Error::Spec(vec![e]))?;
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let root = normalize(&cwd, file.parent().unwrap_or(Path::new(".")));
+    let mut errors = Vec::new();
+    let mut lakes = Vec::new();
+    for (name, spec) in &parsed.environments {
+        match parse_lake(&root, &spec.lake) {
+            Ok(l) => lakes.push((name.clone(), l)),
+            Err(m) => errors.push(SpecError::new(
+                &shown,
+                format!("environments.{name}.lake"),
+                m,
+            )),
+        }
+        if spec.retention_days == 0 {
+            errors.push(SpecError::new(
+                &shown,
+                format!("environments.{name}.retention_days"),
+                "must be at least 1",
+            ));
+        }
+    }
+    for (i, (na, la)) in lakes.iter().enumerate() {
+        for (nb, lb) in lakes.iter().skip(i + 1) {
+            if overlaps(la, lb) {
+                errors.push(SpecError::new(
+                    &shown,
+                    format!("environments.{nb}.lake"),
+                    format!("`{lb}` overlaps the lake of environment `{na}` (`{la}`); each environment needs its own lake root"),
+                ));
+            }
+        }
+    }
+    if parsed.environments.is_empty() {
+        errors.push(SpecError::new(
+            &shown,
+            "environments",
+            "define at least one environment",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Spec(errors));
+    }
+    Ok(parsed
+        .environments
+        .iter()
+        .map(|(name, spec)| {
+            let lake = lakes
+                .iter()
+                .find(|(n, _)| n == name)
+                .expect("parsed")
+                .1
+                .clone();
+            Environment {
+                name: name.clone(),
+                lake,
+                catalog: spec.catalog.clone(),
+                kms_key: spec.kms_key.clone(),
+                retention_days: spec.retention_days,
+                streaming: spec.streaming,
+                other_lakes: lakes.iter().filter(|(n, _)| n != name).cloned().collect(),
+                project_root: root.clone(),
+            }
+        })
+        .collect())
+}
+
+impl Environment {
+    /// The local lake root, or a clear error for lakes this build cannot use.
+    pub fn local_lake(&self) -> Result<&Path> {
+        match &self.lake {
+            LakeRoot::Local(p) => Ok(p),
+            other => Err(Error::Isolation(format!(
+                "environment `{}` keeps its lake at `{other}`; this build of medallion writes local lakes only \
+                 (use an environment with a local `lake:` folder)",
+                self.name
+            ))),
+        }
+    }
+
+    /// Resolves a source path (relative to the project root) and refuses paths that lie in
+    /// another environment's lake.
+    pub fn resolve_source(&self, path: &str) -> Result<PathBuf> {
+        if path.contains("://") {
+            return Err(Error::Isolation(format!(
+                "source `{path}`: only local paths are readable by this build"
+            )));
+        }
+        let resolved = normalize(&self.project_root, Path::new(path));
+        for (other, lake) in &self.other_lakes {
+            if let LakeRoot::Local(l) = lake {
+                // A glob's fixed prefix decides where it can reach.
+                let fixed: PathBuf = resolved
+                    .components()
+                    .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+                    .collect();
+                if fixed.starts_with(l) {
+                    return Err(Error::Isolation(format!(
+                        "source `{path}` reaches into the lake of environment `{other}` ({}); a run in `{}` may only \
+                         read its own sources and lake. Promote data between environments instead",
+                        l.display(),
+                        self.name
+                    )));
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Refuses a concrete file (found by a glob or directory walk) inside another
+    /// environment's lake.
+    pub fn check_readable(&self, file: &Path) -> Result<()> {
+        for (other, lake) in &self.other_lakes {
+            if let LakeRoot::Local(l) = lake {
+                if file.starts_with(l) {
+                    return Err(Error::Isolation(format!(
+                        "source file {} lies in the lake of environment `{other}`; a run in `{}` may only read its own \
+                         sources and lake. Narrow the source path",
+                        file.display(),
+                        self.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a table lives: `<lake>/<database>/<table>`.
+    pub fn table_location(&self, table: &crate::spec::TableName) -> Result<PathBuf> {
+        Ok(self.local_lake()?.join(&table.database).join(&table.table))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("environments.yaml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn overlapping_lakes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            "environments:\n  dev: { lake: ./lake, retention_days: 30 }\n  staging: { lake: ./lake/staging, retention_days: 90 }\n",
+        );
+        let err = load_all(&f).unwrap_err().to_string();
+        assert!(err.contains("environments.staging.lake"), "{err}");
+        assert!(
+            err.contains("overlaps the lake of environment `dev`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sources_in_another_lake_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n  prod: { lake: ./lake/prod, retention_days: 2555 }\n",
+        );
+        let dev = load_environment(&f, "dev").unwrap();
+        assert!(dev.resolve_source("landing/*.ndjson").is_ok());
+        let err = dev
+            .resolve_source("lake/prod/bronze/orders/*.parquet")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environment `prod`"), "{err}");
+        let glob = dev.resolve_source("lake/*/bronze/x.parquet").unwrap();
+        assert!(
+            glob.starts_with(
+                dir.path()
+                    .canonicalize()
+                    .unwrap_or(dir.path().to_path_buf())
+            ) || glob.is_absolute()
+        );
+        let err = dev
+            .check_readable(&dir.path().join("lake/prod/bronze/x.parquet"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environment `prod`"), "{err}");
+        assert!(dev
+            .check_readable(&dir.path().join("lake/dev/x.parquet"))
+            .is_ok());
+        assert!(dev.resolve_source("landing/../lake/prod/x").is_err());
+    }
+
+    #[test]
+    fn unknown_environment_lists_the_defined_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n",
+        );
+        let err = load_environment(&f, "qa").unwrap_err().to_string();
+        assert!(err.contains("no environment `qa`; defined: dev"), "{err}");
+    }
+}

@@ -1,0 +1,155 @@
+//! Errors of the engine. One enum per phase; every message says what to do next.
+
+use std::fmt;
+
+/// A problem found in a job spec, schema or environment file, before any data is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The file the problem is in (as given by the user).
+    pub file: String,
+    /// The field path inside the file, e.g. `silver.rules[1].on_fail` (empty for the whole file).
+    pub path: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(
+        file: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.path, self.message)
+        }
+    }
+}
+
+fn join_spec_errors(errors: &[SpecError]) -> String {
+    let mut out = format!(
+        "{} problem(s) in the spec; nothing was read or written:",
+        errors.len()
+    );
+    for e in errors {
+        out.push_str("\n  ");
+        out.push_str(&e.to_string());
+    }
+    out
+}
+
+/// Every error the engine returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec, schema or environment files are invalid (all problems listed).
+    #[error("{}", join_spec_errors(.0))]
+    Spec(Vec<SpecError>),
+
+    /// A path or table outside the selected environment was requested.
+    #[error("environment isolation: {0}")]
+    Isolation(String),
+
+    /// A source could not be read (not a per-record problem: those are quarantined).
+    #[error("source {path}: {message}")]
+    Source { path: String, message: String },
+
+    /// A quality rule with `on_fail: fail` did not hold. No table was changed.
+    #[error(
+        "quality rule '{rule}' (on_fail: fail) failed for {failed} row(s) of {table}; example: {example}. \
+         The run was aborted and no table was changed: fix the input or relax the rule's on_fail"
+    )]
+    QualityFailed {
+        table: String,
+        rule: String,
+        failed: u64,
+        example: String,
+    },
+
+    /// A Delta table operation failed.
+    #[error("table {table}: {source}")]
+    Table {
+        table: String,
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+
+    /// The catalog could not be read or written.
+    #[error("catalog: {0}")]
+    Catalog(String),
+
+    /// A query failed.
+    #[error("{context}: {source}")]
+    Query {
+        context: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error(transparent)]
+    Delta(#[from] deltalake::DeltaTableError),
+
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Something that should not happen.
+    #[error("internal error: {0}. This is a bug, please report it")]
+    Internal(String),
+}
+
+impl Error {
+    /// True when the run failed because the data or the spec said no (exit code 1), rather
+    /// than because something broke (exit code 2).
+    pub fn is_user_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Spec(_) | Error::QualityFailed { .. } | Error::Isolation(_)
+        )
+    }
+
+    pub(crate) fn table(table: impl Into<String>, source: deltalake::DeltaTableError) -> Self {
+        Error::Table {
+            table: table.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn query(
+        context: impl Into<String>,
+        source: datafusion::error::DataFusionError,
+    ) -> Self {
+        Error::Query {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,21 @@
+//! medallion core: job specs, schemas, environments, the catalog, and the Bronze → Silver →
+//! Gold pipeline on Delta Lake tables with DataFusion.
+//!
+//! Guarantees (see `engine/ARCHITECTURE.md`):
+//! - A bad spec is refused before any read or write, with every problem listed.
+//! - Bronze file ingestion is incremental: a file already in the Bronze table is not read again.
+//! - Records that cannot be parsed or typed are quarantined with a reason, never dropped silently.
+//! - A rule with `on_fail: fail` aborts the run before any table commit.
+//! - Data streams through in Arrow record batches; memory does not grow with input size.
+
+pub mod catalog;
+pub mod env;
+pub mod error;
+pub mod ingest;
+pub mod quality;
+pub mod schema;
+pub mod spec;
+pub mod typing;
+pub mod yaml;
+
+pub use error::{Error, Result, SpecError};

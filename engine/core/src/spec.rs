@@ -1,0 +1,728 @@
+//! The job spec: one pipeline per YAML file (`jobs/**/*.yaml`), Bronze → Silver → Gold.
+//!
+//! Every field is documented here and in `docs/spec.md`. Unknown fields are refused.
+//! [`load_job`] parses a file (errors name the file and field path); [`JobSpec::check`]
+//! runs every static check and returns all problems at once. SQL is checked later by the
+//! planner ([`crate::plan`]), which needs the schemas.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::SpecError;
+
+/// A pipeline: where data comes from, how it is cleaned, what is aggregated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Pipeline name (letters, digits, `_`, `-`); recorded as the owner of every table it writes.
+    pub pipeline: String,
+    /// What the pipeline does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Team or person responsible, recorded in the catalog.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Raw ingestion.
+    pub bronze: BronzeSpec,
+    /// Validated, cleaned data (optional: a pipeline may stop at Bronze).
+    #[serde(default)]
+    pub silver: Option<SilverSpec>,
+    /// Aggregations over Silver tables.
+    #[serde(default)]
+    pub gold: Vec<GoldSpec>,
+}
+
+/// Bronze: raw records as delivered, plus ingestion metadata columns
+/// (`_ingest_time`, `_source_file`, `_source_line`, `_run_id`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BronzeSpec {
+    /// Table name `<database>.<table>`, e.g. `bronze.orders`.
+    pub table: String,
+    /// Where records come from.
+    pub source: SourceSpec,
+    /// The pinned schema, `<dataset>@<version>` → `schemas/<dataset>/v<version>.yaml`.
+    pub schema: String,
+    /// Table description for the catalog.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A source of records. One key selects the kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceSpec {
+    /// Files on the local file system, by path or glob.
+    Files(FilesSource),
+}
+
+/// Files on the local file system. Incremental: a file already ingested into the Bronze
+/// table (by path) is never read again.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSource {
+    /// A file, a directory (all files in it, recursively) or a glob such as
+    /// `landing/orders/*.ndjson`. Relative paths are relative to the project root (the folder
+    /// holding `environments.yaml`).
+    pub path: String,
+    /// File format.
+    pub format: FileFormat,
+    /// CSV options (only with `format: csv`).
+    #[serde(default)]
+    pub csv: Option<CsvOptions>,
+    /// What to do with a record field that the schema does not declare:
+    /// `quarantine` (default; the record is kept in the quarantine table with the reason) or
+    /// `ignore` (the field is dropped, the record kept).
+    #[serde(default)]
+    pub unknown_fields: UnknownFields,
+}
+
+/// File formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// Newline-delimited JSON, one object per line (`json` is accepted as a synonym).
+    #[serde(alias = "json", alias = "jsonl")]
+    Ndjson,
+    /// Comma-separated values (RFC 4180 quoting).
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// CSV options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    /// Whether the first line holds the column names (default true). With a header,
+    /// columns are matched by name; without, by position.
+    #[serde(default = "yes")]
+    pub header: bool,
+    /// Field delimiter, one character (default `,`).
+    #[serde(default = "comma")]
+    pub delimiter: char,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            header: true,
+            delimiter: ',',
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn comma() -> char {
+    ','
+}
+
+/// Handling of fields the schema does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFields {
+    #[default]
+    Quarantine,
+    Ignore,
+}
+
+/// Silver: the Bronze records cast to the pinned schema, checked by rules, deduplicated,
+/// masked and transformed. Only Bronze rows not yet processed are read (incremental).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilverSpec {
+    /// Table name `<database>.<table>`, e.g. `silver.orders`.
+    pub table: String,
+    /// Where rejected rows go (default `<silver table>_quarantine`). It holds the original
+    /// record as JSON, the stage, rule, reason, column, source file and line, and run id.
+    #[serde(default)]
+    pub quarantine_table: Option<String>,
+    /// Keep one row per key: the latest by `latest_by`. With dedupe, Silver is upserted by
+    /// these keys (a newer record replaces the stored one); without, rows are appended.
+    #[serde(default)]
+    pub dedupe: Option<DedupeSpec>,
+    /// Quality rules, checked in order.
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    /// Columns holding personal data and how to protect them before they reach Silver:
+    /// `hash` (SHA-256 hex), `mask` (all but the last 4 characters become `*`), `drop`.
+    #[serde(default)]
+    pub pii: BTreeMap<String, PiiAction>,
+    /// The transform, in SQL over the relation `input` (the typed, checked, deduplicated,
+    /// masked rows, with the Bronze metadata columns). Default: `SELECT * FROM input`.
+    #[serde(default)]
+    pub sql: Option<String>,
+    /// Table description for the catalog.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Dedupe settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeSpec {
+    /// The key columns.
+    pub keys: Vec<String>,
+    /// The column that orders versions of a key; the largest wins. Default: the Bronze
+    /// arrival order (`_ingest_time`, then `_source_file`, `_source_line`).
+    #[serde(default)]
+    pub latest_by: Option<String>,
+}
+
+/// How PII is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiAction {
+    Hash,
+    Mask,
+    Drop,
+}
+
+/// A quality rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Rule name, unique within the pipeline; appears in reports and quarantine reasons.
+    pub name: String,
+    /// What must hold. A string is a SQL boolean expression over the typed columns;
+    /// otherwise one of `not_null`, `unique`, `between` (alias `range`), `accepted_values`,
+    /// `regex`, `row_count`. A null value passes every check but `not_null`.
+    pub check: Check,
+    /// What happens to rows that fail: `warn` (kept, counted), `drop` (removed, counted),
+    /// `quarantine` (moved to the quarantine table with the reason), `fail` (the run stops
+    /// and no table changes). Default `fail`.
+    #[serde(default)]
+    pub on_fail: OnFail,
+    /// Why the rule exists.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// On-fail policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFail {
+    Warn,
+    Drop,
+    Quarantine,
+    #[default]
+    Fail,
+}
+
+impl fmt::Display for OnFail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnFail::Warn => "warn",
+            OnFail::Drop => "drop",
+            OnFail::Quarantine => "quarantine",
+            OnFail::Fail => "fail",
+        })
+    }
+}
+
+/// A rule's check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// A SQL boolean expression, e.g. `amount >= 0`.
+    Sql(String),
+    Builtin(BuiltinCheck),
+}
+
+/// Built-in checks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum BuiltinCheck {
+    /// `sql: <expression>`: same as a plain string.
+    Sql(String),
+    /// `not_null: <column>`.
+    NotNull(String),
+    /// `unique: <column>` or `unique: [<columns>]`: the key appears once in the run's rows
+    /// (after dedupe). All rows of a repeated key fail.
+    Unique(OneOrMany),
+    /// `between: { column, min, max }` (inclusive; either bound may be left out).
+    #[serde(alias = "range")]
+    Between(BetweenCheck),
+    /// `accepted_values: { column, values: [...] }`.
+    AcceptedValues(AcceptedValuesCheck),
+    /// `regex: { column, pattern }`: the whole value must match (anchors are added).
+    Regex(RegexCheck),
+    /// `row_count: { min, max }`: the number of rows the run brings to Silver. Table-level:
+    /// `on_fail` must be `warn` or `fail`.
+    RowCount(RowCountCheck),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn columns(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(c) => vec![c.clone()],
+            OneOrMany::Many(cs) => cs.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BetweenCheck {
+    pub column: String,
+    #[serde(default)]
+    pub min: Option<Scalar>,
+    #[serde(default)]
+    pub max: Option<Scalar>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedValuesCheck {
+    pub column: String,
+    pub values: Vec<Scalar>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegexCheck {
+    pub column: String,
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowCountCheck {
+    #[serde(default)]
+    pub min: Option<u64>,
+    #[serde(default)]
+    pub max: Option<u64>,
+}
+
+/// A literal value in a check.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl Scalar {
+    /// The value as a SQL literal.
+    pub fn sql(&self) -> String {
+        match self {
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => format!("{f:?}"),
+            Scalar::Str(s) => sql_string(s),
+        }
+    }
+}
+
+/// Quotes a string as a SQL literal.
+pub fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Quotes an identifier for SQL.
+pub fn sql_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+impl<'de> Deserialize<'de> for Check {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Check;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a SQL boolean expression, or one of not_null, unique, between, accepted_values, regex, row_count, sql",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Check, E> {
+                Ok(Check::Sql(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Check, A::Error> {
+                let b = BuiltinCheck::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(match b {
+                    BuiltinCheck::Sql(s) => Check::Sql(s),
+                    other => Check::Builtin(other),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A Gold table: a SQL query over Silver (or other Gold) tables, rewritten on every run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldSpec {
+    /// Table name `<database>.<table>`, e.g. `gold.daily_revenue`.
+    pub table: String,
+    /// The query; refer to tables by `<database>.<table>`.
+    pub sql: String,
+    /// Table description for the catalog.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A qualified table name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TableName {
+    pub database: String,
+    pub table: String,
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.database, self.table)
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl TableName {
+    /// Parses `<database>.<table>` (lower-case letters, digits, `_`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.split_once('.') {
+            Some((d, t)) if is_identifier(d) && is_identifier(t) => {
+                Ok(TableName { database: d.to_string(), table: t.to_string() })
+            }
+            _ => Err(format!(
+                "`{s}` is not a table name; write `<database>.<table>` in lower case letters, digits and `_`, e.g. `silver.orders`"
+            )),
+        }
+    }
+}
+
+/// A parsed job spec with its file.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub file: String,
+    pub spec: JobSpec,
+}
+
+/// Reads a job spec file.
+pub fn load_job(path: &Path) -> Result<Job, SpecError> {
+    let spec: JobSpec = crate::yaml::load(path)?;
+    Ok(Job {
+        file: path.display().to_string(),
+        spec,
+    })
+}
+
+impl Job {
+    pub fn bronze_table(&self) -> TableName {
+        TableName::parse(&self.spec.bronze.table).expect("checked")
+    }
+    pub fn silver_table(&self) -> Option<TableName> {
+        self.spec
+            .silver
+            .as_ref()
+            .map(|s| TableName::parse(&s.table).expect("checked"))
+    }
+    pub fn quarantine_table(&self) -> Option<TableName> {
+        self.spec
+            .silver
+            .as_ref()
+            .map(|s| match &s.quarantine_table {
+                Some(q) => TableName::parse(q).expect("checked"),
+                None => {
+                    let t = TableName::parse(&s.table).expect("checked");
+                    TableName {
+                        database: t.database,
+                        table: format!("{}_quarantine", t.table),
+                    }
+                }
+            })
+    }
+    pub fn gold_tables(&self) -> Vec<TableName> {
+        self.spec
+            .gold
+            .iter()
+            .map(|g| TableName::parse(&g.table).expect("checked"))
+            .collect()
+    }
+
+    /// Every table this pipeline writes.
+    pub fn output_tables(&self) -> Vec<TableName> {
+        let mut out = vec![self.bronze_table()];
+        out.extend(self.silver_table());
+        out.extend(self.quarantine_table());
+        out.extend(self.gold_tables());
+        out
+    }
+
+    /// Static checks that need no schema and no IO. Returns every problem.
+    pub fn check(&self) -> Vec<SpecError> {
+        let f = &self.file;
+        let s = &self.spec;
+        let mut errors = Vec::new();
+        let err = |errors: &mut Vec<SpecError>, path: &str, msg: String| {
+            errors.push(SpecError::new(f, path, msg))
+        };
+
+        if s.pipeline.is_empty()
+            || !s
+                .pipeline
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            err(
+                &mut errors,
+                "pipeline",
+                format!("`{}`: use letters, digits, `_` and `-` only", s.pipeline),
+            );
+        }
+        let mut tables: Vec<(String, String)> =
+            vec![("bronze.table".into(), s.bronze.table.clone())];
+        if let Some(silver) = &s.silver {
+            tables.push(("silver.table".into(), silver.table.clone()));
+            if let Some(q) = &silver.quarantine_table {
+                tables.push(("silver.quarantine_table".into(), q.clone()));
+            }
+        }
+        for (i, g) in s.gold.iter().enumerate() {
+            tables.push((format!("gold[{i}].table"), g.table.clone()));
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        for (path, t) in &tables {
+            match TableName::parse(t) {
+                Err(m) => err(&mut errors, path, m),
+                Ok(name) => {
+                    if !seen.insert(name.to_string()) {
+                        err(
+                            &mut errors,
+                            path,
+                            format!("table `{t}` is written twice by this pipeline"),
+                        );
+                    }
+                }
+            }
+        }
+        if crate::schema::parse_reference(&s.bronze.schema).is_none() {
+            err(
+                &mut errors,
+                "bronze.schema",
+                format!(
+                    "`{}` is not a schema reference; write `<dataset>@<version>`, e.g. `orders@1`",
+                    s.bronze.schema
+                ),
+            );
+        }
+        match &s.bronze.source {
+            SourceSpec::Files(files) => {
+                if files.path.trim().is_empty() {
+                    err(
+                        &mut errors,
+                        "bronze.source.files.path",
+                        "must not be empty".into(),
+                    );
+                } else if let Err(e) = glob::Pattern::new(&files.path) {
+                    err(
+                        &mut errors,
+                        "bronze.source.files.path",
+                        format!("not a valid glob: {e}"),
+                    );
+                }
+                if files.csv.is_some() && files.format != FileFormat::Csv {
+                    err(
+                        &mut errors,
+                        "bronze.source.files.csv",
+                        "CSV options need `format: csv`".into(),
+                    );
+                }
+                if let Some(csv) = &files.csv {
+                    if !csv.delimiter.is_ascii() {
+                        err(
+                            &mut errors,
+                            "bronze.source.files.csv.delimiter",
+                            "must be one ASCII character".into(),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(silver) = &s.silver {
+            let mut names = HashSet::new();
+            for (i, r) in silver.rules.iter().enumerate() {
+                let p = format!("silver.rules[{i}]");
+                if r.name.trim().is_empty() {
+                    err(
+                        &mut errors,
+                        &format!("{p}.name"),
+                        "must not be empty".into(),
+                    );
+                } else if !names.insert(r.name.clone()) {
+                    err(
+                        &mut errors,
+                        &format!("{p}.name"),
+                        format!("duplicate rule name `{}`", r.name),
+                    );
+                }
+                match &r.check {
+                    Check::Builtin(BuiltinCheck::RowCount(rc)) => {
+                        if !matches!(r.on_fail, OnFail::Warn | OnFail::Fail) {
+                            err(
+                                &mut errors,
+                                &format!("{p}.on_fail"),
+                                format!("`{}` is not possible for row_count, a table-level check; use warn or fail", r.on_fail),
+                            );
+                        }
+                        if rc.min.is_none() && rc.max.is_none() {
+                            err(
+                                &mut errors,
+                                &format!("{p}.check.row_count"),
+                                "give `min`, `max` or both".into(),
+                            );
+                        }
+                        if let (Some(a), Some(b)) = (rc.min, rc.max) {
+                            if a > b {
+                                err(
+                                    &mut errors,
+                                    &format!("{p}.check.row_count"),
+                                    format!("min ({a}) is greater than max ({b})"),
+                                );
+                            }
+                        }
+                    }
+                    Check::Builtin(BuiltinCheck::Between(b)) => {
+                        if b.min.is_none() && b.max.is_none() {
+                            err(
+                                &mut errors,
+                                &format!("{p}.check.between"),
+                                "give `min`, `max` or both".into(),
+                            );
+                        }
+                    }
+                    Check::Builtin(BuiltinCheck::Regex(rx)) => {
+                        if let Err(e) = regex::Regex::new(&rx.pattern) {
+                            err(
+                                &mut errors,
+                                &format!("{p}.check.regex.pattern"),
+                                format!("not a valid regular expression: {e}"),
+                            );
+                        }
+                    }
+                    Check::Builtin(BuiltinCheck::AcceptedValues(av)) if av.values.is_empty() => {
+                        err(
+                            &mut errors,
+                            &format!("{p}.check.accepted_values.values"),
+                            "list at least one value".into(),
+                        );
+                    }
+                    Check::Sql(sql) if sql.trim().is_empty() => {
+                        err(
+                            &mut errors,
+                            &format!("{p}.check"),
+                            "the SQL expression is empty".into(),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(d) = &silver.dedupe {
+                if d.keys.is_empty() {
+                    err(
+                        &mut errors,
+                        "silver.dedupe.keys",
+                        "list at least one key column".into(),
+                    );
+                }
+            }
+        }
+        for (i, g) in s.gold.iter().enumerate() {
+            if g.sql.trim().is_empty() {
+                err(
+                    &mut errors,
+                    &format!("gold[{i}].sql"),
+                    "the query is empty".into(),
+                );
+            }
+        }
+        if !s.gold.is_empty() && s.silver.is_none() {
+            // Allowed (gold may read other pipelines' tables) — nothing to check.
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Job, SpecError> {
+        crate::yaml::parse::<JobSpec>("jobs/t.yaml", text).map(|spec| Job {
+            file: "jobs/t.yaml".into(),
+            spec,
+        })
+    }
+
+    const BASE: &str = "pipeline: p\nbronze:\n  table: bronze.p\n  schema: p@1\n  source: { files: { path: in/*.ndjson, format: ndjson } }\n";
+
+    #[test]
+    fn misspelled_on_fail_names_field_and_choices() {
+        let text = format!(
+            "{BASE}silver:\n  table: silver.p\n  rules:\n    - {{ name: a, check: \"x > 0\", on_fail: drop }}\n    - {{ name: b, check: {{ not_null: x }}, on_fail: qurantine }}\n"
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.path, "silver.rules[1].on_fail");
+        assert!(
+            e.message.contains("unknown variant `qurantine`"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("quarantine"), "{}", e.message);
+    }
+
+    #[test]
+    fn checks_parse_in_both_forms() {
+        let text = format!(
+            "{BASE}silver:\n  table: silver.p\n  rules:\n    - {{ name: a, check: \"x > 0\" }}\n    - {{ name: b, check: {{ accepted_values: {{ column: s, values: [a, 1] }} }} }}\n    - {{ name: c, check: {{ unique: [k1, k2] }}, on_fail: warn }}\n"
+        );
+        let job = parse(&text).unwrap();
+        let rules = &job.spec.silver.as_ref().unwrap().rules;
+        assert_eq!(rules[0].check, Check::Sql("x > 0".into()));
+        assert_eq!(rules[0].on_fail, OnFail::Fail);
+        assert!(
+            matches!(&rules[1].check, Check::Builtin(BuiltinCheck::AcceptedValues(a)) if a.values == vec![Scalar::Str("a".into()), Scalar::Int(1)])
+        );
+        assert!(
+            matches!(&rules[2].check, Check::Builtin(BuiltinCheck::Unique(u)) if u.columns() == vec!["k1", "k2"])
+        );
+        assert!(job.check().is_empty(), "{:?}", job.check());
+    }
+
+    #[test]
+    fn static_checks_collect_every_problem() {
+        let text = "pipeline: \"bad name\"\nbronze:\n  table: Bronze\n  schema: nope\n  source: { files: { path: x, format: csv } }\nsilver:\n  table: bronze.p\n  rules:\n    - { name: r, check: { row_count: { min: 5, max: 1 } }, on_fail: drop }\n    - { name: r, check: { regex: { column: a, pattern: \"(\" } } }\n";
+        let job = parse(text).unwrap();
+        let errors = job.check();
+        let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+        for expected in [
+            "pipeline",
+            "bronze.table",
+            "bronze.schema",
+            "silver.rules[0].on_fail",
+            "silver.rules[0].check.row_count",
+            "silver.rules[1].name",
+            "silver.rules[1].check.regex.pattern",
+        ] {
+            assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
+        }
+    }
+}
