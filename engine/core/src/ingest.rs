@@ -411,8 +411,9 @@ fn json_reason(msg: &str) -> String {
     let msg = msg
         .trim_start_matches("Json error: ")
         .trim_start_matches("Parser error: ");
-    if msg.contains("not present in the schema") || msg.contains("was not found in schema") {
-        format!("{msg} (the field is not in the pinned schema; add it in a new schema version, or set `unknown_fields: ignore`)")
+    if msg.contains("missing from schema") || msg.contains("not present in the schema") {
+        let field = column_in_reason(msg).unwrap_or_default();
+        format!("field `{field}` is not in the pinned schema (add it in a new schema version, or set `unknown_fields: ignore`)")
     } else {
         format!("invalid JSON record: {msg}")
     }

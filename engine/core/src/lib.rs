@@ -12,9 +12,13 @@ pub mod catalog;
 pub mod env;
 pub mod error;
 pub mod ingest;
+pub mod pipeline;
+pub mod plan;
 pub mod quality;
+pub mod report;
 pub mod schema;
 pub mod spec;
+pub mod table;
 pub mod typing;
 pub mod yaml;
 

@@ -435,20 +435,22 @@ impl Job {
             .as_ref()
             .map(|s| TableName::parse(&s.table).expect("checked"))
     }
-    pub fn quarantine_table(&self) -> Option<TableName> {
-        self.spec
+    /// Where rejected records go: `silver.quarantine_table`, else `<silver table>_quarantine`,
+    /// else (a Bronze-only pipeline) `<bronze table>_quarantine`.
+    pub fn quarantine_table(&self) -> TableName {
+        if let Some(q) = self
+            .spec
             .silver
             .as_ref()
-            .map(|s| match &s.quarantine_table {
-                Some(q) => TableName::parse(q).expect("checked"),
-                None => {
-                    let t = TableName::parse(&s.table).expect("checked");
-                    TableName {
-                        database: t.database,
-                        table: format!("{}_quarantine", t.table),
-                    }
-                }
-            })
+            .and_then(|s| s.quarantine_table.as_ref())
+        {
+            return TableName::parse(q).expect("checked");
+        }
+        let base = self.silver_table().unwrap_or_else(|| self.bronze_table());
+        TableName {
+            database: base.database,
+            table: format!("{}_quarantine", base.table),
+        }
     }
     pub fn gold_tables(&self) -> Vec<TableName> {
         self.spec
@@ -462,7 +464,7 @@ impl Job {
     pub fn output_tables(&self) -> Vec<TableName> {
         let mut out = vec![self.bronze_table()];
         out.extend(self.silver_table());
-        out.extend(self.quarantine_table());
+        out.push(self.quarantine_table());
         out.extend(self.gold_tables());
         out
     }
