@@ -546,11 +546,14 @@ impl ChunkDecoder for CsvChunkDecoder {
 }
 
 fn csv_reason(msg: &str) -> String {
-    format!(
-        "invalid CSV record: {}",
-        msg.trim_start_matches("Csv error: ")
-            .trim_start_matches("Parser error: ")
-    )
+    let msg = msg
+        .trim_start_matches("Csv error: ")
+        .trim_start_matches("Parser error: ");
+    // arrow counts lines within the decoded chunk; the quarantine row has the file line.
+    let msg = regex::Regex::new(r" for line \d+, ")
+        .expect("regex")
+        .replace(msg, ": ");
+    format!("invalid CSV record: {msg}")
 }
 
 fn decode_parquet(

@@ -268,7 +268,7 @@ pub async fn plan_job(
                     let missing: Vec<&String> = d
                         .keys
                         .iter()
-                        .filter(|k| out.field_with_name(k).is_err())
+                        .filter(|k| columns.contains(k) && out.field_with_name(k).is_err())
                         .collect();
                     if !missing.is_empty() {
                         errors.push(SpecError::new(

@@ -1,0 +1,131 @@
+//! The `medallion` binary as a user runs it, in a copy of the example project.
+
+use std::path::Path;
+use std::process::Command;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (p, target) = (e.path(), to.join(e.file_name()));
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+fn project() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["jobs", "schemas", "testdata"] {
+        copy_dir(&root.join(d), &dir.path().join(d));
+    }
+    std::fs::copy(
+        root.join("environments.yaml"),
+        dir.path().join("environments.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
+fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn validate_run_tables_sql() {
+    let p = project();
+    let (code, out, err) = medallion(p.path(), &["validate", "jobs/"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 spec(s) valid"), "{out}");
+
+    let (code, out, err) = medallion(
+        p.path(),
+        &["run", "jobs/", "--env", "dev", "--report", "json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 3);
+    assert!(reports.iter().all(|r| r["status"] == "succeeded"));
+    let orders = reports.iter().find(|r| r["pipeline"] == "orders").unwrap();
+    assert_eq!(orders["silver"]["rows_written"], 6);
+    assert_eq!(orders["bronze"]["rows_quarantined"], 2);
+
+    let (code, out, _) = medallion(p.path(), &["run", "jobs/shop/orders.yaml"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("files 0 new / 2 already ingested"), "{out}");
+    assert!(out.contains("up to date"), "{out}");
+
+    let (code, out, _) = medallion(p.path(), &["tables", "--env", "dev"]);
+    assert_eq!(code, 0);
+    for t in [
+        "bronze.orders",
+        "silver.customers",
+        "gold.daily_revenue",
+        "gold.hourly_device_stats",
+        "silver.orders_quarantine",
+    ] {
+        assert!(out.contains(t), "{t} missing from:\n{out}");
+    }
+
+    let (code, out, err) = medallion(
+        p.path(),
+        &[
+            "sql",
+            "--env",
+            "dev",
+            "--format",
+            "csv",
+            "SELECT day, revenue FROM gold.daily_revenue ORDER BY day",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "day,revenue\n2026-11-01,295.75\n2026-11-02,59.99\n");
+}
+
+#[test]
+fn exit_codes_and_messages() {
+    let p = project();
+    let (code, _, err) = medallion(
+        p.path(),
+        &[
+            "validate",
+            "testdata/specs/invalid/01_misspelled_on_fail.yaml",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("testdata/specs/invalid/01_misspelled_on_fail.yaml: silver.rules[1].on_fail: unknown variant `qurantine`"), "{err}");
+
+    let (code, _, err) = medallion(
+        p.path(),
+        &["run", "jobs/iot/sensor_readings.yaml", "--env", "qa"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no environment `qa`; defined: dev, prod, staging"),
+        "{err}"
+    );
+
+    let (code, _, err) = medallion(
+        p.path(),
+        &["run", "jobs/iot/sensor_readings.yaml", "--env", "staging"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("Glue catalog"), "{err}");
+
+    let (code, _, err) = medallion(p.path(), &["sql", "SELECT * FROM gold.nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("gold.nope"), "{err}");
+}

@@ -1,0 +1,223 @@
+//! Incremental ingestion and the all-or-nothing run.
+
+use crate::common::{csv, Project};
+use medallion_core::Error;
+
+const TABLES: [&str; 5] = [
+    "bronze.orders",
+    "silver.orders",
+    "silver.orders_quarantine",
+    "gold.daily_revenue",
+    "gold.revenue_by_country",
+];
+const JOBS: [&str; 2] = ["jobs/shop/customers.yaml", "jobs/shop/orders.yaml"];
+
+async fn versions(p: &Project) -> Vec<i64> {
+    let mut v = Vec::new();
+    for t in TABLES {
+        v.push(p.version(t).await);
+    }
+    v
+}
+
+fn parquet_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "parquet")
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn rerun_without_new_files_changes_nothing() {
+    let p = Project::new();
+    p.run(&JOBS).await;
+    let before = versions(&p).await;
+    let rows = p.count("bronze.orders").await;
+    let again = p.run(&JOBS).await;
+    assert_eq!(versions(&p).await, before, "no table got a new version");
+    assert_eq!(p.count("bronze.orders").await, rows);
+    let orders = &again[1].report;
+    assert_eq!(orders.bronze.files_skipped, 2);
+    assert!(orders.bronze.files_ingested.is_empty());
+    assert!(orders.gold.iter().all(|g| !g.refreshed));
+}
+
+#[tokio::test]
+async fn a_new_file_is_the_only_file_read() {
+    let p = Project::new();
+    p.run(&JOBS).await;
+    let bronze_before = p.count("bronze.orders").await;
+    std::fs::write(
+        p.path().join("testdata/shop/orders/orders-2026-11-03.ndjson"),
+        concat!(
+            r#"{"order_id":"O1011","customer_id":"C004","amount":59.99,"currency":"EUR","status":"cancelled","ordered_at":"2026-11-02T09:00:00Z","updated_at":"2026-11-03T07:00:00Z","items":[]}"#,
+            "\n",
+            r#"{"order_id":"O1014","customer_id":"C001","amount":10.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T08:00:00Z","updated_at":"2026-11-03T08:00:00Z","items":[]}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = p.run(&["jobs/shop/orders.yaml"]).await;
+    let r = &out[0].report;
+    assert_eq!(
+        r.bronze.files_ingested,
+        vec!["testdata/shop/orders/orders-2026-11-03.ndjson"]
+    );
+    assert_eq!(r.bronze.rows_read, 2);
+    assert_eq!(p.count("bronze.orders").await, bronze_before + 2);
+    let s = r.silver.as_ref().unwrap();
+    assert_eq!(s.rows_read, 2, "Silver reads only the new Bronze rows");
+    // O1011 was cancelled (merged by key, newer updated_at), O1014 is new.
+    assert_eq!(p.count("silver.orders").await, 7);
+    let b = p
+        .query("SELECT status FROM silver.orders WHERE order_id = 'O1011'")
+        .await;
+    assert_eq!(csv(&b), "status\ncancelled\n");
+    let b = p
+        .query("SELECT * FROM gold.daily_revenue ORDER BY day")
+        .await;
+    assert_eq!(
+        csv(&b),
+        "day,orders,revenue\n2026-11-01,4,295.75\n2026-11-03,1,10.00\n"
+    );
+    // An older version of a key does not overwrite a newer one.
+    std::fs::write(
+        p.path().join("testdata/shop/orders/orders-2026-10-31.ndjson"),
+        concat!(r#"{"order_id":"O1011","customer_id":"C004","amount":1.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-02T09:00:00Z","updated_at":"2026-11-02T08:00:00Z","items":[]}"#, "\n"),
+    )
+    .unwrap();
+    p.run(&["jobs/shop/orders.yaml"]).await;
+    let b = p
+        .query("SELECT status, amount FROM silver.orders WHERE order_id = 'O1011'")
+        .await;
+    assert_eq!(csv(&b), "status,amount\ncancelled,59.99\n");
+}
+
+#[tokio::test]
+async fn a_failing_fail_rule_leaves_every_table_at_its_previous_version() {
+    let p = Project::new();
+    p.run(&JOBS).await;
+    let before = versions(&p).await;
+    let bronze_files = parquet_files(&p.path().join("lake/dev/bronze/orders"));
+    let q_files = parquet_files(&p.path().join("lake/dev/silver/orders_quarantine"));
+    // Same pipeline, but negative amounts now fail the run.
+    let spec = std::fs::read_to_string(p.path().join("jobs/shop/orders.yaml")).unwrap();
+    let strict = spec.replace(
+        r#"check: "amount >= 0", on_fail: drop"#,
+        r#"check: "amount >= 0", on_fail: fail"#,
+    );
+    assert_ne!(spec, strict);
+    std::fs::write(p.path().join("jobs/shop/orders_strict.yaml"), strict).unwrap();
+    std::fs::write(
+        p.path().join("testdata/shop/orders/orders-2026-11-03.ndjson"),
+        concat!(
+            r#"{"order_id":"O2001","customer_id":"C001","amount":10.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T08:00:00Z","updated_at":"2026-11-03T08:00:00Z","items":[]}"#,
+            "\n{not json\n",
+            r#"{"order_id":"O2002","customer_id":"C001","amount":-1.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T08:00:00Z","updated_at":"2026-11-03T08:00:00Z","items":[]}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let engine = p.engine("dev");
+    let plans = p.plans(&engine, &["jobs/shop/orders_strict.yaml"]).await;
+    let outcome = engine.run(&plans[0]).await;
+    let err = outcome.error.expect("the run fails");
+    assert!(matches!(err, Error::QualityFailed { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("amount_non_negative") && msg.contains("orders-2026-11-03.ndjson:3"),
+        "{msg}"
+    );
+    assert!(err.is_user_failure());
+    assert_eq!(outcome.report.status, "failed");
+    assert_eq!(versions(&p).await, before, "no table changed");
+    assert_eq!(
+        parquet_files(&p.path().join("lake/dev/bronze/orders")),
+        bronze_files,
+        "staged files were removed"
+    );
+    assert_eq!(
+        parquet_files(&p.path().join("lake/dev/silver/orders_quarantine")),
+        q_files
+    );
+    assert!(std::fs::read_dir(p.path().join("lake/dev/_medallion/tmp"))
+        .unwrap()
+        .next()
+        .is_none());
+    // The normal spec then ingests the file (nothing of it was recorded as ingested).
+    let out = p.run(&["jobs/shop/orders.yaml"]).await;
+    assert_eq!(out[0].report.bronze.files_ingested.len(), 1);
+    assert_eq!(out[0].report.bronze.rows_quarantined, 1);
+    assert_eq!(out[0].report.silver.as_ref().unwrap().rows_dropped, 1);
+}
+
+#[tokio::test]
+async fn parquet_sources_and_schema_evolution() {
+    use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("schemas/events")).unwrap();
+    std::fs::create_dir_all(p.path().join("landing/events")).unwrap();
+    std::fs::write(
+        p.path().join("schemas/events/v1.yaml"),
+        "dataset: events\nversion: 1\nfields:\n  - { name: id, type: long, nullable: false }\n  - { name: name, type: string }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.path().join("schemas/events/v2.yaml"),
+        "dataset: events\nversion: 2\nfields:\n  - { name: id, type: long, nullable: false }\n  - { name: name, type: string }\n  - { name: score, type: double }\n",
+    )
+    .unwrap();
+    let job = |v: u32| {
+        format!(
+            "pipeline: events\nbronze:\n  table: bronze.events\n  schema: events@{v}\n  source: {{ files: {{ path: landing/events/*.parquet, format: parquet }} }}\nsilver:\n  table: silver.events\n  dedupe: {{ keys: [id] }}\n"
+        )
+    };
+    std::fs::write(p.path().join("jobs/events.yaml"), job(1)).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("score", DataType::Float64, true),
+    ]));
+    let write = |name: &str, ids: Vec<i64>| {
+        let n = ids.len();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids.clone())),
+                Arc::new(StringArray::from(
+                    ids.iter().map(|i| format!("e{i}")).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(vec![0.5; n])),
+            ],
+        )
+        .unwrap();
+        let f = std::fs::File::create(p.path().join("landing/events").join(name)).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, schema.clone(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    };
+    write("a.parquet", vec![1, 2, 3]);
+    // v1 does not declare `score`: every row of the file is quarantined, not silently trimmed.
+    let out = p.run(&["jobs/events.yaml"]).await;
+    assert_eq!(out[0].report.bronze.rows_quarantined, 3);
+    assert_eq!(p.count("bronze.events").await, 0);
+    // v2 declares it; a new file flows through, Bronze and Silver gain the column.
+    std::fs::write(p.path().join("jobs/events.yaml"), job(2)).unwrap();
+    write("b.parquet", vec![3, 4]);
+    let out = p.run(&["jobs/events.yaml"]).await;
+    assert_eq!(out[0].report.bronze.rows_written, 2);
+    let b = p
+        .query("SELECT id, name, score FROM silver.events ORDER BY id")
+        .await;
+    assert_eq!(csv(&b), "id,name,score\n3,e3,0.5\n4,e4,0.5\n");
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the batch pipeline on real Delta tables in a temporary lake.
+
+mod common;
+mod golden;
+mod incremental;
+mod invalid_specs;
+mod isolation;
+mod readers;
