@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: installs its needs, starts the local test services, runs every test.
+# Idempotent; used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash deploy/local/setup.sh
+. deploy/local/env.sh
+# Local services (real servers on loopback) used by integration tests, when present.
+for svc in deploy/local/services/*.sh; do
+  [ -e "$svc" ] || continue
+  echo "== starting $(basename "$svc" .sh)"
+  . "$svc"
+done
+status=0
+echo "== cargo test --workspace"
+cargo test --workspace --no-fail-fast || status=1
+if [ -x deploy/ci/check.sh ] || [ -f deploy/ci/check.sh ]; then
+  echo "== deploy checks"
+  bash deploy/ci/check.sh || status=1
+fi
+exit $status
