@@ -373,7 +373,8 @@ impl Engine {
         let job = &plan.job;
         let tmp = lake.join("_medallion").join("tmp").join(run_id);
         staging.tmp = Some(tmp.clone());
-        let ctx = new_session();
+        // Silver SQL may join other tables of the environment (`silver.customers`).
+        let ctx = self.session().await?;
 
         // ---- Bronze: find new files ----
         let t0 = Instant::now();
@@ -963,7 +964,7 @@ impl Engine {
                     "medallion.files",
                     serde_json::json!(report.bronze.files_ingested),
                 )]),
-                None,
+                vec![],
             )
             .await?;
         staging.staged.clear(); // committed files are no longer ours to delete
@@ -982,7 +983,7 @@ impl Engine {
             .await?;
         }
         let q_had_rows = !q_staged.adds.is_empty();
-        let q_after = q_staged.commit(q_table, meta(vec![]), None).await?;
+        let q_after = q_staged.commit(q_table, meta(vec![]), vec![]).await?;
         staging.staged.clear();
         if let Some(t) = &q_after {
             if q_had_rows {
@@ -1032,7 +1033,9 @@ impl Engine {
                         adds: vec![],
                         rows: 0,
                     };
-                    staged.commit(Some(t), meta(vec![]), txn).await?
+                    staged
+                        .commit(Some(t), meta(vec![]), txn.into_iter().collect())
+                        .await?
                 }
                 (Some(t), Some(d)) => {
                     let on = d

@@ -147,22 +147,22 @@ impl Staged {
     }
 
     /// Commits the staged files as one new table version (creating the table on first
-    /// commit, and evolving its schema when the staged schema adds columns). Returns the
+    /// commit, and evolving its schema when the staged schema adds columns), together with
+    /// application transactions (bookmarks, e.g. Kafka offsets) in the same atomic commit. Returns the
     /// table at the new version, or the unchanged table when nothing was staged.
     pub async fn commit(
         self,
         existing: Option<DeltaTable>,
         app_metadata: HashMap<String, serde_json::Value>,
-        txn: Option<Transaction>,
+        txns: Vec<Transaction>,
     ) -> Result<Option<DeltaTable>> {
         let name = self.name.clone();
-        if self.adds.is_empty() && txn.is_none() && existing.is_some() {
+        if self.adds.is_empty() && txns.is_empty() && existing.is_some() {
             return Ok(existing);
         }
-        let mut props = CommitProperties::default().with_metadata(app_metadata);
-        if let Some(t) = txn {
-            props = props.with_application_transaction(t);
-        }
+        let props = CommitProperties::default()
+            .with_metadata(app_metadata)
+            .with_application_transactions(txns);
         let actions: Vec<Action> = self.adds.into_iter().map(Action::Add).collect();
         let kernel_schema: StructType = self
             .schema
