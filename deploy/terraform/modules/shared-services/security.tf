@@ -50,7 +50,7 @@ resource "aws_iam_role_policy" "trail_to_logs" {
 
 resource "aws_cloudtrail" "org" {
   name                          = local.trail_name
-  s3_bucket_name                = aws_s3_bucket.archive.id
+  s3_bucket_name                = local.archive_bucket
   s3_key_prefix                 = "cloudtrail"
   kms_key_id                    = aws_kms_key.logs.arn
   is_organization_trail         = true
