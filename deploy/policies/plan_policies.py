@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Project policy checks over a Terraform plan JSON (`terraform show -json <plan>`).
+
+Usage: plan_policies.py --env dev plan.json [--only MED-001,MED-003]
+
+Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
+  MED-001  every bucket is encrypted with its own environment's KMS key
+           (access-log target buckets, tagged layer=access-logs, may use SSE-S3:
+           S3 server access log delivery does not support SSE-KMS)
+  MED-002  no cross-environment IAM reference (IAM roles/policies, key, bucket and
+           topic policies never name another environment, its account id, or a
+           resource tagged with another environment)
+  MED-003  data retention is exactly 30 / 90 / 2555 days for dev / staging / prod
+           (S3 lifecycle expiration; CloudWatch log groups use 30 / 90 / 2557, the
+           nearest value CloudWatch allows)
+  MED-004  flow logs on every VPC (ALL traffic, into a KMS-encrypted log group)
+
+Only the standard library is used so the checks run anywhere Python 3 does.
+"""
+import argparse
+import json
+import re
+import sys
+
+ENVS = ("dev", "staging", "prod")
+RETENTION = {"dev": 30, "staging": 90, "prod": 2555}
+LOG_RETENTION = {"dev": 30, "staging": 90, "prod": 2557}
+DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
+IAM_TYPES = {
+    "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy",
+    "aws_iam_group_policy", "aws_iam_role_policy_attachment", "aws_iam_instance_profile",
+    "aws_kms_key", "aws_s3_bucket_policy", "aws_sns_topic_policy",
+}
+INDEX_RE = re.compile(r"\[[^\]]*\]")
+REF_RE = re.compile(r"^([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)(\[[^\]]*\])?")
+
+
+def strip_index(addr):
+    return INDEX_RE.sub("", addr)
+
+
+class Plan:
+    def __init__(self, doc):
+        self.doc = doc
+        self.resources = {}  # instance address -> resource dict (+ "module")
+        self._walk_values(doc.get("planned_values", {}).get("root_module", {}))
+        self.configs = {}  # module path ("" for root) -> configuration module dict
+        self._walk_config(doc.get("configuration", {}).get("root_module", {}), "")
+        self.variables = {k: v.get("value") for k, v in doc.get("variables", {}).items()}
+
+    def _walk_values(self, mod):
+        for r in mod.get("resources", []):
+            if r.get("mode") != "managed":
+                continue
+            r = dict(r)
+            r["module"] = mod.get("address", "")
+            r["values"] = r.get("values") or {}
+            self.resources[r["address"]] = r
+        for child in mod.get("child_modules", []):
+            self._walk_values(child)
+
+    def _walk_config(self, mod, path):
+        self.configs[path] = mod
+        for name, call in mod.get("module_calls", {}).items():
+            child = f"{path}.module.{name}" if path else f"module.{name}"
+            self._walk_config(call.get("module", {}), child)
+
+    # -- configuration helpers -------------------------------------------
+    def config_of(self, res):
+        mod = self.configs.get(strip_index(res["module"]), {})
+        key = f'{res["type"]}.{res["name"]}'
+        for c in mod.get("resources", []):
+            if c.get("address") == key and c.get("mode") == "managed":
+                return c
+        return {}
+
+    def by_type(self, *types):
+        return [r for r in self.resources.values() if r["type"] in types]
+
+    def resolve(self, refs, module_instance, index=None, depth=0):
+        """Resolve expression references to ("resource", res) / ("literal", value) /
+        ("unresolved", ref) tuples, following var.* through module calls."""
+        out = []
+        if depth > 10:
+            return [("unresolved", "too deep")]
+        seen = set()
+        for ref in refs:
+            if ref.startswith(("each.", "count.", "path.", "terraform.", "self.")):
+                continue
+            if ref.startswith("var."):
+                var = ref.split(".")[1]
+                if var in seen:
+                    continue
+                seen.add(var)
+                out.extend(self._resolve_var(var, module_instance, depth))
+                continue
+            if ref.startswith(("local.", "data.", "module.")):
+                out.append(("unresolved", ref))
+                continue
+            m = REF_RE.match(ref)
+            if not m:
+                continue
+            rtype, rname, idx = m.group(1), m.group(2), m.group(3)
+            key = (rtype, rname)
+            if key in seen:
+                continue
+            seen.add(key)
+            cands = [r for r in self.resources.values()
+                     if r["module"] == module_instance and r["type"] == rtype and r["name"] == rname]
+            # the most specific form of this reference decides which instance is meant
+            idxs = [REF_RE.match(x).group(3) for x in refs if REF_RE.match(x)
+                    and REF_RE.match(x).group(1) == rtype and REF_RE.match(x).group(2) == rname
+                    and REF_RE.match(x).group(3)]
+            if idxs:
+                i = idxs[0][1:-1]
+                if i in ("each.key", "each.value", "count.index"):
+                    want = index
+                else:
+                    want = json.loads(i) if i.startswith('"') or i.isdigit() else i
+                cands = [r for r in cands if r.get("index") == want]
+            elif index is not None and any(x in refs for x in ("each.key", "each.value", "count.index")):
+                # `res[each.key]` is reported as `res` + `each.key`: same-key instance
+                same = [r for r in cands if r.get("index") == index]
+                cands = same or cands
+            if not cands:
+                out.append(("unresolved", ref))
+            for r in cands:
+                out.append(("resource", r))
+        return out
+
+    def _resolve_var(self, var, module_instance, depth):
+        if not module_instance:
+            val = self.variables.get(var)
+            return [("literal", val)]
+        parent, _, call = module_instance.rpartition(".module.")
+        if not _:
+            parent, call = "", module_instance[len("module."):]
+        call_name = INDEX_RE.sub("", call)
+        pconf = self.configs.get(strip_index(parent), {})
+        expr = pconf.get("module_calls", {}).get(call_name, {}).get("expressions", {}).get(var)
+        if expr is None:
+            mconf = self.configs.get(strip_index(module_instance), {})
+            default = mconf.get("variables", {}).get(var, {}).get("default")
+            return [("literal", default)]
+        if "constant_value" in expr:
+            return [("literal", expr["constant_value"])]
+        return self.resolve(expr.get("references", []), parent, None, depth + 1)
+
+
+def expr_at(expr, *path):
+    """Walk a configuration 'expressions' tree; block lists are indexed by 0."""
+    cur = expr
+    for p in path:
+        if isinstance(cur, list):
+            cur = cur[0] if cur else {}
+        cur = (cur or {}).get(p, {})
+    if isinstance(cur, list):
+        cur = cur[0] if cur else {}
+    return cur or {}
+
+
+def tag_env(res):
+    tags = res["values"].get("tags") or {}
+    return tags.get("environment")
+
+
+def strings_in(value):
+    if isinstance(value, str):
+        yield value
+        s = value.strip()
+        if s.startswith(("{", "[")):
+            try:
+                yield from strings_in(json.loads(s))
+            except ValueError:
+                pass
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from strings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+
+
+def names_other_env(text, env):
+    others = [e for e in ENVS if e != env]
+    return [o for o in others if re.search(rf"(^|[^a-z]){o}([^a-z]|$)", text.lower())]
+
+
+# ---------------------------------------------------------------- checks
+def med_001(plan, env, accounts):
+    problems = []
+    buckets = plan.by_type("aws_s3_bucket")
+    sse = plan.by_type("aws_s3_bucket_server_side_encryption_configuration")
+    for b in buckets:
+        conf_for_bucket = []
+        for s in sse:
+            if s["module"] != b["module"]:
+                continue
+            ex = plan.config_of(s).get("expressions", {})
+            bexpr = ex.get("bucket", {})
+            if "constant_value" in bexpr:
+                if bexpr["constant_value"] == b["values"].get("bucket"):
+                    conf_for_bucket.append(s)
+                continue
+            for kind, r in plan.resolve(bexpr.get("references", []), s["module"], s.get("index")):
+                if kind == "resource" and r["address"] == b["address"]:
+                    conf_for_bucket.append(s)
+        name = b["values"].get("bucket") or b["address"]
+        if not conf_for_bucket:
+            problems.append(f"{name}: no server-side encryption configuration")
+            continue
+        for s in conf_for_bucket:
+            rule = (s["values"].get("rule") or [{}])[0]
+            default = (rule.get("apply_server_side_encryption_by_default") or [{}])[0]
+            algo = default.get("sse_algorithm")
+            layer = (b["values"].get("tags") or {}).get("layer")
+            if algo != "aws:kms":
+                if algo == "AES256" and layer == "access-logs":
+                    continue  # documented AWS constraint for server-access-log targets
+                problems.append(f"{name}: sse_algorithm={algo}, expected aws:kms")
+                continue
+            kexpr = expr_at(plan.config_of(s).get("expressions", {}), "rule",
+                            "apply_server_side_encryption_by_default", "kms_master_key_id")
+            if "constant_value" in kexpr or not kexpr:
+                problems.append(f"{name}: KMS key is a literal/absent ({kexpr.get('constant_value')!r}); "
+                                "must reference the environment's own aws_kms_key")
+                continue
+            resolved = plan.resolve(kexpr.get("references", []), s["module"], s.get("index"))
+            keys = [r for kind, r in resolved if kind == "resource" and r["type"] == "aws_kms_key"]
+            bad = [x for x in resolved if x[0] != "resource" or x[1]["type"] != "aws_kms_key"]
+            if not keys or bad:
+                problems.append(f"{name}: KMS key does not resolve to an aws_kms_key of this plan ({bad or 'none'})")
+                continue
+            for k in keys:
+                if tag_env(k) != env or tag_env(b) != env:
+                    problems.append(f"{name} (environment={tag_env(b)}) encrypted with {k['address']} "
+                                    f"(environment={tag_env(k)}); both must be {env}")
+    return problems
+
+
+def med_002(plan, env, accounts):
+    problems = []
+    # shared services legitimately list the member accounts (Config delivery); envs must not.
+    foreign_accounts = {} if env == "shared" else {
+        e: a for e, a in accounts.items() if e != env and a and a != accounts.get(env)}
+    for r in plan.by_type(*IAM_TYPES):
+        for s in strings_in(r["values"]):
+            for o in names_other_env(s, env):
+                problems.append(f"{r['address']}: names environment '{o}' in {s[:120]!r}")
+            for o, acct in foreign_accounts.items():
+                if acct in s:
+                    problems.append(f"{r['address']}: references the {o} account {acct}")
+        exprs = plan.config_of(r).get("expressions", {})
+        refs = [ref for s in strings_in_refs(exprs) for ref in [s]]
+        for kind, target in plan.resolve(refs, r["module"], r.get("index")):
+            if kind == "resource":
+                te = tag_env(target)
+                if te and te != env and te != "shared":
+                    problems.append(f"{r['address']}: references {target['address']} of environment {te}")
+                for s in strings_in({k: v for k, v in target["values"].items() if k in ("name", "bucket", "arn")}):
+                    for o in names_other_env(s, env):
+                        problems.append(f"{r['address']}: references {target['address']} named for '{o}'")
+            elif kind == "unresolved" and names_other_env(str(target), env):
+                problems.append(f"{r['address']}: reference {target} names another environment")
+    return sorted(set(problems))
+
+
+def strings_in_refs(exprs):
+    if isinstance(exprs, dict):
+        for k, v in exprs.items():
+            if k == "references" and isinstance(v, list):
+                yield from v
+            else:
+                yield from strings_in_refs(v)
+    elif isinstance(exprs, list):
+        for v in exprs:
+            yield from strings_in_refs(v)
+
+
+def med_003(plan, env, accounts):
+    problems = []
+    if env not in RETENTION:
+        return problems
+    want, want_logs = RETENTION[env], LOG_RETENTION[env]
+    envs_var = plan.variables.get("environments")
+    if isinstance(envs_var, dict) and env in envs_var:
+        got = envs_var[env].get("retention_days")
+        if got != want:
+            problems.append(f"var.environments.{env}.retention_days = {got}, expected {want}")
+    lifecycles = plan.by_type("aws_s3_bucket_lifecycle_configuration")
+    covered = set()
+    for lc in lifecycles:
+        ex = plan.config_of(lc).get("expressions", {}).get("bucket", {})
+        for kind, b in plan.resolve(ex.get("references", []), lc["module"], lc.get("index")):
+            if kind == "resource":
+                covered.add(b["address"])
+        for rule in lc["values"].get("rule") or []:
+            if rule.get("status") != "Enabled":
+                continue
+            exp = (rule.get("expiration") or [{}])[0]
+            if exp.get("days") != want:
+                problems.append(f"{lc['address']}: rule {rule.get('id')} expires after {exp.get('days')} days, expected {want}")
+    for b in plan.by_type("aws_s3_bucket"):
+        if b["address"] not in covered:
+            problems.append(f"{b['values'].get('bucket') or b['address']}: no lifecycle configuration")
+    for lg in plan.by_type("aws_cloudwatch_log_group"):
+        days = lg["values"].get("retention_in_days")
+        if days != want_logs:
+            problems.append(f"{lg['values'].get('name')}: log retention {days}, expected {want_logs}")
+    return problems
+
+
+def med_004(plan, env, accounts):
+    problems = []
+    vpcs = plan.by_type("aws_vpc")
+    flows = plan.by_type("aws_flow_log")
+    groups = {g["address"]: g for g in plan.by_type("aws_cloudwatch_log_group")}
+    for v in vpcs:
+        mine = []
+        for f in flows:
+            ex = plan.config_of(f).get("expressions", {}).get("vpc_id", {})
+            for kind, r in plan.resolve(ex.get("references", []), f["module"], f.get("index")):
+                if kind == "resource" and r["address"] == v["address"]:
+                    mine.append(f)
+        if not mine:
+            problems.append(f"{v['address']} ({v['values'].get('cidr_block')}): no flow log")
+            continue
+        for f in mine:
+            if f["values"].get("traffic_type") != "ALL":
+                problems.append(f"{f['address']}: traffic_type={f['values'].get('traffic_type')}, expected ALL")
+            dest = plan.config_of(f).get("expressions", {}).get("log_destination", {})
+            targets = [r for kind, r in plan.resolve(dest.get("references", []), f["module"], f.get("index"))
+                       if kind == "resource" and r["address"] in groups]
+            if not targets:
+                problems.append(f"{f['address']}: destination is not a log group of this plan")
+            for g in targets:
+                kexpr = plan.config_of(g).get("expressions", {}).get("kms_key_id", {})
+                if not g["values"].get("kms_key_id") and not kexpr.get("references"):
+                    problems.append(f"{g['address']}: flow log group is not KMS-encrypted")
+    return problems
+
+
+CHECKS = {
+    "MED-001": ("every bucket encrypted with its own environment's key", med_001),
+    "MED-002": ("no cross-environment IAM reference", med_002),
+    "MED-003": ("retention = 30 / 90 / 2555", med_003),
+    "MED-004": ("flow logs on every VPC", med_004),
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("plan_json")
+    ap.add_argument("--env", required=True, choices=ENVS + ("shared",))
+    ap.add_argument("--only", default="", help="comma-separated check ids")
+    args = ap.parse_args(argv)
+    with open(args.plan_json) as fh:
+        plan = Plan(json.load(fh))
+    accounts = dict(DEFAULT_ACCOUNTS)
+    envs_var = plan.variables.get("environments")
+    if isinstance(envs_var, dict):
+        accounts.update({e: v.get("account_id") for e, v in envs_var.items() if isinstance(v, dict)})
+    selected = [c.strip() for c in args.only.split(",") if c.strip()] or list(CHECKS)
+    failed = 0
+    for cid in selected:
+        title, fn = CHECKS[cid]
+        problems = fn(plan, args.env, accounts)
+        status = "FAIL" if problems else "PASS"
+        failed += bool(problems)
+        print(f"{cid} {status} [{args.env}] {title}")
+        for p in problems[:20]:
+            print(f"    - {p}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
