@@ -117,7 +117,9 @@ if [ "$HAVE_TF" = 1 ]; then
     step "terraform test envs/$r" tf_test "$TF_ROOT/envs/$r"
   done
   for r in "${ROOTS[@]}"; do
-    step "offline plan envs/$r" tf_plan_json "$TF_ROOT/envs/$r" "$r" -var offline_plan=true
+    # planned with the committed terraform.tfvars.example: proves it matches the variables
+    step "offline plan envs/$r (tfvars.example)" tf_plan_json "$TF_ROOT/envs/$r" "$r" \
+      -var-file=terraform.tfvars.example -var offline_plan=true
   done
 else
   skip "terraform fmt/validate/test/plan for ${ROOTS[*]}" "terraform or provider mirror missing"
