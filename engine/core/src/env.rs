@@ -244,13 +244,13 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
 }
 
 impl Environment {
-    /// The local lake root, or a clear error for lakes this build cannot use.
+    /// The local lake root (the embedded catalog needs one).
     pub fn local_lake(&self) -> Result<&Path> {
         match &self.lake {
             LakeRoot::Local(p) => Ok(p),
-            other => Err(Error::Isolation(format!(
-                "environment `{}` keeps its lake at `{other}`; this build of medallion writes local lakes only \
-                 (use an environment with a local `lake:` folder)",
+            other => Err(Error::Catalog(format!(
+                "environment `{}` keeps its lake at `{other}`; the embedded catalog needs a local lake folder: \
+                 use `catalog: {{ glue: {{ database_prefix: ... }} }}` for S3 lakes",
                 self.name
             ))),
         }
@@ -303,9 +303,61 @@ impl Environment {
         Ok(())
     }
 
+    /// The lake root as a location (local folder or S3, with the storage options).
+    pub fn lake_location(&self) -> Result<crate::table::Location> {
+        match &self.lake {
+            LakeRoot::Local(p) => crate::table::Location::local(p),
+            LakeRoot::S3 { bucket, prefix } => {
+                let url = if prefix.is_empty() {
+                    format!("s3://{bucket}/")
+                } else {
+                    format!("s3://{bucket}/{prefix}/")
+                };
+                let url = url::Url::parse(&url).map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(crate::table::Location::s3(url, self.storage_options()))
+            }
+        }
+    }
+
+    /// Storage options of an S3 lake: the standard AWS configuration from the environment
+    /// (`AWS_REGION`, credentials chain, `AWS_ENDPOINT_URL` for S3-compatible servers,
+    /// `AWS_ALLOW_HTTP`), path-style addressing, and SSE-KMS with the environment's key.
+    pub fn storage_options(&self) -> std::collections::HashMap<String, String> {
+        let mut o = std::collections::HashMap::new();
+        if let LakeRoot::Local(_) = self.lake {
+            return o;
+        }
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(e) = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")) {
+            o.insert("aws_endpoint".into(), e);
+            o.insert("aws_virtual_hosted_style_request".into(), "false".into());
+        }
+        if let Some(r) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+            o.insert("aws_region".into(), r);
+        }
+        if let Some(a) = var("AWS_ALLOW_HTTP") {
+            o.insert("aws_allow_http".into(), a);
+        }
+        if let Some(key) = &self.kms_key {
+            o.insert("aws_server_side_encryption".into(), "aws:kms".into());
+            o.insert("aws_sse_kms_key_id".into(), key.clone());
+            o.insert("aws_sse_bucket_key_enabled".into(), "true".into());
+        }
+        o
+    }
+
     /// Where a table lives: `<lake>/<database>/<table>`.
-    pub fn table_location(&self, table: &crate::spec::TableName) -> Result<PathBuf> {
-        Ok(self.local_lake()?.join(&table.database).join(&table.table))
+    pub fn location(&self, table: &crate::spec::TableName) -> Result<crate::table::Location> {
+        self.lake_location()?
+            .child(&format!("{}/{}", table.database, table.table))
+    }
+
+    /// Whether a URL lies inside this environment's lake.
+    pub fn contains(&self, url: &url::Url) -> Result<bool> {
+        let lake = self.lake_location()?.url;
+        Ok(url.scheme() == lake.scheme()
+            && url.host_str() == lake.host_str()
+            && url.path().starts_with(lake.path()))
     }
 }
 

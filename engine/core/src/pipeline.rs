@@ -226,9 +226,9 @@ struct Staging {
 }
 
 impl Staging {
-    fn discard(&mut self) {
+    async fn discard(&mut self) {
         for s in self.staged.drain(..) {
-            s.discard();
+            s.discard().await;
         }
         if let Some(t) = self.tmp.take() {
             let _ = std::fs::remove_dir_all(t);
@@ -260,8 +260,7 @@ impl Engine {
     async fn register_catalog(&self, ctx: &SessionContext) -> Result<()> {
         let catalog = ctx.catalog("datafusion").expect("default catalog");
         for entry in self.catalog.list_tables(None).await? {
-            let location = PathBuf::from(&entry.location);
-            self.check_location(&location, &entry.qualified_name())?;
+            let location = self.entry_location(&entry)?;
             let Some(t) = table::open_if_exists(&entry.qualified_name(), &location).await? else {
                 continue;
             };
@@ -271,34 +270,49 @@ impl Engine {
                     Arc::new(datafusion::catalog::memory::MemorySchemaProvider::new()),
                 )?;
             }
-            let provider = table::provider(&t).await?;
-            let _ = ctx.deregister_table(datafusion::common::TableReference::partial(
+            let provider = table::provider(&t, ctx).await?;
+            let tref = datafusion::common::TableReference::partial(
                 entry.database.as_str(),
                 entry.name.as_str(),
-            ));
-            ctx.register_table(
-                datafusion::common::TableReference::partial(
-                    entry.database.as_str(),
-                    entry.name.as_str(),
-                ),
-                provider,
-            )?;
+            );
+            let _ = ctx.deregister_table(tref.clone());
+            ctx.register_table(tref, provider)?;
         }
         Ok(())
     }
 
-    /// Refuses any table location outside this environment's lake.
-    fn check_location(&self, location: &Path, table: &str) -> Result<()> {
-        let lake = self.env.local_lake()?;
-        if !crate::env::normalize(lake, location).starts_with(lake) {
+    /// The location of a catalog entry; refuses any outside this environment's lake.
+    fn entry_location(&self, entry: &TableEntry) -> Result<table::Location> {
+        let lake = self.env.lake_location()?;
+        let url = url::Url::parse(&entry.location)
+            .or_else(|_| {
+                url::Url::from_directory_path(&entry.location)
+                    .map_err(|_| url::ParseError::EmptyHost)
+            })
+            .map_err(|_| {
+                Error::Catalog(format!(
+                    "table `{}` has an unreadable location `{}`",
+                    entry.qualified_name(),
+                    entry.location
+                ))
+            })?;
+        let mut url = url;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        if !self.env.contains(&url)? {
             return Err(Error::Isolation(format!(
-                "catalog table `{table}` points at {}, outside the lake of environment `{}` ({}); refusing to read it",
-                location.display(),
+                "catalog table `{}` points at {}, outside the lake of environment `{}` ({}); refusing to read it",
+                entry.qualified_name(),
+                entry.location,
                 self.env.name,
-                lake.display()
+                lake
             )));
         }
-        Ok(())
+        Ok(table::Location {
+            url,
+            options: lake.options,
+        })
     }
 
     /// Schemas of the tables in the environment's catalog (for planning).
@@ -306,7 +320,8 @@ impl Engine {
         let mut out = HashMap::new();
         for entry in self.catalog.list_tables(None).await? {
             if let Some(t) =
-                table::open_if_exists(&entry.qualified_name(), Path::new(&entry.location)).await?
+                table::open_if_exists(&entry.qualified_name(), &self.entry_location(&entry)?)
+                    .await?
             {
                 out.insert(entry.qualified_name(), table::arrow_schema(&t)?);
             }
@@ -340,7 +355,7 @@ impl Engine {
         let result = self
             .run_inner(plan, &run_id, &mut report, &mut staging)
             .await;
-        staging.discard();
+        staging.discard().await;
         report.duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(()) => {
@@ -369,25 +384,31 @@ impl Engine {
         staging: &mut Staging,
     ) -> Result<()> {
         let env = &self.env;
-        let lake = env.local_lake()?.to_path_buf();
+        let lake = env.lake_location()?;
         let job = &plan.job;
-        let tmp = lake.join("_medallion").join("tmp").join(run_id);
+        // Temporary Parquet of the run: under a local lake, else in the system temp folder.
+        let tmp = match lake.local_path() {
+            Some(p) => p.join("_medallion").join("tmp").join(run_id),
+            None => std::env::temp_dir().join("medallion").join(run_id),
+        };
         staging.tmp = Some(tmp.clone());
         // Silver SQL may join other tables of the environment (`silver.customers`).
         let ctx = self.session().await?;
+        let (store, _) = lake.object_store()?;
+        ctx.register_object_store(&lake.store_url(), store);
 
         // ---- Bronze: find new files ----
         let t0 = Instant::now();
         let bronze_name = job.bronze_table();
         let q_name = job.quarantine_table();
-        let bronze_loc = env.table_location(&bronze_name)?;
-        let q_loc = env.table_location(&q_name)?;
+        let bronze_loc = env.location(&bronze_name)?;
+        let q_loc = env.location(&q_name)?;
         let bronze_table = table::open_if_exists(&bronze_name.to_string(), &bronze_loc).await?;
         let q_table = table::open_if_exists(&q_name.to_string(), &q_loc).await?;
         let mut ingested: HashSet<String> = HashSet::new();
         let mut last_ingest: Option<i64> = None;
         if let Some(t) = &bronze_table {
-            ctx.register_table("__bronze", table::provider(t).await?)?;
+            ctx.register_table("__bronze", table::provider(t, &ctx).await?)?;
             let batches = ctx
                 .sql(&format!("SELECT DISTINCT {SOURCE_FILE} AS f FROM __bronze"))
                 .await?
@@ -411,7 +432,7 @@ impl Engine {
             });
         }
         if let Some(q) = &q_table {
-            ctx.register_table("__quarantine", table::provider(q).await?)?;
+            ctx.register_table("__quarantine", table::provider(q, &ctx).await?)?;
             let batches = ctx
                 .sql(&format!(
                     "SELECT DISTINCT {SOURCE_FILE} AS f FROM __quarantine WHERE _stage = 'bronze'"
@@ -545,7 +566,7 @@ impl Engine {
                     failed: 0,
                 })
                 .collect();
-            let silver_loc = env.table_location(silver_name)?;
+            let silver_loc = env.location(silver_name)?;
             silver_table = table::open_if_exists(&silver_name.to_string(), &silver_loc).await?;
             let bookmark = match &silver_table {
                 Some(t) => table::txn_version(t, &silver_app_id).await?,
@@ -566,9 +587,9 @@ impl Engine {
             }
             if !bronze_staged.adds.is_empty() {
                 let paths: Vec<String> = bronze_staged
-                    .file_paths()
+                    .file_urls()
                     .iter()
-                    .map(|p| p.display().to_string())
+                    .map(|u| u.to_string())
                     .collect();
                 let df = ctx
                     .read_parquet(
@@ -1004,7 +1025,7 @@ impl Engine {
         if let (Some(silver), Some(silver_name), Some((out_dir, rows))) =
             (&job.spec.silver, &silver_name, silver_out)
         {
-            let silver_loc = env.table_location(silver_name)?;
+            let silver_loc = env.location(silver_name)?;
             let out_schema = plan.silver_output.clone().expect("planned");
             let source = ctx
                 .read_parquet(
@@ -1027,6 +1048,7 @@ impl Engine {
                 (Some(t), _) if rows == 0 => {
                     // Nothing to write, but the bookmark must move past the processed rows.
                     let staged = Staged {
+                        properties: Default::default(),
                         name: name.clone(),
                         location: silver_loc.clone(),
                         schema: table::arrow_schema(&t)?,
@@ -1122,7 +1144,7 @@ impl Engine {
                     table: g.table.to_string(),
                     ..Default::default()
                 };
-                let loc = env.table_location(&g.table)?;
+                let loc = env.location(&g.table)?;
                 let name = g.table.to_string();
                 let mut fingerprint = g.sql.clone();
                 for r in &g.reads {
@@ -1186,7 +1208,7 @@ impl Engine {
                     .and_then(|s| s.description.clone());
                 self.register(&g.table, "gold", &written, plan, desc)
                     .await?;
-                let provider = table::provider(&written).await?;
+                let provider = table::provider(&written, &gctx).await?;
                 let tref = datafusion::common::TableReference::partial(
                     g.table.database.as_str(),
                     g.table.table.as_str(),
@@ -1216,12 +1238,12 @@ impl Engine {
         plan: &JobPlan,
         description: Option<String>,
     ) -> Result<()> {
-        let lake = self.env.local_lake()?;
+        let lake = self.env.lake_location()?;
         self.catalog
             .create_database(&Database {
                 name: name.database.clone(),
                 description: None,
-                location: lake.join(&name.database).display().to_string(),
+                location: lake.child(&name.database)?.to_string(),
             })
             .await?;
         let schema = table::arrow_schema(t)?;
@@ -1247,7 +1269,7 @@ impl Engine {
         let entry = TableEntry {
             database: name.database.clone(),
             name: name.table.clone(),
-            location: self.env.table_location(name)?.display().to_string(),
+            location: self.env.location(name)?.to_string(),
             format: "delta".into(),
             layer: layer.into(),
             columns: columns_of(
@@ -1272,6 +1294,7 @@ impl Engine {
 
 fn bronze_staged_clone(s: &Staged) -> Staged {
     Staged {
+        properties: s.properties.clone(),
         name: s.name.clone(),
         location: s.location.clone(),
         schema: s.schema.clone(),

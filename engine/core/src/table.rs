@@ -15,24 +15,120 @@ use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::DeltaTable;
+use object_store::ObjectStoreExt as _;
 use url::Url;
 
 use crate::error::{Error, Result};
 
-/// The URL of a local table folder (created if missing).
-pub fn table_url(location: &Path) -> Result<Url> {
-    std::fs::create_dir_all(location).map_err(|e| Error::io(location.display().to_string(), e))?;
-    Url::from_directory_path(location)
-        .map_err(|_| Error::Internal(format!("cannot make a URL of {}", location.display())))
+/// Where a table (or a lake) lives: a URL (`file://` or `s3://`) and the storage options
+/// (endpoint, region, SSE-KMS key, ...) to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    pub url: Url,
+    pub options: HashMap<String, String>,
+}
+
+impl Location {
+    /// A local folder.
+    pub fn local(path: &Path) -> Result<Self> {
+        let url = Url::from_directory_path(path)
+            .map_err(|_| Error::Internal(format!("cannot make a URL of {}", path.display())))?;
+        Ok(Self {
+            url,
+            options: HashMap::new(),
+        })
+    }
+
+    /// An `s3://` URL with its options.
+    pub fn s3(url: Url, options: HashMap<String, String>) -> Self {
+        ensure_handlers();
+        Self { url, options }
+    }
+
+    /// The local folder, for `file://` locations.
+    pub fn local_path(&self) -> Option<PathBuf> {
+        (self.url.scheme() == "file")
+            .then(|| self.url.to_file_path().ok())
+            .flatten()
+    }
+
+    /// A location below this one (`child("silver/orders")`).
+    pub fn child(&self, rel: &str) -> Result<Self> {
+        let mut base = self.url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let url = base
+            .join(&format!("{}/", rel.trim_matches('/')))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Self {
+            url,
+            options: self.options.clone(),
+        })
+    }
+
+    /// The object store holding this location, rooted at the bucket (or file system root),
+    /// and the path of the location in it.
+    pub fn object_store(
+        &self,
+    ) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+        let (store, path) = object_store::parse_url_opts(&self.url, self.options.iter())
+            .map_err(|e| Error::Internal(format!("object store for {}: {e}", self.url)))?;
+        Ok((Arc::from(store), path))
+    }
+
+    /// The URL of the store root (`s3://bucket`, `file:///`), for registering with DataFusion.
+    pub fn store_url(&self) -> Url {
+        let mut u = self.url.clone();
+        u.set_path("/");
+        u
+    }
+
+    fn ensure_local_dir(&self) -> Result<()> {
+        if let Some(p) = self.local_path() {
+            std::fs::create_dir_all(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.local_path() {
+            Some(p) => write!(f, "{}", p.display()),
+            None => write!(f, "{}", self.url.as_str().trim_end_matches('/')),
+        }
+    }
+}
+
+/// Registers the S3 storage handlers of deltalake (once per process).
+pub fn ensure_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| deltalake::aws::register_handlers(None));
 }
 
 /// Opens the Delta table at `location`, or `None` if there is none yet.
-pub async fn open_if_exists(name: &str, location: &Path) -> Result<Option<DeltaTable>> {
-    if !location.join("_delta_log").is_dir() {
-        return Ok(None);
+pub async fn open_if_exists(name: &str, location: &Location) -> Result<Option<DeltaTable>> {
+    if let Some(p) = location.local_path() {
+        if !p.join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+    } else {
+        let probe = deltalake::DeltaTableBuilder::from_url(location.url.clone())
+            .and_then(|b| b.with_storage_options(location.options.clone()).build())
+            .map_err(|e| Error::table(name, e))?;
+        if !probe
+            .verify_deltatable_existence()
+            .await
+            .map_err(|e| Error::table(name, e))?
+        {
+            return Ok(None);
+        }
     }
-    let url = table_url(location)?;
-    let table = deltalake::open_table(url)
+    let table = deltalake::DeltaTableBuilder::from_url(location.url.clone())
+        .map_err(|e| Error::table(name, e))?
+        .with_storage_options(location.options.clone())
+        .load()
         .await
         .map_err(|e| Error::table(name, e))?;
     Ok(Some(table))
@@ -40,11 +136,14 @@ pub async fn open_if_exists(name: &str, location: &Path) -> Result<Option<DeltaT
 
 /// A handle on a table location that has no Delta log yet (to create it by a write).
 pub fn uninitialized(
-    location: &Path,
+    location: &Location,
 ) -> std::result::Result<DeltaTable, deltalake::DeltaTableError> {
-    let url =
-        table_url(location).map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
-    deltalake::DeltaTableBuilder::from_url(url)?.build()
+    location
+        .ensure_local_dir()
+        .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
+    deltalake::DeltaTableBuilder::from_url(location.url.clone())?
+        .with_storage_options(location.options.clone())
+        .build()
 }
 
 /// The Arrow schema of a table.
@@ -53,8 +152,13 @@ pub fn arrow_schema(table: &DeltaTable) -> Result<SchemaRef> {
     Ok(Arc::new(schema))
 }
 
-/// A DataFusion provider reading the table's current version.
-pub async fn provider(table: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
+/// A DataFusion provider reading the table's current version; makes sure the session can
+/// reach the table's object store.
+pub async fn provider(
+    table: &DeltaTable,
+    ctx: &datafusion::prelude::SessionContext,
+) -> Result<Arc<dyn TableProvider>> {
+    table.update_datafusion_session(&ctx.state())?;
     Ok(table.table_provider().await?)
 }
 
@@ -73,24 +177,38 @@ pub fn nullable(schema: &SchemaRef) -> SchemaRef {
 /// Files written to a table folder but not yet committed.
 pub struct StagedWrite {
     pub name: String,
-    pub location: PathBuf,
+    pub location: Location,
     pub schema: SchemaRef,
     writer: RecordBatchWriter,
     pub rows: u64,
+    /// Table properties set when the table is created (e.g. `medallion.layer`).
+    pub properties: HashMap<String, String>,
 }
 
 impl StagedWrite {
-    pub fn new(name: &str, location: &Path, schema: SchemaRef) -> Result<Self> {
-        let url = table_url(location)?;
-        let writer = RecordBatchWriter::try_new(url.as_str(), schema.clone(), None, None)
-            .map_err(|e| Error::table(name, e))?;
+    pub fn new(name: &str, location: &Location, schema: SchemaRef) -> Result<Self> {
+        location.ensure_local_dir()?;
+        let writer = RecordBatchWriter::try_new(
+            location.url.as_str(),
+            schema.clone(),
+            None,
+            Some(location.options.clone()),
+        )
+        .map_err(|e| Error::table(name, e))?;
         Ok(Self {
             name: name.to_string(),
-            location: location.to_path_buf(),
+            location: location.clone(),
             schema,
             writer,
             rows: 0,
+            properties: HashMap::new(),
         })
+    }
+
+    /// Table properties to set if the commit creates the table.
+    pub fn with_properties(mut self, properties: HashMap<String, String>) -> Self {
+        self.properties = properties;
+        self
     }
 
     pub async fn write(&mut self, batch: arrow::array::RecordBatch) -> Result<()> {
@@ -117,6 +235,7 @@ impl StagedWrite {
             schema: self.schema,
             adds,
             rows: self.rows,
+            properties: self.properties,
         })
     }
 }
@@ -124,25 +243,38 @@ impl StagedWrite {
 /// Closed, uncommitted files of one table.
 pub struct Staged {
     pub name: String,
-    pub location: PathBuf,
+    pub location: Location,
     pub schema: SchemaRef,
     pub adds: Vec<Add>,
     pub rows: u64,
+    /// Table properties set if the commit creates the table.
+    pub properties: HashMap<String, String>,
 }
 
 impl Staged {
-    /// Absolute paths of the staged files.
-    pub fn file_paths(&self) -> Vec<PathBuf> {
+    /// URLs of the staged files.
+    pub fn file_urls(&self) -> Vec<Url> {
         self.adds
             .iter()
-            .map(|a| self.location.join(percent_decode(&a.path)))
+            .filter_map(|a| self.location.url.join(&a.path).ok())
             .collect()
     }
 
     /// Deletes the staged files (a run that failed before its commits).
-    pub fn discard(&self) {
-        for p in self.file_paths() {
-            let _ = std::fs::remove_file(p);
+    pub async fn discard(&self) {
+        let Ok((store, root)) = self.location.object_store() else {
+            return;
+        };
+        for a in &self.adds {
+            let path = object_store::path::Path::from(
+                format!(
+                    "{}/{}",
+                    root.as_ref().trim_end_matches('/'),
+                    percent_decode(&a.path)
+                )
+                .trim_start_matches('/'),
+            );
+            let _ = store.delete(&path).await;
         }
     }
 
@@ -171,9 +303,16 @@ impl Staged {
             .map_err(|e| Error::table(&name, e.into()))?;
         match existing {
             None => {
-                let url = table_url(&self.location)?;
+                self.location.ensure_local_dir()?;
                 let table = CreateBuilder::new()
-                    .with_location(url.as_str())
+                    .with_location(self.location.url.as_str())
+                    .with_storage_options(self.location.options.clone())
+                    .with_configuration(
+                        self.properties
+                            .clone()
+                            .into_iter()
+                            .map(|(k, v)| (k, Some(v))),
+                    )
                     .with_table_name(name.clone())
                     .with_columns(kernel_schema.fields().cloned())
                     .with_actions(actions)

@@ -102,9 +102,12 @@ impl Project {
     pub async fn version(&self, table: &str) -> i64 {
         let (db, t) = table.split_once('.').unwrap();
         let loc = self.path().join("lake/dev").join(db).join(t);
-        match medallion_core::table::open_if_exists(table, &loc)
-            .await
-            .unwrap()
+        match medallion_core::table::open_if_exists(
+            table,
+            &medallion_core::table::Location::local(&loc).unwrap(),
+        )
+        .await
+        .unwrap()
         {
             Some(t) => medallion_core::table::version(&t),
             None => -1,
