@@ -13,6 +13,7 @@ use medallion_core::catalog::{Catalog, EmbeddedCatalog};
 use medallion_core::env::{self, CatalogSpec, Environment};
 use medallion_core::pipeline::Engine;
 use medallion_core::report::Progress;
+use medallion_core::sync::Drift;
 use medallion_core::{plan, Error};
 
 #[derive(Parser)]
@@ -61,6 +62,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Catalog maintenance.
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogAction,
+    },
     /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`).
     Sql {
         query: String,
@@ -69,6 +75,16 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
         format: SqlFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogAction {
+    /// Re-register every Delta table of the lake in the catalog (repairs a catalog that
+    /// drifted or was lost).
+    Sync {
+        #[arg(long, default_value = "dev")]
+        env: String,
     },
 }
 
@@ -137,7 +153,7 @@ fn schemas_dir(cli: &Cli, envs_file: Option<&Path>) -> PathBuf {
 
 fn open_catalog(env: &Environment) -> anyhow::Result<Arc<dyn Catalog>> {
     match &env.catalog {
-        CatalogSpec::Embedded => Ok(Arc::new(EmbeddedCatalog::for_lake(env.local_lake()?))),
+        CatalogSpec::Embedded => Ok(Arc::new(EmbeddedCatalog::for_location(env.lake_location()?))),
         CatalogSpec::Glue(_) => Err(anyhow!(
             "environment `{}` uses the Glue catalog, which this build of medallion does not include; use `catalog: embedded`",
             env.name
@@ -158,6 +174,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { path, env, report } => run(&cli, path, env, *report).await,
         Command::Tables { env, json } => tables(&cli, env, *json).await,
         Command::Sql { query, env, format } => sql(&cli, query, env, *format).await,
+        Command::Catalog { action: CatalogAction::Sync { env } } => catalog_sync(&cli, env).await,
     }
 }
 
@@ -332,29 +349,44 @@ async fn run(cli: &Cli, path: &Path, env_name: &str, format: Format) -> anyhow::
 async fn tables(cli: &Cli, env_name: &str, json: bool) -> anyhow::Result<ExitCode> {
     let (engine, _) = engine(cli, env_name, None)?;
     let tables = engine.catalog.list_tables(None).await?;
+    let drift = engine.drift().await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&tables)?);
+        let out = serde_json::json!({ "tables": tables, "drift": drift.iter().map(|(t, d)| serde_json::json!({"table": t, "status": d.to_string()})).collect::<Vec<_>>() });
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    if tables.is_empty() {
+    if drift.is_empty() {
         println!("no tables in environment `{env_name}` yet; run a pipeline first (medallion run jobs/ --env {env_name})");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<34} {:<11} {:>7} {:>8}  {:<14} location",
-        "table", "layer", "version", "columns", "pipeline"
-    );
-    for t in tables {
-        println!(
-            "{:<34} {:<11} {:>7} {:>8}  {:<14} {}",
-            t.qualified_name(),
-            t.layer,
-            t.delta_version,
-            t.columns.len(),
-            t.owner_pipeline,
-            t.location
-        );
+    println!("{:<34} {:<11} {:>7} {:>8}  {:<16} {:<26} location", "table", "layer", "version", "columns", "pipeline", "catalog vs lake");
+    let mut drifted = 0;
+    for (name, d) in &drift {
+        if *d != Drift::InSync {
+            drifted += 1;
+        }
+        match tables.iter().find(|t| &t.qualified_name() == name) {
+            Some(t) => println!(
+                "{:<34} {:<11} {:>7} {:>8}  {:<16} {:<26} {}",
+                name, t.layer, t.delta_version, t.columns.len(), t.owner_pipeline, d.to_string(), t.location
+            ),
+            None => println!("{:<34} {:<11} {:>7} {:>8}  {:<16} {:<26}", name, "-", "-", "-", "-", d.to_string()),
+        }
     }
+    if drifted > 0 {
+        println!("\n{drifted} table(s) differ between catalog and lake; `medallion catalog sync --env {env_name}` re-registers them from the lake");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn catalog_sync(cli: &Cli, env_name: &str) -> anyhow::Result<ExitCode> {
+    let (engine, envs_file) = engine(cli, env_name, None)?;
+    let schemas = schemas_dir(cli, Some(&envs_file));
+    let done = engine.sync_catalog(Some(&schemas)).await?;
+    for t in &done {
+        println!("registered {t}");
+    }
+    println!("{} table(s) registered in the catalog of `{env_name}`", done.len());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,7 @@
 //! The trait is small on purpose: create/list databases, upsert/get/list tables.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -97,52 +97,63 @@ struct CatalogDocument {
     tables: BTreeMap<String, TableEntry>,
 }
 
-/// The embedded catalog: `<lake>/_catalog/catalog.json`, replaced atomically on each change.
+/// The embedded catalog: `<lake>/_catalog/catalog.json` in the lake's own storage (a local
+/// folder or S3), replaced as a whole on each change (an atomic put).
 #[derive(Debug, Clone)]
 pub struct EmbeddedCatalog {
-    path: PathBuf,
+    location: crate::table::Location,
     lock: Arc<Mutex<()>>,
 }
 
 impl EmbeddedCatalog {
-    /// The catalog of a lake root.
+    /// The catalog of a local lake root.
     pub fn for_lake(lake: &Path) -> Self {
-        Self {
-            path: lake.join("_catalog").join("catalog.json"),
-            lock: Arc::new(Mutex::new(())),
-        }
+        Self::for_location(crate::table::Location::local(lake).expect("absolute lake path"))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The catalog of a lake root anywhere.
+    pub fn for_location(lake: crate::table::Location) -> Self {
+        Self { location: lake, lock: Arc::new(Mutex::new(())) }
+    }
+
+    /// Where the catalog file is.
+    pub fn path(&self) -> String {
+        format!("{}/_catalog/catalog.json", self.location)
+    }
+
+    fn object(&self) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+        let (store, root) = self.location.object_store()?;
+        let path = object_store::path::Path::from(format!("{}/_catalog/catalog.json", root.as_ref().trim_end_matches('/')).trim_start_matches('/'));
+        Ok((store, path))
     }
 
     async fn read(&self) -> Result<CatalogDocument> {
-        match tokio::fs::read(&self.path).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Catalog(format!(
-                    "{} is not a valid catalog file ({e}); restore it from a backup or delete it and re-run the pipelines to re-register the tables",
-                    self.path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CatalogDocument { version: 1, ..Default::default() }),
-            Err(e) => Err(Error::io(self.path.display().to_string(), e)),
+        use object_store::ObjectStoreExt as _;
+        let (store, path) = self.object()?;
+        match store.get(&path).await {
+            Ok(r) => {
+                let bytes = r.bytes().await.map_err(|e| Error::Catalog(format!("reading {}: {e}", self.path())))?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::Catalog(format!(
+                        "{} is not a valid catalog file ({e}); restore it, or delete it and run `medallion catalog sync` to re-register the tables from the lake",
+                        self.path()
+                    ))
+                })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(CatalogDocument { version: 1, ..Default::default() }),
+            Err(e) => Err(Error::Catalog(format!("reading {}: {e}", self.path()))),
         }
     }
 
     async fn write(&self, doc: &CatalogDocument) -> Result<()> {
-        let dir = self.path.parent().expect("catalog path has a parent");
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| Error::io(dir.display().to_string(), e))?;
-        let tmp = dir.join(format!(".catalog.{}.tmp", uuid::Uuid::new_v4()));
+        use object_store::ObjectStoreExt as _;
+        let (store, path) = self.object()?;
         let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::Internal(e.to_string()))?;
-        tokio::fs::write(&tmp, bytes)
+        store
+            .put(&path, bytes.into())
             .await
-            .map_err(|e| Error::io(tmp.display().to_string(), e))?;
-        tokio::fs::rename(&tmp, &self.path)
-            .await
-            .map_err(|e| Error::io(self.path.display().to_string(), e))
+            .map_err(|e| Error::Catalog(format!("writing {}: {e}", self.path())))?;
+        Ok(())
     }
 }
 

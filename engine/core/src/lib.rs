@@ -18,6 +18,7 @@ pub mod quality;
 pub mod report;
 pub mod schema;
 pub mod spec;
+pub mod sync;
 pub mod table;
 pub mod typing;
 pub mod yaml;

@@ -461,8 +461,11 @@ impl Engine {
             &bronze_name.to_string(),
             &bronze_loc,
             plan.bronze_schema.clone(),
-        )?;
-        let mut q_w = StagedWrite::new(&q_name.to_string(), &q_loc, quarantine_schema())?;
+        )?
+        .with_properties(table_properties(plan, "bronze", job.spec.bronze.description.clone()));
+        let mut q_w = StagedWrite::new(&q_name.to_string(), &q_loc, quarantine_schema())?.with_properties(
+            table_properties(plan, "quarantine", Some(format!("Records rejected by pipeline {}, with the reason", job.spec.pipeline))),
+        );
         let total: u64 = new_files.iter().map(|f| f.size).sum();
         self.progress
             .start(&format!("bronze {bronze_name}"), Some(total));
@@ -1106,23 +1109,20 @@ impl Engine {
                     let _ = metrics;
                     Some(merged)
                 }
-                (existing, _) => {
-                    let t = match existing {
-                        Some(t) => t,
-                        None => {
-                            table::uninitialized(&silver_loc).map_err(|e| Error::table(&name, e))?
-                        }
-                    };
+                (Some(t), _) => {
                     let written = t
                         .write(vec![])
                         .with_input_plan(source.logical_plan().clone())
                         .with_save_mode(SaveMode::Append)
                         .with_schema_mode(SchemaMode::Merge)
-                        .with_table_name(name.clone())
                         .with_commit_properties(props)
                         .await
                         .map_err(|e| Error::table(&name, e))?;
                     Some(written)
+                }
+                (None, _) => {
+                    let props = table_properties(plan, "silver", silver.description.clone());
+                    Some(create_from(&name, &silver_loc, source, props, meta(vec![]), txn.into_iter().collect()).await?)
                 }
             };
             if let Some(t) = &after {
@@ -1180,22 +1180,24 @@ impl Engine {
                         ParquetReadOptions::default(),
                     )
                     .await?;
-                let t = match existing {
-                    Some(t) => t,
-                    None => table::uninitialized(&loc).map_err(|e| Error::table(&name, e))?,
-                };
                 let props = deltalake::kernel::transaction::CommitProperties::default()
                     .with_metadata(meta(vec![]))
                     .with_application_transaction(Transaction::new(app_id, hash));
-                let written = t
-                    .write(vec![])
-                    .with_input_plan(source.logical_plan().clone())
-                    .with_save_mode(SaveMode::Overwrite)
-                    .with_schema_mode(SchemaMode::Overwrite)
-                    .with_table_name(name.clone())
-                    .with_commit_properties(props)
-                    .await
-                    .map_err(|e| Error::table(&name, e))?;
+                let written = match existing {
+                    Some(t) => t
+                        .write(vec![])
+                        .with_input_plan(source.logical_plan().clone())
+                        .with_save_mode(SaveMode::Overwrite)
+                        .with_schema_mode(SchemaMode::Overwrite)
+                        .with_commit_properties(props)
+                        .await
+                        .map_err(|e| Error::table(&name, e))?,
+                    None => {
+                        let desc = job.spec.gold.iter().find(|s| s.table == name).and_then(|s| s.description.clone());
+                        create_from(&name, &loc, source, table_properties(plan, "gold", desc), meta(vec![]), vec![Transaction::new(app_id, hash)])
+                            .await?
+                    }
+                };
                 self.progress.finish();
                 gr.rows_written = rows;
                 gr.refreshed = true;
@@ -1291,6 +1293,53 @@ impl Engine {
         self.catalog.upsert_table(&entry).await
     }
 }
+
+/// Creates a table from a DataFrame in one commit (data, table properties and bookmarks).
+async fn create_from(
+    name: &str,
+    location: &table::Location,
+    df: DataFrame,
+    properties: HashMap<String, String>,
+    app_metadata: HashMap<String, serde_json::Value>,
+    txns: Vec<Transaction>,
+) -> Result<DeltaTable> {
+    let schema: SchemaRef = table::nullable(&Arc::new(df.schema().as_arrow().clone()));
+    let mut w = StagedWrite::new(name, location, schema.clone())?.with_properties(properties);
+    let mut stream = df.execute_stream().await?;
+    while let Some(b) = stream.next().await {
+        w.write(conform(&b?, &schema)?).await?;
+    }
+    let staged = w.finish().await?;
+    let t = match staged.commit(None, app_metadata, txns).await {
+        Ok(t) => t,
+        Err(e) => return Err(e),
+    };
+    t.ok_or_else(|| Error::Internal(format!("creating {name} returned no table")))
+}
+
+/// Table properties recorded in the Delta table itself when medallion creates it, so that
+/// `catalog sync` can rebuild a lost catalog from the lake alone.
+pub fn table_properties(plan: &JobPlan, layer: &str, description: Option<String>) -> HashMap<String, String> {
+    let mut p = HashMap::new();
+    p.insert(PROP_LAYER.into(), layer.into());
+    p.insert(PROP_PIPELINE.into(), plan.job.spec.pipeline.clone());
+    if matches!(layer, "bronze" | "silver") {
+        p.insert(PROP_SCHEMA.into(), plan.schema.reference());
+    }
+    if let Some(o) = &plan.job.spec.owner {
+        p.insert(PROP_OWNER.into(), o.clone());
+    }
+    if let Some(d) = description {
+        p.insert(PROP_DESCRIPTION.into(), d);
+    }
+    p
+}
+
+pub const PROP_LAYER: &str = "medallion.layer";
+pub const PROP_PIPELINE: &str = "medallion.pipeline";
+pub const PROP_SCHEMA: &str = "medallion.schema";
+pub const PROP_OWNER: &str = "medallion.owner";
+pub const PROP_DESCRIPTION: &str = "medallion.description";
 
 fn bronze_staged_clone(s: &Staged) -> Staged {
     Staged {

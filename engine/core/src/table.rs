@@ -95,7 +95,7 @@ impl Location {
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.local_path() {
-            Some(p) => write!(f, "{}", p.display()),
+            Some(p) => write!(f, "{}", p.display().to_string().trim_end_matches('/')),
             None => write!(f, "{}", self.url.as_str().trim_end_matches('/')),
         }
     }
@@ -313,6 +313,7 @@ impl Staged {
                             .into_iter()
                             .map(|(k, v)| (k, Some(v))),
                     )
+                    .with_raise_if_key_not_exists(false)
                     .with_table_name(name.clone())
                     .with_columns(kernel_schema.fields().cloned())
                     .with_actions(actions)
