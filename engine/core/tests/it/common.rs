@@ -57,7 +57,7 @@ impl Project {
     pub fn engine(&self, env_name: &str) -> Engine {
         let environment =
             env::load_environment(&self.path().join("environments.yaml"), env_name).unwrap();
-        let catalog = Arc::new(EmbeddedCatalog::for_lake(environment.local_lake().unwrap()));
+        let catalog = Arc::new(EmbeddedCatalog::for_location(environment.lake_location().unwrap()));
         Engine::new(environment, catalog)
     }
 
@@ -71,7 +71,12 @@ impl Project {
 
     /// Plans and runs jobs in the `dev` environment, panicking on failure.
     pub async fn run(&self, jobs: &[&str]) -> Vec<RunOutcome> {
-        let engine = self.engine("dev");
+        self.run_in("dev", jobs).await
+    }
+
+    /// Plans and runs jobs in an environment, panicking on failure.
+    pub async fn run_in(&self, env_name: &str, jobs: &[&str]) -> Vec<RunOutcome> {
+        let engine = self.engine(env_name);
         let plans = self.plans(&engine, jobs).await;
         let mut out = Vec::new();
         for p in &plans {
@@ -85,7 +90,11 @@ impl Project {
     }
 
     pub async fn query(&self, sql: &str) -> Vec<RecordBatch> {
-        let engine = self.engine("dev");
+        self.query_in("dev", sql).await
+    }
+
+    pub async fn query_in(&self, env_name: &str, sql: &str) -> Vec<RecordBatch> {
+        let engine = self.engine(env_name);
         let ctx = engine.session().await.unwrap();
         ctx.sql(sql).await.unwrap().collect().await.unwrap()
     }

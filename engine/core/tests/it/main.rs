@@ -6,3 +6,4 @@ mod incremental;
 mod invalid_specs;
 mod isolation;
 mod readers;
+mod s3;
