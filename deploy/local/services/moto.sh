@@ -19,6 +19,10 @@ MEDALLION_MOTO_LOG="${MEDALLION_MOTO_LOG:-/tmp/medallion-moto.log}"
 # True when a moto server answers on the port (its management API returns JSON).
 _medallion_moto_answers() {
   local body
+  if ! command -v curl >/dev/null 2>&1; then
+    _medallion_moto_listening
+    return
+  fi
   body="$(curl -s --max-time 2 "http://${MEDALLION_MOTO_HOST}:${MEDALLION_MOTO_PORT}/moto-api/data.json" 2>/dev/null)" || return 1
   case "$body" in "{"*) return 0 ;; *) return 1 ;; esac
 }

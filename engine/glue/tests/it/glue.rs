@@ -270,6 +270,7 @@ async fn a_missing_database_is_one_actionable_line() {
         .unwrap_err()
         .to_string();
     let glue_db = cat.glue_database_name("gold");
+    eprintln!("{err}");
     assert!(err.contains("environment `prod`"), "{err}");
     assert!(
         err.contains(&format!("Glue database `{glue_db}` does not exist")),
@@ -293,6 +294,7 @@ async fn an_unreachable_endpoint_is_one_actionable_line() {
     )
     .unwrap();
     let err = cat.list_databases().await.unwrap_err().to_string();
+    eprintln!("{err}");
     assert!(err.contains("environment `staging`"), "{err}");
     assert!(
         err.contains("cannot reach the Glue endpoint http://127.0.0.1:9 (region eu-central-1)"),
