@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_glue::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_glue::types::{
     Column as GlueColumn, DatabaseInput, SerDeInfo, StorageDescriptor, Table, TableInput,
@@ -180,12 +180,12 @@ impl GlueCatalog {
     fn sdk_error<E, R>(&self, action: &str, resource: &str, err: SdkError<E, R>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let env = &self.environment;
         let region = &self.region;
         let endpoint = self.endpoint_shown();
-        let detail = one_line(&DisplayErrorContext(&err).to_string());
+        let detail = error_chain(&err);
         let message = match &err {
             SdkError::ServiceError(service) => {
                 let e = service.err();
@@ -411,6 +411,20 @@ impl GlueCatalog {
 /// True for parameter keys medallion writes itself.
 pub fn is_reserved(key: &str) -> bool {
     key.starts_with(PARAMETER_PREFIX) || RESERVED_PARAMETERS.contains(&key)
+}
+
+/// `outer: cause: root cause` on one line, without repeating a cause that its parent shows.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = one_line(&e.to_string());
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 fn one_line(s: &str) -> String {
