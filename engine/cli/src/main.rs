@@ -151,20 +151,25 @@ fn schemas_dir(cli: &Cli, envs_file: Option<&Path>) -> PathBuf {
         })
 }
 
-fn open_catalog(env: &Environment) -> anyhow::Result<Arc<dyn Catalog>> {
+async fn open_catalog(env: &Environment) -> anyhow::Result<Arc<dyn Catalog>> {
     match &env.catalog {
-        CatalogSpec::Embedded => Ok(Arc::new(EmbeddedCatalog::for_location(env.lake_location()?))),
-        CatalogSpec::Glue(_) => Err(anyhow!(
-            "environment `{}` uses the Glue catalog, which this build of medallion does not include; use `catalog: embedded`",
-            env.name
+        CatalogSpec::Embedded => Ok(Arc::new(EmbeddedCatalog::for_location(
+            env.lake_location()?,
+        ))),
+        CatalogSpec::Glue(spec) => Ok(Arc::new(
+            medallion_glue::GlueCatalog::from_env(spec, &env.name).await?,
         )),
     }
 }
 
-fn engine(cli: &Cli, env_name: &str, near: Option<&Path>) -> anyhow::Result<(Engine, PathBuf)> {
+async fn engine(
+    cli: &Cli,
+    env_name: &str,
+    near: Option<&Path>,
+) -> anyhow::Result<(Engine, PathBuf)> {
     let file = environments_file(&cli.environments, near)?;
     let environment = env::load_environment(&file, env_name)?;
-    let catalog = open_catalog(&environment)?;
+    let catalog = open_catalog(&environment).await?;
     Ok((Engine::new(environment, catalog), file))
 }
 
@@ -174,7 +179,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { path, env, report } => run(&cli, path, env, *report).await,
         Command::Tables { env, json } => tables(&cli, env, *json).await,
         Command::Sql { query, env, format } => sql(&cli, query, env, *format).await,
-        Command::Catalog { action: CatalogAction::Sync { env } } => catalog_sync(&cli, env).await,
+        Command::Catalog {
+            action: CatalogAction::Sync { env },
+        } => catalog_sync(&cli, env).await,
     }
 }
 
@@ -219,7 +226,7 @@ async fn validate(
                 if let Some(name) = env_name {
                     match all.into_iter().find(|e| e.name == name) {
                         Some(environment) => {
-                            let catalog = open_catalog(&environment)?;
+                            let catalog = open_catalog(&environment).await?;
                             known = Engine::new(environment, catalog).known_schemas().await?;
                         }
                         None => return Err(anyhow!("no environment `{name}` in {}", f.display())),
@@ -309,7 +316,7 @@ fn b_set(b: &indicatif::ProgressBar, stage: &str) {
 
 async fn run(cli: &Cli, path: &Path, env_name: &str, format: Format) -> anyhow::Result<ExitCode> {
     let files = collect_files(&[path.to_path_buf()])?;
-    let (mut engine, envs_file) = engine(cli, env_name, Some(path))?;
+    let (mut engine, envs_file) = engine(cli, env_name, Some(path)).await?;
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) && format == Format::Text {
         engine = engine.with_progress(Arc::new(Bars {
             bar: Mutex::new(None),
@@ -347,7 +354,7 @@ async fn run(cli: &Cli, path: &Path, env_name: &str, format: Format) -> anyhow::
 }
 
 async fn tables(cli: &Cli, env_name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let (engine, _) = engine(cli, env_name, None)?;
+    let (engine, _) = engine(cli, env_name, None).await?;
     let tables = engine.catalog.list_tables(None).await?;
     let drift = engine.drift().await?;
     if json {
@@ -359,7 +366,10 @@ async fn tables(cli: &Cli, env_name: &str, json: bool) -> anyhow::Result<ExitCod
         println!("no tables in environment `{env_name}` yet; run a pipeline first (medallion run jobs/ --env {env_name})");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<34} {:<11} {:>7} {:>8}  {:<16} {:<26} location", "table", "layer", "version", "columns", "pipeline", "catalog vs lake");
+    println!(
+        "{:<34} {:<11} {:>7} {:>8}  {:<16} {:<26} location",
+        "table", "layer", "version", "columns", "pipeline", "catalog vs lake"
+    );
     let mut drifted = 0;
     for (name, d) in &drift {
         if *d != Drift::InSync {
@@ -368,9 +378,23 @@ async fn tables(cli: &Cli, env_name: &str, json: bool) -> anyhow::Result<ExitCod
         match tables.iter().find(|t| &t.qualified_name() == name) {
             Some(t) => println!(
                 "{:<34} {:<11} {:>7} {:>8}  {:<16} {:<26} {}",
-                name, t.layer, t.delta_version, t.columns.len(), t.owner_pipeline, d.to_string(), t.location
+                name,
+                t.layer,
+                t.delta_version,
+                t.columns.len(),
+                t.owner_pipeline,
+                d.to_string(),
+                t.location
             ),
-            None => println!("{:<34} {:<11} {:>7} {:>8}  {:<16} {:<26}", name, "-", "-", "-", "-", d.to_string()),
+            None => println!(
+                "{:<34} {:<11} {:>7} {:>8}  {:<16} {:<26}",
+                name,
+                "-",
+                "-",
+                "-",
+                "-",
+                d.to_string()
+            ),
         }
     }
     if drifted > 0 {
@@ -380,13 +404,16 @@ async fn tables(cli: &Cli, env_name: &str, json: bool) -> anyhow::Result<ExitCod
 }
 
 async fn catalog_sync(cli: &Cli, env_name: &str) -> anyhow::Result<ExitCode> {
-    let (engine, envs_file) = engine(cli, env_name, None)?;
+    let (engine, envs_file) = engine(cli, env_name, None).await?;
     let schemas = schemas_dir(cli, Some(&envs_file));
     let done = engine.sync_catalog(Some(&schemas)).await?;
     for t in &done {
         println!("registered {t}");
     }
-    println!("{} table(s) registered in the catalog of `{env_name}`", done.len());
+    println!(
+        "{} table(s) registered in the catalog of `{env_name}`",
+        done.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -396,7 +423,7 @@ async fn sql(
     env_name: &str,
     format: SqlFormat,
 ) -> anyhow::Result<ExitCode> {
-    let (engine, _) = engine(cli, env_name, None)?;
+    let (engine, _) = engine(cli, env_name, None).await?;
     let ctx = engine.session().await?;
     let df = ctx
         .sql(query)

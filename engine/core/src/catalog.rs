@@ -113,7 +113,10 @@ impl EmbeddedCatalog {
 
     /// The catalog of a lake root anywhere.
     pub fn for_location(lake: crate::table::Location) -> Self {
-        Self { location: lake, lock: Arc::new(Mutex::new(())) }
+        Self {
+            location: lake,
+            lock: Arc::new(Mutex::new(())),
+        }
     }
 
     /// Where the catalog file is.
@@ -123,7 +126,13 @@ impl EmbeddedCatalog {
 
     fn object(&self) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
         let (store, root) = self.location.object_store()?;
-        let path = object_store::path::Path::from(format!("{}/_catalog/catalog.json", root.as_ref().trim_end_matches('/')).trim_start_matches('/'));
+        let path = object_store::path::Path::from(
+            format!(
+                "{}/_catalog/catalog.json",
+                root.as_ref().trim_end_matches('/')
+            )
+            .trim_start_matches('/'),
+        );
         Ok((store, path))
     }
 
@@ -132,7 +141,10 @@ impl EmbeddedCatalog {
         let (store, path) = self.object()?;
         match store.get(&path).await {
             Ok(r) => {
-                let bytes = r.bytes().await.map_err(|e| Error::Catalog(format!("reading {}: {e}", self.path())))?;
+                let bytes = r
+                    .bytes()
+                    .await
+                    .map_err(|e| Error::Catalog(format!("reading {}: {e}", self.path())))?;
                 serde_json::from_slice(&bytes).map_err(|e| {
                     Error::Catalog(format!(
                         "{} is not a valid catalog file ({e}); restore it, or delete it and run `medallion catalog sync` to re-register the tables from the lake",
@@ -140,7 +152,10 @@ impl EmbeddedCatalog {
                     ))
                 })
             }
-            Err(object_store::Error::NotFound { .. }) => Ok(CatalogDocument { version: 1, ..Default::default() }),
+            Err(object_store::Error::NotFound { .. }) => Ok(CatalogDocument {
+                version: 1,
+                ..Default::default()
+            }),
             Err(e) => Err(Error::Catalog(format!("reading {}: {e}", self.path()))),
         }
     }

@@ -462,10 +462,20 @@ impl Engine {
             &bronze_loc,
             plan.bronze_schema.clone(),
         )?
-        .with_properties(table_properties(plan, "bronze", job.spec.bronze.description.clone()));
-        let mut q_w = StagedWrite::new(&q_name.to_string(), &q_loc, quarantine_schema())?.with_properties(
-            table_properties(plan, "quarantine", Some(format!("Records rejected by pipeline {}, with the reason", job.spec.pipeline))),
-        );
+        .with_properties(table_properties(
+            plan,
+            "bronze",
+            job.spec.bronze.description.clone(),
+        ));
+        let mut q_w = StagedWrite::new(&q_name.to_string(), &q_loc, quarantine_schema())?
+            .with_properties(table_properties(
+                plan,
+                "quarantine",
+                Some(format!(
+                    "Records rejected by pipeline {}, with the reason",
+                    job.spec.pipeline
+                )),
+            ));
         let total: u64 = new_files.iter().map(|f| f.size).sum();
         self.progress
             .start(&format!("bronze {bronze_name}"), Some(total));
@@ -1122,7 +1132,17 @@ impl Engine {
                 }
                 (None, _) => {
                     let props = table_properties(plan, "silver", silver.description.clone());
-                    Some(create_from(&name, &silver_loc, source, props, meta(vec![]), txn.into_iter().collect()).await?)
+                    Some(
+                        create_from(
+                            &name,
+                            &silver_loc,
+                            source,
+                            props,
+                            meta(vec![]),
+                            txn.into_iter().collect(),
+                        )
+                        .await?,
+                    )
                 }
             };
             if let Some(t) = &after {
@@ -1193,9 +1213,21 @@ impl Engine {
                         .await
                         .map_err(|e| Error::table(&name, e))?,
                     None => {
-                        let desc = job.spec.gold.iter().find(|s| s.table == name).and_then(|s| s.description.clone());
-                        create_from(&name, &loc, source, table_properties(plan, "gold", desc), meta(vec![]), vec![Transaction::new(app_id, hash)])
-                            .await?
+                        let desc = job
+                            .spec
+                            .gold
+                            .iter()
+                            .find(|s| s.table == name)
+                            .and_then(|s| s.description.clone());
+                        create_from(
+                            &name,
+                            &loc,
+                            source,
+                            table_properties(plan, "gold", desc),
+                            meta(vec![]),
+                            vec![Transaction::new(app_id, hash)],
+                        )
+                        .await?
                     }
                 };
                 self.progress.finish();
@@ -1319,7 +1351,11 @@ async fn create_from(
 
 /// Table properties recorded in the Delta table itself when medallion creates it, so that
 /// `catalog sync` can rebuild a lost catalog from the lake alone.
-pub fn table_properties(plan: &JobPlan, layer: &str, description: Option<String>) -> HashMap<String, String> {
+pub fn table_properties(
+    plan: &JobPlan,
+    layer: &str,
+    description: Option<String>,
+) -> HashMap<String, String> {
     let mut p = HashMap::new();
     p.insert(PROP_LAYER.into(), layer.into());
     p.insert(PROP_PIPELINE.into(), plan.job.spec.pipeline.clone());

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use crate::catalog::{columns_of, Database, TableEntry};
 use crate::error::{Error, Result};
-use crate::pipeline::{Engine, PROP_DESCRIPTION, PROP_LAYER, PROP_OWNER, PROP_PIPELINE, PROP_SCHEMA};
+use crate::pipeline::{
+    Engine, PROP_DESCRIPTION, PROP_LAYER, PROP_OWNER, PROP_PIPELINE, PROP_SCHEMA,
+};
 use crate::spec::TableName;
 use crate::table::{self, Location};
 
@@ -32,7 +34,10 @@ pub enum Drift {
     /// In the catalog, no Delta table at its location.
     NotInLake,
     /// The catalog describes an older (or newer) version than the lake has.
-    VersionDiffers { catalog: i64, lake: i64 },
+    VersionDiffers {
+        catalog: i64,
+        lake: i64,
+    },
 }
 
 impl std::fmt::Display for Drift {
@@ -41,7 +46,9 @@ impl std::fmt::Display for Drift {
             Drift::InSync => f.write_str("in sync"),
             Drift::NotInCatalog => f.write_str("not in catalog"),
             Drift::NotInLake => f.write_str("not in lake"),
-            Drift::VersionDiffers { catalog, lake } => write!(f, "catalog v{catalog}, lake v{lake}"),
+            Drift::VersionDiffers { catalog, lake } => {
+                write!(f, "catalog v{catalog}, lake v{lake}")
+            }
         }
     }
 }
@@ -54,10 +61,12 @@ impl Engine {
         let list = |prefix: object_store::path::Path| {
             let store = store.clone();
             async move {
-                store
-                    .list_with_delimiter(Some(&prefix))
-                    .await
-                    .map_err(|e| Error::Catalog(format!("listing the lake of environment `{}` ({prefix}): {e}", self.env.name)))
+                store.list_with_delimiter(Some(&prefix)).await.map_err(|e| {
+                    Error::Catalog(format!(
+                        "listing the lake of environment `{}` ({prefix}): {e}",
+                        self.env.name
+                    ))
+                })
             }
         };
         let mut out = Vec::new();
@@ -69,14 +78,24 @@ impl Engine {
             }
             for t in list(db.clone()).await?.common_prefixes {
                 let t_name = t.filename().unwrap_or_default().to_string();
-                let Ok(name) = TableName::parse(&format!("{db_name}.{t_name}")) else { continue };
-                let has_log = list(t.clone()).await?.common_prefixes.iter().any(|p| p.filename() == Some("_delta_log"));
+                let Ok(name) = TableName::parse(&format!("{db_name}.{t_name}")) else {
+                    continue;
+                };
+                let has_log = list(t.clone())
+                    .await?
+                    .common_prefixes
+                    .iter()
+                    .any(|p| p.filename() == Some("_delta_log"));
                 if !has_log {
                     continue;
                 }
                 let location = self.env.location(&name)?;
                 if let Some(dt) = table::open_if_exists(&name.to_string(), &location).await? {
-                    out.push(LakeTable { name, location, version: table::version(&dt) });
+                    out.push(LakeTable {
+                        name,
+                        location,
+                        version: table::version(&dt),
+                    });
                 }
             }
         }
@@ -86,13 +105,21 @@ impl Engine {
 
     /// Catalog vs lake, per table (sorted by name).
     pub async fn drift(&self) -> Result<Vec<(String, Drift)>> {
-        let lake: HashMap<String, i64> = self.lake_tables().await?.into_iter().map(|t| (t.name.to_string(), t.version)).collect();
+        let lake: HashMap<String, i64> = self
+            .lake_tables()
+            .await?
+            .into_iter()
+            .map(|t| (t.name.to_string(), t.version))
+            .collect();
         let mut out: BTreeMap<String, Drift> = BTreeMap::new();
         for e in self.catalog.list_tables(None).await? {
             let d = match lake.get(&e.qualified_name()) {
                 None => Drift::NotInLake,
                 Some(&v) if v == e.delta_version => Drift::InSync,
-                Some(&v) => Drift::VersionDiffers { catalog: e.delta_version, lake: v },
+                Some(&v) => Drift::VersionDiffers {
+                    catalog: e.delta_version,
+                    lake: v,
+                },
             };
             out.insert(e.qualified_name(), d);
         }
@@ -121,12 +148,24 @@ impl Engine {
                 .collect();
             let prop = |k: &str| config.get(k).cloned();
             let schema_ref = prop(PROP_SCHEMA);
-            let described: Vec<(String, Option<String>, Option<String>)> = match (schemas_dir, &schema_ref) {
-                (Some(dir), Some(r)) => crate::schema::load_schema(dir, r, "catalog sync", "")
-                    .map(|s| s.fields.iter().map(|f| (f.name.clone(), f.description.clone(), f.classification.clone())).collect())
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            };
+            let described: Vec<(String, Option<String>, Option<String>)> =
+                match (schemas_dir, &schema_ref) {
+                    (Some(dir), Some(r)) => crate::schema::load_schema(dir, r, "catalog sync", "")
+                        .map(|s| {
+                            s.fields
+                                .iter()
+                                .map(|f| {
+                                    (
+                                        f.name.clone(),
+                                        f.description.clone(),
+                                        f.classification.clone(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
             self.catalog
                 .create_database(&Database {
                     name: lt.name.database.clone(),
@@ -163,4 +202,3 @@ impl Engine {
         Ok(done)
     }
 }
-

@@ -69,8 +69,11 @@ impl Location {
 
     /// The object store holding this location, rooted at the bucket (or file system root),
     /// and the path of the location in it.
-    pub fn object_store(&self) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
-        let err = |e: object_store::Error| Error::Internal(format!("object store for {}: {e}", self.url));
+    pub fn object_store(
+        &self,
+    ) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+        let err =
+            |e: object_store::Error| Error::Internal(format!("object store for {}: {e}", self.url));
         if self.url.scheme() == "s3" {
             // The standard AWS configuration (credentials, region, endpoint) from the
             // environment, then the lake's own options (endpoint, SSE-KMS key).
@@ -81,10 +84,12 @@ impl Location {
                 }
             }
             let store = b.build().map_err(err)?;
-            let path = object_store::path::Path::from_url_path(self.url.path()).map_err(|e| Error::Internal(e.to_string()))?;
+            let path = object_store::path::Path::from_url_path(self.url.path())
+                .map_err(|e| Error::Internal(e.to_string()))?;
             return Ok((Arc::new(store), path));
         }
-        let (store, path) = object_store::parse_url_opts(&self.url, self.options.iter()).map_err(err)?;
+        let (store, path) =
+            object_store::parse_url_opts(&self.url, self.options.iter()).map_err(err)?;
         Ok((Arc::from(store), path))
     }
 

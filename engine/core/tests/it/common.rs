@@ -57,7 +57,9 @@ impl Project {
     pub fn engine(&self, env_name: &str) -> Engine {
         let environment =
             env::load_environment(&self.path().join("environments.yaml"), env_name).unwrap();
-        let catalog = Arc::new(EmbeddedCatalog::for_location(environment.lake_location().unwrap()));
+        let catalog = Arc::new(EmbeddedCatalog::for_location(
+            environment.lake_location().unwrap(),
+        ));
         Engine::new(environment, catalog)
     }
 

@@ -35,7 +35,12 @@ fn http() -> reqwest::Client {
 }
 
 async fn reachable() {
-    if http().get(format!("{}/moto-api/", endpoint())).send().await.is_err() {
+    if http()
+        .get(format!("{}/moto-api/", endpoint()))
+        .send()
+        .await
+        .is_err()
+    {
         panic!(
             "the S3/KMS/Glue test server is not reachable at {}: start it with `. deploy/local/services/moto.sh` \
              (deploy/local/test.sh does this)",
@@ -48,8 +53,15 @@ async fn reachable() {
 pub async fn bucket_and_key(tag: &str) -> (String, String) {
     aws_env();
     reachable().await;
-    let bucket = format!("medallion-{tag}-{}", uuid::Uuid::new_v4().simple()).chars().take(62).collect::<String>();
-    let r = http().put(format!("{}/{bucket}", endpoint())).send().await.unwrap();
+    let bucket = format!("medallion-{tag}-{}", uuid::Uuid::new_v4().simple())
+        .chars()
+        .take(62)
+        .collect::<String>();
+    let r = http()
+        .put(format!("{}/{bucket}", endpoint()))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success(), "create bucket: {}", r.status());
     let r = http()
         .post(format!("{}/", endpoint()))
@@ -61,7 +73,13 @@ pub async fn bucket_and_key(tag: &str) -> (String, String) {
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
-    (bucket, v["KeyMetadata"]["KeyId"].as_str().expect("KMS key id").to_string())
+    (
+        bucket,
+        v["KeyMetadata"]["KeyId"]
+            .as_str()
+            .expect("KMS key id")
+            .to_string(),
+    )
 }
 
 fn s3_project(bucket: &str, key: &str) -> Project {
@@ -80,17 +98,43 @@ fn s3_project(bucket: &str, key: &str) -> Project {
 async fn example_pipelines_on_s3_match_golden_outputs_and_every_object_is_kms_encrypted() {
     let (bucket, key) = bucket_and_key("golden").await;
     let p = s3_project(&bucket, &key);
-    p.run_in("staging", &["jobs/shop/customers.yaml", "jobs/shop/orders.yaml", "jobs/iot/sensor_readings.yaml"]).await;
-    assert_golden("shop/daily_revenue.csv", &csv(&p.query_in("staging", "SELECT * FROM gold.daily_revenue ORDER BY day").await));
+    p.run_in(
+        "staging",
+        &[
+            "jobs/shop/customers.yaml",
+            "jobs/shop/orders.yaml",
+            "jobs/iot/sensor_readings.yaml",
+        ],
+    )
+    .await;
+    assert_golden(
+        "shop/daily_revenue.csv",
+        &csv(&p
+            .query_in("staging", "SELECT * FROM gold.daily_revenue ORDER BY day")
+            .await),
+    );
     assert_golden(
         "shop/revenue_by_country.csv",
-        &csv(&p.query_in("staging", "SELECT * FROM gold.revenue_by_country ORDER BY country").await),
+        &csv(&p
+            .query_in(
+                "staging",
+                "SELECT * FROM gold.revenue_by_country ORDER BY country",
+            )
+            .await),
     );
     assert_golden(
         "iot/hourly_device_stats.csv",
-        &csv(&p.query_in("staging", "SELECT * FROM gold.hourly_device_stats ORDER BY device_id, hour").await),
+        &csv(&p
+            .query_in(
+                "staging",
+                "SELECT * FROM gold.hourly_device_stats ORDER BY device_id, hour",
+            )
+            .await),
     );
-    assert!(!p.path().join("lake").exists(), "nothing was written locally");
+    assert!(
+        !p.path().join("lake").exists(),
+        "nothing was written locally"
+    );
 
     // A re-run adds nothing.
     let again = p.run_in("staging", &["jobs/shop/orders.yaml"]).await;
@@ -101,7 +145,11 @@ async fn example_pipelines_on_s3_match_golden_outputs_and_every_object_is_kms_en
     let lake = engine.env.lake_location().unwrap();
     let (store, root) = lake.object_store().unwrap();
     let objects: Vec<_> = store.list(Some(&root)).try_collect().await.unwrap();
-    assert!(objects.len() > 20, "expected the tables' data and logs, found {}", objects.len());
+    assert!(
+        objects.len() > 20,
+        "expected the tables' data and logs, found {}",
+        objects.len()
+    );
     let signer = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(&bucket)
         .with_endpoint(endpoint())
@@ -111,25 +159,75 @@ async fn example_pipelines_on_s3_match_golden_outputs_and_every_object_is_kms_en
         .unwrap();
     for o in &objects {
         use object_store::signer::Signer as _;
-        let url = signer.signed_url(reqwest::Method::HEAD, &o.location, std::time::Duration::from_secs(300)).await.unwrap();
+        let url = signer
+            .signed_url(
+                reqwest::Method::HEAD,
+                &o.location,
+                std::time::Duration::from_secs(300),
+            )
+            .await
+            .unwrap();
         let r = http().head(url).send().await.unwrap();
-        assert!(r.status().is_success(), "HEAD {}: {}", o.location, r.status());
+        assert!(
+            r.status().is_success(),
+            "HEAD {}: {}",
+            o.location,
+            r.status()
+        );
         let h = r.headers();
-        assert_eq!(h.get("x-amz-server-side-encryption").and_then(|v| v.to_str().ok()), Some("aws:kms"), "{}", o.location);
-        let kid = h.get("x-amz-server-side-encryption-aws-kms-key-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        assert!(kid.contains(&key), "{}: key {kid}, expected {key}", o.location);
+        assert_eq!(
+            h.get("x-amz-server-side-encryption")
+                .and_then(|v| v.to_str().ok()),
+            Some("aws:kms"),
+            "{}",
+            o.location
+        );
+        let kid = h
+            .get("x-amz-server-side-encryption-aws-kms-key-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            kid.contains(&key),
+            "{}: key {kid}, expected {key}",
+            o.location
+        );
     }
 
     // The catalog can be rebuilt from the lake alone.
     let (store, root) = lake.object_store().unwrap();
     use object_store::ObjectStoreExt as _;
-    store.delete(&object_store::path::Path::from(format!("{root}/_catalog/catalog.json"))).await.unwrap();
+    store
+        .delete(&object_store::path::Path::from(format!(
+            "{root}/_catalog/catalog.json"
+        )))
+        .await
+        .unwrap();
     assert!(engine.catalog.list_tables(None).await.unwrap().is_empty());
-    let synced = engine.sync_catalog(Some(&p.path().join("schemas"))).await.unwrap();
+    let synced = engine
+        .sync_catalog(Some(&p.path().join("schemas")))
+        .await
+        .unwrap();
     assert_eq!(synced.len(), 12, "{synced:?}");
-    let silver = engine.catalog.get_table("silver", "orders").await.unwrap().unwrap();
-    assert_eq!((silver.layer.as_str(), silver.owner_pipeline.as_str(), silver.schema_ref.as_deref()), ("silver", "orders", Some("orders@1")));
-    assert!(engine.drift().await.unwrap().iter().all(|(_, d)| *d == medallion_core::sync::Drift::InSync));
+    let silver = engine
+        .catalog
+        .get_table("silver", "orders")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            silver.layer.as_str(),
+            silver.owner_pipeline.as_str(),
+            silver.schema_ref.as_deref()
+        ),
+        ("silver", "orders", Some("orders@1"))
+    );
+    assert!(engine
+        .drift()
+        .await
+        .unwrap()
+        .iter()
+        .all(|(_, d)| *d == medallion_core::sync::Drift::InSync));
 }
 
 #[tokio::test]
@@ -141,12 +239,28 @@ async fn concurrent_appends_to_one_s3_table_all_land() {
     let env = p.engine("staging").env;
     let name = medallion_core::spec::TableName::parse("bronze.race").unwrap();
     let loc = env.location(&name).unwrap();
-    let schema = Arc::new(Schema::new(vec![Field::new("writer", DataType::Int64, true)]));
-    let batch = |w: i64| RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![w; 10]))]).unwrap();
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "writer",
+        DataType::Int64,
+        true,
+    )]));
+    let batch = |w: i64| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![w; 10]))],
+        )
+        .unwrap()
+    };
     // Version 0.
     let mut first = StagedWrite::new("bronze.race", &loc, schema.clone()).unwrap();
     first.write(batch(0)).await.unwrap();
-    first.finish().await.unwrap().commit(None, Default::default(), vec![]).await.unwrap();
+    first
+        .finish()
+        .await
+        .unwrap()
+        .commit(None, Default::default(), vec![])
+        .await
+        .unwrap();
     const N: i64 = 6;
     let mut tasks = Vec::new();
     for w in 1..=N {
@@ -155,17 +269,39 @@ async fn concurrent_appends_to_one_s3_table_all_land() {
             let t = table::open_if_exists("bronze.race", &loc).await.unwrap();
             let mut sw = StagedWrite::new("bronze.race", &loc, schema).unwrap();
             sw.write(b).await.unwrap();
-            sw.finish().await.unwrap().commit(t, Default::default(), vec![]).await.unwrap().unwrap();
+            sw.finish()
+                .await
+                .unwrap()
+                .commit(t, Default::default(), vec![])
+                .await
+                .unwrap()
+                .unwrap();
         }));
     }
     for t in tasks {
         t.await.expect("every writer commits");
     }
-    let t = table::open_if_exists("bronze.race", &loc).await.unwrap().unwrap();
-    assert_eq!(table::version(&t), N, "one version per commit, no version lost or duplicated");
+    let t = table::open_if_exists("bronze.race", &loc)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        table::version(&t),
+        N,
+        "one version per commit, no version lost or duplicated"
+    );
     let ctx = datafusion::prelude::SessionContext::new();
-    ctx.register_table("race", table::provider(&t, &ctx).await.unwrap()).unwrap();
-    let b = ctx.sql("SELECT writer, count(*) AS n FROM race GROUP BY writer ORDER BY writer").await.unwrap().collect().await.unwrap();
-    let expected: String = std::iter::once("writer,n\n".to_string()).chain((0..=N).map(|w| format!("{w},10\n"))).collect();
+    ctx.register_table("race", table::provider(&t, &ctx).await.unwrap())
+        .unwrap();
+    let b = ctx
+        .sql("SELECT writer, count(*) AS n FROM race GROUP BY writer ORDER BY writer")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let expected: String = std::iter::once("writer,n\n".to_string())
+        .chain((0..=N).map(|w| format!("{w},10\n")))
+        .collect();
     assert_eq!(csv(&b), expected);
 }

@@ -1,0 +1,362 @@
+//! The same example specs against an S3 lake (SSE-KMS) and the Glue Data Catalog, on a real
+//! S3/KMS/Glue API server on loopback (moto, started by deploy/local/services/moto.sh), driven
+//! through the `medallion` binary as a user would.
+
+use std::path::Path;
+use std::process::Command;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_glue::config::Credentials;
+
+fn endpoint() -> String {
+    std::env::var("MEDALLION_MOTO_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (p, target) = (e.path(), to.join(e.file_name()));
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+fn root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the binary with the AWS configuration of the local server only (never the real AWS).
+fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(args)
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+async fn setup() -> (tempfile::TempDir, String, String, String) {
+    let http = reqwest::Client::new();
+    if http
+        .get(format!("{}/moto-api/", endpoint()))
+        .send()
+        .await
+        .is_err()
+    {
+        panic!("the S3/KMS/Glue test server is not reachable at {}: start it with `. deploy/local/services/moto.sh`", endpoint());
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let bucket = format!("medallion-cloud-{}", &id[..16]);
+    assert!(http
+        .put(format!("{}/{bucket}", endpoint()))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let r = http
+        .post(format!("{}/", endpoint()))
+        .header("X-Amz-Target", "TrentService.CreateKey")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let key = v["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let prefix = format!("t{}_", &id[16..28]);
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["jobs", "schemas", "testdata"] {
+        copy_dir(&root().join(d), &dir.path().join(d));
+    }
+    std::fs::write(
+        dir.path().join("environments.yaml"),
+        format!(
+            "environments:\n  dev: {{ lake: ./lake/dev, retention_days: 30 }}\n  prod:\n    lake: s3://{bucket}/lake\n    catalog: {{ glue: {{ database_prefix: {prefix} }} }}\n    kms_key: {key}\n    retention_days: 2555\n    streaming: true\n"
+        ),
+    )
+    .unwrap();
+    (dir, bucket, key, prefix)
+}
+
+async fn glue() -> aws_sdk_glue::Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "medallion-tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_glue::Client::new(&config)
+}
+
+fn golden(name: &str) -> String {
+    std::fs::read_to_string(root().join("testdata/golden").join(name)).unwrap()
+}
+
+#[tokio::test]
+async fn example_pipelines_on_s3_and_glue() {
+    let (dir, bucket, _key, prefix) = setup().await;
+    let p = dir.path();
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!p.join("lake").exists(), "nothing was written locally");
+
+    // Same Gold results as on the embedded default.
+    for (sql, file) in [
+        (
+            "SELECT * FROM gold.daily_revenue ORDER BY day",
+            "shop/daily_revenue.csv",
+        ),
+        (
+            "SELECT * FROM gold.revenue_by_country ORDER BY country",
+            "shop/revenue_by_country.csv",
+        ),
+        (
+            "SELECT * FROM gold.hourly_device_stats ORDER BY device_id, hour",
+            "iot/hourly_device_stats.csv",
+        ),
+    ] {
+        let (code, out, err) = medallion(p, &["sql", "--env", "prod", "--format", "csv", sql]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, golden(file), "{sql}");
+    }
+
+    // Every table is in Glue, in the form Athena reads natively for Delta Lake.
+    let glue = glue().await;
+    let t = glue
+        .get_table()
+        .database_name(format!("{prefix}silver"))
+        .name("sensor_readings")
+        .send()
+        .await
+        .unwrap();
+    let t = t.table().unwrap();
+    let sd = t.storage_descriptor().unwrap();
+    assert_eq!(
+        sd.location(),
+        Some(format!("s3://{bucket}/lake/silver/sensor_readings").as_str())
+    );
+    let params = t.parameters().unwrap();
+    assert_eq!(params.get("table_type").map(String::as_str), Some("DELTA"));
+    let cols: Vec<(String, String)> = sd
+        .columns()
+        .iter()
+        .map(|c| {
+            (
+                c.name().to_string(),
+                c.r#type().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        cols.contains(&("tags".into(), "array<string>".into())),
+        "{cols:?}"
+    );
+    assert!(
+        cols.contains(&("reading_ts".into(), "timestamp".into())),
+        "{cols:?}"
+    );
+    let bronze = glue
+        .get_table()
+        .database_name(format!("{prefix}bronze"))
+        .name("orders")
+        .send()
+        .await
+        .unwrap();
+    let bronze_cols: Vec<(String, String)> = bronze
+        .table()
+        .unwrap()
+        .storage_descriptor()
+        .unwrap()
+        .columns()
+        .iter()
+        .map(|c| {
+            (
+                c.name().to_string(),
+                c.r#type().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        bronze_cols.contains(&(
+            "items".into(),
+            "array<struct<sku:string,qty:string>>".into()
+        )),
+        "{bronze_cols:?}"
+    );
+    let tables = glue
+        .get_tables()
+        .database_name(format!("{prefix}gold"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tables.table_list().len(), 3);
+
+    // A schema-evolving run (new nullable column) updates the Glue table and its version.
+    let before = glue
+        .get_table()
+        .database_name(format!("{prefix}silver"))
+        .name("orders")
+        .send()
+        .await
+        .unwrap();
+    let before_version = before.table().unwrap().version_id().map(str::to_string);
+    std::fs::write(
+        p.join("schemas/orders/v2.yaml"),
+        std::fs::read_to_string(p.join("schemas/orders/v1.yaml"))
+            .unwrap()
+            .replace("version: 1", "version: 2")
+            .replace("  - name: items\n", "  - { name: channel, type: string, description: Sales channel }\n  - name: items\n"),
+    )
+    .unwrap();
+    let spec = std::fs::read_to_string(p.join("jobs/shop/orders.yaml"))
+        .unwrap()
+        .replace("schema: orders@1", "schema: orders@2")
+        .replace(
+            "SELECT order_id, customer_id,",
+            "SELECT order_id, customer_id, channel,",
+        );
+    std::fs::write(p.join("jobs/shop/orders.yaml"), spec).unwrap();
+    std::fs::write(
+        p.join("testdata/shop/orders/orders-2026-11-03.ndjson"),
+        concat!(r#"{"order_id":"O4001","customer_id":"C001","amount":5.00,"currency":"EUR","status":"placed","channel":"app","ordered_at":"2026-11-03T08:00:00Z","updated_at":"2026-11-03T08:00:00Z","items":[]}"#, "\n"),
+    )
+    .unwrap();
+    let (code, out, err) = medallion(p, &["run", "jobs/shop/orders.yaml", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let after = glue
+        .get_table()
+        .database_name(format!("{prefix}silver"))
+        .name("orders")
+        .send()
+        .await
+        .unwrap();
+    let after = after.table().unwrap();
+    let names: Vec<&str> = after
+        .storage_descriptor()
+        .unwrap()
+        .columns()
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    assert!(names.contains(&"channel"), "{names:?}");
+    assert_ne!(
+        after.version_id().map(str::to_string),
+        before_version,
+        "the Glue table version moved"
+    );
+    assert_eq!(
+        after
+            .parameters()
+            .unwrap()
+            .get("medallion.delta_version")
+            .map(String::as_str),
+        Some("1")
+    );
+    let (_, out, _) = medallion(p, &["sql", "--env", "prod", "--format", "csv", "SELECT order_id, channel FROM silver.orders WHERE order_id IN ('O1001', 'O4001') ORDER BY order_id"]);
+    assert_eq!(out, "order_id,channel\nO1001,\nO4001,app\n");
+
+    // A deleted Glue database is rebuilt from the lake.
+    for t in glue
+        .get_tables()
+        .database_name(format!("{prefix}silver"))
+        .send()
+        .await
+        .unwrap()
+        .table_list()
+    {
+        glue.delete_table()
+            .database_name(format!("{prefix}silver"))
+            .name(t.name())
+            .send()
+            .await
+            .unwrap();
+    }
+    glue.delete_database()
+        .name(format!("{prefix}silver"))
+        .send()
+        .await
+        .unwrap();
+    let (_, out, _) = medallion(p, &["tables", "--env", "prod"]);
+    assert!(
+        out.contains("silver.orders") && out.contains("not in catalog"),
+        "{out}"
+    );
+    let (code, out, err) = medallion(p, &["catalog", "sync", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let got = glue
+        .get_tables()
+        .database_name(format!("{prefix}silver"))
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<&str> = got.table_list().iter().map(|t| t.name()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            "customers",
+            "customers_quarantine",
+            "orders",
+            "orders_quarantine",
+            "sensor_readings",
+            "sensor_readings_quarantine"
+        ]
+    );
+    let (_, out, _) = medallion(p, &["tables", "--env", "prod"]);
+    assert!(
+        !out.contains("not in catalog") && !out.contains("differ"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unreachable_cloud_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["jobs", "schemas", "testdata"] {
+        copy_dir(&root().join(d), &dir.path().join(d));
+    }
+    std::fs::copy(
+        root().join("environments.yaml"),
+        dir.path().join("environments.yaml"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["tables", "--env", "staging"])
+        .current_dir(dir.path())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("staging") && err.contains("127.0.0.1:9"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
