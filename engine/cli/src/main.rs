@@ -102,13 +102,23 @@ enum SqlFormat {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MEDALLION_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs go to stderr; MEDALLION_LOG_FORMAT=json writes one JSON object per line with the
+    // event fields at the top level (`{"event":"job_failed",...}`) for log-based alarms.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDALLION_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    if std::env::var("MEDALLION_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -332,6 +342,17 @@ async fn run(cli: &Cli, path: &Path, env_name: &str, format: Format) -> anyhow::
     let mut failure = None;
     for p in &plans {
         let outcome = engine.run(p).await;
+        let r = &outcome.report;
+        let quarantined = r.bronze.rows_quarantined
+            + r.silver
+                .as_ref()
+                .map_or(0, |s| s.rows_quarantined + s.rows_schema_rejected);
+        if quarantined > 0 {
+            tracing::warn!(event = "records_quarantined", count = quarantined, pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, "Records quarantined.");
+        }
+        if let Some(e) = &outcome.error {
+            tracing::error!(event = "job_failed", pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, error = %e, "Pipeline run failed.");
+        }
         if format == Format::Text {
             print!("{}", outcome.report.to_text());
         }

@@ -45,6 +45,7 @@ locals {
   engine_environment = concat(
     [
       { name = "MEDALLION_ENV", value = local.env },
+      { name = "MEDALLION_LOG_FORMAT", value = "json" },
       { name = "MEDALLION_REGION", value = local.region },
     ],
     [for l, b in local.bucket_names : { name = "MEDALLION_${upper(l)}_BUCKET", value = b }],
@@ -95,12 +96,12 @@ resource "aws_ecs_task_definition" "stream" {
     name                   = "engine"
     image                  = local.image
     essential              = true
-    command                = ["medallion", "stream", "--env", local.env, "--group", "${local.name}-stream"]
+    command                = ["medallion", "stream", "jobs/streaming/", "--env", local.env]
     readonlyRootFilesystem = true
     privileged             = false
     user                   = "10001"
     environment = concat(local.engine_environment, [
-      { name = "MEDALLION_KAFKA_BOOTSTRAP", value = aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam },
+      { name = "MEDALLION_KAFKA_BROKERS", value = aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam },
       { name = "MEDALLION_KAFKA_AUTH", value = "AWS_MSK_IAM" },
     ])
     logConfiguration = {

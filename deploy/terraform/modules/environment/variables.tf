@@ -58,7 +58,7 @@ variable "batch_jobs" {
   }))
   default = {
     nightly = {
-      path     = "jobs/nightly.toml"
+      path     = "jobs/"
       schedule = "cron(0 2 * * ? *)"
     }
   }
