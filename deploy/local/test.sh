@@ -14,7 +14,9 @@ done
 status=0
 echo "== cargo test --workspace"
 cargo test --workspace --no-fail-fast || status=1
-if [ -x deploy/ci/check.sh ] || [ -f deploy/ci/check.sh ]; then
+echo "== other readers of our Delta tables (Polars, DuckDB)"
+bash deploy/local/readers/check.sh || status=1
+if [ -f deploy/ci/check.sh ]; then
   echo "== deploy checks"
   bash deploy/ci/check.sh || status=1
 fi

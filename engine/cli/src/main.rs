@@ -348,7 +348,7 @@ async fn run(cli: &Cli, path: &Path, env_name: &str, format: Format) -> anyhow::
                 .as_ref()
                 .map_or(0, |s| s.rows_quarantined + s.rows_schema_rejected);
         if quarantined > 0 {
-            tracing::warn!(event = "records_quarantined", count = quarantined, pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, "Records quarantined.");
+            tracing::info!(event = "records_quarantined", count = quarantined, pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, "Records quarantined.");
         }
         if let Some(e) = &outcome.error {
             tracing::error!(event = "job_failed", pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, error = %e, "Pipeline run failed.");
