@@ -17,6 +17,10 @@ fn bin() -> String {
 }
 
 fn spawn(dir: &Path, job: &Path, env: &str) -> Child {
+    spawn_at(dir, job, env, "127.0.0.1:0")
+}
+
+fn spawn_at(dir: &Path, job: &Path, env: &str, metrics_addr: &str) -> Child {
     Command::new(bin())
         .args([
             "stream",
@@ -24,7 +28,7 @@ fn spawn(dir: &Path, job: &Path, env: &str) -> Child {
             "--env",
             env,
             "--metrics-addr",
-            "127.0.0.1:0",
+            metrics_addr,
         ])
         .current_dir(dir)
         .env("MEDALLION_KAFKA_BROKERS", testkit::brokers())
@@ -32,22 +36,47 @@ fn spawn(dir: &Path, job: &Path, env: &str) -> Child {
             "MEDALLION_KAFKA_OPTIONS",
             "session.timeout.ms=3000,heartbeat.interval.ms=500",
         )
-        .env("MEDALLION_LOG", "medallion_kafka=info")
+        .env("MEDALLION_LOG", "medallion_kafka=info,medallion=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("stream.log"))
+                .expect("log file"),
+        )
         .spawn()
         .expect("spawn medallion stream")
 }
 
-/// Kills the child when the test ends, whatever happens.
-struct Guard(Option<Child>);
+/// Kills the child when the test ends, whatever happens; on failure shows its log.
+struct Guard(Option<Child>, std::path::PathBuf);
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(c) = self.0.as_mut() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.1.join("stream.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- last lines of medallion stream's log ---");
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
     }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }
 
 fn random_ms(lo: u64, hi: u64) -> u64 {
@@ -69,7 +98,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
     testkit::create_topic(&topic, 4).await;
     let job = testkit::project(
         dir.path(),
-        &format!("{{ topic: {topic}, format: json, max_rows: 300, max_age: 200ms, silver_interval: 1s }}"),
+        &format!("{{ topic: {topic}, group_id: {topic}, format: json, max_rows: 300, max_age: 200ms, silver_interval: 1s }}"),
         true,
     );
     const N: i64 = 6000;
@@ -92,7 +121,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         }
     });
     let bronze = dir.path().join("lake/test/bronze/clicks");
-    let mut guard = Guard(None);
+    let mut guard = Guard(None, dir.path().to_path_buf());
     let mut before = 0;
     for round in 0..5 {
         guard.0 = Some(spawn(dir.path(), &job, "test"));
@@ -113,7 +142,11 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         before = rows;
     }
     producing.await.unwrap();
-    guard.0 = Some(spawn(dir.path(), &job, "test"));
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    guard.0 = Some(spawn_at(dir.path(), &job, "test", &addr));
     wait_until(LIMIT, "drain after the last restart", || async {
         bronze_counts(&bronze).await.0 >= N
     })
@@ -126,6 +159,29 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
             .is_some_and(|v| v[0] >= N)
     })
     .await;
+    // Observability while it runs.
+    wait_until(LIMIT, "/health answers 200", || async {
+        http_get(&addr, "/health").starts_with("HTTP/1.1 200")
+    })
+    .await;
+    wait_until(LIMIT, "all 4 partitions assigned", || async {
+        http_get(&addr, "/metrics").contains("medallion_stream_assigned_partitions 4")
+    })
+    .await;
+    let metrics = http_get(&addr, "/metrics");
+    for name in [
+        "medallion_stream_messages_consumed_total",
+        "medallion_stream_rows_committed_total",
+        "medallion_stream_quarantined_total",
+        "medallion_stream_commit_latency_seconds_bucket",
+        "medallion_stream_files_written_total",
+        "medallion_stream_partition_committed_offset{topic=",
+    ] {
+        assert!(
+            metrics.contains(name),
+            "{name} missing from /metrics:\n{metrics}"
+        );
+    }
     let c = guard.0.take().unwrap();
     sigterm(&c);
     let status = c.wait_with_output().unwrap().status;

@@ -56,7 +56,7 @@ async fn n_messages_over_four_partitions_land_exactly_once_and_silver_follows() 
     testkit::create_topic(&topic, 4).await;
     let job = testkit::project(
         dir.path(),
-        &format!("{{ topic: {topic}, format: json, max_rows: 700, max_age: 300ms, silver_interval: 0s }}"),
+        &format!("{{ topic: {topic}, group_id: {topic}, format: json, max_rows: 700, max_age: 300ms, silver_interval: 0s }}"),
         true,
     );
     let p = testkit::producer();
@@ -133,7 +133,7 @@ async fn poison_messages_are_quarantined_with_coordinates_and_the_rest_flows() {
     testkit::create_topic(&topic, 2).await;
     let job = testkit::project(
         dir.path(),
-        &format!("{{ topic: {topic}, format: json, max_age: 300ms, max_message_bytes: 2000 }}"),
+        &format!("{{ topic: {topic}, group_id: {topic}, format: json, max_age: 300ms, max_message_bytes: 2000 }}"),
         false,
     );
     let p = testkit::producer();
@@ -201,7 +201,7 @@ async fn a_quiet_topic_becomes_visible_within_max_age() {
     // Neither max_rows nor max_bytes can be reached by three messages: only age closes the file.
     let job = testkit::project(
         dir.path(),
-        &format!("{{ topic: {topic}, format: json, max_rows: 1000000, max_bytes: 1000000000, max_age: 1s }}"),
+        &format!("{{ topic: {topic}, group_id: {topic}, format: json, max_rows: 1000000, max_bytes: 1000000000, max_age: 1s }}"),
         false,
     );
     let run = start(dir.path(), &job).await;
@@ -227,7 +227,7 @@ async fn two_consumers_in_one_group_one_stopped_midway_still_exactly_once() {
     testkit::create_topic(&topic, 4).await;
     let job = testkit::project(
         dir.path(),
-        &format!("{{ topic: {topic}, format: json, max_rows: 200, max_age: 200ms, compact_interval: 1s }}"),
+        &format!("{{ topic: {topic}, group_id: {topic}, format: json, max_rows: 200, max_age: 200ms, compact_interval: 1s }}"),
         false,
     );
     let p = testkit::producer();
