@@ -16,6 +16,8 @@ use medallion_core::report::Progress;
 use medallion_core::sync::Drift;
 use medallion_core::{plan, Error};
 
+mod stream;
+
 #[derive(Parser)]
 #[command(
     name = "medallion",
@@ -53,6 +55,18 @@ enum Command {
         /// Report format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         report: Format,
+    },
+    /// Stream a Kafka source into Bronze (exactly once) until SIGTERM/SIGINT; Silver and Gold
+    /// follow. Serves Prometheus /metrics and /health.
+    Stream {
+        /// The job file (its source must be `kafka`).
+        path: PathBuf,
+        /// The environment (must have `streaming: true`).
+        #[arg(long, default_value = "dev")]
+        env: String,
+        /// Address of the /metrics and /health endpoint.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        metrics_addr: std::net::SocketAddr,
     },
     /// List the tables in the environment's catalog.
     Tables {
@@ -187,6 +201,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Validate { paths, env } => validate(&cli, paths, env.as_deref()).await,
         Command::Run { path, env, report } => run(&cli, path, env, *report).await,
+        Command::Stream {
+            path,
+            env,
+            metrics_addr,
+        } => {
+            let (engine, envs_file) = engine(&cli, env, Some(path)).await?;
+            let schemas = schemas_dir(&cli, Some(&envs_file));
+            stream::stream(engine, &envs_file, &schemas, path, *metrics_addr).await
+        }
         Command::Tables { env, json } => tables(&cli, env, *json).await,
         Command::Sql { query, env, format } => sql(&cli, query, env, *format).await,
         Command::Catalog {

@@ -37,6 +37,9 @@ pub struct EnvironmentSpec {
     /// Whether `medallion stream` may run here.
     #[serde(default)]
     pub streaming: bool,
+    /// Kafka settings for streaming sources: `{ brokers: "host:port,..." }`.
+    #[serde(default)]
+    pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
     /// What the environment is for.
     #[serde(default)]
     pub description: Option<String>,
@@ -91,6 +94,8 @@ pub struct Environment {
     pub kms_key: Option<String>,
     pub retention_days: u32,
     pub streaming: bool,
+    /// Kafka settings (brokers); `MEDALLION_KAFKA_BROKERS` overrides them.
+    pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
     /// Lake roots of the other environments (isolation checks).
     pub other_lakes: Vec<(String, LakeRoot)>,
     /// The project root: the folder holding `environments.yaml`.
@@ -236,6 +241,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 kms_key: spec.kms_key.clone(),
                 retention_days: spec.retention_days,
                 streaming: spec.streaming,
+                kafka: spec.kafka.clone(),
                 other_lakes: lakes.iter().filter(|(n, _)| n != name).cloned().collect(),
                 project_root: root.clone(),
             }

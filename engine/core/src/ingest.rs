@@ -320,6 +320,15 @@ trait ChunkDecoder {
 }
 
 fn decode_chunk(file: usize, chunk: Chunk, decoder: &dyn ChunkDecoder, tx: &Tx) -> Result<()> {
+    decode_chunk_with(file, chunk, decoder, &mut |d| send(tx, d))
+}
+
+fn decode_chunk_with(
+    file: usize,
+    chunk: Chunk,
+    decoder: &dyn ChunkDecoder,
+    emit: &mut dyn FnMut(Decoded) -> Result<()>,
+) -> Result<()> {
     let mut bad = Vec::new();
     // Depth-first, left half first, so rows keep file order.
     let mut pending: Vec<(usize, usize)> = vec![(0, chunk.records.len())];
@@ -330,7 +339,7 @@ fn decode_chunk(file: usize, chunk: Chunk, decoder: &dyn ChunkDecoder, tx: &Tx) 
                 Ok(batch) => {
                     let lines =
                         Int64Array::from_iter_values(chunk.records[lo..hi].iter().map(|r| r.line));
-                    send(tx, Decoded::Rows { file, batch, lines })?;
+                    emit(Decoded::Rows { file, batch, lines })?;
                 }
                 Err(reason) if hi - lo == 1 => {
                     let r = chunk.records[lo];
@@ -352,9 +361,86 @@ fn decode_chunk(file: usize, chunk: Chunk, decoder: &dyn ChunkDecoder, tx: &Tx) 
         }
     }
     if !bad.is_empty() {
-        send(tx, Decoded::Bad { file, records: bad })?;
+        emit(Decoded::Bad { file, records: bad })?;
     }
     Ok(())
+}
+
+/// Payload formats of independent records (e.g. Kafka messages), see [`decode_records`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// One JSON object per record.
+    Json,
+    /// One CSV record per record, columns in the raw schema's order, no header.
+    CsvLine,
+}
+
+/// Decodes independent records (one value each, e.g. Kafka message payloads) into batches of
+/// the raw schema, with the same bisection as file ingestion: a bad record is isolated and
+/// reported without taking good records with it. Rows come back in input order with their
+/// 0-based record indexes (in `lines`); bad records carry their index in `line`.
+/// `strict`: a JSON field the schema does not declare makes the record bad.
+pub fn decode_records(
+    format: RecordFormat,
+    raw: &SchemaRef,
+    strict: bool,
+    records: &[&[u8]],
+) -> Result<(Vec<(RecordBatch, Int64Array)>, Vec<BadRecord>)> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let json;
+    let csv;
+    let decoder: &dyn ChunkDecoder = match format {
+        RecordFormat::Json => {
+            json = JsonChunkDecoder {
+                schema: raw.clone(),
+                strict,
+            };
+            &json
+        }
+        RecordFormat::CsvLine => {
+            csv = CsvChunkDecoder {
+                layout: CsvLayout {
+                    file_schema: raw.clone(),
+                    mapping: (0..raw.fields().len()).map(Some).collect(),
+                    reject: None,
+                },
+                raw: raw.clone(),
+                delimiter: b',',
+            };
+            &csv
+        }
+    };
+    for (start, part) in records.chunks(CHUNK_RECORDS).enumerate() {
+        let base = (start * CHUNK_RECORDS) as i64;
+        let mut chunk = Chunk {
+            buf: Vec::with_capacity(part.iter().map(|r| r.len() + 1).sum()),
+            records: Vec::with_capacity(part.len()),
+        };
+        for (i, r) in part.iter().enumerate() {
+            let mut end = r.len();
+            while end > 0 && matches!(r[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+            let s = chunk.buf.len();
+            chunk.buf.extend_from_slice(&r[..end]);
+            chunk.buf.push(b'\n');
+            chunk.records.push(RecordPos {
+                start: s,
+                end: chunk.buf.len(),
+                line: base + i as i64,
+            });
+        }
+        decode_chunk_with(0, chunk, decoder, &mut |d| {
+            match d {
+                Decoded::Rows { batch, lines, .. } => good.push((batch, lines)),
+                Decoded::Bad { records, .. } => bad.extend(records),
+                Decoded::FileDone { .. } => {}
+            }
+            Ok(())
+        })?;
+    }
+    Ok((good, bad))
 }
 
 /// Pulls a column name out of arrow's messages ("whilst decoding field 'x'", "column 'x'").

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod env;
 pub mod error;
 pub mod ingest;
+pub mod kafka_spec;
 pub mod pipeline;
 pub mod plan;
 pub mod quality;

@@ -444,8 +444,16 @@ impl Engine {
                 ingested.extend(strings(b, "f").into_iter().flatten());
             }
         }
-        let SourceSpec::Files(files_spec) = &job.spec.bronze.source;
-        let files = ingest::discover(env, files_spec)?;
+        // A Kafka source is written by `medallion stream` (medallion-kafka); here it has no
+        // files, and the run only brings Silver and Gold up to date with committed Bronze rows.
+        let files_spec = match &job.spec.bronze.source {
+            SourceSpec::Files(f) => f.clone(),
+            SourceSpec::Kafka(_) => crate::spec::FilesSource::none(),
+        };
+        let files = match &job.spec.bronze.source {
+            SourceSpec::Files(f) => ingest::discover(env, f)?,
+            SourceSpec::Kafka(_) => Vec::new(),
+        };
         report.bronze.files_matched = files.len() as u64;
         let new_files: Vec<ingest::SourceFile> = files
             .into_iter()

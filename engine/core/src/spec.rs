@@ -58,7 +58,11 @@ pub struct BronzeSpec {
 pub enum SourceSpec {
     /// Files on the local file system, by path or glob.
     Files(FilesSource),
+    /// Kafka topics, consumed by `medallion stream` (see [`KafkaSource`]).
+    Kafka(KafkaSource),
 }
+
+pub use crate::kafka_spec::{KafkaFormat, KafkaSource};
 
 /// Files on the local file system. Incremental: a file already ingested into the Bronze
 /// table (by path) is never read again.
@@ -79,6 +83,18 @@ pub struct FilesSource {
     /// `ignore` (the field is dropped, the record kept).
     #[serde(default)]
     pub unknown_fields: UnknownFields,
+}
+
+impl FilesSource {
+    /// An empty file source (the decoder's settings when a run has no files to read).
+    pub fn none() -> Self {
+        Self {
+            path: String::new(),
+            format: FileFormat::Ndjson,
+            csv: None,
+            unknown_fields: UnknownFields::Quarantine,
+        }
+    }
 }
 
 /// File formats.
@@ -556,6 +572,11 @@ impl Job {
                             "must be one ASCII character".into(),
                         );
                     }
+                }
+            }
+            SourceSpec::Kafka(kafka) => {
+                for (path, message) in kafka.check() {
+                    err(&mut errors, &path, message);
                 }
             }
         }

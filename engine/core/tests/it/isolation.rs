@@ -34,7 +34,7 @@ async fn a_source_in_another_environments_lake_is_refused_before_any_write() {
 }
 
 #[tokio::test]
-async fn cloud_environments_are_refused_with_a_clear_message() {
+async fn the_embedded_catalog_needs_a_local_lake() {
     let p = Project::new();
     let engine_err =
         medallion_core::env::load_environment(&p.path().join("environments.yaml"), "staging")

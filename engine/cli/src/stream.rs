@@ -1,0 +1,105 @@
+//! `medallion stream JOB --env ENV`: the long-running Kafka → Bronze consumer (exactly once),
+//! with Silver/Gold following, `/metrics` and `/health`. Runs until SIGTERM or SIGINT, then
+//! commits what is buffered and exits 0.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use medallion_core::plan;
+use medallion_kafka::{Metrics, StreamSettings};
+
+/// A setting problem as a spec error (exit code 1, names the file).
+fn user_error(file: &Path, field: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    medallion_core::Error::Spec(vec![medallion_core::SpecError::new(
+        file.display().to_string(),
+        field,
+        e.to_string(),
+    )])
+    .into()
+}
+
+pub async fn stream(
+    engine: medallion_core::pipeline::Engine,
+    envs_file: &Path,
+    schemas: &Path,
+    path: &Path,
+    metrics_addr: SocketAddr,
+) -> anyhow::Result<ExitCode> {
+    let env = engine.env.clone();
+    if !env.streaming {
+        return Err(user_error(
+            envs_file,
+            &format!("environments.{}.streaming", env.name),
+            format!(
+                "is false: environment `{}` does not allow `medallion stream`; use an environment with `streaming: true`",
+                env.name
+            ),
+        ));
+    }
+    let known = engine.known_schemas().await?;
+    let plans = plan::plan_all(&[path.to_path_buf()], schemas, known)
+        .await
+        .map_err(medallion_core::Error::Spec)?;
+    let plan = plans
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("{} holds no job spec", path.display()))?;
+    medallion_kafka::kafka_source(&env, &plan).map_err(|e| user_error(path, "bronze.source", e))?;
+    let brokers = medallion_kafka::brokers(&env).map_err(|e| {
+        user_error(
+            envs_file,
+            &format!("environments.{}.kafka.brokers", env.name),
+            e,
+        )
+    })?;
+
+    let metrics = Arc::new(Metrics::default());
+    let (bound, server) = medallion_kafka::metrics::serve(metrics_addr, metrics.clone())
+        .await
+        .with_context(|| format!("serving /metrics on {metrics_addr}"))?;
+    eprintln!(
+        "medallion stream: pipeline {} in `{}`; metrics on http://{bound}/metrics, health on http://{bound}/health",
+        plan.job.spec.pipeline, env.name
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let signals = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+            tokio::select! {
+                _ = term.recv() => tracing::info!(signal = "SIGTERM", "Stopping."),
+                _ = int.recv() => tracing::info!(signal = "SIGINT", "Stopping."),
+            }
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let settings = StreamSettings {
+        brokers,
+        consumer_overrides: std::env::var("MEDALLION_KAFKA_OPTIONS")
+            .ok()
+            .map(|s| {
+                s.split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let result =
+        medallion_kafka::run(env, engine.catalog.clone(), plan, settings, metrics, stop).await;
+    signals.abort();
+    server.abort();
+    let summary = result?;
+    eprintln!(
+        "medallion stream: stopped after {} message(s): {} row(s) committed to Bronze in {} commit(s), {} quarantined",
+        summary.messages, summary.rows_committed, summary.commits, summary.quarantined
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,213 @@
+//! End-to-end numbers of `medallion stream` against the local broker:
+//! throughput (msgs/s, MB/s) for 1 KB JSON messages, produce → visible-in-a-committed-version
+//! latency (p50/p99) and the process's memory high-water mark (VmHWM).
+//!
+//! ```text
+//! . deploy/local/services/kafka.sh
+//! cargo build --release -p medallion-cli
+//! MEDALLION_BIN=$CARGO_TARGET_DIR/release/medallion cargo run --release -p medallion-kafka --example stream_bench -- 200000
+//! ```
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use medallion_kafka::testkit;
+
+fn scrape(addr: &str, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: i64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let rate: i64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
+    let bin = std::env::var("MEDALLION_BIN").expect("MEDALLION_BIN=path of the medallion binary");
+    let dir = tempfile::tempdir().unwrap();
+    let topic = testkit::unique_topic("bench");
+    testkit::create_topic(&topic, 4).await;
+    let job = testkit::project(
+        dir.path(),
+        &format!("{{ topic: {topic}, format: json, max_age: 1s, compact_interval: 0s }}"),
+        false,
+    );
+    // Phase 1: a backlog of n 1 KB messages, consumed as fast as possible.
+    let p = testkit::producer();
+    let started = Instant::now();
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let payload = testkit::click(i, 1024);
+        let topic = topic.clone();
+        let p = p.clone();
+        pending.push(tokio::spawn(async move {
+            testkit::send(&p, &topic, (i % 4) as i32, "k", &payload).await
+        }));
+        if pending.len() >= 5000 {
+            for h in pending.drain(..) {
+                h.await.unwrap();
+            }
+        }
+    }
+    for h in pending.drain(..) {
+        h.await.unwrap();
+    }
+    eprintln!(
+        "produced {n} messages in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let addr = "127.0.0.1:19464";
+    let mut child = Command::new(&bin)
+        .args([
+            "stream",
+            job.to_str().unwrap(),
+            "--env",
+            "test",
+            "--metrics-addr",
+            addr,
+        ])
+        .current_dir(dir.path())
+        .env("MEDALLION_KAFKA_BROKERS", testkit::brokers())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut t0 = None;
+    let mut rows0 = 0.0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let rows = scrape(addr, "medallion_stream_rows_committed_total").unwrap_or(0.0);
+        if t0.is_none() && rows > 0.0 {
+            t0 = Some(Instant::now());
+            rows0 = rows;
+        }
+        if rows >= n as f64 {
+            break;
+        }
+    }
+    let secs = t0.unwrap().elapsed().as_secs_f64();
+    let msgs = (n as f64 - rows0) / secs;
+    println!(
+        "throughput: {msgs:.0} msgs/s, {:.1} MB/s (1 KB JSON, {n} messages, after the first commit)",
+        msgs * 1024.0 / 1e6
+    );
+    // Phase 2: steady production at `rate` msgs/s for 20 s; latency = commit time of the
+    // version holding the row − the producer's send time.
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut i = n;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    while Instant::now() < until {
+        tick.tick().await;
+        for _ in 0..rate / 100 {
+            testkit::send(&p, &topic, (i % 4) as i32, "k", &testkit::click(i, 1024)).await;
+            i += 1;
+        }
+    }
+    let total = i;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if scrape(addr, "medallion_stream_rows_committed_total").unwrap_or(0.0) >= total as f64 {
+            break;
+        }
+    }
+    let hwm = vm_hwm_kb(child.id());
+    unsafe {
+        libc_kill(child.id() as i32, 15);
+    }
+    let _ = child.wait();
+    // Commit timestamps per file from the Delta log.
+    let log = dir.path().join("lake/test/bronze/clicks/_delta_log");
+    let mut file_commit: HashMap<String, i64> = HashMap::new();
+    for e in std::fs::read_dir(&log).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let mut ts = 0i64;
+            let mut adds = Vec::new();
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                if let Some(c) = v.get("commitInfo") {
+                    ts = c["timestamp"].as_i64().unwrap_or(0);
+                }
+                if let Some(a) = v.get("add") {
+                    adds.push(a["path"].as_str().unwrap().to_string());
+                }
+            }
+            for a in adds {
+                file_commit.insert(a, ts);
+            }
+        }
+    }
+    let ctx = medallion_core::pipeline::new_session();
+    let mut lat = Vec::new();
+    for (file, ts) in &file_commit {
+        let path = dir.path().join("lake/test/bronze/clicks").join(file);
+        let df = ctx
+            .read_parquet(path.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+        let batches = df
+            .select_columns(&["id", "sent_us"])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        for b in batches {
+            use arrow::array::AsArray;
+            let ids =
+                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).unwrap();
+            let sent =
+                arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Int64).unwrap();
+            let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
+            let sent = sent.as_primitive::<arrow::datatypes::Int64Type>();
+            for r in 0..b.num_rows() {
+                if ids.value(r) >= n {
+                    lat.push((ts * 1000 - sent.value(r)) as f64 / 1000.0);
+                }
+            }
+        }
+    }
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |q: f64| lat[((lat.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "latency produce → visible (max_age 1s, {rate} msgs/s, {} messages): p50 {:.0} ms, p99 {:.0} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.99)
+    );
+    println!(
+        "memory high-water mark (VmHWM) of medallion stream: {:.0} MB",
+        hwm as f64 / 1024.0
+    );
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

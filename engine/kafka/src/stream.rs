@@ -1,0 +1,503 @@
+//! The long-running stream: a Kafka consumer (one per process; processes with the same group
+//! share partitions) feeding the Bronze [`Sink`], plus a follower that brings Silver and Gold
+//! up to date and compacts Bronze.
+//!
+//! Threads: the consumer loop runs on its own OS thread (librdkafka's poll and rebalance
+//! callbacks are synchronous); it drives the async Delta IO with the runtime's handle. The
+//! follower and the metrics endpoint are tokio tasks.
+//!
+//! Rebalance (eager protocol): on revoke, everything buffered is committed before the
+//! partitions are released (what cannot be committed is discarded and re-read by the next
+//! owner from the table's offsets); on assign, each partition is positioned at the offset
+//! recorded in the Bronze table, never at Kafka's committed offset.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use medallion_core::catalog::Catalog;
+use medallion_core::env::Environment;
+use medallion_core::pipeline::Engine;
+use medallion_core::plan::JobPlan;
+use medallion_core::spec::{KafkaSource, SourceSpec, UnknownFields};
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{Headers, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::decode::{self, Decoder, Msg};
+use crate::metrics::{now_ms, Metrics};
+use crate::sink::{Flushed, Limits, Sink, Tp};
+use crate::{Error, Result};
+
+/// Settings of one stream process that do not come from the job spec.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Bootstrap brokers.
+    pub brokers: String,
+    /// Extra librdkafka settings layered over the spec's `consumer_options` (tests use it
+    /// for short session timeouts).
+    pub consumer_overrides: Vec<(String, String)>,
+}
+
+/// What a stream did, returned when it stops.
+#[derive(Debug, Default, Clone)]
+pub struct StreamSummary {
+    pub messages: u64,
+    pub rows_committed: u64,
+    pub quarantined: u64,
+    pub commits: u64,
+}
+
+/// Resolves the brokers: `MEDALLION_KAFKA_BROKERS`, else the environment's `kafka.brokers`.
+pub fn brokers(env: &Environment) -> Result<String> {
+    if let Ok(b) = std::env::var("MEDALLION_KAFKA_BROKERS") {
+        if !b.trim().is_empty() {
+            return Ok(b);
+        }
+    }
+    env.kafka
+        .as_ref()
+        .and_then(|k| k.brokers.clone())
+        .filter(|b| !b.trim().is_empty())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "no Kafka brokers for environment `{}`: set `kafka: {{ brokers: \"host:port\" }}` in environments.yaml or MEDALLION_KAFKA_BROKERS",
+                env.name
+            ))
+        })
+}
+
+/// Checks that `plan` can be streamed in `env`; returns its Kafka source.
+pub fn kafka_source<'a>(env: &Environment, plan: &'a JobPlan) -> Result<&'a KafkaSource> {
+    if !env.streaming {
+        return Err(Error::Config(format!(
+            "environment `{}` does not allow streaming (`streaming: false` in environments.yaml); use an environment with `streaming: true`",
+            env.name
+        )));
+    }
+    match &plan.job.spec.bronze.source {
+        SourceSpec::Kafka(k) => {
+            if k.format == medallion_core::spec::KafkaFormat::Raw && plan.raw_schema.fields().len() != 1 {
+                return Err(Error::Config(format!(
+                    "{}: bronze.source.kafka.format: `raw` needs a schema with exactly one column; {} has {}",
+                    plan.job.file,
+                    plan.schema.reference(),
+                    plan.raw_schema.fields().len()
+                )));
+            }
+            Ok(k)
+        }
+        _ => Err(Error::Config(format!(
+            "{}: `medallion stream` needs a Kafka source (bronze.source.kafka); this pipeline reads files, use `medallion run`",
+            plan.job.file
+        ))),
+    }
+}
+
+/// The librdkafka context: positions partitions at the table's offsets on assignment and
+/// commits pending rows before partitions are revoked.
+pub struct StreamContext {
+    sink: Arc<Mutex<Sink>>,
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for StreamContext {
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (p, s) in &t.partitions {
+                if *p >= 0 {
+                    self.metrics.set_high_watermark(topic, *p, s.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+fn tps_of(tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
+/// Commits next offsets to Kafka (for lag tools only; never read back by medallion).
+fn commit_to_kafka(consumer: &BaseConsumer<StreamContext>, f: &Flushed, mode: CommitMode) {
+    if f.offsets.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((t, p), next) in &f.offsets {
+        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*next));
+    }
+    if let Err(e) = consumer.commit(&tpl, mode) {
+        warn!(error = %e, "Committing offsets to Kafka failed (used for lag monitoring only).");
+    }
+}
+
+impl ConsumerContext for StreamContext {
+    fn rebalance(
+        &self,
+        base_consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        self.metrics.rebalances.fetch_add(1, Relaxed);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let tps = tps_of(tpl);
+                let starts = self.sink.lock().expect("sink lock").assign(&tps);
+                match starts {
+                    Ok(starts) => {
+                        for ((t, p), start) in starts {
+                            let off = start.map_or(Offset::Beginning, Offset::Offset);
+                            let _ = tpl.set_partition_offset(&t, p, off);
+                        }
+                        if let Err(e) = base_consumer.assign(tpl) {
+                            error!(error = %e, "Assigning partitions failed.");
+                        }
+                    }
+                    Err(e) => {
+                        // Without the table's offsets we must not read: take nothing; the
+                        // session times out and the group rebalances.
+                        error!(error = %e, "Reading partition offsets from the Bronze table failed; not taking the partitions.");
+                        self.sink.lock().expect("sink lock").release(&tps);
+                        let _ = base_consumer.assign(&TopicPartitionList::new());
+                    }
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let tps = tps_of(tpl);
+                let mut sink = self.sink.lock().expect("sink lock");
+                match sink.flush() {
+                    Ok(f) => commit_to_kafka(base_consumer, &f, CommitMode::Async),
+                    Err(e) => {
+                        error!(error = %e, "Committing before revocation failed; the next owner re-reads those messages.")
+                    }
+                }
+                sink.release(&tps);
+                drop(sink);
+                info!(partitions = tps.len(), "Partitions revoked.");
+                let _ = base_consumer.unassign();
+            }
+            other => {
+                error!(error = ?other, "Rebalance error; releasing every partition.");
+                let tps = tps_of(tpl);
+                self.sink.lock().expect("sink lock").release(&tps);
+                let _ = base_consumer.unassign();
+            }
+        }
+    }
+}
+
+/// Runs the stream until `stop` becomes true: consumes, commits Bronze with offsets, follows
+/// with Silver/Gold and compacts Bronze. On stop it commits what is buffered and returns.
+pub async fn run(
+    env: Environment,
+    catalog: Arc<dyn Catalog>,
+    plan: JobPlan,
+    settings: StreamSettings,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> Result<StreamSummary> {
+    let src = kafka_source(&env, &plan)?.clone();
+    let job = &plan.job;
+    let pipeline = job.spec.pipeline.clone();
+    let group = src.group(&env.name, &pipeline);
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let bronze_name = job.bronze_table();
+    let q_name = job.quarantine_table();
+    let mut metadata: HashMap<String, serde_json::Value> = HashMap::new();
+    metadata.insert("medallion.run_id".into(), run_id.clone().into());
+    metadata.insert("medallion.pipeline".into(), pipeline.clone().into());
+    metadata.insert("medallion.environment".into(), env.name.clone().into());
+    metadata.insert("medallion.source".into(), "kafka".into());
+    let decoder = Decoder {
+        format: src.format,
+        raw: plan.raw_schema.clone(),
+        bronze: decode::bronze_schema(&plan.bronze_schema),
+        strict: src.unknown_fields == UnknownFields::Quarantine,
+        max_message_bytes: src.max_message_bytes,
+        run_id: run_id.clone(),
+    };
+    let limits = Limits {
+        max_rows: src.max_rows,
+        max_bytes: src.max_bytes,
+        max_age: src.max_age(),
+    };
+    let mut sink = Sink::new(
+        tokio::runtime::Handle::current(),
+        decoder,
+        limits,
+        (bronze_name.to_string(), env.location(&bronze_name)?),
+        (q_name.to_string(), env.location(&q_name)?),
+        metadata,
+        metrics.clone(),
+    );
+    sink.properties = medallion_core::pipeline::table_properties(
+        &plan,
+        "bronze",
+        plan.job.spec.bronze.description.clone(),
+    );
+    sink.q_properties = medallion_core::pipeline::table_properties(&plan, "quarantine", None);
+    sink.ensure_table().await?;
+    let sink = Arc::new(Mutex::new(sink));
+
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", "5000")
+        .set("partition.assignment.strategy", "range,roundrobin");
+    for (k, v) in &src.consumer_options {
+        config.set(k, v);
+    }
+    for (k, v) in &settings.consumer_overrides {
+        config.set(k, v);
+    }
+    let context = StreamContext {
+        sink: sink.clone(),
+        metrics: metrics.clone(),
+    };
+    let consumer: BaseConsumer<StreamContext> = config.create_with_context(context)?;
+    let topics = src.topics();
+    let topic_refs: Vec<&str> = topics.iter().map(|s| s.as_str()).collect();
+    consumer.subscribe(&topic_refs)?;
+    info!(pipeline = %pipeline, environment = %env.name, group = %group, topics = ?topics, brokers = %settings.brokers, "Streaming started.");
+
+    let (commit_tx, commit_rx) = watch::channel(0u64);
+    let follower = tokio::spawn(follow(
+        env.clone(),
+        catalog.clone(),
+        plan.clone(),
+        src.clone(),
+        commit_rx,
+        stop.clone(),
+        metrics.clone(),
+    ));
+
+    metrics.running.store(true, Relaxed);
+    let loop_stop = stop.clone();
+    let loop_metrics = metrics.clone();
+    let consumer_thread = std::thread::Builder::new()
+        .name("medallion-kafka".into())
+        .spawn(move || consume(consumer, sink, loop_stop, loop_metrics, commit_tx))
+        .map_err(|e| Error::Config(format!("cannot start the consumer thread: {e}")))?;
+    // Wait for the consumer thread without blocking the runtime.
+    let result = loop {
+        if consumer_thread.is_finished() {
+            break consumer_thread
+                .join()
+                .unwrap_or_else(|_| Err(Error::Config("the consumer thread panicked".into())));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    metrics.running.store(false, Relaxed);
+    stop.store(true, Relaxed);
+    let _ = follower.await;
+    let summary = StreamSummary {
+        messages: metrics.messages_consumed.load(Relaxed),
+        rows_committed: metrics.rows_committed.load(Relaxed),
+        quarantined: metrics.quarantined.load(Relaxed),
+        commits: metrics.commits.load(Relaxed),
+    };
+    result.map(|_| summary)
+}
+
+fn copy_message<M: Message>(m: &M) -> Msg {
+    Msg {
+        offset: m.offset(),
+        payload: m.payload().map(|p| p.to_vec()),
+        key: m.key().map(|k| k.to_vec()),
+        timestamp_ms: m.timestamp().to_millis(),
+        headers: m
+            .headers()
+            .and_then(|h| decode::headers_json(h.iter().map(|x| (x.key, x.value)))),
+        received: Instant::now(),
+    }
+}
+
+fn handle_flush(
+    consumer: &BaseConsumer<StreamContext>,
+    f: &Flushed,
+    commits: &watch::Sender<u64>,
+    mode: CommitMode,
+) {
+    for ((t, p), next) in &f.reseek {
+        let off = next.map_or(Offset::Beginning, Offset::Offset);
+        if let Err(e) = consumer.seek(t, *p, off, Duration::from_secs(5)) {
+            warn!(topic = %t, partition = p, error = %e, "Re-seeking a partition failed.");
+        }
+    }
+    if f.rows > 0 || f.quarantined > 0 || !f.offsets.is_empty() {
+        commit_to_kafka(consumer, f, mode);
+        commits.send_modify(|v| *v += 1);
+    }
+}
+
+fn consume(
+    consumer: BaseConsumer<StreamContext>,
+    sink: Arc<Mutex<Sink>>,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    commits: watch::Sender<u64>,
+) -> Result<()> {
+    let mut failures = 0u32;
+    while !stop.load(Relaxed) {
+        metrics.last_poll_ms.store(now_ms(), Relaxed);
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                metrics.messages_consumed.fetch_add(1, Relaxed);
+                metrics
+                    .bytes_consumed
+                    .fetch_add(m.payload().map_or(0, |p| p.len()) as u64, Relaxed);
+                let msg = copy_message(&m);
+                let (topic, partition) = (m.topic().to_string(), m.partition());
+                drop(m);
+                sink.lock().expect("sink lock").push(&topic, partition, msg);
+            }
+            Some(Err(e)) => {
+                metrics.kafka_errors.fetch_add(1, Relaxed);
+                warn!(error = %e, "Kafka error.");
+            }
+            None => {}
+        }
+        let due = sink.lock().expect("sink lock").due();
+        if due {
+            let res = sink.lock().expect("sink lock").flush();
+            match res {
+                Ok(f) => {
+                    failures = 0;
+                    handle_flush(&consumer, &f, &commits, CommitMode::Async);
+                }
+                Err(e) => {
+                    failures += 1;
+                    error!(error = %e, failures, "Bronze commit failed.");
+                    if failures >= 5 {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+    info!("Stopping: committing what is buffered.");
+    let res = sink.lock().expect("sink lock").flush();
+    let f = res?;
+    handle_flush(&consumer, &f, &commits, CommitMode::Sync);
+    // Leave the group now (the revoke callback finds nothing left to commit).
+    consumer.unsubscribe();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && metrics.assigned() > 0 {
+        let _ = consumer.poll(Duration::from_millis(50));
+    }
+    drop(consumer);
+    Ok(())
+}
+
+/// Silver after Bronze commits (at most every `silver_interval`), Gold every
+/// `gold_interval` (refreshed only when inputs changed), Bronze compaction every
+/// `compact_interval`.
+async fn follow(
+    env: Environment,
+    catalog: Arc<dyn Catalog>,
+    plan: JobPlan,
+    src: KafkaSource,
+    mut commits: watch::Receiver<u64>,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+) {
+    let engine = Engine::new(env.clone(), catalog);
+    let mut silver_plan = plan.clone();
+    silver_plan.gold.clear();
+    let (silver_every, gold_every, compact_every) = (
+        src.silver_interval(),
+        src.gold_interval(),
+        src.compact_interval(),
+    );
+    let mut last_silver = Instant::now()
+        .checked_sub(silver_every)
+        .unwrap_or_else(Instant::now);
+    let mut last_gold = Instant::now();
+    let mut last_compact = Instant::now();
+    // Start with a catch-up run: Bronze may hold rows an earlier process committed but
+    // did not get to process into Silver (e.g. it was killed).
+    let mut seen = u64::MAX;
+    let mut silver_changed = false;
+    loop {
+        let stopping = stop.load(Relaxed);
+        let current = *commits.borrow();
+        let new_commits = current != seen;
+        if new_commits && (stopping || last_silver.elapsed() >= silver_every) {
+            seen = current;
+            last_silver = Instant::now();
+            let gold_due = !plan.gold.is_empty() && last_gold.elapsed() >= gold_every;
+            let p = if gold_due || stopping {
+                &plan
+            } else {
+                &silver_plan
+            };
+            let outcome = engine.run(p).await;
+            metrics.silver_runs.fetch_add(1, Relaxed);
+            if p.gold.is_empty() {
+                silver_changed = true;
+            } else {
+                last_gold = Instant::now();
+                silver_changed = false;
+                metrics.gold_runs.fetch_add(1, Relaxed);
+            }
+            match outcome.error {
+                None => info!(
+                    pipeline = %plan.job.spec.pipeline,
+                    silver_rows = outcome.report.silver.as_ref().map_or(0, |s| s.rows_written),
+                    "Silver followed Bronze."
+                ),
+                Some(e) => {
+                    metrics.silver_failures.fetch_add(1, Relaxed);
+                    warn!(error = %e, "Silver/Gold follow run failed; retrying at the next interval.");
+                }
+            }
+        } else if silver_changed && !plan.gold.is_empty() && last_gold.elapsed() >= gold_every {
+            last_gold = Instant::now();
+            silver_changed = false;
+            let outcome = engine.run(&plan).await;
+            metrics.gold_runs.fetch_add(1, Relaxed);
+            if let Some(e) = outcome.error {
+                metrics.silver_failures.fetch_add(1, Relaxed);
+                warn!(error = %e, "Gold follow run failed.");
+            }
+        }
+        if !compact_every.is_zero() && last_compact.elapsed() >= compact_every && !stopping {
+            last_compact = Instant::now();
+            match crate::compact::compact(&env, &plan).await {
+                Ok(Some(m)) => {
+                    metrics.compactions.fetch_add(1, Relaxed);
+                    info!(files_removed = m.0, files_added = m.1, "Compacted Bronze.");
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "Bronze compaction failed; trying again later."),
+            }
+        }
+        if stopping && *commits.borrow() == seen {
+            break;
+        }
+        tokio::select! {
+            _ = commits.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// Keeps `KafkaResult` in scope for callers matching on client errors.
+pub type ClientResult<T> = KafkaResult<T>;
