@@ -280,8 +280,8 @@ def fmt_table(res, engines, rows_in):
     ref = "medallion" if "medallion" in engines else None
     peers = [e for e in engines if e != ref]
     hdr = f"{'stage':<7} {'engine':<10} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13} {'rows/s':>12}"
+    lines.append(hdr)
     for stage in STAGES + ["total"]:
-        lines.append(hdr)
         for e in engines:
             m = res[e]["total"] if stage == "total" else res[e]["stages"].get(stage)
             if not m:
@@ -306,7 +306,13 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--results", default=os.path.join(BENCHES, "results"))
     ap.add_argument("--check-only", action="store_true", help="check agreement; print no timings")
+    ap.add_argument("--show", metavar="FILE", help="print the tables of a results file and exit")
     a = ap.parse_args()
+    if a.show:
+        with open(a.show) as f:
+            doc = json.load(f)
+        show(doc)
+        return
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     if "medallion" in engines and not a.medallion_bin:
         sys.exit("set MEDALLION_BIN or --medallion-bin")
@@ -374,11 +380,17 @@ def main():
     for name in (f"{stamp}-sf{a.sf}.json", f"latest-sf{a.sf}.json"):
         with open(os.path.join(a.results, name), "w") as f:
             json.dump(doc, f, indent=2, default=str)
+    show(doc)
+    print(f"results: {os.path.join(a.results, f'latest-sf{a.sf}.json')}")
+
+
+def show(doc):
     m = doc["machine"]
-    print(f"\nSF {a.sf}: {rows_in:,} input rows ({bytes_in / 2**20:.0f} MiB NDJSON); {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB")
+    rows_in, bytes_in = doc["input"]["rows"], doc["input"]["bytes"]
+    res, engines = doc["engines"], list(doc["engines"])
+    print(f"\nSF {doc['sf']}: {rows_in:,} input rows ({bytes_in / 2**20:.0f} MiB NDJSON); {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB")
     print("rows/s = input rows / wall; CPU = user+sys of the process tree; RSS = peak sum over the tree\n")
     print(fmt_table(res, engines, rows_in))
-    print(f"results: {os.path.join(a.results, f'latest-sf{a.sf}.json')}")
 
 
 if __name__ == "__main__":
