@@ -9,7 +9,7 @@
 #                                           and writes benches/results/{<stamp>,latest}-sfSF.json
 #   benches/bench.sh compare [FILE]         re-print a results file (default: the newest)
 #   benches/bench.sh check SF [ENGINES]     agreement only, no timings (what CI runs at SF 0.01)
-#   benches/bench.sh micro [FILTER]         criterion micro benchmarks (cargo bench -p medallion-benches)
+#   benches/bench.sh micro [FILTER]         divan micro benchmarks (cargo bench -p medallion-benches)
 #   benches/bench.sh stream [N]             Kafka → Bronze throughput and latency (only when `medallion stream` exists)
 #
 # Environment: MEDALLION_BIN (default: build the release binary once), BENCH_VENV

@@ -272,6 +272,7 @@ def machine():
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "loadavg_at_end": os.getloadavg(),
     }
 
 
