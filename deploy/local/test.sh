@@ -20,4 +20,6 @@ if [ -f deploy/ci/check.sh ]; then
   echo "== deploy checks"
   bash deploy/ci/check.sh || status=1
 fi
+echo "== benchmark agreement (SF 0.01: medallion, DuckDB, Polars; timings are not asserted)"
+MEDALLION_BIN="$CARGO_TARGET_DIR/debug/medallion" bash benches/ci.sh || status=1
 exit $status

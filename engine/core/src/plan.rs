@@ -371,7 +371,7 @@ pub async fn plan_job(
     })
 }
 
-/// Orders jobs so that each runs after the jobs whose tables its Gold SQL reads, and refuses
+/// Orders jobs so that each runs after the jobs whose tables its Silver or Gold SQL reads, and refuses
 /// two jobs writing the same table. Returns the order as indexes.
 pub fn order_jobs(jobs: &[Job]) -> Result<Vec<usize>, Vec<SpecError>> {
     let mut errors = Vec::new();
@@ -397,7 +397,9 @@ pub fn order_jobs(jobs: &[Job]) -> Result<Vec<usize>, Vec<SpecError>> {
             j.spec
                 .gold
                 .iter()
-                .flat_map(|g| referenced_tables(&g.sql).unwrap_or_default())
+                .map(|g| g.sql.as_str())
+                .chain(j.spec.silver.as_ref().and_then(|s| s.sql.as_deref()))
+                .flat_map(|sql| referenced_tables(sql).unwrap_or_default())
                 .filter_map(|t| writer.get(&t).copied())
                 .filter(|&d| d != i)
                 .collect()

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# medallion benchmarks: the end-to-end comparison against the tools users pick instead
+# (DuckDB, Polars, PySpark), the micro benchmarks, and the streaming hook.
+#
+#   benches/bench.sh setup [--spark]        Python venv with tpchgen-cli, duckdb, polars, pyarrow, psutil (+ pyspark)
+#   benches/bench.sh data SF                TPC-H lineitem + orders at scale factor SF → benches/data/sfSF/*.ndjson
+#   benches/bench.sh run SF [ENGINES]       the end-to-end suite (default engines: medallion,duckdb,polars,spark);
+#                                           checks that every engine's Gold results agree, then prints the table
+#                                           and writes benches/results/{<stamp>,latest}-sfSF.json
+#   benches/bench.sh compare [FILE]         re-print a results file (default: the newest)
+#   benches/bench.sh check SF [ENGINES]     agreement only, no timings (what CI runs at SF 0.01)
+#   benches/bench.sh micro [FILTER]         divan micro benchmarks (cargo bench -p medallion-benches)
+#   benches/bench.sh stream [N]             Kafka → Bronze throughput and latency (only when `medallion stream` exists)
+#
+# Environment: MEDALLION_BIN (default: build the release binary once), BENCH_VENV
+# (default /opt/medallion-venvs/bench), CARGO_TARGET_DIR (default /var/cache/medallion/target),
+# BENCH_THREADS (default: nproc), SPARK_DRIVER_MEMORY (default 2g).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(dirname "$HERE")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/medallion/target}"
+VENV="${BENCH_VENV:-/opt/medallion-venvs/bench}"
+PY="$VENV/bin/python"
+export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
+
+setup() {
+  local spark=0
+  [ "${1:-}" = "--spark" ] && spark=1
+  if [ ! -x "$PY" ]; then
+    mkdir -p "$(dirname "$VENV")"
+    python3 -m venv "$VENV"
+  fi
+  if ! "$PY" -c "import duckdb, polars, pyarrow, psutil" 2>/dev/null || [ ! -x "$VENV/bin/tpchgen-cli" ]; then
+    echo "bench: installing tpchgen-cli duckdb polars pyarrow psutil into $VENV" >&2
+    "$VENV/bin/pip" install --quiet tpchgen-cli duckdb polars pyarrow psutil
+  fi
+  if [ $spark = 1 ] && ! "$PY" -c "import pyspark" 2>/dev/null; then
+    command -v java >/dev/null || { echo "bench: PySpark needs Java 17+ on PATH" >&2; exit 2; }
+    echo "bench: installing pyspark (ships Spark; takes a few minutes)" >&2
+    "$VENV/bin/pip" install --quiet --no-cache-dir pyspark
+  fi
+}
+
+medallion_bin() {
+  if [ -n "${MEDALLION_BIN:-}" ]; then
+    echo "$MEDALLION_BIN"
+    return
+  fi
+  echo "bench: building the release medallion binary (MEDALLION_BIN unset)" >&2
+  (cd "$ROOT" && cargo build --release -p medallion-cli >&2)
+  echo "$CARGO_TARGET_DIR/release/medallion"
+}
+
+engines_need_spark() { case "$1" in *spark*) return 0 ;; *) return 1 ;; esac; }
+
+cmd="${1:-help}"
+shift || true
+case "$cmd" in
+  setup) setup "$@" ;;
+  data)
+    setup
+    "$PY" "$HERE/tools/gen_data.py" --sf "${1:?scale factor}" --out "$HERE/data"
+    ;;
+  run | check)
+    sf="${1:?scale factor}"
+    engines="${2:-medallion,duckdb,polars,spark}"
+    if engines_need_spark "$engines"; then setup --spark; else setup; fi
+    extra=()
+    [ "$cmd" = check ] && extra+=(--check-only)
+    bin=""
+    case "$engines" in *medallion*) bin="$(medallion_bin)" ;; esac
+    "$PY" "$HERE/tools/suite.py" --sf "$sf" --engines "$engines" --medallion-bin "$bin" \
+      --threads "${BENCH_THREADS:-$(nproc)}" "${extra[@]}"
+    ;;
+  compare)
+    setup
+    file="${1:-$(ls -t "$HERE"/results/2*.json 2>/dev/null | head -1)}"
+    [ -n "$file" ] || { echo "bench: no results yet; run benches/bench.sh run SF" >&2; exit 2; }
+    "$PY" "$HERE/tools/suite.py" --show "$file"
+    ;;
+  micro)
+    cd "$ROOT"
+    cargo bench -p medallion-benches --bench micro -- "$@"
+    ;;
+  stream)
+    # ---------------------------------------------------------------------------------
+    # STREAMING HOOK. `medallion stream` is being built on the kafka branch; this section
+    # runs only when the binary has that command. It produces N ~1 KB JSON messages to
+    # the local broker (Tansu on 127.0.0.1:9092, see DESIGN.md), runs `medallion stream`
+    # on benches/jobs/stream/events.yaml and reports Kafka → Bronze throughput and
+    # end-to-end latency percentiles (Bronze _ingest_time − the producer's timestamp).
+    # ---------------------------------------------------------------------------------
+    bin="$(medallion_bin)"
+    if ! "$bin" stream --help >/dev/null 2>&1; then
+      echo "bench: skipped: this medallion has no \`stream\` command yet (it is built on the kafka branch)"
+      exit 0
+    fi
+    setup
+    "$PY" -c "import confluent_kafka" 2>/dev/null || "$VENV/bin/pip" install --quiet confluent-kafka
+    "$PY" "$HERE/tools/stream_bench.py" --medallion-bin "$bin" --messages "${1:-200000}" \
+      --bootstrap "${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+    ;;
+  *)
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    [ "$cmd" = help ] || exit 2
+    ;;
+esac

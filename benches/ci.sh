@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# CI check of the end-to-end comparison at a tiny scale: SF 0.01 through medallion (debug
+# binary is fine), DuckDB and Polars, asserting that their Gold results, Silver row counts and
+# quarantine counts per rule agree. Timings are never asserted (nor printed).
+#
+# Idempotent: creates/updates the Python venv it needs. Bounded: BENCH_CI_TIMEOUT seconds
+# (default 900) for the whole check. Spark is left out (its install takes minutes); set
+# BENCH_CI_SPARK=1 to include it.
+#
+#   MEDALLION_BIN=/path/to/medallion benches/ci.sh      (default: cargo build -p medallion-cli, debug)
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/medallion/target}"
+if [ -z "${MEDALLION_BIN:-}" ]; then
+  (cd "$HERE/.." && cargo build -q -p medallion-cli)
+  export MEDALLION_BIN="$CARGO_TARGET_DIR/debug/medallion"
+fi
+engines="medallion,duckdb,polars"
+[ "${BENCH_CI_SPARK:-0}" = 1 ] && engines="$engines,spark"
+exec timeout --kill-after=30 "${BENCH_CI_TIMEOUT:-900}" bash "$HERE/bench.sh" check 0.01 "$engines"
