@@ -46,8 +46,11 @@ fn typed(batch: &RecordBatch) -> RecordBatch {
 }
 
 /// 32 distinct typed batches (262,144 rows).
-static TYPED: LazyLock<Vec<RecordBatch>> =
-    LazyLock::new(|| (0..32).map(|i| typed(&raw_batch(i * BATCH, BATCH))).collect());
+static TYPED: LazyLock<Vec<RecordBatch>> = LazyLock::new(|| {
+    (0..32)
+        .map(|i| typed(&raw_batch(i * BATCH, BATCH)))
+        .collect()
+});
 
 static FILES: LazyLock<(tempfile::TempDir, PathBuf, PathBuf)> = LazyLock::new(|| {
     let dir = tempfile::tempdir().unwrap();
@@ -79,7 +82,8 @@ fn decode_file(bencher: Bencher, format: FileFormat) {
     let rt = rt();
     bencher.counter(BytesCount::new(size)).bench(|| {
         rt.block_on(async {
-            let (mut rx, h) = ingest::spawn_decoder(vec![file.clone()], source.clone(), raw.clone());
+            let (mut rx, h) =
+                ingest::spawn_decoder(vec![file.clone()], source.clone(), raw.clone());
             let mut n = 0;
             while let Some(m) = rx.recv().await {
                 if let Decoded::Rows { batch, .. } = m.unwrap() {
@@ -170,8 +174,11 @@ fn dedupe_window_295k_rows(bencher: Bencher) {
         rt.block_on(async {
             let ctx = medallion_core::pipeline::new_session();
             let parts: Vec<Vec<RecordBatch>> = batches.chunks(18).map(|c| c.to_vec()).collect();
-            ctx.register_table("t", Arc::new(MemTable::try_new(schema.clone(), parts).unwrap()))
-                .unwrap();
+            ctx.register_table(
+                "t",
+                Arc::new(MemTable::try_new(schema.clone(), parts).unwrap()),
+            )
+            .unwrap();
             ctx.sql(sql).await.unwrap().collect().await.unwrap()
         })
     });

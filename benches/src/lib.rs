@@ -121,7 +121,11 @@ pub fn raw_batch(from: u64, rows: u64) -> RecordBatch {
     let data: Vec<[String; 16]> = (from..from + rows).map(row).collect();
     let columns: Vec<ArrayRef> = (0..16)
         .map(|c| {
-            Arc::new(data.iter().map(|r| Some(r[c].as_str())).collect::<StringArray>()) as ArrayRef
+            Arc::new(
+                data.iter()
+                    .map(|r| Some(r[c].as_str()))
+                    .collect::<StringArray>(),
+            ) as ArrayRef
         })
         .collect();
     RecordBatch::try_new(schema, columns).unwrap()

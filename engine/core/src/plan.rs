@@ -494,3 +494,34 @@ pub fn job_files(path: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(file: &str, text: &str) -> Job {
+        Job {
+            file: file.into(),
+            spec: crate::yaml::parse(file, text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn pipelines_run_after_the_tables_their_silver_or_gold_sql_reads() {
+        let src = "source: { files: { path: x, format: ndjson } }";
+        let lineitem = job(
+            "lineitem.yaml",
+            &format!("pipeline: lineitem\nbronze: {{ table: bronze.lineitem, schema: l@1, {src} }}\nsilver:\n  table: silver.lineitem\n  sql: SELECT * FROM input JOIN silver.orders USING (k)\n"),
+        );
+        let report = job(
+            "report.yaml",
+            &format!("pipeline: report\nbronze: {{ table: bronze.r, schema: r@1, {src} }}\ngold:\n  - {{ table: gold.r, sql: SELECT count(*) FROM silver.lineitem }}\n"),
+        );
+        let orders = job(
+            "orders.yaml",
+            &format!("pipeline: orders\nbronze: {{ table: bronze.orders, schema: o@1, {src} }}\nsilver: {{ table: silver.orders }}\n"),
+        );
+        let order = order_jobs(&[report, lineitem, orders]).unwrap();
+        assert_eq!(order, vec![2, 1, 0]);
+    }
+}
