@@ -304,13 +304,29 @@ impl Staged {
         app_metadata: HashMap<String, serde_json::Value>,
         txns: Vec<Transaction>,
     ) -> Result<Option<DeltaTable>> {
+        self.commit_with(existing, app_metadata, txns, None).await
+    }
+
+    /// Like [`Staged::commit`], but commits exactly on top of the version `existing` was read
+    /// at: with `max_retries = Some(0)` the commit fails if any other commit landed since, so
+    /// that a check made on that version (e.g. of a bookmark) still holds when it commits.
+    pub async fn commit_with(
+        self,
+        existing: Option<DeltaTable>,
+        app_metadata: HashMap<String, serde_json::Value>,
+        txns: Vec<Transaction>,
+        max_retries: Option<usize>,
+    ) -> Result<Option<DeltaTable>> {
         let name = self.name.clone();
         if self.adds.is_empty() && txns.is_empty() && existing.is_some() {
             return Ok(existing);
         }
-        let props = CommitProperties::default()
+        let mut props = CommitProperties::default()
             .with_metadata(app_metadata)
             .with_application_transactions(txns);
+        if let Some(n) = max_retries {
+            props = props.with_max_retries(n);
+        }
         let actions: Vec<Action> = self.adds.into_iter().map(Action::Add).collect();
         let kernel_schema: StructType = self
             .schema

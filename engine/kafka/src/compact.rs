@@ -1,8 +1,12 @@
 //! Bronze compaction: Delta `OPTIMIZE` (bin-packing small files). Its commit only removes and
-//! re-adds existing rows (`dataChange=false`) and carries no application transaction, so it
-//! never conflicts with the stream's blind appends (Delta's conflict checker lets an append
-//! and a compaction of other files both commit), and offsets recorded in `txn` actions are
-//! untouched.
+//! re-adds existing rows (`dataChange=false`) and carries no application transaction, so
+//! offsets recorded in `txn` actions are untouched.
+//!
+//! The compaction commits only on top of the exact version it read (no automatic retry): when
+//! anything else committed meanwhile — a stream append, or another process's compaction of the
+//! same files — it gives up and tries again at the next interval. Letting deltalake's conflict
+//! resolution rebase it was seen to let two processes' compactions of the same files both land,
+//! duplicating their rows; a skipped compaction costs nothing.
 
 use medallion_core::env::Environment;
 use medallion_core::plan::JobPlan;
@@ -19,6 +23,9 @@ pub async fn compact(env: &Environment, plan: &JobPlan) -> Result<Option<(u64, u
     };
     let (_, metrics) = t
         .optimize()
+        .with_commit_properties(
+            deltalake::kernel::transaction::CommitProperties::default().with_max_retries(0),
+        )
         .await
         .map_err(|e| crate::table_error(&name.to_string(), e))?;
     if metrics.num_files_removed == 0 {

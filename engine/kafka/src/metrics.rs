@@ -24,6 +24,9 @@ pub struct Metrics {
     pub quarantined: AtomicU64,
     pub commits: AtomicU64,
     pub commit_failures: AtomicU64,
+    /// Commit attempts that found another commit (another consumer's, or compaction's) on the
+    /// version they were built on; re-checked and retried, not failures.
+    pub commit_conflicts: AtomicU64,
     /// Buffered rows dropped because another consumer had already committed them.
     pub stale_dropped: AtomicU64,
     pub files_written: AtomicU64,
@@ -106,7 +109,7 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 14] = [
+        let counters: [(&str, &str, &AtomicU64); 15] = [
             (
                 "medallion_stream_messages_consumed_total",
                 "Kafka messages consumed.",
@@ -136,6 +139,11 @@ impl Metrics {
                 "medallion_stream_commit_failures_total",
                 "Failed Bronze commit attempts (retried).",
                 &self.commit_failures,
+            ),
+            (
+                "medallion_stream_commit_conflicts_total",
+                "Bronze commit attempts that met a concurrent commit (re-checked and retried).",
+                &self.commit_conflicts,
             ),
             (
                 "medallion_stream_stale_dropped_total",

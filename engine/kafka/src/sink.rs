@@ -5,8 +5,10 @@
 //! Exactly-once rules:
 //! - A partition's rows are committed only if the table's txn version for it still equals the
 //!   version this process started from (its *base*). The check reads the same snapshot the
-//!   commit is built on, and Delta's conflict checker refuses a commit when a concurrent one
-//!   carries a txn with the same app id, so two owners can never both commit the same offsets.
+//!   commit is built on, and the commit is made with no automatic retry: it lands exactly on
+//!   the next version after that snapshot or fails (a conditional put), so no other commit can
+//!   slip in between the check and the commit; a failed attempt re-checks and retries. Two
+//!   owners can therefore never both commit the same offsets.
 //! - A commit that fails is retried after re-checking; if the first attempt had in fact
 //!   landed, the re-check sees the moved txn version and drops the (already committed) rows.
 //! - Bad messages go to the quarantine table first, with their own txns
@@ -282,16 +284,25 @@ impl Sink {
         let rt = self.rt.clone();
         let mut last_err = None;
         let mut reseek = Vec::new();
-        for attempt in 0..6 {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(50 << attempt.min(4)));
-            }
+        let (mut attempt, mut conflicts) = (0u32, 0u32);
+        while attempt < 6 {
             match rt.block_on(self.try_flush(&mut reseek)) {
                 Ok(mut f) => {
                     f.reseek = reseek;
                     return Ok(f);
                 }
+                // Another commit landed on the version ours was built on (commits are made
+                // without automatic retry so the offset check holds): re-check and retry.
+                Err(e) if is_version_conflict(&e) && conflicts < 100 => {
+                    conflicts += 1;
+                    self.metrics
+                        .commit_conflicts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    debug!(error = %e, conflicts, "Concurrent commit; re-checking offsets and retrying.");
+                }
                 Err(e) => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(50 << attempt.min(4)));
                     self.metrics
                         .commit_failures
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -395,7 +406,9 @@ impl Sink {
             let staged = w.finish().await?;
             if !q_txns.is_empty() {
                 let q = self.quarantine.take();
-                let after = staged.commit(q, self.metadata.clone(), q_txns).await;
+                let after = staged
+                    .commit_with(q, self.metadata.clone(), q_txns, Some(0))
+                    .await;
                 self.quarantine = None; // reopened on next use
                 let after = after?;
                 self.quarantine = after;
@@ -420,7 +433,9 @@ impl Sink {
         let files = staged.adds.len() as u64;
         let rows = staged.rows;
         let existing = self.bronze.take();
-        let after = staged.commit(existing, self.metadata.clone(), txns).await?;
+        let after = staged
+            .commit_with(existing, self.metadata.clone(), txns, Some(0))
+            .await?;
         self.bronze = after;
         self.last_ingest = ingest_time;
         for (tp, next) in &offsets {
@@ -460,4 +475,14 @@ impl Sink {
     pub fn schema(&self) -> SchemaRef {
         self.decoder.bronze.clone()
     }
+}
+
+/// Whether a commit failed only because another commit took the version it was built on.
+fn is_version_conflict(e: &crate::Error) -> bool {
+    let m = e.to_string();
+    // deltalake: MaxCommitAttempts(0) when the table moved past the read version, and
+    // VersionAlreadyExists when another writer won the conditional put of the next version.
+    m.contains("Failed to commit transaction: 0")
+        || m.contains("already exists")
+        || m.contains("Tried committing existing table version")
 }
