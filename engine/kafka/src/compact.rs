@@ -2,11 +2,10 @@
 //! re-adds existing rows (`dataChange=false`) and carries no application transaction, so
 //! offsets recorded in `txn` actions are untouched.
 //!
-//! The compaction commits only on top of the exact version it read (no automatic retry): when
-//! anything else committed meanwhile — a stream append, or another process's compaction of the
-//! same files — it gives up and tries again at the next interval. Letting deltalake's conflict
-//! resolution rebase it was seen to let two processes' compactions of the same files both land,
-//! duplicating their rows; a skipped compaction costs nothing.
+//! Only one process of a consumer group compacts at a time (the owner of partition 0 of the
+//! first topic; see `stream::follow`): deltalake 1.1's OPTIMIZE commits with its own retry
+//! count and rebases over a concurrent OPTIMIZE of the same files, so two compactions at once
+//! were seen to add the same rows twice.
 
 use medallion_core::env::Environment;
 use medallion_core::plan::JobPlan;

@@ -27,6 +27,8 @@ pub struct Metrics {
     /// Commit attempts that found another commit (another consumer's, or compaction's) on the
     /// version they were built on; re-checked and retried, not failures.
     pub commit_conflicts: AtomicU64,
+    /// Whether this process is the group's compactor: it owns partition 0 of the first topic.
+    pub compactor: std::sync::atomic::AtomicBool,
     /// Buffered rows dropped because another consumer had already committed them.
     pub stale_dropped: AtomicU64,
     pub files_written: AtomicU64,

@@ -101,6 +101,9 @@ pub struct Sink {
     /// Table properties recorded when the Bronze / quarantine tables are created.
     pub properties: HashMap<String, String>,
     pub q_properties: HashMap<String, String>,
+    /// The partition whose owner compacts Bronze (partition 0 of the first topic), so that
+    /// one process of the group compacts at a time.
+    pub compactor_key: Option<Tp>,
 }
 
 impl Sink {
@@ -127,6 +130,7 @@ impl Sink {
             parts: BTreeMap::new(),
             properties: HashMap::new(),
             q_properties: HashMap::new(),
+            compactor_key: None,
             rows: 0,
             bytes: 0,
             oldest: None,
@@ -219,8 +223,20 @@ impl Sink {
                 );
                 out.push(((t.clone(), *p), base));
             }
+            self.update_compactor();
             Ok(out)
         })
+    }
+
+    /// Records whether this process owns the compaction partition.
+    fn update_compactor(&self) {
+        let owns = self
+            .compactor_key
+            .as_ref()
+            .is_some_and(|k| self.parts.contains_key(k));
+        self.metrics
+            .compactor
+            .store(owns, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Forgets partitions (after their pending rows were flushed, or to discard them).
@@ -239,6 +255,7 @@ impl Sink {
             }
             self.metrics.forget_partition(&tp.0, tp.1);
         }
+        self.update_compactor();
         if self.rows == 0 {
             self.oldest = None;
         }

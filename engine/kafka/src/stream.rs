@@ -247,6 +247,7 @@ pub async fn run(
         plan.job.spec.bronze.description.clone(),
     );
     sink.q_properties = medallion_core::pipeline::table_properties(&plan, "quarantine", None);
+    sink.compactor_key = src.topics().into_iter().min().map(|t| (t, 0));
     sink.ensure_table().await?;
     let sink = Arc::new(Mutex::new(sink));
 
@@ -478,7 +479,14 @@ async fn follow(
                 warn!(error = %e, "Gold follow run failed.");
             }
         }
-        if !compact_every.is_zero() && last_compact.elapsed() >= compact_every && !stopping {
+        // One process of the group compacts (the owner of partition 0 of the first topic):
+        // deltalake rebases an OPTIMIZE over a concurrent one, which would add the same rows
+        // twice, so two processes must never compact at once.
+        if !compact_every.is_zero()
+            && last_compact.elapsed() >= compact_every
+            && !stopping
+            && metrics.compactor.load(Relaxed)
+        {
             last_compact = Instant::now();
             match crate::compact::compact(&env, &plan).await {
                 Ok(Some(m)) => {

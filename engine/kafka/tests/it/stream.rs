@@ -220,11 +220,6 @@ async fn a_quiet_topic_becomes_visible_within_max_age() {
     assert_eq!(summary.rows_committed, 3);
 }
 
-// Known bug, left open on the streaming issue: under CPU load (two of these tests at once) the
-// hand-over between two consumers sometimes commits 400 rows (two 200-row files) twice. The
-// single-consumer, SIGKILL crash, poison and quiet-topic tests hold; run this one by hand with
-// `cargo test -p medallion-kafka --test it two_consumers -- --ignored`.
-#[ignore = "known duplicate under load in the two-consumer hand-over; see the comment above"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_consumers_in_one_group_one_stopped_midway_still_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
