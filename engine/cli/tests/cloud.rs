@@ -110,6 +110,23 @@ async fn glue() -> aws_sdk_glue::Client {
     aws_sdk_glue::Client::new(&config)
 }
 
+/// (name, Hive type) of a Glue table's columns.
+fn columns(t: &aws_sdk_glue::types::Table) -> Vec<(String, String)> {
+    t.storage_descriptor()
+        .map(|sd| {
+            sd.columns()
+                .iter()
+                .map(|c| {
+                    (
+                        c.name().to_string(),
+                        c.r#type().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn golden(name: &str) -> String {
     std::fs::read_to_string(root().join("testdata/golden").join(name)).unwrap()
 }
@@ -159,16 +176,7 @@ async fn example_pipelines_on_s3_and_glue() {
     );
     let params = t.parameters().unwrap();
     assert_eq!(params.get("table_type").map(String::as_str), Some("DELTA"));
-    let cols: Vec<(String, String)> = sd
-        .columns()
-        .iter()
-        .map(|c| {
-            (
-                c.name().to_string(),
-                c.r#type().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let cols = columns(t);
     assert!(
         cols.contains(&("tags".into(), "array<string>".into())),
         "{cols:?}"
@@ -184,20 +192,7 @@ async fn example_pipelines_on_s3_and_glue() {
         .send()
         .await
         .unwrap();
-    let bronze_cols: Vec<(String, String)> = bronze
-        .table()
-        .unwrap()
-        .storage_descriptor()
-        .unwrap()
-        .columns()
-        .iter()
-        .map(|c| {
-            (
-                c.name().to_string(),
-                c.r#type().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let bronze_cols = columns(bronze.table().unwrap());
     assert!(
         bronze_cols.contains(&(
             "items".into(),
