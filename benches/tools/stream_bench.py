@@ -93,8 +93,9 @@ def main():
          f"approx_percentile_cont(d, 0.99) AS p99, max(d) AS max FROM (SELECT "
          f"(CAST(_ingest_time AS BIGINT) - CAST(produced_at AS BIGINT)) / 1000.0 AS d FROM silver_or_bronze "
          f"WHERE event_id >= {a.messages})")
-    q = q.replace("silver_or_bronze", "bronze.events")  # ASSUMES typed produced_at is queryable in Bronze (raw text: cast)
-    r = subprocess.run(base + ["sql", q.replace("CAST(produced_at AS BIGINT)", "CAST(CAST(produced_at AS TIMESTAMP) AS BIGINT)"),
+    # Bronze keeps produced_at as text: parse it to microseconds, the unit of _ingest_time.
+    q = q.replace("silver_or_bronze", "bronze.events")
+    r = subprocess.run(base + ["sql", q.replace("CAST(produced_at AS BIGINT)", "CAST(to_timestamp_micros(produced_at) AS BIGINT)"),
                                "--env", "bench_stream", "--format", "json"], cwd=BENCHES, capture_output=True, text=True)
     lat = json.loads(r.stdout)[0] if r.returncode == 0 and r.stdout.strip() else {"error": r.stderr[-500:]}
     res = {
