@@ -3,32 +3,8 @@
 use std::path::Path;
 use std::process::Command;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (p, target) = (e.path(), to.join(e.file_name()));
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).unwrap();
-        }
-    }
-}
-
-fn project() -> tempfile::TempDir {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = tempfile::tempdir().unwrap();
-    for d in ["jobs", "schemas", "testdata"] {
-        copy_dir(&root.join(d), &dir.path().join(d));
-    }
-    std::fs::copy(
-        root.join("environments.yaml"),
-        dir.path().join("environments.yaml"),
-    )
-    .unwrap();
-    dir
-}
+mod common;
+use common::project;
 
 fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_medallion"))

@@ -12,22 +12,8 @@ fn endpoint() -> String {
     std::env::var("MEDALLION_MOTO_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (p, target) = (e.path(), to.join(e.file_name()));
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).unwrap();
-        }
-    }
-}
-
-fn root() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{project, root};
 
 /// Runs the binary with the AWS configuration of the local server only (never the real AWS).
 fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
@@ -80,10 +66,7 @@ async fn setup() -> (tempfile::TempDir, String, String, String) {
     let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     let key = v["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
     let prefix = format!("t{}_", &id[16..28]);
-    let dir = tempfile::tempdir().unwrap();
-    for d in ["jobs", "schemas", "testdata"] {
-        copy_dir(&root().join(d), &dir.path().join(d));
-    }
+    let dir = project(); // environments.yaml is replaced below
     std::fs::write(
         dir.path().join("environments.yaml"),
         format!(
@@ -340,15 +323,7 @@ async fn example_pipelines_on_s3_and_glue() {
 
 #[test]
 fn an_unreachable_cloud_is_one_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    for d in ["jobs", "schemas", "testdata"] {
-        copy_dir(&root().join(d), &dir.path().join(d));
-    }
-    std::fs::copy(
-        root().join("environments.yaml"),
-        dir.path().join("environments.yaml"),
-    )
-    .unwrap();
+    let dir = project();
     let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
         .args(["tables", "--env", "staging"])
         .current_dir(dir.path())
