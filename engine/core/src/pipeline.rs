@@ -567,9 +567,14 @@ impl Engine {
         // ---- Silver: compute and stage ----
         let mut silver_out: Option<(PathBuf, u64)> = None;
         let silver_name = job.silver_table();
-        let silver_app_id = format!("medallion.silver<{bronze_name}");
+        // Silver's bookmark is the Bronze version it has processed up to: the rows still to
+        // process are those of the data files added by later commits, whoever wrote them and
+        // whenever their rows were stamped. (Tables written before this bookmark existed
+        // carry the largest `_ingest_time` processed instead; it is read once and replaced.)
+        let silver_app_id = format!("medallion.silver.bronze_version<{bronze_name}");
+        let legacy_app_id = format!("medallion.silver<{bronze_name}");
+        let bronze_read_version = bronze_table.as_ref().map(table::version);
         let mut silver_table: Option<DeltaTable> = None;
-        let mut new_bookmark: Option<i64> = None;
         let mut old_bookmark: Option<i64> = None;
         if let (Some(silver), Some(silver_name)) = (&job.spec.silver, &silver_name) {
             let t1 = Instant::now();
@@ -589,22 +594,43 @@ impl Engine {
                 .collect();
             let silver_loc = env.location(silver_name)?;
             silver_table = table::open_if_exists(&silver_name.to_string(), &silver_loc).await?;
-            let bookmark = match &silver_table {
-                Some(t) => table::txn_version(t, &silver_app_id).await?,
-                None => None,
+            let (bookmark, legacy) = match &silver_table {
+                Some(t) => match table::txn_version(t, &silver_app_id).await? {
+                    Some(v) => (Some(v), None),
+                    None => (None, table::txn_version(t, &legacy_app_id).await?),
+                },
+                None => (None, None),
             };
             old_bookmark = bookmark;
-            // Inputs: committed Bronze rows newer than the bookmark, then the staged ones.
+            // Inputs: committed Bronze rows not processed yet, then the staged ones.
             let mut inputs: Vec<DataFrame> = Vec::new();
-            if bronze_table.is_some() {
-                let mut df = ctx.table("__bronze").await?;
-                if let Some(b) = bookmark {
-                    df = df.filter(col(INGEST_TIME).gt(lit(ScalarValue::TimestampMicrosecond(
-                        Some(b),
-                        Some("UTC".into()),
-                    ))))?;
+            if let Some(bt) = &bronze_table {
+                match (bookmark, legacy) {
+                    (Some(v), _) => {
+                        let adds = table::added_files(bt, v, table::version(bt)).await?;
+                        if !adds.is_empty() {
+                            let paths: Vec<String> = adds
+                                .iter()
+                                .filter_map(|a| bronze_loc.url.join(&a.path).ok())
+                                .map(|u| u.to_string())
+                                .collect();
+                            inputs.push(
+                                ctx.read_parquet(
+                                    paths,
+                                    ParquetReadOptions::default().schema(&plan.bronze_schema),
+                                )
+                                .await?,
+                            );
+                        }
+                    }
+                    (None, Some(t)) => inputs.push(ctx.table("__bronze").await?.filter(
+                        col(INGEST_TIME).gt(lit(ScalarValue::TimestampMicrosecond(
+                            Some(t),
+                            Some("UTC".into()),
+                        ))),
+                    )?),
+                    (None, None) => inputs.push(ctx.table("__bronze").await?),
                 }
-                inputs.push(df);
             }
             if !bronze_staged.adds.is_empty() {
                 let paths: Vec<String> = bronze_staged
@@ -620,11 +646,6 @@ impl Engine {
                     .await?;
                 inputs.push(df);
             }
-            new_bookmark = match (bronze_staged.rows > 0, last_ingest) {
-                (true, _) => Some(ingest_time),
-                (false, Some(l)) => Some(l),
-                (false, None) => None,
-            };
             self.progress.start(&format!("silver {silver_name}"), None);
             let typed_dir = tmp.join("typed");
             let mut typed_w = TempParquet::create(&typed_dir, &plan.typed_out_schema)?;
@@ -999,16 +1020,34 @@ impl Engine {
             m
         };
         let bronze_had_rows = !bronze_staged.adds.is_empty();
+        // Bronze commits exactly on the version Silver read (no rebase over another writer's
+        // commit), so that Silver's new bookmark, that version + 1, covers exactly the rows
+        // Silver processed.
         let bronze_after = bronze_staged
-            .commit(
+            .commit_with(
                 bronze_table,
                 meta(vec![(
                     "medallion.files",
                     serde_json::json!(report.bronze.files_ingested),
                 )]),
                 vec![],
+                Some(0),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                Error::Table { table, source } if is_commit_race(&source) => Error::Table {
+                    table: format!(
+                        "{table} (another process committed to it during this run; nothing \
+                         of this run was committed, run it again)"
+                    ),
+                    source,
+                },
+                other => other,
+            })?;
+        let new_bookmark = match (bronze_had_rows, bronze_read_version) {
+            (true, v) => Some(v.map_or(0, |v| v + 1)),
+            (false, v) => v,
+        };
         staging.staged.clear(); // committed files are no longer ours to delete
         staging.staged.push(bronze_staged_clone(&q_staged));
         if let Some(t) = &bronze_after {
@@ -1384,6 +1423,18 @@ pub const PROP_PIPELINE: &str = "medallion.pipeline";
 pub const PROP_SCHEMA: &str = "medallion.schema";
 pub const PROP_OWNER: &str = "medallion.owner";
 pub const PROP_DESCRIPTION: &str = "medallion.description";
+
+/// Whether a commit failed because another writer committed first.
+fn is_commit_race(e: &deltalake::DeltaTableError) -> bool {
+    use deltalake::kernel::transaction::TransactionError as T;
+    matches!(
+        e,
+        deltalake::DeltaTableError::VersionAlreadyExists(_)
+            | deltalake::DeltaTableError::Transaction {
+                source: T::MaxCommitAttempts(_) | T::CommitConflict(_)
+            }
+    )
+}
 
 fn bronze_staged_clone(s: &Staged) -> Staged {
     Staged {

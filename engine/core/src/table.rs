@@ -415,3 +415,32 @@ pub async fn txn_version(table: &DeltaTable, app_id: &str) -> Result<Option<i64>
 pub fn version(table: &DeltaTable) -> i64 {
     table.version().map_or(-1, |v| v as i64)
 }
+
+/// The data files added by the commits after version `after` up to and including `upto`
+/// (add actions with `dataChange`; files rewritten by OPTIMIZE are left out, their rows
+/// were added before). This is what an incremental reader of the table has not seen yet
+/// when its bookmark is `after`, however many writers committed and in whatever order
+/// their rows were stamped. The files are read from the commits themselves, so they must
+/// not have been vacuumed, and the commits must still be in the log.
+pub async fn added_files(table: &DeltaTable, after: i64, upto: i64) -> Result<Vec<Add>> {
+    let store = table.log_store();
+    let mut out = Vec::new();
+    for v in (after + 1).max(0)..=upto {
+        let bytes = store.read_commit_entry(v as _).await?.ok_or_else(|| {
+            Error::Internal(format!(
+                "commit {v} of {} is no longer in its Delta log (log retention removed it), \
+                 so the rows added since version {after} cannot be listed; \
+                 raise `delta.logRetentionDuration` or rebuild the downstream table",
+                table.table_url()
+            ))
+        })?;
+        for action in deltalake::logstore::get_actions(v as _, &bytes)? {
+            if let Action::Add(add) = action {
+                if add.data_change {
+                    out.push(add);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -221,3 +221,77 @@ async fn parquet_sources_and_schema_evolution() {
         .await;
     assert_eq!(csv(&b), "id,name,score\n3,e3,0.5\n4,e4,0.5\n");
 }
+
+/// Several writers (e.g. two `medallion stream` processes) can commit Bronze rows stamped
+/// earlier after rows stamped later. Silver's bookmark is a Bronze version, so such rows
+/// are still processed, exactly once.
+#[tokio::test]
+async fn silver_processes_rows_committed_late_with_an_older_ingest_time() {
+    use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
+    use medallion_core::table::{self, Location, StagedWrite};
+    use std::sync::Arc;
+
+    let p = Project::new();
+    p.run(&JOBS).await;
+    let silver_before = p.count("silver.orders").await;
+    // Another writer's commit: a copy of order O1001 as new order O2001, stamped a day
+    // before every row Silver has already processed.
+    let rows = p
+        .query("SELECT * FROM bronze.orders WHERE order_id = 'O1001' LIMIT 1")
+        .await;
+    let loc = Location::local(&p.path().join("lake/dev/bronze/orders")).unwrap();
+    let bronze = table::open_if_exists("bronze.orders", &loc)
+        .await
+        .unwrap()
+        .unwrap();
+    let schema = table::arrow_schema(&bronze).unwrap();
+    let batch = medallion_core::pipeline::conform(&rows[0], &schema).unwrap();
+    let min_stamp = p
+        .query("SELECT CAST(min(_ingest_time) AS BIGINT) AS m FROM bronze.orders")
+        .await;
+    let min_stamp = arrow::array::cast::as_primitive_array::<arrow::datatypes::Int64Type>(
+        min_stamp[0].column(0),
+    )
+    .value(0);
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| -> ArrayRef {
+            match f.name().as_str() {
+                "order_id" => Arc::new(StringArray::from(vec!["O2001"])),
+                "_ingest_time" => Arc::new(
+                    TimestampMicrosecondArray::from(vec![min_stamp - 86_400_000_000])
+                        .with_timezone("UTC"),
+                ),
+                "_source_file" => Arc::new(StringArray::from(vec!["another-writer"])),
+                _ => c.clone(),
+            }
+        })
+        .collect();
+    let late = arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut w = StagedWrite::new("bronze.orders", &loc, schema).unwrap();
+    w.write(late).await.unwrap();
+    w.finish()
+        .await
+        .unwrap()
+        .commit(Some(bronze), Default::default(), vec![])
+        .await
+        .unwrap();
+
+    let out = p.run(&["jobs/shop/orders.yaml"]).await;
+    let s = out[0].report.silver.as_ref().unwrap();
+    assert_eq!(
+        s.rows_read, 1,
+        "only the late commit's row is new to Silver"
+    );
+    assert_eq!(p.count("silver.orders").await, silver_before + 1);
+    let b = p
+        .query("SELECT order_id FROM silver.orders WHERE order_id = 'O2001'")
+        .await;
+    assert_eq!(csv(&b), "order_id\nO2001\n");
+    // And it is not processed twice.
+    let again = p.run(&["jobs/shop/orders.yaml"]).await;
+    assert_eq!(again[0].report.silver.as_ref().unwrap().rows_read, 0);
+    assert_eq!(p.count("silver.orders").await, silver_before + 1);
+}
