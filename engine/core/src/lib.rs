@@ -9,6 +9,7 @@
 //! - Data streams through in Arrow record batches; memory does not grow with input size.
 
 pub mod catalog;
+pub mod dedupe;
 pub mod env;
 pub mod error;
 pub mod ingest;

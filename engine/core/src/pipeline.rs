@@ -26,6 +26,7 @@ use arrow::array::{
 };
 use arrow::compute::{cast, not};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
@@ -39,6 +40,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use crate::catalog::{columns_of, Catalog, Database, TableEntry};
+use crate::dedupe::{Deduper, KeptRows};
 use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::ingest::{self, Decoded};
@@ -179,12 +181,17 @@ struct TempParquet {
 }
 
 impl TempParquet {
+    /// The file's name in its folder.
+    const FILE: &'static str = "part-0.parquet";
+
     fn create(dir: &Path, schema: &SchemaRef) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
-        let path = dir.join("part-0.parquet");
+        let path = dir.join(Self::FILE);
         let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        // Read back once or twice on this machine: plain pages, no dictionary to build.
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(64 * 1024))
+            .set_dictionary_enabled(false)
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(|e| Error::Internal(e.to_string()))?;
@@ -554,7 +561,7 @@ impl Engine {
         let bronze_staged = bronze_w.finish().await?;
         staging.staged.push(Staged {
             adds: bronze_staged.adds.clone(),
-            ..bronze_staged_clone(&bronze_staged)
+            ..staged_clone(&bronze_staged)
         });
         if let Some(e) = decode_error {
             let q = q_w.finish().await?;
@@ -565,7 +572,7 @@ impl Engine {
         report.bronze.duration_ms = t0.elapsed().as_millis() as u64;
 
         // ---- Silver: compute and stage ----
-        let mut silver_out: Option<(PathBuf, u64)> = None;
+        let mut silver_out: Option<Staged> = None;
         let silver_name = job.silver_table();
         // Silver's bookmark is the Bronze version it has processed up to: the rows still to
         // process are those of the data files added by later commits, whoever wrote them and
@@ -649,6 +656,14 @@ impl Engine {
             self.progress.start(&format!("silver {silver_name}"), None);
             let typed_dir = tmp.join("typed");
             let mut typed_w = TempParquet::create(&typed_dir, &plan.typed_out_schema)?;
+            let mut deduper = match &silver.dedupe {
+                Some(d) => Some(Deduper::new(
+                    &plan.typed_out_schema,
+                    &d.keys,
+                    d.latest_by.as_deref(),
+                )?),
+                None => None,
+            };
             let schema_ref = plan.schema.reference();
             let mut qrows: Vec<QRow> = Vec::new();
             for df in inputs {
@@ -746,6 +761,9 @@ impl Engine {
                         }
                     }
                     typed_w.write(&batch)?;
+                    if let Some(d) = deduper.as_mut() {
+                        d.push(&batch)?;
+                    }
                     if qrows.len() >= 4096 {
                         q_w.write(quarantine_batch(
                             std::mem::take(&mut qrows),
@@ -767,35 +785,23 @@ impl Engine {
                 ParquetReadOptions::default().schema(&plan.typed_out_schema),
             )
             .await?;
-            let all_cols = plan
-                .typed_out_schema
-                .fields()
-                .iter()
-                .map(|f| sql_ident(f.name()))
-                .collect::<Vec<_>>()
-                .join(", ");
             let mut current = "__typed".to_string();
-            if let Some(d) = &silver.dedupe {
-                let keys = d
-                    .keys
-                    .iter()
-                    .map(|k| sql_ident(k))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut order = Vec::new();
-                if let Some(l) = &d.latest_by {
-                    order.push(format!("{} DESC NULLS LAST", sql_ident(l)));
-                }
-                order.extend(
-                    [INGEST_TIME, SOURCE_FILE, SOURCE_LINE]
-                        .iter()
-                        .map(|c| format!("{c} DESC")),
-                );
-                let sql = format!(
-                    "SELECT {all_cols} FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {}) AS __rn FROM __typed) WHERE __rn = 1",
-                    order.join(", ")
-                );
-                ctx.register_table("__deduped", ctx.sql(&sql).await?.into_view())?;
+            let mut deduped_rows = None;
+            if let Some(d) = deduper.take() {
+                // The winners, read back from the typed file (losing rows are not decoded).
+                deduped_rows = Some(d.keys());
+                let keep = d.finish();
+                let parts = ctx.state().config().target_partitions();
+                let source = StreamingTable::try_new(
+                    plan.typed_out_schema.clone(),
+                    KeptRows::partitions(
+                        typed_dir.join(TempParquet::FILE),
+                        plan.typed_out_schema.clone(),
+                        keep,
+                        parts,
+                    ),
+                )?;
+                ctx.register_table("__deduped", Arc::new(source))?;
                 current = "__deduped".into();
             }
             let mut unique_removed = 0u64;
@@ -930,7 +936,7 @@ impl Engine {
                     }
                 }
             }
-            let clean_rows = if current != "__typed" {
+            let clean_rows = if current.starts_with("__unique_") {
                 let clean_dir = tmp.join("clean");
                 let n = materialize(ctx.table(&current).await?, &clean_dir).await?;
                 ctx.register_parquet(
@@ -941,8 +947,8 @@ impl Engine {
                 .await?;
                 n
             } else {
-                ctx.register_table("__clean", ctx.table("__typed").await?.into_view())?;
-                typed_rows
+                ctx.register_table("__clean", ctx.table(&current).await?.into_view())?;
+                deduped_rows.unwrap_or(typed_rows)
             };
             sr.rows_deduplicated = typed_rows.saturating_sub(clean_rows + unique_removed);
             for (ri, rule) in plan.rules.iter().enumerate() {
@@ -990,22 +996,51 @@ impl Engine {
                 .silver_sql
                 .clone()
                 .unwrap_or_else(|| "SELECT * FROM input".into());
-            let out_dir = tmp.join("silver");
-            let df = ctx
-                .sql(&sql)
-                .await
-                .map_err(|e| Error::query(format!("{}: silver.sql", job.file), e))?;
-            let rows = materialize(df, &out_dir).await.map_err(|e| match e {
-                Error::DataFusion(d) => Error::query(format!("{}: silver.sql", job.file), d),
-                other => other,
-            })?;
+            let sql_error = |e| Error::query(format!("{}: silver.sql", job.file), e);
+            let df = ctx.sql(&sql).await.map_err(sql_error)?;
+            // The output is written once, as staged (uncommitted) files of the Silver table:
+            // appended or creating the table, they are the commit; merged by key, they are
+            // the merge's source and are deleted after it.
+            let out_schema = table::nullable(&Arc::new(df.schema().as_arrow().clone()));
+            let target = match (&silver_table, &silver.dedupe) {
+                (Some(t), None) => merged_schema(
+                    &table::arrow_schema(t)?,
+                    &out_schema,
+                    silver_name,
+                    &job.file,
+                )?,
+                _ => out_schema,
+            };
+            let mut w = StagedWrite::new(&silver_name.to_string(), &silver_loc, target.clone())?
+                .with_properties(table_properties(plan, "silver", silver.description.clone()));
+            let mut stream = df.execute_stream().await.map_err(sql_error)?;
+            let mut out_err = None;
+            while let Some(b) = stream.next().await {
+                let written = match b {
+                    Ok(b) => match conform(&b, &target) {
+                        Ok(b) => w.write(b).await,
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(sql_error(e)),
+                };
+                if let Err(e) = written {
+                    out_err = Some(e);
+                    break;
+                }
+            }
+            drop(stream);
+            let staged = w.finish().await?;
+            staging.staged.push(staged_clone(&staged));
+            if let Some(e) = out_err {
+                return Err(e);
+            }
             self.progress.finish();
-            silver_out = Some((out_dir, rows));
+            silver_out = Some(staged);
             sr.duration_ms = t1.elapsed().as_millis() as u64;
             report.silver = Some(sr);
         }
         let q_staged = q_w.finish().await?;
-        staging.staged.push(bronze_staged_clone(&q_staged));
+        staging.staged.push(staged_clone(&q_staged));
 
         // ---- Commit ----
         let pipeline = &job.spec.pipeline;
@@ -1048,8 +1083,9 @@ impl Engine {
             (true, v) => Some(v.map_or(0, |v| v + 1)),
             (false, v) => v,
         };
-        staging.staged.clear(); // committed files are no longer ours to delete
-        staging.staged.push(bronze_staged_clone(&q_staged));
+        // Committed files are no longer ours to delete.
+        let committed = bronze_name.to_string();
+        staging.staged.retain(|s| s.name != committed);
         if let Some(t) = &bronze_after {
             if bronze_had_rows {
                 report.bronze.version = Some(table::version(t));
@@ -1065,7 +1101,8 @@ impl Engine {
         }
         let q_had_rows = !q_staged.adds.is_empty();
         let q_after = q_staged.commit(q_table, meta(vec![]), vec![]).await?;
-        staging.staged.clear();
+        let committed = q_name.to_string();
+        staging.staged.retain(|s| s.name != committed);
         if let Some(t) = &q_after {
             if q_had_rows {
                 let _ = table::version(t);
@@ -1082,57 +1119,57 @@ impl Engine {
             .await?;
         }
 
-        if let (Some(silver), Some(silver_name), Some((out_dir, rows))) =
+        if let (Some(silver), Some(silver_name), Some(staged)) =
             (&job.spec.silver, &silver_name, silver_out)
         {
-            let silver_loc = env.location(silver_name)?;
-            let out_schema = plan.silver_output.clone().expect("planned");
-            let source = ctx
-                .read_parquet(
-                    out_dir.to_string_lossy().to_string(),
-                    ParquetReadOptions::default().schema(&out_schema),
-                )
-                .await?;
+            let rows = staged.rows;
             let txn = new_bookmark.map(|b| Transaction::new(&silver_app_id, b));
-            let props = {
-                let mut p = deltalake::kernel::transaction::CommitProperties::default()
-                    .with_metadata(meta(vec![]));
-                if let Some(t) = txn.clone() {
-                    p = p.with_application_transaction(t);
-                }
-                p
-            };
             let name = silver_name.to_string();
             let after: Option<DeltaTable> = match (silver_table, &silver.dedupe) {
                 (Some(_), _) if rows == 0 && new_bookmark == old_bookmark => None, // nothing new
                 (Some(t), _) if rows == 0 => {
                     // Nothing to write, but the bookmark must move past the processed rows.
-                    let staged = Staged {
+                    let keep = Staged {
                         properties: Default::default(),
                         name: name.clone(),
-                        location: silver_loc.clone(),
+                        location: staged.location.clone(),
                         schema: table::arrow_schema(&t)?,
                         adds: vec![],
                         rows: 0,
                     };
-                    staged
-                        .commit(Some(t), meta(vec![]), txn.into_iter().collect())
+                    keep.commit(Some(t), meta(vec![]), txn.into_iter().collect())
                         .await?
                 }
                 (Some(t), Some(d)) => {
+                    let source = ctx
+                        .read_parquet(
+                            staged
+                                .file_urls()
+                                .iter()
+                                .map(|u| u.to_string())
+                                .collect::<Vec<_>>(),
+                            ParquetReadOptions::default().schema(&staged.schema),
+                        )
+                        .await?;
+                    let mut props = deltalake::kernel::transaction::CommitProperties::default()
+                        .with_metadata(meta(vec![]));
+                    if let Some(t) = txn.clone() {
+                        props = props.with_application_transaction(t);
+                    }
                     let on = d
                         .keys
                         .iter()
                         .map(|k| format!("t.{0} = s.{0}", sql_ident(k)))
                         .collect::<Vec<_>>()
                         .join(" AND ");
-                    let cols: Vec<String> = out_schema
+                    let cols: Vec<String> = staged
+                        .schema
                         .fields()
                         .iter()
                         .map(|f| f.name().clone())
                         .collect();
                     let latest = d.latest_by.clone().filter(|l| cols.contains(l));
-                    let (merged, metrics) = t
+                    let (merged, _metrics) = t
                         .merge(source, on.as_str())
                         .with_source_alias("s")
                         .with_target_alias("t")
@@ -1163,33 +1200,18 @@ impl Engine {
                         .map_err(|e| Error::table(&name, e))?
                         .await
                         .map_err(|e| Error::table(&name, e))?;
-                    let _ = metrics;
+                    // The staged files were the merge's source; they are deleted with the
+                    // run's other leftovers.
                     Some(merged)
                 }
-                (Some(t), _) => {
-                    let written = t
-                        .write(vec![])
-                        .with_input_plan(source.logical_plan().clone())
-                        .with_save_mode(SaveMode::Append)
-                        .with_schema_mode(SchemaMode::Merge)
-                        .with_commit_properties(props)
-                        .await
-                        .map_err(|e| Error::table(&name, e))?;
-                    Some(written)
-                }
-                (None, _) => {
-                    let props = table_properties(plan, "silver", silver.description.clone());
-                    Some(
-                        create_from(
-                            &name,
-                            &silver_loc,
-                            source,
-                            props,
-                            meta(vec![]),
-                            txn.into_iter().collect(),
-                        )
-                        .await?,
-                    )
+                (existing, _) => {
+                    // Append (or create): the staged files are the commit, with the bookmark.
+                    let done = name.clone();
+                    let after = staged
+                        .commit(existing, meta(vec![]), txn.into_iter().collect())
+                        .await?;
+                    staging.staged.retain(|s| s.name != done);
+                    after
                 }
             };
             if let Some(t) = &after {
@@ -1424,6 +1446,41 @@ pub const PROP_SCHEMA: &str = "medallion.schema";
 pub const PROP_OWNER: &str = "medallion.owner";
 pub const PROP_DESCRIPTION: &str = "medallion.description";
 
+/// The schema an append writes: the table's columns (types kept), then the output's new
+/// columns. An output column whose type differs from the stored one is refused.
+fn merged_schema(
+    existing: &SchemaRef,
+    output: &SchemaRef,
+    table: &TableName,
+    spec_file: &str,
+) -> Result<SchemaRef> {
+    let mut fields: Vec<arrow::datatypes::Field> = Vec::new();
+    for f in existing.fields() {
+        if let Ok(o) = output.field_with_name(f.name()) {
+            if o.data_type() != f.data_type() {
+                return Err(Error::Spec(vec![crate::SpecError::new(
+                    spec_file,
+                    "silver.sql",
+                    format!(
+                        "column `{}` comes out as {} but {table} stores {}; cast it in the SQL \
+                         (or write a new table)",
+                        f.name(),
+                        o.data_type(),
+                        f.data_type()
+                    ),
+                )]));
+            }
+        }
+        fields.push(f.as_ref().clone().with_nullable(true));
+    }
+    for o in output.fields() {
+        if existing.field_with_name(o.name()).is_err() {
+            fields.push(o.as_ref().clone().with_nullable(true));
+        }
+    }
+    Ok(Arc::new(arrow::datatypes::Schema::new(fields)))
+}
+
 /// Whether a commit failed because another writer committed first.
 fn is_commit_race(e: &deltalake::DeltaTableError) -> bool {
     use deltalake::kernel::transaction::TransactionError as T;
@@ -1436,7 +1493,7 @@ fn is_commit_race(e: &deltalake::DeltaTableError) -> bool {
     )
 }
 
-fn bronze_staged_clone(s: &Staged) -> Staged {
+fn staged_clone(s: &Staged) -> Staged {
     Staged {
         properties: s.properties.clone(),
         name: s.name.clone(),

@@ -227,8 +227,8 @@ async fn two_consumers_in_one_group_one_stopped_midway_still_exactly_once() {
     testkit::create_topic(&topic, 4).await;
     let job = testkit::project(
         dir.path(),
-        &format!("{{ topic: {topic}, group_id: {topic}, format: json, max_rows: 200, max_age: 200ms, compact_interval: 1s }}"),
-        false,
+        &format!("{{ topic: {topic}, group_id: {topic}, format: json, max_rows: 200, max_age: 200ms, compact_interval: 1s, silver_interval: 0s }}"),
+        true,
     );
     let p = testkit::producer();
     let bronze = dir.path().join("lake/test/bronze/clicks");
@@ -277,6 +277,22 @@ async fn two_consumers_in_one_group_one_stopped_midway_still_exactly_once() {
         "exactly once across the hand-over"
     );
     assert!(b_summary.rows_committed > 0 && a_summary.rows_committed > 0);
+    // Both processes ran Silver on the same table while their Bronze commits interleaved:
+    // Silver still holds every message once (its bookmark is a Bronze version).
+    let silver = dir.path().join("lake/test/silver/clicks");
+    wait_until(LIMIT, "Silver caught up", || async {
+        query_ints(&silver, "SELECT count(*) FROM t")
+            .await
+            .is_some_and(|v| v[0] >= N)
+    })
+    .await;
+    assert_eq!(
+        query_ints(&silver, "SELECT count(*), count(DISTINCT id) FROM t")
+            .await
+            .unwrap(),
+        vec![N, N],
+        "Silver exactly once across two writers"
+    );
     assert_eq!(
         a_failures, 0,
         "compaction conflicted with the stream's commits"

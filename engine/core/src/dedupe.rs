@@ -1,0 +1,442 @@
+//! Silver's dedupe: one row per key, chosen while the typed rows stream past.
+//!
+//! The rows of a run are seen once, in the order they are written to the run's typed
+//! temporary Parquet file. For every key the [`Deduper`] remembers only the current winner
+//! (its position, its `latest_by` value and its arrival coordinates), so its memory is one
+//! small entry per distinct key, never the rows themselves. At the end, [`Deduper::finish`]
+//! gives the winners as a mask over the typed file's rows, and [`KeptRows`] reads the file
+//! back with that mask as a Parquet row selection: rows that lost are skipped, not decoded.
+//!
+//! The winner of a key is the row that sorts first by `latest_by DESC NULLS LAST`,
+//! `_ingest_time DESC`, `_source_file DESC`, `_source_line DESC` (nulls of the last three
+//! sort first, as SQL's `DESC` does); on a complete tie the later row wins.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch};
+use arrow::compute::SortOptions;
+use arrow::datatypes::{Int64Type, SchemaRef, TimestampMicrosecondType};
+use arrow::row::{RowConverter, SortField};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::TryStreamExt;
+use hashbrown::HashTable;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+
+use crate::error::{Error, Result};
+use crate::plan::{INGEST_TIME, SOURCE_FILE, SOURCE_LINE};
+
+/// The current winner of one key.
+struct Entry {
+    /// Offset in the arena of the key's row bytes, followed by the `latest_by` row bytes.
+    off: usize,
+    key_len: u32,
+    latest_len: u32,
+    /// Interned `_source_file` (`u32::MAX` = null).
+    file: u32,
+    ingest: Option<i64>,
+    line: Option<i64>,
+    /// Position of the row among all rows seen.
+    row: u64,
+}
+
+/// Chooses one row per key over a stream of batches.
+pub struct Deduper {
+    key_columns: Vec<String>,
+    latest_by: Option<String>,
+    keys: RowConverter,
+    latest: Option<RowConverter>,
+    hasher: foldhash::fast::FixedState,
+    table: HashTable<u32>,
+    entries: Vec<Entry>,
+    arena: Vec<u8>,
+    file_ids: hashbrown::HashMap<String, u32>,
+    file_names: Vec<String>,
+    keep: BooleanBufferBuilder,
+}
+
+impl Deduper {
+    /// `schema` is the schema of the batches that will be pushed.
+    pub fn new(schema: &SchemaRef, keys: &[String], latest_by: Option<&str>) -> Result<Self> {
+        let field = |name: &str| {
+            schema
+                .field_with_name(name)
+                .map(|f| f.data_type().clone())
+                .map_err(|_| Error::Internal(format!("dedupe column `{name}` is not in the rows")))
+        };
+        let key_fields = keys
+            .iter()
+            .map(|k| field(k).map(SortField::new))
+            .collect::<Result<Vec<_>>>()?;
+        let latest = match latest_by {
+            Some(l) => Some(RowConverter::new(vec![SortField::new_with_options(
+                field(l)?,
+                SortOptions {
+                    descending: true,
+                    nulls_first: false,
+                },
+            )])?),
+            None => None,
+        };
+        Ok(Self {
+            key_columns: keys.to_vec(),
+            latest_by: latest_by.map(str::to_string),
+            keys: RowConverter::new(key_fields)?,
+            latest,
+            hasher: foldhash::fast::FixedState::with_seed(0x6d65_6461_6c6c_696f),
+            table: HashTable::new(),
+            entries: Vec::new(),
+            arena: Vec::new(),
+            file_ids: hashbrown::HashMap::new(),
+            file_names: Vec::new(),
+            keep: BooleanBufferBuilder::new(0),
+        })
+    }
+
+    /// Rows seen so far.
+    pub fn rows(&self) -> u64 {
+        self.keep.len() as u64
+    }
+
+    /// Distinct keys seen so far (= rows kept).
+    pub fn keys(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// Takes the next batch of rows (in the order they are written to the typed file).
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| Error::Internal(format!("dedupe column `{name}` is missing")))
+        };
+        let key_arrays = self
+            .key_columns
+            .iter()
+            .map(|k| col(k))
+            .collect::<Result<Vec<_>>>()?;
+        let keys = self.keys.convert_columns(&key_arrays)?;
+        let latest = match (&self.latest, &self.latest_by) {
+            (Some(conv), Some(name)) => Some(conv.convert_columns(&[col(name)?])?),
+            _ => None,
+        };
+        let ingest = batch
+            .column_by_name(INGEST_TIME)
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>().cloned());
+        let lines = batch
+            .column_by_name(SOURCE_LINE)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+        let files = batch
+            .column_by_name(SOURCE_FILE)
+            .and_then(|c| c.as_string_opt::<i32>().cloned());
+        let base = self.keep.len() as u64;
+        self.keep.append_n(batch.num_rows(), false);
+        for i in 0..batch.num_rows() {
+            let key = keys.row(i).data();
+            let latest_bytes: &[u8] = match &latest {
+                Some(l) => l.row(i).data(),
+                None => &[],
+            };
+            let ingest_v = ingest
+                .as_ref()
+                .and_then(|a| a.is_valid(i).then(|| a.value(i)));
+            let line_v = lines
+                .as_ref()
+                .and_then(|a| a.is_valid(i).then(|| a.value(i)));
+            let file_v = match files.as_ref().filter(|a| a.is_valid(i)) {
+                Some(a) => {
+                    let name = a.value(i);
+                    match self.file_ids.get(name) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.file_names.len() as u32;
+                            self.file_names.push(name.to_string());
+                            self.file_ids.insert(name.to_string(), id);
+                            id
+                        }
+                    }
+                }
+                None => u32::MAX,
+            };
+            let row = base + i as u64;
+            let hash = self.hasher.hash_one(key);
+            let (entries, arena) = (&self.entries, &self.arena);
+            let found = self.table.find(hash, |&e| {
+                let e = &entries[e as usize];
+                &arena[e.off..e.off + e.key_len as usize] == key
+            });
+            match found {
+                Some(&idx) => {
+                    let e = &self.entries[idx as usize];
+                    let stored_latest = &self.arena[e.off + e.key_len as usize
+                        ..e.off + e.key_len as usize + e.latest_len as usize];
+                    // Smaller `latest` bytes sort first (descending encoding).
+                    let wins = match latest_bytes.cmp(stored_latest) {
+                        Ordering::Less => true,
+                        Ordering::Greater => false,
+                        Ordering::Equal => {
+                            match desc_nulls_first(ingest_v, e.ingest)
+                                .then_with(|| self.cmp_files(file_v, e.file))
+                                .then_with(|| desc_nulls_first(line_v, e.line))
+                            {
+                                Ordering::Less => true,
+                                Ordering::Greater => false,
+                                Ordering::Equal => true, // a complete tie: the later row
+                            }
+                        }
+                    };
+                    if wins {
+                        let old_row = e.row as usize;
+                        self.keep.set_bit(old_row, false);
+                        self.keep.set_bit(row as usize, true);
+                        let same_len = latest_bytes.len() == e.latest_len as usize;
+                        let (off, key_len) = (e.off, e.key_len as usize);
+                        let e = &mut self.entries[idx as usize];
+                        if same_len {
+                            self.arena[off + key_len..off + key_len + latest_bytes.len()]
+                                .copy_from_slice(latest_bytes);
+                        } else {
+                            e.off = self.arena.len();
+                            e.latest_len = latest_bytes.len() as u32;
+                            self.arena.extend_from_slice(key);
+                            self.arena.extend_from_slice(latest_bytes);
+                        }
+                        e.ingest = ingest_v;
+                        e.line = line_v;
+                        e.file = file_v;
+                        e.row = row;
+                    }
+                }
+                None => {
+                    let idx = self.entries.len() as u32;
+                    self.entries.push(Entry {
+                        off: self.arena.len(),
+                        key_len: key.len() as u32,
+                        latest_len: latest_bytes.len() as u32,
+                        file: file_v,
+                        ingest: ingest_v,
+                        line: line_v,
+                        row,
+                    });
+                    self.arena.extend_from_slice(key);
+                    self.arena.extend_from_slice(latest_bytes);
+                    let (entries, arena, hasher) = (&self.entries, &self.arena, &self.hasher);
+                    self.table.insert_unique(hash, idx, |&e| {
+                        let e = &entries[e as usize];
+                        hasher.hash_one(&arena[e.off..e.off + e.key_len as usize])
+                    });
+                    self.keep.set_bit(row as usize, true);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `DESC` order of file names, nulls first: `Less` when `a` sorts before `b`.
+    fn cmp_files(&self, a: u32, b: u32) -> Ordering {
+        match (a, b) {
+            (a, b) if a == b => Ordering::Equal,
+            (u32::MAX, _) => Ordering::Less,
+            (_, u32::MAX) => Ordering::Greater,
+            (a, b) => self.file_names[b as usize].cmp(&self.file_names[a as usize]),
+        }
+    }
+
+    /// The winners, as a mask over all rows seen.
+    pub fn finish(mut self) -> BooleanArray {
+        BooleanArray::new(self.keep.finish(), None)
+    }
+}
+
+/// `DESC NULLS FIRST`: `Less` when `a` sorts before `b`.
+fn desc_nulls_first(a: Option<i64>, b: Option<i64>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(a), Some(b)) => b.cmp(&a),
+    }
+}
+
+/// The rows of a local Parquet file selected by a mask, as a DataFusion table source read
+/// in `partitions` parallel parts (row groups are dealt round-robin).
+pub struct KeptRows {
+    path: PathBuf,
+    schema: SchemaRef,
+    keep: Arc<BooleanArray>,
+    part: usize,
+    parts: usize,
+}
+
+impl fmt::Debug for KeptRows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "KeptRows({}, part {}/{})",
+            self.path.display(),
+            self.part,
+            self.parts
+        )
+    }
+}
+
+impl KeptRows {
+    /// One partition stream per part.
+    pub fn partitions(
+        path: PathBuf,
+        schema: SchemaRef,
+        keep: BooleanArray,
+        parts: usize,
+    ) -> Vec<Arc<dyn PartitionStream>> {
+        let keep = Arc::new(keep);
+        let parts = parts.max(1);
+        (0..parts)
+            .map(|part| {
+                Arc::new(KeptRows {
+                    path: path.clone(),
+                    schema: schema.clone(),
+                    keep: keep.clone(),
+                    part,
+                    parts,
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect()
+    }
+
+    async fn open(
+        path: PathBuf,
+        keep: Arc<BooleanArray>,
+        part: usize,
+        parts: usize,
+    ) -> parquet::errors::Result<
+        parquet::arrow::async_reader::ParquetRecordBatchStream<tokio::fs::File>,
+    > {
+        let file = tokio::fs::File::open(&path).await?;
+        let builder =
+            ParquetRecordBatchStreamBuilder::new_with_options(file, ArrowReaderOptions::new())
+                .await?;
+        let mut groups = Vec::new();
+        let mut filters = Vec::new();
+        let mut start = 0usize;
+        for (i, rg) in builder.metadata().row_groups().iter().enumerate() {
+            let n = rg.num_rows() as usize;
+            if i % parts == part {
+                groups.push(i);
+                filters.push(keep.slice(start, n));
+            }
+            start += n;
+        }
+        let selection = RowSelection::from_filters(&filters);
+        builder
+            .with_row_groups(groups)
+            .with_row_selection(selection)
+            .with_batch_size(8192)
+            .build()
+    }
+}
+
+impl PartitionStream for KeptRows {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (path, keep, part, parts) =
+            (self.path.clone(), self.keep.clone(), self.part, self.parts);
+        let stream = futures::stream::once(async move {
+            Self::open(path, keep, part, parts)
+                .await
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+        })
+        .map_ok(|s| s.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e))))
+        .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    fn batch(keys: &[i64], latest: &[Option<i64>], files: &[&str], lines: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Int64, true),
+            Field::new(
+                INGEST_TIME,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new(SOURCE_FILE, DataType::Utf8, true),
+            Field::new(SOURCE_LINE, DataType::Int64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(keys.to_vec())),
+                Arc::new(Int64Array::from(latest.to_vec())),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![1_000_000; keys.len()])
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(StringArray::from(files.to_vec())),
+                Arc::new(Int64Array::from(lines.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn kept(d: Deduper) -> Vec<bool> {
+        d.finish().iter().map(|v| v.unwrap()).collect()
+    }
+
+    #[test]
+    fn latest_by_wins_then_arrival_order() {
+        let b1 = batch(
+            &[1, 2, 1, 3],
+            &[Some(5), None, Some(7), Some(1)],
+            &["a", "a", "a", "a"],
+            &[1, 2, 3, 4],
+        );
+        let b2 = batch(
+            &[1, 2, 3, 3],
+            &[Some(6), Some(0), None, Some(1)],
+            &["b", "b", "b", "a"],
+            &[1, 2, 3, 1],
+        );
+        let mut d = Deduper::new(&b1.schema(), &["k".into()], Some("v")).unwrap();
+        d.push(&b1).unwrap();
+        d.push(&b2).unwrap();
+        assert_eq!(d.keys(), 3);
+        // key 1: v=7 wins; key 2: v=0 beats null (NULLS LAST); key 3: v=1 twice, file
+        // `a` line 4 vs file `a` line 1 -> line 4 (DESC); null v loses.
+        assert_eq!(
+            kept(d),
+            vec![false, false, true, true, false, true, false, false]
+        );
+    }
+
+    #[test]
+    fn without_latest_by_the_last_file_and_line_win() {
+        let b = batch(
+            &[1, 1, 1, 2],
+            &[None; 4],
+            &["f-2", "f-10", "f-2", "x"],
+            &[3, 9, 4, 1],
+        );
+        let mut d = Deduper::new(&b.schema(), &["k".into()], None).unwrap();
+        d.push(&b).unwrap();
+        // "f-2" > "f-10" as text; line 4 > line 3.
+        assert_eq!(kept(d), vec![false, false, true, true]);
+    }
+}
