@@ -10,7 +10,7 @@
 #   benches/bench.sh compare [FILE]         re-print a results file (default: the newest)
 #   benches/bench.sh check SF [ENGINES]     agreement only, no timings (what CI runs at SF 0.01)
 #   benches/bench.sh micro [FILTER]         divan micro benchmarks (cargo bench -p medallion-benches)
-#   benches/bench.sh stream [N]             Kafka → Bronze throughput and latency (only when `medallion stream` exists)
+#   benches/bench.sh stream [N] [RATE]      Kafka → Bronze throughput, latency p50/p99 at RATE msgs/s, memory
 #
 # Environment: MEDALLION_BIN (default: build the release binary once), BENCH_VENV
 # (default /opt/medallion-venvs/bench), CARGO_TARGET_DIR (default /var/cache/medallion/target),
@@ -83,22 +83,20 @@ case "$cmd" in
     cargo bench -p medallion-benches --bench micro -- "$@"
     ;;
   stream)
-    # ---------------------------------------------------------------------------------
-    # STREAMING HOOK. `medallion stream` is being built on the kafka branch; this section
-    # runs only when the binary has that command. It produces N ~1 KB JSON messages to
-    # the local broker (Tansu on 127.0.0.1:9092, see DESIGN.md), runs `medallion stream`
-    # on benches/jobs/stream/events.yaml and reports Kafka → Bronze throughput and
-    # end-to-end latency percentiles (Bronze _ingest_time − the producer's timestamp).
-    # ---------------------------------------------------------------------------------
+    # Kafka → Bronze throughput (msgs/s, MB/s, msgs per CPU-second), produce → visible
+    # latency p50/p99 and VmHWM of a real `medallion stream` against the local broker
+    # (deploy/local/services/kafka.sh). The measuring program is the kafka crate's
+    # example: it times from the first committed rows to the commit of the last message and
+    # reads commit timestamps from the Delta log.
     bin="$(medallion_bin)"
-    if ! "$bin" stream --help >/dev/null 2>&1; then
-      echo "bench: skipped: this medallion has no \`stream\` command yet (it is built on the kafka branch)"
-      exit 0
+    if [ -z "${MEDALLION_KAFKA_BROKERS:-}" ]; then
+      . "$ROOT/deploy/local/services/kafka.sh"
     fi
-    setup
-    "$PY" -c "import confluent_kafka" 2>/dev/null || "$VENV/bin/pip" install --quiet confluent-kafka
-    "$PY" "$HERE/tools/stream_bench.py" --medallion-bin "$bin" --messages "${1:-200000}" \
-      --bootstrap "${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+    mkdir -p "$HERE/results"
+    out="$HERE/results/latest-stream.json"
+    (cd "$ROOT" && MEDALLION_BIN="$bin" STREAM_BENCH_JSON="$out" \
+      cargo run --release -q -p medallion-kafka --example stream_bench -- "${1:-200000}" "${2:-2000}")
+    echo "bench: results in $out"
     ;;
   *)
     sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'

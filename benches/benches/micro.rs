@@ -1,6 +1,7 @@
 //! Micro benchmarks of medallion's hot paths, on synthetic lineitem-like data:
 //! decode (NDJSON, CSV → Arrow), typing (text → schema types), quality rules per 1M rows,
-//! Parquet + Delta write, and dedupe (the window query the pipeline runs).
+//! Parquet + Delta write, and dedupe (the pipeline's hash dedupe, next to the SQL window query
+//! it replaced).
 //!
 //!     cargo bench -p medallion-benches --bench micro [-- FILTER]
 //!
@@ -160,8 +161,9 @@ fn write_delta_parquet_262k_rows(bencher: Bencher) {
         });
 }
 
-/// Dedupe by (l_orderkey, l_linenumber) with the window query the pipeline runs, over
-/// 262k rows plus 32k re-sent ones.
+/// Dedupe by (l_orderkey, l_linenumber) with the SQL window query the pipeline ran before
+/// its hash dedupe (the reference for `dedupe_hash_295k_rows`), over 262k rows plus 32k
+/// re-sent ones.
 #[divan::bench(sample_count = 10)]
 fn dedupe_window_295k_rows(bencher: Bencher) {
     let rt = rt();
@@ -181,5 +183,23 @@ fn dedupe_window_295k_rows(bencher: Bencher) {
             .unwrap();
             ctx.sql(sql).await.unwrap().collect().await.unwrap()
         })
+    });
+}
+
+/// The pipeline's dedupe (`dedupe::Deduper`) on the same rows as `dedupe_window_295k_rows`.
+#[divan::bench(sample_count = 10)]
+fn dedupe_hash_295k_rows(bencher: Bencher) {
+    let mut batches: Vec<RecordBatch> = TYPED.clone();
+    batches.extend((0..4).map(|i| TYPED[i * 8].clone()));
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let schema = batches[0].schema();
+    let keys = ["l_orderkey".to_string(), "l_linenumber".to_string()];
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        let mut d =
+            medallion_core::dedupe::Deduper::new(&schema, &keys, Some("l_receiptdate")).unwrap();
+        for b in &batches {
+            d.push(b).unwrap();
+        }
+        d.finish().true_count()
     });
 }

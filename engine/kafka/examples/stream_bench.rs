@@ -27,6 +27,17 @@ fn scrape(addr: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// CPU seconds (user + system) used so far by a process.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the name).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn vm_hwm_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -98,23 +109,30 @@ async fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
+    // Timed from the first committed rows (start-up, group join and the first roll are
+    // not throughput) to the commit holding the last message.
     let mut t0 = None;
     let mut rows0 = 0.0;
+    let mut cpu0 = 0.0;
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let rows = scrape(addr, "medallion_stream_rows_committed_total").unwrap_or(0.0);
         if t0.is_none() && rows > 0.0 {
             t0 = Some(Instant::now());
             rows0 = rows;
+            cpu0 = cpu_seconds(child.id());
         }
         if rows >= n as f64 {
             break;
         }
     }
     let secs = t0.unwrap().elapsed().as_secs_f64();
+    let cpu = cpu_seconds(child.id()) - cpu0;
     let msgs = (n as f64 - rows0) / secs;
+    let per_core = (n as f64 - rows0) / cpu.max(1e-9);
     println!(
-        "throughput: {msgs:.0} msgs/s, {:.1} MB/s (1 KB JSON, {n} messages, after the first commit)",
+        "throughput: {msgs:.0} msgs/s, {:.1} MB/s (1 KB JSON, {n} messages, after the first commit); \
+         {per_core:.0} msgs per CPU-second of the stream process ({cpu:.1} CPU-s over {secs:.1} s)",
         msgs * 1024.0 / 1e6
     );
     // Phase 2: steady production at `rate` msgs/s for 20 s; latency = commit time of the
@@ -205,6 +223,22 @@ async fn main() {
         "memory high-water mark (VmHWM) of medallion stream: {:.0} MB",
         hwm as f64 / 1024.0
     );
+    if let Ok(path) = std::env::var("STREAM_BENCH_JSON") {
+        let result = serde_json::json!({
+            "messages": n,
+            "message_bytes": 1024,
+            "wall_s": secs,
+            "cpu_s": cpu,
+            "msgs_per_s": msgs,
+            "mb_per_s": msgs * 1024.0 / 1e6,
+            "msgs_per_cpu_s": per_core,
+            "latency_rate_msgs_per_s": rate,
+            "latency_ms": { "p50": pct(0.5), "p99": pct(0.99), "max": lat[lat.len() - 1], "samples": lat.len() },
+            "vm_hwm_mb": hwm as f64 / 1024.0,
+            "max_age": "1s",
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap()).unwrap();
+    }
 }
 
 extern "C" {
