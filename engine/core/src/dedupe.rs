@@ -12,7 +12,6 @@
 //! sort first, as SQL's `DESC` does); on a complete tie the later row wins.
 
 use std::cmp::Ordering;
-use std::fmt;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,30 +20,53 @@ use arrow::array::{Array, AsArray, BooleanArray, BooleanBufferBuilder, RecordBat
 use arrow::compute::SortOptions;
 use arrow::datatypes::{Int64Type, SchemaRef, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
-use datafusion::execution::TaskContext;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::physical_plan::SendableRecordBatchStream;
-use futures::TryStreamExt;
+use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
+use datafusion::common::Statistics;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 use hashbrown::HashTable;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::arrow_reader::RowSelection;
 
 use crate::error::{Error, Result};
 use crate::plan::{INGEST_TIME, SOURCE_FILE, SOURCE_LINE};
 
-/// The current winner of one key.
+/// The current winner of one key (48 bytes).
 struct Entry {
     /// Offset in the arena of the key's row bytes, followed by the `latest_by` row bytes.
     off: usize,
+    /// Position of the row among all rows seen.
+    row: u64,
+    ingest: i64,
+    line: i64,
     key_len: u32,
     latest_len: u32,
     /// Interned `_source_file` (`u32::MAX` = null).
     file: u32,
-    ingest: Option<i64>,
-    line: Option<i64>,
-    /// Position of the row among all rows seen.
-    row: u64,
+    /// `NULL_INGEST` | `NULL_LINE`.
+    nulls: u8,
+}
+
+const NULL_INGEST: u8 = 1;
+const NULL_LINE: u8 = 2;
+
+impl Entry {
+    fn ingest(&self) -> Option<i64> {
+        (self.nulls & NULL_INGEST == 0).then_some(self.ingest)
+    }
+    fn line(&self) -> Option<i64> {
+        (self.nulls & NULL_LINE == 0).then_some(self.line)
+    }
+}
+
+fn nulls_of(ingest: Option<i64>, line: Option<i64>) -> u8 {
+    (if ingest.is_none() { NULL_INGEST } else { 0 }) | (if line.is_none() { NULL_LINE } else { 0 })
 }
 
 /// Chooses one row per key over a stream of batches.
@@ -59,12 +81,23 @@ pub struct Deduper {
     arena: Vec<u8>,
     file_ids: hashbrown::HashMap<String, u32>,
     file_names: Vec<String>,
+    last_file: Option<u32>,
     keep: BooleanBufferBuilder,
 }
 
 impl Deduper {
     /// `schema` is the schema of the batches that will be pushed.
     pub fn new(schema: &SchemaRef, keys: &[String], latest_by: Option<&str>) -> Result<Self> {
+        Self::with_capacity(schema, keys, latest_by, 0)
+    }
+
+    /// Like [`Deduper::new`], with room for `keys` distinct keys (no regrowth up to there).
+    pub fn with_capacity(
+        schema: &SchemaRef,
+        keys: &[String],
+        latest_by: Option<&str>,
+        capacity: usize,
+    ) -> Result<Self> {
         let field = |name: &str| {
             schema
                 .field_with_name(name)
@@ -91,12 +124,13 @@ impl Deduper {
             keys: RowConverter::new(key_fields)?,
             latest,
             hasher: foldhash::fast::FixedState::with_seed(0x6d65_6461_6c6c_696f),
-            table: HashTable::new(),
-            entries: Vec::new(),
-            arena: Vec::new(),
+            table: HashTable::with_capacity(capacity),
+            entries: Vec::with_capacity(capacity),
+            arena: Vec::with_capacity(capacity * 16),
             file_ids: hashbrown::HashMap::new(),
             file_names: Vec::new(),
-            keep: BooleanBufferBuilder::new(0),
+            last_file: None,
+            keep: BooleanBufferBuilder::new(capacity),
         })
     }
 
@@ -154,14 +188,12 @@ impl Deduper {
             let file_v = match files.as_ref().filter(|a| a.is_valid(i)) {
                 Some(a) => {
                     let name = a.value(i);
-                    match self.file_ids.get(name) {
-                        Some(&id) => id,
-                        None => {
-                            let id = self.file_names.len() as u32;
-                            self.file_names.push(name.to_string());
-                            self.file_ids.insert(name.to_string(), id);
-                            id
-                        }
+                    match self
+                        .last_file
+                        .filter(|&id| self.file_names[id as usize] == name)
+                    {
+                        Some(id) => id,
+                        None => self.intern(name),
                     }
                 }
                 None => u32::MAX,
@@ -183,9 +215,9 @@ impl Deduper {
                         Ordering::Less => true,
                         Ordering::Greater => false,
                         Ordering::Equal => {
-                            match desc_nulls_first(ingest_v, e.ingest)
+                            match desc_nulls_first(ingest_v, e.ingest())
                                 .then_with(|| self.cmp_files(file_v, e.file))
-                                .then_with(|| desc_nulls_first(line_v, e.line))
+                                .then_with(|| desc_nulls_first(line_v, e.line()))
                             {
                                 Ordering::Less => true,
                                 Ordering::Greater => false,
@@ -209,8 +241,9 @@ impl Deduper {
                             self.arena.extend_from_slice(key);
                             self.arena.extend_from_slice(latest_bytes);
                         }
-                        e.ingest = ingest_v;
-                        e.line = line_v;
+                        e.ingest = ingest_v.unwrap_or(0);
+                        e.line = line_v.unwrap_or(0);
+                        e.nulls = nulls_of(ingest_v, line_v);
                         e.file = file_v;
                         e.row = row;
                     }
@@ -222,8 +255,9 @@ impl Deduper {
                         key_len: key.len() as u32,
                         latest_len: latest_bytes.len() as u32,
                         file: file_v,
-                        ingest: ingest_v,
-                        line: line_v,
+                        ingest: ingest_v.unwrap_or(0),
+                        line: line_v.unwrap_or(0),
+                        nulls: nulls_of(ingest_v, line_v),
                         row,
                     });
                     self.arena.extend_from_slice(key);
@@ -238,6 +272,22 @@ impl Deduper {
             }
         }
         Ok(())
+    }
+
+    /// The id of a `_source_file` name (rows of one file come in runs: the last one is
+    /// checked first).
+    fn intern(&mut self, name: &str) -> u32 {
+        let id = match self.file_ids.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = self.file_names.len() as u32;
+                self.file_names.push(name.to_string());
+                self.file_ids.insert(name.to_string(), id);
+                id
+            }
+        };
+        self.last_file = Some(id);
+        id
     }
 
     /// `DESC` order of file names, nulls first: `Less` when `a` sorts before `b`.
@@ -266,99 +316,73 @@ fn desc_nulls_first(a: Option<i64>, b: Option<i64>) -> Ordering {
     }
 }
 
-/// The rows of a local Parquet file selected by a mask, as a DataFusion table source read
-/// in `partitions` parallel parts (row groups are dealt round-robin).
+/// The rows of a local Parquet file selected by a mask, as a DataFusion table: a Parquet
+/// scan whose file carries the mask as a row selection (rows that lost are skipped, not
+/// decoded; DataFusion still splits the file across cores), and whose statistics give the
+/// exact number of kept rows, so that joins in the Silver SQL build their hash table on
+/// the smaller side.
+#[derive(Debug)]
 pub struct KeptRows {
     path: PathBuf,
+    size: u64,
     schema: SchemaRef,
-    keep: Arc<BooleanArray>,
-    part: usize,
-    parts: usize,
-}
-
-impl fmt::Debug for KeptRows {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "KeptRows({}, part {}/{})",
-            self.path.display(),
-            self.part,
-            self.parts
-        )
-    }
+    selection: RowSelection,
+    kept: usize,
+    bytes: usize,
 }
 
 impl KeptRows {
-    /// One partition stream per part.
-    pub fn partitions(
-        path: PathBuf,
-        schema: SchemaRef,
-        keep: BooleanArray,
-        parts: usize,
-    ) -> Vec<Arc<dyn PartitionStream>> {
-        let keep = Arc::new(keep);
-        let parts = parts.max(1);
-        (0..parts)
-            .map(|part| {
-                Arc::new(KeptRows {
-                    path: path.clone(),
-                    schema: schema.clone(),
-                    keep: keep.clone(),
-                    part,
-                    parts,
-                }) as Arc<dyn PartitionStream>
-            })
-            .collect()
-    }
-
-    async fn open(
-        path: PathBuf,
-        keep: Arc<BooleanArray>,
-        part: usize,
-        parts: usize,
-    ) -> parquet::errors::Result<
-        parquet::arrow::async_reader::ParquetRecordBatchStream<tokio::fs::File>,
-    > {
-        let file = tokio::fs::File::open(&path).await?;
-        let builder =
-            ParquetRecordBatchStreamBuilder::new_with_options(file, ArrowReaderOptions::new())
-                .await?;
-        let mut groups = Vec::new();
-        let mut filters = Vec::new();
-        let mut start = 0usize;
-        for (i, rg) in builder.metadata().row_groups().iter().enumerate() {
-            let n = rg.num_rows() as usize;
-            if i % parts == part {
-                groups.push(i);
-                filters.push(keep.slice(start, n));
-            }
-            start += n;
-        }
-        let selection = RowSelection::from_filters(&filters);
-        builder
-            .with_row_groups(groups)
-            .with_row_selection(selection)
-            .with_batch_size(8192)
-            .build()
+    pub fn new(path: PathBuf, schema: SchemaRef, keep: &BooleanArray) -> Result<Self> {
+        let size = std::fs::metadata(&path)
+            .map_err(|e| Error::io(path.display().to_string(), e))?
+            .len();
+        let kept = keep.true_count();
+        // Uncompressed size estimate of what is kept (the file has no dictionaries).
+        let bytes = (size as f64 * kept as f64 / keep.len().max(1) as f64) as usize;
+        Ok(Self {
+            path,
+            size,
+            schema,
+            selection: RowSelection::from_filters(std::slice::from_ref(keep)),
+            kept,
+            bytes,
+        })
     }
 }
 
-impl PartitionStream for KeptRows {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
+#[async_trait::async_trait]
+impl TableProvider for KeptRows {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
     }
 
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let (path, keep, part, parts) =
-            (self.path.clone(), self.keep.clone(), self.part, self.parts);
-        let stream = futures::stream::once(async move {
-            Self::open(path, keep, part, parts)
-                .await
-                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
-        })
-        .map_ok(|s| s.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e))))
-        .try_flatten();
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let file = PartitionedFile::new(self.path.to_string_lossy().to_string(), self.size)
+            .with_extension(ParquetRowSelection::new(self.selection.clone()));
+        let stats = Statistics {
+            num_rows: Precision::Exact(self.kept),
+            total_byte_size: Precision::Inexact(self.bytes),
+            column_statistics: Statistics::unknown_column(&self.schema),
+        };
+        let config = FileScanConfigBuilder::new(
+            ObjectStoreUrl::local_filesystem(),
+            Arc::new(ParquetSource::new(self.schema.clone())),
+        )
+        .with_file(file)
+        .with_statistics(stats)
+        .with_projection_indices(projection.cloned())?
+        .build();
+        Ok(DataSourceExec::from_data_source(config))
     }
 }
 
@@ -438,5 +462,57 @@ mod tests {
         d.push(&b).unwrap();
         // "f-2" > "f-10" as text; line 4 > line 3.
         assert_eq!(kept(d), vec![false, false, true, true]);
+    }
+
+    #[tokio::test]
+    async fn kept_rows_reads_only_the_winners_and_reports_their_count() {
+        let b = batch(
+            &[1, 1, 2, 3, 3, 3],
+            &[None; 6],
+            &["f"; 6],
+            &[1, 2, 3, 4, 5, 6],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(4))
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            b.schema(),
+            Some(props),
+        )
+        .unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+        let mut d = Deduper::new(&b.schema(), &["k".into()], None).unwrap();
+        d.push(&b).unwrap();
+        let keep = d.finish();
+        let ctx = crate::pipeline::new_session();
+        let table = KeptRows::new(path, b.schema(), &keep).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        let df = ctx
+            .sql("SELECT k, _source_line FROM t ORDER BY k")
+            .await
+            .unwrap();
+        let out = df.collect().await.unwrap();
+        let lines: Vec<i64> = out
+            .iter()
+            .flat_map(|b| b.column(1).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        // Two row groups (4 + 2 rows); the last line of each key wins.
+        assert_eq!(lines, vec![2, 3, 6]);
+        let plan = ctx
+            .table("t")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+        let stats = StatisticsContext::new()
+            .compute(plan.as_ref(), &StatisticsArgs::new())
+            .unwrap();
+        assert_eq!(stats.num_rows, Precision::Exact(3));
     }
 }

@@ -186,10 +186,7 @@ fn decode_file(
                 schema: raw.clone(),
                 strict: source.unknown_fields == UnknownFields::Quarantine,
             };
-            read_chunks(&mut reader, false, |chunk| {
-                decode_chunk(idx, chunk, &json, tx)
-            })
-            .map_err(|e| map_io(e, f))
+            decode_parallel(&mut reader, false, 0, idx, &json, tx).map_err(|e| map_io(e, f))
         }
         FileFormat::Csv => {
             let opts = source.csv.clone().unwrap_or_default();
@@ -204,13 +201,7 @@ fn decode_file(
                 raw: raw.clone(),
                 delimiter,
             };
-            read_chunks(&mut reader, true, |mut chunk| {
-                for r in chunk.records.iter_mut() {
-                    r.line += first_line;
-                }
-                decode_chunk(idx, chunk, &csv, tx)
-            })
-            .map_err(|e| map_io(e, f))
+            decode_parallel(&mut reader, true, first_line, idx, &csv, tx).map_err(|e| map_io(e, f))
         }
         FileFormat::Parquet => decode_parquet(idx, f, source, raw, tx),
     }
@@ -232,6 +223,71 @@ impl From<Error> for ChunkError {
     fn from(e: Error) -> Self {
         ChunkError::Engine(e)
     }
+}
+
+/// Threads decoding the chunks of one file (the reading thread only splits records).
+fn decode_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// Splits a file's records into chunks on this thread and decodes the chunks on
+/// [`decode_threads`] threads. Rows of different chunks may reach the consumer in any order
+/// (each row keeps its line number); `first_line` shifts the chunks' line numbers.
+fn decode_parallel<R: BufRead>(
+    reader: &mut R,
+    quoted: bool,
+    first_line: i64,
+    idx: usize,
+    decoder: &(dyn ChunkDecoder + Sync),
+    tx: &Tx,
+) -> std::result::Result<(), ChunkError> {
+    let shift = move |mut chunk: Chunk| {
+        if first_line != 0 {
+            for r in chunk.records.iter_mut() {
+                r.line += first_line;
+            }
+        }
+        chunk
+    };
+    let threads = decode_threads();
+    if threads <= 1 {
+        return read_chunks(reader, quoted, |chunk| {
+            decode_chunk(idx, shift(chunk), decoder, tx)
+        });
+    }
+    std::thread::scope(|scope| {
+        let (chunks_tx, chunks_rx) = std::sync::mpsc::sync_channel::<Chunk>(threads);
+        let chunks_rx = Arc::new(std::sync::Mutex::new(chunks_rx));
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = chunks_rx.clone();
+                scope.spawn(move || -> Result<()> {
+                    loop {
+                        let next = rx.lock().expect("chunk queue").recv();
+                        let Ok(chunk) = next else { return Ok(()) };
+                        decode_chunk(idx, shift(chunk), decoder, tx)?;
+                    }
+                })
+            })
+            .collect();
+        drop(chunks_rx);
+        let read = read_chunks(reader, quoted, |chunk| {
+            chunks_tx
+                .send(chunk)
+                .map_err(|_| Error::Internal("the ingest consumer stopped".into()))
+        });
+        drop(chunks_tx);
+        let mut failed = None;
+        for w in workers {
+            if let Err(e) = w.join().expect("decode thread") {
+                failed.get_or_insert(e);
+            }
+        }
+        match (failed, read) {
+            (Some(e), _) => Err(ChunkError::Engine(e)),
+            (None, r) => r,
+        }
+    })
 }
 
 /// A chunk of records: their bytes back to back, each ending in `\n`.

@@ -26,7 +26,6 @@ use arrow::array::{
 };
 use arrow::compute::{cast, not};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
@@ -481,7 +480,8 @@ impl Engine {
             plan,
             "bronze",
             job.spec.bronze.description.clone(),
-        ));
+        ))
+        .without_dictionaries(&[SOURCE_FILE, plan::RUN_ID]);
         let mut q_w = StagedWrite::new(&q_name.to_string(), &q_loc, quarantine_schema())?
             .with_properties(table_properties(
                 plan,
@@ -657,10 +657,12 @@ impl Engine {
             let typed_dir = tmp.join("typed");
             let mut typed_w = TempParquet::create(&typed_dir, &plan.typed_out_schema)?;
             let mut deduper = match &silver.dedupe {
-                Some(d) => Some(Deduper::new(
+                // Sized for this run's Bronze rows (committed ones grow it as they come).
+                Some(d) => Some(Deduper::with_capacity(
                     &plan.typed_out_schema,
                     &d.keys,
                     d.latest_by.as_deref(),
+                    bronze_staged.rows as usize,
                 )?),
                 None => None,
             };
@@ -791,15 +793,10 @@ impl Engine {
                 // The winners, read back from the typed file (losing rows are not decoded).
                 deduped_rows = Some(d.keys());
                 let keep = d.finish();
-                let parts = ctx.state().config().target_partitions();
-                let source = StreamingTable::try_new(
+                let source = KeptRows::new(
+                    typed_dir.join(TempParquet::FILE),
                     plan.typed_out_schema.clone(),
-                    KeptRows::partitions(
-                        typed_dir.join(TempParquet::FILE),
-                        plan.typed_out_schema.clone(),
-                        keep,
-                        parts,
-                    ),
+                    &keep,
                 )?;
                 ctx.register_table("__deduped", Arc::new(source))?;
                 current = "__deduped".into();

@@ -186,9 +186,13 @@ pub fn compile(
 pub fn failing_rows(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<BooleanArray> {
     let value = expr.evaluate(batch)?.into_array(batch.num_rows())?;
     let b = value.as_boolean();
-    Ok((0..b.len())
-        .map(|i| Some(b.is_valid(i) && !b.value(i)))
-        .collect())
+    // false → fails; null → passes.
+    let not_true = !b.values();
+    let fails = match b.nulls() {
+        Some(valid) => &not_true & valid.inner(),
+        None => not_true,
+    };
+    Ok(BooleanArray::new(fails, None))
 }
 
 /// The reason text for a failing row.

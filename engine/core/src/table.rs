@@ -221,6 +221,22 @@ impl StagedWrite {
         })
     }
 
+    /// Writes without Parquet dictionaries, except for the given (repetitive) columns: for
+    /// Bronze's raw text, where most columns are near-unique and building a dictionary only to
+    /// abandon it costs more than it saves (Snappy still compresses the pages).
+    pub fn without_dictionaries(mut self, except: &[&str]) -> Self {
+        let mut props = parquet::file::properties::WriterProperties::builder()
+            .set_created_by(format!("medallion {}", env!("CARGO_PKG_VERSION")))
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_dictionary_enabled(false);
+        for c in except {
+            props = props
+                .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*c), true);
+        }
+        self.writer = self.writer.with_writer_properties(props.build());
+        self
+    }
+
     /// Table properties to set if the commit creates the table.
     pub fn with_properties(mut self, properties: HashMap<String, String>) -> Self {
         self.properties = properties;
