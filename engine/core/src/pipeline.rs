@@ -187,10 +187,12 @@ impl TempParquet {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
         let path = dir.join(Self::FILE);
         let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
-        // Read back once or twice on this machine: plain pages, no dictionary to build.
+        // Read back once or twice on this machine: plain pages, no dictionary to build, no
+        // min/max statistics to compute (nothing prunes on them).
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(64 * 1024))
             .set_dictionary_enabled(false)
+            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None)
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(|e| Error::Internal(e.to_string()))?;
