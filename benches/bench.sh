@@ -94,8 +94,11 @@ case "$cmd" in
     fi
     mkdir -p "$HERE/results"
     out="$HERE/results/latest-stream.json"
-    (cd "$ROOT" && MEDALLION_BIN="$bin" STREAM_BENCH_JSON="$out" \
-      cargo run --release -q -p medallion-kafka --example stream_bench -- "${1:-200000}" "${2:-2000}")
+    # Built together with medallion-cli so that features unify as in the release binary's
+    # build (built alone, medallion-kafka would compile the datafusion stack a second time).
+    (cd "$ROOT" && cargo build --release -q -p medallion-cli -p medallion-kafka --example stream_bench)
+    MEDALLION_BIN="$bin" STREAM_BENCH_JSON="$out" \
+      "$CARGO_TARGET_DIR/release/examples/stream_bench" "${1:-200000}" "${2:-2000}"
     echo "bench: results in $out"
     ;;
   *)
