@@ -390,20 +390,16 @@ impl TableProvider for KeptRows {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     fn batch(keys: &[i64], latest: &[Option<i64>], files: &[&str], lines: &[i64]) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![
+        // Data columns, then Bronze's metadata columns but `_run_id`.
+        let mut fields = vec![
             Field::new("k", DataType::Int64, true),
             Field::new("v", DataType::Int64, true),
-            Field::new(
-                INGEST_TIME,
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                true,
-            ),
-            Field::new(SOURCE_FILE, DataType::Utf8, true),
-            Field::new(SOURCE_LINE, DataType::Int64, true),
-        ]));
+        ];
+        fields.extend(crate::plan::bronze_meta_fields().into_iter().take(3));
+        let schema = Arc::new(Schema::new(fields));
         RecordBatch::try_new(
             schema,
             vec![

@@ -611,27 +611,19 @@ impl Engine {
                 None => (None, None),
             };
             old_bookmark = bookmark;
-            // Inputs: committed Bronze rows not processed yet, then the staged ones.
+            // Inputs: committed Bronze rows not processed yet, then the staged ones. With the
+            // version bookmark both are plain file lists, read as one.
             let mut inputs: Vec<DataFrame> = Vec::new();
+            let mut paths: Vec<String> = Vec::new();
             if let Some(bt) = &bronze_table {
                 match (bookmark, legacy) {
-                    (Some(v), _) => {
-                        let adds = table::added_files(bt, v, table::version(bt)).await?;
-                        if !adds.is_empty() {
-                            let paths: Vec<String> = adds
-                                .iter()
-                                .filter_map(|a| bronze_loc.url.join(&a.path).ok())
-                                .map(|u| u.to_string())
-                                .collect();
-                            inputs.push(
-                                ctx.read_parquet(
-                                    paths,
-                                    ParquetReadOptions::default().schema(&plan.bronze_schema),
-                                )
-                                .await?,
-                            );
-                        }
-                    }
+                    (Some(v), _) => paths.extend(
+                        table::added_files(bt, v, table::version(bt))
+                            .await?
+                            .iter()
+                            .filter_map(|a| bronze_loc.url.join(&a.path).ok())
+                            .map(|u| u.to_string()),
+                    ),
                     (None, Some(t)) => inputs.push(ctx.table("__bronze").await?.filter(
                         col(INGEST_TIME).gt(lit(ScalarValue::TimestampMicrosecond(
                             Some(t),
@@ -641,19 +633,15 @@ impl Engine {
                     (None, None) => inputs.push(ctx.table("__bronze").await?),
                 }
             }
-            if !bronze_staged.adds.is_empty() {
-                let paths: Vec<String> = bronze_staged
-                    .file_urls()
-                    .iter()
-                    .map(|u| u.to_string())
-                    .collect();
-                let df = ctx
-                    .read_parquet(
+            paths.extend(bronze_staged.file_urls().iter().map(|u| u.to_string()));
+            if !paths.is_empty() {
+                inputs.push(
+                    ctx.read_parquet(
                         paths,
                         ParquetReadOptions::default().schema(&plan.bronze_schema),
                     )
-                    .await?;
-                inputs.push(df);
+                    .await?,
+                );
             }
             self.progress.start(&format!("silver {silver_name}"), None);
             let typed_dir = tmp.join("typed");
@@ -1128,7 +1116,7 @@ impl Engine {
                 (Some(_), _) if rows == 0 && new_bookmark == old_bookmark => None, // nothing new
                 (Some(t), _) if rows == 0 => {
                     // Nothing to write, but the bookmark must move past the processed rows.
-                    let keep = Staged {
+                    let bookmark_only = Staged {
                         properties: Default::default(),
                         name: name.clone(),
                         location: staged.location.clone(),
@@ -1136,7 +1124,8 @@ impl Engine {
                         adds: vec![],
                         rows: 0,
                     };
-                    keep.commit(Some(t), meta(vec![]), txn.into_iter().collect())
+                    bookmark_only
+                        .commit(Some(t), meta(vec![]), txn.into_iter().collect())
                         .await?
                 }
                 (Some(t), Some(d)) => {
