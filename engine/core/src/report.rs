@@ -3,7 +3,11 @@
 
 use serde::Serialize;
 
+use crate::events::{EventSink, RunEvent, Stage};
 use crate::spec::OnFail;
+
+/// The rule name of records that do not fit the pinned schema.
+pub const SCHEMA_RULE: &str = "schema";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -53,6 +57,8 @@ pub struct SilverReport {
     pub rows_quarantined: u64,
     /// Older versions of a key removed by dedupe.
     pub rows_deduplicated: u64,
+    /// Rows that passed typing, rules and dedupe: the relation `input` of the Silver SQL.
+    pub rows_candidates: u64,
     /// Rows the transform produced and the run merged or appended.
     pub rows_written: u64,
     pub rules: Vec<RuleReport>,
@@ -169,3 +175,216 @@ pub trait Progress: Send + Sync {
 /// No progress output.
 pub struct NoProgress;
 impl Progress for NoProgress {}
+
+/// Builds the [`RunReport`] from a run's events: the report is a sink of the event stream.
+#[derive(Default)]
+pub struct ReportSink {
+    report: std::sync::Mutex<Option<RunReport>>,
+}
+
+impl ReportSink {
+    /// The report so far (None before the run started).
+    pub fn report(&self) -> Option<RunReport> {
+        self.report.lock().expect("report lock").clone()
+    }
+}
+
+impl EventSink for ReportSink {
+    fn emit(&self, event: &RunEvent) {
+        let mut guard = self.report.lock().expect("report lock");
+        if let RunEvent::RunStarted { .. } = event {
+            *guard = Some(RunReport::started(event));
+            return;
+        }
+        if let Some(r) = guard.as_mut() {
+            r.apply(event);
+        }
+    }
+}
+
+impl RunReport {
+    fn started(event: &RunEvent) -> Self {
+        let RunEvent::RunStarted {
+            run_id,
+            pipeline,
+            spec_file,
+            environment,
+            started_at,
+            bronze_table,
+            quarantine_table,
+            silver_table,
+        } = event
+        else {
+            unreachable!("called with RunStarted only")
+        };
+        RunReport {
+            run_id: run_id.clone(),
+            pipeline: pipeline.clone(),
+            spec_file: spec_file.clone(),
+            environment: environment.clone(),
+            status: "running".into(),
+            started_at: started_at.clone(),
+            duration_ms: 0,
+            bronze: BronzeReport {
+                table: bronze_table.clone(),
+                quarantine_table: quarantine_table.clone(),
+                ..Default::default()
+            },
+            silver: silver_table.as_ref().map(|t| SilverReport {
+                table: t.clone(),
+                ..Default::default()
+            }),
+            gold: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Folds one event into the report.
+    fn apply(&mut self, event: &RunEvent) {
+        use RunEvent as E;
+        let bronze = self.bronze.table.clone();
+        let is_bronze = |t: &str| t == bronze;
+        match event {
+            E::FilesDiscovered {
+                matched,
+                skipped,
+                new_files,
+                ..
+            } => {
+                self.bronze.files_matched = *matched;
+                self.bronze.files_skipped = *skipped;
+                self.bronze.files_ingested = new_files.clone();
+            }
+            E::RowsDecoded { rows, .. } => self.bronze.rows_read += rows,
+            E::FileRead { bytes, .. } => self.bronze.bytes_read += bytes,
+            E::RowsQuarantined {
+                stage, rule, rows, ..
+            } => match stage {
+                Stage::Bronze => {
+                    self.bronze.rows_read += rows;
+                    self.bronze.rows_quarantined += rows;
+                }
+                _ if rule == SCHEMA_RULE => self.silver_mut().rows_schema_rejected += rows,
+                _ => self.silver_mut().rows_quarantined += rows,
+            },
+            E::RowsStaged { table, rows } if is_bronze(table) => self.bronze.rows_written += rows,
+            E::RowsRead { rows, .. } => self.silver_mut().rows_read += rows,
+            E::RowsDropped { rows, .. } => self.silver_mut().rows_dropped += rows,
+            E::RowsDeduplicated { rows, .. } => self.silver_mut().rows_deduplicated += rows,
+            E::SilverCandidates { rows, .. } => self.silver_mut().rows_candidates += rows,
+            E::RuleOutcome {
+                rule,
+                on_fail,
+                checked,
+                failed,
+                ..
+            } => self.silver_mut().add_rule(rule, *on_fail, *checked, *failed),
+            E::StageFinished {
+                stage, duration_ms, ..
+            } => match stage {
+                Stage::Bronze => self.bronze.duration_ms = *duration_ms,
+                Stage::Silver => self.silver_mut().duration_ms = *duration_ms,
+                Stage::Gold => {}
+            },
+            E::TableCommitted {
+                table,
+                version,
+                rows,
+                ..
+            } => self.committed(table, *version, *rows),
+            E::GoldSkipped { table, .. } => self.gold.push(GoldReport {
+                table: table.clone(),
+                ..Default::default()
+            }),
+            E::GoldRefreshed {
+                table,
+                rows,
+                version,
+                duration_ms,
+            } => self.gold.push(GoldReport {
+                table: table.clone(),
+                rows_written: *rows,
+                refreshed: true,
+                version: Some(*version),
+                duration_ms: *duration_ms,
+            }),
+            E::RunFinished { duration_ms } => {
+                self.status = "succeeded".into();
+                self.duration_ms = *duration_ms;
+            }
+            E::RunFailed {
+                error, duration_ms, ..
+            } => {
+                self.status = "failed".into();
+                self.error = Some(error.clone());
+                self.duration_ms = *duration_ms;
+            }
+            _ => {}
+        }
+    }
+
+    fn committed(&mut self, table: &str, version: i64, rows: u64) {
+        if table == self.bronze.table {
+            self.bronze.version = Some(version);
+        } else if let Some(s) = self.silver.as_mut().filter(|s| s.table == table) {
+            s.rows_written = rows;
+            s.version = Some(version);
+        }
+    }
+
+    fn silver_mut(&mut self) -> &mut SilverReport {
+        self.silver.get_or_insert_with(SilverReport::default)
+    }
+}
+
+impl SilverReport {
+    fn add_rule(&mut self, name: &str, on_fail: OnFail, checked: u64, failed: u64) {
+        match self.rules.iter_mut().find(|r| r.name == name) {
+            Some(r) => {
+                r.checked += checked;
+                r.failed += failed;
+            }
+            None => self.rules.push(RuleReport {
+                name: name.to_string(),
+                on_fail,
+                checked,
+                failed,
+            }),
+        }
+    }
+
+    /// Conservation: every Bronze row Silver read is accounted for exactly once: rejected
+    /// by the schema, dropped or quarantined by a rule, removed by dedupe, or a candidate
+    /// passed to the Silver SQL.
+    pub fn is_balanced(&self) -> bool {
+        self.rows_read
+            == self.rows_schema_rejected
+                + self.rows_dropped
+                + self.rows_quarantined
+                + self.rows_deduplicated
+                + self.rows_candidates
+    }
+}
+
+/// Drives a [`Progress`] display from the event stream.
+pub struct ProgressSink(pub std::sync::Arc<dyn Progress>);
+
+impl EventSink for ProgressSink {
+    fn emit(&self, event: &RunEvent) {
+        match event {
+            RunEvent::StageStarted {
+                stage,
+                table,
+                total_bytes,
+            } => self
+                .0
+                .start(&format!("{} {table}", stage.as_str()), *total_bytes),
+            RunEvent::RowsDecoded { rows, .. } | RunEvent::RowsRead { rows, .. } => {
+                self.0.advance(*rows, 0)
+            }
+            RunEvent::FileRead { bytes, .. } => self.0.advance(0, *bytes),
+            RunEvent::StageFinished { .. } => self.0.finish(),
+            _ => {}
+        }
+    }
+}

@@ -273,6 +273,7 @@ impl StagedWrite {
 }
 
 /// Closed, uncommitted files of one table.
+#[derive(Clone)]
 pub struct Staged {
     pub name: String,
     pub location: Location,
@@ -459,4 +460,64 @@ pub async fn added_files(table: &DeltaTable, after: i64, upto: i64) -> Result<Ve
         }
     }
     Ok(out)
+}
+
+/// The commit information (operation, medallion's metadata) of the commits after version
+/// `after` up to and including `upto`, read from the Delta log.
+pub async fn commit_infos(
+    table: &DeltaTable,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<(i64, deltalake::kernel::CommitInfo)>> {
+    let store = table.log_store();
+    let mut out = Vec::new();
+    for v in (after + 1).max(0)..=upto {
+        let Some(bytes) = store.read_commit_entry(v as _).await? else {
+            continue;
+        };
+        for action in deltalake::logstore::get_actions(v as _, &bytes)? {
+            if let Action::CommitInfo(info) = action {
+                out.push((v, info));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a commit failed because another writer committed first (a race, not a fault).
+pub fn is_commit_race(e: &deltalake::DeltaTableError) -> bool {
+    use deltalake::kernel::transaction::TransactionError as T;
+    matches!(
+        e,
+        deltalake::DeltaTableError::VersionAlreadyExists(_)
+            | deltalake::DeltaTableError::Transaction {
+                source: T::MaxCommitAttempts(_) | T::CommitConflict(_) | T::VersionAlreadyExists(_)
+            }
+    )
+}
+
+/// Application metadata recorded in every commit medallion makes (the commit's
+/// `commitInfo`): run id, pipeline and environment, plus `extra`.
+pub fn commit_metadata(
+    run_id: &str,
+    pipeline: &str,
+    environment: &str,
+    extra: Vec<(&str, serde_json::Value)>,
+) -> HashMap<String, serde_json::Value> {
+    let mut m: HashMap<String, serde_json::Value> = HashMap::new();
+    m.insert("medallion.run_id".into(), run_id.into());
+    m.insert("medallion.pipeline".into(), pipeline.into());
+    m.insert("medallion.environment".into(), environment.into());
+    for (k, v) in extra {
+        m.insert(k.into(), v);
+    }
+    m
+}
+
+/// Whether a medallion error is a lost commit race (see [`is_commit_race`]).
+pub fn error_is_commit_race(e: &crate::Error) -> bool {
+    match e {
+        crate::Error::Table { source, .. } | crate::Error::Delta(source) => is_commit_race(source),
+        _ => false,
+    }
 }

@@ -496,10 +496,5 @@ impl Sink {
 
 /// Whether a commit failed only because another commit took the version it was built on.
 fn is_version_conflict(e: &crate::Error) -> bool {
-    let m = e.to_string();
-    // deltalake: MaxCommitAttempts(0) when the table moved past the read version, and
-    // VersionAlreadyExists when another writer won the conditional put of the next version.
-    m.contains("Failed to commit transaction: 0")
-        || m.contains("already exists")
-        || m.contains("Tried committing existing table version")
+    matches!(e, crate::Error::Core(e) if medallion_core::table::error_is_commit_race(e))
 }

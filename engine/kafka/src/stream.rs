@@ -11,7 +11,6 @@
 //! owner from the table's offsets); on assign, each partition is positioned at the offset
 //! recorded in the Bronze table, never at Kafka's committed offset.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -214,11 +213,12 @@ pub async fn run(
     let run_id = uuid::Uuid::new_v4().to_string();
     let bronze_name = job.bronze_table();
     let q_name = job.quarantine_table();
-    let mut metadata: HashMap<String, serde_json::Value> = HashMap::new();
-    metadata.insert("medallion.run_id".into(), run_id.clone().into());
-    metadata.insert("medallion.pipeline".into(), pipeline.clone().into());
-    metadata.insert("medallion.environment".into(), env.name.clone().into());
-    metadata.insert("medallion.source".into(), "kafka".into());
+    let metadata = medallion_core::table::commit_metadata(
+        &run_id,
+        &pipeline,
+        &env.name,
+        vec![("medallion.source", "kafka".into())],
+    );
     let decoder = Decoder {
         format: src.format,
         raw: plan.raw_schema.clone(),

@@ -1,0 +1,274 @@
+//! Bronze: find the source files not ingested yet, decode them into staged (uncommitted)
+//! files of the Bronze table, and send unparseable records to the quarantine writer.
+//!
+//! The file bookmark is the data itself: a file is ingested once its name is a
+//! `_source_file` of the Bronze table or of the quarantine's Bronze-stage records. A crash
+//! after the Bronze commit and before the quarantine commit would lose the unparseable
+//! records of that commit's files; [`repair_files`] finds such commits (Bronze versions
+//! after the quarantine's Bronze bookmark) and re-reads their files for those records.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{AsArray, StringArray};
+use arrow::datatypes::TimestampMicrosecondType;
+use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+
+use super::quarantine::QuarantineWriter;
+use super::scratch::Scratch;
+use super::Run;
+use crate::error::{Error, Result};
+use crate::events::{RunEvent, Stage};
+use crate::ingest::{self, Decoded, SourceFile};
+use crate::plan::{INGEST_TIME, RUN_ID, SOURCE_FILE};
+use crate::quarantine::{with_bronze_metadata, QuarantineRow};
+use crate::spec::{FilesSource, SourceSpec};
+use crate::table::{self, Staged, StagedWrite};
+
+/// The commit metadata key listing the source files a Bronze commit ingested.
+pub const FILES_KEY: &str = "medallion.files";
+/// The commit metadata key counting the unparseable records of a Bronze commit's files.
+pub const QUARANTINED_KEY: &str = "medallion.quarantined";
+
+/// What Bronze hands to Silver and to the commits.
+pub struct BronzeOut {
+    pub name: String,
+    pub location: table::Location,
+    /// The Bronze table as the run read it (its version is what Silver's bookmark moves from).
+    pub table: Option<DeltaTable>,
+    pub read_version: Option<i64>,
+    /// The run's new rows, staged.
+    pub staged: Staged,
+    /// Source files read by this run.
+    pub files: Vec<String>,
+}
+
+pub async fn stage(run: &Run<'_>, ctx: &SessionContext, scratch: &mut Scratch) -> Result<(BronzeOut, QuarantineWriter)> {
+    let started = Instant::now();
+    let job = &run.plan.job;
+    let name = job.bronze_table().to_string();
+    let location = run.env().location(&job.bronze_table())?;
+    let table = table::open_if_exists(&name, &location).await?;
+    let (mut ingested, last_ingest) = match &table {
+        Some(t) => bookmark(ctx, t, &name).await?,
+        None => (HashSet::new(), None),
+    };
+    let now = chrono::Utc::now().timestamp_micros();
+    let ingest_time = last_ingest.map_or(now, |l| now.max(l + 1));
+    let mut quarantine = QuarantineWriter::open(run, ingest_time).await?;
+    if let Some(q) = &quarantine.table {
+        ingested.extend(quarantined_files(ctx, q).await?);
+    }
+    let source = match &job.spec.bronze.source {
+        SourceSpec::Files(f) => f.clone(),
+        // A Kafka source is written by `medallion stream`; a run brings Silver and Gold up
+        // to date with the committed Bronze rows.
+        SourceSpec::Kafka(_) => FilesSource::none(),
+    };
+    let matched = match &job.spec.bronze.source {
+        SourceSpec::Files(f) => ingest::discover(run.env(), f)?,
+        SourceSpec::Kafka(_) => Vec::new(),
+    };
+    let covered = (quarantine.table.is_some(), quarantine.bronze_covered);
+    let repair = repair_files(run, table.as_ref(), covered, &matched).await?;
+    ingested.extend(repair.iter().map(|f| f.name.clone()));
+    let matched_n = matched.len() as u64;
+    let new_files: Vec<SourceFile> = matched.into_iter().filter(|f| !ingested.contains(&f.name)).collect();
+    run.emit(RunEvent::FilesDiscovered {
+        table: name.clone(),
+        matched: matched_n,
+        skipped: matched_n - new_files.len() as u64,
+        new_files: new_files.iter().map(|f| f.name.clone()).collect(),
+    });
+    let mut writer = StagedWrite::new(&name, &location, run.plan.bronze_schema.clone())?
+        .with_properties(super::table_properties(run.plan, "bronze", job.spec.bronze.description.clone()))
+        .without_dictionaries(&[SOURCE_FILE, RUN_ID]);
+    let decoded = decode(run, &source, &new_files, &repair, &mut writer, &mut quarantine, ingest_time).await;
+    let staged = writer.finish().await?;
+    scratch.track(&staged);
+    decoded?;
+    run.emit(RunEvent::RowsStaged { table: name.clone(), rows: staged.rows });
+    run.emit(RunEvent::StageFinished {
+        stage: Stage::Bronze,
+        table: name.clone(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    let out = BronzeOut {
+        name,
+        location,
+        read_version: table.as_ref().map(table::version),
+        table,
+        staged,
+        files: new_files.into_iter().map(|f| f.name).collect(),
+    };
+    Ok((out, quarantine))
+}
+
+/// The source files already in Bronze, and the largest `_ingest_time` stamped.
+async fn bookmark(ctx: &SessionContext, t: &DeltaTable, name: &str) -> Result<(HashSet<String>, Option<i64>)> {
+    ctx.register_table("__bronze", table::provider(t, ctx).await?)?;
+    let context = || format!("reading the file bookmark of {name}");
+    let files = ctx
+        .sql(&format!("SELECT DISTINCT {SOURCE_FILE} AS f FROM __bronze"))
+        .await?
+        .collect()
+        .await
+        .map_err(|e| Error::query(context(), e))?;
+    let max = ctx
+        .sql(&format!("SELECT max({INGEST_TIME}) AS m FROM __bronze"))
+        .await?
+        .collect()
+        .await
+        .map_err(|e| Error::query(context(), e))?;
+    let last = max.first().and_then(|b| {
+        b.column(0)
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .and_then(|a| a.iter().next().flatten())
+    });
+    Ok((text_values(&files)?, last))
+}
+
+/// Source files whose records all went to the quarantine (no Bronze row names them).
+async fn quarantined_files(ctx: &SessionContext, q: &DeltaTable) -> Result<HashSet<String>> {
+    ctx.register_table("__quarantine", table::provider(q, ctx).await?)?;
+    let files = ctx
+        .sql(&format!("SELECT DISTINCT {SOURCE_FILE} AS f FROM __quarantine WHERE _stage = 'bronze'"))
+        .await?
+        .collect()
+        .await
+        .map_err(|e| Error::query("reading the quarantine's file bookmark", e))?;
+    text_values(&files)
+}
+
+fn text_values(batches: &[arrow::array::RecordBatch]) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for b in batches {
+        let c = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+        out.extend(c.as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    Ok(out)
+}
+
+/// Files of Bronze commits the quarantine has not caught up with (a crash between the two
+/// commits): their unparseable records are read again. Only files still matched by the
+/// source are re-read; the others are reported.
+async fn repair_files(
+    run: &Run<'_>,
+    bronze: Option<&DeltaTable>,
+    (quarantine_exists, covered): (bool, Option<i64>),
+    matched: &[SourceFile],
+) -> Result<Vec<SourceFile>> {
+    let Some(bronze) = bronze else { return Ok(Vec::new()) };
+    let from = match (quarantine_exists, covered) {
+        (_, Some(v)) => v,
+        (false, None) => -1,
+        // Written before the quarantine kept a Bronze bookmark: nothing to compare with.
+        (true, None) => return Ok(Vec::new()),
+    };
+    let current = table::version(bronze);
+    if from >= current || matches!(run.plan.job.spec.bronze.source, SourceSpec::Kafka(_)) {
+        return Ok(Vec::new());
+    }
+    let mut names = HashSet::new();
+    for (_, info) in table::commit_infos(bronze, from, current).await? {
+        let quarantined = info.info.get(QUARANTINED_KEY).and_then(|n| n.as_u64());
+        if quarantined.unwrap_or(0) == 0 {
+            continue;
+        }
+        if let Some(files) = info.info.get(FILES_KEY).and_then(|f| f.as_array()) {
+            names.extend(files.iter().filter_map(|f| f.as_str().map(str::to_string)));
+        }
+    }
+    let found: Vec<SourceFile> = matched.iter().filter(|f| names.contains(&f.name)).cloned().collect();
+    if found.len() < names.len() {
+        tracing::warn!(
+            table = %bronze.table_url(),
+            missing = names.len() - found.len(),
+            "Files of a Bronze commit whose quarantine commit was lost are no longer in the source; their unparseable records cannot be quarantined again."
+        );
+    }
+    Ok(found)
+}
+
+/// Decodes `files` into Bronze rows and `repair` for their unparseable records only.
+async fn decode(
+    run: &Run<'_>,
+    source: &FilesSource,
+    files: &[SourceFile],
+    repair: &[SourceFile],
+    writer: &mut StagedWrite,
+    quarantine: &mut QuarantineWriter,
+    ingest_time: i64,
+) -> Result<()> {
+    let table = writer_name(run);
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    run.emit(RunEvent::StageStarted { stage: Stage::Bronze, table: table.clone(), total_bytes: Some(total) });
+    let mut all: Vec<SourceFile> = files.to_vec();
+    all.extend(repair.iter().cloned());
+    let keep_rows = files.len();
+    let (mut rx, handle) = ingest::spawn_decoder(all.clone(), source.clone(), run.plan.raw_schema.clone());
+    let mut failed = None;
+    while let Some(msg) = rx.recv().await {
+        let step = match msg {
+            Ok(Decoded::Rows { file, batch, lines }) if file < keep_rows => {
+                let n = batch.num_rows() as u64;
+                let names: arrow::array::ArrayRef = Arc::new(StringArray::from(vec![all[file].name.as_str(); batch.num_rows()]));
+                let rows = with_bronze_metadata(&batch, &run.plan.bronze_schema, ingest_time, names, lines, &run.id);
+                match rows {
+                    Ok(rows) => {
+                        run.emit(RunEvent::RowsDecoded { table: table.clone(), rows: n });
+                        writer.write(rows).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(Decoded::Rows { .. }) => Ok(()), // a repaired file's rows are in Bronze already
+            Ok(Decoded::Bad { file, records }) => {
+                let rows = records
+                    .into_iter()
+                    .map(|r| QuarantineRow {
+                        stage: "bronze",
+                        rule: "parse".into(),
+                        column: r.column,
+                        reason: r.reason,
+                        record: r.record,
+                        source_file: Some(all[file].name.clone()),
+                        source_line: Some(r.line),
+                    })
+                    .collect();
+                quarantine.push(run, Stage::Bronze, "parse", rows).await
+            }
+            Ok(Decoded::FileDone { file, bytes }) => {
+                run.emit(RunEvent::FileRead { table: table.clone(), file: all[file].name.clone(), bytes });
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = step {
+            failed = Some(e);
+            break;
+        }
+    }
+    drop(rx);
+    let joined = join_decoder(handle).await;
+    match failed {
+        Some(e) => Err(e),
+        None => joined,
+    }
+}
+
+fn writer_name(run: &Run<'_>) -> String {
+    run.plan.job.bronze_table().to_string()
+}
+
+/// Waits for the decoding thread: a panic there fails the run (nothing is committed), it
+/// never ends a file early in silence.
+async fn join_decoder(handle: tokio::task::JoinHandle<()>) -> Result<()> {
+    handle.await.map_err(|e| {
+        Error::Internal(format!(
+            "the decoder of the source files stopped unexpectedly ({e}); nothing of this run was committed"
+        ))
+    })
+}

@@ -1,0 +1,178 @@
+//! The run's commits, in this order (what a crash between them leaves is in docs/spec.md,
+//! "What a crash leaves"):
+//! 1. **Bronze** — exactly on the version Silver read (no rebase over another writer's
+//!    commit), listing the source files it ingested; Silver's new bookmark is that version.
+//! 2. **Quarantine** — the run's rejected records, with its bookmarks of the Bronze
+//!    versions it holds the rejects of (so repeated work does not quarantine twice).
+//! 3. **Silver** — merged by key or appended, with its bookmark in the same commit.
+//!
+//! Each commit is one atomic Delta commit; each is followed by its catalog entry and a
+//! [`RunEvent::TableCommitted`].
+
+use std::sync::atomic::Ordering;
+
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use deltalake::kernel::Transaction;
+use deltalake::DeltaTable;
+
+use super::bronze::{BronzeOut, FILES_KEY, QUARANTINED_KEY};
+use super::merge::SilverMerge;
+use super::quarantine::{self, QuarantineWriter};
+use super::register::register;
+use super::scratch::Scratch;
+use super::silver::{bookmark_app_id, SilverOut};
+use super::Run;
+use crate::error::{Error, Result};
+use crate::events::RunEvent;
+use crate::table::{self, Staged};
+
+/// Where the run's Bronze commit left things.
+pub struct Committed {
+    /// Silver's bookmark after this run: the Bronze version its rows come up to.
+    pub bookmark: Option<i64>,
+    /// The Bronze version this run committed, if any.
+    pub bronze_version: Option<i64>,
+}
+
+impl Run<'_> {
+    fn metadata(&self, extra: Vec<(&str, serde_json::Value)>) -> std::collections::HashMap<String, serde_json::Value> {
+        table::commit_metadata(&self.id, &self.plan.job.spec.pipeline, &self.env().name, extra)
+    }
+
+    fn committed(&self, table: &str, layer: &str, t: &DeltaTable, operation: &str, staged: Option<&Staged>) {
+        self.committed_any.store(true, Ordering::SeqCst);
+        let (rows, files, bytes) = staged.map_or((0, 0, 0), |s| {
+            (s.rows, s.adds.len() as u64, s.adds.iter().map(|a| a.size as u64).sum())
+        });
+        self.emit(RunEvent::TableCommitted {
+            table: table.to_string(),
+            layer: layer.to_string(),
+            version: table::version(t),
+            operation: operation.to_string(),
+            rows,
+            files,
+            bytes,
+        });
+    }
+}
+
+pub async fn bronze(run: &Run<'_>, bronze: &BronzeOut, quarantined: u64, scratch: &mut Scratch) -> Result<Committed> {
+    let job = &run.plan.job;
+    let had_rows = !bronze.staged.adds.is_empty();
+    let created = bronze.table.is_none();
+    let metadata = run.metadata(vec![
+        (FILES_KEY, serde_json::json!(bronze.files)),
+        (QUARANTINED_KEY, serde_json::json!(quarantined)),
+    ]);
+    let after = bronze
+        .staged
+        .clone()
+        .commit_with(bronze.table.clone(), metadata, vec![], Some(0))
+        .await
+        .map_err(race_message)?;
+    scratch.committed(&bronze.name);
+    let bookmark = match (had_rows, bronze.read_version) {
+        (true, v) => Some(v.map_or(0, |v| v + 1)),
+        (false, v) => v,
+    };
+    let mut bronze_version = None;
+    if let Some(t) = &after {
+        if had_rows || created {
+            run.committed(&bronze.name, "bronze", t, if created { "create" } else { "append" }, Some(&bronze.staged));
+            bronze_version = had_rows.then(|| table::version(t));
+        }
+        register(run, &job.bronze_table(), "bronze", t, job.spec.bronze.description.clone()).await?;
+    }
+    super::fault_point("after_bronze_commit");
+    Ok(Committed { bookmark, bronze_version })
+}
+
+/// A lost race names what happened and what to do.
+fn race_message(e: Error) -> Error {
+    match e {
+        Error::Table { table, source } if table::is_commit_race(&source) => Error::Table {
+            table: format!(
+                "{table} (another process committed to it during this run; nothing of this run was committed, run it again)"
+            ),
+            source,
+        },
+        other => other,
+    }
+}
+
+pub async fn quarantine(run: &Run<'_>, mut q: QuarantineWriter, committed: &Committed, scratch: &mut Scratch) -> Result<()> {
+    let job = &run.plan.job;
+    q.flush().await?;
+    let bronze = job.bronze_table().to_string();
+    let mut txns = Vec::new();
+    // Moves with every Bronze commit, so that a crash before this commit is found by
+    // comparing the two tables' versions (see `bronze::repair_files`).
+    if let Some(v) = committed.bronze_version {
+        txns.push(Transaction::new(&quarantine::bronze_app_id(&bronze), v));
+    }
+    if let (Some(b), true) = (committed.bookmark, q.silver_rows_written() > 0) {
+        txns.push(Transaction::new(&quarantine::silver_app_id(&bronze), b));
+    }
+    let staged = q.writer.finish().await?;
+    scratch.track(&staged);
+    let created = q.table.is_none();
+    let had_rows = !staged.adds.is_empty();
+    let after = staged.clone().commit(q.table, run.metadata(vec![]), txns).await?;
+    scratch.committed(&q.name);
+    if let Some(t) = &after {
+        if had_rows || created {
+            run.committed(&q.name, "quarantine", t, if created { "create" } else { "append" }, Some(&staged));
+        }
+        let description = format!("Records rejected by pipeline {}, with the reason", job.spec.pipeline);
+        register(run, &job.quarantine_table(), "quarantine", t, Some(description)).await?;
+    }
+    super::fault_point("after_quarantine_commit");
+    Ok(())
+}
+
+pub async fn silver(run: &Run<'_>, ctx: &SessionContext, out: SilverOut, committed: &Committed, scratch: &mut Scratch) -> Result<()> {
+    let job = &run.plan.job;
+    let spec = job.spec.silver.as_ref().expect("a Silver stage ran");
+    let name = out.name.to_string();
+    let rows = out.staged.rows;
+    let moved = committed.bookmark != out.bookmark;
+    // Nothing read and nothing written: no commit (the bookmark may lag over versions that
+    // added no data, e.g. compactions; the next run skips them again at no cost).
+    if out.table.is_some() && rows == 0 && (out.rows_read == 0 || !moved) {
+        return Ok(());
+    }
+    let txn = committed.bookmark.map(|b| Transaction::new(&bookmark_app_id(&job.bronze_table().to_string()), b));
+    let (after, operation) = match (out.table, &spec.dedupe) {
+        (Some(t), _) if rows == 0 => {
+            // Nothing to write, but the bookmark must move past the processed rows.
+            let bookmark_only = Staged { adds: vec![], rows: 0, schema: table::arrow_schema(&t)?, ..out.staged.clone() };
+            (bookmark_only.commit(Some(t), run.metadata(vec![]), txn.into_iter().collect()).await?, "bookmark")
+        }
+        (Some(t), Some(d)) => {
+            let urls = out.staged.file_urls().iter().map(|u| u.to_string()).collect::<Vec<_>>();
+            let source = ctx.read_parquet(urls, ParquetReadOptions::default().schema(&out.staged.schema)).await?;
+            let merged = SilverMerge::new(t, source, &d.keys)
+                .with_latest_by(d.latest_by.as_deref())
+                .with_commit_metadata(run.metadata(vec![]))
+                .with_bookmark(txn)
+                .with_spec_file(&job.file)
+                .execute()
+                .await?;
+            // The staged files were the merge's source; they are deleted with the run's
+            // other leftovers.
+            (Some(merged), "merge")
+        }
+        (existing, _) => {
+            let op = if existing.is_some() { "append" } else { "create" };
+            let after = out.staged.clone().commit(existing, run.metadata(vec![]), txn.into_iter().collect()).await?;
+            scratch.committed(&name);
+            (after, op)
+        }
+    };
+    if let Some(t) = &after {
+        run.committed(&name, "silver", t, operation, Some(&out.staged));
+        register(run, &out.name, "silver", t, spec.description.clone()).await?;
+    }
+    super::fault_point("after_silver_commit");
+    Ok(())
+}

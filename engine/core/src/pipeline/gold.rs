@@ -1,0 +1,142 @@
+//! Gold: each Gold table of the job is recomputed from its SQL when the SQL or the Delta
+//! version of any table it reads changed since its last refresh (a fingerprint kept as a
+//! Delta application transaction in the Gold table's own commit). The versions are read
+//! from the tables themselves, never from the catalog, which can lag.
+
+use std::path::Path;
+
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::Transaction;
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::SaveMode;
+use deltalake::DeltaTable;
+use std::time::Instant;
+
+use super::register::register;
+use super::scratch::{conform, materialize};
+use super::session::register_table;
+use super::Run;
+use crate::error::{Error, Result};
+use crate::events::RunEvent;
+use crate::plan::GoldPlan;
+use crate::spec::TableName;
+use crate::table::{self, StagedWrite};
+
+const APP_ID: &str = "medallion.gold.inputs";
+
+pub async fn refresh(run: &Run<'_>, tmp: &Path) -> Result<()> {
+    if run.plan.gold.is_empty() {
+        return Ok(());
+    }
+    let ctx = run.engine.session().await?;
+    for g in &run.plan.gold {
+        refresh_one(run, &ctx, g, tmp).await?;
+    }
+    Ok(())
+}
+
+async fn refresh_one(run: &Run<'_>, ctx: &SessionContext, g: &GoldPlan, tmp: &Path) -> Result<()> {
+    let started = Instant::now();
+    let name = g.table.to_string();
+    let location = run.env().location(&g.table)?;
+    let hash = fingerprint(run, g).await?;
+    let existing = table::open_if_exists(&name, &location).await?;
+    if let Some(t) = &existing {
+        if table::txn_version(t, APP_ID).await? == Some(hash) {
+            run.emit(RunEvent::GoldSkipped { table: name, reason: "neither its SQL nor any input table changed".into() });
+            return Ok(());
+        }
+    }
+    run.emit(RunEvent::StageStarted { stage: crate::events::Stage::Gold, table: name.clone(), total_bytes: None });
+    let df = ctx.sql(&g.sql).await.map_err(|e| Error::query(format!("{}: gold table {name}", run.spec_file()), e))?;
+    let dir = tmp.join("gold").join(&g.table.table);
+    let rows = materialize(df, &dir).await?;
+    let source = ctx.read_parquet(dir.to_string_lossy().to_string(), ParquetReadOptions::default()).await?;
+    let txn = Transaction::new(APP_ID, hash);
+    let metadata = table::commit_metadata(&run.id, &run.plan.job.spec.pipeline, &run.env().name, vec![]);
+    let description = gold_description(run, &name);
+    let written = match existing {
+        Some(t) => {
+            let props = CommitProperties::default().with_metadata(metadata).with_application_transaction(txn);
+            t.write(vec![])
+                .with_input_plan(source.logical_plan().clone())
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(SchemaMode::Overwrite)
+                .with_commit_properties(props)
+                .await
+                .map_err(|e| Error::table(&name, e))?
+        }
+        None => {
+            let properties = super::table_properties(run.plan, "gold", description.clone());
+            create(&name, &location, source, properties, metadata, txn).await?
+        }
+    };
+    run.committed_any.store(true, std::sync::atomic::Ordering::SeqCst);
+    run.emit(RunEvent::TableCommitted {
+        table: name.clone(),
+        layer: "gold".into(),
+        version: table::version(&written),
+        operation: "overwrite".into(),
+        rows,
+        files: 0,
+        bytes: 0,
+    });
+    register(run, &g.table, "gold", &written, description).await?;
+    register_table(ctx, &g.table.database, &g.table.table, &written).await?;
+    run.emit(RunEvent::GoldRefreshed { table: name, rows, version: table::version(&written), duration_ms: started.elapsed().as_millis() as u64 });
+    Ok(())
+}
+
+/// The SQL and the current Delta version of every table the SQL reads.
+async fn fingerprint(run: &Run<'_>, g: &GoldPlan) -> Result<i64> {
+    let mut text = g.sql.clone();
+    for r in &g.reads {
+        let version = match TableName::parse(r) {
+            Ok(t) => {
+                let location = run.env().location(&t)?;
+                table::open_if_exists(r, &location).await?.as_ref().map_or(-1, table::version)
+            }
+            Err(_) => -1,
+        };
+        text.push_str(&format!("|{r}@{version}"));
+    }
+    Ok(fnv(&text))
+}
+
+/// A stable 64-bit hash (FNV-1a) for change detection.
+fn fnv(text: &str) -> i64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    (h >> 1) as i64
+}
+
+fn gold_description(run: &Run<'_>, name: &str) -> Option<String> {
+    run.plan.job.spec.gold.iter().find(|s| s.table == name).and_then(|s| s.description.clone())
+}
+
+/// Creates a table from a DataFrame in one commit (data, table properties and bookmark).
+async fn create(
+    name: &str,
+    location: &table::Location,
+    df: datafusion::dataframe::DataFrame,
+    properties: std::collections::HashMap<String, String>,
+    metadata: std::collections::HashMap<String, serde_json::Value>,
+    txn: Transaction,
+) -> Result<DeltaTable> {
+    use futures::StreamExt;
+    let schema = table::nullable(&std::sync::Arc::new(df.schema().as_arrow().clone()));
+    let mut w = StagedWrite::new(name, location, schema.clone())?.with_properties(properties);
+    let mut stream = df.execute_stream().await?;
+    while let Some(b) = stream.next().await {
+        w.write(conform(&b?, &schema)?).await?;
+    }
+    let staged = w.finish().await?;
+    staged
+        .commit(None, metadata, vec![txn])
+        .await?
+        .ok_or_else(|| Error::Internal(format!("creating {name} returned no table")))
+}

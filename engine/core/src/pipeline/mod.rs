@@ -1,0 +1,179 @@
+//! The batch run of one pipeline, as a sequence of stages with explicit inputs and outputs.
+//!
+//! 1. [`bronze::stage`]: new source files are decoded into staged (uncommitted) Bronze files;
+//!    unparseable records go to the run's quarantine writer.
+//! 2. [`silver::stage`]: the Bronze rows Silver has not processed (committed ones after its
+//!    bookmark, then the staged ones) are typed, checked by the rules, deduplicated and
+//!    transformed into staged Silver files. A rule with `on_fail: fail` stops the run here:
+//!    staged files are deleted and no table changes.
+//! 3. [`commit`]: Bronze, then the quarantine table, then Silver, each one atomic Delta
+//!    commit carrying its bookmark (see docs/spec.md "What a crash leaves").
+//! 4. [`gold::refresh`]: Gold tables whose SQL or input tables' Delta versions changed.
+//!
+//! Every stage reports what it does as [`RunEvent`]s; the run report is one sink of them.
+
+mod bronze;
+mod commit;
+mod gold;
+mod merge;
+mod quarantine;
+mod register;
+mod scratch;
+mod session;
+mod silver;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::catalog::Catalog;
+use crate::env::Environment;
+use crate::error::{Error, Result};
+use crate::events::{EventSink, Events, RunEvent};
+use crate::plan::JobPlan;
+use crate::report::{NoProgress, Progress, ProgressSink, ReportSink, RunReport};
+
+pub use register::{
+    table_properties, PROP_DESCRIPTION, PROP_LAYER, PROP_OWNER, PROP_PIPELINE, PROP_SCHEMA,
+};
+pub use scratch::conform;
+pub use session::new_session;
+
+/// What a run ends with: the report, and the error if it failed.
+pub struct RunOutcome {
+    pub report: RunReport,
+    pub error: Option<Error>,
+}
+
+/// Runs pipelines in one environment.
+pub struct Engine {
+    pub env: Environment,
+    pub catalog: Arc<dyn Catalog>,
+    pub progress: Arc<dyn Progress>,
+    /// Sinks that receive every run's events (logs, audit, lineage), besides the report.
+    pub sinks: Vec<Arc<dyn EventSink>>,
+}
+
+/// One run of one pipeline: what every stage needs to know.
+pub(crate) struct Run<'a> {
+    pub engine: &'a Engine,
+    pub plan: &'a JobPlan,
+    pub id: String,
+    pub events: Events,
+    /// Set once any table changed: a failure after it is not "nothing committed".
+    pub committed_any: AtomicBool,
+}
+
+impl Run<'_> {
+    pub fn env(&self) -> &Environment {
+        &self.engine.env
+    }
+    pub fn emit(&self, event: RunEvent) {
+        self.events.emit(event);
+    }
+    pub fn spec_file(&self) -> &str {
+        &self.plan.job.file
+    }
+}
+
+impl Engine {
+    pub fn new(env: Environment, catalog: Arc<dyn Catalog>) -> Self {
+        Self {
+            env,
+            catalog,
+            progress: Arc::new(NoProgress),
+            sinks: Vec::new(),
+        }
+    }
+
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Adds a sink for the events of every run.
+    pub fn with_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Runs one planned pipeline.
+    pub async fn run(&self, plan: &JobPlan) -> RunOutcome {
+        let started = Instant::now();
+        let report = Arc::new(ReportSink::default());
+        let mut sinks: Vec<Arc<dyn EventSink>> = vec![
+            report.clone(),
+            Arc::new(ProgressSink(self.progress.clone())),
+        ];
+        sinks.extend(self.sinks.iter().cloned());
+        let run = Run {
+            engine: self,
+            plan,
+            id: uuid::Uuid::new_v4().to_string(),
+            events: Events::new(sinks),
+            committed_any: AtomicBool::new(false),
+        };
+        run.emit(started_event(&run));
+        let mut scratch = scratch::Scratch::new(self.tmp_dir(&run.id));
+        let result = self.stages(&run, &mut scratch).await;
+        scratch.discard().await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        run.emit(match &result {
+            Ok(()) => RunEvent::RunFinished { duration_ms },
+            Err(e) => RunEvent::RunFailed {
+                error: e.to_string(),
+                duration_ms,
+                committed: run.committed_any.load(Ordering::SeqCst),
+            },
+        });
+        RunOutcome {
+            report: report.report().expect("the run started"),
+            error: result.err(),
+        }
+    }
+
+    /// The stages, top-down.
+    async fn stages(&self, run: &Run<'_>, scratch: &mut scratch::Scratch) -> Result<()> {
+        let ctx = self.session().await?;
+        let (bronze, mut quarantine) = bronze::stage(run, &ctx, scratch).await?;
+        let silver = silver::stage(run, &ctx, &bronze, &mut quarantine, scratch).await?;
+        let bookmark = commit::bronze(run, &bronze, quarantine.bronze_rows(), scratch).await?;
+        commit::quarantine(run, quarantine, &bookmark, scratch).await?;
+        if let Some(silver) = silver {
+            commit::silver(run, &ctx, silver, &bookmark, scratch).await?;
+        }
+        gold::refresh(run, &scratch.tmp).await
+    }
+
+    /// Temporary Parquet of a run: under a local lake, else in the system temp folder.
+    fn tmp_dir(&self, run_id: &str) -> std::path::PathBuf {
+        match self.env.lake_location().ok().and_then(|l| l.local_path()) {
+            Some(p) => p.join("_medallion").join("tmp").join(run_id),
+            None => std::env::temp_dir().join("medallion").join(run_id),
+        }
+    }
+}
+
+/// Test hook of debug builds: `MEDALLION_FAULT=<point>` aborts the process at that point
+/// (SIGABRT: no cleanup, as a kill -9 would), to test what a crash between commits leaves.
+/// Points: `after_bronze_commit`, `after_quarantine_commit`, `after_silver_commit`.
+pub(crate) fn fault_point(point: &str) {
+    if cfg!(debug_assertions) && std::env::var("MEDALLION_FAULT").is_ok_and(|v| v == point) {
+        eprintln!("medallion: MEDALLION_FAULT={point}: aborting (test hook)");
+        std::process::abort();
+    }
+}
+
+fn started_event(run: &Run<'_>) -> RunEvent {
+    let job = &run.plan.job;
+    RunEvent::RunStarted {
+        run_id: run.id.clone(),
+        pipeline: job.spec.pipeline.clone(),
+        spec_file: job.file.clone(),
+        environment: run.env().name.clone(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        bronze_table: job.bronze_table().to_string(),
+        quarantine_table: job.quarantine_table().to_string(),
+        silver_table: job.silver_table().map(|t| t.to_string()),
+    }
+}

@@ -1,0 +1,134 @@
+//! The run's quarantine writer: records rejected by Bronze (unparseable) and Silver (schema,
+//! rules) are buffered, written as staged files of the quarantine table, and reported as
+//! [`RunEvent::RowsQuarantined`].
+//!
+//! Idempotence: the quarantine commit carries two bookmarks (Delta application
+//! transactions) — the Bronze version whose unparseable records it holds, and the Bronze
+//! version up to which it holds Silver's rejects. A run that repeats work after a crash
+//! (Silver re-reading Bronze versions it already quarantined from) does not write them again.
+
+use deltalake::DeltaTable;
+
+use super::Run;
+use crate::error::Result;
+use crate::events::{RunEvent, Stage};
+use crate::quarantine::{quarantine_batch, QuarantineRow};
+use crate::table::{self, StagedWrite};
+
+/// Bookmark: the Bronze version whose unparseable records the quarantine holds.
+pub fn bronze_app_id(bronze: &str) -> String {
+    format!("medallion.quarantine.bronze_version<{bronze}")
+}
+
+/// Bookmark: the Bronze version up to which the quarantine holds Silver's rejects.
+pub fn silver_app_id(bronze: &str) -> String {
+    format!("medallion.quarantine.silver_version<{bronze}")
+}
+
+/// Rows buffered before they are written (bounded memory).
+const BUFFER_ROWS: usize = 4096;
+
+/// Writes the run's rejected records to staged files of the quarantine table.
+pub struct QuarantineWriter {
+    pub name: String,
+    /// The quarantine table as the run found it.
+    pub table: Option<DeltaTable>,
+    pub writer: StagedWrite,
+    rows: Vec<QuarantineRow>,
+    run_id: String,
+    at: i64,
+    /// Silver's rejects are not written again for rows of these Bronze versions (they are
+    /// in the table already); see [`QuarantineWriter::suppress_silver`].
+    pub silver_covered: Option<i64>,
+    pub bronze_covered: Option<i64>,
+    suppress_silver: bool,
+    bronze_rows: u64,
+    silver_written: u64,
+}
+
+impl QuarantineWriter {
+    pub async fn open(run: &Run<'_>, at: i64) -> Result<Self> {
+        let job = &run.plan.job;
+        let name = job.quarantine_table();
+        let loc = run.env().location(&name)?;
+        let table = table::open_if_exists(&name.to_string(), &loc).await?;
+        let bronze = job.bronze_table().to_string();
+        let (bronze_covered, silver_covered) = match &table {
+            Some(t) => (
+                table::txn_version(t, &bronze_app_id(&bronze)).await?,
+                table::txn_version(t, &silver_app_id(&bronze)).await?,
+            ),
+            None => (None, None),
+        };
+        let description = format!("Records rejected by pipeline {}, with the reason", job.spec.pipeline);
+        let writer = StagedWrite::new(&name.to_string(), &loc, crate::plan::quarantine_schema())?
+            .with_properties(super::table_properties(run.plan, "quarantine", Some(description)));
+        Ok(Self {
+            name: name.to_string(),
+            table,
+            writer,
+            rows: Vec::new(),
+            run_id: run.id.clone(),
+            at,
+            silver_covered,
+            bronze_covered,
+            suppress_silver: false,
+            bronze_rows: 0,
+            silver_written: 0,
+        })
+    }
+
+    /// While set, Silver's rejects are counted but not written: they come from Bronze
+    /// versions whose rejects a previous run already committed.
+    pub fn suppress_silver(&mut self, on: bool) {
+        self.suppress_silver = on;
+    }
+
+    /// Adds rejected records of one rule and reports them.
+    pub async fn push(
+        &mut self,
+        run: &Run<'_>,
+        stage: Stage,
+        rule: &str,
+        rows: Vec<QuarantineRow>,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        run.emit(RunEvent::RowsQuarantined {
+            table: self.name.clone(),
+            stage,
+            rule: rule.to_string(),
+            rows: rows.len() as u64,
+        });
+        match stage {
+            Stage::Silver if self.suppress_silver => return Ok(()),
+            Stage::Bronze => self.bronze_rows += rows.len() as u64,
+            _ => self.silver_written += rows.len() as u64,
+        }
+        self.rows.extend(rows);
+        if self.rows.len() >= BUFFER_ROWS {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Unparseable records of this run (Bronze stage).
+    pub fn bronze_rows(&self) -> u64 {
+        self.bronze_rows
+    }
+
+    /// Silver's rejects this run writes (not counting suppressed ones).
+    pub fn silver_rows_written(&self) -> u64 {
+        self.silver_written
+    }
+
+    pub async fn flush(&mut self) -> Result<()> {
+        if !self.rows.is_empty() {
+            let batch = quarantine_batch(&self.rows, &self.run_id, self.at)?;
+            self.rows.clear();
+            self.writer.write(batch).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! The catalog side of a commit: the table's entry (location, columns with descriptions and
+//! classifications, Delta version, owner) and the properties recorded in the Delta table
+//! itself, so that `catalog sync` can rebuild a lost catalog from the lake alone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use deltalake::DeltaTable;
+
+use super::Run;
+use crate::catalog::{columns_of, Database, TableEntry};
+use crate::error::Result;
+use crate::plan::JobPlan;
+use crate::spec::TableName;
+use crate::table;
+
+pub const PROP_LAYER: &str = "medallion.layer";
+pub const PROP_PIPELINE: &str = "medallion.pipeline";
+pub const PROP_SCHEMA: &str = "medallion.schema";
+pub const PROP_OWNER: &str = "medallion.owner";
+pub const PROP_DESCRIPTION: &str = "medallion.description";
+
+/// Table properties recorded in the Delta table when medallion creates it.
+pub fn table_properties(plan: &JobPlan, layer: &str, description: Option<String>) -> HashMap<String, String> {
+    let mut p = HashMap::new();
+    p.insert(PROP_LAYER.into(), layer.into());
+    p.insert(PROP_PIPELINE.into(), plan.job.spec.pipeline.clone());
+    if matches!(layer, "bronze" | "silver") {
+        p.insert(PROP_SCHEMA.into(), plan.schema.reference());
+    }
+    if let Some(o) = &plan.job.spec.owner {
+        p.insert(PROP_OWNER.into(), o.clone());
+    }
+    if let Some(d) = description {
+        p.insert(PROP_DESCRIPTION.into(), d);
+    }
+    p
+}
+
+/// Registers (or updates) a table in the catalog after a commit.
+pub async fn register(run: &Run<'_>, name: &TableName, layer: &str, t: &DeltaTable, description: Option<String>) -> Result<()> {
+    let env = run.env();
+    let plan = run.plan;
+    let lake = env.lake_location()?;
+    run.engine
+        .catalog
+        .create_database(&Database {
+            name: name.database.clone(),
+            description: None,
+            location: lake.child(&name.database)?.to_string(),
+        })
+        .await?;
+    let described: Vec<(String, Option<String>, Option<String>)> = plan
+        .schema
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), f.description.clone(), f.classification.clone()))
+        .collect();
+    let typed_layer = matches!(layer, "bronze" | "silver");
+    let mut parameters = BTreeMap::new();
+    parameters.insert("environment".into(), env.name.clone());
+    parameters.insert("retention_days".into(), env.retention_days.to_string());
+    if let Some(o) = &plan.job.spec.owner {
+        parameters.insert("owner".into(), o.clone());
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let entry = TableEntry {
+        database: name.database.clone(),
+        name: name.table.clone(),
+        location: env.location(name)?.to_string(),
+        format: "delta".into(),
+        layer: layer.into(),
+        columns: columns_of(&table::arrow_schema(t)?, if typed_layer { &described } else { &[] }),
+        delta_version: table::version(t),
+        owner_pipeline: plan.job.spec.pipeline.clone(),
+        schema_ref: typed_layer.then(|| plan.schema.reference()),
+        description,
+        parameters,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    run.engine.catalog.upsert_table(&entry).await
+}

@@ -1,0 +1,107 @@
+//! DataFusion sessions of a run: the environment's catalog tables registered as
+//! `<db>.<table>`, each checked to lie inside the environment's lake.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::memory::MemorySchemaProvider;
+use datafusion::common::TableReference;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::DeltaTable;
+
+use super::Engine;
+use crate::catalog::TableEntry;
+use crate::error::{Error, Result};
+use crate::table;
+
+/// A fresh DataFusion session configured for medallion.
+pub fn new_session() -> SessionContext {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+    SessionContext::new_with_config(config)
+}
+
+/// Registers (or replaces) a Delta table as `<db>.<table>` in a session.
+pub async fn register_table(
+    ctx: &SessionContext,
+    database: &str,
+    name: &str,
+    t: &DeltaTable,
+) -> Result<()> {
+    let catalog = ctx.catalog("datafusion").expect("default catalog");
+    if catalog.schema(database).is_none() {
+        catalog.register_schema(database, Arc::new(MemorySchemaProvider::new()))?;
+    }
+    let provider = table::provider(t, ctx).await?;
+    let tref = TableReference::partial(database, name);
+    // Replacing: the previous registration, if any, is of an older version.
+    ctx.deregister_table(tref.clone())?;
+    ctx.register_table(tref, provider)?;
+    Ok(())
+}
+
+impl Engine {
+    /// A session with every catalog table of the environment registered as `<db>.<table>`.
+    pub async fn session(&self) -> Result<SessionContext> {
+        let ctx = new_session();
+        for entry in self.catalog.list_tables(None).await? {
+            let location = self.entry_location(&entry)?;
+            if let Some(t) = table::open_if_exists(&entry.qualified_name(), &location).await? {
+                register_table(&ctx, &entry.database, &entry.name, &t).await?;
+            }
+        }
+        let lake = self.env.lake_location()?;
+        let (store, _) = lake.object_store()?;
+        ctx.register_object_store(&lake.store_url(), store);
+        Ok(ctx)
+    }
+
+    /// The location of a catalog entry; refuses any outside this environment's lake.
+    pub(crate) fn entry_location(&self, entry: &TableEntry) -> Result<table::Location> {
+        let lake = self.env.lake_location()?;
+        let unreadable = || {
+            Error::Catalog(format!(
+                "table `{}` has an unreadable location `{}`",
+                entry.qualified_name(),
+                entry.location
+            ))
+        };
+        let mut url = url::Url::parse(&entry.location)
+            .or_else(|_| url::Url::from_directory_path(&entry.location).map_err(|_| unreadable()))
+            .map_err(|_| unreadable())?;
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        if !self.env.contains(&url)? {
+            return Err(Error::Isolation(format!(
+                "catalog table `{}` points at {}, outside the lake of environment `{}` ({}); refusing to read it",
+                entry.qualified_name(),
+                entry.location,
+                self.env.name,
+                lake
+            )));
+        }
+        Ok(table::Location {
+            url,
+            options: lake.options,
+        })
+    }
+
+    /// Schemas of the tables in the environment's catalog (for planning).
+    pub async fn known_schemas(&self) -> Result<HashMap<String, SchemaRef>> {
+        let mut out = HashMap::new();
+        for entry in self.catalog.list_tables(None).await? {
+            let location = self.entry_location(&entry)?;
+            if let Some(t) = table::open_if_exists(&entry.qualified_name(), &location).await? {
+                out.insert(entry.qualified_name(), table::arrow_schema(&t)?);
+            }
+        }
+        Ok(out)
+    }
+}
