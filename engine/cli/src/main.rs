@@ -1,8 +1,8 @@
 //! `medallion`: run declarative Bronze → Silver → Gold pipelines on a Delta lake.
 //!
 //! This file holds the command line and the process's edges (logging, panics, exit codes);
-//! each command lives in `commands/`. Exit codes (README "Exit codes"): 0 success, 1 the
-//! user's configuration, input or data said no, 2 a conflict, the environment or a bug.
+//! each command lives in `commands/`. Exit codes (README, "Errors and exit codes"): 0 success,
+//! 1 the user's configuration, input or data said no, 2 a conflict, the environment or a bug.
 //! A closed standard output (`medallion tables | head -1`) is not an error.
 
 use std::path::PathBuf;

@@ -42,3 +42,34 @@ fn one_line(info: &PanicHookInfo<'_>) -> String {
 pub fn catch(main: impl FnOnce() -> ExitCode) -> ExitCode {
     panic::catch_unwind(AssertUnwindSafe(main)).unwrap_or(ExitCode::from(PANIC_EXIT))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn a_panic_is_one_line_that_says_it_is_a_bug_and_exits_2() {
+        let seen = Arc::new(Mutex::new(String::new()));
+        let previous = panic::take_hook();
+        let sink = seen.clone();
+        panic::set_hook(Box::new(move |info| {
+            *sink.lock().unwrap() = one_line(info);
+        }));
+        let code = catch(|| panic!("boom {}", 42));
+        panic::set_hook(previous);
+        assert_eq!(code, ExitCode::from(2));
+        let line = seen.lock().unwrap().clone();
+        assert!(
+            line.starts_with("medallion: internal error: boom 42 (at engine/cli/src/panic.rs:"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                "; this is a bug, please report it (set RUST_BACKTRACE=1 for a backtrace)"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "{line}");
+    }
+}
