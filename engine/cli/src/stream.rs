@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use medallion_core::plan;
 use medallion_kafka::{Metrics, StreamSettings};
 
@@ -47,7 +47,10 @@ pub async fn stream(
     let plan = plans
         .into_iter()
         .next()
-        .ok_or_else(|| anyhow!("{} holds no job spec", path.display()))?;
+        .ok_or_else(|| medallion_core::Error::Input {
+            path: path.display().to_string(),
+            message: "holds no job spec".into(),
+        })?;
     medallion_kafka::kafka_source(&env, &plan).map_err(|e| user_error(path, "bronze.source", e))?;
     let brokers = medallion_kafka::brokers(&env).map_err(|e| {
         user_error(

@@ -254,7 +254,7 @@ impl Environment {
     pub fn local_lake(&self) -> Result<&Path> {
         match &self.lake {
             LakeRoot::Local(p) => Ok(p),
-            other => Err(Error::Catalog(format!(
+            other => Err(Error::Config(format!(
                 "environment `{}` keeps its lake at `{other}`; the embedded catalog needs a local lake folder: \
                  use `catalog: {{ glue: {{ database_prefix: ... }} }}` for S3 lakes",
                 self.name
@@ -319,7 +319,7 @@ impl Environment {
                 } else {
                     format!("s3://{bucket}/{prefix}/")
                 };
-                let url = url::Url::parse(&url).map_err(|e| Error::Internal(e.to_string()))?;
+                let url = url::Url::parse(&url).map_err(|e| Error::Config(e.to_string()))?;
                 Ok(crate::table::Location::s3(url, self.storage_options()))
             }
         }

@@ -1,6 +1,13 @@
 //! Errors of the engine. One enum per phase; every message says what to do next.
+//!
+//! Every error has a [class](ErrorClass) that says what happened (the user's configuration,
+//! input or data said no; a conflict with another writer; the environment's storage; a bug),
+//! and the class decides the command-line exit code.
 
 use std::fmt;
+
+mod class;
+pub use class::ErrorClass;
 
 /// A problem found in a job spec, schema or environment file, before any data is touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,19 +119,46 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// Something that should not happen.
-    #[error("internal error: {0}. This is a bug, please report it")]
+    /// A path the user named (a job file or folder, a query) does not exist or cannot be used.
+    #[error("{path}: {message}")]
+    Input { path: String, message: String },
+
+    /// A configuration problem that is not inside one spec file (e.g. no environments file,
+    /// an environment setting the storage client refuses).
+    #[error("{0}")]
+    Config(String),
+
+    /// Another writer changed the same table or catalog entry first; running again resolves it.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// Something that should not happen. The class prefix (`internal error`) says the rest.
+    #[error("{0}. This is a bug, please report it")]
     Internal(String),
 }
 
 impl Error {
-    /// True when the run failed because the data or the spec said no (exit code 1), rather
-    /// than because something broke (exit code 2).
+    /// What happened, for the user: which side is at fault and what exit code it gets.
+    pub fn class(&self) -> ErrorClass {
+        use class::{arrow_class, datafusion_class, delta_class};
+        match self {
+            Error::Spec(_) | Error::Isolation(_) | Error::Config(_) => ErrorClass::Config,
+            Error::Source { .. } | Error::Input { .. } => ErrorClass::Input,
+            Error::QualityFailed { .. } => ErrorClass::Data,
+            Error::Table { source, .. } | Error::Delta(source) => delta_class(source),
+            Error::Catalog(_) | Error::Io { .. } => ErrorClass::Io,
+            Error::Query { source, .. } => datafusion_class(source, true),
+            Error::DataFusion(e) => datafusion_class(e, false),
+            Error::Arrow(e) => arrow_class(e),
+            Error::Conflict(_) => ErrorClass::Conflict,
+            Error::Internal(_) => ErrorClass::Internal,
+        }
+    }
+
+    /// True when the run failed because the user's configuration, input or data said no
+    /// (exit code 1), rather than because something broke (exit code 2).
     pub fn is_user_failure(&self) -> bool {
-        matches!(
-            self,
-            Error::Spec(_) | Error::QualityFailed { .. } | Error::Isolation(_)
-        )
+        self.class().is_user_failure()
     }
 
     pub(crate) fn table(table: impl Into<String>, source: deltalake::DeltaTableError) -> Self {
@@ -144,7 +178,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<String>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,

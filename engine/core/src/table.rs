@@ -73,7 +73,7 @@ impl Location {
         &self,
     ) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
         let err =
-            |e: object_store::Error| Error::Internal(format!("object store for {}: {e}", self.url));
+            |e: object_store::Error| Error::Config(format!("object store for {}: {e}", self.url));
         if self.url.scheme() == "s3" {
             // The standard AWS configuration (credentials, region, endpoint) from the
             // environment, then the lake's own options (endpoint, SSE-KMS key).
@@ -444,7 +444,7 @@ pub async fn added_files(table: &DeltaTable, after: i64, upto: i64) -> Result<Ve
     let mut out = Vec::new();
     for v in (after + 1).max(0)..=upto {
         let bytes = store.read_commit_entry(v as _).await?.ok_or_else(|| {
-            Error::Internal(format!(
+            Error::Config(format!(
                 "commit {v} of {} is no longer in its Delta log (log retention removed it), \
                  so the rows added since version {after} cannot be listed; \
                  raise `delta.logRetentionDuration` or rebuild the downstream table",

@@ -101,7 +101,7 @@ impl GlueCatalog {
             .chars()
             .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
         {
-            return Err(Error::Catalog(format!(
+            return Err(Error::Config(format!(
                 "environment `{environment}`: Glue database_prefix `{prefix}` contains `{bad}`; Glue database \
                  names are lower case letters, digits and `_` (e.g. `{environment}_`)"
             )));
@@ -111,7 +111,7 @@ impl GlueCatalog {
             .clone()
             .or_else(|| config.region().map(|r| r.to_string()))
             .ok_or_else(|| {
-                Error::Catalog(format!(
+                Error::Config(format!(
                     "environment `{environment}`: no AWS region for the Glue catalog; set \
                      `catalog: {{ glue: {{ region: ... }} }}` in environments.yaml or AWS_REGION"
                 ))
@@ -321,7 +321,7 @@ impl GlueCatalog {
         let mut parameters: HashMap<String, String> = HashMap::new();
         for (k, v) in &entry.parameters {
             if is_reserved(k) {
-                return Err(Error::Catalog(format!(
+                return Err(Error::Config(format!(
                     "environment `{}`: table `{}` has the parameter `{k}`, which medallion reserves for the \
                      Glue mapping (keys starting with `{PARAMETER_PREFIX}` and {}); rename it",
                     self.environment,
@@ -388,7 +388,7 @@ impl GlueCatalog {
 
     fn check_entry(&self, entry: &TableEntry) -> Result<()> {
         if entry.format != "delta" {
-            return Err(Error::Catalog(format!(
+            return Err(Error::Config(format!(
                 "environment `{}`: table `{}` has format `{}`; the Glue catalog registers Delta tables only",
                 self.environment,
                 entry.qualified_name(),
@@ -397,7 +397,7 @@ impl GlueCatalog {
         }
         for (kind, name) in [("database", &entry.database), ("table", &entry.name)] {
             if name.chars().any(|c| c.is_ascii_uppercase()) {
-                return Err(Error::Catalog(format!(
+                return Err(Error::Config(format!(
                     "environment `{}`: {kind} name `{name}` has upper case letters, which Glue folds to lower \
                      case; use a lower case name",
                     self.environment
@@ -583,7 +583,7 @@ impl Catalog for GlueCatalog {
                 }
                 Some(existing) => {
                     let Some(old) = entry_of(&table.database, &existing) else {
-                        return Err(Error::Catalog(format!(
+                        return Err(Error::Config(format!(
                             "environment `{}`: Glue {shown} exists but was not registered by medallion (it has \
                              no `{P_OWNER}` / `{P_VERSION}` parameters); refusing to replace it. Rename or \
                              drop one of them",
@@ -617,7 +617,7 @@ impl Catalog for GlueCatalog {
                 }
             }
         }
-        Err(Error::Catalog(format!(
+        Err(Error::Conflict(format!(
             "environment `{}`: gave up registering Glue {shown} after {MAX_UPSERT_ATTEMPTS} attempts: other \
              writers changed it each time (ConcurrentModificationException); re-run when they are done",
             self.environment
@@ -629,7 +629,7 @@ impl Catalog for GlueCatalog {
         match self.fetch_table(&glue_db, name).await? {
             None => Ok(None),
             Some(t) => entry_of(database, &t).map(Some).ok_or_else(|| {
-                Error::Catalog(format!(
+                Error::Config(format!(
                     "environment `{}`: Glue table `{glue_db}.{name}` was not registered by medallion (it has no \
                      `{P_OWNER}` / `{P_VERSION}` parameters); rename or drop it",
                     self.environment

@@ -1,0 +1,32 @@
+//! One module per command; [`dispatch`] runs the one the user asked for.
+
+use std::process::ExitCode;
+
+use crate::{project, stream, CatalogAction, Cli, Command};
+
+mod catalog;
+mod run;
+mod sql;
+mod tables;
+mod validate;
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Validate { paths, env } => validate::validate(&cli, paths, env.as_deref()).await,
+        Command::Run { path, env, report } => run::run(&cli, path, env, *report).await,
+        Command::Stream {
+            path,
+            env,
+            metrics_addr,
+        } => {
+            let (engine, envs_file) = project::engine(&cli, env, Some(path)).await?;
+            let schemas = project::schemas_dir(&cli, Some(&envs_file));
+            stream::stream(engine, &envs_file, &schemas, path, *metrics_addr).await
+        }
+        Command::Tables { env, json } => tables::tables(&cli, env, *json).await,
+        Command::Sql { query, env, format } => sql::sql(&cli, query, env, *format).await,
+        Command::Catalog {
+            action: CatalogAction::Sync { env },
+        } => catalog::sync(&cli, env).await,
+    }
+}

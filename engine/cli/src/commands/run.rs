@@ -1,0 +1,68 @@
+//! `medallion run PATH [--env ENV] [--report text|json]`: run the pipelines of PATH in
+//! dependency order, print their reports, stop at the first failure (exit code of its class).
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use medallion_core::report::RunReport;
+use medallion_core::{plan, Error};
+
+use crate::progress::Bars;
+use crate::{out, project, Cli, Format};
+
+pub async fn run(
+    cli: &Cli,
+    path: &Path,
+    env_name: &str,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let files = project::job_files(&[path.to_path_buf()])?;
+    let (mut engine, envs_file) = project::engine(cli, env_name, Some(path)).await?;
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) && format == Format::Text {
+        engine = engine.with_progress(Arc::new(Bars::default()));
+    }
+    let schemas = project::schemas_dir(cli, Some(&envs_file));
+    let known = engine.known_schemas().await?;
+    let plans = plan::plan_all(&files, &schemas, known)
+        .await
+        .map_err(Error::Spec)?;
+    let mut out = out::stdout();
+    let mut reports = Vec::new();
+    let mut failure = None;
+    for p in &plans {
+        let outcome = engine.run(p).await;
+        log_events(&outcome.report, outcome.error.as_ref());
+        if format == Format::Text {
+            write!(out, "{}", outcome.report.to_text())?;
+        }
+        reports.push(outcome.report);
+        if let Some(e) = outcome.error {
+            failure = Some(e);
+            break;
+        }
+    }
+    if format == Format::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
+    }
+    match failure {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => Err(e.into()),
+    }
+}
+
+/// The structured events the deploy alarms count (`records_quarantined`, `job_failed`):
+/// their names and fields are an interface.
+fn log_events(r: &RunReport, error: Option<&Error>) {
+    let quarantined = r.bronze.rows_quarantined
+        + r.silver
+            .as_ref()
+            .map_or(0, |s| s.rows_quarantined + s.rows_schema_rejected);
+    if quarantined > 0 {
+        tracing::info!(event = "records_quarantined", count = quarantined, pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, "Records quarantined.");
+    }
+    if let Some(e) = error {
+        tracing::error!(event = "job_failed", pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, error = %e, error_class = e.class().name(), "Pipeline run failed.");
+    }
+}

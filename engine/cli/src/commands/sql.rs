@@ -1,0 +1,74 @@
+//! `medallion sql "SELECT ..." [--env ENV] [--format table|csv|json]`: a DataFusion query
+//! over the environment's tables. A query the planner refuses is the user's input error.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+use medallion_core::error::ErrorClass;
+use medallion_core::Error;
+
+use crate::{out, project, Cli, SqlFormat};
+
+pub async fn sql(
+    cli: &Cli,
+    query: &str,
+    env_name: &str,
+    format: SqlFormat,
+) -> anyhow::Result<ExitCode> {
+    let (engine, _) = project::engine(cli, env_name, None).await?;
+    let ctx = engine.session().await?;
+    let df = ctx.sql(query).await.map_err(query_error)?;
+    let batches = df.collect().await.map_err(query_error)?;
+    let mut out = out::stdout();
+    match format {
+        SqlFormat::Table => writeln!(
+            out,
+            "{}",
+            arrow::util::pretty::pretty_format_batches(&batches)?
+        )?,
+        SqlFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            for b in &batches {
+                w.write(b).map_err(output_error)?;
+            }
+        }
+        SqlFormat::Json => {
+            let mut w = arrow::json::ArrayWriter::new(&mut out);
+            for b in &batches {
+                w.write(b).map_err(output_error)?;
+            }
+            w.finish().map_err(output_error)?;
+            drop(w);
+            writeln!(out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The planner refusing the query (unknown table, syntax) is the user's input; a failure
+/// while running it has the class of its cause (a value: data; the lake: I/O).
+fn query_error(source: DataFusionError) -> Error {
+    let e = Error::Query {
+        context: "query".into(),
+        source,
+    };
+    if e.class() != ErrorClass::Config {
+        return e;
+    }
+    match e {
+        Error::Query { source, .. } => Error::Input {
+            path: "query".into(),
+            message: source.strip_backtrace(),
+        },
+        other => other,
+    }
+}
+
+/// Writing the result failed (a closed pipe is not a failure: see `out`).
+fn output_error(e: ArrowError) -> Error {
+    Error::io("standard output", std::io::Error::other(e))
+}

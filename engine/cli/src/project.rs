@@ -1,0 +1,98 @@
+//! Where a command finds its project: the environments file, the schemas folder, the job
+//! files, and the engine (environment + catalog) they open.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use medallion_core::catalog::{Catalog, EmbeddedCatalog};
+use medallion_core::env::{self, CatalogSpec, Environment};
+use medallion_core::pipeline::Engine;
+use medallion_core::{plan, Error};
+
+use crate::Cli;
+
+/// Finds environments.yaml: the flag, else the current folder, else the folders above `near`.
+pub fn environments_file(
+    cli_value: &Option<PathBuf>,
+    near: Option<&Path>,
+) -> Result<PathBuf, Error> {
+    if let Some(p) = cli_value {
+        return Ok(p.clone());
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::io("the current folder", e))?;
+    let mut candidates = vec![cwd.join("environments.yaml")];
+    if let Some(near) = near {
+        let abs = env::normalize(&cwd, near);
+        candidates.extend(abs.ancestors().map(|a| a.join("environments.yaml")));
+    }
+    candidates.into_iter().find(|c| c.is_file()).ok_or_else(|| {
+        Error::Config(
+            "no environments.yaml found in the current folder or above the job path; pass --environments FILE"
+                .into(),
+        )
+    })
+}
+
+/// The schemas folder: the flag, else `schemas/` beside the environments file.
+pub fn schemas_dir(cli: &Cli, envs_file: Option<&Path>) -> PathBuf {
+    cli.schemas
+        .clone()
+        .unwrap_or_else(|| match envs_file.and_then(|f| f.parent()) {
+            Some(p) if !p.as_os_str().is_empty() => p.join("schemas"),
+            _ => PathBuf::from("schemas"),
+        })
+}
+
+pub async fn open_catalog(env: &Environment) -> Result<Arc<dyn Catalog>, Error> {
+    match &env.catalog {
+        CatalogSpec::Embedded => Ok(Arc::new(EmbeddedCatalog::for_location(
+            env.lake_location()?,
+        ))),
+        CatalogSpec::Glue(spec) => Ok(Arc::new(
+            medallion_glue::GlueCatalog::from_env(spec, &env.name).await?,
+        )),
+    }
+}
+
+/// The engine of environment `env_name`, and the environments file it came from.
+pub async fn engine(
+    cli: &Cli,
+    env_name: &str,
+    near: Option<&Path>,
+) -> Result<(Engine, PathBuf), Error> {
+    let file = environments_file(&cli.environments, near)?;
+    let environment = env::load_environment(&file, env_name)?;
+    let catalog = open_catalog(&environment).await?;
+    Ok((Engine::new(environment, catalog), file))
+}
+
+/// The job files of the paths the user named (default `jobs/`). A path that does not exist,
+/// or holds no job spec, is the user's input error.
+pub fn job_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("jobs")]
+    } else {
+        paths.to_vec()
+    };
+    let mut files = Vec::new();
+    for p in &paths {
+        if !p.exists() {
+            return Err(Error::Input {
+                path: p.display().to_string(),
+                message: "does not exist; name a job file or a folder of job files".into(),
+            });
+        }
+        files.extend(plan::job_files(p).map_err(|e| Error::io(p.display().to_string(), e))?);
+    }
+    if files.is_empty() {
+        return Err(Error::Input {
+            path: paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            message: "holds no job spec (*.yaml)".into(),
+        });
+    }
+    Ok(files)
+}

@@ -1,0 +1,267 @@
+//! The process's edges as a user meets them: exit codes and messages by error class, a
+//! standard output closed early (`| head -1`), and what the default log level shows.
+
+use std::io::Read as _;
+use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+mod common;
+use common::project;
+
+/// The binary with no log or backtrace settings inherited from the test's environment.
+fn medallion(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("MEDALLION_LOG")
+        .env_remove("MEDALLION_LOG_FORMAT")
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE");
+    c
+}
+
+fn output(c: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).to_string(),
+        String::from_utf8_lossy(&stderr).to_string(),
+    )
+}
+
+fn assert_no_crash(stderr: &str) {
+    assert!(
+        !stderr.contains("panicked")
+            && !stderr.contains("backtrace")
+            && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}
+
+/// A pipe whose buffer is one page, so a writer of more than that blocks until the reader
+/// reads or closes it: the close lands while the command is still writing.
+fn small_pipe() -> (OwnedFd, std::fs::File) {
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096) };
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    (write, std::fs::File::from(read))
+}
+
+/// Reads the first line byte by byte (no read-ahead that would drain the pipe).
+fn first_line(r: &mut impl std::io::Read) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8];
+    while r.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    String::from_utf8(line).unwrap()
+}
+
+fn wait(mut child: Child) -> (i32, String) {
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code().unwrap_or(-1), err)
+}
+
+#[test]
+fn a_reader_closing_stdout_early_is_not_a_crash() {
+    let p = project();
+    let (code, _, err) = output(&mut medallion(p.path(), &["run", "jobs/"]));
+    assert_eq!(code, 0, "{err}");
+    let (_, full, _) = output(&mut medallion(p.path(), &["tables", "--json"]));
+    assert!(
+        full.len() > 3 * 4096,
+        "enough output to fill the pipe: {}",
+        full.len()
+    );
+
+    // `medallion tables --json | head -n 1`
+    let (write, mut read) = small_pipe();
+    let child = medallion(p.path(), &["tables", "--json"])
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(first_line(&mut read), "{");
+    drop(read);
+    let (code, err) = wait(child);
+    assert_eq!(code, 0, "{err}");
+    assert_no_crash(&err);
+    assert_eq!(err, "", "nothing on stderr");
+
+    // `medallion sql --format csv ... | head -n 1`, through an ordinary pipe.
+    let query = "SELECT value FROM generate_series(1, 300000)";
+    let mut child = medallion(p.path(), &["sql", "--format", "csv", query])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    assert_eq!(first_line(&mut out), "value");
+    drop(out);
+    let (code, err) = wait(child);
+    assert_eq!(code, 0, "{err}");
+    assert_no_crash(&err);
+}
+
+#[test]
+fn the_users_input_config_and_data_exit_1_with_a_message_naming_it() {
+    let p = project();
+    // A job path that does not exist.
+    let (code, _, err) = output(&mut medallion(p.path(), &["run", "jobs/nope.yaml"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.starts_with("medallion: input error: jobs/nope.yaml: does not exist"),
+        "{err}"
+    );
+    let (code, _, err) = output(&mut medallion(p.path(), &["validate", "nope/"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("nope/: does not exist"), "{err}");
+
+    // A source path that does not exist.
+    std::fs::remove_dir_all(p.path().join("testdata/iot/readings")).unwrap();
+    let (code, _, err) = output(&mut medallion(
+        p.path(),
+        &["run", "jobs/iot/sensor_readings.yaml"],
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("medallion: input error: "), "{err}");
+    assert!(
+        err.contains("testdata/iot/readings does not exist"),
+        "{err}"
+    );
+
+    // A spec error, when running.
+    std::fs::copy(
+        p.path()
+            .join("testdata/specs/invalid/01_misspelled_on_fail.yaml"),
+        p.path().join("jobs/shop/broken.yaml"),
+    )
+    .unwrap();
+    let (code, _, err) = output(&mut medallion(p.path(), &["run", "jobs/shop/broken.yaml"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.starts_with("medallion: configuration error: 1 problem(s) in the spec"),
+        "{err}"
+    );
+    assert!(
+        err.contains("jobs/shop/broken.yaml: silver.rules[1].on_fail"),
+        "{err}"
+    );
+
+    // A query naming a table that does not exist.
+    let (code, _, err) = output(&mut medallion(
+        p.path(),
+        &["sql", "SELECT * FROM gold.nope"],
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.starts_with("medallion: input error: query: "), "{err}");
+    assert!(err.contains("gold.nope"), "{err}");
+
+    // A flag clap does not know.
+    let (code, _, err) = output(&mut medallion(p.path(), &["tables", "--nope"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--nope"), "{err}");
+}
+
+/// orders with its `some_orders` rule tightened so that it fails.
+fn failing_orders(dir: &Path) {
+    let spec = std::fs::read_to_string(dir.join("jobs/shop/orders.yaml")).unwrap();
+    let strict = spec.replace(
+        "row_count: { min: 0, max: 1000000 }",
+        "row_count: { min: 0, max: 1 }",
+    );
+    assert_ne!(spec, strict);
+    std::fs::write(dir.join("jobs/shop/orders.yaml"), strict).unwrap();
+}
+
+#[test]
+fn a_failed_rule_is_a_data_error_and_both_alarm_events_are_logged_by_default() {
+    let p = project();
+    // The alarms read JSON logs at the default level: records_quarantined is an info event.
+    let (code, _, err) = output(
+        medallion(p.path(), &["run", "jobs/shop/customers.yaml"])
+            .env("MEDALLION_LOG_FORMAT", "json"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let events = json_events(&err);
+    let quarantined = events
+        .iter()
+        .find(|e| e["event"] == "records_quarantined")
+        .unwrap_or_else(|| panic!("no records_quarantined event in:\n{err}"));
+    assert!(quarantined["count"].as_u64().unwrap() > 0, "{quarantined}");
+    assert_eq!(quarantined["pipeline"], "customers");
+
+    failing_orders(p.path());
+    let (code, _, err) = output(
+        medallion(p.path(), &["run", "jobs/shop/orders.yaml"]).env("MEDALLION_LOG_FORMAT", "json"),
+    );
+    assert_eq!(code, 1, "{err}");
+    let failed = json_events(&err)
+        .into_iter()
+        .find(|e| e["event"] == "job_failed")
+        .unwrap_or_else(|| panic!("no job_failed event in:\n{err}"));
+    assert_eq!(failed["level"], "ERROR");
+    assert_eq!(failed["pipeline"], "orders");
+    assert_eq!(failed["error_class"], "data");
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("medallion: data error: quality rule 'some_orders'"),
+        "{err}"
+    );
+}
+
+fn json_events(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect()
+}
+
+#[test]
+fn the_default_log_level_shows_no_library_warnings() {
+    let p = project();
+    let mut stderr = String::new();
+    for new_input in [false, true] {
+        if new_input {
+            // New versions of known orders and customers, so that Silver merges into
+            // existing rows.
+            for (from, to) in [
+                (
+                    "testdata/shop/orders/orders-2026-11-02.ndjson",
+                    "testdata/shop/orders/orders-2026-11-03.ndjson",
+                ),
+                (
+                    "testdata/shop/customers/customers-2026-11-01.csv",
+                    "testdata/shop/customers/customers-2026-11-02.csv",
+                ),
+            ] {
+                std::fs::copy(p.path().join(from), p.path().join(to)).unwrap();
+            }
+        }
+        let (code, out, err) = output(&mut medallion(p.path(), &["run", "jobs/"]));
+        assert_eq!(code, 0, "{out}{err}");
+        stderr.push_str(&err);
+    }
+    // Only medallion's own events: `<time>  <LEVEL> <target>: <message>`.
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        let mut words = line.split_whitespace();
+        let (level, target) = (words.nth(1).unwrap_or(""), words.next().unwrap_or(""));
+        assert!(
+            ["INFO", "WARN", "ERROR"].contains(&level) && target.starts_with("medallion"),
+            "not a medallion log line: {line}\n{stderr}"
+        );
+    }
+}
