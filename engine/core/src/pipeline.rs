@@ -558,14 +558,14 @@ impl Engine {
             }
         }
         drop(rx);
-        let _ = handle.await;
+        let joined = handle.join().await;
         self.progress.finish();
         let bronze_staged = bronze_w.finish().await?;
         staging.staged.push(Staged {
             adds: bronze_staged.adds.clone(),
             ..staged_clone(&bronze_staged)
         });
-        if let Some(e) = decode_error {
+        if let Some(e) = decode_error.or(joined.err()) {
             let q = q_w.finish().await?;
             staging.staged.push(q);
             return Err(e);
