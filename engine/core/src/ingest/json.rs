@@ -50,7 +50,11 @@ impl RecordDecoder for JsonDecoder {
             }
             // One value per record: a record never continues into the next one.
             if decoder.has_partial_record() {
-                return Err("invalid JSON record: the line ends inside a JSON value".into());
+                // arrow says why ("Truncated record whilst reading value").
+                return Err(match decoder.flush() {
+                    Err(e) => json_reason(&e.to_string()),
+                    Ok(_) => "invalid JSON record: the line ends inside a JSON value".into(),
+                });
             }
             if decoder.len() != i + 1 {
                 return Err(format!(
