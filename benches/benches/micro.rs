@@ -91,7 +91,7 @@ fn decode_file(bencher: Bencher, format: FileFormat) {
                     n += batch.num_rows();
                 }
             }
-            h.await.unwrap();
+            h.join().await.unwrap();
             assert_eq!(n as u64, DECODE_ROWS);
         })
     });

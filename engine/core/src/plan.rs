@@ -199,6 +199,7 @@ pub async fn plan_job(
     }
     let spec = &job.spec;
     let ds = schema::load_schema(schemas_dir, &spec.bronze.schema, file, "bronze.schema")?;
+    errors.extend(crate::ingest::check_types(job, &ds));
     let raw_schema = ds.raw_schema();
     let mut bronze_fields: Vec<Field> = raw_schema
         .fields()

@@ -9,7 +9,7 @@ use arrow::array::{
     Array, ArrayRef, Int64Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use medallion_core::ingest::{decode_records, RecordFormat};
+use medallion_core::ingest::{decode_records, CsvDecoder, JsonDecoder, RecordDecoder};
 use medallion_core::plan::quarantine_schema;
 use medallion_core::spec::KafkaFormat;
 
@@ -161,17 +161,17 @@ impl Decoder {
                 }
             }
             KafkaFormat::Json | KafkaFormat::CsvLines => {
-                let format = if self.format == KafkaFormat::Json {
-                    RecordFormat::Json
+                // The same record decoders as files (one row per message, or a bad record).
+                let decoder: Box<dyn RecordDecoder> = if self.format == KafkaFormat::Json {
+                    Box::new(JsonDecoder::new(self.raw.clone(), self.strict))
                 } else {
-                    RecordFormat::CsvLine
+                    Box::new(CsvDecoder::lines(self.raw.clone()))
                 };
                 let payloads: Vec<&[u8]> = ok
                     .iter()
                     .map(|&i| msgs[i].payload.as_deref().unwrap_or_default())
                     .collect();
-                let (good, bad_records) =
-                    decode_records(format, &self.raw, self.strict, &payloads)?;
+                let (good, bad_records) = decode_records(decoder.as_ref(), &payloads)?;
                 for (batch, lines) in good {
                     let rows: Vec<usize> = lines.values().iter().map(|&l| ok[l as usize]).collect();
                     out.push(self.with_meta(topic, partition, msgs, &rows, batch, ingest_time)?);

@@ -252,7 +252,9 @@ async fn decode(
         }
     }
     drop(rx);
-    let joined = join_decoder(handle).await;
+    // A decoder that failed or panicked fails the run (nothing is committed); it never
+    // ends a file early in silence.
+    let joined = handle.join().await;
     match failed {
         Some(e) => Err(e),
         None => joined,
@@ -261,14 +263,4 @@ async fn decode(
 
 fn writer_name(run: &Run<'_>) -> String {
     run.plan.job.bronze_table().to_string()
-}
-
-/// Waits for the decoding thread: a panic there fails the run (nothing is committed), it
-/// never ends a file early in silence.
-async fn join_decoder(handle: tokio::task::JoinHandle<()>) -> Result<()> {
-    handle.await.map_err(|e| {
-        Error::Internal(format!(
-            "the decoder of the source files stopped unexpectedly ({e}); nothing of this run was committed"
-        ))
-    })
 }

@@ -1,0 +1,196 @@
+//! CSV (files `format: csv`, and Kafka `csv_lines`): RFC 4180 records decoded by arrow's CSV
+//! decoder into the schema's raw form. Columns are matched by header name (or by position
+//! without a header). A CSV cell is text, so CSV carries text columns only: a schema with a
+//! struct or list column is refused at plan time ([`super::check_types`]).
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use super::{Carries, RecordDecoder, SourceFile};
+use crate::error::{Error, Result};
+use crate::spec::{CsvOptions, UnknownFields};
+
+/// CSV carries text columns only.
+pub const CARRIES: Carries = Carries::Text;
+
+/// How a CSV file's columns map to the raw schema.
+pub(super) struct CsvLayout {
+    /// The schema the CSV decoder reads (all text).
+    file_schema: SchemaRef,
+    /// For each raw-schema field, the file column index.
+    mapping: Vec<Option<usize>>,
+    /// Set when every record must go to quarantine (unknown columns under `quarantine`).
+    reject: Option<String>,
+}
+
+pub(super) fn csv_layout<R: BufRead>(
+    reader: &mut R,
+    opts: &CsvOptions,
+    raw: &SchemaRef,
+    unknown: UnknownFields,
+    f: &SourceFile,
+) -> Result<(CsvLayout, i64)> {
+    let names: Vec<String> = if opts.header {
+        let mut header = String::new();
+        reader
+            .read_line(&mut header)
+            .map_err(|e| Error::io(f.path.display().to_string(), e))?;
+        let header = header.trim_end_matches(['\n', '\r']);
+        let mut rdr = csv_header_split(header, opts.delimiter);
+        rdr.iter_mut().for_each(|s| *s = s.trim().to_string());
+        rdr
+    } else {
+        raw.fields().iter().map(|f| f.name().clone()).collect()
+    };
+    let file_schema = text_schema(names.iter());
+    let mapping = raw
+        .fields()
+        .iter()
+        .map(|field| names.iter().position(|n| n == field.name()))
+        .collect();
+    let unknown_cols: Vec<&String> = names
+        .iter()
+        .filter(|n| raw.field_with_name(n).is_err())
+        .collect();
+    let reject = (!unknown_cols.is_empty() && unknown == UnknownFields::Quarantine).then(|| {
+        format!(
+            "the file has column(s) {} that the pinned schema does not declare (add them in a new schema version, or set `unknown_fields: ignore`)",
+            unknown_cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        )
+    });
+    Ok((
+        CsvLayout {
+            file_schema,
+            mapping,
+            reject,
+        },
+        if opts.header { 1 } else { 0 },
+    ))
+}
+
+fn csv_header_split(header: &str, delimiter: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = header.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if c == delimiter && !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Decodes CSV records into rows of the raw schema.
+pub struct CsvDecoder {
+    layout: CsvLayout,
+    raw: SchemaRef,
+    delimiter: u8,
+}
+
+impl CsvDecoder {
+    /// For records without a header whose columns are the raw schema's, in order, separated
+    /// by commas (Kafka `csv_lines`).
+    pub fn lines(raw: SchemaRef) -> Self {
+        CsvDecoder {
+            layout: CsvLayout {
+                file_schema: text_schema(raw.fields().iter().map(|f| f.name())),
+                mapping: (0..raw.fields().len()).map(Some).collect(),
+                reject: None,
+            },
+            raw,
+            delimiter: b',',
+        }
+    }
+
+    /// For a file whose header was read by [`csv_layout`].
+    pub(super) fn for_file(layout: CsvLayout, raw: SchemaRef, delimiter: u8) -> Self {
+        CsvDecoder {
+            layout,
+            raw,
+            delimiter,
+        }
+    }
+
+    /// Feeds one record to arrow's decoder; false unless it made exactly one row.
+    fn feed(
+        decoder: &mut arrow::csv::reader::Decoder,
+        record: &[u8],
+    ) -> std::result::Result<bool, String> {
+        let before = decoder.capacity();
+        for bytes in [record, b"\n"] {
+            let mut off = 0;
+            while off < bytes.len() {
+                let read = decoder
+                    .decode(&bytes[off..])
+                    .map_err(|e| csv_reason(&e.to_string()))?;
+                if read == 0 {
+                    break;
+                }
+                off += read;
+            }
+        }
+        Ok(before - decoder.capacity() == 1)
+    }
+}
+
+impl RecordDecoder for CsvDecoder {
+    fn decode(&self, records: &[&[u8]]) -> std::result::Result<RecordBatch, String> {
+        if let Some(reason) = &self.layout.reject {
+            return Err(reason.clone());
+        }
+        let mut decoder = arrow::csv::ReaderBuilder::new(self.layout.file_schema.clone())
+            .with_header(false)
+            .with_delimiter(self.delimiter)
+            .with_batch_size(records.len() + 1)
+            .build_decoder();
+        for record in records {
+            if !Self::feed(&mut decoder, record)? {
+                return Err("invalid CSV record: expected one CSV record on this line (a quoted field is not closed, or a carriage return splits it)".into());
+            }
+        }
+        let batch = decoder.flush().map_err(|e| csv_reason(&e.to_string()))?;
+        let batch =
+            batch.unwrap_or_else(|| RecordBatch::new_empty(self.layout.file_schema.clone()));
+        let columns: Vec<ArrayRef> = self
+            .raw
+            .fields()
+            .iter()
+            .zip(&self.layout.mapping)
+            .map(|(field, idx)| match (idx, field.data_type()) {
+                (Some(i), DataType::Utf8) => batch.column(*i).clone(),
+                _ => new_null_array(field.data_type(), batch.num_rows()),
+            })
+            .collect();
+        RecordBatch::try_new(self.raw.clone(), columns).map_err(|e| e.to_string())
+    }
+}
+
+fn text_schema<'a>(names: impl Iterator<Item = &'a String>) -> SchemaRef {
+    Arc::new(Schema::new(
+        names
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn csv_reason(msg: &str) -> String {
+    let msg = msg
+        .trim_start_matches("Csv error: ")
+        .trim_start_matches("Parser error: ");
+    // arrow counts lines within the decoded chunk; the quarantine row has the file line.
+    let msg = regex::Regex::new(r" for line \d+, ")
+        .expect("regex")
+        .replace(msg, ": ");
+    format!("invalid CSV record: {msg}")
+}
