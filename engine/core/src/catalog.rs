@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use async_trait::async_trait;
+use object_store::{PutMode, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -98,7 +99,8 @@ struct CatalogDocument {
 }
 
 /// The embedded catalog: `<lake>/_catalog/catalog.json` in the lake's own storage (a local
-/// folder or S3), replaced as a whole on each change (an atomic put).
+/// folder or S3), replaced as a whole on each change (an atomic put). Concurrent updates from
+/// several processes are serialised, none is lost (see [`EmbeddedCatalog::update`]).
 #[derive(Debug, Clone)]
 pub struct EmbeddedCatalog {
     location: crate::table::Location,
@@ -137,52 +139,163 @@ impl EmbeddedCatalog {
     }
 
     async fn read(&self) -> Result<CatalogDocument> {
+        Ok(self.read_versioned().await?.0)
+    }
+
+    /// The document and the version it was read at (`None`: there is no catalog file yet).
+    async fn read_versioned(&self) -> Result<(CatalogDocument, Option<UpdateVersion>)> {
         use object_store::ObjectStoreExt as _;
         let (store, path) = self.object()?;
         match store.get(&path).await {
             Ok(r) => {
+                let version = UpdateVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
                 let bytes = r
                     .bytes()
                     .await
                     .map_err(|e| Error::Catalog(format!("reading {}: {e}", self.path())))?;
-                serde_json::from_slice(&bytes).map_err(|e| {
+                let doc = serde_json::from_slice(&bytes).map_err(|e| {
                     Error::Catalog(format!(
                         "{} is not a valid catalog file ({e}); restore it, or delete it and run `medallion catalog sync` to re-register the tables from the lake",
                         self.path()
                     ))
-                })
+                })?;
+                Ok((doc, Some(version)))
             }
-            Err(object_store::Error::NotFound { .. }) => Ok(CatalogDocument {
-                version: 1,
-                ..Default::default()
-            }),
+            Err(object_store::Error::NotFound { .. }) => Ok((
+                CatalogDocument {
+                    version: 1,
+                    ..Default::default()
+                },
+                None,
+            )),
             Err(e) => Err(Error::Catalog(format!("reading {}: {e}", self.path()))),
         }
     }
 
-    async fn write(&self, doc: &CatalogDocument) -> Result<()> {
-        use object_store::ObjectStoreExt as _;
+    /// Applies `change` to the current document and writes it, without losing a change made
+    /// at the same time by another process: on a local lake under an exclusive lock on
+    /// `_catalog/catalog.lock` (released by the OS if the process dies); on object stores with
+    /// a conditional put (create-if-absent / replace-if-unchanged), re-reading and re-applying
+    /// the change when another writer got there first. `change` returns whether it changed
+    /// anything.
+    async fn update<F>(&self, change: F) -> Result<()>
+    where
+        F: Fn(&mut CatalogDocument) -> Result<bool>,
+    {
+        let _in_process = self.lock.lock().await;
+        if let Some(lake) = self.location.local_path() {
+            let _lock = lock_local(&lake.join("_catalog")).await?;
+            let mut doc = self.read().await?;
+            if change(&mut doc)? {
+                match self.write(&doc, PutMode::Overwrite).await {
+                    Ok(()) => {}
+                    Err(Conflict::Failed(e)) => return Err(e),
+                    Err(Conflict::Lost) => {
+                        return Err(Error::Internal(format!(
+                            "an unconditional write of {} reported a conflict",
+                            self.path()
+                        )))
+                    }
+                }
+            }
+            return Ok(());
+        }
+        for attempt in 0..MAX_ATTEMPTS {
+            let (mut doc, version) = self.read_versioned().await?;
+            if !change(&mut doc)? {
+                return Ok(());
+            }
+            let mode = match version {
+                Some(v) => PutMode::Update(v),
+                None => PutMode::Create,
+            };
+            match self.write(&doc, mode).await {
+                Err(Conflict::Lost) => {
+                    let jitter = uuid::Uuid::new_v4().as_u128() % 50;
+                    let wait = (20u64 << attempt.min(5)) + jitter as u64;
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                Err(Conflict::Failed(e)) => return Err(e),
+                Ok(()) => return Ok(()),
+            }
+        }
+        Err(Error::Catalog(format!(
+            "{} kept changing while this process tried to update it ({MAX_ATTEMPTS} attempts); \
+             other processes are updating the catalog at the same time: run again",
+            self.path()
+        )))
+    }
+
+    async fn write(&self, doc: &CatalogDocument, mode: PutMode) -> Result<(), Conflict> {
         let (store, path) = self.object()?;
         let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::Internal(e.to_string()))?;
-        store
-            .put(&path, bytes.into())
-            .await
-            .map_err(|e| Error::Catalog(format!("writing {}: {e}", self.path())))?;
-        Ok(())
+        let opts = object_store::PutOptions {
+            mode,
+            ..Default::default()
+        };
+        match store.put_opts(&path, bytes.into(), opts).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::AlreadyExists { .. }) => Err(Conflict::Lost),
+            Err(e) => Err(Conflict::Failed(Error::Catalog(format!(
+                "writing {}: {e}",
+                self.path()
+            )))),
+        }
     }
+}
+
+/// How many times an update is retried after losing a race to another writer.
+const MAX_ATTEMPTS: u32 = 12;
+
+/// Why a conditional write did not happen.
+enum Conflict {
+    /// Another writer changed the document since it was read.
+    Lost,
+    Failed(Error),
+}
+
+impl From<Error> for Conflict {
+    fn from(e: Error) -> Self {
+        Conflict::Failed(e)
+    }
+}
+
+/// Takes the exclusive lock of a local catalog folder (blocking in a worker thread); the
+/// lock is held until the returned file is dropped or the process ends.
+async fn lock_local(folder: &Path) -> Result<std::fs::File> {
+    let folder = folder.to_path_buf();
+    let shown = folder.join("catalog.lock").display().to_string();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&folder)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(folder.join("catalog.lock"))?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("catalog lock task: {e}")))?
+    .map_err(|e: std::io::Error| Error::io(shown, e))
 }
 
 #[async_trait]
 impl Catalog for EmbeddedCatalog {
     async fn create_database(&self, database: &Database) -> Result<()> {
-        let _g = self.lock.lock().await;
-        let mut doc = self.read().await?;
-        if !doc.databases.contains_key(&database.name) {
+        self.update(|doc| {
+            if doc.databases.contains_key(&database.name) {
+                return Ok(false);
+            }
             doc.databases
                 .insert(database.name.clone(), database.clone());
-            self.write(&doc).await?;
-        }
-        Ok(())
+            Ok(true)
+        })
+        .await
     }
 
     async fn list_databases(&self) -> Result<Vec<Database>> {
@@ -190,21 +303,22 @@ impl Catalog for EmbeddedCatalog {
     }
 
     async fn upsert_table(&self, table: &TableEntry) -> Result<()> {
-        let _g = self.lock.lock().await;
-        let mut doc = self.read().await?;
-        if !doc.databases.contains_key(&table.database) {
-            return Err(Error::Catalog(format!(
-                "database `{}` does not exist; create it before registering `{}`",
-                table.database,
-                table.qualified_name()
-            )));
-        }
-        let mut entry = table.clone();
-        if let Some(old) = doc.tables.get(&table.qualified_name()) {
-            entry.created_at = old.created_at.clone();
-        }
-        doc.tables.insert(table.qualified_name(), entry);
-        self.write(&doc).await
+        self.update(|doc| {
+            if !doc.databases.contains_key(&table.database) {
+                return Err(Error::Catalog(format!(
+                    "database `{}` does not exist; create it before registering `{}`",
+                    table.database,
+                    table.qualified_name()
+                )));
+            }
+            let mut entry = table.clone();
+            if let Some(old) = doc.tables.get(&table.qualified_name()) {
+                entry.created_at = old.created_at.clone();
+            }
+            doc.tables.insert(table.qualified_name(), entry);
+            Ok(true)
+        })
+        .await
     }
 
     async fn get_table(&self, database: &str, name: &str) -> Result<Option<TableEntry>> {
