@@ -105,6 +105,8 @@ struct CatalogDocument {
 pub struct EmbeddedCatalog {
     location: crate::table::Location,
     lock: Arc<Mutex<()>>,
+    /// A store to use instead of the location's (tests).
+    store: Option<Arc<dyn object_store::ObjectStore>>,
 }
 
 impl EmbeddedCatalog {
@@ -118,6 +120,7 @@ impl EmbeddedCatalog {
         Self {
             location: lake,
             lock: Arc::new(Mutex::new(())),
+            store: None,
         }
     }
 
@@ -127,7 +130,10 @@ impl EmbeddedCatalog {
     }
 
     fn object(&self) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
-        let (store, root) = self.location.object_store()?;
+        let (store, root) = match &self.store {
+            Some(s) => (s.clone(), object_store::path::Path::from("lake")),
+            None => self.location.object_store()?,
+        };
         let path = object_store::path::Path::from(
             format!(
                 "{}/_catalog/catalog.json",
@@ -186,7 +192,7 @@ impl EmbeddedCatalog {
         F: Fn(&mut CatalogDocument) -> Result<bool>,
     {
         let _in_process = self.lock.lock().await;
-        if let Some(lake) = self.location.local_path() {
+        if let Some(lake) = self.location.local_path().filter(|_| self.store.is_none()) {
             let _lock = lock_local(&lake.join("_catalog")).await?;
             let mut doc = self.read().await?;
             if change(&mut doc)? {
@@ -422,6 +428,98 @@ mod tests {
         ]));
         assert_eq!(hive_type(&t), "struct<lat:double,tags:array<string>>");
         assert_eq!(hive_type(&DataType::Decimal128(12, 2)), "decimal(12,2)");
+    }
+
+    fn database(name: &str) -> Database {
+        Database {
+            name: name.into(),
+            description: None,
+            location: "x".into(),
+        }
+    }
+
+    /// A catalog on an in-memory object store (conditional puts, as on S3), and the store.
+    fn in_memory() -> (EmbeddedCatalog, Arc<dyn object_store::ObjectStore>) {
+        let store: Arc<dyn object_store::ObjectStore> =
+            Arc::new(object_store::memory::InMemory::new());
+        let mut cat = EmbeddedCatalog::for_lake(Path::new("/unused"));
+        cat.store = Some(store.clone());
+        (cat, store)
+    }
+
+    /// What another process does between this one's read and write: adds a database.
+    fn other_writer(cat: &EmbeddedCatalog, name: &str) {
+        let other = EmbeddedCatalog {
+            lock: Arc::new(Mutex::new(())),
+            ..cat.clone()
+        };
+        futures::executor::block_on(other.create_database(&database(name))).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_conditional_update_that_lost_the_race_is_reapplied() {
+        let (cat, _) = in_memory();
+        cat.create_database(&database("bronze")).await.unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        cat.update(|doc| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                other_writer(&cat, "gold");
+            }
+            doc.databases.insert("silver".into(), database("silver"));
+            Ok(true)
+        })
+        .await
+        .unwrap();
+        assert_eq!(calls.into_inner(), 2, "re-read and re-applied once");
+        let names: Vec<String> = cat
+            .list_databases()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["bronze", "gold", "silver"],
+            "neither update is lost"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_write_racing_another_creation_is_reapplied() {
+        let (cat, _) = in_memory();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        cat.update(|doc| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                other_writer(&cat, "gold");
+            }
+            doc.databases.insert("silver".into(), database("silver"));
+            Ok(true)
+        })
+        .await
+        .unwrap();
+        assert_eq!(cat.list_databases().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_update_that_always_loses_gives_up_with_a_clear_error() {
+        let (cat, _) = in_memory();
+        cat.create_database(&database("bronze")).await.unwrap();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let err = cat
+            .update(|doc| {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                other_writer(&cat, &format!("db{i}"));
+                doc.databases.insert("silver".into(), database("silver"));
+                Ok(true)
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kept changing while this process tried to update it (12 attempts)"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

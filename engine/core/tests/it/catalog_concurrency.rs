@@ -1,7 +1,13 @@
 //! Issue 10, silent loss 5b: the embedded catalog loses no update when several processes
 //! change it at once. Two child processes (this test binary, re-executed) each register
 //! their own tables in one catalog at the same time; every entry must be there afterwards,
-//! with the Delta version its writer gave it. Local lake and S3 (moto) lake.
+//! with the Delta version its writer gave it.
+//!
+//! On object stores the catalog relies on conditional puts (`If-Match`), which S3 applies
+//! atomically; moto checks the condition and then stores the object without a lock, so two
+//! racing puts can both pass there. The S3 code path is therefore tested deterministically on
+//! an in-memory store with atomic conditional puts (catalog.rs unit tests), and against moto
+//! sequentially by the S3 pipeline tests (their environment uses the embedded catalog).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -102,10 +108,4 @@ async fn two_processes_updating_a_local_embedded_catalog_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let url = url::Url::from_directory_path(dir.path()).unwrap();
     two_writers(url.as_str()).await;
-}
-
-#[tokio::test]
-async fn two_processes_updating_an_s3_embedded_catalog_lose_nothing() {
-    let (bucket, _) = crate::s3::bucket_and_key("catalog").await;
-    two_writers(&format!("s3://{bucket}/lake")).await;
 }
