@@ -13,6 +13,9 @@
 //! or changing a type, adding a non-nullable column — would hide or reinterpret existing data
 //! and is refused with an error naming the table, the schema versions and the column.
 //!
+//! A Silver table keeps each column's stored type (a Delta write does not change it), so a
+//! widened column must still come out of the Silver SQL in that type; planning names the cast.
+//!
 //! Released versions are immutable: tables record the SHA-256 of the schema file they were
 //! written with ([`SCHEMA_HASH_PROP`]); [`check_release`] refuses an edited file.
 
@@ -27,6 +30,32 @@ use crate::schema::DatasetSchema;
 pub const SCHEMA_REF_PROP: &str = "medallion.schema";
 /// Table property: SHA-256 (hex) of that schema file's content.
 pub const SCHEMA_HASH_PROP: &str = "medallion.schema_sha256";
+
+/// The table properties recording the schema a Bronze or Silver table is written with:
+/// [`SCHEMA_REF_PROP`] and [`SCHEMA_HASH_PROP`]. Write them when creating the table and
+/// whenever a commit writes with another pinned version.
+pub fn schema_properties(schema: &DatasetSchema) -> [(String, String); 2] {
+    [
+        (SCHEMA_REF_PROP.to_string(), schema.reference()),
+        (SCHEMA_HASH_PROP.to_string(), schema.content_sha256.clone()),
+    ]
+}
+
+/// A table's Arrow schema carrying the schema reference it was written with (from its
+/// properties) as metadata, so that plan-time compatibility errors name both versions.
+pub fn with_written_schema(
+    schema: SchemaRef,
+    table_properties: &HashMap<String, String>,
+) -> SchemaRef {
+    match table_properties.get(SCHEMA_REF_PROP) {
+        Some(r) => {
+            let mut meta = schema.metadata().clone();
+            meta.insert(SCHEMA_REF_PROP.to_string(), r.clone());
+            std::sync::Arc::new(schema.as_ref().clone().with_metadata(meta))
+        }
+        None => schema,
+    }
+}
 
 /// Whether values of type `from` are kept exactly by type `to` (see the module docs).
 pub fn widens(from: &DataType, to: &DataType) -> bool {
@@ -150,7 +179,9 @@ pub fn check_bronze(
 }
 
 /// Checks the planned Silver output against the current Silver table: a column in both
-/// must keep its type or widen it.
+/// must keep its stored type. A narrowing or other change is refused as incompatible; a
+/// widening is refused too, because a Delta table does not change a column's type on write
+/// (the write would fail): the SQL casts the column back to the stored type.
 pub fn check_silver(
     file: &str,
     table: &str,
@@ -163,19 +194,43 @@ pub fn check_silver(
         .iter()
         .filter_map(|f| {
             let o = output.field_with_name(f.name()).ok()?;
-            let stored = as_stored(o.data_type());
-            if widens(f.data_type(), &stored) {
-                return None;
+            let (old, new) = (f.data_type(), as_stored(o.data_type()));
+            if widens(old, &new) && widens(&new, old) {
+                return None; // the same type
             }
-            let what = format!(
-                "column `{}` would change from {} to {}, which does not hold every stored value",
-                f.name(),
-                type_name(f.data_type()),
-                type_name(&stored)
-            );
+            let (from, to) = (type_name(old), type_name(&new));
+            let what = if widens(old, &new) {
+                format!(
+                    "column `{}` would widen from {from} to {to}; that keeps every value, but a Silver table \
+                     keeps a column's type: cast it back in silver.sql (`CAST({} AS {})`)",
+                    f.name(),
+                    f.name(),
+                    sql_type(old)
+                )
+            } else {
+                format!(
+                    "column `{}` would change from {from} to {to}, which does not hold every stored value",
+                    f.name()
+                )
+            };
             Some(incompatible(file, table, current, ds, what))
         })
         .collect()
+}
+
+/// The SQL name of a type, for a suggested cast.
+fn sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 => "REAL".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        other => type_name(other).to_uppercase(),
+    }
 }
 
 /// The type a Delta table stores for an Arrow type (e.g. `UInt64` is stored as `long`).
@@ -241,8 +296,8 @@ mod tests {
     }
 
     fn table(fields: Vec<Field>) -> SchemaRef {
-        let meta = HashMap::from([(SCHEMA_REF_PROP.to_string(), "orders@1".to_string())]);
-        Arc::new(Schema::new(fields).with_metadata(meta))
+        let props = HashMap::from([(SCHEMA_REF_PROP.to_string(), "orders@1".to_string())]);
+        with_written_schema(Arc::new(Schema::new(fields)), &props)
     }
 
     #[test]
@@ -317,7 +372,7 @@ mod tests {
     }
 
     #[test]
-    fn narrowing_a_silver_column_is_refused_widening_is_not() {
+    fn changing_a_silver_column_type_is_refused_with_what_to_do() {
         let current = table(vec![Field::new(
             "amount",
             DataType::Decimal128(12, 2),
@@ -343,16 +398,30 @@ mod tests {
             DataType::Decimal128(14, 2),
             true,
         )]));
-        assert!(check_silver("j.yaml", "silver.orders", &current, &widened, &v2).is_empty());
+        let errors = check_silver("j.yaml", "silver.orders", &current, &widened, &v2);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .message
+                .contains("would widen from decimal(12,2) to decimal(14,2)")
+                && errors[0]
+                    .message
+                    .contains("`CAST(amount AS DECIMAL(12,2))`"),
+            "{}",
+            errors[0]
+        );
+        let same = Arc::new(Schema::new(vec![Field::new(
+            "amount",
+            DataType::Decimal128(12, 2),
+            false,
+        )]));
+        assert!(check_silver("j.yaml", "silver.orders", &current, &same, &v2).is_empty());
     }
 
     #[test]
     fn an_edited_released_version_is_refused() {
         let v2 = ds("  - { name: id, type: long }\n");
-        let mut props = HashMap::from([
-            (SCHEMA_REF_PROP.to_string(), "orders@2".to_string()),
-            (SCHEMA_HASH_PROP.to_string(), v2.content_sha256.clone()),
-        ]);
+        let mut props: HashMap<String, String> = schema_properties(&v2).into_iter().collect();
         assert!(check_release("silver.orders", &props, &v2, "j.yaml").is_ok());
         props.insert(SCHEMA_HASH_PROP.into(), "ab".repeat(32));
         let e = check_release("silver.orders", &props, &v2, "j.yaml")

@@ -82,3 +82,39 @@ async fn a_version_that_adds_a_nullable_column_plans_and_runs() {
     assert_eq!(plan_errors(&p).await, "");
     p.run(&JOBS).await;
 }
+
+#[tokio::test]
+async fn a_version_that_widens_a_column_runs_when_silver_keeps_the_stored_type() {
+    let p = Project::new();
+    p.run(&JOBS).await;
+    pin_v2(
+        &p,
+        |s| s.replace("\"decimal(12,2)\"", "\"decimal(14,2)\""),
+        &[],
+    );
+    let shown = plan_errors(&p).await;
+    assert!(
+        shown.contains("column `amount` would widen from decimal(12,2) to decimal(14,2)")
+            && shown.contains("`CAST(amount AS DECIMAL(12,2))`"),
+        "{shown}"
+    );
+    // As the message says: Silver casts back to the stored type; new data then runs.
+    let job = p.path().join("jobs/shop/orders.yaml");
+    let text = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(
+        &job,
+        text.replace(
+            "SELECT order_id, customer_id, amount,",
+            "SELECT order_id, customer_id, CAST(amount AS DECIMAL(12,2)) AS amount,",
+        ),
+    )
+    .unwrap();
+    assert_eq!(plan_errors(&p).await, "");
+    let dir = p.path().join("testdata/shop/orders");
+    std::fs::copy(
+        dir.join("orders-2026-11-01.ndjson"),
+        dir.join("orders-2026-11-03.ndjson"),
+    )
+    .unwrap();
+    p.run(&JOBS).await;
+}
