@@ -374,6 +374,31 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_key_variable_must_be_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("environments.yaml");
+        let var = format!("MEDALLION_TEST_PII_KEY_{}", uuid::Uuid::new_v4().simple());
+        std::fs::write(
+            &file,
+            format!("environments:\n  prod: {{ lake: ./lake, retention_days: 1, pii: {{ hash_key_env: {var} }} }}\n  dev: {{ lake: ./dev, retention_days: 1 }}\n"),
+        )
+        .unwrap();
+        let prod = crate::env::load_environment(&file, "prod").unwrap();
+        let err = hash_key(&prod).unwrap_err().to_string();
+        assert!(
+            err.contains("environments.prod.pii.hash_key_env")
+                && err.contains("environment `prod`")
+                && err.contains(&format!("`{var}`")),
+            "{err}"
+        );
+        // SAFETY: a variable name unique to this test; no other thread reads it.
+        unsafe { std::env::set_var(&var, "k") };
+        assert_eq!(hash_key(&prod).unwrap(), Some(PiiKey::new(b"k".to_vec())));
+        let dev = crate::env::load_environment(&file, "dev").unwrap();
+        assert_eq!(hash_key(&dev).unwrap(), None, "no key configured: unsalted");
+    }
+
+    #[test]
     fn key_is_never_printed() {
         let k = PiiKey::new(b"top-secret".to_vec());
         assert!(!format!("{k:?}").contains("top-secret"));
