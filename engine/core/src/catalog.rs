@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use async_trait::async_trait;
+use object_store::{PutMode, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -98,11 +99,14 @@ struct CatalogDocument {
 }
 
 /// The embedded catalog: `<lake>/_catalog/catalog.json` in the lake's own storage (a local
-/// folder or S3), replaced as a whole on each change (an atomic put).
+/// folder or S3), replaced as a whole on each change (an atomic put). Concurrent updates from
+/// several processes are serialised, none is lost (see [`EmbeddedCatalog::update`]).
 #[derive(Debug, Clone)]
 pub struct EmbeddedCatalog {
     location: crate::table::Location,
     lock: Arc<Mutex<()>>,
+    /// A store to use instead of the location's (tests).
+    store: Option<Arc<dyn object_store::ObjectStore>>,
 }
 
 impl EmbeddedCatalog {
@@ -116,6 +120,7 @@ impl EmbeddedCatalog {
         Self {
             location: lake,
             lock: Arc::new(Mutex::new(())),
+            store: None,
         }
     }
 
@@ -125,7 +130,10 @@ impl EmbeddedCatalog {
     }
 
     fn object(&self) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
-        let (store, root) = self.location.object_store()?;
+        let (store, root) = match &self.store {
+            Some(s) => (s.clone(), object_store::path::Path::from("lake")),
+            None => self.location.object_store()?,
+        };
         let path = object_store::path::Path::from(
             format!(
                 "{}/_catalog/catalog.json",
@@ -137,52 +145,163 @@ impl EmbeddedCatalog {
     }
 
     async fn read(&self) -> Result<CatalogDocument> {
+        Ok(self.read_versioned().await?.0)
+    }
+
+    /// The document and the version it was read at (`None`: there is no catalog file yet).
+    async fn read_versioned(&self) -> Result<(CatalogDocument, Option<UpdateVersion>)> {
         use object_store::ObjectStoreExt as _;
         let (store, path) = self.object()?;
         match store.get(&path).await {
             Ok(r) => {
+                let version = UpdateVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
                 let bytes = r
                     .bytes()
                     .await
                     .map_err(|e| Error::Catalog(format!("reading {}: {e}", self.path())))?;
-                serde_json::from_slice(&bytes).map_err(|e| {
+                let doc = serde_json::from_slice(&bytes).map_err(|e| {
                     Error::Catalog(format!(
                         "{} is not a valid catalog file ({e}); restore it, or delete it and run `medallion catalog sync` to re-register the tables from the lake",
                         self.path()
                     ))
-                })
+                })?;
+                Ok((doc, Some(version)))
             }
-            Err(object_store::Error::NotFound { .. }) => Ok(CatalogDocument {
-                version: 1,
-                ..Default::default()
-            }),
+            Err(object_store::Error::NotFound { .. }) => Ok((
+                CatalogDocument {
+                    version: 1,
+                    ..Default::default()
+                },
+                None,
+            )),
             Err(e) => Err(Error::Catalog(format!("reading {}: {e}", self.path()))),
         }
     }
 
-    async fn write(&self, doc: &CatalogDocument) -> Result<()> {
-        use object_store::ObjectStoreExt as _;
+    /// Applies `change` to the current document and writes it, without losing a change made
+    /// at the same time by another process: on a local lake under an exclusive lock on
+    /// `_catalog/catalog.lock` (released by the OS if the process dies); on object stores with
+    /// a conditional put (create-if-absent / replace-if-unchanged), re-reading and re-applying
+    /// the change when another writer got there first. `change` returns whether it changed
+    /// anything.
+    async fn update<F>(&self, change: F) -> Result<()>
+    where
+        F: Fn(&mut CatalogDocument) -> Result<bool>,
+    {
+        let _in_process = self.lock.lock().await;
+        if let Some(lake) = self.location.local_path().filter(|_| self.store.is_none()) {
+            let _lock = lock_local(&lake.join("_catalog")).await?;
+            let mut doc = self.read().await?;
+            if change(&mut doc)? {
+                match self.write(&doc, PutMode::Overwrite).await {
+                    Ok(()) => {}
+                    Err(Conflict::Failed(e)) => return Err(e),
+                    Err(Conflict::Lost) => {
+                        return Err(Error::Internal(format!(
+                            "an unconditional write of {} reported a conflict",
+                            self.path()
+                        )))
+                    }
+                }
+            }
+            return Ok(());
+        }
+        for attempt in 0..MAX_ATTEMPTS {
+            let (mut doc, version) = self.read_versioned().await?;
+            if !change(&mut doc)? {
+                return Ok(());
+            }
+            let mode = match version {
+                Some(v) => PutMode::Update(v),
+                None => PutMode::Create,
+            };
+            match self.write(&doc, mode).await {
+                Err(Conflict::Lost) => {
+                    let jitter = uuid::Uuid::new_v4().as_u128() % 50;
+                    let wait = (20u64 << attempt.min(5)) + jitter as u64;
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                Err(Conflict::Failed(e)) => return Err(e),
+                Ok(()) => return Ok(()),
+            }
+        }
+        Err(Error::Catalog(format!(
+            "{} kept changing while this process tried to update it ({MAX_ATTEMPTS} attempts); \
+             other processes are updating the catalog at the same time: run again",
+            self.path()
+        )))
+    }
+
+    async fn write(&self, doc: &CatalogDocument, mode: PutMode) -> Result<(), Conflict> {
         let (store, path) = self.object()?;
         let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Error::Internal(e.to_string()))?;
-        store
-            .put(&path, bytes.into())
-            .await
-            .map_err(|e| Error::Catalog(format!("writing {}: {e}", self.path())))?;
-        Ok(())
+        let opts = object_store::PutOptions {
+            mode,
+            ..Default::default()
+        };
+        match store.put_opts(&path, bytes.into(), opts).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::AlreadyExists { .. }) => Err(Conflict::Lost),
+            Err(e) => Err(Conflict::Failed(Error::Catalog(format!(
+                "writing {}: {e}",
+                self.path()
+            )))),
+        }
     }
+}
+
+/// How many times an update is retried after losing a race to another writer.
+const MAX_ATTEMPTS: u32 = 12;
+
+/// Why a conditional write did not happen.
+enum Conflict {
+    /// Another writer changed the document since it was read.
+    Lost,
+    Failed(Error),
+}
+
+impl From<Error> for Conflict {
+    fn from(e: Error) -> Self {
+        Conflict::Failed(e)
+    }
+}
+
+/// Takes the exclusive lock of a local catalog folder (blocking in a worker thread); the
+/// lock is held until the returned file is dropped or the process ends.
+async fn lock_local(folder: &Path) -> Result<std::fs::File> {
+    let folder = folder.to_path_buf();
+    let shown = folder.join("catalog.lock").display().to_string();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&folder)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(folder.join("catalog.lock"))?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("catalog lock task: {e}")))?
+    .map_err(|e: std::io::Error| Error::io(shown, e))
 }
 
 #[async_trait]
 impl Catalog for EmbeddedCatalog {
     async fn create_database(&self, database: &Database) -> Result<()> {
-        let _g = self.lock.lock().await;
-        let mut doc = self.read().await?;
-        if !doc.databases.contains_key(&database.name) {
+        self.update(|doc| {
+            if doc.databases.contains_key(&database.name) {
+                return Ok(false);
+            }
             doc.databases
                 .insert(database.name.clone(), database.clone());
-            self.write(&doc).await?;
-        }
-        Ok(())
+            Ok(true)
+        })
+        .await
     }
 
     async fn list_databases(&self) -> Result<Vec<Database>> {
@@ -190,21 +309,22 @@ impl Catalog for EmbeddedCatalog {
     }
 
     async fn upsert_table(&self, table: &TableEntry) -> Result<()> {
-        let _g = self.lock.lock().await;
-        let mut doc = self.read().await?;
-        if !doc.databases.contains_key(&table.database) {
-            return Err(Error::Catalog(format!(
-                "database `{}` does not exist; create it before registering `{}`",
-                table.database,
-                table.qualified_name()
-            )));
-        }
-        let mut entry = table.clone();
-        if let Some(old) = doc.tables.get(&table.qualified_name()) {
-            entry.created_at = old.created_at.clone();
-        }
-        doc.tables.insert(table.qualified_name(), entry);
-        self.write(&doc).await
+        self.update(|doc| {
+            if !doc.databases.contains_key(&table.database) {
+                return Err(Error::Catalog(format!(
+                    "database `{}` does not exist; create it before registering `{}`",
+                    table.database,
+                    table.qualified_name()
+                )));
+            }
+            let mut entry = table.clone();
+            if let Some(old) = doc.tables.get(&table.qualified_name()) {
+                entry.created_at = old.created_at.clone();
+            }
+            doc.tables.insert(table.qualified_name(), entry);
+            Ok(true)
+        })
+        .await
     }
 
     async fn get_table(&self, database: &str, name: &str) -> Result<Option<TableEntry>> {
@@ -308,6 +428,98 @@ mod tests {
         ]));
         assert_eq!(hive_type(&t), "struct<lat:double,tags:array<string>>");
         assert_eq!(hive_type(&DataType::Decimal128(12, 2)), "decimal(12,2)");
+    }
+
+    fn database(name: &str) -> Database {
+        Database {
+            name: name.into(),
+            description: None,
+            location: "x".into(),
+        }
+    }
+
+    /// A catalog on an in-memory object store (conditional puts, as on S3), and the store.
+    fn in_memory() -> (EmbeddedCatalog, Arc<dyn object_store::ObjectStore>) {
+        let store: Arc<dyn object_store::ObjectStore> =
+            Arc::new(object_store::memory::InMemory::new());
+        let mut cat = EmbeddedCatalog::for_lake(Path::new("/unused"));
+        cat.store = Some(store.clone());
+        (cat, store)
+    }
+
+    /// What another process does between this one's read and write: adds a database.
+    fn other_writer(cat: &EmbeddedCatalog, name: &str) {
+        let other = EmbeddedCatalog {
+            lock: Arc::new(Mutex::new(())),
+            ..cat.clone()
+        };
+        futures::executor::block_on(other.create_database(&database(name))).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_conditional_update_that_lost_the_race_is_reapplied() {
+        let (cat, _) = in_memory();
+        cat.create_database(&database("bronze")).await.unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        cat.update(|doc| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                other_writer(&cat, "gold");
+            }
+            doc.databases.insert("silver".into(), database("silver"));
+            Ok(true)
+        })
+        .await
+        .unwrap();
+        assert_eq!(calls.into_inner(), 2, "re-read and re-applied once");
+        let names: Vec<String> = cat
+            .list_databases()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["bronze", "gold", "silver"],
+            "neither update is lost"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_write_racing_another_creation_is_reapplied() {
+        let (cat, _) = in_memory();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        cat.update(|doc| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                other_writer(&cat, "gold");
+            }
+            doc.databases.insert("silver".into(), database("silver"));
+            Ok(true)
+        })
+        .await
+        .unwrap();
+        assert_eq!(cat.list_databases().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_update_that_always_loses_gives_up_with_a_clear_error() {
+        let (cat, _) = in_memory();
+        cat.create_database(&database("bronze")).await.unwrap();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let err = cat
+            .update(|doc| {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                other_writer(&cat, &format!("db{i}"));
+                doc.databases.insert("silver".into(), database("silver"));
+                Ok(true)
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kept changing while this process tried to update it (12 attempts)"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

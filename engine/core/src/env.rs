@@ -40,6 +40,10 @@ pub struct EnvironmentSpec {
     /// Kafka settings for streaming sources: `{ brokers: "host:port,..." }`.
     #[serde(default)]
     pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
+    /// PII protection: `{ hash_key_env: MEDALLION_PII_KEY_PROD }` makes `hash` an HMAC-SHA-256
+    /// with the secret key in that environment variable (see `pii.rs`).
+    #[serde(default)]
+    pub pii: Option<crate::pii::PiiEnvSpec>,
     /// What the environment is for.
     #[serde(default)]
     pub description: Option<String>,
@@ -96,6 +100,8 @@ pub struct Environment {
     pub streaming: bool,
     /// Kafka settings (brokers); `MEDALLION_KAFKA_BROKERS` overrides them.
     pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
+    /// PII protection settings (the `hash` key's variable), see [`crate::pii::hash_key`].
+    pub pii: Option<crate::pii::PiiEnvSpec>,
     /// Lake roots of the other environments (isolation checks).
     pub other_lakes: Vec<(String, LakeRoot)>,
     /// The project root: the folder holding `environments.yaml`.
@@ -242,6 +248,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 retention_days: spec.retention_days,
                 streaming: spec.streaming,
                 kafka: spec.kafka.clone(),
+                pii: spec.pii.clone(),
                 other_lakes: lakes.iter().filter(|(n, _)| n != name).cloned().collect(),
                 project_root: root.clone(),
             }

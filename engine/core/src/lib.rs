@@ -9,12 +9,14 @@
 //! - Data streams through in Arrow record batches; memory does not grow with input size.
 
 pub mod catalog;
+pub mod compat;
 pub mod dedupe;
 pub mod env;
 pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod kafka_spec;
+pub mod pii;
 pub mod pipeline;
 pub mod plan;
 pub mod quality;

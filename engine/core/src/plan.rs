@@ -15,10 +15,12 @@ use datafusion::catalog::memory::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::compat;
 use crate::error::SpecError;
+use crate::pii;
 use crate::quality::{self, CompiledRule};
 use crate::schema::{self, DatasetSchema};
-use crate::spec::{sql_ident, Job, PiiAction, TableName};
+use crate::spec::{DedupeSpec, Job, PiiAction, SilverSpec, TableName};
 
 /// Bronze ingestion metadata columns.
 pub const INGEST_TIME: &str = "_ingest_time";
@@ -79,6 +81,9 @@ pub struct JobPlan {
     pub silver_output: Option<SchemaRef>,
     /// Per Gold table: its output schema and the tables it reads.
     pub gold: Vec<GoldPlan>,
+    /// Problems that do not stop the job (e.g. a `pii` column reaching Silver in clear
+    /// text); `medallion validate` and `run` print them.
+    pub warnings: Vec<SpecError>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,47 +148,26 @@ pub fn referenced_tables(sql: &str) -> Result<Vec<String>, String> {
     Ok(refs.iter().map(|r| r.to_string()).collect())
 }
 
-/// The pii-protected typed schema: the relation `input` of the Silver SQL.
+/// The pii-protected typed schema: the relation `input` of the Silver SQL (see [`pii`]).
 pub fn pii_schema(
     typed_out: &SchemaRef,
     pii: &std::collections::BTreeMap<String, PiiAction>,
 ) -> SchemaRef {
-    Arc::new(Schema::new(
-        typed_out
-            .fields()
-            .iter()
-            .filter_map(|f| match pii.get(f.name()) {
-                Some(PiiAction::Drop) => None,
-                Some(_) => Some(Field::new(f.name(), DataType::Utf8, true)),
-                None => Some(f.as_ref().clone()),
-            })
-            .collect::<Vec<_>>(),
-    ))
+    pii::pii_schema(typed_out, pii)
 }
 
-/// The SQL select list applying PII protection.
+/// The SQL select list applying PII protection, with unsalted SHA-256 for `hash`.
+/// Compatibility shim: use [`pii::pii_select`] with the environment's key.
 pub fn pii_select(
     typed_out: &SchemaRef,
     pii: &std::collections::BTreeMap<String, PiiAction>,
 ) -> String {
-    typed_out
-        .fields()
-        .iter()
-        .filter_map(|f| {
-            let c = sql_ident(f.name());
-            let text = format!("CAST({c} AS VARCHAR)");
-            match pii.get(f.name()) {
-                Some(PiiAction::Drop) => None,
-                Some(PiiAction::Hash) => Some(format!("encode(sha256({text}), 'hex') AS {c}")),
-                Some(PiiAction::Mask) => Some(format!(
-                    "CASE WHEN {c} IS NULL THEN NULL WHEN character_length({text}) <= 4 THEN repeat('*', character_length({text})) \
-                     ELSE concat(repeat('*', character_length({text}) - 4), right({text}, 4)) END AS {c}"
-                )),
-                None => Some(c),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    pii::pii_select(typed_out, pii, None)
+}
+
+/// The warnings of a set of plans, in plan order (print them before running).
+pub fn warnings(plans: &[JobPlan]) -> Vec<SpecError> {
+    plans.iter().flat_map(|p| p.warnings.clone()).collect()
 }
 
 /// Plans one job against known table schemas. `known` gains the job's outputs.
@@ -210,98 +194,23 @@ pub async fn plan_job(
     let bronze_schema = Arc::new(Schema::new(bronze_fields));
     let typed_schema = ds.typed_schema();
     let typed_out_schema = crate::typing::output_schema(&typed_schema, &bronze_schema);
-    let columns: Vec<String> = typed_out_schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let unknown_col = |path: String, c: &str| {
-        SpecError::new(
-            file,
-            path,
-            format!(
-                "unknown column `{c}`; the columns of {} are: {}",
-                ds.reference(),
-                columns.join(", ")
-            ),
-        )
+    let mut warnings = Vec::new();
+    let silver = match &spec.silver {
+        Some(silver) => {
+            let planned = plan_silver(file, silver, &ds, &typed_out_schema, known).await;
+            errors.extend(planned.errors);
+            warnings.extend(planned.warnings);
+            planned.plan
+        }
+        None => SilverPlan::default(),
     };
-
-    let mut rules = Vec::new();
-    let mut silver_input_schema = None;
-    let mut silver_output = None;
-    let mut silver_sql = None;
-    if let Some(silver) = &spec.silver {
-        match quality::compile(file, &silver.rules, &typed_out_schema) {
-            Ok(r) => rules = r,
-            Err(e) => errors.extend(e),
-        }
-        if let Some(d) = &silver.dedupe {
-            for (i, k) in d.keys.iter().enumerate() {
-                if !columns.contains(k) {
-                    errors.push(unknown_col(format!("silver.dedupe.keys[{i}]"), k));
-                }
-            }
-            if let Some(l) = &d.latest_by {
-                if !columns.contains(l) {
-                    errors.push(unknown_col("silver.dedupe.latest_by".into(), l));
-                }
-            }
-        }
-        for (c, _) in &silver.pii {
-            if !columns.contains(c) {
-                errors.push(unknown_col(format!("silver.pii.{c}"), c));
-            }
-        }
-        let input = pii_schema(&typed_out_schema, &silver.pii);
-        let sql = silver
-            .sql
-            .clone()
-            .unwrap_or_else(|| "SELECT * FROM input".to_string());
-        let mut tables = known.clone();
-        tables.insert("__medallion.input".into(), input.clone());
-        let ctx = planning_context(&tables).await;
-        let _ = ctx.register_table("input", Arc::new(EmptyTable::new(input.clone())));
-        match ctx.sql(&sql).await {
-            Ok(df) => {
-                let out: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-                if let Some(d) = &silver.dedupe {
-                    let missing: Vec<&String> = d
-                        .keys
-                        .iter()
-                        .filter(|k| columns.contains(k) && out.field_with_name(k).is_err())
-                        .collect();
-                    if !missing.is_empty() {
-                        errors.push(SpecError::new(
-                            file,
-                            "silver.sql",
-                            format!(
-                                "the query's output lacks the dedupe key column(s) {}, which Silver needs to merge new rows by key (silver.dedupe.keys)",
-                                missing.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-                            ),
-                        ));
-                    }
-                }
-                silver_output = Some(crate::table::nullable(&out));
-            }
-            Err(e) => errors.push(SpecError::new(
-                file,
-                "silver.sql",
-                format!(
-                    "{}; the relation `input` has the columns: {}",
-                    sql_error(e),
-                    input
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )),
-        }
-        silver_input_schema = Some(input);
-        silver_sql = Some(sql);
-    }
+    errors.extend(check_evolution(job, &ds, silver.output.as_ref(), known));
+    let SilverPlan {
+        rules,
+        input: silver_input_schema,
+        sql: silver_sql,
+        output: silver_output,
+    } = silver;
 
     // Register what this job writes so far, so that its Gold SQL can read them.
     known.insert(job.bronze_table().to_string(), bronze_schema.clone());
@@ -369,7 +278,170 @@ pub async fn plan_job(
         silver_output,
         gold,
         schema: ds,
+        warnings,
     })
+}
+
+/// The pinned schema must be backward compatible with the job's existing Bronze and Silver
+/// tables (see [`compat`]).
+fn check_evolution(
+    job: &Job,
+    ds: &DatasetSchema,
+    silver_output: Option<&SchemaRef>,
+    known: &HashMap<String, SchemaRef>,
+) -> Vec<SpecError> {
+    let file = job.file.as_str();
+    let mut errors = Vec::new();
+    let bronze = job.bronze_table().to_string();
+    if let Some(current) = known.get(&bronze) {
+        errors.extend(compat::check_bronze(file, &bronze, current, ds));
+    }
+    if let (Some(t), Some(out)) = (job.silver_table(), silver_output) {
+        if let Some(current) = known.get(&t.to_string()) {
+            errors.extend(compat::check_silver(file, &t.to_string(), current, out, ds));
+        }
+    }
+    errors
+}
+
+/// What planning the Silver stage produces.
+#[derive(Default)]
+struct SilverPlan {
+    rules: Vec<CompiledRule>,
+    input: Option<SchemaRef>,
+    sql: Option<String>,
+    output: Option<SchemaRef>,
+}
+
+/// A planned Silver stage with the problems found.
+struct PlannedSilver {
+    plan: SilverPlan,
+    errors: Vec<SpecError>,
+    warnings: Vec<SpecError>,
+}
+
+/// Plans the Silver stage: rules, dedupe and PII columns, and the SQL over `input`.
+async fn plan_silver(
+    file: &str,
+    silver: &SilverSpec,
+    ds: &DatasetSchema,
+    typed_out_schema: &SchemaRef,
+    known: &HashMap<String, SchemaRef>,
+) -> PlannedSilver {
+    let mut errors = Vec::new();
+    let mut plan = SilverPlan::default();
+    let columns: Vec<String> = typed_out_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let unknown_col = |path: String, c: &str| {
+        SpecError::new(
+            file,
+            path,
+            format!(
+                "unknown column `{c}`; the columns of {} are: {}",
+                ds.reference(),
+                columns.join(", ")
+            ),
+        )
+    };
+    match quality::compile(file, &silver.rules, typed_out_schema) {
+        Ok(r) => plan.rules = r,
+        Err(e) => errors.extend(e),
+    }
+    if let Some(d) = &silver.dedupe {
+        for (i, k) in d.keys.iter().enumerate() {
+            if !columns.contains(k) {
+                errors.push(unknown_col(format!("silver.dedupe.keys[{i}]"), k));
+            }
+        }
+        if let Some(l) = &d.latest_by {
+            if !columns.contains(l) {
+                errors.push(unknown_col("silver.dedupe.latest_by".into(), l));
+            }
+        }
+    }
+    for c in silver.pii.keys() {
+        if !columns.contains(c) {
+            errors.push(unknown_col(format!("silver.pii.{c}"), c));
+        }
+    }
+    let input = pii::pii_schema(typed_out_schema, &silver.pii);
+    let sql = silver
+        .sql
+        .clone()
+        .unwrap_or_else(|| "SELECT * FROM input".to_string());
+    let mut tables = known.clone();
+    tables.insert("__medallion.input".into(), input.clone());
+    let ctx = planning_context(&tables).await;
+    let _ = ctx.register_table("input", Arc::new(EmptyTable::new(input.clone())));
+    let mut warnings = Vec::new();
+    match ctx.sql(&sql).await {
+        Ok(df) => {
+            let out: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            if let Some(d) = &silver.dedupe {
+                errors.extend(check_merge_columns(file, d, &columns, &out));
+            }
+            warnings = pii::clear_text_warnings(file, ds, silver, df).await;
+            plan.output = Some(crate::table::nullable(&out));
+        }
+        Err(e) => errors.push(SpecError::new(
+            file,
+            "silver.sql",
+            format!(
+                "{}; the relation `input` has the columns: {}",
+                sql_error(e),
+                input
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+    plan.input = Some(input);
+    plan.sql = Some(sql);
+    PlannedSilver {
+        plan,
+        errors,
+        warnings,
+    }
+}
+
+/// With dedupe, Silver merges the query's output by key and orders versions of a key by
+/// `latest_by`: both must be output columns, or the merge would match or order without them.
+fn check_merge_columns(
+    file: &str,
+    d: &DedupeSpec,
+    columns: &[String],
+    out: &SchemaRef,
+) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    let lacks = |c: &String| columns.contains(c) && out.field_with_name(c).is_err();
+    let missing: Vec<&String> = d.keys.iter().filter(|k| lacks(k)).collect();
+    if !missing.is_empty() {
+        errors.push(SpecError::new(
+            file,
+            "silver.sql",
+            format!(
+                "the query's output lacks the dedupe key column(s) {}, which Silver needs to merge new rows by key (silver.dedupe.keys)",
+                missing.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    if let Some(l) = d.latest_by.as_ref().filter(|l| lacks(l)) {
+        errors.push(SpecError::new(
+            file,
+            "silver.sql",
+            format!(
+                "the query's output lacks the column `{l}` (silver.dedupe.latest_by), which Silver needs to keep the latest record of a key when merging: \
+                 without it an older record would replace a newer one. Select `{l}` in the query"
+            ),
+        ));
+    }
+    errors
 }
 
 /// Orders jobs so that each runs after the jobs whose tables its Silver or Gold SQL reads, and refuses

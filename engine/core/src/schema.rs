@@ -196,6 +196,9 @@ pub struct DatasetSchema {
     pub fields: Vec<FieldSpec>,
     /// Where it was loaded from.
     pub path: PathBuf,
+    /// SHA-256 (hex) of the file's bytes. Recorded in the tables written with this version
+    /// (`medallion.schema_sha256`) so that an edited released version is noticed.
+    pub content_sha256: String,
 }
 
 impl DatasetSchema {
@@ -292,8 +295,17 @@ pub fn load_schema(
             ),
         )]);
     }
-    let file: SchemaFile = crate::yaml::load(&path).map_err(|e| vec![e])?;
     let shown = path.display().to_string();
+    let bytes = std::fs::read(&path).map_err(|e| {
+        vec![SpecError::new(
+            &shown,
+            "",
+            format!("cannot read the file: {e}"),
+        )]
+    })?;
+    let content_sha256 = sha256_hex(&bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let file: SchemaFile = crate::yaml::parse(&shown, &text).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     if file.dataset != dataset {
         errors.push(SpecError::new(
@@ -326,7 +338,17 @@ pub fn load_schema(
         description: file.description,
         fields: file.fields,
         path,
+        content_sha256,
     })
+}
+
+/// SHA-256 of bytes, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn check_fields(file: &str, path: &str, fields: &[FieldSpec], errors: &mut Vec<SpecError>) {
@@ -405,6 +427,21 @@ mod tests {
             err.message
         );
         assert!(err.message.contains("decimal(p,s)"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_content_hash_changes_with_any_edit_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("orders");
+        std::fs::create_dir_all(&folder).unwrap();
+        let text = "dataset: orders\nversion: 1\nfields:\n  - { name: id, type: long }\n";
+        std::fs::write(folder.join("v1.yaml"), text).unwrap();
+        let a = load_schema(dir.path(), "orders@1", "j.yaml", "bronze.schema").unwrap();
+        assert_eq!(a.content_sha256, sha256_hex(text.as_bytes()));
+        assert_eq!(a.content_sha256.len(), 64);
+        std::fs::write(folder.join("v1.yaml"), text.replace("long", "int")).unwrap();
+        let b = load_schema(dir.path(), "orders@1", "j.yaml", "bronze.schema").unwrap();
+        assert_ne!(a.content_sha256, b.content_sha256);
     }
 
     #[test]

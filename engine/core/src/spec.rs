@@ -167,7 +167,9 @@ pub struct SilverSpec {
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
     /// Columns holding personal data and how to protect them before they reach Silver:
-    /// `hash` (SHA-256 hex), `mask` (all but the last 4 characters become `*`), `drop`.
+    /// `hash` (SHA-256 hex; HMAC-SHA-256 hex with the environment's `pii.hash_key_env` key),
+    /// `mask` (all but the last 4 characters become `*`), `drop`. A schema column classified
+    /// `pii` that the SQL reads without an action here is a plan warning.
     #[serde(default)]
     pub pii: BTreeMap<String, PiiAction>,
     /// The transform, in SQL over the relation `input` (the typed, checked, deduplicated,
