@@ -44,6 +44,7 @@ pub async fn stream(
     let plans = plan::plan_all(&[path.to_path_buf()], schemas, known)
         .await
         .map_err(medallion_core::Error::Spec)?;
+    crate::commands::print_warnings(&plans);
     let plan = plans
         .into_iter()
         .next()

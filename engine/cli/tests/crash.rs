@@ -12,7 +12,9 @@ use common::project;
 
 fn medallion(dir: &Path, fault: Option<&str>, args: &[&str]) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_medallion"));
-    cmd.args(args).current_dir(dir).env_remove("MEDALLION_FAULT");
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("MEDALLION_FAULT");
     if let Some(f) = fault {
         cmd.env("MEDALLION_FAULT", f);
     }
@@ -48,14 +50,20 @@ fn snapshot(dir: &Path) -> String {
 /// Drops columns whose values differ between runs (times, run ids).
 fn strip_volatile(csv: &str) -> String {
     let mut lines = csv.lines();
-    let Some(header) = lines.next() else { return String::new() };
+    let Some(header) = lines.next() else {
+        return String::new();
+    };
     let names: Vec<&str> = header.split(',').collect();
     let keep: Vec<usize> = (0..names.len())
         .filter(|&i| !matches!(names[i], "_ingest_time" | "_run_id" | "_quarantined_at"))
         .collect();
     let pick = |l: &str| {
         let cells: Vec<&str> = l.split(',').collect();
-        keep.iter().map(|&i| cells.get(i).copied().unwrap_or("")).collect::<Vec<_>>().join(",") + "\n"
+        keep.iter()
+            .map(|&i| cells.get(i).copied().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\n"
     };
     std::iter::once(header).chain(lines).map(pick).collect()
 }
@@ -80,17 +88,36 @@ fn a_crash_after_any_commit_is_repaired_by_the_next_run() {
     let (code, out) = run_shop(clean.path(), None);
     assert_eq!(code, Some(0), "{out}");
     let expected = snapshot(clean.path());
-    for point in ["after_bronze_commit", "after_quarantine_commit", "after_silver_commit"] {
+    for point in [
+        "after_bronze_commit",
+        "after_quarantine_commit",
+        "after_silver_commit",
+    ] {
         let p = project();
         let (code, out) = run_shop(p.path(), Some(point));
-        assert_eq!(code, None, "{point}: the run was not killed at the fault point: {out}");
+        assert_eq!(
+            code, None,
+            "{point}: the run was not killed at the fault point: {out}"
+        );
         let (code, out) = run_shop(p.path(), None);
-        assert_eq!(code, Some(0), "{point}: the run after the crash failed: {out}");
-        assert_eq!(snapshot(p.path()), expected, "{point}: tables differ from an uninterrupted run");
+        assert_eq!(
+            code,
+            Some(0),
+            "{point}: the run after the crash failed: {out}"
+        );
+        assert_eq!(
+            snapshot(p.path()),
+            expected,
+            "{point}: tables differ from an uninterrupted run"
+        );
         // And one more run changes nothing.
         let (code, out) = run_shop(p.path(), None);
         assert_eq!(code, Some(0), "{out}");
-        assert_eq!(snapshot(p.path()), expected, "{point}: a third run changed the tables");
+        assert_eq!(
+            snapshot(p.path()),
+            expected,
+            "{point}: a third run changed the tables"
+        );
     }
 }
 
@@ -102,7 +129,11 @@ fn a_run_with_nothing_new_commits_nothing() {
     let before = versions(p.path());
     let (code, out, err) = medallion(p.path(), None, &["run", "jobs/", "--env", "dev"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert_eq!(versions(p.path()), before, "a second run without new input committed:\n{out}");
+    assert_eq!(
+        versions(p.path()),
+        before,
+        "a second run without new input committed:\n{out}"
+    );
 }
 
 /// Every table folder of the dev lake with its newest Delta log version.
@@ -115,8 +146,19 @@ fn versions(dir: &Path) -> Vec<(String, usize)> {
             if !log.is_dir() {
                 continue;
             }
-            let n = std::fs::read_dir(&log).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count();
-            out.push((format!("{}/{}", db.file_name().to_string_lossy(), t.file_name().to_string_lossy()), n));
+            let n = std::fs::read_dir(&log)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count();
+            out.push((
+                format!(
+                    "{}/{}",
+                    db.file_name().to_string_lossy(),
+                    t.file_name().to_string_lossy()
+                ),
+                n,
+            ));
         }
     }
     out.sort();

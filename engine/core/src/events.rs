@@ -128,6 +128,8 @@ pub enum RunEvent {
     /// The run failed; `committed` says whether any table changed before the failure.
     RunFailed {
         error: String,
+        /// `config`, `input`, `data`, `conflict`, `io` or `internal`.
+        error_class: String,
         duration_ms: u64,
         committed: bool,
     },
@@ -196,10 +198,13 @@ impl EventSink for LogSink {
                 detail = %json,
                 "Records quarantined."
             ),
-            RunEvent::RunFailed { error, .. } => tracing::error!(
+            RunEvent::RunFailed {
+                error, error_class, ..
+            } => tracing::error!(
                 target: "medallion::events",
                 event = "job_failed",
                 error = %error,
+                error_class = %error_class,
                 pipeline = %pipeline,
                 environment = %environment,
                 run_id = %run_id,
@@ -224,6 +229,9 @@ impl Recorder {
 
 impl EventSink for Recorder {
     fn emit(&self, event: &RunEvent) {
-        self.events.lock().expect("recorder lock").push(event.clone());
+        self.events
+            .lock()
+            .expect("recorder lock")
+            .push(event.clone());
     }
 }

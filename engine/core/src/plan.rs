@@ -157,14 +157,6 @@ pub fn pii_schema(
 }
 
 /// The SQL select list applying PII protection, with unsalted SHA-256 for `hash`.
-/// Compatibility shim: use [`pii::pii_select`] with the environment's key.
-pub fn pii_select(
-    typed_out: &SchemaRef,
-    pii: &std::collections::BTreeMap<String, PiiAction>,
-) -> String {
-    pii::pii_select(typed_out, pii, None)
-}
-
 /// The warnings of a set of plans, in plan order (print them before running).
 pub fn warnings(plans: &[JobPlan]) -> Vec<SpecError> {
     plans.iter().flat_map(|p| p.warnings.clone()).collect()

@@ -84,8 +84,7 @@ mod tests {
         let b = quarantine_batch(&rows, "run-1", 5).unwrap();
         assert_eq!(b.num_rows(), 1);
         let col = |name: &str| {
-            arrow::util::display::array_value_to_string(b.column_by_name(name).unwrap(), 0)
-                .unwrap()
+            arrow::util::display::array_value_to_string(b.column_by_name(name).unwrap(), 0).unwrap()
         };
         assert_eq!(col("_rule"), "positive");
         assert_eq!(col("_column"), "amount");

@@ -278,7 +278,9 @@ impl RunReport {
                 checked,
                 failed,
                 ..
-            } => self.silver_mut().add_rule(rule, *on_fail, *checked, *failed),
+            } => self
+                .silver_mut()
+                .add_rule(rule, *on_fail, *checked, *failed),
             E::StageFinished {
                 stage, duration_ms, ..
             } => match stage {

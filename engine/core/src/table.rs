@@ -373,13 +373,9 @@ impl Staged {
             }
             Some(mut table) => {
                 let mut actions = actions;
-                let current = table.snapshot()?.schema();
-                if current.as_ref() != &kernel_schema {
-                    let metadata = MetadataExt::with_schema(
-                        table.snapshot()?.metadata().clone(),
-                        &kernel_schema,
-                    )
-                    .map_err(|e| Error::Internal(format!("schema evolution of {name}: {e}")))?;
+                if let Some(metadata) =
+                    updated_metadata(&table, &kernel_schema, &self.properties, &name)?
+                {
                     actions.push(Action::Metadata(metadata));
                 }
                 let op = DeltaOperation::Write {
@@ -400,6 +396,36 @@ impl Staged {
             }
         }
     }
+}
+
+/// The table's metadata with `schema` and the schema-tracking properties (`medallion.schema*`)
+/// of `properties`, when either differs from what the table holds (schema evolution, a new
+/// pinned schema version); None when nothing changes.
+fn updated_metadata(
+    table: &DeltaTable,
+    schema: &StructType,
+    properties: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<deltalake::kernel::Metadata>> {
+    let snapshot = table.snapshot()?;
+    let mut metadata = snapshot.metadata().clone();
+    let mut changed = false;
+    if snapshot.schema().as_ref() != schema {
+        metadata = MetadataExt::with_schema(metadata, schema)
+            .map_err(|e| Error::Internal(format!("schema evolution of {name}: {e}")))?;
+        changed = true;
+    }
+    for (k, v) in properties
+        .iter()
+        .filter(|(k, _)| k.starts_with("medallion.schema"))
+    {
+        if metadata.configuration().get(k) != Some(v) {
+            metadata = MetadataExt::add_config_key(metadata, k.clone(), v.clone())
+                .map_err(|e| Error::Internal(format!("table properties of {name}: {e}")))?;
+            changed = true;
+        }
+    }
+    Ok(changed.then_some(metadata))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -520,4 +546,15 @@ pub fn error_is_commit_race(e: &crate::Error) -> bool {
         crate::Error::Table { source, .. } | crate::Error::Delta(source) => is_commit_race(source),
         _ => false,
     }
+}
+
+/// The table's properties (Delta `configuration`).
+pub fn properties(table: &DeltaTable) -> Result<HashMap<String, String>> {
+    Ok(table
+        .snapshot()?
+        .metadata()
+        .configuration()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
 }

@@ -30,3 +30,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => catalog::sync(&cli, env).await,
     }
 }
+
+/// Plan warnings (e.g. a `pii` column reaching Silver in clear text), on stderr.
+pub fn print_warnings(plans: &[medallion_core::plan::JobPlan]) {
+    for w in medallion_core::plan::warnings(plans) {
+        eprintln!("warning: {w}");
+    }
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use medallion_core::report::RunReport;
+use medallion_core::events::LogSink;
 use medallion_core::{plan, Error};
 
 use crate::progress::Bars;
@@ -19,7 +19,10 @@ pub async fn run(
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let files = project::job_files(&[path.to_path_buf()])?;
-    let (mut engine, envs_file) = project::engine(cli, env_name, Some(path)).await?;
+    let (engine, envs_file) = project::engine(cli, env_name, Some(path)).await?;
+    // The structured events the deploy alarms count (`records_quarantined`, `job_failed`)
+    // come from the run's event stream.
+    let mut engine = engine.with_sink(Arc::new(LogSink::default()));
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) && format == Format::Text {
         engine = engine.with_progress(Arc::new(Bars::default()));
     }
@@ -28,12 +31,12 @@ pub async fn run(
     let plans = plan::plan_all(&files, &schemas, known)
         .await
         .map_err(Error::Spec)?;
+    crate::commands::print_warnings(&plans);
     let mut out = out::stdout();
     let mut reports = Vec::new();
     let mut failure = None;
     for p in &plans {
         let outcome = engine.run(p).await;
-        log_events(&outcome.report, outcome.error.as_ref());
         if format == Format::Text {
             write!(out, "{}", outcome.report.to_text())?;
         }
@@ -49,20 +52,5 @@ pub async fn run(
     match failure {
         None => Ok(ExitCode::SUCCESS),
         Some(e) => Err(e.into()),
-    }
-}
-
-/// The structured events the deploy alarms count (`records_quarantined`, `job_failed`):
-/// their names and fields are an interface.
-fn log_events(r: &RunReport, error: Option<&Error>) {
-    let quarantined = r.bronze.rows_quarantined
-        + r.silver
-            .as_ref()
-            .map_or(0, |s| s.rows_quarantined + s.rows_schema_rejected);
-    if quarantined > 0 {
-        tracing::info!(event = "records_quarantined", count = quarantined, pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, "Records quarantined.");
-    }
-    if let Some(e) = error {
-        tracing::error!(event = "job_failed", pipeline = %r.pipeline, environment = %r.environment, run_id = %r.run_id, error = %e, error_class = e.class().name(), "Pipeline run failed.");
     }
 }

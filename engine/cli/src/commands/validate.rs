@@ -37,6 +37,7 @@ pub async fn validate(
             return Err(Error::Spec(problems).into());
         }
     };
+    crate::commands::print_warnings(&plans);
     let mut out = out::stdout();
     for p in &plans {
         writeln!(

@@ -45,12 +45,24 @@ pub struct BronzeOut {
     pub files: Vec<String>,
 }
 
-pub async fn stage(run: &Run<'_>, ctx: &SessionContext, scratch: &mut Scratch) -> Result<(BronzeOut, QuarantineWriter)> {
+pub async fn stage(
+    run: &Run<'_>,
+    ctx: &SessionContext,
+    scratch: &mut Scratch,
+) -> Result<(BronzeOut, QuarantineWriter)> {
     let started = Instant::now();
     let job = &run.plan.job;
     let name = job.bronze_table().to_string();
     let location = run.env().location(&job.bronze_table())?;
     let table = table::open_if_exists(&name, &location).await?;
+    if let Some(t) = &table {
+        crate::compat::check_release(
+            &name,
+            &table::properties(t)?,
+            &run.plan.schema,
+            run.spec_file(),
+        )?;
+    }
     let (mut ingested, last_ingest) = match &table {
         Some(t) => bookmark(ctx, t, &name).await?,
         None => (HashSet::new(), None),
@@ -75,7 +87,10 @@ pub async fn stage(run: &Run<'_>, ctx: &SessionContext, scratch: &mut Scratch) -
     let repair = repair_files(run, table.as_ref(), covered, &matched).await?;
     ingested.extend(repair.iter().map(|f| f.name.clone()));
     let matched_n = matched.len() as u64;
-    let new_files: Vec<SourceFile> = matched.into_iter().filter(|f| !ingested.contains(&f.name)).collect();
+    let new_files: Vec<SourceFile> = matched
+        .into_iter()
+        .filter(|f| !ingested.contains(&f.name))
+        .collect();
     run.emit(RunEvent::FilesDiscovered {
         table: name.clone(),
         matched: matched_n,
@@ -83,13 +98,29 @@ pub async fn stage(run: &Run<'_>, ctx: &SessionContext, scratch: &mut Scratch) -
         new_files: new_files.iter().map(|f| f.name.clone()).collect(),
     });
     let mut writer = StagedWrite::new(&name, &location, run.plan.bronze_schema.clone())?
-        .with_properties(super::table_properties(run.plan, "bronze", job.spec.bronze.description.clone()))
+        .with_properties(super::table_properties(
+            run.plan,
+            "bronze",
+            job.spec.bronze.description.clone(),
+        ))
         .without_dictionaries(&[SOURCE_FILE, RUN_ID]);
-    let decoded = decode(run, &source, &new_files, &repair, &mut writer, &mut quarantine, ingest_time).await;
+    let decoded = decode(
+        run,
+        &source,
+        &new_files,
+        &repair,
+        &mut writer,
+        &mut quarantine,
+        ingest_time,
+    )
+    .await;
     let staged = writer.finish().await?;
     scratch.track(&staged);
     decoded?;
-    run.emit(RunEvent::RowsStaged { table: name.clone(), rows: staged.rows });
+    run.emit(RunEvent::RowsStaged {
+        table: name.clone(),
+        rows: staged.rows,
+    });
     run.emit(RunEvent::StageFinished {
         stage: Stage::Bronze,
         table: name.clone(),
@@ -107,7 +138,11 @@ pub async fn stage(run: &Run<'_>, ctx: &SessionContext, scratch: &mut Scratch) -
 }
 
 /// The source files already in Bronze, and the largest `_ingest_time` stamped.
-async fn bookmark(ctx: &SessionContext, t: &DeltaTable, name: &str) -> Result<(HashSet<String>, Option<i64>)> {
+async fn bookmark(
+    ctx: &SessionContext,
+    t: &DeltaTable,
+    name: &str,
+) -> Result<(HashSet<String>, Option<i64>)> {
     ctx.register_table("__bronze", table::provider(t, ctx).await?)?;
     let context = || format!("reading the file bookmark of {name}");
     let files = ctx
@@ -134,7 +169,9 @@ async fn bookmark(ctx: &SessionContext, t: &DeltaTable, name: &str) -> Result<(H
 async fn quarantined_files(ctx: &SessionContext, q: &DeltaTable) -> Result<HashSet<String>> {
     ctx.register_table("__quarantine", table::provider(q, ctx).await?)?;
     let files = ctx
-        .sql(&format!("SELECT DISTINCT {SOURCE_FILE} AS f FROM __quarantine WHERE _stage = 'bronze'"))
+        .sql(&format!(
+            "SELECT DISTINCT {SOURCE_FILE} AS f FROM __quarantine WHERE _stage = 'bronze'"
+        ))
         .await?
         .collect()
         .await
@@ -160,7 +197,9 @@ async fn repair_files(
     (quarantine_exists, covered): (bool, Option<i64>),
     matched: &[SourceFile],
 ) -> Result<Vec<SourceFile>> {
-    let Some(bronze) = bronze else { return Ok(Vec::new()) };
+    let Some(bronze) = bronze else {
+        return Ok(Vec::new());
+    };
     let from = match (quarantine_exists, covered) {
         (_, Some(v)) => v,
         (false, None) => -1,
@@ -181,7 +220,11 @@ async fn repair_files(
             names.extend(files.iter().filter_map(|f| f.as_str().map(str::to_string)));
         }
     }
-    let found: Vec<SourceFile> = matched.iter().filter(|f| names.contains(&f.name)).cloned().collect();
+    let found: Vec<SourceFile> = matched
+        .iter()
+        .filter(|f| names.contains(&f.name))
+        .cloned()
+        .collect();
     if found.len() < names.len() {
         tracing::warn!(
             table = %bronze.table_url(),
@@ -204,21 +247,40 @@ async fn decode(
 ) -> Result<()> {
     let table = writer_name(run);
     let total: u64 = files.iter().map(|f| f.size).sum();
-    run.emit(RunEvent::StageStarted { stage: Stage::Bronze, table: table.clone(), total_bytes: Some(total) });
+    run.emit(RunEvent::StageStarted {
+        stage: Stage::Bronze,
+        table: table.clone(),
+        total_bytes: Some(total),
+    });
     let mut all: Vec<SourceFile> = files.to_vec();
     all.extend(repair.iter().cloned());
     let keep_rows = files.len();
-    let (mut rx, handle) = ingest::spawn_decoder(all.clone(), source.clone(), run.plan.raw_schema.clone());
+    let (mut rx, handle) =
+        ingest::spawn_decoder(all.clone(), source.clone(), run.plan.raw_schema.clone());
     let mut failed = None;
     while let Some(msg) = rx.recv().await {
         let step = match msg {
             Ok(Decoded::Rows { file, batch, lines }) if file < keep_rows => {
                 let n = batch.num_rows() as u64;
-                let names: arrow::array::ArrayRef = Arc::new(StringArray::from(vec![all[file].name.as_str(); batch.num_rows()]));
-                let rows = with_bronze_metadata(&batch, &run.plan.bronze_schema, ingest_time, names, lines, &run.id);
+                let names: arrow::array::ArrayRef =
+                    Arc::new(StringArray::from(vec![
+                        all[file].name.as_str();
+                        batch.num_rows()
+                    ]));
+                let rows = with_bronze_metadata(
+                    &batch,
+                    &run.plan.bronze_schema,
+                    ingest_time,
+                    names,
+                    lines,
+                    &run.id,
+                );
                 match rows {
                     Ok(rows) => {
-                        run.emit(RunEvent::RowsDecoded { table: table.clone(), rows: n });
+                        run.emit(RunEvent::RowsDecoded {
+                            table: table.clone(),
+                            rows: n,
+                        });
                         writer.write(rows).await
                     }
                     Err(e) => Err(e),
@@ -241,7 +303,11 @@ async fn decode(
                 quarantine.push(run, Stage::Bronze, "parse", rows).await
             }
             Ok(Decoded::FileDone { file, bytes }) => {
-                run.emit(RunEvent::FileRead { table: table.clone(), file: all[file].name.clone(), bytes });
+                run.emit(RunEvent::FileRead {
+                    table: table.clone(),
+                    file: all[file].name.clone(),
+                    bytes,
+                });
                 Ok(())
             }
             Err(e) => Err(e),

@@ -35,14 +35,33 @@ pub struct Committed {
 }
 
 impl Run<'_> {
-    fn metadata(&self, extra: Vec<(&str, serde_json::Value)>) -> std::collections::HashMap<String, serde_json::Value> {
-        table::commit_metadata(&self.id, &self.plan.job.spec.pipeline, &self.env().name, extra)
+    fn metadata(
+        &self,
+        extra: Vec<(&str, serde_json::Value)>,
+    ) -> std::collections::HashMap<String, serde_json::Value> {
+        table::commit_metadata(
+            &self.id,
+            &self.plan.job.spec.pipeline,
+            &self.env().name,
+            extra,
+        )
     }
 
-    fn committed(&self, table: &str, layer: &str, t: &DeltaTable, operation: &str, staged: Option<&Staged>) {
+    fn committed(
+        &self,
+        table: &str,
+        layer: &str,
+        t: &DeltaTable,
+        operation: &str,
+        staged: Option<&Staged>,
+    ) {
         self.committed_any.store(true, Ordering::SeqCst);
         let (rows, files, bytes) = staged.map_or((0, 0, 0), |s| {
-            (s.rows, s.adds.len() as u64, s.adds.iter().map(|a| a.size as u64).sum())
+            (
+                s.rows,
+                s.adds.len() as u64,
+                s.adds.iter().map(|a| a.size as u64).sum(),
+            )
         });
         self.emit(RunEvent::TableCommitted {
             table: table.to_string(),
@@ -56,7 +75,12 @@ impl Run<'_> {
     }
 }
 
-pub async fn bronze(run: &Run<'_>, bronze: &BronzeOut, quarantined: u64, scratch: &mut Scratch) -> Result<Committed> {
+pub async fn bronze(
+    run: &Run<'_>,
+    bronze: &BronzeOut,
+    quarantined: u64,
+    scratch: &mut Scratch,
+) -> Result<Committed> {
     let job = &run.plan.job;
     let had_rows = !bronze.staged.adds.is_empty();
     let created = bronze.table.is_none();
@@ -78,13 +102,29 @@ pub async fn bronze(run: &Run<'_>, bronze: &BronzeOut, quarantined: u64, scratch
     let mut bronze_version = None;
     if let Some(t) = &after {
         if had_rows || created {
-            run.committed(&bronze.name, "bronze", t, if created { "create" } else { "append" }, Some(&bronze.staged));
+            run.committed(
+                &bronze.name,
+                "bronze",
+                t,
+                if created { "create" } else { "append" },
+                Some(&bronze.staged),
+            );
             bronze_version = had_rows.then(|| table::version(t));
         }
-        register(run, &job.bronze_table(), "bronze", t, job.spec.bronze.description.clone()).await?;
+        register(
+            run,
+            &job.bronze_table(),
+            "bronze",
+            t,
+            job.spec.bronze.description.clone(),
+        )
+        .await?;
     }
     super::fault_point("after_bronze_commit");
-    Ok(Committed { bookmark, bronze_version })
+    Ok(Committed {
+        bookmark,
+        bronze_version,
+    })
 }
 
 /// A lost race names what happened and what to do.
@@ -100,7 +140,12 @@ fn race_message(e: Error) -> Error {
     }
 }
 
-pub async fn quarantine(run: &Run<'_>, mut q: QuarantineWriter, committed: &Committed, scratch: &mut Scratch) -> Result<()> {
+pub async fn quarantine(
+    run: &Run<'_>,
+    mut q: QuarantineWriter,
+    committed: &Committed,
+    scratch: &mut Scratch,
+) -> Result<()> {
     let job = &run.plan.job;
     q.flush().await?;
     let bronze = job.bronze_table().to_string();
@@ -117,20 +162,45 @@ pub async fn quarantine(run: &Run<'_>, mut q: QuarantineWriter, committed: &Comm
     scratch.track(&staged);
     let created = q.table.is_none();
     let had_rows = !staged.adds.is_empty();
-    let after = staged.clone().commit(q.table, run.metadata(vec![]), txns).await?;
+    let after = staged
+        .clone()
+        .commit(q.table, run.metadata(vec![]), txns)
+        .await?;
     scratch.committed(&q.name);
     if let Some(t) = &after {
         if had_rows || created {
-            run.committed(&q.name, "quarantine", t, if created { "create" } else { "append" }, Some(&staged));
+            run.committed(
+                &q.name,
+                "quarantine",
+                t,
+                if created { "create" } else { "append" },
+                Some(&staged),
+            );
         }
-        let description = format!("Records rejected by pipeline {}, with the reason", job.spec.pipeline);
-        register(run, &job.quarantine_table(), "quarantine", t, Some(description)).await?;
+        let description = format!(
+            "Records rejected by pipeline {}, with the reason",
+            job.spec.pipeline
+        );
+        register(
+            run,
+            &job.quarantine_table(),
+            "quarantine",
+            t,
+            Some(description),
+        )
+        .await?;
     }
     super::fault_point("after_quarantine_commit");
     Ok(())
 }
 
-pub async fn silver(run: &Run<'_>, ctx: &SessionContext, out: SilverOut, committed: &Committed, scratch: &mut Scratch) -> Result<()> {
+pub async fn silver(
+    run: &Run<'_>,
+    ctx: &SessionContext,
+    out: SilverOut,
+    committed: &Committed,
+    scratch: &mut Scratch,
+) -> Result<()> {
     let job = &run.plan.job;
     let spec = job.spec.silver.as_ref().expect("a Silver stage ran");
     let name = out.name.to_string();
@@ -141,16 +211,38 @@ pub async fn silver(run: &Run<'_>, ctx: &SessionContext, out: SilverOut, committ
     if out.table.is_some() && rows == 0 && (out.rows_read == 0 || !moved) {
         return Ok(());
     }
-    let txn = committed.bookmark.map(|b| Transaction::new(&bookmark_app_id(&job.bronze_table().to_string()), b));
+    let txn = committed
+        .bookmark
+        .map(|b| Transaction::new(&bookmark_app_id(&job.bronze_table().to_string()), b));
     let (after, operation) = match (out.table, &spec.dedupe) {
         (Some(t), _) if rows == 0 => {
             // Nothing to write, but the bookmark must move past the processed rows.
-            let bookmark_only = Staged { adds: vec![], rows: 0, schema: table::arrow_schema(&t)?, ..out.staged.clone() };
-            (bookmark_only.commit(Some(t), run.metadata(vec![]), txn.into_iter().collect()).await?, "bookmark")
+            let bookmark_only = Staged {
+                adds: vec![],
+                rows: 0,
+                schema: table::arrow_schema(&t)?,
+                ..out.staged.clone()
+            };
+            (
+                bookmark_only
+                    .commit(Some(t), run.metadata(vec![]), txn.into_iter().collect())
+                    .await?,
+                "bookmark",
+            )
         }
         (Some(t), Some(d)) => {
-            let urls = out.staged.file_urls().iter().map(|u| u.to_string()).collect::<Vec<_>>();
-            let source = ctx.read_parquet(urls, ParquetReadOptions::default().schema(&out.staged.schema)).await?;
+            let urls = out
+                .staged
+                .file_urls()
+                .iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>();
+            let source = ctx
+                .read_parquet(
+                    urls,
+                    ParquetReadOptions::default().schema(&out.staged.schema),
+                )
+                .await?;
             let merged = SilverMerge::new(t, source, &d.keys)
                 .with_latest_by(d.latest_by.as_deref())
                 .with_commit_metadata(run.metadata(vec![]))
@@ -163,8 +255,16 @@ pub async fn silver(run: &Run<'_>, ctx: &SessionContext, out: SilverOut, committ
             (Some(merged), "merge")
         }
         (existing, _) => {
-            let op = if existing.is_some() { "append" } else { "create" };
-            let after = out.staged.clone().commit(existing, run.metadata(vec![]), txn.into_iter().collect()).await?;
+            let op = if existing.is_some() {
+                "append"
+            } else {
+                "create"
+            };
+            let after = out
+                .staged
+                .clone()
+                .commit(existing, run.metadata(vec![]), txn.into_iter().collect())
+                .await?;
             scratch.committed(&name);
             (after, op)
         }

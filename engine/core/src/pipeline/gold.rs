@@ -44,21 +44,43 @@ async fn refresh_one(run: &Run<'_>, ctx: &SessionContext, g: &GoldPlan, tmp: &Pa
     let existing = table::open_if_exists(&name, &location).await?;
     if let Some(t) = &existing {
         if table::txn_version(t, APP_ID).await? == Some(hash) {
-            run.emit(RunEvent::GoldSkipped { table: name, reason: "neither its SQL nor any input table changed".into() });
+            run.emit(RunEvent::GoldSkipped {
+                table: name,
+                reason: "neither its SQL nor any input table changed".into(),
+            });
             return Ok(());
         }
     }
-    run.emit(RunEvent::StageStarted { stage: crate::events::Stage::Gold, table: name.clone(), total_bytes: None });
-    let df = ctx.sql(&g.sql).await.map_err(|e| Error::query(format!("{}: gold table {name}", run.spec_file()), e))?;
+    run.emit(RunEvent::StageStarted {
+        stage: crate::events::Stage::Gold,
+        table: name.clone(),
+        total_bytes: None,
+    });
+    let df = ctx
+        .sql(&g.sql)
+        .await
+        .map_err(|e| Error::query(format!("{}: gold table {name}", run.spec_file()), e))?;
     let dir = tmp.join("gold").join(&g.table.table);
     let rows = materialize(df, &dir).await?;
-    let source = ctx.read_parquet(dir.to_string_lossy().to_string(), ParquetReadOptions::default()).await?;
+    let source = ctx
+        .read_parquet(
+            dir.to_string_lossy().to_string(),
+            ParquetReadOptions::default(),
+        )
+        .await?;
     let txn = Transaction::new(APP_ID, hash);
-    let metadata = table::commit_metadata(&run.id, &run.plan.job.spec.pipeline, &run.env().name, vec![]);
+    let metadata = table::commit_metadata(
+        &run.id,
+        &run.plan.job.spec.pipeline,
+        &run.env().name,
+        vec![],
+    );
     let description = gold_description(run, &name);
     let written = match existing {
         Some(t) => {
-            let props = CommitProperties::default().with_metadata(metadata).with_application_transaction(txn);
+            let props = CommitProperties::default()
+                .with_metadata(metadata)
+                .with_application_transaction(txn);
             t.write(vec![])
                 .with_input_plan(source.logical_plan().clone())
                 .with_save_mode(SaveMode::Overwrite)
@@ -72,7 +94,8 @@ async fn refresh_one(run: &Run<'_>, ctx: &SessionContext, g: &GoldPlan, tmp: &Pa
             create(&name, &location, source, properties, metadata, txn).await?
         }
     };
-    run.committed_any.store(true, std::sync::atomic::Ordering::SeqCst);
+    run.committed_any
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     run.emit(RunEvent::TableCommitted {
         table: name.clone(),
         layer: "gold".into(),
@@ -84,7 +107,12 @@ async fn refresh_one(run: &Run<'_>, ctx: &SessionContext, g: &GoldPlan, tmp: &Pa
     });
     register(run, &g.table, "gold", &written, description).await?;
     register_table(ctx, &g.table.database, &g.table.table, &written).await?;
-    run.emit(RunEvent::GoldRefreshed { table: name, rows, version: table::version(&written), duration_ms: started.elapsed().as_millis() as u64 });
+    run.emit(RunEvent::GoldRefreshed {
+        table: name,
+        rows,
+        version: table::version(&written),
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
     Ok(())
 }
 
@@ -95,7 +123,10 @@ async fn fingerprint(run: &Run<'_>, g: &GoldPlan) -> Result<i64> {
         let version = match TableName::parse(r) {
             Ok(t) => {
                 let location = run.env().location(&t)?;
-                table::open_if_exists(r, &location).await?.as_ref().map_or(-1, table::version)
+                table::open_if_exists(r, &location)
+                    .await?
+                    .as_ref()
+                    .map_or(-1, table::version)
             }
             Err(_) => -1,
         };
@@ -115,7 +146,13 @@ fn fnv(text: &str) -> i64 {
 }
 
 fn gold_description(run: &Run<'_>, name: &str) -> Option<String> {
-    run.plan.job.spec.gold.iter().find(|s| s.table == name).and_then(|s| s.description.clone())
+    run.plan
+        .job
+        .spec
+        .gold
+        .iter()
+        .find(|s| s.table == name)
+        .and_then(|s| s.description.clone())
 }
 
 /// Creates a table from a DataFrame in one commit (data, table properties and bookmark).

@@ -61,7 +61,12 @@ impl SilverMerge {
     }
 
     fn columns(&self) -> Vec<String> {
-        self.source.schema().fields().iter().map(|f| f.name().clone()).collect()
+        self.source
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     }
 
     /// Refuses keys or a `latest_by` column the source does not have.
@@ -69,7 +74,9 @@ impl SilverMerge {
         let columns = self.columns();
         let mut missing: Vec<(String, &str)> = Vec::new();
         if self.keys.is_empty() {
-            return Err(Error::Internal("a merge needs at least one key column".into()));
+            return Err(Error::Internal(
+                "a merge needs at least one key column".into(),
+            ));
         }
         for k in &self.keys {
             if !columns.contains(k) {
@@ -102,7 +109,12 @@ impl SilverMerge {
         self.validate()?;
         let name = self.table.table_url().to_string();
         let cols = self.columns();
-        let on = self.keys.iter().map(|k| format!("t.{0} = s.{0}", sql_ident(k))).collect::<Vec<_>>().join(" AND ");
+        let on = self
+            .keys
+            .iter()
+            .map(|k| format!("t.{0} = s.{0}", sql_ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         let mut props = CommitProperties::default().with_metadata(self.metadata);
         if let Some(t) = self.bookmark {
             props = props.with_application_transaction(t);
@@ -120,14 +132,20 @@ impl SilverMerge {
                     u = u.predicate(format!("s.{0} >= t.{0}", sql_ident(l)).as_str());
                 }
                 for c in &cols {
-                    u = u.update(sql_ident(c).as_str(), format!("s.{}", sql_ident(c)).as_str());
+                    u = u.update(
+                        sql_ident(c).as_str(),
+                        format!("s.{}", sql_ident(c)).as_str(),
+                    );
                 }
                 u
             })
             .map_err(|e| Error::table(&name, e))?
             .when_not_matched_insert(|mut i| {
                 for c in &cols {
-                    i = i.set(sql_ident(c).as_str(), format!("s.{}", sql_ident(c)).as_str());
+                    i = i.set(
+                        sql_ident(c).as_str(),
+                        format!("s.{}", sql_ident(c)).as_str(),
+                    );
                 }
                 i
             })

@@ -122,6 +122,7 @@ impl Engine {
             Ok(()) => RunEvent::RunFinished { duration_ms },
             Err(e) => RunEvent::RunFailed {
                 error: e.to_string(),
+                error_class: e.class().name().to_string(),
                 duration_ms,
                 committed: run.committed_any.load(Ordering::SeqCst),
             },

@@ -60,9 +60,16 @@ impl QuarantineWriter {
             ),
             None => (None, None),
         };
-        let description = format!("Records rejected by pipeline {}, with the reason", job.spec.pipeline);
+        let description = format!(
+            "Records rejected by pipeline {}, with the reason",
+            job.spec.pipeline
+        );
         let writer = StagedWrite::new(&name.to_string(), &loc, crate::plan::quarantine_schema())?
-            .with_properties(super::table_properties(run.plan, "quarantine", Some(description)));
+            .with_properties(super::table_properties(
+                run.plan,
+                "quarantine",
+                Some(description),
+            ));
         Ok(Self {
             name: name.to_string(),
             table,

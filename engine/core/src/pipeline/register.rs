@@ -20,12 +20,17 @@ pub const PROP_OWNER: &str = "medallion.owner";
 pub const PROP_DESCRIPTION: &str = "medallion.description";
 
 /// Table properties recorded in the Delta table when medallion creates it.
-pub fn table_properties(plan: &JobPlan, layer: &str, description: Option<String>) -> HashMap<String, String> {
+pub fn table_properties(
+    plan: &JobPlan,
+    layer: &str,
+    description: Option<String>,
+) -> HashMap<String, String> {
     let mut p = HashMap::new();
     p.insert(PROP_LAYER.into(), layer.into());
     p.insert(PROP_PIPELINE.into(), plan.job.spec.pipeline.clone());
     if matches!(layer, "bronze" | "silver") {
         p.insert(PROP_SCHEMA.into(), plan.schema.reference());
+        p.extend(crate::compat::schema_properties(&plan.schema));
     }
     if let Some(o) = &plan.job.spec.owner {
         p.insert(PROP_OWNER.into(), o.clone());
@@ -37,7 +42,13 @@ pub fn table_properties(plan: &JobPlan, layer: &str, description: Option<String>
 }
 
 /// Registers (or updates) a table in the catalog after a commit.
-pub async fn register(run: &Run<'_>, name: &TableName, layer: &str, t: &DeltaTable, description: Option<String>) -> Result<()> {
+pub async fn register(
+    run: &Run<'_>,
+    name: &TableName,
+    layer: &str,
+    t: &DeltaTable,
+    description: Option<String>,
+) -> Result<()> {
     let env = run.env();
     let plan = run.plan;
     let lake = env.lake_location()?;
@@ -53,7 +64,13 @@ pub async fn register(run: &Run<'_>, name: &TableName, layer: &str, t: &DeltaTab
         .schema
         .fields
         .iter()
-        .map(|f| (f.name.clone(), f.description.clone(), f.classification.clone()))
+        .map(|f| {
+            (
+                f.name.clone(),
+                f.description.clone(),
+                f.classification.clone(),
+            )
+        })
         .collect();
     let typed_layer = matches!(layer, "bronze" | "silver");
     let mut parameters = BTreeMap::new();
@@ -69,7 +86,10 @@ pub async fn register(run: &Run<'_>, name: &TableName, layer: &str, t: &DeltaTab
         location: env.location(name)?.to_string(),
         format: "delta".into(),
         layer: layer.into(),
-        columns: columns_of(&table::arrow_schema(t)?, if typed_layer { &described } else { &[] }),
+        columns: columns_of(
+            &table::arrow_schema(t)?,
+            if typed_layer { &described } else { &[] },
+        ),
         delta_version: table::version(t),
         owner_pipeline: plan.job.spec.pipeline.clone(),
         schema_ref: typed_layer.then(|| plan.schema.reference()),

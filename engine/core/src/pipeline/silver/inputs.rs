@@ -52,7 +52,10 @@ pub async fn read(
     let (bookmark, legacy) = match silver {
         Some(t) => match table::txn_version(t, &app).await? {
             Some(v) => (Some(v), None),
-            None => (None, table::txn_version(t, &legacy_app_id(&bronze.name)).await?),
+            None => (
+                None,
+                table::txn_version(t, &legacy_app_id(&bronze.name)).await?,
+            ),
         },
         None => (None, None),
     };
@@ -61,20 +64,40 @@ pub async fn read(
     if let Some(bt) = &bronze.table {
         let current = table::version(bt);
         match (bookmark, legacy) {
-            (None, Some(t)) => parts.push(Input { rows: after_time(ctx, t).await?, replayed: false }),
-            (None, None) if covered.is_none() => parts.push(Input { rows: ctx.table("__bronze").await?, replayed: false }),
+            (None, Some(t)) => parts.push(Input {
+                rows: after_time(ctx, t).await?,
+                replayed: false,
+            }),
+            (None, None) if covered.is_none() => parts.push(Input {
+                rows: ctx.table("__bronze").await?,
+                replayed: false,
+            }),
             (from, _) => {
                 let from = from.unwrap_or(-1);
                 let split = covered.unwrap_or(from).clamp(from, current);
                 let replay = files(bronze, bt, from, split).await?;
-                parts.extend(read_files(run, ctx, replay).await?.map(|rows| Input { rows, replayed: true }));
+                parts.extend(read_files(run, ctx, replay).await?.map(|rows| Input {
+                    rows,
+                    replayed: true,
+                }));
                 let fresh = files(bronze, bt, split, current).await?;
-                parts.extend(read_files(run, ctx, fresh).await?.map(|rows| Input { rows, replayed: false }));
+                parts.extend(read_files(run, ctx, fresh).await?.map(|rows| Input {
+                    rows,
+                    replayed: false,
+                }));
             }
         }
     }
-    let staged = bronze.staged.file_urls().iter().map(|u| u.to_string()).collect();
-    parts.extend(read_files(run, ctx, staged).await?.map(|rows| Input { rows, replayed: false }));
+    let staged = bronze
+        .staged
+        .file_urls()
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    parts.extend(read_files(run, ctx, staged).await?.map(|rows| Input {
+        rows,
+        replayed: false,
+    }));
     Ok(Inputs { parts, bookmark })
 }
 
@@ -104,8 +127,14 @@ fn check_bookmark(bookmark: Option<i64>, bronze: &BronzeOut, silver: &str) -> Re
 
 /// Rows stamped after the legacy `_ingest_time` bookmark.
 async fn after_time(ctx: &SessionContext, t: i64) -> Result<DataFrame> {
-    let after = lit(ScalarValue::TimestampMicrosecond(Some(t), Some("UTC".into())));
-    Ok(ctx.table("__bronze").await?.filter(col(INGEST_TIME).gt(after))?)
+    let after = lit(ScalarValue::TimestampMicrosecond(
+        Some(t),
+        Some("UTC".into()),
+    ));
+    Ok(ctx
+        .table("__bronze")
+        .await?
+        .filter(col(INGEST_TIME).gt(after))?)
 }
 
 /// URLs of the data files added by Bronze versions in (`after`, `upto`].
@@ -121,7 +150,11 @@ async fn files(bronze: &BronzeOut, bt: &DeltaTable, after: i64, upto: i64) -> Re
         .collect())
 }
 
-async fn read_files(run: &Run<'_>, ctx: &SessionContext, paths: Vec<String>) -> Result<Option<DataFrame>> {
+async fn read_files(
+    run: &Run<'_>,
+    ctx: &SessionContext,
+    paths: Vec<String>,
+) -> Result<Option<DataFrame>> {
     if paths.is_empty() {
         return Ok(None);
     }

@@ -50,24 +50,83 @@ pub async fn stage(
     };
     let started = Instant::now();
     let table_name = name.to_string();
-    run.emit(RunEvent::StageStarted { stage: Stage::Silver, table: table_name.clone(), total_bytes: None });
+    run.emit(RunEvent::StageStarted {
+        stage: Stage::Silver,
+        table: table_name.clone(),
+        total_bytes: None,
+    });
     for rule in &run.plan.rules {
         // Every rule appears in the report, in the spec's order, even with no rows to check.
-        run.emit(RunEvent::RuleOutcome { table: table_name.clone(), rule: rule.name.clone(), on_fail: rule.on_fail, checked: 0, failed: 0 });
+        run.emit(RunEvent::RuleOutcome {
+            table: table_name.clone(),
+            rule: rule.name.clone(),
+            on_fail: rule.on_fail,
+            checked: 0,
+            failed: 0,
+        });
     }
     let table = table::open_if_exists(&table_name, &run.env().location(&name)?).await?;
-    let inputs = inputs::read(run, ctx, bronze, quarantine.silver_covered, table.as_ref(), &table_name).await?;
-    let typed = typed_rows(run, &table_name, inputs.parts, bronze.staged.rows, quarantine, &scratch.tmp).await?;
+    if let Some(t) = &table {
+        crate::compat::check_release(
+            &table_name,
+            &table::properties(t)?,
+            &run.plan.schema,
+            run.spec_file(),
+        )?;
+    }
+    let inputs = inputs::read(
+        run,
+        ctx,
+        bronze,
+        quarantine.silver_covered,
+        table.as_ref(),
+        &table_name,
+    )
+    .await?;
+    let typed = typed_rows(
+        run,
+        &table_name,
+        inputs.parts,
+        bronze.staged.rows,
+        quarantine,
+        &scratch.tmp,
+    )
+    .await?;
     let rows_read = typed.read;
     let relation = register_typed(run, ctx, &table_name, typed, &scratch.tmp).await?;
-    let clean = set_rules::apply(run, ctx, &table_name, &relation.0, relation.1, quarantine, &scratch.tmp).await?;
-    run.emit(RunEvent::SilverCandidates { table: table_name.clone(), rows: clean });
+    let clean = set_rules::apply(
+        run,
+        ctx,
+        &table_name,
+        &relation.0,
+        relation.1,
+        quarantine,
+        &scratch.tmp,
+    )
+    .await?;
+    run.emit(RunEvent::SilverCandidates {
+        table: table_name.clone(),
+        rows: clean,
+    });
     quarantine.flush().await?;
     let staged = output::stage(run, ctx, silver, &name, table.as_ref()).await?;
     scratch.track(&staged);
-    run.emit(RunEvent::RowsStaged { table: table_name.clone(), rows: staged.rows });
-    run.emit(RunEvent::StageFinished { stage: Stage::Silver, table: table_name, duration_ms: started.elapsed().as_millis() as u64 });
-    Ok(Some(SilverOut { name, table, staged, bookmark: inputs.bookmark, rows_read }))
+    run.emit(RunEvent::RowsStaged {
+        table: table_name.clone(),
+        rows: staged.rows,
+    });
+    run.emit(RunEvent::StageFinished {
+        stage: Stage::Silver,
+        table: table_name,
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok(Some(SilverOut {
+        name,
+        table,
+        staged,
+        bookmark: inputs.bookmark,
+        rows_read,
+    }))
 }
 
 /// The typed temporary file and the deduper's choice.
@@ -88,34 +147,69 @@ async fn typed_rows(
 ) -> Result<Typed> {
     let plan = run.plan;
     let mut file = TempParquet::create(&tmp.join("typed"), &plan.typed_out_schema)?;
-    let mut deduper = match plan.job.spec.silver.as_ref().and_then(|s| s.dedupe.as_ref()) {
+    let mut deduper = match plan
+        .job
+        .spec
+        .silver
+        .as_ref()
+        .and_then(|s| s.dedupe.as_ref())
+    {
         // Sized for this run's Bronze rows (committed ones grow it as they come).
-        Some(d) => Some(Deduper::with_capacity(&plan.typed_out_schema, &d.keys, d.latest_by.as_deref(), staged_rows as usize)?),
+        Some(d) => Some(Deduper::with_capacity(
+            &plan.typed_out_schema,
+            &d.keys,
+            d.latest_by.as_deref(),
+            staged_rows as usize,
+        )?),
         None => None,
     };
     let mut read = 0;
     for part in parts {
         quarantine.suppress_silver(part.replayed);
-        let mut sinks = rows::RowSinks { typed: &mut file, deduper: deduper.as_mut(), quarantine: &mut *quarantine };
+        let mut sinks = rows::RowSinks {
+            typed: &mut file,
+            deduper: deduper.as_mut(),
+            quarantine: &mut *quarantine,
+        };
         let n = rows::process(run, table, part.rows, &mut sinks).await?;
         read += n;
     }
     quarantine.suppress_silver(false);
-    Ok(Typed { rows: file.close()?, read, deduper })
+    Ok(Typed {
+        rows: file.close()?,
+        read,
+        deduper,
+    })
 }
 
 /// Registers the typed rows (the dedupe winners, when deduplicating); returns the relation
 /// and its row count.
-async fn register_typed(run: &Run<'_>, ctx: &SessionContext, table: &str, typed: Typed, tmp: &std::path::Path) -> Result<(String, u64)> {
+async fn register_typed(
+    run: &Run<'_>,
+    ctx: &SessionContext,
+    table: &str,
+    typed: Typed,
+    tmp: &std::path::Path,
+) -> Result<(String, u64)> {
     let plan = run.plan;
     let dir = tmp.join("typed");
     let options = ParquetReadOptions::default().schema(&plan.typed_out_schema);
-    ctx.register_parquet("__typed", dir.to_string_lossy().as_ref(), options).await?;
-    let Some(d) = typed.deduper else { return Ok(("__typed".into(), typed.rows)) };
+    ctx.register_parquet("__typed", dir.to_string_lossy().as_ref(), options)
+        .await?;
+    let Some(d) = typed.deduper else {
+        return Ok(("__typed".into(), typed.rows));
+    };
     // The winners, read back from the typed file (losing rows are not decoded).
     let kept = d.keys();
-    let source = KeptRows::new(dir.join(TempParquet::FILE), plan.typed_out_schema.clone(), &d.finish())?;
+    let source = KeptRows::new(
+        dir.join(TempParquet::FILE),
+        plan.typed_out_schema.clone(),
+        &d.finish(),
+    )?;
     ctx.register_table("__deduped", Arc::new(source))?;
-    run.emit(RunEvent::RowsDeduplicated { table: table.to_string(), rows: typed.rows - kept });
+    run.emit(RunEvent::RowsDeduplicated {
+        table: table.to_string(),
+        rows: typed.rows - kept,
+    });
     Ok(("__deduped".into(), kept))
 }

@@ -23,11 +23,15 @@ pub async fn stage(
     existing: Option<&deltalake::DeltaTable>,
 ) -> Result<Staged> {
     let plan = run.plan;
-    let input = ctx
-        .sql(&format!("SELECT {} FROM __clean", crate::plan::pii_select(&plan.typed_out_schema, &silver.pii)))
-        .await?;
+    let key = crate::pii::hash_key(run.env())?;
+    crate::pii::register_udfs(ctx, key.as_ref());
+    let select = crate::pii::pii_select(&plan.typed_out_schema, &silver.pii, key.as_ref());
+    let input = ctx.sql(&format!("SELECT {select} FROM __clean")).await?;
     ctx.register_table("input", input.into_view())?;
-    let sql = plan.silver_sql.clone().unwrap_or_else(|| "SELECT * FROM input".into());
+    let sql = plan
+        .silver_sql
+        .clone()
+        .unwrap_or_else(|| "SELECT * FROM input".into());
     let file = run.spec_file().to_string();
     let sql_error = |e| Error::query(format!("{file}: silver.sql"), e);
     let df = ctx.sql(&sql).await.map_err(sql_error)?;
@@ -37,8 +41,9 @@ pub async fn stage(
         _ => output,
     };
     let location = run.env().location(name)?;
-    let mut w = StagedWrite::new(&name.to_string(), &location, target.clone())?
-        .with_properties(super::super::table_properties(plan, "silver", silver.description.clone()));
+    let mut w = StagedWrite::new(&name.to_string(), &location, target.clone())?.with_properties(
+        super::super::table_properties(plan, "silver", silver.description.clone()),
+    );
     let mut stream = df.execute_stream().await.map_err(sql_error)?;
     let mut failed = None;
     while let Some(b) = stream.next().await {
@@ -68,7 +73,12 @@ pub async fn stage(
 
 /// The schema an append writes: the table's columns (types kept), then the output's new
 /// columns. An output column whose type differs from the stored one is refused.
-pub fn appended_schema(existing: &SchemaRef, output: &SchemaRef, table: &TableName, spec_file: &str) -> Result<SchemaRef> {
+pub fn appended_schema(
+    existing: &SchemaRef,
+    output: &SchemaRef,
+    table: &TableName,
+    spec_file: &str,
+) -> Result<SchemaRef> {
     let mut fields: Vec<Field> = Vec::new();
     for f in existing.fields() {
         if let Ok(o) = output.field_with_name(f.name()) {

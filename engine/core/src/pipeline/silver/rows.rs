@@ -8,10 +8,10 @@ use arrow::datatypes::DataType;
 use datafusion::dataframe::DataFrame;
 use futures::StreamExt;
 
-use super::on_fail::{self, Verdict};
 use super::super::quarantine::QuarantineWriter;
 use super::super::scratch::{conform, TempParquet};
 use super::super::Run;
+use super::on_fail::{self, Verdict};
 use crate::dedupe::Deduper;
 use crate::error::Result;
 use crate::events::{RunEvent, Stage};
@@ -30,26 +30,39 @@ pub struct RowSinks<'a> {
 
 /// Types and checks every batch of one input.
 /// Returns the number of Bronze rows read.
-pub async fn process(run: &Run<'_>, table: &str, input: DataFrame, out: &mut RowSinks<'_>) -> Result<u64> {
+pub async fn process(
+    run: &Run<'_>,
+    table: &str,
+    input: DataFrame,
+    out: &mut RowSinks<'_>,
+) -> Result<u64> {
     let plan = run.plan;
     let mut read = 0;
     let mut stream = input.execute_stream().await?;
     while let Some(b) = stream.next().await {
         let raw = conform(&b?, &plan.bronze_schema)?;
         read += raw.num_rows() as u64;
-        run.emit(RunEvent::RowsRead { table: table.to_string(), rows: raw.num_rows() as u64 });
+        run.emit(RunEvent::RowsRead {
+            table: table.to_string(),
+            rows: raw.num_rows() as u64,
+        });
         let (mut batch, mut raw) = type_rows(run, raw, out.quarantine).await?;
         for rule in &plan.rules {
-            let RuleKind::Row { expr, .. } = &rule.kind else { continue };
+            let RuleKind::Row { expr, .. } = &rule.kind else {
+                continue;
+            };
             let fails = quality::failing_rows(expr, &batch)?;
             let failed = fails.true_count() as u64;
-            let verdict = on_fail::judge(run, table, rule, batch.num_rows() as u64, failed, || {
-                example(rule, &batch, &fails)
-            })?;
+            let verdict =
+                on_fail::judge(run, table, rule, batch.num_rows() as u64, failed, || {
+                    example(rule, &batch, &fails)
+                })?;
             if let Verdict::Remove { quarantine } = verdict {
                 if quarantine {
                     let rows = rejected(rule, &batch, &raw, &fails)?;
-                    out.quarantine.push(run, Stage::Silver, &rule.name, rows).await?;
+                    out.quarantine
+                        .push(run, Stage::Silver, &rule.name, rows)
+                        .await?;
                 }
                 on_fail::removed(run, table, rule, verdict, failed);
                 let keep = not(&fails)?;
@@ -74,7 +87,12 @@ async fn type_rows(
 ) -> Result<(RecordBatch, RecordBatch)> {
     let plan = run.plan;
     let schema_ref = plan.schema.reference();
-    let typed = typing::cast_batch(&raw, plan.typed_schema.fields(), &plan.typed_out_schema, &schema_ref)?;
+    let typed = typing::cast_batch(
+        &raw,
+        plan.typed_schema.fields(),
+        &plan.typed_out_schema,
+        &schema_ref,
+    )?;
     let keep: BooleanArray = typed.failures.iter().map(|f| Some(f.is_none())).collect();
     if keep.false_count() > 0 {
         let bad_raw = typing::filter(&raw, &not(&keep)?)?;
@@ -95,13 +113,23 @@ async fn type_rows(
                 source_line: lines[i],
             })
             .collect();
-        quarantine.push(run, Stage::Silver, SCHEMA_RULE, rows).await?;
+        quarantine
+            .push(run, Stage::Silver, SCHEMA_RULE, rows)
+            .await?;
     }
-    Ok((typing::filter(&typed.batch, &keep)?, typing::filter(&raw, &keep)?))
+    Ok((
+        typing::filter(&typed.batch, &keep)?,
+        typing::filter(&raw, &keep)?,
+    ))
 }
 
 /// The quarantine records of a row rule's failing rows (the raw text is the record).
-fn rejected(rule: &CompiledRule, batch: &RecordBatch, raw: &RecordBatch, fails: &BooleanArray) -> Result<Vec<QuarantineRow>> {
+fn rejected(
+    rule: &CompiledRule,
+    batch: &RecordBatch,
+    raw: &RecordBatch,
+    fails: &BooleanArray,
+) -> Result<Vec<QuarantineRow>> {
     let bad_raw = typing::filter(raw, fails)?;
     let records = typing::rows_as_json(&bad_raw)?;
     let (files, lines) = (texts(&bad_raw, SOURCE_FILE), ints(&bad_raw, SOURCE_LINE));
@@ -134,15 +162,25 @@ fn example(rule: &CompiledRule, batch: &RecordBatch, fails: &BooleanArray) -> St
 
 /// A column as text values (None where absent or null).
 pub fn texts(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    match batch.column_by_name(name).and_then(|c| cast(c, &DataType::Utf8).ok()) {
-        Some(c) => c.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect(),
+    match batch
+        .column_by_name(name)
+        .and_then(|c| cast(c, &DataType::Utf8).ok())
+    {
+        Some(c) => c
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect(),
         None => vec![None; batch.num_rows()],
     }
 }
 
 /// An Int64 column's values (None where absent or null).
 pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
-    match batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<Int64Array>()) {
+    match batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+    {
         Some(c) => c.iter().collect(),
         None => vec![None; batch.num_rows()],
     }

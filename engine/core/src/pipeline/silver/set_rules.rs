@@ -12,11 +12,11 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
-use super::on_fail::{self, Verdict};
-use super::rows::{ints, texts};
 use super::super::quarantine::QuarantineWriter;
 use super::super::scratch::{conform, materialize};
 use super::super::Run;
+use super::on_fail::{self, Verdict};
+use super::rows::{ints, texts};
 use crate::error::Result;
 use crate::events::Stage;
 use crate::plan::{SOURCE_FILE, SOURCE_LINE};
@@ -38,20 +38,37 @@ pub async fn apply(
     let mut current = relation.to_string();
     let mut removed = 0u64;
     for (i, rule) in run.plan.rules.iter().enumerate() {
-        let RuleKind::Unique(cols) = &rule.kind else { continue };
+        let RuleKind::Unique(cols) = &rule.kind else {
+            continue;
+        };
         let dups = duplicates(ctx, &current, cols).await?;
         let failed: u64 = dups
             .iter()
-            .filter_map(|b| b.column_by_name("__n").and_then(|c| c.as_primitive_opt::<Int64Type>()))
+            .filter_map(|b| {
+                b.column_by_name("__n")
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            })
             .map(|a| a.iter().flatten().sum::<i64>() as u64)
             .sum();
         let verdict = on_fail::judge(run, table, rule, rows, failed, || {
             format!("({}) appears more than once", key_text(cols, &dups))
         })?;
-        let Verdict::Remove { quarantine: to_quarantine } = verdict else { continue };
+        let Verdict::Remove {
+            quarantine: to_quarantine,
+        } = verdict
+        else {
+            continue;
+        };
         let name = format!("__dups_{i}");
-        ctx.register_table(&name, Arc::new(MemTable::try_new(dups[0].schema(), vec![dups.clone()])?))?;
-        let on = cols.iter().map(|k| format!("x.{0} = d.{0}", sql_ident(k))).collect::<Vec<_>>().join(" AND ");
+        ctx.register_table(
+            &name,
+            Arc::new(MemTable::try_new(dups[0].schema(), vec![dups.clone()])?),
+        )?;
+        let on = cols
+            .iter()
+            .map(|k| format!("x.{0} = d.{0}", sql_ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         if to_quarantine {
             let sql = format!("SELECT x.*, d.__n FROM {current} x JOIN {name} d ON {on}");
             quarantine_duplicates(run, ctx, &sql, rule, cols, quarantine).await?;
@@ -59,7 +76,11 @@ pub async fn apply(
         on_fail::removed(run, table, rule, verdict, failed);
         removed += failed;
         let view = format!("__unique_{i}");
-        let df = ctx.sql(&format!("SELECT x.* FROM {current} x LEFT ANTI JOIN {name} d ON {on}")).await?;
+        let df = ctx
+            .sql(&format!(
+                "SELECT x.* FROM {current} x LEFT ANTI JOIN {name} d ON {on}"
+            ))
+            .await?;
         ctx.register_table(&view, df.into_view())?;
         current = view;
     }
@@ -68,7 +89,8 @@ pub async fn apply(
         let dir = tmp.join("clean");
         let n = materialize(ctx.table(&current).await?, &dir).await?;
         let options = ParquetReadOptions::default().schema(&run.plan.typed_out_schema);
-        ctx.register_parquet("__clean", dir.to_string_lossy().as_ref(), options).await?;
+        ctx.register_parquet("__clean", dir.to_string_lossy().as_ref(), options)
+            .await?;
         n
     } else {
         ctx.register_table("__clean", ctx.table(&current).await?.into_view())?;
@@ -84,9 +106,21 @@ pub async fn apply(
 }
 
 /// Keys appearing more than once (nulls are not compared), with their count `__n`.
-async fn duplicates(ctx: &SessionContext, relation: &str, cols: &[String]) -> Result<Vec<RecordBatch>> {
-    let keys = cols.iter().map(|k| sql_ident(k)).collect::<Vec<_>>().join(", ");
-    let not_null = cols.iter().map(|k| format!("{} IS NOT NULL", sql_ident(k))).collect::<Vec<_>>().join(" AND ");
+async fn duplicates(
+    ctx: &SessionContext,
+    relation: &str,
+    cols: &[String],
+) -> Result<Vec<RecordBatch>> {
+    let keys = cols
+        .iter()
+        .map(|k| sql_ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let not_null = cols
+        .iter()
+        .map(|k| format!("{} IS NOT NULL", sql_ident(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     Ok(ctx
         .sql(&format!(
             "SELECT {keys}, count(*) AS __n FROM {relation} WHERE {not_null} GROUP BY {keys} HAVING count(*) > 1"
@@ -98,10 +132,17 @@ async fn duplicates(ctx: &SessionContext, relation: &str, cols: &[String]) -> Re
 
 /// `col=value, …` of the first duplicated key.
 fn key_text(cols: &[String], dups: &[RecordBatch]) -> String {
-    let Some(b) = dups.iter().find(|b| b.num_rows() > 0) else { return String::new() };
+    let Some(b) = dups.iter().find(|b| b.num_rows() > 0) else {
+        return String::new();
+    };
     cols.iter()
         .enumerate()
-        .map(|(i, c)| format!("{c}={}", array_value_to_string(b.column(i), 0).unwrap_or_default()))
+        .map(|(i, c)| {
+            format!(
+                "{c}={}",
+                array_value_to_string(b.column(i), 0).unwrap_or_default()
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -118,13 +159,19 @@ async fn quarantine_duplicates(
     while let Some(b) = stream.next().await {
         let b = b?;
         let records = typing::rows_as_json(&conform(&b, &run.plan.typed_out_schema)?)?;
-        let (files, lines, n) = (texts(&b, SOURCE_FILE), ints(&b, SOURCE_LINE), ints(&b, "__n"));
+        let (files, lines, n) = (
+            texts(&b, SOURCE_FILE),
+            ints(&b, SOURCE_LINE),
+            ints(&b, "__n"),
+        );
         let rows = (0..b.num_rows())
             .map(|i| {
                 let key = cols
                     .iter()
                     .map(|c| {
-                        let v = b.column_by_name(c).map(|a| array_value_to_string(a, i).unwrap_or_default());
+                        let v = b
+                            .column_by_name(c)
+                            .map(|a| array_value_to_string(a, i).unwrap_or_default());
                         format!("{c}={}", v.unwrap_or_default())
                     })
                     .collect::<Vec<_>>()
@@ -133,20 +180,33 @@ async fn quarantine_duplicates(
                     stage: "silver",
                     rule: rule.name.clone(),
                     column: Some(cols.join(",")),
-                    reason: format!("rule `{}` failed: ({key}) appears {} times", rule.name, n[i].unwrap_or(0)),
+                    reason: format!(
+                        "rule `{}` failed: ({key}) appears {} times",
+                        rule.name,
+                        n[i].unwrap_or(0)
+                    ),
                     record: records[i].clone(),
                     source_file: files[i].clone(),
                     source_line: lines[i],
                 }
             })
             .collect();
-        quarantine.push(run, Stage::Silver, &rule.name, rows).await?;
+        quarantine
+            .push(run, Stage::Silver, &rule.name, rows)
+            .await?;
     }
     Ok(())
 }
 
 /// `row_count`: judged once per run on the rows left.
-fn row_count(run: &Run<'_>, table: &str, rule: &CompiledRule, min: Option<u64>, max: Option<u64>, rows: u64) -> Result<()> {
+fn row_count(
+    run: &Run<'_>,
+    table: &str,
+    rule: &CompiledRule,
+    min: Option<u64>,
+    max: Option<u64>,
+    rows: u64,
+) -> Result<()> {
     let ok = min.is_none_or(|m| rows >= m) && max.is_none_or(|m| rows <= m);
     let bounds = format!(
         "{}{}",
