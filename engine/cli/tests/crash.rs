@@ -164,3 +164,61 @@ fn versions(dir: &Path) -> Vec<(String, usize)> {
     out.sort();
     out
 }
+
+const LATE_FILE: &str = "testdata/shop/orders/orders-2026-11-03.ndjson";
+const LATE_ROWS: &str = concat!(
+    "{\"order_id\":\"O2001\",\"customer_id\":\"C003\",\"amount\":10.5,\"currency\":\"EUR\",\"status\":\"placed\",\"ordered_at\":\"2026-11-03T09:00:00Z\",\"updated_at\":\"2026-11-03T09:00:00Z\",\"items\":[]}\n",
+    "{\"order_id\":\"O2002\", this line is not JSON\n",
+    "{\"order_id\":\"O2003\",\"customer_id\":\"C004\",\"amount\":7.0,\"currency\":\"EUR\",\"status\":\"placed\",\"ordered_at\":\"2026-11-03T10:00:00Z\",\"updated_at\":\"2026-11-03T10:00:00Z\",\"items\":[]}\n",
+);
+
+/// Adds a `unique … on_fail: quarantine` rule to the orders job (customers with several
+/// orders: every such order is quarantined).
+fn with_unique_rule(dir: &Path) {
+    let path = dir.join("jobs/shop/orders.yaml");
+    let spec = std::fs::read_to_string(&path).unwrap().replace(
+        "  rules:\n",
+        "  rules:\n    - { name: one_order_per_customer, check: { unique: [customer_id] }, on_fail: quarantine }\n",
+    );
+    std::fs::write(path, spec).unwrap();
+}
+
+/// A later run (tables exist, with bookmarks) crashes after each commit point; two more runs
+/// without the fault end with the tables of an uninterrupted history — also when a `unique`
+/// rule quarantines rows that the repeated Silver work sees again.
+#[test]
+fn a_crash_in_a_later_run_is_repaired_once() {
+    for unique in [false, true] {
+        let clean = project();
+        if unique {
+            with_unique_rule(clean.path());
+        }
+        assert_eq!(run_shop(clean.path(), None).0, Some(0));
+        std::fs::write(clean.path().join(LATE_FILE), LATE_ROWS).unwrap();
+        assert_eq!(run_shop(clean.path(), None).0, Some(0));
+        let expected = snapshot(clean.path());
+        for point in [
+            "after_bronze_commit",
+            "after_quarantine_commit",
+            "after_silver_commit",
+        ] {
+            let p = project();
+            if unique {
+                with_unique_rule(p.path());
+            }
+            assert_eq!(run_shop(p.path(), None).0, Some(0));
+            std::fs::write(p.path().join(LATE_FILE), LATE_ROWS).unwrap();
+            let (code, out) = run_shop(p.path(), Some(point));
+            assert_eq!(code, None, "{point}: not killed: {out}");
+            for _ in 0..2 {
+                let (code, out) = run_shop(p.path(), None);
+                assert_eq!(code, Some(0), "{point}: {out}");
+            }
+            assert_eq!(
+                snapshot(p.path()),
+                expected,
+                "{point} (unique rule: {unique}): tables differ from an uninterrupted history"
+            );
+        }
+    }
+}

@@ -41,6 +41,84 @@ pub enum RuleKind {
     },
 }
 
+/// A rule judged row by row: which rows of a batch fail, and why.
+pub trait RowRule {
+    fn rule(&self) -> &CompiledRule;
+    /// `true` where the row fails (a null result passes).
+    fn failing(&self, batch: &RecordBatch) -> Result<BooleanArray>;
+    /// The checked column of a built-in check.
+    fn column(&self) -> Option<&str>;
+    fn reason(&self, batch: &RecordBatch, row: usize) -> String {
+        reason(self.rule(), batch, row)
+    }
+}
+
+/// A rule judged once over the whole set of a run's rows (after dedupe).
+pub trait SetRule {
+    fn rule(&self) -> &CompiledRule;
+    /// For `unique`: the key columns whose values must not repeat.
+    fn unique_keys(&self) -> Option<&[String]>;
+    /// For `row_count`: whether `rows` rows satisfy the bounds, and the bounds as text.
+    fn row_count(&self, rows: u64) -> Option<(bool, String)>;
+}
+
+/// A row rule of a compiled rule.
+pub struct RowCheck<'a>(&'a CompiledRule, &'a Arc<dyn PhysicalExpr>, Option<&'a str>);
+
+impl RowRule for RowCheck<'_> {
+    fn rule(&self) -> &CompiledRule {
+        self.0
+    }
+    fn failing(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        failing_rows(self.1, batch)
+    }
+    fn column(&self) -> Option<&str> {
+        self.2
+    }
+}
+
+impl SetRule for CompiledRule {
+    fn rule(&self) -> &CompiledRule {
+        self
+    }
+    fn unique_keys(&self) -> Option<&[String]> {
+        match &self.kind {
+            RuleKind::Unique(cols) => Some(cols),
+            _ => None,
+        }
+    }
+    fn row_count(&self, rows: u64) -> Option<(bool, String)> {
+        let RuleKind::RowCount { min, max } = &self.kind else {
+            return None;
+        };
+        let ok = min.is_none_or(|m| rows >= m) && max.is_none_or(|m| rows <= m);
+        let bounds = format!(
+            "{}{}",
+            min.map(|m| format!("at least {m}")).unwrap_or_default(),
+            max.map(|m| format!(" at most {m}")).unwrap_or_default()
+        );
+        Some((ok, bounds))
+    }
+}
+
+impl CompiledRule {
+    /// The rule as a row rule, if it is one.
+    pub fn as_row(&self) -> Option<RowCheck<'_>> {
+        match &self.kind {
+            RuleKind::Row { expr, column, .. } => Some(RowCheck(self, expr, column.as_deref())),
+            _ => None,
+        }
+    }
+
+    /// The rule as a set rule (`unique`, `row_count`), if it is one.
+    pub fn as_set(&self) -> Option<&dyn SetRule> {
+        match &self.kind {
+            RuleKind::Row { .. } => None,
+            _ => Some(self),
+        }
+    }
+}
+
 /// The SQL of a row check.
 pub fn row_check_sql(check: &Check) -> Option<(String, Option<String>)> {
     Some(match check {

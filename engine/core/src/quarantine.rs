@@ -55,15 +55,31 @@ pub fn with_bronze_metadata(
     lines: Int64Array,
     run_id: &str,
 ) -> Result<RecordBatch> {
-    let n = data.num_rows();
     let mut columns = data.columns().to_vec();
-    columns.push(Arc::new(
-        TimestampMicrosecondArray::from(vec![ingest_time; n]).with_timezone("UTC"),
+    columns.extend(bronze_metadata_columns(
+        data.num_rows(),
+        ingest_time,
+        source,
+        lines,
+        run_id,
     ));
-    columns.push(source);
-    columns.push(Arc::new(lines));
-    columns.push(Arc::new(StringArray::from(vec![run_id; n])));
     Ok(RecordBatch::try_new(bronze.clone(), columns)?)
+}
+
+/// The four metadata columns of `n` Bronze rows, in [`crate::plan::bronze_meta_fields`] order.
+pub fn bronze_metadata_columns(
+    n: usize,
+    ingest_time: i64,
+    source: ArrayRef,
+    lines: Int64Array,
+    run_id: &str,
+) -> Vec<ArrayRef> {
+    vec![
+        Arc::new(TimestampMicrosecondArray::from(vec![ingest_time; n]).with_timezone("UTC")),
+        source,
+        Arc::new(lines),
+        Arc::new(StringArray::from(vec![run_id; n])),
+    ]
 }
 
 #[cfg(test)]

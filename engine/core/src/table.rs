@@ -289,7 +289,13 @@ impl Staged {
     pub fn file_urls(&self) -> Vec<Url> {
         self.adds
             .iter()
-            .filter_map(|a| self.location.url.join(&a.path).ok())
+            .map(|a| {
+                // A staged path is one we wrote: it always joins onto the table URL.
+                self.location
+                    .url
+                    .join(&a.path)
+                    .unwrap_or_else(|e| panic!("staged file {} of {}: {e}", a.path, self.name))
+            })
             .collect()
     }
 
@@ -498,9 +504,13 @@ pub async fn commit_infos(
     let store = table.log_store();
     let mut out = Vec::new();
     for v in (after + 1).max(0)..=upto {
-        let Some(bytes) = store.read_commit_entry(v as _).await? else {
-            continue;
-        };
+        let bytes = store.read_commit_entry(v as _).await?.ok_or_else(|| {
+            Error::Internal(format!(
+                "commit {v} of {} is no longer in its Delta log (log retention removed it); \
+                 raise `delta.logRetentionDuration`",
+                table.table_url()
+            ))
+        })?;
         for action in deltalake::logstore::get_actions(v as _, &bytes)? {
             if let Action::CommitInfo(info) = action {
                 out.push((v, info));

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{
-    Array, ArrayRef, Int64Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    ArrayRef, Int64Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use medallion_core::ingest::{decode_records, CsvDecoder, JsonDecoder, RecordDecoder};
-use medallion_core::plan::quarantine_schema;
+use medallion_core::quarantine::QuarantineRow;
 use medallion_core::spec::KafkaFormat;
 
 use crate::Result;
@@ -204,14 +204,13 @@ impl Decoder {
         let n = rows.len();
         let source = format!("{topic}/{partition}");
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        columns.push(Arc::new(
-            TimestampMicrosecondArray::from(vec![ingest_time; n]).with_timezone("UTC"),
+        columns.extend(medallion_core::quarantine::bronze_metadata_columns(
+            n,
+            ingest_time,
+            Arc::new(StringArray::from(vec![source.as_str(); n])),
+            Int64Array::from_iter_values(rows.iter().map(|&i| msgs[i].offset)),
+            &self.run_id,
         ));
-        columns.push(Arc::new(StringArray::from(vec![source.as_str(); n])));
-        columns.push(Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|&i| msgs[i].offset),
-        )));
-        columns.push(Arc::new(StringArray::from(vec![self.run_id.as_str(); n])));
         columns.push(Arc::new(
             rows.iter()
                 .map(|&i| {
@@ -245,40 +244,25 @@ pub fn quarantine_batch(
     run_id: &str,
     at: i64,
 ) -> Result<RecordBatch> {
-    let n = bad.len();
     let source = format!("{topic}/{partition}");
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMicrosecondArray::from(vec![at; n]).with_timezone("UTC")),
-        Arc::new(StringArray::from(vec![run_id; n])),
-        Arc::new(StringArray::from(vec!["bronze"; n])),
-        Arc::new(bad.iter().map(|b| Some(b.rule)).collect::<StringArray>()),
-        Arc::new(
-            bad.iter()
-                .map(|b| b.column.as_deref())
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            bad.iter()
-                .map(|b| {
-                    Some(format!(
-                        "topic {topic} partition {partition} offset {}: {}",
-                        b.offset, b.reason
-                    ))
-                })
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            bad.iter()
-                .map(|b| Some(b.record.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(StringArray::from(vec![source.as_str(); n])),
-        Arc::new(Int64Array::from_iter_values(bad.iter().map(|b| b.offset))),
-    ];
-    let batch = RecordBatch::try_new(quarantine_schema(), columns)?;
-    debug_assert_eq!(batch.num_rows(), n);
-    let _ = batch.column(0).len();
-    Ok(batch)
+    let rows: Vec<QuarantineRow> = bad
+        .iter()
+        .map(|b| QuarantineRow {
+            stage: "bronze",
+            rule: b.rule.to_string(),
+            column: b.column.clone(),
+            reason: format!(
+                "topic {topic} partition {partition} offset {}: {}",
+                b.offset, b.reason
+            ),
+            record: b.record.clone(),
+            source_file: Some(source.clone()),
+            source_line: Some(b.offset),
+        })
+        .collect();
+    Ok(medallion_core::quarantine::quarantine_batch(
+        &rows, run_id, at,
+    )?)
 }
 
 #[cfg(test)]

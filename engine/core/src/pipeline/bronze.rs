@@ -70,6 +70,7 @@ pub async fn stage(
     let now = chrono::Utc::now().timestamp_micros();
     let ingest_time = last_ingest.map_or(now, |l| now.max(l + 1));
     let mut quarantine = QuarantineWriter::open(run, ingest_time).await?;
+    check_quarantine_bookmarks(&quarantine, table.as_ref().map(table::version), &name)?;
     if let Some(q) = &quarantine.table {
         ingested.extend(quarantined_files(ctx, q).await?);
     }
@@ -116,7 +117,10 @@ pub async fn stage(
     .await;
     let staged = writer.finish().await?;
     scratch.track(&staged);
-    decoded?;
+    if let Err(e) = decoded {
+        quarantine.abandon().await;
+        return Err(e);
+    }
     run.emit(RunEvent::RowsStaged {
         table: name.clone(),
         rows: staged.rows,
@@ -135,6 +139,32 @@ pub async fn stage(
         files: new_files.into_iter().map(|f| f.name).collect(),
     };
     Ok((out, quarantine))
+}
+
+/// The quarantine's bookmarks name Bronze versions; bookmarks ahead of Bronze mean Bronze
+/// was recreated while the quarantine was kept, and the run would suppress or skip records.
+fn check_quarantine_bookmarks(
+    q: &QuarantineWriter,
+    bronze_version: Option<i64>,
+    bronze: &str,
+) -> Result<()> {
+    let current = bronze_version.unwrap_or(-1);
+    let ahead = [q.bronze_covered, q.silver_covered]
+        .into_iter()
+        .flatten()
+        .find(|v| *v > current);
+    match ahead {
+        None => Ok(()),
+        Some(v) => Err(Error::Source {
+            path: bronze.to_string(),
+            message: format!(
+                "the quarantine table {} has recorded rejects up to version {v} of {bronze}, which is at \
+                 version {current}: {bronze} was recreated or restored. Delete (or rename) {} and the \
+                 Silver table to reprocess from the new {bronze}; nothing was committed",
+                q.name, q.name
+            ),
+        }),
+    }
 }
 
 /// The source files already in Bronze, and the largest `_ingest_time` stamped.

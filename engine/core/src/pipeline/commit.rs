@@ -30,7 +30,7 @@ use crate::table::{self, Staged};
 pub struct Committed {
     /// Silver's bookmark after this run: the Bronze version its rows come up to.
     pub bookmark: Option<i64>,
-    /// The Bronze version this run committed, if any.
+    /// Bronze's version after this run (committed by it or as read), if Bronze exists.
     pub bronze_version: Option<i64>,
 }
 
@@ -99,7 +99,7 @@ pub async fn bronze(
         (true, v) => Some(v.map_or(0, |v| v + 1)),
         (false, v) => v,
     };
-    let mut bronze_version = None;
+    let bronze_version = after.as_ref().map(table::version);
     if let Some(t) = &after {
         if had_rows || created {
             run.committed(
@@ -109,7 +109,6 @@ pub async fn bronze(
                 if created { "create" } else { "append" },
                 Some(&bronze.staged),
             );
-            bronze_version = had_rows.then(|| table::version(t));
         }
         register(
             run,
@@ -150,9 +149,13 @@ pub async fn quarantine(
     q.flush().await?;
     let bronze = job.bronze_table().to_string();
     let mut txns = Vec::new();
-    // Moves with every Bronze commit, so that a crash before this commit is found by
+    // Follows Bronze's version (the unparseable records of every Bronze commit up to it are
+    // in this commit or an earlier one), so that a crash before this commit is found by
     // comparing the two tables' versions (see `bronze::repair_files`).
-    if let Some(v) = committed.bronze_version {
+    if let Some(v) = committed
+        .bronze_version
+        .filter(|v| q.bronze_covered != Some(*v))
+    {
         txns.push(Transaction::new(&quarantine::bronze_app_id(&bronze), v));
     }
     if let (Some(b), true) = (committed.bookmark, q.silver_rows_written() > 0) {

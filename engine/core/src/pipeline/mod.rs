@@ -137,8 +137,20 @@ impl Engine {
     async fn stages(&self, run: &Run<'_>, scratch: &mut scratch::Scratch) -> Result<()> {
         let ctx = self.session().await?;
         let (bronze, mut quarantine) = bronze::stage(run, &ctx, scratch).await?;
-        let silver = silver::stage(run, &ctx, &bronze, &mut quarantine, scratch).await?;
-        let bookmark = commit::bronze(run, &bronze, quarantine.bronze_rows(), scratch).await?;
+        let silver = match silver::stage(run, &ctx, &bronze, &mut quarantine, scratch).await {
+            Ok(s) => s,
+            Err(e) => {
+                quarantine.abandon().await;
+                return Err(e);
+            }
+        };
+        let bookmark = match commit::bronze(run, &bronze, quarantine.bronze_rows(), scratch).await {
+            Ok(b) => b,
+            Err(e) => {
+                quarantine.abandon().await;
+                return Err(e);
+            }
+        };
         commit::quarantine(run, quarantine, &bookmark, scratch).await?;
         if let Some(silver) = silver {
             commit::silver(run, &ctx, silver, &bookmark, scratch).await?;

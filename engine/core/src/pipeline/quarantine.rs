@@ -41,7 +41,9 @@ pub struct QuarantineWriter {
     /// in the table already); see [`QuarantineWriter::suppress_silver`].
     pub silver_covered: Option<i64>,
     pub bronze_covered: Option<i64>,
-    suppress_silver: bool,
+    /// Source positions (`_source_file`, `_source_line`) of rows whose Silver rejects a
+    /// previous run already committed (a replay after a crash).
+    replayed: std::collections::HashSet<(String, i64)>,
     bronze_rows: u64,
     silver_written: u64,
 }
@@ -79,16 +81,29 @@ impl QuarantineWriter {
             at,
             silver_covered,
             bronze_covered,
-            suppress_silver: false,
+            replayed: Default::default(),
             bronze_rows: 0,
             silver_written: 0,
         })
     }
 
-    /// While set, Silver's rejects are counted but not written: they come from Bronze
-    /// versions whose rejects a previous run already committed.
-    pub fn suppress_silver(&mut self, on: bool) {
-        self.suppress_silver = on;
+    /// Marks raw Bronze rows as replayed: their Silver rejects (schema, row rules and set
+    /// rules alike) are counted but not written again.
+    pub fn mark_replayed(&mut self, raw: &arrow::array::RecordBatch) {
+        let files = super::silver::texts(raw, crate::plan::SOURCE_FILE);
+        let lines = super::silver::ints(raw, crate::plan::SOURCE_LINE);
+        for (f, l) in files.into_iter().zip(lines) {
+            if let (Some(f), Some(l)) = (f, l) {
+                self.replayed.insert((f, l));
+            }
+        }
+    }
+
+    fn is_replayed(&self, row: &QuarantineRow) -> bool {
+        match (&row.source_file, row.source_line) {
+            (Some(f), Some(l)) => self.replayed.contains(&(f.clone(), l)),
+            _ => false,
+        }
     }
 
     /// Adds rejected records of one rule and reports them.
@@ -108,10 +123,16 @@ impl QuarantineWriter {
             rule: rule.to_string(),
             rows: rows.len() as u64,
         });
-        match stage {
-            Stage::Silver if self.suppress_silver => return Ok(()),
-            Stage::Bronze => self.bronze_rows += rows.len() as u64,
-            _ => self.silver_written += rows.len() as u64,
+        let rows: Vec<QuarantineRow> = match stage {
+            Stage::Bronze => {
+                self.bronze_rows += rows.len() as u64;
+                rows
+            }
+            _ if self.replayed.is_empty() => rows,
+            _ => rows.into_iter().filter(|r| !self.is_replayed(r)).collect(),
+        };
+        if stage != Stage::Bronze {
+            self.silver_written += rows.len() as u64;
         }
         self.rows.extend(rows);
         if self.rows.len() >= BUFFER_ROWS {
@@ -128,6 +149,14 @@ impl QuarantineWriter {
     /// Silver's rejects this run writes (not counting suppressed ones).
     pub fn silver_rows_written(&self) -> u64 {
         self.silver_written
+    }
+
+    /// The run failed before the quarantine commit: delete what was written.
+    pub async fn abandon(mut self) {
+        self.rows.clear();
+        if let Ok(staged) = self.writer.finish().await {
+            staged.discard().await;
+        }
     }
 
     pub async fn flush(&mut self) -> Result<()> {

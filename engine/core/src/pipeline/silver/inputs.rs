@@ -145,9 +145,12 @@ async fn files(bronze: &BronzeOut, bt: &DeltaTable, after: i64, upto: i64) -> Re
     Ok(table::added_files(bt, after, upto)
         .await?
         .iter()
-        .filter_map(|a| bronze.location.url.join(&a.path).ok())
-        .map(|u| u.to_string())
-        .collect())
+        .map(|a| {
+            bronze.location.url.join(&a.path).map(|u| u.to_string()).map_err(|e| {
+                Error::Source { path: bronze.name.clone(), message: format!("data file `{}` of a Bronze commit has no readable URL ({e}); nothing was committed", a.path) }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?)
 }
 
 async fn read_files(

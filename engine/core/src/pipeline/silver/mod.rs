@@ -24,6 +24,7 @@ use crate::spec::TableName;
 use crate::table::{self, Staged};
 
 pub use inputs::bookmark_app_id;
+pub use rows::{ints, texts};
 
 /// What Silver hands to its commit.
 pub struct SilverOut {
@@ -165,16 +166,14 @@ async fn typed_rows(
     };
     let mut read = 0;
     for part in parts {
-        quarantine.suppress_silver(part.replayed);
         let mut sinks = rows::RowSinks {
             typed: &mut file,
             deduper: deduper.as_mut(),
             quarantine: &mut *quarantine,
         };
-        let n = rows::process(run, table, part.rows, &mut sinks).await?;
+        let n = rows::process(run, table, part.rows, part.replayed, &mut sinks).await?;
         read += n;
     }
-    quarantine.suppress_silver(false);
     Ok(Typed {
         rows: file.close()?,
         read,

@@ -16,7 +16,7 @@ use crate::dedupe::Deduper;
 use crate::error::Result;
 use crate::events::{RunEvent, Stage};
 use crate::plan::{SOURCE_FILE, SOURCE_LINE};
-use crate::quality::{self, CompiledRule, RuleKind};
+use crate::quality::{CompiledRule, RowRule};
 use crate::quarantine::QuarantineRow;
 use crate::report::SCHEMA_RULE;
 use crate::typing;
@@ -34,6 +34,7 @@ pub async fn process(
     run: &Run<'_>,
     table: &str,
     input: DataFrame,
+    replayed: bool,
     out: &mut RowSinks<'_>,
 ) -> Result<u64> {
     let plan = run.plan;
@@ -41,25 +42,26 @@ pub async fn process(
     let mut stream = input.execute_stream().await?;
     while let Some(b) = stream.next().await {
         let raw = conform(&b?, &plan.bronze_schema)?;
+        if replayed {
+            out.quarantine.mark_replayed(&raw);
+        }
         read += raw.num_rows() as u64;
         run.emit(RunEvent::RowsRead {
             table: table.to_string(),
             rows: raw.num_rows() as u64,
         });
         let (mut batch, mut raw) = type_rows(run, raw, out.quarantine).await?;
-        for rule in &plan.rules {
-            let RuleKind::Row { expr, .. } = &rule.kind else {
-                continue;
-            };
-            let fails = quality::failing_rows(expr, &batch)?;
+        for check in plan.rules.iter().filter_map(CompiledRule::as_row) {
+            let rule = check.rule();
+            let fails = check.failing(&batch)?;
             let failed = fails.true_count() as u64;
             let verdict =
                 on_fail::judge(run, table, rule, batch.num_rows() as u64, failed, || {
-                    example(rule, &batch, &fails)
+                    example(&check, &batch, &fails)
                 })?;
             if let Verdict::Remove { quarantine } = verdict {
                 if quarantine {
-                    let rows = rejected(rule, &batch, &raw, &fails)?;
+                    let rows = rejected(&check, &batch, &raw, &fails)?;
                     out.quarantine
                         .push(run, Stage::Silver, &rule.name, rows)
                         .await?;
@@ -125,7 +127,7 @@ async fn type_rows(
 
 /// The quarantine records of a row rule's failing rows (the raw text is the record).
 fn rejected(
-    rule: &CompiledRule,
+    check: &dyn RowRule,
     batch: &RecordBatch,
     raw: &RecordBatch,
     fails: &BooleanArray,
@@ -133,18 +135,15 @@ fn rejected(
     let bad_raw = typing::filter(raw, fails)?;
     let records = typing::rows_as_json(&bad_raw)?;
     let (files, lines) = (texts(&bad_raw, SOURCE_FILE), ints(&bad_raw, SOURCE_LINE));
-    let column = match &rule.kind {
-        RuleKind::Row { column, .. } => column.clone(),
-        _ => None,
-    };
+    let column = check.column().map(str::to_string);
     let failing = (0..fails.len()).filter(|&i| fails.value(i));
     Ok(failing
         .enumerate()
         .map(|(i, row)| QuarantineRow {
             stage: "silver",
-            rule: rule.name.clone(),
+            rule: check.rule().name.clone(),
             column: column.clone(),
-            reason: quality::reason(rule, batch, row),
+            reason: check.reason(batch, row),
             record: records[i].clone(),
             source_file: files[i].clone(),
             source_line: lines[i],
@@ -153,11 +152,11 @@ fn rejected(
 }
 
 /// One failing row, with its source position (for `on_fail: fail`).
-fn example(rule: &CompiledRule, batch: &RecordBatch, fails: &BooleanArray) -> String {
+fn example(check: &dyn RowRule, batch: &RecordBatch, fails: &BooleanArray) -> String {
     let row = (0..fails.len()).find(|&i| fails.value(i)).unwrap_or(0);
     let file = texts(batch, SOURCE_FILE)[row].clone().unwrap_or_default();
     let line = ints(batch, SOURCE_LINE)[row].unwrap_or_default();
-    format!("{} ({file}:{line})", quality::reason(rule, batch, row))
+    format!("{} ({file}:{line})", check.reason(batch, row))
 }
 
 /// A column as text values (None where absent or null).

@@ -20,7 +20,7 @@ use super::rows::{ints, texts};
 use crate::error::Result;
 use crate::events::Stage;
 use crate::plan::{SOURCE_FILE, SOURCE_LINE};
-use crate::quality::{CompiledRule, RuleKind};
+use crate::quality::CompiledRule;
 use crate::quarantine::QuarantineRow;
 use crate::spec::sql_ident;
 use crate::typing;
@@ -37,10 +37,17 @@ pub async fn apply(
 ) -> Result<u64> {
     let mut current = relation.to_string();
     let mut removed = 0u64;
-    for (i, rule) in run.plan.rules.iter().enumerate() {
-        let RuleKind::Unique(cols) = &rule.kind else {
+    for (i, set) in run
+        .plan
+        .rules
+        .iter()
+        .filter_map(CompiledRule::as_set)
+        .enumerate()
+    {
+        let Some(cols) = set.unique_keys() else {
             continue;
         };
+        let rule = set.rule();
         let dups = duplicates(ctx, &current, cols).await?;
         let failed: u64 = dups
             .iter()
@@ -97,9 +104,12 @@ pub async fn apply(
         rows
     };
     debug_assert_eq!(clean + removed, rows);
-    for rule in &run.plan.rules {
-        if let RuleKind::RowCount { min, max } = &rule.kind {
-            row_count(run, table, rule, *min, *max, clean)?;
+    for set in run.plan.rules.iter().filter_map(CompiledRule::as_set) {
+        if let Some((ok, bounds)) = set.row_count(clean) {
+            // A row-count failure cannot remove rows: `drop`/`quarantine` act as `warn`.
+            on_fail::judge(run, table, set.rule(), 1, u64::from(!ok), || {
+                format!("the run brings {clean} row(s), expected {bounds}")
+            })?;
         }
     }
     Ok(clean)
@@ -196,26 +206,4 @@ async fn quarantine_duplicates(
             .await?;
     }
     Ok(())
-}
-
-/// `row_count`: judged once per run on the rows left.
-fn row_count(
-    run: &Run<'_>,
-    table: &str,
-    rule: &CompiledRule,
-    min: Option<u64>,
-    max: Option<u64>,
-    rows: u64,
-) -> Result<()> {
-    let ok = min.is_none_or(|m| rows >= m) && max.is_none_or(|m| rows <= m);
-    let bounds = format!(
-        "{}{}",
-        min.map(|m| format!("at least {m}")).unwrap_or_default(),
-        max.map(|m| format!(" at most {m}")).unwrap_or_default()
-    );
-    // A row-count failure cannot remove rows: `drop`/`quarantine` act as `warn`.
-    on_fail::judge(run, table, rule, 1, u64::from(!ok), || {
-        format!("the run brings {rows} row(s), expected {bounds}")
-    })
-    .map(|_| ())
 }
