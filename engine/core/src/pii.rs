@@ -51,6 +51,52 @@ impl PiiKey {
     }
 }
 
+impl PiiKey {
+    /// A public identifier of the key (HMAC of a fixed label; reveals nothing of the key),
+    /// recorded with the tables it hashed so that a key change is noticed.
+    pub fn id(&self) -> String {
+        hmac_sha256(&self.0, b"medallion.pii.key-id")[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The table property recording how a Silver table's personal data was protected.
+pub const PII_PROP: &str = "medallion.pii";
+
+/// What [`PII_PROP`] holds: each column's action and the hash key's id (or `unkeyed`).
+pub fn protection(pii: &BTreeMap<String, PiiAction>, key: Option<&PiiKey>) -> String {
+    let actions: Vec<String> = pii
+        .iter()
+        .map(|(c, a)| format!("{c}={a:?}").to_lowercase())
+        .collect();
+    let key = key.map_or("unkeyed".to_string(), |k| format!("key {}", k.id()));
+    format!("{} ({key})", actions.join(","))
+}
+
+/// Refuses to write a Silver table whose rows were protected differently (another PII
+/// action or hash key): the column would mix two schemes and joins on it break silently.
+pub fn check_protection(
+    table: &str,
+    properties: &std::collections::HashMap<String, String>,
+    now: &str,
+    spec_file: &str,
+) -> Result<()> {
+    match properties.get(PII_PROP) {
+        Some(was) if was != now => Err(crate::Error::Spec(vec![crate::SpecError::new(
+            spec_file,
+            "silver.pii",
+            format!(
+                "`{table}` was written with PII protection `{was}`, this run would write `{now}`: \
+                 rows would mix two schemes. Rebuild the table (delete it and its Bronze bookmark \
+                 reprocesses everything) or keep the previous actions and key"
+            ),
+        )])),
+        _ => Ok(()),
+    }
+}
+
 impl std::fmt::Debug for PiiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PiiKey(<{} bytes, redacted>)", self.0.len())

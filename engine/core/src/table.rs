@@ -404,6 +404,43 @@ impl Staged {
     }
 }
 
+/// Properties that follow the spec on every commit: the pinned schema and how PII was
+/// protected (checked before a run writes, see `compat::check_release`, `pii::check_protection`).
+fn tracked_property(key: &str) -> bool {
+    key.starts_with("medallion.schema") || key == "medallion.pii"
+}
+
+/// Commits the tracked properties of `properties` alone (no data) when the table's differ;
+/// for writes that do not go through [`Staged::commit`] (the merge).
+pub async fn sync_properties(
+    table: DeltaTable,
+    properties: &HashMap<String, String>,
+    name: &str,
+) -> Result<DeltaTable> {
+    let schema: StructType = table.snapshot()?.schema().as_ref().clone();
+    let Some(metadata) = updated_metadata(&table, &schema, properties, name)? else {
+        return Ok(table);
+    };
+    let mut table = table;
+    let op = DeltaOperation::SetTableProperties {
+        properties: properties
+            .iter()
+            .filter(|(k, _)| tracked_property(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
+    CommitBuilder::from(CommitProperties::default())
+        .with_actions(vec![Action::Metadata(metadata)])
+        .build(Some(table.snapshot()?), table.log_store(), op)
+        .await
+        .map_err(|e| Error::table(name, e))?;
+    table
+        .update_state()
+        .await
+        .map_err(|e| Error::table(name, e))?;
+    Ok(table)
+}
+
 /// The table's metadata with `schema` and the schema-tracking properties (`medallion.schema*`)
 /// of `properties`, when either differs from what the table holds (schema evolution, a new
 /// pinned schema version); None when nothing changes.
@@ -421,10 +458,7 @@ fn updated_metadata(
             .map_err(|e| Error::Internal(format!("schema evolution of {name}: {e}")))?;
         changed = true;
     }
-    for (k, v) in properties
-        .iter()
-        .filter(|(k, _)| k.starts_with("medallion.schema"))
-    {
+    for (k, v) in properties.iter().filter(|(k, _)| tracked_property(k)) {
         if metadata.configuration().get(k) != Some(v) {
             metadata = MetadataExt::add_config_key(metadata, k.clone(), v.clone())
                 .map_err(|e| Error::Internal(format!("table properties of {name}: {e}")))?;

@@ -246,6 +246,9 @@ pub async fn silver(
                     ParquetReadOptions::default().schema(&out.staged.schema),
                 )
                 .await?;
+            // The merge writes no metadata: the tracked properties (pinned schema, PII
+            // protection) are committed first, on their own.
+            let t = table::sync_properties(t, &out.staged.properties, &name).await?;
             let merged = SilverMerge::new(t, source, &d.keys)
                 .with_latest_by(d.latest_by.as_deref())
                 .with_commit_metadata(run.metadata(vec![]))

@@ -8,6 +8,7 @@ mod incremental;
 mod invalid_specs;
 mod isolation;
 mod plan_checks;
+mod protection;
 mod readers;
 mod s3;
 mod schema_evolution;

@@ -67,13 +67,12 @@ pub async fn stage(
         });
     }
     let table = table::open_if_exists(&table_name, &run.env().location(&name)?).await?;
+    let key = crate::pii::hash_key(run.env())?;
+    let protection = crate::pii::protection(&silver.pii, key.as_ref());
     if let Some(t) = &table {
-        crate::compat::check_release(
-            &table_name,
-            &table::properties(t)?,
-            &run.plan.schema,
-            run.spec_file(),
-        )?;
+        let props = table::properties(t)?;
+        crate::compat::check_release(&table_name, &props, &run.plan.schema, run.spec_file())?;
+        crate::pii::check_protection(&table_name, &props, &protection, run.spec_file())?;
     }
     let inputs = inputs::read(
         run,

@@ -41,9 +41,13 @@ pub async fn stage(
         _ => output,
     };
     let location = run.env().location(name)?;
-    let mut w = StagedWrite::new(&name.to_string(), &location, target.clone())?.with_properties(
-        super::super::table_properties(plan, "silver", silver.description.clone()),
+    let mut properties = super::super::table_properties(plan, "silver", silver.description.clone());
+    properties.insert(
+        crate::pii::PII_PROP.into(),
+        crate::pii::protection(&silver.pii, key.as_ref()),
     );
+    let mut w =
+        StagedWrite::new(&name.to_string(), &location, target.clone())?.with_properties(properties);
     let mut stream = df.execute_stream().await.map_err(sql_error)?;
     let mut failed = None;
     while let Some(b) = stream.next().await {
