@@ -123,14 +123,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
-/// Settings medallion sets itself and a spec may not override.
-const RESERVED: [&str; 5] = [
+/// librdkafka settings medallion sets itself (or whose default exactly-once depends on) and
+/// that neither a spec's `consumer_options` nor `MEDALLION_KAFKA_OPTIONS` may override:
+/// offsets live in the Bronze table, so auto commits/stores, a different group, offset reset,
+/// read-uncommitted or another assignment protocol would lose or duplicate data.
+pub const RESERVED_CONSUMER_SETTINGS: [&str; 10] = [
     "group.id",
     "bootstrap.servers",
+    "metadata.broker.list",
     "enable.auto.commit",
     "enable.auto.offset.store",
-    "metadata.broker.list",
+    "auto.offset.reset",
+    "isolation.level",
+    "enable.partition.eof",
+    "partition.assignment.strategy",
+    "group.protocol",
 ];
+use RESERVED_CONSUMER_SETTINGS as RESERVED;
 
 impl KafkaSource {
     /// The topics.
