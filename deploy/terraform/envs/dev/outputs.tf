@@ -35,3 +35,8 @@ output "task_commands" {
 output "stream_kafka_access" {
   value = module.environment.stream_kafka_access
 }
+
+output "engine_environment_static" {
+  description = "The rendered engine configuration's fields known before apply (check.sh compares them with environments.yaml)."
+  value       = module.environment.engine_environment_static
+}

@@ -37,6 +37,10 @@ output "engine_environment" {
   value       = module.lake.engine_environment
 }
 
+output "engine_environment_static" {
+  value = module.lake.engine_environment_static
+}
+
 output "engine_config_yaml" {
   description = "The rendered engine configuration (environments.yaml)."
   value       = module.lake.engine_config_yaml

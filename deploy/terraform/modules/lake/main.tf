@@ -43,16 +43,18 @@ locals {
   )
 
   # The engine configuration: exactly what `medallion` reads from environments.yaml
-  # (docs/spec.md), for this one environment.
+  # (docs/spec.md), for this one environment. The static part is known at plan time (the
+  # offline checks compare it with the repository's environments.yaml).
+  engine_environment_static = {
+    description    = "${local.env} on AWS; rendered by Terraform (deploy/terraform/modules/lake), do not edit"
+    lake           = "s3://${local.bucket_name}"
+    catalog        = { glue = { database_prefix = local.glue_database_prefix, region = local.region } }
+    retention_days = var.retention_days
+    streaming      = var.streaming
+  }
   engine_environment = merge(
-    {
-      description    = "${local.env}, rendered by Terraform (deploy/terraform/modules/lake) from its outputs; do not edit"
-      lake           = "s3://${local.bucket_name}"
-      catalog        = { glue = { database_prefix = local.glue_database_prefix, region = local.region } }
-      kms_key        = aws_kms_key.this.arn
-      retention_days = var.retention_days
-      streaming      = var.streaming
-    },
+    local.engine_environment_static,
+    { kms_key = aws_kms_key.this.arn },
     var.kafka_brokers == null ? {} : { kafka = { brokers = var.kafka_brokers } },
   )
   engine_config_yaml = yamlencode({ environments = { (local.env) = local.engine_environment } })

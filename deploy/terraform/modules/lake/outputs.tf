@@ -80,6 +80,11 @@ output "engine_environment" {
   value       = local.engine_environment
 }
 
+output "engine_environment_static" {
+  description = "The part of engine_environment known before apply (all but kms_key and kafka)."
+  value       = local.engine_environment_static
+}
+
 output "engine_config_yaml" {
   description = "The engine configuration (an environments.yaml with this one environment)."
   value       = local.engine_config_yaml
