@@ -130,6 +130,8 @@ resource "aws_s3_bucket_logging" "lake" {
   bucket        = aws_s3_bucket.lake.id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "lake/"
+  # S3 checks that the target's bucket policy admits log delivery.
+  depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
 # S3 never expires a current object of the lake: a Delta table's data files and its
@@ -223,6 +225,7 @@ resource "aws_glue_catalog_database" "layer" {
 }
 
 resource "aws_glue_data_catalog_encryption_settings" "this" {
+  count      = var.manage_catalog_encryption ? 1 : 0
   catalog_id = local.account
   data_catalog_encryption_settings {
     encryption_at_rest {

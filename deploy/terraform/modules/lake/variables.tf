@@ -77,3 +77,9 @@ variable "transitions" {
     error_message = "transitions: storage_class must be STANDARD_IA, INTELLIGENT_TIERING or GLACIER_IR; GLACIER, DEEP_ARCHIVE and ONEZONE_IA would make live Delta files unreadable (or lose them with one AZ)."
   }
 }
+
+variable "manage_catalog_encryption" {
+  description = "Whether this module owns the account's Glue Data Catalog encryption settings (one owner per account; every environment has its own account, so true)."
+  type        = bool
+  default     = true
+}
