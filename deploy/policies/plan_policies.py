@@ -21,6 +21,9 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
   MED-005  the batch task runs `medallion run jobs/ --env <env>`, the stream task a real
            Kafka job file of jobs/, and the stream role's MSK topics and group are exactly
            that job's topics and consumer group (outputs task_commands, stream_kafka_access)
+  MED-007  every KMS key rotates; shared: Security Hub subscribed to CIS 1.4.0 and AWS
+           Foundational Security Best Practices, a multi-region organisation trail with
+           log file validation, a Config recorder of all resources incl. global types
   MED-006  IAM policies grant no `*` action, no `<service>:*` on `*`, no S3 data action on
            every bucket and no KMS action on every key
 
@@ -475,6 +478,36 @@ def med_006(plan, env, accounts):
     return sorted(set(problems))
 
 
+def med_007(plan, env, accounts):
+    """Security baseline: every KMS key rotates; shared: Security Hub with the CIS 1.4.0 and
+    AWS Foundational Security Best Practices standards, a multi-region organisation trail
+    with log file validation, and an AWS Config recorder of all resources incl. global ones."""
+    problems = []
+    for k in plan.by_type("aws_kms_key"):
+        if k["values"].get("enable_key_rotation") is not True:
+            problems.append(f"{k['address']}: key rotation is off")
+    if env != "shared":
+        return problems
+    if not plan.by_type("aws_securityhub_account"):
+        problems.append("no aws_securityhub_account")
+    subs = [r["values"].get("standards_arn") or "" for r in plan.by_type("aws_securityhub_standards_subscription")]
+    for std in ("cis-aws-foundations-benchmark/v/1.4.0", "aws-foundational-security-best-practices/v/1.0.0"):
+        if not any(a.endswith(std) for a in subs):
+            problems.append(f"Security Hub standard {std} is not subscribed (have {subs})")
+    trails = plan.by_type("aws_cloudtrail")
+    if not any(t["values"].get("is_multi_region_trail") and t["values"].get("is_organization_trail")
+               and t["values"].get("enable_log_file_validation") for t in trails):
+        problems.append("no multi-region organisation trail with log file validation")
+    recs = plan.by_type("aws_config_configuration_recorder")
+    ok = False
+    for r in recs:
+        for g in r["values"].get("recording_group") or []:
+            ok = ok or (g.get("all_supported") and g.get("include_global_resource_types"))
+    if not ok:
+        problems.append("no AWS Config recorder of all supported resources incl. global types")
+    return problems
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -482,6 +515,7 @@ CHECKS = {
     "MED-004": ("flow logs on every VPC", med_004),
     "MED-005": ("task commands and stream Kafka access match the job files", med_005),
     "MED-006": ("no wildcard admin / all-bucket / all-key grants in IAM policies", med_006),
+    "MED-007": ("security baseline: key rotation; shared: Security Hub standards, org trail, Config", med_007),
 }
 
 

@@ -113,3 +113,11 @@ output "stream_kafka_access" {
     group_arn  = local.msk_group_arn
   } : null
 }
+
+output "lake_bucket_policy" {
+  value = module.lake.bucket_policy
+}
+
+output "task_policies" {
+  value = module.lake.task_policies
+}

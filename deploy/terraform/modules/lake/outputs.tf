@@ -103,3 +103,16 @@ output "resource_names" {
     [for r in concat([aws_iam_role.batch_task], aws_iam_role.stream_task) : r.name],
   )
 }
+
+output "bucket_policy" {
+  description = "The lake bucket policy (JSON)."
+  value       = aws_s3_bucket_policy.lake.policy
+}
+
+output "task_policies" {
+  description = "The engine task roles' policies (JSON), by role kind."
+  value = merge(
+    { batch = aws_iam_role_policy.batch_task.policy },
+    { for p in aws_iam_role_policy.stream_task : "stream" => p.policy },
+  )
+}

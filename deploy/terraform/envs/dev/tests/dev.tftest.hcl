@@ -77,6 +77,28 @@ run "dev_plan" {
     error_message = "The rendered environments.yaml must carry the key ARN."
   }
 
+  # The bucket policy denies plain HTTP, non-KMS encryption and any key but this one (by ARN).
+  assert {
+    condition = (
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.Bool["aws:SecureTransport"] if s.Sid == "DenyInsecureTransport" && s.Effect == "Deny" && s.Action == "s3:*"]) == "false" &&
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.StringNotEqualsIfExists["s3:x-amz-server-side-encryption"] if s.Sid == "DenyNonKmsEncryption" && s.Effect == "Deny"]) == "aws:kms" &&
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.StringNotEqualsIfExists["s3:x-amz-server-side-encryption-aws-kms-key-id"] if s.Sid == "DenyOtherKmsKeys" && s.Effect == "Deny"]) == module.environment.kms_key_arn
+    )
+    error_message = "The dev lake bucket policy must deny plain HTTP, non-KMS encryption and every key but the dev key ARN."
+  }
+
+  # Task roles: S3 only on the own lake, KMS only on the own key, no wildcard action.
+  assert {
+    condition = alltrue(flatten([for kind, doc in module.environment.task_policies : [
+      for s in jsondecode(doc).Statement : [
+        !contains(flatten([s.Action]), "*"),
+        !startswith(flatten([s.Action])[0], "s3:") || alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::${module.environment.lake_bucket}")]),
+        !startswith(flatten([s.Action])[0], "kms:") || flatten([s.Resource]) == [module.environment.kms_key_arn],
+      ]
+    ]]))
+    error_message = "The dev task roles may use S3 only on the dev lake, KMS only on the dev key, and no wildcard action."
+  }
+
   assert {
     condition     = module.environment.task_commands["batch"] == ["medallion", "run", "jobs/", "--env", "dev"]
     error_message = "The dev batch task must run `medallion run jobs/ --env dev`."
