@@ -129,7 +129,7 @@ def check_mutation(m):
         rc, out = run(["terraform", "test", "-no-color"], rootdir, env)
         if rc:
             return mid, what, "CAUGHT", f"terraform test: {first(out, 'error_message|Error:|on tests')} {first(out, 'must|may')}", time.time() - start
-        rc, out = run([CHECKOV, "-f", plan + ".json", "--framework", "terraform_plan", "--config-file",
+        rc, out = run([CHECKOV, "-f", plan + ".json", "--framework", "terraform_plan", "--repo-root-for-plan-enrichment", tf, "--config-file",
                        os.path.join(DEPLOY, ".checkov.yaml"), "--compact", "--quiet", "-o", "cli"], work)
         if rc:
             return mid, what, "CAUGHT", f"checkov (plan JSON): {first(out, 'Check: CKV')}", time.time() - start

@@ -205,6 +205,7 @@ resource "aws_network_acl" "public" {
 
 # ---------------------------------------------------------------- flow logs
 resource "aws_cloudwatch_log_group" "flow" {
+  #checkov:skip=CKV_AWS_158:kms_key_id is var.kms_key_arn, unknown in a plan before the key exists; MED-004 checks the flow log group is KMS-encrypted
   name              = "/${var.name}/vpc-flow-logs"
   retention_in_days = var.flow_log_retention_days
   kms_key_id        = var.kms_key_arn
