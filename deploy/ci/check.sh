@@ -6,7 +6,7 @@
 #   2. terraform fmt -check            8. project policies MED-001..007 on each root's plan JSON
 #   3. init -backend=false + validate  9. each policy FAILS on its deliberately bad fixture
 #   4. terraform test (plan mode)     10. environments.yaml staging/prod = what Terraform renders
-#   5. offline plan -> plan JSON      11. mutation tests: 17 bad edits, each caught by a check
+#   5. offline plan -> plan JSON      11. mutation tests: 18 bad edits, each caught by a check
 #   6. checkov on each plan JSON + on deploy/ (zero failures)
 #   7. every inline checkov skip is listed in .checkov.yaml with a reason
 #  12. the proof: terraform apply of modules/lake to moto with IAM enforcement, then

@@ -24,6 +24,8 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
   MED-007  every KMS key rotates; shared: Security Hub subscribed to CIS 1.4.0 and AWS
            Foundational Security Best Practices, a multi-region organisation trail with
            log file validation, a Config recorder of all resources incl. global types
+  MED-008  every NACL lets return traffic in on tcp 1024-65535 from anywhere (NAT gateways
+           and AWS endpoints answer from source ports >= 1024)
   MED-006  IAM policies grant no `*` action, no `<service>:*` on `*`, no S3 data action on
            every bucket and no KMS action on every key
 
@@ -508,6 +510,20 @@ def med_007(plan, env, accounts):
     return problems
 
 
+def med_008(plan, env, accounts):
+    """NACLs let return traffic in on 1024-65535: NAT gateways and AWS endpoints answer from
+    source ports starting at 1024, so a narrower range (e.g. Linux's 32768-65535) drops replies."""
+    problems = []
+    for acl in plan.by_type("aws_network_acl"):
+        ingress = acl["values"].get("ingress") or []
+        wide = [r for r in ingress if r.get("action") == "allow" and r.get("protocol") in ("tcp", "6")
+                and r.get("cidr_block") == "0.0.0.0/0" and r.get("from_port", 99999) <= 1024 and r.get("to_port", 0) >= 65535]
+        if not wide:
+            rng = [(r.get("from_port"), r.get("to_port")) for r in ingress if r.get("cidr_block") == "0.0.0.0/0"]
+            problems.append(f"{acl['address']}: no ingress of tcp 1024-65535 from 0.0.0.0/0 for return traffic (have {rng})")
+    return problems
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -516,6 +532,7 @@ CHECKS = {
     "MED-005": ("task commands and stream Kafka access match the job files", med_005),
     "MED-006": ("no wildcard admin / all-bucket / all-key grants in IAM policies", med_006),
     "MED-007": ("security baseline: key rotation; shared: Security Hub standards, org trail, Config", med_007),
+    "MED-008": ("NACL return traffic on 1024-65535", med_008),
 }
 
 

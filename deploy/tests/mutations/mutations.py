@@ -74,6 +74,9 @@ MUTATIONS = [
     ("glue-prefix-mismatch", "Terraform's Glue databases differ from the engine's <prefix><layer>",
      "modules/lake/main.tf", 'glue_db_names        = { for l in local.layers : l => "${local.glue_database_prefix}${l}" }',
      'glue_db_names        = { for l in local.layers : l => "${local.glue_database_prefix}db_${l}" }', "staging"),
+    ("nacl-return-range-narrow", "the public NACL lets replies in only on 32768-65535 (NAT uses 1024-65535)",
+     "modules/network/main.tf", '    rule_no    = 110\n    protocol   = "tcp"\n    action     = "allow"\n    cidr_block = "0.0.0.0/0"\n    from_port  = 1024',
+     '    rule_no    = 110\n    protocol   = "tcp"\n    action     = "allow"\n    cidr_block = "0.0.0.0/0"\n    from_port  = 32768', "staging"),
 ]
 
 

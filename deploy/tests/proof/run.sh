@@ -121,6 +121,7 @@ PYEOF
 }
 assume "$(val 'd["lake"]["value"]["staging"]["batch_role"]')" >"$WORK/staging-role.env"
 assume "$(val 'd["lake"]["value"]["dev"]["batch_role"]')" >"$WORK/dev-role.env"
+assume "$(val 'd["lake"]["value"]["staging"]["stream_role"]')" >"$WORK/stream-role.env"
 
 # ------------------------------------------------------------------ the engine
 BIN="${MEDALLION_BIN:-}"
@@ -129,21 +130,30 @@ if [ -z "$BIN" ]; then
   BIN="$( . "$REPO/deploy/local/env.sh" && echo "$CARGO_TARGET_DIR")/debug/medallion"
 fi
 [ -x "$BIN" ] || die "no medallion binary at $BIN"
-mkdir -p "$WORK/project"
-cp -r "$REPO/jobs" "$REPO/schemas" "$REPO/testdata" "$WORK/project/"
-engine() { # ROLE_ENV ARGS...: medallion as that role, against the local AWS API
+# The image's layout and process settings (Dockerfile): /app with jobs/ schemas/ testdata/,
+# read-only, user 10001, MEDALLION_SCHEMAS=/app/schemas, TMPDIR on the writable task volume.
+# The engine runs here exactly so: in a read-only copy of that layout, as uid 10001, with
+# TMPDIR as the only folder it may write.
+command -v setpriv >/dev/null || die "setpriv (util-linux) is needed to run the engine as uid 10001"
+chmod 755 "$WORK"
+mkdir -p "$WORK/app" "$WORK/tmp"
+cp -r "$REPO/jobs" "$REPO/schemas" "$REPO/testdata" "$WORK/app/"
+chmod -R a-w "$WORK/app"
+chown 10001:10001 "$WORK/tmp"
+engine() { # ROLE_ENV ARGS...: medallion as that role and as the image runs it
   local role_env="$1"
   shift
   (
     # shellcheck source=/dev/null
     . "$role_env"
-    cd "$WORK/project" &&
-      AWS_ENDPOINT_URL="$ENDPOINT" AWS_ALLOW_HTTP=true MEDALLION_SCHEMAS=schemas \
-        MEDALLION_LOG=warn "$BIN" "$@"
+    cd "$WORK/app" &&
+      setpriv --reuid=10001 --regid=10001 --clear-groups \
+        env AWS_ENDPOINT_URL="$ENDPOINT" AWS_ALLOW_HTTP=true MEDALLION_SCHEMAS="$WORK/app/schemas" \
+        TMPDIR="$WORK/tmp" HOME="$WORK/tmp" MEDALLION_LOG=warn "$BIN" "$@"
   )
 }
 if engine "$WORK/staging-role.env" run jobs/ --env staging --environments "$STAGING_URI" >"$WORK/run.log" 2>&1; then
-  pass "medallion run jobs/ --env staging as the staging batch task role, configuration from $STAGING_URI"
+  pass "medallion run jobs/ --env staging as the staging batch task role (uid 10001, read-only /app, TMPDIR only), configuration from $STAGING_URI"
   grep -E '^pipeline ' "$WORK/run.log" | sed 's/^/      | /'
 else
   tail -n 20 "$WORK/run.log" | sed 's/^/      | /'
@@ -155,6 +165,42 @@ if engine "$WORK/staging-role.env" run jobs/ --env staging --environments "$STAG
 else
   tail -n 10 "$WORK/rerun.log" | sed 's/^/      | /'
   fail "second run as the staging batch task role"
+fi
+
+# ------------------------------------------------------------------ the stream service's command
+# The stream task's command line as the stream task role, against the local Kafka broker
+# (deploy/local/services/kafka.sh): it must start, create its Bronze table in the lake, and stop
+# cleanly (exit 0) on SIGTERM, as ECS stops it.
+# shellcheck source=/dev/null
+. "$REPO/deploy/local/services/kafka.sh" >"$WORK/kafka.log" 2>&1 || true
+if [ -n "${MEDALLION_KAFKA_BROKERS:-}" ]; then
+  (
+    # shellcheck source=/dev/null
+    . "$WORK/stream-role.env"
+    cd "$WORK/app" &&
+      exec setpriv --reuid=10001 --regid=10001 --clear-groups \
+        env AWS_ENDPOINT_URL="$ENDPOINT" AWS_ALLOW_HTTP=true MEDALLION_SCHEMAS="$WORK/app/schemas" \
+        TMPDIR="$WORK/tmp" HOME="$WORK/tmp" MEDALLION_LOG=warn MEDALLION_KAFKA_BROKERS="$MEDALLION_KAFKA_BROKERS" \
+        MEDALLION_ENVIRONMENTS="$STAGING_URI" \
+        "$BIN" stream jobs/streaming/clickstream.yaml --env staging --metrics-addr 127.0.0.1:0
+  ) >"$WORK/stream.log" 2>&1 &
+  SPID=$!
+  sleep 8
+  kill -TERM "$SPID" 2>/dev/null || true
+  set +e
+  wait "$SPID"
+  src=$?
+  set -e
+  if [ "$src" -eq 0 ] && grep -q "pipeline clickstream in \`staging\`" "$WORK/stream.log"; then
+    pass "medallion stream jobs/streaming/clickstream.yaml --env staging as the stream task role: started, stopped on SIGTERM with exit 0"
+    grep "medallion stream" "$WORK/stream.log" | cut -c1-200 | sed 's/^/      | /'
+  else
+    tail -n 10 "$WORK/stream.log" | sed 's/^/      | /'
+    fail "medallion stream as the stream task role (exit $src)"
+  fi
+else
+  tail -n 5 "$WORK/kafka.log" | sed 's/^/      | /'
+  fail "the local Kafka broker (deploy/local/services/kafka.sh) did not start: stream command not tested"
 fi
 
 # ------------------------------------------------------------------ what landed

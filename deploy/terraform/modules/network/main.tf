@@ -106,7 +106,7 @@ resource "aws_route_table_association" "private" {
 
 # ---------------------------------------------------------------- NACLs
 # Private subnets: HTTPS and Kafka (IAM/TLS, 9098) inside the VPC, HTTPS out,
-# and only the Linux ephemeral range back in for return traffic.
+# and return traffic on 1024-65535 (NAT gateways and AWS endpoints use source ports from 1024).
 resource "aws_network_acl" "private" {
   vpc_id     = aws_vpc.this.id
   subnet_ids = [for s in aws_subnet.private : s.id]
@@ -133,7 +133,7 @@ resource "aws_network_acl" "private" {
     protocol   = "tcp"
     action     = "allow"
     cidr_block = "0.0.0.0/0"
-    from_port  = 32768
+    from_port  = 1024
     to_port    = 65535
   }
   egress {
@@ -157,7 +157,7 @@ resource "aws_network_acl" "private" {
     protocol   = "tcp"
     action     = "allow"
     cidr_block = var.cidr
-    from_port  = 32768
+    from_port  = 1024
     to_port    = 65535
   }
 }
@@ -182,7 +182,7 @@ resource "aws_network_acl" "public" {
     protocol   = "tcp"
     action     = "allow"
     cidr_block = "0.0.0.0/0"
-    from_port  = 32768
+    from_port  = 1024
     to_port    = 65535
   }
   egress {
@@ -198,7 +198,7 @@ resource "aws_network_acl" "public" {
     protocol   = "tcp"
     action     = "allow"
     cidr_block = var.cidr
-    from_port  = 32768
+    from_port  = 1024
     to_port    = 65535
   }
 }

@@ -80,5 +80,6 @@ output "lake" {
     glue_databases = m.glue_databases
     batch_role_arn = m.batch_task_role_arn
     batch_role     = m.batch_task_role_name
+    stream_role    = m.stream_task_role_name
   } }
 }
