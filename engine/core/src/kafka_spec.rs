@@ -78,6 +78,20 @@ pub struct KafkaEnvSpec {
     /// `MEDALLION_KAFKA_BROKERS` overrides it.
     #[serde(default)]
     pub brokers: Option<String>,
+    /// How the consumer authenticates (default: plaintext, no authentication):
+    /// `msk_iam` = Amazon MSK IAM access control (TLS + SASL/OAUTHBEARER, tokens signed with
+    /// the process's AWS credentials; the role's `kafka-cluster:*` permissions decide which
+    /// topics and groups it may use). The platform's Terraform renders `msk_iam`.
+    #[serde(default)]
+    pub auth: Option<KafkaAuth>,
+}
+
+/// Kafka authentication methods (`environments.<name>.kafka.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaAuth {
+    /// Amazon MSK IAM: TLS + SASL/OAUTHBEARER with a SigV4-signed token.
+    MskIam,
 }
 
 fn default_max_rows() -> u64 {

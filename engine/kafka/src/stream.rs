@@ -132,9 +132,23 @@ pub fn kafka_source<'a>(env: &Environment, plan: &'a JobPlan) -> Result<&'a Kafk
 pub struct StreamContext {
     sink: Arc<Mutex<Sink>>,
     metrics: Arc<Metrics>,
+    /// Signs OAUTHBEARER tokens when the environment's `kafka.auth` is `msk_iam`.
+    msk_iam: Option<Arc<crate::auth::MskIamSigner>>,
 }
 
 impl ClientContext for StreamContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        match &self.msk_iam {
+            Some(signer) => signer.oauth_token().map_err(|e| e.into()),
+            None => Err("SASL/OAUTHBEARER is configured but the environment's kafka.auth is not msk_iam".into()),
+        }
+    }
+
     fn stats(&self, stats: Statistics) {
         for (topic, t) in &stats.topics {
             for (p, s) in &t.partitions {
@@ -304,9 +318,18 @@ pub async fn run(
     for (k, v) in &settings.consumer_overrides {
         config.set(k, v);
     }
+    let auth = env.kafka.as_ref().and_then(|k| k.auth);
+    crate::auth::apply(&mut config, auth.as_ref());
+    let msk_iam = match auth {
+        Some(medallion_core::kafka_spec::KafkaAuth::MskIam) => Some(Arc::new(
+            crate::auth::MskIamSigner::from_env(&env.name).await?,
+        )),
+        None => None,
+    };
     let context = StreamContext {
         sink: sink.clone(),
         metrics: metrics.clone(),
+        msk_iam,
     };
     let consumer: BaseConsumer<StreamContext> = config.create_with_context(context)?;
     let topics = src.topics();

@@ -55,7 +55,9 @@ locals {
   engine_environment = merge(
     local.engine_environment_static,
     { kms_key = aws_kms_key.this.arn },
-    var.kafka_brokers == null ? {} : { kafka = { brokers = var.kafka_brokers } },
+    # MSK accepts IAM auth only (modules/environment/msk.tf): the engine signs
+    # OAUTHBEARER tokens with the stream task role's credentials.
+    var.kafka_brokers == null ? {} : { kafka = { brokers = var.kafka_brokers, auth = "msk_iam" } },
   )
   engine_config_yaml = yamlencode({ environments = { (local.env) = local.engine_environment } })
 }

@@ -49,7 +49,7 @@ variable "streaming" {
 }
 
 variable "kafka_brokers" {
-  description = "Bootstrap brokers rendered into the engine configuration (`kafka.brokers`); null without streaming."
+  description = "MSK IAM bootstrap brokers rendered into the engine configuration (`kafka: { brokers, auth: msk_iam }`); null without streaming."
   type        = string
   default     = null
 }

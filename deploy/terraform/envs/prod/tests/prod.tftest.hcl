@@ -109,6 +109,11 @@ run "prod_plan" {
   }
 
   assert {
+    condition     = module.environment.engine_environment.kafka.auth == "msk_iam" && strcontains(module.environment.engine_environment.kafka.brokers, ":9098")
+    error_message = "The prod engine configuration must name the MSK IAM brokers (port 9098) with auth msk_iam."
+  }
+
+  assert {
     condition     = module.environment.task_commands["batch"] == ["medallion", "run", "jobs/", "--env", "prod"]
     error_message = "The prod batch task must run `medallion run jobs/ --env prod`."
   }

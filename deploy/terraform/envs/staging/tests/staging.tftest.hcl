@@ -109,6 +109,11 @@ run "staging_plan" {
   }
 
   assert {
+    condition     = module.environment.engine_environment.kafka.auth == "msk_iam" && strcontains(module.environment.engine_environment.kafka.brokers, ":9098")
+    error_message = "The staging engine configuration must name the MSK IAM brokers (port 9098) with auth msk_iam."
+  }
+
+  assert {
     condition     = module.environment.task_commands["batch"] == ["medallion", "run", "jobs/", "--env", "staging"]
     error_message = "The staging batch task must run `medallion run jobs/ --env staging`."
   }
