@@ -3,7 +3,7 @@
 # pinned venv, moto for the proof). Called by the main CI as `bash deploy/ci/check.sh`.
 #
 #   1. tools: checkov (installed), terraform + provider mirror (must be there: FAIL otherwise)
-#   2. terraform fmt -check            8. project policies MED-001..007 on each root's plan JSON
+#   2. terraform fmt -check            8. project policies MED-001..008 on each root's plan JSON
 #   3. init -backend=false + validate  9. each policy FAILS on its deliberately bad fixture
 #   4. terraform test (plan mode)     10. environments.yaml staging/prod = what Terraform renders
 #   5. offline plan -> plan JSON      11. mutation tests: 18 bad edits, each caught by a check
@@ -235,7 +235,7 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
     "$PY" "$DEPLOY/policies/config_drift.py" "$DEPLOY/../environments.yaml" \
     staging="$OUT/staging.json" prod="$OUT/prod.json"
 else
-  missing "project policies MED-001..007, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
+  missing "project policies MED-001..008, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
 fi
 
 # ------------------------------------------------------------------ mutation tests
