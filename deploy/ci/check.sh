@@ -9,7 +9,8 @@
 #   5. offline plan -> plan JSON      11. mutation tests: 18 bad edits, each caught by a check
 #   6. checkov on each plan JSON + on deploy/ (zero failures)
 #   7. every inline checkov skip is listed in .checkov.yaml with a reason
-#  12. the proof: terraform apply of modules/lake to moto with IAM enforcement, then
+#  12. the Dockerfile agrees with the task definitions (user, /tmp volume, schemas, jobs)
+#  13. the proof: terraform apply of modules/lake to moto with IAM enforcement, then
 #      `medallion run jobs/ --env staging` as the batch task role (deploy/tests/proof/run.sh)
 #
 # Ends with the line `deploy: N passed, M failed`; exits non-zero if anything failed. A missing
@@ -237,6 +238,12 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
 else
   missing "project policies MED-001..008, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
 fi
+
+# ------------------------------------------------------------------ the image
+# No Docker engine on this machine kind: the Dockerfile is checked against the task
+# definitions here, and the proof below runs the engine the way the image does.
+step "Dockerfile agrees with the task definitions (deploy/image/check_image.py)" \
+  "$PY" "$DEPLOY/image/check_image.py" "$DEPLOY/.."
 
 # ------------------------------------------------------------------ mutation tests
 mutations() {
