@@ -50,13 +50,14 @@ step() {
   shift
   local log
   log="$(log_name "$name")"
+  local t0=$SECONDS
   if "$@" >"$log" 2>&1; then
     PASSED=$((PASSED + 1))
-    echo "PASS  $name"
+    echo "PASS  $name [$((SECONDS - t0))s]"
   else
     FAILED=$((FAILED + 1))
     FAILED_NAMES+=("$name")
-    echo "FAIL  $name"
+    echo "FAIL  $name [$((SECONDS - t0))s]"
     tail -n 40 "$log" | sed 's/^/      | /'
   fi
 }
@@ -252,9 +253,10 @@ mutations() {
 }
 if [ "$HAVE_TF" = 1 ] && [ "$HAVE_CHECKOV" = 1 ]; then
   echo "mutation tests (each bad edit must be caught by a check):"
+  T0=$SECONDS
   if mutations | sed 's/^/      | /'; [ "${PIPESTATUS[0]}" -eq 0 ]; then
     PASSED=$((PASSED + 1))
-    echo "PASS  mutation tests: $(tail -n 1 "$OUT/mutations.log")"
+    echo "PASS  mutation tests: $(tail -n 1 "$OUT/mutations.log") [$((SECONDS - T0))s]"
   else
     FAILED=$((FAILED + 1))
     FAILED_NAMES+=("mutation tests")
@@ -272,10 +274,11 @@ if [ "$HAVE_TF" = 1 ]; then
     [ -x "$CT/debug/medallion" ] && export MEDALLION_BIN="$CT/debug/medallion"
   fi
   echo "proof: terraform apply to moto with IAM enforcement, medallion run as the task role:"
+  T0=$SECONDS
   if bash "$DEPLOY/tests/proof/run.sh" >"$OUT/proof.log" 2>&1; then
     PASSED=$((PASSED + 1))
     grep -E '^(PASS|FAIL)  ' "$OUT/proof.log" | sed 's/^/      | /'
-    echo "PASS  proof: $(tail -n 1 "$OUT/proof.log")"
+    echo "PASS  $(tail -n 1 "$OUT/proof.log") [$((SECONDS - T0))s]"
   else
     FAILED=$((FAILED + 1))
     FAILED_NAMES+=("proof (deploy/tests/proof/run.sh)")
