@@ -185,7 +185,10 @@ pub fn resolve_links(p: &Path) -> PathBuf {
             }
             return out;
         }
-        match (existing.file_name().map(|n| n.to_owned()), existing.parent()) {
+        match (
+            existing.file_name().map(|n| n.to_owned()),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();
@@ -233,7 +236,9 @@ fn read_s3_text(url: &str) -> Result<String> {
     let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let Some(e) = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")) {
-        builder = builder.with_endpoint(e).with_virtual_hosted_style_request(false);
+        builder = builder
+            .with_endpoint(e)
+            .with_virtual_hosted_style_request(false);
     }
     if let Some(r) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
         builder = builder.with_region(r);
@@ -583,7 +588,9 @@ mod tests {
 
     #[test]
     fn an_s3_environments_path_needs_a_key() {
-        let err = load_all(Path::new("s3://bucket-only")).unwrap_err().to_string();
+        let err = load_all(Path::new("s3://bucket-only"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("s3://bucket/key"), "{err}");
     }
 

@@ -99,7 +99,9 @@ impl MskIamSigner {
                             *slot = c;
                         }
                     }
-                    Err(e) => warn!(error = %e, "Refreshing AWS credentials for MSK IAM failed; retrying."),
+                    Err(e) => {
+                        warn!(error = %e, "Refreshing AWS credentials for MSK IAM failed; retrying.")
+                    }
                 }
             }
         });
@@ -206,13 +208,24 @@ mod tests {
 
     #[test]
     fn msk_iam_token_is_a_presigned_connect_request() {
-        let creds = Credentials::new("AKIDEXAMPLE", "secret", Some("session".into()), None, "test");
+        let creds = Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            Some("session".into()),
+            None,
+            "test",
+        );
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let (token, expires) = msk_iam_token(&creds, "eu-west-1", now).unwrap();
-        assert!(!token.contains('=') && !token.contains('+') && !token.contains('/'), "{token}");
+        assert!(
+            !token.contains('=') && !token.contains('+') && !token.contains('/'),
+            "{token}"
+        );
         let url = decode(&token);
         assert!(
-            url.starts_with("https://kafka.eu-west-1.amazonaws.com/?Action=kafka-cluster%3AConnect&"),
+            url.starts_with(
+                "https://kafka.eu-west-1.amazonaws.com/?Action=kafka-cluster%3AConnect&"
+            ),
             "{url}"
         );
         for part in [

@@ -74,7 +74,11 @@ pub fn check_consumer_settings<'a>(
     Err(Error::Config(format!(
         "{origin}: {} may not be set: medallion sets {} itself (offsets are stored in the Bronze table; \
          changing them would lose or duplicate messages). Remove {} from {origin}. Reserved: {}",
-        refused.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+        refused
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
         if refused.len() == 1 { "it" } else { "them" },
         if refused.len() == 1 { "it" } else { "them" },
         medallion_core::kafka_spec::RESERVED_CONSUMER_SETTINGS.join(", ")
@@ -145,7 +149,10 @@ impl ClientContext for StreamContext {
     ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
         match &self.msk_iam {
             Some(signer) => signer.oauth_token().map_err(|e| e.into()),
-            None => Err("SASL/OAUTHBEARER is configured but the environment's kafka.auth is not msk_iam".into()),
+            None => Err(
+                "SASL/OAUTHBEARER is configured but the environment's kafka.auth is not msk_iam"
+                    .into(),
+            ),
         }
     }
 
@@ -247,7 +254,10 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<StreamSummary> {
     let src = kafka_source(&env, &plan)?.clone();
-    check_consumer_settings("bronze.source.kafka.consumer_options", &src.consumer_options)?;
+    check_consumer_settings(
+        "bronze.source.kafka.consumer_options",
+        &src.consumer_options,
+    )?;
     check_consumer_settings(
         "MEDALLION_KAFKA_OPTIONS",
         settings.consumer_overrides.iter().map(|(k, v)| (k, v)),
@@ -596,14 +606,18 @@ mod tests {
             "auto.offset.reset",
         ] {
             let o = opts(&[("session.timeout.ms", "6000"), (key, "x")]);
-            let err = check_consumer_settings("MEDALLION_KAFKA_OPTIONS", o.iter().map(|(k, v)| (k, v)))
-                .unwrap_err()
-                .to_string();
+            let err =
+                check_consumer_settings("MEDALLION_KAFKA_OPTIONS", o.iter().map(|(k, v)| (k, v)))
+                    .unwrap_err()
+                    .to_string();
             assert!(err.starts_with("MEDALLION_KAFKA_OPTIONS: "), "{err}");
             assert!(err.contains(&format!("`{key}` may not be set")), "{err}");
             assert!(!err.contains("`session.timeout.ms`"), "{err}");
         }
         let ok = opts(&[("session.timeout.ms", "6000"), ("fetch.wait.max.ms", "50")]);
-        assert!(check_consumer_settings("MEDALLION_KAFKA_OPTIONS", ok.iter().map(|(k, v)| (k, v))).is_ok());
+        assert!(
+            check_consumer_settings("MEDALLION_KAFKA_OPTIONS", ok.iter().map(|(k, v)| (k, v)))
+                .is_ok()
+        );
     }
 }
