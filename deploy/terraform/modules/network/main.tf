@@ -272,7 +272,28 @@ resource "aws_vpc_endpoint" "s3" {
   service_name      = "com.amazonaws.${var.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [for rt in aws_route_table.private : rt.id]
-  tags              = merge(var.tags, { Name = "${var.name}-s3" })
+  # Only this account's buckets, plus the bucket ECR serves image layers from.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "OwnAccountBucketsOnly"
+        Effect    = "Allow"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:ResourceAccount" = var.account_id } }
+      },
+      {
+        Sid       = "EcrImageLayers"
+        Effect    = "Allow"
+        Principal = "*"
+        Action    = "s3:GetObject"
+        Resource  = "arn:aws:s3:::prod-${var.region}-starport-layer-bucket/*"
+      },
+    ]
+  })
+  tags = merge(var.tags, { Name = "${var.name}-s3" })
 }
 
 resource "aws_vpc_endpoint" "interface" {
@@ -283,7 +304,19 @@ resource "aws_vpc_endpoint" "interface" {
   private_dns_enabled = true
   subnet_ids          = [for s in aws_subnet.private : s.id]
   security_group_ids  = [aws_security_group.endpoints[0].id]
-  tags                = merge(var.tags, { Name = "${var.name}-${each.key}" })
+  # Only principals of this account may use the endpoints (no path out for foreign credentials).
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "OwnAccountPrincipalsOnly"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "*"
+      Resource  = "*"
+      Condition = { StringEquals = { "aws:PrincipalAccount" = var.account_id } }
+    }]
+  })
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 }
 
 # ---------------------------------------------------------------- peering
