@@ -40,3 +40,8 @@ output "engine_environment_static" {
   description = "The rendered engine configuration's fields known before apply (check.sh compares them with environments.yaml)."
   value       = module.environment.engine_environment_static
 }
+
+output "peering_connection_id" {
+  description = "Give it to envs/shared (peering_connection_ids) to accept the peering and route back."
+  value       = module.environment.peering_connection_id
+}

@@ -111,3 +111,13 @@ variable "shared" {
     azs        = ["eu-west-1a", "eu-west-1b"]
   }
 }
+
+variable "peering_connection_ids" {
+  description = "The environments' peering requests to the shared VPC, env => pcx id (output `peering_connection_id` of envs/dev, staging, prod; apply them first, then this root again). CIDRs come from `environments`."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for k in keys(var.peering_connection_ids) : contains(["dev", "staging", "prod"], k)])
+    error_message = "peering_connection_ids keys must be dev, staging or prod."
+  }
+}

@@ -121,3 +121,8 @@ output "lake_bucket_policy" {
 output "task_policies" {
   value = module.lake.task_policies
 }
+
+output "peering_connection_id" {
+  description = "The peering request to the shared-services VPC (give it to envs/shared: peering_connection_ids)."
+  value       = module.network.peering_connection_id
+}

@@ -1,5 +1,8 @@
 locals {
   az_index = { for i, az in var.azs : az => i }
+  # Peered networks: the shared-services VPC (environment side) or the environments
+  # (shared side). HTTPS in from them, replies out to them; nothing else.
+  peer_cidrs = sort(concat(var.peer_cidr != null && var.peer_vpc_id != null ? [var.peer_cidr] : [], [for p in values(var.accept_peerings) : p.cidr]))
   # Private /20s from the bottom of the VPC range, public /24s from the top.
   private_cidrs = { for az, i in local.az_index : az => cidrsubnet(var.cidr, 4, i) }
   public_cidrs  = { for az, i in local.az_index : az => cidrsubnet(var.cidr, 8, 240 + i) }
@@ -160,6 +163,28 @@ resource "aws_network_acl" "private" {
     cidr_block = var.cidr
     from_port  = 1024
     to_port    = 65535
+  }
+  dynamic "ingress" {
+    for_each = local.peer_cidrs
+    content {
+      rule_no    = 200 + ingress.key
+      protocol   = "tcp"
+      action     = "allow"
+      cidr_block = ingress.value
+      from_port  = 443
+      to_port    = 443
+    }
+  }
+  dynamic "egress" {
+    for_each = local.peer_cidrs
+    content {
+      rule_no    = 200 + egress.key
+      protocol   = "tcp"
+      action     = "allow"
+      cidr_block = egress.value
+      from_port  = 1024
+      to_port    = 65535
+    }
   }
 }
 
@@ -334,4 +359,20 @@ resource "aws_route" "private_shared" {
   route_table_id            = aws_route_table.private[each.key].id
   destination_cidr_block    = var.peer_cidr
   vpc_peering_connection_id = aws_vpc_peering_connection.shared[0].id
+}
+
+# Shared-services side: accept each environment's request and route back to it.
+resource "aws_vpc_peering_connection_accepter" "env" {
+  for_each                  = var.accept_peerings
+  vpc_peering_connection_id = each.value.connection_id
+  auto_accept               = true
+  tags                      = merge(var.tags, { Name = "${var.name}-from-${each.key}" })
+}
+
+resource "aws_route" "private_to_peer" {
+  for_each = { for pair in setproduct(keys(local.az_index), keys(var.accept_peerings)) :
+  "${pair[0]}-${pair[1]}" => { az = pair[0], peer = pair[1] } }
+  route_table_id            = aws_route_table.private[each.value.az].id
+  destination_cidr_block    = var.accept_peerings[each.value.peer].cidr
+  vpc_peering_connection_id = aws_vpc_peering_connection_accepter.env[each.value.peer].vpc_peering_connection_id
 }

@@ -74,3 +74,12 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "accept_peerings" {
+  description = "Shared-services side: the environments' peering requests to accept, name => { connection_id, cidr }. Routes back and NACL rules for HTTPS from those CIDRs follow."
+  type = map(object({
+    connection_id = string
+    cidr          = string
+  }))
+  default = {}
+}

@@ -104,5 +104,6 @@ module "network" {
   account_id              = var.account_id
   flow_log_retention_days = var.log_retention_days
   kms_key_arn             = aws_kms_key.logs.arn
+  accept_peerings         = var.environment_peerings
   tags                    = local.tags
 }
