@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Offline checks for deploy/ (Terraform platform). Idempotent; installs its own
-# needs (checkov in a pinned venv). Called by the main CI as `bash deploy/ci/check.sh`.
+# Checks for deploy/ (Terraform platform). Idempotent; installs its own needs (checkov in a
+# pinned venv, moto for the proof). Called by the main CI as `bash deploy/ci/check.sh`.
 #
-#   1. checkov venv (pinned)           6. checkov per root + on deploy/ (zero failures)
-#   2. terraform fmt -check            7. every inline checkov skip is listed in .checkov.yaml
-#   3. init -backend=false + validate  8. project policies MED-001..004 on each root's plan JSON
-#   4. terraform test (plan mode)      9. each policy FAILS on its deliberately bad fixture
-#   5. offline plan -> plan JSON
+#   1. tools: checkov (installed), terraform + provider mirror (must be there: FAIL otherwise)
+#   2. terraform fmt -check            8. project policies MED-001..008 on each root's plan JSON
+#   3. init -backend=false + validate  9. each policy FAILS on its deliberately bad fixture
+#   4. terraform test (plan mode)     10. environments.yaml staging/prod = what Terraform renders
+#   5. offline plan -> plan JSON      11. mutation tests: 18 bad edits, each caught by a check
+#   6. checkov on each plan JSON + on deploy/ (zero failures)
+#   7. every inline checkov skip is listed in .checkov.yaml with a reason
+#  12. the Dockerfile agrees with the task definitions (user, /tmp volume, schemas, jobs)
+#  13. the proof: terraform apply of modules/lake to moto with IAM enforcement, then
+#      `medallion run jobs/ --env staging` as the batch task role (deploy/tests/proof/run.sh)
 #
-# Ends with the line `deploy: N passed, M failed`; exits non-zero if anything failed.
-# Steps that need terraform (or its provider mirror) are reported as SKIPPED, loudly,
-# when it is missing; everything else still runs.
+# Ends with the line `deploy: N passed, M failed`; exits non-zero if anything failed. A missing
+# tool is a failure, never a skip. MEDALLION_BIN: the medallion binary for the proof (default:
+# $CARGO_TARGET_DIR/debug/medallion, built if missing).
 set -u -o pipefail
 
 DEPLOY="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TF_ROOT="$DEPLOY/terraform"
 ROOTS=(shared dev staging prod)
-CHECKOV_VERSION="3.3.30"
 VENV="${MEDALLION_CHECKOV_VENV:-/opt/medallion-venvs/checkov}"
 MIRROR="/opt/tf-plugins/registry.terraform.io/hashicorp/aws/5.100.0"
 OUT="$(mktemp -d "${TMPDIR:-/tmp}/deploy-check.XXXXXX")"
@@ -36,7 +40,6 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 
 PASSED=0
 FAILED=0
-SKIPPED=0
 FAILED_NAMES=()
 
 log_name() { echo "$OUT/$(echo "$1" | tr -c 'A-Za-z0-9\n' '_').log"; }
@@ -47,54 +50,42 @@ step() {
   shift
   local log
   log="$(log_name "$name")"
+  local t0=$SECONDS
   if "$@" >"$log" 2>&1; then
     PASSED=$((PASSED + 1))
-    echo "PASS  $name"
+    echo "PASS  $name [$((SECONDS - t0))s]"
   else
     FAILED=$((FAILED + 1))
     FAILED_NAMES+=("$name")
-    echo "FAIL  $name"
+    echo "FAIL  $name [$((SECONDS - t0))s]"
     tail -n 40 "$log" | sed 's/^/      | /'
   fi
 }
 
-skip() {
-  SKIPPED=$((SKIPPED + 1))
-  echo "SKIP  $1 ($2)"
-}
 
 # ------------------------------------------------------------------ tools
+# checkov is installed (PyPI); terraform and the provider mirror must come with the machine.
+step "deploy tools (checkov installed; terraform >= 1.11 and the provider mirror present)" \
+  bash "$DEPLOY/local/deploy-tools.sh"
 HAVE_TF=1
-if ! command -v terraform >/dev/null 2>&1; then
+if ! command -v terraform >/dev/null 2>&1 || [ ! -d "$MIRROR" ]; then
   HAVE_TF=0
-  echo "!! terraform is NOT installed: fmt/validate/test/plan/policy/fixture steps will be SKIPPED"
-elif [ ! -d "$MIRROR" ]; then
-  HAVE_TF=0
-  echo "!! AWS provider mirror $MIRROR is MISSING: terraform steps will be SKIPPED (no provider can be downloaded)"
+  echo "!! terraform or its provider mirror is missing: every terraform step below FAILS (see deploy/local/deploy-tools.sh)"
 else
   echo "terraform: $(terraform version | head -n 1), provider mirror: $MIRROR"
 fi
-
-PY="$(command -v python3 || true)"
-
-install_checkov() {
-  if [ -x "$VENV/bin/checkov" ] && [ "$("$VENV/bin/checkov" --version 2>/dev/null)" = "$CHECKOV_VERSION" ]; then
-    echo "checkov $CHECKOV_VERSION already in $VENV"
-    return 0
-  fi
-  [ -n "$PY" ] || { echo "python3 not found"; return 1; }
-  if ! "$PY" -m venv --help >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq python3-venv
-  fi
-  rm -rf "$VENV"
-  mkdir -p "$(dirname "$VENV")"
-  "$PY" -m venv "$VENV" &&
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION" &&
-    [ "$("$VENV/bin/checkov" --version)" = "$CHECKOV_VERSION" ]
-}
-step "install checkov==$CHECKOV_VERSION" install_checkov
 HAVE_CHECKOV=0
 [ -x "$VENV/bin/checkov" ] && HAVE_CHECKOV=1
+# The policies need PyYAML (MED-005, drift check): the checkov venv has it.
+PY="$VENV/bin/python"
+[ -x "$PY" ] || PY="$(command -v python3 || echo python3)"
+
+# missing NAME: a step that could not run because a tool is missing counts as failed.
+missing() {
+  FAILED=$((FAILED + 1))
+  FAILED_NAMES+=("$1")
+  echo "FAIL  $1 ($2)"
+}
 
 # ------------------------------------------------------------------ terraform
 tf_init() { (cd "$1" && rm -f .terraform.lock.hcl && terraform init -backend=false -input=false -no-color); }
@@ -122,16 +113,12 @@ if [ "$HAVE_TF" = 1 ]; then
       -var-file=terraform.tfvars.example -var offline_plan=true
   done
 else
-  skip "terraform fmt/validate/test/plan for ${ROOTS[*]}" "terraform or provider mirror missing"
+  missing "terraform fmt/validate/test/plan for ${ROOTS[*]}" "terraform or provider mirror missing"
 fi
 
 # ------------------------------------------------------------------ checkov
-checkov_run() {
-  local target="$1" name="$2"
-  "$VENV/bin/checkov" -d "$target" --config-file "$DEPLOY/.checkov.yaml" -o json \
-    >"$OUT/checkov-$name.json" 2>"$OUT/checkov-$name.err"
-  local rc=$?
-  "$PY" - "$OUT/checkov-$name.json" <<'PYEOF'
+checkov_summary() {
+  "$PY" - "$1" <<'PYEOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for r in (d if isinstance(d, list) else [d]):
@@ -140,15 +127,32 @@ for r in (d if isinstance(d, list) else [d]):
     for f in r.get("results", {}).get("failed_checks", []):
         print(f"  FAILED {f['check_id']} {f['resource']} ({f['file_path']})")
 PYEOF
+}
+# On a root's plan JSON: the values each environment really deploys (not HCL defaults);
+# inline skips are read from the sources (--repo-root-for-plan-enrichment).
+checkov_plan() {
+  local name="$1"
+  [ -s "$OUT/$name.json" ] || { echo "no plan JSON for $name"; return 1; }
+  "$VENV/bin/checkov" -f "$OUT/$name.json" --framework terraform_plan --repo-root-for-plan-enrichment "$TF_ROOT" \
+    --config-file "$DEPLOY/.checkov.yaml" -o json >"$OUT/checkov-$name.json" 2>"$OUT/checkov-$name.err"
+  local rc=$?
+  checkov_summary "$OUT/checkov-$name.json"
+  return $rc
+}
+checkov_dir() {
+  "$VENV/bin/checkov" -d "$DEPLOY" --config-file "$DEPLOY/.checkov.yaml" -o json \
+    >"$OUT/checkov-deploy.json" 2>"$OUT/checkov-deploy.err"
+  local rc=$?
+  checkov_summary "$OUT/checkov-deploy.json"
   return $rc
 }
 if [ "$HAVE_CHECKOV" = 1 ]; then
   for r in "${ROOTS[@]}"; do
-    step "checkov envs/$r (zero failures)" checkov_run "$TF_ROOT/envs/$r" "$r"
+    step "checkov plan JSON of envs/$r (zero failures)" checkov_plan "$r"
   done
-  step "checkov deploy/ (zero failures)" checkov_run "$DEPLOY" deploy
+  step "checkov deploy/ sources (zero failures)" checkov_dir
 else
-  skip "checkov" "checkov could not be installed"
+  missing "checkov" "checkov could not be installed"
 fi
 
 inline_skips_listed() {
@@ -229,15 +233,66 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
     d="${d%/}"
     step "policy $(cut -d' ' -f1 "$d/expect") catches tests/fixtures/$(basename "$d")" fixture_must_fail "$d"
   done
+  step "environments.yaml staging/prod = what Terraform renders (config_drift.py)" \
+    "$PY" "$DEPLOY/policies/config_drift.py" "$DEPLOY/../environments.yaml" \
+    staging="$OUT/staging.json" prod="$OUT/prod.json"
 else
-  skip "project policies MED-001..004 and bad fixtures" "need terraform (plan JSON) and python3"
+  missing "project policies MED-001..008, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
+fi
+
+# ------------------------------------------------------------------ the image
+# No Docker engine on this machine kind: the Dockerfile is checked against the task
+# definitions here, and the proof below runs the engine the way the image does.
+step "Dockerfile agrees with the task definitions (deploy/image/check_image.py)" \
+  "$PY" "$DEPLOY/image/check_image.py" "$DEPLOY/.."
+
+# ------------------------------------------------------------------ mutation tests
+mutations() {
+  MEDALLION_CHECKOV_VENV="$VENV" "$PY" "$DEPLOY/tests/mutations/mutations.py" --jobs "${MEDALLION_MUTATION_JOBS:-2}" |
+    tee "$OUT/mutations.log"
+}
+if [ "$HAVE_TF" = 1 ] && [ "$HAVE_CHECKOV" = 1 ]; then
+  echo "mutation tests (each bad edit must be caught by a check):"
+  T0=$SECONDS
+  if mutations | sed 's/^/      | /'; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    PASSED=$((PASSED + 1))
+    echo "PASS  mutation tests: $(tail -n 1 "$OUT/mutations.log") [$((SECONDS - T0))s]"
+  else
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("mutation tests")
+    echo "FAIL  mutation tests: $(tail -n 1 "$OUT/mutations.log")"
+  fi
+else
+  missing "mutation tests" "need terraform and checkov"
+fi
+
+# ------------------------------------------------------------------ the proof (apply + engine)
+if [ "$HAVE_TF" = 1 ]; then
+  if [ -z "${MEDALLION_BIN:-}" ]; then
+    # shellcheck source=/dev/null
+    CT="$( . "$DEPLOY/local/env.sh" && echo "$CARGO_TARGET_DIR")"
+    [ -x "$CT/debug/medallion" ] && export MEDALLION_BIN="$CT/debug/medallion"
+  fi
+  echo "proof: terraform apply to moto with IAM enforcement, medallion run as the task role:"
+  T0=$SECONDS
+  if bash "$DEPLOY/tests/proof/run.sh" >"$OUT/proof.log" 2>&1; then
+    PASSED=$((PASSED + 1))
+    grep -E '^(PASS|FAIL)  ' "$OUT/proof.log" | sed 's/^/      | /'
+    echo "PASS  $(tail -n 1 "$OUT/proof.log") [$((SECONDS - T0))s]"
+  else
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("proof (deploy/tests/proof/run.sh)")
+    tail -n 60 "$OUT/proof.log" | sed 's/^/      | /'
+    echo "FAIL  proof: $(tail -n 1 "$OUT/proof.log")"
+  fi
+else
+  missing "proof (deploy/tests/proof/run.sh)" "needs terraform"
 fi
 
 # ------------------------------------------------------------------ summary
 echo
 echo "logs and plans: $OUT"
 echo "elapsed: $(($(date +%s) - START))s"
-[ "$SKIPPED" -gt 0 ] && echo "skipped steps: $SKIPPED (see SKIP lines above)"
 if [ "$FAILED" -gt 0 ]; then
   printf 'failed: %s\n' "${FAILED_NAMES[@]}"
 fi

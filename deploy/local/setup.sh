@@ -16,4 +16,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs) first" >&2; exit 1; }
+# The deploy checks' tools: checkov (installed), terraform + the AWS provider mirror (checked;
+# they come with the machine image, see deploy/local/deploy-tools.sh). A missing one is
+# reported here and fails deploy/ci/check.sh; the Rust build and tests do not need them.
+bash "$(dirname "$0")/deploy-tools.sh" || echo "setup: the deploy tools above are missing: deploy/ci/check.sh will FAIL until they are installed" >&2
 echo "setup: ok (cargo $(cargo --version | cut -d' ' -f2))"

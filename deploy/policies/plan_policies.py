@@ -10,12 +10,27 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
   MED-002  no cross-environment IAM reference (IAM roles/policies, key, bucket and
            topic policies never name another environment, its account id, or a
            resource tagged with another environment)
-  MED-003  data retention is exactly 30 / 90 / 2555 days for dev / staging / prod
-           (S3 lifecycle expiration; CloudWatch log groups use 30 / 90 / 2557, the
-           nearest value CloudWatch allows)
+  MED-003  retention: var.environments[env].retention_days is 30 / 90 / 2555; every
+           lifecycle rule is Enabled; lake buckets never expire current objects (live
+           Delta files; the engine deletes + vacuums) but expire noncurrent versions
+           within 30 days and abort incomplete uploads, and transition only to
+           instant-access classes; access-log buckets expire at the environment's
+           retention; shared: log archive 2555 days, its access logs 365; log groups
+           30 / 90 / 2557 (shared 2557, the nearest value CloudWatch allows)
   MED-004  flow logs on every VPC (ALL traffic, into a KMS-encrypted log group)
+  MED-005  the batch task runs `medallion run jobs/ --env <env>`, the stream task a real
+           Kafka job file of jobs/, and the stream role's MSK topics and group are exactly
+           that job's topics and consumer group (outputs task_commands, stream_kafka_access)
+  MED-007  every KMS key rotates; shared: Security Hub subscribed to CIS 1.4.0 and AWS
+           Foundational Security Best Practices, a multi-region organisation trail with
+           log file validation, a Config recorder of all resources incl. global types
+  MED-008  every NACL lets return traffic in on tcp 1024-65535 from anywhere (NAT gateways
+           and AWS endpoints answer from source ports >= 1024)
+  MED-006  IAM policies grant no `*` action, no `<service>:*` on `*`, no S3 data action on
+           every bucket and no KMS action on every key
 
-Only the standard library is used so the checks run anywhere Python 3 does.
+Only the standard library is used, except PyYAML for MED-005 (check.sh runs this with the
+checkov venv's Python, which has it).
 """
 import argparse
 import json
@@ -24,7 +39,9 @@ import sys
 
 ENVS = ("dev", "staging", "prod")
 RETENTION = {"dev": 30, "staging": 90, "prod": 2555}
-LOG_RETENTION = {"dev": 30, "staging": 90, "prod": 2557}
+LOG_RETENTION = {"dev": 30, "staging": 90, "prod": 2557, "shared": 2557}
+ARCHIVE_RETENTION = 2555            # shared log archive (CloudTrail, Config): 7 years
+SHARED_ACCESS_LOG_RETENTION = 365   # the archive's own server access logs
 DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 IAM_TYPES = {
     "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy",
@@ -47,6 +64,7 @@ class Plan:
         self.configs = {}  # module path ("" for root) -> configuration module dict
         self._walk_config(doc.get("configuration", {}).get("root_module", {}), "")
         self.variables = {k: v.get("value") for k, v in doc.get("variables", {}).items()}
+        self.outputs = {k: v.get("value") for k, v in (doc.get("planned_values", {}).get("outputs") or {}).items()}
 
     def _walk_values(self, mod):
         for r in mod.get("resources", []):
@@ -278,36 +296,66 @@ def strings_in_refs(exprs):
             yield from strings_in_refs(v)
 
 
+# Expected expiry of current objects per bucket kind ("layer" tag). Lake buckets: none at
+# all (live Delta files and _delta_log commits are never expired by age; the engine owns
+# table retention), but noncurrent versions and aborted uploads must be cleaned up.
+def expected_expiry(env, layer):
+    if env == "shared":
+        return {"log-archive": ARCHIVE_RETENTION, "access-logs": SHARED_ACCESS_LOG_RETENTION}.get(layer, "none")
+    if layer == "access-logs":
+        return RETENTION[env]
+    return None
+
+
 def med_003(plan, env, accounts):
     problems = []
-    if env not in RETENTION:
-        return problems
-    want, want_logs = RETENTION[env], LOG_RETENTION[env]
+    want_logs = LOG_RETENTION[env]
     envs_var = plan.variables.get("environments")
-    if isinstance(envs_var, dict) and env in envs_var:
+    if env in RETENTION and isinstance(envs_var, dict) and env in envs_var:
         got = envs_var[env].get("retention_days")
-        if got != want:
-            problems.append(f"var.environments.{env}.retention_days = {got}, expected {want}")
-    lifecycles = plan.by_type("aws_s3_bucket_lifecycle_configuration")
+        if got != RETENTION[env]:
+            problems.append(f"var.environments.{env}.retention_days = {got}, expected {RETENTION[env]}")
+    buckets = {b["address"]: b for b in plan.by_type("aws_s3_bucket")}
     covered = set()
-    for lc in lifecycles:
+    for lc in plan.by_type("aws_s3_bucket_lifecycle_configuration"):
         ex = plan.config_of(lc).get("expressions", {}).get("bucket", {})
-        for kind, b in plan.resolve(ex.get("references", []), lc["module"], lc.get("index")):
-            if kind == "resource":
-                covered.add(b["address"])
-        for rule in lc["values"].get("rule") or []:
+        targets = [b for kind, b in plan.resolve(ex.get("references", []), lc["module"], lc.get("index"))
+                   if kind == "resource" and b["address"] in buckets]
+        for b in targets:
+            covered.add(b["address"])
+        layer = ((targets[0]["values"].get("tags") or {}).get("layer")) if targets else None
+        want = expected_expiry(env, layer)
+        rules = lc["values"].get("rule") or []
+        enabled = [r for r in rules if r.get("status") == "Enabled"]
+        for rule in rules:
             if rule.get("status") != "Enabled":
-                continue
-            exp = (rule.get("expiration") or [{}])[0]
-            if exp.get("days") != want:
-                problems.append(f"{lc['address']}: rule {rule.get('id')} expires after {exp.get('days')} days, expected {want}")
-    for b in plan.by_type("aws_s3_bucket"):
-        if b["address"] not in covered:
-            problems.append(f"{b['values'].get('bucket') or b['address']}: no lifecycle configuration")
+                problems.append(f"{lc['address']}: rule {rule.get('id')} is {rule.get('status')}; every lifecycle rule must be Enabled")
+        expiries = [((r.get("expiration") or [{}])[0]) for r in enabled]
+        days = [e.get("days") for e in expiries if e.get("days")]
+        dates = [e.get("date") for e in expiries if e.get("date")]
+        if want is None:
+            if days or dates:
+                problems.append(f"{lc['address']} (layer {layer}): expires current objects after {days or dates}; "
+                                f"lake objects are live Delta files, retention is the engine's (delete + vacuum)")
+            nc = [((r.get("noncurrent_version_expiration") or [{}])[0]).get("noncurrent_days") for r in enabled]
+            nc = [d for d in nc if d]
+            if not nc or max(nc) > 30:
+                problems.append(f"{lc['address']} (layer {layer}): noncurrent versions must expire within 30 days (got {nc or 'none'})")
+            if not any(((r.get("abort_incomplete_multipart_upload") or [{}])[0]).get("days_after_initiation") for r in enabled):
+                problems.append(f"{lc['address']} (layer {layer}): no abort of incomplete multipart uploads")
+            for r in enabled:
+                for t in r.get("transition") or []:
+                    if t.get("storage_class") not in ("STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR"):
+                        problems.append(f"{lc['address']}: transition to {t.get('storage_class')} makes live Delta files unreadable")
+        elif days != [want]:
+            problems.append(f"{lc['address']} (layer {layer}): expires after {days or 'never'} days, expected {want}")
+    for addr, b in buckets.items():
+        if addr not in covered:
+            problems.append(f"{b['values'].get('bucket') or addr}: no lifecycle configuration")
     for lg in plan.by_type("aws_cloudwatch_log_group"):
-        days = lg["values"].get("retention_in_days")
-        if days != want_logs:
-            problems.append(f"{lg['values'].get('name')}: log retention {days}, expected {want_logs}")
+        d = lg["values"].get("retention_in_days")
+        if d != want_logs:
+            problems.append(f"{lg['values'].get('name')}: log retention {d}, expected {want_logs}")
     return problems
 
 
@@ -341,11 +389,150 @@ def med_004(plan, env, accounts):
     return problems
 
 
+def _job_kafka(path):
+    """(pipeline, topics, group_id or None) of a job file's Kafka source."""
+    import yaml  # PyYAML: in the checkov venv check.sh runs this with
+    with open(path) as fh:
+        job = yaml.safe_load(fh)
+    kafka = (((job or {}).get("bronze") or {}).get("source") or {}).get("kafka")
+    if not isinstance(kafka, dict):
+        return job.get("pipeline"), None, None
+    topics = kafka.get("topic")
+    topics = [topics] if isinstance(topics, str) else list(topics or [])
+    return job.get("pipeline"), topics, kafka.get("group_id")
+
+
+def med_005(plan, env, accounts, jobs_root=None):
+    """The task definitions run real commands, and the stream role reads exactly the stream
+    job's topics with exactly its consumer group (the engine's names, from the job file)."""
+    import os
+    problems = []
+    if env == "shared":
+        return problems
+    root = jobs_root or os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    outs = plan.outputs
+    cmds = outs.get("task_commands")
+    if not isinstance(cmds, dict):
+        return [f"output task_commands missing or unknown at plan time ({cmds!r})"]
+    batch = cmds.get("batch")
+    if batch != ["medallion", "run", "jobs/", "--env", env]:
+        problems.append(f"batch task runs {batch}, expected ['medallion', 'run', 'jobs/', '--env', '{env}']")
+    stream = cmds.get("stream")
+    access = outs.get("stream_kafka_access")
+    envs_var = plan.variables.get("environments") or {}
+    streaming = bool((envs_var.get(env) or {}).get("enable_streaming"))
+    if not streaming:
+        if stream or access:
+            problems.append(f"{env} has enable_streaming = false but a stream service / Kafka access")
+        return problems
+    if not (isinstance(stream, list) and len(stream) >= 5 and stream[:2] == ["medallion", "stream"]
+            and stream[3:5] == ["--env", env]):
+        return problems + [f"stream task runs {stream}, expected ['medallion', 'stream', <job file>, '--env', '{env}', ...]"]
+    job = os.path.join(root, stream[2])
+    if not os.path.isfile(job):
+        return problems + [f"stream task runs {stream[2]}, which is not a job file of the repository ({job})"]
+    pipeline, topics, group = _job_kafka(job)
+    if topics is None:
+        return problems + [f"{stream[2]} has no bronze.source.kafka: `medallion stream` needs a Kafka job"]
+    group = group or f"medallion.{env}.{pipeline}"
+    if not isinstance(access, dict):
+        return problems + ["output stream_kafka_access missing"]
+    got_topics = sorted(a.rsplit("/", 1)[-1] for a in access.get("topic_arns") or [])
+    if got_topics != sorted(topics):
+        problems.append(f"stream role topics {got_topics} != the job's topics {sorted(topics)} ({stream[2]})")
+    got_group = (access.get("group_arn") or "").rsplit("/", 1)[-1]
+    if got_group != group:
+        problems.append(f"stream role group {got_group!r} != the job's consumer group {group!r} ({stream[2]})")
+    if access.get("job") != stream[2]:
+        problems.append(f"stream role was derived from {access.get('job')}, the service runs {stream[2]}")
+    return problems
+
+
+S3_DATA_ACTIONS = ("s3:*", "s3:getobject", "s3:putobject", "s3:deleteobject")
+
+
+def med_006(plan, env, accounts):
+    """No wildcard admin in identity policies: no `*` action, no `<service>:*` on `*`, no S3
+    data action on every bucket, no KMS data use on every key."""
+    problems = []
+    for r in plan.by_type("aws_iam_role_policy", "aws_iam_policy"):
+        raw = r["values"].get("policy")
+        if not isinstance(raw, str):
+            continue  # unknown at plan time (contains an ARN); checked in the applied proof
+        doc = json.loads(raw)
+        stmts = doc.get("Statement") or []
+        for st in stmts if isinstance(stmts, list) else [stmts]:
+            if st.get("Effect") != "Allow":
+                continue
+            acts = st.get("Action") or []
+            acts = [acts] if isinstance(acts, str) else acts
+            res = st.get("Resource") or []
+            res = [res] if isinstance(res, str) else res
+            sid = st.get("Sid", "?")
+            for a in acts:
+                al = a.lower()
+                if al == "*" or (al.endswith(":*") and "*" in res):
+                    problems.append(f"{r['address']} {sid}: allows {a} on {res}")
+                if al in S3_DATA_ACTIONS and any(x in ("*", "arn:aws:s3:::*", "arn:aws:s3:::*/*") for x in res):
+                    problems.append(f"{r['address']} {sid}: allows {a} on every bucket ({res})")
+                if al.startswith("kms:") and al not in ("kms:listaliases",) and "*" in res:
+                    problems.append(f"{r['address']} {sid}: allows {a} on every key")
+    return sorted(set(problems))
+
+
+def med_007(plan, env, accounts):
+    """Security baseline: every KMS key rotates; shared: Security Hub with the CIS 1.4.0 and
+    AWS Foundational Security Best Practices standards, a multi-region organisation trail
+    with log file validation, and an AWS Config recorder of all resources incl. global ones."""
+    problems = []
+    for k in plan.by_type("aws_kms_key"):
+        if k["values"].get("enable_key_rotation") is not True:
+            problems.append(f"{k['address']}: key rotation is off")
+    if env != "shared":
+        return problems
+    if not plan.by_type("aws_securityhub_account"):
+        problems.append("no aws_securityhub_account")
+    subs = [r["values"].get("standards_arn") or "" for r in plan.by_type("aws_securityhub_standards_subscription")]
+    for std in ("cis-aws-foundations-benchmark/v/1.4.0", "aws-foundational-security-best-practices/v/1.0.0"):
+        if not any(a.endswith(std) for a in subs):
+            problems.append(f"Security Hub standard {std} is not subscribed (have {subs})")
+    trails = plan.by_type("aws_cloudtrail")
+    if not any(t["values"].get("is_multi_region_trail") and t["values"].get("is_organization_trail")
+               and t["values"].get("enable_log_file_validation") for t in trails):
+        problems.append("no multi-region organisation trail with log file validation")
+    recs = plan.by_type("aws_config_configuration_recorder")
+    ok = False
+    for r in recs:
+        for g in r["values"].get("recording_group") or []:
+            ok = ok or (g.get("all_supported") and g.get("include_global_resource_types"))
+    if not ok:
+        problems.append("no AWS Config recorder of all supported resources incl. global types")
+    return problems
+
+
+def med_008(plan, env, accounts):
+    """NACLs let return traffic in on 1024-65535: NAT gateways and AWS endpoints answer from
+    source ports starting at 1024, so a narrower range (e.g. Linux's 32768-65535) drops replies."""
+    problems = []
+    for acl in plan.by_type("aws_network_acl"):
+        ingress = acl["values"].get("ingress") or []
+        wide = [r for r in ingress if r.get("action") == "allow" and r.get("protocol") in ("tcp", "6")
+                and r.get("cidr_block") == "0.0.0.0/0" and r.get("from_port", 99999) <= 1024 and r.get("to_port", 0) >= 65535]
+        if not wide:
+            rng = [(r.get("from_port"), r.get("to_port")) for r in ingress if r.get("cidr_block") == "0.0.0.0/0"]
+            problems.append(f"{acl['address']}: no ingress of tcp 1024-65535 from 0.0.0.0/0 for return traffic (have {rng})")
+    return problems
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
-    "MED-003": ("retention = 30 / 90 / 2555", med_003),
+    "MED-003": ("retention: 30 / 90 / 2555, no expiry of live lake objects", med_003),
     "MED-004": ("flow logs on every VPC", med_004),
+    "MED-005": ("task commands and stream Kafka access match the job files", med_005),
+    "MED-006": ("no wildcard admin / all-bucket / all-key grants in IAM policies", med_006),
+    "MED-007": ("security baseline: key rotation; shared: Security Hub standards, org trail, Config", med_007),
+    "MED-008": ("NACL return traffic on 1024-65535", med_008),
 }
 
 

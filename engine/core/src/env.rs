@@ -3,7 +3,13 @@
 //!
 //! Isolation: a run in environment X reads and writes only under X's lake root and in X's
 //! catalog. Lake roots of different environments may not overlap, and a source path inside
-//! another environment's lake root is refused before any IO.
+//! another environment's lake root is refused before any IO. Symbolic links are resolved
+//! before these checks, so a link into another environment's lake is refused too.
+//!
+//! The file is read from a local path or, when the path is `s3://bucket/key` (what the
+//! platform's task definitions set in `MEDALLION_ENVIRONMENTS`), from S3 with the standard AWS
+//! configuration: Terraform renders the environment's entry from its outputs and writes it
+//! there (deploy/README.md, "One configuration flow").
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -171,6 +177,99 @@ fn overlaps(a: &LakeRoot, b: &LakeRoot) -> bool {
     }
 }
 
+/// Resolves symbolic links in the longest existing ancestor of `p`; the part that does not
+/// exist yet is appended unchanged. Used by the isolation checks, so that a link (or a link
+/// in a parent folder) pointing into another environment's lake is seen for what it is.
+pub fn resolve_links(p: &Path) -> PathBuf {
+    let mut existing = p.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (
+            existing.file_name().map(|n| n.to_owned()),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
+}
+
+fn resolve_lake_links(l: &LakeRoot) -> LakeRoot {
+    match l {
+        LakeRoot::Local(p) => LakeRoot::Local(resolve_links(p)),
+        other => other.clone(),
+    }
+}
+
+/// True when `path` (as written, or with its links resolved) lies under `lake` (as written,
+/// or with its links resolved).
+fn inside(path: &Path, lake: &Path) -> bool {
+    let (rp, rl) = (resolve_links(path), resolve_links(lake));
+    path.starts_with(lake) || rp.starts_with(lake) || path.starts_with(&rl) || rp.starts_with(&rl)
+}
+
+/// Reads an `s3://bucket/key` object as text with the standard AWS configuration
+/// (`AWS_REGION`, credentials chain incl. ECS task roles, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`).
+fn read_s3_text(url: &str) -> Result<String> {
+    use object_store::ObjectStoreExt;
+    let rest = url.trim_start_matches("s3://");
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() || key.is_empty() {
+        return Err(Error::Spec(vec![SpecError::new(
+            url,
+            "",
+            "an environments file on S3 is written `s3://bucket/key` (e.g. the `engine_config_uri` output of the environment's Terraform root)",
+        )]));
+    }
+    let fail = |detail: String| {
+        Error::io(
+            url,
+            std::io::Error::other(format!(
+                "cannot read the environments file: {detail}. Check that the object exists (Terraform's                  `engine_config_uri` output), that the credentials may s3:GetObject it and kms:Decrypt its key,                  and AWS_REGION / AWS_ENDPOINT_URL"
+            )),
+        )
+    };
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(e) = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")) {
+        builder = builder
+            .with_endpoint(e)
+            .with_virtual_hosted_style_request(false);
+    }
+    if let Some(r) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        builder = builder.with_region(r);
+    }
+    let store = builder.build().map_err(|e| fail(e.to_string()))?;
+    let path = object_store::path::Path::from(key);
+    // Callers may be inside a Tokio runtime; the read runs on its own thread and runtime.
+    let bytes = std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let got = store.get(&path).await.map_err(|e| e.to_string())?;
+                got.bytes().await.map_err(|e| e.to_string())
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the reading thread panicked".to_string()))
+    })
+    .map_err(fail)?;
+    String::from_utf8(bytes.to_vec()).map_err(|e| fail(format!("not UTF-8: {e}")))
+}
+
 /// Loads and checks `environments.yaml`, then selects `name`.
 pub fn load_environment(file: &Path, name: &str) -> Result<Environment> {
     let all = load_all(file)?;
@@ -187,9 +286,20 @@ pub fn load_environment(file: &Path, name: &str) -> Result<Environment> {
 /// Loads and checks every environment of the file.
 pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
     let shown = file.display().to_string();
-    let parsed: EnvironmentsFile = crate::yaml::load(file).map_err(|e| Error::Spec(vec![e]))?;
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let root = normalize(&cwd, file.parent().unwrap_or(Path::new(".")));
+    let (parsed, root): (EnvironmentsFile, PathBuf) = if shown.starts_with("s3://") {
+        // Rendered by Terraform into the environment's lake bucket; relative local paths
+        // (sources) resolve against the current folder (the image's working directory).
+        let text = read_s3_text(&shown)?;
+        let parsed = crate::yaml::parse(&shown, &text).map_err(|e| Error::Spec(vec![e]))?;
+        (parsed, cwd.clone())
+    } else {
+        let parsed = crate::yaml::load(file).map_err(|e| Error::Spec(vec![e]))?;
+        (
+            parsed,
+            normalize(&cwd, file.parent().unwrap_or(Path::new("."))),
+        )
+    };
     let mut errors = Vec::new();
     let mut lakes = Vec::new();
     for (name, spec) in &parsed.environments {
@@ -211,7 +321,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
     }
     for (i, (na, la)) in lakes.iter().enumerate() {
         for (nb, lb) in lakes.iter().skip(i + 1) {
-            if overlaps(la, lb) {
+            if overlaps(la, lb) || overlaps(&resolve_lake_links(la), &resolve_lake_links(lb)) {
                 errors.push(SpecError::new(
                     &shown,
                     format!("environments.{nb}.lake"),
@@ -285,10 +395,11 @@ impl Environment {
                     .components()
                     .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
                     .collect();
-                if fixed.starts_with(l) {
+                if inside(&fixed, l) {
                     return Err(Error::Isolation(format!(
-                        "source `{path}` reaches into the lake of environment `{other}` ({}); a run in `{}` may only \
-                         read its own sources and lake. Promote data between environments instead",
+                        "source `{path}` reaches into the lake of environment `{other}` ({}; symbolic links are \
+                         resolved); a run in `{}` may only read its own sources and lake. Promote data between \
+                         environments instead",
                         l.display(),
                         self.name
                     )));
@@ -303,10 +414,10 @@ impl Environment {
     pub fn check_readable(&self, file: &Path) -> Result<()> {
         for (other, lake) in &self.other_lakes {
             if let LakeRoot::Local(l) = lake {
-                if file.starts_with(l) {
+                if inside(file, l) {
                     return Err(Error::Isolation(format!(
-                        "source file {} lies in the lake of environment `{other}`; a run in `{}` may only read its own \
-                         sources and lake. Narrow the source path",
+                        "source file {} lies in the lake of environment `{other}` (symbolic links are resolved); a run \
+                         in `{}` may only read its own sources and lake. Narrow the source path or remove the link",
                         file.display(),
                         self.name
                     )));
@@ -430,6 +541,64 @@ mod tests {
             .check_readable(&dir.path().join("lake/dev/x.parquet"))
             .is_ok());
         assert!(dev.resolve_source("landing/../lake/prod/x").is_err());
+    }
+
+    /// Issue 10 item 10: a symbolic link into another environment's lake is refused, both as
+    /// a source path (folder link or file link) and as a lake root.
+    #[test]
+    fn symlinks_into_another_lake_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("lake/prod/bronze")).unwrap();
+        std::fs::create_dir_all(d.join("landing")).unwrap();
+        std::fs::write(d.join("lake/prod/bronze/x.ndjson"), "{}\n").unwrap();
+        std::fs::write(d.join("landing/ok.ndjson"), "{}\n").unwrap();
+        std::os::unix::fs::symlink(d.join("lake/prod/bronze"), d.join("landing/linked")).unwrap();
+        std::os::unix::fs::symlink(
+            d.join("lake/prod/bronze/x.ndjson"),
+            d.join("landing/file.ndjson"),
+        )
+        .unwrap();
+        let f = write(
+            d,
+            "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n  prod: { lake: ./lake/prod, retention_days: 2555 }\n",
+        );
+        let dev = load_environment(&f, "dev").unwrap();
+        let err = dev
+            .resolve_source("landing/linked/*.ndjson")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environment `prod`"), "{err}");
+        assert!(err.contains("symbolic links are resolved"), "{err}");
+        let err = dev
+            .check_readable(&d.join("landing/file.ndjson"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environment `prod`"), "{err}");
+        let err = dev
+            .check_readable(&d.join("landing/linked/x.ndjson"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environment `prod`"), "{err}");
+        assert!(dev.resolve_source("landing/*.ndjson").is_ok());
+        assert!(dev.check_readable(&d.join("landing/ok.ndjson")).is_ok());
+
+        // A lake root that is a link into another environment's lake overlaps it.
+        std::os::unix::fs::symlink(d.join("lake/prod"), d.join("devlake")).unwrap();
+        let f = write(
+            d,
+            "environments:\n  dev: { lake: ./devlake/dev, retention_days: 30 }\n  prod: { lake: ./lake/prod, retention_days: 2555 }\n",
+        );
+        let err = load_all(&f).unwrap_err().to_string();
+        assert!(err.contains("overlaps the lake of environment"), "{err}");
+    }
+
+    #[test]
+    fn an_s3_environments_path_needs_a_key() {
+        let err = load_all(Path::new("s3://bucket-only"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("s3://bucket/key"), "{err}");
     }
 
     #[test]

@@ -78,6 +78,20 @@ pub struct KafkaEnvSpec {
     /// `MEDALLION_KAFKA_BROKERS` overrides it.
     #[serde(default)]
     pub brokers: Option<String>,
+    /// How the consumer authenticates (default: plaintext, no authentication):
+    /// `msk_iam` = Amazon MSK IAM access control (TLS + SASL/OAUTHBEARER, tokens signed with
+    /// the process's AWS credentials; the role's `kafka-cluster:*` permissions decide which
+    /// topics and groups it may use). The platform's Terraform renders `msk_iam`.
+    #[serde(default)]
+    pub auth: Option<KafkaAuth>,
+}
+
+/// Kafka authentication methods (`environments.<name>.kafka.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaAuth {
+    /// Amazon MSK IAM: TLS + SASL/OAUTHBEARER with a SigV4-signed token.
+    MskIam,
 }
 
 fn default_max_rows() -> u64 {
@@ -123,14 +137,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
-/// Settings medallion sets itself and a spec may not override.
-const RESERVED: [&str; 5] = [
+/// librdkafka settings medallion sets itself (or whose default exactly-once depends on) and
+/// that neither a spec's `consumer_options` nor `MEDALLION_KAFKA_OPTIONS` may override:
+/// offsets live in the Bronze table, so auto commits/stores, a different group, offset reset,
+/// read-uncommitted or another assignment protocol would lose or duplicate data.
+pub const RESERVED_CONSUMER_SETTINGS: [&str; 10] = [
     "group.id",
     "bootstrap.servers",
+    "metadata.broker.list",
     "enable.auto.commit",
     "enable.auto.offset.store",
-    "metadata.broker.list",
+    "auto.offset.reset",
+    "isolation.level",
+    "enable.partition.eof",
+    "partition.assignment.strategy",
+    "group.protocol",
 ];
+use RESERVED_CONSUMER_SETTINGS as RESERVED;
 
 impl KafkaSource {
     /// The topics.

@@ -17,6 +17,7 @@
 //! Files roll by rows, bytes and age (`max_rows` / `max_bytes` / `max_age`); Silver follows
 //! Bronze incrementally, Gold on its own interval; Bronze is compacted periodically.
 
+pub mod auth;
 pub mod compact;
 pub mod decode;
 pub mod metrics;

@@ -55,6 +55,35 @@ pub struct StreamSummary {
     pub commits: u64,
 }
 
+/// Refuses librdkafka settings medallion owns (see
+/// [`medallion_core::kafka_spec::RESERVED_CONSUMER_SETTINGS`]) in extra consumer settings;
+/// `origin` names where they came from (`MEDALLION_KAFKA_OPTIONS`, a spec field).
+pub fn check_consumer_settings<'a>(
+    origin: &str,
+    settings: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<()> {
+    let refused: Vec<&str> = settings
+        .into_iter()
+        .map(|(k, _)| k.trim())
+        .filter(|k| medallion_core::kafka_spec::RESERVED_CONSUMER_SETTINGS.contains(k))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{origin}: {} may not be set: medallion sets {} itself (offsets are stored in the Bronze table; \
+         changing them would lose or duplicate messages). Remove {} from {origin}. Reserved: {}",
+        refused
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if refused.len() == 1 { "it" } else { "them" },
+        if refused.len() == 1 { "it" } else { "them" },
+        medallion_core::kafka_spec::RESERVED_CONSUMER_SETTINGS.join(", ")
+    )))
+}
+
 /// Resolves the brokers: `MEDALLION_KAFKA_BROKERS`, else the environment's `kafka.brokers`.
 pub fn brokers(env: &Environment) -> Result<String> {
     if let Ok(b) = std::env::var("MEDALLION_KAFKA_BROKERS") {
@@ -106,9 +135,26 @@ pub fn kafka_source<'a>(env: &Environment, plan: &'a JobPlan) -> Result<&'a Kafk
 pub struct StreamContext {
     sink: Arc<Mutex<Sink>>,
     metrics: Arc<Metrics>,
+    /// Signs OAUTHBEARER tokens when the environment's `kafka.auth` is `msk_iam`.
+    msk_iam: Option<Arc<crate::auth::MskIamSigner>>,
 }
 
 impl ClientContext for StreamContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        match &self.msk_iam {
+            Some(signer) => signer.oauth_token().map_err(|e| e.into()),
+            None => Err(
+                "SASL/OAUTHBEARER is configured but the environment's kafka.auth is not msk_iam"
+                    .into(),
+            ),
+        }
+    }
+
     fn stats(&self, stats: Statistics) {
         for (topic, t) in &stats.topics {
             for (p, s) in &t.partitions {
@@ -207,6 +253,14 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<StreamSummary> {
     let src = kafka_source(&env, &plan)?.clone();
+    check_consumer_settings(
+        "bronze.source.kafka.consumer_options",
+        &src.consumer_options,
+    )?;
+    check_consumer_settings(
+        "MEDALLION_KAFKA_OPTIONS",
+        settings.consumer_overrides.iter().map(|(k, v)| (k, v)),
+    )?;
     let job = &plan.job;
     let pipeline = job.spec.pipeline.clone();
     let group = src.group(&env.name, &pipeline);
@@ -274,9 +328,18 @@ pub async fn run(
     for (k, v) in &settings.consumer_overrides {
         config.set(k, v);
     }
+    let auth = env.kafka.as_ref().and_then(|k| k.auth);
+    crate::auth::apply(&mut config, auth.as_ref());
+    let msk_iam = match auth {
+        Some(medallion_core::kafka_spec::KafkaAuth::MskIam) => Some(Arc::new(
+            crate::auth::MskIamSigner::from_env(&env.name).await?,
+        )),
+        None => None,
+    };
     let context = StreamContext {
         sink: sink.clone(),
         metrics: metrics.clone(),
+        msk_iam,
     };
     let consumer: BaseConsumer<StreamContext> = config.create_with_context(context)?;
     let topics = src.topics();
@@ -521,3 +584,40 @@ async fn follow(
 
 /// Keeps `KafkaResult` in scope for callers matching on client errors.
 pub type ClientResult<T> = KafkaResult<T>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10 item 10: `MEDALLION_KAFKA_OPTIONS` (and a spec's `consumer_options`) may not
+    /// override the settings exactly-once depends on; other settings pass.
+    #[test]
+    fn reserved_consumer_settings_are_refused() {
+        let opts = |kv: &[(&str, &str)]| -> Vec<(String, String)> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        for key in [
+            "group.id",
+            "enable.auto.commit",
+            "enable.auto.offset.store",
+            "isolation.level",
+            "auto.offset.reset",
+        ] {
+            let o = opts(&[("session.timeout.ms", "6000"), (key, "x")]);
+            let err =
+                check_consumer_settings("MEDALLION_KAFKA_OPTIONS", o.iter().map(|(k, v)| (k, v)))
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.starts_with("MEDALLION_KAFKA_OPTIONS: "), "{err}");
+            assert!(err.contains(&format!("`{key}` may not be set")), "{err}");
+            assert!(!err.contains("`session.timeout.ms`"), "{err}");
+        }
+        let ok = opts(&[("session.timeout.ms", "6000"), ("fetch.wait.max.ms", "50")]);
+        assert!(
+            check_consumer_settings("MEDALLION_KAFKA_OPTIONS", ok.iter().map(|(k, v)| (k, v)))
+                .is_ok()
+        );
+    }
+}

@@ -25,18 +25,19 @@ variable "offline_plan" {
 variable "environments" {
   description = "Per-environment settings. Every root receives the whole map and deploys only its own entry."
   type = map(object({
-    account_id            = string
-    cidr                  = string
-    azs                   = list(string)
-    multi_az              = bool
-    retention_days        = number
-    log_retention_days    = number
-    layers                = list(string)
-    enable_streaming      = bool
-    kafka_instance_type   = optional(string)
-    bastion_instance_type = optional(string)
-    monthly_budget_usd    = number
-    alert_emails          = optional(list(string), [])
+    account_id              = string
+    cidr                    = string
+    azs                     = list(string)
+    multi_az                = bool
+    retention_days          = number
+    noncurrent_version_days = optional(number, 30)
+    log_retention_days      = number
+    layers                  = list(string)
+    enable_streaming        = bool
+    kafka_instance_type     = optional(string)
+    bastion_instance_type   = optional(string)
+    monthly_budget_usd      = number
+    alert_emails            = optional(list(string), [])
     transitions = optional(list(object({
       days          = number
       storage_class = string
@@ -81,7 +82,6 @@ variable "environments" {
       transitions = [
         { days = 90, storage_class = "STANDARD_IA" },
         { days = 365, storage_class = "GLACIER_IR" },
-        { days = 730, storage_class = "DEEP_ARCHIVE" },
       ]
     }
   }
@@ -109,7 +109,6 @@ variable "shared_services" {
 }
 
 variable "engine_image_tag" {
-  description = "Engine image tag to run."
+  description = "Engine image tag to run: `git-<commit>` as pushed by deploy/image/build.sh (the repository's tags are immutable)."
   type        = string
-  default     = "latest-release"
 }

@@ -9,4 +9,6 @@ module "shared_services" {
   member_account_ids = [for e in values(var.environments) : e.account_id]
   cidr               = var.shared.cidr
   azs                = var.shared.azs
+  environment_peerings = { for env, id in var.peering_connection_ids :
+  env => { connection_id = id, cidr = var.environments[env].cidr } }
 }

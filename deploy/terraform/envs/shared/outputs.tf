@@ -21,3 +21,11 @@ output "security_alerts_topic_arn" {
 output "config_rules" {
   value = module.shared_services.config_rules
 }
+
+output "accepted_peerings" {
+  value = module.shared_services.accepted_peerings
+}
+
+output "peer_routes" {
+  value = module.shared_services.peer_routes
+}

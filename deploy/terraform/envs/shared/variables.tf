@@ -25,18 +25,19 @@ variable "offline_plan" {
 variable "environments" {
   description = "Per-environment settings. Every root receives the whole map and deploys only its own entry."
   type = map(object({
-    account_id            = string
-    cidr                  = string
-    azs                   = list(string)
-    multi_az              = bool
-    retention_days        = number
-    log_retention_days    = number
-    layers                = list(string)
-    enable_streaming      = bool
-    kafka_instance_type   = optional(string)
-    bastion_instance_type = optional(string)
-    monthly_budget_usd    = number
-    alert_emails          = optional(list(string), [])
+    account_id              = string
+    cidr                    = string
+    azs                     = list(string)
+    multi_az                = bool
+    retention_days          = number
+    noncurrent_version_days = optional(number, 30)
+    log_retention_days      = number
+    layers                  = list(string)
+    enable_streaming        = bool
+    kafka_instance_type     = optional(string)
+    bastion_instance_type   = optional(string)
+    monthly_budget_usd      = number
+    alert_emails            = optional(list(string), [])
     transitions = optional(list(object({
       days          = number
       storage_class = string
@@ -81,7 +82,6 @@ variable "environments" {
       transitions = [
         { days = 90, storage_class = "STANDARD_IA" },
         { days = 365, storage_class = "GLACIER_IR" },
-        { days = 730, storage_class = "DEEP_ARCHIVE" },
       ]
     }
   }
@@ -109,5 +109,15 @@ variable "shared" {
     account_id = "000000000000"
     cidr       = "10.0.0.0/16"
     azs        = ["eu-west-1a", "eu-west-1b"]
+  }
+}
+
+variable "peering_connection_ids" {
+  description = "The environments' peering requests to the shared VPC, env => pcx id (output `peering_connection_id` of envs/dev, staging, prod; apply them first, then this root again). CIDRs come from `environments`."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for k in keys(var.peering_connection_ids) : contains(["dev", "staging", "prod"], k)])
+    error_message = "peering_connection_ids keys must be dev, staging or prod."
   }
 }

@@ -2,16 +2,12 @@ output "kms_key_arn" {
   value = module.environment.kms_key_arn
 }
 
-output "bucket_names" {
-  value = module.environment.bucket_names
+output "lake_bucket" {
+  value = module.environment.lake_bucket
 }
 
-output "bucket_sse_kms_keys" {
-  value = module.environment.bucket_sse_kms_keys
-}
-
-output "bucket_expiration_days" {
-  value = module.environment.bucket_expiration_days
+output "glue_databases" {
+  value = module.environment.glue_databases
 }
 
 output "private_subnet_azs" {
@@ -20,4 +16,32 @@ output "private_subnet_azs" {
 
 output "resource_names" {
   value = module.environment.resource_names
+}
+
+output "engine_config_yaml" {
+  description = "The engine configuration rendered from this environment's resources (also stored at engine_config_uri)."
+  value       = module.environment.engine_config_yaml
+}
+
+output "engine_config_uri" {
+  description = "MEDALLION_ENVIRONMENTS of the task definitions."
+  value       = module.environment.engine_config_uri
+}
+
+output "task_commands" {
+  value = module.environment.task_commands
+}
+
+output "stream_kafka_access" {
+  value = module.environment.stream_kafka_access
+}
+
+output "engine_environment_static" {
+  description = "The rendered engine configuration's fields known before apply (check.sh compares them with environments.yaml)."
+  value       = module.environment.engine_environment_static
+}
+
+output "peering_connection_id" {
+  description = "Give it to envs/shared (peering_connection_ids) to accept the peering and route back."
+  value       = module.environment.peering_connection_id
 }

@@ -7,7 +7,7 @@ resource "aws_ecr_repository" "engine" {
   }
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.this.arn
+    kms_key         = module.lake.kms_key_arn
   }
   tags = local.tags
 }
@@ -17,7 +17,7 @@ resource "aws_cloudwatch_log_group" "engine" {
   for_each          = toset(var.settings.enable_streaming ? ["batch", "stream"] : ["batch"])
   name              = "${local.log_group_prefix}/engine-${each.key}"
   retention_in_days = var.settings.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.lake.kms_key_arn
   tags              = local.tags
 }
 
@@ -42,16 +42,22 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
 
 locals {
   image = "${aws_ecr_repository.engine.repository_url}:${var.engine_image_tag}"
-  engine_environment = concat(
-    [
-      { name = "MEDALLION_ENV", value = local.env },
-      { name = "MEDALLION_LOG_FORMAT", value = "json" },
-      { name = "MEDALLION_REGION", value = local.region },
-    ],
-    [for l, b in local.bucket_names : { name = "MEDALLION_${upper(l)}_BUCKET", value = b }],
-    [for l, d in local.glue_db_names : { name = "MEDALLION_${upper(l)}_GLUE_DATABASE", value = d }],
-  )
-  default_job = values(var.batch_jobs)[0].path
+  # Everything the engine needs comes from the configuration Terraform rendered into the
+  # lake (MEDALLION_ENVIRONMENTS); the rest are process settings. MEDALLION_LOG=info is what
+  # the alarms need: `records_quarantined` is an info event, `job_failed` an error.
+  engine_environment = [
+    { name = "MEDALLION_ENVIRONMENTS", value = module.lake.engine_config_uri },
+    { name = "MEDALLION_SCHEMAS", value = "/app/schemas" },
+    { name = "MEDALLION_LOG", value = "info" },
+    { name = "MEDALLION_LOG_FORMAT", value = "json" },
+    { name = "AWS_REGION", value = local.region },
+    { name = "TMPDIR", value = "/tmp" },
+  ]
+  # The root filesystem is read-only; temporary Parquet (Silver) goes to this task volume.
+  tmp_mount      = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+  default_job    = values(var.batch_jobs)[0].path
+  batch_command  = ["medallion", "run", local.default_job, "--env", local.env]
+  stream_command = ["medallion", "stream", var.stream_job.path, "--env", local.env, "--metrics-addr", "127.0.0.1:9464"]
 }
 
 resource "aws_ecs_task_definition" "batch" {
@@ -61,16 +67,20 @@ resource "aws_ecs_task_definition" "batch" {
   cpu                      = var.settings.multi_az ? 2048 : 1024
   memory                   = var.settings.multi_az ? 8192 : 2048
   execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.batch_task.arn
+  task_role_arn            = module.lake.batch_task_role_arn
+  volume {
+    name = "tmp"
+  }
   container_definitions = jsonencode([{
     name                   = "engine"
     image                  = local.image
     essential              = true
-    command                = ["medallion", "run", local.default_job, "--env", local.env]
+    command                = local.batch_command
     readonlyRootFilesystem = true
     privileged             = false
     user                   = "10001"
     environment            = local.engine_environment
+    mountPoints            = local.tmp_mount
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -91,19 +101,20 @@ resource "aws_ecs_task_definition" "stream" {
   cpu                      = 1024
   memory                   = 2048
   execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.stream_task[0].arn
+  task_role_arn            = module.lake.stream_task_role_arn
+  volume {
+    name = "tmp"
+  }
   container_definitions = jsonencode([{
     name                   = "engine"
     image                  = local.image
     essential              = true
-    command                = ["medallion", "stream", "jobs/streaming/", "--env", local.env]
+    command                = local.stream_command
     readonlyRootFilesystem = true
     privileged             = false
     user                   = "10001"
-    environment = concat(local.engine_environment, [
-      { name = "MEDALLION_KAFKA_BROKERS", value = aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam },
-      { name = "MEDALLION_KAFKA_AUTH", value = "AWS_MSK_IAM" },
-    ])
+    environment            = local.engine_environment
+    mountPoints            = local.tmp_mount
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -251,7 +262,7 @@ resource "aws_instance" "bastion" {
 
   root_block_device {
     encrypted   = true
-    kms_key_id  = aws_kms_key.this.arn
+    kms_key_id  = module.lake.kms_key_arn
     volume_size = 8
   }
 

@@ -1,5 +1,6 @@
-# Every role below is scoped to this environment's buckets, key, Glue databases
-# and Kafka topics only. No wildcard admin policies, no managed admin policies.
+# Execution and EventBridge roles; the engine's task roles are in modules/lake (with the
+# key and the bucket they use). The stream role's Kafka statements are built here, from the
+# stream job's topics and group. No wildcard admin policies, no managed admin policies.
 
 locals {
   ecs_assume = jsonencode({
@@ -15,44 +16,33 @@ locals {
     }]
   })
 
-  glue_catalog_arn = "arn:aws:glue:${local.region}:${local.account}:catalog"
-  glue_db_arns     = [for d in values(local.glue_db_names) : "arn:aws:glue:${local.region}:${local.account}:database/${d}"]
-  glue_table_arns  = [for d in values(local.glue_db_names) : "arn:aws:glue:${local.region}:${local.account}:table/${d}/*"]
+  msk_cluster_arn = "arn:aws:kafka:${local.region}:${local.account}:cluster/${local.msk_name}/*"
+  msk_topic_arns  = [for t in var.stream_job.topics : "arn:aws:kafka:${local.region}:${local.account}:topic/${local.msk_name}/*/${t}"]
+  msk_group_arn   = "arn:aws:kafka:${local.region}:${local.account}:group/${local.msk_name}/*/${local.stream_group}"
 
-  data_access_statements = [
+  # What the stream consumer does on MSK with IAM auth: connect, read its job's topics,
+  # join/commit its own consumer group (offsets are committed after each Delta commit so
+  # that lag metrics work).
+  stream_kafka_statements = [
     {
-      Sid      = "ListOwnBuckets"
+      Sid      = "ConnectToOwnCluster"
       Effect   = "Allow"
-      Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
-      Resource = values(local.bucket_arns)
+      Action   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
+      Resource = [local.msk_cluster_arn]
     },
     {
-      Sid      = "ReadWriteOwnObjects"
+      Sid      = "ReadOwnStreamJobTopics"
       Effect   = "Allow"
-      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-      Resource = [for a in values(local.bucket_arns) : "${a}/*"]
+      Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+      Resource = local.msk_topic_arns
     },
     {
-      Sid      = "UseOwnEnvironmentKey"
+      Sid      = "OwnConsumerGroup"
       Effect   = "Allow"
-      Action   = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-      Resource = [aws_kms_key.this.arn]
-    },
-    {
-      Sid    = "OwnGlueDatabases"
-      Effect = "Allow"
-      Action = [
-        "glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
-        "glue:GetPartition", "glue:GetPartitions", "glue:CreatePartition", "glue:BatchCreatePartition",
-        "glue:UpdatePartition",
-      ]
-      Resource = concat([local.glue_catalog_arn], local.glue_db_arns, local.glue_table_arns)
+      Action   = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
+      Resource = [local.msk_group_arn]
     },
   ]
-
-  msk_cluster_arn = "arn:aws:kafka:${local.region}:${local.account}:cluster/${local.msk_name}/*"
-  msk_topic_arn   = "arn:aws:kafka:${local.region}:${local.account}:topic/${local.msk_name}/*/${local.name}.*"
-  msk_group_arn   = "arn:aws:kafka:${local.region}:${local.account}:group/${local.msk_name}/*/${local.name}-*"
 }
 
 # ------------------------------------------------------------------ task execution (image pull + logs)
@@ -90,59 +80,6 @@ resource "aws_iam_role_policy" "execution" {
   })
 }
 
-# ------------------------------------------------------------------ batch runs
-resource "aws_iam_role" "batch_task" {
-  name               = local.task_role_names.batch
-  assume_role_policy = local.ecs_assume
-  tags               = local.tags
-}
-
-resource "aws_iam_role_policy" "batch_task" {
-  name = "medallion-batch-data-access"
-  role = aws_iam_role.batch_task.id
-  policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = local.data_access_statements
-  })
-}
-
-# ------------------------------------------------------------------ stream consumer
-resource "aws_iam_role" "stream_task" {
-  count              = var.settings.enable_streaming ? 1 : 0
-  name               = local.task_role_names.stream
-  assume_role_policy = local.ecs_assume
-  tags               = local.tags
-}
-
-resource "aws_iam_role_policy" "stream_task" {
-  count = var.settings.enable_streaming ? 1 : 0
-  name  = "medallion-stream-data-access"
-  role  = aws_iam_role.stream_task[0].id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = concat(local.data_access_statements, [
-      {
-        Sid      = "ConnectToOwnCluster"
-        Effect   = "Allow"
-        Action   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
-        Resource = [local.msk_cluster_arn]
-      },
-      {
-        Sid      = "ReadOwnTopics"
-        Effect   = "Allow"
-        Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
-        Resource = [local.msk_topic_arn]
-      },
-      {
-        Sid      = "OwnConsumerGroups"
-        Effect   = "Allow"
-        Action   = ["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"]
-        Resource = [local.msk_group_arn]
-      },
-    ])
-  })
-}
-
 # ------------------------------------------------------------------ EventBridge -> ECS RunTask
 resource "aws_iam_role" "events" {
   name = "${local.name}-events-run-batch"
@@ -175,7 +112,7 @@ resource "aws_iam_role_policy" "events" {
         Sid       = "PassOwnBatchRoles"
         Effect    = "Allow"
         Action    = ["iam:PassRole"]
-        Resource  = [aws_iam_role.execution.arn, aws_iam_role.batch_task.arn]
+        Resource  = [aws_iam_role.execution.arn, module.lake.batch_task_role_arn]
         Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
       },
     ]

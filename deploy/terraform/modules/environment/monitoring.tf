@@ -1,6 +1,6 @@
 resource "aws_sns_topic" "alerts" {
   name              = "${local.name}-alerts"
-  kms_master_key_id = aws_kms_key.this.arn
+  kms_master_key_id = module.lake.kms_key_arn
   tags              = local.tags
 }
 
@@ -84,10 +84,14 @@ resource "aws_cloudwatch_metric_alarm" "quarantine_spike" {
   tags                = local.tags
 }
 
+# MSK publishes consumer lag for groups that commit offsets; the engine commits its group's
+# offsets to Kafka after every Delta commit for exactly this. Dimensions are the real names:
+# the stream job's group and topic(s). No data (no stream yet, topic idle) is not an alarm;
+# a stream that is not running is caught by `stream_not_running`.
 resource "aws_cloudwatch_metric_alarm" "consumer_lag" {
-  count               = var.settings.enable_streaming ? 1 : 0
-  alarm_name          = "${local.name}-consumer-lag"
-  alarm_description   = "Stream consumer group ${local.name}-stream is falling behind in ${local.env}"
+  for_each            = var.settings.enable_streaming ? toset(var.stream_job.topics) : toset([])
+  alarm_name          = "${local.name}-consumer-lag-${each.key}"
+  alarm_description   = "Stream consumer group ${local.stream_group} is falling behind on ${each.key} in ${local.env}"
   namespace           = "AWS/Kafka"
   metric_name         = "SumOffsetLag"
   statistic           = "Maximum"
@@ -95,12 +99,35 @@ resource "aws_cloudwatch_metric_alarm" "consumer_lag" {
   evaluation_periods  = 3
   threshold           = var.alarm_thresholds.consumer_lag_records
   comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "breaching"
+  treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
   dimensions = {
     "Cluster Name"   = local.msk_name
-    "Consumer Group" = "${local.name}-stream"
-    "Topic"          = "${local.name}.bronze"
+    "Consumer Group" = local.stream_group
+    "Topic"          = each.key
+  }
+  tags = local.tags
+}
+
+# Container Insights: fewer running stream tasks than wanted (missing data = not running).
+resource "aws_cloudwatch_metric_alarm" "stream_not_running" {
+  count               = var.settings.enable_streaming ? 1 : 0
+  alarm_name          = "${local.name}-stream-not-running"
+  alarm_description   = "The ${local.env} stream service runs fewer tasks than desired"
+  namespace           = "ECS/ContainerInsights"
+  metric_name         = "RunningTaskCount"
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.settings.multi_az ? 2 : 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+  dimensions = {
+    ClusterName = aws_ecs_cluster.this.name
+    ServiceName = "${local.name}-stream"
   }
   tags = local.tags
 }

@@ -2,7 +2,7 @@ resource "aws_cloudwatch_log_group" "msk" {
   count             = var.settings.enable_streaming ? 1 : 0
   name              = "${local.log_group_prefix}/msk-brokers"
   retention_in_days = var.settings.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.lake.kms_key_arn
   tags              = local.tags
 }
 
@@ -47,7 +47,7 @@ resource "aws_msk_cluster" "this" {
   }
 
   encryption_info {
-    encryption_at_rest_kms_key_arn = aws_kms_key.this.arn
+    encryption_at_rest_kms_key_arn = module.lake.kms_key_arn
     encryption_in_transit {
       client_broker = "TLS"
       in_cluster    = true

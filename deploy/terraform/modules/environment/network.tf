@@ -7,7 +7,8 @@ module "network" {
   enable_nat              = true
   nat_per_az              = var.settings.multi_az
   flow_log_retention_days = var.settings.log_retention_days
-  kms_key_arn             = aws_kms_key.this.arn
+  kms_key_arn             = module.lake.kms_key_arn
+  account_id              = local.account
   peer_vpc_id             = try(var.shared_services.vpc_id, null)
   peer_cidr               = try(var.shared_services.cidr, null)
   peer_owner_id           = try(var.shared_services.account_id, null)

@@ -1,35 +1,62 @@
 output "kms_key_arn" {
   description = "This environment's customer-managed key."
-  value       = aws_kms_key.this.arn
+  value       = module.lake.kms_key_arn
 }
 
 output "kms_key_rotation" {
-  value = aws_kms_key.this.enable_key_rotation
+  value = module.lake.kms_key_rotation
 }
 
-output "bucket_names" {
-  description = "Data bucket per layer."
-  value       = { for l, b in aws_s3_bucket.data : l => b.bucket }
+output "lake_bucket" {
+  description = "The lake bucket (layers are prefixes)."
+  value       = module.lake.lake_bucket
 }
 
-output "bucket_sse_kms_keys" {
-  description = "KMS key used by each data bucket's default encryption."
-  value = { for l, c in aws_s3_bucket_server_side_encryption_configuration.data :
-  l => one([for r in c.rule : one(r.apply_server_side_encryption_by_default).kms_master_key_id]) }
+output "lake_sse_kms_key" {
+  value = module.lake.lake_sse_kms_key
 }
 
-output "bucket_expiration_days" {
-  description = "Lifecycle expiration (days) per data bucket."
-  value = { for l, c in aws_s3_bucket_lifecycle_configuration.data :
-  l => one([for r in c.rule : one(r.expiration).days]) }
+output "lake_current_version_expiration_days" {
+  value = module.lake.lake_current_version_expiration_days
+}
+
+output "lake_noncurrent_version_days" {
+  value = module.lake.lake_noncurrent_version_days
 }
 
 output "access_log_bucket_expiration_days" {
-  value = one([for r in aws_s3_bucket_lifecycle_configuration.access_logs.rule : one(r.expiration).days])
+  value = module.lake.access_log_bucket_expiration_days
 }
 
 output "glue_databases" {
-  value = { for l, d in aws_glue_catalog_database.layer : l => d.name }
+  value = module.lake.glue_databases
+}
+
+output "engine_environment" {
+  description = "This environment's entry of the engine configuration."
+  value       = module.lake.engine_environment
+}
+
+output "engine_environment_static" {
+  value = module.lake.engine_environment_static
+}
+
+output "engine_config_yaml" {
+  description = "The rendered engine configuration (environments.yaml)."
+  value       = module.lake.engine_config_yaml
+}
+
+output "engine_config_uri" {
+  description = "Where the tasks read it (MEDALLION_ENVIRONMENTS)."
+  value       = module.lake.engine_config_uri
+}
+
+output "task_commands" {
+  description = "The engine command of each task definition."
+  value = merge(
+    { batch = local.batch_command },
+    var.settings.enable_streaming ? { stream = local.stream_command } : {},
+  )
 }
 
 output "vpc_id" {
@@ -67,14 +94,35 @@ output "alerts_topic_arn" {
 output "resource_names" {
   description = "Names of the environment's named resources (tests assert none names another environment)."
   value = concat(
-    values(local.bucket_names),
-    [local.log_bucket_name, aws_kms_alias.this.name, aws_ecs_cluster.this.name, aws_ecr_repository.engine.name],
-    values(local.glue_db_names),
-    [for r in concat([aws_iam_role.execution, aws_iam_role.batch_task, aws_iam_role.events], aws_iam_role.stream_task, aws_iam_role.bastion) : r.name],
+    module.lake.resource_names,
+    [aws_ecs_cluster.this.name, aws_ecr_repository.engine.name],
+    [for r in concat([aws_iam_role.execution, aws_iam_role.events], aws_iam_role.bastion) : r.name],
     [for g in aws_cloudwatch_log_group.engine : g.name],
     [module.network.flow_log_group_name],
     [for c in aws_msk_cluster.this : c.cluster_name],
     [for r in aws_cloudwatch_event_rule.batch : r.name],
     [aws_sns_topic.alerts.name, aws_budgets_budget.monthly.name],
   )
+}
+
+output "stream_kafka_access" {
+  description = "What the stream task role may do on MSK: its job's topics and its consumer group (null without streaming)."
+  value = var.settings.enable_streaming ? {
+    job        = var.stream_job.path
+    topic_arns = local.msk_topic_arns
+    group_arn  = local.msk_group_arn
+  } : null
+}
+
+output "lake_bucket_policy" {
+  value = module.lake.bucket_policy
+}
+
+output "task_policies" {
+  value = module.lake.task_policies
+}
+
+output "peering_connection_id" {
+  description = "The peering request to the shared-services VPC (give it to envs/shared: peering_connection_ids)."
+  value       = module.network.peering_connection_id
 }

@@ -25,18 +25,19 @@ variable "region" {
 variable "settings" {
   description = "This environment's entry of the environments map (see envs/*/variables.tf)."
   type = object({
-    account_id            = string
-    cidr                  = string
-    azs                   = list(string)
-    multi_az              = bool
-    retention_days        = number
-    log_retention_days    = number
-    layers                = list(string)
-    enable_streaming      = bool
-    kafka_instance_type   = optional(string)
-    bastion_instance_type = optional(string)
-    monthly_budget_usd    = number
-    alert_emails          = optional(list(string), [])
+    account_id              = string
+    cidr                    = string
+    azs                     = list(string)
+    multi_az                = bool
+    retention_days          = number
+    noncurrent_version_days = optional(number, 30)
+    log_retention_days      = number
+    layers                  = list(string)
+    enable_streaming        = bool
+    kafka_instance_type     = optional(string)
+    bastion_instance_type   = optional(string)
+    monthly_budget_usd      = number
+    alert_emails            = optional(list(string), [])
     transitions = optional(list(object({
       days          = number
       storage_class = string
@@ -45,9 +46,27 @@ variable "settings" {
 }
 
 variable "engine_image_tag" {
-  description = "Tag of the engine image in this environment's ECR repository."
+  description = "Tag of the engine image in this environment's ECR repository: `git-<commit>` (tags are immutable; see deploy/README.md, rolling out an image)."
   type        = string
-  default     = "latest-release"
+  validation {
+    condition     = can(regex("^git-[0-9a-f]{7,40}$", var.engine_image_tag))
+    error_message = "engine_image_tag must be `git-<commit sha>` (7-40 hex digits), the tag deploy/image/build.sh pushes; the repository's tags are immutable."
+  }
+}
+
+variable "stream_job" {
+  description = "The job the stream service runs (`medallion stream <path>`), its pipeline name, its Kafka topics and group (null = the engine's default `medallion.<env>.<pipeline>`). The stream role may read exactly these topics and use this group; check.sh (MED-005) compares them with the job file."
+  type = object({
+    path     = string
+    pipeline = string
+    topics   = list(string)
+    group_id = optional(string)
+  })
+  default = {
+    path     = "jobs/streaming/clickstream.yaml"
+    pipeline = "clickstream"
+    topics   = ["web.clicks"]
+  }
 }
 
 variable "batch_jobs" {

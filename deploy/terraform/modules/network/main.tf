@@ -1,5 +1,8 @@
 locals {
   az_index = { for i, az in var.azs : az => i }
+  # Peered networks: the shared-services VPC (environment side) or the environments
+  # (shared side). HTTPS in from them, replies out to them; nothing else.
+  peer_cidrs = sort(concat(var.peer_cidr != null && var.peer_vpc_id != null ? [var.peer_cidr] : [], [for p in values(var.accept_peerings) : p.cidr]))
   # Private /20s from the bottom of the VPC range, public /24s from the top.
   private_cidrs = { for az, i in local.az_index : az => cidrsubnet(var.cidr, 4, i) }
   public_cidrs  = { for az, i in local.az_index : az => cidrsubnet(var.cidr, 8, 240 + i) }
@@ -106,8 +109,9 @@ resource "aws_route_table_association" "private" {
 
 # ---------------------------------------------------------------- NACLs
 # Private subnets: HTTPS and Kafka (IAM/TLS, 9098) inside the VPC, HTTPS out,
-# and only the Linux ephemeral range back in for return traffic.
+# and return traffic on 1024-65535 (NAT gateways and AWS endpoints use source ports from 1024).
 resource "aws_network_acl" "private" {
+  #checkov:skip=CKV_AWS_231:the 0.0.0.0/0 ingress is return traffic on 1024-65535 for outbound connections (NAT and endpoints reply from any port >= 1024); no listener or security group admits new inbound connections, and carving out 3389 would drop replies on that port (MED-008)
   vpc_id     = aws_vpc.this.id
   subnet_ids = [for s in aws_subnet.private : s.id]
   tags       = merge(var.tags, { Name = "${var.name}-private" })
@@ -133,7 +137,7 @@ resource "aws_network_acl" "private" {
     protocol   = "tcp"
     action     = "allow"
     cidr_block = "0.0.0.0/0"
-    from_port  = 32768
+    from_port  = 1024
     to_port    = 65535
   }
   egress {
@@ -157,13 +161,36 @@ resource "aws_network_acl" "private" {
     protocol   = "tcp"
     action     = "allow"
     cidr_block = var.cidr
-    from_port  = 32768
+    from_port  = 1024
     to_port    = 65535
+  }
+  dynamic "ingress" {
+    for_each = local.peer_cidrs
+    content {
+      rule_no    = 200 + ingress.key
+      protocol   = "tcp"
+      action     = "allow"
+      cidr_block = ingress.value
+      from_port  = 443
+      to_port    = 443
+    }
+  }
+  dynamic "egress" {
+    for_each = local.peer_cidrs
+    content {
+      rule_no    = 200 + egress.key
+      protocol   = "tcp"
+      action     = "allow"
+      cidr_block = egress.value
+      from_port  = 1024
+      to_port    = 65535
+    }
   }
 }
 
 # Public subnets only host the NAT gateways.
 resource "aws_network_acl" "public" {
+  #checkov:skip=CKV_AWS_231:the 0.0.0.0/0 ingress is return traffic on 1024-65535 for outbound connections (NAT and endpoints reply from any port >= 1024); no listener or security group admits new inbound connections, and carving out 3389 would drop replies on that port (MED-008)
   count      = var.enable_nat ? 1 : 0
   vpc_id     = aws_vpc.this.id
   subnet_ids = [for s in aws_subnet.public : s.id]
@@ -182,7 +209,7 @@ resource "aws_network_acl" "public" {
     protocol   = "tcp"
     action     = "allow"
     cidr_block = "0.0.0.0/0"
-    from_port  = 32768
+    from_port  = 1024
     to_port    = 65535
   }
   egress {
@@ -198,13 +225,14 @@ resource "aws_network_acl" "public" {
     protocol   = "tcp"
     action     = "allow"
     cidr_block = var.cidr
-    from_port  = 32768
+    from_port  = 1024
     to_port    = 65535
   }
 }
 
 # ---------------------------------------------------------------- flow logs
 resource "aws_cloudwatch_log_group" "flow" {
+  #checkov:skip=CKV_AWS_158:kms_key_id is var.kms_key_arn, unknown in a plan before the key exists; MED-004 checks the flow log group is KMS-encrypted
   name              = "/${var.name}/vpc-flow-logs"
   retention_in_days = var.flow_log_retention_days
   kms_key_id        = var.kms_key_arn
@@ -269,7 +297,28 @@ resource "aws_vpc_endpoint" "s3" {
   service_name      = "com.amazonaws.${var.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [for rt in aws_route_table.private : rt.id]
-  tags              = merge(var.tags, { Name = "${var.name}-s3" })
+  # Only this account's buckets, plus the bucket ECR serves image layers from.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "OwnAccountBucketsOnly"
+        Effect    = "Allow"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:ResourceAccount" = var.account_id } }
+      },
+      {
+        Sid       = "EcrImageLayers"
+        Effect    = "Allow"
+        Principal = "*"
+        Action    = "s3:GetObject"
+        Resource  = "arn:aws:s3:::prod-${var.region}-starport-layer-bucket/*"
+      },
+    ]
+  })
+  tags = merge(var.tags, { Name = "${var.name}-s3" })
 }
 
 resource "aws_vpc_endpoint" "interface" {
@@ -280,7 +329,19 @@ resource "aws_vpc_endpoint" "interface" {
   private_dns_enabled = true
   subnet_ids          = [for s in aws_subnet.private : s.id]
   security_group_ids  = [aws_security_group.endpoints[0].id]
-  tags                = merge(var.tags, { Name = "${var.name}-${each.key}" })
+  # Only principals of this account may use the endpoints (no path out for foreign credentials).
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "OwnAccountPrincipalsOnly"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "*"
+      Resource  = "*"
+      Condition = { StringEquals = { "aws:PrincipalAccount" = var.account_id } }
+    }]
+  })
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 }
 
 # ---------------------------------------------------------------- peering
@@ -298,4 +359,20 @@ resource "aws_route" "private_shared" {
   route_table_id            = aws_route_table.private[each.key].id
   destination_cidr_block    = var.peer_cidr
   vpc_peering_connection_id = aws_vpc_peering_connection.shared[0].id
+}
+
+# Shared-services side: accept each environment's request and route back to it.
+resource "aws_vpc_peering_connection_accepter" "env" {
+  for_each                  = var.accept_peerings
+  vpc_peering_connection_id = each.value.connection_id
+  auto_accept               = true
+  tags                      = merge(var.tags, { Name = "${var.name}-from-${each.key}" })
+}
+
+resource "aws_route" "private_to_peer" {
+  for_each = { for pair in setproduct(keys(local.az_index), keys(var.accept_peerings)) :
+  "${pair[0]}-${pair[1]}" => { az = pair[0], peer = pair[1] } }
+  route_table_id            = aws_route_table.private[each.value.az].id
+  destination_cidr_block    = var.accept_peerings[each.value.peer].cidr
+  vpc_peering_connection_id = aws_vpc_peering_connection_accepter.env[each.value.peer].vpc_peering_connection_id
 }

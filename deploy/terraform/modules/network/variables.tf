@@ -33,7 +33,12 @@ variable "nat_per_az" {
 variable "interface_endpoints" {
   description = "Interface VPC endpoint services to create (S3 is always a gateway endpoint)."
   type        = list(string)
-  default     = ["glue", "kms", "sts", "logs"]
+  default     = ["glue", "kms", "sts", "logs", "ecr.api", "ecr.dkr"]
+}
+
+variable "account_id" {
+  description = "The VPC's account: the endpoint policies admit only this account's principals and buckets."
+  type        = string
 }
 
 variable "flow_log_retention_days" {
@@ -68,4 +73,13 @@ variable "tags" {
   description = "Tags applied to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "accept_peerings" {
+  description = "Shared-services side: the environments' peering requests to accept, name => { connection_id, cidr }. Routes back and NACL rules for HTTPS from those CIDRs follow."
+  type = map(object({
+    connection_id = string
+    cidr          = string
+  }))
+  default = {}
 }

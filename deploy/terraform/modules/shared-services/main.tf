@@ -101,7 +101,9 @@ module "network" {
   azs                     = var.azs
   enable_nat              = false
   interface_endpoints     = ["kms", "sts", "logs"]
+  account_id              = var.account_id
   flow_log_retention_days = var.log_retention_days
   kms_key_arn             = aws_kms_key.logs.arn
+  accept_peerings         = var.environment_peerings
   tags                    = local.tags
 }

@@ -33,3 +33,11 @@ output "security_alerts_topic_arn" {
 output "config_rules" {
   value = [for r in aws_config_config_rule.managed : r.name]
 }
+
+output "accepted_peerings" {
+  value = module.network.accepted_peerings
+}
+
+output "peer_routes" {
+  value = module.network.peer_routes
+}

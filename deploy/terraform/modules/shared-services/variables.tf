@@ -51,3 +51,12 @@ variable "object_lock_days" {
   type        = number
   default     = 365
 }
+
+variable "environment_peerings" {
+  description = "Peering requests of the environment VPCs to accept (their `vpc_peering_connection` ids, output of each environment root) with their CIDRs."
+  type = map(object({
+    connection_id = string
+    cidr          = string
+  }))
+  default = {}
+}

@@ -44,7 +44,7 @@ async fn the_embedded_catalog_needs_a_local_lake() {
             .to_string();
     assert!(
         engine_err.contains("environment `staging`")
-            && engine_err.contains("s3://medallion-lake-staging"),
+            && engine_err.contains("s3://medallion-staging-lake-222222222222"),
         "{engine_err}"
     );
 }

@@ -3,15 +3,25 @@
 # overridden so that its ARN is known at plan time and can be compared.
 
 variables {
-  offline_plan = true
+  offline_plan     = true
+  engine_image_tag = "git-0123abc"
 }
 
 override_resource {
-  target          = module.environment.aws_kms_key.this
+  target          = module.environment.module.lake.aws_kms_key.this
   override_during = plan
   values = {
-    arn    = "arn:aws:kms:eu-west-1:111111111111:key/00000000-0000-0000-0000-00000000dev"
-    key_id = "00000000-0000-0000-0000-00000000dev"
+    arn    = "arn:aws:kms:eu-west-1:111111111111:key/00000000-0000-0000-0000-00000000dev0"
+    key_id = "00000000-0000-0000-0000-00000000dev0"
+  }
+}
+
+override_resource {
+  target          = module.environment.aws_ecr_repository.engine
+  override_during = plan
+  values = {
+    arn            = "arn:aws:ecr:eu-west-1:111111111111:repository/medallion-dev/engine"
+    repository_url = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/medallion-dev/engine"
   }
 }
 
@@ -19,13 +29,8 @@ run "dev_plan" {
   command = plan
 
   assert {
-    condition     = length(module.environment.bucket_sse_kms_keys) == 1
-    error_message = "dev must have 1 data bucket(s)."
-  }
-
-  assert {
-    condition     = alltrue([for k in values(module.environment.bucket_sse_kms_keys) : k == module.environment.kms_key_arn])
-    error_message = "Every dev bucket must be encrypted with the dev environment's own KMS key."
+    condition     = module.environment.lake_sse_kms_key == module.environment.kms_key_arn
+    error_message = "The dev lake bucket must be encrypted with the dev environment's own KMS key."
   }
 
   assert {
@@ -34,13 +39,74 @@ run "dev_plan" {
   }
 
   assert {
-    condition     = alltrue([for d in values(module.environment.bucket_expiration_days) : d == 30])
-    error_message = "dev data buckets must expire objects after exactly 30 days."
+    condition     = module.environment.lake_current_version_expiration_days == null
+    error_message = "S3 must never expire current dev lake objects (live Delta files); retention is the engine's."
+  }
+
+  assert {
+    condition     = module.environment.lake_noncurrent_version_days <= 30
+    error_message = "dev noncurrent lake versions must expire within 30 days."
   }
 
   assert {
     condition     = module.environment.access_log_bucket_expiration_days == 30
     error_message = "dev access-log bucket must follow the 30-day retention."
+  }
+
+  # The rendered engine configuration is the deployed resources, nothing copied by hand.
+  assert {
+    condition = (
+      module.environment.engine_environment.lake == "s3://${module.environment.lake_bucket}" &&
+      module.environment.engine_environment.kms_key == module.environment.kms_key_arn &&
+      module.environment.engine_environment.retention_days == 30 &&
+      module.environment.engine_environment.streaming == false
+    )
+    error_message = "The dev engine configuration must name the lake bucket, the key ARN, retention 30 and streaming false."
+  }
+
+  assert {
+    condition = length(module.environment.glue_databases) == 1 && alltrue([
+      for layer, db in module.environment.glue_databases :
+      db == "${module.environment.engine_environment.catalog.glue.database_prefix}${layer}"
+    ])
+    error_message = "The engine's Glue database names (<database_prefix><layer>) must be the databases Terraform creates."
+  }
+
+  assert {
+    condition     = yamldecode(module.environment.engine_config_yaml).environments["dev"].kms_key == module.environment.kms_key_arn
+    error_message = "The rendered environments.yaml must carry the key ARN."
+  }
+
+  # The bucket policy denies plain HTTP, non-KMS encryption and any key but this one (by ARN).
+  assert {
+    condition = (
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.Bool["aws:SecureTransport"] if s.Sid == "DenyInsecureTransport" && s.Effect == "Deny" && s.Action == "s3:*"]) == "false" &&
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.StringNotEqualsIfExists["s3:x-amz-server-side-encryption"] if s.Sid == "DenyNonKmsEncryption" && s.Effect == "Deny"]) == "aws:kms" &&
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.StringNotEqualsIfExists["s3:x-amz-server-side-encryption-aws-kms-key-id"] if s.Sid == "DenyOtherKmsKeys" && s.Effect == "Deny"]) == module.environment.kms_key_arn
+    )
+    error_message = "The dev lake bucket policy must deny plain HTTP, non-KMS encryption and every key but the dev key ARN."
+  }
+
+  # Task roles: S3 only on the own lake, KMS only on the own key, no wildcard action.
+  assert {
+    condition = alltrue(flatten([for kind, doc in module.environment.task_policies : [
+      for s in jsondecode(doc).Statement : [
+        !contains(flatten([s.Action]), "*"),
+        !startswith(flatten([s.Action])[0], "s3:") || alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::${module.environment.lake_bucket}")]),
+        !startswith(flatten([s.Action])[0], "kms:") || flatten([s.Resource]) == [module.environment.kms_key_arn],
+      ]
+    ]]))
+    error_message = "The dev task roles may use S3 only on the dev lake, KMS only on the dev key, and no wildcard action."
+  }
+
+  assert {
+    condition     = module.environment.task_commands["batch"] == ["medallion", "run", "jobs/", "--env", "dev"]
+    error_message = "The dev batch task must run `medallion run jobs/ --env dev`."
+  }
+
+  assert {
+    condition     = !contains(keys(module.environment.task_commands), "stream")
+    error_message = "dev has no streaming: no stream service."
   }
 
   assert {

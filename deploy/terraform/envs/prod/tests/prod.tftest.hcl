@@ -3,11 +3,12 @@
 # overridden so that its ARN is known at plan time and can be compared.
 
 variables {
-  offline_plan = true
+  offline_plan     = true
+  engine_image_tag = "git-0123abc"
 }
 
 override_resource {
-  target          = module.environment.aws_kms_key.this
+  target          = module.environment.module.lake.aws_kms_key.this
   override_during = plan
   values = {
     arn    = "arn:aws:kms:eu-west-1:333333333333:key/00000000-0000-0000-0000-00000000prod"
@@ -15,17 +16,30 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.environment.aws_ecr_repository.engine
+  override_during = plan
+  values = {
+    arn            = "arn:aws:ecr:eu-west-1:333333333333:repository/medallion-prod/engine"
+    repository_url = "333333333333.dkr.ecr.eu-west-1.amazonaws.com/medallion-prod/engine"
+  }
+}
+
+override_resource {
+  target          = module.environment.aws_msk_cluster.this
+  override_during = plan
+  values = {
+    arn                        = "arn:aws:kafka:eu-west-1:333333333333:cluster/medallion-prod-msk/00000000-0000-0000-0000-000000000000-1"
+    bootstrap_brokers_sasl_iam = "b-1.medallion-prod-msk.kafka.eu-west-1.amazonaws.com:9098,b-2.medallion-prod-msk.kafka.eu-west-1.amazonaws.com:9098"
+  }
+}
+
 run "prod_plan" {
   command = plan
 
   assert {
-    condition     = length(module.environment.bucket_sse_kms_keys) == 3
-    error_message = "prod must have 3 data bucket(s)."
-  }
-
-  assert {
-    condition     = alltrue([for k in values(module.environment.bucket_sse_kms_keys) : k == module.environment.kms_key_arn])
-    error_message = "Every prod bucket must be encrypted with the prod environment's own KMS key."
+    condition     = module.environment.lake_sse_kms_key == module.environment.kms_key_arn
+    error_message = "The prod lake bucket must be encrypted with the prod environment's own KMS key."
   }
 
   assert {
@@ -34,13 +48,79 @@ run "prod_plan" {
   }
 
   assert {
-    condition     = alltrue([for d in values(module.environment.bucket_expiration_days) : d == 2555])
-    error_message = "prod data buckets must expire objects after exactly 2555 days."
+    condition     = module.environment.lake_current_version_expiration_days == null
+    error_message = "S3 must never expire current prod lake objects (live Delta files); retention is the engine's."
+  }
+
+  assert {
+    condition     = module.environment.lake_noncurrent_version_days <= 30
+    error_message = "prod noncurrent lake versions must expire within 30 days."
   }
 
   assert {
     condition     = module.environment.access_log_bucket_expiration_days == 2555
     error_message = "prod access-log bucket must follow the 2555-day retention."
+  }
+
+  # The rendered engine configuration is the deployed resources, nothing copied by hand.
+  assert {
+    condition = (
+      module.environment.engine_environment.lake == "s3://${module.environment.lake_bucket}" &&
+      module.environment.engine_environment.kms_key == module.environment.kms_key_arn &&
+      module.environment.engine_environment.retention_days == 2555 &&
+      module.environment.engine_environment.streaming == true
+    )
+    error_message = "The prod engine configuration must name the lake bucket, the key ARN, retention 2555 and streaming true."
+  }
+
+  assert {
+    condition = length(module.environment.glue_databases) == 3 && alltrue([
+      for layer, db in module.environment.glue_databases :
+      db == "${module.environment.engine_environment.catalog.glue.database_prefix}${layer}"
+    ])
+    error_message = "The engine's Glue database names (<database_prefix><layer>) must be the databases Terraform creates."
+  }
+
+  assert {
+    condition     = yamldecode(module.environment.engine_config_yaml).environments["prod"].kms_key == module.environment.kms_key_arn
+    error_message = "The rendered environments.yaml must carry the key ARN."
+  }
+
+  # The bucket policy denies plain HTTP, non-KMS encryption and any key but this one (by ARN).
+  assert {
+    condition = (
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.Bool["aws:SecureTransport"] if s.Sid == "DenyInsecureTransport" && s.Effect == "Deny" && s.Action == "s3:*"]) == "false" &&
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.StringNotEqualsIfExists["s3:x-amz-server-side-encryption"] if s.Sid == "DenyNonKmsEncryption" && s.Effect == "Deny"]) == "aws:kms" &&
+      one([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s.Condition.StringNotEqualsIfExists["s3:x-amz-server-side-encryption-aws-kms-key-id"] if s.Sid == "DenyOtherKmsKeys" && s.Effect == "Deny"]) == module.environment.kms_key_arn
+    )
+    error_message = "The prod lake bucket policy must deny plain HTTP, non-KMS encryption and every key but the prod key ARN."
+  }
+
+  # Task roles: S3 only on the own lake, KMS only on the own key, no wildcard action.
+  assert {
+    condition = alltrue(flatten([for kind, doc in module.environment.task_policies : [
+      for s in jsondecode(doc).Statement : [
+        !contains(flatten([s.Action]), "*"),
+        !startswith(flatten([s.Action])[0], "s3:") || alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::${module.environment.lake_bucket}")]),
+        !startswith(flatten([s.Action])[0], "kms:") || flatten([s.Resource]) == [module.environment.kms_key_arn],
+      ]
+    ]]))
+    error_message = "The prod task roles may use S3 only on the prod lake, KMS only on the prod key, and no wildcard action."
+  }
+
+  assert {
+    condition     = module.environment.engine_environment.kafka.auth == "msk_iam" && strcontains(module.environment.engine_environment.kafka.brokers, ":9098")
+    error_message = "The prod engine configuration must name the MSK IAM brokers (port 9098) with auth msk_iam."
+  }
+
+  assert {
+    condition     = module.environment.task_commands["batch"] == ["medallion", "run", "jobs/", "--env", "prod"]
+    error_message = "The prod batch task must run `medallion run jobs/ --env prod`."
+  }
+
+  assert {
+    condition     = module.environment.task_commands["stream"] == ["medallion", "stream", "jobs/streaming/clickstream.yaml", "--env", "prod", "--metrics-addr", "127.0.0.1:9464"]
+    error_message = "The prod stream service must run `medallion stream jobs/streaming/clickstream.yaml --env prod` (a job file, not a folder)."
   }
 
   assert {

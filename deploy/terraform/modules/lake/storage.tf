@@ -45,7 +45,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
     status = "Enabled"
     filter {}
     expiration {
-      days = var.settings.retention_days
+      days = var.retention_days
     }
     noncurrent_version_expiration {
       noncurrent_days = 7
@@ -85,41 +85,38 @@ resource "aws_s3_bucket_policy" "access_logs" {
   depends_on = [aws_s3_bucket_public_access_block.access_logs]
 }
 
-# ------------------------------------------------------------------ data buckets
-resource "aws_s3_bucket" "data" {
-  for_each = local.bucket_names
-  bucket   = each.value
-  tags     = merge(local.tags, { Name = each.value, layer = each.key })
+# ------------------------------------------------------------------ the lake bucket
+# One bucket per environment; the layers are prefixes (bronze/, silver/, gold/), which is
+# how the engine lays out `<lake>/<database>/<table>`.
+resource "aws_s3_bucket" "lake" {
+  bucket = local.bucket_name
+  tags   = merge(local.tags, { Name = local.bucket_name, layer = "lake" })
 }
 
-resource "aws_s3_bucket_ownership_controls" "data" {
-  for_each = local.bucket_names
-  bucket   = aws_s3_bucket.data[each.key].id
+resource "aws_s3_bucket_ownership_controls" "lake" {
+  bucket = aws_s3_bucket.lake.id
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "data" {
-  for_each                = local.bucket_names
-  bucket                  = aws_s3_bucket.data[each.key].id
+resource "aws_s3_bucket_public_access_block" "lake" {
+  bucket                  = aws_s3_bucket.lake.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
 }
 
-resource "aws_s3_bucket_versioning" "data" {
-  for_each = local.bucket_names
-  bucket   = aws_s3_bucket.data[each.key].id
+resource "aws_s3_bucket_versioning" "lake" {
+  bucket = aws_s3_bucket.lake.id
   versioning_configuration {
     status = "Enabled"
   }
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
-  for_each = local.bucket_names
-  bucket   = aws_s3_bucket.data[each.key].id
+resource "aws_s3_bucket_server_side_encryption_configuration" "lake" {
+  bucket = aws_s3_bucket.lake.id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
@@ -129,43 +126,47 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
   }
 }
 
-resource "aws_s3_bucket_logging" "data" {
-  for_each      = local.bucket_names
-  bucket        = aws_s3_bucket.data[each.key].id
+resource "aws_s3_bucket_logging" "lake" {
+  bucket        = aws_s3_bucket.lake.id
   target_bucket = aws_s3_bucket.access_logs.id
-  target_prefix = "${each.key}/"
+  target_prefix = "lake/"
+  # S3 checks that the target's bucket policy admits log delivery.
+  depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "data" {
-  for_each = local.bucket_names
-  bucket   = aws_s3_bucket.data[each.key].id
+# S3 never expires a current object of the lake: a Delta table's data files and its
+# _delta_log commits are live however old they are. Retention of table data is the engine's
+# (delete + vacuum, `retention_days` in the rendered configuration). S3 only removes what no
+# table references any more: overwritten/deleted versions after `noncurrent_version_days`
+# (the restore window), orphaned delete markers and abandoned multipart uploads.
+resource "aws_s3_bucket_lifecycle_configuration" "lake" {
+  bucket = aws_s3_bucket.lake.id
   rule {
-    id     = "retention"
+    id     = "noncurrent-versions-and-aborted-uploads"
     status = "Enabled"
     filter {}
     dynamic "transition" {
-      for_each = var.settings.transitions
+      for_each = var.transitions
       content {
         days          = transition.value.days
         storage_class = transition.value.storage_class
       }
     }
-    expiration {
-      days = var.settings.retention_days
-    }
     noncurrent_version_expiration {
-      noncurrent_days = min(30, var.settings.retention_days)
+      noncurrent_days = var.noncurrent_version_days
+    }
+    expiration {
+      expired_object_delete_marker = true
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 7
     }
   }
-  depends_on = [aws_s3_bucket_versioning.data]
+  depends_on = [aws_s3_bucket_versioning.lake]
 }
 
-resource "aws_s3_bucket_policy" "data" {
-  for_each = local.bucket_names
-  bucket   = aws_s3_bucket.data[each.key].id
+resource "aws_s3_bucket_policy" "lake" {
+  bucket = aws_s3_bucket.lake.id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -174,7 +175,7 @@ resource "aws_s3_bucket_policy" "data" {
         Effect    = "Deny"
         Principal = "*"
         Action    = "s3:*"
-        Resource  = [local.bucket_arns[each.key], "${local.bucket_arns[each.key]}/*"]
+        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
         Condition = { Bool = { "aws:SecureTransport" = "false" } }
       },
       {
@@ -182,20 +183,36 @@ resource "aws_s3_bucket_policy" "data" {
         Effect    = "Deny"
         Principal = "*"
         Action    = "s3:PutObject"
-        Resource  = "${local.bucket_arns[each.key]}/*"
+        Resource  = "${local.bucket_arn}/*"
         Condition = { StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption" = "aws:kms" } }
       },
       {
+        # The engine sends the key ARN (rendered `kms_key`); an alias or key id is refused.
         Sid       = "DenyOtherKmsKeys"
         Effect    = "Deny"
         Principal = "*"
         Action    = "s3:PutObject"
-        Resource  = "${local.bucket_arns[each.key]}/*"
+        Resource  = "${local.bucket_arn}/*"
         Condition = { StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption-aws-kms-key-id" = aws_kms_key.this.arn } }
       },
     ]
   })
-  depends_on = [aws_s3_bucket_public_access_block.data]
+  depends_on = [aws_s3_bucket_public_access_block.lake]
+}
+
+# ------------------------------------------------------------------ the engine configuration
+# Rendered from this module's own values; the task definitions point MEDALLION_ENVIRONMENTS
+# here, and `terraform output -raw engine_config_yaml` gives the same text for local use.
+resource "aws_s3_object" "engine_config" {
+  bucket                 = aws_s3_bucket.lake.id
+  key                    = local.config_key
+  content                = local.engine_config_yaml
+  content_type           = "application/yaml"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = aws_kms_key.this.arn
+  bucket_key_enabled     = true
+  tags                   = local.tags
+  depends_on             = [aws_s3_bucket_policy.lake, aws_s3_bucket_versioning.lake]
 }
 
 # ------------------------------------------------------------------ Glue catalog
@@ -208,6 +225,7 @@ resource "aws_glue_catalog_database" "layer" {
 }
 
 resource "aws_glue_data_catalog_encryption_settings" "this" {
+  count      = var.manage_catalog_encryption ? 1 : 0
   catalog_id = local.account
   data_catalog_encryption_settings {
     encryption_at_rest {

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The repository's environments.yaml entries for the AWS environments equal what Terraform
+renders (one source of truth; no hand-copied names).
+
+Usage: config_drift.py ENVIRONMENTS_YAML ENV=PLAN_JSON [ENV=PLAN_JSON ...]
+
+For each ENV, the plan's output `engine_environment_static` (lake, Glue prefix and region,
+retention, streaming, description: everything known before apply) must equal the ENV entry
+of ENVIRONMENTS_YAML field by field, and the entry's `kms_key` must be a key ARN in the
+ENV account and region (the bucket policy pins the ARN; an alias or key id is refused by S3).
+Prints one line per environment; exit 1 on any difference.
+"""
+import json
+import re
+import sys
+
+import yaml
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    with open(argv[0]) as fh:
+        repo = (yaml.safe_load(fh) or {}).get("environments") or {}
+    failed = 0
+    for pair in argv[1:]:
+        env, plan_path = pair.split("=", 1)
+        with open(plan_path) as fh:
+            plan = json.load(fh)
+        outs = plan.get("planned_values", {}).get("outputs", {})
+        rendered = (outs.get("engine_environment_static") or {}).get("value")
+        account = ((plan.get("variables", {}).get("environments", {}).get("value") or {}).get(env) or {}).get("account_id")
+        region = (plan.get("variables", {}).get("region") or {}).get("value")
+        problems = []
+        if not isinstance(rendered, dict):
+            problems.append("the plan has no known output engine_environment_static")
+        entry = repo.get(env)
+        if not isinstance(entry, dict):
+            problems.append(f"{argv[0]} has no environment `{env}`")
+        if not problems:
+            for k, v in rendered.items():
+                if entry.get(k) != v:
+                    problems.append(f"environments.{env}.{k} = {entry.get(k)!r}, Terraform renders {v!r}")
+            extra = set(entry) - set(rendered) - {"kms_key", "kafka"}
+            for k in sorted(extra):
+                problems.append(f"environments.{env}.{k} is not rendered by Terraform (remove it or render it in modules/lake)")
+            key = str(entry.get("kms_key", ""))
+            if not re.fullmatch(rf"arn:aws:kms:{re.escape(str(region))}:{account}:key/[0-9a-zA-Z-]+", key):
+                problems.append(f"environments.{env}.kms_key = {key!r}: must be a key ARN in account {account}, region {region} "
+                                f"(Terraform renders the key's ARN; the bucket policy refuses aliases and key ids)")
+        status = "FAIL" if problems else "PASS"
+        failed += bool(problems)
+        print(f"CONFIG {status} [{env}] {argv[0]} matches what Terraform renders")
+        for p in problems:
+            print(f"    - {p}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,139 @@
+# The lake of one environment: what `medallion run` / `medallion stream` touch, and the
+# engine configuration rendered from it (the one source of truth, see deploy/README.md).
+#
+#   s3://<project>-<env>-lake-<account>/            one bucket, SSE-KMS with the environment key
+#     bronze/<table>/ silver/<table>/ gold/<table>/   one prefix per layer = the engine's <lake>/<database>/<table>
+#     _medallion/environments.yaml                    the engine configuration (MEDALLION_ENVIRONMENTS)
+#   Glue databases <project>_<env>_<layer>           = the engine's `<database_prefix><database>`
+#   KMS key alias/<project>-<env>                    the engine sends the key ARN as the SSE-KMS key id
+#
+# Batch and stream task roles are defined here too: the key policy, the bucket policy and the
+# roles' policies are written against each other.
+
+locals {
+  env     = var.environment
+  name    = "${var.project_name}-${var.environment}"
+  account = var.account_id
+  region  = var.region
+  layers  = toset(var.layers)
+
+  tags = {
+    project      = var.project_name
+    environment  = var.environment
+    organization = var.organization
+    managed-by   = "terraform"
+  }
+
+  # Names are computed here (known at plan time) so IAM and bucket policies can be scoped
+  # precisely and checked offline.
+  bucket_name          = "${local.name}-lake-${local.account}"
+  bucket_arn           = "arn:aws:s3:::${local.bucket_name}"
+  log_bucket_name      = "${local.name}-s3-access-logs-${local.account}"
+  glue_database_prefix = replace("${local.name}_", "-", "_")
+  glue_db_names        = { for l in local.layers : l => "${local.glue_database_prefix}${l}" }
+  config_key           = "_medallion/environments.yaml"
+  role_arn_prefix      = "arn:aws:iam::${local.account}:role"
+  task_role_names = {
+    batch  = "${local.name}-batch-task"
+    stream = "${local.name}-stream-task"
+  }
+  engine_role_arns = concat(
+    ["${local.role_arn_prefix}/${local.task_role_names.batch}"],
+    var.streaming ? ["${local.role_arn_prefix}/${local.task_role_names.stream}"] : [],
+  )
+
+  # The engine configuration: exactly what `medallion` reads from environments.yaml
+  # (docs/spec.md), for this one environment. The static part is known at plan time (the
+  # offline checks compare it with the repository's environments.yaml).
+  engine_environment_static = {
+    description    = "${local.env} on AWS; rendered by Terraform (deploy/terraform/modules/lake), do not edit"
+    lake           = "s3://${local.bucket_name}"
+    catalog        = { glue = { database_prefix = local.glue_database_prefix, region = local.region } }
+    retention_days = var.retention_days
+    streaming      = var.streaming
+  }
+  engine_environment = merge(
+    local.engine_environment_static,
+    { kms_key = aws_kms_key.this.arn },
+    # MSK accepts IAM auth only (modules/environment/msk.tf): the engine signs
+    # OAUTHBEARER tokens with the stream task role's credentials.
+    var.kafka_brokers == null ? {} : { kafka = { brokers = var.kafka_brokers, auth = "msk_iam" } },
+  )
+  engine_config_yaml = yamlencode({ environments = { (local.env) = local.engine_environment } })
+}
+
+# ------------------------------------------------------------------ KMS
+resource "aws_kms_key" "this" {
+  description             = "${local.name} data key (S3, Glue, MSK, logs, SNS, ECR, EBS)"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "KeyAdministrationByEnvironmentAccount"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${local.account}:root" }
+        Action = [
+          "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*",
+          "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*",
+          "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+        ]
+        Resource = "*"
+      },
+      {
+        # Principals of this account whose IAM policies allow it (the deployer writing the
+        # encrypted Glue catalog, EC2 encrypting the bastion disk, an operator reading the
+        # lake during a restore) may use the key, but only through these AWS services.
+        Sid       = "UseThroughAwsServicesByThisAccount"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${local.account}:root" }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = {
+            "kms:CallerAccount" = local.account
+            "kms:ViaService" = [
+              "s3.${local.region}.amazonaws.com", "glue.${local.region}.amazonaws.com",
+              "ec2.${local.region}.amazonaws.com", "kafka.${local.region}.amazonaws.com",
+              "ecr.${local.region}.amazonaws.com", "sns.${local.region}.amazonaws.com",
+            ]
+          }
+        }
+      },
+      {
+        Sid       = "UseByThisEnvironmentsEngineRoles"
+        Effect    = "Allow"
+        Principal = { AWS = local.engine_role_arns }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsOfThisEnvironment"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:aws:logs:${local.region}:${local.account}:log-group:${var.log_group_prefix}/*" }
+        }
+      },
+      {
+        Sid       = "AlarmsEventsAndBudgetsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"] }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+      },
+    ]
+  })
+  tags = merge(local.tags, { Name = local.name })
+
+  depends_on = [aws_iam_role.batch_task, aws_iam_role.stream_task]
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${local.name}"
+  target_key_id = aws_kms_key.this.key_id
+}

@@ -1,0 +1,118 @@
+output "kms_key_arn" {
+  description = "The environment's customer-managed key (the engine's `kms_key`)."
+  value       = aws_kms_key.this.arn
+}
+
+output "kms_key_id" {
+  value = aws_kms_key.this.key_id
+}
+
+output "kms_alias" {
+  value = aws_kms_alias.this.name
+}
+
+output "kms_key_rotation" {
+  value = aws_kms_key.this.enable_key_rotation
+}
+
+output "lake_bucket" {
+  description = "The lake bucket; layers are its prefixes."
+  value       = aws_s3_bucket.lake.bucket
+}
+
+output "lake_bucket_arn" {
+  value = aws_s3_bucket.lake.arn
+}
+
+output "lake_sse_kms_key" {
+  description = "KMS key of the lake bucket's default encryption."
+  value       = one([for r in aws_s3_bucket_server_side_encryption_configuration.lake.rule : one(r.apply_server_side_encryption_by_default).kms_master_key_id])
+}
+
+output "lake_current_version_expiration_days" {
+  description = "Expiry of current lake objects by S3 lifecycle (must stay null: retention is the engine's)."
+  value       = one(flatten([for r in aws_s3_bucket_lifecycle_configuration.lake.rule : [for e in r.expiration : e.days if e.days != null && e.days > 0]]))
+}
+
+output "lake_noncurrent_version_days" {
+  value = one([for r in aws_s3_bucket_lifecycle_configuration.lake.rule : one(r.noncurrent_version_expiration).noncurrent_days])
+}
+
+output "access_log_bucket" {
+  value = aws_s3_bucket.access_logs.bucket
+}
+
+output "access_log_bucket_expiration_days" {
+  value = one([for r in aws_s3_bucket_lifecycle_configuration.access_logs.rule : one(r.expiration).days])
+}
+
+output "glue_database_prefix" {
+  description = "The engine's `catalog.glue.database_prefix`."
+  value       = local.glue_database_prefix
+}
+
+output "glue_databases" {
+  value = { for l, d in aws_glue_catalog_database.layer : l => d.name }
+}
+
+output "batch_task_role_arn" {
+  value = aws_iam_role.batch_task.arn
+}
+
+output "batch_task_role_name" {
+  value = aws_iam_role.batch_task.name
+}
+
+output "stream_task_role_arn" {
+  value = one(aws_iam_role.stream_task[*].arn)
+}
+
+output "stream_task_role_name" {
+  value = one(aws_iam_role.stream_task[*].name)
+}
+
+output "engine_role_arns" {
+  value = local.engine_role_arns
+}
+
+output "engine_environment" {
+  description = "This environment's entry of the engine configuration (environments.yaml)."
+  value       = local.engine_environment
+}
+
+output "engine_environment_static" {
+  description = "The part of engine_environment known before apply (all but kms_key and kafka)."
+  value       = local.engine_environment_static
+}
+
+output "engine_config_yaml" {
+  description = "The engine configuration (an environments.yaml with this one environment)."
+  value       = local.engine_config_yaml
+}
+
+output "engine_config_uri" {
+  description = "Where the engine configuration is stored (the task definitions' MEDALLION_ENVIRONMENTS)."
+  value       = "s3://${local.bucket_name}/${local.config_key}"
+}
+
+output "resource_names" {
+  description = "Names of the lake's named resources."
+  value = concat(
+    [local.bucket_name, local.log_bucket_name, aws_kms_alias.this.name],
+    values(local.glue_db_names),
+    [for r in concat([aws_iam_role.batch_task], aws_iam_role.stream_task) : r.name],
+  )
+}
+
+output "bucket_policy" {
+  description = "The lake bucket policy (JSON)."
+  value       = aws_s3_bucket_policy.lake.policy
+}
+
+output "task_policies" {
+  description = "The engine task roles' policies (JSON), by role kind."
+  value = merge(
+    { batch = aws_iam_role_policy.batch_task.policy },
+    { for p in aws_iam_role_policy.stream_task : "stream" => p.policy },
+  )
+}

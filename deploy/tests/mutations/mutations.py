@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Mutation tests of the deploy checks: each bad edit below is applied to a copy of the real
+Terraform (deploy/terraform), and the checks of deploy/ci/check.sh run on the copy, cheapest
+first, until one fails. A mutation that no check catches fails this script.
+
+Usage: mutations.py [--jobs N] [--only ID,ID]     (check.sh runs it; needs terraform, the
+provider mirror and checkov, like check.sh itself)
+
+Checks tried, in order: `terraform plan` (validation), project policies MED-001..007 on the
+plan JSON, the environments.yaml drift check, `terraform test` of the root, checkov on the
+plan JSON. One line per mutation: `CAUGHT <id> by <check>: <first finding>` or `MISSED <id>`;
+last line `mutations: N caught, M missed`.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEPLOY = os.path.normpath(os.path.join(HERE, "..", ".."))
+REPO = os.path.dirname(DEPLOY)
+CHECKOV = os.path.join(os.environ.get("MEDALLION_CHECKOV_VENV", "/opt/medallion-venvs/checkov"), "bin", "checkov")
+PY = os.path.join(os.environ.get("MEDALLION_CHECKOV_VENV", "/opt/medallion-venvs/checkov"), "bin", "python")
+
+# id, what, file (under deploy/terraform), old text, new text, root to check
+MUTATIONS = [
+    ("flow-log-reject", "VPC flow logs record REJECT traffic only",
+     "modules/network/main.tf", 'traffic_type             = "ALL"', 'traffic_type             = "REJECT"', "staging"),
+    ("lifecycle-disabled", "the lake's lifecycle rule is Disabled (noncurrent versions kept forever)",
+     "modules/lake/storage.tf", 'id     = "noncurrent-versions-and-aborted-uploads"\n    status = "Enabled"',
+     'id     = "noncurrent-versions-and-aborted-uploads"\n    status = "Disabled"', "staging"),
+    ("securityhub-standard-removed", "Security Hub FSBP standard no longer subscribed",
+     "modules/shared-services/security.tf",
+     'resource "aws_securityhub_standards_subscription" "fsbp" {\n  standards_arn = "arn:aws:securityhub:${local.region}::standards/aws-foundational-security-best-practices/v/1.0.0"\n  depends_on    = [aws_securityhub_account.this]\n}',
+     "", "shared"),
+    ("deny-http-removed", "the lake bucket policy's TLS-only statement is removed",
+     "modules/lake/storage.tf",
+     '        Sid       = "DenyInsecureTransport"\n        Effect    = "Deny"\n        Principal = "*"\n        Action    = "s3:*"\n        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]',
+     '        Sid       = "AllowInsecureTransport"\n        Effect    = "Allow"\n        Principal = "*"\n        Action    = "s3:GetObject"\n        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]', "staging"),
+    ("key-rotation-off", "the environment key does not rotate",
+     "modules/lake/main.tf", "enable_key_rotation     = true", "enable_key_rotation     = false", "prod"),
+    ("s3-wildcard-resource", "the task roles may read and write every bucket",
+     "modules/lake/iam.tf", 'Resource = [for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"]',
+     'Resource = ["arn:aws:s3:::*/*"]', "staging"),
+    ("public-bucket", "the lake bucket's public access block is off",
+     "modules/lake/storage.tf", 'bucket                  = aws_s3_bucket.lake.id\n  block_public_acls       = true\n  block_public_policy     = true',
+     'bucket                  = aws_s3_bucket.lake.id\n  block_public_acls       = false\n  block_public_policy     = false', "dev"),
+    ("flow-logs-missing", "the VPC has no flow log",
+     "modules/network/main.tf", 'resource "aws_flow_log" "this" {\n', 'resource "aws_flow_log" "this" {\n  count                    = 0\n', "prod"),
+    ("retention-below-env", "staging keeps data 30 days instead of 90",
+     "envs/staging/terraform.tfvars.example", "    retention_days      = 90\n", "    retention_days      = 30\n", "staging"),
+    ("cross-env-key", "the staging lake is encrypted with the prod key",
+     "modules/lake/storage.tf", "      sse_algorithm     = \"aws:kms\"\n      kms_master_key_id = aws_kms_key.this.arn",
+     "      sse_algorithm     = \"aws:kms\"\n      kms_master_key_id = \"arn:aws:kms:eu-west-1:333333333333:key/00000000-0000-0000-0000-00000000prod\"", "staging"),
+    ("msk-plaintext", "MSK accepts plaintext from clients",
+     "modules/environment/msk.tf", 'client_broker = "TLS"', 'client_broker = "TLS_PLAINTEXT"', "staging"),
+    ("role-assumable-cross-env", "the task roles may be assumed from the prod account",
+     "modules/lake/iam.tf", 'Principal = { Service = "ecs-tasks.amazonaws.com" }',
+     'Principal = { Service = "ecs-tasks.amazonaws.com", AWS = "arn:aws:iam::333333333333:root" }', "staging"),
+    ("lifecycle-expires-live-delta", "S3 expires current lake objects after 90 days (live Delta files)",
+     "modules/lake/storage.tf", "expired_object_delete_marker = true", "days = 90", "staging"),
+    ("stream-topic-mismatch", "the stream role may read a topic the job does not use (and not web.clicks)",
+     "modules/environment/variables.tf", 'topics   = ["web.clicks"]', 'topics   = ["medallion-staging.clicks"]', "staging"),
+    ("engine-config-alias", "the rendered engine configuration names the key alias, not its ARN",
+     "modules/lake/main.tf", "{ kms_key = aws_kms_key.this.arn }", "{ kms_key = \"alias/${local.name}\" }", "staging"),
+    ("stream-command-folder", "the stream service runs a folder instead of the job file",
+     "modules/environment/variables.tf", 'path     = "jobs/streaming/clickstream.yaml"', 'path     = "jobs/streaming/"', "prod"),
+    ("glue-prefix-mismatch", "Terraform's Glue databases differ from the engine's <prefix><layer>",
+     "modules/lake/main.tf", 'glue_db_names        = { for l in local.layers : l => "${local.glue_database_prefix}${l}" }',
+     'glue_db_names        = { for l in local.layers : l => "${local.glue_database_prefix}db_${l}" }', "staging"),
+    ("nacl-return-range-narrow", "the public NACL lets replies in only on 32768-65535 (NAT uses 1024-65535)",
+     "modules/network/main.tf", '    rule_no    = 110\n    protocol   = "tcp"\n    action     = "allow"\n    cidr_block = "0.0.0.0/0"\n    from_port  = 1024',
+     '    rule_no    = 110\n    protocol   = "tcp"\n    action     = "allow"\n    cidr_block = "0.0.0.0/0"\n    from_port  = 32768', "staging"),
+]
+
+
+def run(cmd, cwd, env=None, timeout=600):
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def first(lines, pattern):
+    for l in lines.splitlines():
+        if re.search(pattern, l):
+            return l.strip()[:200]
+    return ""
+
+
+def check_mutation(m):
+    mid, what, rel, old, new, root = m
+    start = time.time()
+    work = tempfile.mkdtemp(prefix=f"mutation-{mid}-")
+    try:
+        tf = os.path.join(work, "deploy", "terraform")
+        shutil.copytree(os.path.join(DEPLOY, "terraform"), tf,
+                        ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
+        shutil.copytree(os.path.join(DEPLOY, "policies"), os.path.join(work, "deploy", "policies"))
+        os.symlink(os.path.join(REPO, "jobs"), os.path.join(work, "jobs"))
+        path = os.path.join(tf, rel)
+        text = open(path).read()
+        if text.count(old) != 1:
+            return mid, what, "BROKEN", f"the text to mutate occurs {text.count(old)} times in {rel}; update mutations.py", time.time() - start
+        open(path, "w").write(text.replace(old, new))
+        rootdir = os.path.join(tf, "envs", root)
+        env = dict(os.environ)
+        rc, out = run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], rootdir, env)
+        if rc:
+            return mid, what, "CAUGHT", f"terraform init: {first(out, 'Error')}", time.time() - start
+        plan = os.path.join(work, "plan")
+        rc, out = run(["terraform", "plan", "-refresh=false", "-lock=false", "-input=false", "-no-color",
+                       "-var-file=terraform.tfvars.example", "-var", "offline_plan=true", f"-out={plan}"], rootdir, env)
+        if rc:
+            return mid, what, "CAUGHT", f"terraform plan: {first(out, 'Error|error')}", time.time() - start
+        rc, out = run(["terraform", "show", "-json", plan], rootdir, env)
+        with open(plan + ".json", "w") as fh:
+            fh.write(out)
+        rc, out = run([PY, os.path.join(work, "deploy", "policies", "plan_policies.py"), "--env", root, plan + ".json"], work)
+        if rc:
+            check = first(out, r"^MED-\d+ FAIL").split(" [")[0].replace(" FAIL", "")
+            return mid, what, "CAUGHT", f"policy {check}: {first(out, r'^    - ')[2:]}", time.time() - start
+        if root in ("staging", "prod"):
+            rc, out = run([PY, os.path.join(work, "deploy", "policies", "config_drift.py"),
+                           os.path.join(REPO, "environments.yaml"), f"{root}={plan}.json"], work)
+            if rc:
+                return mid, what, "CAUGHT", f"environments.yaml drift: {first(out, r'^    - ')[2:]}", time.time() - start
+        rc, out = run(["terraform", "test", "-no-color"], rootdir, env)
+        if rc:
+            return mid, what, "CAUGHT", f"terraform test: {first(out, 'error_message|Error:|on tests')} {first(out, 'must|may')}", time.time() - start
+        rc, out = run([CHECKOV, "-f", plan + ".json", "--framework", "terraform_plan", "--repo-root-for-plan-enrichment", tf, "--config-file",
+                       os.path.join(DEPLOY, ".checkov.yaml"), "--compact", "--quiet", "-o", "cli"], work)
+        if rc:
+            return mid, what, "CAUGHT", f"checkov (plan JSON): {first(out, 'Check: CKV')}", time.time() - start
+        return mid, what, "MISSED", "every check passed", time.time() - start
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    only = {x for x in args.only.split(",") if x}
+    todo = [m for m in MUTATIONS if not only or m[0] in only]
+    caught = missed = 0
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as ex:
+        for mid, what, status, detail, secs in ex.map(check_mutation, todo):
+            print(f"{status} {mid} ({what}) by {detail} [{secs:.0f}s]" if status == "CAUGHT"
+                  else f"{status} {mid} ({what}): {detail} [{secs:.0f}s]", flush=True)
+            if status == "CAUGHT":
+                caught += 1
+            else:
+                missed += 1
+    print(f"mutations: {caught} caught, {missed} missed")
+    return 1 if missed or not caught else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

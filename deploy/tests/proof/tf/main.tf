@@ -1,0 +1,85 @@
+# The proof root: the environment module's storage, KMS, Glue and IAM part (modules/lake,
+# exactly as modules/environment uses it) for dev, staging and prod, applied to a local AWS
+# API (moto in server mode with IAM enforcement; deploy/tests/proof/run.sh). One account
+# here, so only IAM keeps the environments apart: a stricter test than separate accounts.
+terraform {
+  required_version = ">= 1.11.0"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "= 5.100.0"
+    }
+  }
+}
+
+variable "endpoint" {
+  description = "The local AWS API (moto)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "moto's account."
+  type        = string
+  default     = "123456789012"
+}
+
+provider "aws" {
+  region                      = "eu-west-1"
+  s3_use_path_style           = true
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {
+    s3   = var.endpoint
+    iam  = var.endpoint
+    sts  = var.endpoint
+    kms  = var.endpoint
+    glue = var.endpoint
+  }
+}
+
+locals {
+  envs = {
+    dev     = { retention_days = 30, layers = ["bronze"], streaming = false, catalog = false }
+    staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true }
+    prod    = { retention_days = 2555, layers = ["bronze", "silver", "gold"], streaming = true, catalog = false }
+  }
+}
+
+module "lake" {
+  for_each       = local.envs
+  source         = "../../../terraform/modules/lake"
+  project_name   = "medallion"
+  organization   = "proof"
+  environment    = each.key
+  region         = "eu-west-1"
+  account_id     = var.account_id
+  layers         = each.value.layers
+  retention_days = each.value.retention_days
+  streaming      = each.value.streaming
+  # The Glue catalog's encryption settings are per account; in this one-account proof only
+  # staging owns them (in the real platform every environment has its own account).
+  manage_catalog_encryption = each.value.catalog
+  log_group_prefix          = "/medallion-${each.key}"
+}
+
+output "engine_config_yaml" {
+  value = { for e, m in module.lake : e => m.engine_config_yaml }
+}
+
+output "engine_config_uri" {
+  value = { for e, m in module.lake : e => m.engine_config_uri }
+}
+
+output "lake" {
+  value = { for e, m in module.lake : e => {
+    bucket         = m.lake_bucket
+    kms_key_arn    = m.kms_key_arn
+    kms_alias      = m.kms_alias
+    glue_databases = m.glue_databases
+    batch_role_arn = m.batch_task_role_arn
+    batch_role     = m.batch_task_role_name
+    stream_role    = m.stream_task_role_name
+  } }
+}
