@@ -1,4 +1,4 @@
-//! The run's commits, in this order (what a crash between them leaves is in docs/spec.md,
+//! The run's commits, in this order (what a crash between them leaves is in engine/ARCHITECTURE.md,
 //! "What a crash leaves"):
 //! 1. **Bronze** — exactly on the version Silver read (no rebase over another writer's
 //!    commit), listing the source files it ingested; Silver's new bookmark is that version.

@@ -7,7 +7,7 @@
 //!    transformed into staged Silver files. A rule with `on_fail: fail` stops the run here:
 //!    staged files are deleted and no table changes.
 //! 3. [`commit`]: Bronze, then the quarantine table, then Silver, each one atomic Delta
-//!    commit carrying its bookmark (see docs/spec.md "What a crash leaves").
+//!    commit carrying its bookmark (see engine/ARCHITECTURE.md, "What a crash leaves").
 //! 4. [`gold::refresh`]: Gold tables whose SQL or input tables' Delta versions changed.
 //!
 //! Every stage reports what it does as [`RunEvent`]s; the run report is one sink of them.
