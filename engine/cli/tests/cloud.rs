@@ -260,7 +260,9 @@ async fn example_pipelines_on_s3_and_glue() {
             .unwrap()
             .get("medallion.delta_version")
             .map(String::as_str),
-        Some("1")
+        // v1: the table properties recording the new pinned schema (orders@2), then v2: the
+        // merge (a merge commits no metadata of its own).
+        Some("2")
     );
     let (_, out, _) = medallion(p, &["sql", "--env", "prod", "--format", "csv", "SELECT order_id, channel FROM silver.orders WHERE order_id IN ('O1001', 'O4001') ORDER BY order_id"]);
     assert_eq!(out, "order_id,channel\nO1001,\nO4001,app\n");

@@ -86,6 +86,7 @@ impl Project {
             if let Some(e) = &o.error {
                 panic!("{} failed: {e}", p.job.file);
             }
+            assert_balanced(&o.report);
             out.push(o);
         }
         out
@@ -123,6 +124,26 @@ impl Project {
             Some(t) => medallion_core::table::version(&t),
             None => -1,
         }
+    }
+}
+
+/// Conservation, checked on every run of every test: each record read is in Bronze or in
+/// quarantine, and each Bronze row Silver read is rejected, dropped, quarantined, removed
+/// by dedupe or a candidate of the Silver SQL — exactly once.
+pub fn assert_balanced(r: &medallion_core::report::RunReport) {
+    let b = &r.bronze;
+    assert_eq!(
+        b.rows_read,
+        b.rows_written + b.rows_quarantined,
+        "bronze counts of {}: {b:?}",
+        r.pipeline
+    );
+    if let Some(s) = &r.silver {
+        assert!(
+            s.is_balanced(),
+            "silver counts of {} do not add up: {s:?}",
+            r.pipeline
+        );
     }
 }
 

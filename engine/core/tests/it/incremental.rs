@@ -295,3 +295,27 @@ async fn silver_processes_rows_committed_late_with_an_older_ingest_time() {
     assert_eq!(again[0].report.silver.as_ref().unwrap().rows_read, 0);
     assert_eq!(p.count("silver.orders").await, silver_before + 1);
 }
+
+/// Bronze recreated under a Silver table that has processed it: the run is refused (Silver
+/// would skip the new Bronze's rows and move its bookmark backwards) and says what to do.
+#[tokio::test]
+async fn a_silver_bookmark_ahead_of_bronze_is_refused() {
+    let p = Project::new();
+    p.run(&["jobs/shop/customers.yaml"]).await;
+    let silver = p.version("silver.customers").await;
+    std::fs::remove_dir_all(p.path().join("lake/dev/bronze/customers")).unwrap();
+    let engine = p.engine("dev");
+    let plans = p.plans(&engine, &["jobs/shop/customers.yaml"]).await;
+    let outcome = engine.run(&plans[0]).await;
+    let err = outcome.error.expect("refused").to_string();
+    assert!(
+        err.contains("recreated or restored") && err.contains("nothing was committed"),
+        "{err}"
+    );
+    assert_eq!(p.version("silver.customers").await, silver);
+    assert_eq!(
+        p.version("bronze.customers").await,
+        -1,
+        "Bronze was not recreated by the refused run"
+    );
+}
