@@ -109,7 +109,16 @@ pub async fn stage(
         rows: clean,
     });
     quarantine.flush().await?;
-    let staged = output::stage(run, ctx, silver, &name, table.as_ref()).await?;
+    let staged = output::stage(
+        run,
+        ctx,
+        silver,
+        &name,
+        table.as_ref(),
+        key.as_ref(),
+        &protection,
+    )
+    .await?;
     scratch.track(&staged);
     run.emit(RunEvent::RowsStaged {
         table: table_name.clone(),

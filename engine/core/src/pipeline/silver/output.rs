@@ -21,11 +21,12 @@ pub async fn stage(
     silver: &SilverSpec,
     name: &TableName,
     existing: Option<&deltalake::DeltaTable>,
+    key: Option<&crate::pii::PiiKey>,
+    protection: &str,
 ) -> Result<Staged> {
     let plan = run.plan;
-    let key = crate::pii::hash_key(run.env())?;
-    crate::pii::register_udfs(ctx, key.as_ref());
-    let select = crate::pii::pii_select(&plan.typed_out_schema, &silver.pii, key.as_ref());
+    crate::pii::register_udfs(ctx, key);
+    let select = crate::pii::pii_select(&plan.typed_out_schema, &silver.pii, key);
     let input = ctx.sql(&format!("SELECT {select} FROM __clean")).await?;
     ctx.register_table("input", input.into_view())?;
     let sql = plan
@@ -42,10 +43,7 @@ pub async fn stage(
     };
     let location = run.env().location(name)?;
     let mut properties = super::super::table_properties(plan, "silver", silver.description.clone());
-    properties.insert(
-        crate::pii::PII_PROP.into(),
-        crate::pii::protection(&silver.pii, key.as_ref()),
-    );
+    properties.insert(crate::pii::PII_PROP.into(), protection.to_string());
     let mut w =
         StagedWrite::new(&name.to_string(), &location, target.clone())?.with_properties(properties);
     let mut stream = df.execute_stream().await.map_err(sql_error)?;
