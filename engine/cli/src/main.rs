@@ -82,7 +82,17 @@ enum Command {
         #[command(subcommand)]
         action: CatalogAction,
     },
-    /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`).
+    /// The environment's audit trail: list its records, or `verify` it (the hash chain, and
+    /// every table's Delta log against the records).
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        action: Option<AuditAction>,
+        #[command(flatten)]
+        list: AuditList,
+    },
+    /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`);
+    /// the query is recorded in the audit trail.
     Sql {
         query: String,
         #[arg(long, default_value = "dev")]
@@ -101,6 +111,41 @@ enum CatalogAction {
         #[arg(long, default_value = "dev")]
         env: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Re-compute the hash chain and cross-check it with every table's Delta log; exit 1
+    /// and name the first broken link when the trail was tampered with.
+    Verify {
+        #[arg(long, default_value = "dev")]
+        env: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(clap::Args)]
+struct AuditList {
+    #[arg(long, default_value = "dev")]
+    env: String,
+    /// Only records at or after this time: RFC 3339, a date (2026-12-01) or an age (24h, 7d).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records of this table (`silver.orders`).
+    #[arg(long)]
+    table: Option<String>,
+    /// Only records of this pipeline.
+    #[arg(long)]
+    pipeline: Option<String>,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+    format: AuditFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum AuditFormat {
+    Table,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]

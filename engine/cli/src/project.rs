@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use medallion_core::audit::{Actor, AuditLog, AuditSink};
 use medallion_core::catalog::{Catalog, EmbeddedCatalog};
 use medallion_core::env::{self, CatalogSpec, Environment};
 use medallion_core::pipeline::Engine;
@@ -54,7 +55,8 @@ pub async fn open_catalog(env: &Environment) -> Result<Arc<dyn Catalog>, Error> 
     }
 }
 
-/// The engine of environment `env_name`, and the environments file it came from.
+/// The engine of environment `env_name`, and the environments file it came from. Every
+/// run of the engine is recorded in the environment's audit trail.
 pub async fn engine(
     cli: &Cli,
     env_name: &str,
@@ -63,7 +65,38 @@ pub async fn engine(
     let file = environments_file(&cli.environments, near)?;
     let environment = env::load_environment(&file, env_name)?;
     let catalog = open_catalog(&environment).await?;
-    Ok((Engine::new(environment, catalog), file))
+    let audit = Arc::new(AuditSink::new(
+        audit_log(&environment).await?,
+        environment.clone(),
+    ));
+    Ok((Engine::new(environment, catalog).with_sink(audit), file))
+}
+
+/// The environment `env_name` and its catalog, for commands that only read.
+pub async fn environment(
+    cli: &Cli,
+    env_name: &str,
+) -> Result<(Environment, Arc<dyn Catalog>), Error> {
+    let file = environments_file(&cli.environments, None)?;
+    let environment = env::load_environment(&file, env_name)?;
+    let catalog = open_catalog(&environment).await?;
+    Ok((environment, catalog))
+}
+
+/// The audit trail of `env`, written as this process: OS user and host, the command line,
+/// the project's git commit, and on an S3 lake the AWS caller identity.
+pub async fn audit_log(env: &Environment) -> Result<Arc<AuditLog>, Error> {
+    let mut actor = Actor::this_process(&env.project_root);
+    if matches!(env.lake, env::LakeRoot::S3 { .. }) {
+        actor = actor.with_aws_arn(Some(match medallion_glue::caller_arn().await {
+            Ok(arn) => arn,
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not tell the AWS caller identity for the audit trail.");
+                format!("unknown (STS GetCallerIdentity failed: {e})")
+            }
+        }));
+    }
+    Ok(Arc::new(AuditLog::for_env(env, actor)?))
 }
 
 /// The job files of the paths the user named (default `jobs/`). A path that does not exist,

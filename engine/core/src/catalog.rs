@@ -273,21 +273,28 @@ impl From<Error> for Conflict {
 /// Takes the exclusive lock of a local catalog folder (blocking in a worker thread); the
 /// lock is held until the returned file is dropped or the process ends.
 async fn lock_local(folder: &Path) -> Result<std::fs::File> {
+    lock_file(folder, "catalog.lock").await
+}
+
+/// Takes the exclusive OS lock of `folder/name` (created if missing), blocking in a worker
+/// thread; held until the returned file is dropped or the process ends.
+pub(crate) async fn lock_file(folder: &Path, name: &str) -> Result<std::fs::File> {
     let folder = folder.to_path_buf();
-    let shown = folder.join("catalog.lock").display().to_string();
+    let name = name.to_string();
+    let shown = folder.join(&name).display().to_string();
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&folder)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(folder.join("catalog.lock"))?;
+            .open(folder.join(&name))?;
         file.lock()?;
         Ok(file)
     })
     .await
-    .map_err(|e| Error::Internal(format!("catalog lock task: {e}")))?
-    .map_err(|e: std::io::Error| Error::io(shown, e))
+    .map_err(|e| Error::Internal(format!("lock task for {shown}: {e}")))?
+    .map_err(|e: std::io::Error| Error::io(shown.clone(), e))
 }
 
 #[async_trait]

@@ -50,6 +50,10 @@ pub struct EnvironmentSpec {
     /// with the secret key in that environment variable (see `pii.rs`).
     #[serde(default)]
     pub pii: Option<crate::pii::PiiEnvSpec>,
+    /// The audit trail: `{ object_lock: { mode: governance|compliance, days: N } }` writes each
+    /// audit record on S3 under Object Lock for N days (the bucket must have Object Lock on).
+    #[serde(default)]
+    pub audit: crate::audit::AuditEnvSpec,
     /// What the environment is for.
     #[serde(default)]
     pub description: Option<String>,
@@ -108,6 +112,8 @@ pub struct Environment {
     pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
     /// PII protection settings (the `hash` key's variable), see [`crate::pii::hash_key`].
     pub pii: Option<crate::pii::PiiEnvSpec>,
+    /// Audit trail settings (Object Lock of the records on S3).
+    pub audit: crate::audit::AuditEnvSpec,
     /// Lake roots of the other environments (isolation checks).
     pub other_lakes: Vec<(String, LakeRoot)>,
     /// The project root: the folder holding `environments.yaml`.
@@ -359,6 +365,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 streaming: spec.streaming,
                 kafka: spec.kafka.clone(),
                 pii: spec.pii.clone(),
+                audit: spec.audit.clone(),
                 other_lakes: lakes.iter().filter(|(n, _)| n != name).cloned().collect(),
                 project_root: root.clone(),
             }

@@ -40,12 +40,19 @@ pub enum RunEvent {
         run_id: String,
         pipeline: String,
         spec_file: String,
+        /// SHA-256 (hex) of the spec file's content as read for this run.
+        spec_sha256: Option<String>,
+        /// The pinned schema (`dataset@N`) and the SHA-256 of its file.
+        schema: String,
+        schema_sha256: String,
         environment: String,
         /// RFC 3339, UTC.
         started_at: String,
         bronze_table: String,
         quarantine_table: String,
         silver_table: Option<String>,
+        /// Gold tables this run may refresh.
+        gold_tables: Vec<String>,
     },
     /// A stage began (for progress); `total_bytes` when the amount of work is known.
     StageStarted {
@@ -103,16 +110,39 @@ pub enum RunEvent {
         table: String,
         duration_ms: u64,
     },
-    /// A commit landed: the table is at `version`.
+    /// A commit landed: the table is at `version`. Every Delta commit medallion makes is
+    /// reported by one such event (the audit trail cross-checks them with the Delta log).
     TableCommitted {
         table: String,
         layer: String,
         version: i64,
-        /// `append`, `create`, `merge`, `overwrite` or `bookmark` (no data, only a txn).
+        /// `append`, `create`, `merge`, `overwrite`, `properties` (table properties only),
+        /// `optimize` (compaction) or `bookmark` (no data, only a txn).
         operation: String,
         rows: u64,
         files: u64,
         bytes: u64,
+    },
+    /// A table's catalog entry was created or updated (after its commit).
+    CatalogUpdated {
+        table: String,
+        location: String,
+        version: i64,
+        columns: u64,
+    },
+    /// A table's columns changed (seen when its catalog entry is updated).
+    SchemaChanged {
+        table: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+        retyped: Vec<String>,
+    },
+    /// A commit was retried: another writer took the version it was built on (`conflict`),
+    /// or it failed and is tried again.
+    CommitRetried {
+        table: String,
+        conflict: bool,
+        error: String,
     },
     /// A Gold table was left as it was: none of its inputs changed.
     GoldSkipped { table: String, reason: String },
@@ -136,19 +166,33 @@ pub enum RunEvent {
 }
 
 /// Receives every event of a run.
+///
+/// `emit` must not block: a sink that writes somewhere slow (the audit trail) buffers in
+/// `emit` and writes in `flush`, which the run awaits after each commit and at its end.
+/// A sink shared by several runs tells them apart by `run_id`.
+#[async_trait::async_trait]
 pub trait EventSink: Send + Sync {
-    fn emit(&self, event: &RunEvent);
+    fn emit(&self, run_id: &str, event: &RunEvent);
+
+    /// Makes what was emitted so far durable. An error fails the run.
+    async fn flush(&self) -> crate::Result<()> {
+        Ok(())
+    }
 }
 
 /// The sinks of one run's events.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Events {
+    run_id: Arc<str>,
     sinks: Vec<Arc<dyn EventSink>>,
 }
 
 impl Events {
-    pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> Self {
-        Self { sinks }
+    pub fn new(run_id: &str, sinks: Vec<Arc<dyn EventSink>>) -> Self {
+        Self {
+            run_id: run_id.into(),
+            sinks,
+        }
     }
 
     pub fn with(mut self, sink: Arc<dyn EventSink>) -> Self {
@@ -156,10 +200,32 @@ impl Events {
         self
     }
 
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
     pub fn emit(&self, event: RunEvent) {
         for s in &self.sinks {
-            s.emit(&event);
+            s.emit(&self.run_id, &event);
         }
+    }
+
+    /// Flushes every sink (all of them, even after one failed); the first error.
+    pub async fn flush(&self) -> crate::Result<()> {
+        let mut first = None;
+        for s in &self.sinks {
+            if let Err(e) = s.flush().await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Emits `event` and flushes: for events that must be durable before the run goes on
+    /// (a run's start before its first commit, each commit, the run's end).
+    pub async fn record(&self, event: RunEvent) -> crate::Result<()> {
+        self.emit(event);
+        self.flush().await
     }
 }
 
@@ -173,7 +239,7 @@ pub struct LogSink {
 }
 
 impl EventSink for LogSink {
-    fn emit(&self, event: &RunEvent) {
+    fn emit(&self, _run_id: &str, event: &RunEvent) {
         if let RunEvent::RunStarted {
             run_id,
             pipeline,
@@ -228,7 +294,7 @@ impl Recorder {
 }
 
 impl EventSink for Recorder {
-    fn emit(&self, event: &RunEvent) {
+    fn emit(&self, _run_id: &str, event: &RunEvent) {
         self.events
             .lock()
             .expect("recorder lock")

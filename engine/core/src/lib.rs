@@ -8,6 +8,7 @@
 //! - A rule with `on_fail: fail` aborts the run before any table commit.
 //! - Data streams through in Arrow record batches; memory does not grow with input size.
 
+pub mod audit;
 pub mod catalog;
 pub mod compat;
 pub mod dedupe;

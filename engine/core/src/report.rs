@@ -190,7 +190,7 @@ impl ReportSink {
 }
 
 impl EventSink for ReportSink {
-    fn emit(&self, event: &RunEvent) {
+    fn emit(&self, _run_id: &str, event: &RunEvent) {
         let mut guard = self.report.lock().expect("report lock");
         if let RunEvent::RunStarted { .. } = event {
             *guard = Some(RunReport::started(event));
@@ -213,6 +213,7 @@ impl RunReport {
             bronze_table,
             quarantine_table,
             silver_table,
+            ..
         } = event
         else {
             unreachable!("called with RunStarted only")
@@ -372,7 +373,7 @@ impl SilverReport {
 pub struct ProgressSink(pub std::sync::Arc<dyn Progress>);
 
 impl EventSink for ProgressSink {
-    fn emit(&self, event: &RunEvent) {
+    fn emit(&self, _run_id: &str, event: &RunEvent) {
         match event {
             RunEvent::StageStarted {
                 stage,

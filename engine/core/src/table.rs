@@ -75,15 +75,7 @@ impl Location {
         let err =
             |e: object_store::Error| Error::Config(format!("object store for {}: {e}", self.url));
         if self.url.scheme() == "s3" {
-            // The standard AWS configuration (credentials, region, endpoint) from the
-            // environment, then the lake's own options (endpoint, SSE-KMS key).
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(self.url.as_str());
-            for (k, v) in &self.options {
-                if let Ok(key) = k.parse::<object_store::aws::AmazonS3ConfigKey>() {
-                    b = b.with_config(key, v);
-                }
-            }
-            let store = b.build().map_err(err)?;
+            let store = self.s3_builder().build().map_err(err)?;
             let path = object_store::path::Path::from_url_path(self.url.path())
                 .map_err(|e| Error::Internal(e.to_string()))?;
             return Ok((Arc::new(store), path));
@@ -91,6 +83,42 @@ impl Location {
         let (store, path) =
             object_store::parse_url_opts(&self.url, self.options.iter()).map_err(err)?;
         Ok((Arc::from(store), path))
+    }
+
+    /// The S3 store of an `s3://` location: the standard AWS configuration (credentials,
+    /// region, endpoint) from the environment, then the lake's own options (endpoint,
+    /// SSE-KMS key).
+    pub(crate) fn s3_builder(&self) -> object_store::aws::AmazonS3Builder {
+        self.s3_builder_with(object_store::ClientOptions::new())
+    }
+
+    /// [`Location::s3_builder`] on top of `client` (e.g. default headers): the client options
+    /// come first so that the environment's and the lake's (`aws_allow_http`...) apply on them.
+    pub(crate) fn s3_builder_with(
+        &self,
+        client: object_store::ClientOptions,
+    ) -> object_store::aws::AmazonS3Builder {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let mut b = AmazonS3Builder::new().with_client_options(client);
+        // What `AmazonS3Builder::from_env` reads.
+        for (k, v) in std::env::vars_os() {
+            let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
+                continue;
+            };
+            if let (true, Ok(key)) = (
+                k.starts_with("AWS_"),
+                k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>(),
+            ) {
+                b = b.with_config(key, v);
+            }
+        }
+        let mut b = b.with_url(self.url.as_str());
+        for (k, v) in &self.options {
+            if let Ok(key) = k.parse::<object_store::aws::AmazonS3ConfigKey>() {
+                b = b.with_config(key, v);
+            }
+        }
+        b
     }
 
     /// The URL of the store root (`s3://bucket`, `file:///`), for registering with DataFusion.
@@ -416,6 +444,7 @@ pub async fn sync_properties(
     table: DeltaTable,
     properties: &HashMap<String, String>,
     name: &str,
+    app_metadata: HashMap<String, serde_json::Value>,
 ) -> Result<DeltaTable> {
     let schema: StructType = table.snapshot()?.schema().as_ref().clone();
     let Some(metadata) = updated_metadata(&table, &schema, properties, name)? else {
@@ -429,7 +458,7 @@ pub async fn sync_properties(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     };
-    CommitBuilder::from(CommitProperties::default())
+    CommitBuilder::from(CommitProperties::default().with_metadata(app_metadata))
         .with_actions(vec![Action::Metadata(metadata)])
         .build(Some(table.snapshot()?), table.log_store(), op)
         .await

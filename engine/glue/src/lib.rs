@@ -15,6 +15,9 @@
 //! - A Glue table that medallion did not register is never replaced.
 //! - Every error is one line naming the environment, the Glue resource and what to do.
 
+mod identity;
+pub use identity::caller_arn;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 

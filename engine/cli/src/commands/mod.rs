@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use crate::{project, stream, CatalogAction, Cli, Command};
+use crate::{project, stream, AuditAction, CatalogAction, Cli, Command};
 
+mod audit;
 mod catalog;
 mod run;
 mod sql;
@@ -24,6 +25,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             stream::stream(engine, &envs_file, &schemas, path, *metrics_addr).await
         }
         Command::Tables { env, json } => tables::tables(&cli, env, *json).await,
+        Command::Audit {
+            action: Some(AuditAction::Verify { env, format }),
+            ..
+        } => audit::verify(&cli, env, *format).await,
+        Command::Audit { action: None, list } => audit::list(&cli, list).await,
         Command::Sql { query, env, format } => sql::sql(&cli, query, env, *format).await,
         Command::Catalog {
             action: CatalogAction::Sync { env },

@@ -47,32 +47,48 @@ impl Run<'_> {
         )
     }
 
-    fn committed(
+    /// Reports a commit of `table` (durably: the audit trail records it before the run goes
+    /// on) when its version moved from `before`. A commit without data files is a
+    /// `bookmark` (only a txn).
+    pub(super) async fn committed(
         &self,
         table: &str,
         layer: &str,
+        before: Option<i64>,
         t: &DeltaTable,
         operation: &str,
-        staged: Option<&Staged>,
-    ) {
+        (rows, files, bytes): (u64, u64, u64),
+    ) -> Result<()> {
+        let version = table::version(t);
+        if before == Some(version) {
+            return Ok(());
+        }
         self.committed_any.store(true, Ordering::SeqCst);
-        let (rows, files, bytes) = staged.map_or((0, 0, 0), |s| {
-            (
-                s.rows,
-                s.adds.len() as u64,
-                s.adds.iter().map(|a| a.size as u64).sum(),
-            )
-        });
-        self.emit(RunEvent::TableCommitted {
+        let operation = if files == 0 && before.is_some() && operation != "merge" {
+            "bookmark"
+        } else {
+            operation
+        };
+        self.record(RunEvent::TableCommitted {
             table: table.to_string(),
             layer: layer.to_string(),
-            version: table::version(t),
+            version,
             operation: operation.to_string(),
             rows,
             files,
             bytes,
-        });
+        })
+        .await
     }
+}
+
+/// Rows, files and bytes of staged files (what their commit adds).
+pub(super) fn counts(s: &Staged) -> (u64, u64, u64) {
+    (
+        s.rows,
+        s.adds.len() as u64,
+        s.adds.iter().map(|a| a.size as u64).sum(),
+    )
 }
 
 pub async fn bronze(
@@ -88,6 +104,7 @@ pub async fn bronze(
         (FILES_KEY, serde_json::json!(bronze.files)),
         (QUARANTINED_KEY, serde_json::json!(quarantined)),
     ]);
+    let before = bronze.table.as_ref().map(table::version);
     let after = bronze
         .staged
         .clone()
@@ -101,15 +118,15 @@ pub async fn bronze(
     };
     let bronze_version = after.as_ref().map(table::version);
     if let Some(t) = &after {
-        if had_rows || created {
-            run.committed(
-                &bronze.name,
-                "bronze",
-                t,
-                if created { "create" } else { "append" },
-                Some(&bronze.staged),
-            );
-        }
+        run.committed(
+            &bronze.name,
+            "bronze",
+            before,
+            t,
+            if created { "create" } else { "append" },
+            counts(&bronze.staged),
+        )
+        .await?;
         register(
             run,
             &job.bronze_table(),
@@ -164,22 +181,22 @@ pub async fn quarantine(
     let staged = q.writer.finish().await?;
     scratch.track(&staged);
     let created = q.table.is_none();
-    let had_rows = !staged.adds.is_empty();
+    let before = q.table.as_ref().map(table::version);
     let after = staged
         .clone()
         .commit(q.table, run.metadata(vec![]), txns)
         .await?;
     scratch.committed(&q.name);
     if let Some(t) = &after {
-        if had_rows || created {
-            run.committed(
-                &q.name,
-                "quarantine",
-                t,
-                if created { "create" } else { "append" },
-                Some(&staged),
-            );
-        }
+        run.committed(
+            &q.name,
+            "quarantine",
+            before,
+            t,
+            if created { "create" } else { "append" },
+            counts(&staged),
+        )
+        .await?;
         let description = format!(
             "Records rejected by pipeline {}, with the reason",
             job.spec.pipeline
@@ -217,7 +234,8 @@ pub async fn silver(
     let txn = committed
         .bookmark
         .map(|b| Transaction::new(&bookmark_app_id(&job.bronze_table().to_string()), b));
-    let (after, operation) = match (out.table, &spec.dedupe) {
+    let before = out.table.as_ref().map(table::version);
+    let (after, operation, before) = match (out.table, &spec.dedupe) {
         (Some(t), _) if rows == 0 => {
             // Nothing to write, but the bookmark must move past the processed rows.
             let bookmark_only = Staged {
@@ -231,6 +249,7 @@ pub async fn silver(
                     .commit(Some(t), run.metadata(vec![]), txn.into_iter().collect())
                     .await?,
                 "bookmark",
+                before,
             )
         }
         (Some(t), Some(d)) => {
@@ -248,7 +267,11 @@ pub async fn silver(
                 .await?;
             // The merge writes no metadata: the tracked properties (pinned schema, PII
             // protection) are committed first, on their own.
-            let t = table::sync_properties(t, &out.staged.properties, &name).await?;
+            let t = table::sync_properties(t, &out.staged.properties, &name, run.metadata(vec![]))
+                .await?;
+            run.committed(&name, "silver", before, &t, "properties", (0, 0, 0))
+                .await?;
+            let before = Some(table::version(&t));
             let merged = SilverMerge::new(t, source, &d.keys)
                 .with_latest_by(d.latest_by.as_deref())
                 .with_commit_metadata(run.metadata(vec![]))
@@ -258,7 +281,7 @@ pub async fn silver(
                 .await?;
             // The staged files were the merge's source; they are deleted with the run's
             // other leftovers.
-            (Some(merged), "merge")
+            (Some(merged), "merge", before)
         }
         (existing, _) => {
             let op = if existing.is_some() {
@@ -272,11 +295,12 @@ pub async fn silver(
                 .commit(existing, run.metadata(vec![]), txn.into_iter().collect())
                 .await?;
             scratch.committed(&name);
-            (after, op)
+            (after, op, before)
         }
     };
     if let Some(t) = &after {
-        run.committed(&name, "silver", t, operation, Some(&out.staged));
+        run.committed(&name, "silver", before, t, operation, counts(&out.staged))
+            .await?;
         register(run, &out.name, "silver", t, spec.description.clone()).await?;
     }
     super::fault_point("after_silver_commit");

@@ -79,6 +79,7 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
         vec![],
     );
     let description = gold_description(run, &name);
+    let before = existing.as_ref().map(table::version);
     let written = match existing {
         Some(t) => {
             let props = CommitProperties::default()
@@ -97,17 +98,9 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
             create(&name, &location, source, properties, metadata, txn).await?
         }
     };
-    run.committed_any
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    run.emit(RunEvent::TableCommitted {
-        table: name.clone(),
-        layer: "gold".into(),
-        version: table::version(&written),
-        operation: "overwrite".into(),
-        rows,
-        files: 0,
-        bytes: 0,
-    });
+    let operation = if before.is_some() { "overwrite" } else { "create" };
+    run.committed(&name, "gold", before, &written, operation, (rows, 0, 0))
+        .await?;
     register(run, &g.table, "gold", &written, description).await?;
     register_table(ctx, &g.table.database, &g.table.table, &written).await?;
     run.emit(RunEvent::GoldRefreshed {

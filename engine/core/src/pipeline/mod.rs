@@ -71,6 +71,10 @@ impl Run<'_> {
     pub fn emit(&self, event: RunEvent) {
         self.events.emit(event);
     }
+    /// Emits an event that must be durable before the run goes on (see [`Events::record`]).
+    pub async fn record(&self, event: RunEvent) -> Result<()> {
+        self.events.record(event).await
+    }
     pub fn spec_file(&self) -> &str {
         &self.plan.job.file
     }
@@ -106,30 +110,37 @@ impl Engine {
             Arc::new(ProgressSink(self.progress.clone())),
         ];
         sinks.extend(self.sinks.iter().cloned());
+        let id = uuid::Uuid::new_v4().to_string();
         let run = Run {
             engine: self,
             plan,
-            id: uuid::Uuid::new_v4().to_string(),
-            events: Events::new(sinks),
+            events: Events::new(&id, sinks),
+            id,
             committed_any: AtomicBool::new(false),
         };
-        run.emit(started_event(&run));
         let mut scratch = scratch::Scratch::new(self.tmp_dir(&run.id));
-        let result = self.stages(&run, &mut scratch).await;
+        // The start is durable (in the audit trail) before anything is read or committed.
+        let mut result = run.events.record(started_event(&run)).await;
+        if result.is_ok() {
+            result = self.stages(&run, &mut scratch).await;
+        }
         scratch.discard().await;
         let duration_ms = started.elapsed().as_millis() as u64;
-        run.emit(match &result {
-            Ok(()) => RunEvent::RunFinished { duration_ms },
-            Err(e) => RunEvent::RunFailed {
-                error: e.to_string(),
-                error_class: e.class().name().to_string(),
-                duration_ms,
-                committed: run.committed_any.load(Ordering::SeqCst),
-            },
-        });
+        let end = run
+            .events
+            .record(match &result {
+                Ok(()) => RunEvent::RunFinished { duration_ms },
+                Err(e) => RunEvent::RunFailed {
+                    error: e.to_string(),
+                    error_class: e.class().name().to_string(),
+                    duration_ms,
+                    committed: run.committed_any.load(Ordering::SeqCst),
+                },
+            })
+            .await;
         RunOutcome {
             report: report.report().expect("the run started"),
-            error: result.err(),
+            error: result.err().or(end.err()),
         }
     }
 
@@ -183,10 +194,14 @@ fn started_event(run: &Run<'_>) -> RunEvent {
         run_id: run.id.clone(),
         pipeline: job.spec.pipeline.clone(),
         spec_file: job.file.clone(),
+        spec_sha256: std::fs::read(&job.file).ok().map(|b| crate::audit::sha256_hex(&b)),
+        schema: run.plan.schema.reference(),
+        schema_sha256: run.plan.schema.content_sha256.clone(),
         environment: run.env().name.clone(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         bronze_table: job.bronze_table().to_string(),
         quarantine_table: job.quarantine_table().to_string(),
         silver_table: job.silver_table().map(|t| t.to_string()),
+        gold_tables: run.plan.gold.iter().map(|g| g.table.to_string()).collect(),
     }
 }

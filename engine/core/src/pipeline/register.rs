@@ -9,6 +9,7 @@ use deltalake::DeltaTable;
 use super::Run;
 use crate::catalog::{columns_of, Database, TableEntry};
 use crate::error::Result;
+use crate::events::RunEvent;
 use crate::plan::JobPlan;
 use crate::spec::TableName;
 use crate::table;
@@ -98,5 +99,56 @@ pub async fn register(
         created_at: now.clone(),
         updated_at: now,
     };
-    run.engine.catalog.upsert_table(&entry).await
+    let previous = run
+        .engine
+        .catalog
+        .get_table(&entry.database, &entry.name)
+        .await?;
+    run.engine.catalog.upsert_table(&entry).await?;
+    if let Some(change) = schema_change(&name.to_string(), previous.as_ref(), &entry) {
+        run.emit(change);
+    }
+    run.emit(RunEvent::CatalogUpdated {
+        table: name.to_string(),
+        location: entry.location.clone(),
+        version: entry.delta_version,
+        columns: entry.columns.len() as u64,
+    });
+    Ok(())
+}
+
+/// The columns added, removed or retyped between a table's previous catalog entry and its
+/// new one; None when they are the same or the table is new.
+fn schema_change(table: &str, previous: Option<&TableEntry>, now: &TableEntry) -> Option<RunEvent> {
+    let before: BTreeMap<&str, &str> = previous?
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.ty.as_str()))
+        .collect();
+    let after: BTreeMap<&str, &str> = now
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.ty.as_str()))
+        .collect();
+    let names = |m: &BTreeMap<&str, &str>, other: &BTreeMap<&str, &str>| -> Vec<String> {
+        m.keys()
+            .filter(|k| !other.contains_key(*k))
+            .map(|k| k.to_string())
+            .collect()
+    };
+    let added = names(&after, &before);
+    let removed = names(&before, &after);
+    let retyped: Vec<String> = after
+        .iter()
+        .filter(|(k, t)| before.get(*k).is_some_and(|b| b != *t))
+        .map(|(k, t)| format!("{k}: {} -> {t}", before[k]))
+        .collect();
+    (!added.is_empty() || !removed.is_empty() || !retyped.is_empty()).then(|| {
+        RunEvent::SchemaChanged {
+            table: table.to_string(),
+            added,
+            removed,
+            retyped,
+        }
+    })
 }

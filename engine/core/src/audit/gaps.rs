@@ -1,0 +1,240 @@
+//! Runs that stopped between a commit and its record (killed, power lost).
+//!
+//! A run keeps a marker `_medallion/audit/open/<run_id>.json` from its first record to its
+//! last (refreshed at each commit). The next run that finds the marker of a dead run (same
+//! host and its process is gone, or not refreshed for [`STALE_AFTER`]) reads the Delta log
+//! of the dead run's tables, records every commit that run made without a record as
+//! `commit_unrecorded`, then `run_interrupted`, and removes the marker.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::record::{Entry, Record};
+use super::store::AuditLog;
+use crate::env::Environment;
+use crate::error::{Error, Result};
+use crate::spec::TableName;
+use crate::table;
+
+/// A marker not refreshed for this long belongs to a dead run (runs on other hosts).
+const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The open-run marker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Marker {
+    pub run_id: String,
+    pub pipeline: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: String,
+    pub alive_at: String,
+    /// Position of the run's `run_started` record.
+    pub seq: u64,
+    /// Tables the run may commit to: catalog name and location URL.
+    pub tables: Vec<(String, String)>,
+}
+
+impl Marker {
+    pub fn new(
+        run_id: &str,
+        pipeline: &str,
+        started_at: &str,
+        env: &Environment,
+        tables: &[String],
+    ) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+            pipeline: pipeline.to_string(),
+            host: super::record::host_name(),
+            pid: std::process::id(),
+            started_at: started_at.to_string(),
+            alive_at: now(),
+            seq: 0,
+            tables: tables
+                .iter()
+                .filter_map(|t| table_location(env, t).map(|l| (t.clone(), l)))
+                .collect(),
+        }
+    }
+
+    pub fn touch(&mut self) {
+        self.alive_at = now();
+    }
+
+    /// Whether the run that wrote this marker is dead.
+    fn is_dead(&self, host: &str) -> bool {
+        if self.host == host && std::path::Path::new("/proc/self").exists() {
+            return !std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
+        }
+        DateTime::parse_from_rfc3339(&self.alive_at)
+            .map_or(true, |t| Utc::now() - t.with_timezone(&Utc) > STALE_AFTER)
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The location URL of a table of `env` named `db.table`.
+pub fn table_location(env: &Environment, table: &str) -> Option<String> {
+    let name = TableName::parse(table).ok()?;
+    env.location(&name).ok().map(|l| l.url.to_string())
+}
+
+fn marker_key(log: &AuditLog, run_id: &str) -> Path {
+    log.root.clone().join("open").join(format!("{run_id}.json"))
+}
+
+pub async fn write_marker(log: &AuditLog, m: &Marker) -> Result<()> {
+    let bytes = serde_json::to_vec(m).expect("a marker serializes");
+    let key = marker_key(log, &m.run_id);
+    log.store
+        .put(&key, bytes.into())
+        .await
+        .map(|_| ())
+        .map_err(|e| marker_error(log, &key, e))
+}
+
+pub async fn remove_marker(log: &AuditLog, run_id: &str) -> Result<()> {
+    let key = marker_key(log, run_id);
+    match log.store.delete(&key).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(marker_error(log, &key, e)),
+    }
+}
+
+fn marker_error(log: &AuditLog, key: &Path, e: object_store::Error) -> Error {
+    Error::io(
+        format!("audit trail {} ({key})", log.shown),
+        std::io::Error::other(e.to_string()),
+    )
+}
+
+/// Records the unrecorded commits of every dead run (not one of `ours`).
+pub async fn recover(log: &AuditLog, env: &Environment, ours: &[String]) -> Result<()> {
+    let host = log.actor().who.host.clone();
+    for m in markers(log).await? {
+        if ours.contains(&m.run_id) || !m.is_dead(&host) {
+            continue;
+        }
+        let recorded = recorded_commits(log, &m).await?;
+        let mut entries = Vec::new();
+        for (name, url) in &m.tables {
+            for (version, operation) in commits_of_run(env, name, url, &m).await? {
+                if recorded.contains(&(name.clone(), version)) {
+                    continue;
+                }
+                entries.push(Entry {
+                    action: "commit_unrecorded".into(),
+                    run_id: Some(m.run_id.clone()),
+                    table: Some(name.clone()),
+                    version: Some(version),
+                    detail: json!({ "operation": operation, "location": url,
+                        "reason": "the run stopped after this commit and before its record; found in the Delta log" }),
+                    ..Default::default()
+                });
+            }
+        }
+        let unrecorded = entries.len();
+        let mut end = Entry::new(
+            "run_interrupted",
+            json!({ "pipeline": m.pipeline, "host": m.host, "pid": m.pid,
+                    "last_alive_at": m.alive_at, "unrecorded_commits": unrecorded }),
+        );
+        end.run_id = Some(m.run_id.clone());
+        entries.push(end);
+        log.append(entries).await?;
+        remove_marker(log, &m.run_id).await?;
+        tracing::warn!(run_id = %m.run_id, pipeline = %m.pipeline, unrecorded, "Recorded an interrupted run in the audit trail.");
+    }
+    Ok(())
+}
+
+async fn markers(log: &AuditLog) -> Result<Vec<Marker>> {
+    let prefix = log.root.clone().join("open");
+    let listed: Vec<_> = log
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| marker_error(log, &prefix, e))?;
+    let mut out = Vec::new();
+    for meta in listed {
+        let bytes = match log.store.get(&meta.location).await {
+            Ok(r) => r.bytes().await.map_err(|e| marker_error(log, &meta.location, e))?,
+            // Removed by its run meanwhile.
+            Err(object_store::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(marker_error(log, &meta.location, e)),
+        };
+        let marker = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
+            path: format!("{}/{}", log.shown, meta.location),
+            message: format!("not a valid open-run marker ({e}); remove it if no run is in progress"),
+        })?;
+        out.push(marker);
+    }
+    Ok(out)
+}
+
+/// (table, version) of the records of `m`'s run written since it started.
+async fn recorded_commits(log: &AuditLog, m: &Marker) -> Result<HashSet<(String, i64)>> {
+    let from = log.key(m.seq.saturating_sub(1));
+    let mut out = HashSet::new();
+    for (seq, _) in log.positions(Some(&from)).await? {
+        let Some(bytes) = log.get(seq).await? else {
+            continue;
+        };
+        let Ok(r) = serde_json::from_slice::<Record>(&bytes) else {
+            continue; // a damaged record is `audit verify`'s finding, not a commit of this run
+        };
+        if r.run_id.as_deref() == Some(&m.run_id) {
+            if let (Some(t), Some(v)) = (r.table, r.version) {
+                out.insert((t, v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The commits made by `m`'s run to one table: newest first back to the run's start.
+async fn commits_of_run(
+    env: &Environment,
+    name: &str,
+    url: &str,
+    m: &Marker,
+) -> Result<Vec<(i64, String)>> {
+    let Ok(parsed) = TableName::parse(name) else {
+        return Ok(vec![]);
+    };
+    let location = env.location(&parsed)?;
+    debug_assert_eq!(location.url.as_str(), url);
+    let Some(t) = table::open_if_exists(name, &location).await? else {
+        return Ok(vec![]);
+    };
+    let started_ms = DateTime::parse_from_rfc3339(&m.started_at)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    let mut v = table::version(&t);
+    while v >= 0 {
+        let infos = table::commit_infos(&t, v - 1, v).await?;
+        let Some((_, info)) = infos.into_iter().next() else {
+            break;
+        };
+        // A minute of clock skew between the run's host and the commit's.
+        if info.timestamp.is_some_and(|ts| ts < started_ms - 60_000) {
+            break;
+        }
+        if info.info.get("medallion.run_id").and_then(|r| r.as_str()) == Some(&m.run_id) {
+            out.push((v, info.operation.clone().unwrap_or_default()));
+        }
+        v -= 1;
+    }
+    out.reverse();
+    Ok(out)
+}

@@ -1,0 +1,291 @@
+//! `medallion audit verify`: the chain re-computed, and cross-checked with the Delta log of
+//! every table of the environment: each commit medallion made since the trail began has
+//! exactly one record naming its run, and each commit record names a commit that exists.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::record::{sha256_hex, Record};
+use super::store::AuditLog;
+use crate::catalog::Catalog;
+use crate::env::Environment;
+use crate::error::Result;
+use crate::spec::TableName;
+use crate::table;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The trail was tampered with, or a commit has no record.
+    Error,
+    /// Worth knowing, not a broken trail (e.g. a commit made outside medallion).
+    Warning,
+}
+
+/// One thing found wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    pub message: String,
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub environment: String,
+    pub trail: String,
+    pub records: u64,
+    pub tables: u64,
+    pub commits_checked: u64,
+    pub findings: Vec<Finding>,
+}
+
+impl Verification {
+    /// True when no finding is an error.
+    pub fn ok(&self) -> bool {
+        !self
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error)
+    }
+}
+
+fn error(seq: Option<u64>, message: String) -> Finding {
+    Finding {
+        severity: Severity::Error,
+        seq,
+        table: None,
+        version: None,
+        message,
+    }
+}
+
+/// Verifies the trail of `env`.
+pub async fn verify(log: &AuditLog, env: &Environment, catalog: &dyn Catalog) -> Result<Verification> {
+    let all = log.read_all().await?;
+    let mut findings = Vec::new();
+    let records = check_chain(&all, &env.name, &mut findings);
+    check_head(log, &all, &mut findings).await;
+    let mut v = Verification {
+        environment: env.name.clone(),
+        trail: log.shown.clone(),
+        records: all.len() as u64,
+        tables: 0,
+        commits_checked: 0,
+        findings,
+    };
+    let Some(start) = records.first().and_then(|r| ms(&r.at)) else {
+        return Ok(v);
+    };
+    let tables = tables_of(catalog, &records).await?;
+    v.tables = tables.len() as u64;
+    let mut by_commit: HashMap<(String, i64), Vec<&Record>> = HashMap::new();
+    for r in &records {
+        if let ("table_committed" | "commit_unrecorded", Some(t), Some(ver)) =
+            (r.action.as_str(), &r.table, r.version)
+        {
+            by_commit.entry((t.clone(), ver)).or_default().push(r);
+        }
+    }
+    for name in &tables {
+        v.commits_checked += cross_check(env, name, start, &mut by_commit, &mut v.findings).await?;
+    }
+    // Whatever is left names a commit no table has.
+    let mut forged: Vec<&Record> = by_commit.into_values().flatten().collect();
+    forged.sort_by_key(|r| r.seq);
+    for r in forged {
+        v.findings.push(Finding {
+            severity: Severity::Error,
+            seq: Some(r.seq),
+            table: r.table.clone(),
+            version: r.version,
+            message: format!(
+                "record {} says {} v{} was committed by run {}, but the table's Delta log has no such commit",
+                r.seq,
+                r.table.as_deref().unwrap_or("?"),
+                r.version.unwrap_or(-1),
+                r.run_id.as_deref().unwrap_or("?")
+            ),
+        });
+    }
+    Ok(v)
+}
+
+/// The chain: positions without holes, each record's `seq` its position, its `prev` the
+/// hash of the record before, its environment this one, its time not before the last.
+fn check_chain(all: &[(u64, bytes::Bytes)], env: &str, findings: &mut Vec<Finding>) -> Vec<Record> {
+    let mut records = Vec::new();
+    let mut prev: Option<(u64, String, Option<i64>)> = None;
+    for (expected, (seq, bytes)) in all.iter().enumerate() {
+        let (expected, seq) = (expected as u64, *seq);
+        if seq != expected && prev.as_ref().is_none_or(|p| p.0 + 1 != seq) {
+            findings.push(error(Some(seq), format!(
+                "record {} is missing: the trail goes from {} to {seq} (records were deleted)",
+                prev.as_ref().map_or(0, |p| p.0 + 1),
+                prev.as_ref().map_or("its start".to_string(), |p| p.0.to_string()),
+            )));
+        }
+        let r: Record = match serde_json::from_slice(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                findings.push(error(Some(seq), format!("record {seq} is not a valid record: {e} (it was edited)")));
+                prev = Some((seq, sha256_hex(bytes), None));
+                continue;
+            }
+        };
+        if r.seq != seq {
+            findings.push(error(Some(seq), format!(
+                "the object at position {seq} holds record {} (records were moved or swapped)",
+                r.seq
+            )));
+        }
+        let want = prev.as_ref().map_or(String::new(), |p| p.1.clone());
+        if r.prev != want {
+            findings.push(error(Some(seq), format!(
+                "record {seq} does not follow the record before it: its `prev` is not the SHA-256 of record {} (that record was changed, removed or replaced)",
+                seq.saturating_sub(1)
+            )));
+        }
+        if r.environment != env {
+            findings.push(error(Some(seq), format!(
+                "record {seq} belongs to environment {:?}, not {env:?}",
+                r.environment
+            )));
+        }
+        let at = ms(&r.at);
+        if let (Some(a), Some(Some(p))) = (at, prev.as_ref().map(|p| p.2)) {
+            if a < p {
+                findings.push(error(Some(seq), format!(
+                    "record {seq} is dated {} , before the record before it",
+                    r.at
+                )));
+            }
+        }
+        prev = Some((seq, sha256_hex(bytes), at));
+        records.push(r);
+    }
+    records
+}
+
+/// The HEAD hint names the last record and its hash: a trail shorter than it was truncated,
+/// and a last record with another hash was changed.
+async fn check_head(log: &AuditLog, all: &[(u64, bytes::Bytes)], findings: &mut Vec<Finding>) {
+    let Some(head) = log.read_head().await else {
+        return;
+    };
+    let last = all.last().map(|(s, _)| *s);
+    match last {
+        Some(l) if head.seq > l || all.is_empty() => findings.push(error(Some(head.seq), format!(
+            "the trail ends at record {l}, but its HEAD names record {}: records were removed from its end",
+            head.seq
+        ))),
+        None => findings.push(error(Some(head.seq), format!(
+            "the trail is empty, but its HEAD names record {}: records were removed",
+            head.seq
+        ))),
+        Some(_) => {
+            if let Some((_, bytes)) = all.iter().find(|(s, _)| *s == head.seq) {
+                if sha256_hex(bytes) != head.digest {
+                    findings.push(error(Some(head.seq), format!(
+                        "record {} was changed after it was written (its hash is not the one HEAD recorded)",
+                        head.seq
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// The environment's tables: those in the catalog and those the records name.
+async fn tables_of(catalog: &dyn Catalog, records: &[Record]) -> Result<Vec<String>> {
+    let mut names: BTreeMap<String, ()> = BTreeMap::new();
+    for t in catalog.list_tables(None).await? {
+        names.insert(format!("{}.{}", t.database, t.name), ());
+    }
+    for r in records {
+        if let Some(t) = &r.table {
+            if TableName::parse(t).is_ok() {
+                names.insert(t.clone(), ());
+            }
+        }
+    }
+    Ok(names.into_keys().collect())
+}
+
+/// Checks one table's commits since the trail began against the records; removes the
+/// records it matched from `by_commit`. Returns how many commits it checked.
+async fn cross_check(
+    env: &Environment,
+    name: &str,
+    start_ms: i64,
+    by_commit: &mut HashMap<(String, i64), Vec<&Record>>,
+    findings: &mut Vec<Finding>,
+) -> Result<u64> {
+    let location = env.location(&TableName::parse(name).expect("checked"))?;
+    let Some(t) = table::open_if_exists(name, &location).await? else {
+        return Ok(0);
+    };
+    let store = t.log_store();
+    let mut checked = 0;
+    for v in 0..=table::version(&t) {
+        let Some(bytes) = store.read_commit_entry(v as _).await? else {
+            continue; // removed by log retention (before a checkpoint)
+        };
+        let info = deltalake::logstore::get_actions(v as _, &bytes)?
+            .into_iter()
+            .find_map(|a| match a {
+                deltalake::kernel::Action::CommitInfo(i) => Some(i),
+                _ => None,
+            });
+        let records = by_commit.remove(&(name.to_string(), v)).unwrap_or_default();
+        let Some(info) = info else { continue };
+        if info.timestamp.is_some_and(|ts| ts < start_ms) {
+            continue; // before the trail began
+        }
+        checked += 1;
+        let finding = |severity, message| Finding {
+            severity,
+            seq: records.first().map(|r| r.seq),
+            table: Some(name.to_string()),
+            version: Some(v),
+            message,
+        };
+        let op = info.operation.clone().unwrap_or_default();
+        let Some(run) = info.info.get("medallion.run_id").and_then(|r| r.as_str()) else {
+            findings.push(finding(Severity::Warning, format!(
+                "{name} v{v} ({op}) was committed outside medallion"
+            )));
+            continue;
+        };
+        match records.as_slice() {
+            [] => findings.push(finding(Severity::Error, format!(
+                "{name} v{v} ({op}, run {run}) has no audit record (its record was removed, or the run was killed right after the commit and no run has recorded the gap yet)"
+            ))),
+            [r] if r.run_id.as_deref() != Some(run) => findings.push(finding(Severity::Error, format!(
+                "record {} says run {} committed {name} v{v}, but the Delta log says run {run}",
+                r.seq,
+                r.run_id.as_deref().unwrap_or("?")
+            ))),
+            [_] => {}
+            many => findings.push(finding(Severity::Error, format!(
+                "{name} v{v} has {} audit records (records {:?})",
+                many.len(),
+                many.iter().map(|r| r.seq).collect::<Vec<_>>()
+            ))),
+        }
+    }
+    Ok(checked)
+}
+
+fn ms(at: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
