@@ -96,7 +96,14 @@ fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
 pub async fn verify(cli: &Cli, env_name: &str, format: Format) -> anyhow::Result<ExitCode> {
     let (env, catalog) = project::environment(cli, env_name).await?;
     let log = AuditLog::for_env(&env, Actor::default())?;
-    let v = audit::verify(&log, &env, catalog.as_ref()).await?;
+    let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
+    let lake_tables: Vec<String> = engine
+        .lake_tables()
+        .await?
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    let v = audit::verify(&log, &env, catalog.as_ref(), &lake_tables).await?;
     let mut out = out::stdout();
     if format == Format::Json {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;

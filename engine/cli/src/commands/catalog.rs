@@ -10,6 +10,12 @@ pub async fn sync(cli: &Cli, env_name: &str) -> anyhow::Result<ExitCode> {
     let (engine, envs_file) = project::engine(cli, env_name, None).await?;
     let schemas = project::schemas_dir(cli, Some(&envs_file));
     let done = engine.sync_catalog(Some(&schemas)).await?;
+    let log = project::audit_log(&engine.env).await?;
+    log.append(vec![medallion_core::audit::Entry::new(
+        "catalog_synced",
+        serde_json::json!({ "tables": done }),
+    )])
+    .await?;
     let mut out = out::stdout();
     for t in &done {
         writeln!(out, "registered {t}")?;

@@ -19,8 +19,13 @@ pub async fn sql(
 ) -> anyhow::Result<ExitCode> {
     let (engine, _) = project::engine(cli, env_name, None).await?;
     let ctx = engine.session().await?;
-    let df = ctx.sql(query).await.map_err(query_error)?;
-    let batches = df.collect().await.map_err(query_error)?;
+    let result = match ctx.sql(query).await {
+        Ok(df) => df.collect().await,
+        Err(e) => Err(e),
+    };
+    // Data access is recorded before any result is shown; no record, no result.
+    record(&engine.env, query, &result).await?;
+    let batches = result.map_err(query_error)?;
     let mut out = out::stdout();
     match format {
         SqlFormat::Table => writeln!(
@@ -51,6 +56,27 @@ pub async fn sql(
 
 /// The planner refusing the query (unknown table, syntax) is the user's input; a failure
 /// while running it has the class of its cause (a value: data; the lake: I/O).
+/// Appends a `sql_query` record: the query, the tables it reads, how many rows it returned
+/// or why it failed.
+async fn record(
+    env: &medallion_core::env::Environment,
+    query: &str,
+    result: &Result<Vec<arrow::record_batch::RecordBatch>, DataFusionError>,
+) -> Result<(), Error> {
+    let tables = medallion_core::plan::referenced_tables(query).unwrap_or_default();
+    let detail = match result {
+        Ok(batches) => serde_json::json!({
+            "query": query, "tables": tables,
+            "rows": batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+        }),
+        Err(e) => serde_json::json!({ "query": query, "tables": tables, "error": e.to_string() }),
+    };
+    let log = project::audit_log(env).await?;
+    log.append(vec![medallion_core::audit::Entry::new("sql_query", detail)])
+        .await?;
+    Ok(())
+}
+
 fn query_error(source: DataFusionError) -> Error {
     let e = Error::Query {
         context: "query".into(),

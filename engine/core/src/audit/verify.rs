@@ -67,8 +67,14 @@ fn error(seq: Option<u64>, message: String) -> Finding {
     }
 }
 
-/// Verifies the trail of `env`.
-pub async fn verify(log: &AuditLog, env: &Environment, catalog: &dyn Catalog) -> Result<Verification> {
+/// Verifies the trail of `env`, whose lake holds the Delta tables `lake_tables` (those in
+/// the catalog and those the records name are checked too).
+pub async fn verify(
+    log: &AuditLog,
+    env: &Environment,
+    catalog: &dyn Catalog,
+    lake_tables: &[String],
+) -> Result<Verification> {
     let all = log.read_all().await?;
     let mut findings = Vec::new();
     let records = check_chain(&all, &env.name, &mut findings);
@@ -84,7 +90,10 @@ pub async fn verify(log: &AuditLog, env: &Environment, catalog: &dyn Catalog) ->
     let Some(start) = records.first().and_then(|r| ms(&r.at)) else {
         return Ok(v);
     };
-    let tables = tables_of(catalog, &records).await?;
+    let mut tables = tables_of(catalog, &records).await?;
+    tables.extend(lake_tables.iter().cloned());
+    tables.sort();
+    tables.dedup();
     v.tables = tables.len() as u64;
     let mut by_commit: HashMap<(String, i64), Vec<&Record>> = HashMap::new();
     for r in &records {

@@ -64,6 +64,7 @@ impl Run<'_> {
             return Ok(());
         }
         self.committed_any.store(true, Ordering::SeqCst);
+        super::fault_point("before_commit_record");
         let operation = if files == 0 && before.is_some() && operation != "merge" {
             "bookmark"
         } else {

@@ -104,6 +104,9 @@ pub async fn register(
         .catalog
         .get_table(&entry.database, &entry.name)
         .await?;
+    if previous.as_ref().is_some_and(|p| same_entry(p, &entry)) {
+        return Ok(()); // nothing changed: no catalog write, no record
+    }
     run.engine.catalog.upsert_table(&entry).await?;
     if let Some(change) = schema_change(&name.to_string(), previous.as_ref(), &entry) {
         run.emit(change);
@@ -115,6 +118,16 @@ pub async fn register(
         columns: entry.columns.len() as u64,
     });
     Ok(())
+}
+
+/// Whether two entries differ only in their timestamps.
+fn same_entry(a: &TableEntry, b: &TableEntry) -> bool {
+    let strip = |e: &TableEntry| TableEntry {
+        created_at: String::new(),
+        updated_at: String::new(),
+        ..e.clone()
+    };
+    strip(a) == strip(b)
 }
 
 /// The columns added, removed or retyped between a table's previous catalog entry and its
