@@ -86,17 +86,12 @@ pub async fn environment(
 /// The audit trail of `env`, written as this process: OS user and host, the command line,
 /// the project's git commit, and on an S3 lake the AWS caller identity.
 pub async fn audit_log(env: &Environment) -> Result<Arc<AuditLog>, Error> {
-    let mut actor = Actor::this_process(&env.project_root);
-    if matches!(env.lake, env::LakeRoot::S3 { .. }) {
-        actor = actor.with_aws_arn(Some(match medallion_glue::caller_arn().await {
-            Ok(arn) => arn,
-            Err(e) => {
-                tracing::warn!(error = %e, "Could not tell the AWS caller identity for the audit trail.");
-                format!("unknown (STS GetCallerIdentity failed: {e})")
-            }
-        }));
-    }
-    Ok(Arc::new(AuditLog::for_env(env, actor)?))
+    let log = AuditLog::for_env(env, Actor::this_process(&env.project_root))?;
+    Ok(Arc::new(if matches!(env.lake, env::LakeRoot::S3 { .. }) {
+        log.with_identity(Arc::new(|| Box::pin(medallion_glue::caller_arn())))
+    } else {
+        log
+    }))
 }
 
 /// The job files of the paths the user named (default `jobs/`). A path that does not exist,

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use record::{git_commit, sha256_hex, Actor, Entry, Record, What, Who};
 pub use sink::AuditSink;
-pub use store::AuditLog;
+pub use store::{AuditLog, IdentityResolver};
 pub use verify::{verify, Finding, Severity, Verification};
 
 /// `audit:` of an environment in environments.yaml.

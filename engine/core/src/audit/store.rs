@@ -46,8 +46,18 @@ pub struct AuditLog {
     pub shown: String,
     local: Option<std::path::PathBuf>,
     actor: Actor,
+    /// Tells the AWS caller identity, once, when the first record is written.
+    identity: Option<IdentityResolver>,
+    resolved: tokio::sync::OnceCell<Actor>,
     tail: tokio::sync::Mutex<Option<Tail>>,
 }
+
+/// Finds the AWS caller identity (an ARN, or why it is unknown).
+pub type IdentityResolver = std::sync::Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, std::result::Result<String, String>>
+        + Send
+        + Sync,
+>;
 
 impl AuditLog {
     /// The trail of `env`, written as `actor`.
@@ -67,8 +77,36 @@ impl AuditLog {
             shown: loc.to_string(),
             local: loc.local_path(),
             actor,
+            identity: None,
+            resolved: tokio::sync::OnceCell::new(),
             tail: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Records `who.aws_arn` from `resolve`, called once before the first append (so that
+    /// commands that write nothing never call it).
+    pub fn with_identity(mut self, resolve: IdentityResolver) -> Self {
+        self.identity = Some(resolve);
+        self
+    }
+
+    /// The actor with its AWS identity resolved.
+    async fn writer_actor(&self) -> &Actor {
+        self.resolved
+            .get_or_init(|| async {
+                let Some(resolve) = &self.identity else {
+                    return self.actor.clone();
+                };
+                let arn = match resolve().await {
+                    Ok(arn) => arn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Could not tell the AWS caller identity for the audit trail.");
+                        format!("unknown (STS GetCallerIdentity failed: {e})")
+                    }
+                };
+                self.actor.clone().with_aws_arn(Some(arn))
+            })
+            .await
     }
 
     pub(super) fn key(&self, seq: u64) -> Path {
@@ -88,6 +126,7 @@ impl AuditLog {
         if entries.is_empty() {
             return Ok(vec![]);
         }
+        let actor = self.writer_actor().await.clone();
         let mut cached = self.tail.lock().await;
         let _lock = match &self.local {
             Some(dir) => Some(crate::catalog::lock_file(dir, "audit.lock").await?),
@@ -98,7 +137,7 @@ impl AuditLog {
             let mut attempts = 0;
             loop {
                 let tail = self.find_tail(cached.clone()).await?;
-                let (record, bytes) = self.build(&entry, tail.as_ref())?;
+                let (record, bytes) = self.build(&actor, &entry, tail.as_ref())?;
                 if self.create(record.seq, bytes.clone()).await? {
                     *cached = Some(Tail {
                         seq: record.seq,
@@ -125,13 +164,13 @@ impl AuditLog {
         Ok(written)
     }
 
-    fn build(&self, entry: &Entry, tail: Option<&Tail>) -> Result<(Record, Bytes)> {
+    fn build(&self, actor: &Actor, entry: &Entry, tail: Option<&Tail>) -> Result<(Record, Bytes)> {
         let now = Utc::now();
         // Monotonic per environment: never earlier than the record before.
         let at = tail.map_or(now, |t| now.max(t.at));
         let mut what = entry.what.clone();
-        what.command = self.actor.command.clone();
-        what.git_commit = self.actor.git_commit.clone();
+        what.command = actor.command.clone();
+        what.git_commit = actor.git_commit.clone();
         let record = Record {
             seq: tail.map_or(0, |t| t.seq + 1),
             prev: tail.map_or_else(String::new, |t| t.digest.clone()),
@@ -141,7 +180,7 @@ impl AuditLog {
             run_id: entry.run_id.clone(),
             table: entry.table.clone(),
             version: entry.version,
-            who: self.actor.who.clone(),
+            who: actor.who.clone(),
             what,
             detail: entry.detail.clone(),
         };
