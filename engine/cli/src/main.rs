@@ -91,6 +91,26 @@ enum Command {
         #[command(flatten)]
         list: AuditList,
     },
+    /// What feeds a table or column and what depends on it, from the job specs:
+    /// `medallion lineage gold.daily_revenue.revenue --upstream`.
+    Lineage {
+        /// `db.table` or `db.table.column`.
+        target: String,
+        /// Job files or folders (default: jobs/).
+        #[arg(long = "jobs")]
+        paths: Vec<PathBuf>,
+        /// Only what feeds the target.
+        #[arg(long, conflicts_with = "downstream")]
+        upstream: bool,
+        /// Only what depends on the target.
+        #[arg(long)]
+        downstream: bool,
+        /// At most this many steps away.
+        #[arg(long)]
+        depth: Option<usize>,
+        #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
+        format: LineageFormat,
+    },
     /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`);
     /// the query is recorded in the audit trail.
     Sql {
@@ -140,6 +160,14 @@ struct AuditList {
     pipeline: Option<String>,
     #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
     format: AuditFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum LineageFormat {
+    Text,
+    Json,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]

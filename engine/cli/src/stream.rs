@@ -96,8 +96,16 @@ pub async fn stream(
             })
             .unwrap_or_default(),
     };
-    let result =
-        medallion_kafka::run(env, engine.catalog.clone(), plan, settings, metrics, stop).await;
+    let result = medallion_kafka::run(
+        env,
+        engine.catalog.clone(),
+        plan,
+        settings,
+        metrics,
+        stop,
+        engine.sinks.clone(),
+    )
+    .await;
     signals.abort();
     server.abort();
     let summary = result?;

@@ -197,6 +197,19 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
             .unwrap(),
         vec![N, N]
     );
+    // Every commit of the five killed processes and of the last one is in the audit trail
+    // (a kill between a commit and its record is recovered by the next process).
+    let out = std::process::Command::new(bin())
+        .args(["audit", "verify", "--env", "test"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("intact"), "{text}");
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod kafka_spec;
+pub mod lineage;
 pub mod pii;
 pub mod pipeline;
 pub mod plan;

@@ -113,7 +113,7 @@ impl JobPlan {
 }
 
 /// A session whose catalog holds empty tables of the given schemas (planning only).
-async fn planning_context(tables: &HashMap<String, SchemaRef>) -> SessionContext {
+pub(crate) async fn planning_context(tables: &HashMap<String, SchemaRef>) -> SessionContext {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(false));
     let catalog = ctx.catalog("datafusion").expect("default catalog");
     for (name, schema) in tables {

@@ -1,5 +1,7 @@
 //! Metrics of a running stream, served in the Prometheus text format on `/metrics`, and
-//! `/health`. A tiny HTTP/1.1 responder on tokio (two GET routes do not justify an HTTP
+//! `/health`. What was committed, quarantined or failed is counted from the run's event
+//! stream ([`Metrics`] is an [`EventSink`] of the stream and of its Silver/Gold follow runs);
+//! the consumer's own gauges (polls, lag, rebalances, commit latency) are set by the consumer. A tiny HTTP/1.1 responder on tokio (two GET routes do not justify an HTTP
 //! framework; no HTTP server crate is in the dependency graph).
 
 use std::collections::BTreeMap;
@@ -9,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use medallion_core::events::{EventSink, RunEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -41,6 +44,8 @@ pub struct Metrics {
     /// Unix milliseconds of the consumer loop's last poll.
     pub last_poll_ms: AtomicU64,
     pub running: AtomicBool,
+    /// The stream's own run id: its events are Bronze's; other runs' are follow runs.
+    stream_run: std::sync::OnceLock<String>,
     commit_latency: Mutex<Histogram>,
     partitions: Mutex<BTreeMap<(String, i32), PartitionGauges>>,
 }
@@ -68,6 +73,15 @@ pub fn now_ms() -> u64 {
 }
 
 impl Metrics {
+    /// Marks `run_id` as the stream's own run (see [`EventSink`] below).
+    pub fn set_stream_run(&self, run_id: &str) {
+        let _already_set = self.stream_run.set(run_id.to_string());
+    }
+
+    fn is_stream(&self, run_id: &str) -> bool {
+        self.stream_run.get().is_some_and(|r| r == run_id)
+    }
+
     pub fn observe_commit(&self, took: Duration) {
         let s = took.as_secs_f64();
         let mut h = self.commit_latency.lock().expect("metrics lock");
@@ -169,7 +183,7 @@ impl Metrics {
             ),
             (
                 "medallion_stream_gold_runs_total",
-                "Gold follow runs.",
+                "Gold tables checked by follow runs (refreshed, or skipped as up to date).",
                 &self.gold_runs,
             ),
             (
@@ -301,4 +315,46 @@ pub async fn serve(
         }
     });
     Ok((local, handle))
+}
+
+impl EventSink for Metrics {
+    fn emit(&self, run_id: &str, event: &RunEvent) {
+        let stream = self.is_stream(run_id);
+        match event {
+            RunEvent::TableCommitted { operation, .. } if stream && operation == "optimize" => {
+                self.compactions.fetch_add(1, Relaxed);
+            }
+            RunEvent::TableCommitted {
+                layer,
+                operation,
+                rows,
+                files,
+                ..
+            } if stream && layer == "bronze" && operation == "append" => {
+                self.commits.fetch_add(1, Relaxed);
+                self.rows_committed.fetch_add(*rows, Relaxed);
+                self.files_written.fetch_add(*files, Relaxed);
+            }
+            RunEvent::RowsQuarantined { rows, .. } if stream => {
+                self.quarantined.fetch_add(*rows, Relaxed);
+            }
+            RunEvent::CommitRetried { conflict: true, .. } if stream => {
+                self.commit_conflicts.fetch_add(1, Relaxed);
+            }
+            RunEvent::CommitRetried { conflict: false, .. } if stream => {
+                self.commit_failures.fetch_add(1, Relaxed);
+            }
+            RunEvent::RunFinished { .. } if !stream => {
+                self.silver_runs.fetch_add(1, Relaxed);
+            }
+            RunEvent::RunFailed { .. } if !stream => {
+                self.silver_runs.fetch_add(1, Relaxed);
+                self.silver_failures.fetch_add(1, Relaxed);
+            }
+            RunEvent::GoldRefreshed { .. } | RunEvent::GoldSkipped { .. } if !stream => {
+                self.gold_runs.fetch_add(1, Relaxed);
+            }
+            _ => {}
+        }
+    }
 }

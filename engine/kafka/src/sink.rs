@@ -30,6 +30,8 @@ use medallion_core::table::{self, Staged, StagedWrite};
 use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
 
+use medallion_core::events::{Events, RunEvent, Stage};
+
 use crate::decode::{quarantine_batch, Decoder, Msg};
 use crate::metrics::Metrics;
 use crate::Result;
@@ -91,6 +93,9 @@ pub struct Sink {
     pub q_loc: Location,
     pub metadata: HashMap<String, serde_json::Value>,
     pub metrics: Arc<Metrics>,
+    /// The stream's events (commits, quarantines, retries): the metrics and the audit trail
+    /// are sinks of them. By default only the metrics.
+    pub events: Events,
     pub parts: BTreeMap<Tp, PartState>,
     rows: u64,
     bytes: u64,
@@ -117,8 +122,11 @@ impl Sink {
         metadata: HashMap<String, serde_json::Value>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        metrics.set_stream_run(&decoder.run_id);
+        let events = Events::new(&decoder.run_id, vec![metrics.clone()]);
         Self {
             rt,
+            events,
             decoder,
             limits,
             bronze_name: bronze.0,
@@ -157,6 +165,10 @@ impl Sink {
             };
             match empty.commit(None, self.metadata.clone(), vec![]).await {
                 Ok(t) => {
+                    if let Some(t) = &t {
+                        self.committed(&self.bronze_name.clone(), "bronze", t, "create", (0, 0, 0));
+                        self.events.flush().await?;
+                    }
                     self.bronze = t;
                     return Ok(());
                 }
@@ -306,23 +318,21 @@ impl Sink {
             match rt.block_on(self.try_flush(&mut reseek)) {
                 Ok(mut f) => {
                     f.reseek = reseek;
+                    // The commits' records (audit trail) are durable before offsets move on.
+                    rt.block_on(self.events.flush())?;
                     return Ok(f);
                 }
                 // Another commit landed on the version ours was built on (commits are made
                 // without automatic retry so the offset check holds): re-check and retry.
                 Err(e) if is_version_conflict(&e) && conflicts < 100 => {
                     conflicts += 1;
-                    self.metrics
-                        .commit_conflicts
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.retried(true, &e);
                     debug!(error = %e, conflicts, "Concurrent commit; re-checking offsets and retrying.");
                 }
                 Err(e) => {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(50 << attempt.min(4)));
-                    self.metrics
-                        .commit_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.retried(false, &e);
                     warn!(error = %e, attempt, "Bronze commit failed; re-checking offsets and retrying.");
                     last_err = Some(e);
                 }
@@ -391,6 +401,7 @@ impl Sink {
 
         // Quarantine first (its own txns make a replay skip what it already holds).
         let mut quarantined = 0u64;
+        let mut rules: BTreeMap<&'static str, u64> = BTreeMap::new();
         if !bad_by_part.is_empty() {
             self.refresh_quarantine().await?;
             let mut w = StagedWrite::new(&self.q_name, &self.q_loc, quarantine_schema())?
@@ -410,6 +421,9 @@ impl Sink {
                     continue;
                 }
                 quarantined += fresh.len() as u64;
+                for b in &fresh {
+                    *rules.entry(b.rule).or_insert(0u64) += 1;
+                }
                 w.write(quarantine_batch(
                     &tp.0,
                     tp.1,
@@ -423,11 +437,25 @@ impl Sink {
             let staged = w.finish().await?;
             if !q_txns.is_empty() {
                 let q = self.quarantine.take();
+                let before = q.as_ref().map(table::version);
+                let counts = counts(&staged);
                 let after = staged
                     .commit_with(q, self.metadata.clone(), q_txns, Some(0))
                     .await;
                 self.quarantine = None; // reopened on next use
                 let after = after?;
+                if let Some(t) = &after {
+                    let op = if before.is_some() { "append" } else { "create" };
+                    self.committed(&self.q_name.clone(), "quarantine", t, op, counts);
+                    for (rule, rows) in &rules {
+                        self.events.emit(RunEvent::RowsQuarantined {
+                            table: self.bronze_name.clone(),
+                            stage: Stage::Bronze,
+                            rule: rule.to_string(),
+                            rows: *rows,
+                        });
+                    }
+                }
                 self.quarantine = after;
                 for (tp, _, next) in &bad_by_part {
                     if let Some(s) = self.parts.get_mut(tp) {
@@ -447,12 +475,15 @@ impl Sink {
             w.write(b).await?;
         }
         let staged = w.finish().await?;
-        let files = staged.adds.len() as u64;
+        let counts = counts(&staged);
         let rows = staged.rows;
         let existing = self.bronze.take();
         let after = staged
             .commit_with(existing, self.metadata.clone(), txns, Some(0))
             .await?;
+        if let Some(t) = &after {
+            self.committed(&self.bronze_name.clone(), "bronze", t, "append", counts);
+        }
         self.bronze = after;
         self.last_ingest = ingest_time;
         for (tp, next) in &offsets {
@@ -467,10 +498,6 @@ impl Sink {
         self.oldest = None;
         let took = started.elapsed();
         self.metrics.observe_commit(took);
-        self.metrics.commits.fetch_add(1, Relaxed);
-        self.metrics.rows_committed.fetch_add(rows, Relaxed);
-        self.metrics.files_written.fetch_add(files, Relaxed);
-        self.metrics.quarantined.fetch_add(quarantined, Relaxed);
         info!(
             table = %self.bronze_name,
             version = self.bronze.as_ref().map(table::version).unwrap_or(-1),
@@ -488,10 +515,40 @@ impl Sink {
         })
     }
 
+    /// Emits the commit of `table` (flushed by [`Sink::flush`] once the whole flush landed).
+    fn committed(&self, table: &str, layer: &str, t: &DeltaTable, op: &str, (rows, files, bytes): (u64, u64, u64)) {
+        self.events.emit(RunEvent::TableCommitted {
+            table: table.to_string(),
+            layer: layer.to_string(),
+            version: table::version(t),
+            operation: op.to_string(),
+            rows,
+            files,
+            bytes,
+        });
+    }
+
+    fn retried(&self, conflict: bool, e: &crate::Error) {
+        self.events.emit(RunEvent::CommitRetried {
+            table: self.bronze_name.clone(),
+            conflict,
+            error: e.to_string(),
+        });
+    }
+
     /// The Bronze schema written by the stream.
     pub fn schema(&self) -> SchemaRef {
         self.decoder.bronze.clone()
     }
+}
+
+/// Rows, files and bytes a staged write adds.
+fn counts(s: &Staged) -> (u64, u64, u64) {
+    (
+        s.rows,
+        s.adds.len() as u64,
+        s.adds.iter().map(|a| a.size as u64).sum(),
+    )
 }
 
 /// Whether a commit failed only because another commit took the version it was built on.

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use medallion_core::catalog::Catalog;
 use medallion_core::env::Environment;
+use medallion_core::events::{EventSink, Events, RunEvent};
 use medallion_core::pipeline::Engine;
 use medallion_core::plan::JobPlan;
 use medallion_core::spec::{KafkaSource, SourceSpec, UnknownFields};
@@ -244,6 +245,10 @@ impl ConsumerContext for StreamContext {
 
 /// Runs the stream until `stop` becomes true: consumes, commits Bronze with offsets, follows
 /// with Silver/Gold and compacts Bronze. On stop it commits what is buffered and returns.
+///
+/// The stream is one run: its start, every commit (Bronze, quarantine, compaction) and its
+/// end are events to `metrics` and to `sinks` (the audit trail); Silver/Gold follow runs are
+/// runs of their own with the same sinks.
 pub async fn run(
     env: Environment,
     catalog: Arc<dyn Catalog>,
@@ -251,7 +256,51 @@ pub async fn run(
     settings: StreamSettings,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
+    sinks: Vec<Arc<dyn EventSink>>,
 ) -> Result<StreamSummary> {
+    let run_id = uuid::Uuid::new_v4().to_string();
+    metrics.set_stream_run(&run_id);
+    let mut all: Vec<Arc<dyn EventSink>> = vec![metrics.clone()];
+    all.extend(sinks.iter().cloned());
+    let events = Events::new(&run_id, all);
+    let started = Instant::now();
+    events
+        .record(medallion_core::pipeline::run_started(&run_id, &plan, &env))
+        .await?;
+    let result = stream(env, catalog, plan, settings, metrics.clone(), stop, sinks, &events).await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let end = events
+        .record(match &result {
+            Ok(_) => RunEvent::RunFinished { duration_ms },
+            Err(e) => RunEvent::RunFailed {
+                error: e.to_string(),
+                error_class: match e {
+                    Error::Core(c) => c.class().name().to_string(),
+                    Error::Config(_) => "config".into(),
+                    Error::Kafka(_) => "io".into(),
+                },
+                duration_ms,
+                committed: metrics.commits.load(Relaxed) > 0,
+            },
+        })
+        .await;
+    let summary = result?;
+    end?;
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    env: Environment,
+    catalog: Arc<dyn Catalog>,
+    plan: JobPlan,
+    settings: StreamSettings,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    sinks: Vec<Arc<dyn EventSink>>,
+    events: &Events,
+) -> Result<StreamSummary> {
+    let run_id = events.run_id().to_string();
     let src = kafka_source(&env, &plan)?.clone();
     check_consumer_settings(
         "bronze.source.kafka.consumer_options",
@@ -264,7 +313,6 @@ pub async fn run(
     let job = &plan.job;
     let pipeline = job.spec.pipeline.clone();
     let group = src.group(&env.name, &pipeline);
-    let run_id = uuid::Uuid::new_v4().to_string();
     let bronze_name = job.bronze_table();
     let q_name = job.quarantine_table();
     let metadata = medallion_core::table::commit_metadata(
@@ -302,6 +350,7 @@ pub async fn run(
     );
     sink.q_properties = medallion_core::pipeline::table_properties(&plan, "quarantine", None);
     sink.compactor_key = src.topics().into_iter().min().map(|t| (t, 0));
+    sink.events = events.clone();
     sink.ensure_table().await?;
     let sink = Arc::new(Mutex::new(sink));
 
@@ -349,10 +398,14 @@ pub async fn run(
 
     let (commit_tx, commit_rx) = watch::channel(0u64);
     let follower = tokio::spawn(follow(
-        env.clone(),
-        catalog.clone(),
-        plan.clone(),
-        src.clone(),
+        Follow {
+            env: env.clone(),
+            catalog: catalog.clone(),
+            plan: plan.clone(),
+            src: src.clone(),
+            sinks,
+            events: events.clone(),
+        },
         commit_rx,
         stop.clone(),
         metrics.clone(),
@@ -482,19 +535,38 @@ fn consume(
     Ok(())
 }
 
-/// Silver after Bronze commits (at most every `silver_interval`), Gold every
-/// `gold_interval` (refreshed only when inputs changed), Bronze compaction every
-/// `compact_interval`.
-async fn follow(
+/// What the follow task works with.
+struct Follow {
     env: Environment,
     catalog: Arc<dyn Catalog>,
     plan: JobPlan,
     src: KafkaSource,
+    sinks: Vec<Arc<dyn EventSink>>,
+    /// The stream's own events (compaction commits are the stream's).
+    events: Events,
+}
+
+/// Silver after Bronze commits (at most every `silver_interval`), Gold every
+/// `gold_interval` (refreshed only when inputs changed), Bronze compaction every
+/// `compact_interval`.
+async fn follow(
+    f: Follow,
     mut commits: watch::Receiver<u64>,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 ) {
-    let engine = Engine::new(env.clone(), catalog);
+    let Follow {
+        env,
+        catalog,
+        plan,
+        src,
+        sinks,
+        events,
+    } = f;
+    let mut engine = Engine::new(env.clone(), catalog).with_sink(metrics.clone());
+    for s in sinks {
+        engine = engine.with_sink(s);
+    }
     let mut silver_plan = plan.clone();
     silver_plan.gold.clear();
     let (silver_every, gold_every, compact_every) = (
@@ -525,13 +597,11 @@ async fn follow(
                 &silver_plan
             };
             let outcome = engine.run(p).await;
-            metrics.silver_runs.fetch_add(1, Relaxed);
             if p.gold.is_empty() {
                 silver_changed = true;
             } else {
                 last_gold = Instant::now();
                 silver_changed = false;
-                metrics.gold_runs.fetch_add(1, Relaxed);
             }
             match outcome.error {
                 None => info!(
@@ -540,7 +610,6 @@ async fn follow(
                     "Silver followed Bronze."
                 ),
                 Some(e) => {
-                    metrics.silver_failures.fetch_add(1, Relaxed);
                     warn!(error = %e, "Silver/Gold follow run failed; retrying at the next interval.");
                 }
             }
@@ -548,9 +617,7 @@ async fn follow(
             last_gold = Instant::now();
             silver_changed = false;
             let outcome = engine.run(&plan).await;
-            metrics.gold_runs.fetch_add(1, Relaxed);
             if let Some(e) = outcome.error {
-                metrics.silver_failures.fetch_add(1, Relaxed);
                 warn!(error = %e, "Gold follow run failed.");
             }
         }
@@ -563,9 +630,8 @@ async fn follow(
             && metrics.compactor.load(Relaxed)
         {
             last_compact = Instant::now();
-            match crate::compact::compact(&env, &plan).await {
+            match crate::compact::compact(&env, &plan, &events).await {
                 Ok(Some(m)) => {
-                    metrics.compactions.fetch_add(1, Relaxed);
                     info!(files_removed = m.0, files_added = m.1, "Compacted Bronze.");
                 }
                 Ok(None) => {}

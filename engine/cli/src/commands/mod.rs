@@ -6,6 +6,7 @@ use crate::{project, stream, AuditAction, CatalogAction, Cli, Command};
 
 mod audit;
 mod catalog;
+mod lineage;
 mod run;
 mod sql;
 mod tables;
@@ -30,6 +31,24 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ..
         } => audit::verify(&cli, env, *format).await,
         Command::Audit { action: None, list } => audit::list(&cli, list).await,
+        Command::Lineage {
+            target,
+            paths,
+            upstream,
+            downstream,
+            depth,
+            format,
+        } => {
+            let args = lineage::Args {
+                target,
+                paths,
+                upstream: *upstream,
+                downstream: *downstream,
+                depth: *depth,
+                format: *format,
+            };
+            lineage::lineage(&cli, args).await
+        }
         Command::Sql { query, env, format } => sql::sql(&cli, query, env, *format).await,
         Command::Catalog {
             action: CatalogAction::Sync { env },

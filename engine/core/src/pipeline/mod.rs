@@ -190,19 +190,26 @@ pub(crate) fn fault_point(point: &str) {
 }
 
 fn started_event(run: &Run<'_>) -> RunEvent {
-    let job = &run.plan.job;
+    run_started(&run.id, run.plan, run.env())
+}
+
+/// The `RunStarted` event of a run (batch or stream) of `plan` in `env`.
+pub fn run_started(run_id: &str, plan: &JobPlan, env: &Environment) -> RunEvent {
+    let job = &plan.job;
     RunEvent::RunStarted {
-        run_id: run.id.clone(),
+        run_id: run_id.to_string(),
         pipeline: job.spec.pipeline.clone(),
         spec_file: job.file.clone(),
-        spec_sha256: std::fs::read(&job.file).ok().map(|b| crate::audit::sha256_hex(&b)),
-        schema: run.plan.schema.reference(),
-        schema_sha256: run.plan.schema.content_sha256.clone(),
-        environment: run.env().name.clone(),
+        spec_sha256: std::fs::read(&job.file)
+            .ok()
+            .map(|b| crate::audit::sha256_hex(&b)),
+        schema: plan.schema.reference(),
+        schema_sha256: plan.schema.content_sha256.clone(),
+        environment: env.name.clone(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         bronze_table: job.bronze_table().to_string(),
         quarantine_table: job.quarantine_table().to_string(),
         silver_table: job.silver_table().map(|t| t.to_string()),
-        gold_tables: run.plan.gold.iter().map(|g| g.table.to_string()).collect(),
+        gold_tables: plan.gold.iter().map(|g| g.table.to_string()).collect(),
     }
 }

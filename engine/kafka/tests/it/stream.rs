@@ -34,6 +34,7 @@ async fn start(dir: &std::path::Path, job: &std::path::Path) -> Running {
         settings(),
         metrics.clone(),
         stop.clone(),
+        vec![],
     ));
     Running {
         stop,
