@@ -28,6 +28,13 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            and AWS endpoints answer from source ports >= 1024)
   MED-006  IAM policies grant no `*` action, no `<service>:*` on `*`, no S3 data action on
            every bucket and no KMS action on every key
+  MED-009  audit trail: every lake bucket has S3 Object Lock enabled, versioning on and NO
+           default retention (Delta files must stay deletable); the rendered engine
+           configuration's `audit.object_lock` is the environment's (dev governance 30,
+           staging governance 365, prod compliance 2555 days); every engine task role may
+           PutObjectRetention/GetObjectRetention only under `<lake>/_medallion/audit/`, is
+           explicitly denied s3:DeleteObjectVersion there and s3:BypassGovernanceRetention,
+           and no policy of the plan allows s3:BypassGovernanceRetention
 
 Only the standard library is used, except PyYAML for MED-005 (check.sh runs this with the
 checkov venv's Python, which has it).
@@ -42,6 +49,10 @@ RETENTION = {"dev": 30, "staging": 90, "prod": 2555}
 LOG_RETENTION = {"dev": 30, "staging": 90, "prod": 2557, "shared": 2557}
 ARCHIVE_RETENTION = 2555            # shared log archive (CloudTrail, Config): 7 years
 SHARED_ACCESS_LOG_RETENTION = 365   # the archive's own server access logs
+# Object Lock retention of the engine's audit records (`audit.object_lock`), per environment.
+AUDIT_LOCK = {"dev": ("governance", 30), "staging": ("governance", 365), "prod": ("compliance", 2555)}
+AUDIT_PREFIX = "_medallion/audit/"
+ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task")
 DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 IAM_TYPES = {
     "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy",
@@ -524,6 +535,119 @@ def med_008(plan, env, accounts):
     return problems
 
 
+def _statements(raw):
+    doc = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    stmts = doc.get("Statement") or []
+    return stmts if isinstance(stmts, list) else [stmts]
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else ([] if v is None else [v])
+
+
+def _targets(plan, res, attr, types):
+    """Resources of `types` that `res`'s expression `attr` refers to."""
+    ex = plan.config_of(res).get("expressions", {}).get(attr, {})
+    return [r for kind, r in plan.resolve(ex.get("references", []), res["module"], res.get("index"))
+            if kind == "resource" and r["type"] in types]
+
+
+def _action_matches(pattern, action):
+    import fnmatch
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def med_009(plan, env, accounts):
+    """The audit trail can be locked and stays locked: Object Lock on every lake bucket without
+    a default retention, the environment's retention rendered for the engine, and the engine
+    roles can set retention on audit records only, never bypass it or delete versions."""
+    problems = []
+    if env == "shared":
+        return problems
+    lakes = [b for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "lake"]
+    if not lakes:
+        problems.append("no lake bucket (tag layer=lake) in the plan")
+    lake_names = set()
+    for b in lakes:
+        name = b["values"].get("bucket") or b["address"]
+        lake_names.add(name)
+        if b["values"].get("object_lock_enabled") is not True:
+            problems.append(f"{name}: S3 Object Lock is not enabled (object_lock_enabled = "
+                            f"{b['values'].get('object_lock_enabled')!r}); the engine cannot lock its audit records")
+        for olc in b["values"].get("object_lock_configuration") or []:
+            if olc.get("rule"):
+                problems.append(f"{name}: bucket-level object_lock_configuration sets a default retention")
+        versioned = [v for v in plan.by_type("aws_s3_bucket_versioning")
+                     if b in _targets(plan, v, "bucket", ("aws_s3_bucket",))]
+        if not any(((v["values"].get("versioning_configuration") or [{}])[0]).get("status") == "Enabled" for v in versioned):
+            problems.append(f"{name}: versioning is not Enabled (Object Lock needs it)")
+    for lc in plan.by_type("aws_s3_bucket_object_lock_configuration"):
+        hit = [b for b in _targets(plan, lc, "bucket", ("aws_s3_bucket",)) if b in lakes]
+        if hit and lc["values"].get("rule"):
+            problems.append(f"{lc['address']}: a default retention on the lake bucket would lock every Delta "
+                            f"data file and commit (retention and erasure must delete them); only audit records are locked")
+    # the retention the engine is told to use
+    envs_var = plan.variables.get("environments")
+    want_mode, want_days = AUDIT_LOCK[env]
+    want = {"mode": want_mode, "days": want_days}
+    if isinstance(envs_var, dict) and env in envs_var:
+        got = (envs_var[env] or {}).get("audit_object_lock")
+        if got != want:
+            problems.append(f"var.environments.{env}.audit_object_lock = {got!r}, expected {want!r}")
+    rendered = plan.outputs.get("engine_environment_static")
+    if not isinstance(rendered, dict):
+        problems.append("output engine_environment_static (the rendered engine configuration) is missing")
+    else:
+        got = ((rendered.get("audit") or {}).get("object_lock"))
+        if got != want:
+            problems.append(f"rendered engine configuration audit.object_lock = {got!r}, expected {want!r}")
+    # IAM: no policy of the plan allows bypassing governance retention
+    for r in plan.by_type("aws_iam_role_policy", "aws_iam_policy", "aws_s3_bucket_policy"):
+        raw = r["values"].get("policy")
+        if not isinstance(raw, str):
+            continue
+        for st in _statements(raw):
+            if st.get("Effect") == "Allow" and any(_action_matches(a, "s3:BypassGovernanceRetention")
+                                                   for a in _as_list(st.get("Action"))):
+                problems.append(f"{r['address']} {st.get('Sid', '?')}: allows s3:BypassGovernanceRetention")
+    # IAM: each engine task role sets/reads retention only on audit records, and is explicitly
+    # denied version deletion there and governance bypass (its audit policy is known at plan time)
+    roles = [r for r in plan.by_type("aws_iam_role") if str(r["values"].get("name") or "").endswith(ENGINE_ROLE_SUFFIXES)]
+    role_policies = plan.by_type("aws_iam_role_policy")
+    for role in roles:
+        rname = role["values"].get("name")
+        mine = [p for p in role_policies if role in _targets(plan, p, "role", ("aws_iam_role",))]
+        known = [p for p in mine if isinstance(p["values"].get("policy"), str)]
+        stmts = [st for p in known for st in _statements(p["values"]["policy"])]
+        audit_arns = {f"arn:aws:s3:::{n}/{AUDIT_PREFIX}*" for n in lake_names}
+
+        def allowed(action, stmts=stmts):
+            return [st for st in stmts if st.get("Effect") == "Allow"
+                    and any(_action_matches(a, action) for a in _as_list(st.get("Action")))]
+
+        def denied_on(action, arn, stmts=stmts):
+            import fnmatch
+            return any(st.get("Effect") == "Deny" and any(_action_matches(a, action) for a in _as_list(st.get("Action")))
+                       and any(fnmatch.fnmatchcase(arn, res) for res in _as_list(st.get("Resource")))
+                       for st in stmts)
+
+        for action in ("s3:PutObjectRetention", "s3:GetObjectRetention"):
+            grants = allowed(action)
+            if not grants:
+                problems.append(f"role {rname}: no policy known at plan time allows {action} on the audit records")
+            for st in grants:
+                outside = [x for x in _as_list(st.get("Resource")) if x not in audit_arns]
+                if outside:
+                    problems.append(f"role {rname} {st.get('Sid', '?')}: {action} beyond {sorted(audit_arns)}: {outside}")
+        for n in sorted(lake_names):
+            record = f"arn:aws:s3:::{n}/{AUDIT_PREFIX}00000000000000000001.json"
+            if not denied_on("s3:DeleteObjectVersion", record):
+                problems.append(f"role {rname}: not explicitly denied s3:DeleteObjectVersion on {n}/{AUDIT_PREFIX}*")
+            if not denied_on("s3:BypassGovernanceRetention", record):
+                problems.append(f"role {rname}: not explicitly denied s3:BypassGovernanceRetention on {n}/{AUDIT_PREFIX}*")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -533,6 +657,7 @@ CHECKS = {
     "MED-006": ("no wildcard admin / all-bucket / all-key grants in IAM policies", med_006),
     "MED-007": ("security baseline: key rotation; shared: Security Hub standards, org trail, Config", med_007),
     "MED-008": ("NACL return traffic on 1024-65535", med_008),
+    "MED-009": ("audit trail: Object Lock on the lake, no default retention, engine roles cannot bypass or delete", med_009),
 }
 
 

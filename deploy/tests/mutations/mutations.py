@@ -6,7 +6,7 @@ first, until one fails. A mutation that no check catches fails this script.
 Usage: mutations.py [--jobs N] [--only ID,ID]     (check.sh runs it; needs terraform, the
 provider mirror and checkov, like check.sh itself)
 
-Checks tried, in order: `terraform plan` (validation), project policies MED-001..007 on the
+Checks tried, in order: `terraform plan` (validation), project policies MED-001..009 on the
 plan JSON, the environments.yaml drift check, `terraform test` of the root, checkov on the
 plan JSON. One line per mutation: `CAUGHT <id> by <check>: <first finding>` or `MISSED <id>`;
 last line `mutations: N caught, M missed`.
@@ -77,6 +77,23 @@ MUTATIONS = [
     ("nacl-return-range-narrow", "the public NACL lets replies in only on 32768-65535 (NAT uses 1024-65535)",
      "modules/network/main.tf", '    rule_no    = 110\n    protocol   = "tcp"\n    action     = "allow"\n    cidr_block = "0.0.0.0/0"\n    from_port  = 1024',
      '    rule_no    = 110\n    protocol   = "tcp"\n    action     = "allow"\n    cidr_block = "0.0.0.0/0"\n    from_port  = 32768', "staging"),
+    # The audit trail (deploy/README.md, "Audit trail: Object Lock").
+    ("object-lock-off", "the lake bucket has no S3 Object Lock (the engine cannot lock its audit records)",
+     "modules/lake/storage.tf", "object_lock_enabled = true", "object_lock_enabled = false", "prod"),
+    ("audit-block-removed", "the rendered engine configuration has no audit.object_lock",
+     "modules/lake/main.tf", "    audit = { object_lock = { mode = var.audit_object_lock.mode, days = var.audit_object_lock.days } }\n", "", "staging"),
+    ("lake-default-retention", "a bucket-wide default retention locks every Delta file and commit",
+     "modules/lake/storage.tf", '  object_lock_enabled = "Enabled"\n',
+     '  object_lock_enabled = "Enabled"\n  rule {\n    default_retention {\n      mode = "GOVERNANCE"\n      days = 30\n    }\n  }\n', "dev"),
+    ("audit-bypass-governance", "the engine roles may bypass governance retention",
+     "modules/lake/iam.tf", 'Effect   = "Deny"\n      Action   = ["s3:BypassGovernanceRetention"]',
+     'Effect   = "Allow"\n      Action   = ["s3:BypassGovernanceRetention"]', "staging"),
+    ("audit-version-delete", "the engine roles are no longer denied deleting audit record versions",
+     "modules/lake/iam.tf", 'Effect   = "Deny"\n      Action   = ["s3:DeleteObjectVersion"]',
+     'Effect   = "Allow"\n      Action   = ["s3:DeleteObjectVersion"]', "staging"),
+    ("prod-audit-governance", "prod audit records in governance mode (an administrator could lift the lock)",
+     "envs/prod/terraform.tfvars.example", 'audit_object_lock   = { mode = "compliance", days = 2555 }',
+     'audit_object_lock   = { mode = "governance", days = 2555 }', "prod"),
 ]
 
 

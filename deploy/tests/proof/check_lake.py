@@ -44,7 +44,7 @@ def main(outputs_path, endpoint):
             bad.append((k, h.get("ServerSideEncryption"), h.get("SSEKMSKeyId")))
     ok(not bad, f"all {len(keys)} objects are SSE-KMS with {st['kms_key_arn']}" + (f"; not: {bad[:3]}" if bad else ""))
     ok(not any(k.split("/")[0] not in ("bronze", "silver", "gold", "_medallion") for k in keys),
-       "objects only under the layer prefixes bronze/ silver/ gold/ (and _medallion/environments.yaml)")
+       "objects only under the layer prefixes bronze/ silver/ gold/ (and _medallion/: environments.yaml, audit/)")
 
     # 2. tables are registered in the Glue databases Terraform created, and nowhere else
     tf_dbs = set(st["glue_databases"].values())

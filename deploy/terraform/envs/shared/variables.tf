@@ -30,6 +30,7 @@ variable "environments" {
     azs                     = list(string)
     multi_az                = bool
     retention_days          = number
+    audit_object_lock       = object({ mode = string, days = number })
     noncurrent_version_days = optional(number, 30)
     log_retention_days      = number
     layers                  = list(string)
@@ -50,6 +51,7 @@ variable "environments" {
       azs                   = ["eu-west-1a"]
       multi_az              = false
       retention_days        = 30
+      audit_object_lock     = { mode = "governance", days = 30 }
       log_retention_days    = 30
       layers                = ["bronze"]
       enable_streaming      = false
@@ -62,6 +64,7 @@ variable "environments" {
       azs                 = ["eu-west-1a", "eu-west-1b"]
       multi_az            = false
       retention_days      = 90
+      audit_object_lock   = { mode = "governance", days = 365 }
       log_retention_days  = 90
       layers              = ["bronze", "silver", "gold"]
       enable_streaming    = true
@@ -74,6 +77,7 @@ variable "environments" {
       azs                 = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
       multi_az            = true
       retention_days      = 2555
+      audit_object_lock   = { mode = "compliance", days = 2555 }
       log_retention_days  = 2557
       layers              = ["bronze", "silver", "gold"]
       enable_streaming    = true
@@ -95,6 +99,12 @@ variable "environments" {
       [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
     e.log_retention_days)])
     error_message = "log_retention_days must be a CloudWatch Logs allowed value (use 2557 for ~7 years)."
+  }
+  validation {
+    condition = alltrue([for e in values(var.environments) :
+      contains(["governance", "compliance"], e.audit_object_lock.mode) &&
+    e.audit_object_lock.days > 0 && floor(e.audit_object_lock.days) == e.audit_object_lock.days])
+    error_message = "audit_object_lock: mode must be governance or compliance, days a whole number > 0 (S3 Object Lock retention of the engine's audit records)."
   }
 }
 

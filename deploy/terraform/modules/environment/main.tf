@@ -30,6 +30,7 @@ module "lake" {
   account_id              = local.account
   layers                  = var.settings.layers
   retention_days          = var.settings.retention_days
+  audit_object_lock       = var.settings.audit_object_lock
   noncurrent_version_days = var.settings.noncurrent_version_days
   transitions             = var.settings.transitions
   streaming               = var.settings.enable_streaming

@@ -122,6 +122,18 @@ output "task_policies" {
   value = module.lake.task_policies
 }
 
+output "lake_object_lock_enabled" {
+  value = module.lake.lake_object_lock_enabled
+}
+
+output "lake_default_retention_rules" {
+  value = module.lake.lake_default_retention_rules
+}
+
+output "lake_versioning" {
+  value = module.lake.lake_versioning
+}
+
 output "peering_connection_id" {
   description = "The peering request to the shared-services VPC (give it to envs/shared: peering_connection_ids)."
   value       = module.network.peering_connection_id

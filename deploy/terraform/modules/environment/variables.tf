@@ -30,6 +30,7 @@ variable "settings" {
     azs                     = list(string)
     multi_az                = bool
     retention_days          = number
+    audit_object_lock       = object({ mode = string, days = number })
     noncurrent_version_days = optional(number, 30)
     log_retention_days      = number
     layers                  = list(string)

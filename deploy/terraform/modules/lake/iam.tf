@@ -70,6 +70,47 @@ locals {
       Resource = concat([local.glue_catalog_arn], local.glue_db_arns, local.glue_table_arns)
     },
   ]
+
+  # The audit trail under `_medallion/audit/` (both task roles run the engine, so both write
+  # it). A separate policy with no key ARN in it, so that it is known at plan time and the
+  # project policy MED-009 checks it offline.
+  audit_arn = "${local.bucket_arn}/${local.audit_prefix}*"
+  audit_trail_statements = [
+    {
+      # Records: PUT with x-amz-object-lock-mode/-retain-until-date (S3 authorises those
+      # headers as s3:PutObjectRetention) and x-amz-checksum-sha256; HEAD.json overwritten,
+      # open/ run markers created; reads of records and HEAD.json; `medallion audit verify`
+      # reads each record's retention (GetObjectRetention).
+      Sid      = "WriteAndVerifyAuditTrail"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectRetention", "s3:GetObjectRetention"]
+      Resource = [local.audit_arn]
+    },
+    {
+      # Only the run markers are deleted. Records are never deleted by the engine (not even a
+      # delete marker over a record); HEAD.json is overwritten, not deleted.
+      Sid      = "RemoveOwnRunMarkers"
+      Effect   = "Allow"
+      Action   = ["s3:DeleteObject"]
+      Resource = ["${local.bucket_arn}/${local.audit_prefix}open/*"]
+    },
+    {
+      # No version of anything under the audit prefix is ever removed by the engine: Object
+      # Lock protects the locked record versions anyway; this also covers HEAD.json's and the
+      # markers' history, which lifecycle expires (noncurrent_version_days).
+      Sid      = "NeverDeleteAuditVersions"
+      Effect   = "Deny"
+      Action   = ["s3:DeleteObjectVersion"]
+      Resource = [local.audit_arn]
+    },
+    {
+      # Nobody in the engine role can shorten or lift a governance-mode retention.
+      Sid      = "NeverBypassGovernanceRetention"
+      Effect   = "Deny"
+      Action   = ["s3:BypassGovernanceRetention"]
+      Resource = ["${local.bucket_arn}/*"]
+    },
+  ]
 }
 
 # ------------------------------------------------------------------ batch runs
@@ -88,6 +129,15 @@ resource "aws_iam_role_policy" "batch_task" {
   })
 }
 
+resource "aws_iam_role_policy" "batch_task_audit" {
+  name = "medallion-audit-trail"
+  role = aws_iam_role.batch_task.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.audit_trail_statements
+  })
+}
+
 # ------------------------------------------------------------------ stream consumer
 resource "aws_iam_role" "stream_task" {
   count              = var.streaming ? 1 : 0
@@ -103,5 +153,15 @@ resource "aws_iam_role_policy" "stream_task" {
   policy = jsonencode({
     Version   = "2012-10-17"
     Statement = concat(local.data_access_statements, var.stream_extra_statements)
+  })
+}
+
+resource "aws_iam_role_policy" "stream_task_audit" {
+  count = var.streaming ? 1 : 0
+  name  = "medallion-audit-trail"
+  role  = aws_iam_role.stream_task[0].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.audit_trail_statements
   })
 }

@@ -4,6 +4,9 @@
 #   s3://<project>-<env>-lake-<account>/            one bucket, SSE-KMS with the environment key
 #     bronze/<table>/ silver/<table>/ gold/<table>/   one prefix per layer = the engine's <lake>/<database>/<table>
 #     _medallion/environments.yaml                    the engine configuration (MEDALLION_ENVIRONMENTS)
+#     _medallion/audit/<sequence>.json                the engine's hash-chained audit records (Object Lock
+#                                                     retention per object: audit.object_lock), plus HEAD.json
+#                                                     and open/ run markers (not locked)
 #   Glue databases <project>_<env>_<layer>           = the engine's `<database_prefix><database>`
 #   KMS key alias/<project>-<env>                    the engine sends the key ARN as the SSE-KMS key id
 #
@@ -32,6 +35,7 @@ locals {
   glue_database_prefix = replace("${local.name}_", "-", "_")
   glue_db_names        = { for l in local.layers : l => "${local.glue_database_prefix}${l}" }
   config_key           = "_medallion/environments.yaml"
+  audit_prefix         = "_medallion/audit/"
   role_arn_prefix      = "arn:aws:iam::${local.account}:role"
   task_role_names = {
     batch  = "${local.name}-batch-task"
@@ -51,6 +55,9 @@ locals {
     catalog        = { glue = { database_prefix = local.glue_database_prefix, region = local.region } }
     retention_days = var.retention_days
     streaming      = var.streaming
+    # The engine writes each audit record with this Object Lock retention (x-amz-object-lock-*
+    # headers); the bucket has no default retention (storage.tf).
+    audit = { object_lock = { mode = var.audit_object_lock.mode, days = var.audit_object_lock.days } }
   }
   engine_environment = merge(
     local.engine_environment_static,

@@ -110,9 +110,30 @@ output "bucket_policy" {
 }
 
 output "task_policies" {
-  description = "The engine task roles' policies (JSON), by role kind."
+  description = "The engine task roles' policies (JSON), by role kind (`<kind>-audit`: the audit-trail policy)."
   value = merge(
     { batch = aws_iam_role_policy.batch_task.policy },
     { for p in aws_iam_role_policy.stream_task : "stream" => p.policy },
+    { batch-audit = aws_iam_role_policy.batch_task_audit.policy },
+    { for p in aws_iam_role_policy.stream_task_audit : "stream-audit" => p.policy },
   )
+}
+
+output "lake_object_lock_enabled" {
+  description = "Object Lock is enabled on the lake bucket (the engine locks its audit records per object)."
+  value       = aws_s3_bucket.lake.object_lock_enabled && aws_s3_bucket_object_lock_configuration.lake.object_lock_enabled == "Enabled"
+}
+
+output "lake_default_retention_rules" {
+  description = "Default Object Lock retention rules of the lake bucket (must stay 0: only audit records are locked, by the engine)."
+  value       = length(aws_s3_bucket_object_lock_configuration.lake.rule)
+}
+
+output "lake_versioning" {
+  value = one(aws_s3_bucket_versioning.lake.versioning_configuration).status
+}
+
+output "audit_object_lock" {
+  description = "The Object Lock retention the engine puts on each audit record (rendered as `audit.object_lock`)."
+  value       = var.audit_object_lock
 }

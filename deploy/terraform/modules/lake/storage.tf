@@ -88,9 +88,28 @@ resource "aws_s3_bucket_policy" "access_logs" {
 # ------------------------------------------------------------------ the lake bucket
 # One bucket per environment; the layers are prefixes (bronze/, silver/, gold/), which is
 # how the engine lays out `<lake>/<database>/<table>`.
+#
+# Object Lock is enabled (it needs versioning, below) so that the engine can lock its audit
+# records (`_medallion/audit/<sequence>.json`) one object at a time: it sends
+# x-amz-object-lock-mode / -retain-until-date (var.audit_object_lock, rendered as
+# `audit.object_lock`) on those PUTs only. `object_lock_enabled` forces a new bucket when it
+# changes: an existing lake bucket must get Object Lock in place first (deploy/README.md,
+# "Audit trail: Object Lock"), never by replacement.
 resource "aws_s3_bucket" "lake" {
-  bucket = local.bucket_name
-  tags   = merge(local.tags, { Name = local.bucket_name, layer = "lake" })
+  bucket              = local.bucket_name
+  object_lock_enabled = true
+  tags                = merge(local.tags, { Name = local.bucket_name, layer = "lake" })
+}
+
+# The bucket's Object Lock configuration, owned by Terraform so that it stays WITHOUT a default
+# retention rule (a rule added by hand is removed on the next apply). A default retention would
+# lock every new Delta data file and `_delta_log` commit too: the engine's table retention
+# (delete + vacuum) and erasure must be able to delete those, and every PUT would need a
+# Content-MD5/checksum header. Only the audit records are locked, by the engine, per object.
+resource "aws_s3_bucket_object_lock_configuration" "lake" {
+  bucket              = aws_s3_bucket.lake.id
+  object_lock_enabled = "Enabled"
+  depends_on          = [aws_s3_bucket_versioning.lake]
 }
 
 resource "aws_s3_bucket_ownership_controls" "lake" {

@@ -37,6 +37,22 @@ variable "retention_days" {
   type        = number
 }
 
+variable "audit_object_lock" {
+  description = "S3 Object Lock retention the engine puts on each audit record object (`_medallion/audit/<sequence>.json`): `mode` governance or compliance, `days` (retain-until = write time + days). Rendered into the engine configuration as `audit.object_lock`. The lake bucket has Object Lock enabled but deliberately no default retention (deploy/README.md, \"Audit trail: Object Lock\")."
+  type = object({
+    mode = string
+    days = number
+  })
+  validation {
+    condition     = contains(["governance", "compliance"], var.audit_object_lock.mode)
+    error_message = "audit_object_lock.mode must be governance or compliance (lower case, as the engine reads it)."
+  }
+  validation {
+    condition     = var.audit_object_lock.days > 0 && floor(var.audit_object_lock.days) == var.audit_object_lock.days
+    error_message = "audit_object_lock.days must be a whole number of days > 0."
+  }
+}
+
 variable "noncurrent_version_days" {
   description = "Days S3 keeps overwritten/deleted (noncurrent) object versions before expiring them: the window in which a lost table can be restored."
   type        = number

@@ -41,9 +41,9 @@ provider "aws" {
 
 locals {
   envs = {
-    dev     = { retention_days = 30, layers = ["bronze"], streaming = false, catalog = false }
-    staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true }
-    prod    = { retention_days = 2555, layers = ["bronze", "silver", "gold"], streaming = true, catalog = false }
+    dev     = { retention_days = 30, layers = ["bronze"], streaming = false, catalog = false, audit_lock = { mode = "governance", days = 30 } }
+    staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true, audit_lock = { mode = "governance", days = 365 } }
+    prod    = { retention_days = 2555, layers = ["bronze", "silver", "gold"], streaming = true, catalog = false, audit_lock = { mode = "compliance", days = 2555 } }
   }
 }
 
@@ -58,6 +58,9 @@ module "lake" {
   layers         = each.value.layers
   retention_days = each.value.retention_days
   streaming      = each.value.streaming
+  # Object Lock on the lake bucket, retention of audit records (as envs/*/terraform.tfvars.example).
+  # moto 5.2.5 creates Object Lock buckets and enforces both modes: nothing is switched off here.
+  audit_object_lock = each.value.audit_lock
   # The Glue catalog's encryption settings are per account; in this one-account proof only
   # staging owns them (in the real platform every environment has its own account).
   manage_catalog_encryption = each.value.catalog
@@ -81,5 +84,6 @@ output "lake" {
     batch_role_arn = m.batch_task_role_arn
     batch_role     = m.batch_task_role_name
     stream_role    = m.stream_task_role_name
+    audit_lock     = m.audit_object_lock
   } }
 }

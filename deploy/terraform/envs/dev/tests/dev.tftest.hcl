@@ -99,6 +99,41 @@ run "dev_plan" {
     error_message = "The dev task roles may use S3 only on the dev lake, KMS only on the dev key, and no wildcard action."
   }
 
+  # Audit trail: Object Lock on the lake bucket (versioned) with NO default retention; the
+  # engine locks each audit record itself with the rendered audit.object_lock.
+  assert {
+    condition     = module.environment.lake_object_lock_enabled && module.environment.lake_versioning == "Enabled" && module.environment.lake_default_retention_rules == 0
+    error_message = "The dev lake bucket must have Object Lock enabled, versioning on and no default retention (only audit records are locked, by the engine)."
+  }
+
+  assert {
+    condition = (
+      yamldecode(module.environment.engine_config_yaml).environments["dev"].audit.object_lock.mode == "governance" &&
+      yamldecode(module.environment.engine_config_yaml).environments["dev"].audit.object_lock.days == 30
+    )
+    error_message = "The rendered dev configuration must carry audit.object_lock = { mode: governance, days: 30 }."
+  }
+
+  # Task roles: retention only on audit records, no governance bypass allowed anywhere; each
+  # role's audit policy explicitly denies version deletion under the audit prefix and bypass.
+  assert {
+    condition = alltrue(flatten([for kind, doc in module.environment.task_policies : [
+      for s in jsondecode(doc).Statement : s.Effect == "Deny" || (
+        !contains(flatten([s.Action]), "s3:BypassGovernanceRetention") &&
+        (!contains(flatten([s.Action]), "s3:PutObjectRetention") || flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/audit/*"])
+      )
+    ]]))
+    error_message = "The dev task roles may set Object Lock retention only on _medallion/audit/* and may never bypass governance retention."
+  }
+
+  assert {
+    condition = alltrue([for kind in ["batch-audit"] : (
+      length([for s in jsondecode(module.environment.task_policies[kind]).Statement : s if s.Effect == "Deny" && contains(flatten([s.Action]), "s3:DeleteObjectVersion") && contains(flatten([s.Resource]), "arn:aws:s3:::${module.environment.lake_bucket}/_medallion/audit/*")]) == 1 &&
+      length([for s in jsondecode(module.environment.task_policies[kind]).Statement : s if s.Effect == "Deny" && contains(flatten([s.Action]), "s3:BypassGovernanceRetention")]) == 1
+    )])
+    error_message = "Each dev task role must be denied s3:DeleteObjectVersion on _medallion/audit/* and s3:BypassGovernanceRetention."
+  }
+
   assert {
     condition     = module.environment.task_commands["batch"] == ["medallion", "run", "jobs/", "--env", "dev"]
     error_message = "The dev batch task must run `medallion run jobs/ --env dev`."
@@ -151,7 +186,31 @@ run "dev_rejects_invalid_log_retention" {
         azs                = ["eu-west-1a"]
         multi_az           = false
         retention_days     = 30
+        audit_object_lock  = { mode = "governance", days = 30 }
         log_retention_days = 2555
+        layers             = ["bronze"]
+        enable_streaming   = false
+        monthly_budget_usd = 150
+      }
+    }
+  }
+
+  expect_failures = [var.environments]
+}
+
+run "dev_rejects_invalid_audit_object_lock" {
+  command = plan
+
+  variables {
+    environments = {
+      dev = {
+        account_id         = "111111111111"
+        cidr               = "10.10.0.0/16"
+        azs                = ["eu-west-1a"]
+        multi_az           = false
+        retention_days     = 30
+        audit_object_lock  = { mode = "legal-hold", days = 0 }
+        log_retention_days = 30
         layers             = ["bronze"]
         enable_streaming   = false
         monthly_budget_usd = 150

@@ -113,6 +113,41 @@ run "prod_plan" {
     error_message = "The prod engine configuration must name the MSK IAM brokers (port 9098) with auth msk_iam."
   }
 
+  # Audit trail: Object Lock on the lake bucket (versioned) with NO default retention; the
+  # engine locks each audit record itself with the rendered audit.object_lock.
+  assert {
+    condition     = module.environment.lake_object_lock_enabled && module.environment.lake_versioning == "Enabled" && module.environment.lake_default_retention_rules == 0
+    error_message = "The prod lake bucket must have Object Lock enabled, versioning on and no default retention (only audit records are locked, by the engine)."
+  }
+
+  assert {
+    condition = (
+      yamldecode(module.environment.engine_config_yaml).environments["prod"].audit.object_lock.mode == "compliance" &&
+      yamldecode(module.environment.engine_config_yaml).environments["prod"].audit.object_lock.days == 2555
+    )
+    error_message = "The rendered prod configuration must carry audit.object_lock = { mode: compliance, days: 2555 }."
+  }
+
+  # Task roles: retention only on audit records, no governance bypass allowed anywhere; each
+  # role's audit policy explicitly denies version deletion under the audit prefix and bypass.
+  assert {
+    condition = alltrue(flatten([for kind, doc in module.environment.task_policies : [
+      for s in jsondecode(doc).Statement : s.Effect == "Deny" || (
+        !contains(flatten([s.Action]), "s3:BypassGovernanceRetention") &&
+        (!contains(flatten([s.Action]), "s3:PutObjectRetention") || flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/audit/*"])
+      )
+    ]]))
+    error_message = "The prod task roles may set Object Lock retention only on _medallion/audit/* and may never bypass governance retention."
+  }
+
+  assert {
+    condition = alltrue([for kind in ["batch-audit", "stream-audit"] : (
+      length([for s in jsondecode(module.environment.task_policies[kind]).Statement : s if s.Effect == "Deny" && contains(flatten([s.Action]), "s3:DeleteObjectVersion") && contains(flatten([s.Resource]), "arn:aws:s3:::${module.environment.lake_bucket}/_medallion/audit/*")]) == 1 &&
+      length([for s in jsondecode(module.environment.task_policies[kind]).Statement : s if s.Effect == "Deny" && contains(flatten([s.Action]), "s3:BypassGovernanceRetention")]) == 1
+    )])
+    error_message = "Each prod task role must be denied s3:DeleteObjectVersion on _medallion/audit/* and s3:BypassGovernanceRetention."
+  }
+
   assert {
     condition     = module.environment.task_commands["batch"] == ["medallion", "run", "jobs/", "--env", "prod"]
     error_message = "The prod batch task must run `medallion run jobs/ --env prod`."
