@@ -124,3 +124,39 @@ pub fn job_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     }
     Ok(files)
 }
+
+/// The OpenLineage sink of runs of `plans` in `env` (file transport always; HTTP when
+/// `lineage.http` is set). Lineage never stops a run: if it cannot be set up, a warning says
+/// why and the runs go on without it.
+pub async fn lineage_sink(
+    env: &Environment,
+    plans: &[medallion_core::plan::JobPlan],
+    known: std::collections::HashMap<String, arrow::datatypes::SchemaRef>,
+    streaming: bool,
+) -> Option<Arc<medallion_core::lineage::LineageSink>> {
+    use medallion_core::lineage::{self, openlineage, transport};
+    let setup = async {
+        let graph = lineage::build(plans, known).await?;
+        let templates = plans
+            .iter()
+            .map(|p| openlineage::template(env, p, &graph, streaming))
+            .collect();
+        let file = transport::FileTransport::for_env(env)?;
+        Ok::<_, Error>((templates, file))
+    };
+    let (templates, file) = match setup.await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "OpenLineage events are off for this command: cannot set them up.");
+            return None;
+        }
+    };
+    let http = env.lineage.http.as_ref().map(|h| {
+        Arc::new(transport::HttpTransport::start(
+            &h.url,
+            h.buffer.unwrap_or(10_000),
+        ))
+    });
+    let every = std::time::Duration::from_secs(env.lineage.running_interval_s.unwrap_or(60));
+    Some(Arc::new(lineage::LineageSink::new(templates, file, http, every)))
+}

@@ -41,7 +41,7 @@ pub async fn stream(
         ));
     }
     let known = engine.known_schemas().await?;
-    let plans = plan::plan_all(&[path.to_path_buf()], schemas, known)
+    let plans = plan::plan_all(&[path.to_path_buf()], schemas, known.clone())
         .await
         .map_err(medallion_core::Error::Spec)?;
     crate::commands::print_warnings(&plans);
@@ -96,6 +96,12 @@ pub async fn stream(
             })
             .unwrap_or_default(),
     };
+    let mut sinks = engine.sinks.clone();
+    let lineage =
+        crate::project::lineage_sink(&env, std::slice::from_ref(&plan), known, true).await;
+    if let Some(l) = &lineage {
+        sinks.push(l.clone());
+    }
     let result = medallion_kafka::run(
         env,
         engine.catalog.clone(),
@@ -103,9 +109,12 @@ pub async fn stream(
         settings,
         metrics,
         stop,
-        engine.sinks.clone(),
+        sinks,
     )
     .await;
+    if let Some(http) = lineage.as_ref().and_then(|l| l.http()) {
+        http.drain(std::time::Duration::from_secs(5)).await;
+    }
     signals.abort();
     server.abort();
     let summary = result?;

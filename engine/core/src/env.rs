@@ -54,6 +54,9 @@ pub struct EnvironmentSpec {
     /// audit record on S3 under Object Lock for N days (the bucket must have Object Lock on).
     #[serde(default)]
     pub audit: crate::audit::AuditEnvSpec,
+    /// OpenLineage: `{ http: { url: http://marquez:5000 }, running_interval_s: 60 }`.
+    #[serde(default)]
+    pub lineage: crate::lineage::LineageEnvSpec,
     /// What the environment is for.
     #[serde(default)]
     pub description: Option<String>,
@@ -114,6 +117,8 @@ pub struct Environment {
     pub pii: Option<crate::pii::PiiEnvSpec>,
     /// Audit trail settings (Object Lock of the records on S3).
     pub audit: crate::audit::AuditEnvSpec,
+    /// OpenLineage settings (HTTP endpoint).
+    pub lineage: crate::lineage::LineageEnvSpec,
     /// Lake roots of the other environments (isolation checks).
     pub other_lakes: Vec<(String, LakeRoot)>,
     /// The project root: the folder holding `environments.yaml`.
@@ -366,6 +371,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 kafka: spec.kafka.clone(),
                 pii: spec.pii.clone(),
                 audit: spec.audit.clone(),
+                lineage: spec.lineage.clone(),
                 other_lakes: lakes.iter().filter(|(n, _)| n != name).cloned().collect(),
                 project_root: root.clone(),
             }

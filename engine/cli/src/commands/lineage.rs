@@ -29,7 +29,7 @@ pub async fn lineage(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
     let plans = plan::plan_all(&files, &schemas, HashMap::new())
         .await
         .map_err(Error::Spec)?;
-    let graph = lineage::build(&plans).await?;
+    let graph = lineage::build(&plans, HashMap::new()).await?;
     let start = impact::parse_target(&graph, a.target).map_err(|message| Error::Input {
         path: a.target.to_string(),
         message,

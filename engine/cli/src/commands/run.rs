@@ -28,10 +28,14 @@ pub async fn run(
     }
     let schemas = project::schemas_dir(cli, Some(&envs_file));
     let known = engine.known_schemas().await?;
-    let plans = plan::plan_all(&files, &schemas, known)
+    let plans = plan::plan_all(&files, &schemas, known.clone())
         .await
         .map_err(Error::Spec)?;
     crate::commands::print_warnings(&plans);
+    let lineage = project::lineage_sink(&engine.env, &plans, known, false).await;
+    if let Some(l) = &lineage {
+        engine = engine.with_sink(l.clone());
+    }
     let mut out = out::stdout();
     let mut reports = Vec::new();
     let mut failure = None;
@@ -48,6 +52,9 @@ pub async fn run(
     }
     if format == Format::Json {
         writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
+    }
+    if let Some(http) = lineage.as_ref().and_then(|l| l.http()) {
+        http.drain(std::time::Duration::from_secs(2)).await;
     }
     match failure {
         None => Ok(ExitCode::SUCCESS),

@@ -58,9 +58,10 @@ pub fn source_names(plan: &JobPlan) -> Vec<String> {
     }
 }
 
-/// The lineage of `plans` (planned together, in dependency order).
-pub async fn build(plans: &[JobPlan]) -> crate::Result<Graph> {
-    let mut known: HashMap<String, SchemaRef> = HashMap::new();
+/// The lineage of `plans` (planned together, in dependency order); `known` holds the
+/// schemas of other tables their SQL may read (from the catalog).
+pub async fn build(plans: &[JobPlan], known: HashMap<String, SchemaRef>) -> crate::Result<Graph> {
+    let mut known = known;
     for p in plans {
         known.extend(p.output_schemas());
     }

@@ -241,7 +241,7 @@ pub fn to_dot(i: &Impact) -> String {
 /// Mermaid flowchart.
 pub fn to_mermaid(i: &Impact) -> String {
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
-    let mut id = |s: String, ids: &mut BTreeMap<String, usize>| {
+    let id = |s: String, ids: &mut BTreeMap<String, usize>| {
         let n = ids.len();
         *ids.entry(s).or_insert(n)
     };

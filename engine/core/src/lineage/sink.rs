@@ -1,0 +1,210 @@
+//! The run's events as OpenLineage RunEvents ([`LineageSink`]): START when a run starts,
+//! RUNNING for a stream at most every `running_interval` (after a Bronze commit), COMPLETE
+//! or FAIL at its end with what it committed (outputStatistics) and how its rules went
+//! (dataQuality facets). Lineage never fails a run: a transport error is logged and counted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::openlineage::{self as ol, JobTemplate};
+use super::transport::{FileTransport, HttpTransport};
+use crate::events::{EventSink, RunEvent};
+
+/// Emits OpenLineage events for the runs of the pipelines it has templates of.
+pub struct LineageSink {
+    templates: HashMap<String, JobTemplate>,
+    file: FileTransport,
+    http: Option<Arc<HttpTransport>>,
+    running_interval: Duration,
+    runs: Mutex<HashMap<String, RunState>>,
+    /// Events built but not written to the file yet (written by `flush`).
+    pending: Mutex<Vec<(String, Value)>>,
+    /// Events the file transport failed to write.
+    pub file_failures: AtomicU64,
+}
+
+struct RunState {
+    pipeline: String,
+    committed: BTreeMap<String, (u64, u64, u64)>,
+    rules: BTreeMap<String, (u64, u64)>,
+    rows_read: u64,
+    last_running: Option<Instant>,
+}
+
+impl LineageSink {
+    pub fn new(
+        templates: Vec<JobTemplate>,
+        file: FileTransport,
+        http: Option<Arc<HttpTransport>>,
+        running_interval: Duration,
+    ) -> Self {
+        Self {
+            templates: templates
+                .into_iter()
+                .map(|t| (t.pipeline.clone(), t))
+                .collect(),
+            file,
+            http,
+            running_interval,
+            runs: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Vec::new()),
+            file_failures: AtomicU64::new(0),
+        }
+    }
+
+    pub fn http(&self) -> Option<&Arc<HttpTransport>> {
+        self.http.as_ref()
+    }
+
+    fn send(&self, run_id: &str, event: Value) {
+        if let Some(h) = &self.http {
+            h.send(event.clone());
+        }
+        self.pending
+            .lock()
+            .expect("lineage lock")
+            .push((run_id.to_string(), event));
+    }
+
+    fn started(&self, run_id: &str, pipeline: &str) {
+        let Some(t) = self.templates.get(pipeline) else {
+            return;
+        };
+        self.runs.lock().expect("lineage lock").insert(
+            run_id.to_string(),
+            RunState {
+                pipeline: pipeline.to_string(),
+                committed: BTreeMap::new(),
+                rules: BTreeMap::new(),
+                rows_read: 0,
+                last_running: None,
+            },
+        );
+        let e = ol::event(
+            t,
+            "START",
+            run_id,
+            ol::run_facets(None),
+            t.inputs.values().cloned().collect(),
+            t.outputs.values().cloned().collect(),
+        );
+        self.send(run_id, e);
+    }
+
+    /// A stream's RUNNING event after a Bronze commit, at most every `running_interval`.
+    fn running(&self, run_id: &str) {
+        let (t, outputs) = {
+            let mut runs = self.runs.lock().expect("lineage lock");
+            let Some(r) = runs.get_mut(run_id) else { return };
+            if r.last_running.is_some_and(|l| l.elapsed() < self.running_interval) {
+                return;
+            }
+            r.last_running = Some(Instant::now());
+            let Some(t) = self.templates.get(&r.pipeline) else { return };
+            (t.clone(), self.outputs(t, r))
+        };
+        let e = ol::event(&t, "RUNNING", run_id, ol::run_facets(None), vec![], outputs);
+        self.send(run_id, e);
+    }
+
+    fn ended(&self, run_id: &str, error: Option<&str>) {
+        let Some(r) = self.runs.lock().expect("lineage lock").remove(run_id) else {
+            return;
+        };
+        let Some(t) = self.templates.get(&r.pipeline) else { return };
+        let outputs = self.outputs(t, &r);
+        let mut inputs: Vec<Value> = t.inputs.values().cloned().collect();
+        if r.rows_read > 0 || !r.rules.is_empty() {
+            // Silver's rules judge the Bronze rows it read: Bronze is an input of the run too.
+            if let Some(mut b) = t.outputs.get(&t.bronze).cloned() {
+                b["inputFacets"] = ol::data_quality(r.rows_read, &r.rules);
+                inputs.push(b);
+            }
+        }
+        let kind = if error.is_some() { "FAIL" } else { "COMPLETE" };
+        let e = ol::event(t, kind, run_id, ol::run_facets(error), inputs, outputs);
+        self.send(run_id, e);
+    }
+
+    /// The outputs, with outputStatistics for each table the run committed.
+    fn outputs(&self, t: &JobTemplate, r: &RunState) -> Vec<Value> {
+        t.outputs
+            .iter()
+            .map(|(name, d)| {
+                let mut d = d.clone();
+                if let Some((rows, bytes, files)) = r.committed.get(name) {
+                    d["outputFacets"] = json!({ "outputStatistics": ol::output_statistics(*rows, *bytes, *files) });
+                }
+                d
+            })
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventSink for LineageSink {
+    fn emit(&self, run_id: &str, event: &RunEvent) {
+        match event {
+            RunEvent::RunStarted { pipeline, .. } => self.started(run_id, pipeline),
+            RunEvent::TableCommitted {
+                table,
+                layer,
+                operation,
+                rows,
+                files,
+                bytes,
+                ..
+            } => {
+                let bronze_append = layer == "bronze" && operation == "append";
+                if let Some(r) = self.runs.lock().expect("lineage lock").get_mut(run_id) {
+                    let c = r.committed.entry(table.clone()).or_default();
+                    c.0 += rows;
+                    c.1 += bytes;
+                    c.2 += files;
+                }
+                if bronze_append {
+                    self.running(run_id);
+                }
+            }
+            RunEvent::RowsRead { rows, .. } => {
+                if let Some(r) = self.runs.lock().expect("lineage lock").get_mut(run_id) {
+                    r.rows_read += rows;
+                }
+            }
+            RunEvent::RuleOutcome {
+                rule,
+                checked,
+                failed,
+                ..
+            } => {
+                if let Some(r) = self.runs.lock().expect("lineage lock").get_mut(run_id) {
+                    let c = r.rules.entry(rule.clone()).or_default();
+                    c.0 += checked;
+                    c.1 += failed;
+                }
+            }
+            RunEvent::RunFinished { .. } => self.ended(run_id, None),
+            RunEvent::RunFailed { error, .. } => self.ended(run_id, Some(error)),
+            _ => {}
+        }
+    }
+
+    /// Writes the built events to the lineage file. Never fails the run.
+    async fn flush(&self) -> crate::Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock().expect("lineage lock"));
+        for (run_id, e) in pending {
+            if let Err(err) = self.file.send(&run_id, &e).await {
+                self.file_failures.fetch_add(1, Relaxed);
+                tracing::error!(error = %err, run_id = %run_id, "Could not write a lineage event to the lineage file.");
+            }
+            if matches!(e["eventType"].as_str(), Some("COMPLETE" | "FAIL")) {
+                self.file.close(&run_id);
+            }
+        }
+        Ok(())
+    }
+}

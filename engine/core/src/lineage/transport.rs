@@ -1,0 +1,188 @@
+//! Where OpenLineage events go.
+//!
+//! - [`FileTransport`] (always on): NDJSON under the lake's `_medallion/lineage/<date>/`, one
+//!   object per run holding its events in order, rewritten as events arrive.
+//! - [`HttpTransport`] (when `lineage.http.url` is set): POST `<url>/api/v1/lineage` (the
+//!   Marquez-compatible endpoint), from a background task with a bounded buffer. An
+//!   unreachable endpoint never fails or blocks a run: the event waits in the buffer and is
+//!   retried with backoff; when the buffer is full the oldest event is dropped and counted.
+//!   Every event is in the file anyway.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde_json::Value;
+
+use crate::env::Environment;
+use crate::error::{Error, Result};
+
+/// The NDJSON files of an environment's lake.
+pub struct FileTransport {
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    shown: String,
+    /// Per run: its object and the lines so far.
+    runs: Mutex<HashMap<String, (Path, Vec<u8>)>>,
+}
+
+impl FileTransport {
+    pub fn for_env(env: &Environment) -> Result<Self> {
+        let loc = env.lake_location()?.child("_medallion/lineage")?;
+        let (store, root) = loc.object_store()?;
+        Ok(Self {
+            store,
+            root,
+            shown: loc.to_string(),
+            runs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where the events of `run_id` go (the date of its first event).
+    fn path(&self, run_id: &str) -> Path {
+        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        self.root.clone().join(day).join(format!("{run_id}.ndjson"))
+    }
+
+    /// Adds `event` to its run's file and writes the file.
+    pub async fn send(&self, run_id: &str, event: &Value) -> Result<()> {
+        let (path, bytes) = {
+            let mut runs = self.runs.lock().expect("lineage file lock");
+            let entry = runs
+                .entry(run_id.to_string())
+                .or_insert_with(|| (self.path(run_id), Vec::new()));
+            serde_json::to_writer(&mut entry.1, event)
+                .map_err(|e| Error::Internal(format!("lineage event: {e}")))?;
+            entry.1.push(b'\n');
+            (entry.0.clone(), entry.1.clone())
+        };
+        self.store
+            .put(&path, bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::io(format!("{}/{path}", self.shown), std::io::Error::other(e.to_string())))
+    }
+
+    /// Forgets a finished run's buffer.
+    pub fn close(&self, run_id: &str) {
+        self.runs.lock().expect("lineage file lock").remove(run_id);
+    }
+}
+
+/// Counters of the HTTP transport.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    pub sent: AtomicU64,
+    /// Attempts that failed (each is retried).
+    pub failed_attempts: AtomicU64,
+    /// Events dropped from a full buffer (they are in the file).
+    pub dropped: AtomicU64,
+}
+
+/// POSTs events to an OpenLineage HTTP endpoint from a background task.
+pub struct HttpTransport {
+    pub url: String,
+    buffer: Arc<Mutex<VecDeque<Value>>>,
+    capacity: usize,
+    wake: Arc<tokio::sync::Notify>,
+    pub stats: Arc<HttpStats>,
+}
+
+impl HttpTransport {
+    /// Starts the sender task for `<base>/api/v1/lineage` (must run inside a tokio runtime).
+    pub fn start(base: &str, capacity: usize) -> Self {
+        let url = format!("{}/api/v1/lineage", base.trim_end_matches('/'));
+        let t = Self {
+            url: url.clone(),
+            buffer: Arc::new(Mutex::new(VecDeque::new())),
+            capacity,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            stats: Arc::new(HttpStats::default()),
+        };
+        tokio::spawn(sender(url, t.buffer.clone(), t.wake.clone(), t.stats.clone()));
+        t
+    }
+
+    /// Queues an event; never blocks.
+    pub fn send(&self, event: Value) {
+        let mut b = self.buffer.lock().expect("lineage buffer lock");
+        if b.len() >= self.capacity {
+            b.pop_front();
+            self.stats.dropped.fetch_add(1, Relaxed);
+            tracing::warn!(url = %self.url, capacity = self.capacity, "Lineage buffer full: dropped the oldest event (it is in the lineage file).");
+        }
+        b.push_back(event);
+        drop(b);
+        self.wake.notify_one();
+    }
+
+    /// Events not sent yet.
+    pub fn pending(&self) -> usize {
+        self.buffer.lock().expect("lineage buffer lock").len()
+    }
+
+    /// Waits up to `limit` for the buffer to empty (at the end of a command).
+    pub async fn drain(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.pending() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.pending();
+        if left > 0 {
+            tracing::warn!(url = %self.url, left, "Lineage endpoint did not take every event before exit; they are in the lineage file.");
+        }
+    }
+}
+
+/// Sends the oldest buffered event until the buffer is empty; on failure waits (0.2 s,
+/// doubling up to 30 s) and tries the same event again.
+async fn sender(
+    url: String,
+    buffer: Arc<Mutex<VecDeque<Value>>>,
+    wake: Arc<tokio::sync::Notify>,
+    stats: Arc<HttpStats>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client builds");
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let next = buffer.lock().expect("lineage buffer lock").front().cloned();
+        let Some(event) = next else {
+            wake.notified().await;
+            continue;
+        };
+        let body = serde_json::to_vec(&event).expect("an event serializes");
+        let result = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        match result {
+            Ok(r) if r.status().is_success() => {
+                let mut b = buffer.lock().expect("lineage buffer lock");
+                // The event may have been dropped meanwhile by a full buffer.
+                if b.front() == Some(&event) {
+                    b.pop_front();
+                }
+                stats.sent.fetch_add(1, Relaxed);
+                backoff = Duration::from_millis(200);
+            }
+            other => {
+                stats.failed_attempts.fetch_add(1, Relaxed);
+                let why = match other {
+                    Ok(r) => format!("HTTP {}", r.status()),
+                    Err(e) => e.to_string(),
+                };
+                tracing::warn!(url = %url, error = %why, retry_in_ms = backoff.as_millis() as u64, "Lineage endpoint failed; retrying.");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
