@@ -276,3 +276,80 @@ fn concurrent_writers_keep_one_unbroken_chain() {
     let (code, out) = verify(&dir);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[test]
+fn a_run_that_fails_right_after_a_commit_records_the_commit_itself() {
+    let dir = project();
+    let dir = dir.path();
+    let (code, _, _) = medallion(dir, Some("error:before_commit_record"), &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
+    assert_eq!(code, Some(2), "an internal error");
+    let recs = records(dir);
+    let gap: Vec<&Value> = recs.iter().filter(|r| r["action"] == "commit_unrecorded").collect();
+    assert_eq!(gap.len(), 1, "{recs:#?}");
+    assert_eq!(gap[0]["table"], "bronze.customers");
+    assert!(recs.iter().any(|r| r["action"] == "run_failed"));
+    assert!(!recs.iter().any(|r| r["action"] == "run_interrupted"));
+    let (code, out) = verify(dir);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn two_runs_finding_the_same_dead_run_record_it_once() {
+    let dir = project();
+    let dir = dir.path().to_path_buf();
+    let (code, _, _) = medallion(&dir, Some("before_commit_record"), &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
+    assert_ne!(code, Some(0));
+    let runs: Vec<_> = ["jobs/shop/customers.yaml", "jobs/iot/sensor_readings.yaml"]
+        .into_iter()
+        .map(|job| {
+            let dir = dir.clone();
+            std::thread::spawn(move || medallion(&dir, None, &["run", job, "--env", "dev"]))
+        })
+        .collect();
+    for r in runs {
+        let (code, out, err) = r.join().unwrap();
+        assert_eq!(code, Some(0), "{out}{err}");
+    }
+    let recs = records(&dir);
+    let interrupted = recs.iter().filter(|r| r["action"] == "run_interrupted").count();
+    assert_eq!(interrupted, 1, "{recs:#?}");
+    let (code, out) = verify(&dir);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn a_table_deleted_and_created_again_keeps_the_trail_intact() {
+    let dir = shop_after_one_run();
+    let dir = dir.path();
+    std::fs::remove_dir_all(dir.join("lake/dev/gold/daily_revenue")).unwrap();
+    run_shop(dir);
+    let (code, out) = verify(dir);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("earlier table"), "{out}");
+}
+
+#[test]
+fn medallion_sql_cannot_write_and_a_trail_missing_its_end_refuses_appends() {
+    let dir = shop_after_one_run();
+    let dir = dir.path();
+    for q in [
+        "INSERT INTO silver.orders SELECT * FROM silver.orders",
+        "CREATE TABLE x AS SELECT 1",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        let (code, _, err) = medallion(dir, None, &["sql", "--env", "dev", q]);
+        assert_eq!(code, Some(1), "{q}: {err}");
+    }
+    let (code, out, err) = medallion(dir, None, &["sql", "--env", "dev", "SHOW TABLES"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("orders"), "{out}");
+    // The last records removed (HEAD still names them): nothing more is appended.
+    let n = count(dir);
+    for s in n - 2..n {
+        std::fs::remove_file(record_path(dir, s)).unwrap();
+    }
+    let (code, _, err) = medallion(dir, None, &["sql", "--env", "dev", "SELECT 1"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("records were removed"), "{err}");
+    assert_eq!(count(dir), n - 2);
+}

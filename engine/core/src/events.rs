@@ -40,7 +40,7 @@ pub enum RunEvent {
         run_id: String,
         pipeline: String,
         spec_file: String,
-        /// SHA-256 (hex) of the spec file's content as read for this run.
+        /// SHA-256 (hex) of the spec file's content as read to plan this run.
         spec_sha256: Option<String>,
         /// The pinned schema (`dataset@N`) and the SHA-256 of its file.
         schema: String,
@@ -114,6 +114,8 @@ pub enum RunEvent {
     /// reported by one such event (the audit trail cross-checks them with the Delta log).
     TableCommitted {
         table: String,
+        /// The Delta table's id (`metaData.id`): tells a recreated table from the old one.
+        table_id: String,
         layer: String,
         version: i64,
         /// `append`, `create`, `merge`, `overwrite`, `properties` (table properties only),

@@ -266,6 +266,7 @@ mod tests {
         let job = crate::spec::Job {
             file: "jobs/t.yaml".into(),
             spec,
+            content_sha256: None,
         };
         let paths: Vec<String> = job.check().into_iter().map(|e| e.path).collect();
         for expected in [

@@ -568,6 +568,7 @@ mod tests {
         Job {
             file: file.into(),
             spec: crate::yaml::parse(file, text).unwrap(),
+            content_sha256: None,
         }
     }
 

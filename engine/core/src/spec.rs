@@ -432,14 +432,21 @@ impl TableName {
 pub struct Job {
     pub file: String,
     pub spec: JobSpec,
+    /// SHA-256 (hex) of the file's content as read to plan it (recorded in the audit trail).
+    pub content_sha256: Option<String>,
 }
 
 /// Reads a job spec file.
 pub fn load_job(path: &Path) -> Result<Job, SpecError> {
     let spec: JobSpec = crate::yaml::load(path)?;
+    // Hashed right after parsing (what was planned; a later edit does not change it).
+    let content_sha256 = std::fs::read(path)
+        .ok()
+        .map(|b| crate::audit::sha256_hex(&b));
     Ok(Job {
         file: path.display().to_string(),
         spec,
+        content_sha256,
     })
 }
 
@@ -694,6 +701,7 @@ mod tests {
         crate::yaml::parse::<JobSpec>("jobs/t.yaml", text).map(|spec| Job {
             file: "jobs/t.yaml".into(),
             spec,
+            content_sha256: None,
         })
     }
 

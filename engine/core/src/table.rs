@@ -417,15 +417,14 @@ impl Staged {
                     partition_by: None,
                     predicate: None,
                 };
-                CommitBuilder::from(props)
+                let done = CommitBuilder::from(props)
                     .with_actions(actions)
                     .build(Some(table.snapshot()?), table.log_store(), op)
                     .await
                     .map_err(|e| Error::table(&name, e))?;
-                table
-                    .update_state()
-                    .await
-                    .map_err(|e| Error::table(&name, e))?;
+                // Exactly the version this commit made (not the latest: another writer may
+                // have committed since), so that what is reported about it is about it.
+                table.state = Some(done.snapshot);
                 Ok(Some(table))
             }
         }
@@ -458,15 +457,12 @@ pub async fn sync_properties(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     };
-    CommitBuilder::from(CommitProperties::default().with_metadata(app_metadata))
+    let done = CommitBuilder::from(CommitProperties::default().with_metadata(app_metadata))
         .with_actions(vec![Action::Metadata(metadata)])
         .build(Some(table.snapshot()?), table.log_store(), op)
         .await
         .map_err(|e| Error::table(name, e))?;
-    table
-        .update_state()
-        .await
-        .map_err(|e| Error::table(name, e))?;
+    table.state = Some(done.snapshot);
     Ok(table)
 }
 
@@ -524,6 +520,14 @@ pub async fn txn_version(table: &DeltaTable, app_id: &str) -> Result<Option<i64>
 }
 
 /// The current version of a table.
+/// The table's Delta id (`metaData.id`), empty if it has no state.
+pub fn table_id(table: &DeltaTable) -> String {
+    table
+        .snapshot()
+        .map(|s| s.metadata().id().to_string())
+        .unwrap_or_default()
+}
+
 pub fn version(table: &DeltaTable) -> i64 {
     table.version().map_or(-1, |v| v as i64)
 }

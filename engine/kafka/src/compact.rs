@@ -46,6 +46,7 @@ pub async fn compact(
         events
             .record(RunEvent::TableCommitted {
                 table: name.to_string(),
+                table_id: table::table_id(&after),
                 layer: "bronze".into(),
                 version: table::version(&after),
                 operation: "optimize".into(),

@@ -81,6 +81,9 @@ pub struct Flushed {
     pub offsets: Vec<(Tp, i64)>,
     /// Partitions to re-seek: another consumer had committed past our buffer.
     pub reseek: Vec<(Tp, Option<i64>)>,
+    /// The commits landed but their events could not be made durable (the audit trail):
+    /// the caller applies `reseek` and offsets, then stops.
+    pub events_error: Option<crate::Error>,
 }
 
 pub struct Sink {
@@ -318,8 +321,9 @@ impl Sink {
             match rt.block_on(self.try_flush(&mut reseek)) {
                 Ok(mut f) => {
                     f.reseek = reseek;
-                    // The commits' records (audit trail) are durable before offsets move on.
-                    rt.block_on(self.events.flush())?;
+                    // The commits' records (audit trail): an error is returned with the
+                    // flush, whose commits and re-seeks stand.
+                    f.events_error = rt.block_on(self.events.flush()).err().map(Into::into);
                     return Ok(f);
                 }
                 // Another commit landed on the version ours was built on (commits are made
@@ -512,6 +516,7 @@ impl Sink {
             quarantined,
             offsets,
             reseek: vec![],
+            events_error: None,
         })
     }
 
@@ -519,6 +524,7 @@ impl Sink {
     fn committed(&self, table: &str, layer: &str, t: &DeltaTable, op: &str, (rows, files, bytes): (u64, u64, u64)) {
         self.events.emit(RunEvent::TableCommitted {
             table: table.to_string(),
+            table_id: table::table_id(t),
             layer: layer.to_string(),
             version: table::version(t),
             operation: op.to_string(),

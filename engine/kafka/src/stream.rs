@@ -223,7 +223,13 @@ impl ConsumerContext for StreamContext {
                 let tps = tps_of(tpl);
                 let mut sink = self.sink.lock().expect("sink lock");
                 match sink.flush() {
-                    Ok(f) => commit_to_kafka(base_consumer, &f, CommitMode::Async),
+                    Ok(f) => {
+                        commit_to_kafka(base_consumer, &f, CommitMode::Async);
+                        if let Some(e) = &f.events_error {
+                            // Kept by the audit sink and written with the next flush.
+                            error!(error = %e, "Committed before revocation, but its audit record is not written yet.");
+                        }
+                    }
                     Err(e) => {
                         error!(error = %e, "Committing before revocation failed; the next owner re-reads those messages.")
                     }
@@ -509,6 +515,10 @@ fn consume(
                 Ok(f) => {
                     failures = 0;
                     handle_flush(&consumer, &f, &commits, CommitMode::Async);
+                    if let Some(e) = f.events_error {
+                        error!(error = %e, "The commit landed but its audit record could not be written; stopping.");
+                        return Err(e);
+                    }
                 }
                 Err(e) => {
                     failures += 1;
@@ -525,6 +535,9 @@ fn consume(
     let res = sink.lock().expect("sink lock").flush();
     let f = res?;
     handle_flush(&consumer, &f, &commits, CommitMode::Sync);
+    if let Some(e) = f.events_error {
+        return Err(e);
+    }
     // Leave the group now (the revoke callback finds nothing left to commit).
     consumer.unsubscribe();
     let deadline = Instant::now() + Duration::from_secs(2);

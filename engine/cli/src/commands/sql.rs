@@ -19,7 +19,13 @@ pub async fn sql(
 ) -> anyhow::Result<ExitCode> {
     let (engine, _) = project::engine(cli, env_name, None).await?;
     let ctx = engine.session().await?;
-    let result = match ctx.sql(query).await {
+    // Read only: `medallion sql` never writes (DDL, INSERT/COPY and SET are refused), so
+    // every change to a table goes through a run and its audit records.
+    let read_only = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let result = match ctx.sql_with_options(query, read_only).await {
         Ok(df) => df.collect().await,
         Err(e) => Err(e),
     };

@@ -22,8 +22,11 @@ use crate::error::{Error, Result};
 use crate::spec::TableName;
 use crate::table;
 
-/// A marker not refreshed for this long belongs to a dead run (runs on other hosts).
-const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+/// A marker not refreshed for this long belongs to a dead run (runs on other hosts; a live
+/// run refreshes its marker every [`REFRESH_EVERY`]).
+const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// How often a live process refreshes the markers of its runs.
+pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The open-run marker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +35,10 @@ pub struct Marker {
     pub pipeline: String,
     pub host: String,
     pub pid: u32,
+    /// The process's start time (clock ticks since boot, `/proc/<pid>/stat`), so that a
+    /// reused PID is not taken for the run's process.
+    #[serde(default)]
+    pub pid_start: Option<u64>,
     pub started_at: String,
     pub alive_at: String,
     /// Position of the run's `run_started` record.
@@ -53,6 +60,7 @@ impl Marker {
             pipeline: pipeline.to_string(),
             host: super::record::host_name(),
             pid: std::process::id(),
+            pid_start: process_start(std::process::id()),
             started_at: started_at.to_string(),
             alive_at: now(),
             seq: 0,
@@ -67,14 +75,30 @@ impl Marker {
         self.alive_at = now();
     }
 
-    /// Whether the run that wrote this marker is dead.
+    /// Whether the run that wrote this marker is dead: on this host, its process is gone
+    /// (or the PID now belongs to another process); anywhere, its marker was not refreshed
+    /// for [`STALE_AFTER`].
     fn is_dead(&self, host: &str) -> bool {
+        let stale = DateTime::parse_from_rfc3339(&self.alive_at)
+            .map_or(true, |t| Utc::now() - t.with_timezone(&Utc) > STALE_AFTER);
         if self.host == host && std::path::Path::new("/proc/self").exists() {
-            return !std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
+            let gone = match (self.pid_start, process_start(self.pid)) {
+                (_, None) => true,
+                (Some(then), Some(now)) => then != now,
+                (None, Some(_)) => false,
+            };
+            return gone || stale;
         }
-        DateTime::parse_from_rfc3339(&self.alive_at)
-            .map_or(true, |t| Utc::now() - t.with_timezone(&Utc) > STALE_AFTER)
+        stale
     }
+}
+
+/// Start time of process `pid` (field 22 of `/proc/<pid>/stat`), None if there is none.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn now() -> String {
@@ -101,12 +125,16 @@ pub async fn write_marker(log: &AuditLog, m: &Marker) -> Result<()> {
         .map_err(|e| marker_error(log, &key, e))
 }
 
+/// Removes a run's marker (and the claim of its recovery, if any).
 pub async fn remove_marker(log: &AuditLog, run_id: &str) -> Result<()> {
-    let key = marker_key(log, run_id);
-    match log.store.delete(&key).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(marker_error(log, &key, e)),
+    let claim = log.root.clone().join("open").join(format!("{run_id}.claim"));
+    for key in [marker_key(log, run_id), claim] {
+        match log.store.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(marker_error(log, &key, e)),
+        }
     }
+    Ok(())
 }
 
 fn marker_error(log: &AuditLog, key: &Path, e: object_store::Error) -> Error {
@@ -116,32 +144,52 @@ fn marker_error(log: &AuditLog, key: &Path, e: object_store::Error) -> Error {
     )
 }
 
-/// Records the unrecorded commits of every dead run (not one of `ours`).
+/// Records the unrecorded commits of every dead run (not one of `ours`). A dead run's
+/// marker is first claimed (created-only `open/<run>.claim`), so two processes never record
+/// the same run twice.
 pub async fn recover(log: &AuditLog, env: &Environment, ours: &[String]) -> Result<()> {
     let host = log.actor().who.host.clone();
     for m in markers(log).await? {
-        if ours.contains(&m.run_id) || !m.is_dead(&host) {
+        if ours.contains(&m.run_id) || !m.is_dead(&host) || !claim(log, &m.run_id).await? {
             continue;
         }
-        let recorded = recorded_commits(log, &m).await?;
-        let mut entries = Vec::new();
-        for (name, url) in &m.tables {
-            for (version, operation) in commits_of_run(env, name, url, &m).await? {
-                if recorded.contains(&(name.clone(), version)) {
-                    continue;
-                }
-                entries.push(Entry {
-                    action: "commit_unrecorded".into(),
-                    run_id: Some(m.run_id.clone()),
-                    table: Some(name.clone()),
-                    version: Some(version),
-                    detail: json!({ "operation": operation, "location": url,
-                        "reason": "the run stopped after this commit and before its record; found in the Delta log" }),
-                    ..Default::default()
-                });
+        let unrecorded = record_unrecorded(log, env, &m, true).await?;
+        remove_marker(log, &m.run_id).await?;
+        tracing::warn!(run_id = %m.run_id, pipeline = %m.pipeline, unrecorded, "Recorded an interrupted run in the audit trail.");
+    }
+    Ok(())
+}
+
+/// Records as `commit_unrecorded` every commit of `m`'s run found in its tables' Delta logs
+/// without a record; with `interrupted`, then `run_interrupted` (unless the run's end was
+/// recorded). Returns how many commits it recorded.
+pub async fn record_unrecorded(
+    log: &AuditLog,
+    env: &Environment,
+    m: &Marker,
+    interrupted: bool,
+) -> Result<usize> {
+    let (recorded, ended) = recorded_commits(log, m).await?;
+    let mut entries = Vec::new();
+    for (name, url) in &m.tables {
+        let (commits, table_id) = commits_of_run(env, name, url, m).await?;
+        for (version, operation) in commits {
+            if recorded.contains(&(name.clone(), version)) {
+                continue;
             }
+            entries.push(Entry {
+                action: "commit_unrecorded".into(),
+                run_id: Some(m.run_id.clone()),
+                table: Some(name.clone()),
+                version: Some(version),
+                detail: json!({ "operation": operation, "location": url, "table_id": table_id,
+                    "reason": "committed by the run but not recorded by it (it stopped or failed between the commit and its record); found in the Delta log" }),
+                ..Default::default()
+            });
         }
-        let unrecorded = entries.len();
+    }
+    let unrecorded = entries.len();
+    if interrupted && !ended {
         let mut end = Entry::new(
             "run_interrupted",
             json!({ "pipeline": m.pipeline, "host": m.host, "pid": m.pid,
@@ -149,11 +197,43 @@ pub async fn recover(log: &AuditLog, env: &Environment, ours: &[String]) -> Resu
         );
         end.run_id = Some(m.run_id.clone());
         entries.push(end);
-        log.append(entries).await?;
-        remove_marker(log, &m.run_id).await?;
-        tracing::warn!(run_id = %m.run_id, pipeline = %m.pipeline, unrecorded, "Recorded an interrupted run in the audit trail.");
     }
-    Ok(())
+    log.append(entries).await?;
+    Ok(unrecorded)
+}
+
+/// Takes the recovery of a dead run: false if another process holds a fresh claim.
+async fn claim(log: &AuditLog, run_id: &str) -> Result<bool> {
+    let key = log.root.clone().join("open").join(format!("{run_id}.claim"));
+    let body = serde_json::to_vec(&json!({ "host": log.actor().who.host, "pid": std::process::id(), "at": now() }))
+        .expect("a claim serializes");
+    let create = object_store::PutOptions {
+        mode: object_store::PutMode::Create,
+        ..Default::default()
+    };
+    match log.store.put_opts(&key, body.clone().into(), create).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::AlreadyExists { .. }) => {
+            // A claimant that died mid-recovery leaves an old claim: take it over.
+            let old = match log.store.get(&key).await {
+                Ok(r) => r.bytes().await.ok(),
+                Err(_) => None,
+            };
+            let at = old
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["at"].as_str().map(str::to_string))
+                .and_then(|a| DateTime::parse_from_rfc3339(&a).ok());
+            if at.is_some_and(|t| Utc::now() - t.with_timezone(&Utc) <= STALE_AFTER) {
+                return Ok(false);
+            }
+            log.store
+                .put(&key, body.into())
+                .await
+                .map_err(|e| marker_error(log, &key, e))?;
+            Ok(true)
+        }
+        Err(e) => Err(marker_error(log, &key, e)),
+    }
 }
 
 async fn markers(log: &AuditLog) -> Result<Vec<Marker>> {
@@ -166,6 +246,9 @@ async fn markers(log: &AuditLog) -> Result<Vec<Marker>> {
         .map_err(|e| marker_error(log, &prefix, e))?;
     let mut out = Vec::new();
     for meta in listed {
+        if meta.location.extension() != Some("json") {
+            continue;
+        }
         let bytes = match log.store.get(&meta.location).await {
             Ok(r) => r.bytes().await.map_err(|e| marker_error(log, &meta.location, e))?,
             // Removed by its run meanwhile.
@@ -181,10 +264,12 @@ async fn markers(log: &AuditLog) -> Result<Vec<Marker>> {
     Ok(out)
 }
 
-/// (table, version) of the records of `m`'s run written since it started.
-async fn recorded_commits(log: &AuditLog, m: &Marker) -> Result<HashSet<(String, i64)>> {
+/// (table, version) of the records of `m`'s run written since it started, and whether its
+/// end (`run_finished` / `run_failed`) was recorded.
+async fn recorded_commits(log: &AuditLog, m: &Marker) -> Result<(HashSet<(String, i64)>, bool)> {
     let from = log.key(m.seq.saturating_sub(1));
     let mut out = HashSet::new();
+    let mut ended = false;
     for (seq, _) in log.positions(Some(&from)).await? {
         let Some(bytes) = log.get(seq).await? else {
             continue;
@@ -193,38 +278,53 @@ async fn recorded_commits(log: &AuditLog, m: &Marker) -> Result<HashSet<(String,
             continue; // a damaged record is `audit verify`'s finding, not a commit of this run
         };
         if r.run_id.as_deref() == Some(&m.run_id) {
+            ended |= matches!(r.action.as_str(), "run_finished" | "run_failed");
             if let (Some(t), Some(v)) = (r.table, r.version) {
                 out.insert((t, v));
             }
         }
     }
-    Ok(out)
+    Ok((out, ended))
 }
 
-/// The commits made by `m`'s run to one table: newest first back to the run's start.
+/// The commits made by `m`'s run to one table (oldest first, back to the run's start), and
+/// the table's Delta id.
 async fn commits_of_run(
     env: &Environment,
     name: &str,
     url: &str,
     m: &Marker,
-) -> Result<Vec<(i64, String)>> {
+) -> Result<(Vec<(i64, String)>, String)> {
     let Ok(parsed) = TableName::parse(name) else {
-        return Ok(vec![]);
+        return Ok((vec![], String::new()));
     };
-    let location = env.location(&parsed)?;
-    debug_assert_eq!(location.url.as_str(), url);
+    let mut location = env.location(&parsed)?;
+    if let Ok(u) = url::Url::parse(url) {
+        location.url = u; // where the run wrote, as its marker says
+    }
     let Some(t) = table::open_if_exists(name, &location).await? else {
-        return Ok(vec![]);
+        return Ok((vec![], String::new()));
     };
     let started_ms = DateTime::parse_from_rfc3339(&m.started_at)
         .map(|t| t.timestamp_millis())
         .unwrap_or(0);
     let mut out = Vec::new();
     let mut v = table::version(&t);
+    let store = t.log_store();
     while v >= 0 {
-        let infos = table::commit_infos(&t, v - 1, v).await?;
-        let Some((_, info)) = infos.into_iter().next() else {
+        // A commit removed by log retention ends the walk (it is older than any run alive).
+        let Some(bytes) = store.read_commit_entry(v as _).await? else {
             break;
+        };
+        let info = deltalake::logstore::get_actions(v as _, &bytes)?
+            .into_iter()
+            .find_map(|a| match a {
+                deltalake::kernel::Action::CommitInfo(i) => Some(i),
+                _ => None,
+            });
+        let Some(info) = info else {
+            v -= 1;
+            continue;
         };
         // A minute of clock skew between the run's host and the commit's.
         if info.timestamp.is_some_and(|ts| ts < started_ms - 60_000) {
@@ -236,5 +336,5 @@ async fn commits_of_run(
         v -= 1;
     }
     out.reverse();
-    Ok(out)
+    Ok((out, table::table_id(&t)))
 }

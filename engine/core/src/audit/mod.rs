@@ -52,7 +52,7 @@ pub enum ObjectLockMode {
 impl ObjectLockSpec {
     /// The S3 store writing record objects under this lock: every PUT carries the lock mode,
     /// the retain-until date (now + days) and a SHA-256 checksum.
-    fn store(
+    pub(crate) fn store(
         &self,
         loc: &crate::table::Location,
     ) -> crate::Result<std::sync::Arc<dyn object_store::ObjectStore>> {

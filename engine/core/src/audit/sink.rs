@@ -22,7 +22,9 @@ use crate::events::{EventSink, RunEvent};
 pub struct AuditSink {
     log: Arc<AuditLog>,
     env: Environment,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    /// The task refreshing the markers of this process's runs (started with the first run).
+    refresher: std::sync::OnceLock<()>,
     /// Serializes flushes, so records are written in the order they were emitted.
     flushing: tokio::sync::Mutex<()>,
 }
@@ -62,7 +64,8 @@ impl AuditSink {
         Self {
             log,
             env,
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
+            refresher: std::sync::OnceLock::new(),
             flushing: tokio::sync::Mutex::new(()),
         }
     }
@@ -206,6 +209,7 @@ impl EventSink for AuditSink {
             RunEvent::RunStarted { .. } => self.started(run_id, event),
             RunEvent::TableCommitted {
                 table,
+                table_id,
                 layer,
                 version,
                 operation,
@@ -213,7 +217,7 @@ impl EventSink for AuditSink {
                 files,
                 bytes,
             } => {
-                let detail = json!({ "layer": layer, "operation": operation,
+                let detail = json!({ "layer": layer, "operation": operation, "table_id": table_id,
                     "rows": rows, "files": files, "bytes": bytes });
                 let e = self.table_entry(run_id, "table_committed", table, Some(*version), detail);
                 self.push(e, AfterWrite::TouchRun);
@@ -253,31 +257,65 @@ impl EventSink for AuditSink {
             return Ok(());
         }
         if pending.iter().any(|p| p.after == AfterWrite::OpenRun) {
+            self.start_refresher();
             let ours: Vec<String> = {
                 let state = self.state.lock().expect("audit sink lock");
                 state.runs.keys().cloned().collect()
             };
-            gaps::recover(&self.log, &self.env, &ours).await?;
+            // Recovering another run's records must not stop this one: the dead run's
+            // marker stays, and the next run (or `audit verify`) sees the gap.
+            if let Err(e) = gaps::recover(&self.log, &self.env, &ours).await {
+                tracing::warn!(error = %e, "Could not record the commits of an interrupted run; will try again at the next run.");
+            }
         }
         let entries: Vec<Entry> = pending.iter().map(|p| p.entry.clone()).collect();
-        let written = match self.log.append(entries).await {
-            Ok(w) => w,
-            Err(e) => {
-                // Kept for the next flush (the run's failure record).
-                let mut state = self.state.lock().expect("audit sink lock");
-                let later = std::mem::take(&mut state.pending);
-                state.pending = pending.into_iter().chain(later).collect();
-                return Err(e);
-            }
-        };
+        let (written, error) = self.log.append_partial(entries).await;
+        let mut pending = pending;
+        let rest = pending.split_off(written.len());
         for (p, record) in pending.iter().zip(&written) {
             self.after_write(p, record.seq).await?;
+        }
+        if let Some(e) = error {
+            // The records not written are kept for the next flush (the run's failure record).
+            let mut state = self.state.lock().expect("audit sink lock");
+            let later = std::mem::take(&mut state.pending);
+            state.pending = rest.into_iter().chain(later).collect();
+            return Err(e);
         }
         Ok(())
     }
 }
 
 impl AuditSink {
+    /// Refreshes the markers of this process's live runs every [`gaps::REFRESH_EVERY`], so
+    /// that a long step without commits is not taken for a dead run by another host.
+    fn start_refresher(&self) {
+        self.refresher.get_or_init(|| {
+            let (state, log) = (Arc::downgrade(&self.state), self.log.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(gaps::REFRESH_EVERY).await;
+                    let Some(state) = state.upgrade() else { return };
+                    let markers: Vec<gaps::Marker> = {
+                        let mut s = state.lock().expect("audit sink lock");
+                        s.runs
+                            .values_mut()
+                            .map(|r| {
+                                r.marker.touch();
+                                r.marker.clone()
+                            })
+                            .collect()
+                    };
+                    for m in markers {
+                        if let Err(e) = gaps::write_marker(&log, &m).await {
+                            tracing::warn!(error = %e, run_id = %m.run_id, "Could not refresh the run's audit marker.");
+                        }
+                    }
+                }
+            });
+        });
+    }
+
     async fn after_write(&self, p: &Pending, seq: u64) -> Result<()> {
         let run_id = p.entry.run_id.clone().unwrap_or_default();
         let marker = {
@@ -300,6 +338,11 @@ impl AuditSink {
                     .expect("audit sink lock")
                     .runs
                     .remove(&run_id);
+                // A failed run may have committed without recording it (an error right
+                // after a commit): record those from the Delta log before letting go.
+                if p.entry.action == "run_failed" {
+                    gaps::record_unrecorded(&self.log, &self.env, &marker, false).await?;
+                }
                 gaps::remove_marker(&self.log, &run_id).await
             }
         }

@@ -39,8 +39,9 @@ pub(super) struct Head {
 pub struct AuditLog {
     pub(super) environment: String,
     pub(super) store: Arc<dyn ObjectStore>,
-    /// The store that writes record objects (with Object Lock headers when configured).
-    writer: Arc<dyn ObjectStore>,
+    /// Object Lock of record objects (S3): a store with the lock headers is built for each
+    /// append, so that the retain-until date counts from the write.
+    lock: Option<(super::ObjectLockSpec, crate::table::Location)>,
     pub(super) root: Path,
     /// Where it is, for messages (`/lake/dev/_medallion/audit`, `s3://b/_medallion/audit`).
     pub shown: String,
@@ -65,14 +66,14 @@ impl AuditLog {
         let lake = env.lake_location()?;
         let loc = lake.child("_medallion/audit")?;
         let (store, root) = loc.object_store()?;
-        let writer = match (&env.audit.object_lock, lake.url.scheme()) {
-            (Some(lock), "s3") => lock.store(&loc)?,
-            _ => store.clone(),
+        let lock = match (&env.audit.object_lock, lake.url.scheme()) {
+            (Some(l), "s3") => Some((l.clone(), loc.clone())),
+            _ => None,
         };
         Ok(Self {
             environment: env.name.clone(),
             store,
-            writer,
+            lock,
             root,
             shown: loc.to_string(),
             local: loc.local_path(),
@@ -123,22 +124,43 @@ impl AuditLog {
 
     /// Appends `entries` in order; returns the records as written.
     pub async fn append(&self, entries: Vec<Entry>) -> Result<Vec<Record>> {
+        let (written, error) = self.append_partial(entries).await;
+        error.map_or(Ok(written), Err)
+    }
+
+    /// Appends `entries` in order until one fails: the records written (the first ones), and
+    /// the error that stopped the rest.
+    pub async fn append_partial(&self, entries: Vec<Entry>) -> (Vec<Record>, Option<Error>) {
+        let mut written = Vec::with_capacity(entries.len());
+        let error = self.append_into(entries, &mut written).await.err();
+        if let Some(t) = self.tail.lock().await.as_ref() {
+            if !written.is_empty() {
+                self.write_head(t).await;
+            }
+        }
+        (written, error)
+    }
+
+    async fn append_into(&self, entries: Vec<Entry>, written: &mut Vec<Record>) -> Result<()> {
         if entries.is_empty() {
-            return Ok(vec![]);
+            return Ok(());
         }
         let actor = self.writer_actor().await.clone();
+        let writer = match &self.lock {
+            Some((spec, loc)) => spec.store(loc)?,
+            None => self.store.clone(),
+        };
         let mut cached = self.tail.lock().await;
         let _lock = match &self.local {
             Some(dir) => Some(crate::catalog::lock_file(dir, "audit.lock").await?),
             None => None,
         };
-        let mut written = Vec::with_capacity(entries.len());
         for entry in entries {
             let mut attempts = 0;
             loop {
                 let tail = self.find_tail(cached.clone()).await?;
                 let (record, bytes) = self.build(&actor, &entry, tail.as_ref())?;
-                if self.create(record.seq, bytes.clone()).await? {
+                if self.create(&writer, record.seq, bytes.clone()).await? {
                     *cached = Some(Tail {
                         seq: record.seq,
                         digest: sha256_hex(&bytes),
@@ -158,10 +180,7 @@ impl AuditLog {
                 }
             }
         }
-        if let Some(t) = cached.as_ref() {
-            self.write_head(t).await;
-        }
-        Ok(written)
+        Ok(())
     }
 
     fn build(&self, actor: &Actor, entry: &Entry, tail: Option<&Tail>) -> Result<(Record, Bytes)> {
@@ -191,14 +210,13 @@ impl AuditLog {
     }
 
     /// Creates the record object at `seq`; false if it exists (another writer took it).
-    async fn create(&self, seq: u64, bytes: Bytes) -> Result<bool> {
+    async fn create(&self, writer: &Arc<dyn ObjectStore>, seq: u64, bytes: Bytes) -> Result<bool> {
         let key = self.key(seq);
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self
-            .writer
+        match writer
             .put_opts(&key, PutPayload::from(bytes), opts)
             .await
         {
@@ -216,14 +234,23 @@ impl AuditLog {
             None => self.read_head().await.map(|h| h.seq),
         };
         if let Some(seq) = start {
-            if let Some(bytes) = self.get(seq).await? {
-                let last = self.last_position_after(Some(seq)).await?.unwrap_or(seq);
-                return if last == seq {
-                    self.tail_of(seq, &bytes).map(Some)
-                } else {
-                    self.tail_at(last).await
-                };
-            }
+            let Some(bytes) = self.get(seq).await? else {
+                // HEAD is written only after its record: the record was removed.
+                return Err(Error::Input {
+                    path: self.shown.clone(),
+                    message: format!(
+                        "the audit trail's HEAD names record {seq}, which is missing: records were removed. \
+                         Nothing is appended to a broken trail; run `medallion audit verify --env {}`",
+                        self.environment
+                    ),
+                });
+            };
+            let last = self.last_position_after(Some(seq)).await?.unwrap_or(seq);
+            return if last == seq {
+                self.tail_of(seq, &bytes).map(Some)
+            } else {
+                self.tail_at(last).await
+            };
         }
         match self.last_position_after(None).await? {
             Some(last) => self.tail_at(last).await,

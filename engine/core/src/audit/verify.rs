@@ -103,13 +103,32 @@ pub async fn verify(
             by_commit.entry((t.clone(), ver)).or_default().push(r);
         }
     }
+    let mut ids: HashMap<String, String> = HashMap::new();
     for name in &tables {
-        v.commits_checked += cross_check(env, name, start, &mut by_commit, &mut v.findings).await?;
+        let (checked, id) = cross_check(env, name, start, &mut by_commit, &mut v.findings).await?;
+        v.commits_checked += checked;
+        ids.insert(name.clone(), id);
     }
-    // Whatever is left names a commit no table has.
+    // Whatever is left names a commit no table has (or one of an earlier table of that name).
     let mut forged: Vec<&Record> = by_commit.into_values().flatten().collect();
     forged.sort_by_key(|r| r.seq);
     for r in forged {
+        let id = r.detail["table_id"].as_str().unwrap_or("");
+        let current = r.table.as_ref().and_then(|t| ids.get(t));
+        if !id.is_empty() && current.is_some_and(|c| !c.is_empty() && c != id) {
+            v.findings.push(Finding {
+                severity: Severity::Warning,
+                seq: Some(r.seq),
+                table: r.table.clone(),
+                version: r.version,
+                message: format!(
+                    "record {} is of an earlier table named {} (it was deleted and created again)",
+                    r.seq,
+                    r.table.as_deref().unwrap_or("?")
+                ),
+            });
+            continue;
+        }
         v.findings.push(Finding {
             severity: Severity::Error,
             seq: Some(r.seq),
@@ -229,23 +248,51 @@ async fn tables_of(catalog: &dyn Catalog, records: &[Record]) -> Result<Vec<Stri
 }
 
 /// Checks one table's commits since the trail began against the records; removes the
-/// records it matched from `by_commit`. Returns how many commits it checked.
+/// records it matched from `by_commit`. Returns how many commits it checked, and the
+/// table's Delta id (empty when there is no table).
 async fn cross_check(
     env: &Environment,
     name: &str,
     start_ms: i64,
     by_commit: &mut HashMap<(String, i64), Vec<&Record>>,
     findings: &mut Vec<Finding>,
-) -> Result<u64> {
+) -> Result<(u64, String)> {
     let location = env.location(&TableName::parse(name).expect("checked"))?;
     let Some(t) = table::open_if_exists(name, &location).await? else {
-        return Ok(0);
+        return Ok((0, String::new()));
     };
     let store = t.log_store();
+    let id = table::table_id(&t);
     let mut checked = 0;
     for v in 0..=table::version(&t) {
+        let all = by_commit.remove(&(name.to_string(), v)).unwrap_or_default();
+        // Records of an earlier table of the same name (deleted and created again).
+        let (records, earlier): (Vec<&Record>, Vec<&Record>) = all.into_iter().partition(|r| {
+            r.detail["table_id"].as_str().is_none_or(|x| x.is_empty() || x == id)
+        });
+        if !earlier.is_empty() {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                seq: earlier.first().map(|r| r.seq),
+                table: Some(name.to_string()),
+                version: Some(v),
+                message: format!(
+                    "{} record(s) of {name} v{v} belong to an earlier table of that name (it was deleted and created again)",
+                    earlier.len()
+                ),
+            });
+        }
         let Some(bytes) = store.read_commit_entry(v as _).await? else {
-            continue; // removed by log retention (before a checkpoint)
+            if !records.is_empty() {
+                findings.push(Finding {
+                    severity: Severity::Warning,
+                    seq: records.first().map(|r| r.seq),
+                    table: Some(name.to_string()),
+                    version: Some(v),
+                    message: format!("{name} v{v} is no longer in its Delta log (log retention); its record cannot be checked"),
+                });
+            }
+            continue;
         };
         let info = deltalake::logstore::get_actions(v as _, &bytes)?
             .into_iter()
@@ -253,7 +300,6 @@ async fn cross_check(
                 deltalake::kernel::Action::CommitInfo(i) => Some(i),
                 _ => None,
             });
-        let records = by_commit.remove(&(name.to_string(), v)).unwrap_or_default();
         let Some(info) = info else { continue };
         if info.timestamp.is_some_and(|ts| ts < start_ms) {
             continue; // before the trail began
@@ -290,7 +336,7 @@ async fn cross_check(
             ))),
         }
     }
-    Ok(checked)
+    Ok((checked, id))
 }
 
 fn ms(at: &str) -> Option<i64> {

@@ -161,6 +161,7 @@ mod tests {
         let job = Job {
             file: file.into(),
             spec: crate::yaml::parse(file, &text).unwrap(),
+            content_sha256: None,
         };
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
         let ds = crate::schema::load_schema(&root, "orders@1", file, "bronze.schema").unwrap();

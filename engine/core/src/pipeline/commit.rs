@@ -65,13 +65,15 @@ impl Run<'_> {
         }
         self.committed_any.store(true, Ordering::SeqCst);
         super::fault_point("before_commit_record");
-        let operation = if files == 0 && before.is_some() && operation != "merge" {
+        super::fault_error("before_commit_record")?;
+        let operation = if files == 0 && before.is_some() && operation == "append" {
             "bookmark"
         } else {
             operation
         };
         self.record(RunEvent::TableCommitted {
             table: table.to_string(),
+            table_id: table::table_id(t),
             layer: layer.to_string(),
             version,
             operation: operation.to_string(),

@@ -189,6 +189,19 @@ pub(crate) fn fault_point(point: &str) {
     }
 }
 
+/// Test hook of debug builds: `MEDALLION_FAULT=error:<point>` makes the run fail with an
+/// error at that point (the process goes on: what a failed run leaves).
+pub(crate) fn fault_error(point: &str) -> Result<()> {
+    if cfg!(debug_assertions)
+        && std::env::var("MEDALLION_FAULT").is_ok_and(|v| v.strip_prefix("error:") == Some(point))
+    {
+        return Err(Error::Internal(format!(
+            "MEDALLION_FAULT=error:{point} (test hook)"
+        )));
+    }
+    Ok(())
+}
+
 fn started_event(run: &Run<'_>) -> RunEvent {
     run_started(&run.id, run.plan, run.env())
 }
@@ -200,9 +213,7 @@ pub fn run_started(run_id: &str, plan: &JobPlan, env: &Environment) -> RunEvent 
         run_id: run_id.to_string(),
         pipeline: job.spec.pipeline.clone(),
         spec_file: job.file.clone(),
-        spec_sha256: std::fs::read(&job.file)
-            .ok()
-            .map(|b| crate::audit::sha256_hex(&b)),
+        spec_sha256: job.content_sha256.clone(),
         schema: plan.schema.reference(),
         schema_sha256: plan.schema.content_sha256.clone(),
         environment: env.name.clone(),

@@ -111,13 +111,13 @@ pub async fn register(
     if let Some(change) = schema_change(&name.to_string(), previous.as_ref(), &entry) {
         run.emit(change);
     }
-    run.emit(RunEvent::CatalogUpdated {
+    run.record(RunEvent::CatalogUpdated {
         table: name.to_string(),
         location: entry.location.clone(),
         version: entry.delta_version,
         columns: entry.columns.len() as u64,
-    });
-    Ok(())
+    })
+    .await
 }
 
 /// Whether two entries differ only in their timestamps.
