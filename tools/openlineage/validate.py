@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 try:
-    import jsonschema
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError, best_match
     from referencing import Registry, Resource
