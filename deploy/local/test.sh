@@ -14,6 +14,8 @@ done
 status=0
 echo "== cargo test --workspace"
 cargo test --workspace --no-fail-fast || status=1
+echo "== OpenLineage events: cross-check with openlineage-sql, schema validation"
+bash tools/openlineage/check.sh || status=1
 echo "== other readers of our Delta tables (Polars, DuckDB)"
 bash deploy/local/readers/check.sh || status=1
 if [ -f deploy/ci/check.sh ]; then

@@ -122,6 +122,23 @@ async fn example_pipelines_on_s3_and_glue() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!p.join("lake").exists(), "nothing was written locally");
 
+    // A second run with nothing new commits nothing, on S3 too: every table keeps its version.
+    let versions = |p: &Path| {
+        let (code, out, err) = medallion(p, &["tables", "--env", "prod", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["database"].to_string() + "." + t["name"].as_str().unwrap(), t["delta_version"].clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let before = versions(p);
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(versions(p), before, "a run with no new input committed something");
+
     // Same Gold results as on the embedded default.
     for (sql, file) in [
         (

@@ -270,9 +270,22 @@ pub async fn run(
     all.extend(sinks.iter().cloned());
     let events = Events::new(&run_id, all);
     let started = Instant::now();
-    events
+    if let Err(e) = events
         .record(medallion_core::pipeline::run_started(&run_id, &plan, &env))
-        .await?;
+        .await
+    {
+        // Its start is known to some sinks (lineage): end the run there too.
+        events.emit(RunEvent::RunFailed {
+            error: e.to_string(),
+            error_class: e.class().name().to_string(),
+            duration_ms: 0,
+            committed: false,
+        });
+        if let Err(again) = events.flush().await {
+            warn!(error = %again, "Could not record the stream's failed start.");
+        }
+        return Err(e.into());
+    }
     let result = stream(env, catalog, plan, settings, metrics.clone(), stop, sinks, &events).await;
     let duration_ms = started.elapsed().as_millis() as u64;
     let end = events

@@ -51,16 +51,8 @@ pub async fn lineage(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
                 write!(out, "{}", impact::to_text(w))?;
             }
         }
-        LineageFormat::Dot => {
-            for w in &walks {
-                write!(out, "{}", impact::to_dot(w))?;
-            }
-        }
-        LineageFormat::Mermaid => {
-            for w in &walks {
-                write!(out, "{}", impact::to_mermaid(w))?;
-            }
-        }
+        LineageFormat::Dot => write!(out, "{}", impact::to_dot(&walks))?,
+        LineageFormat::Mermaid => write!(out, "{}", impact::to_mermaid(&walks))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -103,19 +103,18 @@ pub async fn verify(
             by_commit.entry((t.clone(), ver)).or_default().push(r);
         }
     }
-    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut created: HashMap<String, Option<i64>> = HashMap::new();
     for name in &tables {
-        let (checked, id) = cross_check(env, name, start, &mut by_commit, &mut v.findings).await?;
+        let (checked, c) = cross_check(env, name, start, &mut by_commit, &mut v.findings).await?;
         v.commits_checked += checked;
-        ids.insert(name.clone(), id);
+        created.insert(name.clone(), c);
     }
     // Whatever is left names a commit no table has (or one of an earlier table of that name).
     let mut forged: Vec<&Record> = by_commit.into_values().flatten().collect();
     forged.sort_by_key(|r| r.seq);
     for r in forged {
-        let id = r.detail["table_id"].as_str().unwrap_or("");
-        let current = r.table.as_ref().and_then(|t| ids.get(t));
-        if !id.is_empty() && current.is_some_and(|c| !c.is_empty() && c != id) {
+        let born = r.table.as_ref().and_then(|t| created.get(t).copied().flatten());
+        if born.zip(ms(&r.at)).is_some_and(|(c, at)| at < c) {
             v.findings.push(Finding {
                 severity: Severity::Warning,
                 seq: Some(r.seq),
@@ -248,28 +247,30 @@ async fn tables_of(catalog: &dyn Catalog, records: &[Record]) -> Result<Vec<Stri
 }
 
 /// Checks one table's commits since the trail began against the records; removes the
-/// records it matched from `by_commit`. Returns how many commits it checked, and the
-/// table's Delta id (empty when there is no table).
+/// records it matched from `by_commit`. Returns how many commits it checked, and when the
+/// table was created (None when there is no table or its first commit left the log).
 async fn cross_check(
     env: &Environment,
     name: &str,
     start_ms: i64,
     by_commit: &mut HashMap<(String, i64), Vec<&Record>>,
     findings: &mut Vec<Finding>,
-) -> Result<(u64, String)> {
+) -> Result<(u64, Option<i64>)> {
     let location = env.location(&TableName::parse(name).expect("checked"))?;
     let Some(t) = table::open_if_exists(name, &location).await? else {
-        return Ok((0, String::new()));
+        return Ok((0, None));
     };
     let store = t.log_store();
-    let id = table::table_id(&t);
+    // When this table was created: records dated before it are of an earlier table of the
+    // same name (deleted and created again). Delta's metaData.id is no identity here: a
+    // schema-evolving merge gives the table a new one.
+    let created = created_ms(&t).await?;
     let mut checked = 0;
     for v in 0..=table::version(&t) {
         let all = by_commit.remove(&(name.to_string(), v)).unwrap_or_default();
-        // Records of an earlier table of the same name (deleted and created again).
-        let (records, earlier): (Vec<&Record>, Vec<&Record>) = all.into_iter().partition(|r| {
-            r.detail["table_id"].as_str().is_none_or(|x| x.is_empty() || x == id)
-        });
+        let (earlier, records): (Vec<&Record>, Vec<&Record>) = all
+            .into_iter()
+            .partition(|r| created.zip(ms(&r.at)).is_some_and(|(c, at)| at < c));
         if !earlier.is_empty() {
             findings.push(Finding {
                 severity: Severity::Warning,
@@ -336,7 +337,20 @@ async fn cross_check(
             ))),
         }
     }
-    Ok((checked, id))
+    Ok((checked, created))
+}
+
+/// The commit time of the table's version 0 (None when it is no longer in the log).
+async fn created_ms(t: &deltalake::DeltaTable) -> Result<Option<i64>> {
+    let Some(bytes) = t.log_store().read_commit_entry(0).await? else {
+        return Ok(None);
+    };
+    Ok(deltalake::logstore::get_actions(0, &bytes)?
+        .into_iter()
+        .find_map(|a| match a {
+            deltalake::kernel::Action::CommitInfo(i) => i.timestamp,
+            _ => None,
+        }))
 }
 
 fn ms(at: &str) -> Option<i64> {

@@ -178,15 +178,21 @@ fn node(plan: &LogicalPlan) -> Node {
             let input = node(&a.input);
             let mut dataset = input.dataset.clone();
             let mut fields = Vec::new();
-            for g in &a.group_expr {
+            // GROUPING SETS / ROLLUP / CUBE: the distinct grouping expressions, then the
+            // internal grouping id, then the aggregates (DataFusion's output order).
+            let groups = datafusion::logical_expr::utils::grouping_set_to_exprlist(&a.group_expr)
+                .unwrap_or_else(|_| a.group_expr.iter().collect());
+            for g in groups {
                 let used = expr(g, &a.input, &input);
                 merge(&mut dataset, map(used.clone(), |t| t.then_indirect(Subtype::GroupBy)));
                 fields.push(used);
             }
+            if matches!(a.group_expr.first(), Some(Expr::GroupingSet(_))) {
+                fields.push(Sources::new());
+            }
             for e in &a.aggr_expr {
                 fields.push(expr(e, &a.input, &input));
             }
-            // Grouping sets add an internal grouping id column.
             fields.resize_with(a.schema.fields().len(), Sources::new);
             Node { fields, dataset }
         }
@@ -201,6 +207,7 @@ fn node(plan: &LogicalPlan) -> Node {
             input
         }
         LogicalPlan::Join(j) => {
+            use datafusion::logical_expr::JoinType;
             let (left, right) = (node(&j.left), node(&j.right));
             let mut dataset = left.dataset.clone();
             merge(&mut dataset, right.dataset.clone());
@@ -208,18 +215,22 @@ fn node(plan: &LogicalPlan) -> Node {
                 merge(&mut dataset, map(expr(l, &j.left, &left), |t| t.then_indirect(Subtype::Join)));
                 merge(&mut dataset, map(expr(r, &j.right, &right), |t| t.then_indirect(Subtype::Join)));
             }
-            let mut fields = left.fields;
-            fields.extend(right.fields);
-            // Semi/anti joins output one side only.
-            fields.truncate(j.schema.fields().len());
-            let joined = Node {
-                fields: fields.clone(),
+            // The filter sees both sides, whatever the join outputs (semi/anti: one side).
+            let both = Node {
+                fields: left.fields.iter().chain(&right.fields).cloned().collect(),
                 dataset: Sources::new(),
             };
-            if let Some(f) = &j.filter {
-                let used = expr_in(f, j.schema.as_ref(), &joined);
+            if let (Some(f), Ok(schema)) = (&j.filter, j.left.schema().join(j.right.schema())) {
+                let used = expr_in(f, &schema, &both);
                 merge(&mut dataset, map(used, |t| t.then_indirect(Subtype::Join)));
             }
+            let fields = match j.join_type {
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => left.fields,
+                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => right.fields,
+                _ => both.fields,
+            };
+            let mut fields = fields;
+            fields.resize_with(j.schema.fields().len(), Sources::new);
             Node { fields, dataset }
         }
         LogicalPlan::Union(u) => {
@@ -324,6 +335,11 @@ fn expr_in(e: &Expr, schema: &datafusion::common::DFSchema, input: &Node) -> Sou
             if let Some(f) = &a.params.filter {
                 let used = expr_in(f, schema, input);
                 merge(&mut out, map(used, |t| t.then_indirect(Subtype::Filter)));
+            }
+            // `first_value(x ORDER BY y)`: y decides which value.
+            for o in &a.params.order_by {
+                let used = expr_in(&o.expr, schema, input);
+                merge(&mut out, map(used, |t| t.then_indirect(Subtype::Sort)));
             }
             out
         }
@@ -483,6 +499,25 @@ mod tests {
             show(field(&l, "rn")),
             ["orders.customer_id Indirect Window", "orders.day Indirect Window"]
         );
+    }
+
+    #[tokio::test]
+    async fn rollup_and_semi_joins() {
+        let l = lineage(
+            "SELECT customer_id, day, SUM(amount) AS total FROM orders GROUP BY ROLLUP(customer_id, day)",
+        )
+        .await;
+        assert_eq!(show(field(&l, "customer_id")), ["orders.customer_id Direct Identity"]);
+        assert_eq!(show(field(&l, "day")), ["orders.day Direct Identity"]);
+        assert_eq!(show(field(&l, "total")), ["orders.amount Direct Aggregation"]);
+        let l = lineage(
+            "SELECT o.order_id FROM orders o LEFT SEMI JOIN customers c ON o.customer_id = c.customer_id AND c.country = 'NL'",
+        )
+        .await;
+        assert_eq!(show(field(&l, "order_id")), ["orders.order_id Direct Identity"]);
+        let d = show(&l.dataset);
+        assert!(d.contains(&"customers.country Indirect Join".to_string()), "{d:?}");
+        assert!(d.contains(&"orders.customer_id Indirect Join".to_string()), "{d:?}");
     }
 
     #[tokio::test]

@@ -98,7 +98,21 @@ async fn add_job(g: &mut Graph, p: &JobPlan, known: &HashMap<String, SchemaRef>)
     }
     g.datasets.insert(bronze.clone(), dataset(bronze.clone(), "bronze", &p.bronze_schema));
     let q = job.quarantine_table().to_string();
-    g.datasets.insert(q.clone(), dataset(q, "quarantine", &crate::plan::quarantine_schema()));
+    g.datasets.insert(q.clone(), dataset(q.clone(), "quarantine", &crate::plan::quarantine_schema()));
+    // A rejected record is kept whole, as delivered, in the quarantine's `_record`: every
+    // source field can reach it (personal data included).
+    for f in p.raw_schema.fields() {
+        g.edges.push(Edge {
+            from: (bronze.clone(), f.name().clone()),
+            to: (q.clone(), Some("_record".into())),
+            transform: Transform {
+                kind: Kind::Direct,
+                subtype: Subtype::Transformation,
+                masking: false,
+            },
+            pipeline: pipeline.clone(),
+        });
+    }
     if let (Some(silver), Some(sql), Some(out)) = (job.silver_table(), &p.silver_sql, &p.silver_output) {
         let silver = silver.to_string();
         g.datasets.insert(silver.clone(), dataset(silver.clone(), "silver", out));
@@ -223,10 +237,18 @@ fn through_input(p: &JobPlan, l: ColumnLineage) -> ColumnLineage {
     }
 }
 
-/// Bronze columns that decide which rows reach Silver: rules that drop or quarantine, dedupe
-/// keys and `latest_by`.
+/// Bronze columns that decide which rows reach Silver: typing (a value that does not parse as
+/// its type, or a missing required value, quarantines the row), rules that drop or
+/// quarantine, dedupe keys and `latest_by`.
 fn row_deciders(p: &JobPlan) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    for f in p.typed_schema.fields() {
+        let raw = p.raw_schema.field_with_name(f.name()).ok();
+        let typed_from_text = raw.is_some_and(|r| r.data_type() != f.data_type());
+        if typed_from_text || !f.is_nullable() {
+            out.insert(f.name().clone());
+        }
+    }
     for r in &p.rules {
         if !matches!(r.on_fail, OnFail::Drop | OnFail::Quarantine) {
             continue;

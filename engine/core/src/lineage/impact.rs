@@ -50,8 +50,10 @@ pub struct Reached {
     pub pipeline: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    /// Columns reached (empty: the dataset as a whole).
+    /// Columns reached.
     pub columns: Vec<String>,
+    /// The rows of the whole dataset are reached (a filter, join key, grouping or dedupe key).
+    pub all_rows: bool,
 }
 
 /// Parses `silver.orders.amount` (or `silver.orders`) against the graph's datasets.
@@ -107,7 +109,9 @@ pub fn walk(g: &Graph, start: &Node, direction: Direction, depth: Option<usize>)
         }
     }
     edges.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    edges.dedup();
+    // An edge reached at several distances is shown once, at the nearest.
+    let mut shown = BTreeSet::new();
+    edges.retain(|(_, e)| shown.insert(e.clone()));
     Impact {
         start: start.clone(),
         direction: match direction {
@@ -149,15 +153,18 @@ fn next_nodes(e: &Edge, direction: Direction) -> Vec<Node> {
 }
 
 fn reached(g: &Graph, start: &Node, seen: &BTreeSet<Node>) -> Vec<Reached> {
-    let mut by: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut by: BTreeMap<&str, (BTreeSet<String>, bool)> = BTreeMap::new();
     for n in seen.iter().filter(|n| *n != start) {
-        let cols = by.entry(n.dataset.as_str()).or_default();
-        if let Some(c) = &n.column {
-            cols.insert(c.clone());
+        let (cols, all) = by.entry(n.dataset.as_str()).or_default();
+        match &n.column {
+            Some(c) => {
+                cols.insert(c.clone());
+            }
+            None => *all = true,
         }
     }
     by.into_iter()
-        .filter_map(|(name, cols)| {
+        .filter_map(|(name, (cols, all_rows))| {
             let d = g.datasets.get(name)?;
             Some(Reached {
                 dataset: name.to_string(),
@@ -165,6 +172,7 @@ fn reached(g: &Graph, start: &Node, seen: &BTreeSet<Node>) -> Vec<Reached> {
                 pipeline: d.pipeline.clone(),
                 owner: d.owner.clone(),
                 columns: cols.into_iter().collect(),
+                all_rows,
             })
         })
         .collect()
@@ -205,10 +213,10 @@ pub fn to_text(i: &Impact) -> String {
                 r.layer,
                 r.pipeline,
                 r.owner.as_ref().map(|o| format!(", owner {o}")).unwrap_or_default(),
-                if r.columns.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", r.columns.join(", "))
+                match (r.all_rows, r.columns.is_empty()) {
+                    (true, true) => ": all rows".to_string(),
+                    (true, false) => format!(": all rows; {}", r.columns.join(", ")),
+                    (false, _) => format!(": {}", r.columns.join(", ")),
                 }
             ));
         }
@@ -217,13 +225,24 @@ pub fn to_text(i: &Impact) -> String {
 }
 
 fn dot_id(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\\\""))
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Graphviz DOT: one node per table or column reached, DIRECT edges solid, INDIRECT dashed.
-pub fn to_dot(i: &Impact) -> String {
+/// The edges of several walks (upstream and downstream), each once.
+fn all_edges(walks: &[Impact]) -> Vec<&Edge> {
+    let mut seen = BTreeSet::new();
+    walks
+        .iter()
+        .flat_map(|w| w.edges.iter().map(|(_, e)| e))
+        .filter(|e| seen.insert(*e))
+        .collect()
+}
+
+/// Graphviz DOT of the walks (one graph): one node per table or column reached, DIRECT edges
+/// solid, INDIRECT dashed.
+pub fn to_dot(walks: &[Impact]) -> String {
     let mut out = String::from("digraph lineage {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
-    for (_, e) in &i.edges {
+    for e in all_edges(walks) {
         let from = format!("{}.{}", e.from.0, e.from.1);
         let to = e.to.1.as_ref().map_or(e.to.0.clone(), |c| format!("{}.{c}", e.to.0));
         let style = if e.transform.kind == Kind::Indirect { "dashed" } else { "solid" };
@@ -238,15 +257,15 @@ pub fn to_dot(i: &Impact) -> String {
     out
 }
 
-/// Mermaid flowchart.
-pub fn to_mermaid(i: &Impact) -> String {
+/// Mermaid flowchart of the walks (one chart).
+pub fn to_mermaid(walks: &[Impact]) -> String {
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     let id = |s: String, ids: &mut BTreeMap<String, usize>| {
         let n = ids.len();
         *ids.entry(s).or_insert(n)
     };
     let mut lines = Vec::new();
-    for (_, e) in &i.edges {
+    for e in all_edges(walks) {
         let from = format!("{}.{}", e.from.0, e.from.1);
         let to = e.to.1.as_ref().map_or(e.to.0.clone(), |c| format!("{}.{c}", e.to.0));
         let (a, b) = (id(from, &mut ids), id(to, &mut ids));

@@ -96,7 +96,11 @@ pub fn source_ids(env: &Environment, plan: &JobPlan) -> Vec<(String, DatasetId)>
                 .ok()
                 .or_else(|| env.kafka.as_ref().and_then(|k| k.brokers.clone()))
                 .unwrap_or_default();
-            let first = brokers.split(',').next().unwrap_or("unknown").trim().to_string();
+            let first = brokers.split(',').next().unwrap_or("").trim().to_string();
+            if first.is_empty() {
+                // No brokers here (a batch run of a Kafka pipeline reads no topic).
+                return vec![];
+            }
             k.topics()
                 .into_iter()
                 .map(|t| {
@@ -119,6 +123,8 @@ pub struct JobTemplate {
     pub pipeline: String,
     /// The pipeline's Bronze table (an input of its Silver stage, with data quality facets).
     pub bronze: String,
+    /// Events of `medallion stream` (RUNNING after Bronze commits).
+    pub streaming: bool,
     pub namespace: String,
     pub job_facets: Value,
     /// Input datasets (source, upstream tables), by graph name.
@@ -169,8 +175,10 @@ pub fn template(env: &Environment, plan: &JobPlan, g: &Graph, streaming: bool) -
             outputs.insert(name.clone(), dataset(env, plan, g, name, &id, true));
         }
     }
+    // Every dataset an output is computed from is an input, this pipeline's own Bronze
+    // (read by its Silver) and Silver (read by its Gold) included.
     for e in &g.edges {
-        if !outputs.contains_key(&e.to.0) || outputs.contains_key(&e.from.0) {
+        if !outputs.contains_key(&e.to.0) {
             continue;
         }
         if let Some(id) = id_of(env, plan, &e.from.0) {
@@ -182,6 +190,7 @@ pub fn template(env: &Environment, plan: &JobPlan, g: &Graph, streaming: bool) -
     JobTemplate {
         pipeline: job.spec.pipeline.clone(),
         bronze: job.bronze_table().to_string(),
+        streaming,
         namespace: env.name.clone(),
         job_facets,
         inputs,

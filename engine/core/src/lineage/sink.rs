@@ -117,14 +117,18 @@ impl LineageSink {
         };
         let Some(t) = self.templates.get(&r.pipeline) else { return };
         let outputs = self.outputs(t, &r);
-        let mut inputs: Vec<Value> = t.inputs.values().cloned().collect();
-        if r.rows_read > 0 || !r.rules.is_empty() {
-            // Silver's rules judge the Bronze rows it read: Bronze is an input of the run too.
-            if let Some(mut b) = t.outputs.get(&t.bronze).cloned() {
-                b["inputFacets"] = ol::data_quality(r.rows_read, &r.rules);
-                inputs.push(b);
-            }
-        }
+        // Silver's rules judge the Bronze rows it read: the Bronze input carries them.
+        let inputs: Vec<Value> = t
+            .inputs
+            .iter()
+            .map(|(name, d)| {
+                let mut d = d.clone();
+                if *name == t.bronze && (r.rows_read > 0 || !r.rules.is_empty()) {
+                    d["inputFacets"] = ol::data_quality(r.rows_read, &r.rules);
+                }
+                d
+            })
+            .collect();
         let kind = if error.is_some() { "FAIL" } else { "COMPLETE" };
         let e = ol::event(t, kind, run_id, ol::run_facets(error), inputs, outputs);
         self.send(run_id, e);
@@ -166,7 +170,14 @@ impl EventSink for LineageSink {
                     c.1 += bytes;
                     c.2 += files;
                 }
-                if bronze_append {
+                let streaming = self
+                    .runs
+                    .lock()
+                    .expect("lineage lock")
+                    .get(run_id)
+                    .and_then(|r| self.templates.get(&r.pipeline))
+                    .is_some_and(|t| t.streaming);
+                if bronze_append && streaming {
                     self.running(run_id);
                 }
             }
@@ -193,16 +204,27 @@ impl EventSink for LineageSink {
         }
     }
 
-    /// Writes the built events to the lineage file. Never fails the run.
+    /// Writes the built events to the lineage file (one part per run and flush). Never fails
+    /// the run: a failed write is logged as an error and counted.
     async fn flush(&self) -> crate::Result<()> {
         let pending = std::mem::take(&mut *self.pending.lock().expect("lineage lock"));
+        let mut by_run: Vec<(String, Vec<Value>)> = Vec::new();
         for (run_id, e) in pending {
-            if let Err(err) = self.file.send(&run_id, &e).await {
-                self.file_failures.fetch_add(1, Relaxed);
-                tracing::error!(error = %err, run_id = %run_id, "Could not write a lineage event to the lineage file.");
+            match by_run.last_mut() {
+                Some((r, events)) if *r == run_id => events.push(e),
+                _ => by_run.push((run_id, vec![e])),
             }
-            if matches!(e["eventType"].as_str(), Some("COMPLETE" | "FAIL")) {
-                self.file.close(&run_id);
+        }
+        for (run_id, events) in by_run {
+            if let Err(err) = self.file.send(&run_id, &events).await {
+                self.file_failures.fetch_add(events.len() as u64, Relaxed);
+                tracing::error!(error = %err, run_id = %run_id, events = events.len(), "Could not write lineage events to the lineage file.");
+            }
+            if events
+                .iter()
+                .any(|e| matches!(e["eventType"].as_str(), Some("COMPLETE" | "FAIL")))
+            {
+                self.file.close(&run_id).await;
             }
         }
         Ok(())

@@ -20,13 +20,16 @@ use serde_json::Value;
 use crate::env::Environment;
 use crate::error::{Error, Result};
 
-/// The NDJSON files of an environment's lake.
+/// The NDJSON files of an environment's lake: each write is a new object
+/// `<YYYY-MM-DD>/<run id>/<part>.ndjson` holding the events given to it, so memory and the
+/// size of a write stay bounded however long a run (a stream) lives. Parts of a run are
+/// numbered in the order they were written.
 pub struct FileTransport {
     store: Arc<dyn ObjectStore>,
     root: Path,
     shown: String,
-    /// Per run: its object and the lines so far.
-    runs: Mutex<HashMap<String, (Path, Vec<u8>)>>,
+    /// Per run: its folder and the next part number.
+    runs: tokio::sync::Mutex<HashMap<String, (Path, u64)>>,
 }
 
 impl FileTransport {
@@ -37,38 +40,39 @@ impl FileTransport {
             store,
             root,
             shown: loc.to_string(),
-            runs: Mutex::new(HashMap::new()),
+            runs: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
 
-    /// Where the events of `run_id` go (the date of its first event).
-    fn path(&self, run_id: &str) -> Path {
-        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
-        self.root.clone().join(day).join(format!("{run_id}.ndjson"))
-    }
-
-    /// Adds `event` to its run's file and writes the file.
-    pub async fn send(&self, run_id: &str, event: &Value) -> Result<()> {
-        let (path, bytes) = {
-            let mut runs = self.runs.lock().expect("lineage file lock");
-            let entry = runs
-                .entry(run_id.to_string())
-                .or_insert_with(|| (self.path(run_id), Vec::new()));
-            serde_json::to_writer(&mut entry.1, event)
+    /// Writes `events` of `run_id` as its next part.
+    pub async fn send(&self, run_id: &str, events: &[Value]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        for e in events {
+            serde_json::to_writer(&mut bytes, e)
                 .map_err(|e| Error::Internal(format!("lineage event: {e}")))?;
-            entry.1.push(b'\n');
-            (entry.0.clone(), entry.1.clone())
-        };
+            bytes.push(b'\n');
+        }
+        // One writer per run at a time: parts keep their order.
+        let mut runs = self.runs.lock().await;
+        let (folder, part) = runs.entry(run_id.to_string()).or_insert_with(|| {
+            let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            (self.root.clone().join(day).join(run_id), 0)
+        });
+        let path = folder.clone().join(format!("{part:06}.ndjson"));
         self.store
             .put(&path, bytes.into())
             .await
-            .map(|_| ())
-            .map_err(|e| Error::io(format!("{}/{path}", self.shown), std::io::Error::other(e.to_string())))
+            .map_err(|e| Error::io(format!("{}/{path}", self.shown), std::io::Error::other(e.to_string())))?;
+        *part += 1;
+        Ok(())
     }
 
-    /// Forgets a finished run's buffer.
-    pub fn close(&self, run_id: &str) {
-        self.runs.lock().expect("lineage file lock").remove(run_id);
+    /// Forgets a finished run.
+    pub async fn close(&self, run_id: &str) {
+        self.runs.lock().await.remove(run_id);
     }
 }
 
@@ -78,8 +82,10 @@ pub struct HttpStats {
     pub sent: AtomicU64,
     /// Attempts that failed (each is retried).
     pub failed_attempts: AtomicU64,
-    /// Events dropped from a full buffer (they are in the file).
+    /// Events dropped from a full buffer.
     pub dropped: AtomicU64,
+    /// Events the endpoint refused (HTTP 4xx other than 408 and 429): not retried.
+    pub rejected: AtomicU64,
 }
 
 /// POSTs events to an OpenLineage HTTP endpoint from a background task.
@@ -112,7 +118,7 @@ impl HttpTransport {
         if b.len() >= self.capacity {
             b.pop_front();
             self.stats.dropped.fetch_add(1, Relaxed);
-            tracing::warn!(url = %self.url, capacity = self.capacity, "Lineage buffer full: dropped the oldest event (it is in the lineage file).");
+            tracing::warn!(url = %self.url, capacity = self.capacity, "Lineage buffer full: dropped the oldest event (the lineage file has it unless its write failed too).");
         }
         b.push_back(event);
         drop(b);
@@ -132,7 +138,7 @@ impl HttpTransport {
         }
         let left = self.pending();
         if left > 0 {
-            tracing::warn!(url = %self.url, left, "Lineage endpoint did not take every event before exit; they are in the lineage file.");
+            tracing::warn!(url = %self.url, left, "Lineage endpoint did not take every event before exit; they are in the lineage file (unless its write failed, logged above).");
         }
     }
 }
@@ -145,10 +151,17 @@ async fn sender(
     wake: Arc<tokio::sync::Notify>,
     stats: Arc<HttpStats>,
 ) {
-    let client = reqwest::Client::builder()
+    let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
-        .expect("an HTTP client builds");
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(url = %url, error = %e, "Cannot start the lineage HTTP client; events go to the lineage file only.");
+            buffer.lock().expect("lineage buffer lock").clear();
+            return;
+        }
+    };
     let mut backoff = Duration::from_millis(200);
     loop {
         let next = buffer.lock().expect("lineage buffer lock").front().cloned();
@@ -172,6 +185,16 @@ async fn sender(
                 }
                 stats.sent.fetch_add(1, Relaxed);
                 backoff = Duration::from_millis(200);
+            }
+            // Refused for good (bad request, auth, too large): retrying cannot help and would
+            // hold up every later event.
+            Ok(r) if r.status().is_client_error() && !matches!(r.status().as_u16(), 408 | 429) => {
+                let mut b = buffer.lock().expect("lineage buffer lock");
+                if b.front() == Some(&event) {
+                    b.pop_front();
+                }
+                stats.rejected.fetch_add(1, Relaxed);
+                tracing::error!(url = %url, status = %r.status(), "Lineage endpoint refused an event; not retrying it (it is in the lineage file).");
             }
             other => {
                 stats.failed_attempts.fetch_add(1, Relaxed);
