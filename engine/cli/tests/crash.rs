@@ -5,25 +5,12 @@
 //! lost, none twice, none quarantined twice.
 
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 use common::project;
 
 fn medallion(dir: &Path, fault: Option<&str>, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_medallion"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("MEDALLION_FAULT");
-    if let Some(f) = fault {
-        cmd.env("MEDALLION_FAULT", f);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    common::medallion_with_fault(dir, fault, args)
 }
 
 const QUERIES: &[&str] = &[

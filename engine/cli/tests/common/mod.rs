@@ -1,6 +1,28 @@
-//! Shared by the CLI test binaries: a copy of the example project in a temporary folder.
+//! Shared by the CLI test binaries: a copy of the example project in a temporary folder, and
+//! running the binary in it.
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::path::{Path, PathBuf};
+
+/// Runs the binary in `dir` (with the debug-build fault hook `MEDALLION_FAULT` set to `fault`,
+/// or unset): exit code (None if killed), stdout, stderr.
+pub fn medallion_with_fault(
+    dir: &Path,
+    fault: Option<&str>,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_medallion"));
+    cmd.args(args).current_dir(dir).env_remove("MEDALLION_FAULT");
+    if let Some(f) = fault {
+        cmd.env("MEDALLION_FAULT", f);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
 
 /// The repository root.
 pub fn root() -> PathBuf {
