@@ -158,5 +158,7 @@ pub async fn lineage_sink(
         ))
     });
     let every = std::time::Duration::from_secs(env.lineage.running_interval_s.unwrap_or(60));
-    Some(Arc::new(lineage::LineageSink::new(templates, file, http, every)))
+    Some(Arc::new(lineage::LineageSink::new(
+        templates, file, http, every,
+    )))
 }

@@ -72,7 +72,15 @@ fn sha256_hex(bytes: &[u8]) -> String {
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     let mut s = String::new();
-    write!(s, "{}", String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap()).unwrap();
+    write!(
+        s,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+    )
+    .unwrap();
     s
 }
 
@@ -89,8 +97,17 @@ fn a_run_is_recorded_with_who_what_and_when_and_verifies() {
         .filter(|r| r["action"] == "table_committed")
         .map(|r| format!("{} v{}", r["table"].as_str().unwrap(), r["version"]))
         .collect();
-    for t in ["bronze.orders v0", "silver.orders v0", "silver.orders_quarantine v0", "gold.daily_revenue v0", "bronze.customers v0"] {
-        assert!(committed.contains(&t.to_string()), "{t} not in {committed:?}");
+    for t in [
+        "bronze.orders v0",
+        "silver.orders v0",
+        "silver.orders_quarantine v0",
+        "gold.daily_revenue v0",
+        "bronze.customers v0",
+    ] {
+        assert!(
+            committed.contains(&t.to_string()),
+            "{t} not in {committed:?}"
+        );
     }
     let spec = std::fs::read(dir.join("jobs/shop/orders.yaml")).unwrap();
     let orders = recs
@@ -99,12 +116,23 @@ fn a_run_is_recorded_with_who_what_and_when_and_verifies() {
         .unwrap();
     assert_eq!(orders["what"]["spec_sha256"], sha256_hex(&spec));
     assert_eq!(orders["what"]["pipeline"], "orders");
-    assert!(orders["what"]["command"].as_str().unwrap().contains("run jobs/shop/orders.yaml"));
+    assert!(orders["what"]["command"]
+        .as_str()
+        .unwrap()
+        .contains("run jobs/shop/orders.yaml"));
     assert!(!orders["who"]["user"].as_str().unwrap().is_empty());
     assert!(orders["detail"]["rows"].as_u64().unwrap() > 0, "{orders}");
     // Quarantines per rule are in the run's end record.
-    let end = recs.iter().rfind(|r| r["action"] == "run_finished").unwrap();
-    assert!(end["detail"]["quarantined_by_rule"].as_object().is_some_and(|m| !m.is_empty()), "{end}");
+    let end = recs
+        .iter()
+        .rfind(|r| r["action"] == "run_finished")
+        .unwrap();
+    assert!(
+        end["detail"]["quarantined_by_rule"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty()),
+        "{end}"
+    );
     // Times never go backwards, positions have no holes, each record chains to the one before.
     for (i, w) in recs.windows(2).enumerate() {
         assert!(w[0]["at"].as_str() <= w[1]["at"].as_str());
@@ -117,11 +145,18 @@ fn a_run_is_recorded_with_who_what_and_when_and_verifies() {
     assert!(out.contains("intact"), "{out}");
 
     // A query through `medallion sql` is a data access: recorded with what it read.
-    let (code, _, err) = medallion(dir, None, &["sql", "--env", "dev", "SELECT count(*) FROM silver.orders"]);
+    let (code, _, err) = medallion(
+        dir,
+        None,
+        &["sql", "--env", "dev", "SELECT count(*) FROM silver.orders"],
+    );
     assert_eq!(code, Some(0), "{err}");
     let last = records(dir).pop().unwrap();
     assert_eq!(last["action"], "sql_query", "{last}");
-    assert_eq!(last["detail"]["tables"], serde_json::json!(["silver.orders"]));
+    assert_eq!(
+        last["detail"]["tables"],
+        serde_json::json!(["silver.orders"])
+    );
     assert_eq!(last["detail"]["rows"], 1);
 
     // A run with nothing new commits nothing, so it records only its start and end.
@@ -131,7 +166,10 @@ fn a_run_is_recorded_with_who_what_and_when_and_verifies() {
         .iter()
         .map(|r| r["action"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(new, ["run_started", "run_finished", "run_started", "run_finished"]);
+    assert_eq!(
+        new,
+        ["run_started", "run_finished", "run_started", "run_finished"]
+    );
     assert_eq!(verify(dir).0, Some(0));
 }
 
@@ -213,7 +251,10 @@ fn every_way_of_tampering_is_caught() {
         tamper(copy.path());
         let (code, out) = verify(copy.path());
         assert_eq!(code, Some(1), "{what}: {out}");
-        assert!(out.contains(expected), "{what}: expected {expected:?} in\n{out}");
+        assert!(
+            out.contains(expected),
+            "{what}: expected {expected:?} in\n{out}"
+        );
         assert!(out.contains("BROKEN"), "{what}: {out}");
     }
 }
@@ -222,24 +263,43 @@ fn every_way_of_tampering_is_caught() {
 fn a_run_killed_between_a_commit_and_its_record_is_recovered_by_the_next_run() {
     let dir = project();
     let dir = dir.path();
-    let (code, _, err) = medallion(dir, Some("before_commit_record"), &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
+    let (code, _, err) = medallion(
+        dir,
+        Some("before_commit_record"),
+        &["run", "jobs/shop/customers.yaml", "--env", "dev"],
+    );
     assert_ne!(code, Some(0), "the fault hook aborts: {err}");
     // The commit happened, its record did not: verify says so.
     let (code, out) = verify(dir);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("bronze.customers v0") && out.contains("has no audit record"), "{out}");
+    assert!(
+        out.contains("bronze.customers v0") && out.contains("has no audit record"),
+        "{out}"
+    );
     // The next run finds the dead run's marker and records the commit from the Delta log.
-    let (code, out, err) = medallion(dir, None, &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
+    let (code, out, err) = medallion(
+        dir,
+        None,
+        &["run", "jobs/shop/customers.yaml", "--env", "dev"],
+    );
     assert_eq!(code, Some(0), "{out}{err}");
     let recs = records(dir);
-    let gap: Vec<&Value> = recs.iter().filter(|r| r["action"] == "commit_unrecorded").collect();
+    let gap: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["action"] == "commit_unrecorded")
+        .collect();
     assert_eq!(gap.len(), 1, "{recs:#?}");
     assert_eq!(gap[0]["table"], "bronze.customers");
     assert_eq!(gap[0]["version"], 0);
-    assert!(recs.iter().any(|r| r["action"] == "run_interrupted" && r["detail"]["unrecorded_commits"] == 1));
+    assert!(recs
+        .iter()
+        .any(|r| r["action"] == "run_interrupted" && r["detail"]["unrecorded_commits"] == 1));
     let (code, out) = verify(dir);
     assert_eq!(code, Some(0), "{out}");
-    assert!(!trail(dir).join("open").read_dir().unwrap().any(|_| true), "no marker left");
+    assert!(
+        !trail(dir).join("open").read_dir().unwrap().any(|_| true),
+        "no marker left"
+    );
 }
 
 #[test]
@@ -253,7 +313,8 @@ fn concurrent_writers_keep_one_unbroken_chain() {
             let dir = dir.clone();
             std::thread::spawn(move || {
                 for _ in 0..5 {
-                    let (code, _, err) = medallion(&dir, None, &["sql", "--env", "dev", "SELECT 1"]);
+                    let (code, _, err) =
+                        medallion(&dir, None, &["sql", "--env", "dev", "SELECT 1"]);
                     assert_eq!(code, Some(0), "{err}");
                 }
             })
@@ -271,10 +332,17 @@ fn concurrent_writers_keep_one_unbroken_chain() {
 fn a_run_that_fails_right_after_a_commit_records_the_commit_itself() {
     let dir = project();
     let dir = dir.path();
-    let (code, _, _) = medallion(dir, Some("error:before_commit_record"), &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
+    let (code, _, _) = medallion(
+        dir,
+        Some("error:before_commit_record"),
+        &["run", "jobs/shop/customers.yaml", "--env", "dev"],
+    );
     assert_eq!(code, Some(2), "an internal error");
     let recs = records(dir);
-    let gap: Vec<&Value> = recs.iter().filter(|r| r["action"] == "commit_unrecorded").collect();
+    let gap: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["action"] == "commit_unrecorded")
+        .collect();
     assert_eq!(gap.len(), 1, "{recs:#?}");
     assert_eq!(gap[0]["table"], "bronze.customers");
     assert!(recs.iter().any(|r| r["action"] == "run_failed"));
@@ -287,7 +355,11 @@ fn a_run_that_fails_right_after_a_commit_records_the_commit_itself() {
 fn two_runs_finding_the_same_dead_run_record_it_once() {
     let dir = project();
     let dir = dir.path().to_path_buf();
-    let (code, _, _) = medallion(&dir, Some("before_commit_record"), &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
+    let (code, _, _) = medallion(
+        &dir,
+        Some("before_commit_record"),
+        &["run", "jobs/shop/customers.yaml", "--env", "dev"],
+    );
     assert_ne!(code, Some(0));
     let runs: Vec<_> = ["jobs/shop/customers.yaml", "jobs/iot/sensor_readings.yaml"]
         .into_iter()
@@ -301,7 +373,10 @@ fn two_runs_finding_the_same_dead_run_record_it_once() {
         assert_eq!(code, Some(0), "{out}{err}");
     }
     let recs = records(&dir);
-    let interrupted = recs.iter().filter(|r| r["action"] == "run_interrupted").count();
+    let interrupted = recs
+        .iter()
+        .filter(|r| r["action"] == "run_interrupted")
+        .count();
     assert_eq!(interrupted, 1, "{recs:#?}");
     let (code, out) = verify(&dir);
     assert_eq!(code, Some(0), "{out}");

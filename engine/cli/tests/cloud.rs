@@ -131,13 +131,22 @@ async fn example_pipelines_on_s3_and_glue() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| (t["database"].to_string() + "." + t["name"].as_str().unwrap(), t["delta_version"].clone()))
+            .map(|t| {
+                (
+                    t["database"].to_string() + "." + t["name"].as_str().unwrap(),
+                    t["delta_version"].clone(),
+                )
+            })
             .collect::<std::collections::BTreeMap<_, _>>()
     };
     let before = versions(p);
     let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(versions(p), before, "a run with no new input committed something");
+    assert_eq!(
+        versions(p),
+        before,
+        "a run with no new input committed something"
+    );
 
     // Same Gold results as on the embedded default.
     for (sql, file) in [
@@ -342,7 +351,10 @@ async fn example_pipelines_on_s3_and_glue() {
     // The audit trail on S3: every commit recorded, by the caller STS names, chain intact.
     let (code, out, err) = medallion(p, &["audit", "verify", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("intact") && !out.contains(" 0 commits checked"), "{out}");
+    assert!(
+        out.contains("intact") && !out.contains(" 0 commits checked"),
+        "{out}"
+    );
     let (code, out, err) = medallion(p, &["audit", "--env", "prod", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let records: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
@@ -351,7 +363,9 @@ async fn example_pipelines_on_s3_and_glue() {
         .find(|r| r["action"] == "table_committed")
         .expect("a commit record");
     assert!(
-        commit["who"]["aws_arn"].as_str().is_some_and(|a| a.starts_with("arn:aws:")),
+        commit["who"]["aws_arn"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("arn:aws:")),
         "{commit}"
     );
     assert!(records.iter().any(|r| r["action"] == "catalog_synced"));

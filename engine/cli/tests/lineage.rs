@@ -31,7 +31,9 @@ fn medallion(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lineage").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/lineage")
+        .join(name)
 }
 
 fn check_golden(name: &str, actual: &str) {
@@ -40,9 +42,18 @@ fn check_golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (MEDALLION_UPDATE_GOLDEN=1 writes it)", path.display()));
-    assert_eq!(actual, expected, "{} differs (MEDALLION_UPDATE_GOLDEN=1 rewrites it; review the diff)", path.display());
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (MEDALLION_UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs (MEDALLION_UPDATE_GOLDEN=1 rewrites it; review the diff)",
+        path.display()
+    );
 }
 
 /// Every event under the lake's lineage folder, in file order.
@@ -73,17 +84,30 @@ fn events(dir: &Path) -> Vec<Value> {
 }
 
 fn is_uuid(s: &str) -> bool {
-    s.len() == 36 && s.chars().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+    s.len() == 36
+        && s.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// What the OpenLineage 2-0-2 schema requires of an event and its facets (the full JSON
 /// schema check is tools/openlineage/validate.py, run by deploy/local/test.sh).
 fn assert_well_formed(e: &Value) {
     let kind = e["eventType"].as_str().unwrap();
-    assert!(["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"].contains(&kind), "{kind}");
+    assert!(
+        ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"].contains(&kind),
+        "{kind}"
+    );
     assert!(chrono_like(e["eventTime"].as_str().unwrap()), "{e}");
     assert!(e["producer"].as_str().unwrap().starts_with("https://"));
-    assert!(e["schemaURL"].as_str().unwrap().starts_with("https://openlineage.io/spec/2-0-2/OpenLineage.json"));
+    assert!(e["schemaURL"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://openlineage.io/spec/2-0-2/OpenLineage.json"));
     assert!(is_uuid(e["run"]["runId"].as_str().unwrap()));
     assert!(!e["job"]["namespace"].as_str().unwrap().is_empty());
     assert!(!e["job"]["name"].as_str().unwrap().is_empty());
@@ -91,8 +115,16 @@ fn assert_well_formed(e: &Value) {
     for scope in [&e["run"]["facets"], &e["job"]["facets"]] {
         facets.extend(scope.as_object().unwrap().values());
     }
-    for d in e["inputs"].as_array().unwrap().iter().chain(e["outputs"].as_array().unwrap()) {
-        assert!(!d["namespace"].as_str().unwrap().is_empty() && !d["name"].as_str().unwrap().is_empty(), "{d}");
+    for d in e["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(e["outputs"].as_array().unwrap())
+    {
+        assert!(
+            !d["namespace"].as_str().unwrap().is_empty() && !d["name"].as_str().unwrap().is_empty(),
+            "{d}"
+        );
         for key in ["facets", "inputFacets", "outputFacets"] {
             if let Some(f) = d[key].as_object() {
                 facets.extend(f.values());
@@ -100,8 +132,18 @@ fn assert_well_formed(e: &Value) {
         }
     }
     for f in facets {
-        assert!(f["_producer"].as_str().is_some_and(|p| p.starts_with("https://")), "{f}");
-        assert!(f["_schemaURL"].as_str().is_some_and(|u| u.starts_with("https://openlineage.io/spec/facets/")), "{f}");
+        assert!(
+            f["_producer"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("https://")),
+            "{f}"
+        );
+        assert!(
+            f["_schemaURL"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://openlineage.io/spec/facets/")),
+            "{f}"
+        );
     }
 }
 
@@ -133,13 +175,19 @@ fn example_events_are_well_formed_with_the_reviewed_column_lineage() {
     let mut lineage = BTreeMap::new();
     for e in all.iter().filter(|e| e["eventType"] == "COMPLETE") {
         for o in e["outputs"].as_array().unwrap() {
-            let name = o["facets"]["symlinks"]["identifiers"][0]["name"].as_str().unwrap().to_string();
+            let name = o["facets"]["symlinks"]["identifiers"][0]["name"]
+                .as_str()
+                .unwrap()
+                .to_string();
             if let Some(cl) = o["facets"].get("columnLineage") {
                 let mut cl = cl.clone();
                 cl.as_object_mut().unwrap().remove("_producer");
                 lineage.insert(name, cl);
             } else {
-                assert!(name.starts_with("bronze.") || name.ends_with("_quarantine"), "{name} has no column lineage");
+                assert!(
+                    name.starts_with("bronze.") || name.ends_with("_quarantine"),
+                    "{name} has no column lineage"
+                );
             }
         }
     }
@@ -148,7 +196,10 @@ fn example_events_are_well_formed_with_the_reviewed_column_lineage() {
         let fields = cl["fields"].as_object().unwrap();
         assert!(!fields.is_empty(), "{table}");
     }
-    let text = serde_json::to_string_pretty(&lineage).unwrap().replace(&root, "<project>") + "\n";
+    let text = serde_json::to_string_pretty(&lineage)
+        .unwrap()
+        .replace(&root, "<project>")
+        + "\n";
     check_golden("column_lineage.json", &text);
 }
 
@@ -156,21 +207,43 @@ fn example_events_are_well_formed_with_the_reviewed_column_lineage() {
 fn impact_analysis_answers_what_feeds_and_what_breaks() {
     let dir = project();
     let dir = dir.path();
-    let (code, up, err) = medallion(dir, &["lineage", "gold.daily_revenue.revenue", "--upstream"]);
+    let (code, up, err) = medallion(
+        dir,
+        &["lineage", "gold.daily_revenue.revenue", "--upstream"],
+    );
     assert_eq!(code, Some(0), "{err}");
-    assert!(up.contains("silver.orders.amount") && up.contains("files:testdata/shop/orders/*.ndjson.amount"), "{up}");
+    assert!(
+        up.contains("silver.orders.amount")
+            && up.contains("files:testdata/shop/orders/*.ndjson.amount"),
+        "{up}"
+    );
     check_golden("upstream_gold.daily_revenue.revenue.txt", &up);
     let (code, down, err) = medallion(dir, &["lineage", "silver.orders.amount", "--downstream"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(down.contains("gold.daily_revenue.revenue") && down.contains("owner shop-data"), "{down}");
+    assert!(
+        down.contains("gold.daily_revenue.revenue") && down.contains("owner shop-data"),
+        "{down}"
+    );
     check_golden("downstream_silver.orders.amount.txt", &down);
-    let (code, json, _) = medallion(dir, &["lineage", "silver.orders.amount", "--downstream", "--format", "json"]);
+    let (code, json, _) = medallion(
+        dir,
+        &[
+            "lineage",
+            "silver.orders.amount",
+            "--downstream",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(code, Some(0));
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["direction"], "downstream");
     let (code, dot, _) = medallion(dir, &["lineage", "silver.orders", "--format", "dot"]);
     assert_eq!(code, Some(0));
-    assert!(dot.starts_with("digraph lineage {") && dot.contains("->"), "{dot}");
+    assert!(
+        dot.starts_with("digraph lineage {") && dot.contains("->"),
+        "{dot}"
+    );
     let (code, _, err) = medallion(dir, &["lineage", "silver.orders.nope"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("has no column `nope`"), "{err}");
@@ -201,12 +274,20 @@ print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
     let mut child = Command::new("python3")
-        .args(["-c", script, &out.display().to_string(), &fail_first.to_string(), &status.to_string()])
+        .args([
+            "-c",
+            script,
+            &out.display().to_string(),
+            &fail_first.to_string(),
+            &status.to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     (child, line.trim().parse().unwrap())
 }
 
@@ -236,7 +317,11 @@ fn events_reach_an_http_endpoint_and_survive_an_unreachable_one() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // The first two attempts failed and were retried: every event arrived, in order.
-    assert_eq!(got, events(dir), "the endpoint got exactly the events of the file");
+    assert_eq!(
+        got,
+        events(dir),
+        "the endpoint got exactly the events of the file"
+    );
     assert!(err.contains("Lineage endpoint failed"), "{err}");
 
     // Unreachable: the run succeeds, its events are in the file.
@@ -269,9 +354,18 @@ fn a_refused_event_is_not_retried_and_does_not_hold_up_the_others() {
     let got: Vec<String> = std::fs::read_to_string(&received)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["eventType"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["eventType"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert_eq!(got, ["COMPLETE"], "START was refused (400) and dropped; COMPLETE still arrived");
+    assert_eq!(
+        got,
+        ["COMPLETE"],
+        "START was refused (400) and dropped; COMPLETE still arrived"
+    );
     assert!(err.contains("refused an event"), "{err}");
 }
 
@@ -282,7 +376,12 @@ fn a_batch_run_emits_no_running_events() {
     let (code, _, err) = medallion(dir, &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
     assert_eq!(code, Some(0), "{err}");
     let src = dir.join("testdata/shop/customers");
-    let first = std::fs::read_dir(&src).unwrap().next().unwrap().unwrap().path();
+    let first = std::fs::read_dir(&src)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::copy(&first, src.join("customers-2026-11-02.csv")).unwrap();
     let (code, _, err) = medallion(dir, &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
     assert_eq!(code, Some(0), "{err}");

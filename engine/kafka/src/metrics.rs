@@ -173,7 +173,7 @@ impl Metrics {
             ),
             (
                 "medallion_stream_silver_runs_total",
-                "Silver follow runs.",
+                "Follow runs (Silver, with Gold when due; or Gold alone).",
                 &self.silver_runs,
             ),
             (
@@ -341,7 +341,9 @@ impl EventSink for Metrics {
             RunEvent::CommitRetried { conflict: true, .. } if stream => {
                 self.commit_conflicts.fetch_add(1, Relaxed);
             }
-            RunEvent::CommitRetried { conflict: false, .. } if stream => {
+            RunEvent::CommitRetried {
+                conflict: false, ..
+            } if stream => {
                 self.commit_failures.fetch_add(1, Relaxed);
             }
             RunEvent::RunFinished { .. } if !stream => {

@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 
 use medallion_core::events::{Events, RunEvent, Stage};
 
-use crate::decode::{quarantine_batch, Decoder, Msg};
+use crate::decode::{quarantine_batch, BadMsg, Decoder, Msg};
 use crate::metrics::Metrics;
 use crate::Result;
 
@@ -404,70 +404,7 @@ impl Sink {
         }
 
         // Quarantine first (its own txns make a replay skip what it already holds).
-        let mut quarantined = 0u64;
-        let mut rules: BTreeMap<&'static str, u64> = BTreeMap::new();
-        if !bad_by_part.is_empty() {
-            self.refresh_quarantine().await?;
-            let mut w = StagedWrite::new(&self.q_name, &self.q_loc, quarantine_schema())?
-                .with_properties(self.q_properties.clone());
-            let mut q_txns = Vec::new();
-            for (tp, bad, next) in &bad_by_part {
-                let covered = match &self.quarantine {
-                    Some(q) => table::txn_version(q, &quarantine_app_id(&tp.0, tp.1)).await?,
-                    None => None,
-                };
-                let fresh: Vec<_> = bad
-                    .iter()
-                    .filter(|b| covered.is_none_or(|c| b.offset >= c))
-                    .cloned()
-                    .collect();
-                if fresh.is_empty() {
-                    continue;
-                }
-                quarantined += fresh.len() as u64;
-                for b in &fresh {
-                    *rules.entry(b.rule).or_insert(0u64) += 1;
-                }
-                w.write(quarantine_batch(
-                    &tp.0,
-                    tp.1,
-                    &fresh,
-                    &self.decoder.run_id,
-                    ingest_time,
-                )?)
-                .await?;
-                q_txns.push(Transaction::new(&quarantine_app_id(&tp.0, tp.1), *next));
-            }
-            let staged = w.finish().await?;
-            if !q_txns.is_empty() {
-                let q = self.quarantine.take();
-                let before = q.as_ref().map(table::version);
-                let counts = counts(&staged);
-                let after = staged
-                    .commit_with(q, self.metadata.clone(), q_txns, Some(0))
-                    .await;
-                self.quarantine = None; // reopened on next use
-                let after = after?;
-                if let Some(t) = &after {
-                    let op = if before.is_some() { "append" } else { "create" };
-                    self.committed(&self.q_name.clone(), "quarantine", t, op, counts);
-                    for (rule, rows) in &rules {
-                        self.events.emit(RunEvent::RowsQuarantined {
-                            table: self.bronze_name.clone(),
-                            stage: Stage::Bronze,
-                            rule: rule.to_string(),
-                            rows: *rows,
-                        });
-                    }
-                }
-                self.quarantine = after;
-                for (tp, _, next) in &bad_by_part {
-                    if let Some(s) = self.parts.get_mut(tp) {
-                        s.q_base = Some(*next);
-                    }
-                }
-            }
-        }
+        let quarantined = self.quarantine_bad(&bad_by_part, ingest_time).await?;
 
         // Bronze: the rows and every partition's next offset, in one commit.
         let mut w = StagedWrite::new(
@@ -520,8 +457,91 @@ impl Sink {
         })
     }
 
+    /// Commits the undecodable messages the quarantine table does not hold yet, with each
+    /// partition's quarantine txn in the same commit (a replay skips what it already holds).
+    /// Returns how many it quarantined.
+    async fn quarantine_bad(
+        &mut self,
+        bad_by_part: &[(Tp, Vec<BadMsg>, i64)],
+        ingest_time: i64,
+    ) -> Result<u64> {
+        let mut quarantined = 0u64;
+        let mut rules: BTreeMap<&'static str, u64> = BTreeMap::new();
+        if bad_by_part.is_empty() {
+            return Ok(0);
+        }
+        self.refresh_quarantine().await?;
+        let mut w = StagedWrite::new(&self.q_name, &self.q_loc, quarantine_schema())?
+            .with_properties(self.q_properties.clone());
+        let mut q_txns = Vec::new();
+        for (tp, bad, next) in bad_by_part {
+            let covered = match &self.quarantine {
+                Some(q) => table::txn_version(q, &quarantine_app_id(&tp.0, tp.1)).await?,
+                None => None,
+            };
+            let fresh: Vec<_> = bad
+                .iter()
+                .filter(|b| covered.is_none_or(|c| b.offset >= c))
+                .cloned()
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            quarantined += fresh.len() as u64;
+            for b in &fresh {
+                *rules.entry(b.rule).or_insert(0u64) += 1;
+            }
+            w.write(quarantine_batch(
+                &tp.0,
+                tp.1,
+                &fresh,
+                &self.decoder.run_id,
+                ingest_time,
+            )?)
+            .await?;
+            q_txns.push(Transaction::new(&quarantine_app_id(&tp.0, tp.1), *next));
+        }
+        let staged = w.finish().await?;
+        if !q_txns.is_empty() {
+            let q = self.quarantine.take();
+            let before = q.as_ref().map(table::version);
+            let counts = counts(&staged);
+            let after = staged
+                .commit_with(q, self.metadata.clone(), q_txns, Some(0))
+                .await;
+            self.quarantine = None; // reopened on next use
+            let after = after?;
+            if let Some(t) = &after {
+                let op = if before.is_some() { "append" } else { "create" };
+                self.committed(&self.q_name.clone(), "quarantine", t, op, counts);
+                for (rule, rows) in &rules {
+                    self.events.emit(RunEvent::RowsQuarantined {
+                        table: self.bronze_name.clone(),
+                        stage: Stage::Bronze,
+                        rule: rule.to_string(),
+                        rows: *rows,
+                    });
+                }
+            }
+            self.quarantine = after;
+            for (tp, _, next) in bad_by_part {
+                if let Some(s) = self.parts.get_mut(tp) {
+                    s.q_base = Some(*next);
+                }
+            }
+        }
+        Ok(quarantined)
+    }
+
     /// Emits the commit of `table` (flushed by [`Sink::flush`] once the whole flush landed).
-    fn committed(&self, table: &str, layer: &str, t: &DeltaTable, op: &str, (rows, files, bytes): (u64, u64, u64)) {
+    fn committed(
+        &self,
+        table: &str,
+        layer: &str,
+        t: &DeltaTable,
+        op: &str,
+        (rows, files, bytes): (u64, u64, u64),
+    ) {
         self.events.emit(RunEvent::TableCommitted {
             table: table.to_string(),
             table_id: table::table_id(t),

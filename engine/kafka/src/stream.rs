@@ -286,7 +286,17 @@ pub async fn run(
         }
         return Err(e.into());
     }
-    let result = stream(env, catalog, plan, settings, metrics.clone(), stop, sinks, &events).await;
+    let result = stream(
+        env,
+        catalog,
+        plan,
+        settings,
+        metrics.clone(),
+        stop,
+        sinks,
+        &events,
+    )
+    .await;
     let duration_ms = started.elapsed().as_millis() as u64;
     let end = events
         .record(match &result {

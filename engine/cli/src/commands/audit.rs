@@ -17,7 +17,10 @@ pub async fn list(cli: &Cli, args: &AuditList) -> anyhow::Result<ExitCode> {
     for (seq, bytes) in log.read_all().await? {
         let r: Record = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
             path: format!("{}/{seq:020}.json", log.shown),
-            message: format!("not a valid audit record ({e}); run `medallion audit verify --env {}`", env.name),
+            message: format!(
+                "not a valid audit record ({e}); run `medallion audit verify --env {}`",
+                env.name
+            ),
         })?;
         if keep(&r, args, since) {
             records.push(r);
@@ -56,9 +59,8 @@ pub async fn list(cli: &Cli, args: &AuditList) -> anyhow::Result<ExitCode> {
 }
 
 fn keep(r: &Record, args: &AuditList, since: Option<chrono::DateTime<chrono::Utc>>) -> bool {
-    let after = since.is_none_or(|s| {
-        chrono::DateTime::parse_from_rfc3339(&r.at).is_ok_and(|at| at >= s)
-    });
+    let after =
+        since.is_none_or(|s| chrono::DateTime::parse_from_rfc3339(&r.at).is_ok_and(|at| at >= s));
     let table = args
         .table
         .as_ref()

@@ -12,7 +12,9 @@ pub fn medallion_with_fault(
     args: &[&str],
 ) -> (Option<i32>, String, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_medallion"));
-    cmd.args(args).current_dir(dir).env_remove("MEDALLION_FAULT");
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("MEDALLION_FAULT");
     if let Some(f) = fault {
         cmd.env("MEDALLION_FAULT", f);
     }

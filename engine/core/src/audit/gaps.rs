@@ -127,7 +127,11 @@ pub async fn write_marker(log: &AuditLog, m: &Marker) -> Result<()> {
 
 /// Removes a run's marker (and the claim of its recovery, if any).
 pub async fn remove_marker(log: &AuditLog, run_id: &str) -> Result<()> {
-    let claim = log.root.clone().join("open").join(format!("{run_id}.claim"));
+    let claim = log
+        .root
+        .clone()
+        .join("open")
+        .join(format!("{run_id}.claim"));
     for key in [marker_key(log, run_id), claim] {
         match log.store.delete(&key).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -204,9 +208,15 @@ pub async fn record_unrecorded(
 
 /// Takes the recovery of a dead run: false if another process holds a fresh claim.
 async fn claim(log: &AuditLog, run_id: &str) -> Result<bool> {
-    let key = log.root.clone().join("open").join(format!("{run_id}.claim"));
-    let body = serde_json::to_vec(&json!({ "host": log.actor().who.host, "pid": std::process::id(), "at": now() }))
-        .expect("a claim serializes");
+    let key = log
+        .root
+        .clone()
+        .join("open")
+        .join(format!("{run_id}.claim"));
+    let body = serde_json::to_vec(
+        &json!({ "host": log.actor().who.host, "pid": std::process::id(), "at": now() }),
+    )
+    .expect("a claim serializes");
     let create = object_store::PutOptions {
         mode: object_store::PutMode::Create,
         ..Default::default()
@@ -250,14 +260,19 @@ async fn markers(log: &AuditLog) -> Result<Vec<Marker>> {
             continue;
         }
         let bytes = match log.store.get(&meta.location).await {
-            Ok(r) => r.bytes().await.map_err(|e| marker_error(log, &meta.location, e))?,
+            Ok(r) => r
+                .bytes()
+                .await
+                .map_err(|e| marker_error(log, &meta.location, e))?,
             // Removed by its run meanwhile.
             Err(object_store::Error::NotFound { .. }) => continue,
             Err(e) => return Err(marker_error(log, &meta.location, e)),
         };
         let marker = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
             path: format!("{}/{}", log.shown, meta.location),
-            message: format!("not a valid open-run marker ({e}); remove it if no run is in progress"),
+            message: format!(
+                "not a valid open-run marker ({e}); remove it if no run is in progress"
+            ),
         })?;
         out.push(marker);
     }

@@ -153,7 +153,10 @@ pub(super) fn host_name() -> String {
 /// The commit `HEAD` points at in the git checkout holding `dir` (reads `.git` itself:
 /// `HEAD`, the ref file or `packed-refs`); None outside a checkout.
 pub fn git_commit(dir: &std::path::Path) -> Option<String> {
-    let git = dir.ancestors().map(|d| d.join(".git")).find(|g| g.exists())?;
+    let git = dir
+        .ancestors()
+        .map(|d| d.join(".git"))
+        .find(|g| g.exists())?;
     let git = if git.is_file() {
         // A worktree: `.git` is a file `gitdir: <path>`.
         let text = std::fs::read_to_string(&git).ok()?;

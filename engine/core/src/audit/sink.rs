@@ -191,7 +191,14 @@ impl AuditSink {
         self.push(entry, AfterWrite::CloseRun);
     }
 
-    fn table_entry(&self, run_id: &str, action: &str, table: &str, version: Option<i64>, mut detail: serde_json::Value) -> Entry {
+    fn table_entry(
+        &self,
+        run_id: &str,
+        action: &str,
+        table: &str,
+        version: Option<i64>,
+        mut detail: serde_json::Value,
+    ) -> Entry {
         if let Some(loc) = gaps::table_location(&self.env, table) {
             detail["location"] = json!(loc);
         }
@@ -331,7 +338,9 @@ impl AuditSink {
         };
         match p.after {
             AfterWrite::Nothing => Ok(()),
-            AfterWrite::OpenRun | AfterWrite::TouchRun => gaps::write_marker(&self.log, &marker).await,
+            AfterWrite::OpenRun | AfterWrite::TouchRun => {
+                gaps::write_marker(&self.log, &marker).await
+            }
             AfterWrite::CloseRun => {
                 self.state
                     .lock()

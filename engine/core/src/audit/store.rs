@@ -216,10 +216,7 @@ impl AuditLog {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match writer
-            .put_opts(&key, PutPayload::from(bytes), opts)
-            .await
-        {
+        match writer.put_opts(&key, PutPayload::from(bytes), opts).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(self.io(&key, e)),
@@ -269,13 +266,9 @@ impl AuditLog {
     }
 
     fn tail_of(&self, seq: u64, bytes: &[u8]) -> Result<Tail> {
-        let record: Record = serde_json::from_slice(bytes).map_err(|e| {
-            Error::Input {
-                path: format!("{}/{seq:020}.json", self.shown),
-                message: format!(
-                    "not a valid audit record ({e}); run `medallion audit verify`"
-                ),
-            }
+        let record: Record = serde_json::from_slice(bytes).map_err(|e| Error::Input {
+            path: format!("{}/{seq:020}.json", self.shown),
+            message: format!("not a valid audit record ({e}); run `medallion audit verify`"),
         })?;
         Ok(Tail {
             seq,
@@ -347,7 +340,14 @@ impl AuditLog {
     }
 
     pub(super) async fn read_head(&self) -> Option<Head> {
-        let bytes = self.store.get(&self.head_key()).await.ok()?.bytes().await.ok()?;
+        let bytes = self
+            .store
+            .get(&self.head_key())
+            .await
+            .ok()?
+            .bytes()
+            .await
+            .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 

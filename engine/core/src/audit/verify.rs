@@ -50,10 +50,7 @@ pub struct Verification {
 impl Verification {
     /// True when no finding is an error.
     pub fn ok(&self) -> bool {
-        !self
-            .findings
-            .iter()
-            .any(|f| f.severity == Severity::Error)
+        !self.findings.iter().any(|f| f.severity == Severity::Error)
     }
 }
 
@@ -113,7 +110,10 @@ pub async fn verify(
     let mut forged: Vec<&Record> = by_commit.into_values().flatten().collect();
     forged.sort_by_key(|r| r.seq);
     for r in forged {
-        let born = r.table.as_ref().and_then(|t| created.get(t).copied().flatten());
+        let born = r
+            .table
+            .as_ref()
+            .and_then(|t| created.get(t).copied().flatten());
         if born.zip(ms(&r.at)).is_some_and(|(c, at)| at < c) {
             v.findings.push(Finding {
                 severity: Severity::Warning,
@@ -153,25 +153,35 @@ fn check_chain(all: &[(u64, bytes::Bytes)], env: &str, findings: &mut Vec<Findin
     for (expected, (seq, bytes)) in all.iter().enumerate() {
         let (expected, seq) = (expected as u64, *seq);
         if seq != expected && prev.as_ref().is_none_or(|p| p.0 + 1 != seq) {
-            findings.push(error(Some(seq), format!(
-                "record {} is missing: the trail goes from {} to {seq} (records were deleted)",
-                prev.as_ref().map_or(0, |p| p.0 + 1),
-                prev.as_ref().map_or("its start".to_string(), |p| p.0.to_string()),
-            )));
+            findings.push(error(
+                Some(seq),
+                format!(
+                    "record {} is missing: the trail goes from {} to {seq} (records were deleted)",
+                    prev.as_ref().map_or(0, |p| p.0 + 1),
+                    prev.as_ref()
+                        .map_or("its start".to_string(), |p| p.0.to_string()),
+                ),
+            ));
         }
         let r: Record = match serde_json::from_slice(bytes) {
             Ok(r) => r,
             Err(e) => {
-                findings.push(error(Some(seq), format!("record {seq} is not a valid record: {e} (it was edited)")));
+                findings.push(error(
+                    Some(seq),
+                    format!("record {seq} is not a valid record: {e} (it was edited)"),
+                ));
                 prev = Some((seq, sha256_hex(bytes), None));
                 continue;
             }
         };
         if r.seq != seq {
-            findings.push(error(Some(seq), format!(
-                "the object at position {seq} holds record {} (records were moved or swapped)",
-                r.seq
-            )));
+            findings.push(error(
+                Some(seq),
+                format!(
+                    "the object at position {seq} holds record {} (records were moved or swapped)",
+                    r.seq
+                ),
+            ));
         }
         let want = prev.as_ref().map_or(String::new(), |p| p.1.clone());
         if r.prev != want {
@@ -181,18 +191,24 @@ fn check_chain(all: &[(u64, bytes::Bytes)], env: &str, findings: &mut Vec<Findin
             )));
         }
         if r.environment != env {
-            findings.push(error(Some(seq), format!(
-                "record {seq} belongs to environment {:?}, not {env:?}",
-                r.environment
-            )));
+            findings.push(error(
+                Some(seq),
+                format!(
+                    "record {seq} belongs to environment {:?}, not {env:?}",
+                    r.environment
+                ),
+            ));
         }
         let at = ms(&r.at);
         if let (Some(a), Some(Some(p))) = (at, prev.as_ref().map(|p| p.2)) {
             if a < p {
-                findings.push(error(Some(seq), format!(
-                    "record {seq} is dated {} , before the record before it",
-                    r.at
-                )));
+                findings.push(error(
+                    Some(seq),
+                    format!(
+                        "record {seq} is dated {} , before the record before it",
+                        r.at
+                    ),
+                ));
             }
         }
         prev = Some((seq, sha256_hex(bytes), at));
@@ -315,9 +331,10 @@ async fn cross_check(
         };
         let op = info.operation.clone().unwrap_or_default();
         let Some(run) = info.info.get("medallion.run_id").and_then(|r| r.as_str()) else {
-            findings.push(finding(Severity::Warning, format!(
-                "{name} v{v} ({op}) was committed outside medallion"
-            )));
+            findings.push(finding(
+                Severity::Warning,
+                format!("{name} v{v} ({op}) was committed outside medallion"),
+            ));
             continue;
         };
         match records.as_slice() {

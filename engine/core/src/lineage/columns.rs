@@ -130,28 +130,7 @@ struct Node {
 
 fn node(plan: &LogicalPlan) -> Node {
     match plan {
-        LogicalPlan::TableScan(scan) => Node {
-            fields: scan
-                .projected_schema
-                .fields()
-                .iter()
-                .map(|f| {
-                    let mut s = Sources::new();
-                    s.insert(
-                        (scan.table_name.to_string(), f.name().clone()),
-                        BTreeSet::from([Transform::IDENTITY]),
-                    );
-                    s
-                })
-                .collect(),
-            dataset: scan
-                .filters
-                .iter()
-                .fold(Sources::new(), |mut d, f| {
-                    merge(&mut d, scan_filter(scan, f));
-                    d
-                }),
-        },
+        LogicalPlan::TableScan(scan) => scan_node(scan),
         LogicalPlan::Projection(p) => {
             let input = node(&p.input);
             let fields = p.expr.iter().map(|e| expr(e, &p.input, &input)).collect();
@@ -163,39 +142,24 @@ fn node(plan: &LogicalPlan) -> Node {
         LogicalPlan::Filter(f) => {
             let mut input = node(&f.input);
             let used = expr(&f.predicate, &f.input, &input);
-            merge(&mut input.dataset, map(used, |t| t.then_indirect(Subtype::Filter)));
+            merge(
+                &mut input.dataset,
+                map(used, |t| t.then_indirect(Subtype::Filter)),
+            );
             input
         }
         LogicalPlan::Sort(s) => {
             let mut input = node(&s.input);
             for e in &s.expr {
                 let used = expr(&e.expr, &s.input, &input);
-                merge(&mut input.dataset, map(used, |t| t.then_indirect(Subtype::Sort)));
+                merge(
+                    &mut input.dataset,
+                    map(used, |t| t.then_indirect(Subtype::Sort)),
+                );
             }
             input
         }
-        LogicalPlan::Aggregate(a) => {
-            let input = node(&a.input);
-            let mut dataset = input.dataset.clone();
-            let mut fields = Vec::new();
-            // GROUPING SETS / ROLLUP / CUBE: the distinct grouping expressions, then the
-            // internal grouping id, then the aggregates (DataFusion's output order).
-            let groups = datafusion::logical_expr::utils::grouping_set_to_exprlist(&a.group_expr)
-                .unwrap_or_else(|_| a.group_expr.iter().collect());
-            for g in groups {
-                let used = expr(g, &a.input, &input);
-                merge(&mut dataset, map(used.clone(), |t| t.then_indirect(Subtype::GroupBy)));
-                fields.push(used);
-            }
-            if matches!(a.group_expr.first(), Some(Expr::GroupingSet(_))) {
-                fields.push(Sources::new());
-            }
-            for e in &a.aggr_expr {
-                fields.push(expr(e, &a.input, &input));
-            }
-            fields.resize_with(a.schema.fields().len(), Sources::new);
-            Node { fields, dataset }
-        }
+        LogicalPlan::Aggregate(a) => aggregate_node(a),
         LogicalPlan::Window(w) => {
             let mut input = node(&w.input);
             let extra: Vec<Sources> = w
@@ -206,33 +170,7 @@ fn node(plan: &LogicalPlan) -> Node {
             input.fields.extend(extra);
             input
         }
-        LogicalPlan::Join(j) => {
-            use datafusion::logical_expr::JoinType;
-            let (left, right) = (node(&j.left), node(&j.right));
-            let mut dataset = left.dataset.clone();
-            merge(&mut dataset, right.dataset.clone());
-            for (l, r) in &j.on {
-                merge(&mut dataset, map(expr(l, &j.left, &left), |t| t.then_indirect(Subtype::Join)));
-                merge(&mut dataset, map(expr(r, &j.right, &right), |t| t.then_indirect(Subtype::Join)));
-            }
-            // The filter sees both sides, whatever the join outputs (semi/anti: one side).
-            let both = Node {
-                fields: left.fields.iter().chain(&right.fields).cloned().collect(),
-                dataset: Sources::new(),
-            };
-            if let (Some(f), Ok(schema)) = (&j.filter, j.left.schema().join(j.right.schema())) {
-                let used = expr_in(f, &schema, &both);
-                merge(&mut dataset, map(used, |t| t.then_indirect(Subtype::Join)));
-            }
-            let fields = match j.join_type {
-                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => left.fields,
-                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => right.fields,
-                _ => both.fields,
-            };
-            let mut fields = fields;
-            fields.resize_with(j.schema.fields().len(), Sources::new);
-            Node { fields, dataset }
-        }
+        LogicalPlan::Join(j) => join_node(j),
         LogicalPlan::Union(u) => {
             let mut out = Node {
                 fields: vec![Sources::new(); u.schema.fields().len()],
@@ -254,6 +192,91 @@ fn node(plan: &LogicalPlan) -> Node {
         LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(i)) => node(i),
         other => fallback(other),
     }
+}
+
+fn scan_node(scan: &datafusion::logical_expr::TableScan) -> Node {
+    Node {
+        fields: scan
+            .projected_schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let mut s = Sources::new();
+                s.insert(
+                    (scan.table_name.to_string(), f.name().clone()),
+                    BTreeSet::from([Transform::IDENTITY]),
+                );
+                s
+            })
+            .collect(),
+        dataset: scan.filters.iter().fold(Sources::new(), |mut d, f| {
+            merge(&mut d, scan_filter(scan, f));
+            d
+        }),
+    }
+}
+
+/// Group expressions (GROUPING SETS expanded), the internal grouping id, then aggregates.
+fn aggregate_node(a: &datafusion::logical_expr::Aggregate) -> Node {
+    let input = node(&a.input);
+    let mut dataset = input.dataset.clone();
+    let mut fields = Vec::new();
+    // GROUPING SETS / ROLLUP / CUBE: the distinct grouping expressions, then the
+    // internal grouping id, then the aggregates (DataFusion's output order).
+    let groups = datafusion::logical_expr::utils::grouping_set_to_exprlist(&a.group_expr)
+        .unwrap_or_else(|_| a.group_expr.iter().collect());
+    for g in groups {
+        let used = expr(g, &a.input, &input);
+        merge(
+            &mut dataset,
+            map(used.clone(), |t| t.then_indirect(Subtype::GroupBy)),
+        );
+        fields.push(used);
+    }
+    if matches!(a.group_expr.first(), Some(Expr::GroupingSet(_))) {
+        fields.push(Sources::new());
+    }
+    for e in &a.aggr_expr {
+        fields.push(expr(e, &a.input, &input));
+    }
+    fields.resize_with(a.schema.fields().len(), Sources::new);
+    Node { fields, dataset }
+}
+
+fn join_node(j: &datafusion::logical_expr::Join) -> Node {
+    use datafusion::logical_expr::JoinType;
+    let (left, right) = (node(&j.left), node(&j.right));
+    let mut dataset = left.dataset.clone();
+    merge(&mut dataset, right.dataset.clone());
+    for (l, r) in &j.on {
+        merge(
+            &mut dataset,
+            map(expr(l, &j.left, &left), |t| t.then_indirect(Subtype::Join)),
+        );
+        merge(
+            &mut dataset,
+            map(expr(r, &j.right, &right), |t| {
+                t.then_indirect(Subtype::Join)
+            }),
+        );
+    }
+    // The filter sees both sides, whatever the join outputs (semi/anti: one side).
+    let both = Node {
+        fields: left.fields.iter().chain(&right.fields).cloned().collect(),
+        dataset: Sources::new(),
+    };
+    if let (Some(f), Ok(schema)) = (&j.filter, j.left.schema().join(j.right.schema())) {
+        let used = expr_in(f, &schema, &both);
+        merge(&mut dataset, map(used, |t| t.then_indirect(Subtype::Join)));
+    }
+    let fields = match j.join_type {
+        JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => left.fields,
+        JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => right.fields,
+        _ => both.fields,
+    };
+    let mut fields = fields;
+    fields.resize_with(j.schema.fields().len(), Sources::new);
+    Node { fields, dataset }
 }
 
 /// A node this module does not know: every output column depends on every input column.
@@ -312,9 +335,16 @@ fn expr_in(e: &Expr, schema: &datafusion::common::DFSchema, input: &Node) -> Sou
         Expr::Alias(a) => expr_in(&a.expr, schema, input),
         Expr::Case(case) => {
             let mut out = Sources::new();
-            for cond in case.expr.iter().chain(case.when_then_expr.iter().map(|(w, _)| w)) {
+            for cond in case
+                .expr
+                .iter()
+                .chain(case.when_then_expr.iter().map(|(w, _)| w))
+            {
                 let used = expr_in(cond, schema, input);
-                merge(&mut out, map(used, |t| t.then_indirect(Subtype::Conditional)));
+                merge(
+                    &mut out,
+                    map(used, |t| t.then_indirect(Subtype::Conditional)),
+                );
             }
             for v in case
                 .when_then_expr
@@ -330,7 +360,10 @@ fn expr_in(e: &Expr, schema: &datafusion::common::DFSchema, input: &Node) -> Sou
         Expr::AggregateFunction(a) => {
             let mut out = Sources::new();
             for arg in &a.params.args {
-                merge(&mut out, direct(expr_in(arg, schema, input), Subtype::Aggregation, false));
+                merge(
+                    &mut out,
+                    direct(expr_in(arg, schema, input), Subtype::Aggregation, false),
+                );
             }
             if let Some(f) = &a.params.filter {
                 let used = expr_in(f, schema, input);
@@ -346,7 +379,10 @@ fn expr_in(e: &Expr, schema: &datafusion::common::DFSchema, input: &Node) -> Sou
         Expr::WindowFunction(w) => {
             let mut out = Sources::new();
             for arg in &w.params.args {
-                merge(&mut out, direct(expr_in(arg, schema, input), Subtype::Aggregation, false));
+                merge(
+                    &mut out,
+                    direct(expr_in(arg, schema, input), Subtype::Aggregation, false),
+                );
             }
             let keys = w
                 .params
@@ -363,17 +399,35 @@ fn expr_in(e: &Expr, schema: &datafusion::common::DFSchema, input: &Node) -> Sou
             let masking = masks(f.func.name());
             let mut out = Sources::new();
             for arg in &f.args {
-                merge(&mut out, direct(expr_in(arg, schema, input), Subtype::Transformation, masking));
+                merge(
+                    &mut out,
+                    direct(
+                        expr_in(arg, schema, input),
+                        Subtype::Transformation,
+                        masking,
+                    ),
+                );
             }
             out
         }
         Expr::ScalarSubquery(s) => direct(all_of(&s.subquery), Subtype::Transformation, false),
         Expr::InSubquery(s) => {
-            let mut out = direct(expr_in(&s.expr, schema, input), Subtype::Transformation, false);
-            merge(&mut out, map(all_of(&s.subquery.subquery), |t| t.then_indirect(Subtype::Filter)));
+            let mut out = direct(
+                expr_in(&s.expr, schema, input),
+                Subtype::Transformation,
+                false,
+            );
+            merge(
+                &mut out,
+                map(all_of(&s.subquery.subquery), |t| {
+                    t.then_indirect(Subtype::Filter)
+                }),
+            );
             out
         }
-        Expr::Exists(s) => map(all_of(&s.subquery.subquery), |t| t.then_indirect(Subtype::Filter)),
+        Expr::Exists(s) => map(all_of(&s.subquery.subquery), |t| {
+            t.then_indirect(Subtype::Filter)
+        }),
         other => {
             let mut out = Sources::new();
             let _ = other.apply_children(|child| {
@@ -455,8 +509,14 @@ mod tests {
             "SELECT order_id, amount * 2 AS double, sha256(email) AS email_hash FROM orders WHERE amount > 0",
         )
         .await;
-        assert_eq!(show(field(&l, "order_id")), ["orders.order_id Direct Identity"]);
-        assert_eq!(show(field(&l, "double")), ["orders.amount Direct Transformation"]);
+        assert_eq!(
+            show(field(&l, "order_id")),
+            ["orders.order_id Direct Identity"]
+        );
+        assert_eq!(
+            show(field(&l, "double")),
+            ["orders.amount Direct Transformation"]
+        );
         assert_eq!(
             show(field(&l, "email_hash")),
             ["orders.email Direct Transformation masking"]
@@ -470,8 +530,14 @@ mod tests {
             "SELECT c.country, SUM(o.amount) AS revenue, COUNT(*) AS n FROM orders o JOIN customers c ON o.customer_id = c.customer_id GROUP BY c.country ORDER BY revenue DESC",
         )
         .await;
-        assert_eq!(show(field(&l, "country")), ["customers.country Direct Identity"]);
-        assert_eq!(show(field(&l, "revenue")), ["orders.amount Direct Aggregation"]);
+        assert_eq!(
+            show(field(&l, "country")),
+            ["customers.country Direct Identity"]
+        );
+        assert_eq!(
+            show(field(&l, "revenue")),
+            ["orders.amount Direct Aggregation"]
+        );
         assert!(field(&l, "n").is_empty());
         assert_eq!(
             show(&l.dataset),
@@ -493,11 +559,17 @@ mod tests {
         .await;
         assert_eq!(
             show(field(&l, "size")),
-            ["orders.amount Indirect Conditional", "orders.order_id Direct Transformation"]
+            [
+                "orders.amount Indirect Conditional",
+                "orders.order_id Direct Transformation"
+            ]
         );
         assert_eq!(
             show(field(&l, "rn")),
-            ["orders.customer_id Indirect Window", "orders.day Indirect Window"]
+            [
+                "orders.customer_id Indirect Window",
+                "orders.day Indirect Window"
+            ]
         );
     }
 
@@ -507,17 +579,32 @@ mod tests {
             "SELECT customer_id, day, SUM(amount) AS total FROM orders GROUP BY ROLLUP(customer_id, day)",
         )
         .await;
-        assert_eq!(show(field(&l, "customer_id")), ["orders.customer_id Direct Identity"]);
+        assert_eq!(
+            show(field(&l, "customer_id")),
+            ["orders.customer_id Direct Identity"]
+        );
         assert_eq!(show(field(&l, "day")), ["orders.day Direct Identity"]);
-        assert_eq!(show(field(&l, "total")), ["orders.amount Direct Aggregation"]);
+        assert_eq!(
+            show(field(&l, "total")),
+            ["orders.amount Direct Aggregation"]
+        );
         let l = lineage(
             "SELECT o.order_id FROM orders o LEFT SEMI JOIN customers c ON o.customer_id = c.customer_id AND c.country = 'NL'",
         )
         .await;
-        assert_eq!(show(field(&l, "order_id")), ["orders.order_id Direct Identity"]);
+        assert_eq!(
+            show(field(&l, "order_id")),
+            ["orders.order_id Direct Identity"]
+        );
         let d = show(&l.dataset);
-        assert!(d.contains(&"customers.country Indirect Join".to_string()), "{d:?}");
-        assert!(d.contains(&"orders.customer_id Indirect Join".to_string()), "{d:?}");
+        assert!(
+            d.contains(&"customers.country Indirect Join".to_string()),
+            "{d:?}"
+        );
+        assert!(
+            d.contains(&"orders.customer_id Indirect Join".to_string()),
+            "{d:?}"
+        );
     }
 
     #[tokio::test]
@@ -529,7 +616,10 @@ mod tests {
         .await;
         assert_eq!(
             show(field(&l, "order_id")),
-            ["customers.customer_id Direct Identity", "orders.order_id Direct Identity"]
+            [
+                "customers.customer_id Direct Identity",
+                "orders.order_id Direct Identity"
+            ]
         );
         let d = show(&l.dataset);
         for want in [

@@ -74,7 +74,11 @@ pub async fn build(plans: &[JobPlan], known: HashMap<String, SchemaRef>) -> crat
     Ok(g)
 }
 
-async fn add_job(g: &mut Graph, p: &JobPlan, known: &HashMap<String, SchemaRef>) -> crate::Result<()> {
+async fn add_job(
+    g: &mut Graph,
+    p: &JobPlan,
+    known: &HashMap<String, SchemaRef>,
+) -> crate::Result<()> {
     let job = &p.job;
     let pipeline = job.spec.pipeline.clone();
     let dataset = |name: String, layer: &str, schema: &SchemaRef| Dataset {
@@ -86,7 +90,8 @@ async fn add_job(g: &mut Graph, p: &JobPlan, known: &HashMap<String, SchemaRef>)
     };
     let bronze = job.bronze_table().to_string();
     for s in source_names(p) {
-        g.datasets.insert(s.clone(), dataset(s.clone(), "source", &p.raw_schema));
+        g.datasets
+            .insert(s.clone(), dataset(s.clone(), "source", &p.raw_schema));
         for f in p.raw_schema.fields() {
             g.edges.push(Edge {
                 from: (s.clone(), f.name().clone()),
@@ -96,9 +101,15 @@ async fn add_job(g: &mut Graph, p: &JobPlan, known: &HashMap<String, SchemaRef>)
             });
         }
     }
-    g.datasets.insert(bronze.clone(), dataset(bronze.clone(), "bronze", &p.bronze_schema));
+    g.datasets.insert(
+        bronze.clone(),
+        dataset(bronze.clone(), "bronze", &p.bronze_schema),
+    );
     let q = job.quarantine_table().to_string();
-    g.datasets.insert(q.clone(), dataset(q.clone(), "quarantine", &crate::plan::quarantine_schema()));
+    g.datasets.insert(
+        q.clone(),
+        dataset(q.clone(), "quarantine", &crate::plan::quarantine_schema()),
+    );
     // A rejected record is kept whole, as delivered, in the quarantine's `_record`: every
     // source field can reach it (personal data included).
     for f in p.raw_schema.fields() {
@@ -113,9 +124,12 @@ async fn add_job(g: &mut Graph, p: &JobPlan, known: &HashMap<String, SchemaRef>)
             pipeline: pipeline.clone(),
         });
     }
-    if let (Some(silver), Some(sql), Some(out)) = (job.silver_table(), &p.silver_sql, &p.silver_output) {
+    if let (Some(silver), Some(sql), Some(out)) =
+        (job.silver_table(), &p.silver_sql, &p.silver_output)
+    {
         let silver = silver.to_string();
-        g.datasets.insert(silver.clone(), dataset(silver.clone(), "silver", out));
+        g.datasets
+            .insert(silver.clone(), dataset(silver.clone(), "silver", out));
         let l = plan_sql(sql, known, p.silver_input_schema.as_ref()).await?;
         let l = through_input(p, l);
         push(g, &silver, l, &pipeline);
@@ -130,7 +144,8 @@ async fn add_job(g: &mut Graph, p: &JobPlan, known: &HashMap<String, SchemaRef>)
     }
     for gold in &p.gold {
         let name = gold.table.to_string();
-        g.datasets.insert(name.clone(), dataset(name.clone(), "gold", &gold.output));
+        g.datasets
+            .insert(name.clone(), dataset(name.clone(), "gold", &gold.output));
         let l = plan_sql(&gold.sql, known, None).await?;
         push(g, &name, l, &pipeline);
     }
@@ -195,8 +210,16 @@ fn through_input(p: &JobPlan, l: ColumnLineage) -> ColumnLineage {
         .map(|s| s.pii.clone())
         .unwrap_or_default();
     let step = |c: &str| -> Transform {
-        let raw = p.bronze_schema.field_with_name(c).ok().map(|f| f.data_type().clone());
-        let typed = p.typed_out_schema.field_with_name(c).ok().map(|f| f.data_type().clone());
+        let raw = p
+            .bronze_schema
+            .field_with_name(c)
+            .ok()
+            .map(|f| f.data_type().clone());
+        let typed = p
+            .typed_out_schema
+            .field_with_name(c)
+            .ok()
+            .map(|f| f.data_type().clone());
         let (subtype, masking) = match pii.get(c) {
             Some(PiiAction::Hash) | Some(PiiAction::Mask) => (Subtype::Transformation, true),
             _ if raw.is_some() && raw == typed => (Subtype::Identity, false),

@@ -133,7 +133,8 @@ fn touches(e: &Edge, node: &Node, direction: Direction) -> bool {
                 && (node.column.is_none() || e.to.1.is_none() || e.to.1 == node.column)
         }
         Direction::Downstream => {
-            e.from.0 == node.dataset && (node.column.is_none() || Some(&e.from.1) == node.column.as_ref())
+            e.from.0 == node.dataset
+                && (node.column.is_none() || Some(&e.from.1) == node.column.as_ref())
         }
     }
 }
@@ -197,7 +198,11 @@ pub fn to_text(i: &Impact) -> String {
         out.push_str(&format!(
             "{}{near} {} {far}  [{:?} {:?}{}] pipeline {}\n",
             "  ".repeat(*d),
-            if i.direction == "upstream" { "<-" } else { "->" },
+            if i.direction == "upstream" {
+                "<-"
+            } else {
+                "->"
+            },
             t.kind,
             t.subtype,
             if t.masking { ", masked" } else { "" },
@@ -212,7 +217,10 @@ pub fn to_text(i: &Impact) -> String {
                 r.dataset,
                 r.layer,
                 r.pipeline,
-                r.owner.as_ref().map(|o| format!(", owner {o}")).unwrap_or_default(),
+                r.owner
+                    .as_ref()
+                    .map(|o| format!(", owner {o}"))
+                    .unwrap_or_default(),
                 match (r.all_rows, r.columns.is_empty()) {
                     (true, true) => ": all rows".to_string(),
                     (true, false) => format!(": all rows; {}", r.columns.join(", ")),
@@ -241,11 +249,20 @@ fn all_edges(walks: &[Impact]) -> Vec<&Edge> {
 /// Graphviz DOT of the walks (one graph): one node per table or column reached, DIRECT edges
 /// solid, INDIRECT dashed.
 pub fn to_dot(walks: &[Impact]) -> String {
-    let mut out = String::from("digraph lineage {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    let mut out = String::from(
+        "digraph lineage {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+    );
     for e in all_edges(walks) {
         let from = format!("{}.{}", e.from.0, e.from.1);
-        let to = e.to.1.as_ref().map_or(e.to.0.clone(), |c| format!("{}.{c}", e.to.0));
-        let style = if e.transform.kind == Kind::Indirect { "dashed" } else { "solid" };
+        let to =
+            e.to.1
+                .as_ref()
+                .map_or(e.to.0.clone(), |c| format!("{}.{c}", e.to.0));
+        let style = if e.transform.kind == Kind::Indirect {
+            "dashed"
+        } else {
+            "solid"
+        };
         out.push_str(&format!(
             "  {} -> {} [label=\"{:?}\", style={style}];\n",
             dot_id(&from),
@@ -267,9 +284,16 @@ pub fn to_mermaid(walks: &[Impact]) -> String {
     let mut lines = Vec::new();
     for e in all_edges(walks) {
         let from = format!("{}.{}", e.from.0, e.from.1);
-        let to = e.to.1.as_ref().map_or(e.to.0.clone(), |c| format!("{}.{c}", e.to.0));
+        let to =
+            e.to.1
+                .as_ref()
+                .map_or(e.to.0.clone(), |c| format!("{}.{c}", e.to.0));
         let (a, b) = (id(from, &mut ids), id(to, &mut ids));
-        let arrow = if e.transform.kind == Kind::Indirect { "-.->" } else { "-->" };
+        let arrow = if e.transform.kind == Kind::Indirect {
+            "-.->"
+        } else {
+            "-->"
+        };
         lines.push(format!("  n{a} {arrow}|{:?}| n{b}", e.transform.subtype));
     }
     let mut out = String::from("flowchart LR\n");

@@ -48,11 +48,7 @@ pub fn table_id(env: &Environment, table: &str) -> Option<DatasetId> {
     Some(match &env.lake {
         LakeRoot::Local(root) => DatasetId {
             namespace: "file".into(),
-            name: root
-                .join(&t.database)
-                .join(&t.table)
-                .display()
-                .to_string(),
+            name: root.join(&t.database).join(&t.table).display().to_string(),
         },
         LakeRoot::S3 { bucket, prefix } => DatasetId {
             namespace: format!("s3://{bucket}"),
@@ -149,7 +145,12 @@ pub fn template(env: &Environment, plan: &JobPlan, g: &Graph, streaming: bool) -
     let job = &plan.job;
     let mut sql = Vec::new();
     if let Some(s) = &plan.silver_sql {
-        sql.push(format!("-- {}\n{s}", job.silver_table().map(|t| t.to_string()).unwrap_or_default()));
+        sql.push(format!(
+            "-- {}\n{s}",
+            job.silver_table()
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        ));
     }
     for gp in &plan.gold {
         sql.push(format!("-- {}\n{}", gp.table, gp.sql));
@@ -163,7 +164,11 @@ pub fn template(env: &Environment, plan: &JobPlan, g: &Graph, streaming: bool) -
         "sql": facet("SQLJobFacet", "1-1-0", json!({ "query": sql.join(";\n"), "dialect": "datafusion" })),
     });
     if let Some(d) = &job.spec.description {
-        job_facets["documentation"] = facet("DocumentationJobFacet", "1-1-0", json!({ "description": d }));
+        job_facets["documentation"] = facet(
+            "DocumentationJobFacet",
+            "1-1-0",
+            json!({ "description": d }),
+        );
     }
     let mut outputs = BTreeMap::new();
     let mut inputs = BTreeMap::new();
@@ -198,7 +203,14 @@ pub fn template(env: &Environment, plan: &JobPlan, g: &Graph, streaming: bool) -
     }
 }
 
-fn dataset(env: &Environment, plan: &JobPlan, g: &Graph, name: &str, id: &DatasetId, output: bool) -> Value {
+fn dataset(
+    env: &Environment,
+    plan: &JobPlan,
+    g: &Graph,
+    name: &str,
+    id: &DatasetId,
+    output: bool,
+) -> Value {
     let mut facets = serde_json::Map::new();
     if let Some(d) = g.datasets.get(name) {
         let types = schema_types(plan, name);
@@ -210,11 +222,18 @@ fn dataset(env: &Environment, plan: &JobPlan, g: &Graph, name: &str, id: &Datase
                 None => json!({ "name": c }),
             })
             .collect();
-        facets.insert("schema".into(), facet("SchemaDatasetFacet", "1-2-0", json!({ "fields": fields })));
+        facets.insert(
+            "schema".into(),
+            facet("SchemaDatasetFacet", "1-2-0", json!({ "fields": fields })),
+        );
         if let Some(o) = &d.owner {
             facets.insert(
                 "ownership".into(),
-                facet("OwnershipDatasetFacet", "1-0-1", json!({ "owners": [{ "name": o, "type": "team" }] })),
+                facet(
+                    "OwnershipDatasetFacet",
+                    "1-0-1",
+                    json!({ "owners": [{ "name": o, "type": "team" }] }),
+                ),
             );
         }
     }
@@ -228,15 +247,23 @@ fn dataset(env: &Environment, plan: &JobPlan, g: &Graph, name: &str, id: &Datase
     if TableName::parse(name).is_ok() {
         facets.insert(
             "symlinks".into(),
-            facet("SymlinksDatasetFacet", "1-0-1", json!({ "identifiers": [{
+            facet(
+                "SymlinksDatasetFacet",
+                "1-0-1",
+                json!({ "identifiers": [{
                 "namespace": format!("medallion://{}", env.name), "name": name, "type": "TABLE",
-            }] })),
+            }] }),
+            ),
         );
     }
     if let Some(desc) = description(plan, name) {
         facets.insert(
             "documentation".into(),
-            facet("DocumentationDatasetFacet", "1-1-0", json!({ "description": desc })),
+            facet(
+                "DocumentationDatasetFacet",
+                "1-1-0",
+                json!({ "description": desc }),
+            ),
         );
     }
     if output {
@@ -252,7 +279,11 @@ fn description(plan: &JobPlan, name: &str) -> Option<String> {
     if name == plan.job.bronze_table().to_string() {
         return spec.bronze.description.clone();
     }
-    if plan.job.silver_table().is_some_and(|t| t.to_string() == name) {
+    if plan
+        .job
+        .silver_table()
+        .is_some_and(|t| t.to_string() == name)
+    {
         return spec.silver.as_ref().and_then(|s| s.description.clone());
     }
     spec.gold
@@ -287,7 +318,10 @@ fn column_lineage(env: &Environment, plan: &JobPlan, g: &Graph, table: &str) -> 
             Some(c) => fields.entry(c.clone()).or_default(),
             None => &mut whole,
         };
-        target.entry(e.from.clone()).or_default().insert(e.transform);
+        target
+            .entry(e.from.clone())
+            .or_default()
+            .insert(e.transform);
     }
     let inputs = |s: &Sources| -> Vec<Value> {
         s.iter()
@@ -311,7 +345,11 @@ fn column_lineage(env: &Environment, plan: &JobPlan, g: &Graph, table: &str) -> 
         .iter()
         .map(|(c, s)| (c.clone(), json!({ "inputFields": inputs(s) })))
         .collect();
-    Some(facet("ColumnLineageDatasetFacet", "1-2-0", json!({ "fields": fields, "dataset": inputs(&whole) })))
+    Some(facet(
+        "ColumnLineageDatasetFacet",
+        "1-2-0",
+        json!({ "fields": fields, "dataset": inputs(&whole) }),
+    ))
 }
 
 /// Builds one RunEvent.
@@ -345,18 +383,26 @@ pub fn run_facets(error: Option<&str>) -> Value {
         })),
     });
     if let Some(e) = error {
-        f["errorMessage"] = facet("ErrorMessageRunFacet", "1-0-1", json!({
-            "message": e, "programmingLanguage": "rust",
-        }));
+        f["errorMessage"] = facet(
+            "ErrorMessageRunFacet",
+            "1-0-1",
+            json!({
+                "message": e, "programmingLanguage": "rust",
+            }),
+        );
     }
     f
 }
 
 /// Output statistics of a table a run committed.
 pub fn output_statistics(rows: u64, bytes: u64, files: u64) -> Value {
-    facet("OutputStatisticsOutputDatasetFacet", "1-0-2", json!({
-        "rowCount": rows, "size": bytes, "fileCount": files,
-    }))
+    facet(
+        "OutputStatisticsOutputDatasetFacet",
+        "1-0-2",
+        json!({
+            "rowCount": rows, "size": bytes, "fileCount": files,
+        }),
+    )
 }
 
 /// Input facets of what a run read: rows read (dataQualityMetrics) and, per quality rule,

@@ -99,12 +99,18 @@ impl LineageSink {
     fn running(&self, run_id: &str) {
         let (t, outputs) = {
             let mut runs = self.runs.lock().expect("lineage lock");
-            let Some(r) = runs.get_mut(run_id) else { return };
-            if r.last_running.is_some_and(|l| l.elapsed() < self.running_interval) {
+            let Some(r) = runs.get_mut(run_id) else {
+                return;
+            };
+            if r.last_running
+                .is_some_and(|l| l.elapsed() < self.running_interval)
+            {
                 return;
             }
             r.last_running = Some(Instant::now());
-            let Some(t) = self.templates.get(&r.pipeline) else { return };
+            let Some(t) = self.templates.get(&r.pipeline) else {
+                return;
+            };
             (t.clone(), self.outputs(t, r))
         };
         let e = ol::event(&t, "RUNNING", run_id, ol::run_facets(None), vec![], outputs);
@@ -115,7 +121,9 @@ impl LineageSink {
         let Some(r) = self.runs.lock().expect("lineage lock").remove(run_id) else {
             return;
         };
-        let Some(t) = self.templates.get(&r.pipeline) else { return };
+        let Some(t) = self.templates.get(&r.pipeline) else {
+            return;
+        };
         let outputs = self.outputs(t, &r);
         // Silver's rules judge the Bronze rows it read: the Bronze input carries them.
         let inputs: Vec<Value> = t
@@ -141,7 +149,8 @@ impl LineageSink {
             .map(|(name, d)| {
                 let mut d = d.clone();
                 if let Some((rows, bytes, files)) = r.committed.get(name) {
-                    d["outputFacets"] = json!({ "outputStatistics": ol::output_statistics(*rows, *bytes, *files) });
+                    d["outputFacets"] =
+                        json!({ "outputStatistics": ol::output_statistics(*rows, *bytes, *files) });
                 }
                 d
             })

@@ -62,10 +62,12 @@ impl FileTransport {
             (self.root.clone().join(day).join(run_id), 0)
         });
         let path = folder.clone().join(format!("{part:06}.ndjson"));
-        self.store
-            .put(&path, bytes.into())
-            .await
-            .map_err(|e| Error::io(format!("{}/{path}", self.shown), std::io::Error::other(e.to_string())))?;
+        self.store.put(&path, bytes.into()).await.map_err(|e| {
+            Error::io(
+                format!("{}/{path}", self.shown),
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
         *part += 1;
         Ok(())
     }
@@ -108,7 +110,12 @@ impl HttpTransport {
             wake: Arc::new(tokio::sync::Notify::new()),
             stats: Arc::new(HttpStats::default()),
         };
-        tokio::spawn(sender(url, t.buffer.clone(), t.wake.clone(), t.stats.clone()));
+        tokio::spawn(sender(
+            url,
+            t.buffer.clone(),
+            t.wake.clone(),
+            t.stats.clone(),
+        ));
         t
     }
 

@@ -98,7 +98,11 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
             create(&name, &location, source, properties, metadata, txn).await?
         }
     };
-    let operation = if before.is_some() { "overwrite" } else { "create" };
+    let operation = if before.is_some() {
+        "overwrite"
+    } else {
+        "create"
+    };
     run.committed(&name, "gold", before, &written, operation, (rows, 0, 0))
         .await?;
     register(run, &g.table, "gold", &written, description).await?;
