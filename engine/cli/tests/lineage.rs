@@ -392,3 +392,28 @@ fn a_batch_run_emits_no_running_events() {
     assert_eq!(kinds.len(), 4, "{kinds:?}");
     assert!(!kinds.contains(&"RUNNING".to_string()), "{kinds:?}");
 }
+
+#[test]
+fn validate_names_what_reads_a_column_a_spec_stops_writing() {
+    let dir = project();
+    let dir = dir.path();
+    let (code, _, err) = medallion(dir, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, Some(0), "{err}");
+    // silver.customers stops writing `country`, which gold.revenue_by_country (pipeline
+    // orders, another spec) reads.
+    let spec = dir.join("jobs/shop/customers.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let changed = text.replacen("phone, country,", "phone, upper(country) AS country_code,", 1);
+    assert_ne!(text, changed);
+    std::fs::write(&spec, changed).unwrap();
+    let (code, out, err) = medallion(dir, &["validate", "jobs/shop/customers.yaml", "--env", "dev"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        err.contains("silver.customers.country is no longer written")
+            && err.contains("gold.revenue_by_country (country; pipeline orders, owner shop-data)"),
+        "{err}"
+    );
+    // Without --env there is no table to compare with: nothing is said.
+    let (_, _, err) = medallion(dir, &["validate", "jobs/shop/customers.yaml"]);
+    assert!(!err.contains("no longer written"), "{err}");
+}

@@ -30,6 +30,7 @@ pub async fn validate(
         }
     }
     let schemas = project::schemas_dir(cli, envs_file.as_deref());
+    let current = known.clone();
     let plans = match plan::plan_all(&files, &schemas, known).await {
         Ok(plans) if problems.is_empty() => plans,
         result => {
@@ -38,6 +39,11 @@ pub async fn validate(
         }
     };
     crate::commands::print_warnings(&plans);
+    if env_name.is_some() {
+        for w in downstream_impacts(&files, &plans, &schemas, &current).await {
+            eprintln!("warning: {w}");
+        }
+    }
     let mut out = out::stdout();
     for p in &plans {
         writeln!(
@@ -71,4 +77,42 @@ async fn known_schemas(
     };
     let catalog = project::open_catalog(&environment).await?;
     Engine::new(environment, catalog).known_schemas().await
+}
+
+/// Columns the tables have today (`current`) that the validated specs stop writing or retype,
+/// with what reads them downstream: the other job specs of the project (its `jobs/` folder,
+/// planned against the tables as they are) and the validated ones.
+async fn downstream_impacts(
+    files: &[PathBuf],
+    plans: &[plan::JobPlan],
+    schemas: &Path,
+    current: &HashMap<String, arrow::datatypes::SchemaRef>,
+) -> Vec<String> {
+    use medallion_core::lineage::{build, changes};
+    let changed = changes::column_changes(plans, current);
+    if changed.is_empty() {
+        return vec![];
+    }
+    let validated: Vec<PathBuf> = files.iter().filter_map(|f| f.canonicalize().ok()).collect();
+    let others: Vec<PathBuf> = project::job_files(&[PathBuf::from("jobs")])
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.canonicalize().is_ok_and(|c| !validated.contains(&c)))
+        .collect();
+    let other_plans = plan::plan_all(&others, schemas, current.clone())
+        .await
+        .unwrap_or_default();
+    let all: Vec<plan::JobPlan> = plans.iter().chain(&other_plans).cloned().collect();
+    let graph = match build(&all, current.clone()).await {
+        Ok(g) => g,
+        Err(_) => match build(&other_plans, current.clone()).await {
+            Ok(g) => g,
+            Err(e) => {
+                return vec![format!(
+                    "cannot tell what reads the changed columns (lineage: {e})"
+                )]
+            }
+        },
+    };
+    changes::impacts(&changed, &graph)
 }

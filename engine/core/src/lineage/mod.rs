@@ -3,9 +3,11 @@
 //! - [`columns`]: the column lineage of one query, from its DataFusion logical plan.
 //! - [`graph`]: the project's lineage: source fields → Bronze → Silver → Gold.
 //! - [`impact`]: upstream / downstream walks of that graph (`medallion lineage`).
+//! - [`changes`]: what a spec change breaks downstream (`medallion validate --env`).
 //! - [`openlineage`], [`sink`], [`transport`]: OpenLineage RunEvents of each run, to a file
 //!   in the lake and to an HTTP endpoint.
 
+pub mod changes;
 pub mod columns;
 pub mod graph;
 pub mod impact;
