@@ -403,10 +403,17 @@ fn validate_names_what_reads_a_column_a_spec_stops_writing() {
     // orders, another spec) reads.
     let spec = dir.join("jobs/shop/customers.yaml");
     let text = std::fs::read_to_string(&spec).unwrap();
-    let changed = text.replacen("phone, country,", "phone, upper(country) AS country_code,", 1);
+    let changed = text.replacen(
+        "phone, country,",
+        "phone, upper(country) AS country_code,",
+        1,
+    );
     assert_ne!(text, changed);
     std::fs::write(&spec, changed).unwrap();
-    let (code, out, err) = medallion(dir, &["validate", "jobs/shop/customers.yaml", "--env", "dev"]);
+    let (code, out, err) = medallion(
+        dir,
+        &["validate", "jobs/shop/customers.yaml", "--env", "dev"],
+    );
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(
         err.contains("silver.customers.country is no longer written")

@@ -210,6 +210,33 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success() && text.contains("intact"), "{text}");
+    // Lineage: the stream runs emitted START (and COMPLETE for the one stopped by SIGTERM);
+    // every Silver/Gold follow run names its stream run as parent, and that run has events.
+    let mut starts = std::collections::HashSet::new();
+    let mut parents = Vec::new();
+    let mut stack = vec![dir.path().join("lake/test/_medallion/lineage")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            for line in std::fs::read_to_string(&p).unwrap().lines() {
+                let ev: serde_json::Value = serde_json::from_str(line).unwrap();
+                if ev["eventType"] == "START" {
+                    starts.insert(ev["run"]["runId"].as_str().unwrap().to_string());
+                }
+                if let Some(parent) = ev["run"]["facets"]["parent"]["run"]["runId"].as_str() {
+                    parents.push(parent.to_string());
+                }
+            }
+        }
+    }
+    assert!(!parents.is_empty(), "follow runs carry a parent facet");
+    for p in &parents {
+        assert!(starts.contains(p), "parent run {p} has no START event");
+    }
 }
 
 #[test]

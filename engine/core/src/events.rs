@@ -53,6 +53,8 @@ pub enum RunEvent {
         silver_table: Option<String>,
         /// Gold tables this run may refresh.
         gold_tables: Vec<String>,
+        /// The run this one is part of (a stream's follow runs: the stream's run id).
+        parent_run_id: Option<String>,
     },
     /// A stage began (for progress); `total_bytes` when the amount of work is known.
     StageStarted {

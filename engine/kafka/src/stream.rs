@@ -271,7 +271,9 @@ pub async fn run(
     let events = Events::new(&run_id, all);
     let started = Instant::now();
     if let Err(e) = events
-        .record(medallion_core::pipeline::run_started(&run_id, &plan, &env))
+        .record(medallion_core::pipeline::run_started(
+            &run_id, &plan, &env, None,
+        ))
         .await
     {
         // Its start is known to some sinks (lineage): end the run there too.
@@ -599,7 +601,9 @@ async fn follow(
         sinks,
         events,
     } = f;
-    let mut engine = Engine::new(env.clone(), catalog).with_sink(metrics.clone());
+    let mut engine = Engine::new(env.clone(), catalog)
+        .with_sink(metrics.clone())
+        .with_parent(events.run_id());
     for s in sinks {
         engine = engine.with_sink(s);
     }

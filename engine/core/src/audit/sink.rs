@@ -109,6 +109,7 @@ impl AuditSink {
             quarantine_table,
             silver_table,
             gold_tables,
+            parent_run_id,
             ..
         } = e
         else {
@@ -138,7 +139,11 @@ impl AuditSink {
                 dropped: BTreeMap::new(),
             },
         );
-        let entry = self.entry(run_id, "run_started", json!({ "tables": tables }));
+        let entry = self.entry(
+            run_id,
+            "run_started",
+            json!({ "tables": tables, "parent_run_id": parent_run_id }),
+        );
         self.push(entry, AfterWrite::OpenRun);
     }
 

@@ -32,19 +32,22 @@ fn plain(t: &DataType) -> DataType {
 
 /// Columns of the tables as they are (`current`, e.g. from the catalog) that the planned
 /// outputs of `plans` drop or retype. Medallion's own metadata columns (`_…`) are left out.
-pub fn column_changes(plans: &[JobPlan], current: &HashMap<String, SchemaRef>) -> Vec<ColumnChange> {
+pub fn column_changes(
+    plans: &[JobPlan],
+    current: &HashMap<String, SchemaRef>,
+) -> Vec<ColumnChange> {
     let mut out = Vec::new();
     for p in plans {
         for (table, planned) in p.output_schemas() {
-            let Some(now) = current.get(&table) else { continue };
+            let Some(now) = current.get(&table) else {
+                continue;
+            };
             for f in now.fields().iter().filter(|f| !f.name().starts_with('_')) {
                 let what = match planned.field_with_name(f.name()) {
                     Err(_) => "is no longer written".to_string(),
-                    Ok(n) if plain(n.data_type()) != plain(f.data_type()) => format!(
-                        "changes type from {} to {}",
-                        f.data_type(),
-                        n.data_type()
-                    ),
+                    Ok(n) if plain(n.data_type()) != plain(f.data_type()) => {
+                        format!("changes type from {} to {}", f.data_type(), n.data_type())
+                    }
                     Ok(_) => continue,
                 };
                 out.push(ColumnChange {

@@ -373,8 +373,9 @@ pub fn event(
     })
 }
 
-/// The run facets every event carries; `error` on FAIL.
-pub fn run_facets(error: Option<&str>) -> Value {
+/// The run facets every event carries; `error` on FAIL; `parent` (a stream's run, for its
+/// follow runs) as a ParentRunFacet naming the same job.
+pub fn run_facets(error: Option<&str>, parent: Option<&str>, t: &JobTemplate) -> Value {
     let mut f = json!({
         "processing_engine": facet("ProcessingEngineRunFacet", "1-1-1", json!({
             "version": env!("CARGO_PKG_VERSION"),
@@ -382,6 +383,16 @@ pub fn run_facets(error: Option<&str>) -> Value {
             "openlineageAdapterVersion": env!("CARGO_PKG_VERSION"),
         })),
     });
+    if let Some(p) = parent {
+        f["parent"] = facet(
+            "ParentRunFacet",
+            "1-2-0",
+            json!({
+                "run": { "runId": p },
+                "job": { "namespace": t.namespace, "name": t.pipeline },
+            }),
+        );
+    }
     if let Some(e) = error {
         f["errorMessage"] = facet(
             "ErrorMessageRunFacet",

@@ -29,6 +29,8 @@ pub struct LineageSink {
 
 struct RunState {
     pipeline: String,
+    /// The run this one is part of (ParentRunFacet).
+    parent: Option<String>,
     committed: BTreeMap<String, (u64, u64, u64)>,
     rules: BTreeMap<String, (u64, u64)>,
     rows_read: u64,
@@ -70,7 +72,7 @@ impl LineageSink {
             .push((run_id.to_string(), event));
     }
 
-    fn started(&self, run_id: &str, pipeline: &str) {
+    fn started(&self, run_id: &str, pipeline: &str, parent: Option<&str>) {
         let Some(t) = self.templates.get(pipeline) else {
             return;
         };
@@ -78,6 +80,7 @@ impl LineageSink {
             run_id.to_string(),
             RunState {
                 pipeline: pipeline.to_string(),
+                parent: parent.map(str::to_string),
                 committed: BTreeMap::new(),
                 rules: BTreeMap::new(),
                 rows_read: 0,
@@ -88,7 +91,7 @@ impl LineageSink {
             t,
             "START",
             run_id,
-            ol::run_facets(None),
+            ol::run_facets(None, parent, t),
             t.inputs.values().cloned().collect(),
             t.outputs.values().cloned().collect(),
         );
@@ -113,7 +116,14 @@ impl LineageSink {
             };
             (t.clone(), self.outputs(t, r))
         };
-        let e = ol::event(&t, "RUNNING", run_id, ol::run_facets(None), vec![], outputs);
+        let e = ol::event(
+            &t,
+            "RUNNING",
+            run_id,
+            ol::run_facets(None, None, &t),
+            vec![],
+            outputs,
+        );
         self.send(run_id, e);
     }
 
@@ -138,7 +148,8 @@ impl LineageSink {
             })
             .collect();
         let kind = if error.is_some() { "FAIL" } else { "COMPLETE" };
-        let e = ol::event(t, kind, run_id, ol::run_facets(error), inputs, outputs);
+        let facets = ol::run_facets(error, r.parent.as_deref(), t);
+        let e = ol::event(t, kind, run_id, facets, inputs, outputs);
         self.send(run_id, e);
     }
 
@@ -162,7 +173,11 @@ impl LineageSink {
 impl EventSink for LineageSink {
     fn emit(&self, run_id: &str, event: &RunEvent) {
         match event {
-            RunEvent::RunStarted { pipeline, .. } => self.started(run_id, pipeline),
+            RunEvent::RunStarted {
+                pipeline,
+                parent_run_id,
+                ..
+            } => self.started(run_id, pipeline, parent_run_id.as_deref()),
             RunEvent::TableCommitted {
                 table,
                 layer,

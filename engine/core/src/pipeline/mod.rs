@@ -52,6 +52,8 @@ pub struct Engine {
     pub progress: Arc<dyn Progress>,
     /// Sinks that receive every run's events (logs, audit, lineage), besides the report.
     pub sinks: Vec<Arc<dyn EventSink>>,
+    /// The run these runs are part of (a stream's Silver/Gold follow runs: the stream's run).
+    pub parent_run: Option<String>,
 }
 
 /// One run of one pipeline: what every stage needs to know.
@@ -87,11 +89,18 @@ impl Engine {
             catalog,
             progress: Arc::new(NoProgress),
             sinks: Vec::new(),
+            parent_run: None,
         }
     }
 
     pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
         self.progress = progress;
+        self
+    }
+
+    /// Makes every run a child of run `parent` (a stream's follow runs).
+    pub fn with_parent(mut self, parent: &str) -> Self {
+        self.parent_run = Some(parent.to_string());
         self
     }
 
@@ -203,11 +212,22 @@ pub(crate) fn fault_error(point: &str) -> Result<()> {
 }
 
 fn started_event(run: &Run<'_>) -> RunEvent {
-    run_started(&run.id, run.plan, run.env())
+    run_started(
+        &run.id,
+        run.plan,
+        run.env(),
+        run.engine.parent_run.as_deref(),
+    )
 }
 
-/// The `RunStarted` event of a run (batch or stream) of `plan` in `env`.
-pub fn run_started(run_id: &str, plan: &JobPlan, env: &Environment) -> RunEvent {
+/// The `RunStarted` event of a run (batch or stream) of `plan` in `env`, part of run
+/// `parent` if any.
+pub fn run_started(
+    run_id: &str,
+    plan: &JobPlan,
+    env: &Environment,
+    parent: Option<&str>,
+) -> RunEvent {
     let job = &plan.job;
     RunEvent::RunStarted {
         run_id: run_id.to_string(),
@@ -222,5 +242,6 @@ pub fn run_started(run_id: &str, plan: &JobPlan, env: &Environment) -> RunEvent 
         quarantine_table: job.quarantine_table().to_string(),
         silver_table: job.silver_table().map(|t| t.to_string()),
         gold_tables: plan.gold.iter().map(|g| g.table.to_string()).collect(),
+        parent_run_id: parent.map(str::to_string),
     }
 }
