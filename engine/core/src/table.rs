@@ -561,6 +561,25 @@ pub async fn added_files(table: &DeltaTable, after: i64, upto: i64) -> Result<Ve
     Ok(out)
 }
 
+/// Version `v`'s entry in the Delta log: None when log retention removed it; inside, its
+/// commitInfo (None if the commit has none).
+pub async fn commit_entry(
+    table: &DeltaTable,
+    v: i64,
+) -> Result<Option<Option<deltalake::kernel::CommitInfo>>> {
+    let Some(bytes) = table.log_store().read_commit_entry(v as _).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        deltalake::logstore::get_actions(v as _, &bytes)?
+            .into_iter()
+            .find_map(|a| match a {
+                Action::CommitInfo(i) => Some(i),
+                _ => None,
+            }),
+    ))
+}
+
 /// The commit information (operation, medallion's metadata) of the commits after version
 /// `after` up to and including `upto`, read from the Delta log.
 pub async fn commit_infos(

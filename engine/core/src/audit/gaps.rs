@@ -325,18 +325,11 @@ async fn commits_of_run(
         .unwrap_or(0);
     let mut out = Vec::new();
     let mut v = table::version(&t);
-    let store = t.log_store();
     while v >= 0 {
         // A commit removed by log retention ends the walk (it is older than any run alive).
-        let Some(bytes) = store.read_commit_entry(v as _).await? else {
+        let Some(info) = table::commit_entry(&t, v).await? else {
             break;
         };
-        let info = deltalake::logstore::get_actions(v as _, &bytes)?
-            .into_iter()
-            .find_map(|a| match a {
-                deltalake::kernel::Action::CommitInfo(i) => Some(i),
-                _ => None,
-            });
         let Some(info) = info else {
             v -= 1;
             continue;

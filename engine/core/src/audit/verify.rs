@@ -276,7 +276,6 @@ async fn cross_check(
     let Some(t) = table::open_if_exists(name, &location).await? else {
         return Ok((0, None));
     };
-    let store = t.log_store();
     // When this table was created: records dated before it are of an earlier table of the
     // same name (deleted and created again). Delta's metaData.id is no identity here: a
     // schema-evolving merge gives the table a new one.
@@ -299,7 +298,7 @@ async fn cross_check(
                 ),
             });
         }
-        let Some(bytes) = store.read_commit_entry(v as _).await? else {
+        let Some(info) = table::commit_entry(&t, v).await? else {
             if !records.is_empty() {
                 findings.push(Finding {
                     severity: Severity::Warning,
@@ -311,12 +310,6 @@ async fn cross_check(
             }
             continue;
         };
-        let info = deltalake::logstore::get_actions(v as _, &bytes)?
-            .into_iter()
-            .find_map(|a| match a {
-                deltalake::kernel::Action::CommitInfo(i) => Some(i),
-                _ => None,
-            });
         let Some(info) = info else { continue };
         if info.timestamp.is_some_and(|ts| ts < start_ms) {
             continue; // before the trail began
@@ -359,15 +352,10 @@ async fn cross_check(
 
 /// The commit time of the table's version 0 (None when it is no longer in the log).
 async fn created_ms(t: &deltalake::DeltaTable) -> Result<Option<i64>> {
-    let Some(bytes) = t.log_store().read_commit_entry(0).await? else {
-        return Ok(None);
-    };
-    Ok(deltalake::logstore::get_actions(0, &bytes)?
-        .into_iter()
-        .find_map(|a| match a {
-            deltalake::kernel::Action::CommitInfo(i) => i.timestamp,
-            _ => None,
-        }))
+    Ok(table::commit_entry(t, 0)
+        .await?
+        .flatten()
+        .and_then(|i| i.timestamp))
 }
 
 fn ms(at: &str) -> Option<i64> {
