@@ -122,31 +122,7 @@ async fn example_pipelines_on_s3_and_glue() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!p.join("lake").exists(), "nothing was written locally");
 
-    // A second run with nothing new commits nothing, on S3 too: every table keeps its version.
-    let versions = |p: &Path| {
-        let (code, out, err) = medallion(p, &["tables", "--env", "prod", "--json"]);
-        assert_eq!(code, 0, "{err}");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        v["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["database"].to_string() + "." + t["name"].as_str().unwrap(),
-                    t["delta_version"].clone(),
-                )
-            })
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    let before = versions(p);
-    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(
-        versions(p),
-        before,
-        "a run with no new input committed something"
-    );
+    a_run_with_nothing_new_commits_nothing(p);
 
     // Same Gold results as on the embedded default.
     for (sql, file) in [
@@ -348,7 +324,41 @@ async fn example_pipelines_on_s3_and_glue() {
         "{out}"
     );
 
-    // The audit trail on S3: every commit recorded, by the caller STS names, chain intact.
+    let records = audit_trail_is_intact_with_the_sts_caller(p);
+    concurrent_writers_keep_one_chain(p, records);
+}
+
+/// A second run with nothing new commits nothing, on S3 too: every table keeps its version.
+fn a_run_with_nothing_new_commits_nothing(p: &Path) {
+    let versions = |p: &Path| {
+        let (code, out, err) = medallion(p, &["tables", "--env", "prod", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["database"].to_string() + "." + t["name"].as_str().unwrap(),
+                    t["delta_version"].clone(),
+                )
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let before = versions(p);
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        versions(p),
+        before,
+        "a run with no new input committed something"
+    );
+}
+
+/// The audit trail on S3: every commit recorded, by the caller STS names, chain intact.
+/// Returns how many records it holds.
+fn audit_trail_is_intact_with_the_sts_caller(p: &Path) -> usize {
     let (code, out, err) = medallion(p, &["audit", "verify", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
@@ -369,8 +379,11 @@ async fn example_pipelines_on_s3_and_glue() {
         "{commit}"
     );
     assert!(records.iter().any(|r| r["action"] == "catalog_synced"));
+    records.len()
+}
 
-    // Concurrent writers on S3 (create-only puts): no record overwritten, one chain.
+/// Concurrent writers on S3 (create-only puts): no record overwritten, one chain.
+fn concurrent_writers_keep_one_chain(p: &Path, records: usize) {
     let writers: Vec<_> = (0..3)
         .map(|_| {
             let p = p.to_path_buf();
@@ -387,7 +400,7 @@ async fn example_pipelines_on_s3_and_glue() {
     }
     let (_, out, _) = medallion(p, &["audit", "--env", "prod", "--format", "json"]);
     let after: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    assert_eq!(after.len(), records.len() + 9);
+    assert_eq!(after.len(), records + 9);
     let (code, out, err) = medallion(p, &["audit", "verify", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
