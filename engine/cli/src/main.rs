@@ -111,6 +111,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
         format: LineageFormat,
     },
+    /// Write the environment's documentation site: a static `index.html` with every table,
+    /// pipeline, rule outcome, the lineage graph, the audit trail and search (no server, no
+    /// network): `medallion docs --env dev --out site/`.
+    Docs {
+        #[arg(long, default_value = "dev")]
+        env: String,
+        /// The folder to write (created; a folder that holds something else is refused).
+        #[arg(long)]
+        out: PathBuf,
+        /// Job files or folders (default: jobs/).
+        #[arg(long = "jobs")]
+        paths: Vec<PathBuf>,
+        /// Show the audit trail of this many days.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
     /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`);
     /// the query is recorded in the audit trail.
     Sql {

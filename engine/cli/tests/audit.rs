@@ -133,6 +133,16 @@ fn a_run_is_recorded_with_who_what_and_when_and_verifies() {
             .is_some_and(|m| !m.is_empty()),
         "{end}"
     );
+    // So are the outcomes of every rule: rows checked and failing, with the rule's on_fail
+    // (the examples' currency_eur quarantines one order, and a warn rule is counted too).
+    let rules = &end["detail"]["rules"];
+    assert_eq!(rules["currency_eur"]["on_fail"], "quarantine", "{end}");
+    assert_eq!(rules["currency_eur"]["failed"], 1, "{end}");
+    assert!(
+        rules["currency_eur"]["checked"].as_u64().unwrap() > 1,
+        "{end}"
+    );
+    assert_eq!(rules["known_status"]["on_fail"], "warn", "{end}");
     // Times never go backwards, positions have no holes, each record chains to the one before.
     for (i, w) in recs.windows(2).enumerate() {
         assert!(w[0]["at"].as_str() <= w[1]["at"].as_str());

@@ -528,6 +528,32 @@ pub fn table_id(table: &DeltaTable) -> String {
         .unwrap_or_default()
 }
 
+/// What a table's current version holds: its active data files, their bytes, and their
+/// rows (from the add actions' statistics; None when a file has no row count).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FileStats {
+    pub files: u64,
+    pub bytes: u64,
+    pub rows: Option<u64>,
+}
+
+pub fn file_stats(table: &DeltaTable) -> Result<FileStats> {
+    let snapshot = table.snapshot()?;
+    let mut stats = FileStats {
+        rows: Some(0),
+        ..Default::default()
+    };
+    for f in snapshot.log_data().iter() {
+        stats.files += 1;
+        stats.bytes += f.size().max(0) as u64;
+        stats.rows = match (stats.rows, f.num_records()) {
+            (Some(total), Some(n)) => Some(total + n as u64),
+            _ => None,
+        };
+    }
+    Ok(stats)
+}
+
 pub fn version(table: &DeltaTable) -> i64 {
     table.version().map_or(-1, |v| v as i64)
 }

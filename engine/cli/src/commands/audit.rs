@@ -13,19 +13,8 @@ pub async fn list(cli: &Cli, args: &AuditList) -> anyhow::Result<ExitCode> {
     let (env, _) = project::environment(cli, &args.env).await?;
     let log = AuditLog::for_env(&env, Actor::default())?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
-    let mut records = Vec::new();
-    for (seq, bytes) in log.read_all().await? {
-        let r: Record = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
-            path: format!("{}/{seq:020}.json", log.shown),
-            message: format!(
-                "not a valid audit record ({e}); run `medallion audit verify --env {}`",
-                env.name
-            ),
-        })?;
-        if keep(&r, args, since) {
-            records.push(r);
-        }
-    }
+    let mut records = log.records().await?;
+    records.retain(|r| keep(r, args, since));
     let mut out = out::stdout();
     if args.format == AuditFormat::Json {
         writeln!(out, "{}", serde_json::to_string_pretty(&records)?)?;

@@ -6,6 +6,7 @@ use crate::{project, stream, AuditAction, CatalogAction, Cli, Command};
 
 mod audit;
 mod catalog;
+mod docs;
 mod lineage;
 mod run;
 mod sql;
@@ -24,6 +25,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (engine, envs_file) = project::engine(&cli, env, Some(path)).await?;
             let schemas = project::schemas_dir(&cli, Some(&envs_file));
             stream::stream(engine, &envs_file, &schemas, path, *metrics_addr).await
+        }
+        Command::Docs {
+            env,
+            out,
+            paths,
+            days,
+        } => {
+            let args = docs::Args {
+                env,
+                out,
+                paths,
+                days: *days,
+            };
+            docs::docs(&cli, args).await
         }
         Command::Tables { env, json } => tables::tables(&cli, env, *json).await,
         Command::Audit {

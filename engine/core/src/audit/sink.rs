@@ -40,6 +40,15 @@ struct RunState {
     marker: Marker,
     quarantined: BTreeMap<String, u64>,
     dropped: BTreeMap<String, u64>,
+    /// Per rule: its `on_fail`, rows checked and rows failing (summed over the run's batches).
+    rules: BTreeMap<String, RuleTally>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct RuleTally {
+    on_fail: String,
+    checked: u64,
+    failed: u64,
 }
 
 /// A record to write, and what to do with the run's marker once it is written.
@@ -137,6 +146,7 @@ impl AuditSink {
                 marker,
                 quarantined: BTreeMap::new(),
                 dropped: BTreeMap::new(),
+                rules: BTreeMap::new(),
             },
         );
         let entry = self.entry(
@@ -163,15 +173,27 @@ impl AuditSink {
             RunEvent::RowsDropped { rule, rows, .. } => {
                 *run.dropped.entry(rule.clone()).or_default() += rows
             }
+            RunEvent::RuleOutcome {
+                rule,
+                on_fail,
+                checked,
+                failed,
+                ..
+            } => {
+                let t = run.rules.entry(rule.clone()).or_default();
+                t.on_fail = on_fail.to_string();
+                t.checked += checked;
+                t.failed += failed;
+            }
             _ => {}
         }
     }
 
     fn ended(&self, run_id: &str, e: &RunEvent) {
-        let (quarantined, dropped) = {
+        let (quarantined, dropped, rules) = {
             let state = self.state.lock().expect("audit sink lock");
             state.runs.get(run_id).map_or_else(Default::default, |r| {
-                (r.quarantined.clone(), r.dropped.clone())
+                (r.quarantined.clone(), r.dropped.clone(), r.rules.clone())
             })
         };
         let (action, mut detail) = match e {
@@ -192,6 +214,7 @@ impl AuditSink {
         };
         detail["quarantined_by_rule"] = json!(quarantined);
         detail["dropped_by_rule"] = json!(dropped);
+        detail["rules"] = json!(rules);
         let entry = self.entry(run_id, action, detail);
         self.push(entry, AfterWrite::CloseRun);
     }
@@ -254,9 +277,9 @@ impl EventSink for AuditSink {
                 let e = self.table_entry(run_id, "schema_changed", table, None, detail);
                 self.push(e, AfterWrite::Nothing);
             }
-            RunEvent::RowsQuarantined { .. } | RunEvent::RowsDropped { .. } => {
-                self.count(run_id, event)
-            }
+            RunEvent::RowsQuarantined { .. }
+            | RunEvent::RowsDropped { .. }
+            | RunEvent::RuleOutcome { .. } => self.count(run_id, event),
             RunEvent::RunFinished { .. } | RunEvent::RunFailed { .. } => self.ended(run_id, event),
             _ => {}
         }

@@ -339,6 +339,23 @@ impl AuditLog {
             .map_err(|e| self.io(&self.root, e))
     }
 
+    /// Every record, parsed; a record that is not valid JSON of a record is an error naming
+    /// it (the trail was damaged: `medallion audit verify` tells how).
+    pub async fn records(&self) -> Result<Vec<super::Record>> {
+        let mut out = Vec::new();
+        for (seq, bytes) in self.read_all().await? {
+            let r = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
+                path: format!("{}/{seq:020}.json", self.shown),
+                message: format!(
+                    "not a valid audit record ({e}); run `medallion audit verify --env {}`",
+                    self.environment
+                ),
+            })?;
+            out.push(r);
+        }
+        Ok(out)
+    }
+
     pub(super) async fn read_head(&self) -> Option<Head> {
         let bytes = self
             .store
