@@ -60,6 +60,13 @@ pub struct EnvironmentSpec {
     /// What the environment is for.
     #[serde(default)]
     pub description: Option<String>,
+    /// The environment whose tested releases this one runs (`prod: { promote_from: staging }`):
+    /// `run` and `stream` here refuse specs not promoted with `medallion promote`.
+    #[serde(default)]
+    pub promote_from: Option<String>,
+    /// What `medallion promote` checks before promoting into this environment.
+    #[serde(default)]
+    pub gates: crate::promote::GatePolicy,
 }
 
 /// Catalog selection.
@@ -123,6 +130,12 @@ pub struct Environment {
     pub other_lakes: Vec<(String, LakeRoot)>,
     /// The project root: the folder holding `environments.yaml`.
     pub project_root: PathBuf,
+    /// See [`EnvironmentSpec::promote_from`].
+    pub promote_from: Option<String>,
+    pub gates: crate::promote::GatePolicy,
+    /// SHA-256 of this environment's entry in environments.yaml (as JSON with sorted keys): part
+    /// of a release, so that changing the entry needs a new promotion.
+    pub spec_sha256: String,
 }
 
 /// Makes a path absolute and removes `.` / `..` without touching the file system.
@@ -294,23 +307,62 @@ pub fn load_environment(file: &Path, name: &str) -> Result<Environment> {
     })
 }
 
+/// The file as plain values, for the hash of each entry.
+#[derive(Deserialize)]
+struct RawEnvironmentsFile {
+    environments: BTreeMap<String, serde_json::Value>,
+}
+
+/// `promote_from` names another environment, and following it never comes back.
+fn check_promotion_order(shown: &str, parsed: &EnvironmentsFile) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    for (name, spec) in &parsed.environments {
+        let Some(from) = &spec.promote_from else {
+            continue;
+        };
+        let field = format!("environments.{name}.promote_from");
+        if !parsed.environments.contains_key(from) || from == name {
+            errors.push(SpecError::new(
+                shown,
+                &field,
+                format!("`{from}` is not another environment of this file"),
+            ));
+            continue;
+        }
+        let mut seen = vec![name.as_str()];
+        let mut at = from.as_str();
+        while let Some(next) = parsed.environments.get(at).and_then(|s| s.promote_from.as_deref()) {
+            seen.push(at);
+            if seen.contains(&next) {
+                errors.push(SpecError::new(
+                    shown,
+                    &field,
+                    format!("the promotion order is a loop: {} -> {next}", seen.join(" -> ")),
+                ));
+                break;
+            }
+            at = next;
+        }
+    }
+    errors
+}
+
 /// Loads and checks every environment of the file.
 pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
     let shown = file.display().to_string();
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let (parsed, root): (EnvironmentsFile, PathBuf) = if shown.starts_with("s3://") {
+    let (text, root) = if shown.starts_with("s3://") {
         // Rendered by Terraform into the environment's lake bucket; relative local paths
         // (sources) resolve against the current folder (the image's working directory).
-        let text = read_s3_text(&shown)?;
-        let parsed = crate::yaml::parse(&shown, &text).map_err(|e| Error::Spec(vec![e]))?;
-        (parsed, cwd.clone())
+        (read_s3_text(&shown)?, cwd.clone())
     } else {
-        let parsed = crate::yaml::load(file).map_err(|e| Error::Spec(vec![e]))?;
-        (
-            parsed,
-            normalize(&cwd, file.parent().unwrap_or(Path::new("."))),
-        )
+        let text = std::fs::read_to_string(file).map_err(|e| Error::io(&shown, e))?;
+        (text, normalize(&cwd, file.parent().unwrap_or(Path::new("."))))
     };
+    let parsed: EnvironmentsFile =
+        crate::yaml::parse(&shown, &text).map_err(|e| Error::Spec(vec![e]))?;
+    let raw: RawEnvironmentsFile =
+        crate::yaml::parse(&shown, &text).map_err(|e| Error::Spec(vec![e]))?;
     let mut errors = Vec::new();
     let mut lakes = Vec::new();
     for (name, spec) in &parsed.environments {
@@ -341,6 +393,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
             }
         }
     }
+    errors.extend(check_promotion_order(&shown, &parsed));
     if parsed.environments.is_empty() {
         errors.push(SpecError::new(
             &shown,
@@ -374,6 +427,13 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 lineage: spec.lineage.clone(),
                 other_lakes: lakes.iter().filter(|(n, _)| n != name).cloned().collect(),
                 project_root: root.clone(),
+                promote_from: spec.promote_from.clone(),
+                gates: spec.gates.clone(),
+                spec_sha256: raw
+                    .environments
+                    .get(name)
+                    .map(|v| crate::schema::sha256_hex(v.to_string().as_bytes()))
+                    .unwrap_or_default(),
             }
         })
         .collect())

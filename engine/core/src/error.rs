@@ -63,6 +63,11 @@ pub enum Error {
     #[error("{}", join_spec_errors(.0))]
     Spec(Vec<SpecError>),
 
+    /// The environment runs only promoted releases and this spec is not one
+    /// (`medallion promote`; see docs/promotion.md).
+    #[error("not promoted: {0}")]
+    NotPromoted(String),
+
     /// A path or table outside the selected environment was requested.
     #[error("environment isolation: {0}")]
     Isolation(String),
@@ -142,7 +147,9 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         use class::{arrow_class, datafusion_class, delta_class};
         match self {
-            Error::Spec(_) | Error::Isolation(_) | Error::Config(_) => ErrorClass::Config,
+            Error::Spec(_) | Error::Isolation(_) | Error::NotPromoted(_) | Error::Config(_) => {
+                ErrorClass::Config
+            }
             Error::Source { .. } | Error::Input { .. } => ErrorClass::Input,
             Error::QualityFailed { .. } => ErrorClass::Data,
             Error::Table { source, .. } | Error::Delta(source) => delta_class(source),

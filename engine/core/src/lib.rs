@@ -21,6 +21,7 @@ pub mod lineage;
 pub mod pii;
 pub mod pipeline;
 pub mod plan;
+pub mod promote;
 pub mod quality;
 pub mod quarantine;
 pub mod report;

@@ -32,6 +32,42 @@ pub struct SchemaFile {
     pub description: Option<String>,
     /// The top-level fields, in order.
     pub fields: Vec<FieldSpec>,
+    /// How this version must relate to the tables already written, checked by
+    /// `medallion promote` against the target environment (default `backward`).
+    #[serde(default)]
+    pub compatibility: Compatibility,
+}
+
+/// Schema compatibility modes, as in schema registries, for tables:
+/// - `backward`: the new schema reads every row already written: no column dropped or renamed,
+///   no type narrowed or changed (widening is fine), a new column is nullable;
+/// - `forward`: readers of the old schema read rows written with the new one: no column
+///   dropped or renamed, no type changed or widened (narrowing is fine);
+/// - `full`: both; `none`: no check;
+/// - `*_transitive`: against every earlier version of the dataset too, not only the tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compatibility {
+    #[default]
+    Backward,
+    BackwardTransitive,
+    Forward,
+    ForwardTransitive,
+    Full,
+    FullTransitive,
+    None,
+}
+
+impl Compatibility {
+    pub fn backward(self) -> bool {
+        matches!(self, Self::Backward | Self::BackwardTransitive | Self::Full | Self::FullTransitive)
+    }
+    pub fn forward(self) -> bool {
+        matches!(self, Self::Forward | Self::ForwardTransitive | Self::Full | Self::FullTransitive)
+    }
+    pub fn transitive(self) -> bool {
+        matches!(self, Self::BackwardTransitive | Self::ForwardTransitive | Self::FullTransitive)
+    }
 }
 
 /// One field of a schema (or of a struct type).
@@ -199,6 +235,7 @@ pub struct DatasetSchema {
     /// SHA-256 (hex) of the file's bytes. Recorded in the tables written with this version
     /// (`medallion.schema_sha256`) so that an edited released version is noticed.
     pub content_sha256: String,
+    pub compatibility: Compatibility,
 }
 
 impl DatasetSchema {
@@ -339,6 +376,7 @@ pub fn load_schema(
         fields: file.fields,
         path,
         content_sha256,
+        compatibility: file.compatibility,
     })
 }
 

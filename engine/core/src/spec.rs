@@ -34,6 +34,17 @@ pub struct JobSpec {
     /// Aggregations over Silver tables.
     #[serde(default)]
     pub gold: Vec<GoldSpec>,
+    /// This pipeline's promotion gates, overriding the target environment's `gates`.
+    #[serde(default)]
+    pub gates: Option<PipelineGates>,
+}
+
+/// `gates:` of a job spec.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineGates {
+    #[serde(default)]
+    pub max_quarantine_ratio: Option<f64>,
 }
 
 /// Bronze: raw records as delivered, plus ingestion metadata columns
@@ -172,6 +183,11 @@ pub struct SilverSpec {
     /// `pii` that the SQL reads without an action here is a plan warning.
     #[serde(default)]
     pub pii: BTreeMap<String, PiiAction>,
+    /// Columns classified `pii` that Silver keeps raw on purpose, each with the written reason
+    /// (`{ email: "support needs to reach the customer; access restricted" }`); the PII gate of
+    /// `medallion promote` accepts them.
+    #[serde(default)]
+    pub pii_allow: BTreeMap<String, String>,
     /// The transform, in SQL over the relation `input` (the typed, checked, deduplicated,
     /// masked rows, with the Bronze metadata columns). Default: `SELECT * FROM input`.
     #[serde(default)]

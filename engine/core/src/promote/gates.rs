@@ -1,0 +1,403 @@
+//! The gates a release must pass to be promoted, each with its evidence.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use arrow::datatypes::SchemaRef;
+use serde::Serialize;
+
+use super::history::{self, RunSummary};
+use super::release::{Release, ReleasedPipeline};
+use super::GatePolicy;
+use crate::audit::Record;
+use crate::compat;
+use crate::env::{Environment, LakeRoot};
+use crate::lineage::{Graph, Kind};
+use crate::plan::JobPlan;
+use crate::schema::DatasetSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// Not configured for the target (e.g. no performance budget).
+    Skip,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    pub name: &'static str,
+    pub status: Status,
+    /// One line per pipeline or item checked.
+    pub evidence: Vec<String>,
+}
+
+impl Gate {
+    fn of(name: &'static str, failures: Vec<String>, passes: Vec<String>) -> Self {
+        let status = if failures.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        Self {
+            name,
+            status,
+            evidence: failures.into_iter().chain(passes).collect(),
+        }
+    }
+}
+
+/// What the gates read.
+pub struct Inputs<'a> {
+    pub release: &'a Release,
+    pub plans: &'a [JobPlan],
+    pub graph: &'a Graph,
+    pub from: &'a Environment,
+    pub to: &'a Environment,
+    /// The `from` environment's audit trail.
+    pub from_records: &'a [Record],
+    /// The target's tables as they are now (name → schema), from its lake.
+    pub target_tables: &'a HashMap<String, SchemaRef>,
+    /// Earlier versions of each pinned dataset (for `*_transitive`).
+    pub earlier_schemas: &'a HashMap<String, Vec<DatasetSchema>>,
+    /// Whether the target's lake and catalog answered, with what they said if not.
+    pub reachable: &'a [(String, Result<(), String>)],
+}
+
+pub fn check(i: &Inputs<'_>) -> Vec<Gate> {
+    let tested: Vec<(&ReleasedPipeline, Option<RunSummary>)> = i
+        .release
+        .pipelines
+        .iter()
+        .map(|r| (r, last_tested_run(i.from_records, r)))
+        .collect();
+    vec![
+        tested_upstream(i, &tested),
+        schema_compatibility(i),
+        quality(i, &tested),
+        pii_policy(i),
+        performance(i, &tested),
+        infrastructure(i),
+    ]
+}
+
+/// The newest successful run in `from` of exactly this spec and schema.
+fn last_tested_run(records: &[Record], r: &ReleasedPipeline) -> Option<RunSummary> {
+    history::runs(records, &r.pipeline)
+        .into_iter()
+        .rev()
+        .find(|run| run.succeeded() && run.matches(r))
+}
+
+fn short(h: &str) -> &str {
+    &h[..h.len().min(12)]
+}
+
+fn tested_upstream(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)]) -> Gate {
+    let (mut fail, mut pass) = (Vec::new(), Vec::new());
+    for (r, run) in tested {
+        match run {
+            Some(run) => pass.push(format!(
+                "{}: run {} finished in {} at {} with this spec ({}) and schema {} ({})",
+                r.pipeline,
+                short(&run.run_id),
+                i.from.name,
+                run.ended_at,
+                short(&r.spec_sha256),
+                r.schema,
+                short(&r.schema_sha256)
+            )),
+            None => {
+                let runs = history::runs(i.from_records, &r.pipeline);
+                let last = runs.last().map_or("it never ran there".to_string(), |l| {
+                    format!(
+                        "its last run there ({}, {}) used spec {} and schema {}",
+                        l.started_at,
+                        if l.end.is_empty() { "no end recorded" } else { &l.end },
+                        short(l.spec_sha256.as_deref().unwrap_or("?")),
+                        l.schema.as_deref().unwrap_or("?")
+                    )
+                });
+                fail.push(format!(
+                    "{}: no successful run in {} with spec {} and schema {} ({}); {last}: \
+                     run it there first (medallion run {} --env {})",
+                    r.pipeline,
+                    i.from.name,
+                    short(&r.spec_sha256),
+                    r.schema,
+                    short(&r.schema_sha256),
+                    r.spec_file,
+                    i.from.name
+                ))
+            }
+        }
+    }
+    Gate::of("tested upstream", fail, pass)
+}
+
+fn schema_compatibility(i: &Inputs<'_>) -> Gate {
+    let (mut fail, mut pass) = (Vec::new(), Vec::new());
+    for p in i.plans {
+        let ds = &p.schema;
+        let mode = ds.compatibility;
+        let name = format!("{} ({}, {})", p.job.spec.pipeline, ds.reference(), mode_name(mode));
+        if mode == crate::schema::Compatibility::None {
+            pass.push(format!("{name}: not checked (compatibility: none)"));
+            continue;
+        }
+        let mut problems = Vec::new();
+        let bronze = p.job.bronze_table().to_string();
+        if let Some(current) = i.target_tables.get(&bronze) {
+            problems.extend(against(&p.job.file, &bronze, current, ds, mode));
+        }
+        if let (Some(silver), Some(out)) = (p.job.silver_table(), &p.silver_output) {
+            let silver = silver.to_string();
+            if let Some(current) = i.target_tables.get(&silver) {
+                problems.extend(
+                    compat::check_silver(&p.job.file, &silver, current, out, ds)
+                        .into_iter()
+                        .map(|e| e.message),
+                );
+            }
+        }
+        if mode.transitive() {
+            for old in i.earlier_schemas.get(&ds.dataset).into_iter().flatten() {
+                let as_table = old.raw_schema();
+                let label = format!("{} (version {})", ds.dataset, old.version);
+                problems.extend(against(&p.job.file, &label, &as_table, ds, mode));
+            }
+        }
+        if problems.is_empty() {
+            pass.push(format!("{name}: compatible with the tables in {}", i.to.name));
+        } else {
+            fail.extend(problems.into_iter().map(|m| format!("{name}: {m}")));
+        }
+    }
+    Gate::of("schema compatibility", fail, pass)
+}
+
+fn mode_name(m: crate::schema::Compatibility) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The pinned schema's raw columns against a table (or an earlier version) under `mode`.
+fn against(
+    file: &str,
+    table: &str,
+    current: &SchemaRef,
+    ds: &DatasetSchema,
+    mode: crate::schema::Compatibility,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if mode.backward() {
+        out.extend(compat::check_bronze(file, table, current, ds).into_iter().map(|e| e.message));
+    }
+    if mode.forward() {
+        let pinned = ds.raw_schema();
+        for f in current.fields().iter().filter(|f| !f.name().starts_with('_')) {
+            match pinned.field_with_name(f.name()) {
+                Err(_) => out.push(format!(
+                    "forward: column `{}` of {table} is dropped or renamed; readers of the old schema need it",
+                    f.name()
+                )),
+                Ok(n) if !compat::widens(n.data_type(), f.data_type()) => out.push(format!(
+                    "forward: column `{}` of {table} changes from {} to {}, which readers of the old schema cannot hold",
+                    f.name(),
+                    crate::catalog::hive_type(f.data_type()),
+                    crate::catalog::hive_type(n.data_type())
+                )),
+                Ok(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn quality(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)]) -> Gate {
+    let (mut fail, mut pass) = (Vec::new(), Vec::new());
+    for (r, run) in tested {
+        let plan = i.plans.iter().find(|p| p.job.spec.pipeline == r.pipeline);
+        let limit = plan
+            .and_then(|p| p.job.spec.gates.as_ref())
+            .and_then(|g| g.max_quarantine_ratio)
+            .or(i.to.gates.max_quarantine_ratio);
+        let failed_runs: Vec<String> = history::runs(i.from_records, &r.pipeline)
+            .into_iter()
+            .filter(|x| x.matches(r) && !x.failed_fail_rules.is_empty())
+            .map(|x| format!("{} ({})", short(&x.run_id), x.failed_fail_rules.join(", ")))
+            .collect();
+        if !failed_runs.is_empty() {
+            fail.push(format!(
+                "{}: `on_fail: fail` rules failed in {} runs of this release in {}: {}",
+                r.pipeline,
+                failed_runs.len(),
+                i.from.name,
+                failed_runs.join("; ")
+            ));
+        }
+        let Some(run) = run else {
+            fail.push(format!("{}: no tested run to judge (see tested upstream)", r.pipeline));
+            continue;
+        };
+        let ratio = run.quarantine_ratio();
+        let line = format!(
+            "{}: {} of {} input rows quarantined ({:.2}%) in run {}",
+            r.pipeline,
+            run.quarantined,
+            run.bronze_rows + run.bronze_quarantined,
+            ratio * 100.0,
+            short(&run.run_id)
+        );
+        match limit {
+            Some(max) if ratio > max => fail.push(format!("{line}: over the limit of {:.2}%", max * 100.0)),
+            Some(max) => pass.push(format!("{line}: within {:.2}%", max * 100.0)),
+            None => pass.push(format!("{line}: no limit set")),
+        }
+    }
+    Gate::of("quality", fail, pass)
+}
+
+/// Every `classification: pii` column is hashed, masked or dropped before Silver, or kept with
+/// a written reason (`silver.pii_allow`); no Gold column is computed from raw PII.
+fn pii_policy(i: &Inputs<'_>) -> Gate {
+    let (mut fail, mut pass) = (Vec::new(), Vec::new());
+    for p in i.plans {
+        let pipeline = &p.job.spec.pipeline;
+        let bronze = p.job.bronze_table().to_string();
+        let allow = p.job.spec.silver.as_ref().map(|s| s.pii_allow.clone()).unwrap_or_default();
+        let pii: Vec<String> = p
+            .schema
+            .classifications()
+            .into_iter()
+            .filter(|(_, c)| c == "pii")
+            .map(|(n, _)| n)
+            .collect();
+        for col in &pii {
+            let exposed = raw_reach(i.graph, &bronze, col, &allow);
+            for (table, c, layer) in &exposed {
+                let why = if layer == "gold" {
+                    format!("Gold {table}.{c} is computed from the raw PII column {bronze}.{col}: Gold must never expose raw PII; hash or mask `{col}` in silver.pii")
+                } else {
+                    format!("{table}.{c} keeps the PII column `{col}` raw: add `pii: {{ {col}: hash }}` (or mask, drop) to silver, or `pii_allow: {{ {col}: \"<reason>\" }}`")
+                };
+                fail.push(format!("{pipeline}: {why}"));
+            }
+            if exposed.is_empty() {
+                let how = match (allow.get(col), p.job.spec.silver.as_ref().and_then(|s| s.pii.get(col))) {
+                    (Some(reason), _) => format!("kept raw in Silver, allowed: {reason}"),
+                    (None, Some(a)) => format!("{a:?} before Silver").to_lowercase(),
+                    (None, None) => "never reaches Silver or Gold".into(),
+                };
+                pass.push(format!("{pipeline}: {bronze}.{col} (pii): {how}"));
+            }
+        }
+        for (col, reason) in &allow {
+            if reason.trim().is_empty() {
+                fail.push(format!("{pipeline}: silver.pii_allow.{col} needs a written reason"));
+            }
+        }
+    }
+    if fail.is_empty() && pass.is_empty() {
+        pass.push("no column of the release's schemas is classified pii".into());
+    }
+    Gate::of("PII policy", fail, pass)
+}
+
+/// The Silver and Gold columns computed from `bronze.col` through DIRECT edges that do not
+/// mask it; a Silver column in `allow` is accepted there, but what it feeds is followed.
+fn raw_reach(
+    g: &Graph,
+    bronze: &str,
+    col: &str,
+    allow: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String, String)> {
+    let mut seen = BTreeSet::from([(bronze.to_string(), col.to_string())]);
+    let mut queue = VecDeque::from([(bronze.to_string(), col.to_string())]);
+    let mut out = Vec::new();
+    while let Some((t, c)) = queue.pop_front() {
+        for e in g.edges.iter().filter(|e| e.from.0 == t && e.from.1 == c) {
+            let Some(to_col) = &e.to.1 else { continue };
+            if e.transform.kind != Kind::Direct || e.transform.masking {
+                continue;
+            }
+            let layer = g.datasets.get(&e.to.0).map_or("", |d| d.layer.as_str());
+            if layer == "quarantine" {
+                continue; // rejected records are kept whole, by design (docs/spec.md)
+            }
+            let node = (e.to.0.clone(), to_col.clone());
+            if !seen.insert(node.clone()) {
+                continue;
+            }
+            let allowed = layer == "silver" && allow.contains_key(to_col);
+            if (layer == "silver" && !allowed) || layer == "gold" {
+                out.push((node.0.clone(), node.1.clone(), layer.to_string()));
+            }
+            queue.push_back(node);
+        }
+    }
+    out
+}
+
+fn performance(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)]) -> Gate {
+    let policy: &GatePolicy = &i.to.gates;
+    if policy.max_duration_s.is_none() && policy.max_peak_memory_mib.is_none() {
+        return Gate {
+            name: "performance",
+            status: Status::Skip,
+            evidence: vec![format!("no budget set for {} (gates.max_duration_s, gates.max_peak_memory_mib)", i.to.name)],
+        };
+    }
+    let (mut fail, mut pass) = (Vec::new(), Vec::new());
+    for (r, run) in tested {
+        let Some(run) = run else {
+            fail.push(format!("{}: no tested run to measure", r.pipeline));
+            continue;
+        };
+        if let Some(max) = policy.max_duration_s {
+            let s = run.duration_ms.unwrap_or(u64::MAX) as f64 / 1000.0;
+            let line = format!("{}: run {} took {s:.1} s (budget {max} s)", r.pipeline, short(&run.run_id));
+            if s > max { fail.push(line) } else { pass.push(line) }
+        }
+        if let Some(max) = policy.max_peak_memory_mib {
+            match run.peak_rss_bytes {
+                Some(b) => {
+                    let mib = b / (1024 * 1024);
+                    let line = format!("{}: peak memory {mib} MiB (budget {max} MiB)", r.pipeline);
+                    if mib > max { fail.push(line) } else { pass.push(line) }
+                }
+                None => fail.push(format!("{}: run {} recorded no peak memory", r.pipeline, short(&run.run_id))),
+            }
+        }
+    }
+    Gate::of("performance", fail, pass)
+}
+
+/// The target's lake and catalog answer, and its key is its own (on S3, a key is set and no
+/// other environment of the file uses it).
+fn infrastructure(i: &Inputs<'_>) -> Gate {
+    let (mut fail, mut pass) = (Vec::new(), Vec::new());
+    for (what, r) in i.reachable {
+        match r {
+            Ok(()) => pass.push(format!("{what}: reachable")),
+            Err(e) => fail.push(format!("{what}: {e}")),
+        }
+    }
+    match (&i.to.lake, &i.to.kms_key) {
+        (LakeRoot::S3 { .. }, None) => fail.push(format!(
+            "{} has an S3 lake and no kms_key: set the environment's own key",
+            i.to.name
+        )),
+        (_, Some(k)) if i.from.kms_key.as_ref() == Some(k) => fail.push(format!(
+            "{} uses the key of {} ({k}): each environment needs its own key",
+            i.to.name, i.from.name
+        )),
+        (_, Some(k)) => pass.push(format!("key {k} is {}'s own", i.to.name)),
+        (LakeRoot::Local(_), None) => pass.push(format!("{}: local lake, no key to check", i.to.name)),
+    }
+    Gate::of("infrastructure", fail, pass)
+}

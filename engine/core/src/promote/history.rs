@@ -1,0 +1,170 @@
+//! Promotions and runs as an environment's audit trail recorded them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::release::ReleasedPipeline;
+use crate::audit::Record;
+
+/// The action of a promotion record in the target's trail.
+pub const PROMOTED: &str = "release_promoted";
+
+/// A promotion, from its record's detail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Promotion {
+    pub release: String,
+    pub from: String,
+    pub environment_sha256: String,
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    pub plan_sha256: String,
+    pub pipelines: Vec<ReleasedPipeline>,
+    /// Filled from the record.
+    #[serde(default)]
+    pub seq: u64,
+    #[serde(default)]
+    pub at: String,
+}
+
+/// The promotions of a trail, oldest first. A record that does not parse as one is an
+/// error naming it (a promotion must never be skipped silently: it decides what runs).
+pub fn promotions(records: &[Record]) -> Result<Vec<Promotion>, String> {
+    records
+        .iter()
+        .filter(|r| r.action == PROMOTED)
+        .map(|r| {
+            let mut p: Promotion = serde_json::from_value(r.detail.clone())
+                .map_err(|e| format!("audit record {} ({PROMOTED}) is not a promotion: {e}", r.seq))?;
+            p.seq = r.seq;
+            p.at = r.at.clone();
+            Ok(p)
+        })
+        .collect()
+}
+
+/// What is promoted now, per pipeline: the pipeline as the newest promotion holding it
+/// released it.
+pub fn current(promotions: &[Promotion]) -> BTreeMap<String, (&Promotion, &ReleasedPipeline)> {
+    let mut out = BTreeMap::new();
+    for p in promotions {
+        for r in &p.pipelines {
+            out.insert(r.pipeline.clone(), (p, r));
+        }
+    }
+    out
+}
+
+/// One run of a pipeline, from its start and end records.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub started_at: String,
+    /// The end record's time; empty while the run has none.
+    pub ended_at: String,
+    /// `run_finished`, `run_failed`, `run_interrupted` or empty (no end recorded).
+    pub end: String,
+    pub spec_sha256: Option<String>,
+    pub schema: Option<String>,
+    pub schema_sha256: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub peak_rss_bytes: Option<u64>,
+    /// Rows committed to Bronze, and rows quarantined (all stages).
+    pub bronze_rows: u64,
+    pub quarantined: u64,
+    /// Rows quarantined at Bronze (unparseable): input rows that never reached Bronze.
+    pub bronze_quarantined: u64,
+    /// Rules with `on_fail: fail` that failed rows.
+    pub failed_fail_rules: Vec<String>,
+    pub error: Option<String>,
+}
+
+impl RunSummary {
+    pub fn succeeded(&self) -> bool {
+        self.end == "run_finished"
+    }
+
+    /// Quarantined rows over input rows (Bronze rows + rows refused before Bronze).
+    pub fn quarantine_ratio(&self) -> f64 {
+        let input = self.bronze_rows + self.bronze_quarantined;
+        if input == 0 {
+            0.0
+        } else {
+            self.quarantined as f64 / input as f64
+        }
+    }
+
+    pub fn matches(&self, r: &ReleasedPipeline) -> bool {
+        self.spec_sha256.as_deref() == Some(r.spec_sha256.as_str())
+            && self.schema_sha256.as_deref() == Some(r.schema_sha256.as_str())
+    }
+}
+
+/// The runs of `pipeline` in a trail, oldest first.
+pub fn runs(records: &[Record], pipeline: &str) -> Vec<RunSummary> {
+    let mut by_id: BTreeMap<&str, RunSummary> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for r in records {
+        let Some(id) = r.run_id.as_deref() else {
+            continue;
+        };
+        if r.action == "run_started" {
+            if r.what.pipeline.as_deref() != Some(pipeline) {
+                continue;
+            }
+            order.push(id);
+            by_id.insert(
+                id,
+                RunSummary {
+                    run_id: id.to_string(),
+                    started_at: r.at.clone(),
+                    spec_sha256: r.what.spec_sha256.clone(),
+                    schema: r.what.schema.clone(),
+                    schema_sha256: r.what.schema_sha256.clone(),
+                    ..Default::default()
+                },
+            );
+            continue;
+        }
+        if let Some(run) = by_id.get_mut(id) {
+            add(run, r);
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|id| by_id.remove(id))
+        .collect()
+}
+
+fn add(run: &mut RunSummary, r: &Record) {
+    let d = &r.detail;
+    match r.action.as_str() {
+        "table_committed" if d["layer"] == "bronze" => {
+            run.bronze_rows += d["rows"].as_u64().unwrap_or(0);
+        }
+        "run_finished" | "run_failed" | "run_interrupted" => {
+            run.end = r.action.clone();
+            run.ended_at = r.at.clone();
+            run.duration_ms = d["duration_ms"].as_u64();
+            run.peak_rss_bytes = d["peak_rss_bytes"].as_u64();
+            run.error = d["error"].as_str().map(str::to_string);
+            if let Some(q) = d["quarantined_by_rule"].as_object() {
+                for (k, v) in q {
+                    let n = v.as_u64().unwrap_or(0);
+                    run.quarantined += n;
+                    if k.starts_with("bronze:") {
+                        run.bronze_quarantined += n;
+                    }
+                }
+            }
+            if let Some(rules) = d["rules"].as_object() {
+                for (name, o) in rules {
+                    if o["on_fail"] == "fail" && o["failed"].as_u64().unwrap_or(0) > 0 {
+                        run.failed_fail_rules.push(name.clone());
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
