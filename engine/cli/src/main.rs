@@ -56,6 +56,10 @@ enum Command {
         /// Report format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         report: Format,
+        /// Run specs that are not promoted to this environment anyway, for this reason
+        /// (recorded in the audit trail before anything runs).
+        #[arg(long, value_name = "REASON")]
+        break_glass: Option<String>,
     },
     /// Stream a Kafka source into Bronze (exactly once) until SIGTERM/SIGINT; Silver and Gold
     /// follow. Serves Prometheus /metrics and /health.
@@ -68,6 +72,10 @@ enum Command {
         /// Address of the /metrics and /health endpoint.
         #[arg(long, default_value = "127.0.0.1:9464")]
         metrics_addr: std::net::SocketAddr,
+        /// Stream a spec that is not promoted to this environment anyway, for this reason
+        /// (recorded in the audit trail before anything runs).
+        #[arg(long, value_name = "REASON")]
+        break_glass: Option<String>,
     },
     /// List the tables in the environment's catalog.
     Tables {
@@ -111,6 +119,32 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
         format: LineageFormat,
     },
+    /// Promote the specs of PATHS (default jobs/) from one environment to the next: prints the
+    /// plan (what changes, and each gate with its evidence); `--apply` records the promotion
+    /// when every gate passes. Exit 1 when a gate fails.
+    Promote {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Job files or folders (default: jobs/).
+        paths: Vec<PathBuf>,
+        /// Record the promotion (when every gate passes).
+        #[arg(long)]
+        apply: bool,
+        /// With --apply: the plan hash that was reviewed (a prefix of 8+ characters); the
+        /// promotion is refused if the plan changed since.
+        #[arg(long, requires = "apply")]
+        plan_hash: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Releases: `medallion release create [PATHS] --env prod` prints the release hash of the
+    /// specs, the schemas they pin and the environment's entry.
+    Release {
+        #[command(subcommand)]
+        action: ReleaseAction,
+    },
     /// Write the environment's documentation site: a static `index.html` with every table,
     /// pipeline, rule outcome, the lineage graph, the audit trail and search (no server, no
     /// network): `medallion docs --env dev --out site/`.
@@ -123,8 +157,8 @@ enum Command {
         /// Job files or folders (default: jobs/).
         #[arg(long = "jobs")]
         paths: Vec<PathBuf>,
-        /// Show the audit trail of this many days.
-        #[arg(long, default_value_t = 30)]
+        /// Show the audit trail of this many days (1 to 36500).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=36500))]
         days: i64,
     },
     /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`);
@@ -136,6 +170,19 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
         format: SqlFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReleaseAction {
+    /// Print the release of PATHS (default jobs/) for an environment.
+    Create {
+        paths: Vec<PathBuf>,
+        /// The environment the release is for.
+        #[arg(long)]
+        env: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 }
 

@@ -22,13 +22,22 @@ fn user_error(file: &Path, field: &str, e: impl std::fmt::Display) -> anyhow::Er
     .into()
 }
 
-pub async fn stream(
-    engine: medallion_core::pipeline::Engine,
-    envs_file: &Path,
-    schemas: &Path,
-    path: &Path,
-    metrics_addr: SocketAddr,
-) -> anyhow::Result<ExitCode> {
+pub struct Args<'a> {
+    pub envs_file: &'a Path,
+    pub schemas: &'a Path,
+    pub path: &'a Path,
+    pub metrics_addr: SocketAddr,
+    pub break_glass: Option<&'a str>,
+}
+
+pub async fn stream(engine: medallion_core::pipeline::Engine, a: Args<'_>) -> anyhow::Result<ExitCode> {
+    let Args {
+        envs_file,
+        schemas,
+        path,
+        metrics_addr,
+        break_glass,
+    } = a;
     let env = engine.env.clone();
     if !env.streaming {
         return Err(user_error(
@@ -45,6 +54,7 @@ pub async fn stream(
         .await
         .map_err(medallion_core::Error::Spec)?;
     crate::commands::print_warnings(&plans);
+    crate::commands::promotion_gate(&env, &plans, break_glass).await?;
     let plan = plans
         .into_iter()
         .next()

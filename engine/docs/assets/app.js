@@ -83,7 +83,7 @@
       t.description ? el("p", {}, t.description) : null,
       grid(["", ""], [
         ["pipeline", link(pipelineHref(t.pipeline), t.pipeline)], ["owner", t.owner || "none named"],
-        ["in catalog", t.in_catalog ? "yes" : "no: the specs produce it, it has not been written"],
+        ["in catalog", t.in_catalog ? "yes" : t.delta_version !== null ? "no: in the lake only (medallion catalog sync registers it)" : "no: the specs produce it, it has not been written"],
         ["location", t.location], ["pinned schema", t.schema_ref || ""],
         ["Delta version", t.delta_version ?? ""], ["rows", num(t.rows)], ["files", num(t.files)], ["size", bytes(t.bytes)],
         ["last commit", t.last_commit ? `v${t.last_commit.version} ${t.last_commit.at || ""} ${t.last_commit.operation || ""}` : ""],
@@ -95,7 +95,7 @@
 
   function legend() {
     return el("p", { class: "legend muted" }, el("span", {}, "solid: computed from (DIRECT)"),
-      el("span", {}, "dashed: filters, joins or groups it (INDIRECT)"), el("span", {}, "click a table to open it"));
+      el("span", {}, "dashed: filters, joins or groups it (INDIRECT)"), el("span", {}, "click a table of the table-level graph to open it"));
   }
 
   function pipelines() {
@@ -145,7 +145,7 @@
   function audit() {
     const a = D.audit;
     const rows = a.records.map((r) => [r.seq, r.at, r.action, r.table ? link(tableHref(r.table), r.table) : "",
-      r.version ?? "", r.what.pipeline || "", (r.run_id || "").slice(0, 8), r.who.user + "@" + r.who.host + (r.who.aws_arn ? " " + r.who.aws_arn : "")]);
+      r.version ?? "", r.pipeline || "", (r.run_id || "").slice(0, 8), r.who]);
     const table = grid(["#seq", "at (UTC)", "action", "table", "#version", "pipeline", "run", "who"], rows);
     const filter = el("input", { class: "filter", type: "search", placeholder: "Filter records" });
     filter.addEventListener("input", () => {
@@ -189,7 +189,8 @@
 
   function route() {
     const [, page = "", ...rest] = location.hash.replace(/^#/, "").split("/");
-    const arg = rest.length ? decodeURIComponent(rest.join("/")) : "";
+    let arg = rest.join("/");
+    try { arg = decodeURIComponent(arg); } catch (e) { /* a malformed escape: use it as typed */ }
     const render = routes[page] || overview;
     main.replaceChildren(...[render(arg)].flat(2).filter(Boolean));
     document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === "#/" + page));

@@ -11,10 +11,14 @@ const ROW: f64 = 34.0;
 const LABEL: f64 = 190.0;
 
 /// Rows failing `rule` in `run`: from the run's rule outcomes, or (records written before
-/// those were recorded) from its quarantine and drop counts. None: not known for this run.
+/// those were recorded) from its quarantine and drop counts. None: not known for this run,
+/// or the rule checked nothing in it (no new rows, or the run stopped before the rule).
 pub fn failed(run: &RunDoc, rule: &str) -> Option<u64> {
     if let Some(r) = run.rules.get(rule) {
-        return Some(r.failed);
+        return (r.checked > 0).then_some(r.failed);
+    }
+    if !run.rules.is_empty() {
+        return None; // the run recorded its rules, and not this one
     }
     let q = run
         .quarantined
@@ -24,6 +28,16 @@ pub fn failed(run: &RunDoc, rule: &str) -> Option<u64> {
         .sum::<u64>();
     let d = run.dropped.get(rule).copied().unwrap_or(0);
     (q + d > 0).then_some(q + d)
+}
+
+/// A rule name short enough for the label column (the full name is in the tooltip).
+fn label(name: &str) -> String {
+    const MAX: usize = 26;
+    if name.chars().count() <= MAX {
+        return name.to_string();
+    }
+    let cut: String = name.chars().take(MAX - 1).collect();
+    format!("{cut}…")
 }
 
 fn colour(on_fail: &str, failed: u64) -> &'static str {
@@ -54,12 +68,13 @@ pub fn rules(rules: &[RuleDoc], runs_newest_first: &[RunDoc]) -> String {
         let counts: Vec<Option<u64>> = runs.iter().map(|r| failed(r, &rule.name)).collect();
         let max = counts.iter().flatten().copied().max().unwrap_or(0).max(1);
         s.push_str(&format!(
-                        "<g class=\"rule-row\" data-rule=\"{}\"><text x=\"0\" y=\"{}\" class=\"rule-label\">{} \
-             ({})</text>",
+                        "<g class=\"rule-row\" data-rule=\"{}\"><text x=\"0\" y=\"{}\" class=\"rule-label\"><title>{} \
+             ({})</title>{}</text>",
             attr(&rule.name),
             top + ROW / 2.0,
             attr(&rule.name),
-            attr(&rule.on_fail)
+            attr(&rule.on_fail),
+            attr(&label(&rule.name))
         ));
         for (j, (run, n)) in runs.iter().zip(&counts).enumerate() {
             let x = LABEL + j as f64 * (BAR + GAP);
@@ -68,21 +83,27 @@ pub fn rules(rules: &[RuleDoc], runs_newest_first: &[RunDoc]) -> String {
                 None => (
                     2.0,
                     "#cccccc",
-                    format!("{}: not recorded ({})", run.at, run.status),
+                    format!("{}: not checked in this run ({})", run.at, run.status),
                 ),
                 Some(n) => {
-                    let checked = run.rules.get(&rule.name).map(|r| r.checked);
-                    let of = checked.map_or(String::new(), |c| format!(" of {c} checked"));
+                    let outcome = run.rules.get(&rule.name);
+                    let of = outcome.map_or(String::new(), |o| format!(" of {} checked", o.checked));
+                    // What the rule did in that run (its on_fail then), not what the spec says now.
+                    let on_fail = outcome
+                        .map(|o| o.on_fail.as_str())
+                        .filter(|f| !f.is_empty())
+                        .unwrap_or(&rule.on_fail);
                     (
                         (*n as f64 / max as f64 * full).max(2.0),
-                        colour(&rule.on_fail, *n),
-                        format!("{}: {n} rows failed{of} ({})", run.at, run.status),
+                        colour(on_fail, *n),
+                        format!("{}: {n} failed{of}, on_fail {on_fail} ({})", run.at, run.status),
                     )
                 }
             };
             s.push_str(&format!(
-                                "<rect x=\"{x}\" y=\"{}\" width=\"{BAR}\" height=\"{h}\" fill=\"{fill}\"><title>{}</title></rect>",
+                                "<rect x=\"{x}\" y=\"{}\" width=\"{BAR}\" height=\"{h}\" fill=\"{fill}\" data-run=\"{}\"><title>{}</title></rect>",
                 top + full - h,
+                attr(&run.run_id),
                 attr(&tip)
             ));
         }

@@ -9,7 +9,7 @@ use medallion_core::lineage::Graph;
 use medallion_core::plan::JobPlan;
 use serde::Serialize;
 
-use crate::model::{AuditDoc, EdgeDoc, LineageDoc, Site};
+use crate::model::{AuditDoc, AuditRow, EdgeDoc, LineageDoc, Site};
 use crate::{graph_svg, pipelines, tables};
 
 pub struct Sources<'a> {
@@ -17,11 +17,15 @@ pub struct Sources<'a> {
     pub catalog: &'a dyn Catalog,
     /// The project's specs, planned (in dependency order).
     pub plans: &'a [JobPlan],
+    /// The Delta tables found in the lake (`db.table`), listed or not in the catalog.
+    pub lake_tables: &'a [String],
     pub graph: &'a Graph,
     /// Where the audit trail is, its records (all of them, in order) and what `audit verify`
     /// found.
     pub trail: String,
     pub records: Vec<Record>,
+    /// Records that could not be read (a damaged trail): shown as problems.
+    pub unreadable_records: Vec<String>,
     pub verification: Verification,
     /// The audit trail shown covers this many days before `now`.
     pub days: i64,
@@ -29,7 +33,7 @@ pub struct Sources<'a> {
 }
 
 pub async fn collect(s: Sources<'_>) -> medallion_core::Result<Site> {
-    let mut problems = Vec::new();
+    let mut problems = s.unreadable_records.clone();
     let tables = tables::tables(&s, &mut problems).await?;
     let pipelines = pipelines::pipelines(&s, &mut problems);
     let lineage = lineage(s.graph, &mut problems);
@@ -39,7 +43,11 @@ pub async fn collect(s: Sources<'_>) -> medallion_core::Result<Site> {
         lake: s.env.lake.to_string(),
         catalog: match &s.env.catalog {
             CatalogSpec::Embedded => "embedded".to_string(),
-            CatalogSpec::Glue(g) => format!("AWS Glue ({g:?})"),
+            CatalogSpec::Glue(g) => format!(
+                "AWS Glue (databases `{}<layer>`, region {})",
+                g.database_prefix,
+                g.region.as_deref().unwrap_or("from the AWS configuration")
+            ),
         },
         retention_days: s.env.retention_days,
         generated_at: s.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -87,7 +95,10 @@ fn lineage(g: &Graph, problems: &mut Vec<String>) -> LineageDoc {
 }
 
 fn audit(s: &Sources<'_>) -> AuditDoc {
-    let since = s.now - chrono::Duration::days(s.days);
+    let since = s
+        .now
+        .checked_sub_signed(chrono::Duration::days(s.days))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let in_window = |r: &Record| {
         DateTime::parse_from_rfc3339(&r.at).map_or(true, |at| at.with_timezone(&Utc) >= since)
     };
@@ -112,7 +123,7 @@ fn audit(s: &Sources<'_>) -> AuditDoc {
             .iter()
             .rev()
             .filter(|r| in_window(r))
-            .cloned()
+            .map(AuditRow::from)
             .collect(),
     }
 }

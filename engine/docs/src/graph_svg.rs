@@ -54,6 +54,21 @@ pub fn tables(g: &Graph, prefix: &str) -> Result<String, String> {
         let e = Element::create_with_properties(shape, look, Orientation::LeftToRight, size, props);
         nodes.insert(name.clone(), vg.add_node(e));
     }
+    // Tables a query reads that no spec of the project produces (known from the catalog).
+    let missing: BTreeSet<&String> = g
+        .edges
+        .iter()
+        .flat_map(|e| [&e.from.0, &e.to.0])
+        .filter(|n| !g.datasets.contains_key(*n))
+        .collect();
+    for name in missing {
+        let shape = ShapeKind::new_box(name);
+        let size = get_shape_size(Orientation::LeftToRight, &shape, FONT, false);
+        let look = StyleAttr::new(Color::fast("#555555"), 1, Some(fill("")), 6, FONT);
+        let props = format!("class=\"node layer-other\" data-table=\"{}\"", attr(name));
+        let e = Element::create_with_properties(shape, look, Orientation::LeftToRight, size, props);
+        nodes.insert(name.clone(), vg.add_node(e));
+    }
     let pairs: BTreeSet<(&String, &String)> = g
         .edges
         .iter()
@@ -112,7 +127,8 @@ pub fn columns(g: &Graph, keep: Option<&BTreeSet<String>>, prefix: &str) -> Resu
     }
     let mut seen = BTreeSet::new();
     for e in edges {
-        let key = (&e.from, &e.to);
+        // A DIRECT and an INDIRECT edge between the same columns are two edges.
+        let key = (&e.from, &e.to, e.transform.kind);
         if !seen.insert(key) {
             continue;
         }
@@ -152,11 +168,17 @@ fn render(mut vg: VisualGraph, prefix: &str) -> Result<String, String> {
     if vg.num_nodes() == 0 {
         return Ok(String::new());
     }
+    // The process's panic hook reports a panic as a bug; this one is caught and reported
+    // as an error of the graph, so the hook is silenced meanwhile.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let svg = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         let mut w = SVGWriter::new();
         vg.do_it(false, false, false, &mut w);
         w.finalize()
-    }))
+    }));
+    std::panic::set_hook(hook);
+    let svg = svg
     .map_err(|p| {
         let msg = p
             .downcast_ref::<String>()
@@ -170,12 +192,28 @@ fn render(mut vg: VisualGraph, prefix: &str) -> Result<String, String> {
         Some(i) => &svg[i..],
         None => &svg,
     };
-    Ok(svg
-        .replace("id=\"arrow", &format!("id=\"{prefix}arrow"))
-        .replace("href=\"#arrow", &format!("href=\"#{prefix}arrow"))
-        .replace("id=\"C", &format!("id=\"{prefix}C"))
-        .replace("url(#C", &format!("url(#{prefix}C"))
-        .replace("<svg ", "<svg class=\"lineage-graph\" "))
+    Ok(in_tags(svg, |tag| {
+        tag.replace("id=\"arrow", &format!("id=\"{prefix}arrow"))
+            .replace("href=\"#arrow", &format!("href=\"#{prefix}arrow"))
+            .replace("id=\"C", &format!("id=\"{prefix}C"))
+            .replace("url(#C", &format!("url(#{prefix}C"))
+            .replace("<svg ", "<svg class=\"lineage-graph\" ")
+    }))
+}
+
+/// Applies `f` to each tag (`<...>`) of `svg`, leaving the text between tags (names shown in
+/// the graph, escaped by the SVG writer) as it is.
+fn in_tags(svg: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(svg.len() + 1024);
+    let mut rest = svg;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('>').map_or(rest.len(), |e| start + e + 1);
+        out.push_str(&f(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -265,6 +303,34 @@ mod tests {
         let svg = columns(&graph(), Some(&keep), "f-").unwrap();
         assert!(!svg.contains("script"), "{svg}");
         assert_eq!(svg.matches("class=\"edge").count(), 2, "{svg}");
+    }
+
+    #[test]
+    fn text_that_looks_like_an_id_is_not_rewritten() {
+        let mut g = graph();
+        g.datasets.insert("silver.u".into(), dataset("silver.u", "silver", &["url(#C0) x"]).1);
+        g.edges.push(edge(("bronze.t", "a"), ("silver.u", "url(#C0) x"), Kind::Direct));
+        let svg = columns(&g, None, "p-").unwrap();
+        assert!(svg.contains(">url(#C0) x<"), "the column's name changed: {svg}");
+    }
+
+    #[test]
+    fn direct_and_indirect_edges_between_the_same_columns_are_both_drawn() {
+        let mut g = graph();
+        g.edges.push(edge(("bronze.t", "a"), ("silver.t", "a"), Kind::Indirect));
+        let svg = columns(&g, None, "d-").unwrap();
+        let pair = "data-from=\"bronze.t\" data-from-column=\"a\" data-to=\"silver.t\"";
+        assert!(svg.contains(&format!("class=\"edge direct\" {pair}")), "{svg}");
+        assert!(svg.contains(&format!("class=\"edge indirect\" {pair}")), "{svg}");
+    }
+
+    #[test]
+    fn a_table_only_the_catalog_knows_is_a_node() {
+        let mut g = graph();
+        g.edges.push(edge(("silver.elsewhere", "k"), ("silver.t", "a"), Kind::Indirect));
+        let svg = tables(&g, "c-").unwrap();
+        assert!(svg.contains("data-table=\"silver.elsewhere\""), "{svg}");
+        assert!(svg.contains("data-from=\"silver.elsewhere\" data-to=\"silver.t\""), "{svg}");
     }
 
     #[test]

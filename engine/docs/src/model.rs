@@ -74,7 +74,7 @@ pub struct PipelineDoc {
     pub source: Vec<String>,
     pub tables: Vec<String>,
     pub rules: Vec<RuleDoc>,
-    /// The last runs in the audit window, newest first.
+    /// The last 20 runs in the whole trail, newest first.
     pub runs: Vec<RunDoc>,
     /// Rows failing each rule over those runs, as a small bar chart per rule.
     pub rules_chart_svg: String,
@@ -144,5 +144,38 @@ pub struct AuditDoc {
     pub verdict: String,
     pub findings: Vec<String>,
     pub records_total: u64,
-    pub records: Vec<medallion_core::audit::Record>,
+    pub records: Vec<AuditRow>,
+}
+
+/// The part of an audit record the site shows: not the command lines, queries or details
+/// (a site may be hosted where the trail itself is not readable).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub at: String,
+    pub action: String,
+    pub table: Option<String>,
+    pub version: Option<i64>,
+    pub pipeline: Option<String>,
+    pub run_id: Option<String>,
+    pub who: String,
+}
+
+impl From<&medallion_core::audit::Record> for AuditRow {
+    fn from(r: &medallion_core::audit::Record) -> Self {
+        let who = match &r.who.aws_arn {
+            Some(arn) => format!("{}@{} {arn}", r.who.user, r.who.host),
+            None => format!("{}@{}", r.who.user, r.who.host),
+        };
+        Self {
+            seq: r.seq,
+            at: r.at.clone(),
+            action: r.action.clone(),
+            table: r.table.clone(),
+            version: r.version,
+            pipeline: r.what.pipeline.clone(),
+            run_id: r.run_id.clone(),
+            who,
+        }
+    }
 }

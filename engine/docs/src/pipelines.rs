@@ -48,8 +48,9 @@ fn pipeline(s: &Sources<'_>, p: &JobPlan, problems: &mut Vec<String>) -> Pipelin
             last_outcome: None,
         })
         .collect();
-    for r in &mut rules {
-        r.last_outcome = last_outcome(&runs, &r.name, &r.on_fail);
+    for (r, compiled) in rules.iter_mut().zip(&p.rules) {
+        let row_count = matches!(compiled.kind, RuleKind::RowCount { .. });
+        r.last_outcome = last_outcome(&runs, &r.name, &r.on_fail, row_count);
     }
     let mut tables: Vec<String> = s
         .graph
@@ -123,8 +124,9 @@ fn run(r: &Record) -> Option<RunDoc> {
 }
 
 /// The rule's outcome in the newest run that checked rows with it (a run with no new rows
-/// checks none: it says nothing about the rule).
-fn last_outcome(runs: &[RunDoc], rule: &str, on_fail: &str) -> Option<String> {
+/// checks none: it says nothing about the rule), in the words of the `on_fail` the rule had
+/// in that run. A `row_count` rule checks the run's row count once.
+fn last_outcome(runs: &[RunDoc], rule: &str, spec_on_fail: &str, row_count: bool) -> Option<String> {
     let Some(run) = runs
         .iter()
         .find(|r| r.rules.get(rule).is_some_and(|o| o.checked > 0))
@@ -133,17 +135,24 @@ fn last_outcome(runs: &[RunDoc], rule: &str, on_fail: &str) -> Option<String> {
         return recorded.then(|| format!("no rows checked in the last {} runs", runs.len()));
     };
     let o = &run.rules[rule];
+    let on_fail = if o.on_fail.is_empty() { spec_on_fail } else { &o.on_fail };
+    let then = if on_fail == spec_on_fail {
+        String::new()
+    } else {
+        format!(", on_fail was {on_fail}")
+    };
+    if row_count {
+        let held = if o.failed == 0 { "held" } else { "did not hold" };
+        return Some(format!("the row count {held} ({}{then})", run.at));
+    }
     let what = match (o.failed, on_fail) {
-        (0, _) => return Some(format!("passed: {} checked ({})", o.checked, run.at)),
+        (0, _) => return Some(format!("passed: {} rows checked ({}{then})", o.checked, run.at)),
         (_, "warn") => "warned",
         (_, "drop") => "dropped",
         (_, "quarantine") => "quarantined",
         _ => "failed, which failed the run",
     };
-    Some(format!(
-        "{} of {} rows {what} ({})",
-        o.failed, o.checked, run.at
-    ))
+    Some(format!("{} of {} rows {what} ({}{then})", o.failed, o.checked, run.at))
 }
 
 #[cfg(test)]
@@ -180,19 +189,29 @@ mod tests {
             run("t1", Some((5, 0))),
         ];
         assert_eq!(
-            last_outcome(&runs, "r", "quarantine").unwrap(),
+            last_outcome(&runs, "r", "quarantine", false).unwrap(),
             "3 of 10 rows quarantined (t2)"
+        );
+        // The spec says warn now; the run quarantined.
+        assert_eq!(
+            last_outcome(&runs, "r", "warn", false).unwrap(),
+            "3 of 10 rows quarantined (t2, on_fail was quarantine)"
         );
         let idle = [run("t2", Some((0, 0)))];
         assert_eq!(
-            last_outcome(&idle, "r", "quarantine").unwrap(),
+            last_outcome(&idle, "r", "quarantine", false).unwrap(),
             "no rows checked in the last 1 runs"
         );
-        assert_eq!(last_outcome(&[run("t1", None)], "r", "warn"), None);
+        assert_eq!(last_outcome(&[run("t1", None)], "r", "warn", false), None);
         let passed = [run("t1", Some((4, 0)))];
         assert_eq!(
-            last_outcome(&passed, "r", "fail").unwrap(),
-            "passed: 4 checked (t1)"
+            last_outcome(&passed, "r", "quarantine", false).unwrap(),
+            "passed: 4 rows checked (t1)"
+        );
+        let count = [run("t1", Some((1, 1)))];
+        assert_eq!(
+            last_outcome(&count, "r", "quarantine", true).unwrap(),
+            "the row count did not hold (t1)"
         );
     }
 
@@ -213,6 +232,10 @@ mod tests {
             }],
             &[r],
         );
-        assert!(svg.contains("t1: 3 rows failed (finished)"), "{svg}");
+        assert!(svg.contains("t1: 3 failed, on_fail quarantine (finished)"), "{svg}");
+        // A run that recorded its rules but checked none with this one: grey, not a pass.
+        let idle = run("t2", Some((0, 0)));
+        assert_eq!(chart::failed(&idle, "r"), None);
+        assert_eq!(chart::failed(&run("t3", Some((5, 0))), "r"), Some(0));
     }
 }

@@ -35,14 +35,17 @@ pub fn write(site: &Site, out: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(written)
 }
 
-/// `--out` must be a new or empty folder, or a site written before (it has our data file):
+/// `--out` must be a new or empty folder, or a site written before (its index.html names
+/// medallion docs as its generator):
 /// never someone's folder whose `index.html` we would overwrite.
 fn refuse_foreign_folder(out: &Path) -> Result<(), String> {
     let Ok(mut entries) = std::fs::read_dir(out) else {
         return Ok(());
     };
     let empty = entries.next().is_none();
-    if empty || out.join("assets/data.js").is_file() {
+    let ours = std::fs::read_to_string(out.join("index.html"))
+        .is_ok_and(|t| t.contains(r#"<meta name="generator" content="medallion docs">"#));
+    if empty || ours {
         return Ok(());
     }
     Err(format!(

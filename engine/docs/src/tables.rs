@@ -21,7 +21,15 @@ pub async fn tables(
     for e in &entries {
         out.push(from_catalog(s, e, problems).await);
     }
-    let known: BTreeSet<String> = entries.iter().map(TableEntry::qualified_name).collect();
+    let mut known: BTreeSet<String> = entries.iter().map(TableEntry::qualified_name).collect();
+    for name in s.lake_tables.iter().filter(|t| !known.contains(*t)) {
+        problems.push(format!(
+            "{name} is in the lake but not in the catalog; `medallion catalog sync --env {}` registers it",
+            s.env.name
+        ));
+        out.push(lake_only(s, name, problems).await);
+    }
+    known.extend(s.lake_tables.iter().cloned());
     for p in s.plans {
         for (name, schema) in p.output_schemas() {
             if known.contains(&name) || out.iter().any(|t: &TableDoc| t.name == name) {
@@ -74,6 +82,57 @@ fn layer_rank(layer: &str) -> u8 {
     }
 }
 
+/// A table of the lake that the catalog does not list: what its Delta log tells.
+async fn lake_only(s: &Sources<'_>, name: &str, problems: &mut Vec<String>) -> TableDoc {
+    let owner = s.graph.datasets.get(name);
+    let mut doc = TableDoc {
+        name: name.to_string(),
+        layer: owner.map_or("", |d| d.layer.as_str()).to_string(),
+        pipeline: owner.map_or("", |d| d.pipeline.as_str()).to_string(),
+        owner: owner.and_then(|d| d.owner.clone()),
+        description: None,
+        location: String::new(),
+        schema_ref: None,
+        columns: Vec::new(),
+        in_catalog: false,
+        delta_version: None,
+        files: None,
+        bytes: None,
+        rows: None,
+        last_commit: None,
+        retention_days: s.env.retention_days,
+        column_graph_svg: focus_graph(s.graph, name, problems),
+    };
+    let Some((db, t)) = name.split_once('.') else {
+        return doc;
+    };
+    let table = TableName {
+        database: db.to_string(),
+        table: t.to_string(),
+    };
+    match delta_state(s, &table, &mut doc).await {
+        Ok(Some(t)) => {
+            if let Ok(schema) = table::arrow_schema(&t) {
+                doc.columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| ColumnDoc {
+                        name: f.name().clone(),
+                        ty: medallion_core::catalog::hive_type(f.data_type()),
+                        nullable: f.is_nullable(),
+                        classification: None,
+                        pii: None,
+                        description: None,
+                    })
+                    .collect();
+            }
+        }
+        Ok(None) => {}
+        Err(e) => problems.push(format!("{name}: its Delta log could not be read: {e}")),
+    }
+    doc
+}
+
 async fn from_catalog(s: &Sources<'_>, e: &TableEntry, problems: &mut Vec<String>) -> TableDoc {
     let name = e.qualified_name();
     let plan = s
@@ -108,9 +167,22 @@ async fn from_catalog(s: &Sources<'_>, e: &TableEntry, problems: &mut Vec<String
         retention_days: s.env.retention_days,
         column_graph_svg: focus_graph(s.graph, &name, problems),
     };
-    if let Err(err) = delta_state(s, e, &mut doc).await {
-        problems.push(format!("{name}: its Delta log could not be read: {err}"));
+    let table = TableName {
+        database: e.database.clone(),
+        table: e.name.clone(),
+    };
+    // The catalog's version is what it last recorded; the site shows the log's.
+    doc.delta_version = None;
+    match delta_state(s, &table, &mut doc).await {
+        Ok(Some(_)) => {}
+        Ok(None) => problems.push(format!(
+            "{name}: the catalog names it, but there is no Delta table at {}; \
+             `medallion catalog sync --env {}` re-registers the lake's tables",
+            doc.location, s.env.name
+        )),
+        Err(err) => problems.push(format!("{name}: its Delta log at {} could not be read: {err}", doc.location)),
     }
+    tag_pii(s.graph, &name, &mut doc.columns);
     doc
 }
 
@@ -130,23 +202,17 @@ fn column(c: &Column, pii: &BTreeMap<String, PiiAction>) -> ColumnDoc {
     }
 }
 
-/// The table's version, files, bytes, rows and last commit, from its Delta log.
+/// The table's version, files, bytes, rows and last commit, from its Delta log (None: there
+/// is no Delta table where the environment keeps it).
 async fn delta_state(
     s: &Sources<'_>,
-    e: &TableEntry,
+    name: &TableName,
     doc: &mut TableDoc,
-) -> medallion_core::Result<()> {
-    let name = TableName {
-        database: e.database.clone(),
-        table: e.name.clone(),
-    };
-    let location = s.env.location(&name)?;
+) -> medallion_core::Result<Option<deltalake::DeltaTable>> {
+    let location = s.env.location(name)?;
+    doc.location = location.url.to_string();
     let Some(t) = table::open_if_exists(&name.to_string(), &location).await? else {
-        return Err(medallion_core::Error::Config(format!(
-            "the catalog names it, but there is no Delta table at {}; \
-             `medallion catalog sync --env {}` re-registers the lake's tables",
-            e.location, s.env.name
-        )));
+        return Ok(None);
     };
     let version = table::version(&t);
     let stats = table::file_stats(&t)?;
@@ -164,7 +230,27 @@ async fn delta_state(
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         operation: info.and_then(|i| i.operation),
     });
-    Ok(())
+    Ok(Some(t))
+}
+
+/// Columns computed from a masking edge (a `hash` or `mask` of `silver.pii`, also under a new
+/// name) say what they protect; a quarantine's `_record` holds rejected records whole.
+fn tag_pii(g: &Graph, table: &str, columns: &mut [ColumnDoc]) {
+    for c in columns.iter_mut() {
+        let masked: Vec<String> = g
+            .edges
+            .iter()
+            .filter(|e| e.to.0 == table && e.to.1.as_deref() == Some(c.name.as_str()) && e.transform.masking)
+            .map(|e| format!("{}.{}", e.from.0, e.from.1))
+            .collect();
+        if c.pii.is_none() && !masked.is_empty() {
+            c.pii = Some(format!("masked from {}", masked.join(", ")));
+        }
+        let layer = g.datasets.get(table).map_or("", |d| d.layer.as_str());
+        if layer == "quarantine" && c.name == "_record" && c.classification.is_none() {
+            c.classification = Some("raw input (may hold personal data)".into());
+        }
+    }
 }
 
 /// The column lineage around `table`: its columns and the datasets one edge away.

@@ -1,7 +1,6 @@
 //! `medallion docs [--env E] --out DIR [--jobs PATHS] [--days N]`: writes the environment's
 //! documentation site (see the medallion-docs crate).
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,13 +23,15 @@ pub async fn docs(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
     let envs_file =
         project::environments_file(&cli.environments, files.first().map(|f| f.as_path())).ok();
     let schemas = project::schemas_dir(cli, envs_file.as_deref());
-    let plans = plan::plan_all(&files, &schemas, HashMap::new())
+    let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
+    // Tables a spec reads that another project or an earlier spec wrote: from the catalog.
+    let known = engine.known_schemas().await?;
+    let plans = plan::plan_all(&files, &schemas, known.clone())
         .await
         .map_err(Error::Spec)?;
-    let graph = lineage::build(&plans, HashMap::new()).await?;
+    let graph = lineage::build(&plans, known).await?;
     let log = AuditLog::for_env(&env, Actor::default())?;
-    let records = log.records().await?;
-    let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
+    let (records, unreadable_records) = readable_records(&log, &env.name).await?;
     let lake_tables: Vec<String> = engine
         .lake_tables()
         .await?
@@ -42,9 +43,11 @@ pub async fn docs(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         env: &env,
         catalog: catalog.as_ref(),
         plans: &plans,
+        lake_tables: &lake_tables,
         graph: &graph,
         trail: log.shown.clone(),
         records,
+        unreadable_records,
         verification,
         days: a.days,
         now: chrono::Utc::now(),
@@ -71,4 +74,25 @@ pub async fn docs(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         site.audit.verdict
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The trail's records that parse, and a line for each that does not: a damaged trail is
+/// what the site's verdict is for, so it must not stop the site.
+async fn readable_records(
+    log: &AuditLog,
+    env: &str,
+) -> Result<(Vec<audit::Record>, Vec<String>), Error> {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (seq, bytes) in log.read_all().await? {
+        match serde_json::from_slice(&bytes) {
+            Ok(r) => ok.push(r),
+            Err(e) => bad.push(format!(
+                "audit record {seq} ({}/{seq:020}.json) is not a valid record ({e}); \
+                 `medallion audit verify --env {env}` tells what happened",
+                log.shown
+            )),
+        }
+    }
+    Ok((ok, bad))
 }

@@ -2,12 +2,13 @@
 
 use std::process::ExitCode;
 
-use crate::{project, stream, AuditAction, CatalogAction, Cli, Command};
+use crate::{project, stream, AuditAction, CatalogAction, Cli, Command, ReleaseAction};
 
 mod audit;
 mod catalog;
 mod docs;
 mod lineage;
+mod promote;
 mod run;
 mod sql;
 mod tables;
@@ -16,16 +17,50 @@ mod validate;
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Validate { paths, env } => validate::validate(&cli, paths, env.as_deref()).await,
-        Command::Run { path, env, report } => run::run(&cli, path, env, *report).await,
+        Command::Run {
+            path,
+            env,
+            report,
+            break_glass,
+        } => run::run(&cli, path, env, *report, break_glass.as_deref()).await,
         Command::Stream {
             path,
             env,
             metrics_addr,
+            break_glass,
         } => {
             let (engine, envs_file) = project::engine(&cli, env, Some(path)).await?;
             let schemas = project::schemas_dir(&cli, Some(&envs_file));
-            stream::stream(engine, &envs_file, &schemas, path, *metrics_addr).await
+            let args = stream::Args {
+                envs_file: &envs_file,
+                schemas: &schemas,
+                path,
+                metrics_addr: *metrics_addr,
+                break_glass: break_glass.as_deref(),
+            };
+            stream::stream(engine, args).await
         }
+        Command::Promote {
+            from,
+            to,
+            paths,
+            apply,
+            plan_hash,
+            format,
+        } => {
+            let args = promote::Args {
+                from,
+                to,
+                paths,
+                apply: *apply,
+                plan_hash: plan_hash.as_deref(),
+                format: *format,
+            };
+            promote::promote(&cli, args).await
+        }
+        Command::Release {
+            action: ReleaseAction::Create { paths, env, format },
+        } => promote::release_create(&cli, paths, env, *format).await,
         Command::Docs {
             env,
             out,
@@ -69,6 +104,33 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             action: CatalogAction::Sync { env },
         } => catalog::sync(&cli, env).await,
     }
+}
+
+/// In an environment with `promote_from`: refuses plans that are not promoted there, or, with
+/// `--break-glass REASON`, records the reason in the audit trail and says so loudly.
+pub async fn promotion_gate(
+    env: &medallion_core::env::Environment,
+    plans: &[medallion_core::plan::JobPlan],
+    break_glass: Option<&str>,
+) -> Result<(), medallion_core::Error> {
+    use medallion_core::promote::enforce;
+    if env.promote_from.is_none() {
+        if break_glass.is_some() {
+            eprintln!("note: --break-glass has no effect: environment `{}` runs any spec (no promote_from)", env.name);
+        }
+        return Ok(());
+    }
+    let log = project::audit_log(env).await?;
+    let Some(reason) = break_glass else {
+        return enforce::check(env, &log, plans).await;
+    };
+    let problems = enforce::break_glass(env, &log, plans, reason).await?;
+    eprintln!("!!! BREAK GLASS in `{}`: running specs without promotion, recorded in the audit trail", env.name);
+    eprintln!("!!! reason: {reason}");
+    for p in &problems {
+        eprintln!("!!! {p}");
+    }
+    Ok(())
 }
 
 /// Plan warnings (e.g. a `pii` column reaching Silver in clear text), on stderr.

@@ -17,6 +17,7 @@ pub async fn run(
     path: &Path,
     env_name: &str,
     format: Format,
+    break_glass: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let files = project::job_files(&[path.to_path_buf()])?;
     let (engine, envs_file) = project::engine(cli, env_name, Some(path)).await?;
@@ -32,6 +33,7 @@ pub async fn run(
         .await
         .map_err(Error::Spec)?;
     crate::commands::print_warnings(&plans);
+    crate::commands::promotion_gate(&engine.env, &plans, break_glass).await?;
     let lineage = project::lineage_sink(&engine.env, &plans, known, false).await;
     if let Some(l) = &lineage {
         engine = engine.with_sink(l.clone());
