@@ -30,7 +30,10 @@ pub struct Args<'a> {
     pub break_glass: Option<&'a str>,
 }
 
-pub async fn stream(engine: medallion_core::pipeline::Engine, a: Args<'_>) -> anyhow::Result<ExitCode> {
+pub async fn stream(
+    engine: medallion_core::pipeline::Engine,
+    a: Args<'_>,
+) -> anyhow::Result<ExitCode> {
     let Args {
         envs_file,
         schemas,

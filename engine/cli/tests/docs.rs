@@ -255,6 +255,133 @@ fn docs_site_in_a_browser() {
     screenshot(p, &site);
 }
 
+/// The fills of a rule's bars in the chart, oldest run first.
+fn bar_fills(dom: &str, rule: &str) -> Vec<String> {
+    let start = dom
+        .find(&format!(r#"<g class="rule-row" data-rule="{rule}">"#))
+        .unwrap_or_else(|| panic!("no chart row for {rule}"));
+    let row = &dom[start..];
+    let row = &row[..row.find("</g>").unwrap()];
+    attrs(row, "fill")
+}
+
+/// When the first run of `pipeline` ended, from the audit trail.
+fn first_run_end(dir: &Path, pipeline: &str) -> String {
+    let (code, out, err) = medallion(
+        dir,
+        &[
+            "audit",
+            "--env",
+            "dev",
+            "--pipeline",
+            pipeline,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let records: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    records
+        .iter()
+        .find(|r| r["action"] == "run_finished")
+        .and_then(|r| r["at"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+/// What the site tells when the environment is not as the catalog and trail say: a table
+/// only in the lake, a catalog entry without its table, a damaged audit record. The site is
+/// still written, each problem is a warning, and the audit verdict is BROKEN.
+#[test]
+fn docs_site_of_a_damaged_environment() {
+    let dir = project();
+    let (code, _, err) = medallion(dir.path(), &["run", "jobs/shop", "--env", "dev"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lake = dir.path().join("lake/dev");
+    // gold.daily_revenue leaves the catalog; gold.revenue_by_country leaves the lake.
+    let catalog_file = lake.join("_catalog/catalog.json");
+    let mut catalog: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&catalog_file).unwrap()).unwrap();
+    let tables = catalog["tables"]
+        .as_object_mut()
+        .expect("catalog tables by name");
+    assert!(
+        tables.remove("gold.daily_revenue").is_some(),
+        "catalog layout changed: {:?}",
+        tables.keys()
+    );
+    std::fs::write(&catalog_file, serde_json::to_vec(&catalog).unwrap()).unwrap();
+    std::fs::remove_dir_all(lake.join("gold/revenue_by_country")).unwrap();
+    std::fs::write(
+        lake.join("_medallion/audit/00000000000000000003.json"),
+        "{garbage",
+    )
+    .unwrap();
+
+    let (code, out, err) = medallion(
+        dir.path(),
+        &[
+            "docs",
+            "--env",
+            "dev",
+            "--out",
+            "site",
+            "--jobs",
+            "jobs/shop/orders.yaml",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("trail BROKEN"), "{out}");
+    assert!(
+        err.contains("gold.daily_revenue is in the lake but not in the catalog"),
+        "{err}"
+    );
+    assert!(
+        err.contains("gold.revenue_by_country: the catalog names it, but there is no Delta table"),
+        "{err}"
+    );
+    assert!(err.contains("audit record 3 "), "{err}");
+    let data = std::fs::read_to_string(dir.path().join("site/assets/data.js")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        data.trim()
+            .trim_start_matches("window.MEDALLION_DOCS = ")
+            .trim_end_matches(';'),
+    )
+    .unwrap();
+    let table = |name: &str| {
+        json["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let lake_only = table("gold.daily_revenue");
+    assert_eq!(lake_only["in_catalog"], false);
+    assert_eq!(
+        lake_only["delta_version"], 0,
+        "the lake-only table's state comes from its log"
+    );
+    assert!(lake_only["rows"].as_u64().unwrap() > 0);
+    assert_eq!(
+        table("gold.revenue_by_country")["delta_version"],
+        serde_json::Value::Null
+    );
+    // The site holds only what it shows of the trail: no command lines or queries.
+    assert!(
+        !data.contains("\"command\""),
+        "audit command lines leaked into the site"
+    );
+    // --days must be a number of days.
+    let (code, _, err) = medallion(
+        dir.path(),
+        &["docs", "--env", "dev", "--out", "site", "--days", "0"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--days"), "{err}");
+}
+
 /// The lineage page as a PNG, kept with a copy of the site under the test's output folder.
 fn screenshot(profile: &Path, site: &Path) {
     let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docs-site");

@@ -331,13 +331,20 @@ fn check_promotion_order(shown: &str, parsed: &EnvironmentsFile) -> Vec<SpecErro
         }
         let mut seen = vec![name.as_str()];
         let mut at = from.as_str();
-        while let Some(next) = parsed.environments.get(at).and_then(|s| s.promote_from.as_deref()) {
+        while let Some(next) = parsed
+            .environments
+            .get(at)
+            .and_then(|s| s.promote_from.as_deref())
+        {
             seen.push(at);
             if seen.contains(&next) {
                 errors.push(SpecError::new(
                     shown,
                     &field,
-                    format!("the promotion order is a loop: {} -> {next}", seen.join(" -> ")),
+                    format!(
+                        "the promotion order is a loop: {} -> {next}",
+                        seen.join(" -> ")
+                    ),
                 ));
                 break;
             }
@@ -357,7 +364,10 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
         (read_s3_text(&shown)?, cwd.clone())
     } else {
         let text = std::fs::read_to_string(file).map_err(|e| Error::io(&shown, e))?;
-        (text, normalize(&cwd, file.parent().unwrap_or(Path::new("."))))
+        (
+            text,
+            normalize(&cwd, file.parent().unwrap_or(Path::new("."))),
+        )
     };
     let parsed: EnvironmentsFile =
         crate::yaml::parse(&shown, &text).map_err(|e| Error::Spec(vec![e]))?;

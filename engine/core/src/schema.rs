@@ -60,13 +60,22 @@ pub enum Compatibility {
 
 impl Compatibility {
     pub fn backward(self) -> bool {
-        matches!(self, Self::Backward | Self::BackwardTransitive | Self::Full | Self::FullTransitive)
+        matches!(
+            self,
+            Self::Backward | Self::BackwardTransitive | Self::Full | Self::FullTransitive
+        )
     }
     pub fn forward(self) -> bool {
-        matches!(self, Self::Forward | Self::ForwardTransitive | Self::Full | Self::FullTransitive)
+        matches!(
+            self,
+            Self::Forward | Self::ForwardTransitive | Self::Full | Self::FullTransitive
+        )
     }
     pub fn transitive(self) -> bool {
-        matches!(self, Self::BackwardTransitive | Self::ForwardTransitive | Self::FullTransitive)
+        matches!(
+            self,
+            Self::BackwardTransitive | Self::ForwardTransitive | Self::FullTransitive
+        )
     }
 }
 

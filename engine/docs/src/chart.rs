@@ -87,7 +87,8 @@ pub fn rules(rules: &[RuleDoc], runs_newest_first: &[RunDoc]) -> String {
                 ),
                 Some(n) => {
                     let outcome = run.rules.get(&rule.name);
-                    let of = outcome.map_or(String::new(), |o| format!(" of {} checked", o.checked));
+                    let of =
+                        outcome.map_or(String::new(), |o| format!(" of {} checked", o.checked));
                     // What the rule did in that run (its on_fail then), not what the spec says now.
                     let on_fail = outcome
                         .map(|o| o.on_fail.as_str())
@@ -96,7 +97,10 @@ pub fn rules(rules: &[RuleDoc], runs_newest_first: &[RunDoc]) -> String {
                     (
                         (*n as f64 / max as f64 * full).max(2.0),
                         colour(on_fail, *n),
-                        format!("{}: {n} failed{of}, on_fail {on_fail} ({})", run.at, run.status),
+                        format!(
+                            "{}: {n} failed{of}, on_fail {on_fail} ({})",
+                            run.at, run.status
+                        ),
                     )
                 }
             };

@@ -178,8 +178,7 @@ fn render(mut vg: VisualGraph, prefix: &str) -> Result<String, String> {
         w.finalize()
     }));
     std::panic::set_hook(hook);
-    let svg = svg
-    .map_err(|p| {
+    let svg = svg.map_err(|p| {
         let msg = p
             .downcast_ref::<String>()
             .cloned()
@@ -208,7 +207,9 @@ fn in_tags(svg: &str, f: impl Fn(&str) -> String) -> String {
     let mut rest = svg;
     while let Some(start) = rest.find('<') {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('>').map_or(rest.len(), |e| start + e + 1);
+        let end = rest[start..]
+            .find('>')
+            .map_or(rest.len(), |e| start + e + 1);
         out.push_str(&f(&rest[start..end]));
         rest = &rest[end..];
     }
@@ -308,29 +309,53 @@ mod tests {
     #[test]
     fn text_that_looks_like_an_id_is_not_rewritten() {
         let mut g = graph();
-        g.datasets.insert("silver.u".into(), dataset("silver.u", "silver", &["url(#C0) x"]).1);
-        g.edges.push(edge(("bronze.t", "a"), ("silver.u", "url(#C0) x"), Kind::Direct));
+        g.datasets.insert(
+            "silver.u".into(),
+            dataset("silver.u", "silver", &["url(#C0) x"]).1,
+        );
+        g.edges.push(edge(
+            ("bronze.t", "a"),
+            ("silver.u", "url(#C0) x"),
+            Kind::Direct,
+        ));
         let svg = columns(&g, None, "p-").unwrap();
-        assert!(svg.contains(">url(#C0) x<"), "the column's name changed: {svg}");
+        assert!(
+            svg.contains(">url(#C0) x<"),
+            "the column's name changed: {svg}"
+        );
     }
 
     #[test]
     fn direct_and_indirect_edges_between_the_same_columns_are_both_drawn() {
         let mut g = graph();
-        g.edges.push(edge(("bronze.t", "a"), ("silver.t", "a"), Kind::Indirect));
+        g.edges
+            .push(edge(("bronze.t", "a"), ("silver.t", "a"), Kind::Indirect));
         let svg = columns(&g, None, "d-").unwrap();
         let pair = "data-from=\"bronze.t\" data-from-column=\"a\" data-to=\"silver.t\"";
-        assert!(svg.contains(&format!("class=\"edge direct\" {pair}")), "{svg}");
-        assert!(svg.contains(&format!("class=\"edge indirect\" {pair}")), "{svg}");
+        assert!(
+            svg.contains(&format!("class=\"edge direct\" {pair}")),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(&format!("class=\"edge indirect\" {pair}")),
+            "{svg}"
+        );
     }
 
     #[test]
     fn a_table_only_the_catalog_knows_is_a_node() {
         let mut g = graph();
-        g.edges.push(edge(("silver.elsewhere", "k"), ("silver.t", "a"), Kind::Indirect));
+        g.edges.push(edge(
+            ("silver.elsewhere", "k"),
+            ("silver.t", "a"),
+            Kind::Indirect,
+        ));
         let svg = tables(&g, "c-").unwrap();
         assert!(svg.contains("data-table=\"silver.elsewhere\""), "{svg}");
-        assert!(svg.contains("data-from=\"silver.elsewhere\" data-to=\"silver.t\""), "{svg}");
+        assert!(
+            svg.contains("data-from=\"silver.elsewhere\" data-to=\"silver.t\""),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -126,7 +126,12 @@ fn run(r: &Record) -> Option<RunDoc> {
 /// The rule's outcome in the newest run that checked rows with it (a run with no new rows
 /// checks none: it says nothing about the rule), in the words of the `on_fail` the rule had
 /// in that run. A `row_count` rule checks the run's row count once.
-fn last_outcome(runs: &[RunDoc], rule: &str, spec_on_fail: &str, row_count: bool) -> Option<String> {
+fn last_outcome(
+    runs: &[RunDoc],
+    rule: &str,
+    spec_on_fail: &str,
+    row_count: bool,
+) -> Option<String> {
     let Some(run) = runs
         .iter()
         .find(|r| r.rules.get(rule).is_some_and(|o| o.checked > 0))
@@ -135,24 +140,40 @@ fn last_outcome(runs: &[RunDoc], rule: &str, spec_on_fail: &str, row_count: bool
         return recorded.then(|| format!("no rows checked in the last {} runs", runs.len()));
     };
     let o = &run.rules[rule];
-    let on_fail = if o.on_fail.is_empty() { spec_on_fail } else { &o.on_fail };
+    let on_fail = if o.on_fail.is_empty() {
+        spec_on_fail
+    } else {
+        &o.on_fail
+    };
     let then = if on_fail == spec_on_fail {
         String::new()
     } else {
         format!(", on_fail was {on_fail}")
     };
     if row_count {
-        let held = if o.failed == 0 { "held" } else { "did not hold" };
+        let held = if o.failed == 0 {
+            "held"
+        } else {
+            "did not hold"
+        };
         return Some(format!("the row count {held} ({}{then})", run.at));
     }
     let what = match (o.failed, on_fail) {
-        (0, _) => return Some(format!("passed: {} rows checked ({}{then})", o.checked, run.at)),
+        (0, _) => {
+            return Some(format!(
+                "passed: {} rows checked ({}{then})",
+                o.checked, run.at
+            ))
+        }
         (_, "warn") => "warned",
         (_, "drop") => "dropped",
         (_, "quarantine") => "quarantined",
         _ => "failed, which failed the run",
     };
-    Some(format!("{} of {} rows {what} ({}{then})", o.failed, o.checked, run.at))
+    Some(format!(
+        "{} of {} rows {what} ({}{then})",
+        o.failed, o.checked, run.at
+    ))
 }
 
 #[cfg(test)]
@@ -232,7 +253,10 @@ mod tests {
             }],
             &[r],
         );
-        assert!(svg.contains("t1: 3 failed, on_fail quarantine (finished)"), "{svg}");
+        assert!(
+            svg.contains("t1: 3 failed, on_fail quarantine (finished)"),
+            "{svg}"
+        );
         // A run that recorded its rules but checked none with this one: grey, not a pass.
         let idle = run("t2", Some((0, 0)));
         assert_eq!(chart::failed(&idle, "r"), None);

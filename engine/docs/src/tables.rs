@@ -180,7 +180,10 @@ async fn from_catalog(s: &Sources<'_>, e: &TableEntry, problems: &mut Vec<String
              `medallion catalog sync --env {}` re-registers the lake's tables",
             doc.location, s.env.name
         )),
-        Err(err) => problems.push(format!("{name}: its Delta log at {} could not be read: {err}", doc.location)),
+        Err(err) => problems.push(format!(
+            "{name}: its Delta log at {} could not be read: {err}",
+            doc.location
+        )),
     }
     tag_pii(s.graph, &name, &mut doc.columns);
     doc
@@ -240,7 +243,9 @@ fn tag_pii(g: &Graph, table: &str, columns: &mut [ColumnDoc]) {
         let masked: Vec<String> = g
             .edges
             .iter()
-            .filter(|e| e.to.0 == table && e.to.1.as_deref() == Some(c.name.as_str()) && e.transform.masking)
+            .filter(|e| {
+                e.to.0 == table && e.to.1.as_deref() == Some(c.name.as_str()) && e.transform.masking
+            })
             .map(|e| format!("{}.{}", e.from.0, e.from.1))
             .collect();
         if c.pii.is_none() && !masked.is_empty() {

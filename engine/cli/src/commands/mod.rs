@@ -125,7 +125,10 @@ pub async fn promotion_gate(
         return enforce::check(env, &log, plans).await;
     };
     let problems = enforce::break_glass(env, &log, plans, reason).await?;
-    eprintln!("!!! BREAK GLASS in `{}`: running specs without promotion, recorded in the audit trail", env.name);
+    eprintln!(
+        "!!! BREAK GLASS in `{}`: running specs without promotion, recorded in the audit trail",
+        env.name
+    );
     eprintln!("!!! reason: {reason}");
     for p in &problems {
         eprintln!("!!! {p}");

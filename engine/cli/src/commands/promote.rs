@@ -31,7 +31,8 @@ pub struct Args<'a> {
 
 pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
     let files = project::job_files(a.paths)?;
-    let envs_file = project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
+    let envs_file =
+        project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
     let from = env::load_environment(&envs_file, a.from)?;
     let to = env::load_environment(&envs_file, a.to)?;
     if to.promote_from.as_deref() != Some(from.name.as_str()) {
@@ -40,7 +41,9 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
             to.name,
             from.name,
             envs_file.display(),
-            to.promote_from.as_deref().map_or("not set".into(), |f| format!("`{f}`"))
+            to.promote_from
+                .as_deref()
+                .map_or("not set".into(), |f| format!("`{f}`"))
         ))
         .into());
     }
@@ -51,7 +54,9 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         .map_err(Error::Spec)?;
     let release = release::release(&plans, &to)?;
     let graph = lineage::build(&plans, target.known.clone()).await?;
-    let from_records = AuditLog::for_env(&from, Actor::default())?.records().await?;
+    let from_records = AuditLog::for_env(&from, Actor::default())?
+        .records()
+        .await?;
     let to_log = project::audit_log(&to).await?;
     let to_records = to_log.records().await?;
     let promotions = history::promotions(&to_records).map_err(Error::Config)?;
@@ -68,7 +73,13 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         earlier_schemas: &earlier,
         reachable: &[target.reachable.clone(), target_tables.1].concat(),
     });
-    let diff = diff::diff(&release, &plans, &promotions, &target_tables.0, to.retention_days);
+    let diff = diff::diff(
+        &release,
+        &plans,
+        &promotions,
+        &target_tables.0,
+        to.retention_days,
+    );
     let plan = Plan::new(&from.name, &to.name, release, diff, gates);
     let mut out = out::stdout();
     match a.format {
@@ -77,11 +88,21 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
     }
     let failed = plan.failed_gates().len();
     if !a.apply {
-        writeln!(out, "Nothing applied (plan only); `--apply` promotes when every gate passes.")?;
-        return Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        writeln!(
+            out,
+            "Nothing applied (plan only); `--apply` promotes when every gate passes."
+        )?;
+        return Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     if failed > 0 {
-        writeln!(out, "Refused: {failed} gate(s) failed; nothing was promoted.")?;
+        writeln!(
+            out,
+            "Refused: {failed} gate(s) failed; nothing was promoted."
+        )?;
         return Ok(ExitCode::from(1));
     }
     if let Some(h) = a.plan_hash {
@@ -140,9 +161,15 @@ impl Target {
                         known = k;
                         reachable.push((format!("catalog of {}", to.name), Ok(())));
                     }
-                    Err(e) => reachable.push((format!("catalog of {}", to.name), Err(e.to_string()))),
+                    Err(e) => {
+                        reachable.push((format!("catalog of {}", to.name), Err(e.to_string())))
+                    }
                 }
-                let lake = engine.lake_tables().await.map(|_| ()).map_err(|e| e.to_string());
+                let lake = engine
+                    .lake_tables()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
                 reachable.push((format!("lake {}", to.lake), lake));
             }
             Err(e) => reachable.push((format!("catalog of {}", to.name), Err(e.to_string()))),
@@ -155,7 +182,10 @@ impl Target {
         &self,
         to: &Environment,
         plans: &[JobPlan],
-    ) -> (HashMap<String, SchemaRef>, Vec<(String, Result<(), String>)>) {
+    ) -> (
+        HashMap<String, SchemaRef>,
+        Vec<(String, Result<(), String>)>,
+    ) {
         let mut out = HashMap::new();
         let mut errors = Vec::new();
         for p in plans {
@@ -165,7 +195,9 @@ impl Target {
                         out.insert(t.to_string(), s);
                     }
                     Ok(None) => {}
-                    Err(e) => errors.push((format!("table {t} in {}", to.name), Err(e.to_string()))),
+                    Err(e) => {
+                        errors.push((format!("table {t} in {}", to.name), Err(e.to_string())))
+                    }
                 }
             }
         }
@@ -196,9 +228,15 @@ fn earlier_schemas(dir: &Path, plans: &[JobPlan]) -> HashMap<String, Vec<Dataset
 }
 
 /// `medallion release create [PATHS] --env E`: the release of the specs for E, and what is in it.
-pub async fn release_create(cli: &Cli, paths: &[PathBuf], env_name: &str, format: Format) -> anyhow::Result<ExitCode> {
+pub async fn release_create(
+    cli: &Cli,
+    paths: &[PathBuf],
+    env_name: &str,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let files = project::job_files(paths)?;
-    let envs_file = project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
+    let envs_file =
+        project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
     let target = env::load_environment(&envs_file, env_name)?;
     let schemas = project::schemas_dir(cli, Some(&envs_file));
     let plans = plan::plan_all(&files, &schemas, HashMap::new())
@@ -215,7 +253,11 @@ pub async fn release_create(cli: &Cli, paths: &[PathBuf], env_name: &str, format
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "release {}", r.hash)?;
-    writeln!(out, "  for {} (environments.yaml entry {})", r.target, r.environment_sha256)?;
+    writeln!(
+        out,
+        "  for {} (environments.yaml entry {})",
+        r.target, r.environment_sha256
+    )?;
     if let Some(c) = &r.git_commit {
         writeln!(out, "  git commit {c} (not part of the hash)")?;
     }

@@ -79,7 +79,8 @@ pub fn diff(
             .iter()
             .any(|c| c.pipeline == p.job.spec.pipeline && c.status != "unchanged");
         if changed {
-            d.gold_recomputed.extend(p.gold.iter().map(|g| g.table.to_string()));
+            d.gold_recomputed
+                .extend(p.gold.iter().map(|g| g.table.to_string()));
         }
     }
     d
@@ -96,7 +97,10 @@ fn pipeline(new: &ReleasedPipeline, old: Option<&ReleasedPipeline>) -> PipelineC
         changes,
     };
     let Some(old) = old else {
-        return status("new", vec![format!("spec {} ({})", new.spec_file, new.schema)]);
+        return status(
+            "new",
+            vec![format!("spec {} ({})", new.spec_file, new.schema)],
+        );
     };
     if old.spec_sha256 == new.spec_sha256 && old.schema_sha256 == new.schema_sha256 {
         return status("unchanged", Vec::new());
@@ -120,42 +124,69 @@ pub fn spec_changes(a: &JobSpec, b: &JobSpec) -> Vec<String> {
     let mut out = Vec::new();
     let (sa, sb) = (a.silver.as_ref(), b.silver.as_ref());
     let rules = |s: Option<&crate::spec::SilverSpec>| -> BTreeMap<String, RuleSpec> {
-        s.map(|s| s.rules.iter().map(|r| (r.name.clone(), r.clone())).collect())
-            .unwrap_or_default()
+        s.map(|s| {
+            s.rules
+                .iter()
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
     };
     let (ra, rb) = (rules(sa), rules(sb));
     for (name, r) in &rb {
         match ra.get(name) {
-            None => out.push(format!("+ rule {name}: {} (on_fail {})", check(&r.check), r.on_fail)),
-            Some(o) if check(&o.check) != check(&r.check) || o.on_fail != r.on_fail => out.push(format!(
-                "~ rule {name}: {} (on_fail {}) → {} (on_fail {})",
-                check(&o.check),
-                o.on_fail,
+            None => out.push(format!(
+                "+ rule {name}: {} (on_fail {})",
                 check(&r.check),
                 r.on_fail
             )),
+            Some(o) if check(&o.check) != check(&r.check) || o.on_fail != r.on_fail => {
+                out.push(format!(
+                    "~ rule {name}: {} (on_fail {}) → {} (on_fail {})",
+                    check(&o.check),
+                    o.on_fail,
+                    check(&r.check),
+                    r.on_fail
+                ))
+            }
             Some(_) => {}
         }
     }
     for (name, r) in &ra {
         if !rb.contains_key(name) {
-            out.push(format!("- rule {name}: {} (on_fail {})", check(&r.check), r.on_fail));
+            out.push(format!(
+                "- rule {name}: {} (on_fail {})",
+                check(&r.check),
+                r.on_fail
+            ));
         }
     }
-    let sql = |s: Option<&crate::spec::SilverSpec>| s.and_then(|s| s.sql.clone()).unwrap_or_default();
+    let sql =
+        |s: Option<&crate::spec::SilverSpec>| s.and_then(|s| s.sql.clone()).unwrap_or_default();
     if sql(sa) != sql(sb) {
         out.push(unified("silver.sql", &sql(sa), &sql(sb)));
     }
     let pii = |s: Option<&crate::spec::SilverSpec>| {
-        s.map(|s| s.pii.iter().map(|(k, v)| (k.clone(), format!("{v:?}").to_lowercase())).collect())
-            .unwrap_or_else(BTreeMap::<String, String>::new)
+        s.map(|s| {
+            s.pii
+                .iter()
+                .map(|(k, v)| (k.clone(), format!("{v:?}").to_lowercase()))
+                .collect()
+        })
+        .unwrap_or_else(BTreeMap::<String, String>::new)
     };
     out.extend(map_changes("pii", &pii(sa), &pii(sb)));
-    let allow = |s: Option<&crate::spec::SilverSpec>| s.map(|s| s.pii_allow.clone()).unwrap_or_default();
+    let allow =
+        |s: Option<&crate::spec::SilverSpec>| s.map(|s| s.pii_allow.clone()).unwrap_or_default();
     out.extend(map_changes("pii_allow", &allow(sa), &allow(sb)));
     let dedupe = |s: Option<&crate::spec::SilverSpec>| {
-        s.and_then(|s| s.dedupe.as_ref())
-            .map(|d| format!("keys [{}], latest_by {}", d.keys.join(", "), d.latest_by.as_deref().unwrap_or("arrival")))
+        s.and_then(|s| s.dedupe.as_ref()).map(|d| {
+            format!(
+                "keys [{}], latest_by {}",
+                d.keys.join(", "),
+                d.latest_by.as_deref().unwrap_or("arrival")
+            )
+        })
     };
     if dedupe(sa) != dedupe(sb) {
         out.push(format!(
@@ -165,7 +196,10 @@ pub fn spec_changes(a: &JobSpec, b: &JobSpec) -> Vec<String> {
         ));
     }
     let gold = |s: &JobSpec| -> BTreeMap<String, String> {
-        s.gold.iter().map(|g| (g.table.clone(), g.sql.clone())).collect()
+        s.gold
+            .iter()
+            .map(|g| (g.table.clone(), g.sql.clone()))
+            .collect()
     };
     let (ga, gb) = (gold(a), gold(b));
     for (t, q) in &gb {
@@ -181,7 +215,11 @@ pub fn spec_changes(a: &JobSpec, b: &JobSpec) -> Vec<String> {
     out
 }
 
-fn map_changes(what: &str, a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+fn map_changes(
+    what: &str,
+    a: &BTreeMap<String, String>,
+    b: &BTreeMap<String, String>,
+) -> Vec<String> {
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
         .filter_map(|k| match (a.get(k), b.get(k)) {
@@ -220,7 +258,11 @@ pub fn check(c: &Check) -> String {
             BuiltinCheck::AcceptedValues(x) => format!(
                 "accepted_values {} [{}]",
                 x.column,
-                x.values.iter().map(|v| v.sql()).collect::<Vec<_>>().join(", ")
+                x.values
+                    .iter()
+                    .map(|v| v.sql())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             BuiltinCheck::Regex(x) => format!("regex {} {}", x.column, x.pattern),
             BuiltinCheck::RowCount(x) => format!(
@@ -248,9 +290,18 @@ fn tables(p: &JobPlan, target: &HashMap<String, SchemaRef>) -> Vec<TableChange> 
         let mut changes = Vec::new();
         for f in schema.fields() {
             match current.field_with_name(f.name()) {
-                Err(_) => changes.push(format!("+ column {} {}", f.name(), hive_type(f.data_type()))),
-                Ok(c) if c.data_type() != f.data_type() => {
-                    let how = if compat::widens(c.data_type(), f.data_type()) { "widens" } else { "changes" };
+                Err(_) => changes.push(format!(
+                    "+ column {} {}",
+                    f.name(),
+                    hive_type(f.data_type())
+                )),
+                // Compared as stored (a query's UInt64 is a Delta `long`, as the table has it).
+                Ok(c) if hive_type(c.data_type()) != hive_type(f.data_type()) => {
+                    let how = if compat::widens(c.data_type(), f.data_type()) {
+                        "widens"
+                    } else {
+                        "changes"
+                    };
                     changes.push(format!(
                         "~ column {} {how}: {} → {}",
                         f.name(),
@@ -263,7 +314,10 @@ fn tables(p: &JobPlan, target: &HashMap<String, SchemaRef>) -> Vec<TableChange> 
         }
         for c in current.fields() {
             if schema.field_with_name(c.name()).is_err() {
-                changes.push(format!("- column {} (no longer written; kept in the table)", c.name()));
+                changes.push(format!(
+                    "- column {} (no longer written; kept in the table)",
+                    c.name()
+                ));
             }
         }
         if !changes.is_empty() {
@@ -282,7 +336,12 @@ fn dropped_tables(p: &JobPlan, old: Option<&ReleasedPipeline>) -> Vec<TableChang
     let Some(old) = old.and_then(parse) else {
         return Vec::new();
     };
-    let new: BTreeSet<String> = p.job.output_tables().iter().map(|t| t.to_string()).collect();
+    let new: BTreeSet<String> = p
+        .job
+        .output_tables()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
     let old_job = crate::spec::Job {
         file: String::new(),
         spec: old,
@@ -296,7 +355,9 @@ fn dropped_tables(p: &JobPlan, old: Option<&ReleasedPipeline>) -> Vec<TableChang
         .map(|t| TableChange {
             table: t,
             action: "no longer produced".into(),
-            changes: vec!["the table stays in the target; nothing writes it after the promotion".into()],
+            changes: vec![
+                "the table stays in the target; nothing writes it after the promotion".into(),
+            ],
         })
         .collect()
 }

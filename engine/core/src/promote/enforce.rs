@@ -73,7 +73,12 @@ pub async fn problems(env: &Environment, log: &AuditLog, plans: &[JobPlan]) -> R
 
 /// Records a break-glass run of `plans` (who and why, and what is not promoted) before it
 /// starts; no record, no run.
-pub async fn break_glass(env: &Environment, log: &AuditLog, plans: &[JobPlan], reason: &str) -> Result<Vec<String>> {
+pub async fn break_glass(
+    env: &Environment,
+    log: &AuditLog,
+    plans: &[JobPlan],
+    reason: &str,
+) -> Result<Vec<String>> {
     if reason.trim().is_empty() {
         return Err(Error::Input {
             path: "--break-glass".into(),
@@ -83,9 +88,11 @@ pub async fn break_glass(env: &Environment, log: &AuditLog, plans: &[JobPlan], r
     let problems = problems(env, log, plans).await?;
     let pipelines: Vec<_> = plans
         .iter()
-        .map(|p| json!({ "pipeline": p.job.spec.pipeline, "spec_file": p.job.file,
+        .map(|p| {
+            json!({ "pipeline": p.job.spec.pipeline, "spec_file": p.job.file,
             "spec_sha256": p.job.content_sha256, "schema": p.schema.reference(),
-            "schema_sha256": p.schema.content_sha256 }))
+            "schema_sha256": p.schema.content_sha256 })
+        })
         .collect();
     let detail = json!({ "reason": reason, "pipelines": pipelines, "not_promoted": problems });
     log.append(vec![Entry::new("break_glass", detail)]).await?;

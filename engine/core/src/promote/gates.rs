@@ -113,7 +113,11 @@ fn tested_upstream(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSumma
                     format!(
                         "its last run there ({}, {}) used spec {} and schema {}",
                         l.started_at,
-                        if l.end.is_empty() { "no end recorded" } else { &l.end },
+                        if l.end.is_empty() {
+                            "no end recorded"
+                        } else {
+                            &l.end
+                        },
                         short(l.spec_sha256.as_deref().unwrap_or("?")),
                         l.schema.as_deref().unwrap_or("?")
                     )
@@ -140,7 +144,12 @@ fn schema_compatibility(i: &Inputs<'_>) -> Gate {
     for p in i.plans {
         let ds = &p.schema;
         let mode = ds.compatibility;
-        let name = format!("{} ({}, {})", p.job.spec.pipeline, ds.reference(), mode_name(mode));
+        let name = format!(
+            "{} ({}, {})",
+            p.job.spec.pipeline,
+            ds.reference(),
+            mode_name(mode)
+        );
         if mode == crate::schema::Compatibility::None {
             pass.push(format!("{name}: not checked (compatibility: none)"));
             continue;
@@ -168,7 +177,10 @@ fn schema_compatibility(i: &Inputs<'_>) -> Gate {
             }
         }
         if problems.is_empty() {
-            pass.push(format!("{name}: compatible with the tables in {}", i.to.name));
+            pass.push(format!(
+                "{name}: compatible with the tables in {}",
+                i.to.name
+            ));
         } else {
             fail.extend(problems.into_iter().map(|m| format!("{name}: {m}")));
         }
@@ -193,11 +205,19 @@ fn against(
 ) -> Vec<String> {
     let mut out = Vec::new();
     if mode.backward() {
-        out.extend(compat::check_bronze(file, table, current, ds).into_iter().map(|e| e.message));
+        out.extend(
+            compat::check_bronze(file, table, current, ds)
+                .into_iter()
+                .map(|e| e.message),
+        );
     }
     if mode.forward() {
         let pinned = ds.raw_schema();
-        for f in current.fields().iter().filter(|f| !f.name().starts_with('_')) {
+        for f in current
+            .fields()
+            .iter()
+            .filter(|f| !f.name().starts_with('_'))
+        {
             match pinned.field_with_name(f.name()) {
                 Err(_) => out.push(format!(
                     "forward: column `{}` of {table} is dropped or renamed; readers of the old schema need it",
@@ -241,7 +261,10 @@ fn quality(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)]) -
             ));
         }
         let Some(run) = run else {
-            fail.push(format!("{}: no tested run to judge (see tested upstream)", r.pipeline));
+            fail.push(format!(
+                "{}: no tested run to judge (see tested upstream)",
+                r.pipeline
+            ));
             continue;
         };
         let ratio = run.quarantine_ratio();
@@ -254,7 +277,9 @@ fn quality(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)]) -
             short(&run.run_id)
         );
         match limit {
-            Some(max) if ratio > max => fail.push(format!("{line}: over the limit of {:.2}%", max * 100.0)),
+            Some(max) if ratio > max => {
+                fail.push(format!("{line}: over the limit of {:.2}%", max * 100.0))
+            }
             Some(max) => pass.push(format!("{line}: within {:.2}%", max * 100.0)),
             None => pass.push(format!("{line}: no limit set")),
         }
@@ -269,7 +294,13 @@ fn pii_policy(i: &Inputs<'_>) -> Gate {
     for p in i.plans {
         let pipeline = &p.job.spec.pipeline;
         let bronze = p.job.bronze_table().to_string();
-        let allow = p.job.spec.silver.as_ref().map(|s| s.pii_allow.clone()).unwrap_or_default();
+        let allow = p
+            .job
+            .spec
+            .silver
+            .as_ref()
+            .map(|s| s.pii_allow.clone())
+            .unwrap_or_default();
         let pii: Vec<String> = p
             .schema
             .classifications()
@@ -288,7 +319,10 @@ fn pii_policy(i: &Inputs<'_>) -> Gate {
                 fail.push(format!("{pipeline}: {why}"));
             }
             if exposed.is_empty() {
-                let how = match (allow.get(col), p.job.spec.silver.as_ref().and_then(|s| s.pii.get(col))) {
+                let how = match (
+                    allow.get(col),
+                    p.job.spec.silver.as_ref().and_then(|s| s.pii.get(col)),
+                ) {
                     (Some(reason), _) => format!("kept raw in Silver, allowed: {reason}"),
                     (None, Some(a)) => format!("{a:?} before Silver").to_lowercase(),
                     (None, None) => "never reaches Silver or Gold".into(),
@@ -298,7 +332,9 @@ fn pii_policy(i: &Inputs<'_>) -> Gate {
         }
         for (col, reason) in &allow {
             if reason.trim().is_empty() {
-                fail.push(format!("{pipeline}: silver.pii_allow.{col} needs a written reason"));
+                fail.push(format!(
+                    "{pipeline}: silver.pii_allow.{col} needs a written reason"
+                ));
             }
         }
     }
@@ -349,7 +385,10 @@ fn performance(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)
         return Gate {
             name: "performance",
             status: Status::Skip,
-            evidence: vec![format!("no budget set for {} (gates.max_duration_s, gates.max_peak_memory_mib)", i.to.name)],
+            evidence: vec![format!(
+                "no budget set for {} (gates.max_duration_s, gates.max_peak_memory_mib)",
+                i.to.name
+            )],
         };
     }
     let (mut fail, mut pass) = (Vec::new(), Vec::new());
@@ -360,17 +399,33 @@ fn performance(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)
         };
         if let Some(max) = policy.max_duration_s {
             let s = run.duration_ms.unwrap_or(u64::MAX) as f64 / 1000.0;
-            let line = format!("{}: run {} took {s:.1} s (budget {max} s)", r.pipeline, short(&run.run_id));
-            if s > max { fail.push(line) } else { pass.push(line) }
+            let line = format!(
+                "{}: run {} took {s:.1} s (budget {max} s)",
+                r.pipeline,
+                short(&run.run_id)
+            );
+            if s > max {
+                fail.push(line)
+            } else {
+                pass.push(line)
+            }
         }
         if let Some(max) = policy.max_peak_memory_mib {
             match run.peak_rss_bytes {
                 Some(b) => {
                     let mib = b / (1024 * 1024);
                     let line = format!("{}: peak memory {mib} MiB (budget {max} MiB)", r.pipeline);
-                    if mib > max { fail.push(line) } else { pass.push(line) }
+                    if mib > max {
+                        fail.push(line)
+                    } else {
+                        pass.push(line)
+                    }
                 }
-                None => fail.push(format!("{}: run {} recorded no peak memory", r.pipeline, short(&run.run_id))),
+                None => fail.push(format!(
+                    "{}: run {} recorded no peak memory",
+                    r.pipeline,
+                    short(&run.run_id)
+                )),
             }
         }
     }
@@ -397,7 +452,9 @@ fn infrastructure(i: &Inputs<'_>) -> Gate {
             i.to.name, i.from.name
         )),
         (_, Some(k)) => pass.push(format!("key {k} is {}'s own", i.to.name)),
-        (LakeRoot::Local(_), None) => pass.push(format!("{}: local lake, no key to check", i.to.name)),
+        (LakeRoot::Local(_), None) => {
+            pass.push(format!("{}: local lake, no key to check", i.to.name))
+        }
     }
     Gate::of("infrastructure", fail, pass)
 }

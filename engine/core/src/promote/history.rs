@@ -34,8 +34,12 @@ pub fn promotions(records: &[Record]) -> Result<Vec<Promotion>, String> {
         .iter()
         .filter(|r| r.action == PROMOTED)
         .map(|r| {
-            let mut p: Promotion = serde_json::from_value(r.detail.clone())
-                .map_err(|e| format!("audit record {} ({PROMOTED}) is not a promotion: {e}", r.seq))?;
+            let mut p: Promotion = serde_json::from_value(r.detail.clone()).map_err(|e| {
+                format!(
+                    "audit record {} ({PROMOTED}) is not a promotion: {e}",
+                    r.seq
+                )
+            })?;
             p.seq = r.seq;
             p.at = r.at.clone();
             Ok(p)

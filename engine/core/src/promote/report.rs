@@ -21,7 +21,8 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(from: &str, to: &str, release: Release, diff: Diff, gates: Vec<Gate>) -> Self {
-        let reviewed = serde_json::json!({ "release": release.hash, "from": from, "to": to, "diff": diff });
+        let reviewed =
+            serde_json::json!({ "release": release.hash, "from": from, "to": to, "diff": diff });
         Self {
             from: from.into(),
             to: to.into(),
@@ -33,7 +34,10 @@ impl Plan {
     }
 
     pub fn failed_gates(&self) -> Vec<&Gate> {
-        self.gates.iter().filter(|g| g.status == Status::Fail).collect()
+        self.gates
+            .iter()
+            .filter(|g| g.status == Status::Fail)
+            .collect()
     }
 
     pub fn to_text(&self) -> String {
@@ -45,7 +49,10 @@ impl Plan {
             r.pipelines.len(),
             self.to,
             self.from,
-            r.git_commit.as_ref().map_or(String::new(), |c| format!(", git {}", &c[..c.len().min(12)]))
+            r.git_commit.as_ref().map_or(String::new(), |c| format!(
+                ", git {}",
+                &c[..c.len().min(12)]
+            ))
         ));
         s.push_str("\nPipelines:\n");
         for p in &self.diff.pipelines {
