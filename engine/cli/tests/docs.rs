@@ -237,11 +237,25 @@ fn docs_site_in_a_browser() {
     // Rules with their outcome in the last run that checked rows (the first: the second run
     // had no new files), and the audit trail verified.
     let pipeline = dom(p, &site, "/pipelines/orders");
+    let first_run_end = first_run_end(dir.path(), "orders");
+    for outcome in [
+        format!("1 of 10 rows quarantined ({first_run_end})"), // currency_eur
+        format!("1 of 12 rows dropped ({first_run_end})"),     // amount_non_negative
+        format!("1 of 10 rows warned ({first_run_end})"),      // known_status
+    ] {
+        assert!(
+            pipeline.contains(&outcome),
+            "no `{outcome}` on the orders page"
+        );
+    }
     assert!(
-        pipeline.contains("rows quarantined ("),
-        "no quarantine outcome: currency_eur quarantines one row of the examples"
+        pipeline.contains("the row count held ("),
+        "row_count outcome"
     );
-    assert!(pipeline.contains(r#"class="rules-chart""#), "no rule chart");
+    // The chart: currency_eur failed one row in the first run (red), and checked nothing in
+    // the second (no new files: grey, not a green pass).
+    assert_eq!(bar_fills(&pipeline, "currency_eur"), ["#d0563f", "#cccccc"]);
+    assert_eq!(bar_fills(&pipeline, "some_orders"), ["#4c9a6a", "#4c9a6a"]);
     let audit = dom(p, &site, "/audit");
     assert!(
         audit.contains(r#"<span class="ok">intact</span>"#),

@@ -49,11 +49,17 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
     }
     let schemas = project::schemas_dir(cli, Some(&envs_file));
     let target = Target::read(&to).await;
-    let plans = plan::plan_all(&files, &schemas, target.known.clone())
+    // Planned as in `from`, where the release ran (its tables, read by other pipelines' SQL,
+    // are known there); the gates then check it against the target.
+    let from_known =
+        medallion_core::pipeline::Engine::new(from.clone(), project::open_catalog(&from).await?)
+            .known_schemas()
+            .await?;
+    let plans = plan::plan_all(&files, &schemas, from_known.clone())
         .await
         .map_err(Error::Spec)?;
     let release = release::release(&plans, &to)?;
-    let graph = lineage::build(&plans, target.known.clone()).await?;
+    let graph = lineage::build(&plans, from_known).await?;
     let from_records = AuditLog::for_env(&from, Actor::default())?
         .records()
         .await?;
@@ -142,29 +148,24 @@ fn promotion_entry(plan: &Plan, to: &Environment) -> Entry {
     Entry::new(history::PROMOTED, detail)
 }
 
-/// What the target environment has now: its catalog's schemas, and whether lake and catalog
-/// answer (an unreachable target is a failed gate, not an aborted plan).
+/// Whether the target's lake and catalog answer (an unreachable target is a failed gate, not
+/// an aborted plan).
 struct Target {
-    known: HashMap<String, SchemaRef>,
     reachable: Vec<(String, Result<(), String>)>,
 }
 
 impl Target {
     async fn read(to: &Environment) -> Self {
         let mut reachable = Vec::new();
-        let mut known = HashMap::new();
         match project::open_catalog(to).await {
             Ok(catalog) => {
                 let engine = medallion_core::pipeline::Engine::new(to.clone(), catalog);
-                match engine.known_schemas().await {
-                    Ok(k) => {
-                        known = k;
-                        reachable.push((format!("catalog of {}", to.name), Ok(())));
-                    }
-                    Err(e) => {
-                        reachable.push((format!("catalog of {}", to.name), Err(e.to_string())))
-                    }
-                }
+                let listed = engine
+                    .known_schemas()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                reachable.push((format!("catalog of {}", to.name), listed));
                 let lake = engine
                     .lake_tables()
                     .await
@@ -174,7 +175,7 @@ impl Target {
             }
             Err(e) => reachable.push((format!("catalog of {}", to.name), Err(e.to_string()))),
         }
-        Self { known, reachable }
+        Self { reachable }
     }
 
     /// The current schemas of the release's tables in the target's lake.

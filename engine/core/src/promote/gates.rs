@@ -240,15 +240,19 @@ fn against(
 
 fn quality(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)]) -> Gate {
     let (mut fail, mut pass) = (Vec::new(), Vec::new());
-    for (r, run) in tested {
+    for (r, _) in tested {
         let plan = i.plans.iter().find(|p| p.job.spec.pipeline == r.pipeline);
         let limit = plan
             .and_then(|p| p.job.spec.gates.as_ref())
             .and_then(|g| g.max_quarantine_ratio)
             .or(i.to.gates.max_quarantine_ratio);
-        let failed_runs: Vec<String> = history::runs(i.from_records, &r.pipeline)
+        let runs: Vec<RunSummary> = history::runs(i.from_records, &r.pipeline)
             .into_iter()
-            .filter(|x| x.matches(r) && !x.failed_fail_rules.is_empty())
+            .filter(|x| x.matches(r))
+            .collect();
+        let failed_runs: Vec<String> = runs
+            .iter()
+            .filter(|x| !x.failed_fail_rules.is_empty())
             .map(|x| format!("{} ({})", short(&x.run_id), x.failed_fail_rules.join(", ")))
             .collect();
         if !failed_runs.is_empty() {
@@ -260,21 +264,32 @@ fn quality(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)]) -
                 failed_runs.join("; ")
             ));
         }
-        let Some(run) = run else {
+        // Every successful run of this release that read rows: an incremental run without
+        // new input proves nothing about the rules.
+        let judged: Vec<&RunSummary> = runs
+            .iter()
+            .filter(|x| x.succeeded() && x.bronze_rows + x.bronze_quarantined > 0)
+            .collect();
+        if judged.is_empty() {
             fail.push(format!(
-                "{}: no tested run to judge (see tested upstream)",
-                r.pipeline
+                "{}: no run of this release in {} read any rows, so its rules were never applied to data; \
+                 run it on new input there (its runs so far found no new files or messages)",
+                r.pipeline, i.from.name
             ));
             continue;
-        };
-        let ratio = run.quarantine_ratio();
+        }
+        let quarantined: u64 = judged.iter().map(|x| x.quarantined).sum();
+        let input: u64 = judged
+            .iter()
+            .map(|x| x.bronze_rows + x.bronze_quarantined)
+            .sum();
+        let ratio = quarantined as f64 / input as f64;
         let line = format!(
-            "{}: {} of {} input rows quarantined ({:.2}%) in run {}",
+            "{}: {quarantined} of {input} input rows quarantined ({:.2}%) in {} run(s) of this release in {}",
             r.pipeline,
-            run.quarantined,
-            run.bronze_rows + run.bronze_quarantined,
             ratio * 100.0,
-            short(&run.run_id)
+            judged.len(),
+            i.from.name
         );
         match limit {
             Some(max) if ratio > max => {

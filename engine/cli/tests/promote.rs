@@ -1,0 +1,635 @@
+//! Promotion dev → staging → prod through the binary, on three local environments: a tested
+//! release promotes and prod runs it; an edited rule makes prod refuse to run until the edit
+//! is tested and promoted again; break-glass runs anyway and is recorded; each gate fails with
+//! its evidence (tested upstream, quality, schema compatibility, PII); the plan shows rule and
+//! SQL changes (golden text); a changed plan hash or environment entry is refused.
+//!
+//! `MEDALLION_UPDATE_GOLDEN=1` rewrites the golden file (review the diff by hand).
+
+use std::path::Path;
+
+mod common;
+use common::{medallion_with_fault, project};
+
+fn medallion(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    medallion_with_fault(dir, None, args)
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = medallion(dir, args);
+    assert_eq!(code, Some(0), "medallion {args:?}\n{out}\n{err}");
+    out
+}
+
+const ENVIRONMENTS: &str = "environments:
+  dev:
+    lake: ./lake/dev
+    retention_days: 30
+  staging:
+    lake: ./lake/staging
+    retention_days: 90
+    promote_from: dev
+    gates: { max_quarantine_ratio: 0.5 }
+  prod:
+    lake: ./lake/prod
+    retention_days: 365
+    promote_from: staging
+    gates: { max_quarantine_ratio: 0.5, max_duration_s: 600 }
+";
+
+/// The example project with three local environments.
+fn promotion_project() -> tempfile::TempDir {
+    let dir = project();
+    std::fs::write(dir.path().join("environments.yaml"), ENVIRONMENTS).unwrap();
+    dir
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(from),
+        "{file} does not contain {from:?}: update this test"
+    );
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// New input files for the shop pipelines (copies of the examples' files under new names):
+/// a release is judged on the rows its runs read, and incremental runs read only new files.
+fn new_input(dir: &Path, tag: &str) {
+    for sub in ["testdata/shop/orders", "testdata/shop/customers"] {
+        for f in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            if name.contains("-new-") {
+                continue;
+            }
+            let (stem, ext) = name.rsplit_once('.').unwrap();
+            std::fs::copy(&f, dir.join(sub).join(format!("{stem}-new-{tag}.{ext}"))).unwrap();
+        }
+    }
+}
+
+/// Runs `jobs` in dev, promotes to staging, runs there, promotes to prod.
+fn release_to_prod(dir: &Path, jobs: &str) {
+    ok(dir, &["run", jobs, "--env", "dev"]);
+    ok(
+        dir,
+        &[
+            "promote", "--from", "dev", "--to", "staging", jobs, "--apply",
+        ],
+    );
+    ok(dir, &["run", jobs, "--env", "staging"]);
+    ok(
+        dir,
+        &[
+            "promote", "--from", "staging", "--to", "prod", jobs, "--apply",
+        ],
+    );
+}
+
+fn audit_actions(dir: &Path, env: &str) -> Vec<serde_json::Value> {
+    let out = ok(dir, &["audit", "--env", env, "--format", "json"]);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The version of each Delta table of a lake (count of its log entries).
+fn versions(lake: &Path) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for db in ["bronze", "silver", "gold"] {
+        let Ok(dir) = std::fs::read_dir(lake.join(db)) else {
+            continue;
+        };
+        for t in dir {
+            let t = t.unwrap().path();
+            let n = std::fs::read_dir(t.join("_delta_log")).map_or(0, |d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "json")
+                })
+                .count()
+            });
+            out.push((t.display().to_string(), n));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn prod_runs_only_what_was_tested_and_promoted() {
+    let dir = promotion_project();
+    let d = dir.path();
+    // Nothing promoted yet: staging refuses, before anything is written.
+    let (code, _, err) = medallion(d, &["run", "jobs/shop", "--env", "staging"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("orders (jobs/shop/orders.yaml) was never promoted here"),
+        "{err}"
+    );
+    assert!(
+        !d.join("lake/staging/bronze").exists(),
+        "staging was written before the refusal"
+    );
+
+    release_to_prod(d, "jobs/shop");
+    let out = ok(d, &["run", "jobs/shop", "--env", "prod"]);
+    assert!(out.contains("succeeded"), "{out}");
+    let promoted: Vec<_> = audit_actions(d, "prod")
+        .into_iter()
+        .filter(|r| r["action"] == "release_promoted")
+        .collect();
+    assert_eq!(promoted.len(), 1);
+    assert_eq!(promoted[0]["detail"]["from"], "staging");
+    assert!(promoted[0]["detail"]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["status"] != "FAIL"));
+
+    // One rule edited: prod refuses to run it, and writes nothing.
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "values: [EUR] } }, on_fail: quarantine }",
+        "values: [EUR] } }, on_fail: drop }",
+    );
+    let before = versions(&d.join("lake/prod"));
+    let (code, _, err) = medallion(d, &["run", "jobs/shop", "--env", "prod"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("not promoted: environment `prod` runs only releases promoted from `staging`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("orders (jobs/shop/orders.yaml): spec "),
+        "{err}"
+    );
+    assert!(
+        err.contains("medallion promote --from staging --to prod"),
+        "{err}"
+    );
+    assert_eq!(
+        versions(&d.join("lake/prod")),
+        before,
+        "prod changed on a refused run"
+    );
+    // Promoting it untested is refused by the tested-upstream gate.
+    let (code, out, _) = medallion(
+        d,
+        &["promote", "--from", "staging", "--to", "prod", "jobs/shop"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL tested upstream"), "{out}");
+    assert!(
+        out.contains("orders: no successful run in staging with spec"),
+        "{out}"
+    );
+
+    // Break glass: runs, loudly, and the trail says who and why before the run's records.
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "run",
+            "jobs/shop",
+            "--env",
+            "prod",
+            "--break-glass",
+            "INC-42 hotfix",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("BREAK GLASS"), "{err}");
+    let trail = audit_actions(d, "prod");
+    let glass = trail
+        .iter()
+        .position(|r| r["action"] == "break_glass")
+        .expect("no break_glass record");
+    assert_eq!(trail[glass]["detail"]["reason"], "INC-42 hotfix");
+    assert!(trail[glass]["detail"]["not_promoted"][0]
+        .as_str()
+        .unwrap()
+        .contains("orders"));
+    assert_eq!(
+        trail[glass + 1]["action"],
+        "run_started",
+        "the record comes before the run"
+    );
+
+    // Promoting it after a dev run without new input is refused: its rules never saw data.
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (code, out, _) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("orders: no run of this release in dev read any rows"),
+        "{out}"
+    );
+    // Tested on new input and promoted again, with the reviewed plan's hash: prod runs it.
+    new_input(d, "1");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(
+        d,
+        &[
+            "promote",
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "jobs/shop",
+            "--apply",
+        ],
+    );
+    ok(d, &["run", "jobs/shop", "--env", "staging"]);
+    let plan = ok(
+        d,
+        &["promote", "--from", "staging", "--to", "prod", "jobs/shop"],
+    );
+    let hash = plan_hash(&plan);
+    let (code, out, _) = medallion(
+        d,
+        &[
+            "promote",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "jobs/shop",
+            "--apply",
+            "--plan-hash",
+            "0123456789abcdef",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not the reviewed 0123456789abcdef"), "{out}");
+    ok(
+        d,
+        &[
+            "promote",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "jobs/shop",
+            "--apply",
+            "--plan-hash",
+            &hash,
+        ],
+    );
+    ok(d, &["run", "jobs/shop", "--env", "prod"]);
+
+    // The environment's entry changes: prod needs a new promotion.
+    edit(
+        d,
+        "environments.yaml",
+        "retention_days: 365",
+        "retention_days: 400",
+    );
+    let (code, _, err) = medallion(d, &["run", "jobs/shop", "--env", "prod"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("its entry in environments.yaml changed since the last promotion"),
+        "{err}"
+    );
+    let plan = ok(
+        d,
+        &["promote", "--from", "staging", "--to", "prod", "jobs/shop"],
+    );
+    assert!(plan.contains("retention_days 365 → 400"), "{plan}");
+}
+
+fn plan_hash(plan: &str) -> String {
+    let line = plan
+        .lines()
+        .find(|l| l.starts_with("Plan "))
+        .expect("no Plan line");
+    line.split_whitespace().nth(1).unwrap().to_string()
+}
+
+/// The plan's pipeline section for a changed rule and a changed Gold query.
+#[test]
+fn the_plan_shows_rule_and_sql_changes() {
+    let dir = promotion_project();
+    let d = dir.path();
+    release_to_prod(d, "jobs/shop");
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "values: [EUR] } }, on_fail: quarantine }",
+        "values: [EUR, CHF] } }, on_fail: drop }",
+    );
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "      WHERE status <> 'cancelled'",
+        "      WHERE status NOT IN ('cancelled', 'returned')",
+    );
+    edit(d, "jobs/shop/orders.yaml", "    - { name: some_orders,", "    - { name: positive_amount, check: \"amount > 0\", on_fail: warn }\n    - { name: some_orders,");
+    new_input(d, "1");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(
+        d,
+        &[
+            "promote",
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "jobs/shop",
+            "--apply",
+        ],
+    );
+    ok(d, &["run", "jobs/shop", "--env", "staging"]);
+    let plan = ok(
+        d,
+        &["promote", "--from", "staging", "--to", "prod", "jobs/shop"],
+    );
+    let start = plan.find("Pipelines:").unwrap();
+    let end = plan.find("\nTables:").unwrap();
+    let section = &plan[start..end];
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/promote/plan-pipelines.txt");
+    if std::env::var("MEDALLION_UPDATE_GOLDEN").is_ok() {
+        std::fs::write(&path, section).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        section,
+        expected,
+        "{} differs (MEDALLION_UPDATE_GOLDEN=1 rewrites it)",
+        path.display()
+    );
+    assert!(
+        plan.contains(
+            "Gold recomputed on the next run: gold.daily_revenue, gold.revenue_by_country"
+        ),
+        "{plan}"
+    );
+    assert!(plan.contains("all gates pass"), "{plan}");
+}
+
+#[test]
+fn the_quality_gate_fails_over_its_limit() {
+    let dir = promotion_project();
+    let d = dir.path();
+    edit(
+        d,
+        "environments.yaml",
+        "gates: { max_quarantine_ratio: 0.5 }",
+        "gates: { max_quarantine_ratio: 0.01 }",
+    );
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (code, out, _) = medallion(
+        d,
+        &[
+            "promote",
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "jobs/shop",
+            "--apply",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL quality"), "{out}");
+    // 16 input lines: 2 unparseable, 2 schema-rejected, 2 quarantined by rules.
+    assert!(
+        out.contains(
+            "orders: 6 of 16 input rows quarantined (37.50%) in 1 run(s) of this release in dev"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("over the limit of 1.00%"), "{out}");
+    assert!(
+        out.contains("Refused: 1 gate(s) failed; nothing was promoted."),
+        "{out}"
+    );
+    assert!(!audit_actions(d, "staging")
+        .iter()
+        .any(|r| r["action"] == "release_promoted"));
+    // A pipeline's own limit overrides the environment's.
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "owner: shop-data\n",
+        "owner: shop-data\ngates: { max_quarantine_ratio: 0.4 }\n",
+    );
+    new_input(d, "1");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (_, out, _) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
+    );
+    assert!(
+        out.contains("orders: 6 of 16 input rows quarantined (37.50%) in 1 run(s)"),
+        "{out}"
+    );
+    assert!(out.contains("within 40.00%"), "{out}");
+}
+
+#[test]
+fn a_schema_that_drops_a_column_fails_the_backward_gate() {
+    let dir = promotion_project();
+    let d = dir.path();
+    // staging holds orders@1 tables (written with break glass: nothing was promoted yet).
+    ok(
+        d,
+        &[
+            "run",
+            "jobs/shop",
+            "--env",
+            "staging",
+            "--break-glass",
+            "seed staging",
+        ],
+    );
+    // orders@2 drops `currency`; the spec stops reading it. dev starts afresh with it.
+    let v1 = std::fs::read_to_string(d.join("schemas/orders/v1.yaml")).unwrap();
+    let v2: String = v1
+        .replace("version: 1", "version: 2")
+        .lines()
+        .filter(|l| !l.contains("name: currency"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(d.join("schemas/orders/v2.yaml"), v2).unwrap();
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "schema: orders@1",
+        "schema: orders@2",
+    );
+    edit(d, "jobs/shop/orders.yaml", "    - { name: currency_eur, check: { accepted_values: { column: currency, values: [EUR] } }, on_fail: quarantine }\n", "");
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "amount, currency, status",
+        "amount, status",
+    );
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (code, out, err) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("FAIL schema compatibility"), "{out}");
+    assert!(out.contains("orders (orders@2, backward): "), "{out}");
+    assert!(
+        out.contains("column `currency` is dropped or renamed"),
+        "{out}"
+    );
+    // A v3 with the same fields, declared `compatibility: none`: the gate does not check it
+    // (v2 is released: it cannot change).
+    let v2 = std::fs::read_to_string(d.join("schemas/orders/v2.yaml")).unwrap();
+    let v3 = v2.replace("version: 2", "version: 3");
+    std::fs::write(
+        d.join("schemas/orders/v3.yaml"),
+        format!("{v3}compatibility: none\n"),
+    )
+    .unwrap();
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "schema: orders@2",
+        "schema: orders@3",
+    );
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (_, out, _) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
+    );
+    assert!(out.contains("PASS schema compatibility"), "{out}");
+    assert!(out.contains("not checked (compatibility: none)"), "{out}");
+}
+
+#[test]
+fn raw_personal_data_fails_the_pii_gate() {
+    let dir = promotion_project();
+    let d = dir.path();
+    // phone stays raw in Silver with a written reason, and a Gold table exposes it; email is
+    // no longer hashed, without a reason.
+    edit(
+        d,
+        "jobs/shop/customers.yaml",
+        "    email: hash\n    phone: mask\n",
+        "  pii_allow: { phone: \"support calls customers back; access limited to support\" }\n",
+    );
+    edit(d, "jobs/shop/customers.yaml", "FROM input\n", "FROM input\ngold:\n  - table: gold.customer_phones\n    sql: SELECT customer_id, phone FROM silver.customers\n");
+    ok(d, &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
+    let (code, out, _) = medallion(
+        d,
+        &[
+            "promote",
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "jobs/shop/customers.yaml",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL PII policy"), "{out}");
+    assert!(
+        out.contains("silver.customers.email_sha256 keeps the PII column `email` raw"),
+        "{out}"
+    );
+    assert!(out.contains("Gold gold.customer_phones.phone is computed from the raw PII column bronze.customers.phone"), "{out}");
+    assert!(
+        out.contains("bronze.customers.name (pii): mask before silver"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_promotion_order_is_checked() {
+    let dir = promotion_project();
+    let d = dir.path();
+    let (code, out, _) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "prod", "jobs/shop"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let (_, _, err) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "prod", "jobs/shop"],
+    );
+    assert!(
+        err.contains("`prod` is not promoted from `dev`: its promote_from"),
+        "{err}"
+    );
+    edit(
+        d,
+        "environments.yaml",
+        "promote_from: dev",
+        "promote_from: prod",
+    );
+    let (code, _, err) = medallion(d, &["run", "jobs/shop", "--env", "dev"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("environments.staging.promote_from: the promotion order is a loop"),
+        "{err}"
+    );
+    edit(
+        d,
+        "environments.yaml",
+        "promote_from: prod",
+        "promote_from: qa",
+    );
+    let (_, _, err) = medallion(d, &["run", "jobs/shop", "--env", "dev"]);
+    assert!(
+        err.contains("`qa` is not another environment of this file"),
+        "{err}"
+    );
+}
+
+/// `release create` prints the hash the plan and the promotion record use, and a change of
+/// the target's entry is a new release.
+#[test]
+fn a_release_is_a_hash_of_its_files() {
+    let dir = promotion_project();
+    let d = dir.path();
+    let out = ok(d, &["release", "create", "jobs/shop", "--env", "prod"]);
+    let hash = out
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("release ")
+        .unwrap()
+        .to_string();
+    assert_eq!(hash.len(), 64, "{out}");
+    assert_eq!(
+        ok(d, &["release", "create", "jobs/shop", "--env", "prod"]),
+        out,
+        "not reproducible"
+    );
+    let staging = ok(d, &["release", "create", "jobs/shop", "--env", "staging"]);
+    assert_ne!(
+        staging.lines().next(),
+        out.lines().next(),
+        "the target's entry is part of it"
+    );
+    edit(d, "jobs/shop/orders.yaml", "on_fail: warn", "on_fail: drop");
+    let changed = ok(d, &["release", "create", "jobs/shop", "--env", "prod"]);
+    assert_ne!(changed.lines().next(), out.lines().next());
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let plan = ok(
+        d,
+        &[
+            "promote",
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "jobs/shop",
+            "--apply",
+        ],
+    );
+    let staging_now = ok(d, &["release", "create", "jobs/shop", "--env", "staging"]);
+    let short = &staging_now.lines().next().unwrap()["release ".len().."release ".len() + 12];
+    assert!(plan.contains(&format!("Release {short} ")), "{plan}");
+}
