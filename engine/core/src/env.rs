@@ -313,7 +313,8 @@ struct RawEnvironmentsFile {
     environments: BTreeMap<String, serde_json::Value>,
 }
 
-/// `promote_from` names another environment, and following it never comes back.
+/// `promote_from` names another environment of the file (unless the file holds only this
+/// one), and following it never comes back.
 fn check_promotion_order(shown: &str, parsed: &EnvironmentsFile) -> Vec<SpecError> {
     let mut errors = Vec::new();
     for (name, spec) in &parsed.environments {
@@ -321,7 +322,10 @@ fn check_promotion_order(shown: &str, parsed: &EnvironmentsFile) -> Vec<SpecErro
             continue;
         };
         let field = format!("environments.{name}.promote_from");
-        if !parsed.environments.contains_key(from) || from == name {
+        // A file of one environment is what Terraform renders for a deployed engine: it
+        // names where its releases come from without defining that environment.
+        let single = parsed.environments.len() == 1;
+        if from == name || (!single && !parsed.environments.contains_key(from)) {
             errors.push(SpecError::new(
                 shown,
                 &field,
