@@ -143,6 +143,11 @@ fn a_run_is_recorded_with_who_what_and_when_and_verifies() {
         "{end}"
     );
     assert_eq!(rules["known_status"]["on_fail"], "warn", "{end}");
+    // The process's peak memory, for the promotion's performance gate.
+    assert!(
+        end["detail"]["peak_rss_bytes"].as_u64().unwrap() > 1 << 20,
+        "{end}"
+    );
     // Times never go backwards, positions have no holes, each record chains to the one before.
     for (i, w) in recs.windows(2).enumerate() {
         assert!(w[0]["at"].as_str() <= w[1]["at"].as_str());

@@ -33,6 +33,7 @@ const ENVIRONMENTS: &str = "environments:
   prod:
     lake: ./lake/prod
     retention_days: 365
+    streaming: true
     promote_from: staging
     gates: { max_quarantine_ratio: 0.5, max_duration_s: 600 }
 ";
@@ -303,6 +304,29 @@ fn prod_runs_only_what_was_tested_and_promoted() {
     assert!(plan.contains("retention_days 365 → 400"), "{plan}");
 }
 
+/// `stream` is refused the same way, before it connects to any broker.
+#[test]
+fn prod_streams_only_what_was_promoted() {
+    let dir = promotion_project();
+    let d = dir.path();
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "stream",
+            "jobs/streaming/clickstream.yaml",
+            "--env",
+            "prod",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("clickstream (jobs/streaming/clickstream.yaml) was never promoted here"),
+        "{err}"
+    );
+}
+
 fn plan_hash(plan: &str) -> String {
     let line = plan
         .lines()
@@ -381,7 +405,7 @@ fn the_quality_gate_fails_over_its_limit() {
         d,
         "environments.yaml",
         "gates: { max_quarantine_ratio: 0.5 }",
-        "gates: { max_quarantine_ratio: 0.01 }",
+        "gates: { max_quarantine_ratio: 0.01, max_peak_memory_mib: 1, max_duration_s: 3600 }",
     );
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
     let (code, out, _) = medallion(
@@ -406,8 +430,13 @@ fn the_quality_gate_fails_over_its_limit() {
         "{out}"
     );
     assert!(out.contains("over the limit of 1.00%"), "{out}");
+    // The performance gate: a 1 MiB memory budget no process keeps; an hour is plenty.
+    assert!(out.contains("FAIL performance"), "{out}");
+    assert!(out.contains("orders: peak memory "), "{out}");
+    assert!(out.contains("(budget 1 MiB)"), "{out}");
+    assert!(out.contains("(budget 3600 s)"), "{out}");
     assert!(
-        out.contains("Refused: 1 gate(s) failed; nothing was promoted."),
+        out.contains("Refused: 2 gate(s) failed; nothing was promoted."),
         "{out}"
     );
     assert!(!audit_actions(d, "staging")

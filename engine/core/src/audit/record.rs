@@ -122,6 +122,21 @@ impl Actor {
 }
 
 /// The OS user: `$USER` or `$LOGNAME`, else the numeric uid (`uid:1000`).
+/// The process's peak resident memory so far, in bytes (Linux: `VmHWM` of /proc/self/status;
+/// None elsewhere). A process that runs several pipelines reports its peak over all of them.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 fn os_user() -> String {
     for var in ["USER", "LOGNAME"] {
         if let Ok(u) = std::env::var(var) {

@@ -215,6 +215,7 @@ impl AuditSink {
         detail["quarantined_by_rule"] = json!(quarantined);
         detail["dropped_by_rule"] = json!(dropped);
         detail["rules"] = json!(rules);
+        detail["peak_rss_bytes"] = json!(super::record::peak_rss_bytes());
         let entry = self.entry(run_id, action, detail);
         self.push(entry, AfterWrite::CloseRun);
     }
