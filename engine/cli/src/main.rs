@@ -122,11 +122,14 @@ enum Command {
     /// Promote the specs of PATHS (default jobs/) from one environment to the next: prints the
     /// plan (what changes, and each gate with its evidence); `--apply` records the promotion
     /// when every gate passes. Exit 1 when a gate fails.
+    #[command(args_conflicts_with_subcommands = true)]
     Promote {
-        #[arg(long)]
-        from: String,
-        #[arg(long)]
-        to: String,
+        #[command(subcommand)]
+        data: Option<PromoteData>,
+        #[arg(long, required = true)]
+        from: Option<String>,
+        #[arg(long, required = true)]
+        to: Option<String>,
         /// Job files or folders (default: jobs/).
         paths: Vec<PathBuf>,
         /// Record the promotion (when every gate passes).
@@ -139,6 +142,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Copy a table's data back down the promotion order, for tests:
+    /// `medallion copy silver.orders --from prod --to staging --mask`.
+    Copy(DataArgs),
     /// Releases: `medallion release create [PATHS] --env prod` prints the release hash of the
     /// specs, the schemas they pin and the environment's entry.
     Release {
@@ -171,6 +177,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
         format: SqlFormat,
     },
+}
+
+#[derive(Subcommand)]
+enum PromoteData {
+    /// Promote a table's data (reference or seed data) to the next environment:
+    /// `medallion promote data gold.fx_rates --from staging --to prod`.
+    Data(DataArgs),
+}
+
+#[derive(clap::Args)]
+struct DataArgs {
+    /// The table, `db.table`.
+    table: String,
+    #[arg(long)]
+    from: String,
+    #[arg(long)]
+    to: String,
+    /// The source version (default: the latest).
+    #[arg(long)]
+    version: Option<i64>,
+    /// Hash the columns holding personal data in clear with the target's PII key (without
+    /// it, such a table is refused).
+    #[arg(long)]
+    mask: bool,
+    /// The project's job specs (default: jobs/), which tell the columns holding personal data.
+    #[arg(long = "jobs")]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]

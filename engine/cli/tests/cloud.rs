@@ -426,3 +426,116 @@ fn an_unreachable_cloud_is_one_clear_error() {
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
+
+/// `promote data` from a local environment to an S3 one writes every object of the new
+/// version with the target's KMS key (HEAD says so), registers it in the target's Glue
+/// catalog, and `copy` brings it back down with personal data hashed.
+#[tokio::test(flavor = "multi_thread")]
+async fn data_promoted_to_s3_is_encrypted_with_the_target_key() {
+    let (dir, bucket, key, prefix) = setup().await;
+    let p = dir.path();
+    let envs = std::fs::read_to_string(p.join("environments.yaml"))
+        .unwrap()
+        .replace(
+            "    retention_days: 2555\n",
+            "    retention_days: 2555\n    promote_from: dev\n",
+        );
+    std::fs::write(p.join("environments.yaml"), envs).unwrap();
+    let (code, out, err) = medallion(p, &["run", "jobs/shop", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = medallion(
+        p,
+        &[
+            "promote",
+            "data",
+            "silver.customers",
+            "--from",
+            "dev",
+            "--to",
+            "prod",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("at s3://{bucket}/lake/silver/customers")),
+        "{out}"
+    );
+
+    let http = reqwest::Client::new();
+    let list = http
+        .get(format!(
+            "{}/{bucket}?list-type=2&prefix=lake/silver/customers/",
+            endpoint()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = list
+        .split("<Key>")
+        .skip(1)
+        .map(|k| &k[..k.find("</Key>").unwrap()])
+        .collect();
+    assert!(keys.iter().any(|k| k.ends_with(".parquet")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.contains("_delta_log/")), "{keys:?}");
+    for k in keys {
+        // moto answers SSE headers to requests that carry credentials (as any AWS SDK's do).
+        let head = http
+            .head(format!("{}/{bucket}/{k}", endpoint()))
+            .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0")
+            .send()
+            .await
+            .unwrap();
+        let h = |n: &str| {
+            head.headers()
+                .get(n)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(
+            h("x-amz-server-side-encryption").as_deref(),
+            Some("aws:kms"),
+            "{k}"
+        );
+        let kms = h("x-amz-server-side-encryption-aws-kms-key-id").unwrap_or_default();
+        assert!(
+            kms.contains(&key),
+            "{k} is encrypted with {kms}, not the target's key {key}"
+        );
+    }
+    let glue = glue().await;
+    let t = glue
+        .get_table()
+        .database_name(format!("{prefix}silver"))
+        .name("customers")
+        .send()
+        .await
+        .unwrap();
+    assert!(t
+        .table()
+        .unwrap()
+        .storage_descriptor()
+        .unwrap()
+        .location()
+        .unwrap()
+        .starts_with(&format!("s3://{bucket}/lake/silver/customers")));
+    let (code, out, err) = medallion(p, &["audit", "verify", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // Back down, raw personal data hashed on the way.
+    let (code, out, err) = medallion(
+        p,
+        &["copy", "bronze.customers", "--from", "dev", "--to", "prod"],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    let (code, out, err) = medallion(
+        p,
+        &["copy", "silver.customers", "--from", "prod", "--to", "dev"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.starts_with("copied silver.customers@0 (prod) → dev v1"),
+        "{out}"
+    );
+}

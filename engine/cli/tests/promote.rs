@@ -662,3 +662,227 @@ fn a_release_is_a_hash_of_its_files() {
     let short = &staging_now.lines().next().unwrap()["release ".len().."release ".len() + 12];
     assert!(plan.contains(&format!("Release {short} ")), "{plan}");
 }
+
+/// Data between environments: a table without personal data in clear is promoted up the
+/// order; one with it is refused unless masked; copies go only down the order; the source
+/// trail records the read, the target's the commit with its origin (and verifies), and the
+/// target's lineage links the two environments' datasets column by column.
+#[test]
+fn data_moves_between_environments_with_its_personal_data_protected() {
+    let dir = promotion_project();
+    let d = dir.path();
+    release_to_prod(d, "jobs/shop");
+    ok(d, &["run", "jobs/shop", "--env", "prod"]);
+
+    // silver.customers hashes or masks every pii column: promoted as it is.
+    let out = ok(
+        d,
+        &[
+            "promote",
+            "data",
+            "silver.customers",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+        ],
+    );
+    assert!(
+        out.starts_with("promoted silver.customers@0 (staging) → prod v1"),
+        "{out}"
+    );
+    assert!(!out.contains("hashed"), "{out}");
+    // bronze.customers holds them in clear: refused, naming them; nothing written.
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "promote",
+            "data",
+            "bronze.customers",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("it holds personal data in clear (name, email, phone); copy it with --mask"),
+        "{err}"
+    );
+    // Up the order only for `promote data`, down only for `copy`.
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "promote",
+            "data",
+            "silver.orders",
+            "--from",
+            "dev",
+            "--to",
+            "prod",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("`prod` promotes from `staging`, not from `dev`"),
+        "{err}"
+    );
+    let (code, _, err) = medallion(
+        d,
+        &["copy", "silver.orders", "--from", "staging", "--to", "prod"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+
+    // Test data: prod's quarantine (raw rejected records) down to staging, hashed.
+    let out = ok(
+        d,
+        &[
+            "copy",
+            "silver.customers_quarantine",
+            "--from",
+            "prod",
+            "--to",
+            "staging",
+            "--mask",
+        ],
+    );
+    assert!(out.contains("hashed with staging's key: _record"), "{out}");
+    let rows = ok(
+        d,
+        &[
+            "sql",
+            "SELECT _record, _rule FROM silver.customers_quarantine",
+            "--env",
+            "staging",
+            "--format",
+            "json",
+        ],
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&rows).unwrap();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let rec = r["_record"].as_str().unwrap();
+        assert!(
+            rec.len() == 64 && rec.chars().all(|c| c.is_ascii_hexdigit()),
+            "not hashed: {rec}"
+        );
+        assert!(
+            r["_rule"].as_str().is_some(),
+            "other columns are kept as they were: {r}"
+        );
+    }
+    // An older version of a table: --version.
+    let out = ok(
+        d,
+        &[
+            "copy",
+            "silver.orders",
+            "--from",
+            "prod",
+            "--to",
+            "staging",
+            "--version",
+            "0",
+        ],
+    );
+    assert!(
+        out.starts_with("copied silver.orders@0 (prod) → staging"),
+        "{out}"
+    );
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "copy",
+            "silver.orders",
+            "--from",
+            "prod",
+            "--to",
+            "staging",
+            "--version",
+            "99",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("has versions 0 to"), "{err}");
+
+    // The trails: the read in the source's, the commit (with its origin) in the target's.
+    let prod = audit_actions(d, "prod");
+    assert!(prod.iter().any(|r| r["action"] == "data_read"
+        && r["table"] == "silver.customers_quarantine"
+        && r["detail"]["to"] == "staging"));
+    let staging = audit_actions(d, "staging");
+    let copied = staging
+        .iter()
+        .find(|r| {
+            r["action"] == "table_committed"
+                && r["table"] == "silver.customers_quarantine"
+                && r["detail"]["copied_from"].is_object()
+        })
+        .expect("no commit record of the copy");
+    assert_eq!(copied["detail"]["copied_from"]["environment"], "prod");
+    assert_eq!(copied["detail"]["masked"][0], "_record");
+    for env in ["staging", "prod"] {
+        let out = ok(d, &["audit", "verify", "--env", env]);
+        assert!(out.contains("intact"), "{env}: {out}");
+    }
+    // Lineage: from prod's dataset to staging's, `_record` a masking transformation.
+    let event = lineage_events(&d.join("lake/staging"))
+        .into_iter()
+        .find(|e| {
+            e["eventType"] == "COMPLETE" && e["job"]["name"] == "copy.silver.customers_quarantine"
+        })
+        .expect("no lineage event of the copy");
+    let input = &event["inputs"][0];
+    let output = &event["outputs"][0];
+    assert!(
+        input["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("lake/prod/silver/customers_quarantine"),
+        "{input}"
+    );
+    assert!(
+        output["name"]
+            .as_str()
+            .unwrap()
+            .ends_with("lake/staging/silver/customers_quarantine"),
+        "{output}"
+    );
+    assert_eq!(
+        input["facets"]["symlinks"]["identifiers"][0]["namespace"],
+        "medallion://prod"
+    );
+    assert_eq!(
+        output["facets"]["symlinks"]["identifiers"][0]["namespace"],
+        "medallion://staging"
+    );
+    let record = &output["facets"]["columnLineage"]["fields"]["_record"]["inputFields"][0];
+    assert_eq!(record["field"], "_record");
+    assert_eq!(record["transformations"][0]["masking"], true);
+}
+
+fn lineage_events(lake: &Path) -> Vec<serde_json::Value> {
+    fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&lake.join("_medallion/lineage"), &mut files);
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}

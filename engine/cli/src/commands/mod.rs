@@ -2,10 +2,13 @@
 
 use std::process::ExitCode;
 
-use crate::{project, stream, AuditAction, CatalogAction, Cli, Command, ReleaseAction};
+use crate::{
+    project, stream, AuditAction, CatalogAction, Cli, Command, DataArgs, PromoteData, ReleaseAction,
+};
 
 mod audit;
 mod catalog;
+mod copy;
 mod docs;
 mod lineage;
 mod promote;
@@ -41,6 +44,24 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             stream::stream(engine, args).await
         }
         Command::Promote {
+            data: Some(PromoteData::Data(d)),
+            ..
+        } => {
+            copy::data(
+                &cli,
+                data_args(d, medallion_core::promote::data::Direction::Promote),
+            )
+            .await
+        }
+        Command::Copy(d) => {
+            copy::data(
+                &cli,
+                data_args(d, medallion_core::promote::data::Direction::Copy),
+            )
+            .await
+        }
+        Command::Promote {
+            data: None,
             from,
             to,
             paths,
@@ -49,8 +70,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => {
             let args = promote::Args {
-                from,
-                to,
+                from: from.as_deref().unwrap_or_default(),
+                to: to.as_deref().unwrap_or_default(),
                 paths,
                 apply: *apply,
                 plan_hash: plan_hash.as_deref(),
@@ -103,6 +124,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalog {
             action: CatalogAction::Sync { env },
         } => catalog::sync(&cli, env).await,
+    }
+}
+
+fn data_args(d: &DataArgs, direction: medallion_core::promote::data::Direction) -> copy::Args<'_> {
+    copy::Args {
+        table: &d.table,
+        from: &d.from,
+        to: &d.to,
+        version: d.version,
+        mask: d.mask,
+        paths: &d.paths,
+        direction,
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod changes;
 pub mod columns;
+pub mod copy;
 pub mod graph;
 pub mod impact;
 pub mod openlineage;

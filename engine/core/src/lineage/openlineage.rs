@@ -29,7 +29,7 @@ pub fn producer() -> String {
     )
 }
 
-fn facet(name: &str, version: &str, mut body: Value) -> Value {
+pub fn facet(name: &str, version: &str, mut body: Value) -> Value {
     body["_producer"] = json!(producer());
     body["_schemaURL"] = json!(format!("{FACETS}/{version}/{name}.json#/$defs/{name}"));
     body

@@ -156,7 +156,7 @@ fn gold_description(run: &Run<'_>, name: &str) -> Option<String> {
 }
 
 /// Creates a table from a DataFrame in one commit (data, table properties and bookmark).
-async fn create(
+pub(crate) async fn create(
     name: &str,
     location: &table::Location,
     df: datafusion::dataframe::DataFrame,

@@ -33,6 +33,7 @@ use crate::events::{EventSink, Events, RunEvent};
 use crate::plan::JobPlan;
 use crate::report::{NoProgress, Progress, ProgressSink, ReportSink, RunReport};
 
+pub(crate) use gold::create as create_table_from;
 pub use register::{
     table_properties, PROP_DESCRIPTION, PROP_LAYER, PROP_OWNER, PROP_PIPELINE, PROP_SCHEMA,
 };

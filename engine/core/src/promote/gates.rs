@@ -359,6 +359,36 @@ fn pii_policy(i: &Inputs<'_>) -> Gate {
     Gate::of("PII policy", fail, pass)
 }
 
+/// Every column of the project's tables that holds personal data in clear: each Bronze
+/// column classified `pii`, the quarantine's `_record` of a pipeline that has one, and the
+/// Silver and Gold columns computed from them without a `hash` or `mask` (allowed or not).
+pub fn raw_pii_columns(plans: &[JobPlan], g: &Graph) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for p in plans {
+        let bronze = p.job.bronze_table().to_string();
+        let pii: Vec<String> = p
+            .schema
+            .classifications()
+            .into_iter()
+            .filter(|(_, c)| c == "pii")
+            .map(|(n, _)| n)
+            .collect();
+        if !pii.is_empty() {
+            out.insert((p.job.quarantine_table().to_string(), "_record".to_string()));
+        }
+        for col in pii {
+            out.insert((bronze.clone(), col.clone()));
+            let none = std::collections::BTreeMap::new();
+            out.extend(
+                raw_reach(g, &bronze, &col, &none)
+                    .into_iter()
+                    .map(|(t, c, _)| (t, c)),
+            );
+        }
+    }
+    out
+}
+
 /// The Silver and Gold columns computed from `bronze.col` through DIRECT edges that do not
 /// mask it; a Silver column in `allow` is accepted there, but what it feeds is followed.
 fn raw_reach(

@@ -10,6 +10,7 @@
 //! - [`enforce`]: `run` / `stream` in an environment with `promote_from` run only what was
 //!   promoted there (or break glass, loudly and recorded).
 
+pub mod data;
 pub mod diff;
 pub mod enforce;
 pub mod gates;

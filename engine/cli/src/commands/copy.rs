@@ -1,0 +1,88 @@
+//! `medallion promote data TABLE --from E1 --to E2 [--version N] [--mask]` and
+//! `medallion copy TABLE --from E2 --to E1 [--version N] [--mask]`: a table's data between
+//! environments (see medallion_core::promote::data).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use medallion_core::env;
+use medallion_core::promote::data::{self, Direction, Request};
+use medallion_core::promote::gates::raw_pii_columns;
+use medallion_core::{lineage, plan, Error};
+
+use crate::{out, project, Cli};
+
+pub struct Args<'a> {
+    pub table: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub version: Option<i64>,
+    pub mask: bool,
+    /// The project's specs (default jobs/): which columns hold personal data in clear.
+    pub paths: &'a [PathBuf],
+    pub direction: Direction,
+}
+
+pub async fn data(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
+    let files = project::job_files(a.paths)?;
+    let envs_file =
+        project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
+    let from = env::load_environment(&envs_file, a.from)?;
+    let to = env::load_environment(&envs_file, a.to)?;
+    let from_catalog = project::open_catalog(&from).await?;
+    let to_catalog = project::open_catalog(&to).await?;
+    let known = medallion_core::pipeline::Engine::new(from.clone(), from_catalog.clone())
+        .known_schemas()
+        .await?;
+    let schemas = project::schemas_dir(cli, Some(&envs_file));
+    let plans = plan::plan_all(&files, &schemas, known.clone())
+        .await
+        .map_err(Error::Spec)?;
+    let graph = lineage::build(&plans, known).await?;
+    let raw_pii = raw_pii_columns(&plans, &graph);
+    let project_tables = graph.datasets.keys().cloned().collect();
+    let from_log = project::audit_log(&from).await?;
+    let to_log = project::audit_log(&to).await?;
+    let copied = data::copy(&Request {
+        table: a.table,
+        from: &from,
+        to: &to,
+        from_catalog: from_catalog.as_ref(),
+        to_catalog: to_catalog.as_ref(),
+        from_log: &from_log,
+        to_log: &to_log,
+        version: a.version,
+        mask: a.mask,
+        direction: a.direction,
+        raw_pii: &raw_pii,
+        project_tables: &project_tables,
+    })
+    .await?;
+    let mut out = out::stdout();
+    writeln!(
+        out,
+        "{} {}@{} ({}) → {} v{} at {}: {} rows{}",
+        match a.direction {
+            Direction::Promote => "promoted",
+            Direction::Copy => "copied",
+        },
+        copied.table,
+        copied.from_version,
+        from.name,
+        to.name,
+        copied.to_version,
+        copied.target,
+        copied.rows,
+        if copied.masked.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; hashed with {}'s key: {}",
+                to.name,
+                copied.masked.join(", ")
+            )
+        }
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
