@@ -117,12 +117,7 @@ impl QuarantineWriter {
         if rows.is_empty() {
             return Ok(());
         }
-        run.emit(RunEvent::RowsQuarantined {
-            table: self.name.clone(),
-            stage,
-            rule: rule.to_string(),
-            rows: rows.len() as u64,
-        });
+        let rejected = rows.len();
         let rows: Vec<QuarantineRow> = match stage {
             Stage::Bronze => {
                 self.bronze_rows += rows.len() as u64;
@@ -133,6 +128,24 @@ impl QuarantineWriter {
         };
         if stage != Stage::Bronze {
             self.silver_written += rows.len() as u64;
+        }
+        // Rows a crashed run already committed to the quarantine are not written, nor counted
+        // as quarantined by this run, again.
+        if rows.len() < rejected {
+            tracing::info!(
+                table = %self.name,
+                rule,
+                rows = rejected - rows.len(),
+                "rejected rows already in the quarantine (committed by an interrupted run) are not written again"
+            );
+        }
+        if !rows.is_empty() {
+            run.emit(RunEvent::RowsQuarantined {
+                table: self.name.clone(),
+                stage,
+                rule: rule.to_string(),
+                rows: rows.len() as u64,
+            });
         }
         self.rows.extend(rows);
         if self.rows.len() >= BUFFER_ROWS {
