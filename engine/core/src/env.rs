@@ -40,6 +40,10 @@ pub struct EnvironmentSpec {
     pub kms_key: Option<String>,
     /// How long data is kept, in days.
     pub retention_days: u32,
+    /// Shorter (or longer) retention per layer and per column classification, and the
+    /// vacuum window (`medallion maintain`).
+    #[serde(default)]
+    pub retention: crate::maintain::RetentionEnvSpec,
     /// Whether `medallion stream` may run here.
     #[serde(default)]
     pub streaming: bool,
@@ -117,6 +121,7 @@ pub struct Environment {
     pub catalog: CatalogSpec,
     pub kms_key: Option<String>,
     pub retention_days: u32,
+    pub retention: crate::maintain::RetentionEnvSpec,
     pub streaming: bool,
     /// Kafka settings (brokers); `MEDALLION_KAFKA_BROKERS` overrides them.
     pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
@@ -434,6 +439,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 catalog: spec.catalog.clone(),
                 kms_key: spec.kms_key.clone(),
                 retention_days: spec.retention_days,
+                retention: spec.retention.clone(),
                 streaming: spec.streaming,
                 kafka: spec.kafka.clone(),
                 pii: spec.pii.clone(),

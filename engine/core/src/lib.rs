@@ -18,6 +18,7 @@ pub mod events;
 pub mod ingest;
 pub mod kafka_spec;
 pub mod lineage;
+pub mod maintain;
 pub mod pii;
 pub mod pipeline;
 pub mod plan;

@@ -61,6 +61,22 @@ pub struct BronzeSpec {
     /// Table description for the catalog.
     #[serde(default)]
     pub description: Option<String>,
+    /// How long this table keeps rows (`medallion maintain`), overriding the environment's.
+    #[serde(default)]
+    pub retention: Option<TableRetention>,
+}
+
+/// `retention:` of a table in a spec.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRetention {
+    /// Days a row is kept, instead of what the environment says for the table.
+    #[serde(default)]
+    pub days: Option<u32>,
+    /// The column that dates a row (a timestamp or date); default `_ingest_time` where the
+    /// table has it.
+    #[serde(default)]
+    pub column: Option<String>,
 }
 
 /// A source of records. One key selects the kind.
@@ -188,6 +204,9 @@ pub struct SilverSpec {
     /// `medallion promote` accepts them.
     #[serde(default)]
     pub pii_allow: BTreeMap<String, String>,
+    /// How long the Silver table keeps rows (`medallion maintain`), overriding the environment's.
+    #[serde(default)]
+    pub retention: Option<TableRetention>,
     /// The transform, in SQL over the relation `input` (the typed, checked, deduplicated,
     /// masked rows, with the Bronze metadata columns). Default: `SELECT * FROM input`.
     #[serde(default)]
@@ -408,6 +427,10 @@ pub struct GoldSpec {
     /// Table description for the catalog.
     #[serde(default)]
     pub description: Option<String>,
+    /// How long the Gold table's versions keep files (`medallion maintain`). Gold rows are
+    /// recomputed from Silver, so Silver's retention decides which rows Gold holds.
+    #[serde(default)]
+    pub retention: Option<TableRetention>,
 }
 
 /// A qualified table name.

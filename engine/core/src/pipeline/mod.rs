@@ -34,6 +34,12 @@ use crate::plan::JobPlan;
 use crate::report::{NoProgress, Progress, ProgressSink, ReportSink, RunReport};
 
 pub(crate) use gold::create as create_table_from;
+
+/// Silver's bookmark of a Bronze table: the Bronze version it has processed up to (None:
+/// nothing yet, or a bookmark of the old format, by ingest time).
+pub async fn silver_bookmark(silver: &deltalake::DeltaTable, bronze: &str) -> Result<Option<i64>> {
+    crate::table::txn_version(silver, &silver::bookmark_app_id(bronze)).await
+}
 pub use register::{
     table_properties, PROP_DESCRIPTION, PROP_LAYER, PROP_OWNER, PROP_PIPELINE, PROP_SCHEMA,
 };
