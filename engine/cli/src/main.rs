@@ -204,6 +204,9 @@ struct DataArgs {
     /// The project's job specs (default: jobs/), which tell the columns holding personal data.
     #[arg(long = "jobs")]
     paths: Vec<PathBuf>,
+    /// The target table, `db.table` (default: the source's name); a table no pipeline writes.
+    #[arg(long = "as", value_name = "TABLE")]
+    target: Option<String>,
 }
 
 #[derive(Subcommand)]

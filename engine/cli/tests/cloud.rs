@@ -453,18 +453,20 @@ async fn data_promoted_to_s3_is_encrypted_with_the_target_key() {
             "dev",
             "--to",
             "prod",
+            "--as",
+            "reference.customers",
         ],
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
-        out.contains(&format!("at s3://{bucket}/lake/silver/customers")),
+        out.contains(&format!("at s3://{bucket}/lake/reference/customers")),
         "{out}"
     );
 
     let http = reqwest::Client::new();
     let list = http
         .get(format!(
-            "{}/{bucket}?list-type=2&prefix=lake/silver/customers/",
+            "{}/{bucket}?list-type=2&prefix=lake/reference/customers/",
             endpoint()
         ))
         .send()
@@ -507,7 +509,7 @@ async fn data_promoted_to_s3_is_encrypted_with_the_target_key() {
     let glue = glue().await;
     let t = glue
         .get_table()
-        .database_name(format!("{prefix}silver"))
+        .database_name(format!("{prefix}reference"))
         .name("customers")
         .send()
         .await
@@ -519,23 +521,59 @@ async fn data_promoted_to_s3_is_encrypted_with_the_target_key() {
         .unwrap()
         .location()
         .unwrap()
-        .starts_with(&format!("s3://{bucket}/lake/silver/customers")));
+        .starts_with(&format!("s3://{bucket}/lake/reference/customers")));
     let (code, out, err) = medallion(p, &["audit", "verify", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
 
-    // Back down, raw personal data hashed on the way.
+    // Up the order only; and back down, a table the catalog classifies `pii` needs --mask,
+    // which needs dev's key (dev has none).
     let (code, out, err) = medallion(
         p,
-        &["copy", "bronze.customers", "--from", "dev", "--to", "prod"],
+        &[
+            "copy",
+            "bronze.customers",
+            "--from",
+            "dev",
+            "--to",
+            "prod",
+            "--as",
+            "x.y",
+        ],
     );
     assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("`copy` brings test data back down"), "{err}");
     let (code, out, err) = medallion(
         p,
-        &["copy", "silver.customers", "--from", "prod", "--to", "dev"],
+        &[
+            "copy",
+            "reference.customers",
+            "--from",
+            "prod",
+            "--to",
+            "dev",
+            "--as",
+            "testdata.customers",
+        ],
     );
-    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        out.starts_with("copied silver.customers@0 (prod) → dev v1"),
-        "{out}"
+        err.contains("it holds personal data in clear (name, phone)"),
+        "{err}"
     );
+    let (code, out, err) = medallion(
+        p,
+        &[
+            "copy",
+            "reference.customers",
+            "--from",
+            "prod",
+            "--to",
+            "dev",
+            "--as",
+            "testdata.customers",
+            "--mask",
+        ],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("`dev` has no PII key"), "{err}");
 }

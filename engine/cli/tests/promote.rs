@@ -9,10 +9,23 @@
 use std::path::Path;
 
 mod common;
-use common::{medallion_with_fault, project};
+use common::project;
 
+/// The binary, with the PII keys staging and prod hash with.
 fn medallion(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    medallion_with_fault(dir, None, args)
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MEDALLION_FAULT")
+        .env("MEDALLION_PII_KEY_STAGING", "staging-secret")
+        .env("MEDALLION_PII_KEY_PROD", "prod-secret")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
@@ -28,12 +41,14 @@ const ENVIRONMENTS: &str = "environments:
   staging:
     lake: ./lake/staging
     retention_days: 90
+    pii: { hash_key_env: MEDALLION_PII_KEY_STAGING }
     promote_from: dev
     gates: { max_quarantine_ratio: 0.5 }
   prod:
     lake: ./lake/prod
     retention_days: 365
     streaming: true
+    pii: { hash_key_env: MEDALLION_PII_KEY_PROD }
     promote_from: staging
     gates: { max_quarantine_ratio: 0.5, max_duration_s: 600 }
 ";
@@ -294,7 +309,7 @@ fn prod_runs_only_what_was_tested_and_promoted() {
     let (code, _, err) = medallion(d, &["run", "jobs/shop", "--env", "prod"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("its entry in environments.yaml changed since the last promotion"),
+        err.contains("orders: the entry of `prod` in environments.yaml changed since release"),
         "{err}"
     );
     let plan = ok(
@@ -442,12 +457,19 @@ fn the_quality_gate_fails_over_its_limit() {
     assert!(!audit_actions(d, "staging")
         .iter()
         .any(|r| r["action"] == "release_promoted"));
-    // A pipeline's own limit overrides the environment's.
+    // A pipeline may tighten the environment's limit, never loosen it: 40% for orders
+    // still leaves the environment's 1%.
     edit(
         d,
         "jobs/shop/orders.yaml",
         "owner: shop-data\n",
         "owner: shop-data\ngates: { max_quarantine_ratio: 0.4 }\n",
+    );
+    edit(
+        d,
+        "environments.yaml",
+        "max_quarantine_ratio: 0.01,",
+        "max_quarantine_ratio: 0.5,",
     );
     new_input(d, "1");
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
@@ -460,6 +482,34 @@ fn the_quality_gate_fails_over_its_limit() {
         "{out}"
     );
     assert!(out.contains("within 40.00%"), "{out}");
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "gates: { max_quarantine_ratio: 0.4 }",
+        "gates: { max_quarantine_ratio: 0.3 }",
+    );
+    new_input(d, "2");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (_, out, _) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
+    );
+    assert!(out.contains("over the limit of 30.00%"), "{out}");
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "gates: { max_quarantine_ratio: 0.3 }",
+        "gates: { max_quarantine_ratio: 1.0 }",
+    );
+    new_input(d, "3");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (_, out, _) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
+    );
+    assert!(out.contains("orders: 6 of 16 input rows quarantined (37.50%) in 1 run(s) of this release in dev: within 50.00%"), "{out}");
+    // The performance gate judged the runs that did work.
+    assert!(out.contains("orders: the slowest of 1 run(s)"), "{out}");
 }
 
 #[test]
@@ -664,9 +714,11 @@ fn a_release_is_a_hash_of_its_files() {
 }
 
 /// Data between environments: a table without personal data in clear is promoted up the
-/// order; one with it is refused unless masked; copies go only down the order; the source
-/// trail records the read, the target's the commit with its origin (and verifies), and the
-/// target's lineage links the two environments' datasets column by column.
+/// order into a table of its own (never over a pipeline's table); one with it is refused
+/// unless masked with the target's key; values hashed with another environment's key are
+/// refused; copies go only down the order; the source trail records the read, the target's
+/// the commit with its origin (and verifies), and the target's lineage links the two
+/// environments' datasets column by column.
 #[test]
 fn data_moves_between_environments_with_its_personal_data_protected() {
     let dir = promotion_project();
@@ -674,8 +726,75 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     release_to_prod(d, "jobs/shop");
     ok(d, &["run", "jobs/shop", "--env", "prod"]);
 
-    // silver.customers hashes or masks every pii column: promoted as it is.
+    // Over a table a pipeline writes in the target: refused, nothing written.
+    let before = versions(&d.join("lake/prod"));
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "promote",
+            "data",
+            "silver.orders",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("pipeline `orders` writes silver.orders in `prod`"),
+        "{err}"
+    );
+    assert!(err.contains("--as"), "{err}");
+    assert_eq!(versions(&d.join("lake/prod")), before);
+    // Into a table of its own: promoted as it is (no personal data in it), twice.
     let out = ok(
+        d,
+        &[
+            "promote",
+            "data",
+            "silver.orders",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "--as",
+            "reference.orders",
+        ],
+    );
+    assert!(
+        out.starts_with("promoted reference.orders@0 (staging) → prod v0"),
+        "{out}"
+    );
+    let out = ok(
+        d,
+        &[
+            "promote",
+            "data",
+            "silver.orders",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "--as",
+            "reference.orders",
+        ],
+    );
+    assert!(out.contains("→ prod v1"), "{out}");
+    let rows = ok(
+        d,
+        &[
+            "sql",
+            "SELECT count(*) AS n FROM reference.orders",
+            "--env",
+            "prod",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(rows.trim(), "n\n6", "{rows}");
+    // Hashed with staging's key: would mix two keys in prod.
+    let (code, _, err) = medallion(
         d,
         &[
             "promote",
@@ -685,14 +804,13 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
             "staging",
             "--to",
             "prod",
+            "--as",
+            "reference.customers",
         ],
     );
-    assert!(
-        out.starts_with("promoted silver.customers@0 (staging) → prod v1"),
-        "{out}"
-    );
-    assert!(!out.contains("hashed"), "{out}");
-    // bronze.customers holds them in clear: refused, naming them; nothing written.
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("would mix two keys in one column"), "{err}");
+    // Personal data in clear: refused without --mask, naming the columns; --jobs cannot hide it.
     let (code, _, err) = medallion(
         d,
         &[
@@ -703,6 +821,8 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
             "staging",
             "--to",
             "prod",
+            "--as",
+            "reference.raw",
         ],
     );
     assert_eq!(code, Some(1), "{err}");
@@ -710,6 +830,24 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
         err.contains("it holds personal data in clear (name, email, phone); copy it with --mask"),
         "{err}"
     );
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "promote",
+            "data",
+            "silver.customers_quarantine",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "--as",
+            "reference.q",
+            "--jobs",
+            "jobs/iot",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("personal data in clear (_record"), "{err}");
     // Up the order only for `promote data`, down only for `copy`.
     let (code, _, err) = medallion(
         d,
@@ -721,6 +859,8 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
             "dev",
             "--to",
             "prod",
+            "--as",
+            "x.y",
         ],
     );
     assert_eq!(code, Some(1), "{err}");
@@ -730,9 +870,36 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     );
     let (code, _, err) = medallion(
         d,
-        &["copy", "silver.orders", "--from", "staging", "--to", "prod"],
+        &[
+            "copy",
+            "silver.orders",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "--as",
+            "x.y",
+        ],
     );
     assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("`copy` brings test data back down"), "{err}");
+    // --mask needs the target's key: dev has none.
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "copy",
+            "silver.customers_quarantine",
+            "--from",
+            "staging",
+            "--to",
+            "dev",
+            "--mask",
+            "--as",
+            "t.r",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("`dev` has no PII key"), "{err}");
 
     // Test data: prod's quarantine (raw rejected records) down to staging, hashed.
     let out = ok(
@@ -745,6 +912,8 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
             "--to",
             "staging",
             "--mask",
+            "--as",
+            "testdata.customer_rejects",
         ],
     );
     assert!(out.contains("hashed with staging's key: _record"), "{out}");
@@ -752,7 +921,7 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
         d,
         &[
             "sql",
-            "SELECT _record, _rule FROM silver.customers_quarantine",
+            "SELECT _record, _rule FROM testdata.customer_rejects",
             "--env",
             "staging",
             "--format",
@@ -784,10 +953,12 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
             "staging",
             "--version",
             "0",
+            "--as",
+            "testdata.orders",
         ],
     );
     assert!(
-        out.starts_with("copied silver.orders@0 (prod) → staging"),
+        out.starts_with("copied testdata.orders@0 (prod) → staging"),
         "{out}"
     );
     let (code, _, err) = medallion(
@@ -801,6 +972,8 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
             "staging",
             "--version",
             "99",
+            "--as",
+            "testdata.orders",
         ],
     );
     assert_eq!(code, Some(1), "{err}");
@@ -814,13 +987,13 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     let staging = audit_actions(d, "staging");
     let copied = staging
         .iter()
-        .find(|r| {
-            r["action"] == "table_committed"
-                && r["table"] == "silver.customers_quarantine"
-                && r["detail"]["copied_from"].is_object()
-        })
+        .find(|r| r["action"] == "table_committed" && r["table"] == "testdata.customer_rejects")
         .expect("no commit record of the copy");
     assert_eq!(copied["detail"]["copied_from"]["environment"], "prod");
+    assert_eq!(
+        copied["detail"]["copied_from"]["table"],
+        "silver.customers_quarantine"
+    );
     assert_eq!(copied["detail"]["masked"][0], "_record");
     for env in ["staging", "prod"] {
         let out = ok(d, &["audit", "verify", "--env", env]);
@@ -830,7 +1003,7 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     let event = lineage_events(&d.join("lake/staging"))
         .into_iter()
         .find(|e| {
-            e["eventType"] == "COMPLETE" && e["job"]["name"] == "copy.silver.customers_quarantine"
+            e["eventType"] == "COMPLETE" && e["job"]["name"] == "copy.testdata.customer_rejects"
         })
         .expect("no lineage event of the copy");
     let input = &event["inputs"][0];
@@ -846,7 +1019,7 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
         output["name"]
             .as_str()
             .unwrap()
-            .ends_with("lake/staging/silver/customers_quarantine"),
+            .ends_with("lake/staging/testdata/customer_rejects"),
         "{output}"
     );
     assert_eq!(
@@ -860,6 +1033,35 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     let record = &output["facets"]["columnLineage"]["fields"]["_record"]["inputFields"][0];
     assert_eq!(record["field"], "_record");
     assert_eq!(record["transformations"][0]["masking"], true);
+
+    // The catalog fails after the commit: the copy is recorded, the trail verifies, and the
+    // warning says how to repair the catalog.
+    let catalog = d.join("lake/staging/_catalog/catalog.json");
+    let saved = std::fs::read(&catalog).unwrap();
+    std::fs::remove_file(&catalog).unwrap();
+    std::fs::create_dir(&catalog).unwrap();
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "copy",
+            "silver.orders",
+            "--from",
+            "prod",
+            "--to",
+            "staging",
+            "--as",
+            "testdata.orders",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("`medallion catalog sync --env staging` registers it"),
+        "{err}"
+    );
+    std::fs::remove_dir(&catalog).unwrap();
+    std::fs::write(&catalog, saved).unwrap();
+    let out = ok(d, &["audit", "verify", "--env", "staging"]);
+    assert!(out.contains("intact"), "{out}");
 }
 
 fn lineage_events(lake: &Path) -> Vec<serde_json::Value> {
@@ -885,4 +1087,167 @@ fn lineage_events(lake: &Path) -> Vec<serde_json::Value> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The gates cannot be sidestepped: a `from` defined otherwise (another lake), an environments
+/// file without `promote_from` over a governed lake, runs in staging with --break-glass, and a
+/// Gold table of one pipeline exposing what another keeps raw.
+#[test]
+fn the_gates_cannot_be_sidestepped() {
+    let dir = promotion_project();
+    let d = dir.path();
+    release_to_prod(d, "jobs/shop");
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "values: [EUR] } }, on_fail: quarantine }",
+        "values: [EUR] } }, on_fail: warn }",
+    );
+
+    // "staging" pointed at dev's lake in another file: the promotion records it, prod refuses.
+    let real = std::fs::read_to_string(d.join("environments.yaml")).unwrap();
+    let prod = &real[real.find("  prod:").unwrap()..];
+    std::fs::write(
+        d.join("fake.yaml"),
+        format!("environments:\n  staging:\n    lake: ./lake/dev\n    retention_days: 90\n{prod}"),
+    )
+    .unwrap();
+    new_input(d, "1");
+    ok(
+        d,
+        &[
+            "--environments",
+            "fake.yaml",
+            "run",
+            "jobs/shop",
+            "--env",
+            "staging",
+        ],
+    );
+    ok(
+        d,
+        &[
+            "--environments",
+            "fake.yaml",
+            "promote",
+            "--from",
+            "staging",
+            "--to",
+            "prod",
+            "jobs/shop",
+            "--apply",
+        ],
+    );
+    let (code, _, err) = medallion(d, &["run", "jobs/shop", "--env", "prod"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("was promoted from a `staging` defined otherwise than in this file"),
+        "{err}"
+    );
+
+    // prod without promote_from in another file: its lake holds promotions, so it is refused.
+    std::fs::write(
+        d.join("noenf.yaml"),
+        "environments:\n  prod: { lake: ./lake/prod, retention_days: 365 }\n",
+    )
+    .unwrap();
+    let (code, _, err) = medallion(
+        d,
+        &[
+            "--environments",
+            "noenf.yaml",
+            "run",
+            "jobs/shop",
+            "--env",
+            "prod",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("holds promotions (its runs are gated)"),
+        "{err}"
+    );
+
+    // Run in staging with --break-glass: not a tested, promoted release.
+    ok(
+        d,
+        &[
+            "run",
+            "jobs/shop",
+            "--env",
+            "staging",
+            "--break-glass",
+            "try it",
+        ],
+    );
+    let (code, out, _) = medallion(
+        d,
+        &["promote", "--from", "staging", "--to", "prod", "jobs/shop"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("orders: this spec and schema are not what is promoted to staging (from dev)"),
+        "{out}"
+    );
+}
+
+/// customers keeps phone raw in Silver (allowed, with a reason); a Gold table of orders reads
+/// it: promoting orders alone fails the PII gate (it follows personal data across pipelines).
+#[test]
+fn the_pii_gate_follows_personal_data_across_pipelines() {
+    let dir = promotion_project();
+    let d = dir.path();
+    edit(
+        d,
+        "jobs/shop/customers.yaml",
+        "    phone: mask\n",
+        "  pii_allow: { phone: \"support calls customers back\" }\n",
+    );
+    edit(d, "jobs/shop/orders.yaml", "gold:\n", "gold:\n  - table: gold.order_contacts\n    sql: SELECT o.order_id, c.phone FROM silver.orders o JOIN silver.customers c ON o.customer_id = c.customer_id\n");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (code, out, _) = medallion(
+        d,
+        &[
+            "promote",
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "jobs/shop/orders.yaml",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Gold gold.order_contacts.phone is computed from the raw PII column bronze.customers.phone"), "{out}");
+}
+
+/// Every change of a spec is in the plan, not only rules and SQL.
+#[test]
+fn the_plan_shows_every_changed_field() {
+    let dir = promotion_project();
+    let d = dir.path();
+    release_to_prod(d, "jobs/shop");
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "owner: shop-data\n",
+        "owner: shop-data\ngates: { max_quarantine_ratio: 0.2 }\n",
+    );
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "description: Orders, latest version",
+        "description: All orders, latest version",
+    );
+    new_input(d, "1");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (_, out, _) = medallion(
+        d,
+        &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
+    );
+    assert!(out.contains("+ gates.max_quarantine_ratio: 0.2"), "{out}");
+    assert!(
+        out.contains("~ description: \"Orders, latest version"),
+        "{out}"
+    );
+    assert!(!out.contains("comments or layout only"), "{out}");
 }

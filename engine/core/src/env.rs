@@ -141,6 +141,11 @@ pub struct Environment {
     /// SHA-256 of this environment's entry in environments.yaml (as JSON with sorted keys): part
     /// of a release, so that changing the entry needs a new promotion.
     pub spec_sha256: String,
+    /// The same of the `promote_from` environment's entry, when this file defines it: a
+    /// promotion made from another definition of it is not accepted.
+    pub promote_from_sha256: Option<String>,
+    /// The KMS keys of the other environments of the file (each environment's key is its own).
+    pub other_kms_keys: Vec<(String, String)>,
 }
 
 /// Makes a path absolute and removes `.` / `..` without touching the file system.
@@ -423,6 +428,11 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
     if !errors.is_empty() {
         return Err(Error::Spec(errors));
     }
+    let entry_sha = |name: &str| {
+        raw.environments
+            .get(name)
+            .map(|v| crate::schema::sha256_hex(v.to_string().as_bytes()))
+    };
     Ok(parsed
         .environments
         .iter()
@@ -449,11 +459,14 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 project_root: root.clone(),
                 promote_from: spec.promote_from.clone(),
                 gates: spec.gates.clone(),
-                spec_sha256: raw
+                spec_sha256: entry_sha(name).unwrap_or_default(),
+                promote_from_sha256: spec.promote_from.as_deref().and_then(entry_sha),
+                other_kms_keys: parsed
                     .environments
-                    .get(name)
-                    .map(|v| crate::schema::sha256_hex(v.to_string().as_bytes()))
-                    .unwrap_or_default(),
+                    .iter()
+                    .filter(|(n, _)| *n != name)
+                    .filter_map(|(n, e)| e.kms_key.clone().map(|k| (n.clone(), k)))
+                    .collect(),
             }
         })
         .collect())

@@ -277,6 +277,26 @@ impl DatasetSchema {
             .filter_map(|f| f.classification.clone().map(|c| (f.name.clone(), c)))
             .collect()
     }
+
+    /// The top-level columns holding personal data: classified `pii` themselves, or holding
+    /// a field classified `pii` at any depth (a struct, a list of structs).
+    pub fn pii_columns(&self) -> Vec<String> {
+        fn holds(ty: &TypeSpec) -> bool {
+            match ty {
+                TypeSpec::Primitive(_) => false,
+                TypeSpec::List(t) => holds(t),
+                TypeSpec::Struct(fs) => fs.iter().any(|f| is_pii(f) || holds(&f.ty)),
+            }
+        }
+        fn is_pii(f: &FieldSpec) -> bool {
+            f.classification.as_deref() == Some("pii")
+        }
+        self.fields
+            .iter()
+            .filter(|f| is_pii(f) || holds(&f.ty))
+            .map(|f| f.name.clone())
+            .collect()
+    }
 }
 
 /// Parses `dataset@N` (also accepts `dataset@vN`).

@@ -477,15 +477,16 @@ pub struct Job {
 
 /// Reads a job spec file.
 pub fn load_job(path: &Path) -> Result<Job, SpecError> {
-    let spec: JobSpec = crate::yaml::load(path)?;
-    // Hashed right after parsing (what was planned; a later edit does not change it).
-    let content_sha256 = std::fs::read(path)
-        .ok()
-        .map(|b| crate::audit::sha256_hex(&b));
+    let file = path.display().to_string();
+    // One read: the text parsed is the text hashed (what was planned is what is recorded,
+    // promoted and enforced, even if the file changes meanwhile).
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SpecError::new(&file, "", format!("cannot read the file: {e}")))?;
+    let spec: JobSpec = crate::yaml::parse(&file, &text)?;
     Ok(Job {
-        file: path.display().to_string(),
+        content_sha256: Some(crate::audit::sha256_hex(text.as_bytes())),
+        file,
         spec,
-        content_sha256,
     })
 }
 

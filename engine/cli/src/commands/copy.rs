@@ -8,8 +8,6 @@ use std::process::ExitCode;
 
 use medallion_core::env;
 use medallion_core::promote::data::{self, Direction, Request};
-use medallion_core::promote::gates::raw_pii_columns;
-use medallion_core::{lineage, plan, Error};
 
 use crate::{out, project, Cli};
 
@@ -22,6 +20,8 @@ pub struct Args<'a> {
     /// The project's specs (default jobs/): which columns hold personal data in clear.
     pub paths: &'a [PathBuf],
     pub direction: Direction,
+    /// `--as`: the target table, when not the source's name.
+    pub target_table: Option<&'a str>,
 }
 
 pub async fn data(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
@@ -36,12 +36,7 @@ pub async fn data(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         .known_schemas()
         .await?;
     let schemas = project::schemas_dir(cli, Some(&envs_file));
-    let plans = plan::plan_all(&files, &schemas, known.clone())
-        .await
-        .map_err(Error::Spec)?;
-    let graph = lineage::build(&plans, known).await?;
-    let raw_pii = raw_pii_columns(&plans, &graph);
-    let project_tables = graph.datasets.keys().cloned().collect();
+    let p = super::promote::plan_project(&files, &schemas, known).await?;
     let from_log = project::audit_log(&from).await?;
     let to_log = project::audit_log(&to).await?;
     let copied = data::copy(&Request {
@@ -55,11 +50,15 @@ pub async fn data(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         version: a.version,
         mask: a.mask,
         direction: a.direction,
-        raw_pii: &raw_pii,
-        project_tables: &project_tables,
+        target_table: a.target_table,
+        plans: &p.all,
+        graph: &p.graph,
     })
     .await?;
     let mut out = out::stdout();
+    for w in &copied.warnings {
+        eprintln!("warning: {w}");
+    }
     writeln!(
         out,
         "{} {}@{} ({}) → {} v{} at {}: {} rows{}",

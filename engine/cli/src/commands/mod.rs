@@ -136,6 +136,7 @@ fn data_args(d: &DataArgs, direction: medallion_core::promote::data::Direction) 
         mask: d.mask,
         paths: &d.paths,
         direction,
+        target_table: d.target.as_deref(),
     }
 }
 
@@ -147,13 +148,24 @@ pub async fn promotion_gate(
     break_glass: Option<&str>,
 ) -> Result<(), medallion_core::Error> {
     use medallion_core::promote::enforce;
-    if env.promote_from.is_none() {
-        if break_glass.is_some() {
-            eprintln!("note: --break-glass has no effect: environment `{}` runs any spec (no promote_from)", env.name);
-        }
-        return Ok(());
-    }
     let log = project::audit_log(env).await?;
+    if env.promote_from.is_none() {
+        // An entry without promote_from over a lake whose trail holds promotions: the
+        // environments file in use is not the one the environment is governed by.
+        if !enforce::governed(&log).await? {
+            if break_glass.is_some() {
+                eprintln!("note: --break-glass has no effect: environment `{}` runs any spec (no promote_from)", env.name);
+            }
+            return Ok(());
+        }
+        if break_glass.is_none() {
+            return Err(medallion_core::Error::NotPromoted(format!(
+                "the lake of `{}` holds promotions (its runs are gated), but this environments file gives it no \
+                 promote_from: use the environments file it is governed by (or --break-glass \"<reason>\")",
+                env.name
+            )));
+        }
+    }
     let Some(reason) = break_glass else {
         return enforce::check(env, &log, plans).await;
     };

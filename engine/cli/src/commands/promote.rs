@@ -33,20 +33,7 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
     let files = project::job_files(a.paths)?;
     let envs_file =
         project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
-    let from = env::load_environment(&envs_file, a.from)?;
-    let to = env::load_environment(&envs_file, a.to)?;
-    if to.promote_from.as_deref() != Some(from.name.as_str()) {
-        return Err(Error::Config(format!(
-            "`{}` is not promoted from `{}`: its promote_from in {} is {}",
-            to.name,
-            from.name,
-            envs_file.display(),
-            to.promote_from
-                .as_deref()
-                .map_or("not set".into(), |f| format!("`{f}`"))
-        ))
-        .into());
-    }
+    let (from, to) = environments(&envs_file, a.from, a.to)?;
     let schemas = project::schemas_dir(cli, Some(&envs_file));
     let target = Target::read(&to).await;
     // Planned as in `from`, where the release ran (its tables, read by other pipelines' SQL,
@@ -55,41 +42,50 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         medallion_core::pipeline::Engine::new(from.clone(), project::open_catalog(&from).await?)
             .known_schemas()
             .await?;
-    let plans = plan::plan_all(&files, &schemas, from_known.clone())
-        .await
-        .map_err(Error::Spec)?;
-    let release = release::release(&plans, &to)?;
-    let graph = lineage::build(&plans, from_known).await?;
+    let p = plan_project(&files, &schemas, from_known).await?;
+    let release = release::release(&p.release, &to)?;
     let from_records = AuditLog::for_env(&from, Actor::default())?
         .records()
         .await?;
     let to_log = project::audit_log(&to).await?;
-    let to_records = to_log.records().await?;
-    let promotions = history::promotions(&to_records).map_err(Error::Config)?;
-    let target_tables = target.tables(&to, &plans).await;
-    let earlier = earlier_schemas(&schemas, &plans);
+    let promotions = history::promotions(&to_log.records().await?).map_err(Error::Config)?;
+    let (target_tables, unreadable) = target.tables(&to, &p.release).await;
+    let (earlier, missing) = earlier_schemas(&schemas, &p.release);
+    let reachable = [target.reachable.clone(), unreadable, missing].concat();
     let gates = gates::check(&Inputs {
         release: &release,
-        plans: &plans,
-        graph: &graph,
+        plans: &p.release,
+        all_plans: &p.all,
+        graph: &p.graph,
         from: &from,
         to: &to,
         from_records: &from_records,
-        target_tables: &target_tables.0,
+        target_tables: &target_tables,
         earlier_schemas: &earlier,
-        reachable: &[target.reachable.clone(), target_tables.1].concat(),
+        reachable: &reachable,
     });
     let diff = diff::diff(
         &release,
-        &plans,
+        &p.release,
         &promotions,
-        &target_tables.0,
+        &target_tables,
         to.retention_days,
     );
     let plan = Plan::new(&from.name, &to.name, release, diff, gates);
+    decide(&a, &plan, &from, &to, &to_log).await
+}
+
+/// Prints the plan; with --apply, records it when every gate passes and the hash matches.
+async fn decide(
+    a: &Args<'_>,
+    plan: &Plan,
+    from: &Environment,
+    to: &Environment,
+    to_log: &AuditLog,
+) -> anyhow::Result<ExitCode> {
     let mut out = out::stdout();
     match a.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(plan)?)?,
         Format::Text => write!(out, "{}", plan.to_text())?,
     }
     let failed = plan.failed_gates().len();
@@ -121,7 +117,7 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
-    let rec = to_log.append(vec![promotion_entry(&plan, &to)]).await?;
+    let rec = to_log.append(vec![promotion_entry(plan, from, to)]).await?;
     writeln!(
         out,
         "Promoted release {} to {} (audit record {} in {}).",
@@ -133,10 +129,69 @@ pub async fn promote(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn promotion_entry(plan: &Plan, to: &Environment) -> Entry {
+/// `from` and `to`, `to` promoting from `from`.
+fn environments(file: &Path, from: &str, to: &str) -> Result<(Environment, Environment), Error> {
+    let from = env::load_environment(file, from)?;
+    let to = env::load_environment(file, to)?;
+    if to.promote_from.as_deref() != Some(from.name.as_str()) {
+        return Err(Error::Config(format!(
+            "`{}` is not promoted from `{}`: its promote_from in {} is {}",
+            to.name,
+            from.name,
+            file.display(),
+            to.promote_from
+                .as_deref()
+                .map_or("not set".into(), |f| format!("`{f}`"))
+        )));
+    }
+    Ok((from, to))
+}
+
+/// The release's plans, and every spec of the project (PATHS and the default `jobs/`)
+/// planned together with its lineage: personal data crosses pipelines.
+pub struct ProjectPlans {
+    pub release: Vec<JobPlan>,
+    pub all: Vec<JobPlan>,
+    pub graph: lineage::Graph,
+}
+
+pub async fn plan_project(
+    files: &[PathBuf],
+    schemas: &Path,
+    known: HashMap<String, SchemaRef>,
+) -> Result<ProjectPlans, Error> {
+    let canonical = |f: &PathBuf| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+    let chosen: std::collections::HashSet<PathBuf> = files.iter().map(canonical).collect();
+    let mut all_files = files.to_vec();
+    if Path::new("jobs").is_dir() {
+        for f in project::job_files(&[])? {
+            if !chosen.contains(&canonical(&f)) {
+                all_files.push(f);
+            }
+        }
+    }
+    let all = plan::plan_all(&all_files, schemas, known.clone())
+        .await
+        .map_err(Error::Spec)?;
+    let graph = lineage::build(&all, known).await?;
+    let release = all
+        .iter()
+        .filter(|p| chosen.contains(&canonical(&PathBuf::from(&p.job.file))))
+        .cloned()
+        .collect();
+    Ok(ProjectPlans {
+        release,
+        all,
+        graph,
+    })
+}
+
+fn promotion_entry(plan: &Plan, from: &Environment, to: &Environment) -> Entry {
     let detail = serde_json::json!({
         "release": plan.release.hash,
         "from": plan.from,
+        "from_environment_sha256": from.spec_sha256,
+        "from_lake": from.lake.to_string(),
         "environment_sha256": plan.release.environment_sha256,
         "retention_days": to.retention_days,
         "plan_sha256": plan.plan_sha256,
@@ -213,19 +268,35 @@ async fn current_schema(env: &Environment, t: &TableName) -> Result<Option<Schem
     Ok(Some(table::arrow_schema(&dt)?))
 }
 
-/// Every earlier version of each pinned dataset found in the schemas folder.
-fn earlier_schemas(dir: &Path, plans: &[JobPlan]) -> HashMap<String, Vec<DatasetSchema>> {
+/// Every earlier version of each pinned dataset (for `*_transitive` modes), and a failed
+/// check for each one that cannot be read (a transitive check must not pass vacuously).
+fn earlier_schemas(
+    dir: &Path,
+    plans: &[JobPlan],
+) -> (
+    HashMap<String, Vec<DatasetSchema>>,
+    Vec<(String, Result<(), String>)>,
+) {
     let mut out: HashMap<String, Vec<DatasetSchema>> = HashMap::new();
-    for p in plans {
+    let mut missing = Vec::new();
+    for p in plans.iter().filter(|p| p.schema.compatibility.transitive()) {
         let ds = &p.schema;
         for v in 1..ds.version {
             let r = format!("{}@{v}", ds.dataset);
-            if let Ok(old) = load_schema(dir, &r, &p.job.file, "bronze.schema") {
-                out.entry(ds.dataset.clone()).or_default().push(old);
+            match load_schema(dir, &r, &p.job.file, "bronze.schema") {
+                Ok(old) => out.entry(ds.dataset.clone()).or_default().push(old),
+                Err(e) => missing.push((
+                    format!("schema {r} (for a transitive compatibility check)"),
+                    Err(e
+                        .iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")),
+                )),
             }
         }
     }
-    out
+    (out, missing)
 }
 
 /// `medallion release create [PATHS] --env E`: the release of the specs for E, and what is in it.

@@ -17,12 +17,15 @@ pub async fn record(
     from: &Environment,
     to: &Environment,
     table: &str,
+    target: &str,
     run_id: &str,
     written: &DeltaTable,
     masked: &[String],
 ) -> Result<()> {
-    let (Some(src), Some(dst)) = (table_id(from, table), table_id(to, table)) else {
-        return Err(Error::Internal(format!("no OpenLineage id for {table}")));
+    let (Some(src), Some(dst)) = (table_id(from, table), table_id(to, target)) else {
+        return Err(Error::Internal(format!(
+            "no OpenLineage id for {table} or {target}"
+        )));
     };
     let schema = table::arrow_schema(written)?;
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
@@ -37,10 +40,10 @@ pub async fn record(
         out_facets["outputStatistics"] =
             super::openlineage::output_statistics(rows, stats.bytes, stats.files);
     }
-    let output = dataset(&dst, to, table, out_facets);
+    let output = dataset(&dst, to, target, out_facets);
     let job = json!({
         "namespace": to.name,
-        "name": format!("copy.{table}"),
+        "name": format!("copy.{target}"),
         "facets": { "jobType": facet("JobTypeJobFacet", "2-0-4", json!({
             "processingType": "BATCH", "integration": "MEDALLION", "jobType": "COPY" })) },
     });

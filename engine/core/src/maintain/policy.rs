@@ -49,7 +49,9 @@ pub fn applies(
         }
     }
     for c in entry.into_iter().flat_map(|e| &e.columns) {
-        let Some(class) = &c.classification else { continue };
+        let Some(class) = &c.classification else {
+            continue;
+        };
         if let Some(d) = env.retention.classifications.get(class) {
             if *d < best.0 {
                 best = (*d, format!("classification {class} ({})", c.name));
@@ -63,7 +65,11 @@ pub fn applies(
     }
 }
 
-fn spec_retention<'a>(plans: &'a [JobPlan], table: &str, layer: &str) -> Option<&'a TableRetention> {
+fn spec_retention<'a>(
+    plans: &'a [JobPlan],
+    table: &str,
+    layer: &str,
+) -> Option<&'a TableRetention> {
     plans.iter().find_map(|p| {
         let spec = &p.job.spec;
         match layer {

@@ -54,7 +54,11 @@ pub struct TableReport {
     pub refused: Option<String>,
 }
 
-pub async fn maintain_table(m: &Maintain<'_>, name: &TableName, entry: Option<&TableEntry>) -> Result<TableReport> {
+pub async fn maintain_table(
+    m: &Maintain<'_>,
+    name: &TableName,
+    entry: Option<&TableEntry>,
+) -> Result<TableReport> {
     let shown = name.to_string();
     let loc = m.env.location(name)?;
     let Some(t) = table::open_if_exists(&shown, &loc).await? else {
@@ -66,7 +70,12 @@ pub async fn maintain_table(m: &Maintain<'_>, name: &TableName, entry: Option<&T
     let schema = table::arrow_schema(&t)?;
     let layer = entry
         .map(|e| e.layer.clone())
-        .or_else(|| table::properties(&t).ok()?.get(crate::pipeline::PROP_LAYER).cloned())
+        .or_else(|| {
+            table::properties(&t)
+                .ok()?
+                .get(crate::pipeline::PROP_LAYER)
+                .cloned()
+        })
         .unwrap_or_default();
     let a = policy::applies(m.env, &shown, &layer, entry, m.plans, &schema);
     let cutoff = m.now - chrono::Duration::days(a.days as i64);
@@ -84,7 +93,9 @@ pub async fn maintain_table(m: &Maintain<'_>, name: &TableName, entry: Option<&T
         Ok(t) => t,
         Err(Refused(why)) => {
             r.refused = Some(why);
-            table::open_if_exists(&shown, &loc).await?.expect("it was there")
+            table::open_if_exists(&shown, &loc)
+                .await?
+                .expect("it was there")
         }
     };
     let t = vacuum_and_clean(m, &shown, t, &unprocessed, &mut r).await?;
@@ -111,14 +122,25 @@ struct Unprocessed {
     from: Option<i64>,
 }
 
-async fn unprocessed_bronze(m: &Maintain<'_>, name: &str, layer: &str, t: &DeltaTable) -> Result<Unprocessed> {
+async fn unprocessed_bronze(
+    m: &Maintain<'_>,
+    name: &str,
+    layer: &str,
+    t: &DeltaTable,
+) -> Result<Unprocessed> {
     if layer != "bronze" {
         return Ok(Unprocessed::default());
     }
     let latest = table::version(t);
     let mut out = Unprocessed::default();
-    for p in m.plans.iter().filter(|p| p.job.bronze_table().to_string() == name) {
-        let Some(silver) = p.job.silver_table() else { continue };
+    for p in m
+        .plans
+        .iter()
+        .filter(|p| p.job.bronze_table().to_string() == name)
+    {
+        let Some(silver) = p.job.silver_table() else {
+            continue;
+        };
         let loc = m.env.location(&silver)?;
         let bookmark = match table::open_if_exists(&silver.to_string(), &loc).await? {
             Some(s) => crate::pipeline::silver_bookmark(&s, name).await?,
@@ -151,27 +173,43 @@ async fn expire(
     let Some(column) = &a.column else {
         r.notes.push(match layer {
             "gold" => "Gold is recomputed from Silver: Silver's retention decides its rows".into(),
-            _ => format!("no column dates its rows: declare `retention.column` for {name} in its spec"),
+            _ => format!(
+                "no column dates its rows: declare `retention.column` for {name} in its spec"
+            ),
         });
         return Ok(t);
     };
     let schema = table::arrow_schema(&t)?;
     let ty = schema
         .field_with_name(column)
-        .map_err(|_| Refused(format!("its retention column `{column}` is not in the table")))?
+        .map_err(|_| {
+            Refused(format!(
+                "its retention column `{column}` is not in the table"
+            ))
+        })?
         .data_type()
         .clone();
-    let literal = policy::cutoff_literal(&ty, cutoff)
-        .ok_or_else(|| Refused(format!("its retention column `{column}` is {ty}, not a date or timestamp")))?;
+    let literal = policy::cutoff_literal(&ty, cutoff).ok_or_else(|| {
+        Refused(format!(
+            "its retention column `{column}` is {ty}, not a date or timestamp"
+        ))
+    })?;
     let predicate = format!("{} < {literal}", crate::spec::sql_ident(column));
     let before = table::version(&t);
     let metadata = metadata(m, "retention");
     let t = if matches!(layer, "bronze" | "quarantine") {
         let expired = expire::expired_files(&t, column, cutoff)?;
         if expired.undated > 0 {
-            r.notes.push(format!("{} files have no statistics of `{column}`: kept", expired.undated));
+            r.notes.push(format!(
+                "{} files have no statistics of `{column}`: kept",
+                expired.undated
+            ));
         }
-        let blocked = expired.paths.iter().filter(|p| unprocessed.files.contains(*p)).count();
+        let blocked = expired
+            .paths
+            .iter()
+            .filter(|p| unprocessed.files.contains(*p))
+            .count();
         if blocked > 0 {
             return Err(Refused(format!(
                 "{blocked} of its files past retention hold rows Silver has not processed yet \
@@ -203,11 +241,17 @@ async fn expire(
 async fn count(t: &DeltaTable, predicate: &str) -> Result<u64> {
     let ctx = SessionContext::new();
     ctx.register_table("t", table::provider(t, &ctx).await?)?;
-    let df = ctx.sql(&format!("SELECT count(*) FROM t WHERE {predicate}")).await?;
+    let df = ctx
+        .sql(&format!("SELECT count(*) FROM t WHERE {predicate}"))
+        .await?;
     let batches = df.collect().await?;
     Ok(batches
         .first()
-        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>())
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+        })
         .map_or(0, |a| a.value(0) as u64))
 }
 
@@ -220,7 +264,15 @@ async fn vacuum_and_clean(
 ) -> Result<DeltaTable> {
     let hours = m.env.retention.vacuum_hours.unwrap_or(DEFAULT_VACUUM_HOURS);
     let before = table::version(&t);
-    let (t, v) = vacuum::vacuum(t, name, hours, &unprocessed.versions, m.dry_run, metadata(m, "vacuum")).await?;
+    let (t, v) = vacuum::vacuum(
+        t,
+        name,
+        hours,
+        &unprocessed.versions,
+        m.dry_run,
+        metadata(m, "vacuum"),
+    )
+    .await?;
     r.files_vacuumed = v.files;
     r.bytes_vacuumed = v.bytes;
     if !unprocessed.versions.is_empty() {
@@ -234,7 +286,9 @@ async fn vacuum_and_clean(
         let keep_from = unprocessed.from.unwrap_or(i64::MAX);
         let cleaned = vacuum::checkpoint_and_clean(&t, name, keep_from).await?;
         if cleaned > 0 {
-            r.notes.push(format!("{cleaned} log entries past the log retention removed"));
+            r.notes.push(format!(
+                "{cleaned} log entries past the log retention removed"
+            ));
         }
     }
     Ok(t)
@@ -242,18 +296,29 @@ async fn vacuum_and_clean(
 
 /// The oldest row of the time column (with `after`, among the rows at or after it: what a
 /// dry run would leave).
-async fn oldest(t: &DeltaTable, a: &Applies, after: Option<DateTime<Utc>>) -> Result<Option<String>> {
-    let Some(column) = &a.column else { return Ok(None) };
+async fn oldest(
+    t: &DeltaTable,
+    a: &Applies,
+    after: Option<DateTime<Utc>>,
+) -> Result<Option<String>> {
+    let Some(column) = &a.column else {
+        return Ok(None);
+    };
     let ctx = SessionContext::new();
     ctx.register_table("t", table::provider(t, &ctx).await?)?;
     let c = crate::spec::sql_ident(column);
     let schema = table::arrow_schema(t)?;
     let filter = match (after, schema.field_with_name(column)) {
-        (Some(cut), Ok(f)) => policy::cutoff_literal(f.data_type(), cut).map(|l| format!(" WHERE {c} >= {l}")),
+        (Some(cut), Ok(f)) => {
+            policy::cutoff_literal(f.data_type(), cut).map(|l| format!(" WHERE {c} >= {l}"))
+        }
         _ => None,
     };
     let df = ctx
-        .sql(&format!("SELECT CAST(min({c}) AS VARCHAR) FROM t{}", filter.unwrap_or_default()))
+        .sql(&format!(
+            "SELECT CAST(min({c}) AS VARCHAR) FROM t{}",
+            filter.unwrap_or_default()
+        ))
         .await?;
     let batches = df.collect().await?;
     Ok(batches.first().and_then(|b| {
@@ -263,7 +328,12 @@ async fn oldest(t: &DeltaTable, a: &Applies, after: Option<DateTime<Utc>>) -> Re
 }
 
 fn metadata(m: &Maintain<'_>, what: &str) -> std::collections::HashMap<String, serde_json::Value> {
-    table::commit_metadata(&m.run_id, "", &m.env.name, vec![("medallion.maintain", json!(what))])
+    table::commit_metadata(
+        &m.run_id,
+        "",
+        &m.env.name,
+        vec![("medallion.maintain", json!(what))],
+    )
 }
 
 /// The audit records: each commit made, then the table's outcome.
@@ -271,13 +341,20 @@ async fn record(m: &Maintain<'_>, r: &TableReport) -> Result<()> {
     if m.dry_run {
         return Ok(());
     }
-    let t = table::open_if_exists(&r.table, &m.env.location(&TableName::parse(&r.table).map_err(Error::Config)?)?)
-        .await?
-        .ok_or_else(|| Error::Internal(format!("{} vanished during maintain", r.table)))?;
+    let t = table::open_if_exists(
+        &r.table,
+        &m.env
+            .location(&TableName::parse(&r.table).map_err(Error::Config)?)?,
+    )
+    .await?
+    .ok_or_else(|| Error::Internal(format!("{} vanished during maintain", r.table)))?;
     let mut entries = Vec::new();
     for v in &r.versions {
         let info = table::commit_entry(&t, *v).await?.flatten();
-        let op = info.as_ref().and_then(|i| i.operation.clone()).unwrap_or_default();
+        let op = info
+            .as_ref()
+            .and_then(|i| i.operation.clone())
+            .unwrap_or_default();
         let mut e = Entry::new(
             "table_committed",
             json!({ "layer": r.layer, "operation": op, "maintain": true }),
@@ -287,7 +364,10 @@ async fn record(m: &Maintain<'_>, r: &TableReport) -> Result<()> {
         e.version = Some(*v);
         entries.push(e);
     }
-    let mut done = Entry::new("retention_applied", serde_json::to_value(r).unwrap_or_default());
+    let mut done = Entry::new(
+        "retention_applied",
+        serde_json::to_value(r).unwrap_or_default(),
+    );
     done.run_id = Some(m.run_id.clone());
     done.table = Some(r.table.clone());
     entries.push(done);

@@ -1,8 +1,8 @@
 //! VACUUM within the window, a checkpoint, and log cleanup that keeps what readers need.
 
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::DeltaTable;
 use deltalake::table::config::TablePropertiesExt as _;
+use deltalake::DeltaTable;
 use object_store::ObjectStoreExt;
 
 use crate::error::{Error, Result};

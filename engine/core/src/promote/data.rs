@@ -12,7 +12,7 @@
 //! and the target's lineage file an OpenLineage event from one environment's dataset to the
 //! other's.
 
-use std::collections::BTreeSet;
+mod checks;
 
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::CommitProperties;
@@ -22,7 +22,7 @@ use deltalake::DeltaTable;
 use serde_json::json;
 
 use crate::audit::{AuditLog, Entry};
-use crate::catalog::{Catalog, Column, TableEntry};
+use crate::catalog::{Catalog, TableEntry};
 use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::spec::TableName;
@@ -48,11 +48,11 @@ pub struct Request<'a> {
     pub version: Option<i64>,
     pub mask: bool,
     pub direction: Direction,
-    /// Columns of the project's tables holding personal data in clear (`db.table`, column).
-    pub raw_pii: &'a BTreeSet<(String, String)>,
-    /// The tables the project's specs produce (for others, the catalog's classification
-    /// alone tells).
-    pub project_tables: &'a BTreeSet<String>,
+    /// The target table (default: the source's name). It must be a table no pipeline writes.
+    pub target_table: Option<&'a str>,
+    /// The project's specs, planned, and their lineage: which columns hold personal data.
+    pub plans: &'a [crate::plan::JobPlan],
+    pub graph: &'a crate::lineage::Graph,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -65,62 +65,111 @@ pub struct Copied {
     /// Columns written hashed.
     pub masked: Vec<String>,
     pub target: String,
+    /// What failed after the copy was committed and recorded (the catalog, the lineage
+    /// event), with what to do.
+    pub warnings: Vec<String>,
 }
 
 pub async fn copy(r: &Request<'_>) -> Result<Copied> {
     check_direction(r)?;
-    let name = TableName::parse(r.table).map_err(|m| Error::Input {
-        path: r.table.to_string(),
-        message: m,
-    })?;
+    let parse = |t: &str| {
+        TableName::parse(t).map_err(|m| Error::Input {
+            path: t.to_string(),
+            message: m,
+        })
+    };
+    let name = parse(r.table)?;
+    let target = parse(r.target_table.unwrap_or(r.table))?;
     let source = open_source(r, &name).await?;
     let from_version = table::version(&source);
     let entry = r
         .from_catalog
         .get_table(&name.database, &name.table)
         .await?;
-    let pii = pii_columns(r, &name, entry.as_ref(), &source)?;
+    let pii = checks::pii_in_clear(r, &name, entry.as_ref(), &source)?;
     if !pii.is_empty() && !r.mask {
         return Err(Error::Input {
             path: r.table.to_string(),
             message: format!(
-                "it holds personal data in clear ({}); copy it with --mask (hashed with `{}`'s PII key) \
-                 or promote a table that does not",
+                "it holds personal data in clear ({}); copy it with --mask (hashed with `{}`'s PII key)",
                 pii.join(", "),
                 r.to.name
             ),
         });
     }
+    checks::keys(r, &source, !pii.is_empty())?;
+    checks::target_free(r, &target).await?;
     let run_id = uuid::Uuid::new_v4().to_string();
     // The read is recorded in the source's trail before anything is written (data access).
     r.from_log
         .append(vec![read_entry(r, &run_id, from_version)])
         .await?;
-    let (written, rows) = write(r, &name, &source, &pii, &run_id, from_version).await?;
+    let (written, rows) = write(r, &target, &source, &pii, &run_id, from_version).await?;
     let to_version = table::version(&written);
-    register(r, &name, entry, &written, &pii, from_version).await?;
-    let mut committed = Entry::new(
-        "table_committed",
-        json!({ "layer": layer_of(&source), "operation": operation(r.direction),
-                "table_id": table::table_id(&written), "rows": rows,
-                "copied_from": { "environment": r.from.name, "table": r.table,
-                                 "version": from_version, "table_id": table::table_id(&source) },
-                "masked": pii }),
-    );
-    committed.run_id = Some(run_id.clone());
-    committed.table = Some(r.table.to_string());
-    committed.version = Some(to_version);
-    r.to_log.append(vec![committed]).await?;
-    crate::lineage::copy::record(r.from, r.to, r.table, &run_id, &written, &pii).await?;
+    // Recorded right after the commit: the trail accounts for it whatever fails next.
+    r.to_log
+        .append(vec![committed_entry(
+            r,
+            &target,
+            &source,
+            &written,
+            rows,
+            &pii,
+            &run_id,
+            from_version,
+        )])
+        .await?;
+    let mut warnings = Vec::new();
+    if let Err(e) = register(r, &target, entry, &written, &pii, from_version).await {
+        warnings.push(format!(
+            "the copy is committed and recorded, but the catalog of `{}` was not updated ({e}); \
+             `medallion catalog sync --env {}` registers it",
+            r.to.name, r.to.name
+        ));
+    }
+    let shown = target.to_string();
+    if let Err(e) =
+        crate::lineage::copy::record(r.from, r.to, r.table, &shown, &run_id, &written, &pii).await
+    {
+        warnings.push(format!(
+            "the lineage event of the copy was not written: {e}"
+        ));
+    }
     Ok(Copied {
         run_id,
-        table: r.table.to_string(),
+        table: shown,
         from_version,
         to_version,
         rows,
         masked: pii,
-        target: r.to.location(&name)?.to_string(),
+        target: r.to.location(&target)?.to_string(),
+        warnings,
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn committed_entry(
+    r: &Request<'_>,
+    target: &TableName,
+    source: &DeltaTable,
+    written: &DeltaTable,
+    rows: u64,
+    pii: &[String],
+    run_id: &str,
+    from_version: i64,
+) -> Entry {
+    let mut e = Entry::new(
+        "table_committed",
+        json!({ "layer": layer_of(source), "operation": operation(r.direction),
+                "table_id": table::table_id(written), "rows": rows,
+                "copied_from": { "environment": r.from.name, "table": r.table,
+                                 "version": from_version, "table_id": table::table_id(source) },
+                "masked": pii }),
+    );
+    e.run_id = Some(run_id.to_string());
+    e.table = Some(target.to_string());
+    e.version = Some(table::version(written));
+    e
 }
 
 fn operation(d: Direction) -> &'static str {
@@ -182,39 +231,6 @@ async fn open_source(r: &Request<'_>, name: &TableName) -> Result<DeltaTable> {
     Ok(t)
 }
 
-/// The table's columns holding personal data in clear. For a table of the project: a Bronze
-/// column classified `pii`, a column computed from one without a hash or mask (the
-/// lineage), a quarantine's `_record`. For another table: classified `pii` in the catalog.
-fn pii_columns(
-    r: &Request<'_>,
-    name: &TableName,
-    entry: Option<&TableEntry>,
-    source: &DeltaTable,
-) -> Result<Vec<String>> {
-    let schema = table::arrow_schema(source)?;
-    let classified = |c: &str| {
-        entry.is_some_and(|e| {
-            e.columns
-                .iter()
-                .any(|x: &Column| x.name == c && x.classification.as_deref() == Some("pii"))
-        })
-    };
-    let key = name.to_string();
-    let ours = r.project_tables.contains(&key);
-    Ok(schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .filter(|c| {
-            if ours {
-                r.raw_pii.contains(&(key.clone(), c.clone()))
-            } else {
-                classified(c)
-            }
-        })
-        .collect())
-}
-
 fn layer_of(t: &DeltaTable) -> String {
     table::properties(t)
         .ok()
@@ -263,9 +279,21 @@ async fn write(
         )],
     );
     let location = r.to.location(name)?;
+    // The source's layer and description; not its pipeline, pinned schema or PII scheme: no
+    // pipeline writes the copy, and its hashes are the target's.
     let mut properties = table::properties(source)?;
-    properties.retain(|k, _| k.starts_with("medallion."));
-    let written = match table::open_if_exists(r.table, &location).await? {
+    properties.retain(|k, _| {
+        k.starts_with("medallion.")
+            && !k.starts_with("medallion.schema")
+            && k != crate::pipeline::PROP_PIPELINE
+            && k != crate::pii::PII_PROP
+    });
+    properties.insert(
+        "medallion.copied_from".into(),
+        format!("{}:{}@{from_version}", r.from.name, r.table),
+    );
+    let shown = name.to_string();
+    let written = match table::open_if_exists(&shown, &location).await? {
         Some(t) => t
             .write(vec![])
             .with_input_plan(df.logical_plan().clone())
@@ -273,10 +301,10 @@ async fn write(
             .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
             .with_commit_properties(CommitProperties::default().with_metadata(metadata))
             .await
-            .map_err(|e| Error::table(r.table, e))?,
+            .map_err(|e| Error::table(&shown, e))?,
         None => {
             let txn = Transaction::new("medallion-copy", from_version);
-            crate::pipeline::create_table_from(r.table, &location, df, properties, metadata, txn)
+            crate::pipeline::create_table_from(&shown, &location, df, properties, metadata, txn)
                 .await?
         }
     };
@@ -341,11 +369,9 @@ async fn register(
             .map_or_else(|| layer_of(written), |e| e.layer.clone()),
         columns: crate::catalog::columns_of(&table::arrow_schema(written)?, &described),
         delta_version: table::version(written),
-        owner_pipeline: entry
-            .as_ref()
-            .map(|e| e.owner_pipeline.clone())
-            .unwrap_or_default(),
-        schema_ref: entry.as_ref().and_then(|e| e.schema_ref.clone()),
+        // No pipeline writes a copy.
+        owner_pipeline: String::new(),
+        schema_ref: None,
         description: entry.as_ref().and_then(|e| e.description.clone()),
         parameters,
         created_at: now.clone(),

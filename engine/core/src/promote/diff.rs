@@ -110,7 +110,10 @@ fn pipeline(new: &ReleasedPipeline, old: Option<&ReleasedPipeline>) -> PipelineC
         changes.push(format!("schema {} → {}", old.schema, new.schema));
     }
     match (parse(old), parse(new)) {
-        (Some(a), Some(b)) => changes.extend(spec_changes(&a, &b)),
+        (Some(a), Some(b)) => {
+            changes.extend(spec_changes(&a, &b));
+            changes.extend(other_changes(&old.spec_text, &new.spec_text));
+        }
         _ => changes.push(unified("spec", &old.spec_text, &new.spec_text)),
     }
     if changes.is_empty() {
@@ -213,6 +216,60 @@ pub fn spec_changes(a: &JobSpec, b: &JobSpec) -> Vec<String> {
         out.push(format!("- gold {t}"));
     }
     out
+}
+
+/// Every other field of the two specs (source, gates, table names, owner, ...), by path:
+/// what [`spec_changes`] does not show is still shown.
+fn other_changes(old: &str, new: &str) -> Vec<String> {
+    const SHOWN: [&str; 6] = [
+        "silver.rules",
+        "silver.sql",
+        "silver.pii",
+        "silver.pii_allow",
+        "silver.dedupe",
+        "gold",
+    ];
+    let flat = |text: &str| -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Ok(v) = serde_norway::from_str::<serde_json::Value>(text) {
+            flatten("", &v, &mut out);
+        }
+        out.retain(|k, _| {
+            !SHOWN.iter().any(|s| {
+                k == s || k.starts_with(&format!("{s}.")) || k.starts_with(&format!("{s}["))
+            })
+        });
+        out
+    };
+    map_changes("", &flat(old), &flat(new))
+        .into_iter()
+        .map(|l| l.replacen("  ", " ", 1))
+        .collect()
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    let join = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                flatten(&join(k), x, out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), x, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
 }
 
 fn map_changes(

@@ -38,15 +38,6 @@ pub async fn problems(env: &Environment, log: &AuditLog, plans: &[JobPlan]) -> R
     let promotions = history::promotions(&records).map_err(Error::Config)?;
     let current = history::current(&promotions);
     let mut out = Vec::new();
-    if let Some(last) = promotions.last() {
-        if last.environment_sha256 != env.spec_sha256 {
-            out.push(format!(
-                "its entry in environments.yaml changed since the last promotion (release {}, {}): promote again",
-                short(&last.release),
-                last.at
-            ));
-        }
-    }
     for p in plans {
         let name = &p.job.spec.pipeline;
         let spec = p.job.content_sha256.as_deref().unwrap_or("");
@@ -65,10 +56,48 @@ pub async fn problems(env: &Environment, log: &AuditLog, plans: &[JobPlan]) -> R
                 r.schema,
                 short(&r.schema_sha256)
             )),
-            Some(_) => {}
+            Some((promo, _)) => out.extend(entry_problems(env, name, promo)),
         }
     }
     Ok(out)
+}
+
+/// The environment's entry, and its `promote_from`'s, must be those the pipeline's promotion
+/// was made with: a promotion from another definition of `from` (another lake) does not count.
+fn entry_problems(env: &Environment, pipeline: &str, promo: &history::Promotion) -> Vec<String> {
+    let mut out = Vec::new();
+    if promo.environment_sha256 != env.spec_sha256 {
+        out.push(format!(
+            "{pipeline}: the entry of `{}` in environments.yaml changed since release {} promoted it ({}): promote again",
+            env.name,
+            short(&promo.release),
+            promo.at
+        ));
+    }
+    if let (Some(now), Some(then)) = (&env.promote_from_sha256, &promo.from_environment_sha256) {
+        if now != then {
+            out.push(format!(
+                "{pipeline}: release {} was promoted from a `{}` defined otherwise than in this file \
+                 (entry {} then, {} here): promote it again from the real `{}`",
+                short(&promo.release),
+                promo.from,
+                short(then),
+                short(now),
+                promo.from
+            ));
+        }
+    }
+    out
+}
+
+/// Whether the trail holds promotions: the environment's runs are gated, whatever the
+/// environments file in use says.
+pub async fn governed(log: &AuditLog) -> Result<bool> {
+    Ok(log
+        .records()
+        .await?
+        .iter()
+        .any(|r| r.action == history::PROMOTED))
 }
 
 /// Records a break-glass run of `plans` (who and why, and what is not promoted) before it

@@ -15,6 +15,10 @@ pub const PROMOTED: &str = "release_promoted";
 pub struct Promotion {
     pub release: String,
     pub from: String,
+    /// The `from` environment's entry when the promotion was made (records before this field
+    /// existed have none).
+    #[serde(default)]
+    pub from_environment_sha256: Option<String>,
     pub environment_sha256: String,
     #[serde(default)]
     pub retention_days: Option<u32>,
@@ -69,6 +73,8 @@ pub struct RunSummary {
     /// `run_finished`, `run_failed`, `run_interrupted` or empty (no end recorded).
     pub end: String,
     pub spec_sha256: Option<String>,
+    /// The run this one follows (a stream's Silver and Gold runs).
+    pub parent_run_id: Option<String>,
     pub schema: Option<String>,
     pub schema_sha256: Option<String>,
     pub duration_ms: Option<u64>,
@@ -123,6 +129,7 @@ pub fn runs(records: &[Record], pipeline: &str) -> Vec<RunSummary> {
                     run_id: id.to_string(),
                     started_at: r.at.clone(),
                     spec_sha256: r.what.spec_sha256.clone(),
+                    parent_run_id: r.detail["parent_run_id"].as_str().map(str::to_string),
                     schema: r.what.schema.clone(),
                     schema_sha256: r.what.schema_sha256.clone(),
                     ..Default::default()
