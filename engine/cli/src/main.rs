@@ -151,6 +151,23 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
+    /// Apply retention (delete what is older than the table's retention), VACUUM files no
+    /// version within the window references, checkpoint and clean the Delta logs.
+    Maintain {
+        #[arg(long, default_value = "dev")]
+        env: String,
+        /// Job files or folders (default: jobs/): per-table retention and time columns.
+        #[arg(long = "jobs")]
+        paths: Vec<PathBuf>,
+        /// Only this table (`db.table`).
+        #[arg(long)]
+        table: Option<String>,
+        /// Print what would be deleted and vacuumed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Write the environment's documentation site: a static `index.html` with every table,
     /// pipeline, rule outcome, the lineage graph, the audit trail and search (no server, no
     /// network): `medallion docs --env dev --out site/`.

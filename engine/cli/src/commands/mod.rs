@@ -11,6 +11,7 @@ mod catalog;
 mod copy;
 mod docs;
 mod lineage;
+mod maintain;
 mod promote;
 mod run;
 mod sql;
@@ -82,6 +83,22 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Release {
             action: ReleaseAction::Create { paths, env, format },
         } => promote::release_create(&cli, paths, env, *format).await,
+        Command::Maintain {
+            env,
+            paths,
+            table,
+            dry_run,
+            format,
+        } => {
+            let args = maintain::Args {
+                env,
+                paths,
+                table: table.as_deref(),
+                dry_run: *dry_run,
+                format: *format,
+            };
+            maintain::maintain(&cli, args).await
+        }
         Command::Docs {
             env,
             out,

@@ -14,6 +14,7 @@
 //! (`retention_applied`).
 
 pub mod expire;
+pub mod ledger;
 pub mod policy;
 pub mod run;
 pub mod vacuum;
@@ -41,4 +42,9 @@ pub struct RetentionEnvSpec {
     /// readers of older versions need it); default 168.
     #[serde(default)]
     pub vacuum_hours: Option<u64>,
+}
+
+/// The id of a maintenance run (its commits and audit records carry it).
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }

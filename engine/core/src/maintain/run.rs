@@ -223,6 +223,9 @@ async fn expire(
         if m.dry_run || expired.paths.is_empty() {
             return Ok(t);
         }
+        // First the ledger: the sources of the rows removed stay ingested (a crash between
+        // the two leaves them in both, which is harmless).
+        retire_sources(m, name, layer, &t, &predicate).await?;
         expire::remove_files(&t, name, &expired.paths, predicate, metadata).await?
     } else {
         let rows = count(&t, &predicate).await?;
@@ -236,6 +239,33 @@ async fn expire(
     };
     r.versions.extend((before + 1)..=table::version(&t));
     Ok(t)
+}
+
+/// Appends to the Bronze table's ledger the source files of the rows about to be removed
+/// (of a quarantine: of its Bronze-stage records, which are the bookmark of files whose
+/// records were all unparseable).
+async fn retire_sources(
+    m: &Maintain<'_>,
+    name: &str,
+    layer: &str,
+    t: &DeltaTable,
+    predicate: &str,
+) -> std::result::Result<(), Refused> {
+    let (bronze, predicate) = if layer == "bronze" {
+        (name.to_string(), predicate.to_string())
+    } else {
+        let plan = m.plans.iter().find(|p| p.job.quarantine_table().to_string() == name).ok_or_else(|| {
+            Refused(format!("the spec of its pipeline is not among the specs given (--jobs); its Bronze bookmark cannot be kept"))
+        })?;
+        (
+            plan.job.bronze_table().to_string(),
+            format!("_stage = 'bronze' AND {predicate}"),
+        )
+    };
+    let files = super::ledger::sources_of(t, &predicate).await?;
+    let bronze = TableName::parse(&bronze).map_err(Refused)?;
+    super::ledger::add(m.env, &bronze, &files, &m.run_id).await?;
+    Ok(())
 }
 
 async fn count(t: &DeltaTable, predicate: &str) -> Result<u64> {
@@ -321,10 +351,12 @@ async fn oldest(
         ))
         .await?;
     let batches = df.collect().await?;
-    Ok(batches.first().and_then(|b| {
-        let a = arrow::array::cast::as_string_array(b.column(0));
-        (!arrow::array::Array::is_null(a, 0)).then(|| a.value(0).to_string())
-    }))
+    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let text = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+    let a = arrow::array::cast::as_string_array(&text);
+    Ok((!arrow::array::Array::is_null(a, 0)).then(|| a.value(0).to_string()))
 }
 
 fn metadata(m: &Maintain<'_>, what: &str) -> std::collections::HashMap<String, serde_json::Value> {

@@ -74,6 +74,8 @@ pub async fn stage(
     if let Some(q) = &quarantine.table {
         ingested.extend(quarantined_files(ctx, q).await?);
     }
+    // Sources whose rows retention removed (`medallion maintain`) stay ingested.
+    ingested.extend(crate::maintain::ledger::read(run.env(), &job.bronze_table()).await?);
     let source = match &job.spec.bronze.source {
         SourceSpec::Files(f) => f.clone(),
         // A Kafka source is written by `medallion stream`; a run brings Silver and Gold up

@@ -1,0 +1,119 @@
+//! `medallion maintain [--env E] [--jobs PATHS] [--table T] [--dry-run] [--format text|json]`:
+//! retention, VACUUM and log cleanup of the environment's tables (see docs/retention.md).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use medallion_core::maintain::{maintain_table, Maintain, TableReport};
+use medallion_core::spec::TableName;
+use medallion_core::{plan, Error};
+
+use crate::{out, project, Cli, Format};
+
+pub struct Args<'a> {
+    pub env: &'a str,
+    pub paths: &'a [PathBuf],
+    pub table: Option<&'a str>,
+    pub dry_run: bool,
+    pub format: Format,
+}
+
+pub async fn maintain(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
+    let (env, catalog) = project::environment(cli, a.env).await?;
+    let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
+    let files = project::job_files(a.paths)?;
+    let envs_file =
+        project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
+    let schemas = project::schemas_dir(cli, Some(&envs_file));
+    let plans = plan::plan_all(&files, &schemas, engine.known_schemas().await?)
+        .await
+        .map_err(Error::Spec)?;
+    let log = project::audit_log(&env).await?;
+    let m = Maintain {
+        env: &env,
+        plans: &plans,
+        log: &log,
+        dry_run: a.dry_run,
+        now: now()?,
+        run_id: medallion_core::maintain::new_run_id(),
+    };
+    let entries = catalog.list_tables(None).await?;
+    let mut names: Vec<TableName> = engine
+        .lake_tables()
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    if let Some(t) = a.table {
+        let t = TableName::parse(t).map_err(|message| Error::Input {
+            path: t.to_string(),
+            message,
+        })?;
+        names.retain(|n| *n == t);
+        if names.is_empty() {
+            return Err(Error::Input {
+                path: t.to_string(),
+                message: format!("no such table in `{}`", env.name),
+            }
+            .into());
+        }
+    }
+    let mut reports = Vec::new();
+    for name in &names {
+        let entry = entries
+            .iter()
+            .find(|e| e.database == name.database && e.name == name.table);
+        reports.push(maintain_table(&m, name, entry).await?);
+    }
+    print(&reports, a.format, a.dry_run)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Now, or in debug builds `MEDALLION_MAINTAIN_NOW` (RFC 3339): the tests' clock.
+fn now() -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    match std::env::var("MEDALLION_MAINTAIN_NOW") {
+        Ok(v) if cfg!(debug_assertions) => chrono::DateTime::parse_from_rfc3339(&v)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| Error::Input {
+                path: "MEDALLION_MAINTAIN_NOW".into(),
+                message: e.to_string(),
+            }),
+        _ => Ok(chrono::Utc::now()),
+    }
+}
+
+fn print(reports: &[TableReport], format: Format, dry_run: bool) -> anyhow::Result<()> {
+    let mut out = out::stdout();
+    if format == Format::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(reports)?)?;
+        return Ok(());
+    }
+    if dry_run {
+        writeln!(out, "dry run: nothing is changed")?;
+    }
+    for r in reports {
+        writeln!(
+            out,
+            "{:<32} {:<10} {:>5} d ({}) by {}: {} rows, {} files ({} bytes) past retention; {} files ({} bytes) vacuumed; oldest row left {}",
+            r.table,
+            r.layer,
+            r.retention_days,
+            r.retention_from,
+            r.column.as_deref().unwrap_or("-"),
+            r.rows_deleted,
+            r.files_removed,
+            r.bytes_removed,
+            r.files_vacuumed,
+            r.bytes_vacuumed,
+            r.oldest_remaining.as_deref().unwrap_or("-")
+        )?;
+        if let Some(why) = &r.refused {
+            writeln!(out, "    retention NOT applied: {why}")?;
+        }
+        for n in &r.notes {
+            writeln!(out, "    {n}")?;
+        }
+    }
+    Ok(())
+}

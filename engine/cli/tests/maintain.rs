@@ -1,0 +1,252 @@
+//! Retention through the binary (`medallion maintain`), with the clock moved forward
+//! (`MEDALLION_MAINTAIN_NOW`, a debug-build hook): a dry run changes nothing and says what
+//! would go; Bronze files Silver has not processed are never removed (refused and said); a
+//! real run removes whole Bronze and quarantine files and Silver rows past retention, VACUUM
+//! deletes the files from storage, the audit trail verifies, and the next pipeline run neither
+//! re-reads Bronze nor keeps Gold rows of deleted Silver rows.
+
+use std::path::Path;
+
+mod common;
+use common::project;
+
+const LATER: &str = "2027-02-01T00:00:00Z";
+
+fn medallion(
+    dir: &Path,
+    now: Option<&str>,
+    fault: Option<&str>,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_medallion"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("MEDALLION_FAULT")
+        .env_remove("MEDALLION_MAINTAIN_NOW");
+    if let Some(n) = now {
+        cmd.env("MEDALLION_MAINTAIN_NOW", n);
+    }
+    if let Some(f) = fault {
+        cmd.env("MEDALLION_FAULT", f);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn ok(dir: &Path, now: Option<&str>, args: &[&str]) -> String {
+    let (code, out, err) = medallion(dir, now, None, args);
+    assert_eq!(code, Some(0), "medallion {args:?}\n{out}\n{err}");
+    out
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(from),
+        "{file} does not contain {from:?}: update this test"
+    );
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// Each table's log entries and data files on storage.
+fn storage(dir: &Path) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    for db in ["bronze", "silver", "gold"] {
+        let Ok(tables) = std::fs::read_dir(dir.join("lake/dev").join(db)) else {
+            continue;
+        };
+        for t in tables {
+            let t = t.unwrap().path();
+            let count = |d: &Path, ext: &str| {
+                std::fs::read_dir(d).map_or(0, |r| {
+                    r.filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(ext))
+                        .count()
+                })
+            };
+            out.push((
+                t.display().to_string(),
+                count(&t.join("_delta_log"), ".json"),
+                count(&t, ".parquet"),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn report(out: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(out).unwrap()
+}
+
+fn table<'a>(r: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    r.iter()
+        .find(|t| t["table"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {r:?}"))
+}
+
+fn count(dir: &Path, sql: &str) -> String {
+    ok(dir, None, &["sql", sql, "--env", "dev", "--format", "csv"])
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
+    let dir = project();
+    let d = dir.path();
+    edit(
+        d,
+        "environments.yaml",
+        "    retention_days: 30\n",
+        "    retention_days: 30\n    retention: { layers: { quarantine: 7 }, vacuum_hours: 0 }\n",
+    );
+    edit(d, "jobs/shop/orders.yaml", "  dedupe: { keys: [order_id], latest_by: updated_at }\n", "  dedupe: { keys: [order_id], latest_by: updated_at }\n  retention: { column: updated_at }\n");
+    edit(d, "jobs/shop/customers.yaml", "  dedupe: { keys: [customer_id], latest_by: updated_at }\n", "  dedupe: { keys: [customer_id], latest_by: updated_at }\n  retention: { column: updated_at, days: 400 }\n");
+    ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
+
+    // Now: nothing ingested today is past retention (the orders themselves, dated by
+    // `updated_at`, are from last month: 3 of them are older than 30 days).
+    let r = report(&ok(
+        d,
+        None,
+        &["maintain", "--env", "dev", "--dry-run", "--format", "json"],
+    ));
+    for t in r
+        .iter()
+        .filter(|t| t["layer"] == "bronze" || t["layer"] == "quarantine")
+    {
+        assert!(t["rows_deleted"] == 0 && t["files_removed"] == 0, "{t}");
+    }
+    assert_eq!(table(&r, "silver.orders")["rows_deleted"], 3);
+
+    // Two months later, dry run: what would go, and nothing changes.
+    let before = storage(d);
+    let r = report(&ok(
+        d,
+        Some(LATER),
+        &["maintain", "--env", "dev", "--dry-run", "--format", "json"],
+    ));
+    assert_eq!(storage(d), before, "a dry run changed the lake");
+    let bronze = table(&r, "bronze.orders");
+    assert_eq!(
+        (
+            bronze["rows_deleted"].as_u64(),
+            bronze["files_removed"].as_u64()
+        ),
+        (Some(14), Some(1))
+    );
+    assert_eq!(bronze["retention_from"], "environment");
+    let q = table(&r, "silver.orders_quarantine");
+    assert_eq!(
+        (q["retention_days"].as_u64(), q["retention_from"].as_str()),
+        (Some(7), Some("layer quarantine"))
+    );
+    assert_eq!(q["rows_deleted"], 6);
+    let silver = table(&r, "silver.orders");
+    assert_eq!(
+        (silver["column"].as_str(), silver["rows_deleted"].as_u64()),
+        (Some("updated_at"), Some(6))
+    );
+    let customers = table(&r, "silver.customers");
+    assert_eq!(
+        (
+            customers["retention_days"].as_u64(),
+            customers["retention_from"].as_str()
+        ),
+        (Some(400), Some("spec"))
+    );
+    assert_eq!(customers["rows_deleted"], 0);
+    assert!(table(&r, "gold.daily_revenue")["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("recomputed from Silver"));
+
+    // New orders reach Bronze but the run dies before Silver: those files are not removed.
+    std::fs::copy(
+        d.join("testdata/shop/orders/orders-2026-11-02.ndjson"),
+        d.join("testdata/shop/orders/orders-2026-11-03.ndjson"),
+    )
+    .unwrap();
+    let (code, _, _) = medallion(
+        d,
+        None,
+        Some("after_bronze_commit"),
+        &["run", "jobs/shop/orders.yaml", "--env", "dev"],
+    );
+    assert_eq!(code, None, "the run was not killed at the fault point");
+    let r = report(&ok(
+        d,
+        Some(LATER),
+        &[
+            "maintain",
+            "--env",
+            "dev",
+            "--table",
+            "bronze.orders",
+            "--format",
+            "json",
+        ],
+    ));
+    let bronze = table(&r, "bronze.orders");
+    assert!(
+        bronze["refused"]
+            .as_str()
+            .unwrap()
+            .contains("hold rows Silver has not processed yet"),
+        "{bronze}"
+    );
+    assert!(
+        bronze["notes"]
+            .to_string()
+            .contains("Silver has not processed them"),
+        "{bronze}"
+    );
+
+    // After the repair run: everything past retention goes, files included.
+    ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
+    let orders_before = count(d, "SELECT count(*) FROM silver.orders");
+    assert_ne!(orders_before, "0");
+    let r = report(&ok(
+        d,
+        Some(LATER),
+        &["maintain", "--env", "dev", "--format", "json"],
+    ));
+    let bronze = table(&r, "bronze.orders");
+    assert_eq!(bronze["refused"], serde_json::Value::Null, "{bronze}");
+    assert_eq!(bronze["files_removed"], 2, "{bronze}");
+    assert!(bronze["files_vacuumed"].as_u64().unwrap() >= 2, "{bronze}");
+    let files = storage(d);
+    let parquet = |t: &str| files.iter().find(|(p, _, _)| p.ends_with(t)).unwrap().2;
+    assert_eq!(
+        parquet("bronze/orders"),
+        0,
+        "the expired Bronze files are still on storage: {files:?}"
+    );
+    assert_eq!(parquet("silver/orders_quarantine"), 0, "{files:?}");
+    assert_eq!(count(d, "SELECT count(*) FROM silver.orders"), "0");
+    assert_ne!(
+        count(d, "SELECT count(*) FROM silver.customers"),
+        "0",
+        "customers keep 400 days"
+    );
+    let out = ok(d, None, &["audit", "verify", "--env", "dev"]);
+    assert!(out.contains("intact"), "{out}");
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(d, None, &["audit", "--env", "dev", "--format", "json"])).unwrap();
+    assert!(trail
+        .iter()
+        .any(|t| t["action"] == "retention_applied" && t["table"] == "bronze.orders"));
+
+    // The next run reads nothing again, and Gold follows Silver.
+    let out = ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
+    assert!(out.contains("0 read"), "{out}");
+    assert_eq!(count(d, "SELECT count(*) FROM silver.orders"), "0");
+    assert_eq!(count(d, "SELECT count(*) FROM gold.daily_revenue"), "0");
+}
