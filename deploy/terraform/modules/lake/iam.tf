@@ -217,7 +217,7 @@ locals {
     {
       Sid      = "NeverBypassGovernanceRetention"
       Effect   = "Deny"
-      Action   = ["s3:BypassGovernanceRetention"]
+      Action   = "s3:BypassGovernanceRetention"
       Resource = ["${local.bucket_arn}/*"]
     },
     {
