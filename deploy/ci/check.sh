@@ -3,19 +3,23 @@
 # pinned venv, moto for the proof). Called by the main CI as `bash deploy/ci/check.sh`.
 #
 #   1. tools: checkov (installed), terraform + provider mirror (must be there: FAIL otherwise)
-#   2. terraform fmt -check            8. project policies MED-001..009 on each root's plan JSON
+#   2. terraform fmt -check            8. project policies MED-001..010 on each root's plan JSON
 #   3. init -backend=false + validate  9. each policy FAILS on its deliberately bad fixture
 #   4. terraform test (plan mode)     10. environments.yaml staging/prod = what Terraform renders
-#   5. offline plan -> plan JSON      11. mutation tests: 24 bad edits, each caught by a check
+#   5. offline plan -> plan JSON      11. mutation tests: 27 bad edits, each caught by a check
 #   6. checkov on each plan JSON + on deploy/ (zero failures)
 #   7. every inline checkov skip is listed in .checkov.yaml with a reason
 #  12. the Dockerfile agrees with the task definitions (user, /tmp volume, schemas, jobs)
-#  13. the proof: terraform apply of modules/lake to moto with IAM enforcement, then
-#      `medallion run jobs/ --env staging` as the batch task role (deploy/tests/proof/run.sh)
+#  13. the release flow: deploy/ci/release.sh on a local dev -> staging -> prod project with the
+#      prebuilt engine (deploy/tests/release/run.sh)
+#  14. the proof: terraform apply of modules/lake to moto with IAM enforcement, the examples run
+#      in dev and promoted to staging as the release role, then `medallion run jobs/ --env
+#      staging` as the batch task role (deploy/tests/proof/run.sh)
 #
 # Ends with the line `deploy: N passed, M failed`; exits non-zero if anything failed. A missing
-# tool is a failure, never a skip. MEDALLION_BIN: the medallion binary for the proof (default:
-# $CARGO_TARGET_DIR/debug/medallion, built if missing).
+# tool is a failure, never a skip. MEDALLION_BIN: the medallion binary for the release test and
+# the proof (default: $CARGO_TARGET_DIR/debug/medallion; the release test needs it prebuilt, the
+# proof builds it if missing).
 set -u -o pipefail
 
 DEPLOY="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -237,7 +241,7 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
     "$PY" "$DEPLOY/policies/config_drift.py" "$DEPLOY/../environments.yaml" \
     staging="$OUT/staging.json" prod="$OUT/prod.json"
 else
-  missing "project policies MED-001..009, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
+  missing "project policies MED-001..010, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
 fi
 
 # ------------------------------------------------------------------ the image
@@ -245,6 +249,17 @@ fi
 # definitions here, and the proof below runs the engine the way the image does.
 step "Dockerfile agrees with the task definitions (deploy/image/check_image.py)" \
   "$PY" "$DEPLOY/image/check_image.py" "$DEPLOY/.."
+
+# ------------------------------------------------------------------ the release flow
+# deploy/ci/release.sh for real, against a local three-environment project and the prebuilt
+# engine (never built here).
+if [ -z "${MEDALLION_BIN:-}" ]; then
+  # shellcheck source=/dev/null
+  CT="$( . "$DEPLOY/local/env.sh" && echo "$CARGO_TARGET_DIR")"
+  [ -x "$CT/debug/medallion" ] && export MEDALLION_BIN="$CT/debug/medallion"
+fi
+step "release flow: deploy/ci/release.sh plan/apply dev -> staging -> prod, plan hashes (deploy/tests/release/run.sh)" \
+  env MEDALLION_PYTHON="$PY" bash "$DEPLOY/tests/release/run.sh"
 
 # ------------------------------------------------------------------ mutation tests
 mutations() {
@@ -268,12 +283,7 @@ fi
 
 # ------------------------------------------------------------------ the proof (apply + engine)
 if [ "$HAVE_TF" = 1 ]; then
-  if [ -z "${MEDALLION_BIN:-}" ]; then
-    # shellcheck source=/dev/null
-    CT="$( . "$DEPLOY/local/env.sh" && echo "$CARGO_TARGET_DIR")"
-    [ -x "$CT/debug/medallion" ] && export MEDALLION_BIN="$CT/debug/medallion"
-  fi
-  echo "proof: terraform apply to moto with IAM enforcement, medallion run as the task role:"
+  echo "proof: terraform apply to moto with IAM enforcement, promotion dev -> staging, medallion run as the task role:"
   T0=$SECONDS
   if bash "$DEPLOY/tests/proof/run.sh" >"$OUT/proof.log" 2>&1; then
     PASSED=$((PASSED + 1))

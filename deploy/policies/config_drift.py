@@ -5,9 +5,12 @@ renders (one source of truth; no hand-copied names).
 Usage: config_drift.py ENVIRONMENTS_YAML ENV=PLAN_JSON [ENV=PLAN_JSON ...]
 
 For each ENV, the plan's output `engine_environment_static` (lake, Glue prefix and region,
-retention, streaming, description: everything known before apply) must equal the ENV entry
-of ENVIRONMENTS_YAML field by field, and the entry's `kms_key` must be a key ARN in the
-ENV account and region (the bucket policy pins the ARN; an alias or key id is refused by S3).
+retention, streaming, description, audit, promote_from, gates: everything known before apply)
+must equal the ENV entry of ENVIRONMENTS_YAML field by field, as JSON values (an integer is not
+a float, a missing field is not a null one: the engine hashes each entry as JSON with sorted
+keys into every release, and a deployed engine refuses to run a release made for a different
+entry), and the entry's `kms_key` must be a key ARN in the ENV account and region (the bucket
+policy pins the ARN; an alias or key id is refused by S3).
 Prints one line per environment; exit 1 on any difference.
 """
 import json
@@ -15,6 +18,11 @@ import re
 import sys
 
 import yaml
+
+
+def canonical(value):
+    """The value as the engine hashes it (JSON, keys sorted; 900 and 900.0 differ)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def main(argv):
@@ -40,8 +48,9 @@ def main(argv):
             problems.append(f"{argv[0]} has no environment `{env}`")
         if not problems:
             for k, v in rendered.items():
-                if entry.get(k) != v:
-                    problems.append(f"environments.{env}.{k} = {entry.get(k)!r}, Terraform renders {v!r}")
+                if k not in entry or canonical(entry[k]) != canonical(v):
+                    problems.append(f"environments.{env}.{k} = {canonical(entry.get(k)) if k in entry else '(missing)'}, "
+                                    f"Terraform renders {canonical(v)}")
             extra = set(entry) - set(rendered) - {"kms_key", "kafka"}
             for k in sorted(extra):
                 problems.append(f"environments.{env}.{k} is not rendered by Terraform (remove it or render it in modules/lake)")

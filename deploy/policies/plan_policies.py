@@ -35,6 +35,13 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            PutObjectRetention/GetObjectRetention only under `<lake>/_medallion/audit/`, is
            explicitly denied s3:DeleteObjectVersion there and s3:BypassGovernanceRetention,
            and no policy of the plan allows s3:BypassGovernanceRetention
+  MED-010  promotion: prod runs only releases promoted from staging, and staging only those
+           promoted from dev (`promote_from` in var.environments and in the rendered engine
+           configuration; dev has none); an environment with promote_from has a release role
+           that only named principals of its account may assume, whose policy (known at plan
+           time) writes only `<lake>/_medallion/audit/*` (no data, no Glue change) and is denied
+           deleting there and bypassing governance retention; its engine task roles can read
+           the audit trail they enforce against
 
 Only the standard library is used, except PyYAML for MED-005 (check.sh runs this with the
 checkov venv's Python, which has it).
@@ -648,6 +655,92 @@ def med_009(plan, env, accounts):
     return sorted(set(problems))
 
 
+# The promotion order: the environment each one runs tested releases of (MED-010).
+PROMOTE_FROM = {"dev": None, "staging": "dev", "prod": "staging"}
+RELEASE_ROLE_SUFFIX = "-release"
+S3_WRITE_ACTIONS = ("s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:DeleteObject",
+                    "s3:DeleteObjectVersion", "s3:PutObjectAcl", "s3:RestoreObject", "s3:AbortMultipartUpload")
+
+
+def _role_statements(plan, role):
+    """Statements of the role's inline policies known at plan time, and whether any is unknown."""
+    mine = [p for p in plan.by_type("aws_iam_role_policy") if role in _targets(plan, p, "role", ("aws_iam_role",))]
+    known = [p for p in mine if isinstance(p["values"].get("policy"), str)]
+    return [st for p in known for st in _statements(p["values"]["policy"])], len(known) < len(mine)
+
+
+def med_010(plan, env, accounts):
+    """Promotion is enforced where it must be, and the principal that records promotions can
+    do nothing else: prod promote_from staging, staging promote_from dev (variable and rendered
+    configuration); the release role writes only audit records; the task roles can read the trail."""
+    import fnmatch
+    problems = []
+    if env == "shared":
+        return problems
+    want = PROMOTE_FROM[env]
+    envs_var = plan.variables.get("environments")
+    if isinstance(envs_var, dict) and env in envs_var:
+        got = (envs_var[env] or {}).get("promote_from")
+        if got != want:
+            problems.append(f"var.environments.{env}.promote_from = {got!r}, expected {want!r}"
+                            + (f": {env} must run only releases tested in {want} and promoted with `medallion promote`" if want else ""))
+    rendered = plan.outputs.get("engine_environment_static")
+    if not isinstance(rendered, dict):
+        problems.append("output engine_environment_static (the rendered engine configuration) is missing")
+    elif rendered.get("promote_from") != want:
+        problems.append(f"rendered engine configuration promote_from = {rendered.get('promote_from')!r}, expected {want!r}")
+    lakes = {b["values"].get("bucket") for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "lake"}
+    audit_arns = {f"arn:aws:s3:::{n}/{AUDIT_PREFIX}*" for n in lakes}
+    roles = plan.by_type("aws_iam_role")
+    release = [r for r in roles if str(r["values"].get("name") or "").endswith(RELEASE_ROLE_SUFFIX)]
+    if want and not release:
+        problems.append(f"no release role (*{RELEASE_ROLE_SUFFIX}) to record promotions into {env}")
+    if not want and release:
+        problems.append(f"{env} has no promote_from but a release role {[r['values'].get('name') for r in release]}")
+    account = accounts.get(env)
+    for role in release:
+        rname = role["values"].get("name")
+        for st in _statements(role["values"].get("assume_role_policy") or "{}"):
+            if st.get("Effect") != "Allow":
+                continue
+            named = _as_list(((st.get("Condition") or {}).get("ArnEquals") or {}).get("aws:PrincipalArn"))
+            if not named or any(not str(n).startswith(f"arn:aws:iam::{account}:") or "*" in str(n) for n in named):
+                problems.append(f"role {rname}: its trust must admit only named principals of the {env} account "
+                                f"(ArnEquals aws:PrincipalArn), got {st.get('Principal')} / {st.get('Condition')}")
+        stmts, unknown = _role_statements(plan, role)
+        if not stmts:
+            problems.append(f"role {rname}: no policy known at plan time")
+            continue
+        for st in stmts:
+            if st.get("Effect") != "Allow":
+                continue
+            acts = _as_list(st.get("Action"))
+            res = _as_list(st.get("Resource"))
+            for a in acts:
+                if any(_action_matches(a, w) for w in S3_WRITE_ACTIONS) and ("*" in a or any(x not in audit_arns for x in res)):
+                    problems.append(f"role {rname} {st.get('Sid', '?')}: allows {a} on {res}; a promotion writes only {sorted(audit_arns)}")
+                if a.lower().startswith("glue:") and not re.match(r"glue:(get|list|search|batchget)", a.lower()):
+                    problems.append(f"role {rname} {st.get('Sid', '?')}: allows {a}; a promotion only reads the catalog")
+                if a == "*" or a.lower() in ("s3:*", "glue:*", "iam:*", "kms:*"):
+                    problems.append(f"role {rname} {st.get('Sid', '?')}: allows {a}")
+        for n in sorted(lakes):
+            record = f"arn:aws:s3:::{n}/{AUDIT_PREFIX}00000000000000000001.json"
+            for action in ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"):
+                if not any(st.get("Effect") == "Deny" and any(_action_matches(a, action) for a in _as_list(st.get("Action")))
+                           and any(fnmatch.fnmatchcase(record, x) for x in _as_list(st.get("Resource"))) for st in stmts):
+                    problems.append(f"role {rname}: not explicitly denied {action} on {n}/{AUDIT_PREFIX}*")
+    if want:
+        for role in [r for r in roles if str(r["values"].get("name") or "").endswith(ENGINE_ROLE_SUFFIXES)]:
+            rname = role["values"].get("name")
+            stmts, _ = _role_statements(plan, role)
+            for n in sorted(lakes):
+                record = f"arn:aws:s3:::{n}/{AUDIT_PREFIX}00000000000000000001.json"
+                if not any(st.get("Effect") == "Allow" and any(_action_matches(a, "s3:GetObject") for a in _as_list(st.get("Action")))
+                           and any(fnmatch.fnmatchcase(record, x) for x in _as_list(st.get("Resource"))) for st in stmts):
+                    problems.append(f"role {rname}: cannot read the audit trail {n}/{AUDIT_PREFIX}* it enforces promotions against")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -658,6 +751,7 @@ CHECKS = {
     "MED-007": ("security baseline: key rotation; shared: Security Hub standards, org trail, Config", med_007),
     "MED-008": ("NACL return traffic on 1024-65535", med_008),
     "MED-009": ("audit trail: Object Lock on the lake, no default retention, engine roles cannot bypass or delete", med_009),
+    "MED-010": ("promotion: prod <- staging <- dev enforced, release role writes only audit records", med_010),
 }
 
 

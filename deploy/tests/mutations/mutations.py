@@ -6,7 +6,7 @@ first, until one fails. A mutation that no check catches fails this script.
 Usage: mutations.py [--jobs N] [--only ID,ID]     (check.sh runs it; needs terraform, the
 provider mirror and checkov, like check.sh itself)
 
-Checks tried, in order: `terraform plan` (validation), project policies MED-001..009 on the
+Checks tried, in order: `terraform plan` (validation), project policies MED-001..010 on the
 plan JSON, the environments.yaml drift check, `terraform test` of the root, checkov on the
 plan JSON. One line per mutation: `CAUGHT <id> by <check>: <first finding>` or `MISSED <id>`;
 last line `mutations: N caught, M missed`.
@@ -94,6 +94,15 @@ MUTATIONS = [
     ("prod-audit-governance", "prod audit records in governance mode (an administrator could lift the lock)",
      "envs/prod/terraform.tfvars.example", 'audit_object_lock   = { mode = "compliance", days = 2555 }',
      'audit_object_lock   = { mode = "governance", days = 2555 }', "prod"),
+    # Promotion (deploy/README.md, "Releases: promotion dev -> staging -> prod").
+    ("prod-promote-from-removed", "prod runs any spec (no promote_from): untested releases reach it",
+     "envs/prod/terraform.tfvars.example", '    promote_from        = "staging"\n', "", "prod"),
+    ("release-role-writes-data", "the release role may write the layers' Delta logs (change tables, not only record promotions)",
+     "modules/lake/iam.tf", 'Sid      = "ReadDeltaLogsOfOwnLayers"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject"]',
+     'Sid      = "ReadDeltaLogsOfOwnLayers"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject", "s3:PutObject"]', "staging"),
+    ("audit-unreadable-by-task-role", "the engine task roles cannot read the audit trail they enforce promotions against",
+     "modules/lake/iam.tf", 'Action   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectRetention", "s3:GetObjectRetention"]',
+     'Action   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObjectRetention"]', "prod"),
 ]
 
 

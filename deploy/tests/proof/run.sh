@@ -6,14 +6,21 @@
 #      signed and checked against the caller's IAM policies; Glue on real resource ARNs);
 #   2. `terraform apply` of deploy/terraform/modules/lake (the environment module's storage,
 #      KMS, Glue and IAM part) for dev, staging and prod, as the deployer;
-#   3. assumes the staging batch task role and runs `medallion run jobs/ --env staging` with
+#   3. the release flow: runs the examples in dev locally (deploy/ci/dev_runs.sh: the batch jobs,
+#      and the stream job against the local Kafka broker), then, as the staging release role,
+#      `medallion promote --from dev --to staging jobs/` (deploy/ci/release.sh: the plan, then
+#      --apply with the reviewed plan hash) with staging's entry as Terraform rendered it;
+#      staging refuses unpromoted specs, so this comes first;
+#   4. assumes the staging batch task role and runs `medallion run jobs/ --env staging` with
 #      MEDALLION_ENVIRONMENTS=s3://<lake>/_medallion/environments.yaml, the configuration
 #      Terraform rendered and stored (no other configuration: the project has no environments.yaml);
-#   4. checks (check_lake.py): every object SSE-KMS with the key ARN, tables in Terraform's Glue
+#      then a run of an edited spec is refused (not promoted) and writes nothing;
+#   5. checks (check_lake.py): every object SSE-KMS with the key ARN, tables in Terraform's Glue
 #      databases, bucket and key policies evaluated offline for what moto cannot evaluate;
 #      (check_audit.py): Object Lock on every lake without default retention, audit records
 #      locked per object as the staging role writes them, the role cannot delete or bypass;
-#   5. with the dev batch role: a PUT into the prod lake, and `medallion run` against the prod
+#      (check_release.py): the release role reads metadata and the trail, writes only the trail;
+#   6. with the dev batch role: a PUT into the prod lake, and `medallion run` against the prod
 #      configuration, are refused by IAM (AccessDenied) and the prod lake stays empty.
 #
 # Needs terraform + the provider mirror (deploy/local/setup.sh), moto's venv
@@ -154,6 +161,72 @@ engine() { # ROLE_ENV ARGS...: medallion as that role and as the image runs it
         TMPDIR="$WORK/tmp" HOME="$WORK/tmp" MEDALLION_LOG=warn "$BIN" "$@"
   )
 }
+# ------------------------------------------------------------------ the release: dev -> staging
+# staging has promote_from: dev, so it runs only what was tested in dev and promoted. As the
+# platform does it: the examples run in dev (CI, local lake), then the release role records the
+# promotion in staging's trail. The promotion's environments file holds dev (the repository's
+# entry, with streaming on for the stream job) and staging exactly as Terraform rendered it (the
+# release hashes that entry; the deployed engine reads the rendered one).
+# shellcheck source=/dev/null
+. "$REPO/deploy/local/services/kafka.sh" >"$WORK/kafka.log" 2>&1 || true
+# The release role as the CI's principal: the test sets its trust policy to the deployer
+# (standing in for CI; moto does not treat the account root principal Terraform sets as "any
+# principal of the account"), its permissions are untouched.
+assume "$(val 'd["lake"]["value"]["staging"]["release_role"]')" >"$WORK/release-role.env"
+REL="$WORK/release"
+mkdir -p "$REL"
+cp -r "$REPO/jobs" "$REPO/schemas" "$REPO/testdata" "$REL/"
+as_release() { # CMD...: as the staging release role, in the release project
+  (
+    # shellcheck source=/dev/null
+    . "$WORK/release-role.env"
+    cd "$REL" && env AWS_ENDPOINT_URL="$ENDPOINT" AWS_ALLOW_HTTP=true MEDALLION_BIN="$BIN" \
+      MEDALLION_ENVIRONMENTS="$REL/environments.yaml" MEDALLION_SCHEMAS="$REL/schemas" MEDALLION_LOG=warn "$@"
+  )
+}
+if as_release "$PY" -c "
+import boto3, sys; b, k = sys.argv[1][5:].split('/', 1)
+sys.stdout.write(boto3.client('s3').get_object(Bucket=b, Key=k)['Body'].read().decode())" "$STAGING_URI" >"$REL/staging.rendered.yaml" &&
+  "$PY" "$REPO/deploy/ci/compose_environments.py" "$REL/environments.yaml" "$REPO/environments.yaml:dev" \
+    "$REL/staging.rendered.yaml:staging" --set dev.streaming=true >"$WORK/compose.log" 2>&1; then
+  pass "the promotion's environments file: dev from environments.yaml (streaming on), staging as rendered (read by the release role from $STAGING_URI)"
+else
+  cat "$WORK/compose.log" 2>/dev/null | sed 's/^/      | /'
+  fail "the promotion's environments file (compose_environments.py)"
+fi
+if [ -z "${MEDALLION_KAFKA_BROKERS:-}" ]; then
+  tail -n 5 "$WORK/kafka.log" | sed 's/^/      | /'
+  fail "the local Kafka broker (deploy/local/services/kafka.sh) did not start: the stream job cannot be tested in dev"
+fi
+if (cd "$REL" && MEDALLION_BIN="$BIN" MEDALLION_ENVIRONMENTS="$REL/environments.yaml" MEDALLION_SCHEMAS="$REL/schemas" \
+  MEDALLION_LOG=warn bash "$REPO/deploy/ci/dev_runs.sh") >"$WORK/dev-runs.log" 2>&1; then
+  pass "the examples ran in dev, locally (deploy/ci/dev_runs.sh: medallion run jobs/ --env dev; clickstream streamed from Kafka)"
+  grep -E '^pipeline |^dev_runs: the stream' "$WORK/dev-runs.log" | cut -c1-160 | sed 's/^/      | /'
+else
+  tail -n 20 "$WORK/dev-runs.log" | sed 's/^/      | /'
+  fail "the examples in dev (deploy/ci/dev_runs.sh)"
+fi
+set +e
+engine "$WORK/staging-role.env" run jobs/ --env staging --environments "$STAGING_URI" >"$WORK/unpromoted.log" 2>&1
+rc=$?
+set -e
+if [ "$rc" -eq 1 ] && grep -q "was never promoted here" "$WORK/unpromoted.log"; then
+  pass "before the promotion, staging refuses to run jobs/ as the batch role (exit 1: never promoted)"
+else
+  tail -n 5 "$WORK/unpromoted.log" | sed 's/^/      | /'
+  fail "staging ran (or failed otherwise) before any promotion: exit $rc"
+fi
+# Pull request: the plan, its hash for the review; merge: --apply with the reviewed hash.
+if as_release bash "$REPO/deploy/ci/release.sh" plan --to staging --hashes "$WORK/reviewed.txt" jobs/ >"$WORK/release-plan.log" 2>&1 &&
+  as_release bash "$REPO/deploy/ci/release.sh" apply --to staging --hashes "$WORK/reviewed.txt" jobs/ >"$WORK/release-apply.log" 2>&1 &&
+  grep -q "Promoted release .* to staging" "$WORK/release-apply.log"; then
+  pass "as the staging release role: medallion promote --from dev --to staging jobs/ (plan $(cut -d' ' -f3 "$WORK/reviewed.txt"), then --apply --plan-hash) via deploy/ci/release.sh"
+  grep -E '^  (PASS|FAIL|SKIP) |quarantined \(|^Promoted' "$WORK/release-plan.log" "$WORK/release-apply.log" | sed 's/^[^:]*://' | sort -u | cut -c1-160 | sed 's/^/      | /'
+else
+  tail -n 40 "$WORK/release-plan.log" "$WORK/release-apply.log" 2>/dev/null | cut -c1-300 | sed 's/^/      | /'
+  fail "the promotion dev -> staging as the release role"
+fi
+
 if engine "$WORK/staging-role.env" run jobs/ --env staging --environments "$STAGING_URI" >"$WORK/run.log" 2>&1; then
   pass "medallion run jobs/ --env staging as the staging batch task role (uid 10001, read-only /app, TMPDIR only), configuration from $STAGING_URI"
   grep -E '^pipeline ' "$WORK/run.log" | sed 's/^/      | /'
@@ -173,12 +246,45 @@ else
   fail "second run as the staging batch task role"
 fi
 
+# An edited spec (one rule changed), not promoted: refused as the batch role, nothing written.
+EDITED="$WORK/app-edited"
+cp -r "$WORK/app" "$EDITED"
+chmod -R u+w "$EDITED"
+sed -i 's/values: \[EUR\] } }, on_fail: quarantine }/values: [EUR] } }, on_fail: drop }/' "$EDITED/jobs/shop/orders.yaml"
+chmod -R a-w "$EDITED"
+STAGING_BUCKET="$(val 'd["lake"]["value"]["staging"]["bucket"]')"
+objects() { # object versions (and delete markers) in the staging lake, as the deployer
+  (. "$WORK/deployer.env" && "$PY" -c "
+import boto3; p=boto3.client('s3',endpoint_url='$ENDPOINT').get_paginator('list_object_versions')
+print(sum(len(r.get('Versions',[]))+len(r.get('DeleteMarkers',[])) for r in p.paginate(Bucket='$STAGING_BUCKET')))")
+}
+BEFORE="$(objects)"
+set +e
+(
+  # shellcheck source=/dev/null
+  . "$WORK/staging-role.env"
+  cd "$EDITED" &&
+    setpriv --reuid=10001 --regid=10001 --clear-groups \
+      env AWS_ENDPOINT_URL="$ENDPOINT" AWS_ALLOW_HTTP=true MEDALLION_SCHEMAS="$EDITED/schemas" \
+      TMPDIR="$WORK/tmp" HOME="$WORK/tmp" MEDALLION_LOG=warn "$BIN" run jobs/ --env staging --environments "$STAGING_URI"
+) >"$WORK/edited.log" 2>&1
+rc=$?
+set -e
+AFTER="$(objects)"
+if ! cmp -s "$WORK/app/jobs/shop/orders.yaml" "$EDITED/jobs/shop/orders.yaml" && [ "$rc" -eq 1 ] &&
+  grep -q "not promoted" "$WORK/edited.log" && grep -q "orders (jobs/shop/orders.yaml): spec " "$WORK/edited.log" &&
+  [ "$BEFORE" = "$AFTER" ]; then
+  pass "a run of an edited spec (orders: one rule's on_fail) as the batch role is refused: exit 1, not promoted; the staging lake is unchanged ($AFTER object versions)"
+  grep -E "not promoted|orders \(" "$WORK/edited.log" | head -n 2 | cut -c1-200 | sed 's/^/      | /'
+else
+  tail -n 8 "$WORK/edited.log" | sed 's/^/      | /'
+  fail "the edited spec in staging: exit $rc (expected 1, not promoted), object versions $BEFORE -> $AFTER"
+fi
+
 # ------------------------------------------------------------------ the stream service's command
 # The stream task's command line as the stream task role, against the local Kafka broker
 # (deploy/local/services/kafka.sh): it must start, create its Bronze table in the lake, and stop
 # cleanly (exit 0) on SIGTERM, as ECS stops it.
-# shellcheck source=/dev/null
-. "$REPO/deploy/local/services/kafka.sh" >"$WORK/kafka.log" 2>&1 || true
 if [ -n "${MEDALLION_KAFKA_BROKERS:-}" ]; then
   (
     # shellcheck source=/dev/null
@@ -228,6 +334,13 @@ else
   fail "audit trail: Object Lock on the lakes, records locked per object, the role cannot delete or bypass (check_audit.py)"
 fi
 sed 's/^/      | /' "$WORK/audit.log"
+
+if AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_release.py" "$WORK/outputs.json" "$ENDPOINT" "$WORK/release-role.env" >"$WORK/release-check.log" 2>&1; then
+  pass "the release role reads what a promotion reads and writes only the audit trail (check_release.py)"
+else
+  fail "the release role reads what a promotion reads and writes only the audit trail (check_release.py)"
+fi
+sed 's/^/      | /' "$WORK/release-check.log"
 
 # ------------------------------------------------------------------ what landed
 if AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_lake.py" "$WORK/outputs.json" "$ENDPOINT" >"$WORK/check.log" 2>&1; then

@@ -45,3 +45,8 @@ output "peering_connection_id" {
   description = "Give it to envs/shared (peering_connection_ids) to accept the peering and route back."
   value       = module.environment.peering_connection_id
 }
+
+output "release_role_arn" {
+  description = "The principal deploy/ci/release.sh runs `medallion promote --apply` as, for promotions into this environment (null: nothing is promoted here)."
+  value       = module.environment.release_role_arn
+}

@@ -43,6 +43,13 @@ variable "environments" {
       days          = number
       storage_class = string
     })), [])
+    promote_from = optional(string)
+    gates = optional(object({
+      max_quarantine_ratio = optional(number)
+      max_duration_s       = optional(number)
+      max_peak_memory_mib  = optional(number)
+    }), {})
+    release_principals = optional(list(string))
   }))
   default = {
     dev = {
@@ -70,6 +77,8 @@ variable "environments" {
       enable_streaming    = true
       kafka_instance_type = "kafka.m5.large"
       monthly_budget_usd  = 900
+      promote_from        = "dev"
+      gates               = { max_quarantine_ratio = 0.5 }
     }
     prod = {
       account_id          = "333333333333"
@@ -83,6 +92,8 @@ variable "environments" {
       enable_streaming    = true
       kafka_instance_type = "kafka.m5.xlarge"
       monthly_budget_usd  = 3000
+      promote_from        = "staging"
+      gates               = { max_quarantine_ratio = 0.5, max_duration_s = 900 }
       transitions = [
         { days = 90, storage_class = "STANDARD_IA" },
         { days = 365, storage_class = "GLACIER_IR" },
@@ -105,6 +116,19 @@ variable "environments" {
       contains(["governance", "compliance"], e.audit_object_lock.mode) &&
     e.audit_object_lock.days > 0 && floor(e.audit_object_lock.days) == e.audit_object_lock.days])
     error_message = "audit_object_lock: mode must be governance or compliance, days a whole number > 0 (S3 Object Lock retention of the engine's audit records)."
+  }
+  validation {
+    condition = alltrue([for k, e in var.environments :
+    e.promote_from == null || (contains(keys(var.environments), coalesce(e.promote_from, "-")) && e.promote_from != k)])
+    error_message = "promote_from must be null or another environment of the map (dev <- staging <- prod: staging promote_from dev, prod promote_from staging)."
+  }
+  validation {
+    condition = alltrue([for e in values(var.environments) : (
+      (e.gates.max_quarantine_ratio == null || (coalesce(e.gates.max_quarantine_ratio, 0) >= 0 && coalesce(e.gates.max_quarantine_ratio, 0) <= 1)) &&
+      (e.gates.max_duration_s == null || coalesce(e.gates.max_duration_s, 1) > 0) &&
+      (e.gates.max_peak_memory_mib == null || (coalesce(e.gates.max_peak_memory_mib, 1) > 0 && floor(coalesce(e.gates.max_peak_memory_mib, 1)) == coalesce(e.gates.max_peak_memory_mib, 1)))
+    )])
+    error_message = "gates: max_quarantine_ratio between 0 and 1, max_duration_s > 0 seconds, max_peak_memory_mib a whole number of MiB > 0."
   }
 }
 

@@ -33,6 +33,9 @@ module "lake" {
   audit_object_lock       = var.settings.audit_object_lock
   noncurrent_version_days = var.settings.noncurrent_version_days
   transitions             = var.settings.transitions
+  promote_from            = var.settings.promote_from
+  gates                   = var.settings.gates
+  release_principals      = var.settings.release_principals
   streaming               = var.settings.enable_streaming
   kafka_brokers           = var.settings.enable_streaming ? aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam : null
   log_group_prefix        = local.log_group_prefix

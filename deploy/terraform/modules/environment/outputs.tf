@@ -138,3 +138,17 @@ output "peering_connection_id" {
   description = "The peering request to the shared-services VPC (give it to envs/shared: peering_connection_ids)."
   value       = module.network.peering_connection_id
 }
+
+output "release_role_arn" {
+  description = "The role that records promotions into this environment (deploy/ci/release.sh runs `medallion promote --apply` as it); null without promote_from."
+  value       = module.lake.release_role_arn
+}
+
+output "release_policies" {
+  value = module.lake.release_policies
+}
+
+output "promotion" {
+  description = "promote_from and gates as rendered into the engine configuration."
+  value       = module.lake.promotion
+}

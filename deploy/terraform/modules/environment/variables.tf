@@ -43,6 +43,13 @@ variable "settings" {
       days          = number
       storage_class = string
     })), [])
+    promote_from = optional(string)
+    gates = optional(object({
+      max_quarantine_ratio = optional(number)
+      max_duration_s       = optional(number)
+      max_peak_memory_mib  = optional(number)
+    }), {})
+    release_principals = optional(list(string))
   })
 }
 

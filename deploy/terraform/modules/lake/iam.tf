@@ -165,3 +165,120 @@ resource "aws_iam_role_policy" "stream_task_audit" {
     Statement = local.audit_trail_statements
   })
 }
+
+# ------------------------------------------------------------------ releases (promotion)
+# In an environment with `promote_from`, the release role is the principal that runs
+# `medallion promote --from <promote_from> --to <this environment> --apply` (CI on merge, see
+# deploy/ci/release.sh). What the promotion reads here: the Glue catalog and the tables' Delta
+# logs (the target's schemas, for the compatibility gate and the plan's table diff), the audit
+# trail (earlier promotions), the rendered configuration (the entry the release is made for).
+# What it writes: one audit record (`release_promoted`, locked like every record) and
+# HEAD.json. Nothing else: no data file, no table, no catalog change, no delete.
+# Trust: only `release_principals` of this account (default the CI role <project>-ci), named
+# in an aws:PrincipalArn condition so that they need not exist yet; the task roles cannot.
+locals {
+  release_role_name  = "${local.name}-release"
+  release_principals = coalesce(var.release_principals, ["arn:aws:iam::${local.account}:role/${var.project_name}-ci"])
+  release_statements = [
+    {
+      # Listing table folders and _delta_log, and the audit trail.
+      Sid      = "ListOwnLake"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
+      Resource = [local.bucket_arn]
+    },
+    {
+      # Table metadata only (commits and checkpoints): never a data file.
+      Sid      = "ReadDeltaLogsOfOwnLayers"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = [for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*/_delta_log/*"]
+    },
+    {
+      Sid      = "ReadRenderedEngineConfig"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${local.bucket_arn}/${local.config_key}"]
+    },
+    {
+      # Read the trail, append the promotion record with its Object Lock retention
+      # (S3 authorises the lock headers of a PUT as s3:PutObjectRetention), update HEAD.json.
+      Sid      = "ReadAndAppendAuditTrail"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"]
+      Resource = [local.audit_arn]
+    },
+    {
+      Sid      = "NeverDeleteAuditVersions"
+      Effect   = "Deny"
+      Action   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+      Resource = [local.audit_arn]
+    },
+    {
+      Sid      = "NeverBypassGovernanceRetention"
+      Effect   = "Deny"
+      Action   = "s3:BypassGovernanceRetention"
+      Resource = ["${local.bucket_arn}/*"]
+    },
+    {
+      Sid      = "ListGlueDatabases"
+      Effect   = "Allow"
+      Action   = ["glue:GetDatabases"]
+      Resource = [local.glue_catalog_arn, "arn:aws:glue:${local.region}:${local.account}:database/*"]
+    },
+    {
+      # Read only: the promotion never creates or changes a database or table.
+      Sid      = "ReadOwnGlueDatabasesAndTables"
+      Effect   = "Allow"
+      Action   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables"]
+      Resource = concat([local.glue_catalog_arn], local.glue_db_arns, local.glue_table_arns)
+    },
+  ]
+}
+
+resource "aws_iam_role" "release" {
+  #checkov:skip=CKV_AWS_61:the trust names this account and admits only release_principals (aws:PrincipalArn), so that the CI role need not exist first
+  count = var.promote_from == null ? 0 : 1
+  name  = local.release_role_name
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${local.account}:root" }
+      Action    = "sts:AssumeRole"
+      Condition = { ArnEquals = { "aws:PrincipalArn" = local.release_principals } }
+    }]
+  })
+  tags = local.tags
+}
+
+# No key ARN in it: known at plan time, so MED-010 checks it offline.
+resource "aws_iam_role_policy" "release" {
+  count = var.promote_from == null ? 0 : 1
+  name  = "medallion-release"
+  role  = aws_iam_role.release[0].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.release_statements
+  })
+}
+
+# The key, only through S3 (SSE-KMS reads of the trail and Delta logs, the record's PUT) and
+# Glue (the encrypted catalog); the key policy admits this account's principals that way.
+resource "aws_iam_role_policy" "release_key" {
+  count = var.promote_from == null ? 0 : 1
+  name  = "medallion-release-key"
+  role  = aws_iam_role.release[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "UseOwnEnvironmentKeyThroughS3AndGlue"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource = [aws_kms_key.this.arn]
+      Condition = {
+        StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "glue.${local.region}.amazonaws.com"] }
+      }
+    }]
+  })
+}

@@ -49,7 +49,7 @@ locals {
   # The engine configuration: exactly what `medallion` reads from environments.yaml
   # (docs/spec.md), for this one environment. The static part is known at plan time (the
   # offline checks compare it with the repository's environments.yaml).
-  engine_environment_static = {
+  engine_environment_static = merge({
     description    = "${local.env} on AWS; rendered by Terraform (deploy/terraform/modules/lake), do not edit"
     lake           = "s3://${local.bucket_name}"
     catalog        = { glue = { database_prefix = local.glue_database_prefix, region = local.region } }
@@ -58,7 +58,16 @@ locals {
     # The engine writes each audit record with this Object Lock retention (x-amz-object-lock-*
     # headers); the bucket has no default retention (storage.tf).
     audit = { object_lock = { mode = var.audit_object_lock.mode, days = var.audit_object_lock.days } }
-  }
+  }, local.promotion)
+  # Promotion: `run`/`stream` here run only releases promoted from `promote_from`, and `gates`
+  # are what `medallion promote` checks. Only what is set is rendered: the engine hashes this
+  # entry (JSON, keys sorted) into every release, so `gates: {}` or a null limit would make the
+  # deployed entry differ from the repository's environments.yaml (config_drift.py).
+  gates = { for k, v in var.gates : k => v if v != null }
+  promotion = merge(
+    var.promote_from == null ? {} : { promote_from = var.promote_from },
+    length(local.gates) == 0 ? {} : { gates = local.gates },
+  )
   engine_environment = merge(
     local.engine_environment_static,
     { kms_key = aws_kms_key.this.arn },

@@ -100,7 +100,7 @@ output "resource_names" {
   value = concat(
     [local.bucket_name, local.log_bucket_name, aws_kms_alias.this.name],
     values(local.glue_db_names),
-    [for r in concat([aws_iam_role.batch_task], aws_iam_role.stream_task) : r.name],
+    [for r in concat([aws_iam_role.batch_task], aws_iam_role.stream_task, aws_iam_role.release) : r.name],
   )
 }
 
@@ -136,4 +136,26 @@ output "lake_versioning" {
 output "audit_object_lock" {
   description = "The Object Lock retention the engine puts on each audit record (rendered as `audit.object_lock`)."
   value       = var.audit_object_lock
+}
+
+output "release_role_arn" {
+  description = "The role that records promotions into this environment (`medallion promote --apply`); null without promote_from."
+  value       = one(aws_iam_role.release[*].arn)
+}
+
+output "release_role_name" {
+  value = one(aws_iam_role.release[*].name)
+}
+
+output "release_policies" {
+  description = "The release role's policies (JSON): `release` (S3 and Glue, known at plan time) and `release-key` (KMS)."
+  value = merge(
+    { for p in aws_iam_role_policy.release : "release" => p.policy },
+    { for p in aws_iam_role_policy.release_key : "release-key" => p.policy },
+  )
+}
+
+output "promotion" {
+  description = "promote_from and gates as rendered into the engine configuration."
+  value       = local.promotion
 }

@@ -99,3 +99,45 @@ variable "manage_catalog_encryption" {
   type        = bool
   default     = true
 }
+
+variable "promote_from" {
+  description = "The environment whose tested releases this one runs (rendered as `promote_from`): `medallion run`/`stream` here refuse specs not promoted with `medallion promote --from <promote_from> --to <environment>`. null: runs any spec (dev). Also creates the release role that records promotions here."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.promote_from == null || (contains(["dev", "staging", "prod"], coalesce(var.promote_from, "-")) && var.promote_from != var.environment)
+    error_message = "promote_from must be null or another environment (dev, staging, prod)."
+  }
+}
+
+variable "gates" {
+  description = "What `medallion promote` checks before promoting into this environment (rendered as `gates`, unset limits are not rendered): max_quarantine_ratio (0..1, share of a pipeline's input rows its runs upstream quarantined), max_duration_s (seconds), max_peak_memory_mib (MiB, whole)."
+  type = object({
+    max_quarantine_ratio = optional(number)
+    max_duration_s       = optional(number)
+    max_peak_memory_mib  = optional(number)
+  })
+  default = {}
+  validation {
+    condition     = var.gates.max_quarantine_ratio == null || (coalesce(var.gates.max_quarantine_ratio, 0) >= 0 && coalesce(var.gates.max_quarantine_ratio, 0) <= 1)
+    error_message = "gates.max_quarantine_ratio must be between 0 and 1 (0.05 = 5%)."
+  }
+  validation {
+    condition     = var.gates.max_duration_s == null || coalesce(var.gates.max_duration_s, 1) > 0
+    error_message = "gates.max_duration_s must be a number of seconds > 0."
+  }
+  validation {
+    condition     = var.gates.max_peak_memory_mib == null || (coalesce(var.gates.max_peak_memory_mib, 1) > 0 && floor(coalesce(var.gates.max_peak_memory_mib, 1)) == coalesce(var.gates.max_peak_memory_mib, 1))
+    error_message = "gates.max_peak_memory_mib must be a whole number of MiB > 0."
+  }
+}
+
+variable "release_principals" {
+  description = "IAM principals (ARNs in this account) that may assume the release role: the CI's deploy role that runs deploy/ci/release.sh. null: arn:aws:iam::<account>:role/<project_name>-ci. They need not exist when the role is created (the trust names the account and limits it with aws:PrincipalArn)."
+  type        = list(string)
+  default     = null
+  validation {
+    condition     = var.release_principals == null || alltrue([for p in coalesce(var.release_principals, []) : startswith(p, "arn:aws:iam::${var.account_id}:")])
+    error_message = "release_principals must be IAM ARNs in this environment's own account."
+  }
+}

@@ -41,9 +41,9 @@ provider "aws" {
 
 locals {
   envs = {
-    dev     = { retention_days = 30, layers = ["bronze"], streaming = false, catalog = false, audit_lock = { mode = "governance", days = 30 } }
-    staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true, audit_lock = { mode = "governance", days = 365 } }
-    prod    = { retention_days = 2555, layers = ["bronze", "silver", "gold"], streaming = true, catalog = false, audit_lock = { mode = "compliance", days = 2555 } }
+    dev     = { retention_days = 30, layers = ["bronze"], streaming = false, catalog = false, audit_lock = { mode = "governance", days = 30 }, promote_from = null, gates = {} }
+    staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true, audit_lock = { mode = "governance", days = 365 }, promote_from = "dev", gates = { max_quarantine_ratio = 0.5 } }
+    prod    = { retention_days = 2555, layers = ["bronze", "silver", "gold"], streaming = true, catalog = false, audit_lock = { mode = "compliance", days = 2555 }, promote_from = "staging", gates = { max_quarantine_ratio = 0.5, max_duration_s = 900 } }
   }
 }
 
@@ -61,6 +61,10 @@ module "lake" {
   # Object Lock on the lake bucket, retention of audit records (as envs/*/terraform.tfvars.example).
   # moto 5.2.5 creates Object Lock buckets and enforces both modes: nothing is switched off here.
   audit_object_lock = each.value.audit_lock
+  # Promotion as envs/*/terraform.tfvars.example: staging runs only releases promoted from dev,
+  # prod only those promoted from staging; each gets a release role.
+  promote_from = each.value.promote_from
+  gates        = each.value.gates
   # The Glue catalog's encryption settings are per account; in this one-account proof only
   # staging owns them (in the real platform every environment has its own account).
   manage_catalog_encryption = each.value.catalog
@@ -85,5 +89,6 @@ output "lake" {
     batch_role     = m.batch_task_role_name
     stream_role    = m.stream_task_role_name
     audit_lock     = m.audit_object_lock
+    release_role   = m.release_role_name
   } }
 }

@@ -173,6 +173,12 @@ run "dev_plan" {
     condition     = alltrue([for n in module.environment.resource_names : length(regexall("(^|[^a-z])(staging|prod)([^a-z]|$)", n)) == 0])
     error_message = "No dev resource may name another environment."
   }
+
+  # dev is where releases are tested first: it runs any spec, nothing is promoted into it.
+  assert {
+    condition     = !contains(keys(yamldecode(module.environment.engine_config_yaml).environments["dev"]), "promote_from") && module.environment.release_role_arn == null
+    error_message = "dev must not render promote_from nor have a release role."
+  }
 }
 
 run "dev_rejects_invalid_log_retention" {
@@ -214,6 +220,54 @@ run "dev_rejects_invalid_audit_object_lock" {
         layers             = ["bronze"]
         enable_streaming   = false
         monthly_budget_usd = 150
+      }
+    }
+  }
+
+  expect_failures = [var.environments]
+}
+
+run "dev_rejects_invalid_gates" {
+  command = plan
+
+  variables {
+    environments = {
+      dev = {
+        account_id         = "111111111111"
+        cidr               = "10.10.0.0/16"
+        azs                = ["eu-west-1a"]
+        multi_az           = false
+        retention_days     = 30
+        audit_object_lock  = { mode = "governance", days = 30 }
+        log_retention_days = 30
+        layers             = ["bronze"]
+        enable_streaming   = false
+        monthly_budget_usd = 150
+        gates              = { max_quarantine_ratio = 1.5 }
+      }
+    }
+  }
+
+  expect_failures = [var.environments]
+}
+
+run "dev_rejects_promote_from_itself" {
+  command = plan
+
+  variables {
+    environments = {
+      dev = {
+        account_id         = "111111111111"
+        cidr               = "10.10.0.0/16"
+        azs                = ["eu-west-1a"]
+        multi_az           = false
+        retention_days     = 30
+        audit_object_lock  = { mode = "governance", days = 30 }
+        log_retention_days = 30
+        layers             = ["bronze"]
+        enable_streaming   = false
+        monthly_budget_usd = 150
+        promote_from       = "dev"
       }
     }
   }

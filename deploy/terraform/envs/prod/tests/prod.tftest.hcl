@@ -187,6 +187,34 @@ run "prod_plan" {
     condition     = alltrue([for n in module.environment.resource_names : length(regexall("(^|[^a-z])(dev|staging)([^a-z]|$)", n)) == 0])
     error_message = "No prod resource may name another environment."
   }
+
+  # Promotion: prod runs only releases promoted from staging (rendered for the engine), and the
+  # release role that records promotions writes nothing but audit records.
+  assert {
+    condition = (
+      yamldecode(module.environment.engine_config_yaml).environments["prod"].promote_from == "staging" &&
+      yamldecode(module.environment.engine_config_yaml).environments["prod"].gates == { max_quarantine_ratio = 0.5, max_duration_s = 900 }
+    )
+    error_message = "The rendered prod configuration must carry promote_from: staging and gates { max_quarantine_ratio: 0.5, max_duration_s: 900 }."
+  }
+
+  assert {
+    condition = alltrue(flatten([for s in jsondecode(module.environment.release_policies["release"]).Statement : [
+      for a in flatten([s.Action]) : s.Effect == "Deny" || (
+        (!contains(["s3:PutObject", "s3:PutObjectRetention"], a) || flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/audit/*"]) &&
+        !contains(["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "glue:CreateTable", "glue:UpdateTable", "glue:CreateDatabase"], a) &&
+        (!startswith(a, "s3:") || alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::${module.environment.lake_bucket}")]))
+      )
+    ]]))
+    error_message = "The prod release role may write only _medallion/audit/* of the prod lake, never delete, bypass retention or change the catalog."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.release_policies["release-key"]).Statement :
+      flatten([s.Resource]) == [module.environment.kms_key_arn] && length(s.Condition.StringEquals["kms:ViaService"]) == 2
+    ])
+    error_message = "The prod release role may use only the prod key, and only through S3 and Glue."
+  }
 }
 
 run "prod_is_multi_az" {

@@ -187,4 +187,32 @@ run "staging_plan" {
     condition     = alltrue([for n in module.environment.resource_names : length(regexall("(^|[^a-z])(dev|prod)([^a-z]|$)", n)) == 0])
     error_message = "No staging resource may name another environment."
   }
+
+  # Promotion: staging runs only releases promoted from dev (rendered for the engine), and the
+  # release role that records promotions writes nothing but audit records.
+  assert {
+    condition = (
+      yamldecode(module.environment.engine_config_yaml).environments["staging"].promote_from == "dev" &&
+      yamldecode(module.environment.engine_config_yaml).environments["staging"].gates == { max_quarantine_ratio = 0.5 }
+    )
+    error_message = "The rendered staging configuration must carry promote_from: dev and gates { max_quarantine_ratio: 0.5 }."
+  }
+
+  assert {
+    condition = alltrue(flatten([for s in jsondecode(module.environment.release_policies["release"]).Statement : [
+      for a in flatten([s.Action]) : s.Effect == "Deny" || (
+        (!contains(["s3:PutObject", "s3:PutObjectRetention"], a) || flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/audit/*"]) &&
+        !contains(["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "glue:CreateTable", "glue:UpdateTable", "glue:CreateDatabase"], a) &&
+        (!startswith(a, "s3:") || alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::${module.environment.lake_bucket}")]))
+      )
+    ]]))
+    error_message = "The staging release role may write only _medallion/audit/* of the staging lake, never delete, bypass retention or change the catalog."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.release_policies["release-key"]).Statement :
+      flatten([s.Resource]) == [module.environment.kms_key_arn] && length(s.Condition.StringEquals["kms:ViaService"]) == 2
+    ])
+    error_message = "The staging release role may use only the staging key, and only through S3 and Glue."
+  }
 }
