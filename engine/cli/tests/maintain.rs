@@ -181,9 +181,10 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
         &["run", "jobs/shop/orders.yaml", "--env", "dev"],
     );
     assert_eq!(code, None, "the run was not killed at the fault point");
-    let r = report(&ok(
+    let (code, out, err) = medallion(
         d,
         Some(LATER),
+        None,
         &[
             "maintain",
             "--env",
@@ -193,7 +194,9 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
             "--format",
             "json",
         ],
-    ));
+    );
+    assert_eq!(code, Some(1), "a refusal is the user's to act on: {err}");
+    let r = report(&out);
     let bronze = table(&r, "bronze.orders");
     assert!(
         bronze["refused"]
@@ -246,7 +249,115 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
 
     // The next run reads nothing again, and Gold follows Silver.
     let out = ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
-    assert!(out.contains("0 read"), "{out}");
+    for t in ["bronze.orders", "bronze.customers"] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(t) && l.contains("files"))
+            .unwrap();
+        assert!(
+            line.contains("files 0 new /"),
+            "{t} ingested its sources again: {line}"
+        );
+    }
     assert_eq!(count(d, "SELECT count(*) FROM silver.orders"), "0");
     assert_eq!(count(d, "SELECT count(*) FROM gold.daily_revenue"), "0");
+}
+
+/// What `maintain` refuses rather than guesses: tables of pipelines whose spec is not given,
+/// a vacuum window longer than the tables keep the record of removed files; the quarantine
+/// (raw records) keeps personal data no longer than the classification says; Gold rows are
+/// never deleted (Gold is recomputed from Silver).
+#[test]
+fn retention_refuses_what_it_cannot_know() {
+    let dir = project();
+    let d = dir.path();
+    edit(
+        d,
+        "environments.yaml",
+        "    retention_days: 30\n",
+        "    retention_days: 30\n    retention: { classifications: { pii: 7 } }\n",
+    );
+    edit(d, "jobs/shop/orders.yaml", "    sql: |\n      SELECT CAST(ordered_at AS DATE) AS day,", "    retention: { column: day, days: 1 }\n    sql: |\n      SELECT CAST(ordered_at AS DATE) AS day,");
+    ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
+    let gold_before = count(d, "SELECT count(*) FROM gold.daily_revenue");
+
+    // Only jobs/iot given: the shop tables are refused (exit 1), the others maintained.
+    let (code, out, err) = medallion(
+        d,
+        Some(LATER),
+        None,
+        &[
+            "maintain", "--env", "dev", "--jobs", "jobs/iot", "--format", "json",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let r = report(&out);
+    let bronze = table(&r, "bronze.orders");
+    assert!(
+        bronze["refused"]
+            .as_str()
+            .unwrap()
+            .contains("the spec of its pipeline `orders` is not among the specs given"),
+        "{bronze}"
+    );
+    assert_eq!(bronze["files_removed"], 0);
+
+    // The customers quarantine holds raw name, email, phone (pii): 7 days, not 30.
+    let (_, out, _) = medallion(
+        d,
+        Some(LATER),
+        None,
+        &["maintain", "--env", "dev", "--dry-run", "--format", "json"],
+    );
+    let r = report(&out);
+    let q = table(&r, "silver.customers_quarantine");
+    assert_eq!(q["retention_days"], 7, "{q}");
+    assert!(
+        q["retention_from"]
+            .as_str()
+            .unwrap()
+            .starts_with("classification pii (_record: "),
+        "{q}"
+    );
+    assert_eq!(table(&r, "silver.orders_quarantine")["retention_days"], 30);
+
+    // Gold with a retention column: never deleted (vacuumed only).
+    ok(
+        d,
+        Some(LATER),
+        &["maintain", "--env", "dev", "--table", "gold.daily_revenue"],
+    );
+    assert_eq!(
+        count(d, "SELECT count(*) FROM gold.daily_revenue"),
+        gold_before
+    );
+
+    // A vacuum window longer than a checkpoint keeps the record of removed files.
+    edit(
+        d,
+        "environments.yaml",
+        "retention: { classifications: { pii: 7 } }",
+        "retention: { classifications: { pii: 7 }, vacuum_hours: 240 }",
+    );
+    let (code, _, err) = medallion(
+        d,
+        Some(LATER),
+        None,
+        &["maintain", "--env", "dev", "--table", "silver.orders"],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("retention.vacuum_hours (240) is longer than silver.orders's delta.deletedFileRetentionDuration (168 h)"), "{err}");
+    // A layer that does not exist is refused when the file is read.
+    edit(
+        d,
+        "environments.yaml",
+        "vacuum_hours: 240 }",
+        "vacuum_hours: 24, layers: { quarentine: 3 } }",
+    );
+    let (code, _, err) = medallion(d, None, None, &["maintain", "--env", "dev"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("retention.layers.quarentine: not a layer"),
+        "{err}"
+    );
 }

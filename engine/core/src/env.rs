@@ -398,6 +398,25 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 m,
             )),
         }
+        for (layer, days) in &spec.retention.layers {
+            let field = format!("environments.{name}.retention.layers.{layer}");
+            if !matches!(layer.as_str(), "bronze" | "silver" | "quarantine" | "gold") {
+                errors.push(SpecError::new(
+                    &shown,
+                    &field,
+                    "not a layer: use bronze, silver, quarantine or gold",
+                ));
+            }
+            if *days == 0 {
+                errors.push(SpecError::new(&shown, &field, "must be at least 1"));
+            }
+        }
+        for (class, days) in &spec.retention.classifications {
+            if *days == 0 {
+                let field = format!("environments.{name}.retention.classifications.{class}");
+                errors.push(SpecError::new(&shown, &field, "must be at least 1"));
+            }
+        }
         if spec.retention_days == 0 {
             errors.push(SpecError::new(
                 &shown,

@@ -30,21 +30,23 @@ pub async fn maintain(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         .await
         .map_err(Error::Spec)?;
     let log = project::audit_log(&env).await?;
+    let lake: Vec<TableName> = engine
+        .lake_tables()
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     let m = Maintain {
         env: &env,
         plans: &plans,
+        lake_tables: &lake,
         log: &log,
         dry_run: a.dry_run,
         now: now()?,
         run_id: medallion_core::maintain::new_run_id(),
     };
     let entries = catalog.list_tables(None).await?;
-    let mut names: Vec<TableName> = engine
-        .lake_tables()
-        .await?
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
+    let mut names = lake.clone();
     if let Some(t) = a.table {
         let t = TableName::parse(t).map_err(|message| Error::Input {
             path: t.to_string(),
@@ -59,15 +61,33 @@ pub async fn maintain(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
             .into());
         }
     }
+    // Every table is tried: one that fails does not stop the others.
     let mut reports = Vec::new();
+    let mut failed = Vec::new();
     for name in &names {
         let entry = entries
             .iter()
             .find(|e| e.database == name.database && e.name == name.table);
-        reports.push(maintain_table(&m, name, entry).await?);
+        match maintain_table(&m, name, entry).await {
+            Ok(r) => reports.push(r),
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
     }
     print(&reports, a.format, a.dry_run)?;
-    Ok(ExitCode::SUCCESS)
+    for f in &failed {
+        eprintln!("error: {f}");
+    }
+    let refused = reports.iter().filter(|r| r.refused.is_some()).count();
+    Ok(if !failed.is_empty() {
+        ExitCode::from(2)
+    } else if refused > 0 {
+        eprintln!(
+            "{refused} table(s) kept rows past their retention (see `retention NOT applied`)"
+        );
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Now, or in debug builds `MEDALLION_MAINTAIN_NOW` (RFC 3339): the tests' clock.

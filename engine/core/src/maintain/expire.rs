@@ -30,17 +30,30 @@ pub struct Expired {
     pub undated: u64,
 }
 
-/// The table's files whose newest `column` value is before `cutoff`.
-pub fn expired_files(t: &DeltaTable, column: &str, cutoff: DateTime<Utc>) -> Result<Expired> {
+/// The table's files whose newest `column` value is before `cutoff`: from the file's
+/// statistics, else (a column beyond the ones Delta keeps statistics of) read from the file.
+pub async fn expired_files(
+    env: &crate::env::Environment,
+    t: &DeltaTable,
+    column: &str,
+    cutoff: DateTime<Utc>,
+) -> Result<Expired> {
     let mut out = Expired::default();
-    for f in t.snapshot()?.log_data().iter() {
-        let newest = f
+    let files: Vec<_> = t.snapshot()?.log_data().iter().collect();
+    for f in files {
+        let from_stats = f
             .stats()
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             .and_then(|s| s["maxValues"][column].as_str().map(str::to_string))
-            .and_then(|v| parse_time(&v));
+            .and_then(|v| parse_time(&v))
+            // Statistics keep milliseconds: a row later in the same millisecond is newer.
+            .map(|t| t + chrono::Duration::milliseconds(1));
+        let newest = match from_stats {
+            Some(t) => Some(t),
+            None => newest_in_file(env, t, &f.path(), column).await?,
+        };
         match newest {
-            Some(at) if at < cutoff => {
+            Some(at) if at <= cutoff => {
                 out.paths.push(f.path().to_string());
                 out.bytes += f.size().max(0) as u64;
                 out.rows += f.num_records().unwrap_or(0) as u64;
@@ -52,6 +65,103 @@ pub fn expired_files(t: &DeltaTable, column: &str, cutoff: DateTime<Utc>) -> Res
     Ok(out)
 }
 
+/// The newest value of `column` in one data file of the table (None: the file has no
+/// non-null value of it).
+async fn newest_in_file(
+    env: &crate::env::Environment,
+    t: &DeltaTable,
+    path: &str,
+    column: &str,
+) -> Result<Option<DateTime<Utc>>> {
+    let ctx = file_session(env)?;
+    let url = t
+        .table_url()
+        .join(path)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let df = ctx
+        .read_parquet(
+            url.to_string(),
+            datafusion::prelude::ParquetReadOptions::default(),
+        )
+        .await?;
+    let c = crate::spec::sql_ident(column);
+    ctx.register_table("f", df.into_view())?;
+    let batches = ctx
+        .sql(&format!("SELECT CAST(max({c}) AS VARCHAR) FROM f"))
+        .await?
+        .collect()
+        .await?;
+    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let text = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+    let a = arrow::array::cast::as_string_array(&text);
+    if arrow::array::Array::is_null(a, 0) {
+        return Ok(None);
+    }
+    Ok(parse_time(&a.value(0).replace(' ', "T")).or_else(|| parse_naive(a.value(0))))
+}
+
+/// A session that reads the lake's files (its object store registered).
+fn file_session(env: &crate::env::Environment) -> Result<datafusion::prelude::SessionContext> {
+    let ctx = crate::pipeline::new_session();
+    let lake = env.lake_location()?;
+    let (store, _) = lake.object_store()?;
+    ctx.register_object_store(&lake.store_url(), store);
+    Ok(ctx)
+}
+
+fn parse_naive(v: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f"))
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// The `_source_file` values of the given data files of the table (with `filter`, only of
+/// the rows matching it): exactly the sources of what is removed.
+pub async fn sources_in_files(
+    env: &crate::env::Environment,
+    t: &DeltaTable,
+    paths: &[String],
+    filter: Option<&str>,
+) -> Result<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for p in paths {
+        let ctx = file_session(env)?;
+        let url = t
+            .table_url()
+            .join(p)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let df = ctx
+            .read_parquet(
+                url.to_string(),
+                datafusion::prelude::ParquetReadOptions::default(),
+            )
+            .await?;
+        ctx.register_table("f", df.into_view())?;
+        let w = filter.map_or(String::new(), |f| format!(" WHERE {f}"));
+        let batches = ctx
+            .sql(&format!(
+                "SELECT DISTINCT CAST({} AS VARCHAR) FROM f{w}",
+                crate::plan::SOURCE_FILE
+            ))
+            .await?
+            .collect()
+            .await?;
+        for b in batches {
+            let c = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+            out.extend(
+                arrow::array::cast::as_string_array(&c)
+                    .iter()
+                    .flatten()
+                    .map(str::to_string),
+            );
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
 /// A statistics value of a timestamp (RFC 3339) or date column.
 fn parse_time(v: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(v)
@@ -60,7 +170,8 @@ fn parse_time(v: &str) -> Option<DateTime<Utc>> {
         .or_else(|| {
             chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .ok()
-                .and_then(|d| d.and_hms_opt(23, 59, 59))
+                .and_then(|d| d.succ_opt())
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc())
         })
 }

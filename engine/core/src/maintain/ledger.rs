@@ -86,24 +86,3 @@ pub async fn add(
         .await?;
     Ok(())
 }
-
-/// The source files of a table's rows matching `predicate` (SQL over the table).
-pub async fn sources_of(t: &deltalake::DeltaTable, predicate: &str) -> Result<Vec<String>> {
-    let ctx = SessionContext::new();
-    ctx.register_table("t", table::provider(t, &ctx).await?)?;
-    let batches = ctx
-        .sql(&format!(
-            "SELECT DISTINCT {SOURCE_FILE} FROM t WHERE {predicate}"
-        ))
-        .await?
-        .collect()
-        .await?;
-    let mut out = Vec::new();
-    for b in batches {
-        let c = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
-        let a = arrow::array::cast::as_string_array(&c);
-        out.extend(a.iter().flatten().map(str::to_string));
-    }
-    out.sort();
-    Ok(out)
-}

@@ -16,6 +16,7 @@
 pub mod expire;
 pub mod ledger;
 pub mod policy;
+pub mod readers;
 pub mod run;
 pub mod vacuum;
 

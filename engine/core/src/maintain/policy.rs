@@ -48,13 +48,10 @@ pub fn applies(
             best = (*d, format!("layer {layer}"));
         }
     }
-    for c in entry.into_iter().flat_map(|e| &e.columns) {
-        let Some(class) = &c.classification else {
-            continue;
-        };
-        if let Some(d) = env.retention.classifications.get(class) {
+    for (column, class) in classifications(table, layer, entry, plans) {
+        if let Some(d) = env.retention.classifications.get(&class) {
             if *d < best.0 {
-                best = (*d, format!("classification {class} ({})", c.name));
+                best = (*d, format!("classification {class} ({column})"));
             }
         }
     }
@@ -63,6 +60,35 @@ pub fn applies(
         from: best.1,
         column,
     }
+}
+
+/// The classifications of the table's columns (its catalog entry); a quarantine has those of
+/// its pipeline's schema, since `_record` holds the rejected records whole.
+fn classifications(
+    table: &str,
+    layer: &str,
+    entry: Option<&TableEntry>,
+    plans: &[JobPlan],
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = entry
+        .into_iter()
+        .flat_map(|e| &e.columns)
+        .filter_map(|c| c.classification.clone().map(|k| (c.name.clone(), k)))
+        .collect();
+    if layer == "quarantine" {
+        for p in plans
+            .iter()
+            .filter(|p| p.job.quarantine_table().to_string() == table)
+        {
+            out.extend(
+                p.schema
+                    .classifications()
+                    .into_iter()
+                    .map(|(c, k)| (format!("_record: {c}"), k)),
+            );
+        }
+    }
+    out
 }
 
 fn spec_retention<'a>(

@@ -1,6 +1,5 @@
 //! `medallion maintain` for one table: retention, then VACUUM, checkpoint and log cleanup.
-
-use std::collections::HashSet;
+//! Each commit is recorded in the audit trail as soon as it is made.
 
 use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
@@ -9,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::policy::{self, Applies};
+use super::readers::{self, Readers};
 use super::{expire, vacuum, DEFAULT_VACUUM_HOURS};
 use crate::audit::{AuditLog, Entry};
 use crate::catalog::TableEntry;
@@ -22,6 +22,8 @@ use crate::table;
 pub struct Maintain<'a> {
     pub env: &'a Environment,
     pub plans: &'a [JobPlan],
+    /// Every table of the lake (readers of a Bronze table are found among them).
+    pub lake_tables: &'a [TableName],
     pub log: &'a AuditLog,
     pub dry_run: bool,
     pub now: DateTime<Utc>,
@@ -50,7 +52,7 @@ pub struct TableReport {
     /// Versions this made (retention delete, VACUUM START/END).
     pub versions: Vec<i64>,
     pub notes: Vec<String>,
-    /// Why retention was not applied (the table is left as it was).
+    /// Why retention was not applied (the table is left as it was): the user must act.
     pub refused: Option<String>,
 }
 
@@ -68,14 +70,10 @@ pub async fn maintain_table(
         });
     };
     let schema = table::arrow_schema(&t)?;
+    let props = table::properties(&t)?;
     let layer = entry
         .map(|e| e.layer.clone())
-        .or_else(|| {
-            table::properties(&t)
-                .ok()?
-                .get(crate::pipeline::PROP_LAYER)
-                .cloned()
-        })
+        .or_else(|| props.get(crate::pipeline::PROP_LAYER).cloned())
         .unwrap_or_default();
     let a = policy::applies(m.env, &shown, &layer, entry, m.plans, &schema);
     let cutoff = m.now - chrono::Duration::days(a.days as i64);
@@ -88,90 +86,57 @@ pub async fn maintain_table(
         cutoff: cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ..Default::default()
     };
-    let unprocessed = unprocessed_bronze(m, &shown, &layer, &t).await?;
-    let t = match expire(m, &shown, &layer, &a, cutoff, t, &unprocessed, &mut r).await {
-        Ok(t) => t,
-        Err(Refused(why)) => {
-            r.refused = Some(why);
-            table::open_if_exists(&shown, &loc)
-                .await?
-                .expect("it was there")
-        }
+    let readers = if layer == "bronze" {
+        readers::of_bronze(m.env, m.lake_tables, m.plans, &shown, table::version(&t)).await?
+    } else {
+        Readers::default()
     };
-    let t = vacuum_and_clean(m, &shown, t, &unprocessed, &mut r).await?;
+    let owner = props
+        .get(crate::pipeline::PROP_PIPELINE)
+        .cloned()
+        .unwrap_or_default();
+    let t = match unknown_spec(m, &layer, &owner) {
+        Some(why) => {
+            r.refused = Some(why);
+            t
+        }
+        None => expire(m, &a, cutoff, t, &readers, &mut r).await?,
+    };
+    let t = vacuum_and_clean(m, &shown, t, &readers, &mut r).await?;
     r.oldest_remaining = oldest(&t, &a, m.dry_run.then_some(cutoff)).await?;
-    record(m, &r).await?;
+    if !m.dry_run {
+        let mut done = Entry::new(
+            "retention_applied",
+            serde_json::to_value(&r).unwrap_or_default(),
+        );
+        done.run_id = Some(m.run_id.clone());
+        done.table = Some(shown);
+        m.log.append(vec![done]).await?;
+    }
     Ok(r)
 }
 
-/// Retention could not be applied, and why.
-struct Refused(String);
-
-impl From<Error> for Refused {
-    fn from(e: Error) -> Self {
-        Refused(e.to_string())
-    }
+/// A pipeline's table whose spec is not among those given: its own retention and time
+/// column cannot be known.
+fn unknown_spec(m: &Maintain<'_>, layer: &str, owner: &str) -> Option<String> {
+    let pipelines_table =
+        matches!(layer, "bronze" | "silver" | "quarantine" | "gold") && !owner.is_empty();
+    (pipelines_table && !m.plans.iter().any(|p| p.job.spec.pipeline == owner)).then(|| {
+        format!("the spec of its pipeline `{owner}` is not among the specs given (--jobs): its retention cannot be told")
+    })
 }
 
-/// Bronze versions Silver has not processed yet, and the files they added.
-#[derive(Default)]
-struct Unprocessed {
-    versions: Vec<u64>,
-    files: HashSet<String>,
-    /// The first version Silver still has to read (log entries from it on are kept).
-    from: Option<i64>,
-}
-
-async fn unprocessed_bronze(
-    m: &Maintain<'_>,
-    name: &str,
-    layer: &str,
-    t: &DeltaTable,
-) -> Result<Unprocessed> {
-    if layer != "bronze" {
-        return Ok(Unprocessed::default());
-    }
-    let latest = table::version(t);
-    let mut out = Unprocessed::default();
-    for p in m
-        .plans
-        .iter()
-        .filter(|p| p.job.bronze_table().to_string() == name)
-    {
-        let Some(silver) = p.job.silver_table() else {
-            continue;
-        };
-        let loc = m.env.location(&silver)?;
-        let bookmark = match table::open_if_exists(&silver.to_string(), &loc).await? {
-            Some(s) => crate::pipeline::silver_bookmark(&s, name).await?,
-            None => None,
-        };
-        let after = bookmark.unwrap_or(-1);
-        if after >= latest {
-            continue;
-        }
-        out.from = Some(out.from.map_or(after + 1, |f: i64| f.min(after + 1)));
-        out.versions.extend(((after + 1) as u64)..=(latest as u64));
-        for add in table::added_files(t, after, latest).await? {
-            out.files.insert(add.path);
-        }
-    }
-    Ok(out)
-}
-
-#[allow(clippy::too_many_arguments)]
 async fn expire(
     m: &Maintain<'_>,
-    name: &str,
-    layer: &str,
     a: &Applies,
     cutoff: DateTime<Utc>,
     t: DeltaTable,
-    unprocessed: &Unprocessed,
+    readers: &Readers,
     r: &mut TableReport,
-) -> std::result::Result<DeltaTable, Refused> {
-    let Some(column) = &a.column else {
-        r.notes.push(match layer {
+) -> Result<DeltaTable> {
+    let name = r.table.clone();
+    let Some(column) = a.column.clone().filter(|_| r.layer != "gold") else {
+        r.notes.push(match r.layer.as_str() {
             "gold" => "Gold is recomputed from Silver: Silver's retention decides its rows".into(),
             _ => format!(
                 "no column dates its rows: declare `retention.column` for {name} in its spec"
@@ -180,92 +145,115 @@ async fn expire(
         return Ok(t);
     };
     let schema = table::arrow_schema(&t)?;
-    let ty = schema
-        .field_with_name(column)
-        .map_err(|_| {
-            Refused(format!(
-                "its retention column `{column}` is not in the table"
-            ))
-        })?
-        .data_type()
-        .clone();
-    let literal = policy::cutoff_literal(&ty, cutoff).ok_or_else(|| {
-        Refused(format!(
-            "its retention column `{column}` is {ty}, not a date or timestamp"
-        ))
-    })?;
-    let predicate = format!("{} < {literal}", crate::spec::sql_ident(column));
-    let before = table::version(&t);
-    let metadata = metadata(m, "retention");
-    let t = if matches!(layer, "bronze" | "quarantine") {
-        let expired = expire::expired_files(&t, column, cutoff)?;
-        if expired.undated > 0 {
-            r.notes.push(format!(
-                "{} files have no statistics of `{column}`: kept",
-                expired.undated
-            ));
-        }
-        let blocked = expired
-            .paths
+    let Ok(field) = schema.field_with_name(&column) else {
+        r.refused = Some(format!(
+            "its retention column `{column}` is not in the table"
+        ));
+        return Ok(t);
+    };
+    let Some(literal) = policy::cutoff_literal(field.data_type(), cutoff) else {
+        r.refused = Some(format!(
+            "its retention column `{column}` is {}, not a date or timestamp",
+            field.data_type()
+        ));
+        return Ok(t);
+    };
+    let predicate = format!("{} < {literal}", crate::spec::sql_ident(&column));
+    if matches!(r.layer.as_str(), "bronze" | "quarantine") {
+        expire_files(m, &column, cutoff, t, readers, predicate, r).await
+    } else {
+        expire_rows(m, t, predicate, r).await
+    }
+}
+
+/// Bronze and quarantine: whole files past the cutoff, their sources kept in the ledger.
+async fn expire_files(
+    m: &Maintain<'_>,
+    column: &str,
+    cutoff: DateTime<Utc>,
+    t: DeltaTable,
+    readers: &Readers,
+    predicate: String,
+    r: &mut TableReport,
+) -> Result<DeltaTable> {
+    let name = r.table.clone();
+    let expired = expire::expired_files(m.env, &t, column, cutoff).await?;
+    if expired.undated > 0 {
+        r.refused = Some(format!(
+            "{} of its files have no value of `{column}` to date them: nothing was removed",
+            expired.undated
+        ));
+        return Ok(t);
+    }
+    if let Some(first) = readers.first_unprocessed {
+        let unprocessed = table::added_files(&t, first - 1, table::version(&t)).await?;
+        let blocked = unprocessed
             .iter()
-            .filter(|p| unprocessed.files.contains(*p))
+            .filter(|a| expired.paths.contains(&a.path))
             .count();
         if blocked > 0 {
-            return Err(Refused(format!(
+            r.refused = Some(format!(
                 "{blocked} of its files past retention hold rows Silver has not processed yet \
-                 (Bronze versions {}..): run the pipeline first, then maintain",
-                unprocessed.versions.first().copied().unwrap_or(0)
-            )));
-        }
-        r.rows_deleted = expired.rows;
-        r.files_removed = expired.paths.len() as u64;
-        r.bytes_removed = expired.bytes;
-        if m.dry_run || expired.paths.is_empty() {
+                 (Bronze versions {first}..): run the pipeline first, then maintain"
+            ));
             return Ok(t);
         }
-        // First the ledger: the sources of the rows removed stay ingested (a crash between
-        // the two leaves them in both, which is harmless).
-        retire_sources(m, name, layer, &t, &predicate).await?;
-        expire::remove_files(&t, name, &expired.paths, predicate, metadata).await?
+    }
+    if m.dry_run || expired.paths.is_empty() {
+        (r.rows_deleted, r.files_removed, r.bytes_removed) =
+            (expired.rows, expired.paths.len() as u64, expired.bytes);
+        return Ok(t);
+    }
+    // First the ledger: the sources of the rows removed stay ingested (a crash between the
+    // two leaves them in both, which is harmless).
+    let (bronze, filter) = if r.layer == "bronze" {
+        (name.clone(), None)
     } else {
-        let rows = count(&t, &predicate).await?;
-        r.rows_deleted = rows;
-        if m.dry_run || rows == 0 {
+        let Some(p) = m
+            .plans
+            .iter()
+            .find(|p| p.job.quarantine_table().to_string() == name)
+        else {
+            r.refused = Some("the spec of its pipeline is not among the specs given: its Bronze bookmark cannot be kept".into());
             return Ok(t);
-        }
-        let (t, deleted) = expire::delete_rows(t, name, &predicate, metadata).await?;
-        r.rows_deleted = deleted;
-        t
+        };
+        (p.job.bronze_table().to_string(), Some("_stage = 'bronze'"))
     };
-    r.versions.extend((before + 1)..=table::version(&t));
+    let sources = expire::sources_in_files(m.env, &t, &expired.paths, filter).await?;
+    let bronze = TableName::parse(&bronze).map_err(Error::Config)?;
+    super::ledger::add(m.env, &bronze, &sources, &m.run_id).await?;
+    let t = expire::remove_files(
+        &t,
+        &name,
+        &expired.paths,
+        predicate,
+        metadata(m, "retention"),
+    )
+    .await?;
+    (r.rows_deleted, r.files_removed, r.bytes_removed) =
+        (expired.rows, expired.paths.len() as u64, expired.bytes);
+    record_commits(m, r, &t, table::version(&t) - 1).await?;
     Ok(t)
 }
 
-/// Appends to the Bronze table's ledger the source files of the rows about to be removed
-/// (of a quarantine: of its Bronze-stage records, which are the bookmark of files whose
-/// records were all unparseable).
-async fn retire_sources(
+/// Silver: a DELETE of the rows past the cutoff.
+async fn expire_rows(
     m: &Maintain<'_>,
-    name: &str,
-    layer: &str,
-    t: &DeltaTable,
-    predicate: &str,
-) -> std::result::Result<(), Refused> {
-    let (bronze, predicate) = if layer == "bronze" {
-        (name.to_string(), predicate.to_string())
-    } else {
-        let plan = m.plans.iter().find(|p| p.job.quarantine_table().to_string() == name).ok_or_else(|| {
-            Refused(format!("the spec of its pipeline is not among the specs given (--jobs); its Bronze bookmark cannot be kept"))
-        })?;
-        (
-            plan.job.bronze_table().to_string(),
-            format!("_stage = 'bronze' AND {predicate}"),
-        )
-    };
-    let files = super::ledger::sources_of(t, &predicate).await?;
-    let bronze = TableName::parse(&bronze).map_err(Refused)?;
-    super::ledger::add(m.env, &bronze, &files, &m.run_id).await?;
-    Ok(())
+    t: DeltaTable,
+    predicate: String,
+    r: &mut TableReport,
+) -> Result<DeltaTable> {
+    let rows = count(&t, &predicate).await?;
+    if m.dry_run || rows == 0 {
+        r.rows_deleted = rows;
+        return Ok(t);
+    }
+    let before = table::version(&t);
+    let name = r.table.clone();
+    let (t, deleted) = expire::delete_rows(t, &name, &predicate, metadata(m, "retention")).await?;
+    r.rows_deleted = deleted;
+    record_commits(m, r, &t, before).await?;
+    Ok(t)
 }
 
 async fn count(t: &DeltaTable, predicate: &str) -> Result<u64> {
@@ -289,31 +277,24 @@ async fn vacuum_and_clean(
     m: &Maintain<'_>,
     name: &str,
     t: DeltaTable,
-    unprocessed: &Unprocessed,
+    readers: &Readers,
     r: &mut TableReport,
 ) -> Result<DeltaTable> {
     let hours = m.env.retention.vacuum_hours.unwrap_or(DEFAULT_VACUUM_HOURS);
     let before = table::version(&t);
-    let (t, v) = vacuum::vacuum(
-        t,
-        name,
-        hours,
-        &unprocessed.versions,
-        m.dry_run,
-        metadata(m, "vacuum"),
-    )
-    .await?;
-    r.files_vacuumed = v.files;
-    r.bytes_vacuumed = v.bytes;
-    if !unprocessed.versions.is_empty() {
+    let keep: Vec<u64> = readers.first_unprocessed.map_or(Vec::new(), |f| {
+        (f.max(0) as u64..=before.max(0) as u64).collect()
+    });
+    let (t, v) = vacuum::vacuum(t, name, hours, &keep, m.dry_run, metadata(m, "vacuum")).await?;
+    (r.files_vacuumed, r.bytes_vacuumed) = (v.files, v.bytes);
+    if let Some(f) = readers.first_unprocessed {
         r.notes.push(format!(
-            "files of Bronze versions {}.. are kept: Silver has not processed them",
-            unprocessed.versions[0]
+            "files of Bronze versions {f}.. are kept: Silver has not processed them"
         ));
     }
-    r.versions.extend((before + 1)..=table::version(&t));
+    record_commits(m, r, &t, before).await?;
     if !m.dry_run {
-        let keep_from = unprocessed.from.unwrap_or(i64::MAX);
+        let keep_from = readers.keep_log_from.unwrap_or(i64::MAX);
         let cleaned = vacuum::checkpoint_and_clean(&t, name, keep_from).await?;
         if cleaned > 0 {
             r.notes.push(format!(
@@ -334,16 +315,16 @@ async fn oldest(
     let Some(column) = &a.column else {
         return Ok(None);
     };
+    let schema = table::arrow_schema(t)?;
+    let Ok(field) = schema.field_with_name(column) else {
+        return Ok(None);
+    };
     let ctx = SessionContext::new();
     ctx.register_table("t", table::provider(t, &ctx).await?)?;
     let c = crate::spec::sql_ident(column);
-    let schema = table::arrow_schema(t)?;
-    let filter = match (after, schema.field_with_name(column)) {
-        (Some(cut), Ok(f)) => {
-            policy::cutoff_literal(f.data_type(), cut).map(|l| format!(" WHERE {c} >= {l}"))
-        }
-        _ => None,
-    };
+    let filter = after
+        .and_then(|cut| policy::cutoff_literal(field.data_type(), cut))
+        .map(|l| format!(" WHERE {c} >= {l}"));
     let df = ctx
         .sql(&format!(
             "SELECT CAST(min({c}) AS VARCHAR) FROM t{}",
@@ -368,41 +349,31 @@ fn metadata(m: &Maintain<'_>, what: &str) -> std::collections::HashMap<String, s
     )
 }
 
-/// The audit records: each commit made, then the table's outcome.
-async fn record(m: &Maintain<'_>, r: &TableReport) -> Result<()> {
-    if m.dry_run {
-        return Ok(());
-    }
-    let t = table::open_if_exists(
-        &r.table,
-        &m.env
-            .location(&TableName::parse(&r.table).map_err(Error::Config)?)?,
-    )
-    .await?
-    .ok_or_else(|| Error::Internal(format!("{} vanished during maintain", r.table)))?;
+/// Records the table's commits after version `after` that this run made (its id in their
+/// commit info; another writer's commit in between is not this run's).
+async fn record_commits(
+    m: &Maintain<'_>,
+    r: &mut TableReport,
+    t: &DeltaTable,
+    after: i64,
+) -> Result<()> {
     let mut entries = Vec::new();
-    for v in &r.versions {
-        let info = table::commit_entry(&t, *v).await?.flatten();
-        let op = info
-            .as_ref()
-            .and_then(|i| i.operation.clone())
-            .unwrap_or_default();
+    for (v, info) in table::commit_infos(t, after, table::version(t)).await? {
+        if info.info.get("medallion.run_id").and_then(|x| x.as_str()) != Some(m.run_id.as_str()) {
+            continue;
+        }
         let mut e = Entry::new(
             "table_committed",
-            json!({ "layer": r.layer, "operation": op, "maintain": true }),
+            json!({ "layer": r.layer, "operation": info.operation, "maintain": true }),
         );
         e.run_id = Some(m.run_id.clone());
         e.table = Some(r.table.clone());
-        e.version = Some(*v);
+        e.version = Some(v);
         entries.push(e);
+        r.versions.push(v);
     }
-    let mut done = Entry::new(
-        "retention_applied",
-        serde_json::to_value(r).unwrap_or_default(),
-    );
-    done.run_id = Some(m.run_id.clone());
-    done.table = Some(r.table.clone());
-    entries.push(done);
-    m.log.append(entries).await?;
+    if !entries.is_empty() {
+        m.log.append(entries).await?;
+    }
     Ok(())
 }

@@ -35,10 +35,16 @@ use crate::report::{NoProgress, Progress, ProgressSink, ReportSink, RunReport};
 
 pub(crate) use gold::create as create_table_from;
 
-/// Silver's bookmark of a Bronze table: the Bronze version it has processed up to (None:
-/// nothing yet, or a bookmark of the old format, by ingest time).
-pub async fn silver_bookmark(silver: &deltalake::DeltaTable, bronze: &str) -> Result<Option<i64>> {
-    crate::table::txn_version(silver, &silver::bookmark_app_id(bronze)).await
+/// The application id of Silver's bookmark of a Bronze table (the Bronze version it has
+/// processed up to).
+pub fn silver_bookmark_app_id(bronze: &str) -> String {
+    silver::bookmark_app_id(bronze)
+}
+
+/// The application id of the quarantine's bookmark of a Bronze table (the Bronze version
+/// whose unparseable records it holds).
+pub fn quarantine_bronze_app_id(bronze: &str) -> String {
+    quarantine::bronze_app_id(bronze)
 }
 pub use register::{
     table_properties, PROP_DESCRIPTION, PROP_LAYER, PROP_OWNER, PROP_PIPELINE, PROP_SCHEMA,

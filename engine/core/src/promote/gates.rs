@@ -569,3 +569,82 @@ fn infrastructure(i: &Inputs<'_>) -> Gate {
     }
     Gate::of("infrastructure", fail, pass)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{What, Who};
+
+    fn record(seq: u64, action: &str, run: &str, detail: serde_json::Value) -> Record {
+        Record {
+            seq,
+            prev: String::new(),
+            at: format!("2026-12-01T00:00:{seq:02}Z"),
+            environment: "staging".into(),
+            action: action.into(),
+            run_id: Some(run.into()),
+            table: None,
+            version: None,
+            who: Who::default(),
+            what: What {
+                pipeline: Some("clicks".into()),
+                spec_sha256: Some("s".into()),
+                schema_sha256: Some("h".into()),
+                ..Default::default()
+            },
+            detail,
+        }
+    }
+
+    /// A stream's run commits Bronze; its Silver follow runs quarantine rows: the ratio counts
+    /// both, on the stream run's input.
+    #[test]
+    fn a_streams_follow_runs_count_in_its_quarantine_ratio() {
+        let r = ReleasedPipeline {
+            pipeline: "clicks".into(),
+            spec_file: "j.yaml".into(),
+            spec_sha256: "s".into(),
+            schema: "clicks@1".into(),
+            schema_sha256: "h".into(),
+            spec_text: String::new(),
+            schema_text: String::new(),
+        };
+        let records = vec![
+            record(0, "run_started", "stream", serde_json::json!({})),
+            record(
+                1,
+                "table_committed",
+                "stream",
+                serde_json::json!({ "layer": "bronze", "rows": 100 }),
+            ),
+            record(
+                2,
+                "run_started",
+                "follow",
+                serde_json::json!({ "parent_run_id": "stream" }),
+            ),
+            record(
+                3,
+                "run_finished",
+                "follow",
+                serde_json::json!({
+                "quarantined_by_rule": { "silver:schema": 7 },
+                "rules": { "must": { "on_fail": "fail", "checked": 93, "failed": 0 } } }),
+            ),
+            record(
+                4,
+                "run_finished",
+                "stream",
+                serde_json::json!({ "quarantined_by_rule": { "bronze:parse": 3 } }),
+            ),
+        ];
+        let judged = judged_runs(&records, &r);
+        assert_eq!(judged.len(), 1);
+        assert_eq!(judged[0].run_id, "stream");
+        assert_eq!(
+            judged[0].quarantined, 10,
+            "the follow run's 7 and the stream's 3"
+        );
+        assert_eq!(judged[0].bronze_rows + judged[0].bronze_quarantined, 103);
+    }
+}
