@@ -8,7 +8,7 @@
 use std::path::Path;
 
 mod common;
-use common::project;
+use common::{edit, project};
 
 const LATER: &str = "2027-02-01T00:00:00Z";
 
@@ -41,16 +41,6 @@ fn ok(dir: &Path, now: Option<&str>, args: &[&str]) -> String {
     let (code, out, err) = medallion(dir, now, None, args);
     assert_eq!(code, Some(0), "medallion {args:?}\n{out}\n{err}");
     out
-}
-
-fn edit(dir: &Path, file: &str, from: &str, to: &str) {
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        text.contains(from),
-        "{file} does not contain {from:?}: update this test"
-    );
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
 /// Each table's log entries and data files on storage.

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 mod common;
-use common::project;
+use common::{edit, project};
 
 /// The binary, with the PII keys staging and prod hash with.
 fn medallion(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
@@ -58,16 +58,6 @@ fn promotion_project() -> tempfile::TempDir {
     let dir = project();
     std::fs::write(dir.path().join("environments.yaml"), ENVIRONMENTS).unwrap();
     dir
-}
-
-fn edit(dir: &Path, file: &str, from: &str, to: &str) {
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        text.contains(from),
-        "{file} does not contain {from:?}: update this test"
-    );
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
 /// New input files for the shop pipelines (copies of the examples' files under new names):

@@ -57,3 +57,15 @@ pub fn project() -> tempfile::TempDir {
     .unwrap();
     dir
 }
+
+/// Replaces the first `from` in `dir/file` with `to`; the text must be there (an example
+/// that changed must update its test, not make it pass vacuously).
+pub fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(from),
+        "{file} does not contain {from:?}: update this test"
+    );
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
