@@ -198,7 +198,14 @@ impl Deduper {
                 }
                 None => u32::MAX,
             };
-            let row = base + i as u64;
+            let r = RowInfo {
+                key,
+                latest: latest_bytes,
+                ingest: ingest_v,
+                line: line_v,
+                file: file_v,
+                row: base + i as u64,
+            };
             let hash = self.hasher.hash_one(key);
             let (entries, arena) = (&self.entries, &self.arena);
             let found = self.table.find(hash, |&e| {
@@ -207,71 +214,80 @@ impl Deduper {
             });
             match found {
                 Some(&idx) => {
-                    let e = &self.entries[idx as usize];
-                    let stored_latest = &self.arena[e.off + e.key_len as usize
-                        ..e.off + e.key_len as usize + e.latest_len as usize];
-                    // Smaller `latest` bytes sort first (descending encoding).
-                    let wins = match latest_bytes.cmp(stored_latest) {
-                        Ordering::Less => true,
-                        Ordering::Greater => false,
-                        Ordering::Equal => {
-                            match desc_nulls_first(ingest_v, e.ingest())
-                                .then_with(|| self.cmp_files(file_v, e.file))
-                                .then_with(|| desc_nulls_first(line_v, e.line()))
-                            {
-                                Ordering::Less => true,
-                                Ordering::Greater => false,
-                                Ordering::Equal => true, // a complete tie: the later row
-                            }
-                        }
-                    };
-                    if wins {
-                        let old_row = e.row as usize;
-                        self.keep.set_bit(old_row, false);
-                        self.keep.set_bit(row as usize, true);
-                        let same_len = latest_bytes.len() == e.latest_len as usize;
-                        let (off, key_len) = (e.off, e.key_len as usize);
-                        let e = &mut self.entries[idx as usize];
-                        if same_len {
-                            self.arena[off + key_len..off + key_len + latest_bytes.len()]
-                                .copy_from_slice(latest_bytes);
-                        } else {
-                            e.off = self.arena.len();
-                            e.latest_len = latest_bytes.len() as u32;
-                            self.arena.extend_from_slice(key);
-                            self.arena.extend_from_slice(latest_bytes);
-                        }
-                        e.ingest = ingest_v.unwrap_or(0);
-                        e.line = line_v.unwrap_or(0);
-                        e.nulls = nulls_of(ingest_v, line_v);
-                        e.file = file_v;
-                        e.row = row;
+                    if self.newer(idx, &r) {
+                        self.replace(idx, &r);
                     }
                 }
-                None => {
-                    let idx = self.entries.len() as u32;
-                    self.entries.push(Entry {
-                        off: self.arena.len(),
-                        key_len: key.len() as u32,
-                        latest_len: latest_bytes.len() as u32,
-                        file: file_v,
-                        ingest: ingest_v.unwrap_or(0),
-                        line: line_v.unwrap_or(0),
-                        nulls: nulls_of(ingest_v, line_v),
-                        row,
-                    });
-                    self.arena.extend_from_slice(key);
-                    self.arena.extend_from_slice(latest_bytes);
-                    let (entries, arena, hasher) = (&self.entries, &self.arena, &self.hasher);
-                    self.table.insert_unique(hash, idx, |&e| {
-                        let e = &entries[e as usize];
-                        hasher.hash_one(&arena[e.off..e.off + e.key_len as usize])
-                    });
-                    self.keep.set_bit(row as usize, true);
-                }
+                None => self.insert(hash, &r),
             }
         }
         Ok(())
+    }
+
+    /// Whether row `r` is a newer version of the key than the stored entry `idx`: larger
+    /// `latest_by`, then later `_ingest_time`, `_source_file`, `_source_line`; a complete tie
+    /// goes to the later row.
+    fn newer(&self, idx: u32, r: &RowInfo<'_>) -> bool {
+        let e = &self.entries[idx as usize];
+        let stored_latest = &self.arena
+            [e.off + e.key_len as usize..e.off + e.key_len as usize + e.latest_len as usize];
+        // Smaller `latest` bytes sort first (descending encoding).
+        match r.latest.cmp(stored_latest) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => !matches!(
+                desc_nulls_first(r.ingest, e.ingest())
+                    .then_with(|| self.cmp_files(r.file, e.file))
+                    .then_with(|| desc_nulls_first(r.line, e.line())),
+                Ordering::Greater
+            ),
+        }
+    }
+
+    /// Row `r` replaces the kept row of entry `idx`.
+    fn replace(&mut self, idx: u32, r: &RowInfo<'_>) {
+        let e = &self.entries[idx as usize];
+        self.keep.set_bit(e.row as usize, false);
+        self.keep.set_bit(r.row as usize, true);
+        let same_len = r.latest.len() == e.latest_len as usize;
+        let (off, key_len) = (e.off, e.key_len as usize);
+        let e = &mut self.entries[idx as usize];
+        if same_len {
+            self.arena[off + key_len..off + key_len + r.latest.len()].copy_from_slice(r.latest);
+        } else {
+            e.off = self.arena.len();
+            e.latest_len = r.latest.len() as u32;
+            self.arena.extend_from_slice(r.key);
+            self.arena.extend_from_slice(r.latest);
+        }
+        e.ingest = r.ingest.unwrap_or(0);
+        e.line = r.line.unwrap_or(0);
+        e.nulls = nulls_of(r.ingest, r.line);
+        e.file = r.file;
+        e.row = r.row;
+    }
+
+    /// Row `r` is the first of its key.
+    fn insert(&mut self, hash: u64, r: &RowInfo<'_>) {
+        let idx = self.entries.len() as u32;
+        self.entries.push(Entry {
+            off: self.arena.len(),
+            key_len: r.key.len() as u32,
+            latest_len: r.latest.len() as u32,
+            file: r.file,
+            ingest: r.ingest.unwrap_or(0),
+            line: r.line.unwrap_or(0),
+            nulls: nulls_of(r.ingest, r.line),
+            row: r.row,
+        });
+        self.arena.extend_from_slice(r.key);
+        self.arena.extend_from_slice(r.latest);
+        let (entries, arena, hasher) = (&self.entries, &self.arena, &self.hasher);
+        self.table.insert_unique(hash, idx, |&e| {
+            let e = &entries[e as usize];
+            hasher.hash_one(&arena[e.off..e.off + e.key_len as usize])
+        });
+        self.keep.set_bit(r.row as usize, true);
     }
 
     /// The id of a `_source_file` name (rows of one file come in runs: the last one is
@@ -307,6 +323,17 @@ impl Deduper {
 }
 
 /// `DESC NULLS FIRST`: `Less` when `a` sorts before `b`.
+
+/// One row's key, `latest_by` and tie-breakers, as `push` reads them.
+struct RowInfo<'a> {
+    key: &'a [u8],
+    latest: &'a [u8],
+    ingest: Option<i64>,
+    line: Option<i64>,
+    file: u32,
+    row: u64,
+}
+
 fn desc_nulls_first(a: Option<i64>, b: Option<i64>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,

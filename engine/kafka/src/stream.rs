@@ -331,7 +331,6 @@ async fn stream(
     sinks: Vec<Arc<dyn EventSink>>,
     events: &Events,
 ) -> Result<StreamSummary> {
-    let run_id = events.run_id().to_string();
     let src = kafka_source(&env, &plan)?.clone();
     check_consumer_settings(
         "bronze.source.kafka.consumer_options",
@@ -341,90 +340,11 @@ async fn stream(
         "MEDALLION_KAFKA_OPTIONS",
         settings.consumer_overrides.iter().map(|(k, v)| (k, v)),
     )?;
-    let job = &plan.job;
-    let pipeline = job.spec.pipeline.clone();
+    let pipeline = plan.job.spec.pipeline.clone();
     let group = src.group(&env.name, &pipeline);
-    let bronze_name = job.bronze_table();
-    let q_name = job.quarantine_table();
-    let metadata = medallion_core::table::commit_metadata(
-        &run_id,
-        &pipeline,
-        &env.name,
-        vec![("medallion.source", "kafka".into())],
-    );
-    let decoder = Decoder {
-        format: src.format,
-        raw: plan.raw_schema.clone(),
-        bronze: decode::bronze_schema(&plan.bronze_schema),
-        strict: src.unknown_fields == UnknownFields::Quarantine,
-        max_message_bytes: src.max_message_bytes,
-        run_id: run_id.clone(),
-    };
-    let limits = Limits {
-        max_rows: src.max_rows,
-        max_bytes: src.max_bytes,
-        max_age: src.max_age(),
-    };
-    let mut sink = Sink::new(
-        tokio::runtime::Handle::current(),
-        decoder,
-        limits,
-        (bronze_name.to_string(), env.location(&bronze_name)?),
-        (q_name.to_string(), env.location(&q_name)?),
-        metadata,
-        metrics.clone(),
-    );
-    sink.properties = medallion_core::pipeline::table_properties(
-        &plan,
-        "bronze",
-        plan.job.spec.bronze.description.clone(),
-    );
-    sink.q_properties = medallion_core::pipeline::table_properties(&plan, "quarantine", None);
-    sink.compactor_key = src.topics().into_iter().min().map(|t| (t, 0));
-    sink.events = events.clone();
-    sink.ensure_table().await?;
-    let sink = Arc::new(Mutex::new(sink));
-
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &settings.brokers)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set("statistics.interval.ms", "5000")
-        .set("partition.assignment.strategy", "range,roundrobin")
-        // The broker may hold a fetch this long waiting for data; at librdkafka's 500 ms
-        // default it added up to half a second to the roll age (measured p99 2.9 s → 1.2 s at
-        // max_age 1s). A twentieth of max_age, 10..500 ms; `consumer_options` can override.
-        .set(
-            "fetch.wait.max.ms",
-            fetch_wait_ms(src.max_age()).to_string(),
-        );
-    for (k, v) in &src.consumer_options {
-        config.set(k, v);
-    }
-    for (k, v) in &settings.consumer_overrides {
-        config.set(k, v);
-    }
-    let auth = env.kafka.as_ref().and_then(|k| k.auth);
-    crate::auth::apply(&mut config, auth.as_ref());
-    let msk_iam = match auth {
-        Some(medallion_core::kafka_spec::KafkaAuth::MskIam) => Some(Arc::new(
-            crate::auth::MskIamSigner::from_env(&env.name).await?,
-        )),
-        None => None,
-    };
-    let context = StreamContext {
-        sink: sink.clone(),
-        metrics: metrics.clone(),
-        msk_iam,
-    };
-    let consumer: BaseConsumer<StreamContext> = config.create_with_context(context)?;
+    let sink = open_sink(&env, &plan, &src, &metrics, events).await?;
+    let consumer = subscribe(&env, &src, &settings, &group, sink.clone(), metrics.clone()).await?;
     let topics = src.topics();
-    let topic_refs: Vec<&str> = topics.iter().map(|s| s.as_str()).collect();
-    consumer.subscribe(&topic_refs)?;
     info!(pipeline = %pipeline, environment = %env.name, group = %group, topics = ?topics, brokers = %settings.brokers, "Streaming started.");
 
     let (commit_tx, commit_rx) = watch::channel(0u64);
@@ -460,7 +380,11 @@ async fn stream(
     };
     metrics.running.store(false, Relaxed);
     stop.store(true, Relaxed);
-    let _ = follower.await;
+    // The follower ends when `stop` is set; a panic in it is reported, not swallowed (the
+    // Bronze commits stand; the next run brings Silver and Gold up to date).
+    if let Err(e) = follower.await {
+        error!(error = %e, "the Silver/Gold follower of the stream failed");
+    }
     let summary = StreamSummary {
         messages: metrics.messages_consumed.load(Relaxed),
         rows_committed: metrics.rows_committed.load(Relaxed),
@@ -468,6 +392,110 @@ async fn stream(
         commits: metrics.commits.load(Relaxed),
     };
     result.map(|_| summary)
+}
+
+/// The Bronze and quarantine writer of the stream, its tables created if missing.
+async fn open_sink(
+    env: &Environment,
+    plan: &JobPlan,
+    src: &KafkaSource,
+    metrics: &Arc<Metrics>,
+    events: &Events,
+) -> Result<Arc<Mutex<Sink>>> {
+    let run_id = events.run_id().to_string();
+    let job = &plan.job;
+    let bronze_name = job.bronze_table();
+    let q_name = job.quarantine_table();
+    let metadata = medallion_core::table::commit_metadata(
+        &run_id,
+        &job.spec.pipeline,
+        &env.name,
+        vec![("medallion.source", "kafka".into())],
+    );
+    let decoder = Decoder {
+        format: src.format,
+        raw: plan.raw_schema.clone(),
+        bronze: decode::bronze_schema(&plan.bronze_schema),
+        strict: src.unknown_fields == UnknownFields::Quarantine,
+        max_message_bytes: src.max_message_bytes,
+        run_id,
+    };
+    let limits = Limits {
+        max_rows: src.max_rows,
+        max_bytes: src.max_bytes,
+        max_age: src.max_age(),
+    };
+    let mut sink = Sink::new(
+        tokio::runtime::Handle::current(),
+        decoder,
+        limits,
+        (bronze_name.to_string(), env.location(&bronze_name)?),
+        (q_name.to_string(), env.location(&q_name)?),
+        metadata,
+        metrics.clone(),
+    );
+    sink.properties = medallion_core::pipeline::table_properties(
+        plan,
+        "bronze",
+        plan.job.spec.bronze.description.clone(),
+    );
+    sink.q_properties = medallion_core::pipeline::table_properties(plan, "quarantine", None);
+    sink.compactor_key = src.topics().into_iter().min().map(|t| (t, 0));
+    sink.events = events.clone();
+    sink.ensure_table().await?;
+    Ok(Arc::new(Mutex::new(sink)))
+}
+
+/// The consumer of the stream's group, subscribed to its topics.
+async fn subscribe(
+    env: &Environment,
+    src: &KafkaSource,
+    settings: &StreamSettings,
+    group: &str,
+    sink: Arc<Mutex<Sink>>,
+    metrics: Arc<Metrics>,
+) -> Result<BaseConsumer<StreamContext>> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", "5000")
+        .set("partition.assignment.strategy", "range,roundrobin")
+        // The broker may hold a fetch this long waiting for data; at librdkafka's 500 ms
+        // default it added up to half a second to the roll age (measured p99 2.9 s → 1.2 s at
+        // max_age 1s). A twentieth of max_age, 10..500 ms; `consumer_options` can override.
+        .set(
+            "fetch.wait.max.ms",
+            fetch_wait_ms(src.max_age()).to_string(),
+        );
+    for (k, v) in &src.consumer_options {
+        config.set(k, v);
+    }
+    for (k, v) in &settings.consumer_overrides {
+        config.set(k, v);
+    }
+    let auth = env.kafka.as_ref().and_then(|k| k.auth);
+    crate::auth::apply(&mut config, auth.as_ref());
+    let msk_iam = match auth {
+        Some(medallion_core::kafka_spec::KafkaAuth::MskIam) => Some(Arc::new(
+            crate::auth::MskIamSigner::from_env(&env.name).await?,
+        )),
+        None => None,
+    };
+    let context = StreamContext {
+        sink,
+        metrics,
+        msk_iam,
+    };
+    let consumer: BaseConsumer<StreamContext> = config.create_with_context(context)?;
+    let topics = src.topics();
+    let topic_refs: Vec<&str> = topics.iter().map(|s| s.as_str()).collect();
+    consumer.subscribe(&topic_refs)?;
+    Ok(consumer)
 }
 
 /// How long the broker may hold a fetch, from the roll age.
