@@ -304,12 +304,17 @@ async fn a_silver_bookmark_ahead_of_bronze_is_refused() {
     p.run(&["jobs/shop/customers.yaml"]).await;
     let silver = p.version("silver.customers").await;
     std::fs::remove_dir_all(p.path().join("lake/dev/bronze/customers")).unwrap();
+    // The quarantine goes too: its own bookmark of Bronze would otherwise refuse the run
+    // first, and Silver's check would go untested.
+    std::fs::remove_dir_all(p.path().join("lake/dev/silver/customers_quarantine")).unwrap();
     let engine = p.engine("dev");
     let plans = p.plans(&engine, &["jobs/shop/customers.yaml"]).await;
     let outcome = engine.run(&plans[0]).await;
     let err = outcome.error.expect("refused").to_string();
     assert!(
-        err.contains("recreated or restored") && err.contains("nothing was committed"),
+        err.contains("silver.customers has processed bronze.customers up to version")
+            && err.contains("recreated or restored")
+            && err.contains("nothing was committed"),
         "{err}"
     );
     assert_eq!(p.version("silver.customers").await, silver);
