@@ -1,0 +1,127 @@
+//! The PII policy gate, and the columns of a project holding personal data in clear.
+
+use super::*;
+
+/// Every `classification: pii` column is hashed, masked or dropped before Silver, or kept with
+/// a written reason (`silver.pii_allow`); no Gold column is computed from raw PII.
+pub(super) fn pii_policy(i: &Inputs<'_>) -> Gate {
+    let (mut fail, mut pass) = (Vec::new(), Vec::new());
+    let in_release = |pipeline: &str| i.plans.iter().any(|p| p.job.spec.pipeline == pipeline);
+    let owner = |table: &str| {
+        i.graph
+            .datasets
+            .get(table)
+            .map(|d| d.pipeline.clone())
+            .unwrap_or_default()
+    };
+    // Every pipeline of the project: a release's Gold may read another pipeline's column.
+    for p in i.all_plans {
+        let pipeline = &p.job.spec.pipeline;
+        let bronze = p.job.bronze_table().to_string();
+        let allow = p
+            .job
+            .spec
+            .silver
+            .as_ref()
+            .map(|s| s.pii_allow.clone())
+            .unwrap_or_default();
+        for col in &p.schema.pii_columns() {
+            let exposed: Vec<_> = raw_reach(i.graph, &bronze, col, &allow)
+                .into_iter()
+                .filter(|(t, _, _)| in_release(pipeline) || in_release(&owner(t)))
+                .collect();
+            if !in_release(pipeline) && exposed.is_empty() {
+                continue;
+            }
+            for (table, c, layer) in &exposed {
+                let why = if layer == "gold" {
+                    format!("Gold {table}.{c} is computed from the raw PII column {bronze}.{col}: Gold must never expose raw PII; hash or mask `{col}` in silver.pii")
+                } else {
+                    format!("{table}.{c} keeps the PII column `{col}` raw: add `pii: {{ {col}: hash }}` (or mask, drop) to silver, or `pii_allow: {{ {col}: \"<reason>\" }}`")
+                };
+                fail.push(format!("{pipeline}: {why}"));
+            }
+            if exposed.is_empty() {
+                let how = match (
+                    allow.get(col),
+                    p.job.spec.silver.as_ref().and_then(|s| s.pii.get(col)),
+                ) {
+                    (Some(reason), _) => format!("kept raw in Silver, allowed: {reason}"),
+                    (None, Some(a)) => format!("{a:?} before Silver").to_lowercase(),
+                    (None, None) => "never reaches Silver or Gold".into(),
+                };
+                pass.push(format!("{pipeline}: {bronze}.{col} (pii): {how}"));
+            }
+        }
+        for (col, reason) in allow.iter().filter(|_| in_release(pipeline)) {
+            if reason.trim().is_empty() {
+                fail.push(format!(
+                    "{pipeline}: silver.pii_allow.{col} needs a written reason"
+                ));
+            }
+        }
+    }
+    if fail.is_empty() && pass.is_empty() {
+        pass.push("no column of the release's schemas is classified pii".into());
+    }
+    Gate::of("PII policy", fail, pass)
+}
+
+/// Every column of the project's tables that holds personal data in clear: each Bronze
+/// column classified `pii`, the quarantine's `_record` of a pipeline that has one, and the
+/// Silver and Gold columns computed from them without a `hash` or `mask` (allowed or not).
+pub fn raw_pii_columns(plans: &[JobPlan], g: &Graph) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for p in plans {
+        let bronze = p.job.bronze_table().to_string();
+        let pii = p.schema.pii_columns();
+        if !pii.is_empty() {
+            out.insert((p.job.quarantine_table().to_string(), "_record".to_string()));
+        }
+        for col in pii {
+            out.insert((bronze.clone(), col.clone()));
+            let none = std::collections::BTreeMap::new();
+            out.extend(
+                raw_reach(g, &bronze, &col, &none)
+                    .into_iter()
+                    .map(|(t, c, _)| (t, c)),
+            );
+        }
+    }
+    out
+}
+
+/// The Silver and Gold columns computed from `bronze.col` through DIRECT edges that do not
+/// mask it; a Silver column in `allow` is accepted there, but what it feeds is followed.
+fn raw_reach(
+    g: &Graph,
+    bronze: &str,
+    col: &str,
+    allow: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String, String)> {
+    let mut seen = BTreeSet::from([(bronze.to_string(), col.to_string())]);
+    let mut queue = VecDeque::from([(bronze.to_string(), col.to_string())]);
+    let mut out = Vec::new();
+    while let Some((t, c)) = queue.pop_front() {
+        for e in g.edges.iter().filter(|e| e.from.0 == t && e.from.1 == c) {
+            let Some(to_col) = &e.to.1 else { continue };
+            if e.transform.kind != Kind::Direct || e.transform.masking {
+                continue;
+            }
+            let layer = g.datasets.get(&e.to.0).map_or("", |d| d.layer.as_str());
+            if layer == "quarantine" {
+                continue; // rejected records are kept whole, by design (docs/spec.md)
+            }
+            let node = (e.to.0.clone(), to_col.clone());
+            if !seen.insert(node.clone()) {
+                continue;
+            }
+            let allowed = layer == "silver" && allow.contains_key(to_col);
+            if (layer == "silver" && !allowed) || layer == "gold" {
+                out.push((node.0.clone(), node.1.clone(), layer.to_string()));
+            }
+            queue.push_back(node);
+        }
+    }
+    out
+}
