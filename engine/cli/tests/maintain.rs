@@ -101,6 +101,16 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
     edit(d, "jobs/shop/customers.yaml", "  dedupe: { keys: [customer_id], latest_by: updated_at }\n", "  dedupe: { keys: [customer_id], latest_by: updated_at }\n  retention: { column: updated_at, days: 400 }\n");
     ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
 
+    nothing_ingested_today_is_past_retention(d);
+    a_dry_run_says_what_would_go_and_changes_nothing(d);
+    files_silver_has_not_processed_are_kept(d);
+    everything_past_retention_goes_files_included(d);
+    the_next_run_reads_nothing_again(d);
+}
+
+/// Now: nothing ingested today is past retention (the orders themselves, dated by
+/// `updated_at`, are from last month: 3 of them are older than 30 days).
+fn nothing_ingested_today_is_past_retention(d: &Path) {
     // Now: nothing ingested today is past retention (the orders themselves, dated by
     // `updated_at`, are from last month: 3 of them are older than 30 days).
     let r = report(&ok(
@@ -115,7 +125,10 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
         assert!(t["rows_deleted"] == 0 && t["files_removed"] == 0, "{t}");
     }
     assert_eq!(table(&r, "silver.orders")["rows_deleted"], 3);
+}
 
+/// Two months later, dry run: what would go, and nothing changes.
+fn a_dry_run_says_what_would_go_and_changes_nothing(d: &Path) {
     // Two months later, dry run: what would go, and nothing changes.
     let before = storage(d);
     let r = report(&ok(
@@ -157,7 +170,10 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
         .as_str()
         .unwrap()
         .contains("recomputed from Silver"));
+}
 
+/// New orders reach Bronze but the run dies before Silver: those files are not removed.
+fn files_silver_has_not_processed_are_kept(d: &Path) {
     // New orders reach Bronze but the run dies before Silver: those files are not removed.
     std::fs::copy(
         d.join("testdata/shop/orders/orders-2026-11-02.ndjson"),
@@ -201,7 +217,10 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
             .contains("Silver has not processed them"),
         "{bronze}"
     );
+}
 
+/// After the repair run: everything past retention goes, files included.
+fn everything_past_retention_goes_files_included(d: &Path) {
     // After the repair run: everything past retention goes, files included.
     ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
     let orders_before = count(d, "SELECT count(*) FROM silver.orders");
@@ -236,7 +255,10 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
     assert!(trail
         .iter()
         .any(|t| t["action"] == "retention_applied" && t["table"] == "bronze.orders"));
+}
 
+/// The next run reads nothing again, and Gold follows Silver.
+fn the_next_run_reads_nothing_again(d: &Path) {
     // The next run reads nothing again, and Gold follows Silver.
     let out = ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
     for t in ["bronze.orders", "bronze.customers"] {

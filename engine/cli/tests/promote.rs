@@ -129,6 +129,15 @@ fn versions(lake: &Path) -> Vec<(String, usize)> {
 fn prod_runs_only_what_was_tested_and_promoted() {
     let dir = promotion_project();
     let d = dir.path();
+    a_tested_release_runs_in_prod(d);
+    an_edited_rule_is_refused_until_promoted(d);
+    break_glass_runs_and_is_recorded_first(d);
+    the_edit_is_promoted_once_tested_on_data(d);
+    an_entry_change_needs_a_new_promotion(d);
+}
+
+/// Nothing promoted: refused before anything is written; then tested and promoted, prod runs it.
+fn a_tested_release_runs_in_prod(d: &Path) {
     // Nothing promoted yet: staging refuses, before anything is written.
     let (code, _, err) = medallion(d, &["run", "jobs/shop", "--env", "staging"]);
     assert_eq!(code, Some(1), "{err}");
@@ -155,7 +164,10 @@ fn prod_runs_only_what_was_tested_and_promoted() {
         .unwrap()
         .iter()
         .all(|g| g["status"] != "FAIL"));
+}
 
+/// One rule edited: prod refuses to run it and writes nothing; promoting it untested fails.
+fn an_edited_rule_is_refused_until_promoted(d: &Path) {
     // One rule edited: prod refuses to run it, and writes nothing.
     edit(
         d,
@@ -194,7 +206,10 @@ fn prod_runs_only_what_was_tested_and_promoted() {
         out.contains("orders: no successful run in staging with spec"),
         "{out}"
     );
+}
 
+/// Break glass: runs, loudly, and the trail says who and why before the run's records.
+fn break_glass_runs_and_is_recorded_first(d: &Path) {
     // Break glass: runs, loudly, and the trail says who and why before the run's records.
     let (code, _, err) = medallion(
         d,
@@ -224,7 +239,11 @@ fn prod_runs_only_what_was_tested_and_promoted() {
         "run_started",
         "the record comes before the run"
     );
+}
 
+/// A dev run without new input does not count; tested on new input and promoted with the
+/// reviewed plan's hash, prod runs it.
+fn the_edit_is_promoted_once_tested_on_data(d: &Path) {
     // Promoting it after a dev run without new input is refused: its rules never saw data.
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
     let (code, out, _) = medallion(
@@ -288,7 +307,10 @@ fn prod_runs_only_what_was_tested_and_promoted() {
         ],
     );
     ok(d, &["run", "jobs/shop", "--env", "prod"]);
+}
 
+/// The environment's entry changes: prod needs a new promotion.
+fn an_entry_change_needs_a_new_promotion(d: &Path) {
     // The environment's entry changes: prod needs a new promotion.
     edit(
         d,
@@ -716,6 +738,21 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     release_to_prod(d, "jobs/shop");
     ok(d, &["run", "jobs/shop", "--env", "prod"]);
 
+    promoting_data_up_the_order(d);
+    copying_test_data_down_the_order(d);
+    the_trails_and_lineage_account_for_the_copies(d);
+    a_catalog_failure_after_the_commit_is_a_warning(d);
+}
+
+/// Up the order: only into a table of its own, without personal data in clear or
+/// another environment's hash key; the direction of each command; `--mask` needs a key.
+fn promoting_data_up_the_order(d: &Path) {
+    into_a_table_of_its_own_only(d);
+    clear_personal_data_and_wrong_directions_are_refused(d);
+}
+
+/// Only into a table no pipeline writes, and not values hashed with another key.
+fn into_a_table_of_its_own_only(d: &Path) {
     // Over a table a pipeline writes in the target: refused, nothing written.
     let before = versions(&d.join("lake/prod"));
     let (code, _, err) = medallion(
@@ -800,6 +837,10 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     );
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("would mix two keys in one column"), "{err}");
+}
+
+/// Personal data in clear, the wrong direction, `--mask` without a key: refused.
+fn clear_personal_data_and_wrong_directions_are_refused(d: &Path) {
     // Personal data in clear: refused without --mask, naming the columns; --jobs cannot hide it.
     let (code, _, err) = medallion(
         d,
@@ -890,7 +931,10 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     );
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("`dev` has no PII key"), "{err}");
+}
 
+/// Down the order: a quarantine copied to staging with `_record` hashed; `--version`.
+fn copying_test_data_down_the_order(d: &Path) {
     // Test data: prod's quarantine (raw rejected records) down to staging, hashed.
     let out = ok(
         d,
@@ -968,7 +1012,11 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     );
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("has versions 0 to"), "{err}");
+}
 
+/// The source trail records the read, the target's the commit with its origin (both
+/// verify), and the target's lineage links the two environments' datasets.
+fn the_trails_and_lineage_account_for_the_copies(d: &Path) {
     // The trails: the read in the source's, the commit (with its origin) in the target's.
     let prod = audit_actions(d, "prod");
     assert!(prod.iter().any(|r| r["action"] == "data_read"
@@ -1023,7 +1071,11 @@ fn data_moves_between_environments_with_its_personal_data_protected() {
     let record = &output["facets"]["columnLineage"]["fields"]["_record"]["inputFields"][0];
     assert_eq!(record["field"], "_record");
     assert_eq!(record["transformations"][0]["masking"], true);
+}
 
+/// The catalog fails after the commit: the copy is recorded, the trail verifies, and the
+/// warning says how to repair the catalog.
+fn a_catalog_failure_after_the_commit_is_a_warning(d: &Path) {
     // The catalog fails after the commit: the copy is recorded, the trail verifies, and the
     // warning says how to repair the catalog.
     let catalog = d.join("lake/staging/_catalog/catalog.json");
