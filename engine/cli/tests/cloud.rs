@@ -144,7 +144,15 @@ async fn example_pipelines_on_s3_and_glue() {
         assert_eq!(out, golden(file), "{sql}");
     }
 
-    // Every table is in Glue, in the form Athena reads natively for Delta Lake.
+    every_table_is_in_glue_as_athena_reads_it(&bucket, &prefix).await;
+    schema_evolution_updates_the_glue_table(p, &prefix).await;
+    a_deleted_glue_database_is_rebuilt_from_the_lake(p, &prefix).await;
+    let records = audit_trail_is_intact_with_the_sts_caller(p);
+    concurrent_writers_keep_one_chain(p, records);
+}
+
+/// Every table is in Glue, in the form Athena reads natively for Delta Lake.
+async fn every_table_is_in_glue_as_athena_reads_it(bucket: &str, prefix: &str) {
     let glue = glue().await;
     let t = glue
         .get_table()
@@ -202,8 +210,11 @@ async fn example_pipelines_on_s3_and_glue() {
             "revenue_by_country"
         ]
     );
+}
 
-    // A schema-evolving run (new nullable column) updates the Glue table and its version.
+/// A schema-evolving run (new nullable column) updates the Glue table and its version.
+async fn schema_evolution_updates_the_glue_table(p: &Path, prefix: &str) {
+    let glue = glue().await;
     let before = glue
         .get_table()
         .database_name(format!("{prefix}silver"))
@@ -268,8 +279,11 @@ async fn example_pipelines_on_s3_and_glue() {
     );
     let (_, out, _) = medallion(p, &["sql", "--env", "prod", "--format", "csv", "SELECT order_id, channel FROM silver.orders WHERE order_id IN ('O1001', 'O4001') ORDER BY order_id"]);
     assert_eq!(out, "order_id,channel\nO1001,\nO4001,app\n");
+}
 
-    // A deleted Glue database is rebuilt from the lake.
+/// A deleted Glue database is rebuilt from the lake.
+async fn a_deleted_glue_database_is_rebuilt_from_the_lake(p: &Path, prefix: &str) {
+    let glue = glue().await;
     for t in glue
         .get_tables()
         .database_name(format!("{prefix}silver"))
@@ -323,9 +337,6 @@ async fn example_pipelines_on_s3_and_glue() {
         !out.contains("not in catalog") && !out.contains("differ"),
         "{out}"
     );
-
-    let records = audit_trail_is_intact_with_the_sts_caller(p);
-    concurrent_writers_keep_one_chain(p, records);
 }
 
 /// A second run with nothing new commits nothing, on S3 too: every table keeps its version.
