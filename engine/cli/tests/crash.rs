@@ -244,3 +244,27 @@ fn a_crash_in_a_later_run_is_repaired_once() {
         }
     }
 }
+
+/// A Bronze file Silver has not read yet that storage no longer has (deleted by hand): the
+/// next run stops with an I/O error naming it, instead of reading it as no rows and moving on.
+#[test]
+fn a_missing_bronze_file_silver_has_not_read_stops_the_run() {
+    let p = project();
+    let d = p.path();
+    let (code, _) = run_shop(d, Some("after_bronze_commit"));
+    assert_eq!(code, None, "the run was not killed at the fault point");
+    let bronze = d.join("lake/dev/bronze/customers");
+    let files: Vec<_> = std::fs::read_dir(&bronze)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    assert!(!files.is_empty());
+    for f in &files {
+        std::fs::remove_file(f).unwrap();
+    }
+    let (code, out) = run_shop(d, None);
+    assert_eq!(code, Some(2), "{out}");
+    let name = files[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(out.contains(&name) && out.contains("not found"), "{out}");
+}
