@@ -224,16 +224,16 @@ async fn schema_evolution_updates_the_glue_table(p: &Path, prefix: &str) {
         .unwrap();
     let before_version = before.table().unwrap().version_id().map(str::to_string);
     std::fs::write(
-        p.join("schemas/orders/v2.yaml"),
-        std::fs::read_to_string(p.join("schemas/orders/v1.yaml"))
+        p.join("schemas/orders/v3.yaml"),
+        std::fs::read_to_string(p.join("schemas/orders/v2.yaml"))
             .unwrap()
-            .replace("version: 1", "version: 2")
+            .replace("version: 2", "version: 3")
             .replace("  - name: items\n", "  - { name: channel, type: string, description: Sales channel }\n  - name: items\n"),
     )
     .unwrap();
     let spec = std::fs::read_to_string(p.join("jobs/shop/orders.yaml"))
         .unwrap()
-        .replace("schema: orders@1", "schema: orders@2")
+        .replace("schema: orders@2", "schema: orders@3")
         .replace(
             "SELECT order_id, customer_id,",
             "SELECT order_id, customer_id, channel,",
@@ -273,7 +273,7 @@ async fn schema_evolution_updates_the_glue_table(p: &Path, prefix: &str) {
             .unwrap()
             .get("medallion.delta_version")
             .map(String::as_str),
-        // v1: the table properties recording the new pinned schema (orders@2), then v2: the
+        // v1: the table properties recording the new pinned schema (orders@3), then v2: the
         // merge (a merge commits no metadata of its own).
         Some("2")
     );

@@ -528,7 +528,7 @@ fn the_quality_gate_fails_over_its_limit() {
 fn a_schema_that_drops_a_column_fails_the_backward_gate() {
     let dir = promotion_project();
     let d = dir.path();
-    // staging holds orders@1 tables (written with break glass: nothing was promoted yet).
+    // staging holds orders@2 tables (written with break glass: nothing was promoted yet).
     ok(
         d,
         &[
@@ -540,20 +540,20 @@ fn a_schema_that_drops_a_column_fails_the_backward_gate() {
             "seed staging",
         ],
     );
-    // orders@2 drops `currency`; the spec stops reading it. dev starts afresh with it.
-    let v1 = std::fs::read_to_string(d.join("schemas/orders/v1.yaml")).unwrap();
+    // orders@3 drops `currency`; the spec stops reading it. dev starts afresh with it.
+    let v1 = std::fs::read_to_string(d.join("schemas/orders/v2.yaml")).unwrap();
     let v2: String = v1
-        .replace("version: 1", "version: 2")
+        .replace("version: 2", "version: 3")
         .lines()
         .filter(|l| !l.contains("name: currency"))
         .map(|l| format!("{l}\n"))
         .collect();
-    std::fs::write(d.join("schemas/orders/v2.yaml"), v2).unwrap();
+    std::fs::write(d.join("schemas/orders/v3.yaml"), v2).unwrap();
     edit(
         d,
         "jobs/shop/orders.yaml",
-        "schema: orders@1",
         "schema: orders@2",
+        "schema: orders@3",
     );
     edit(d, "jobs/shop/orders.yaml", "    - { name: currency_eur, check: { accepted_values: { column: currency, values: [EUR] } }, on_fail: quarantine }\n", "");
     edit(
@@ -569,25 +569,25 @@ fn a_schema_that_drops_a_column_fails_the_backward_gate() {
     );
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("FAIL schema compatibility"), "{out}");
-    assert!(out.contains("orders (orders@2, backward): "), "{out}");
+    assert!(out.contains("orders (orders@3, backward): "), "{out}");
     assert!(
         out.contains("column `currency` is dropped or renamed"),
         "{out}"
     );
     // A v3 with the same fields, declared `compatibility: none`: the gate does not check it
     // (v2 is released: it cannot change).
-    let v2 = std::fs::read_to_string(d.join("schemas/orders/v2.yaml")).unwrap();
-    let v3 = v2.replace("version: 2", "version: 3");
+    let v2 = std::fs::read_to_string(d.join("schemas/orders/v3.yaml")).unwrap();
+    let v3 = v2.replace("version: 3", "version: 4");
     std::fs::write(
-        d.join("schemas/orders/v3.yaml"),
+        d.join("schemas/orders/v4.yaml"),
         format!("{v3}compatibility: none\n"),
     )
     .unwrap();
     edit(
         d,
         "jobs/shop/orders.yaml",
-        "schema: orders@2",
         "schema: orders@3",
+        "schema: orders@4",
     );
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
     let (_, out, _) = medallion(

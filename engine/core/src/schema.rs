@@ -98,6 +98,11 @@ pub struct FieldSpec {
     /// Data classification, e.g. `pii`, `confidential` (recorded in the catalog).
     #[serde(default)]
     pub classification: Option<String>,
+    /// The data subject this column identifies (e.g. `customer` on `customer_id`, `email`):
+    /// `medallion erase --subject customer --key K` removes the rows whose value is `K`
+    /// (docs/privacy.md). Top-level columns of primitive type only.
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -278,6 +283,23 @@ impl DatasetSchema {
             .collect()
     }
 
+    /// The columns that identify a person of data subject `subject`.
+    pub fn subject_columns(&self, subject: &str) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|f| f.subject.as_deref() == Some(subject))
+            .map(|f| f.name.clone())
+            .collect()
+    }
+
+    /// Every data subject the schema declares.
+    pub fn subjects(&self) -> std::collections::BTreeSet<String> {
+        self.fields
+            .iter()
+            .filter_map(|f| f.subject.clone())
+            .collect()
+    }
+
     /// The top-level columns holding personal data: classified `pii` themselves, or holding
     /// a field classified `pii` at any depth (a struct, a list of structs).
     pub fn pii_columns(&self) -> Vec<String> {
@@ -395,6 +417,7 @@ pub fn load_schema(
         ));
     }
     check_fields(&shown, "fields", &file.fields, &mut errors);
+    check_subjects(&shown, &file.fields, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -416,6 +439,51 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// `subject:` names a kind of person (`customer`), on top-level primitive columns only (an
+/// erasure matches a column's value with the key); nested fields cannot declare one.
+fn check_subjects(file: &str, fields: &[FieldSpec], errors: &mut Vec<SpecError>) {
+    for (i, f) in fields.iter().enumerate() {
+        let p = format!("fields[{i}]");
+        if let Some(s) = &f.subject {
+            let ok = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                errors.push(SpecError::new(
+                    file,
+                    format!("{p}.subject"),
+                    format!("`{s}`: a subject is a lowercase name such as `customer` or `patient`"),
+                ));
+            }
+            if !matches!(f.ty, TypeSpec::Primitive(_)) {
+                errors.push(SpecError::new(file, format!("{p}.subject"), format!("`{}` is not of a primitive type: a data subject is identified by a value such as an id or e-mail", f.name)));
+            }
+        }
+        no_nested_subject(file, &p, &f.ty, errors);
+    }
+}
+
+fn no_nested_subject(file: &str, path: &str, ty: &TypeSpec, errors: &mut Vec<SpecError>) {
+    let (children, p) = match ty {
+        TypeSpec::Struct(c) => (c, format!("{path}.type.struct")),
+        TypeSpec::List(t) => {
+            return no_nested_subject(file, &format!("{path}.type.list"), t, errors)
+        }
+        TypeSpec::Primitive(_) => return,
+    };
+    for (i, f) in children.iter().enumerate() {
+        let p = format!("{p}[{i}]");
+        if f.subject.is_some() {
+            errors.push(SpecError::new(
+                file,
+                format!("{p}.subject"),
+                "a data subject can only be declared on a top-level column",
+            ));
+        }
+        no_nested_subject(file, &p, &f.ty, errors);
+    }
 }
 
 fn check_fields(file: &str, path: &str, fields: &[FieldSpec], errors: &mut Vec<SpecError>) {

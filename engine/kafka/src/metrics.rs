@@ -125,6 +125,13 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_counters(&mut out);
+        self.render_latency(&mut out);
+        self.render_partitions(&mut out);
+        out
+    }
+
+    fn render_counters(&self, out: &mut String) {
         let counters: [(&str, &str, &AtomicU64); 15] = [
             (
                 "medallion_stream_messages_consumed_total",
@@ -209,6 +216,9 @@ impl Metrics {
                 v.load(Relaxed)
             );
         }
+    }
+
+    fn render_latency(&self, out: &mut String) {
         {
             let h = self.commit_latency.lock().expect("metrics lock");
             let name = "medallion_stream_commit_latency_seconds";
@@ -222,6 +232,9 @@ impl Metrics {
                 h.count, h.sum, h.count
             );
         }
+    }
+
+    fn render_partitions(&self, out: &mut String) {
         let parts = self.partitions.lock().expect("metrics lock");
         let name = "medallion_stream_partition_lag";
         let _ = writeln!(out, "# HELP {name} Messages between the broker's fetch high watermark and the next offset committed to Bronze.\n# TYPE {name} gauge");
@@ -242,7 +255,6 @@ impl Metrics {
             }
         }
         let _ = writeln!(out, "# HELP medallion_stream_assigned_partitions Partitions assigned to this process.\n# TYPE medallion_stream_assigned_partitions gauge\nmedallion_stream_assigned_partitions {}", parts.len());
-        out
     }
 
     /// Healthy while the consumer loop runs and has polled within the last 30 s.

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::paths::{normalize, overlaps, parse_lake, resolve_lake_links};
-use super::{Environment, EnvironmentsFile};
+use super::{Environment, EnvironmentSpec, EnvironmentsFile};
 use crate::error::{Error, Result, SpecError};
 
 /// Reads an `s3://bucket/key` object as text with the standard AWS configuration
@@ -126,6 +126,29 @@ fn check_promotion_order(shown: &str, parsed: &EnvironmentsFile) -> Vec<SpecErro
     errors
 }
 
+/// The retention overrides of one environment: known layers, at least one day each.
+fn check_retention(shown: &str, name: &str, spec: &EnvironmentSpec, errors: &mut Vec<SpecError>) {
+    for (layer, days) in &spec.retention.layers {
+        let field = format!("environments.{name}.retention.layers.{layer}");
+        if !matches!(layer.as_str(), "bronze" | "silver" | "quarantine" | "gold") {
+            errors.push(SpecError::new(
+                shown,
+                &field,
+                "not a layer: use bronze, silver, quarantine or gold",
+            ));
+        }
+        if *days == 0 {
+            errors.push(SpecError::new(shown, &field, "must be at least 1"));
+        }
+    }
+    for (class, days) in &spec.retention.classifications {
+        if *days == 0 {
+            let field = format!("environments.{name}.retention.classifications.{class}");
+            errors.push(SpecError::new(shown, &field, "must be at least 1"));
+        }
+    }
+}
+
 /// Loads and checks every environment of the file.
 pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
     let shown = file.display().to_string();
@@ -156,25 +179,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 m,
             )),
         }
-        for (layer, days) in &spec.retention.layers {
-            let field = format!("environments.{name}.retention.layers.{layer}");
-            if !matches!(layer.as_str(), "bronze" | "silver" | "quarantine" | "gold") {
-                errors.push(SpecError::new(
-                    &shown,
-                    &field,
-                    "not a layer: use bronze, silver, quarantine or gold",
-                ));
-            }
-            if *days == 0 {
-                errors.push(SpecError::new(&shown, &field, "must be at least 1"));
-            }
-        }
-        for (class, days) in &spec.retention.classifications {
-            if *days == 0 {
-                let field = format!("environments.{name}.retention.classifications.{class}");
-                errors.push(SpecError::new(&shown, &field, "must be at least 1"));
-            }
-        }
+        check_retention(&shown, name, spec, &mut errors);
         if spec.retention_days == 0 {
             errors.push(SpecError::new(
                 &shown,

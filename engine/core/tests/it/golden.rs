@@ -127,7 +127,7 @@ async fn catalog_registers_every_table_with_schema_and_version() {
         .unwrap()
         .unwrap();
     assert_eq!(silver.owner_pipeline, "customers");
-    assert_eq!(silver.schema_ref.as_deref(), Some("customers@1"));
+    assert_eq!(silver.schema_ref.as_deref(), Some("customers@2"));
     assert_eq!(silver.delta_version, 0);
     let email = silver.columns.iter().find(|c| c.name == "name").unwrap();
     assert_eq!(email.classification.as_deref(), Some("pii"));

@@ -220,7 +220,7 @@ async fn example_pipelines_on_s3_match_golden_outputs_and_every_object_is_kms_en
             silver.owner_pipeline.as_str(),
             silver.schema_ref.as_deref()
         ),
-        ("silver", "orders", Some("orders@1"))
+        ("silver", "orders", Some("orders@2"))
     );
     assert!(engine
         .drift()

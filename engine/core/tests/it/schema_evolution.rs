@@ -1,21 +1,21 @@
 //! Issue 10, silent loss 7: a new schema version must be backward compatible with the tables
-//! already written. Run the shop example with `orders@1`, pin an `orders@2`, plan again.
+//! already written. Run the shop example with `orders@2`, pin an `orders@3`, plan again.
 
 use crate::common::Project;
 use medallion_core::plan;
 
 const JOBS: [&str; 2] = ["jobs/shop/customers.yaml", "jobs/shop/orders.yaml"];
 
-/// Writes `schemas/orders/v2.yaml` (v1 edited by `edit`) and pins it in the orders job,
+/// Writes `schemas/orders/v3.yaml` (v1 edited by `edit`) and pins it in the orders job,
 /// with `job_edits` applied to the job file.
 fn pin_v2(p: &Project, edit: impl Fn(String) -> String, job_edits: &[(&str, &str)]) {
-    let v1 = std::fs::read_to_string(p.path().join("schemas/orders/v1.yaml")).unwrap();
-    let v2 = edit(v1.replace("version: 1", "version: 2"));
-    std::fs::write(p.path().join("schemas/orders/v2.yaml"), v2).unwrap();
+    let v1 = std::fs::read_to_string(p.path().join("schemas/orders/v2.yaml")).unwrap();
+    let v2 = edit(v1.replace("version: 2", "version: 3"));
+    std::fs::write(p.path().join("schemas/orders/v3.yaml"), v2).unwrap();
     let job_path = p.path().join("jobs/shop/orders.yaml");
     let mut job = std::fs::read_to_string(&job_path)
         .unwrap()
-        .replace("orders@1", "orders@2");
+        .replace("orders@2", "orders@3");
     for (from, to) in job_edits {
         assert!(job.contains(from), "the job has `{from}`");
         job = job.replace(from, to);
@@ -51,7 +51,7 @@ async fn a_version_that_renames_a_column_is_refused_at_plan_time() {
     );
     let shown = plan_errors(&p).await;
     assert!(
-        shown.contains("orders.yaml: bronze.schema: orders@2 is not backward compatible with table `bronze.orders`")
+        shown.contains("orders.yaml: bronze.schema: orders@3 is not backward compatible with table `bronze.orders`")
             && shown.contains("column `status` is dropped or renamed"),
         "{shown}"
     );
@@ -64,7 +64,7 @@ async fn a_version_that_narrows_a_column_is_refused_at_plan_time() {
     pin_v2(&p, |s| s.replace("\"decimal(12,2)\"", "int"), &[]);
     let shown = plan_errors(&p).await;
     assert!(
-        shown.contains("orders@2 is not backward compatible with table `silver.orders`")
+        shown.contains("orders@3 is not backward compatible with table `silver.orders`")
             && shown.contains("column `amount` would change from decimal(12,2) to int"),
         "{shown}"
     );

@@ -1,0 +1,251 @@
+//! Files written to a table but not committed yet, and their atomic commit.
+
+use std::collections::HashMap;
+
+use arrow::datatypes::SchemaRef;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::DeltaTable;
+use object_store::ObjectStoreExt as _;
+use url::Url;
+
+use super::properties::updated_metadata;
+use super::Location;
+use crate::error::{Error, Result};
+
+/// Files written to a table folder but not yet committed.
+pub struct StagedWrite {
+    pub name: String,
+    pub location: Location,
+    pub schema: SchemaRef,
+    writer: RecordBatchWriter,
+    pub rows: u64,
+    /// Table properties set when the table is created (e.g. `medallion.layer`).
+    pub properties: HashMap<String, String>,
+}
+
+impl StagedWrite {
+    pub fn new(name: &str, location: &Location, schema: SchemaRef) -> Result<Self> {
+        location.ensure_local_dir()?;
+        let writer = RecordBatchWriter::try_new(
+            location.url.as_str(),
+            schema.clone(),
+            None,
+            Some(location.options.clone()),
+        )
+        .map_err(|e| Error::table(name, e))?;
+        Ok(Self {
+            name: name.to_string(),
+            location: location.clone(),
+            schema,
+            writer,
+            rows: 0,
+            properties: HashMap::new(),
+        })
+    }
+
+    /// Writes without Parquet dictionaries, except for the given (repetitive) columns: for
+    /// Bronze's raw text, where most columns are near-unique and building a dictionary only to
+    /// abandon it costs more than it saves (Snappy still compresses the pages).
+    pub fn without_dictionaries(mut self, except: &[&str]) -> Self {
+        let mut props = parquet::file::properties::WriterProperties::builder()
+            .set_created_by(format!("medallion {}", env!("CARGO_PKG_VERSION")))
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_dictionary_enabled(false);
+        for c in except {
+            props = props
+                .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*c), true);
+        }
+        self.writer = self.writer.with_writer_properties(props.build());
+        self
+    }
+
+    /// Table properties to set if the commit creates the table.
+    pub fn with_properties(mut self, properties: HashMap<String, String>) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    pub async fn write(&mut self, batch: arrow::array::RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .await
+            .map_err(|e| Error::table(&self.name, e))
+    }
+
+    /// Closes the files; returns their add actions (to commit, or to [`discard`]).
+    pub async fn finish(mut self) -> Result<Staged> {
+        let adds = self
+            .writer
+            .flush()
+            .await
+            .map_err(|e| Error::table(&self.name, e))?;
+        Ok(Staged {
+            name: self.name,
+            location: self.location,
+            schema: self.schema,
+            adds,
+            rows: self.rows,
+            properties: self.properties,
+        })
+    }
+}
+
+/// Closed, uncommitted files of one table.
+#[derive(Clone)]
+pub struct Staged {
+    pub name: String,
+    pub location: Location,
+    pub schema: SchemaRef,
+    pub adds: Vec<Add>,
+    pub rows: u64,
+    /// Table properties set if the commit creates the table.
+    pub properties: HashMap<String, String>,
+}
+
+impl Staged {
+    /// URLs of the staged files.
+    pub fn file_urls(&self) -> Vec<Url> {
+        self.adds
+            .iter()
+            .map(|a| {
+                // A staged path is one we wrote: it always joins onto the table URL.
+                self.location
+                    .url
+                    .join(&a.path)
+                    .unwrap_or_else(|e| panic!("staged file {} of {}: {e}", a.path, self.name))
+            })
+            .collect()
+    }
+
+    /// Deletes the staged files (a run that failed before its commits).
+    pub async fn discard(&self) {
+        let Ok((store, root)) = self.location.object_store() else {
+            return;
+        };
+        for a in &self.adds {
+            let path = object_store::path::Path::from(
+                format!(
+                    "{}/{}",
+                    root.as_ref().trim_end_matches('/'),
+                    percent_decode(&a.path)
+                )
+                .trim_start_matches('/'),
+            );
+            let _ = store.delete(&path).await;
+        }
+    }
+
+    /// Commits the staged files as one new table version (creating the table on first
+    /// commit, and evolving its schema when the staged schema adds columns), together with
+    /// application transactions (bookmarks, e.g. Kafka offsets) in the same atomic commit. Returns the
+    /// table at the new version, or the unchanged table when nothing was staged.
+    pub async fn commit(
+        self,
+        existing: Option<DeltaTable>,
+        app_metadata: HashMap<String, serde_json::Value>,
+        txns: Vec<Transaction>,
+    ) -> Result<Option<DeltaTable>> {
+        self.commit_with(existing, app_metadata, txns, None).await
+    }
+
+    /// Like [`Staged::commit`], but commits exactly on top of the version `existing` was read
+    /// at: with `max_retries = Some(0)` the commit fails if any other commit landed since, so
+    /// that a check made on that version (e.g. of a bookmark) still holds when it commits.
+    pub async fn commit_with(
+        self,
+        existing: Option<DeltaTable>,
+        app_metadata: HashMap<String, serde_json::Value>,
+        txns: Vec<Transaction>,
+        max_retries: Option<usize>,
+    ) -> Result<Option<DeltaTable>> {
+        let name = self.name.clone();
+        if self.adds.is_empty() && txns.is_empty() && existing.is_some() {
+            return Ok(existing);
+        }
+        let mut props = CommitProperties::default()
+            .with_metadata(app_metadata)
+            .with_application_transactions(txns);
+        if let Some(n) = max_retries {
+            props = props.with_max_retries(n);
+        }
+        let actions: Vec<Action> = self.adds.into_iter().map(Action::Add).collect();
+        let kernel_schema: StructType = self
+            .schema
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| Error::table(&name, e.into()))?;
+        match existing {
+            None => {
+                self.location.ensure_local_dir()?;
+                let table = CreateBuilder::new()
+                    .with_location(self.location.url.as_str())
+                    .with_storage_options(self.location.options.clone())
+                    .with_configuration(
+                        self.properties
+                            .clone()
+                            .into_iter()
+                            .map(|(k, v)| (k, Some(v))),
+                    )
+                    .with_raise_if_key_not_exists(false)
+                    .with_table_name(name.clone())
+                    .with_columns(kernel_schema.fields().cloned())
+                    .with_actions(actions)
+                    .with_commit_properties(props)
+                    .await
+                    .map_err(|e| Error::table(&name, e))?;
+                Ok(Some(table))
+            }
+            Some(mut table) => {
+                let mut actions = actions;
+                if let Some(metadata) =
+                    updated_metadata(&table, &kernel_schema, &self.properties, &name)?
+                {
+                    actions.push(Action::Metadata(metadata));
+                }
+                let op = DeltaOperation::Write {
+                    mode: SaveMode::Append,
+                    partition_by: None,
+                    predicate: None,
+                };
+                let done = CommitBuilder::from(props)
+                    .with_actions(actions)
+                    .build(Some(table.snapshot()?), table.log_store(), op)
+                    .await
+                    .map_err(|e| Error::table(&name, e))?;
+                // Exactly the version this commit made (not the latest: another writer may
+                // have committed since), so that what is reported about it is about it.
+                table.state = Some(done.snapshot);
+                Ok(Some(table))
+            }
+        }
+    }
+}
+
+/// Properties that follow the spec on every commit: the pinned schema and how PII was
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
