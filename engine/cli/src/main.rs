@@ -184,6 +184,16 @@ enum Command {
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=36500))]
         days: i64,
     },
+    /// Erase a person (GDPR Art. 17): every row whose subject column holds the key, in every
+    /// layer, then delete the files that held them and write a receipt to the audit trail:
+    /// `medallion erase --env dev --subject customer --key C123 --reason "ticket 42"`.
+    Erase(EraseArgs),
+    /// Data subject requests: `medallion subject export --env dev --subject customer --key C123
+    /// --out DIR` writes every row about the person as JSON per table (GDPR Art. 15).
+    Subject {
+        #[command(subcommand)]
+        action: SubjectAction,
+    },
     /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`);
     /// the query is recorded in the audit trail.
     Sql {
@@ -224,6 +234,53 @@ struct DataArgs {
     /// The target table, `db.table` (default: the source's name); a table no pipeline writes.
     #[arg(long = "as", value_name = "TABLE")]
     target: Option<String>,
+}
+
+/// Who: a data subject and the key that identifies the person.
+#[derive(clap::Args)]
+struct PersonArgs {
+    #[arg(long, default_value = "dev")]
+    env: String,
+    /// The data subject, as schemas declare it (`subject: customer`).
+    #[arg(long)]
+    subject: String,
+    /// The person's identifier: the value of a subject column (`C123`, an e-mail). Never
+    /// written to the audit trail in clear (a salted hash).
+    #[arg(long)]
+    key: String,
+    /// The project's job specs (default: jobs/).
+    #[arg(long = "jobs")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct EraseArgs {
+    #[command(flatten)]
+    person: PersonArgs,
+    /// Why (a ticket), recorded in the receipt.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Print the rows and files that would be erased; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not erase: read every file of the subject's tables still on storage (data files
+    /// of every version, the Delta log) and exit 1 if the key is found anywhere.
+    #[arg(long, conflicts_with = "dry_run")]
+    verify: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Subcommand)]
+enum SubjectAction {
+    /// Write every row about the person, as JSON per table (`<out>/<db>.<table>.json`).
+    Export {
+        #[command(flatten)]
+        person: PersonArgs,
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -22,6 +22,7 @@ pub mod maintain;
 pub mod pii;
 pub mod pipeline;
 pub mod plan;
+pub mod privacy;
 pub mod promote;
 pub mod quality;
 pub mod quarantine;

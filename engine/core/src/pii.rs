@@ -131,6 +131,18 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// A value as `silver.pii: hash` stores it: hex HMAC-SHA-256 under the environment's key, or
+/// hex SHA-256 when the environment has none.
+pub fn hash_value(key: Option<&PiiKey>, value: &str) -> String {
+    match key {
+        Some(k) => hex(&hmac_sha256(&k.0, value.as_bytes())),
+        None => {
+            use sha2::Digest as _;
+            hex(&sha2::Sha256::digest(value.as_bytes()))
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {

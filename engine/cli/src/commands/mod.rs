@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use crate::{
-    project, stream, AuditAction, CatalogAction, Cli, Command, DataArgs, PromoteData, ReleaseAction,
+    project, stream, AuditAction, CatalogAction, Cli, Command, DataArgs, PromoteData,
+    ReleaseAction, SubjectAction,
 };
 
 mod audit;
@@ -12,6 +13,7 @@ mod copy;
 mod docs;
 mod lineage;
 mod maintain;
+mod privacy;
 mod promote;
 mod run;
 mod sql;
@@ -137,6 +139,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             lineage::lineage(&cli, args).await
         }
+        Command::Erase(a) => privacy::erase(&cli, a).await,
+        Command::Subject {
+            action: SubjectAction::Export { person, out },
+        } => privacy::export_subject(&cli, person, out).await,
         Command::Sql { query, env, format } => sql::sql(&cli, query, env, *format).await,
         Command::Catalog {
             action: CatalogAction::Sync { env },

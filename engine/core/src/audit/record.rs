@@ -103,7 +103,7 @@ impl Actor {
     /// This process: OS user and host, its command line, and the git commit of `project`
     /// (the folder holding environments.yaml) when it is in a git checkout.
     pub fn this_process(project: &std::path::Path) -> Self {
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let command = redacted_command(std::env::args());
         Self {
             who: Who {
                 user: os_user(),
@@ -135,6 +135,27 @@ pub fn peak_rss_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// The command line with the values of secret arguments replaced (`--key` of `erase` and
+/// `subject export`: a person's identifier must not be written to the trail in clear text).
+pub fn redacted_command(args: impl Iterator<Item = String>) -> String {
+    let mut out = Vec::new();
+    let mut hide_next = false;
+    for a in args {
+        if hide_next {
+            out.push("<redacted>".to_string());
+            hide_next = false;
+        } else if a == "--key" {
+            out.push(a);
+            hide_next = true;
+        } else if a.starts_with("--key=") {
+            out.push("--key=<redacted>".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out.join(" ")
 }
 
 fn os_user() -> String {
@@ -207,6 +228,24 @@ pub fn git_commit(dir: &std::path::Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_persons_key_is_not_in_the_recorded_command() {
+        let args = [
+            "medallion",
+            "erase",
+            "--key",
+            "C123",
+            "--subject",
+            "customer",
+            "--key=ada@x.io",
+        ];
+        let c = redacted_command(args.iter().map(|s| s.to_string()));
+        assert_eq!(
+            c,
+            "medallion erase --key <redacted> --subject customer --key=<redacted>"
+        );
+    }
 
     #[test]
     fn the_project_checkout_has_a_commit() {

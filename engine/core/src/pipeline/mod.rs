@@ -125,6 +125,16 @@ impl Engine {
 
     /// Runs one planned pipeline.
     pub async fn run(&self, plan: &JobPlan) -> RunOutcome {
+        self.run_with(plan, false).await
+    }
+
+    /// Recomputes the pipeline's Gold tables whose inputs changed, reading nothing new
+    /// (after an erasure changed Silver); a run of its own in the audit trail.
+    pub async fn refresh_gold(&self, plan: &JobPlan) -> RunOutcome {
+        self.run_with(plan, true).await
+    }
+
+    async fn run_with(&self, plan: &JobPlan, gold_only: bool) -> RunOutcome {
         let started = Instant::now();
         let report = Arc::new(ReportSink::default());
         let mut sinks: Vec<Arc<dyn EventSink>> = vec![
@@ -144,7 +154,10 @@ impl Engine {
         // The start is durable (in the audit trail) before anything is read or committed.
         let mut result = run.events.record(started_event(&run)).await;
         if result.is_ok() {
-            result = self.stages(&run, &mut scratch).await;
+            result = match gold_only {
+                false => self.stages(&run, &mut scratch).await,
+                true => gold::refresh(&run, &scratch.tmp).await,
+            };
         }
         scratch.discard().await;
         let duration_ms = started.elapsed().as_millis() as u64;

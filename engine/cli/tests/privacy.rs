@@ -1,0 +1,432 @@
+//! GDPR erasure and access through the binary (`medallion erase`, `medallion subject export`),
+//! on the shop example in dev. What erasure leaves is checked independently of its code: every
+//! Parquet file and Delta log entry on storage is read (DataFusion, plain text) and searched
+//! for the key; Gold equals a run over the same sources without the person's rows.
+
+use std::path::Path;
+
+mod common;
+use common::{medallion_with_fault as medallion, project};
+
+const KEY: &str = "C002";
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = medallion(dir, None, args);
+    assert_eq!(code, Some(0), "medallion {args:?}\n{out}\n{err}");
+    out
+}
+
+fn refused(dir: &Path, args: &[&str]) -> String {
+    let (code, out, err) = medallion(dir, None, args);
+    assert_eq!(
+        code,
+        Some(1),
+        "medallion {args:?} must be refused\n{out}\n{err}"
+    );
+    err
+}
+
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Every file of the lake's tables (data files of any version, Delta logs, checkpoints)
+/// whose content holds `needle`: Parquet read with DataFusion and printed, JSON as text.
+async fn holding(lake: &Path, needle: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    for db in ["bronze", "silver", "gold"] {
+        if lake.join(db).is_dir() {
+            files(&lake.join(db), &mut all);
+        }
+    }
+    let ctx = datafusion::prelude::SessionContext::new();
+    let mut found = Vec::new();
+    for f in all {
+        let name = f.display().to_string();
+        let text = if name.ends_with(".parquet") {
+            let batches = ctx
+                .read_parquet(&name, Default::default())
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        } else {
+            String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_string()
+        };
+        if text.contains(needle) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+fn sql(dir: &Path, query: &str) -> String {
+    ok(dir, &["sql", query, "--env", "dev", "--format", "csv"])
+}
+
+/// The example's sources without the lines of customer `key`, plus one orders file that
+/// holds only that customer's order (all of whose rows an erasure removes).
+fn sources(dir: &Path, without: Option<&str>) {
+    let only = concat!(
+        r#"{"order_id":"O3001","customer_id":"C002","amount":12.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-04T08:00:00Z","updated_at":"2026-11-04T08:00:00Z","items":[]}"#,
+        "\n"
+    );
+    std::fs::write(
+        dir.join("testdata/shop/orders/orders-2026-11-04.ndjson"),
+        only,
+    )
+    .unwrap();
+    let Some(key) = without else { return };
+    let mut all = Vec::new();
+    files(&dir.join("testdata/shop"), &mut all);
+    for f in all {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.contains(key))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&f, kept).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed() {
+    let p = project();
+    let d = p.path();
+    sources(d, None);
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let lake = d.join("lake/dev");
+    assert!(
+        !holding(&lake, KEY).await.is_empty(),
+        "the example holds {KEY}"
+    );
+    let before = sql(
+        d,
+        "SELECT count(*) AS n FROM silver.orders WHERE customer_id = 'C002'",
+    );
+    assert!(before.contains("\n3"), "{before}");
+
+    // The export (Art. 15) has the person's rows, per table.
+    let out = d.join("export");
+    ok(
+        d,
+        &[
+            "subject",
+            "export",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            KEY,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let orders: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("silver.orders.json")).unwrap())
+            .unwrap();
+    assert_eq!(orders.len(), 3);
+    assert!(orders.iter().all(|o| o["customer_id"] == KEY));
+    let customers: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("silver.customers.json")).unwrap())
+            .unwrap();
+    assert_eq!(customers.len(), 1);
+    let name = customers[0]["name"].as_str().unwrap();
+    assert!(
+        name.starts_with("***") && name.ends_with("pper"),
+        "masked in Silver: {name}"
+    );
+
+    // A dry run says what would go and changes nothing.
+    let dry = ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            KEY,
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    );
+    let dry: serde_json::Value = serde_json::from_str(&dry).unwrap();
+    assert_eq!(dry["dry_run"], true);
+    let silver_orders = dry["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "silver.orders")
+        .unwrap();
+    assert_eq!(silver_orders["rows_removed"], 3);
+    assert!(silver_orders["versions"].as_array().unwrap().is_empty());
+    assert_eq!(
+        sql(
+            d,
+            "SELECT count(*) AS n FROM silver.orders WHERE customer_id = 'C002'"
+        ),
+        before
+    );
+    assert!(readable(&lake.join("silver/orders"), 0));
+
+    let receipt = ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            KEY,
+            "--reason",
+            "ticket 42",
+            "--format",
+            "json",
+        ],
+    );
+    let receipt: serde_json::Value = serde_json::from_str(&receipt).unwrap();
+    assert_eq!(
+        receipt["rows_removed"].as_u64().unwrap() > 0,
+        true,
+        "{receipt}"
+    );
+    let refreshed = receipt["gold_refreshed"].as_array().unwrap();
+    assert!(
+        refreshed.iter().any(|g| g == "gold.revenue_by_country"),
+        "{receipt}"
+    );
+
+    // No file of any version on storage holds the key, read independently.
+    assert_eq!(holding(&lake, KEY).await, Vec::<String>::new());
+    let verify = ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            KEY,
+            "--verify",
+        ],
+    );
+    assert!(
+        verify.contains("the key occurs in none of them"),
+        "{verify}"
+    );
+    // Time travel to the version before the erasure fails: its log entry or files are gone.
+    assert!(!readable(&lake.join("silver/orders"), 0));
+    assert!(!readable(&lake.join("bronze/orders"), 0));
+
+    // Gold equals a run over the same sources without the person's rows.
+    let q = project();
+    sources(q.path(), Some(KEY));
+    ok(q.path(), &["run", "jobs/shop", "--env", "dev"]);
+    for g in ["gold.revenue_by_country", "gold.daily_revenue"] {
+        let query = format!("SELECT * FROM {g} ORDER BY 1");
+        assert_eq!(sql(d, &query), sql(q.path(), &query), "{g}");
+    }
+
+    // The receipt is in the audit trail, the key nowhere in it (a salted hash only), the
+    // trail verifies, and the next run does not ingest the erased rows again.
+    let trail = ok(d, &["audit", "--env", "dev", "--format", "json"]);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&trail).unwrap();
+    let r = records
+        .iter()
+        .find(|r| r["action"] == "erasure")
+        .expect("an erasure receipt");
+    let salt = r["detail"]["key_salt"].as_str().unwrap();
+    let expect = sha256_hex(format!("{salt}:{KEY}").as_bytes());
+    assert_eq!(r["detail"]["key_sha256"], expect.as_str());
+    assert_eq!(r["detail"]["reason"], "ticket 42");
+    let mut audit_files = Vec::new();
+    files(&lake.join("_medallion"), &mut audit_files);
+    for f in audit_files
+        .iter()
+        .filter(|f| f.to_string_lossy().contains("audit"))
+    {
+        // (`medallion sql` records its query text as typed: this test's queries name the key.)
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).to_string();
+        if !text.contains("\"sql_query\"") {
+            assert!(
+                !text.contains(KEY),
+                "{} holds the key:\n{text}",
+                f.display()
+            );
+        }
+    }
+    let verified = ok(d, &["audit", "verify", "--env", "dev"]);
+    assert!(verified.contains("intact"), "{verified}");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    assert_eq!(
+        holding(&lake, KEY).await,
+        Vec::<String>::new(),
+        "the next run brought the person back"
+    );
+}
+
+#[tokio::test]
+async fn a_key_matches_hashed_columns_and_bad_requests_are_refused() {
+    let p = project();
+    let d = p.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    // Silver holds e-mails hashed: the key is matched by its hash.
+    let out = ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "alan@example.com",
+            "--format",
+            "json",
+        ],
+    );
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let silver = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "silver.customers")
+        .unwrap();
+    assert_eq!(silver["rows_removed"], 1, "{r}");
+    assert_eq!(
+        sql(
+            d,
+            "SELECT count(*) AS n FROM silver.customers WHERE customer_id = 'C003'"
+        ),
+        "n\n0\n"
+    );
+    let masked = silver["unmatched"].as_array().unwrap();
+    assert!(
+        masked
+            .iter()
+            .any(|u| u.as_str().unwrap().starts_with("phone")
+                || u.as_str().unwrap().starts_with("name"))
+            || masked.is_empty(),
+        "{r}"
+    );
+
+    let err = refused(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "patient",
+            "--key",
+            "P1",
+        ],
+    );
+    assert!(
+        err.contains("no schema declares the data subject `patient`; declared: customer"),
+        "{err}"
+    );
+    let err = refused(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            " ",
+        ],
+    );
+    assert!(err.contains("--key") && err.contains("empty"), "{err}");
+    let err = refused(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "C001",
+            "--jobs",
+            "jobs/iot",
+        ],
+    );
+    assert!(
+        err.contains("no schema of these pipelines declares a data subject"),
+        "{err}"
+    );
+    let err = refused(d, &["erase", "--env", "dev", "--subject", "customer"]);
+    assert!(err.contains("--key"), "{err}");
+
+    // Bronze rows Silver has not processed yet: refused, nothing changed.
+    std::fs::write(
+        d.join("testdata/shop/orders/orders-2026-11-05.ndjson"),
+        concat!(r#"{"order_id":"O5001","customer_id":"C001","amount":1.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-05T08:00:00Z","updated_at":"2026-11-05T08:00:00Z","items":[]}"#, "\n"),
+    )
+    .unwrap();
+    let (code, _, _) = medallion(
+        d,
+        Some("after_bronze_commit"),
+        &["run", "jobs/shop/orders.yaml", "--env", "dev"],
+    );
+    assert_ne!(code, Some(0));
+    let err = refused(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "C001",
+        ],
+    );
+    assert!(
+        err.contains("Silver has not processed versions")
+            && err.contains("bronze.orders")
+            && err.contains("nothing was erased"),
+        "{err}"
+    );
+    assert!(sql(
+        d,
+        "SELECT count(*) AS n FROM silver.customers WHERE customer_id = 'C001'"
+    )
+    .contains("\n1"));
+}
+
+/// Whether version `v` of the table can still be read: its log entry is there and every
+/// file it added is on storage.
+fn readable(table: &Path, v: u32) -> bool {
+    let Ok(text) = std::fs::read_to_string(table.join(format!("_delta_log/{v:020}.json"))) else {
+        return false;
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|a| a["add"]["path"].as_str().map(str::to_string))
+        .all(|path| table.join(path).exists())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    medallion_core::schema::sha256_hex(bytes)
+}
