@@ -8,74 +8,9 @@ use std::process::Command;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_glue::config::Credentials;
 
-fn endpoint() -> String {
-    std::env::var("MEDALLION_MOTO_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
-}
-
 mod common;
+use common::aws::{encryption, endpoint, list_keys, medallion, setup};
 use common::{project, root};
-
-/// Runs the binary with the AWS configuration of the local server only (never the real AWS).
-fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
-        .args(args)
-        .current_dir(dir)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
-async fn setup() -> (tempfile::TempDir, String, String, String) {
-    let http = reqwest::Client::new();
-    if http
-        .get(format!("{}/moto-api/", endpoint()))
-        .send()
-        .await
-        .is_err()
-    {
-        panic!("the S3/KMS/Glue test server is not reachable at {}: start it with `. deploy/local/services/moto.sh`", endpoint());
-    }
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let bucket = format!("medallion-cloud-{}", &id[..16]);
-    assert!(http
-        .put(format!("{}/{bucket}", endpoint()))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success());
-    let r = http
-        .post(format!("{}/", endpoint()))
-        .header("X-Amz-Target", "TrentService.CreateKey")
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
-    let key = v["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
-    let prefix = format!("t{}_", &id[16..28]);
-    let dir = project(); // environments.yaml is replaced below
-    std::fs::write(
-        dir.path().join("environments.yaml"),
-        format!(
-            "environments:\n  dev: {{ lake: ./lake/dev, retention_days: 30 }}\n  prod:\n    lake: s3://{bucket}/lake\n    catalog: {{ glue: {{ database_prefix: {prefix} }} }}\n    kms_key: {key}\n    retention_days: 2555\n    streaming: true\n"
-        ),
-    )
-    .unwrap();
-    (dir, bucket, key, prefix)
-}
 
 async fn glue() -> aws_sdk_glue::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
@@ -474,44 +409,13 @@ async fn data_promoted_to_s3_is_encrypted_with_the_target_key() {
         "{out}"
     );
 
-    let http = reqwest::Client::new();
-    let list = http
-        .get(format!(
-            "{}/{bucket}?list-type=2&prefix=lake/reference/customers/",
-            endpoint()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let keys: Vec<&str> = list
-        .split("<Key>")
-        .skip(1)
-        .map(|k| &k[..k.find("</Key>").unwrap()])
-        .collect();
+    let keys = list_keys(&bucket, "lake/reference/customers/").await;
     assert!(keys.iter().any(|k| k.ends_with(".parquet")), "{keys:?}");
     assert!(keys.iter().any(|k| k.contains("_delta_log/")), "{keys:?}");
     for k in keys {
-        // moto answers SSE headers to requests that carry credentials (as any AWS SDK's do).
-        let head = http
-            .head(format!("{}/{bucket}/{k}", endpoint()))
-            .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0")
-            .send()
-            .await
-            .unwrap();
-        let h = |n: &str| {
-            head.headers()
-                .get(n)
-                .map(|v| v.to_str().unwrap().to_string())
-        };
-        assert_eq!(
-            h("x-amz-server-side-encryption").as_deref(),
-            Some("aws:kms"),
-            "{k}"
-        );
-        let kms = h("x-amz-server-side-encryption-aws-kms-key-id").unwrap_or_default();
+        let (sse, kms) = encryption(&bucket, &k).await;
+        assert_eq!(sse.as_deref(), Some("aws:kms"), "{k}");
+        let kms = kms.unwrap_or_default();
         assert!(
             kms.contains(&key),
             "{k} is encrypted with {kms}, not the target's key {key}"

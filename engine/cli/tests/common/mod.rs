@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod aws;
+
 /// Runs the binary in `dir` (with the debug-build fault hook `MEDALLION_FAULT` set to `fault`,
 /// or unset): exit code (None if killed), stdout, stderr.
 pub fn medallion_with_fault(
