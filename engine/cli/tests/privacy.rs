@@ -281,6 +281,63 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
         Vec::<String>::new(),
         "the next run brought the person back"
     );
+
+    // A source re-sends the person's order: it lands in Bronze (raw) but is kept out of
+    // Silver for `privacy.suppress_days`, counted as dropped by `erased_subject`.
+    std::fs::write(
+        d.join("testdata/shop/orders/orders-2026-11-06.ndjson"),
+        concat!(
+            r#"{"order_id":"O6001","customer_id":"C002","amount":9.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-06T08:00:00Z","updated_at":"2026-11-06T08:00:00Z","items":[]}"#,
+            "\n",
+            r#"{"order_id":"O6002","customer_id":"C001","amount":8.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-06T08:00:00Z","updated_at":"2026-11-06T08:00:00Z","items":[]}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let report = ok(
+        d,
+        &[
+            "run",
+            "jobs/shop/orders.yaml",
+            "--env",
+            "dev",
+            "--report",
+            "json",
+        ],
+    );
+    assert!(report.contains("erased_subject"), "{report}");
+    assert_eq!(
+        sql(
+            d,
+            "SELECT count(*) AS n FROM silver.orders WHERE order_id = 'O6001'"
+        ),
+        "n\n0\n"
+    );
+    assert_eq!(
+        sql(
+            d,
+            "SELECT count(*) AS n FROM silver.orders WHERE order_id = 'O6002'"
+        ),
+        "n\n1\n"
+    );
+    let held = holding(&lake, KEY).await;
+    assert!(
+        !held.is_empty() && held.iter().all(|f| f.contains("/bronze/orders/")),
+        "{held:?}"
+    );
+    ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            KEY,
+        ],
+    );
+    assert_eq!(holding(&lake, KEY).await, Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -237,6 +237,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 pii: spec.pii.clone(),
                 audit: spec.audit.clone(),
                 lineage: spec.lineage.clone(),
+                privacy: spec.privacy.clone(),
                 other_lakes: lakes.iter().filter(|(n, _)| n != name).cloned().collect(),
                 project_root: root.clone(),
                 promote_from: spec.promote_from.clone(),

@@ -68,6 +68,10 @@ pub struct EnvironmentSpec {
     /// OpenLineage: `{ http: { url: http://marquez:5000 }, running_interval_s: 60 }`.
     #[serde(default)]
     pub lineage: crate::lineage::LineageEnvSpec,
+    /// Data subject rights: `{ suppress_days: 30 }` keeps an erased person's rows out of
+    /// Silver for that many days after the erasure (re-sent messages, re-exports).
+    #[serde(default)]
+    pub privacy: crate::privacy::PrivacyEnvSpec,
     /// What the environment is for.
     #[serde(default)]
     pub description: Option<String>,
@@ -138,6 +142,8 @@ pub struct Environment {
     pub audit: crate::audit::AuditEnvSpec,
     /// OpenLineage settings (HTTP endpoint).
     pub lineage: crate::lineage::LineageEnvSpec,
+    /// Data subject rights settings (the suppression horizon).
+    pub privacy: crate::privacy::PrivacyEnvSpec,
     /// Lake roots of the other environments (isolation checks).
     pub other_lakes: Vec<(String, LakeRoot)>,
     /// The project root: the folder holding `environments.yaml`.

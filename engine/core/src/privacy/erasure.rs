@@ -43,6 +43,8 @@ pub struct Receipt {
     pub gold_refreshed: Vec<String>,
     pub rows_removed: u64,
     pub files_deleted: u64,
+    /// Until when the person's rows arriving again are kept out of Silver.
+    pub suppressed_until: Option<String>,
 }
 
 pub async fn erase(e: &Erasure<'_>) -> Result<Receipt> {
@@ -62,6 +64,7 @@ pub async fn erase(e: &Erasure<'_>) -> Result<Receipt> {
         gold_refreshed: Vec::new(),
         rows_removed: 0,
         files_deleted: 0,
+        suppressed_until: None,
     };
     if !e.dry_run {
         let mut start = Entry::new(
@@ -93,6 +96,12 @@ pub async fn erase(e: &Erasure<'_>) -> Result<Receipt> {
         .map(|t| t.rows_removed)
         .sum();
     r.files_deleted = r.tables.iter().map(|t| t.files_deleted).sum();
+    let days = env.privacy.suppress_days;
+    if !e.dry_run && days > 0 {
+        let until = chrono::Utc::now() + chrono::Duration::days(days as i64);
+        super::suppress::add(env, e.subject, e.key, &e.run_id, until).await?;
+        r.suppressed_until = Some(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
     if !e.dry_run {
         let mut done = Entry::new("erasure", serde_json::to_value(&r).unwrap_or_default());
         done.run_id = Some(e.run_id.clone());

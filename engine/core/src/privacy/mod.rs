@@ -14,14 +14,39 @@ pub mod erase;
 pub mod erasure;
 pub mod export;
 pub mod scan;
+pub mod suppress;
 pub mod targets;
 pub mod verify;
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::pii::PiiKey;
 use crate::plan::JobPlan;
+
+/// `privacy:` of an environment in environments.yaml.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyEnvSpec {
+    /// Days an erased person's rows are kept out of Silver after the erasure (rows re-sent
+    /// by a source, a re-export); 0: not at all. Default 30.
+    #[serde(default = "default_suppress_days")]
+    pub suppress_days: u32,
+}
+
+fn default_suppress_days() -> u32 {
+    30
+}
+
+impl Default for PrivacyEnvSpec {
+    fn default() -> Self {
+        Self {
+            suppress_days: default_suppress_days(),
+        }
+    }
+}
 
 /// What identifies one person: the key as given and its hashed forms (how a `hash`ed column
 /// stores it).

@@ -172,12 +172,23 @@ async fn typed_rows(
         )?),
         None => None,
     };
+    let subject_columns: Vec<(String, String)> = plan
+        .schema
+        .fields
+        .iter()
+        .filter_map(|f| f.subject.clone().map(|s| (s, f.name.clone())))
+        .collect();
+    let list = match subject_columns.is_empty() {
+        true => None,
+        false => crate::privacy::suppress::load(run.env(), chrono::Utc::now()).await?,
+    };
     let mut read = 0;
     for part in parts {
         let mut sinks = rows::RowSinks {
             typed: &mut file,
             deduper: deduper.as_mut(),
             quarantine: &mut *quarantine,
+            suppress: list.as_ref().map(|l| (l, subject_columns.as_slice())),
         };
         let n = rows::process(run, table, part.rows, part.replayed, &mut sinks).await?;
         read += n;

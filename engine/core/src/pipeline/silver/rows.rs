@@ -16,6 +16,7 @@ use crate::dedupe::Deduper;
 use crate::error::Result;
 use crate::events::{RunEvent, Stage};
 use crate::plan::{SOURCE_FILE, SOURCE_LINE};
+use crate::privacy::suppress::{Suppression, RULE as ERASED};
 use crate::quality::{CompiledRule, RowRule};
 use crate::quarantine::QuarantineRow;
 use crate::report::SCHEMA_RULE;
@@ -26,6 +27,8 @@ pub struct RowSinks<'a> {
     pub typed: &'a mut TempParquet,
     pub deduper: Option<&'a mut Deduper>,
     pub quarantine: &'a mut QuarantineWriter,
+    /// Erased people kept out of Silver, and the (subject, column) pairs to match them by.
+    pub suppress: Option<(&'a Suppression, &'a [(String, String)])>,
 }
 
 /// Types and checks every batch of one input.
@@ -51,6 +54,9 @@ pub async fn process(
             rows: raw.num_rows() as u64,
         });
         let (mut batch, mut raw) = type_rows(run, raw, out.quarantine).await?;
+        if let Some((list, columns)) = out.suppress {
+            (batch, raw) = suppress(run, table, list, columns, batch, raw)?;
+        }
         for check in plan.rules.iter().filter_map(CompiledRule::as_row) {
             let rule = check.rule();
             let fails = check.failing(&batch)?;
@@ -183,4 +189,35 @@ pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
         Some(c) => c.iter().collect(),
         None => vec![None; batch.num_rows()],
     }
+}
+
+/// Removes the rows of erased people (counted as dropped by `erased_subject`).
+fn suppress(
+    run: &Run<'_>,
+    table: &str,
+    list: &Suppression,
+    columns: &[(String, String)],
+    batch: RecordBatch,
+    raw: RecordBatch,
+) -> Result<(RecordBatch, RecordBatch)> {
+    let hit = list.mask(&batch, columns)?;
+    let rows = hit.true_count() as u64;
+    // Reported as a rule of its own, so that a report says why the rows were dropped.
+    run.emit(RunEvent::RuleOutcome {
+        table: table.to_string(),
+        rule: ERASED.to_string(),
+        on_fail: crate::spec::OnFail::Drop,
+        checked: batch.num_rows() as u64,
+        failed: rows,
+    });
+    if rows == 0 {
+        return Ok((batch, raw));
+    }
+    run.emit(RunEvent::RowsDropped {
+        table: table.to_string(),
+        rule: ERASED.to_string(),
+        rows,
+    });
+    let keep = not(&hit)?;
+    Ok((typing::filter(&batch, &keep)?, typing::filter(&raw, &keep)?))
 }
