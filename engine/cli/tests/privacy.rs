@@ -345,6 +345,17 @@ async fn a_key_matches_hashed_columns_and_bad_requests_are_refused() {
     let p = project();
     let d = p.path();
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    // A file no commit references, just written (as a running writer's staged file is): it
+    // holds the key but is not deleted (its writer would lose the rest of its commit); the
+    // receipt says so and --verify fails until it is gone.
+    let bronze = d.join("lake/dev/bronze/customers");
+    let data = std::fs::read_dir(&bronze)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .unwrap();
+    let staged = bronze.join("part-staged-by-a-running-writer.parquet");
+    std::fs::copy(&data, &staged).unwrap();
     // Silver holds e-mails hashed: the key is matched by its hash.
     let out = ok(
         d,
@@ -361,6 +372,31 @@ async fn a_key_matches_hashed_columns_and_bad_requests_are_refused() {
         ],
     );
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(staged.exists());
+    assert!(
+        out.contains("part-staged-by-a-running-writer.parquet holds the key but is not committed"),
+        "{out}"
+    );
+    let (code, out, _) = medallion(
+        d,
+        None,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "alan@example.com",
+            "--verify",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FOUND in bronze.customers data: part-staged-by-a-running-writer.parquet"),
+        "{out}"
+    );
+    std::fs::remove_file(&staged).unwrap();
     let silver = r["tables"]
         .as_array()
         .unwrap()

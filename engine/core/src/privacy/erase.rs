@@ -285,8 +285,19 @@ async fn delete_held(
     let loc = r.env.location(&r.target.table)?;
     let (_, files) = scan::list(&loc, false).await?;
     let active = active_files(t)?;
+    let removed = table::removed_files(t).await?;
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
     for f in files.iter().filter(|f| !active.contains(&f.rel)) {
         if !scan::file_holds(store, f, r.needles).await? {
+            continue;
+        }
+        // A file no commit added or removed, written in the last hour, is a running
+        // writer's staged file: deleting it would lose the other rows of its commit.
+        if !removed.contains(&f.rel) && f.modified > hour_ago {
+            out.notes.push(format!(
+                "{} holds the key but is not committed (a running writer's?): not deleted; erase again once the pipeline's runs and streams are stopped",
+                f.rel
+            ));
             continue;
         }
         out.files_deleted += 1;

@@ -21,6 +21,7 @@ pub struct StoredFile {
     pub rel: String,
     pub path: Path,
     pub size: u64,
+    pub modified: chrono::DateTime<chrono::Utc>,
 }
 
 /// Every object under the table's folder: its data files (any version, referenced or not)
@@ -50,6 +51,7 @@ pub async fn list(loc: &Location, log: bool) -> Result<(Arc<dyn ObjectStore>, Ve
                 rel,
                 path: o.location,
                 size: o.size,
+                modified: o.last_modified,
             });
         }
     }

@@ -165,3 +165,21 @@ pub fn error_is_commit_race(e: &crate::Error) -> bool {
         _ => false,
     }
 }
+
+/// The data files some commit still in the log removed (tombstones: needed only to time
+/// travel to versions before their removal).
+pub async fn removed_files(table: &DeltaTable) -> Result<std::collections::HashSet<String>> {
+    let store = table.log_store();
+    let mut out = std::collections::HashSet::new();
+    for v in 0..=version(table).max(0) {
+        let Some(bytes) = store.read_commit_entry(v as _).await? else {
+            continue;
+        };
+        for action in deltalake::logstore::get_actions(v as _, &bytes)? {
+            if let Action::Remove(r) = action {
+                out.insert(r.path);
+            }
+        }
+    }
+    Ok(out)
+}
