@@ -194,6 +194,10 @@ enum Command {
         #[command(subcommand)]
         action: SubjectAction,
     },
+    /// Sample the tables' text and date columns for personal and payment data (e-mail, phone,
+    /// card numbers, IBAN, US SSN, IP addresses, dates of birth, names) and compare with their
+    /// classification; exit 1 when an unclassified column holds such data.
+    Classify(ClassifyArgs),
     /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`);
     /// the query is recorded in the audit trail.
     Sql {
@@ -267,6 +271,22 @@ struct EraseArgs {
     /// of every version, the Delta log) and exit 1 if the key is found anywhere.
     #[arg(long, conflicts_with = "dry_run")]
     verify: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+struct ClassifyArgs {
+    /// Only this table (`db.table`); default every table of the lake.
+    table: Option<String>,
+    #[arg(long, default_value = "dev")]
+    env: String,
+    /// Rows sampled per table.
+    #[arg(long, default_value_t = 10000)]
+    sample: usize,
+    /// Share of a column's values a detector must match (0 to 1).
+    #[arg(long, default_value_t = 0.5)]
+    min_ratio: f64,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }

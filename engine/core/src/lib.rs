@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod classify;
 pub mod compat;
 pub mod dedupe;
 pub mod env;

@@ -157,6 +157,7 @@ pub fn row_check_sql(check: &Check) -> Option<(String, Option<String>)> {
                 ),
                 Some(r.column.clone()),
             ),
+            BuiltinCheck::PiiScan(p) => (crate::classify::rule::sql(p), p.columns.first().cloned()),
             BuiltinCheck::Unique(_) | BuiltinCheck::RowCount(_) => return None,
         },
     })
@@ -180,6 +181,7 @@ pub fn compile(
     schema: &SchemaRef,
 ) -> std::result::Result<Vec<CompiledRule>, Vec<SpecError>> {
     let ctx = SessionContext::new();
+    ctx.register_udf(crate::classify::rule::udf());
     let df_schema = match DFSchema::try_from(schema.as_ref().clone()) {
         Ok(s) => s,
         Err(e) => return Err(vec![SpecError::new(file, "silver.rules", e.to_string())]),
@@ -202,6 +204,36 @@ pub fn compile(
         if let Some(c) = checked_column(&rule.check) {
             if !columns.contains(&c) {
                 errors.push(unknown(&c));
+                continue;
+            }
+        }
+        if let Check::Builtin(BuiltinCheck::PiiScan(p)) = &rule.check {
+            if let Some(c) = p.columns.iter().find(|c| !columns.contains(c)) {
+                errors.push(unknown(c));
+                continue;
+            }
+            if p.columns.is_empty() {
+                errors.push(SpecError::new(
+                    file,
+                    &path,
+                    "pii_scan needs at least one column in `columns`",
+                ));
+                continue;
+            }
+            if let Err(bad) = crate::classify::rule::detectors(p) {
+                let known: Vec<&str> = crate::classify::Detector::ALL
+                    .iter()
+                    .map(|d| d.name())
+                    .collect();
+                errors.push(SpecError::new(
+                    file,
+                    &path,
+                    format!(
+                        "unknown detector(s) {}; the detectors are: {}",
+                        bad.join(", "),
+                        known.join(", ")
+                    ),
+                ));
                 continue;
             }
         }

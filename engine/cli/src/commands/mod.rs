@@ -9,6 +9,7 @@ use crate::{
 
 mod audit;
 mod catalog;
+mod classify;
 mod copy;
 mod docs;
 mod lineage;
@@ -140,6 +141,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             lineage::lineage(&cli, args).await
         }
         Command::Erase(a) => privacy::erase(&cli, a).await,
+        Command::Classify(a) => classify::classify(&cli, a).await,
         Command::Subject {
             action: SubjectAction::Export { person, out },
         } => privacy::export_subject(&cli, person, out).await,

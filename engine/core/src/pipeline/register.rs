@@ -74,11 +74,33 @@ pub async fn register(
         })
         .collect();
     let typed_layer = matches!(layer, "bronze" | "silver");
+    // A quarantined record is kept as delivered: it holds whatever personal data its
+    // source fields hold.
+    let quarantined: Vec<(String, Option<String>, Option<String>)> = vec![(
+        "_record".into(),
+        Some("The rejected record as delivered".into()),
+        (!plan.schema.pii_columns().is_empty()).then(|| "pii".to_string()),
+    )];
+    let described: &[_] = match layer {
+        "bronze" | "silver" => &described,
+        "quarantine" => &quarantined,
+        _ => &[],
+    };
     let mut parameters = BTreeMap::new();
     parameters.insert("environment".into(), env.name.clone());
     parameters.insert("retention_days".into(), env.retention_days.to_string());
     if let Some(o) = &plan.job.spec.owner {
         parameters.insert("owner".into(), o.clone());
+    }
+    let columns = columns_of(&table::arrow_schema(t)?, described);
+    // The table's tag: every classification its columns carry (Glue table parameter).
+    let classes: std::collections::BTreeSet<&str> = columns
+        .iter()
+        .filter_map(|c| c.classification.as_deref())
+        .collect();
+    if !classes.is_empty() {
+        let classes: Vec<&str> = classes.into_iter().collect();
+        parameters.insert("classifications".into(), classes.join(","));
     }
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let entry = TableEntry {
@@ -87,10 +109,7 @@ pub async fn register(
         location: env.location(name)?.to_string(),
         format: "delta".into(),
         layer: layer.into(),
-        columns: columns_of(
-            &table::arrow_schema(t)?,
-            if typed_layer { &described } else { &[] },
-        ),
+        columns,
         delta_version: table::version(t),
         owner_pipeline: plan.job.spec.pipeline.clone(),
         schema_ref: typed_layer.then(|| plan.schema.reference()),

@@ -327,6 +327,11 @@ pub fn check(c: &Check) -> String {
                 x.min.map_or(String::new(), |v| v.to_string()),
                 x.max.map_or(String::new(), |v| v.to_string())
             ),
+            BuiltinCheck::PiiScan(x) => format!(
+                "pii_scan [{}] detectors [{}]",
+                x.columns.join(", "),
+                x.detectors.join(", ")
+            ),
             BuiltinCheck::Sql(_) => unreachable!("matched above"),
         },
     }

@@ -312,6 +312,18 @@ pub enum BuiltinCheck {
     /// `row_count: { min, max }`: the number of rows the run brings to Silver. Table-level:
     /// `on_fail` must be `warn` or `fail`.
     RowCount(RowCountCheck),
+    /// `pii_scan: { columns: [notes], detectors: [email, phone] }`: fails a row when a column
+    /// holds personal or payment data a detector finds anywhere in its text (default: every
+    /// detector but `date_of_birth` and `person_name`). See docs/classification.md.
+    PiiScan(PiiScanCheck),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiScanCheck {
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub detectors: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
