@@ -132,6 +132,30 @@ fn unclassified_personal_data_is_flagged_and_pii_scan_quarantines_it() {
         "email"
     );
 
+    // With on_fail: fail, the error names the kind found, never the value.
+    std::fs::write(
+        d.join("jobs/contacts.yaml"),
+        CONTACTS.replace("on_fail: quarantine", "on_fail: fail"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("landing/contacts/d.csv"),
+        "id,notes,card\n4,reach me at grace@example.com,\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(d, &["run", "jobs/contacts.yaml", "--env", "dev"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("notes holds email (value withheld)"), "{err}");
+    assert!(
+        !err.contains("grace@example.com") && !out.contains("grace@example.com"),
+        "{err}"
+    );
+    let trail = run(d, &["audit", "--env", "dev", "--format", "json"]).1;
+    assert!(
+        !trail.contains("grace@example.com"),
+        "the audit trail holds the value"
+    );
+
     // A rule naming an unknown detector is a spec error that lists the detectors.
     std::fs::write(
         d.join("jobs/contacts.yaml"),

@@ -328,7 +328,7 @@ fn retention_refuses_what_it_cannot_know() {
         q["retention_from"]
             .as_str()
             .unwrap()
-            .starts_with("classification pii (_record: "),
+            .starts_with("classification pii (_record"),
         "{q}"
     );
     assert_eq!(table(&r, "silver.orders_quarantine")["retention_days"], 30);

@@ -255,7 +255,8 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
         .expect("an erasure receipt");
     let salt = r["detail"]["key_salt"].as_str().unwrap();
     let expect = sha256_hex(format!("{salt}:{KEY}").as_bytes());
-    assert_eq!(r["detail"]["key_sha256"], expect.as_str());
+    assert_eq!(r["detail"]["key_hash_kind"], "salted-sha256");
+    assert_eq!(r["detail"]["key_hash"], expect.as_str());
     assert_eq!(r["detail"]["reason"], "ticket 42");
     let mut audit_files = Vec::new();
     files(&lake.join("_medallion"), &mut audit_files);
@@ -275,7 +276,22 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
     }
     let verified = ok(d, &["audit", "verify", "--env", "dev"]);
     assert!(verified.contains("intact"), "{verified}");
+    // A second erasure right after the first (no run between: Silver's bookmark of Bronze
+    // is behind the first erasure's commit), then runs go on.
+    ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "C004",
+        ],
+    );
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    assert!(holding(&lake, "C004").await.is_empty());
     assert_eq!(
         holding(&lake, KEY).await,
         Vec::<String>::new(),
@@ -290,6 +306,9 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
             r#"{"order_id":"O6001","customer_id":"C002","amount":9.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-06T08:00:00Z","updated_at":"2026-11-06T08:00:00Z","items":[]}"#,
             "\n",
             r#"{"order_id":"O6002","customer_id":"C001","amount":8.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-06T08:00:00Z","updated_at":"2026-11-06T08:00:00Z","items":[]}"#,
+            "\n",
+            // Does not fit the schema: it must not reach Silver's quarantine either.
+            r#"{"order_id":"O6003","customer_id":"C002","amount":"lots","currency":"EUR","status":"placed","ordered_at":"2026-11-06T08:00:00Z","updated_at":"2026-11-06T08:00:00Z","items":[]}"#,
             "\n"
         ),
     )
@@ -421,6 +440,31 @@ async fn a_key_matches_hashed_columns_and_bad_requests_are_refused() {
         "{r}"
     );
 
+    // A key that is no customer's (here a currency) erases nothing, says so, exit 1: no
+    // other person's record and no log entry goes because it mentions the value.
+    let count = |d: &Path| {
+        let mut f = Vec::new();
+        for db in ["bronze", "silver", "gold"] {
+            files(&d.join("lake/dev").join(db), &mut f);
+        }
+        f.sort();
+        f
+    };
+    let before = count(d);
+    let err = refused(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "EUR",
+        ],
+    );
+    assert!(err.contains("no row of this `customer` was found"), "{err}");
+    assert_eq!(count(d), before, "no table file was added or deleted");
     let err = refused(
         d,
         &[

@@ -323,6 +323,18 @@ pub fn reason(rule: &CompiledRule, batch: &RecordBatch, row: usize) -> String {
                     }
                 })
                 .unwrap_or_default();
+            if sql.contains(crate::classify::rule::UDF) {
+                // The value is what the rule keeps out of the lake: never in a reason.
+                let found: Vec<&str> = crate::classify::Detector::ALL
+                    .into_iter()
+                    .filter(|d| d.within(&value))
+                    .map(|d| d.name())
+                    .collect();
+                return match found.is_empty() {
+                    true => format!("rule `{}` failed: personal or payment data in a scanned column (value withheld)", rule.name),
+                    false => format!("rule `{}` failed: {c} holds {} (value withheld)", rule.name, found.join(", ")),
+                };
+            }
             format!(
                 "rule `{}` failed: {c} = {value} does not satisfy {sql}",
                 rule.name

@@ -82,6 +82,19 @@ pub async fn erase(cli: &Cli, a: &EraseArgs) -> anyhow::Result<ExitCode> {
     };
     let r = erase_all(&e).await?;
     print_receipt(&r, a.format)?;
+    let found = r
+        .tables
+        .iter()
+        .any(|t| t.rows_removed > 0 || t.files_deleted > 0);
+    if !found {
+        // A typo in the key would otherwise look like a completed erasure.
+        eprintln!(
+            "no row of this `{}` was found in any table searched (the key is matched exactly, case included){}",
+            r.subject,
+            if r.dry_run { "" } else { "; the request is recorded in the audit trail" }
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -96,11 +109,14 @@ fn print_receipt(r: &Receipt, format: Format) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "erasure of a `{}` (key sha256 {} salted with {})",
+        "erasure of a `{}` (key {} {}…)",
         r.subject,
-        &r.key_sha256[..16],
-        r.key_salt
+        r.key_hash_kind,
+        &r.key_hash[..16]
     )?;
+    for n in &r.notes {
+        writeln!(out, "  note: {n}")?;
+    }
     for t in &r.tables {
         writeln!(
             out,
@@ -146,17 +162,11 @@ async fn verify_erased(p: &Project, a: &EraseArgs) -> anyhow::Result<ExitCode> {
         medallion_core::pii::hash_key(&p.env)?.as_ref(),
     );
     let all = targets::targets(&p.plans, &a.person.subject).await?;
-    let mut tables: Vec<TableName> = all.iter().map(|t| t.table.clone()).collect();
-    // Every Gold table too: any can have been computed from the subject's rows.
-    tables.extend(
-        p.plans
-            .iter()
-            .flat_map(|pl| pl.gold.iter().map(|g| g.table.clone())),
-    );
-    tables.sort_by_key(|t| t.to_string());
-    tables.dedup();
-    tables.retain(|t| p.lake.contains(t));
-    let v = verify::verify(&p.env, &tables, &needles).await?;
+    let all: Vec<_> = all
+        .into_iter()
+        .filter(|t| p.lake.contains(&t.table))
+        .collect();
+    let v = verify::verify(&p.env, &all, &needles).await?;
     let mut out = out::stdout();
     if a.format == Format::Json {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;

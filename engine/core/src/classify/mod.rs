@@ -92,10 +92,14 @@ pub async fn classify_table(
                 | DataType::Utf8View
                 | DataType::Date32
                 | DataType::Date64
+                | DataType::Int64
+                | DataType::UInt64
         );
-        // Of the metadata columns, the quarantine's `_record` (the record as delivered).
-        let record = f.name() == "_record";
-        if !textual || (f.name().starts_with('_') && !record) {
+        // Nested values and the quarantine's `_record` (a record as delivered) are judged as
+        // text holding values; other metadata columns are the engine's.
+        let nested = f.data_type().is_nested();
+        let record = f.name() == "_record" || nested;
+        if !(textual || nested) || (f.name().starts_with('_') && f.name() != "_record") {
             continue;
         }
         let values = column_values(&batches, f.name())?;
@@ -119,6 +123,18 @@ fn column_values(batches: &[RecordBatch], column: &str) -> Result<Vec<String>> {
         let Some(c) = b.column_by_name(column) else {
             continue;
         };
+        if c.data_type().is_nested() {
+            let f = arrow::util::display::ArrayFormatter::try_new(
+                c.as_ref(),
+                &arrow::util::display::FormatOptions::default(),
+            )?;
+            values.extend(
+                (0..c.len())
+                    .filter(|i| c.is_valid(*i))
+                    .map(|i| f.value(i).to_string()),
+            );
+            continue;
+        }
         let c = arrow::compute::cast(c, &DataType::Utf8)?;
         let a = arrow::array::cast::as_string_array(&c);
         values.extend(
@@ -139,14 +155,18 @@ pub fn judge(
     o: Options,
 ) -> ColumnFinding {
     let n = values.len().max(1) as f64;
-    let mut best: Option<(Detector, usize)> = None;
-    for d in Detector::ALL {
-        let hits = values.iter().filter(|v| d.is(v, column)).count();
-        if hits > 0 && best.is_none_or(|(_, b)| hits > b) {
-            best = Some((d, hits));
+    // Each value counts once, for the first detector taking it; the column's detector is
+    // the most frequent, its ratio the share of values any detector took (a column mixing
+    // e-mails and phone numbers holds personal data as a whole).
+    let mut counts: BTreeMap<Detector, usize> = BTreeMap::new();
+    for v in values {
+        if let Some(d) = Detector::ALL.into_iter().find(|d| d.is(v, column)) {
+            *counts.entry(d).or_insert(0) += 1;
         }
     }
-    let ratio = best.map_or(0.0, |(_, h)| h as f64 / n);
+    let any: usize = counts.values().sum();
+    let best: Option<(Detector, usize)> = counts.into_iter().max_by_key(|(_, c)| *c);
+    let ratio = best.map_or(0.0, |_| any as f64 / n);
     let found = best.filter(|_| ratio >= o.min_ratio && !values.is_empty());
     let examples = found
         .map(|(d, _)| {
@@ -164,8 +184,9 @@ pub fn judge(
         .is_some_and(|c| matches!(c, "pii" | "pci" | "phi" | "sensitive" | "confidential"));
     let status = match (found.is_some(), &classification) {
         _ if values.is_empty() => Status::NoValues,
-        (true, Some(_)) => Status::Classified,
-        (true, None) => Status::Unclassified,
+        // A classification that does not say sensitive (`public`, `internal`) is none.
+        (true, Some(_)) if sensitive => Status::Classified,
+        (true, _) => Status::Unclassified,
         (false, Some(_)) if sensitive && protected => Status::Protected,
         (false, Some(_)) if sensitive => Status::NothingFound,
         _ => Status::Clean,
@@ -285,6 +306,31 @@ mod tests {
         assert_eq!(f.suggested.as_deref(), Some("pii"));
         assert_eq!(f.examples[0], "***********.com");
         assert!(f.examples.iter().all(|e| !e.contains("ada")));
+    }
+
+    #[test]
+    fn mixed_columns_and_non_sensitive_classifications_are_flagged() {
+        let mixed = s(&[
+            "ada@example.com",
+            "+44 20 7946 0001",
+            "n/a",
+            "bob@example.org",
+            "+1 212 555 0102",
+        ]);
+        let f = judge("t", "contact", None, &mixed, O);
+        assert_eq!(
+            f.status,
+            Status::Unclassified,
+            "80% personal data, 40% each kind"
+        );
+        let f = judge(
+            "t",
+            "phone",
+            Some("public".into()),
+            &s(&["+44 20 7946 0001"]),
+            O,
+        );
+        assert_eq!(f.status, Status::Unclassified);
     }
 
     #[test]

@@ -89,52 +89,71 @@ pub async fn erase_table(r: &Request<'_>) -> Result<TableErased> {
         rewrite(t, &loc, hits, r, &mut out).await?
     };
     delete_held(&t, &*store, r, &mut out).await?;
-    clean_log(&t, &*store, r, &mut out).await?;
     Ok(out)
 }
 
+/// Whether a data file has rows matching the target's columns.
+async fn has_rows(store: &dyn ObjectStore, f: &StoredFile, r: &Request<'_>) -> Result<bool> {
+    for b in scan::read(store, f).await? {
+        if scan::row_mask(&b, &r.target.columns, r.needles)?.true_count() > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The Delta log keeps each file's minimum and maximum values (column statistics), so the
-/// key can be in commits before the erasure. When it is: a checkpoint of the erased version,
-/// then every log entry before it is deleted (time travel to earlier versions ends there).
-async fn clean_log(
-    t: &DeltaTable,
-    store: &dyn ObjectStore,
+/// key can be in commits before the erasure. When the statistics of the target's columns hold
+/// it: a checkpoint of the current version, then every log entry before it is deleted (time
+/// travel to earlier versions ends there) — never one a reader of the table still needs
+/// (`keep_from`: Silver's next Bronze version to read), which is said instead.
+pub async fn clean_log(
     r: &Request<'_>,
+    keep_from: Option<i64>,
     out: &mut TableErased,
 ) -> Result<()> {
+    let name = r.target.table.to_string();
     let loc = r.env.location(&r.target.table)?;
-    let (_, files) = scan::list(&loc, true).await?;
+    let Some(t) = table::open_if_exists(&name, &loc).await? else {
+        return Ok(());
+    };
+    let (store, files) = scan::list(&loc, true).await?;
     let mut held = 0;
     for f in files.iter().filter(|f| f.rel.starts_with("_delta_log/")) {
-        if scan::file_holds(store, f, r.needles).await? {
+        if scan::log_holds(&*store, f, &r.target.log_columns(), r.needles).await? {
             held += 1;
         }
     }
     if held == 0 {
         return Ok(());
     }
-    let name = r.target.table.to_string();
+    let v = table::version(&t);
+    let keep = keep_from.map_or(v, |k| k.min(v));
     if r.dry_run {
-        out.notes.push(format!("{held} Delta log files hold the key (column statistics): the log before the erasure's version will be removed"));
+        out.notes.push(format!("{held} Delta log files hold the key in column statistics: the log before version {keep} will be removed"));
         return Ok(());
     }
-    let v = table::version(t);
-    deltalake::checkpoints::create_checkpoint(t, None)
+    if keep < v {
+        out.notes.push(format!("the Delta log from version {keep} is kept: a reader has not processed it (run the pipeline, then erase again to remove it)"));
+    }
+    deltalake::checkpoints::create_checkpoint(&t, None)
         .await
         .map_err(|e| Error::table(&name, e))?;
     let later = chrono::Utc::now().timestamp_millis() + 86_400_000;
     let removed = deltalake::checkpoints::cleanup_expired_logs_for(
-        v as u64,
+        keep as u64,
         t.log_store().as_ref(),
         later,
         None,
     )
     .await
     .map_err(|e| Error::table(&name, e))?;
-    out.log_files_deleted = removed as u64;
-    out.notes.push(format!(
-        "the Delta log before version {v} is removed ({removed} entries; it held the key in column statistics): time travel to earlier versions is no longer possible"
-    ));
+    out.log_files_deleted += removed as u64;
+    if removed > 0 {
+        out.notes.push(format!(
+            "the Delta log before version {keep} is removed ({removed} entries; it held the key in column statistics): time travel to earlier versions is no longer possible"
+        ));
+    }
     Ok(())
 }
 
@@ -288,7 +307,7 @@ async fn delete_held(
     let removed = table::removed_files(t).await?;
     let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
     for f in files.iter().filter(|f| !active.contains(&f.rel)) {
-        if !scan::file_holds(store, f, r.needles).await? {
+        if !has_rows(store, f, r).await? {
             continue;
         }
         // A file no commit added or removed, written in the last hour, is a running

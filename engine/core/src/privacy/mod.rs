@@ -14,6 +14,7 @@ pub mod erase;
 pub mod erasure;
 pub mod export;
 pub mod scan;
+pub mod scratch;
 pub mod suppress;
 pub mod targets;
 pub mod verify;
@@ -69,6 +70,7 @@ impl std::fmt::Debug for Needles {
 
 impl Needles {
     pub fn new(key: &str, pii_key: Option<&PiiKey>) -> Self {
+        let key = key.trim();
         let mut hashes = vec![crate::pii::hash_value(None, key)];
         if let Some(k) = pii_key {
             hashes.push(crate::pii::hash_value(Some(k), key));
@@ -82,6 +84,40 @@ impl Needles {
     /// Whether `cell` is the key or one of its hashed forms.
     pub fn equals(&self, cell: &str) -> bool {
         cell == self.key || self.hashes.iter().any(|h| h == cell)
+    }
+
+    /// Whether a record as delivered is about the key: a JSON object whose field named one
+    /// of `fields` is the key (a string or a number), else delimited text (CSV, TSV, `;` or
+    /// `|`) one of whose fields, unquoted, is the key.
+    pub fn in_record(&self, record: &str, fields: &[String]) -> bool {
+        if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(record) {
+            return fields.iter().any(|f| match m.get(f) {
+                Some(serde_json::Value::String(s)) => self.equals(s),
+                Some(v @ serde_json::Value::Number(_)) => self.equals(&v.to_string()),
+                _ => false,
+            });
+        }
+        let text = record.trim_end_matches(['\r', '\n']);
+        if text.trim_start().starts_with('{') {
+            // A record that is not valid JSON (cut short, malformed): its fields by name.
+            return fields.iter().any(|f| {
+                let re = format!(
+                    r#""{}"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+-]*))"#,
+                    regex::escape(f)
+                );
+                regex::Regex::new(&re).is_ok_and(|re| {
+                    re.captures_iter(text).any(|c| {
+                        c.get(1)
+                            .or(c.get(2))
+                            .is_some_and(|v| self.equals(v.as_str()))
+                    })
+                })
+            });
+        }
+        [',', ';', '\t', '|'].iter().any(|d| {
+            text.split(*d)
+                .any(|f| self.equals(f.trim().trim_matches('"').trim()))
+        })
     }
 
     /// Whether `text` holds the key (or a hashed form) as a whole token: not inside a longer
@@ -150,8 +186,9 @@ pub fn check_request(plans: &[JobPlan], subject: &str, key: &str) -> Result<()> 
     Ok(())
 }
 
-/// A salted SHA-256 of the key, for receipts: whoever knows the key can check a receipt is
-/// about it (with the salt recorded beside it); the receipt alone does not reveal it.
+/// A salted SHA-256 of the key, for receipts when the environment has no PII key: whoever
+/// knows the key can check a receipt is about it (with the salt recorded beside it); a short
+/// or guessable key can be found by trying candidates, which a keyed HMAC prevents.
 pub fn salted_hash(key: &str) -> (String, String) {
     let salt = uuid::Uuid::new_v4().simple().to_string();
     let hash = crate::schema::sha256_hex(format!("{salt}:{key}").as_bytes());
@@ -175,6 +212,22 @@ mod tests {
         assert!(e.in_text("C1,ada@example.com,GB"));
         assert!(!e.in_text("C1,nada@example.com,GB"));
         assert!(!e.in_text("C1,ada@example.com.au,GB"));
+    }
+
+    #[test]
+    fn a_record_is_about_the_key_by_its_fields_only() {
+        let n = Needles::new("C002", None);
+        let f = vec!["customer_id".to_string()];
+        assert!(n.in_record(r#"{"customer_id":"C002","amount":"EUR"}"#, &f));
+        assert!(!n.in_record(r#"{"customer_id":"C003","note":"C002"}"#, &f));
+        assert!(n.in_record("C002,Grace Hopper,grace@example.com\n", &f));
+        assert!(n.in_record("\"C002\";x", &f));
+        assert!(!n.in_record("C0021,Grace", &f));
+        assert!(n.in_record(r#"{"order_id":"O1","customer_id":"C002","amount":12,"#, &f));
+        assert!(!n.in_record(r#"{"order_id":"C002","customer_id":"C003","#, &f));
+        let num = Needles::new("42", None);
+        assert!(num.in_record(r#"{"customer_id":42,"n":2}"#, &f));
+        assert!(!num.in_record(r#"{"customer_id":7,"n":42}"#, &f));
     }
 
     #[test]

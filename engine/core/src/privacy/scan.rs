@@ -95,6 +95,7 @@ pub fn row_mask(
                 *h |= match how {
                     Match::Value => needles.equals(v),
                     Match::Token => needles.in_text(v),
+                    Match::Record(fields) => needles.in_record(v, fields),
                 };
             }
         }
@@ -157,4 +158,63 @@ pub async fn file_holds(
         }
     }
     Ok(false)
+}
+
+/// Whether a Delta log file (a JSON commit, or a Parquet checkpoint) holds the key in the
+/// column statistics (minimum and maximum values) of one of `columns`.
+pub async fn log_holds(
+    store: &dyn ObjectStore,
+    f: &StoredFile,
+    columns: &[(String, Match)],
+    needles: &Needles,
+) -> Result<bool> {
+    let lines: Vec<serde_json::Value> = if f.rel.ends_with(".json") {
+        let bytes = store
+            .get(&f.path)
+            .await
+            .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?
+            .bytes()
+            .await
+            .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?;
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    } else {
+        let mut out = Vec::new();
+        for b in read(store, f).await? {
+            let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
+            w.write(&b)?;
+            w.finish()?;
+            let text = String::from_utf8_lossy(&w.into_inner()).to_string();
+            out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+        }
+        out
+    };
+    Ok(lines.iter().any(|l| {
+        ["add", "remove"]
+            .iter()
+            .any(|k| stats_hold(&l[*k], columns, needles))
+    }))
+}
+
+fn stats_hold(action: &serde_json::Value, columns: &[(String, Match)], needles: &Needles) -> bool {
+    let parsed = match &action["stats"] {
+        serde_json::Value::String(s) => serde_json::from_str(s).unwrap_or_default(),
+        _ => action["stats_parsed"].clone(),
+    };
+    ["minValues", "maxValues"].iter().any(|side| {
+        columns.iter().any(|(c, how)| {
+            let v = match &parsed[*side][c] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => return false,
+            };
+            match how {
+                Match::Value => needles.equals(&v),
+                // Statistics of text are cut short: the key anywhere in them.
+                Match::Token | Match::Record(_) => needles.in_text(&v),
+            }
+        })
+    })
 }

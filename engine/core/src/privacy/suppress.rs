@@ -32,6 +32,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Suppression {
     salt: String,
+    pii: Option<crate::pii::PiiKey>,
     keys: HashMap<String, HashSet<String>>,
 }
 
@@ -73,8 +74,14 @@ async fn salt(store: &dyn ObjectStore, root: &Path, create: bool) -> Result<Opti
     }
 }
 
-fn hash(salt: &str, value: &str) -> String {
-    crate::schema::sha256_hex(format!("{salt}:{value}").as_bytes())
+/// With the environment's PII key, HMAC-SHA-256 (the list cannot be reversed without the
+/// key); without one, SHA-256 of the lake's salt and the value (a short id can be guessed
+/// by whoever reads the lake).
+fn hash(salt: &str, key: Option<&crate::pii::PiiKey>, value: &str) -> String {
+    match key {
+        Some(k) => crate::pii::hash_value(Some(k), value),
+        None => crate::schema::sha256_hex(format!("{salt}:{value}").as_bytes()),
+    }
 }
 
 /// Adds the key of an erasure to the list until `until`.
@@ -87,9 +94,10 @@ pub async fn add(
 ) -> Result<()> {
     let (store, root) = store(env)?;
     let salt = salt(&*store, &root, true).await?.expect("created");
+    let pii = crate::pii::hash_key(env)?;
     let e = Entry {
         subject: subject.to_string(),
-        key_sha256: hash(&salt, key),
+        key_sha256: hash(&salt, pii.as_ref(), key),
         until,
     };
     let path = root
@@ -119,6 +127,7 @@ pub async fn load(env: &Environment, now: DateTime<Utc>) -> Result<Option<Suppre
         .map_err(|e| err(&dir, e))?;
     let mut s = Suppression {
         salt,
+        pii: crate::pii::hash_key(env)?,
         keys: HashMap::new(),
     };
     for o in objects {
@@ -153,7 +162,7 @@ impl Suppression {
             let text = arrow::array::cast::as_string_array(&text);
             for (i, h) in hit.iter_mut().enumerate() {
                 if !*h && text.is_valid(i) {
-                    *h = keys.contains(&hash(&self.salt, text.value(i)));
+                    *h = keys.contains(&hash(&self.salt, self.pii.as_ref(), text.value(i)));
                 }
             }
         }

@@ -12,13 +12,16 @@ use crate::plan::JobPlan;
 use crate::spec::{PiiAction, TableName};
 
 /// How a column holds the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Match {
     /// The value is the key (or, for a `hash`ed column, its hash).
     Value,
-    /// Text holding the key as a token (a quarantined record as delivered).
+    /// Engine-written text naming values (a quarantine's `_reason`): the key as a token.
     Token,
+    /// A record as delivered (a quarantine's `_record`): a JSON object whose field of one of
+    /// these names is the key, or delimited text (a CSV line) one of whose fields is the key.
+    Record(Vec<String>),
 }
 
 /// One table and the columns by which its rows about a subject are found.
@@ -32,6 +35,18 @@ pub struct Target {
     /// Columns derived from the subject's columns that cannot be matched (masked, dropped,
     /// or transformed by the SQL): said, never silently skipped.
     pub unmatched: Vec<String>,
+}
+
+impl Target {
+    /// The columns whose statistics in the Delta log can hold the key: the matched ones, and
+    /// a quarantine's `_reason` (it names the failing value: `customer_id = C123 ...`).
+    pub fn log_columns(&self) -> Vec<(String, Match)> {
+        let mut c = self.columns.clone();
+        if self.layer == "quarantine" {
+            c.push(("_reason".into(), Match::Token));
+        }
+        c
+    }
 }
 
 /// Every table of `plans` that holds rows of `subject`, in the order they are erased
@@ -58,7 +73,7 @@ pub async fn targets(plans: &[JobPlan], subject: &str) -> Result<Vec<Target>> {
         };
         let value = cols.iter().map(|c| (c.clone(), Match::Value)).collect();
         out.push(target(p.job.bronze_table(), "bronze", value, vec![]));
-        let record = vec![("_record".to_string(), Match::Token)];
+        let record = vec![("_record".to_string(), Match::Record(cols.clone()))];
         out.push(target(
             p.job.quarantine_table(),
             "quarantine",
@@ -68,7 +83,7 @@ pub async fn targets(plans: &[JobPlan], subject: &str) -> Result<Vec<Target>> {
         if let Some(silver) = p.job.silver_table() {
             let (columns, unmatched) = silver_columns(p, &cols, &known).await?;
             for (c, m) in &columns {
-                silver_cols.insert((silver.to_string(), c.clone()), *m);
+                silver_cols.insert((silver.to_string(), c.clone()), m.clone());
             }
             out.push(target(silver, "silver", columns, unmatched));
         }
@@ -77,7 +92,7 @@ pub async fn targets(plans: &[JobPlan], subject: &str) -> Result<Vec<Target>> {
         for g in &p.gold {
             let l = plan_sql(&g.sql, &known, None).await?;
             let (columns, unmatched) = derived(&l.fields, |t, c| {
-                silver_cols.get(&(t.to_string(), c.to_string())).copied()
+                silver_cols.get(&(t.to_string(), c.to_string())).cloned()
             });
             if !columns.is_empty() || !unmatched.is_empty() {
                 let t = Target {
@@ -164,7 +179,7 @@ fn derived(
                 .iter()
                 .all(|t| t.kind == Kind::Direct && t.subtype == Subtype::Identity && !t.masking);
         if identity {
-            cols.push((out.clone(), hits[0]));
+            cols.push((out.clone(), hits[0].clone()));
         } else {
             unmatched.push(format!("{out} (computed from a subject column)"));
         }

@@ -5,10 +5,10 @@
 use serde::Serialize;
 
 use super::scan;
+use super::targets::Target;
 use super::Needles;
 use crate::env::Environment;
 use crate::error::Result;
-use crate::spec::TableName;
 
 /// An object that still holds the key.
 #[derive(Debug, Clone, Serialize)]
@@ -28,31 +28,55 @@ pub struct Verified {
     pub findings: Vec<Finding>,
 }
 
-pub async fn verify(
-    env: &Environment,
-    tables: &[TableName],
-    needles: &Needles,
-) -> Result<Verified> {
+/// Reads every data file and log entry of `targets`' tables: a data file holds the key when
+/// a row matches the table's subject columns, a log entry when their column statistics do;
+/// and the runs' temporary files of a local lake.
+pub async fn verify(env: &Environment, targets: &[Target], needles: &Needles) -> Result<Verified> {
     let mut v = Verified::default();
-    for name in tables {
-        let loc = env.location(name)?;
+    for t in targets {
+        let name = t.table.to_string();
+        let loc = env.location(&t.table)?;
         let (store, files) = scan::list(&loc, true).await?;
         v.tables += 1;
         for f in &files {
             let log = f.rel.starts_with("_delta_log/");
-            let held = scan::file_holds(&*store, f, needles).await?;
+            let held = match log {
+                true => scan::log_holds(&*store, f, &t.log_columns(), needles).await?,
+                false => data_holds(&*store, f, t, needles).await?,
+            };
             match log {
                 true => v.log_files += 1,
                 false => v.data_files += 1,
             }
             if held {
                 v.findings.push(Finding {
-                    table: name.to_string(),
+                    table: name.clone(),
                     file: f.rel.clone(),
                     kind: if log { "log" } else { "data" }.into(),
                 });
             }
         }
     }
+    for f in super::scratch::holding(env, needles).await? {
+        v.findings.push(Finding {
+            table: "-".into(),
+            file: f,
+            kind: "scratch".into(),
+        });
+    }
     Ok(v)
+}
+
+async fn data_holds(
+    store: &dyn object_store::ObjectStore,
+    f: &scan::StoredFile,
+    t: &Target,
+    needles: &Needles,
+) -> Result<bool> {
+    for b in scan::read(store, f).await? {
+        if scan::row_mask(&b, &t.columns, needles)?.true_count() > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -53,10 +53,13 @@ pub async fn process(
             table: table.to_string(),
             rows: raw.num_rows() as u64,
         });
+        // Before typing: an erased person's row that does not fit the schema must not reach
+        // the quarantine either.
+        let raw = match out.suppress {
+            Some((list, columns)) => suppress(run, table, list, columns, raw)?,
+            None => raw,
+        };
         let (mut batch, mut raw) = type_rows(run, raw, out.quarantine).await?;
-        if let Some((list, columns)) = out.suppress {
-            (batch, raw) = suppress(run, table, list, columns, batch, raw)?;
-        }
         for check in plan.rules.iter().filter_map(CompiledRule::as_row) {
             let rule = check.rule();
             let fails = check.failing(&batch)?;
@@ -197,27 +200,25 @@ fn suppress(
     table: &str,
     list: &Suppression,
     columns: &[(String, String)],
-    batch: RecordBatch,
     raw: RecordBatch,
-) -> Result<(RecordBatch, RecordBatch)> {
-    let hit = list.mask(&batch, columns)?;
+) -> Result<RecordBatch> {
+    let hit = list.mask(&raw, columns)?;
     let rows = hit.true_count() as u64;
     // Reported as a rule of its own, so that a report says why the rows were dropped.
     run.emit(RunEvent::RuleOutcome {
         table: table.to_string(),
         rule: ERASED.to_string(),
         on_fail: crate::spec::OnFail::Drop,
-        checked: batch.num_rows() as u64,
+        checked: raw.num_rows() as u64,
         failed: rows,
     });
     if rows == 0 {
-        return Ok((batch, raw));
+        return Ok(raw);
     }
     run.emit(RunEvent::RowsDropped {
         table: table.to_string(),
         rule: ERASED.to_string(),
         rows,
     });
-    let keep = not(&hit)?;
-    Ok((typing::filter(&batch, &keep)?, typing::filter(&raw, &keep)?))
+    Ok(typing::filter(&raw, &not(&hit)?)?)
 }
