@@ -47,6 +47,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             stream::stream(engine, args).await
         }
+        Command::Tables { env, json } => tables::tables(&cli, env, *json).await,
+        Command::Sql { query, env, format } => sql::sql(&cli, query, env, *format).await,
+        Command::Catalog {
+            action: CatalogAction::Sync { env },
+        } => catalog::sync(&cli, env).await,
+        _ => governance(cli).await,
+    }
+}
+
+/// The governance commands: promotion, copies, retention, privacy, docs, audit, lineage.
+async fn governance(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
         Command::Promote {
             data: Some(PromoteData::Data(d)),
             ..
@@ -116,7 +128,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             docs::docs(&cli, args).await
         }
-        Command::Tables { env, json } => tables::tables(&cli, env, *json).await,
         Command::Audit {
             action: Some(AuditAction::Verify { env, format }),
             ..
@@ -145,10 +156,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Subject {
             action: SubjectAction::Export { person, out },
         } => privacy::export_subject(&cli, person, out).await,
-        Command::Sql { query, env, format } => sql::sql(&cli, query, env, *format).await,
-        Command::Catalog {
-            action: CatalogAction::Sync { env },
-        } => catalog::sync(&cli, env).await,
+        _ => unreachable!("dispatch runs the other commands"),
     }
 }
 
