@@ -85,10 +85,18 @@ impl Detector {
     pub fn within(self, text: &str) -> bool {
         match self {
             Detector::Email => EMAIL.is_match(text),
-            Detector::Phone => PHONE_IN.find_iter(text).any(|m| phone(m.as_str())),
-            Detector::CreditCard => CARD_IN.find_iter(text).any(|m| card(m.as_str())),
-            Detector::Iban => IBAN_IN.find_iter(text).any(|m| iban(m.as_str())),
-            Detector::UsSsn => SSN_IN.find_iter(text).any(|m| ssn(m.as_str())),
+            Detector::Phone => PHONE_IN
+                .find_iter(text)
+                .any(|m| bounded(text, &m) && phone(m.as_str())),
+            Detector::CreditCard => CARD_IN
+                .find_iter(text)
+                .any(|m| bounded(text, &m) && card(m.as_str())),
+            Detector::Iban => IBAN_IN
+                .find_iter(text)
+                .any(|m| bounded(text, &m) && iban(m.as_str())),
+            Detector::UsSsn => SSN_IN
+                .find_iter(text)
+                .any(|m| bounded(text, &m) && ssn(m.as_str())),
             Detector::Ipv4 => IPV4_IN
                 .find_iter(text)
                 .any(|m| m.as_str().parse::<std::net::Ipv4Addr>().is_ok()),
@@ -104,6 +112,13 @@ impl Detector {
             }
         }
     }
+}
+
+/// A match standing on its own: not part of a longer id (a UUID's digit groups, a
+/// timestamp's fraction, `ORD-1234-5678`).
+fn bounded(text: &str, m: &regex::Match<'_>) -> bool {
+    let joined = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "-_.:/".contains(c));
+    !joined(text[..m.start()].chars().next_back()) && !joined(text[m.end()..].chars().next())
 }
 
 fn full(re: &Regex, v: &str) -> bool {
@@ -454,5 +469,8 @@ mod tests {
         assert!(Phone.within("call +44 20 7946 0001 after 5"));
         assert!(UsSsn.within("ssn 123-45-6789"));
         assert!(!Email.within("nothing personal here"));
+        assert!(!Phone.within(r#"{"_run_id":"0b1b44e7-6bae-4026-8164-123456789012"}"#));
+        assert!(!Phone.within("at 2026-12-02T07:18:54.396398Z"));
+        assert!(Phone.within(r#"{"phone":"+44 20 7946 0001"}"#));
     }
 }
