@@ -118,6 +118,16 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
     );
     assert!(before.contains("\n3"), "{before}");
 
+    the_export_has_the_persons_rows(d).await;
+    a_dry_run_changes_nothing(d, &lake, &before).await;
+    the_erasure_leaves_the_key_in_no_file(d, &lake).await;
+    gold_equals_a_run_without_the_person(d).await;
+    the_receipt_is_in_the_trail_without_the_key(d, &lake).await;
+    a_second_erasure_and_runs_go_on(d, &lake).await;
+    re_sent_rows_stay_out_of_silver(d, &lake).await;
+}
+
+async fn the_export_has_the_persons_rows(d: &Path) {
     // The export (Art. 15) has the person's rows, per table.
     let out = d.join("export");
     ok(
@@ -149,7 +159,9 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
         name.starts_with("***") && name.ends_with("pper"),
         "masked in Silver: {name}"
     );
+}
 
+async fn a_dry_run_changes_nothing(d: &Path, lake: &Path, before: &str) {
     // A dry run says what would go and changes nothing.
     let dry = ok(
         d,
@@ -184,7 +196,9 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
         before
     );
     assert!(readable(&lake.join("silver/orders"), 0));
+}
 
+async fn the_erasure_leaves_the_key_in_no_file(d: &Path, lake: &Path) {
     let receipt = ok(
         d,
         &[
@@ -235,7 +249,9 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
     // Time travel to the version before the erasure fails: its log entry or files are gone.
     assert!(!readable(&lake.join("silver/orders"), 0));
     assert!(!readable(&lake.join("bronze/orders"), 0));
+}
 
+async fn gold_equals_a_run_without_the_person(d: &Path) {
     // Gold equals a run over the same sources without the person's rows.
     let q = project();
     sources(q.path(), Some(KEY));
@@ -244,7 +260,9 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
         let query = format!("SELECT * FROM {g} ORDER BY 1");
         assert_eq!(sql(d, &query), sql(q.path(), &query), "{g}");
     }
+}
 
+async fn the_receipt_is_in_the_trail_without_the_key(d: &Path, lake: &Path) {
     // The receipt is in the audit trail, the key nowhere in it (a salted hash only), the
     // trail verifies, and the next run does not ingest the erased rows again.
     let trail = ok(d, &["audit", "--env", "dev", "--format", "json"]);
@@ -276,6 +294,9 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
     }
     let verified = ok(d, &["audit", "verify", "--env", "dev"]);
     assert!(verified.contains("intact"), "{verified}");
+}
+
+async fn a_second_erasure_and_runs_go_on(d: &Path, lake: &Path) {
     // A second erasure right after the first (no run between: Silver's bookmark of Bronze
     // is behind the first erasure's commit), then runs go on.
     ok(
@@ -297,7 +318,9 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
         Vec::<String>::new(),
         "the next run brought the person back"
     );
+}
 
+async fn re_sent_rows_stay_out_of_silver(d: &Path, lake: &Path) {
     // A source re-sends the person's order: it lands in Bronze (raw) but is kept out of
     // Silver for `privacy.suppress_days`, counted as dropped by `erased_subject`.
     std::fs::write(
@@ -364,6 +387,12 @@ async fn a_key_matches_hashed_columns_and_bad_requests_are_refused() {
     let p = project();
     let d = p.path();
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    a_hashed_column_is_matched_and_a_staged_file_kept(d);
+    a_key_of_nobody_and_bad_requests_are_refused(d);
+    bronze_rows_silver_has_not_read_stop_an_erasure(d);
+}
+
+fn a_hashed_column_is_matched_and_a_staged_file_kept(d: &Path) {
     // A file no commit references, just written (as a running writer's staged file is): it
     // holds the key but is not deleted (its writer would lose the rest of its commit); the
     // receipt says so and --verify fails until it is gone.
@@ -439,7 +468,9 @@ async fn a_key_matches_hashed_columns_and_bad_requests_are_refused() {
             || masked.is_empty(),
         "{r}"
     );
+}
 
+fn a_key_of_nobody_and_bad_requests_are_refused(d: &Path) {
     // A key that is no customer's (here a currency) erases nothing, says so, exit 1: no
     // other person's record and no log entry goes because it mentions the value.
     let count = |d: &Path| {
@@ -514,7 +545,9 @@ async fn a_key_matches_hashed_columns_and_bad_requests_are_refused() {
     );
     let err = refused(d, &["erase", "--env", "dev", "--subject", "customer"]);
     assert!(err.contains("--key"), "{err}");
+}
 
+fn bronze_rows_silver_has_not_read_stop_an_erasure(d: &Path) {
     // Bronze rows Silver has not processed yet: refused, nothing changed.
     std::fs::write(
         d.join("testdata/shop/orders/orders-2026-11-05.ndjson"),
