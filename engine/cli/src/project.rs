@@ -162,3 +162,27 @@ pub async fn lineage_sink(
         templates, file, http, every,
     )))
 }
+
+/// `names` narrowed to `table` (`db.table`) when one is given; an error naming the
+/// environment when it is not among them.
+pub fn select_table(
+    names: Vec<medallion_core::spec::TableName>,
+    table: Option<&str>,
+    env: &str,
+) -> Result<Vec<medallion_core::spec::TableName>, Error> {
+    let Some(t) = table else {
+        return Ok(names);
+    };
+    let t = medallion_core::spec::TableName::parse(t).map_err(|message| Error::Input {
+        path: t.to_string(),
+        message,
+    })?;
+    let names: Vec<_> = names.into_iter().filter(|n| *n == t).collect();
+    if names.is_empty() {
+        return Err(Error::Input {
+            path: t.to_string(),
+            message: format!("no such table in `{env}`"),
+        });
+    }
+    Ok(names)
+}

@@ -20,26 +20,13 @@ pub async fn classify(cli: &Cli, a: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     }
     let (env, catalog) = project::environment(cli, &a.env).await?;
     let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
-    let mut names: Vec<TableName> = engine
+    let lake: Vec<TableName> = engine
         .lake_tables()
         .await?
         .into_iter()
         .map(|t| t.name)
         .collect();
-    if let Some(t) = &a.table {
-        let t = TableName::parse(t).map_err(|message| Error::Input {
-            path: t.clone(),
-            message,
-        })?;
-        names.retain(|n| *n == t);
-        if names.is_empty() {
-            return Err(Error::Input {
-                path: t.to_string(),
-                message: format!("no such table in `{}`", env.name),
-            }
-            .into());
-        }
-    }
+    let names = project::select_table(lake, a.table.as_deref(), &env.name)?;
     let entries = catalog.list_tables(None).await?;
     let o = Options {
         sample: a.sample,

@@ -46,21 +46,7 @@ pub async fn maintain(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
         run_id: medallion_core::maintain::new_run_id(),
     };
     let entries = catalog.list_tables(None).await?;
-    let mut names = lake.clone();
-    if let Some(t) = a.table {
-        let t = TableName::parse(t).map_err(|message| Error::Input {
-            path: t.to_string(),
-            message,
-        })?;
-        names.retain(|n| *n == t);
-        if names.is_empty() {
-            return Err(Error::Input {
-                path: t.to_string(),
-                message: format!("no such table in `{}`", env.name),
-            }
-            .into());
-        }
-    }
+    let names = project::select_table(lake.clone(), a.table, &env.name)?;
     // Every table is tried: one that fails does not stop the others.
     let mut reports = Vec::new();
     let mut failed = Vec::new();

@@ -16,7 +16,7 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::Action;
 use deltalake::protocol::DeltaOperation;
 use deltalake::DeltaTable;
-use object_store::{ObjectStore, ObjectStoreExt as _};
+use object_store::ObjectStore;
 use serde::Serialize;
 
 use super::scan::{self, StoredFile};
@@ -322,10 +322,7 @@ async fn delete_held(
         out.files_deleted += 1;
         out.bytes_deleted += f.size;
         if !r.dry_run {
-            store
-                .delete(&f.path)
-                .await
-                .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?;
+            scan::delete(store, f).await?;
         }
     }
     Ok(())

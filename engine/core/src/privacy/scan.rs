@@ -58,15 +58,29 @@ pub async fn list(loc: &Location, log: bool) -> Result<(Arc<dyn ObjectStore>, Ve
     Ok((store, out))
 }
 
-/// The record batches of a Parquet object.
-pub async fn read(store: &dyn ObjectStore, f: &StoredFile) -> Result<Vec<RecordBatch>> {
-    let bytes = store
+/// An object's bytes.
+pub async fn bytes(store: &dyn ObjectStore, f: &StoredFile) -> Result<bytes::Bytes> {
+    let err = |e| Error::io(f.path.as_ref(), std::io::Error::other(e));
+    store
         .get(&f.path)
         .await
-        .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?
+        .map_err(err)?
         .bytes()
         .await
-        .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?;
+        .map_err(err)
+}
+
+/// Deletes an object.
+pub async fn delete(store: &dyn ObjectStore, f: &StoredFile) -> Result<()> {
+    store
+        .delete(&f.path)
+        .await
+        .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))
+}
+
+/// The record batches of a Parquet object.
+pub async fn read(store: &dyn ObjectStore, f: &StoredFile) -> Result<Vec<RecordBatch>> {
+    let bytes = bytes(store, f).await?;
     let bad = |e: parquet::errors::ParquetError| Error::Input {
         path: f.path.to_string(),
         message: format!("not a readable Parquet file: {e}"),
@@ -132,13 +146,7 @@ pub async fn text_holds(
     f: &StoredFile,
     needles: &Needles,
 ) -> Result<bool> {
-    let bytes = store
-        .get(&f.path)
-        .await
-        .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?
-        .bytes()
-        .await
-        .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?;
+    let bytes = bytes(store, f).await?;
     Ok(needles.in_text(&String::from_utf8_lossy(&bytes)))
 }
 
@@ -169,13 +177,7 @@ pub async fn log_holds(
     needles: &Needles,
 ) -> Result<bool> {
     let lines: Vec<serde_json::Value> = if f.rel.ends_with(".json") {
-        let bytes = store
-            .get(&f.path)
-            .await
-            .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?
-            .bytes()
-            .await
-            .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?;
+        let bytes = bytes(store, f).await?;
         String::from_utf8_lossy(&bytes)
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())

@@ -7,7 +7,7 @@ use super::erase::TableErased;
 use super::scan;
 use super::Needles;
 use crate::env::Environment;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 const TMP: &str = "_medallion/tmp";
 
@@ -41,11 +41,7 @@ pub async fn erase_stale(
         out.files_deleted += 1;
         out.bytes_deleted += f.size;
         if !dry_run {
-            use object_store::ObjectStoreExt as _;
-            store
-                .delete(&f.path)
-                .await
-                .map_err(|e| Error::io(f.path.as_ref(), std::io::Error::other(e)))?;
+            scan::delete(&*store, f).await?;
         }
     }
     Ok(out)
