@@ -3,10 +3,10 @@
 # pinned venv, moto for the proof). Called by the main CI as `bash deploy/ci/check.sh`.
 #
 #   1. tools: checkov (installed), terraform + provider mirror (must be there: FAIL otherwise)
-#   2. terraform fmt -check            8. project policies MED-001..010 on each root's plan JSON
+#   2. terraform fmt -check            8. project policies MED-001..011 on each root's plan JSON
 #   3. init -backend=false + validate  9. each policy FAILS on its deliberately bad fixture
 #   4. terraform test (plan mode)     10. environments.yaml staging/prod = what Terraform renders
-#   5. offline plan -> plan JSON      11. mutation tests: 27 bad edits, each caught by a check
+#   5. offline plan -> plan JSON      11. mutation tests: bad edits (mutations.py), each caught by a check
 #   6. checkov on each plan JSON + on deploy/ (zero failures)
 #   7. every inline checkov skip is listed in .checkov.yaml with a reason
 #  12. the Dockerfile agrees with the task definitions (user, /tmp volume, schemas, jobs)
@@ -241,7 +241,7 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
     "$PY" "$DEPLOY/policies/config_drift.py" "$DEPLOY/../environments.yaml" \
     staging="$OUT/staging.json" prod="$OUT/prod.json"
 else
-  missing "project policies MED-001..010, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
+  missing "project policies MED-001..011, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
 fi
 
 # ------------------------------------------------------------------ the image

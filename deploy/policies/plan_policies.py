@@ -42,6 +42,11 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            time) writes only `<lake>/_medallion/audit/*` (no data, no Glue change) and is denied
            deleting there and bypassing governance retention; its engine task roles can read
            the audit trail they enforce against
+  MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
+           definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
+           maintain role may get/put/delete data files and `_delta_log` entries of every layer and
+           the retired-sources ledger `_medallion/ingested/`, never delete audit records or change
+           the Glue catalog; the batch and stream roles can read the ledger
 
 Only the standard library is used, except PyYAML for MED-005 (check.sh runs this with the
 checkov venv's Python, which has it).
@@ -59,7 +64,7 @@ SHARED_ACCESS_LOG_RETENTION = 365   # the archive's own server access logs
 # Object Lock retention of the engine's audit records (`audit.object_lock`), per environment.
 AUDIT_LOCK = {"dev": ("governance", 30), "staging": ("governance", 365), "prod": ("compliance", 2555)}
 AUDIT_PREFIX = "_medallion/audit/"
-ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task")
+ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task", "-maintain-task")
 DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 IAM_TYPES = {
     "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy",
@@ -741,6 +746,121 @@ def med_010(plan, env, accounts):
     return sorted(set(problems))
 
 
+MAINTAIN_ROLE_SUFFIX = "-maintain-task"
+LEDGER_PREFIX = "_medallion/ingested/"
+CATALOG_WRITES = re.compile(r"glue:(create|update|delete|batchcreate|batchupdate|batchdelete|put|tag)", re.I)
+
+
+def _daily(expr):
+    """Whether an EventBridge schedule expression fires once a day."""
+    expr = (expr or "").strip()
+    if re.fullmatch(r"rate\(\s*(1\s+day|24\s+hours|1440\s+minutes)\s*\)", expr):
+        return True
+    m = re.fullmatch(r"cron\(([^)]*)\)", expr)
+    if not m:
+        return False
+    f = m.group(1).split()
+    if len(f) != 6:
+        return False
+    minute, hour, dom, month, dow, year = f
+    return (minute.isdigit() and hour.isdigit() and dom in ("*", "?") and month == "*"
+            and dow in ("*", "?") and year in ("*",) and "?" in (dom, dow))
+
+
+def _allows(stmts, action, arn):
+    import fnmatch
+    allowed = any(st.get("Effect") == "Allow" and any(_action_matches(a, action) for a in _as_list(st.get("Action")))
+                  and any(fnmatch.fnmatchcase(arn, r) for r in _as_list(st.get("Resource"))) for st in stmts)
+    denied = any(st.get("Effect") == "Deny" and any(_action_matches(a, action) for a in _as_list(st.get("Action")))
+                 and any(fnmatch.fnmatchcase(arn, r) for r in _as_list(st.get("Resource"))) for st in stmts)
+    return allowed and not denied
+
+
+def med_011(plan, env, accounts):
+    """Table retention is applied, by the engine: a daily scheduled `medallion maintain --env
+    <env> --jobs jobs/` (EventBridge -> the maintain task definition), whose role may rewrite and
+    delete data files and Delta log entries of every layer and append the retired-sources ledger,
+    but never change the Glue catalog or delete an audit record; the batch and stream roles can
+    read that ledger (the Bronze stage does). S3 itself never expires live lake objects (MED-003)."""
+    problems = []
+    if env == "shared":
+        return problems
+    want = ["medallion", "maintain", "--env", env, "--jobs", "jobs/"]
+    cmds = plan.outputs.get("task_commands")
+    if not isinstance(cmds, dict) or cmds.get("maintain") != want:
+        problems.append(f"maintain task runs {(cmds or {}).get('maintain') if isinstance(cmds, dict) else cmds!r}, expected {want}")
+    # the schedule: a rule whose ECS target is the maintain task definition, daily
+    scheduled = []
+    for t in plan.by_type("aws_cloudwatch_event_target"):
+        ex = plan.config_of(t).get("expressions", {})
+        tds = [r for kind, r in plan.resolve(expr_at(ex, "ecs_target", "task_definition_arn").get("references", []),
+                                             t["module"], t.get("index"))
+               if kind == "resource" and r["type"] == "aws_ecs_task_definition"
+               and str(r["values"].get("family") or "").endswith("-maintain")]
+        if not tds:
+            continue
+        rules = _targets(plan, t, "rule", ("aws_cloudwatch_event_rule",))
+        for rule in rules:
+            sched = rule["values"].get("schedule_expression")
+            # the provider's default state is ENABLED
+            state = rule["values"].get("state") or ("DISABLED" if rule["values"].get("is_enabled") is False else "ENABLED")
+            if not _daily(sched):
+                problems.append(f"{rule['address']}: maintenance scheduled {sched!r}; retention must run daily")
+            elif state != "ENABLED":
+                problems.append(f"{rule['address']}: maintenance schedule is {state}")
+            else:
+                scheduled.append(rule["address"])
+        raw = t["values"].get("input")
+        if isinstance(raw, str) and raw.strip():
+            for co in (json.loads(raw).get("containerOverrides") or []):
+                if co.get("command") is not None and co.get("command") != want:
+                    problems.append(f"{t['address']}: overrides the maintain command with {co.get('command')}, expected {want}")
+    if not scheduled:
+        problems.append("no enabled daily EventBridge schedule runs the maintain task definition (*-maintain)")
+    # IAM
+    lakes = sorted(b["values"].get("bucket") for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "lake")
+    envs_var = plan.variables.get("environments")
+    layers = list(((envs_var or {}).get(env) or {}).get("layers") or []) if isinstance(envs_var, dict) else []
+    if not layers:
+        problems.append(f"var.environments.{env}.layers is unknown")
+    roles = plan.by_type("aws_iam_role")
+    maint = [r for r in roles if str(r["values"].get("name") or "").endswith(MAINTAIN_ROLE_SUFFIX)]
+    if len(maint) != 1:
+        problems.append(f"expected one maintain task role (*{MAINTAIN_ROLE_SUFFIX}), found {[r['values'].get('name') for r in maint]}")
+    for role in maint:
+        rname = role["values"].get("name")
+        stmts, _ = _role_statements(plan, role)
+        for n in lakes:
+            for layer in layers:
+                for what, arn in (("a data file", f"arn:aws:s3:::{n}/{layer}/t/part-00000.parquet"),
+                                  ("a Delta log entry", f"arn:aws:s3:::{n}/{layer}/t/_delta_log/00000000000000000000.json")):
+                    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+                        if not _allows(stmts, action, arn):
+                            problems.append(f"role {rname}: may not {action} {what} of {n}/{layer}/ (retention and VACUUM need it)")
+            ledger = f"arn:aws:s3:::{n}/{LEDGER_PREFIX}bronze.t/_delta_log/00000000000000000000.json"
+            for action in ("s3:GetObject", "s3:PutObject"):
+                if not _allows(stmts, action, ledger):
+                    problems.append(f"role {rname}: may not {action} the retired-sources ledger {n}/{LEDGER_PREFIX}*")
+            record = f"arn:aws:s3:::{n}/{AUDIT_PREFIX}00000000000000000001.json"
+            for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
+                if _allows(stmts, action, record):
+                    problems.append(f"role {rname}: may {action} audit records ({n}/{AUDIT_PREFIX}*)")
+        for st in stmts:
+            if st.get("Effect") == "Allow":
+                for a in _as_list(st.get("Action")):
+                    if CATALOG_WRITES.match(a) or a.lower() in ("glue:*", "s3:*", "*"):
+                        problems.append(f"role {rname} {st.get('Sid', '?')}: allows {a}; maintenance never changes the catalog")
+    for role in [r for r in roles if str(r["values"].get("name") or "").endswith(("-batch-task", "-stream-task"))]:
+        rname = role["values"].get("name")
+        stmts, _ = _role_statements(plan, role)
+        for n in lakes:
+            ledger = f"arn:aws:s3:::{n}/{LEDGER_PREFIX}bronze.t/_delta_log/00000000000000000000.json"
+            if not _allows(stmts, "s3:GetObject", ledger):
+                problems.append(f"role {rname}: cannot read the retired-sources ledger {n}/{LEDGER_PREFIX}* "
+                                f"(the Bronze stage reads it; runs after a retention would be refused)")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -752,6 +872,7 @@ CHECKS = {
     "MED-008": ("NACL return traffic on 1024-65535", med_008),
     "MED-009": ("audit trail: Object Lock on the lake, no default retention, engine roles cannot bypass or delete", med_009),
     "MED-010": ("promotion: prod <- staging <- dev enforced, release role writes only audit records", med_010),
+    "MED-011": ("retention by the engine: daily `medallion maintain`, its role expires and vacuums, the ledger is readable", med_011),
 }
 
 

@@ -103,6 +103,18 @@ MUTATIONS = [
     ("audit-unreadable-by-task-role", "the engine task roles cannot read the audit trail they enforce promotions against",
      "modules/lake/iam.tf", 'Action   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectRetention", "s3:GetObjectRetention"]',
      'Action   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObjectRetention"]', "prod"),
+    # Retention by the engine (docs/retention.md; deploy/README.md, "Retention").
+    ("maintain-not-daily", "`medallion maintain` scheduled weekly instead of daily",
+     "modules/environment/variables.tf", 'schedule = "cron(0 4 * * ? *)"', 'schedule = "cron(0 4 ? * SUN *)"', "staging"),
+    ("maintain-cannot-vacuum", "the maintain role may not delete data files or Delta log entries (no VACUUM, no log cleanup)",
+     "modules/lake/iam.tf", 'Sid      = "ExpireAndVacuumOwnLayers"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]',
+     'Sid      = "ExpireAndVacuumOwnLayers"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]', "prod"),
+    ("ledger-unreadable", "the batch and stream roles cannot read the retired-sources ledger (runs fail after a retention)",
+     "modules/lake/iam.tf", 'Action   = ["s3:GetObject"]\n    Resource = ["${local.bucket_arn}/${local.ledger_prefix}*"]',
+     'Action   = ["s3:GetObject"]\n    Resource = ["${local.bucket_arn}/${local.config_key}"]', "dev"),
+    ("lifecycle-expires-layer-prefix", "a second lifecycle rule expires current objects under bronze/ after 30 days",
+     "modules/lake/storage.tf", '    abort_incomplete_multipart_upload {\n      days_after_initiation = 7\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.lake]',
+     '    abort_incomplete_multipart_upload {\n      days_after_initiation = 7\n    }\n  }\n  rule {\n    id     = "expire-old-bronze"\n    status = "Enabled"\n    filter {\n      prefix = "bronze/"\n    }\n    expiration {\n      days = 30\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.lake]', "dev"),
 ]
 
 

@@ -50,6 +50,11 @@ variable "environments" {
       max_peak_memory_mib  = optional(number)
     }), {})
     release_principals = optional(list(string))
+    retention = optional(object({
+      layers          = optional(map(number), {})
+      classifications = optional(map(number), {})
+      vacuum_hours    = optional(number)
+    }), {})
   }))
   default = {
     dev = {

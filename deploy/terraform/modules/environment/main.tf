@@ -35,6 +35,7 @@ module "lake" {
   transitions             = var.settings.transitions
   promote_from            = var.settings.promote_from
   gates                   = var.settings.gates
+  retention               = var.settings.retention
   release_principals      = var.settings.release_principals
   streaming               = var.settings.enable_streaming
   kafka_brokers           = var.settings.enable_streaming ? aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam : null

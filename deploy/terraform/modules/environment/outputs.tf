@@ -54,9 +54,28 @@ output "engine_config_uri" {
 output "task_commands" {
   description = "The engine command of each task definition."
   value = merge(
-    { batch = local.batch_command },
+    { batch = local.batch_command, maintain = local.maintain_command },
     var.settings.enable_streaming ? { stream = local.stream_command } : {},
   )
+}
+
+output "maintenance" {
+  description = "The scheduled retention: its schedule, its command, the role it runs as."
+  value = {
+    schedule  = aws_cloudwatch_event_rule.maintain.schedule_expression
+    command   = local.maintain_command
+    family    = aws_ecs_task_definition.maintain.family
+    role_name = module.lake.maintain_task_role_name
+  }
+}
+
+output "maintain_task_definition" {
+  description = "The maintain task definition's container definitions (JSON) and task role, and the batch task's container definitions (the same image)."
+  value = {
+    container_definitions       = aws_ecs_task_definition.maintain.container_definitions
+    task_role_arn               = aws_ecs_task_definition.maintain.task_role_arn
+    batch_container_definitions = aws_ecs_task_definition.batch.container_definitions
+  }
 }
 
 output "vpc_id" {
@@ -101,6 +120,7 @@ output "resource_names" {
     [module.network.flow_log_group_name],
     [for c in aws_msk_cluster.this : c.cluster_name],
     [for r in aws_cloudwatch_event_rule.batch : r.name],
+    [aws_cloudwatch_event_rule.maintain.name, aws_ecs_task_definition.maintain.family],
     [aws_sns_topic.alerts.name, aws_budgets_budget.monthly.name],
   )
 }

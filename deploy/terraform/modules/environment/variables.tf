@@ -50,6 +50,11 @@ variable "settings" {
       max_peak_memory_mib  = optional(number)
     }), {})
     release_principals = optional(list(string))
+    retention = optional(object({
+      layers          = optional(map(number), {})
+      classifications = optional(map(number), {})
+      vacuum_hours    = optional(number)
+    }), {})
   })
 }
 
@@ -88,6 +93,18 @@ variable "batch_jobs" {
       path     = "jobs/"
       schedule = "cron(0 2 * * ? *)"
     }
+  }
+}
+
+variable "maintenance" {
+  description = "The scheduled `medallion maintain --env <env> --jobs <jobs>` (table retention and VACUUM, docs/retention.md): its EventBridge schedule (daily; after the nightly batch run) and the job specs it reads per-table retention from."
+  type = object({
+    schedule = string
+    jobs     = string
+  })
+  default = {
+    schedule = "cron(0 4 * * ? *)"
+    jobs     = "jobs/"
   }
 }
 

@@ -141,3 +141,25 @@ variable "release_principals" {
     error_message = "release_principals must be IAM ARNs in this environment's own account."
   }
 }
+
+variable "retention" {
+  description = "The engine's retention policy beyond `retention_days` (rendered as `retention`, only what is set; docs/retention.md): days per layer (bronze, silver, quarantine, gold), days per column classification (e.g. pii), and vacuum_hours (how long `medallion maintain` keeps files no version references before VACUUM deletes them; default 168 in the engine)."
+  type = object({
+    layers          = optional(map(number), {})
+    classifications = optional(map(number), {})
+    vacuum_hours    = optional(number)
+  })
+  default = {}
+  validation {
+    condition     = alltrue([for k, v in var.retention.layers : contains(["bronze", "silver", "quarantine", "gold"], k) && v > 0 && floor(v) == v])
+    error_message = "retention.layers: keys bronze, silver, quarantine or gold, values whole numbers of days > 0."
+  }
+  validation {
+    condition     = alltrue([for k, v in var.retention.classifications : v > 0 && floor(v) == v])
+    error_message = "retention.classifications: whole numbers of days > 0."
+  }
+  validation {
+    condition     = var.retention.vacuum_hours == null || (coalesce(var.retention.vacuum_hours, 0) >= 0 && coalesce(var.retention.vacuum_hours, 0) <= 168 && floor(coalesce(var.retention.vacuum_hours, 0)) == coalesce(var.retention.vacuum_hours, 0))
+    error_message = "retention.vacuum_hours: whole hours, 0..168 (the engine refuses more than the tables' delta.deletedFileRetentionDuration, 7 days)."
+  }
+}
