@@ -42,6 +42,11 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            time) writes only `<lake>/_medallion/audit/*` (no data, no Glue change) and is denied
            deleting there and bypassing governance retention; its engine task roles can read
            the audit trail they enforce against
+  MED-012  remote state: every root has a `backend "s3"` configured by its backend.hcl.example
+           (the shared state bucket, key envs/<root>/terraform.tfstate, encrypt, the state key's
+           ARN, use_lockfile, its own account's deploy role); shared: that bucket is versioned,
+           public access blocked, TLS only, and grants each root's deploy role (by aws:PrincipalArn)
+           only its own prefix, the key only through S3 (MED-002 admits exactly these grants)
   MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
            definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
            maintain role may get/put/delete data files and `_delta_log` entries of every layer and
@@ -280,13 +285,28 @@ def med_001(plan, env, accounts):
     return problems
 
 
+def _without_reviewed_grants(plan, env, accounts, res):
+    """res's values with the statements of reviewed cross-environment grants removed from its
+    policy (only those whose shape passes their own check: MED-012 state grants)."""
+    values = res["values"]
+    raw = values.get("policy")
+    if not isinstance(raw, str) or not raw.strip().startswith("{"):
+        return values
+    doc = json.loads(raw)
+    stmts = _statements(doc)
+    kept = [st for st in stmts if not (is_state_grant(st) and not state_grant_problems(plan, env, accounts, st))]
+    if len(kept) == len(stmts):
+        return values
+    return dict(values, policy=json.dumps(dict(doc, Statement=kept)))
+
+
 def med_002(plan, env, accounts):
     problems = []
     # shared services legitimately list the member accounts (Config delivery); envs must not.
     foreign_accounts = {} if env == "shared" else {
         e: a for e, a in accounts.items() if e != env and a and a != accounts.get(env)}
     for r in plan.by_type(*IAM_TYPES):
-        for s in strings_in(r["values"]):
+        for s in strings_in(_without_reviewed_grants(plan, env, accounts, r)):
             for o in names_other_env(s, env):
                 problems.append(f"{r['address']}: names environment '{o}' in {s[:120]!r}")
             for o, acct in foreign_accounts.items():
@@ -323,6 +343,8 @@ def strings_in_refs(exprs):
 # all (live Delta files and _delta_log commits are never expired by age; the engine owns
 # table retention), but noncurrent versions and aborted uploads must be cleaned up.
 def expected_expiry(env, layer):
+    if layer == "tfstate":
+        return "state"
     if env == "shared":
         return {"log-archive": ARCHIVE_RETENTION, "access-logs": SHARED_ACCESS_LOG_RETENTION}.get(layer, "none")
     if layer == "access-logs":
@@ -356,7 +378,15 @@ def med_003(plan, env, accounts):
         expiries = [((r.get("expiration") or [{}])[0]) for r in enabled]
         days = [e.get("days") for e in expiries if e.get("days")]
         dates = [e.get("date") for e in expiries if e.get("date")]
-        if want is None:
+        if want == "state":
+            # Terraform state: never expired; earlier versions kept at least 30 days (rollback)
+            if days or dates:
+                problems.append(f"{lc['address']} (layer tfstate): expires current state files after {days or dates}")
+            nc = [((r.get("noncurrent_version_expiration") or [{}])[0]).get("noncurrent_days") for r in enabled]
+            nc = [d for d in nc if d]
+            if nc and min(nc) < 30:
+                problems.append(f"{lc['address']} (layer tfstate): earlier state versions kept only {min(nc)} days (at least 30)")
+        elif want is None:
             if days or dates:
                 problems.append(f"{lc['address']} (layer {layer}): expires current objects after {days or dates}; "
                                 f"lake objects are live Delta files, retention is the engine's (delete + vacuum)")
@@ -861,6 +891,176 @@ def med_011(plan, env, accounts):
     return sorted(set(problems))
 
 
+# ---------------------------------------------------------------- remote state (MED-012)
+STATE_ROOTS = ("shared", "dev", "staging", "prod")
+STATE_SID = re.compile(r"^TerraformState(Shared|Dev|Staging|Prod)(List|Objects|Key)$")
+
+
+def is_state_grant(st):
+    return bool(STATE_SID.match(str(st.get("Sid") or "")))
+
+
+def _state_bucket(plan):
+    b = [x for x in plan.by_type("aws_s3_bucket") if (x["values"].get("tags") or {}).get("layer") == "tfstate"]
+    return b[0]["values"].get("bucket") if len(b) == 1 else None
+
+
+def _all_accounts(plan, accounts):
+    acc = dict(accounts)
+    shared = plan.variables.get("shared")
+    if isinstance(shared, dict) and shared.get("account_id"):
+        acc["shared"] = shared["account_id"]
+    return acc
+
+
+def state_grant_problems(plan, env, accounts, st):
+    """A grant of the state bucket (or its key) to one root's deploy role: only in the shared
+    plan, to that root's account, limited by aws:PrincipalArn to one role of it, only that
+    root's prefix envs/<root>/, only the actions a backend needs."""
+    m = STATE_SID.match(str(st.get("Sid") or ""))
+    if not m:
+        return ["not a state grant"]
+    root, kind = m.group(1).lower(), m.group(2)
+    sid = st.get("Sid")
+    if env != "shared":
+        return [f"{sid}: state grants belong to the shared root's state bucket only"]
+    acct = _all_accounts(plan, accounts).get(root)
+    bucket = _state_bucket(plan)
+    out = []
+    if not acct or not bucket:
+        return [f"{sid}: unknown account of {root} or no state bucket (layer=tfstate)"]
+    if st.get("Effect") != "Allow":
+        out.append(f"{sid}: Effect {st.get('Effect')}")
+    if (st.get("Principal") or {}) != {"AWS": f"arn:aws:iam::{acct}:root"}:
+        out.append(f"{sid}: principal {st.get('Principal')}, expected the {root} account {acct}")
+    cond = st.get("Condition") or {}
+    named = _as_list((cond.get("ArnEquals") or {}).get("aws:PrincipalArn"))
+    if len(named) != 1 or not str(named[0]).startswith(f"arn:aws:iam::{acct}:role/") or "*" in str(named[0]):
+        out.append(f"{sid}: must be limited (ArnEquals aws:PrincipalArn) to one role of the {root} account, got {named}")
+    acts = set(_as_list(st.get("Action")))
+    res = _as_list(st.get("Resource"))
+    arn = f"arn:aws:s3:::{bucket}"
+    if kind == "List":
+        if acts != {"s3:ListBucket"} or res != [arn] or _as_list((cond.get("StringLike") or {}).get("s3:prefix")) != [f"envs/{root}/*"]:
+            out.append(f"{sid}: must list only envs/{root}/* of {bucket} (got {sorted(acts)} on {res}, {cond.get('StringLike')})")
+    elif kind == "Objects":
+        if not acts or not acts <= {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} or res != [f"{arn}/envs/{root}/*"]:
+            out.append(f"{sid}: must get/put/delete only {arn}/envs/{root}/* (got {sorted(acts)} on {res})")
+    else:
+        via = _as_list((cond.get("StringEquals") or {}).get("kms:ViaService"))
+        if not acts or not acts <= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"} or len(via) != 1 or not str(via[0]).startswith("s3."):
+            out.append(f"{sid}: must use the key only for encryption, only through S3 (got {sorted(acts)}, via {via})")
+    return out
+
+
+def _hcl_values(path):
+    """key = value pairs of a simple HCL file (backend.hcl), incl. `assume_role = { role_arn = ... }`."""
+    import os
+    if not os.path.isfile(path):
+        return None
+    out = {}
+    for line in open(path):
+        line = line.split("#", 1)[0].strip()
+        m = re.match(r'^([a-z_]+)\s*=\s*(.+)$', line)
+        if not m:
+            continue
+        k, v = m.group(1), m.group(2).strip()
+        inner = re.match(r'^\{\s*role_arn\s*=\s*"([^"]*)"\s*\}$', v)
+        if inner:
+            out[k] = {"role_arn": inner.group(1)}
+        elif v.startswith('"'):
+            out[k] = v.strip('"')
+        else:
+            out[k] = {"true": True, "false": False}.get(v, v)
+    return out
+
+
+def med_012(plan, env, accounts, deploy_root=None):
+    """Remote state: every root has an S3 backend (versions.tf) configured by its
+    backend.hcl.example with the shared state bucket, its own key envs/<root>/terraform.tfstate,
+    encryption with the state key, S3-native locking and its own deploy role; the shared plan
+    creates that bucket (versioned, SSE-KMS, TLS only, no public access) and grants each root's
+    deploy role only its own prefix."""
+    import os
+    problems = []
+    root_dir = deploy_root or os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "terraform"))
+    project = plan.variables.get("project_name") or "medallion"
+    acc = _all_accounts(plan, accounts)
+    if env == "shared":
+        shared_acct = acc.get("shared")
+    else:
+        shared_acct = (plan.variables.get("shared_services") or {}).get("account_id")
+    want_bucket = f"{project}-shared-tfstate-{shared_acct}"
+    envdir = os.path.join(root_dir, "envs", env)
+    versions = open(os.path.join(envdir, "versions.tf")).read() if os.path.isfile(os.path.join(envdir, "versions.tf")) else ""
+    if not re.search(r'backend\s+"s3"\s*\{', versions):
+        problems.append(f"envs/{env}/versions.tf has no `backend \"s3\"` block: its state would be local")
+    cfg = _hcl_values(os.path.join(envdir, "backend.hcl.example"))
+    if cfg is None:
+        problems.append(f"envs/{env}/backend.hcl.example is missing")
+    else:
+        region = plan.variables.get("region")
+        want = {"bucket": want_bucket, "key": f"envs/{env}/terraform.tfstate", "region": region,
+                "encrypt": True, "use_lockfile": True}
+        for k, v in want.items():
+            if cfg.get(k) != v:
+                problems.append(f"envs/{env}/backend.hcl.example: {k} = {cfg.get(k)!r}, expected {v!r}")
+        if not str(cfg.get("kms_key_id") or "").startswith(f"arn:aws:kms:{region}:{shared_acct}:key/"):
+            problems.append(f"envs/{env}/backend.hcl.example: kms_key_id must be the state key's ARN in the shared account, got {cfg.get('kms_key_id')!r}")
+        role = (cfg.get("assume_role") or {}).get("role_arn") if isinstance(cfg.get("assume_role"), dict) else None
+        if not str(role or "").startswith(f"arn:aws:iam::{acc.get(env)}:role/"):
+            problems.append(f"envs/{env}/backend.hcl.example: assume_role.role_arn must be the {env} deploy role (account {acc.get(env)}), got {role!r}")
+        if "dynamodb_table" in cfg:
+            problems.append(f"envs/{env}/backend.hcl.example: dynamodb_table is deprecated; S3-native locking (use_lockfile) only")
+    if env != "shared":
+        return problems
+    # the bucket itself
+    buckets = [b for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "tfstate"]
+    if len(buckets) != 1 or buckets[0]["values"].get("bucket") != want_bucket:
+        return problems + [f"the shared plan must create one state bucket {want_bucket} (tag layer=tfstate), got {[b['values'].get('bucket') for b in buckets]}"]
+    b = buckets[0]
+    for t, attr in (("aws_s3_bucket_versioning", None), ("aws_s3_bucket_public_access_block", None), ("aws_s3_bucket_policy", None)):
+        mine = [x for x in plan.by_type(t) if b in _targets(plan, x, "bucket", ("aws_s3_bucket",))]
+        if not mine:
+            problems.append(f"{want_bucket}: no {t}")
+            continue
+        v = mine[0]["values"]
+        if t == "aws_s3_bucket_versioning" and ((v.get("versioning_configuration") or [{}])[0]).get("status") != "Enabled":
+            problems.append(f"{want_bucket}: versioning is not Enabled (earlier states could not be restored)")
+        if t == "aws_s3_bucket_public_access_block" and not all(v.get(k) is True for k in (
+                "block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")):
+            problems.append(f"{want_bucket}: public access is not fully blocked")
+        if t == "aws_s3_bucket_policy":
+            raw = v.get("policy")
+            if not isinstance(raw, str):
+                problems.append(f"{want_bucket}: bucket policy unknown at plan time")
+                continue
+            stmts = _statements(raw)
+            if not any(st.get("Effect") == "Deny" and ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport") == "false"
+                       for st in stmts):
+                problems.append(f"{want_bucket}: no Deny of plain HTTP (aws:SecureTransport false)")
+            for st in stmts:
+                if st.get("Effect") == "Allow" and not is_state_grant(st):
+                    problems.append(f"{want_bucket}: unreviewed grant {st.get('Sid')}: {st.get('Principal')} {st.get('Action')}")
+                elif is_state_grant(st):
+                    problems.extend(state_grant_problems(plan, env, accounts, st))
+            for r in STATE_ROOTS:
+                for kind in ("List", "Objects"):
+                    if not any(st.get("Sid") == f"TerraformState{r.title()}{kind}" for st in stmts):
+                        problems.append(f"{want_bucket}: no {kind.lower()} grant for the {r} root's deploy role")
+    keys = [k for k in plan.by_type("aws_kms_key") if (k["values"].get("tags") or {}).get("layer") == "tfstate"]
+    for k in keys:
+        raw = k["values"].get("policy")
+        for st in _statements(raw) if isinstance(raw, str) else []:
+            if is_state_grant(st):
+                problems.extend(state_grant_problems(plan, env, accounts, st))
+            elif st.get("Effect") == "Allow" and (st.get("Principal") or {}).get("AWS") != f"arn:aws:iam::{acc.get('shared')}:root":
+                problems.append(f"state key: unreviewed grant {st.get('Sid')} to {st.get('Principal')}")
+    if not keys:
+        problems.append("no state key (aws_kms_key tagged layer=tfstate)")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -873,6 +1073,7 @@ CHECKS = {
     "MED-009": ("audit trail: Object Lock on the lake, no default retention, engine roles cannot bypass or delete", med_009),
     "MED-010": ("promotion: prod <- staging <- dev enforced, release role writes only audit records", med_010),
     "MED-011": ("retention by the engine: daily `medallion maintain`, its role expires and vacuums, the ledger is readable", med_011),
+    "MED-012": ("remote state: S3 backend per root, own key, locking; the state bucket grants each root only its own state", med_012),
 }
 
 

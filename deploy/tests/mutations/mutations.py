@@ -115,6 +115,14 @@ MUTATIONS = [
     ("lifecycle-expires-layer-prefix", "a second lifecycle rule expires current objects under bronze/ after 30 days",
      "modules/lake/storage.tf", '    abort_incomplete_multipart_upload {\n      days_after_initiation = 7\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.lake]',
      '    abort_incomplete_multipart_upload {\n      days_after_initiation = 7\n    }\n  }\n  rule {\n    id     = "expire-old-bronze"\n    status = "Enabled"\n    filter {\n      prefix = "bronze/"\n    }\n    expiration {\n      days = 30\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.lake]', "dev"),
+    # Remote state (deploy/README.md, "Remote state").
+    ("state-grant-every-root", "a root's deploy role may read and write every root's state (envs/*)",
+     "modules/state-backend/main.tf", 'Resource  = "${local.bucket_arn}/envs/${k}/*"', 'Resource  = "${local.bucket_arn}/envs/*"', "shared"),
+    ("state-unversioned", "the state bucket keeps no earlier versions of a state",
+     "modules/state-backend/main.tf", 'bucket = aws_s3_bucket.state.id\n  versioning_configuration {\n    status = "Enabled"',
+     'bucket = aws_s3_bucket.state.id\n  versioning_configuration {\n    status = "Suspended"', "shared"),
+    ("backend-no-lock", "prod's backend does not lock its state (concurrent applies)",
+     "envs/prod/backend.hcl.example", "use_lockfile = true", "use_lockfile = false", "prod"),
 ]
 
 
@@ -147,7 +155,10 @@ def check_mutation(m):
         open(path, "w").write(text.replace(old, new))
         rootdir = os.path.join(tf, "envs", root)
         env = dict(os.environ)
-        rc, out = run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], rootdir, env)
+        # the roots' S3 backend: offline, a local backend stands in (as in check.sh)
+        with open(os.path.join(rootdir, "ci_backend_override.tf"), "w") as fh:
+            fh.write('terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' % os.path.join(work, "state.tfstate"))
+        rc, out = run(["terraform", "init", "-input=false", "-no-color"], rootdir, env)
         if rc:
             return mid, what, "CAUGHT", f"terraform init: {first(out, 'Error')}", time.time() - start
         plan = os.path.join(work, "plan")

@@ -160,3 +160,9 @@ variable "peering_connection_ids" {
     error_message = "peering_connection_ids keys must be dev, staging or prod."
   }
 }
+
+variable "deploy_role_name" {
+  description = "Name of the role Terraform runs as in each account (the same name in every account; null: <project_name>-deploy). The state bucket grants each root's role only its own state."
+  type        = string
+  default     = null
+}

@@ -60,3 +60,11 @@ variable "environment_peerings" {
   }))
   default = {}
 }
+
+variable "state_deployers" {
+  description = "Per root (shared, dev, staging, prod): the account and deploy role that read and write that root's Terraform state (envs/<root>/ of the state bucket)."
+  type = map(object({
+    account_id = string
+    role_arn   = string
+  }))
+}
