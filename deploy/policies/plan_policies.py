@@ -47,6 +47,11 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            ARN, use_lockfile, its own account's deploy role); shared: that bucket is versioned,
            public access blocked, TLS only, and grants each root's deploy role (by aws:PrincipalArn)
            only its own prefix, the key only through S3 (MED-002 admits exactly these grants)
+  MED-013  stream metrics: the stream task's CloudWatch agent sidecar scrapes --metrics-addr; every
+           alarm on a `medallion_*` metric names one engine/kafka/src/metrics.rs emits (not a
+           histogram), with a dimension set the agent declares, the scrape's `service` label and
+           the job's topics, missing data not breaching and OK actions; every topic has a lag
+           alarm; the agent writes a KMS-encrypted log group of the plan
   MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
            definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
            maintain role may get/put/delete data files and `_delta_log` entries of every layer and
@@ -1061,6 +1066,101 @@ def med_012(plan, env, accounts, deploy_root=None):
     return sorted(set(problems))
 
 
+# ---------------------------------------------------------------- stream metrics (MED-013)
+def med_013(plan, env, accounts, repo=None):
+    """The stream's alarms watch metrics that reach CloudWatch: the stream task's agent sidecar
+    scrapes the engine's --metrics-addr and declares, for the namespace the alarms use, the
+    metric names and dimension sets they name; every alarm on an engine metric names one the
+    engine emits (engine/kafka/src/metrics.rs) of a type the agent keeps (not a histogram), with
+    the scrape's `service` label and the stream job's topics, and lets missing data clear it.
+    The agent can write its log group (KMS-encrypted, of this plan)."""
+    import fnmatch
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from engine_metrics import emitted
+    problems = []
+    if env == "shared":
+        return problems
+    envs_var = plan.variables.get("environments") or {}
+    streaming = bool((envs_var.get(env) or {}).get("enable_streaming"))
+    sm = plan.outputs.get("stream_metrics")
+    if not streaming:
+        return [f"{env} streams nothing but has stream metrics {sm}"] if sm else []
+    if not isinstance(sm, dict):
+        return ["output stream_metrics (the agent sidecar's configuration) missing or unknown at plan time"]
+    repo = repo or os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    engine = emitted(repo)
+    cmds = plan.outputs.get("task_commands") or {}
+    stream = cmds.get("stream") or []
+    addr = stream[stream.index("--metrics-addr") + 1] if "--metrics-addr" in stream[:-1] else None
+    if addr != sm.get("metrics_addr"):
+        problems.append(f"the stream serves metrics on {addr}, the agent scrapes {sm.get('metrics_addr')}")
+    scrapes = (sm.get("prometheus_config") or {}).get("scrape_configs") or []
+    jobs = {}
+    for sc in scrapes:
+        for st in sc.get("static_configs") or []:
+            if addr in (st.get("targets") or []):
+                jobs[sc.get("job_name")] = st.get("labels") or {}
+    if not jobs:
+        problems.append(f"no scrape config targets the stream's --metrics-addr {addr}")
+    prom = ((((sm.get("agent_config") or {}).get("logs") or {}).get("metrics_collected") or {}).get("prometheus") or {})
+    emf = prom.get("emf_processor") or {}
+    ns = emf.get("metric_namespace")
+    decls = emf.get("metric_declaration") or []
+    if prom.get("prometheus_config_path") != "env:PROMETHEUS_CONFIG_CONTENT":
+        problems.append(f"the agent reads its scrape configuration from {prom.get('prometheus_config_path')}, not PROMETHEUS_CONFIG_CONTENT")
+    groups = {g["values"].get("name"): g for g in plan.by_type("aws_cloudwatch_log_group")}
+    lg = prom.get("log_group_name")
+    if lg not in groups:
+        problems.append(f"the agent's log group {lg} is not a log group of this plan")
+    elif not (groups[lg]["values"].get("kms_key_id") or plan.config_of(groups[lg]).get("expressions", {}).get("kms_key_id", {}).get("references")):
+        problems.append(f"the agent's log group {lg} is not KMS-encrypted")
+    pol = sm.get("agent_policy")
+    if isinstance(pol, str):
+        arn = f"arn:aws:logs:{plan.variables.get('region')}:{accounts.get(env)}:log-group:{lg}:log-stream:x"
+        if not _allows(_statements(pol), "logs:PutLogEvents", arn):
+            problems.append(f"the stream task role (the agent's) may not PutLogEvents to {lg}")
+    else:
+        problems.append("the agent's IAM policy is unknown at plan time")
+    topics = sorted(a.rsplit("/", 1)[-1] for a in ((plan.outputs.get("stream_kafka_access") or {}).get("topic_arns") or []))
+    alarms = [a for a in plan.by_type("aws_cloudwatch_metric_alarm") if a["values"].get("namespace") == ns]
+    lag = []
+    for a in alarms:
+        v = a["values"]
+        name, dims = v.get("metric_name"), v.get("dimensions") or {}
+        where = f"alarm {v.get('alarm_name')}"
+        if not str(name).startswith("medallion_"):
+            continue  # log metric filters (JobFailures, QuarantinedRecords) share the namespace
+        if name not in engine:
+            problems.append(f"{where}: metric {name} is not emitted by the engine ({sorted(engine)})")
+            continue
+        if engine[name] == "histogram":
+            problems.append(f"{where}: {name} is a histogram, which the CloudWatch agent drops")
+        ok = [d for d in decls
+              if any(re.search(sel, name) for sel in d.get("metric_selectors") or [])
+              and any(re.search(d.get("label_matcher") or "^$", j) for j in jobs) and (d.get("source_labels") == ["job"])
+              and any(sorted(ds) == sorted(dims) for ds in d.get("dimensions") or [])]
+        if not ok:
+            problems.append(f"{where}: no agent metric declaration selects {name} with dimensions {sorted(dims)}")
+        labels = {k: v2 for lab in jobs.values() for k, v2 in lab.items()}
+        for k, val in dims.items():
+            if k == "topic":
+                if val not in topics:
+                    problems.append(f"{where}: topic {val} is not one of the stream job's topics {topics}")
+            elif labels.get(k) != val:
+                problems.append(f"{where}: dimension {k}={val}, the scrape labels {k}={labels.get(k)}")
+        if v.get("treat_missing_data") != "notBreaching":
+            problems.append(f"{where}: treat_missing_data {v.get('treat_missing_data')}: a stopped stream or agent must let it clear")
+        if not (v.get("ok_actions") or plan.config_of(a).get("expressions", {}).get("ok_actions", {}).get("references")):
+            problems.append(f"{where}: no ok_actions (nobody hears it clear)")
+        if name == "medallion_stream_partition_lag":
+            lag.append(dims.get("topic"))
+    for t in topics:
+        if t not in lag:
+            problems.append(f"no alarm on medallion_stream_partition_lag for topic {t}")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -1074,6 +1174,7 @@ CHECKS = {
     "MED-010": ("promotion: prod <- staging <- dev enforced, release role writes only audit records", med_010),
     "MED-011": ("retention by the engine: daily `medallion maintain`, its role expires and vacuums, the ledger is readable", med_011),
     "MED-012": ("remote state: S3 backend per root, own key, locking; the state bucket grants each root only its own state", med_012),
+    "MED-013": ("stream alarms on engine metrics that reach CloudWatch (agent sidecar, names from metrics.rs)", med_013),
 }
 
 

@@ -123,6 +123,17 @@ MUTATIONS = [
      'bucket = aws_s3_bucket.state.id\n  versioning_configuration {\n    status = "Suspended"', "shared"),
     ("backend-no-lock", "prod's backend does not lock its state (concurrent applies)",
      "envs/prod/backend.hcl.example", "use_lockfile = true", "use_lockfile = false", "prod"),
+    # The stream's metrics in CloudWatch (deploy/README.md, "Alarms").
+    ("alarm-metric-not-emitted", "the lag alarm watches a metric name the engine does not emit",
+     "modules/environment/monitoring.tf", 'metric_name         = "medallion_stream_partition_lag"',
+     'metric_name         = "medallion_stream_consumer_lag"', "staging"),
+    ("agent-drops-lag", "the agent sidecar no longer sends the partition lag to CloudWatch",
+     "modules/environment/metrics.tf", 'metric_selectors = ["^medallion_stream_partition_lag$"]',
+     'metric_selectors = ["^medallion_stream_partition_committed_offset$"]', "prod"),
+    ("lag-alarm-stuck-when-missing", "the lag alarm treats missing data as breaching (it never clears once the stream stops)",
+     "modules/environment/monitoring.tf",
+     'threshold           = var.alarm_thresholds.consumer_lag_records\n  comparison_operator = "GreaterThanThreshold"\n  treat_missing_data  = "notBreaching"\n  alarm_actions       = [aws_sns_topic.alerts.arn]\n  ok_actions          = [aws_sns_topic.alerts.arn]\n  dimensions = {\n    service',
+     'threshold           = var.alarm_thresholds.consumer_lag_records\n  comparison_operator = "GreaterThanThreshold"\n  treat_missing_data  = "breaching"\n  alarm_actions       = [aws_sns_topic.alerts.arn]\n  ok_actions          = [aws_sns_topic.alerts.arn]\n  dimensions = {\n    service', "staging"),
 ]
 
 
@@ -148,6 +159,8 @@ def check_mutation(m):
                         ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
         shutil.copytree(os.path.join(DEPLOY, "policies"), os.path.join(work, "deploy", "policies"))
         os.symlink(os.path.join(REPO, "jobs"), os.path.join(work, "jobs"))
+        # MED-013 reads the metric names the engine emits (engine/kafka/src/metrics.rs)
+        os.symlink(os.path.join(REPO, "engine"), os.path.join(work, "engine"))
         path = os.path.join(tf, rel)
         text = open(path).read()
         if text.count(old) != 1:
@@ -172,6 +185,8 @@ def check_mutation(m):
         rc, out = run([PY, os.path.join(work, "deploy", "policies", "plan_policies.py"), "--env", root, plan + ".json"], work)
         if rc:
             check = first(out, r"^MED-\d+ FAIL").split(" [")[0].replace(" FAIL", "")
+            if not check:  # the checker crashed: that catches nothing
+                return mid, what, "BROKEN", f"plan_policies.py failed without a FAIL line: {out.strip()[-300:]}", time.time() - start
             return mid, what, "CAUGHT", f"policy {check}: {first(out, r'^    - ')[2:]}", time.time() - start
         if root in ("staging", "prod"):
             rc, out = run([PY, os.path.join(work, "deploy", "policies", "config_drift.py"),

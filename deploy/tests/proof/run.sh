@@ -299,6 +299,15 @@ if [ -n "${MEDALLION_KAFKA_BROKERS:-}" ]; then
   ) >"$WORK/stream.log" 2>&1 &
   SPID=$!
   sleep 8
+  # The metric names and types the platform's alarms and the agent sidecar rely on (MED-013 reads
+  # them from engine/kafka/src/metrics.rs) are what this binary serves on /metrics.
+  METRICS_URL="$(grep -o 'metrics on http://[0-9.:]*/metrics' "$WORK/stream.log" | head -n 1 | cut -d' ' -f3)"
+  if [ -n "$METRICS_URL" ] && "$PY" "$REPO/deploy/policies/engine_metrics.py" --compare "$METRICS_URL" "$REPO" >"$WORK/metrics-compare.log" 2>&1; then
+    pass "the running stream's /metrics declares exactly the metrics (names, types) MED-013 reads from metrics.rs: $(cat "$WORK/metrics-compare.log")"
+  else
+    sed 's/^/      | /' "$WORK/metrics-compare.log" 2>/dev/null
+    fail "the running stream's /metrics ($METRICS_URL) differs from the metric names MED-013 reads from metrics.rs"
+  fi
   kill -TERM "$SPID" 2>/dev/null || true
   set +e
   wait "$SPID"

@@ -57,7 +57,7 @@ locals {
   tmp_mount      = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
   default_job    = values(var.batch_jobs)[0].path
   batch_command  = ["medallion", "run", local.default_job, "--env", local.env]
-  stream_command = ["medallion", "stream", var.stream_job.path, "--env", local.env, "--metrics-addr", "127.0.0.1:9464"]
+  stream_command = ["medallion", "stream", var.stream_job.path, "--env", local.env, "--metrics-addr", local.metrics_addr]
   # Table retention is the engine's (docs/retention.md): delete what is past retention_days,
   # VACUUM, checkpoint and clean the logs. Per-table retention comes from the job specs.
   maintain_command = ["medallion", "maintain", "--env", local.env, "--jobs", var.maintenance.jobs]
@@ -97,6 +97,7 @@ resource "aws_ecs_task_definition" "batch" {
 }
 
 resource "aws_ecs_task_definition" "stream" {
+  #checkov:skip=CKV_AWS_336:only the metrics-agent sidecar (metrics.tf) has a writable root filesystem (the CloudWatch agent writes its translated configuration into its image); the engine container is read-only (terraform tests, check_image.py)
   count                    = var.settings.enable_streaming ? 1 : 0
   family                   = "${local.name}-stream"
   requires_compatibilities = ["FARGATE"]
@@ -126,7 +127,7 @@ resource "aws_ecs_task_definition" "stream" {
         awslogs-stream-prefix = "stream"
       }
     }
-  }])
+  }, local.stream_metrics_sidecar])
   tags = local.tags
 }
 

@@ -78,6 +78,24 @@ output "maintain_task_definition" {
   }
 }
 
+output "stream_metrics" {
+  description = "How the stream's Prometheus metrics reach CloudWatch (null without streaming): the scrape target (= --metrics-addr), the agent's configuration (CW_CONFIG_CONTENT) and scrape configuration (PROMETHEUS_CONFIG_CONTENT), its log group, the IAM policy that lets it write there, and the stream task definition's containers."
+  value = var.settings.enable_streaming ? {
+    metrics_addr      = local.metrics_addr
+    namespace         = local.metrics_namespace
+    agent_config      = local.metrics_agent_config
+    prometheus_config = local.prometheus_config
+    agent_image       = var.metrics_agent_image
+    log_group         = aws_cloudwatch_log_group.stream_metrics[0].name
+    agent_policy      = aws_iam_role_policy.stream_metrics[0].policy
+  } : null
+}
+
+output "stream_task_containers" {
+  description = "The stream task definition's container definitions (JSON); null without streaming."
+  value       = one(aws_ecs_task_definition.stream[*].container_definitions)
+}
+
 output "vpc_id" {
   value = module.network.vpc_id
 }

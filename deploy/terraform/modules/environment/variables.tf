@@ -108,6 +108,16 @@ variable "maintenance" {
   }
 }
 
+variable "metrics_agent_image" {
+  description = "The CloudWatch agent image of the stream task's metrics sidecar (scrapes the engine's Prometheus /metrics into CloudWatch). Pinned: a version tag of public.ecr.aws/cloudwatch-agent/cloudwatch-agent (or its copy in a private repository)."
+  type        = string
+  default     = "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300059.0b1207"
+  validation {
+    condition     = !endswith(var.metrics_agent_image, ":latest") && can(regex(":[0-9][0-9A-Za-z.]*$|@sha256:[0-9a-f]{64}$", var.metrics_agent_image))
+    error_message = "metrics_agent_image must be pinned to a version tag or a digest, not latest."
+  }
+}
+
 variable "shared_services" {
   description = "Optional shared-services VPC to peer with (the only peering allowed)."
   type = object({
@@ -124,10 +134,12 @@ variable "alarm_thresholds" {
     consumer_lag_records   = number
     job_failures           = number
     quarantined_records_5m = number
+    stream_failures_5m     = optional(number, 1)
   })
   default = {
     consumer_lag_records   = 100000
     job_failures           = 1
     quarantined_records_5m = 1000
+    stream_failures_5m     = 1
   }
 }

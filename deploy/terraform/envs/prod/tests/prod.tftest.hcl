@@ -191,6 +191,24 @@ run "prod_plan" {
     error_message = "The prod stream service must run `medallion stream jobs/streaming/clickstream.yaml --env prod` (a job file, not a folder)."
   }
 
+  # The stream's Prometheus metrics reach CloudWatch through the agent sidecar: the stream task
+  # runs the engine (read-only, uid 10001) and the agent with exactly the configuration MED-013
+  # checks against the alarms and the engine's metric names.
+  assert {
+    condition = (
+      length(jsondecode(module.environment.stream_task_containers)) == 2 &&
+      jsondecode(module.environment.stream_task_containers)[0].name == "engine" &&
+      jsondecode(module.environment.stream_task_containers)[0].readonlyRootFilesystem == true &&
+      jsondecode(module.environment.stream_task_containers)[0].user == "10001" &&
+      jsondecode(module.environment.stream_task_containers)[1].name == "metrics-agent" &&
+      jsondecode(module.environment.stream_task_containers)[1].essential == false &&
+      jsondecode(module.environment.stream_task_containers)[1].image == module.environment.stream_metrics.agent_image &&
+      one([for e in jsondecode(module.environment.stream_task_containers)[1].environment : e.value if e.name == "CW_CONFIG_CONTENT"]) == jsonencode(module.environment.stream_metrics.agent_config) &&
+      one([for e in jsondecode(module.environment.stream_task_containers)[1].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"]) == yamlencode(module.environment.stream_metrics.prometheus_config)
+    )
+    error_message = "The prod stream task must run the read-only engine and the metrics-agent sidecar with the checked agent and scrape configuration."
+  }
+
   assert {
     condition     = length(distinct(module.environment.private_subnet_azs)) == 3
     error_message = "prod must have private subnets in exactly 3 AZ(s)."
