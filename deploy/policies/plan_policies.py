@@ -52,6 +52,11 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            histogram), with a dimension set the agent declares, the scrape's `service` label and
            the job's topics, missing data not breaching and OK actions; every topic has a lag
            alarm; the agent writes a KMS-encrypted log group of the plan
+  MED-014  cross-account promotion: an environment with `cross_account_promotion` (prod) has a
+           release role reading its promote_from's lake (list, audit trail, Delta logs,
+           configuration; kms:Decrypt through S3 for that bucket); that lake's bucket policy
+           (output promotion_read_grants) and key policy grant exactly that role exactly that;
+           no other environment has such a grant; MED-002 admits only these statements
   MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
            definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
            maintain role may get/put/delete data files and `_delta_log` entries of every layer and
@@ -292,14 +297,17 @@ def med_001(plan, env, accounts):
 
 def _without_reviewed_grants(plan, env, accounts, res):
     """res's values with the statements of reviewed cross-environment grants removed from its
-    policy (only those whose shape passes their own check: MED-012 state grants)."""
+    policy (only those whose shape passes their own check: MED-012 state grants, MED-014
+    cross-account promotion grants)."""
     values = res["values"]
     raw = values.get("policy")
     if not isinstance(raw, str) or not raw.strip().startswith("{"):
         return values
     doc = json.loads(raw)
     stmts = _statements(doc)
-    kept = [st for st in stmts if not (is_state_grant(st) and not state_grant_problems(plan, env, accounts, st))]
+    kept = [st for st in stmts
+            if not (is_state_grant(st) and not state_grant_problems(plan, env, accounts, st))
+            and not (is_promotion_grant(st) and not promotion_grant_problems(plan, env, accounts, st))]
     if len(kept) == len(stmts):
         return values
     return dict(values, policy=json.dumps(dict(doc, Statement=kept)))
@@ -1161,6 +1169,140 @@ def med_013(plan, env, accounts, repo=None):
     return sorted(set(problems))
 
 
+# ---------------------------------------------------------------- cross-account promotion (MED-014)
+PROMO_SID = re.compile(r"^PromotionRead(?:By(Dev|Staging|Prod)Release|From(Dev|Staging|Prod))(List|Objects|Key)$")
+
+
+def is_promotion_grant(st):
+    return bool(PROMO_SID.match(str(st.get("Sid") or "")))
+
+
+def _promotion_read_arns(bucket, layers):
+    arn = f"arn:aws:s3:::{bucket}"
+    return {f"{arn}/{AUDIT_PREFIX}*", f"{arn}/_medallion/environments.yaml"} | {f"{arn}/{l}/*/_delta_log/*" for l in layers}
+
+
+def promotion_grant_problems(plan, env, accounts, st):
+    """A cross-account promotion grant: read-only, between an environment and the one that
+    promotes from it (`promote_from` + `cross_account_promotion`), to / as that environment's
+    release role only: the audit trail, the Delta logs and the configuration (never a data
+    file), and the key only to decrypt through S3 (objects of that bucket)."""
+    m = PROMO_SID.match(str(st.get("Sid") or ""))
+    if not m:
+        return ["not a promotion grant"]
+    sid = st.get("Sid")
+    reader, source, kind = (m.group(1) or "").lower(), (m.group(2) or "").lower(), m.group(3)
+    envs = plan.variables.get("environments") or {}
+    project = plan.variables.get("project_name") or "medallion"
+    region = plan.variables.get("region")
+    acc = _all_accounts(plan, accounts)
+    out = []
+    if st.get("Effect") != "Allow":
+        out.append(f"{sid}: Effect {st.get('Effect')}")
+    acts = set(_as_list(st.get("Action")))
+    res = _as_list(st.get("Resource"))
+    cond = st.get("Condition") or {}
+    via = _as_list((cond.get("StringEquals") or {}).get("kms:ViaService"))
+    if reader:  # in env's bucket/key policy: the reader's release role reads env's lake
+        e = envs.get(reader) or {}
+        if e.get("promote_from") != env or not e.get("cross_account_promotion"):
+            return [f"{sid}: {reader} does not promote from {env} across accounts (promote_from {e.get('promote_from')!r}, cross_account_promotion {e.get('cross_account_promotion')!r})"]
+        a = acc.get(reader)
+        if (st.get("Principal") or {}) != {"AWS": f"arn:aws:iam::{a}:root"}:
+            out.append(f"{sid}: principal {st.get('Principal')}, expected the {reader} account {a}")
+        named = _as_list((cond.get("ArnEquals") or {}).get("aws:PrincipalArn"))
+        if named != [f"arn:aws:iam::{a}:role/{project}-{reader}-release"]:
+            out.append(f"{sid}: must be limited (ArnEquals aws:PrincipalArn) to {project}-{reader}-release of {a}, got {named}")
+        lakes = [b["values"].get("bucket") for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "lake"]
+        bucket = lakes[0] if len(lakes) == 1 else None
+        layers = (envs.get(env) or {}).get("layers") or []
+    else:  # in env's release role policy: it reads source's lake
+        e = envs.get(env) or {}
+        if e.get("promote_from") != source or not e.get("cross_account_promotion"):
+            return [f"{sid}: {env} does not promote from {source} across accounts"]
+        if st.get("Principal") is not None:
+            out.append(f"{sid}: an identity policy statement has a Principal")
+        a = acc.get(source)
+        bucket = f"{project}-{source}-lake-{a}"
+        layers = (envs.get(source) or {}).get("layers") or []
+    if not bucket:
+        return out + [f"{sid}: no lake bucket to scope the grant to"]
+    arn = f"arn:aws:s3:::{bucket}"
+    if kind == "List":
+        if acts != {"s3:ListBucket"} or res != [arn]:
+            out.append(f"{sid}: must only list {arn} (got {sorted(acts)} on {res})")
+    elif kind == "Objects":
+        if acts != {"s3:GetObject"} or not res or not set(res) <= _promotion_read_arns(bucket, layers):
+            out.append(f"{sid}: must only s3:GetObject the audit trail, Delta logs and configuration of {bucket} "
+                       f"(got {sorted(acts)} on {sorted(set(res) - _promotion_read_arns(bucket, layers)) or res})")
+    else:
+        if acts != {"kms:Decrypt"} or via != [f"s3.{region}.amazonaws.com"]:
+            out.append(f"{sid}: the key only to kms:Decrypt through S3 (got {sorted(acts)}, via {via})")
+        if source:
+            ctx = _as_list((cond.get("StringLike") or {}).get("kms:EncryptionContext:aws:s3:arn"))
+            if res != [f"arn:aws:kms:{region}:{a}:key/*"] or not ctx or not set(ctx) <= {arn, f"{arn}/*"}:
+                out.append(f"{sid}: keys of the {source} account only, for objects of {bucket} only (got {res}, context {ctx})")
+    return out
+
+
+def med_014(plan, env, accounts):
+    """Cross-account promotion (prod <- staging): the environment promoting across accounts has
+    a release role that reads its promote_from's lake (list, audit trail, Delta logs,
+    configuration; decrypt through S3), and that lake's bucket and key policies grant exactly
+    this role exactly that; every other environment has no such grant; nothing writes."""
+    problems = []
+    if env == "shared":
+        return problems
+    envs = plan.variables.get("environments") or {}
+    me = envs.get(env) or {}
+    readers = [k for k, e in envs.items() if e.get("promote_from") == env and e.get("cross_account_promotion")]
+    # dev is the CI's local lake (promotions into staging read it locally); every later
+    # environment promotes from a lake in another AWS account
+    for k, e in envs.items():
+        want_cross = bool(e.get("promote_from")) and e.get("promote_from") != "dev"
+        if bool(e.get("cross_account_promotion")) != want_cross:
+            problems.append(f"var.environments.{k}.cross_account_promotion = {e.get('cross_account_promotion')!r}, expected {want_cross}"
+                            + (f": {k} promotes from {e.get('promote_from')}'s lake in its own account" if want_cross else ""))
+    # this environment's release role reading its upstream
+    release = [r for r in plan.by_type("aws_iam_role") if str(r["values"].get("name") or "").endswith(RELEASE_ROLE_SUFFIX)]
+    stmts = [st for r in release for st in _role_statements(plan, r)[0]]
+    up = [st for st in stmts if is_promotion_grant(st)]
+    if me.get("cross_account_promotion") and me.get("promote_from"):
+        kinds = {PROMO_SID.match(st["Sid"]).group(3) for st in up}
+        if kinds != {"List", "Objects", "Key"}:
+            problems.append(f"the {env} release role cannot read {me['promote_from']}'s lake (grants {sorted(kinds)}): "
+                            f"`medallion promote --from {me['promote_from']} --to {env}` reads its audit trail")
+    elif up:
+        problems.append(f"the {env} release role reads another lake without cross_account_promotion: {[st['Sid'] for st in up]}")
+    for st in up:
+        problems.extend(promotion_grant_problems(plan, env, accounts, st))
+    for st in stmts:
+        if not is_promotion_grant(st) and st.get("Effect") == "Allow" and any(
+                str(a).startswith(("arn:aws:s3:::", "arn:aws:kms:")) and f":{accounts.get(me.get('promote_from'), '-')}:" in str(a)
+                for a in _as_list(st.get("Resource"))):
+            problems.append(f"release role statement {st.get('Sid')}: reaches {me.get('promote_from')}'s account outside the reviewed grant")
+    # this lake's grants to the readers
+    raw = plan.outputs.get("promotion_read_grants")
+    grants = json.loads(raw) if isinstance(raw, str) else None
+    if grants is None:
+        problems.append("output promotion_read_grants (the lake bucket policy's promotion grants) missing or unknown")
+        grants = []
+    keys = [k for k in plan.by_type("aws_kms_key") if (k["values"].get("tags") or {}).get("layer") is None
+            and isinstance(k["values"].get("policy"), str)]
+    key_grants = [st for k in keys for st in _statements(k["values"]["policy"]) if is_promotion_grant(st)]
+    for st in grants + key_grants:
+        problems.extend(promotion_grant_problems(plan, env, accounts, st))
+    for r in readers:
+        want = {f"PromotionReadBy{r.title()}Release{k}" for k in ("List", "Objects")}
+        if not want <= {st.get("Sid") for st in grants}:
+            problems.append(f"the {env} lake's bucket policy does not let the {r} release role read it: `medallion promote --from {env} --to {r}`")
+        if f"PromotionReadBy{r.title()}ReleaseKey" not in {st.get("Sid") for st in key_grants}:
+            problems.append(f"the {env} key policy does not let the {r} release role decrypt through S3")
+    if not readers and (grants or key_grants):
+        problems.append(f"the {env} lake grants {[st.get('Sid') for st in grants + key_grants]} but nobody promotes from it across accounts")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -1175,6 +1317,7 @@ CHECKS = {
     "MED-011": ("retention by the engine: daily `medallion maintain`, its role expires and vacuums, the ledger is readable", med_011),
     "MED-012": ("remote state: S3 backend per root, own key, locking; the state bucket grants each root only its own state", med_012),
     "MED-013": ("stream alarms on engine metrics that reach CloudWatch (agent sidecar, names from metrics.rs)", med_013),
+    "MED-014": ("cross-account promotion: prod's release role reads staging's lake read-only, granted by staging to that role only", med_014),
 }
 
 

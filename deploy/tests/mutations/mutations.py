@@ -134,6 +134,14 @@ MUTATIONS = [
      "modules/environment/monitoring.tf",
      'threshold           = var.alarm_thresholds.consumer_lag_records\n  comparison_operator = "GreaterThanThreshold"\n  treat_missing_data  = "notBreaching"\n  alarm_actions       = [aws_sns_topic.alerts.arn]\n  ok_actions          = [aws_sns_topic.alerts.arn]\n  dimensions = {\n    service',
      'threshold           = var.alarm_thresholds.consumer_lag_records\n  comparison_operator = "GreaterThanThreshold"\n  treat_missing_data  = "breaching"\n  alarm_actions       = [aws_sns_topic.alerts.arn]\n  ok_actions          = [aws_sns_topic.alerts.arn]\n  dimensions = {\n    service', "staging"),
+    # Cross-account promotion staging -> prod (deploy/README.md, "Releases").
+    ("promotion-grant-writes", "staging's bucket policy lets prod's release role write (PutObject) what it reads",
+     "modules/lake/storage.tf", 'Action    = "s3:GetObject"', 'Action    = ["s3:GetObject", "s3:PutObject"]', "staging"),
+    ("promotion-grant-data-files", "staging's bucket policy lets prod's release role read every data file, not only Delta logs",
+     "modules/lake/storage.tf", '[for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*/_delta_log/*"],',
+     '[for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"],', "staging"),
+    ("promotion-grant-removed", "prod no longer reads staging's lake (`medallion promote --from staging --to prod` cannot read its trail)",
+     "envs/prod/terraform.tfvars.example", "cross_account_promotion = true", "cross_account_promotion = false", "prod"),
 ]
 
 

@@ -425,6 +425,16 @@ else
 fi
 sed 's/^/      | /' "$WORK/release-check.log"
 
+# Cross-account promotion staging -> prod: prod's release role reads staging's trail, Delta logs
+# and configuration, nothing else (in AWS, staging's bucket and key policies grant it: offline).
+assume "$(val 'd["lake"]["value"]["prod"]["release_role"]')" >"$WORK/prod-release-role.env"
+if AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_promotion.py" "$WORK/outputs.json" "$ENDPOINT" "$WORK/prod-release-role.env" >"$WORK/promotion-check.log" 2>&1; then
+  pass "prod's release role reads what a promotion from staging reads there, and nothing else (check_promotion.py)"
+else
+  fail "prod's release role reads what a promotion from staging reads there, and nothing else (check_promotion.py)"
+fi
+sed 's/^/      | /' "$WORK/promotion-check.log"
+
 # ------------------------------------------------------------------ what landed
 if AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_lake.py" "$WORK/outputs.json" "$ENDPOINT" >"$WORK/check.log" 2>&1; then
   pass "lake contents, Glue registration and policy evaluation (check_lake.py)"

@@ -49,7 +49,8 @@ variable "environments" {
       max_duration_s       = optional(number)
       max_peak_memory_mib  = optional(number)
     }), {})
-    release_principals = optional(list(string))
+    release_principals      = optional(list(string))
+    cross_account_promotion = optional(bool, false)
     retention = optional(object({
       layers          = optional(map(number), {})
       classifications = optional(map(number), {})
@@ -103,6 +104,9 @@ variable "environments" {
         { days = 90, storage_class = "STANDARD_IA" },
         { days = 365, storage_class = "GLACIER_IR" },
       ]
+
+      # prod promotes from staging's lake in the staging account (dev is the CI's local lake).
+      cross_account_promotion = true
     }
   }
 

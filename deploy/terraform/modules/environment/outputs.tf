@@ -190,3 +190,8 @@ output "promotion" {
   description = "promote_from and gates as rendered into the engine configuration."
   value       = module.lake.promotion
 }
+
+output "promotion_read_grants" {
+  description = "Bucket-policy grants of this lake to the release role of the environment promoting from it across accounts (JSON)."
+  value       = module.lake.promotion_read_grants
+}

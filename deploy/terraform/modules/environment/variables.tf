@@ -49,7 +49,8 @@ variable "settings" {
       max_duration_s       = optional(number)
       max_peak_memory_mib  = optional(number)
     }), {})
-    release_principals = optional(list(string))
+    release_principals      = optional(list(string))
+    cross_account_promotion = optional(bool, false)
     retention = optional(object({
       layers          = optional(map(number), {})
       classifications = optional(map(number), {})
@@ -106,6 +107,25 @@ variable "maintenance" {
     schedule = "cron(0 4 * * ? *)"
     jobs     = "jobs/"
   }
+}
+
+variable "promotion_readers" {
+  description = "Release roles of the environments promoting from this one across accounts (env => { account_id, role_arn }): read-only grants in this lake's bucket and key policies (modules/lake)."
+  type = map(object({
+    account_id = string
+    role_arn   = string
+  }))
+  default = {}
+}
+
+variable "promotion_source" {
+  description = "The environment this one promotes from across accounts ({ environment, account_id, layers }): its release role may read that lake (modules/lake). null: none."
+  type = object({
+    environment = string
+    account_id  = string
+    layers      = list(string)
+  })
+  default = null
 }
 
 variable "metrics_agent_image" {

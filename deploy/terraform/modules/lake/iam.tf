@@ -408,3 +408,49 @@ resource "aws_iam_role_policy" "maintain_task_audit" {
     Statement = local.audit_trail_statements
   })
 }
+
+# Promotion from another account (prod <- staging): the release role reads the upstream lake the
+# way a promotion does (its audit trail, the tables' Delta logs, its rendered configuration) and
+# decrypts through S3 only objects of that bucket. The upstream's bucket and key policies grant
+# this role the same, read-only (promotion_readers there). MED-014 checks both sides.
+locals {
+  upstream_bucket_arn = var.promotion_source == null ? null : "arn:aws:s3:::${var.project_name}-${var.promotion_source.environment}-lake-${var.promotion_source.account_id}"
+}
+
+resource "aws_iam_role_policy" "release_upstream" {
+  count = var.promote_from != null && var.promotion_source != null ? 1 : 0
+  name  = "medallion-release-upstream"
+  role  = aws_iam_role.release[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "PromotionReadFrom${title(var.promotion_source.environment)}List"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket"]
+        Resource = [local.upstream_bucket_arn]
+      },
+      {
+        Sid    = "PromotionReadFrom${title(var.promotion_source.environment)}Objects"
+        Effect = "Allow"
+        Action = ["s3:GetObject"]
+        Resource = concat(
+          ["${local.upstream_bucket_arn}/${local.audit_prefix}*", "${local.upstream_bucket_arn}/${local.config_key}"],
+          [for l in sort(var.promotion_source.layers) : "${local.upstream_bucket_arn}/${l}/*/_delta_log/*"],
+        )
+      },
+      {
+        # The upstream key's ARN is not known here: any key of that account, only through S3,
+        # only for objects of that bucket; its key policy admits only this role.
+        Sid      = "PromotionReadFrom${title(var.promotion_source.environment)}Key"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = ["arn:aws:kms:${local.region}:${var.promotion_source.account_id}:key/*"]
+        Condition = {
+          StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+          StringLike   = { "kms:EncryptionContext:aws:s3:arn" = [local.upstream_bucket_arn, "${local.upstream_bucket_arn}/*"] }
+        }
+      },
+    ]
+  })
+}

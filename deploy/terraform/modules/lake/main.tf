@@ -97,7 +97,7 @@ resource "aws_kms_key" "this" {
   deletion_window_in_days = 30
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid       = "KeyAdministrationByEnvironmentAccount"
         Effect    = "Allow"
@@ -153,8 +153,21 @@ resource "aws_kms_key" "this" {
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
         Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
-      },
-    ]
+      }],
+      # The next environment's release role (another account) decrypts what it reads through S3
+      # for `medallion promote` (bucket policy: read-only, storage.tf). MED-014 checks the shape.
+      [for k, r in var.promotion_readers : {
+        Sid       = "PromotionReadBy${title(k)}ReleaseKey"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${r.account_id}:root" }
+        Action    = ["kms:Decrypt"]
+        Resource  = "*"
+        Condition = {
+          ArnEquals    = { "aws:PrincipalArn" = [r.role_arn] }
+          StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+        }
+      }],
+    )
   })
   tags = merge(local.tags, { Name = local.name })
 

@@ -163,14 +163,20 @@ output "release_role_name" {
 }
 
 output "release_policies" {
-  description = "The release role's policies (JSON): `release` (S3 and Glue, known at plan time) and `release-key` (KMS)."
+  description = "The release role's policies (JSON): `release` (S3 and Glue, known at plan time), `release-key` (KMS) and `release-upstream` (read of the upstream lake in another account, with promotion_source)."
   value = merge(
     { for p in aws_iam_role_policy.release : "release" => p.policy },
     { for p in aws_iam_role_policy.release_key : "release-key" => p.policy },
+    { for p in aws_iam_role_policy.release_upstream : "release-upstream" => p.policy },
   )
 }
 
 output "promotion" {
   description = "promote_from and gates as rendered into the engine configuration."
   value       = local.promotion
+}
+
+output "promotion_read_grants" {
+  description = "The lake bucket policy's read-only grants to the next environment's release role (cross-account promotion; JSON statements, known at plan time)."
+  value       = jsonencode(local.promotion_read_grants)
 }

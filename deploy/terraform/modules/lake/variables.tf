@@ -163,3 +163,26 @@ variable "retention" {
     error_message = "retention.vacuum_hours: whole hours, 0..168 (the engine refuses more than the tables' delta.deletedFileRetentionDuration, 7 days)."
   }
 }
+
+variable "promotion_readers" {
+  description = "Release roles of the next environment (its `promote_from` is this one, in another account) that read this lake for `medallion promote`: env => { account_id, role_arn }. Granted read-only access to the audit trail, the tables' Delta logs and the rendered configuration (bucket policy) and kms:Decrypt through S3 (key policy); nothing else."
+  type = map(object({
+    account_id = string
+    role_arn   = string
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for k, r in var.promotion_readers : r.role_arn == "arn:aws:iam::${r.account_id}:role/${var.project_name}-${k}-release"])
+    error_message = "promotion_readers: each role must be the release role <project>-<env>-release of that environment's account."
+  }
+}
+
+variable "promotion_source" {
+  description = "The environment this one promotes from, when its lake is in another AWS account (prod <- staging): { environment, account_id, layers }. The release role may then read its audit trail, Delta logs and configuration and decrypt through S3; null: the promotion reads a local lake (dev in CI) or nothing."
+  type = object({
+    environment = string
+    account_id  = string
+    layers      = list(string)
+  })
+  default = null
+}

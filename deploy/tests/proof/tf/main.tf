@@ -71,8 +71,12 @@ module "lake" {
   # Only here: staging's `medallion maintain` vacuums removed files in the same run (the engine
   # VACUUMs by the real clock, default 168 hours), so that the proof sees the maintain role
   # delete data files under IAM enforcement.
-  retention        = try(each.value.retention, {})
-  log_group_prefix = "/medallion-${each.key}"
+  retention = try(each.value.retention, {})
+  # Cross-account promotion staging -> prod (as envs/*: prod has cross_account_promotion): staging
+  # grants prod's release role read access, prod's release role reads staging's lake.
+  promotion_readers = each.key == "staging" ? { prod = { account_id = var.account_id, role_arn = "arn:aws:iam::${var.account_id}:role/medallion-prod-release" } } : {}
+  promotion_source  = each.key == "prod" ? { environment = "staging", account_id = var.account_id, layers = local.envs.staging.layers } : null
+  log_group_prefix  = "/medallion-${each.key}"
 }
 
 output "engine_config_yaml" {

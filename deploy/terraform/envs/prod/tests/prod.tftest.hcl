@@ -209,6 +209,15 @@ run "prod_plan" {
     error_message = "The prod stream task must run the read-only engine and the metrics-agent sidecar with the checked agent and scrape configuration."
   }
 
+  # Cross-account promotion staging -> prod: prod's release role reads staging's lake (read only).
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.release_policies["release-upstream"]).Statement : (
+      alltrue([for a in flatten([s.Action]) : contains(["s3:ListBucket", "s3:GetObject", "kms:Decrypt"], a)]) &&
+      alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::medallion-staging-lake-222222222222") || r == "arn:aws:kms:eu-west-1:222222222222:key/*"])
+    )]) && length(jsondecode(module.environment.release_policies["release-upstream"]).Statement) == 3
+    error_message = "prod's release role must read staging's lake (list, audit trail, Delta logs, configuration, decrypt through S3) and nothing else there."
+  }
+
   assert {
     condition     = length(distinct(module.environment.private_subnet_azs)) == 3
     error_message = "prod must have private subnets in exactly 3 AZ(s)."

@@ -209,6 +209,22 @@ run "staging_plan" {
     error_message = "The staging stream task must run the read-only engine and the metrics-agent sidecar with the checked agent and scrape configuration."
   }
 
+  # Cross-account promotion staging -> prod: the staging lake's bucket policy lets prod's release
+  # role (only it, by aws:PrincipalArn) list the lake and read the audit trail, the Delta logs
+  # and the configuration; the key policy lets it decrypt through S3. Nothing else, no write.
+  assert {
+    condition = (
+      length([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s if startswith(s.Sid, "PromotionReadByProdRelease")]) == 2 &&
+      alltrue([for s in jsondecode(module.environment.lake_bucket_policy).Statement : (
+        s.Principal == { AWS = "arn:aws:iam::333333333333:root" } &&
+        s.Condition.ArnEquals["aws:PrincipalArn"] == ["arn:aws:iam::333333333333:role/medallion-prod-release"] &&
+        alltrue([for a in flatten([s.Action]) : contains(["s3:ListBucket", "s3:GetObject"], a)]) &&
+        alltrue([for r in flatten([s.Resource]) : r == "arn:aws:s3:::${module.environment.lake_bucket}" || strcontains(r, "/_delta_log/") || endswith(r, "/_medallion/audit/*") || endswith(r, "/_medallion/environments.yaml")])
+      ) if startswith(s.Sid, "PromotionRead")])
+    )
+    error_message = "The staging lake must grant prod's release role (only) read access to its audit trail, Delta logs and configuration, and nothing else."
+  }
+
   assert {
     condition     = length(distinct(module.environment.private_subnet_azs)) == 2
     error_message = "staging must have private subnets in exactly 2 AZ(s)."
