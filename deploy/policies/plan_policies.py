@@ -21,8 +21,8 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
   MED-005  the batch task runs `medallion run jobs/ --env <env>`, the stream task a real
            Kafka job file of jobs/, and the stream role's MSK topics and group are exactly
            that job's topics and consumer group (outputs task_commands, stream_kafka_access)
-  MED-007  every KMS key rotates; shared: Security Hub subscribed to CIS 1.4.0 and AWS
-           Foundational Security Best Practices, a multi-region organisation trail with
+  MED-007  every KMS key rotates; shared: Security Hub subscribed to CIS 1.4.0, AWS
+           Foundational Security Best Practices and PCI DSS 3.2.1, a multi-region organisation trail with
            log file validation, a Config recorder of all resources incl. global types
   MED-008  every NACL lets return traffic in on tcp 1024-65535 from anywhere (NAT gateways
            and AWS endpoints answer from source ports >= 1024)
@@ -57,6 +57,16 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            configuration; kms:Decrypt through S3 for that bucket); that lake's bucket policy
            (output promotion_read_grants) and key policy grant exactly that role exactly that;
            no other environment has such a grant; MED-002 admits only these statements
+  MED-015  governance: every role an AWS principal may assume names its principals
+           (aws:PrincipalArn) or requires MFA (<= 1 h old; human roles, tag access=human, always,
+           with sessions <= 1 h; environments have one, the operator); every root's aws provider has allowed_account_ids and assume_role of the
+           deploy role in its own account (off only with offline_plan); IAM Access Analyzer
+           (shared: ORGANIZATION, environments: ACCOUNT); a budget with notifications; shared: the
+           cost-allocation tag `environment` Active, the organisation conformance packs
+           Operational Best Practices for HIPAA Security and for PCI DSS; environments: an
+           enabled AWS Config recorder (all resources, global types) delivering to the central
+           log archive; every bastion stopped by an enabled daily
+           EventBridge Scheduler schedule (ec2:stopInstances)
   MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
            definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
            maintain role may get/put/delete data files and `_delta_log` entries of every layer and
@@ -559,7 +569,7 @@ def med_007(plan, env, accounts):
     if not plan.by_type("aws_securityhub_account"):
         problems.append("no aws_securityhub_account")
     subs = [r["values"].get("standards_arn") or "" for r in plan.by_type("aws_securityhub_standards_subscription")]
-    for std in ("cis-aws-foundations-benchmark/v/1.4.0", "aws-foundational-security-best-practices/v/1.0.0"):
+    for std in ("cis-aws-foundations-benchmark/v/1.4.0", "aws-foundational-security-best-practices/v/1.0.0", "pci-dss/v/3.2.1"):
         if not any(a.endswith(std) for a in subs):
             problems.append(f"Security Hub standard {std} is not subscribed (have {subs})")
     trails = plan.by_type("aws_cloudtrail")
@@ -1303,6 +1313,104 @@ def med_014(plan, env, accounts):
     return sorted(set(problems))
 
 
+# ---------------------------------------------------------------- governance (MED-015)
+GUARD_ACCOUNT = {"shared": "var.shared.account_id"}
+CONFORMANCE_PACKS = ("Operational-Best-Practices-for-HIPAA-Security", "Operational-Best-Practices-for-PCI-DSS")
+
+
+def _provider_guard_problems(root_dir, env):
+    import os
+    p = os.path.join(root_dir, "envs", env, "providers.tf")
+    if not os.path.isfile(p):
+        return [f"envs/{env}/providers.tf is missing"]
+    text = re.sub(r"#[^\n]*", "", open(p).read())
+    acct = re.escape(GUARD_ACCOUNT.get(env, "var.environments[local.environment].account_id"))
+    out = []
+    if not re.search(rf"allowed_account_ids\s*=\s*var\.offline_plan\s*\?\s*null\s*:\s*\[\s*{acct}\s*\]", text):
+        out.append(f"envs/{env}/providers.tf: no `allowed_account_ids = var.offline_plan ? null : [<{env}'s account>]` "
+                   f"(a wrong profile could apply {env} to another account)")
+    m = re.search(rf'dynamic\s+"assume_role"\s*\{{\s*for_each\s*=\s*var\.offline_plan\s*\?\s*\[\]\s*:\s*\[\s*{acct}\s*\]'
+                  rf'\s*content\s*\{{[^}}]*role_arn\s*=\s*"arn:aws:iam::\$\{{assume_role\.value\}}:role/', text)
+    if not m:
+        out.append(f"envs/{env}/providers.tf: no assume_role of the deploy role in {env}'s own account (off only with offline_plan)")
+    if len(re.findall(r'provider\s+"aws"', text)) != 1:
+        out.append(f"envs/{env}/providers.tf: expected exactly one aws provider (each guarded)")
+    return out
+
+
+def med_015(plan, env, accounts, deploy_root=None):
+    """Governance seed controls: every root's provider runs only in its own account, as its
+    deploy role (allowed_account_ids + assume_role, off only for offline plans); IAM Access
+    Analyzer (shared: the organisation; environments: the account); shared: the cost-allocation
+    tags the budgets filter on are active and the account has a budget with alerts; a bastion is
+    stopped by an enabled daily schedule."""
+    import os
+    problems = []
+    root_dir = deploy_root or os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "terraform"))
+    problems += _provider_guard_problems(root_dir, env)
+    # roles people or other accounts assume: named machine principals (aws:PrincipalArn), or
+    # people with MFA no older than an hour, for sessions of at most an hour
+    for role in plan.by_type("aws_iam_role"):
+        rname = role["values"].get("name")
+        human = (role["values"].get("tags") or {}).get("access") == "human"
+        for st in _statements(role["values"].get("assume_role_policy") or "{}"):
+            if st.get("Effect") != "Allow" or "AWS" not in (st.get("Principal") or {}):
+                continue
+            cond = st.get("Condition") or {}
+            named = _as_list((cond.get("ArnEquals") or {}).get("aws:PrincipalArn"))
+            mfa = (str((cond.get("Bool") or {}).get("aws:MultiFactorAuthPresent")).lower() == "true"
+                   and str((cond.get("NumericLessThan") or {}).get("aws:MultiFactorAuthAge", "")).isdigit()
+                   and int((cond.get("NumericLessThan") or {})["aws:MultiFactorAuthAge"]) <= 3600)
+            if human and not mfa:
+                problems.append(f"role {rname} (access=human): its trust must require MFA (aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge <= 3600)")
+            elif not human and not named and not mfa:
+                problems.append(f"role {rname}: trusts {st.get('Principal')} without naming the principals (aws:PrincipalArn) or requiring MFA")
+        if human and (role["values"].get("max_session_duration") or 3600) > 3600:
+            problems.append(f"role {rname} (access=human): sessions up to {role['values'].get('max_session_duration')} s (at most 3600)")
+    if env != "shared" and not any((r["values"].get("tags") or {}).get("access") == "human" for r in plan.by_type("aws_iam_role")):
+        problems.append("no operator role (tag access=human) for the restore runbook")
+    want_type = "ORGANIZATION" if env == "shared" else "ACCOUNT"
+    if not any(a["values"].get("type") == want_type for a in plan.by_type("aws_accessanalyzer_analyzer")):
+        problems.append(f"no IAM Access Analyzer of type {want_type}")
+    budgets = plan.by_type("aws_budgets_budget")
+    if not any((b["values"].get("notification") or []) for b in budgets):
+        problems.append("no budget with notifications")
+    if env == "shared":
+        tags = {t["values"].get("tag_key"): t["values"].get("status") for t in plan.by_type("aws_ce_cost_allocation_tag")}
+        if tags.get("environment") != "Active":
+            problems.append(f"cost-allocation tag `environment` is {tags.get('environment')!r}: the environments' budgets filter on it")
+        packs = {c["values"].get("name"): c["values"].get("template_s3_uri") for c in plan.by_type("aws_config_organization_conformance_pack")}
+        for want in CONFORMANCE_PACKS:
+            if not str(packs.get(want) or "").startswith("s3://"):
+                problems.append(f"organisation conformance pack {want} is not deployed (have {sorted(packs)})")
+        return problems
+    # AWS Config in every environment account (the organisation's packs evaluate through it)
+    recs = [r for r in plan.by_type("aws_config_configuration_recorder")
+            if any(g.get("all_supported") and g.get("include_global_resource_types") for g in r["values"].get("recording_group") or [])]
+    if not recs:
+        problems.append("no AWS Config recorder of all resources incl. global types in this account")
+    if not any(st["values"].get("is_enabled") is True for st in plan.by_type("aws_config_configuration_recorder_status")):
+        problems.append("the AWS Config recorder is not enabled (aws_config_configuration_recorder_status)")
+    shared_acct = (plan.variables.get("shared_services") or {}).get("account_id")
+    want_bucket = f"{plan.variables.get('project_name') or 'medallion'}-shared-log-archive-{shared_acct}"
+    if not any(d["values"].get("s3_bucket_name") == want_bucket for d in plan.by_type("aws_config_delivery_channel")):
+        problems.append(f"AWS Config does not deliver to the central log archive {want_bucket}")
+    scheds = plan.by_type("aws_scheduler_schedule")
+    for inst in plan.by_type("aws_instance"):
+        stops = []
+        for sc in scheds:
+            ex = plan.config_of(sc).get("expressions", {})
+            refs = expr_at(ex, "target", "input").get("references", [])
+            if inst in [r for kind, r in plan.resolve(refs, sc["module"], sc.get("index")) if kind == "resource"]:
+                stops.append(sc)
+        ok = [sc for sc in stops
+              if ((sc["values"].get("target") or [{}])[0]).get("arn") == "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"
+              and (sc["values"].get("state") or "ENABLED") == "ENABLED" and _daily(sc["values"].get("schedule_expression"))]
+        if not ok:
+            problems.append(f"{inst['address']}: no enabled daily schedule stops it ({[s['address'] for s in stops]})")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -1318,6 +1426,7 @@ CHECKS = {
     "MED-012": ("remote state: S3 backend per root, own key, locking; the state bucket grants each root only its own state", med_012),
     "MED-013": ("stream alarms on engine metrics that reach CloudWatch (agent sidecar, names from metrics.rs)", med_013),
     "MED-014": ("cross-account promotion: prod's release role reads staging's lake read-only, granted by staging to that role only", med_014),
+    "MED-015": ("governance: provider account guards, Access Analyzer, cost tags + budgets, bastion stopped nightly", med_015),
 }
 
 

@@ -142,6 +142,24 @@ MUTATIONS = [
      '[for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"],', "staging"),
     ("promotion-grant-removed", "prod no longer reads staging's lake (`medallion promote --from staging --to prod` cannot read its trail)",
      "envs/prod/terraform.tfvars.example", "cross_account_promotion = true", "cross_account_promotion = false", "prod"),
+    # Seed controls (deploy/README.md, "What each module provisions").
+    ("pci-dss-removed", "Security Hub no longer runs the PCI DSS standard (shared)",
+     "modules/shared-services/security.tf",
+     'resource "aws_securityhub_standards_subscription" "pci_dss" {\n  standards_arn = "arn:aws:securityhub:${local.region}::standards/pci-dss/v/3.2.1"\n  depends_on    = [aws_securityhub_account.this]\n}',
+     "", "shared"),
+    ("bastion-never-stopped", "the dev bastion's nightly stop schedule is disabled",
+     "modules/environment/governance.tf", 'state                        = "ENABLED"', 'state                        = "DISABLED"', "dev"),
+    ("prod-provider-any-account", "the prod root's provider no longer refuses other accounts (allowed_account_ids removed)",
+     "envs/prod/providers.tf", "  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]\n", "", "prod"),
+    ("cost-tag-inactive", "the `environment` cost-allocation tag is not active (the environments' budgets see no cost)",
+     "modules/shared-services/governance.tf", 'status   = "Active"', 'status   = "Inactive"', "shared"),
+    ("config-recorder-off", "the staging account's AWS Config recorder is not enabled (the conformance packs evaluate nothing)",
+     "modules/environment/governance.tf", "is_enabled = true", "is_enabled = false", "staging"),
+    ("hipaa-pack-missing", "the HIPAA conformance pack is no longer deployed to the organisation",
+     "envs/shared/terraform.tfvars.example",
+     '  "Operational-Best-Practices-for-HIPAA-Security" = "s3://medallion-shared-log-archive-000000000000/conformance-packs/Operational-Best-Practices-for-HIPAA-Security.yaml"\n', "", "shared"),
+    ("operator-without-mfa", "the human operator role can be assumed without MFA",
+     "modules/lake/iam.tf", '        Bool            = { "aws:MultiFactorAuthPresent" = "true" }\n', "", "prod"),
 ]
 
 

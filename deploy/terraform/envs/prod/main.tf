@@ -27,4 +27,6 @@ module "environment" {
   engine_image_tag  = var.engine_image_tag
   promotion_readers = local.promotion_readers
   promotion_source  = local.promotion_source
+  # AWS Config of this account delivers to the shared log archive (envs/shared).
+  log_archive_bucket = var.shared_services == null ? null : "${var.project_name}-shared-log-archive-${var.shared_services.account_id}"
 }

@@ -15,6 +15,7 @@ module "shared_services" {
   azs                = var.shared.azs
   environment_peerings = { for env, id in var.peering_connection_ids :
   env => { connection_id = id, cidr = var.environments[env].cidr } }
+  conformance_packs = var.conformance_packs
   # Each root's deploy role reads and writes only its own state (envs/<root>/).
   state_deployers = merge(
     { shared = { account_id = var.shared.account_id, role_arn = "arn:aws:iam::${var.shared.account_id}:role/${local.deploy_role_name}" } },

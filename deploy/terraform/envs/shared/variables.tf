@@ -170,3 +170,9 @@ variable "deploy_role_name" {
   type        = string
   default     = null
 }
+
+variable "conformance_packs" {
+  description = "Organisation conformance packs (name => S3 URI of the template): AWS's Operational Best Practices for HIPAA Security and for PCI DSS, uploaded to the log archive (deploy/README.md, \"Compliance\")."
+  type        = map(string)
+  default     = {}
+}

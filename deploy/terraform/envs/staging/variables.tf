@@ -155,3 +155,9 @@ variable "engine_image_tag" {
   description = "Engine image tag to run: `git-<commit>` as pushed by deploy/image/build.sh (the repository's tags are immutable)."
   type        = string
 }
+
+variable "deploy_role_name" {
+  description = "Name of the role Terraform assumes in this environment's account (null: <project_name>-deploy); the same role reads and writes this root's state (backend.hcl)."
+  type        = string
+  default     = null
+}

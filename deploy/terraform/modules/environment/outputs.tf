@@ -133,7 +133,8 @@ output "resource_names" {
   value = concat(
     module.lake.resource_names,
     [aws_ecs_cluster.this.name, aws_ecr_repository.engine.name],
-    [for r in concat([aws_iam_role.execution, aws_iam_role.events], aws_iam_role.bastion) : r.name],
+    [for r in concat([aws_iam_role.execution, aws_iam_role.events], aws_iam_role.bastion, aws_iam_role.bastion_stop) : r.name],
+    [aws_accessanalyzer_analyzer.account.analyzer_name],
     [for g in aws_cloudwatch_log_group.engine : g.name],
     [module.network.flow_log_group_name],
     [for c in aws_msk_cluster.this : c.cluster_name],

@@ -128,6 +128,18 @@ variable "promotion_source" {
   default = null
 }
 
+variable "log_archive_bucket" {
+  description = "The shared-services log archive bucket (<project>-shared-log-archive-<account>) this account's AWS Config delivers to; null: no recorder (MED-015 requires one)."
+  type        = string
+  default     = null
+}
+
+variable "bastion_stop_schedule" {
+  description = "When EventBridge Scheduler stops the bastion (UTC); it is started by hand when needed."
+  type        = string
+  default     = "cron(0 20 * * ? *)"
+}
+
 variable "metrics_agent_image" {
   description = "The CloudWatch agent image of the stream task's metrics sidecar (scrapes the engine's Prometheus /metrics into CloudWatch). Pinned: a version tag of public.ecr.aws/cloudwatch-agent/cloudwatch-agent (or its copy in a private repository)."
   type        = string

@@ -454,3 +454,105 @@ resource "aws_iam_role_policy" "release_upstream" {
     ]
   })
 }
+
+# ------------------------------------------------------------------ operator (human, MFA)
+# The restore runbook's role (deploy/README.md, "Recovery"): a person of this account assumes it
+# with MFA (at most an hour old) for at most an hour, to find the damage (object versions, Delta
+# logs), bring back object versions (copy-object), roll a table back (delete commit files),
+# re-register the catalog (`medallion catalog sync`). Never: delete an audit record or version,
+# bypass retention, delete object versions.
+locals {
+  operator_role_name = "${local.name}-operator"
+  operator_statements = [
+    {
+      Sid      = "ListLakeAndVersions"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"]
+      Resource = [local.bucket_arn]
+    },
+    {
+      # Read any version, restore by copying a version over the current object, remove the
+      # commit files after the version a table is rolled back to.
+      Sid      = "RestoreLayerObjects"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
+      Resource = local.layer_object_arns
+    },
+    {
+      Sid      = "ReadConfigurationAndAuditTrail"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"]
+      Resource = ["${local.bucket_arn}/${local.config_key}", local.audit_arn]
+    },
+    {
+      Sid      = "NeverDeleteVersionsOrAuditRecords"
+      Effect   = "Deny"
+      Action   = ["s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention"]
+      Resource = ["${local.bucket_arn}/*"]
+    },
+    {
+      Sid      = "NeverDeleteAuditRecords"
+      Effect   = "Deny"
+      Action   = "s3:DeleteObject"
+      Resource = [local.audit_arn]
+    },
+    {
+      Sid      = "ListGlueDatabases"
+      Effect   = "Allow"
+      Action   = ["glue:GetDatabases"]
+      Resource = [local.glue_catalog_arn, "arn:aws:glue:${local.region}:${local.account}:database/*"]
+    },
+    {
+      # `medallion tables` and `medallion catalog sync`.
+      Sid      = "ReadAndReRegisterCatalog"
+      Effect   = "Allow"
+      Action   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
+      Resource = concat([local.glue_catalog_arn], local.glue_db_arns, local.glue_table_arns)
+    },
+  ]
+}
+
+resource "aws_iam_role" "operator" {
+  #checkov:skip=CKV_AWS_61:the trust names this account and requires MFA no older than an hour (people of the account, sessions of an hour); checkov does not read conditions, MED-015 checks them
+  name                 = local.operator_role_name
+  max_session_duration = 3600
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${local.account}:root" }
+      Action    = "sts:AssumeRole"
+      Condition = {
+        Bool            = { "aws:MultiFactorAuthPresent" = "true" }
+        NumericLessThan = { "aws:MultiFactorAuthAge" = "3600" }
+      }
+    }]
+  })
+  tags = merge(local.tags, { access = "human" })
+}
+
+# No key ARN in it: known at plan time (MED-015 reads the trust, MED-006 the grants).
+resource "aws_iam_role_policy" "operator" {
+  name = "medallion-restore"
+  role = aws_iam_role.operator.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.operator_statements
+  })
+}
+
+# The key only through S3 and Glue (the key policy admits this account's principals that way).
+resource "aws_iam_role_policy" "operator_key" {
+  name = "medallion-restore-key"
+  role = aws_iam_role.operator.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "UseOwnEnvironmentKeyThroughS3AndGlue"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource  = [aws_kms_key.this.arn]
+      Condition = { StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "glue.${local.region}.amazonaws.com"] } }
+    }]
+  })
+}

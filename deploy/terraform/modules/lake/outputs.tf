@@ -110,7 +110,7 @@ output "resource_names" {
   value = concat(
     [local.bucket_name, local.log_bucket_name, aws_kms_alias.this.name],
     values(local.glue_db_names),
-    [for r in concat([aws_iam_role.batch_task, aws_iam_role.maintain_task], aws_iam_role.stream_task, aws_iam_role.release) : r.name],
+    [for r in concat([aws_iam_role.batch_task, aws_iam_role.maintain_task, aws_iam_role.operator], aws_iam_role.stream_task, aws_iam_role.release) : r.name],
   )
 }
 
@@ -179,4 +179,9 @@ output "promotion" {
 output "promotion_read_grants" {
   description = "The lake bucket policy's read-only grants to the next environment's release role (cross-account promotion; JSON statements, known at plan time)."
   value       = jsonencode(local.promotion_read_grants)
+}
+
+output "operator_role_arn" {
+  description = "The restore runbook's role (human, MFA)."
+  value       = aws_iam_role.operator.arn
 }

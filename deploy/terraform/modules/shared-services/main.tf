@@ -69,7 +69,7 @@ resource "aws_kms_key" "logs" {
       {
         Sid       = "EventsAndCloudTrailPublishToEncryptedTopic"
         Effect    = "Allow"
-        Principal = { Service = ["events.amazonaws.com", "cloudtrail.amazonaws.com", "cloudwatch.amazonaws.com"] }
+        Principal = { Service = ["events.amazonaws.com", "cloudtrail.amazonaws.com", "cloudwatch.amazonaws.com", "budgets.amazonaws.com"] }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
         Condition = { StringEquals = { "aws:SourceAccount" = local.account } }

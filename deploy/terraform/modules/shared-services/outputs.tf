@@ -54,3 +54,7 @@ output "state_backend" {
 output "state_bucket_policy" {
   value = module.state_backend.bucket_policy
 }
+
+output "access_analyzer_arn" {
+  value = aws_accessanalyzer_analyzer.org.arn
+}
