@@ -66,7 +66,9 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            Operational Best Practices for HIPAA Security and for PCI DSS; environments: an
            enabled AWS Config recorder (all resources, global types) delivering to the central
            log archive; every bastion stopped by an enabled daily
-           EventBridge Scheduler schedule (ec2:stopInstances)
+           EventBridge Scheduler schedule (ec2:stopInstances) and reaches Session Manager through
+           the ssm, ssmmessages and ec2messages interface endpoints; every interface endpoint's
+           policy admits only this account's principals
   MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
            definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
            maintain role may get/put/delete data files and `_delta_log` entries of every layer and
@@ -1375,6 +1377,18 @@ def med_015(plan, env, accounts, deploy_root=None):
     budgets = plan.by_type("aws_budgets_budget")
     if not any((b["values"].get("notification") or []) for b in budgets):
         problems.append("no budget with notifications")
+    # interface endpoints: each admits only this account's principals; a bastion reaches
+    # Session Manager through them (no NAT path needed)
+    eps = plan.by_type("aws_vpc_endpoint")
+    region = plan.variables.get("region")
+    for ep in eps:
+        if ep["values"].get("vpc_endpoint_type") != "Interface":
+            continue
+        raw = ep["values"].get("policy")
+        stmts = _statements(raw) if isinstance(raw, str) else []
+        if not stmts or not all(st.get("Effect") != "Allow" or ((st.get("Condition") or {}).get("StringEquals") or {}).get("aws:PrincipalAccount")
+                                == _all_accounts(plan, accounts).get(env) for st in stmts):
+            problems.append(f"{ep['address']} ({ep['values'].get('service_name')}): its policy must admit only this account's principals (aws:PrincipalAccount)")
     if env == "shared":
         tags = {t["values"].get("tag_key"): t["values"].get("status") for t in plan.by_type("aws_ce_cost_allocation_tag")}
         if tags.get("environment") != "Active":
@@ -1395,6 +1409,10 @@ def med_015(plan, env, accounts, deploy_root=None):
     want_bucket = f"{plan.variables.get('project_name') or 'medallion'}-shared-log-archive-{shared_acct}"
     if not any(d["values"].get("s3_bucket_name") == want_bucket for d in plan.by_type("aws_config_delivery_channel")):
         problems.append(f"AWS Config does not deliver to the central log archive {want_bucket}")
+    if plan.by_type("aws_instance"):
+        for svc in ("ssm", "ssmmessages", "ec2messages"):
+            if f"com.amazonaws.{region}.{svc}" not in {ep["values"].get("service_name") for ep in eps}:
+                problems.append(f"the bastion's VPC has no {svc} interface endpoint (Session Manager would need the NAT gateway)")
     scheds = plan.by_type("aws_scheduler_schedule")
     for inst in plan.by_type("aws_instance"):
         stops = []

@@ -160,6 +160,11 @@ MUTATIONS = [
      '  "Operational-Best-Practices-for-HIPAA-Security" = "s3://medallion-shared-log-archive-000000000000/conformance-packs/Operational-Best-Practices-for-HIPAA-Security.yaml"\n', "", "shared"),
     ("operator-without-mfa", "the human operator role can be assumed without MFA",
      "modules/lake/iam.tf", '        Bool            = { "aws:MultiFactorAuthPresent" = "true" }\n', "", "prod"),
+    # VPC endpoints (deploy/README.md, "network").
+    ("bastion-no-ssm-endpoint", "the dev VPC lacks the ssmmessages endpoint (Session Manager only through the NAT)",
+     "modules/environment/network.tf", '["ssm", "ssmmessages", "ec2messages"]', '["ssm", "ec2messages"]', "dev"),
+    ("endpoint-policy-any-account", "the interface endpoints admit principals of any account",
+     "modules/network/main.tf", '      Condition = { StringEquals = { "aws:PrincipalAccount" = var.account_id } }\n', "", "prod"),
 ]
 
 
