@@ -3,10 +3,11 @@
 # pinned venv, moto for the proof). Called by the main CI as `bash deploy/ci/check.sh`.
 #
 #   1. tools: checkov (installed), terraform + provider mirror (must be there: FAIL otherwise)
-#   2. terraform fmt -check            8. project policies MED-001..010 on each root's plan JSON
+#   2. terraform fmt -check            8. project policies MED-001..015 on each root's plan JSON
 #   3. init -backend=false + validate  9. each policy FAILS on its deliberately bad fixture
+#      (plans: a local-backend override stands in for the roots' S3 backend)
 #   4. terraform test (plan mode)     10. environments.yaml staging/prod = what Terraform renders
-#   5. offline plan -> plan JSON      11. mutation tests: 27 bad edits, each caught by a check
+#   5. offline plan -> plan JSON      11. mutation tests: bad edits (mutations.py), each caught by a check
 #   6. checkov on each plan JSON + on deploy/ (zero failures)
 #   7. every inline checkov skip is listed in .checkov.yaml with a reason
 #  12. the Dockerfile agrees with the task definitions (user, /tmp volume, schemas, jobs)
@@ -95,12 +96,23 @@ missing() {
 tf_init() { (cd "$1" && rm -f .terraform.lock.hcl && terraform init -backend=false -input=false -no-color); }
 tf_validate() { tf_init "$1" && (cd "$1" && terraform validate -no-color); }
 tf_test() { (cd "$1" && terraform test -no-color); }
+# The roots keep their state in S3 (`backend "s3" {}`, configured by backend.hcl). Offline, a
+# plan needs an initialised backend: a local-backend override file (gitignored, removed after)
+# stands in for it; validate and test run with `init -backend=false`.
+ci_backend_override() {
+  printf 'terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' "$2" >"$1/ci_backend_override.tf"
+}
 tf_plan_json() {
-  local dir="$1" name="$2"
+  local dir="$1" name="$2" rc
   shift 2
+  ci_backend_override "$dir" "$OUT/$name.tfstate"
   (cd "$dir" &&
+    terraform init -input=false -no-color -reconfigure >"$OUT/$name.init.log" &&
     terraform plan -refresh=false -lock=false -input=false -no-color "$@" -out="$OUT/$name.tfplan" &&
     terraform show -json "$OUT/$name.tfplan" >"$OUT/$name.json")
+  rc=$?
+  rm -f "$dir/ci_backend_override.tf"
+  return $rc
 }
 
 if [ "$HAVE_TF" = 1 ]; then
@@ -241,7 +253,7 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
     "$PY" "$DEPLOY/policies/config_drift.py" "$DEPLOY/../environments.yaml" \
     staging="$OUT/staging.json" prod="$OUT/prod.json"
 else
-  missing "project policies MED-001..010, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
+  missing "project policies MED-001..015, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
 fi
 
 # ------------------------------------------------------------------ the image

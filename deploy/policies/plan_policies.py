@@ -21,8 +21,8 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
   MED-005  the batch task runs `medallion run jobs/ --env <env>`, the stream task a real
            Kafka job file of jobs/, and the stream role's MSK topics and group are exactly
            that job's topics and consumer group (outputs task_commands, stream_kafka_access)
-  MED-007  every KMS key rotates; shared: Security Hub subscribed to CIS 1.4.0 and AWS
-           Foundational Security Best Practices, a multi-region organisation trail with
+  MED-007  every KMS key rotates; shared: Security Hub subscribed to CIS 1.4.0, AWS
+           Foundational Security Best Practices and PCI DSS 3.2.1, a multi-region organisation trail with
            log file validation, a Config recorder of all resources incl. global types
   MED-008  every NACL lets return traffic in on tcp 1024-65535 from anywhere (NAT gateways
            and AWS endpoints answer from source ports >= 1024)
@@ -42,6 +42,38 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            time) writes only `<lake>/_medallion/audit/*` (no data, no Glue change) and is denied
            deleting there and bypassing governance retention; its engine task roles can read
            the audit trail they enforce against
+  MED-012  remote state: every root has a `backend "s3"` configured by its backend.hcl.example
+           (the shared state bucket, key envs/<root>/terraform.tfstate, encrypt, the state key's
+           ARN, use_lockfile, its own account's deploy role); shared: that bucket is versioned,
+           public access blocked, TLS only, and grants each root's deploy role (by aws:PrincipalArn)
+           only its own prefix, the key only through S3 (MED-002 admits exactly these grants)
+  MED-013  stream metrics: the stream task's CloudWatch agent sidecar scrapes --metrics-addr; every
+           alarm on a `medallion_*` metric names one engine/kafka/src/metrics.rs emits (not a
+           histogram), with a dimension set the agent declares, the scrape's `service` label and
+           the job's topics, missing data not breaching and OK actions; every topic has a lag
+           alarm; the agent writes a KMS-encrypted log group of the plan
+  MED-014  cross-account promotion: an environment with `cross_account_promotion` (prod) has a
+           release role reading its promote_from's lake (list, audit trail, Delta logs,
+           configuration; kms:Decrypt through S3 for that bucket); that lake's bucket policy
+           (output promotion_read_grants) and key policy grant exactly that role exactly that;
+           no other environment has such a grant; MED-002 admits only these statements
+  MED-015  governance: every role an AWS principal may assume names its principals
+           (aws:PrincipalArn) or requires MFA (<= 1 h old; human roles, tag access=human, always,
+           with sessions <= 1 h; environments have one, the operator); every root's aws provider has allowed_account_ids and assume_role of the
+           deploy role in its own account (off only with offline_plan); IAM Access Analyzer
+           (shared: ORGANIZATION, environments: ACCOUNT); a budget with notifications; shared: the
+           cost-allocation tag `environment` Active, the organisation conformance packs
+           Operational Best Practices for HIPAA Security and for PCI DSS; environments: an
+           enabled AWS Config recorder (all resources, global types) delivering to the central
+           log archive; every bastion stopped by an enabled daily
+           EventBridge Scheduler schedule (ec2:stopInstances) and reaches Session Manager through
+           the ssm, ssmmessages and ec2messages interface endpoints; every interface endpoint's
+           policy admits only this account's principals
+  MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
+           definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
+           maintain role may get/put/delete data files and `_delta_log` entries of every layer and
+           the retired-sources ledger `_medallion/ingested/`, never delete audit records or change
+           the Glue catalog; the batch and stream roles can read the ledger
 
 Only the standard library is used, except PyYAML for MED-005 (check.sh runs this with the
 checkov venv's Python, which has it).
@@ -59,7 +91,7 @@ SHARED_ACCESS_LOG_RETENTION = 365   # the archive's own server access logs
 # Object Lock retention of the engine's audit records (`audit.object_lock`), per environment.
 AUDIT_LOCK = {"dev": ("governance", 30), "staging": ("governance", 365), "prod": ("compliance", 2555)}
 AUDIT_PREFIX = "_medallion/audit/"
-ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task")
+ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task", "-maintain-task")
 DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 IAM_TYPES = {
     "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy",
@@ -275,13 +307,31 @@ def med_001(plan, env, accounts):
     return problems
 
 
+def _without_reviewed_grants(plan, env, accounts, res):
+    """res's values with the statements of reviewed cross-environment grants removed from its
+    policy (only those whose shape passes their own check: MED-012 state grants, MED-014
+    cross-account promotion grants)."""
+    values = res["values"]
+    raw = values.get("policy")
+    if not isinstance(raw, str) or not raw.strip().startswith("{"):
+        return values
+    doc = json.loads(raw)
+    stmts = _statements(doc)
+    kept = [st for st in stmts
+            if not (is_state_grant(st) and not state_grant_problems(plan, env, accounts, st))
+            and not (is_promotion_grant(st) and not promotion_grant_problems(plan, env, accounts, st))]
+    if len(kept) == len(stmts):
+        return values
+    return dict(values, policy=json.dumps(dict(doc, Statement=kept)))
+
+
 def med_002(plan, env, accounts):
     problems = []
     # shared services legitimately list the member accounts (Config delivery); envs must not.
     foreign_accounts = {} if env == "shared" else {
         e: a for e, a in accounts.items() if e != env and a and a != accounts.get(env)}
     for r in plan.by_type(*IAM_TYPES):
-        for s in strings_in(r["values"]):
+        for s in strings_in(_without_reviewed_grants(plan, env, accounts, r)):
             for o in names_other_env(s, env):
                 problems.append(f"{r['address']}: names environment '{o}' in {s[:120]!r}")
             for o, acct in foreign_accounts.items():
@@ -318,6 +368,8 @@ def strings_in_refs(exprs):
 # all (live Delta files and _delta_log commits are never expired by age; the engine owns
 # table retention), but noncurrent versions and aborted uploads must be cleaned up.
 def expected_expiry(env, layer):
+    if layer == "tfstate":
+        return "state"
     if env == "shared":
         return {"log-archive": ARCHIVE_RETENTION, "access-logs": SHARED_ACCESS_LOG_RETENTION}.get(layer, "none")
     if layer == "access-logs":
@@ -351,7 +403,15 @@ def med_003(plan, env, accounts):
         expiries = [((r.get("expiration") or [{}])[0]) for r in enabled]
         days = [e.get("days") for e in expiries if e.get("days")]
         dates = [e.get("date") for e in expiries if e.get("date")]
-        if want is None:
+        if want == "state":
+            # Terraform state: never expired; earlier versions kept at least 30 days (rollback)
+            if days or dates:
+                problems.append(f"{lc['address']} (layer tfstate): expires current state files after {days or dates}")
+            nc = [((r.get("noncurrent_version_expiration") or [{}])[0]).get("noncurrent_days") for r in enabled]
+            nc = [d for d in nc if d]
+            if nc and min(nc) < 30:
+                problems.append(f"{lc['address']} (layer tfstate): earlier state versions kept only {min(nc)} days (at least 30)")
+        elif want is None:
             if days or dates:
                 problems.append(f"{lc['address']} (layer {layer}): expires current objects after {days or dates}; "
                                 f"lake objects are live Delta files, retention is the engine's (delete + vacuum)")
@@ -511,7 +571,7 @@ def med_007(plan, env, accounts):
     if not plan.by_type("aws_securityhub_account"):
         problems.append("no aws_securityhub_account")
     subs = [r["values"].get("standards_arn") or "" for r in plan.by_type("aws_securityhub_standards_subscription")]
-    for std in ("cis-aws-foundations-benchmark/v/1.4.0", "aws-foundational-security-best-practices/v/1.0.0"):
+    for std in ("cis-aws-foundations-benchmark/v/1.4.0", "aws-foundational-security-best-practices/v/1.0.0", "pci-dss/v/3.2.1"):
         if not any(a.endswith(std) for a in subs):
             problems.append(f"Security Hub standard {std} is not subscribed (have {subs})")
     trails = plan.by_type("aws_cloudtrail")
@@ -741,6 +801,634 @@ def med_010(plan, env, accounts):
     return sorted(set(problems))
 
 
+MAINTAIN_ROLE_SUFFIX = "-maintain-task"
+LEDGER_PREFIX = "_medallion/ingested/"
+CATALOG_WRITES = re.compile(r"glue:(create|update|delete|batchcreate|batchupdate|batchdelete|put|tag)", re.I)
+
+
+def _daily(expr):
+    """Whether an EventBridge schedule expression fires once a day."""
+    expr = (expr or "").strip()
+    if re.fullmatch(r"rate\(\s*(1\s+day|24\s+hours|1440\s+minutes)\s*\)", expr):
+        return True
+    m = re.fullmatch(r"cron\(([^)]*)\)", expr)
+    if not m:
+        return False
+    f = m.group(1).split()
+    if len(f) != 6:
+        return False
+    minute, hour, dom, month, dow, year = f
+    return (minute.isdigit() and hour.isdigit() and dom in ("*", "?") and month == "*"
+            and dow in ("*", "?") and year in ("*",) and "?" in (dom, dow))
+
+
+def _allows(stmts, action, arn):
+    import fnmatch
+    allowed = any(st.get("Effect") == "Allow" and any(_action_matches(a, action) for a in _as_list(st.get("Action")))
+                  and any(fnmatch.fnmatchcase(arn, r) for r in _as_list(st.get("Resource"))) for st in stmts)
+    denied = any(st.get("Effect") == "Deny" and any(_action_matches(a, action) for a in _as_list(st.get("Action")))
+                 and any(fnmatch.fnmatchcase(arn, r) for r in _as_list(st.get("Resource"))) for st in stmts)
+    return allowed and not denied
+
+
+def med_011(plan, env, accounts):
+    """Table retention is applied, by the engine: a daily scheduled `medallion maintain --env
+    <env> --jobs jobs/` (EventBridge -> the maintain task definition), whose role may rewrite and
+    delete data files and Delta log entries of every layer and append the retired-sources ledger,
+    but never change the Glue catalog or delete an audit record; the batch and stream roles can
+    read that ledger (the Bronze stage does). S3 itself never expires live lake objects (MED-003)."""
+    problems = []
+    if env == "shared":
+        return problems
+    want = ["medallion", "maintain", "--env", env, "--jobs", "jobs/"]
+    cmds = plan.outputs.get("task_commands")
+    if not isinstance(cmds, dict) or cmds.get("maintain") != want:
+        problems.append(f"maintain task runs {(cmds or {}).get('maintain') if isinstance(cmds, dict) else cmds!r}, expected {want}")
+    # the schedule: a rule whose ECS target is the maintain task definition, daily
+    scheduled = []
+    for t in plan.by_type("aws_cloudwatch_event_target"):
+        ex = plan.config_of(t).get("expressions", {})
+        tds = [r for kind, r in plan.resolve(expr_at(ex, "ecs_target", "task_definition_arn").get("references", []),
+                                             t["module"], t.get("index"))
+               if kind == "resource" and r["type"] == "aws_ecs_task_definition"
+               and str(r["values"].get("family") or "").endswith("-maintain")]
+        if not tds:
+            continue
+        rules = _targets(plan, t, "rule", ("aws_cloudwatch_event_rule",))
+        for rule in rules:
+            sched = rule["values"].get("schedule_expression")
+            # the provider's default state is ENABLED
+            state = rule["values"].get("state") or ("DISABLED" if rule["values"].get("is_enabled") is False else "ENABLED")
+            if not _daily(sched):
+                problems.append(f"{rule['address']}: maintenance scheduled {sched!r}; retention must run daily")
+            elif state != "ENABLED":
+                problems.append(f"{rule['address']}: maintenance schedule is {state}")
+            else:
+                scheduled.append(rule["address"])
+        raw = t["values"].get("input")
+        if isinstance(raw, str) and raw.strip():
+            for co in (json.loads(raw).get("containerOverrides") or []):
+                if co.get("command") is not None and co.get("command") != want:
+                    problems.append(f"{t['address']}: overrides the maintain command with {co.get('command')}, expected {want}")
+    if not scheduled:
+        problems.append("no enabled daily EventBridge schedule runs the maintain task definition (*-maintain)")
+    # IAM
+    lakes = sorted(b["values"].get("bucket") for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "lake")
+    envs_var = plan.variables.get("environments")
+    layers = list(((envs_var or {}).get(env) or {}).get("layers") or []) if isinstance(envs_var, dict) else []
+    if not layers:
+        problems.append(f"var.environments.{env}.layers is unknown")
+    roles = plan.by_type("aws_iam_role")
+    maint = [r for r in roles if str(r["values"].get("name") or "").endswith(MAINTAIN_ROLE_SUFFIX)]
+    if len(maint) != 1:
+        problems.append(f"expected one maintain task role (*{MAINTAIN_ROLE_SUFFIX}), found {[r['values'].get('name') for r in maint]}")
+    for role in maint:
+        rname = role["values"].get("name")
+        stmts, _ = _role_statements(plan, role)
+        for n in lakes:
+            for layer in layers:
+                for what, arn in (("a data file", f"arn:aws:s3:::{n}/{layer}/t/part-00000.parquet"),
+                                  ("a Delta log entry", f"arn:aws:s3:::{n}/{layer}/t/_delta_log/00000000000000000000.json")):
+                    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+                        if not _allows(stmts, action, arn):
+                            problems.append(f"role {rname}: may not {action} {what} of {n}/{layer}/ (retention and VACUUM need it)")
+            ledger = f"arn:aws:s3:::{n}/{LEDGER_PREFIX}bronze.t/_delta_log/00000000000000000000.json"
+            for action in ("s3:GetObject", "s3:PutObject"):
+                if not _allows(stmts, action, ledger):
+                    problems.append(f"role {rname}: may not {action} the retired-sources ledger {n}/{LEDGER_PREFIX}*")
+            record = f"arn:aws:s3:::{n}/{AUDIT_PREFIX}00000000000000000001.json"
+            for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
+                if _allows(stmts, action, record):
+                    problems.append(f"role {rname}: may {action} audit records ({n}/{AUDIT_PREFIX}*)")
+        for st in stmts:
+            if st.get("Effect") == "Allow":
+                for a in _as_list(st.get("Action")):
+                    if CATALOG_WRITES.match(a) or a.lower() in ("glue:*", "s3:*", "*"):
+                        problems.append(f"role {rname} {st.get('Sid', '?')}: allows {a}; maintenance never changes the catalog")
+    for role in [r for r in roles if str(r["values"].get("name") or "").endswith(("-batch-task", "-stream-task"))]:
+        rname = role["values"].get("name")
+        stmts, _ = _role_statements(plan, role)
+        for n in lakes:
+            ledger = f"arn:aws:s3:::{n}/{LEDGER_PREFIX}bronze.t/_delta_log/00000000000000000000.json"
+            if not _allows(stmts, "s3:GetObject", ledger):
+                problems.append(f"role {rname}: cannot read the retired-sources ledger {n}/{LEDGER_PREFIX}* "
+                                f"(the Bronze stage reads it; runs after a retention would be refused)")
+    return sorted(set(problems))
+
+
+# ---------------------------------------------------------------- remote state (MED-012)
+STATE_ROOTS = ("shared", "dev", "staging", "prod")
+STATE_SID = re.compile(r"^TerraformState(Shared|Dev|Staging|Prod)(List|Objects|Key)$")
+
+
+def is_state_grant(st):
+    return bool(STATE_SID.match(str(st.get("Sid") or "")))
+
+
+def _state_bucket(plan):
+    b = [x for x in plan.by_type("aws_s3_bucket") if (x["values"].get("tags") or {}).get("layer") == "tfstate"]
+    return b[0]["values"].get("bucket") if len(b) == 1 else None
+
+
+def _all_accounts(plan, accounts):
+    acc = dict(accounts)
+    shared = plan.variables.get("shared")
+    if isinstance(shared, dict) and shared.get("account_id"):
+        acc["shared"] = shared["account_id"]
+    return acc
+
+
+def state_grant_problems(plan, env, accounts, st):
+    """A grant of the state bucket (or its key) to one root's deploy role: only in the shared
+    plan, to that root's account, limited by aws:PrincipalArn to one role of it, only that
+    root's prefix envs/<root>/, only the actions a backend needs."""
+    m = STATE_SID.match(str(st.get("Sid") or ""))
+    if not m:
+        return ["not a state grant"]
+    root, kind = m.group(1).lower(), m.group(2)
+    sid = st.get("Sid")
+    if env != "shared":
+        return [f"{sid}: state grants belong to the shared root's state bucket only"]
+    acct = _all_accounts(plan, accounts).get(root)
+    bucket = _state_bucket(plan)
+    out = []
+    if not acct or not bucket:
+        return [f"{sid}: unknown account of {root} or no state bucket (layer=tfstate)"]
+    if st.get("Effect") != "Allow":
+        out.append(f"{sid}: Effect {st.get('Effect')}")
+    if (st.get("Principal") or {}) != {"AWS": f"arn:aws:iam::{acct}:root"}:
+        out.append(f"{sid}: principal {st.get('Principal')}, expected the {root} account {acct}")
+    cond = st.get("Condition") or {}
+    named = _as_list((cond.get("ArnEquals") or {}).get("aws:PrincipalArn"))
+    if len(named) != 1 or not str(named[0]).startswith(f"arn:aws:iam::{acct}:role/") or "*" in str(named[0]):
+        out.append(f"{sid}: must be limited (ArnEquals aws:PrincipalArn) to one role of the {root} account, got {named}")
+    acts = set(_as_list(st.get("Action")))
+    res = _as_list(st.get("Resource"))
+    arn = f"arn:aws:s3:::{bucket}"
+    if kind == "List":
+        if acts != {"s3:ListBucket"} or res != [arn] or _as_list((cond.get("StringLike") or {}).get("s3:prefix")) != [f"envs/{root}/*"]:
+            out.append(f"{sid}: must list only envs/{root}/* of {bucket} (got {sorted(acts)} on {res}, {cond.get('StringLike')})")
+    elif kind == "Objects":
+        if not acts or not acts <= {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} or res != [f"{arn}/envs/{root}/*"]:
+            out.append(f"{sid}: must get/put/delete only {arn}/envs/{root}/* (got {sorted(acts)} on {res})")
+    else:
+        via = _as_list((cond.get("StringEquals") or {}).get("kms:ViaService"))
+        if not acts or not acts <= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"} or len(via) != 1 or not str(via[0]).startswith("s3."):
+            out.append(f"{sid}: must use the key only for encryption, only through S3 (got {sorted(acts)}, via {via})")
+    return out
+
+
+def _hcl_values(path):
+    """key = value pairs of a simple HCL file (backend.hcl), incl. `assume_role = { role_arn = ... }`."""
+    import os
+    if not os.path.isfile(path):
+        return None
+    out = {}
+    for line in open(path):
+        line = line.split("#", 1)[0].strip()
+        m = re.match(r'^([a-z_]+)\s*=\s*(.+)$', line)
+        if not m:
+            continue
+        k, v = m.group(1), m.group(2).strip()
+        inner = re.match(r'^\{\s*role_arn\s*=\s*"([^"]*)"\s*\}$', v)
+        if inner:
+            out[k] = {"role_arn": inner.group(1)}
+        elif v.startswith('"'):
+            out[k] = v.strip('"')
+        else:
+            out[k] = {"true": True, "false": False}.get(v, v)
+    return out
+
+
+def med_012(plan, env, accounts, deploy_root=None):
+    """Remote state: every root has an S3 backend (versions.tf) configured by its
+    backend.hcl.example with the shared state bucket, its own key envs/<root>/terraform.tfstate,
+    encryption with the state key, S3-native locking and its own deploy role; the shared plan
+    creates that bucket (versioned, SSE-KMS, TLS only, no public access) and grants each root's
+    deploy role only its own prefix."""
+    import os
+    problems = []
+    root_dir = deploy_root or os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "terraform"))
+    project = plan.variables.get("project_name") or "medallion"
+    acc = _all_accounts(plan, accounts)
+    if env == "shared":
+        shared_acct = acc.get("shared")
+    else:
+        shared_acct = (plan.variables.get("shared_services") or {}).get("account_id")
+    want_bucket = f"{project}-shared-tfstate-{shared_acct}"
+    envdir = os.path.join(root_dir, "envs", env)
+    versions = open(os.path.join(envdir, "versions.tf")).read() if os.path.isfile(os.path.join(envdir, "versions.tf")) else ""
+    if not re.search(r'backend\s+"s3"\s*\{', versions):
+        problems.append(f"envs/{env}/versions.tf has no `backend \"s3\"` block: its state would be local")
+    cfg = _hcl_values(os.path.join(envdir, "backend.hcl.example"))
+    if cfg is None:
+        problems.append(f"envs/{env}/backend.hcl.example is missing")
+    else:
+        region = plan.variables.get("region")
+        want = {"bucket": want_bucket, "key": f"envs/{env}/terraform.tfstate", "region": region,
+                "encrypt": True, "use_lockfile": True}
+        for k, v in want.items():
+            if cfg.get(k) != v:
+                problems.append(f"envs/{env}/backend.hcl.example: {k} = {cfg.get(k)!r}, expected {v!r}")
+        if not str(cfg.get("kms_key_id") or "").startswith(f"arn:aws:kms:{region}:{shared_acct}:key/"):
+            problems.append(f"envs/{env}/backend.hcl.example: kms_key_id must be the state key's ARN in the shared account, got {cfg.get('kms_key_id')!r}")
+        role = (cfg.get("assume_role") or {}).get("role_arn") if isinstance(cfg.get("assume_role"), dict) else None
+        if not str(role or "").startswith(f"arn:aws:iam::{acc.get(env)}:role/"):
+            problems.append(f"envs/{env}/backend.hcl.example: assume_role.role_arn must be the {env} deploy role (account {acc.get(env)}), got {role!r}")
+        if "dynamodb_table" in cfg:
+            problems.append(f"envs/{env}/backend.hcl.example: dynamodb_table is deprecated; S3-native locking (use_lockfile) only")
+    if env != "shared":
+        return problems
+    # the bucket itself
+    buckets = [b for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "tfstate"]
+    if len(buckets) != 1 or buckets[0]["values"].get("bucket") != want_bucket:
+        return problems + [f"the shared plan must create one state bucket {want_bucket} (tag layer=tfstate), got {[b['values'].get('bucket') for b in buckets]}"]
+    b = buckets[0]
+    for t, attr in (("aws_s3_bucket_versioning", None), ("aws_s3_bucket_public_access_block", None), ("aws_s3_bucket_policy", None)):
+        mine = [x for x in plan.by_type(t) if b in _targets(plan, x, "bucket", ("aws_s3_bucket",))]
+        if not mine:
+            problems.append(f"{want_bucket}: no {t}")
+            continue
+        v = mine[0]["values"]
+        if t == "aws_s3_bucket_versioning" and ((v.get("versioning_configuration") or [{}])[0]).get("status") != "Enabled":
+            problems.append(f"{want_bucket}: versioning is not Enabled (earlier states could not be restored)")
+        if t == "aws_s3_bucket_public_access_block" and not all(v.get(k) is True for k in (
+                "block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")):
+            problems.append(f"{want_bucket}: public access is not fully blocked")
+        if t == "aws_s3_bucket_policy":
+            raw = v.get("policy")
+            if not isinstance(raw, str):
+                problems.append(f"{want_bucket}: bucket policy unknown at plan time")
+                continue
+            stmts = _statements(raw)
+            if not any(st.get("Effect") == "Deny" and ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport") == "false"
+                       for st in stmts):
+                problems.append(f"{want_bucket}: no Deny of plain HTTP (aws:SecureTransport false)")
+            for st in stmts:
+                if st.get("Effect") == "Allow" and not is_state_grant(st):
+                    problems.append(f"{want_bucket}: unreviewed grant {st.get('Sid')}: {st.get('Principal')} {st.get('Action')}")
+                elif is_state_grant(st):
+                    problems.extend(state_grant_problems(plan, env, accounts, st))
+            for r in STATE_ROOTS:
+                for kind in ("List", "Objects"):
+                    if not any(st.get("Sid") == f"TerraformState{r.title()}{kind}" for st in stmts):
+                        problems.append(f"{want_bucket}: no {kind.lower()} grant for the {r} root's deploy role")
+    keys = [k for k in plan.by_type("aws_kms_key") if (k["values"].get("tags") or {}).get("layer") == "tfstate"]
+    for k in keys:
+        raw = k["values"].get("policy")
+        for st in _statements(raw) if isinstance(raw, str) else []:
+            if is_state_grant(st):
+                problems.extend(state_grant_problems(plan, env, accounts, st))
+            elif st.get("Effect") == "Allow" and (st.get("Principal") or {}).get("AWS") != f"arn:aws:iam::{acc.get('shared')}:root":
+                problems.append(f"state key: unreviewed grant {st.get('Sid')} to {st.get('Principal')}")
+    if not keys:
+        problems.append("no state key (aws_kms_key tagged layer=tfstate)")
+    return sorted(set(problems))
+
+
+# ---------------------------------------------------------------- stream metrics (MED-013)
+def med_013(plan, env, accounts, repo=None):
+    """The stream's alarms watch metrics that reach CloudWatch: the stream task's agent sidecar
+    scrapes the engine's --metrics-addr and declares, for the namespace the alarms use, the
+    metric names and dimension sets they name; every alarm on an engine metric names one the
+    engine emits (engine/kafka/src/metrics.rs) of a type the agent keeps (not a histogram), with
+    the scrape's `service` label and the stream job's topics, and lets missing data clear it.
+    The agent can write its log group (KMS-encrypted, of this plan)."""
+    import fnmatch
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from engine_metrics import emitted
+    problems = []
+    if env == "shared":
+        return problems
+    envs_var = plan.variables.get("environments") or {}
+    streaming = bool((envs_var.get(env) or {}).get("enable_streaming"))
+    sm = plan.outputs.get("stream_metrics")
+    if not streaming:
+        return [f"{env} streams nothing but has stream metrics {sm}"] if sm else []
+    if not isinstance(sm, dict):
+        return ["output stream_metrics (the agent sidecar's configuration) missing or unknown at plan time"]
+    repo = repo or os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    engine = emitted(repo)
+    cmds = plan.outputs.get("task_commands") or {}
+    stream = cmds.get("stream") or []
+    addr = stream[stream.index("--metrics-addr") + 1] if "--metrics-addr" in stream[:-1] else None
+    if addr != sm.get("metrics_addr"):
+        problems.append(f"the stream serves metrics on {addr}, the agent scrapes {sm.get('metrics_addr')}")
+    scrapes = (sm.get("prometheus_config") or {}).get("scrape_configs") or []
+    jobs = {}
+    for sc in scrapes:
+        for st in sc.get("static_configs") or []:
+            if addr in (st.get("targets") or []):
+                jobs[sc.get("job_name")] = st.get("labels") or {}
+    if not jobs:
+        problems.append(f"no scrape config targets the stream's --metrics-addr {addr}")
+    prom = ((((sm.get("agent_config") or {}).get("logs") or {}).get("metrics_collected") or {}).get("prometheus") or {})
+    emf = prom.get("emf_processor") or {}
+    ns = emf.get("metric_namespace")
+    decls = emf.get("metric_declaration") or []
+    if prom.get("prometheus_config_path") != "env:PROMETHEUS_CONFIG_CONTENT":
+        problems.append(f"the agent reads its scrape configuration from {prom.get('prometheus_config_path')}, not PROMETHEUS_CONFIG_CONTENT")
+    groups = {g["values"].get("name"): g for g in plan.by_type("aws_cloudwatch_log_group")}
+    lg = prom.get("log_group_name")
+    if lg not in groups:
+        problems.append(f"the agent's log group {lg} is not a log group of this plan")
+    elif not (groups[lg]["values"].get("kms_key_id") or plan.config_of(groups[lg]).get("expressions", {}).get("kms_key_id", {}).get("references")):
+        problems.append(f"the agent's log group {lg} is not KMS-encrypted")
+    pol = sm.get("agent_policy")
+    if isinstance(pol, str):
+        arn = f"arn:aws:logs:{plan.variables.get('region')}:{accounts.get(env)}:log-group:{lg}:log-stream:x"
+        if not _allows(_statements(pol), "logs:PutLogEvents", arn):
+            problems.append(f"the stream task role (the agent's) may not PutLogEvents to {lg}")
+    else:
+        problems.append("the agent's IAM policy is unknown at plan time")
+    topics = sorted(a.rsplit("/", 1)[-1] for a in ((plan.outputs.get("stream_kafka_access") or {}).get("topic_arns") or []))
+    alarms = [a for a in plan.by_type("aws_cloudwatch_metric_alarm") if a["values"].get("namespace") == ns]
+    lag = []
+    for a in alarms:
+        v = a["values"]
+        name, dims = v.get("metric_name"), v.get("dimensions") or {}
+        where = f"alarm {v.get('alarm_name')}"
+        if not str(name).startswith("medallion_"):
+            continue  # log metric filters (JobFailures, QuarantinedRecords) share the namespace
+        if name not in engine:
+            problems.append(f"{where}: metric {name} is not emitted by the engine ({sorted(engine)})")
+            continue
+        if engine[name] == "histogram":
+            problems.append(f"{where}: {name} is a histogram, which the CloudWatch agent drops")
+        ok = [d for d in decls
+              if any(re.search(sel, name) for sel in d.get("metric_selectors") or [])
+              and any(re.search(d.get("label_matcher") or "^$", j) for j in jobs) and (d.get("source_labels") == ["job"])
+              and any(sorted(ds) == sorted(dims) for ds in d.get("dimensions") or [])]
+        if not ok:
+            problems.append(f"{where}: no agent metric declaration selects {name} with dimensions {sorted(dims)}")
+        labels = {k: v2 for lab in jobs.values() for k, v2 in lab.items()}
+        for k, val in dims.items():
+            if k == "topic":
+                if val not in topics:
+                    problems.append(f"{where}: topic {val} is not one of the stream job's topics {topics}")
+            elif labels.get(k) != val:
+                problems.append(f"{where}: dimension {k}={val}, the scrape labels {k}={labels.get(k)}")
+        if v.get("treat_missing_data") != "notBreaching":
+            problems.append(f"{where}: treat_missing_data {v.get('treat_missing_data')}: a stopped stream or agent must let it clear")
+        if not (v.get("ok_actions") or plan.config_of(a).get("expressions", {}).get("ok_actions", {}).get("references")):
+            problems.append(f"{where}: no ok_actions (nobody hears it clear)")
+        if name == "medallion_stream_partition_lag":
+            lag.append(dims.get("topic"))
+    for t in topics:
+        if t not in lag:
+            problems.append(f"no alarm on medallion_stream_partition_lag for topic {t}")
+    return sorted(set(problems))
+
+
+# ---------------------------------------------------------------- cross-account promotion (MED-014)
+PROMO_SID = re.compile(r"^PromotionRead(?:By(Dev|Staging|Prod)Release|From(Dev|Staging|Prod))(List|Objects|Key)$")
+
+
+def is_promotion_grant(st):
+    return bool(PROMO_SID.match(str(st.get("Sid") or "")))
+
+
+def _promotion_read_arns(bucket, layers):
+    arn = f"arn:aws:s3:::{bucket}"
+    return {f"{arn}/{AUDIT_PREFIX}*", f"{arn}/_medallion/environments.yaml"} | {f"{arn}/{l}/*/_delta_log/*" for l in layers}
+
+
+def promotion_grant_problems(plan, env, accounts, st):
+    """A cross-account promotion grant: read-only, between an environment and the one that
+    promotes from it (`promote_from` + `cross_account_promotion`), to / as that environment's
+    release role only: the audit trail, the Delta logs and the configuration (never a data
+    file), and the key only to decrypt through S3 (objects of that bucket)."""
+    m = PROMO_SID.match(str(st.get("Sid") or ""))
+    if not m:
+        return ["not a promotion grant"]
+    sid = st.get("Sid")
+    reader, source, kind = (m.group(1) or "").lower(), (m.group(2) or "").lower(), m.group(3)
+    envs = plan.variables.get("environments") or {}
+    project = plan.variables.get("project_name") or "medallion"
+    region = plan.variables.get("region")
+    acc = _all_accounts(plan, accounts)
+    out = []
+    if st.get("Effect") != "Allow":
+        out.append(f"{sid}: Effect {st.get('Effect')}")
+    acts = set(_as_list(st.get("Action")))
+    res = _as_list(st.get("Resource"))
+    cond = st.get("Condition") or {}
+    via = _as_list((cond.get("StringEquals") or {}).get("kms:ViaService"))
+    if reader:  # in env's bucket/key policy: the reader's release role reads env's lake
+        e = envs.get(reader) or {}
+        if e.get("promote_from") != env or not e.get("cross_account_promotion"):
+            return [f"{sid}: {reader} does not promote from {env} across accounts (promote_from {e.get('promote_from')!r}, cross_account_promotion {e.get('cross_account_promotion')!r})"]
+        a = acc.get(reader)
+        if (st.get("Principal") or {}) != {"AWS": f"arn:aws:iam::{a}:root"}:
+            out.append(f"{sid}: principal {st.get('Principal')}, expected the {reader} account {a}")
+        named = _as_list((cond.get("ArnEquals") or {}).get("aws:PrincipalArn"))
+        if named != [f"arn:aws:iam::{a}:role/{project}-{reader}-release"]:
+            out.append(f"{sid}: must be limited (ArnEquals aws:PrincipalArn) to {project}-{reader}-release of {a}, got {named}")
+        lakes = [b["values"].get("bucket") for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "lake"]
+        bucket = lakes[0] if len(lakes) == 1 else None
+        layers = (envs.get(env) or {}).get("layers") or []
+    else:  # in env's release role policy: it reads source's lake
+        e = envs.get(env) or {}
+        if e.get("promote_from") != source or not e.get("cross_account_promotion"):
+            return [f"{sid}: {env} does not promote from {source} across accounts"]
+        if st.get("Principal") is not None:
+            out.append(f"{sid}: an identity policy statement has a Principal")
+        a = acc.get(source)
+        bucket = f"{project}-{source}-lake-{a}"
+        layers = (envs.get(source) or {}).get("layers") or []
+    if not bucket:
+        return out + [f"{sid}: no lake bucket to scope the grant to"]
+    arn = f"arn:aws:s3:::{bucket}"
+    if kind == "List":
+        if acts != {"s3:ListBucket"} or res != [arn]:
+            out.append(f"{sid}: must only list {arn} (got {sorted(acts)} on {res})")
+    elif kind == "Objects":
+        if acts != {"s3:GetObject"} or not res or not set(res) <= _promotion_read_arns(bucket, layers):
+            out.append(f"{sid}: must only s3:GetObject the audit trail, Delta logs and configuration of {bucket} "
+                       f"(got {sorted(acts)} on {sorted(set(res) - _promotion_read_arns(bucket, layers)) or res})")
+    else:
+        if acts != {"kms:Decrypt"} or via != [f"s3.{region}.amazonaws.com"]:
+            out.append(f"{sid}: the key only to kms:Decrypt through S3 (got {sorted(acts)}, via {via})")
+        if source:
+            ctx = _as_list((cond.get("StringLike") or {}).get("kms:EncryptionContext:aws:s3:arn"))
+            if res != [f"arn:aws:kms:{region}:{a}:key/*"] or not ctx or not set(ctx) <= {arn, f"{arn}/*"}:
+                out.append(f"{sid}: keys of the {source} account only, for objects of {bucket} only (got {res}, context {ctx})")
+    return out
+
+
+def med_014(plan, env, accounts):
+    """Cross-account promotion (prod <- staging): the environment promoting across accounts has
+    a release role that reads its promote_from's lake (list, audit trail, Delta logs,
+    configuration; decrypt through S3), and that lake's bucket and key policies grant exactly
+    this role exactly that; every other environment has no such grant; nothing writes."""
+    problems = []
+    if env == "shared":
+        return problems
+    envs = plan.variables.get("environments") or {}
+    me = envs.get(env) or {}
+    readers = [k for k, e in envs.items() if e.get("promote_from") == env and e.get("cross_account_promotion")]
+    # dev is the CI's local lake (promotions into staging read it locally); every later
+    # environment promotes from a lake in another AWS account
+    for k, e in envs.items():
+        want_cross = bool(e.get("promote_from")) and e.get("promote_from") != "dev"
+        if bool(e.get("cross_account_promotion")) != want_cross:
+            problems.append(f"var.environments.{k}.cross_account_promotion = {e.get('cross_account_promotion')!r}, expected {want_cross}"
+                            + (f": {k} promotes from {e.get('promote_from')}'s lake in its own account" if want_cross else ""))
+    # this environment's release role reading its upstream
+    release = [r for r in plan.by_type("aws_iam_role") if str(r["values"].get("name") or "").endswith(RELEASE_ROLE_SUFFIX)]
+    stmts = [st for r in release for st in _role_statements(plan, r)[0]]
+    up = [st for st in stmts if is_promotion_grant(st)]
+    if me.get("cross_account_promotion") and me.get("promote_from"):
+        kinds = {PROMO_SID.match(st["Sid"]).group(3) for st in up}
+        if kinds != {"List", "Objects", "Key"}:
+            problems.append(f"the {env} release role cannot read {me['promote_from']}'s lake (grants {sorted(kinds)}): "
+                            f"`medallion promote --from {me['promote_from']} --to {env}` reads its audit trail")
+    elif up:
+        problems.append(f"the {env} release role reads another lake without cross_account_promotion: {[st['Sid'] for st in up]}")
+    for st in up:
+        problems.extend(promotion_grant_problems(plan, env, accounts, st))
+    for st in stmts:
+        if not is_promotion_grant(st) and st.get("Effect") == "Allow" and any(
+                str(a).startswith(("arn:aws:s3:::", "arn:aws:kms:")) and f":{accounts.get(me.get('promote_from'), '-')}:" in str(a)
+                for a in _as_list(st.get("Resource"))):
+            problems.append(f"release role statement {st.get('Sid')}: reaches {me.get('promote_from')}'s account outside the reviewed grant")
+    # this lake's grants to the readers
+    raw = plan.outputs.get("promotion_read_grants")
+    grants = json.loads(raw) if isinstance(raw, str) else None
+    if grants is None:
+        problems.append("output promotion_read_grants (the lake bucket policy's promotion grants) missing or unknown")
+        grants = []
+    keys = [k for k in plan.by_type("aws_kms_key") if (k["values"].get("tags") or {}).get("layer") is None
+            and isinstance(k["values"].get("policy"), str)]
+    key_grants = [st for k in keys for st in _statements(k["values"]["policy"]) if is_promotion_grant(st)]
+    for st in grants + key_grants:
+        problems.extend(promotion_grant_problems(plan, env, accounts, st))
+    for r in readers:
+        want = {f"PromotionReadBy{r.title()}Release{k}" for k in ("List", "Objects")}
+        if not want <= {st.get("Sid") for st in grants}:
+            problems.append(f"the {env} lake's bucket policy does not let the {r} release role read it: `medallion promote --from {env} --to {r}`")
+        if f"PromotionReadBy{r.title()}ReleaseKey" not in {st.get("Sid") for st in key_grants}:
+            problems.append(f"the {env} key policy does not let the {r} release role decrypt through S3")
+    if not readers and (grants or key_grants):
+        problems.append(f"the {env} lake grants {[st.get('Sid') for st in grants + key_grants]} but nobody promotes from it across accounts")
+    return sorted(set(problems))
+
+
+# ---------------------------------------------------------------- governance (MED-015)
+GUARD_ACCOUNT = {"shared": "var.shared.account_id"}
+CONFORMANCE_PACKS = ("Operational-Best-Practices-for-HIPAA-Security", "Operational-Best-Practices-for-PCI-DSS")
+
+
+def _provider_guard_problems(root_dir, env):
+    import os
+    p = os.path.join(root_dir, "envs", env, "providers.tf")
+    if not os.path.isfile(p):
+        return [f"envs/{env}/providers.tf is missing"]
+    text = re.sub(r"#[^\n]*", "", open(p).read())
+    acct = re.escape(GUARD_ACCOUNT.get(env, "var.environments[local.environment].account_id"))
+    out = []
+    if not re.search(rf"allowed_account_ids\s*=\s*var\.offline_plan\s*\?\s*null\s*:\s*\[\s*{acct}\s*\]", text):
+        out.append(f"envs/{env}/providers.tf: no `allowed_account_ids = var.offline_plan ? null : [<{env}'s account>]` "
+                   f"(a wrong profile could apply {env} to another account)")
+    m = re.search(rf'dynamic\s+"assume_role"\s*\{{\s*for_each\s*=\s*var\.offline_plan\s*\?\s*\[\]\s*:\s*\[\s*{acct}\s*\]'
+                  rf'\s*content\s*\{{[^}}]*role_arn\s*=\s*"arn:aws:iam::\$\{{assume_role\.value\}}:role/', text)
+    if not m:
+        out.append(f"envs/{env}/providers.tf: no assume_role of the deploy role in {env}'s own account (off only with offline_plan)")
+    if len(re.findall(r'provider\s+"aws"', text)) != 1:
+        out.append(f"envs/{env}/providers.tf: expected exactly one aws provider (each guarded)")
+    return out
+
+
+def med_015(plan, env, accounts, deploy_root=None):
+    """Governance seed controls: every root's provider runs only in its own account, as its
+    deploy role (allowed_account_ids + assume_role, off only for offline plans); IAM Access
+    Analyzer (shared: the organisation; environments: the account); shared: the cost-allocation
+    tags the budgets filter on are active and the account has a budget with alerts; a bastion is
+    stopped by an enabled daily schedule."""
+    import os
+    problems = []
+    root_dir = deploy_root or os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "terraform"))
+    problems += _provider_guard_problems(root_dir, env)
+    # roles people or other accounts assume: named machine principals (aws:PrincipalArn), or
+    # people with MFA no older than an hour, for sessions of at most an hour
+    for role in plan.by_type("aws_iam_role"):
+        rname = role["values"].get("name")
+        human = (role["values"].get("tags") or {}).get("access") == "human"
+        for st in _statements(role["values"].get("assume_role_policy") or "{}"):
+            if st.get("Effect") != "Allow" or "AWS" not in (st.get("Principal") or {}):
+                continue
+            cond = st.get("Condition") or {}
+            named = _as_list((cond.get("ArnEquals") or {}).get("aws:PrincipalArn"))
+            mfa = (str((cond.get("Bool") or {}).get("aws:MultiFactorAuthPresent")).lower() == "true"
+                   and str((cond.get("NumericLessThan") or {}).get("aws:MultiFactorAuthAge", "")).isdigit()
+                   and int((cond.get("NumericLessThan") or {})["aws:MultiFactorAuthAge"]) <= 3600)
+            if human and not mfa:
+                problems.append(f"role {rname} (access=human): its trust must require MFA (aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge <= 3600)")
+            elif not human and not named and not mfa:
+                problems.append(f"role {rname}: trusts {st.get('Principal')} without naming the principals (aws:PrincipalArn) or requiring MFA")
+        if human and (role["values"].get("max_session_duration") or 3600) > 3600:
+            problems.append(f"role {rname} (access=human): sessions up to {role['values'].get('max_session_duration')} s (at most 3600)")
+    if env != "shared" and not any((r["values"].get("tags") or {}).get("access") == "human" for r in plan.by_type("aws_iam_role")):
+        problems.append("no operator role (tag access=human) for the restore runbook")
+    want_type = "ORGANIZATION" if env == "shared" else "ACCOUNT"
+    if not any(a["values"].get("type") == want_type for a in plan.by_type("aws_accessanalyzer_analyzer")):
+        problems.append(f"no IAM Access Analyzer of type {want_type}")
+    budgets = plan.by_type("aws_budgets_budget")
+    if not any((b["values"].get("notification") or []) for b in budgets):
+        problems.append("no budget with notifications")
+    # interface endpoints: each admits only this account's principals; a bastion reaches
+    # Session Manager through them (no NAT path needed)
+    eps = plan.by_type("aws_vpc_endpoint")
+    region = plan.variables.get("region")
+    for ep in eps:
+        if ep["values"].get("vpc_endpoint_type") != "Interface":
+            continue
+        raw = ep["values"].get("policy")
+        stmts = _statements(raw) if isinstance(raw, str) else []
+        if not stmts or not all(st.get("Effect") != "Allow" or ((st.get("Condition") or {}).get("StringEquals") or {}).get("aws:PrincipalAccount")
+                                == _all_accounts(plan, accounts).get(env) for st in stmts):
+            problems.append(f"{ep['address']} ({ep['values'].get('service_name')}): its policy must admit only this account's principals (aws:PrincipalAccount)")
+    if env == "shared":
+        tags = {t["values"].get("tag_key"): t["values"].get("status") for t in plan.by_type("aws_ce_cost_allocation_tag")}
+        if tags.get("environment") != "Active":
+            problems.append(f"cost-allocation tag `environment` is {tags.get('environment')!r}: the environments' budgets filter on it")
+        packs = {c["values"].get("name"): c["values"].get("template_s3_uri") for c in plan.by_type("aws_config_organization_conformance_pack")}
+        for want in CONFORMANCE_PACKS:
+            if not str(packs.get(want) or "").startswith("s3://"):
+                problems.append(f"organisation conformance pack {want} is not deployed (have {sorted(packs)})")
+        return problems
+    # AWS Config in every environment account (the organisation's packs evaluate through it)
+    recs = [r for r in plan.by_type("aws_config_configuration_recorder")
+            if any(g.get("all_supported") and g.get("include_global_resource_types") for g in r["values"].get("recording_group") or [])]
+    if not recs:
+        problems.append("no AWS Config recorder of all resources incl. global types in this account")
+    if not any(st["values"].get("is_enabled") is True for st in plan.by_type("aws_config_configuration_recorder_status")):
+        problems.append("the AWS Config recorder is not enabled (aws_config_configuration_recorder_status)")
+    shared_acct = (plan.variables.get("shared_services") or {}).get("account_id")
+    want_bucket = f"{plan.variables.get('project_name') or 'medallion'}-shared-log-archive-{shared_acct}"
+    if not any(d["values"].get("s3_bucket_name") == want_bucket for d in plan.by_type("aws_config_delivery_channel")):
+        problems.append(f"AWS Config does not deliver to the central log archive {want_bucket}")
+    if plan.by_type("aws_instance"):
+        for svc in ("ssm", "ssmmessages", "ec2messages"):
+            if f"com.amazonaws.{region}.{svc}" not in {ep["values"].get("service_name") for ep in eps}:
+                problems.append(f"the bastion's VPC has no {svc} interface endpoint (Session Manager would need the NAT gateway)")
+    scheds = plan.by_type("aws_scheduler_schedule")
+    for inst in plan.by_type("aws_instance"):
+        stops = []
+        for sc in scheds:
+            ex = plan.config_of(sc).get("expressions", {})
+            refs = expr_at(ex, "target", "input").get("references", [])
+            if inst in [r for kind, r in plan.resolve(refs, sc["module"], sc.get("index")) if kind == "resource"]:
+                stops.append(sc)
+        ok = [sc for sc in stops
+              if ((sc["values"].get("target") or [{}])[0]).get("arn") == "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"
+              and (sc["values"].get("state") or "ENABLED") == "ENABLED" and _daily(sc["values"].get("schedule_expression"))]
+        if not ok:
+            problems.append(f"{inst['address']}: no enabled daily schedule stops it ({[s['address'] for s in stops]})")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -752,6 +1440,11 @@ CHECKS = {
     "MED-008": ("NACL return traffic on 1024-65535", med_008),
     "MED-009": ("audit trail: Object Lock on the lake, no default retention, engine roles cannot bypass or delete", med_009),
     "MED-010": ("promotion: prod <- staging <- dev enforced, release role writes only audit records", med_010),
+    "MED-011": ("retention by the engine: daily `medallion maintain`, its role expires and vacuums, the ledger is readable", med_011),
+    "MED-012": ("remote state: S3 backend per root, own key, locking; the state bucket grants each root only its own state", med_012),
+    "MED-013": ("stream alarms on engine metrics that reach CloudWatch (agent sidecar, names from metrics.rs)", med_013),
+    "MED-014": ("cross-account promotion: prod's release role reads staging's lake read-only, granted by staging to that role only", med_014),
+    "MED-015": ("governance: provider account guards, Access Analyzer, cost tags + budgets, bastion stopped nightly", med_015),
 }
 
 

@@ -103,6 +103,68 @@ MUTATIONS = [
     ("audit-unreadable-by-task-role", "the engine task roles cannot read the audit trail they enforce promotions against",
      "modules/lake/iam.tf", 'Action   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectRetention", "s3:GetObjectRetention"]',
      'Action   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObjectRetention"]', "prod"),
+    # Retention by the engine (docs/retention.md; deploy/README.md, "Retention").
+    ("maintain-not-daily", "`medallion maintain` scheduled weekly instead of daily",
+     "modules/environment/variables.tf", 'schedule = "cron(0 4 * * ? *)"', 'schedule = "cron(0 4 ? * SUN *)"', "staging"),
+    ("maintain-cannot-vacuum", "the maintain role may not delete data files or Delta log entries (no VACUUM, no log cleanup)",
+     "modules/lake/iam.tf", 'Sid      = "ExpireAndVacuumOwnLayers"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]',
+     'Sid      = "ExpireAndVacuumOwnLayers"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]', "prod"),
+    ("ledger-unreadable", "the batch and stream roles cannot read the retired-sources ledger (runs fail after a retention)",
+     "modules/lake/iam.tf", 'Action   = ["s3:GetObject"]\n    Resource = ["${local.bucket_arn}/${local.ledger_prefix}*"]',
+     'Action   = ["s3:GetObject"]\n    Resource = ["${local.bucket_arn}/${local.config_key}"]', "dev"),
+    ("lifecycle-expires-layer-prefix", "a second lifecycle rule expires current objects under bronze/ after 30 days",
+     "modules/lake/storage.tf", '    abort_incomplete_multipart_upload {\n      days_after_initiation = 7\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.lake]',
+     '    abort_incomplete_multipart_upload {\n      days_after_initiation = 7\n    }\n  }\n  rule {\n    id     = "expire-old-bronze"\n    status = "Enabled"\n    filter {\n      prefix = "bronze/"\n    }\n    expiration {\n      days = 30\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.lake]', "dev"),
+    # Remote state (deploy/README.md, "Remote state").
+    ("state-grant-every-root", "a root's deploy role may read and write every root's state (envs/*)",
+     "modules/state-backend/main.tf", 'Resource  = "${local.bucket_arn}/envs/${k}/*"', 'Resource  = "${local.bucket_arn}/envs/*"', "shared"),
+    ("state-unversioned", "the state bucket keeps no earlier versions of a state",
+     "modules/state-backend/main.tf", 'bucket = aws_s3_bucket.state.id\n  versioning_configuration {\n    status = "Enabled"',
+     'bucket = aws_s3_bucket.state.id\n  versioning_configuration {\n    status = "Suspended"', "shared"),
+    ("backend-no-lock", "prod's backend does not lock its state (concurrent applies)",
+     "envs/prod/backend.hcl.example", "use_lockfile = true", "use_lockfile = false", "prod"),
+    # The stream's metrics in CloudWatch (deploy/README.md, "Alarms").
+    ("alarm-metric-not-emitted", "the lag alarm watches a metric name the engine does not emit",
+     "modules/environment/monitoring.tf", 'metric_name         = "medallion_stream_partition_lag"',
+     'metric_name         = "medallion_stream_consumer_lag"', "staging"),
+    ("agent-drops-lag", "the agent sidecar no longer sends the partition lag to CloudWatch",
+     "modules/environment/metrics.tf", 'metric_selectors = ["^medallion_stream_partition_lag$"]',
+     'metric_selectors = ["^medallion_stream_partition_committed_offset$"]', "prod"),
+    ("lag-alarm-stuck-when-missing", "the lag alarm treats missing data as breaching (it never clears once the stream stops)",
+     "modules/environment/monitoring.tf",
+     'threshold           = var.alarm_thresholds.consumer_lag_records\n  comparison_operator = "GreaterThanThreshold"\n  treat_missing_data  = "notBreaching"\n  alarm_actions       = [aws_sns_topic.alerts.arn]\n  ok_actions          = [aws_sns_topic.alerts.arn]\n  dimensions = {\n    service',
+     'threshold           = var.alarm_thresholds.consumer_lag_records\n  comparison_operator = "GreaterThanThreshold"\n  treat_missing_data  = "breaching"\n  alarm_actions       = [aws_sns_topic.alerts.arn]\n  ok_actions          = [aws_sns_topic.alerts.arn]\n  dimensions = {\n    service', "staging"),
+    # Cross-account promotion staging -> prod (deploy/README.md, "Releases").
+    ("promotion-grant-writes", "staging's bucket policy lets prod's release role write (PutObject) what it reads",
+     "modules/lake/storage.tf", 'Action    = "s3:GetObject"', 'Action    = ["s3:GetObject", "s3:PutObject"]', "staging"),
+    ("promotion-grant-data-files", "staging's bucket policy lets prod's release role read every data file, not only Delta logs",
+     "modules/lake/storage.tf", '[for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*/_delta_log/*"],',
+     '[for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"],', "staging"),
+    ("promotion-grant-removed", "prod no longer reads staging's lake (`medallion promote --from staging --to prod` cannot read its trail)",
+     "envs/prod/terraform.tfvars.example", "cross_account_promotion = true", "cross_account_promotion = false", "prod"),
+    # Seed controls (deploy/README.md, "What each module provisions").
+    ("pci-dss-removed", "Security Hub no longer runs the PCI DSS standard (shared)",
+     "modules/shared-services/security.tf",
+     'resource "aws_securityhub_standards_subscription" "pci_dss" {\n  standards_arn = "arn:aws:securityhub:${local.region}::standards/pci-dss/v/3.2.1"\n  depends_on    = [aws_securityhub_account.this]\n}',
+     "", "shared"),
+    ("bastion-never-stopped", "the dev bastion's nightly stop schedule is disabled",
+     "modules/environment/governance.tf", 'state                        = "ENABLED"', 'state                        = "DISABLED"', "dev"),
+    ("prod-provider-any-account", "the prod root's provider no longer refuses other accounts (allowed_account_ids removed)",
+     "envs/prod/providers.tf", "  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]\n", "", "prod"),
+    ("cost-tag-inactive", "the `environment` cost-allocation tag is not active (the environments' budgets see no cost)",
+     "modules/shared-services/governance.tf", 'status   = "Active"', 'status   = "Inactive"', "shared"),
+    ("config-recorder-off", "the staging account's AWS Config recorder is not enabled (the conformance packs evaluate nothing)",
+     "modules/environment/governance.tf", "is_enabled = true", "is_enabled = false", "staging"),
+    ("hipaa-pack-missing", "the HIPAA conformance pack is no longer deployed to the organisation",
+     "envs/shared/terraform.tfvars.example",
+     '  "Operational-Best-Practices-for-HIPAA-Security" = "s3://medallion-shared-log-archive-000000000000/conformance-packs/Operational-Best-Practices-for-HIPAA-Security.yaml"\n', "", "shared"),
+    ("operator-without-mfa", "the human operator role can be assumed without MFA",
+     "modules/lake/iam.tf", '        Bool            = { "aws:MultiFactorAuthPresent" = "true" }\n', "", "prod"),
+    # VPC endpoints (deploy/README.md, "network").
+    ("bastion-no-ssm-endpoint", "the dev VPC lacks the ssmmessages endpoint (Session Manager only through the NAT)",
+     "modules/environment/network.tf", '["ssm", "ssmmessages", "ec2messages"]', '["ssm", "ec2messages"]', "dev"),
+    ("endpoint-policy-any-account", "the interface endpoints admit principals of any account",
+     "modules/network/main.tf", '      Condition = { StringEquals = { "aws:PrincipalAccount" = var.account_id } }\n', "", "prod"),
 ]
 
 
@@ -128,6 +190,8 @@ def check_mutation(m):
                         ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
         shutil.copytree(os.path.join(DEPLOY, "policies"), os.path.join(work, "deploy", "policies"))
         os.symlink(os.path.join(REPO, "jobs"), os.path.join(work, "jobs"))
+        # MED-013 reads the metric names the engine emits (engine/kafka/src/metrics.rs)
+        os.symlink(os.path.join(REPO, "engine"), os.path.join(work, "engine"))
         path = os.path.join(tf, rel)
         text = open(path).read()
         if text.count(old) != 1:
@@ -135,7 +199,10 @@ def check_mutation(m):
         open(path, "w").write(text.replace(old, new))
         rootdir = os.path.join(tf, "envs", root)
         env = dict(os.environ)
-        rc, out = run(["terraform", "init", "-backend=false", "-input=false", "-no-color"], rootdir, env)
+        # the roots' S3 backend: offline, a local backend stands in (as in check.sh)
+        with open(os.path.join(rootdir, "ci_backend_override.tf"), "w") as fh:
+            fh.write('terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' % os.path.join(work, "state.tfstate"))
+        rc, out = run(["terraform", "init", "-input=false", "-no-color"], rootdir, env)
         if rc:
             return mid, what, "CAUGHT", f"terraform init: {first(out, 'Error')}", time.time() - start
         plan = os.path.join(work, "plan")
@@ -149,6 +216,8 @@ def check_mutation(m):
         rc, out = run([PY, os.path.join(work, "deploy", "policies", "plan_policies.py"), "--env", root, plan + ".json"], work)
         if rc:
             check = first(out, r"^MED-\d+ FAIL").split(" [")[0].replace(" FAIL", "")
+            if not check:  # the checker crashed: that catches nothing
+                return mid, what, "BROKEN", f"plan_policies.py failed without a FAIL line: {out.strip()[-300:]}", time.time() - start
             return mid, what, "CAUGHT", f"policy {check}: {first(out, r'^    - ')[2:]}", time.time() - start
         if root in ("staging", "prod"):
             rc, out = run([PY, os.path.join(work, "deploy", "policies", "config_drift.py"),

@@ -35,7 +35,9 @@ def main(outputs_path, endpoint):
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=st["bucket"]):
         keys += [o["Key"] for o in page.get("Contents", [])]
-    tables = {k.split("/")[0] + "." + k.split("/")[1] for k in keys if "/_delta_log/" in k}
+    # the layers' tables (`_medallion/ingested/<db>.<table>`, maintain's ledger of retired
+    # sources, is a Delta table of the engine's own, never registered in Glue)
+    tables = {k.split("/")[0] + "." + k.split("/")[1] for k in keys if "/_delta_log/" in k and not k.startswith("_medallion/")}
     ok(len(keys) > 20, f"staging lake holds {len(keys)} objects, Delta tables {sorted(tables)}")
     bad = []
     for k in keys:
@@ -88,6 +90,14 @@ def main(outputs_path, endpoint):
         ok(evaluate(dev_policy, action, st["kms_key_arn"], {}) != "Allow"
            and evaluate(key_policy, action, st["kms_key_arn"], {}, principal=lake["dev"]["batch_role_arn"]) != "Allow",
            f"{action} on the staging key: refused to the dev batch role (role policy and key policy)")
+    # the maintain task role (retention, VACUUM) may use the staging key: its KMS policy and the key policy
+    maint_policy = iam.get_role_policy(RoleName=st["maintain_role"], PolicyName="medallion-maintain-key")["PolicyDocument"]
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        ok(evaluate(maint_policy, action, st["kms_key_arn"], {}) == "Allow"
+           and evaluate(key_policy, action, st["kms_key_arn"], {}, principal=st["maintain_arn"]) == "Allow",
+           f"{action} on the staging key: allowed by the staging maintain role policy and the key policy")
+        ok(evaluate(key_policy, action, st["kms_key_arn"], {}, principal=lake["dev"]["maintain_arn"]) != "Allow",
+           f"{action} on the staging key: refused to the dev maintain role by the key policy")
     print(f"check_lake: {len(FAILS)} failure(s)")
     return 1 if FAILS else 0
 

@@ -66,8 +66,9 @@ def main(outputs_path, endpoint, role_env):
         ok(records.index(promoted[0]) == 0, "it is the first record of the trail: staging ran nothing before the promotion")
 
     # 2. reads: metadata yes, data no
-    logs = [k for k in keys if "/_delta_log/" in k and k.endswith(".json")]
-    data = [k for k in keys if k.endswith(".parquet") and "/_delta_log/" not in k]
+    layer_keys = [k for k in keys if k.split("/")[0] in st["glue_databases"]]
+    logs = [k for k in layer_keys if "/_delta_log/" in k and k.endswith(".json")]
+    data = [k for k in layer_keys if k.endswith(".parquet") and "/_delta_log/" not in k]
     ok(logs and error_code(lambda: s3.get_object(Bucket=bucket, Key=logs[0])) is None,
        f"the role reads a Delta log ({logs[:1]})")
     ok(data and error_code(lambda: s3.get_object(Bucket=bucket, Key=data[0])) == "AccessDenied",

@@ -131,6 +131,7 @@ PYEOF
 assume "$(val 'd["lake"]["value"]["staging"]["batch_role"]')" >"$WORK/staging-role.env"
 assume "$(val 'd["lake"]["value"]["dev"]["batch_role"]')" >"$WORK/dev-role.env"
 assume "$(val 'd["lake"]["value"]["staging"]["stream_role"]')" >"$WORK/stream-role.env"
+assume "$(val 'd["lake"]["value"]["staging"]["maintain_role"]')" >"$WORK/maintain-role.env"
 
 # ------------------------------------------------------------------ the engine
 BIN="${MEDALLION_BIN:-}"
@@ -298,6 +299,15 @@ if [ -n "${MEDALLION_KAFKA_BROKERS:-}" ]; then
   ) >"$WORK/stream.log" 2>&1 &
   SPID=$!
   sleep 8
+  # The metric names and types the platform's alarms and the agent sidecar rely on (MED-013 reads
+  # them from engine/kafka/src/metrics.rs) are what this binary serves on /metrics.
+  METRICS_URL="$(grep -o 'metrics on http://[0-9.:]*/metrics' "$WORK/stream.log" | head -n 1 | cut -d' ' -f3)"
+  if [ -n "$METRICS_URL" ] && "$PY" "$REPO/deploy/policies/engine_metrics.py" --compare "$METRICS_URL" "$REPO" >"$WORK/metrics-compare.log" 2>&1; then
+    pass "the running stream's /metrics declares exactly the metrics (names, types) MED-013 reads from metrics.rs: $(cat "$WORK/metrics-compare.log")"
+  else
+    sed 's/^/      | /' "$WORK/metrics-compare.log" 2>/dev/null
+    fail "the running stream's /metrics ($METRICS_URL) differs from the metric names MED-013 reads from metrics.rs"
+  fi
   kill -TERM "$SPID" 2>/dev/null || true
   set +e
   wait "$SPID"
@@ -313,6 +323,79 @@ if [ -n "${MEDALLION_KAFKA_BROKERS:-}" ]; then
 else
   tail -n 5 "$WORK/kafka.log" | sed 's/^/      | /'
   fail "the local Kafka broker (deploy/local/services/kafka.sh) did not start: stream command not tested"
+fi
+
+# ------------------------------------------------------------------ retention: medallion maintain
+# The scheduled maintenance task's command (modules/environment: `medallion maintain --env
+# <env> --jobs jobs/`) as the maintain task role: a dry run changes nothing; a run today finds
+# nothing past staging's 90 days; a run with the clock 100 days ahead (MEDALLION_MAINTAIN_NOW,
+# honoured by debug builds) removes the Bronze and quarantine files past retention, VACUUMs them
+# (DeleteObject: the proof's staging renders retention.vacuum_hours 0, since VACUUM keeps removed
+# files 168 hours of the real clock by default) and writes the retired-sources ledger; then the batch role's next run reads that ledger and
+# ingests nothing again. S3 lifecycle expires no live object (MED-003): this is the retention.
+maint() { # ARGS...: medallion maintain as the staging maintain task role
+  engine "$WORK/maintain-role.env" maintain --env staging --jobs jobs/ --environments "$STAGING_URI" "$@"
+}
+BEFORE="$(objects)"
+set +e
+maint --dry-run >"$WORK/maintain-dry.log" 2>&1
+rc=$?
+set -e
+AFTER="$(objects)"
+if [ "$rc" -eq 0 ] && grep -q "dry run: nothing is changed" "$WORK/maintain-dry.log" && [ "$BEFORE" = "$AFTER" ]; then
+  pass "medallion maintain --env staging --jobs jobs/ --dry-run as the maintain task role: exit 0, the lake unchanged ($AFTER object versions)"
+  grep -E ' d \(' "$WORK/maintain-dry.log" | cut -c1-160 | sed 's/^/      | /'
+else
+  tail -n 10 "$WORK/maintain-dry.log" | cut -c1-300 | sed 's/^/      | /'
+  fail "medallion maintain --dry-run as the maintain task role: exit $rc, object versions $BEFORE -> $AFTER"
+fi
+set +e
+maint >"$WORK/maintain-today.log" 2>&1
+rc=$?
+set -e
+if [ "$rc" -eq 0 ] && ! grep -q "retention NOT applied" "$WORK/maintain-today.log"; then
+  pass "medallion maintain --env staging --jobs jobs/ as the maintain task role: exit 0 (nothing past 90 days yet)"
+else
+  tail -n 10 "$WORK/maintain-today.log" | cut -c1-300 | sed 's/^/      | /'
+  fail "medallion maintain as the maintain task role: exit $rc"
+fi
+LATER="$("$PY" -c "import datetime as d; print((d.datetime.now(d.timezone.utc)+d.timedelta(days=100)).strftime('%Y-%m-%dT%H:%M:%SZ'))")"
+set +e
+MEDALLION_MAINTAIN_NOW="$LATER" maint --format json >"$WORK/maintain-later.json" 2>"$WORK/maintain-later.err"
+rc=$?
+set -e
+LEDGER="$(. "$WORK/deployer.env" && "$PY" -c "
+import boto3; r=boto3.client('s3',endpoint_url='$ENDPOINT').list_objects_v2(Bucket='$STAGING_BUCKET', Prefix='_medallion/ingested/')
+print(len(r.get('Contents',[])))")"
+if SUMMARY="$("$PY" - "$WORK/maintain-later.json" "$LATER" <<'PYEOF'
+import datetime as d, json, sys
+reports = json.load(open(sys.argv[1]))
+later = d.datetime.strptime(sys.argv[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=d.timezone.utc)
+cutoffs = {r["cutoff"] for r in reports if r["retention_days"] == 90}
+want = (later - d.timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+if cutoffs != {want}:
+    sys.exit(f"cutoffs {cutoffs}, expected {want}: the binary ignores MEDALLION_MAINTAIN_NOW (a release build?)")
+refused = [r["table"] for r in reports if r.get("refused")]
+removed = sum(r["files_removed"] for r in reports)
+rows = sum(r["rows_deleted"] for r in reports)
+vacuumed = sum(r["files_vacuumed"] for r in reports)
+if refused or not removed or not vacuumed:
+    sys.exit(f"refused {refused}, files removed {removed}, files vacuumed {vacuumed}")
+print(f"{len(reports)} tables, {removed} files ({rows} rows) past retention removed, {vacuumed} files vacuumed")
+PYEOF
+2>&1)" && [ "$rc" -eq 0 ] && [ "$LEDGER" -gt 0 ]; then
+  pass "100 days later, medallion maintain as the maintain task role: exit 0, $SUMMARY; the retired-sources ledger written ($LEDGER objects under _medallion/ingested/)"
+else
+  echo "      | ${SUMMARY:-}" ; tail -n 10 "$WORK/maintain-later.err" | cut -c1-300 | sed 's/^/      | /'
+  fail "medallion maintain 100 days later as the maintain task role: exit $rc, ledger objects $LEDGER"
+fi
+if engine "$WORK/staging-role.env" run jobs/ --env staging --environments "$STAGING_URI" >"$WORK/after-maintain.log" 2>&1 &&
+  grep -q "0 new" "$WORK/after-maintain.log"; then
+  pass "after the retention, medallion run jobs/ --env staging as the batch task role reads the ledger and ingests nothing again"
+  grep -E '^pipeline ' "$WORK/after-maintain.log" | cut -c1-160 | sed 's/^/      | /'
+else
+  tail -n 10 "$WORK/after-maintain.log" | cut -c1-300 | sed 's/^/      | /'
+  fail "medallion run jobs/ --env staging after the retention, as the batch task role"
 fi
 
 # ------------------------------------------------------------------ the audit trail's storage
@@ -341,6 +424,16 @@ else
   fail "the release role reads what a promotion reads and writes only the audit trail (check_release.py)"
 fi
 sed 's/^/      | /' "$WORK/release-check.log"
+
+# Cross-account promotion staging -> prod: prod's release role reads staging's trail, Delta logs
+# and configuration, nothing else (in AWS, staging's bucket and key policies grant it: offline).
+assume "$(val 'd["lake"]["value"]["prod"]["release_role"]')" >"$WORK/prod-release-role.env"
+if AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_promotion.py" "$WORK/outputs.json" "$ENDPOINT" "$WORK/prod-release-role.env" >"$WORK/promotion-check.log" 2>&1; then
+  pass "prod's release role reads what a promotion from staging reads there, and nothing else (check_promotion.py)"
+else
+  fail "prod's release role reads what a promotion from staging reads there, and nothing else (check_promotion.py)"
+fi
+sed 's/^/      | /' "$WORK/promotion-check.log"
 
 # ------------------------------------------------------------------ what landed
 if AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_lake.py" "$WORK/outputs.json" "$ENDPOINT" >"$WORK/check.log" 2>&1; then

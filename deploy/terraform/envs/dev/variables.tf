@@ -49,7 +49,13 @@ variable "environments" {
       max_duration_s       = optional(number)
       max_peak_memory_mib  = optional(number)
     }), {})
-    release_principals = optional(list(string))
+    release_principals      = optional(list(string))
+    cross_account_promotion = optional(bool, false)
+    retention = optional(object({
+      layers          = optional(map(number), {})
+      classifications = optional(map(number), {})
+      vacuum_hours    = optional(number)
+    }), {})
   }))
   default = {
     dev = {
@@ -98,6 +104,9 @@ variable "environments" {
         { days = 90, storage_class = "STANDARD_IA" },
         { days = 365, storage_class = "GLACIER_IR" },
       ]
+
+      # prod promotes from staging's lake in the staging account (dev is the CI's local lake).
+      cross_account_promotion = true
     }
   }
 
@@ -145,4 +154,10 @@ variable "shared_services" {
 variable "engine_image_tag" {
   description = "Engine image tag to run: `git-<commit>` as pushed by deploy/image/build.sh (the repository's tags are immutable)."
   type        = string
+}
+
+variable "deploy_role_name" {
+  description = "Name of the role Terraform assumes in this environment's account (null: <project_name>-deploy); the same role reads and writes this root's state (backend.hcl)."
+  type        = string
+  default     = null
 }

@@ -29,3 +29,8 @@ output "accepted_peerings" {
 output "peer_routes" {
   value = module.shared_services.peer_routes
 }
+
+output "state_backend" {
+  description = "Remote state: bucket, key ARN and each root's key, for the roots' backend.hcl (deploy/README.md, \"Remote state\")."
+  value       = module.shared_services.state_backend
+}

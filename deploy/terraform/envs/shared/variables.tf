@@ -49,7 +49,13 @@ variable "environments" {
       max_duration_s       = optional(number)
       max_peak_memory_mib  = optional(number)
     }), {})
-    release_principals = optional(list(string))
+    release_principals      = optional(list(string))
+    cross_account_promotion = optional(bool, false)
+    retention = optional(object({
+      layers          = optional(map(number), {})
+      classifications = optional(map(number), {})
+      vacuum_hours    = optional(number)
+    }), {})
   }))
   default = {
     dev = {
@@ -98,6 +104,9 @@ variable "environments" {
         { days = 90, storage_class = "STANDARD_IA" },
         { days = 365, storage_class = "GLACIER_IR" },
       ]
+
+      # prod promotes from staging's lake in the staging account (dev is the CI's local lake).
+      cross_account_promotion = true
     }
   }
 
@@ -154,4 +163,16 @@ variable "peering_connection_ids" {
     condition     = alltrue([for k in keys(var.peering_connection_ids) : contains(["dev", "staging", "prod"], k)])
     error_message = "peering_connection_ids keys must be dev, staging or prod."
   }
+}
+
+variable "deploy_role_name" {
+  description = "Name of the role Terraform runs as in each account (the same name in every account; null: <project_name>-deploy). The state bucket grants each root's role only its own state."
+  type        = string
+  default     = null
+}
+
+variable "conformance_packs" {
+  description = "Organisation conformance packs (name => S3 URI of the template): AWS's Operational Best Practices for HIPAA Security and for PCI DSS, uploaded to the log archive (deploy/README.md, \"Compliance\")."
+  type        = map(string)
+  default     = {}
 }

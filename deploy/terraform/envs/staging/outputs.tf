@@ -50,3 +50,13 @@ output "release_role_arn" {
   description = "The principal deploy/ci/release.sh runs `medallion promote --apply` as, for promotions into this environment (null: nothing is promoted here)."
   value       = module.environment.release_role_arn
 }
+
+output "stream_metrics" {
+  description = "How the stream's Prometheus metrics reach CloudWatch (agent sidecar configuration; check.sh MED-013 compares it with the alarms and the engine's metric names)."
+  value       = module.environment.stream_metrics
+}
+
+output "promotion_read_grants" {
+  description = "This lake's read-only grants to the next environment's release role (cross-account promotion; check.sh MED-014)."
+  value       = module.environment.promotion_read_grants
+}

@@ -57,7 +57,10 @@ locals {
   tmp_mount      = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
   default_job    = values(var.batch_jobs)[0].path
   batch_command  = ["medallion", "run", local.default_job, "--env", local.env]
-  stream_command = ["medallion", "stream", var.stream_job.path, "--env", local.env, "--metrics-addr", "127.0.0.1:9464"]
+  stream_command = ["medallion", "stream", var.stream_job.path, "--env", local.env, "--metrics-addr", local.metrics_addr]
+  # Table retention is the engine's (docs/retention.md): delete what is past retention_days,
+  # VACUUM, checkpoint and clean the logs. Per-table retention comes from the job specs.
+  maintain_command = ["medallion", "maintain", "--env", local.env, "--jobs", var.maintenance.jobs]
 }
 
 resource "aws_ecs_task_definition" "batch" {
@@ -94,6 +97,7 @@ resource "aws_ecs_task_definition" "batch" {
 }
 
 resource "aws_ecs_task_definition" "stream" {
+  #checkov:skip=CKV_AWS_336:only the metrics-agent sidecar (metrics.tf) has a writable root filesystem (the CloudWatch agent writes its translated configuration into its image); the engine container is read-only (terraform tests, check_image.py)
   count                    = var.settings.enable_streaming ? 1 : 0
   family                   = "${local.name}-stream"
   requires_compatibilities = ["FARGATE"]
@@ -121,6 +125,42 @@ resource "aws_ecs_task_definition" "stream" {
         awslogs-group         = aws_cloudwatch_log_group.engine["stream"].name
         awslogs-region        = local.region
         awslogs-stream-prefix = "stream"
+      }
+    }
+  }, local.stream_metrics_sidecar])
+  tags = local.tags
+}
+
+# `medallion maintain`: the batch task's image, settings and size, with its own task role (a
+# task definition has one task role; the maintain role deletes data files and Delta log
+# entries and appends the retired-sources ledger, but never changes the Glue catalog).
+resource "aws_ecs_task_definition" "maintain" {
+  family                   = "${local.name}-maintain"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.settings.multi_az ? 2048 : 1024
+  memory                   = var.settings.multi_az ? 8192 : 2048
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = module.lake.maintain_task_role_arn
+  volume {
+    name = "tmp"
+  }
+  container_definitions = jsonencode([{
+    name                   = "engine"
+    image                  = local.image
+    essential              = true
+    command                = local.maintain_command
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "10001"
+    environment            = local.engine_environment
+    mountPoints            = local.tmp_mount
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.engine["batch"].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "maintain"
       }
     }
   }])
@@ -183,6 +223,35 @@ resource "aws_cloudwatch_event_target" "batch" {
       command = ["medallion", "run", each.value.path, "--env", local.env]
     }]
   })
+}
+
+# Retention, daily: `medallion maintain --env <env> --jobs jobs/` with the maintain task
+# definition (its command; no override). A failed or refused maintenance (exit 1/2) stops the
+# task with a non-zero exit code: the `task_failed` rule (monitoring.tf) alerts.
+resource "aws_cloudwatch_event_rule" "maintain" {
+  name                = "${local.name}-maintain"
+  description         = "Daily medallion maintain (retention, VACUUM) in ${local.env}"
+  schedule_expression = var.maintenance.schedule
+  state               = "ENABLED"
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "maintain" {
+  rule     = aws_cloudwatch_event_rule.maintain.name
+  arn      = aws_ecs_cluster.this.arn
+  role_arn = aws_iam_role.events.arn
+
+  ecs_target {
+    task_definition_arn = aws_ecs_task_definition.maintain.arn
+    launch_type         = "FARGATE"
+    platform_version    = "LATEST"
+    task_count          = 1
+    network_configuration {
+      subnets          = local.workload_subnet_ids
+      security_groups  = [aws_security_group.tasks.id]
+      assign_public_ip = false
+    }
+  }
 }
 
 # ------------------------------------------------------------------ bastion (optional, SSM only)

@@ -109,10 +109,17 @@ resource "aws_iam_role_policy" "events" {
         Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
       },
       {
+        Sid       = "RunOwnMaintainTaskOnOwnCluster"
+        Effect    = "Allow"
+        Action    = ["ecs:RunTask"]
+        Resource  = ["arn:aws:ecs:${local.region}:${local.account}:task-definition/${local.name}-maintain:*"]
+        Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
+      },
+      {
         Sid       = "PassOwnBatchRoles"
         Effect    = "Allow"
         Action    = ["iam:PassRole"]
-        Resource  = [aws_iam_role.execution.arn, module.lake.batch_task_role_arn]
+        Resource  = [aws_iam_role.execution.arn, module.lake.batch_task_role_arn, module.lake.maintain_task_role_arn]
         Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
       },
     ]

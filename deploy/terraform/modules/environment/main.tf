@@ -35,7 +35,10 @@ module "lake" {
   transitions             = var.settings.transitions
   promote_from            = var.settings.promote_from
   gates                   = var.settings.gates
+  retention               = var.settings.retention
   release_principals      = var.settings.release_principals
+  promotion_readers       = var.promotion_readers
+  promotion_source        = var.promotion_source
   streaming               = var.settings.enable_streaming
   kafka_brokers           = var.settings.enable_streaming ? aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam : null
   log_group_prefix        = local.log_group_prefix

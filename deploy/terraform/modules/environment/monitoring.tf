@@ -110,6 +110,56 @@ resource "aws_cloudwatch_metric_alarm" "consumer_lag" {
   tags = local.tags
 }
 
+# The engine's own view of lag, from its /metrics through the agent sidecar (metrics.tf): per
+# topic, the worst partition's messages between the broker's high watermark and the next offset
+# committed to Bronze. No data (no stream task, or the agent stopped) is not breaching, so the
+# alarm clears when the stream catches up or stops; a stopped stream is `stream_not_running`.
+resource "aws_cloudwatch_metric_alarm" "stream_partition_lag" {
+  for_each            = var.settings.enable_streaming ? toset(var.stream_job.topics) : toset([])
+  alarm_name          = "${local.name}-stream-partition-lag-${each.key}"
+  alarm_description   = "The ${local.env} stream's worst partition of ${each.key} is more than ${var.alarm_thresholds.consumer_lag_records} messages behind (engine metric medallion_stream_partition_lag)"
+  namespace           = local.metrics_namespace
+  metric_name         = "medallion_stream_partition_lag"
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = var.alarm_thresholds.consumer_lag_records
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+  dimensions = {
+    service = local.metrics_service
+    topic   = each.key
+  }
+  tags = local.tags
+}
+
+# Failed Bronze commits and failed Silver/Gold follow runs of the stream (counters: the agent
+# sends the delta per scrape, so the 5-minute Sum is the failures in those 5 minutes).
+resource "aws_cloudwatch_metric_alarm" "stream_failures" {
+  for_each = var.settings.enable_streaming ? {
+    commit = "medallion_stream_commit_failures_total"
+    silver = "medallion_stream_silver_failures_total"
+  } : {}
+  alarm_name          = "${local.name}-stream-${each.key}-failures"
+  alarm_description   = "The ${local.env} stream reported ${each.value} in the last 5 minutes"
+  namespace           = local.metrics_namespace
+  metric_name         = each.value
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.alarm_thresholds.stream_failures_5m
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+  dimensions = {
+    service = local.metrics_service
+  }
+  tags = local.tags
+}
+
 # Container Insights: fewer running stream tasks than wanted (missing data = not running).
 resource "aws_cloudwatch_metric_alarm" "stream_not_running" {
   count               = var.settings.enable_streaming ? 1 : 0

@@ -7,12 +7,18 @@ module "network" {
   enable_nat              = true
   nat_per_az              = var.settings.multi_az
   flow_log_retention_days = var.settings.log_retention_days
-  kms_key_arn             = module.lake.kms_key_arn
-  account_id              = local.account
-  peer_vpc_id             = try(var.shared_services.vpc_id, null)
-  peer_cidr               = try(var.shared_services.cidr, null)
-  peer_owner_id           = try(var.shared_services.account_id, null)
-  tags                    = local.tags
+  # The engine's APIs (Glue, KMS, STS, Logs, ECR); with a bastion also Session Manager's (SSM,
+  # SSM messages, EC2 messages), so the bastion reaches SSM without the NAT gateway.
+  interface_endpoints = concat(
+    ["glue", "kms", "sts", "logs", "ecr.api", "ecr.dkr"],
+    var.settings.bastion_instance_type != null ? ["ssm", "ssmmessages", "ec2messages"] : [],
+  )
+  kms_key_arn   = module.lake.kms_key_arn
+  account_id    = local.account
+  peer_vpc_id   = try(var.shared_services.vpc_id, null)
+  peer_cidr     = try(var.shared_services.cidr, null)
+  peer_owner_id = try(var.shared_services.account_id, null)
+  tags          = local.tags
 }
 
 locals {

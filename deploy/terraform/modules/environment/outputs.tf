@@ -54,9 +54,46 @@ output "engine_config_uri" {
 output "task_commands" {
   description = "The engine command of each task definition."
   value = merge(
-    { batch = local.batch_command },
+    { batch = local.batch_command, maintain = local.maintain_command },
     var.settings.enable_streaming ? { stream = local.stream_command } : {},
   )
+}
+
+output "maintenance" {
+  description = "The scheduled retention: its schedule, its command, the role it runs as."
+  value = {
+    schedule  = aws_cloudwatch_event_rule.maintain.schedule_expression
+    command   = local.maintain_command
+    family    = aws_ecs_task_definition.maintain.family
+    role_name = module.lake.maintain_task_role_name
+  }
+}
+
+output "maintain_task_definition" {
+  description = "The maintain task definition's container definitions (JSON) and task role, and the batch task's container definitions (the same image)."
+  value = {
+    container_definitions       = aws_ecs_task_definition.maintain.container_definitions
+    task_role_arn               = aws_ecs_task_definition.maintain.task_role_arn
+    batch_container_definitions = aws_ecs_task_definition.batch.container_definitions
+  }
+}
+
+output "stream_metrics" {
+  description = "How the stream's Prometheus metrics reach CloudWatch (null without streaming): the scrape target (= --metrics-addr), the agent's configuration (CW_CONFIG_CONTENT) and scrape configuration (PROMETHEUS_CONFIG_CONTENT), its log group, the IAM policy that lets it write there, and the stream task definition's containers."
+  value = var.settings.enable_streaming ? {
+    metrics_addr      = local.metrics_addr
+    namespace         = local.metrics_namespace
+    agent_config      = local.metrics_agent_config
+    prometheus_config = local.prometheus_config
+    agent_image       = var.metrics_agent_image
+    log_group         = aws_cloudwatch_log_group.stream_metrics[0].name
+    agent_policy      = aws_iam_role_policy.stream_metrics[0].policy
+  } : null
+}
+
+output "stream_task_containers" {
+  description = "The stream task definition's container definitions (JSON); null without streaming."
+  value       = one(aws_ecs_task_definition.stream[*].container_definitions)
 }
 
 output "vpc_id" {
@@ -96,11 +133,13 @@ output "resource_names" {
   value = concat(
     module.lake.resource_names,
     [aws_ecs_cluster.this.name, aws_ecr_repository.engine.name],
-    [for r in concat([aws_iam_role.execution, aws_iam_role.events], aws_iam_role.bastion) : r.name],
+    [for r in concat([aws_iam_role.execution, aws_iam_role.events], aws_iam_role.bastion, aws_iam_role.bastion_stop) : r.name],
+    [aws_accessanalyzer_analyzer.account.analyzer_name],
     [for g in aws_cloudwatch_log_group.engine : g.name],
     [module.network.flow_log_group_name],
     [for c in aws_msk_cluster.this : c.cluster_name],
     [for r in aws_cloudwatch_event_rule.batch : r.name],
+    [aws_cloudwatch_event_rule.maintain.name, aws_ecs_task_definition.maintain.family],
     [aws_sns_topic.alerts.name, aws_budgets_budget.monthly.name],
   )
 }
@@ -151,4 +190,9 @@ output "release_policies" {
 output "promotion" {
   description = "promote_from and gates as rendered into the engine configuration."
   value       = module.lake.promotion
+}
+
+output "promotion_read_grants" {
+  description = "Bucket-policy grants of this lake to the release role of the environment promoting from it across accounts (JSON)."
+  value       = module.lake.promotion_read_grants
 }

@@ -49,7 +49,13 @@ variable "settings" {
       max_duration_s       = optional(number)
       max_peak_memory_mib  = optional(number)
     }), {})
-    release_principals = optional(list(string))
+    release_principals      = optional(list(string))
+    cross_account_promotion = optional(bool, false)
+    retention = optional(object({
+      layers          = optional(map(number), {})
+      classifications = optional(map(number), {})
+      vacuum_hours    = optional(number)
+    }), {})
   })
 }
 
@@ -91,6 +97,59 @@ variable "batch_jobs" {
   }
 }
 
+variable "maintenance" {
+  description = "The scheduled `medallion maintain --env <env> --jobs <jobs>` (table retention and VACUUM, docs/retention.md): its EventBridge schedule (daily; after the nightly batch run) and the job specs it reads per-table retention from."
+  type = object({
+    schedule = string
+    jobs     = string
+  })
+  default = {
+    schedule = "cron(0 4 * * ? *)"
+    jobs     = "jobs/"
+  }
+}
+
+variable "promotion_readers" {
+  description = "Release roles of the environments promoting from this one across accounts (env => { account_id, role_arn }): read-only grants in this lake's bucket and key policies (modules/lake)."
+  type = map(object({
+    account_id = string
+    role_arn   = string
+  }))
+  default = {}
+}
+
+variable "promotion_source" {
+  description = "The environment this one promotes from across accounts ({ environment, account_id, layers }): its release role may read that lake (modules/lake). null: none."
+  type = object({
+    environment = string
+    account_id  = string
+    layers      = list(string)
+  })
+  default = null
+}
+
+variable "log_archive_bucket" {
+  description = "The shared-services log archive bucket (<project>-shared-log-archive-<account>) this account's AWS Config delivers to; null: no recorder (MED-015 requires one)."
+  type        = string
+  default     = null
+}
+
+variable "bastion_stop_schedule" {
+  description = "When EventBridge Scheduler stops the bastion (UTC); it is started by hand when needed."
+  type        = string
+  default     = "cron(0 20 * * ? *)"
+}
+
+variable "metrics_agent_image" {
+  description = "The CloudWatch agent image of the stream task's metrics sidecar (scrapes the engine's Prometheus /metrics into CloudWatch). Pinned: a version tag of public.ecr.aws/cloudwatch-agent/cloudwatch-agent (or its copy in a private repository)."
+  type        = string
+  default     = "public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300059.0b1207"
+  validation {
+    condition     = !endswith(var.metrics_agent_image, ":latest") && can(regex(":[0-9][0-9A-Za-z.]*$|@sha256:[0-9a-f]{64}$", var.metrics_agent_image))
+    error_message = "metrics_agent_image must be pinned to a version tag or a digest, not latest."
+  }
+}
+
 variable "shared_services" {
   description = "Optional shared-services VPC to peer with (the only peering allowed)."
   type = object({
@@ -107,10 +166,12 @@ variable "alarm_thresholds" {
     consumer_lag_records   = number
     job_failures           = number
     quarantined_records_5m = number
+    stream_failures_5m     = optional(number, 1)
   })
   default = {
     consumer_lag_records   = 100000
     job_failures           = 1
     quarantined_records_5m = 1000
+    stream_failures_5m     = 1
   }
 }

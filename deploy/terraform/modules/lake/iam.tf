@@ -71,6 +71,17 @@ locals {
     },
   ]
 
+  # The Bronze stage reads the sources `medallion maintain` retired with their rows
+  # (`_medallion/ingested/<db>.<table>`, a Delta table): without this, the first run after a
+  # retention that removed files is refused by S3. A policy of its own with no key ARN, known
+  # at plan time (MED-011).
+  ledger_read_statements = [{
+    Sid      = "ReadRetiredSourcesLedger"
+    Effect   = "Allow"
+    Action   = ["s3:GetObject"]
+    Resource = ["${local.bucket_arn}/${local.ledger_prefix}*"]
+  }]
+
   # The audit trail under `_medallion/audit/` (both task roles run the engine, so both write
   # it). A separate policy with no key ARN in it, so that it is known at plan time and the
   # project policy MED-009 checks it offline.
@@ -138,6 +149,15 @@ resource "aws_iam_role_policy" "batch_task_audit" {
   })
 }
 
+resource "aws_iam_role_policy" "batch_task_ledger" {
+  name = "medallion-retired-sources"
+  role = aws_iam_role.batch_task.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.ledger_read_statements
+  })
+}
+
 # ------------------------------------------------------------------ stream consumer
 resource "aws_iam_role" "stream_task" {
   count              = var.streaming ? 1 : 0
@@ -163,6 +183,16 @@ resource "aws_iam_role_policy" "stream_task_audit" {
   policy = jsonencode({
     Version   = "2012-10-17"
     Statement = local.audit_trail_statements
+  })
+}
+
+resource "aws_iam_role_policy" "stream_task_ledger" {
+  count = var.streaming ? 1 : 0
+  name  = "medallion-retired-sources"
+  role  = aws_iam_role.stream_task[0].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.ledger_read_statements
   })
 }
 
@@ -279,6 +309,250 @@ resource "aws_iam_role_policy" "release_key" {
       Condition = {
         StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "glue.${local.region}.amazonaws.com"] }
       }
+    }]
+  })
+}
+
+# ------------------------------------------------------------------ retention (`medallion maintain`)
+# The scheduled `medallion maintain --env <env> --jobs jobs/` (modules/environment) runs as this
+# role: table retention is the engine's (docs/retention.md), S3 never expires live Delta files.
+# What maintain does here: lists the lake, reads every table's log and data (dates of rows,
+# Silver's bookmarks), commits removals and Silver DELETEs (new data files, `_delta_log`
+# commits and checkpoints), deletes vacuumed data files and expired `_delta_log` entries,
+# appends the sources it retired to `_medallion/ingested/` (which the Bronze stage reads), and
+# records each commit in the audit trail. It reads the Glue catalog (classifications of
+# columns, the tables of the lake) and never changes it.
+locals {
+  layer_object_arns = [for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"]
+  maintain_statements = [
+    {
+      Sid      = "ListOwnLake"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
+      Resource = [local.bucket_arn]
+    },
+    {
+      # Removal and DELETE commits (new files, commits, checkpoints), VACUUM (DeleteObject of
+      # data files no version within the window references), log cleanup (old `_delta_log`
+      # entries), abandoned uploads of large rewritten files.
+      Sid      = "ExpireAndVacuumOwnLayers"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+      Resource = local.layer_object_arns
+    },
+    {
+      # The ledger of retired sources: a small Delta table per Bronze table.
+      Sid      = "AppendRetiredSourcesLedger"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+      Resource = ["${local.bucket_arn}/${local.ledger_prefix}*"]
+    },
+    {
+      Sid      = "ReadRenderedEngineConfig"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${local.bucket_arn}/${local.config_key}"]
+    },
+    {
+      Sid      = "ListGlueDatabases"
+      Effect   = "Allow"
+      Action   = ["glue:GetDatabases"]
+      Resource = [local.glue_catalog_arn, "arn:aws:glue:${local.region}:${local.account}:database/*"]
+    },
+    {
+      # Read only: retention changes tables through their Delta logs, never the catalog.
+      Sid      = "ReadOwnGlueDatabasesAndTables"
+      Effect   = "Allow"
+      Action   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables"]
+      Resource = concat([local.glue_catalog_arn], local.glue_db_arns, local.glue_table_arns)
+    },
+  ]
+}
+
+resource "aws_iam_role" "maintain_task" {
+  name               = local.task_role_names.maintain
+  assume_role_policy = local.ecs_assume
+  tags               = local.tags
+}
+
+# No key ARN in it: known at plan time, so MED-011 checks it offline.
+resource "aws_iam_role_policy" "maintain_task" {
+  name = "medallion-maintain-data-access"
+  role = aws_iam_role.maintain_task.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.maintain_statements
+  })
+}
+
+resource "aws_iam_role_policy" "maintain_task_key" {
+  name = "medallion-maintain-key"
+  role = aws_iam_role.maintain_task.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      # SSE-KMS reads and writes of the lake, the encrypted Glue catalog; only this key.
+      Sid      = "UseOwnEnvironmentKeyForMaintenance"
+      Effect   = "Allow"
+      Action   = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+      Resource = [aws_kms_key.this.arn]
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "maintain_task_audit" {
+  name = "medallion-audit-trail"
+  role = aws_iam_role.maintain_task.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.audit_trail_statements
+  })
+}
+
+# Promotion from another account (prod <- staging): the release role reads the upstream lake the
+# way a promotion does (its audit trail, the tables' Delta logs, its rendered configuration) and
+# decrypts through S3 only objects of that bucket. The upstream's bucket and key policies grant
+# this role the same, read-only (promotion_readers there). MED-014 checks both sides.
+locals {
+  upstream_bucket_arn = var.promotion_source == null ? null : "arn:aws:s3:::${var.project_name}-${var.promotion_source.environment}-lake-${var.promotion_source.account_id}"
+}
+
+resource "aws_iam_role_policy" "release_upstream" {
+  count = var.promote_from != null && var.promotion_source != null ? 1 : 0
+  name  = "medallion-release-upstream"
+  role  = aws_iam_role.release[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "PromotionReadFrom${title(var.promotion_source.environment)}List"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket"]
+        Resource = [local.upstream_bucket_arn]
+      },
+      {
+        Sid    = "PromotionReadFrom${title(var.promotion_source.environment)}Objects"
+        Effect = "Allow"
+        Action = ["s3:GetObject"]
+        Resource = concat(
+          ["${local.upstream_bucket_arn}/${local.audit_prefix}*", "${local.upstream_bucket_arn}/${local.config_key}"],
+          [for l in sort(var.promotion_source.layers) : "${local.upstream_bucket_arn}/${l}/*/_delta_log/*"],
+        )
+      },
+      {
+        # The upstream key's ARN is not known here: any key of that account, only through S3,
+        # only for objects of that bucket; its key policy admits only this role.
+        Sid      = "PromotionReadFrom${title(var.promotion_source.environment)}Key"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = ["arn:aws:kms:${local.region}:${var.promotion_source.account_id}:key/*"]
+        Condition = {
+          StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+          StringLike   = { "kms:EncryptionContext:aws:s3:arn" = [local.upstream_bucket_arn, "${local.upstream_bucket_arn}/*"] }
+        }
+      },
+    ]
+  })
+}
+
+# ------------------------------------------------------------------ operator (human, MFA)
+# The restore runbook's role (deploy/README.md, "Recovery"): a person of this account assumes it
+# with MFA (at most an hour old) for at most an hour, to find the damage (object versions, Delta
+# logs), bring back object versions (copy-object), roll a table back (delete commit files),
+# re-register the catalog (`medallion catalog sync`). Never: delete an audit record or version,
+# bypass retention, delete object versions.
+locals {
+  operator_role_name = "${local.name}-operator"
+  operator_statements = [
+    {
+      Sid      = "ListLakeAndVersions"
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"]
+      Resource = [local.bucket_arn]
+    },
+    {
+      # Read any version, restore by copying a version over the current object, remove the
+      # commit files after the version a table is rolled back to.
+      Sid      = "RestoreLayerObjects"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"]
+      Resource = local.layer_object_arns
+    },
+    {
+      Sid      = "ReadConfigurationAndAuditTrail"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"]
+      Resource = ["${local.bucket_arn}/${local.config_key}", local.audit_arn]
+    },
+    {
+      Sid      = "NeverDeleteVersionsOrAuditRecords"
+      Effect   = "Deny"
+      Action   = ["s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention"]
+      Resource = ["${local.bucket_arn}/*"]
+    },
+    {
+      Sid      = "NeverDeleteAuditRecords"
+      Effect   = "Deny"
+      Action   = "s3:DeleteObject"
+      Resource = [local.audit_arn]
+    },
+    {
+      Sid      = "ListGlueDatabases"
+      Effect   = "Allow"
+      Action   = ["glue:GetDatabases"]
+      Resource = [local.glue_catalog_arn, "arn:aws:glue:${local.region}:${local.account}:database/*"]
+    },
+    {
+      # `medallion tables` and `medallion catalog sync`.
+      Sid      = "ReadAndReRegisterCatalog"
+      Effect   = "Allow"
+      Action   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
+      Resource = concat([local.glue_catalog_arn], local.glue_db_arns, local.glue_table_arns)
+    },
+  ]
+}
+
+resource "aws_iam_role" "operator" {
+  #checkov:skip=CKV_AWS_61:the trust names this account and requires MFA no older than an hour (people of the account, sessions of an hour); checkov does not read conditions, MED-015 checks them
+  name                 = local.operator_role_name
+  max_session_duration = 3600
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${local.account}:root" }
+      Action    = "sts:AssumeRole"
+      Condition = {
+        Bool            = { "aws:MultiFactorAuthPresent" = "true" }
+        NumericLessThan = { "aws:MultiFactorAuthAge" = "3600" }
+      }
+    }]
+  })
+  tags = merge(local.tags, { access = "human" })
+}
+
+# No key ARN in it: known at plan time (MED-015 reads the trust, MED-006 the grants).
+resource "aws_iam_role_policy" "operator" {
+  name = "medallion-restore"
+  role = aws_iam_role.operator.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.operator_statements
+  })
+}
+
+# The key only through S3 and Glue (the key policy admits this account's principals that way).
+resource "aws_iam_role_policy" "operator_key" {
+  name = "medallion-restore-key"
+  role = aws_iam_role.operator.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "UseOwnEnvironmentKeyThroughS3AndGlue"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource  = [aws_kms_key.this.arn]
+      Condition = { StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "glue.${local.region}.amazonaws.com"] } }
     }]
   })
 }

@@ -4,13 +4,15 @@
 #   s3://<project>-<env>-lake-<account>/            one bucket, SSE-KMS with the environment key
 #     bronze/<table>/ silver/<table>/ gold/<table>/   one prefix per layer = the engine's <lake>/<database>/<table>
 #     _medallion/environments.yaml                    the engine configuration (MEDALLION_ENVIRONMENTS)
+#     _medallion/ingested/<db>.<table>/               the sources retention retired (a Delta table `medallion
+#                                                     maintain` appends to and the Bronze stage reads)
 #     _medallion/audit/<sequence>.json                the engine's hash-chained audit records (Object Lock
 #                                                     retention per object: audit.object_lock), plus HEAD.json
 #                                                     and open/ run markers (not locked)
 #   Glue databases <project>_<env>_<layer>           = the engine's `<database_prefix><database>`
 #   KMS key alias/<project>-<env>                    the engine sends the key ARN as the SSE-KMS key id
 #
-# Batch and stream task roles are defined here too: the key policy, the bucket policy and the
+# Batch, stream and maintain task roles are defined here too: the key policy, the bucket policy and the
 # roles' policies are written against each other.
 
 locals {
@@ -37,13 +39,16 @@ locals {
   config_key           = "_medallion/environments.yaml"
   audit_prefix         = "_medallion/audit/"
   role_arn_prefix      = "arn:aws:iam::${local.account}:role"
+  ledger_prefix        = "_medallion/ingested/"
   task_role_names = {
-    batch  = "${local.name}-batch-task"
-    stream = "${local.name}-stream-task"
+    batch    = "${local.name}-batch-task"
+    stream   = "${local.name}-stream-task"
+    maintain = "${local.name}-maintain-task"
   }
   engine_role_arns = concat(
     ["${local.role_arn_prefix}/${local.task_role_names.batch}"],
     var.streaming ? ["${local.role_arn_prefix}/${local.task_role_names.stream}"] : [],
+    ["${local.role_arn_prefix}/${local.task_role_names.maintain}"],
   )
 
   # The engine configuration: exactly what `medallion` reads from environments.yaml
@@ -58,7 +63,7 @@ locals {
     # The engine writes each audit record with this Object Lock retention (x-amz-object-lock-*
     # headers); the bucket has no default retention (storage.tf).
     audit = { object_lock = { mode = var.audit_object_lock.mode, days = var.audit_object_lock.days } }
-  }, local.promotion)
+  }, local.promotion, local.retention_policy)
   # Promotion: `run`/`stream` here run only releases promoted from `promote_from`, and `gates`
   # are what `medallion promote` checks. Only what is set is rendered: the engine hashes this
   # entry (JSON, keys sorted) into every release, so `gates: {}` or a null limit would make the
@@ -68,6 +73,13 @@ locals {
     var.promote_from == null ? {} : { promote_from = var.promote_from },
     length(local.gates) == 0 ? {} : { gates = local.gates },
   )
+  # Retention beyond retention_days (docs/retention.md): only what is set is rendered, like gates.
+  retention_set = merge(
+    length(var.retention.layers) == 0 ? {} : { layers = var.retention.layers },
+    length(var.retention.classifications) == 0 ? {} : { classifications = var.retention.classifications },
+    var.retention.vacuum_hours == null ? {} : { vacuum_hours = var.retention.vacuum_hours },
+  )
+  retention_policy = length(local.retention_set) == 0 ? {} : { retention = local.retention_set }
   engine_environment = merge(
     local.engine_environment_static,
     { kms_key = aws_kms_key.this.arn },
@@ -85,7 +97,7 @@ resource "aws_kms_key" "this" {
   deletion_window_in_days = 30
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid       = "KeyAdministrationByEnvironmentAccount"
         Effect    = "Allow"
@@ -141,12 +153,25 @@ resource "aws_kms_key" "this" {
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
         Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
-      },
-    ]
+      }],
+      # The next environment's release role (another account) decrypts what it reads through S3
+      # for `medallion promote` (bucket policy: read-only, storage.tf). MED-014 checks the shape.
+      [for k, r in var.promotion_readers : {
+        Sid       = "PromotionReadBy${title(k)}ReleaseKey"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${r.account_id}:root" }
+        Action    = ["kms:Decrypt"]
+        Resource  = "*"
+        Condition = {
+          ArnEquals    = { "aws:PrincipalArn" = [r.role_arn] }
+          StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+        }
+      }],
+    )
   })
   tags = merge(local.tags, { Name = local.name })
 
-  depends_on = [aws_iam_role.batch_task, aws_iam_role.stream_task]
+  depends_on = [aws_iam_role.batch_task, aws_iam_role.stream_task, aws_iam_role.maintain_task]
 }
 
 resource "aws_kms_alias" "this" {

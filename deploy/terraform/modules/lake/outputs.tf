@@ -35,7 +35,8 @@ output "lake_current_version_expiration_days" {
 }
 
 output "lake_noncurrent_version_days" {
-  value = one([for r in aws_s3_bucket_lifecycle_configuration.lake.rule : one(r.noncurrent_version_expiration).noncurrent_days])
+  description = "The longest noncurrent-version expiry of the lake's lifecycle rules (null: none expires them)."
+  value       = try(max([for r in aws_s3_bucket_lifecycle_configuration.lake.rule : r.noncurrent_version_expiration[0].noncurrent_days if length(r.noncurrent_version_expiration) > 0]...), null)
 }
 
 output "access_log_bucket" {
@@ -71,6 +72,15 @@ output "stream_task_role_name" {
   value = one(aws_iam_role.stream_task[*].name)
 }
 
+output "maintain_task_role_arn" {
+  description = "The role of the scheduled `medallion maintain` (retention, VACUUM)."
+  value       = aws_iam_role.maintain_task.arn
+}
+
+output "maintain_task_role_name" {
+  value = aws_iam_role.maintain_task.name
+}
+
 output "engine_role_arns" {
   value = local.engine_role_arns
 }
@@ -100,7 +110,7 @@ output "resource_names" {
   value = concat(
     [local.bucket_name, local.log_bucket_name, aws_kms_alias.this.name],
     values(local.glue_db_names),
-    [for r in concat([aws_iam_role.batch_task], aws_iam_role.stream_task, aws_iam_role.release) : r.name],
+    [for r in concat([aws_iam_role.batch_task, aws_iam_role.maintain_task, aws_iam_role.operator], aws_iam_role.stream_task, aws_iam_role.release) : r.name],
   )
 }
 
@@ -110,12 +120,17 @@ output "bucket_policy" {
 }
 
 output "task_policies" {
-  description = "The engine task roles' policies (JSON), by role kind (`<kind>-audit`: the audit-trail policy)."
+  description = "The engine task roles' policies (JSON), by role kind (`<kind>-audit`: the audit-trail policy; `maintain-key`: the maintain role's KMS policy)."
   value = merge(
     { batch = aws_iam_role_policy.batch_task.policy },
     { for p in aws_iam_role_policy.stream_task : "stream" => p.policy },
     { batch-audit = aws_iam_role_policy.batch_task_audit.policy },
     { for p in aws_iam_role_policy.stream_task_audit : "stream-audit" => p.policy },
+    { batch-ledger = aws_iam_role_policy.batch_task_ledger.policy },
+    { for p in aws_iam_role_policy.stream_task_ledger : "stream-ledger" => p.policy },
+    { maintain = aws_iam_role_policy.maintain_task.policy },
+    { maintain-key = aws_iam_role_policy.maintain_task_key.policy },
+    { maintain-audit = aws_iam_role_policy.maintain_task_audit.policy },
   )
 }
 
@@ -148,14 +163,25 @@ output "release_role_name" {
 }
 
 output "release_policies" {
-  description = "The release role's policies (JSON): `release` (S3 and Glue, known at plan time) and `release-key` (KMS)."
+  description = "The release role's policies (JSON): `release` (S3 and Glue, known at plan time), `release-key` (KMS) and `release-upstream` (read of the upstream lake in another account, with promotion_source)."
   value = merge(
     { for p in aws_iam_role_policy.release : "release" => p.policy },
     { for p in aws_iam_role_policy.release_key : "release-key" => p.policy },
+    { for p in aws_iam_role_policy.release_upstream : "release-upstream" => p.policy },
   )
 }
 
 output "promotion" {
   description = "promote_from and gates as rendered into the engine configuration."
   value       = local.promotion
+}
+
+output "promotion_read_grants" {
+  description = "The lake bucket policy's read-only grants to the next environment's release role (cross-account promotion; JSON statements, known at plan time)."
+  value       = jsonencode(local.promotion_read_grants)
+}
+
+output "operator_role_arn" {
+  description = "The restore runbook's role (human, MFA)."
+  value       = aws_iam_role.operator.arn
 }

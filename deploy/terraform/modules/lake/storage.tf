@@ -184,11 +184,39 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   depends_on = [aws_s3_bucket_versioning.lake]
 }
 
+locals {
+  # `medallion promote --from <this> --to <next>` run by the next environment's release role
+  # (another account) reads what a promotion reads here: the audit trail (runs, earlier
+  # promotions), the tables' Delta logs (schemas), the rendered configuration. Read only,
+  # never a data file. The role need not exist first (aws:PrincipalArn). MED-014.
+  promotion_read_grants = flatten([for k, r in var.promotion_readers : [
+    {
+      Sid       = "PromotionReadBy${title(k)}ReleaseList"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${r.account_id}:root" }
+      Action    = "s3:ListBucket"
+      Resource  = local.bucket_arn
+      Condition = { ArnEquals = { "aws:PrincipalArn" = [r.role_arn] } }
+    },
+    {
+      Sid       = "PromotionReadBy${title(k)}ReleaseObjects"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${r.account_id}:root" }
+      Action    = "s3:GetObject"
+      Resource = concat(
+        ["${local.bucket_arn}/${local.audit_prefix}*", "${local.bucket_arn}/${local.config_key}"],
+        [for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*/_delta_log/*"],
+      )
+      Condition = { ArnEquals = { "aws:PrincipalArn" = [r.role_arn] } }
+    },
+  ]])
+}
+
 resource "aws_s3_bucket_policy" "lake" {
   bucket = aws_s3_bucket.lake.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid       = "DenyInsecureTransport"
         Effect    = "Deny"
@@ -213,8 +241,9 @@ resource "aws_s3_bucket_policy" "lake" {
         Action    = "s3:PutObject"
         Resource  = "${local.bucket_arn}/*"
         Condition = { StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption-aws-kms-key-id" = aws_kms_key.this.arn } }
-      },
-    ]
+      }],
+      local.promotion_read_grants,
+    )
   })
   depends_on = [aws_s3_bucket_public_access_block.lake]
 }

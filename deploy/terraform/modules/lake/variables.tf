@@ -141,3 +141,48 @@ variable "release_principals" {
     error_message = "release_principals must be IAM ARNs in this environment's own account."
   }
 }
+
+variable "retention" {
+  description = "The engine's retention policy beyond `retention_days` (rendered as `retention`, only what is set; docs/retention.md): days per layer (bronze, silver, quarantine, gold), days per column classification (e.g. pii), and vacuum_hours (how long `medallion maintain` keeps files no version references before VACUUM deletes them; default 168 in the engine)."
+  type = object({
+    layers          = optional(map(number), {})
+    classifications = optional(map(number), {})
+    vacuum_hours    = optional(number)
+  })
+  default = {}
+  validation {
+    condition     = alltrue([for k, v in var.retention.layers : contains(["bronze", "silver", "quarantine", "gold"], k) && v > 0 && floor(v) == v])
+    error_message = "retention.layers: keys bronze, silver, quarantine or gold, values whole numbers of days > 0."
+  }
+  validation {
+    condition     = alltrue([for k, v in var.retention.classifications : v > 0 && floor(v) == v])
+    error_message = "retention.classifications: whole numbers of days > 0."
+  }
+  validation {
+    condition     = var.retention.vacuum_hours == null || (coalesce(var.retention.vacuum_hours, 0) >= 0 && coalesce(var.retention.vacuum_hours, 0) <= 168 && floor(coalesce(var.retention.vacuum_hours, 0)) == coalesce(var.retention.vacuum_hours, 0))
+    error_message = "retention.vacuum_hours: whole hours, 0..168 (the engine refuses more than the tables' delta.deletedFileRetentionDuration, 7 days)."
+  }
+}
+
+variable "promotion_readers" {
+  description = "Release roles of the next environment (its `promote_from` is this one, in another account) that read this lake for `medallion promote`: env => { account_id, role_arn }. Granted read-only access to the audit trail, the tables' Delta logs and the rendered configuration (bucket policy) and kms:Decrypt through S3 (key policy); nothing else."
+  type = map(object({
+    account_id = string
+    role_arn   = string
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for k, r in var.promotion_readers : r.role_arn == "arn:aws:iam::${r.account_id}:role/${var.project_name}-${k}-release"])
+    error_message = "promotion_readers: each role must be the release role <project>-<env>-release of that environment's account."
+  }
+}
+
+variable "promotion_source" {
+  description = "The environment this one promotes from, when its lake is in another AWS account (prod <- staging): { environment, account_id, layers }. The release role may then read its audit trail, Delta logs and configuration and decrypt through S3; null: the promotion reads a local lake (dev in CI) or nothing."
+  type = object({
+    environment = string
+    account_id  = string
+    layers      = list(string)
+  })
+  default = null
+}

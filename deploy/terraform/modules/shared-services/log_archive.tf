@@ -67,7 +67,7 @@ resource "aws_s3_bucket_policy" "access_logs" {
         Resource  = "${local.access_arn}/*"
         Condition = {
           StringEquals = { "aws:SourceAccount" = local.account }
-          ArnLike      = { "aws:SourceArn" = local.archive_arn }
+          ArnLike      = { "aws:SourceArn" = [local.archive_arn, local.state_arn] }
         }
       },
       {

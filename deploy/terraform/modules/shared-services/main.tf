@@ -8,6 +8,7 @@ locals {
   access_bucket  = "${local.name}-s3-access-logs-${local.account}"
   archive_arn    = "arn:aws:s3:::${local.name}-log-archive-${local.account}"
   access_arn     = "arn:aws:s3:::${local.name}-s3-access-logs-${local.account}"
+  state_arn      = "arn:aws:s3:::${local.name}-tfstate-${local.account}"
   config_writers = distinct(concat([local.account], var.member_account_ids))
   tags = {
     project      = var.project_name
@@ -68,7 +69,7 @@ resource "aws_kms_key" "logs" {
       {
         Sid       = "EventsAndCloudTrailPublishToEncryptedTopic"
         Effect    = "Allow"
-        Principal = { Service = ["events.amazonaws.com", "cloudtrail.amazonaws.com", "cloudwatch.amazonaws.com"] }
+        Principal = { Service = ["events.amazonaws.com", "cloudtrail.amazonaws.com", "cloudwatch.amazonaws.com", "budgets.amazonaws.com"] }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
         Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
@@ -106,4 +107,16 @@ module "network" {
   kms_key_arn             = aws_kms_key.logs.arn
   accept_peerings         = var.environment_peerings
   tags                    = local.tags
+}
+
+# ------------------------------------------------------------------ Terraform state of every root
+module "state_backend" {
+  source            = "../state-backend"
+  name              = local.name
+  account_id        = local.account
+  region            = local.region
+  access_log_bucket = aws_s3_bucket.access_logs.id
+  deployers         = var.state_deployers
+  tags              = local.tags
+  depends_on        = [aws_s3_bucket_policy.access_logs]
 }

@@ -41,3 +41,20 @@ output "accepted_peerings" {
 output "peer_routes" {
   value = module.network.peer_routes
 }
+
+output "state_backend" {
+  description = "The remote state of every root: bucket, key ARN, each root's state key (its backend.hcl)."
+  value = {
+    bucket       = module.state_backend.bucket
+    kms_key_arn  = module.state_backend.kms_key_arn
+    backend_keys = module.state_backend.backend_keys
+  }
+}
+
+output "state_bucket_policy" {
+  value = module.state_backend.bucket_policy
+}
+
+output "access_analyzer_arn" {
+  value = aws_accessanalyzer_analyzer.org.arn
+}

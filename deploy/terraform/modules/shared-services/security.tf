@@ -10,9 +10,9 @@ resource "aws_sns_topic_policy" "security_alerts" {
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
-      Sid       = "EventBridgeAndCloudTrailOfThisAccount"
+      Sid       = "EventBridgeCloudTrailAndBudgetsOfThisAccount"
       Effect    = "Allow"
-      Principal = { Service = ["events.amazonaws.com", "cloudtrail.amazonaws.com"] }
+      Principal = { Service = ["events.amazonaws.com", "cloudtrail.amazonaws.com", "budgets.amazonaws.com"] }
       Action    = "sns:Publish"
       Resource  = aws_sns_topic.security_alerts.arn
       Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
@@ -164,6 +164,11 @@ resource "aws_securityhub_account" "this" {
 
 resource "aws_securityhub_standards_subscription" "cis" {
   standards_arn = "arn:aws:securityhub:${local.region}::standards/cis-aws-foundations-benchmark/v/1.4.0"
+  depends_on    = [aws_securityhub_account.this]
+}
+
+resource "aws_securityhub_standards_subscription" "pci_dss" {
+  standards_arn = "arn:aws:securityhub:${local.region}::standards/pci-dss/v/3.2.1"
   depends_on    = [aws_securityhub_account.this]
 }
 

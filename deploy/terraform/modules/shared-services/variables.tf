@@ -60,3 +60,33 @@ variable "environment_peerings" {
   }))
   default = {}
 }
+
+variable "state_deployers" {
+  description = "Per root (shared, dev, staging, prod): the account and deploy role that read and write that root's Terraform state (envs/<root>/ of the state bucket)."
+  type = map(object({
+    account_id = string
+    role_arn   = string
+  }))
+}
+
+variable "cost_allocation_tags" {
+  description = "Tags activated as cost-allocation tags in this (payer) account; the environments' budgets filter on `environment`."
+  type        = list(string)
+  default     = ["environment", "project", "organization"]
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly cost budget of the shared-services account (alerts at 80 % actual, 100 % forecast)."
+  type        = number
+  default     = 300
+}
+
+variable "conformance_packs" {
+  description = "Organisation conformance packs: name => S3 URI of its template (AWS's sample Operational Best Practices packs, uploaded by the operator)."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for k, v in var.conformance_packs : startswith(v, "s3://")])
+    error_message = "conformance_packs: each template is an s3:// URI."
+  }
+}

@@ -42,7 +42,7 @@ provider "aws" {
 locals {
   envs = {
     dev     = { retention_days = 30, layers = ["bronze"], streaming = false, catalog = false, audit_lock = { mode = "governance", days = 30 }, promote_from = null, gates = {} }
-    staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true, audit_lock = { mode = "governance", days = 365 }, promote_from = "dev", gates = { max_quarantine_ratio = 0.5 } }
+    staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true, audit_lock = { mode = "governance", days = 365 }, promote_from = "dev", gates = { max_quarantine_ratio = 0.5 }, retention = { vacuum_hours = 0 } }
     prod    = { retention_days = 2555, layers = ["bronze", "silver", "gold"], streaming = true, catalog = false, audit_lock = { mode = "compliance", days = 2555 }, promote_from = "staging", gates = { max_quarantine_ratio = 0.5, max_duration_s = 900 } }
   }
 }
@@ -68,7 +68,15 @@ module "lake" {
   # The Glue catalog's encryption settings are per account; in this one-account proof only
   # staging owns them (in the real platform every environment has its own account).
   manage_catalog_encryption = each.value.catalog
-  log_group_prefix          = "/medallion-${each.key}"
+  # Only here: staging's `medallion maintain` vacuums removed files in the same run (the engine
+  # VACUUMs by the real clock, default 168 hours), so that the proof sees the maintain role
+  # delete data files under IAM enforcement.
+  retention = try(each.value.retention, {})
+  # Cross-account promotion staging -> prod (as envs/*: prod has cross_account_promotion): staging
+  # grants prod's release role read access, prod's release role reads staging's lake.
+  promotion_readers = each.key == "staging" ? { prod = { account_id = var.account_id, role_arn = "arn:aws:iam::${var.account_id}:role/medallion-prod-release" } } : {}
+  promotion_source  = each.key == "prod" ? { environment = "staging", account_id = var.account_id, layers = local.envs.staging.layers } : null
+  log_group_prefix  = "/medallion-${each.key}"
 }
 
 output "engine_config_yaml" {
@@ -90,5 +98,7 @@ output "lake" {
     stream_role    = m.stream_task_role_name
     audit_lock     = m.audit_object_lock
     release_role   = m.release_role_name
+    maintain_role  = m.maintain_task_role_name
+    maintain_arn   = m.maintain_task_role_arn
   } }
 }

@@ -25,6 +25,14 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.maintain_task
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::111111111111:role/medallion-dev-maintain-task"
+  }
+}
+
 run "dev_plan" {
   command = plan
 
@@ -137,6 +145,31 @@ run "dev_plan" {
   assert {
     condition     = module.environment.task_commands["batch"] == ["medallion", "run", "jobs/", "--env", "dev"]
     error_message = "The dev batch task must run `medallion run jobs/ --env dev`."
+  }
+
+  # Retention is the engine's: a daily `medallion maintain` with its own task role, which
+  # may delete data files and Delta log entries of the layers but never change the catalog.
+  assert {
+    condition = (
+      module.environment.task_commands["maintain"] == ["medallion", "maintain", "--env", "dev", "--jobs", "jobs/"] &&
+      jsondecode(module.environment.maintain_task_definition.container_definitions)[0].command == module.environment.task_commands["maintain"] &&
+      jsondecode(module.environment.maintain_task_definition.container_definitions)[0].image == jsondecode(module.environment.maintain_task_definition.batch_container_definitions)[0].image &&
+      module.environment.maintain_task_definition.task_role_arn == "arn:aws:iam::111111111111:role/medallion-dev-maintain-task" &&
+      module.environment.maintenance.schedule == "cron(0 4 * * ? *)"
+    )
+    error_message = "dev must run `medallion maintain --env dev --jobs jobs/` daily, with the batch image, as the maintain task role."
+  }
+
+  assert {
+    condition = alltrue(flatten([for s in jsondecode(module.environment.task_policies["maintain"]).Statement : [
+      for a in flatten([s.Action]) : !startswith(a, "glue:") || contains(["glue:GetDatabases", "glue:GetDatabase", "glue:GetTable", "glue:GetTables"], a)
+    ]])) && length([for s in jsondecode(module.environment.task_policies["maintain"]).Statement : s if contains(flatten([s.Action]), "s3:DeleteObject") && contains(flatten([s.Resource]), "arn:aws:s3:::${module.environment.lake_bucket}/bronze/*")]) == 1
+    error_message = "The dev maintain role must delete in the lake's layers (VACUUM, log cleanup) and only read the Glue catalog."
+  }
+
+  assert {
+    condition     = jsondecode(module.environment.task_policies["batch-ledger"]).Statement[0].Resource == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/ingested/*"]
+    error_message = "The dev batch role must read the retired-sources ledger the Bronze stage reads."
   }
 
   assert {

@@ -34,6 +34,14 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.maintain_task
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::333333333333:role/medallion-prod-maintain-task"
+  }
+}
+
 run "prod_plan" {
   command = plan
 
@@ -153,9 +161,61 @@ run "prod_plan" {
     error_message = "The prod batch task must run `medallion run jobs/ --env prod`."
   }
 
+  # Retention is the engine's: a daily `medallion maintain` with its own task role, which
+  # may delete data files and Delta log entries of the layers but never change the catalog.
+  assert {
+    condition = (
+      module.environment.task_commands["maintain"] == ["medallion", "maintain", "--env", "prod", "--jobs", "jobs/"] &&
+      jsondecode(module.environment.maintain_task_definition.container_definitions)[0].command == module.environment.task_commands["maintain"] &&
+      jsondecode(module.environment.maintain_task_definition.container_definitions)[0].image == jsondecode(module.environment.maintain_task_definition.batch_container_definitions)[0].image &&
+      module.environment.maintain_task_definition.task_role_arn == "arn:aws:iam::333333333333:role/medallion-prod-maintain-task" &&
+      module.environment.maintenance.schedule == "cron(0 4 * * ? *)"
+    )
+    error_message = "prod must run `medallion maintain --env prod --jobs jobs/` daily, with the batch image, as the maintain task role."
+  }
+
+  assert {
+    condition = alltrue(flatten([for s in jsondecode(module.environment.task_policies["maintain"]).Statement : [
+      for a in flatten([s.Action]) : !startswith(a, "glue:") || contains(["glue:GetDatabases", "glue:GetDatabase", "glue:GetTable", "glue:GetTables"], a)
+    ]])) && length([for s in jsondecode(module.environment.task_policies["maintain"]).Statement : s if contains(flatten([s.Action]), "s3:DeleteObject") && contains(flatten([s.Resource]), "arn:aws:s3:::${module.environment.lake_bucket}/bronze/*")]) == 1
+    error_message = "The prod maintain role must delete in the lake's layers (VACUUM, log cleanup) and only read the Glue catalog."
+  }
+
+  assert {
+    condition     = jsondecode(module.environment.task_policies["batch-ledger"]).Statement[0].Resource == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/ingested/*"]
+    error_message = "The prod batch role must read the retired-sources ledger the Bronze stage reads."
+  }
+
   assert {
     condition     = module.environment.task_commands["stream"] == ["medallion", "stream", "jobs/streaming/clickstream.yaml", "--env", "prod", "--metrics-addr", "127.0.0.1:9464"]
     error_message = "The prod stream service must run `medallion stream jobs/streaming/clickstream.yaml --env prod` (a job file, not a folder)."
+  }
+
+  # The stream's Prometheus metrics reach CloudWatch through the agent sidecar: the stream task
+  # runs the engine (read-only, uid 10001) and the agent with exactly the configuration MED-013
+  # checks against the alarms and the engine's metric names.
+  assert {
+    condition = (
+      length(jsondecode(module.environment.stream_task_containers)) == 2 &&
+      jsondecode(module.environment.stream_task_containers)[0].name == "engine" &&
+      jsondecode(module.environment.stream_task_containers)[0].readonlyRootFilesystem == true &&
+      jsondecode(module.environment.stream_task_containers)[0].user == "10001" &&
+      jsondecode(module.environment.stream_task_containers)[1].name == "metrics-agent" &&
+      jsondecode(module.environment.stream_task_containers)[1].essential == false &&
+      jsondecode(module.environment.stream_task_containers)[1].image == module.environment.stream_metrics.agent_image &&
+      one([for e in jsondecode(module.environment.stream_task_containers)[1].environment : e.value if e.name == "CW_CONFIG_CONTENT"]) == jsonencode(module.environment.stream_metrics.agent_config) &&
+      one([for e in jsondecode(module.environment.stream_task_containers)[1].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"]) == yamlencode(module.environment.stream_metrics.prometheus_config)
+    )
+    error_message = "The prod stream task must run the read-only engine and the metrics-agent sidecar with the checked agent and scrape configuration."
+  }
+
+  # Cross-account promotion staging -> prod: prod's release role reads staging's lake (read only).
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.release_policies["release-upstream"]).Statement : (
+      alltrue([for a in flatten([s.Action]) : contains(["s3:ListBucket", "s3:GetObject", "kms:Decrypt"], a)]) &&
+      alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::medallion-staging-lake-222222222222") || r == "arn:aws:kms:eu-west-1:222222222222:key/*"])
+    )]) && length(jsondecode(module.environment.release_policies["release-upstream"]).Statement) == 3
+    error_message = "prod's release role must read staging's lake (list, audit trail, Delta logs, configuration, decrypt through S3) and nothing else there."
   }
 
   assert {

@@ -34,6 +34,14 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.maintain_task
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::222222222222:role/medallion-staging-maintain-task"
+  }
+}
+
 run "staging_plan" {
   command = plan
 
@@ -153,9 +161,68 @@ run "staging_plan" {
     error_message = "The staging batch task must run `medallion run jobs/ --env staging`."
   }
 
+  # Retention is the engine's: a daily `medallion maintain` with its own task role, which
+  # may delete data files and Delta log entries of the layers but never change the catalog.
+  assert {
+    condition = (
+      module.environment.task_commands["maintain"] == ["medallion", "maintain", "--env", "staging", "--jobs", "jobs/"] &&
+      jsondecode(module.environment.maintain_task_definition.container_definitions)[0].command == module.environment.task_commands["maintain"] &&
+      jsondecode(module.environment.maintain_task_definition.container_definitions)[0].image == jsondecode(module.environment.maintain_task_definition.batch_container_definitions)[0].image &&
+      module.environment.maintain_task_definition.task_role_arn == "arn:aws:iam::222222222222:role/medallion-staging-maintain-task" &&
+      module.environment.maintenance.schedule == "cron(0 4 * * ? *)"
+    )
+    error_message = "staging must run `medallion maintain --env staging --jobs jobs/` daily, with the batch image, as the maintain task role."
+  }
+
+  assert {
+    condition = alltrue(flatten([for s in jsondecode(module.environment.task_policies["maintain"]).Statement : [
+      for a in flatten([s.Action]) : !startswith(a, "glue:") || contains(["glue:GetDatabases", "glue:GetDatabase", "glue:GetTable", "glue:GetTables"], a)
+    ]])) && length([for s in jsondecode(module.environment.task_policies["maintain"]).Statement : s if contains(flatten([s.Action]), "s3:DeleteObject") && contains(flatten([s.Resource]), "arn:aws:s3:::${module.environment.lake_bucket}/bronze/*")]) == 1
+    error_message = "The staging maintain role must delete in the lake's layers (VACUUM, log cleanup) and only read the Glue catalog."
+  }
+
+  assert {
+    condition     = jsondecode(module.environment.task_policies["batch-ledger"]).Statement[0].Resource == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/ingested/*"]
+    error_message = "The staging batch role must read the retired-sources ledger the Bronze stage reads."
+  }
+
   assert {
     condition     = module.environment.task_commands["stream"] == ["medallion", "stream", "jobs/streaming/clickstream.yaml", "--env", "staging", "--metrics-addr", "127.0.0.1:9464"]
     error_message = "The staging stream service must run `medallion stream jobs/streaming/clickstream.yaml --env staging` (a job file, not a folder)."
+  }
+
+  # The stream's Prometheus metrics reach CloudWatch through the agent sidecar: the stream task
+  # runs the engine (read-only, uid 10001) and the agent with exactly the configuration MED-013
+  # checks against the alarms and the engine's metric names.
+  assert {
+    condition = (
+      length(jsondecode(module.environment.stream_task_containers)) == 2 &&
+      jsondecode(module.environment.stream_task_containers)[0].name == "engine" &&
+      jsondecode(module.environment.stream_task_containers)[0].readonlyRootFilesystem == true &&
+      jsondecode(module.environment.stream_task_containers)[0].user == "10001" &&
+      jsondecode(module.environment.stream_task_containers)[1].name == "metrics-agent" &&
+      jsondecode(module.environment.stream_task_containers)[1].essential == false &&
+      jsondecode(module.environment.stream_task_containers)[1].image == module.environment.stream_metrics.agent_image &&
+      one([for e in jsondecode(module.environment.stream_task_containers)[1].environment : e.value if e.name == "CW_CONFIG_CONTENT"]) == jsonencode(module.environment.stream_metrics.agent_config) &&
+      one([for e in jsondecode(module.environment.stream_task_containers)[1].environment : e.value if e.name == "PROMETHEUS_CONFIG_CONTENT"]) == yamlencode(module.environment.stream_metrics.prometheus_config)
+    )
+    error_message = "The staging stream task must run the read-only engine and the metrics-agent sidecar with the checked agent and scrape configuration."
+  }
+
+  # Cross-account promotion staging -> prod: the staging lake's bucket policy lets prod's release
+  # role (only it, by aws:PrincipalArn) list the lake and read the audit trail, the Delta logs
+  # and the configuration; the key policy lets it decrypt through S3. Nothing else, no write.
+  assert {
+    condition = (
+      length([for s in jsondecode(module.environment.lake_bucket_policy).Statement : s if startswith(s.Sid, "PromotionReadByProdRelease")]) == 2 &&
+      alltrue([for s in jsondecode(module.environment.lake_bucket_policy).Statement : (
+        s.Principal == { AWS = "arn:aws:iam::333333333333:root" } &&
+        s.Condition.ArnEquals["aws:PrincipalArn"] == ["arn:aws:iam::333333333333:role/medallion-prod-release"] &&
+        alltrue([for a in flatten([s.Action]) : contains(["s3:ListBucket", "s3:GetObject"], a)]) &&
+        alltrue([for r in flatten([s.Resource]) : r == "arn:aws:s3:::${module.environment.lake_bucket}" || strcontains(r, "/_delta_log/") || endswith(r, "/_medallion/audit/*") || endswith(r, "/_medallion/environments.yaml")])
+      ) if startswith(s.Sid, "PromotionRead")])
+    )
+    error_message = "The staging lake must grant prod's release role (only) read access to its audit trail, Delta logs and configuration, and nothing else."
   }
 
   assert {
