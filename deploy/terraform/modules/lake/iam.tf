@@ -75,12 +75,29 @@ locals {
   # (`_medallion/ingested/<db>.<table>`, a Delta table): without this, the first run after a
   # retention that removed files is refused by S3. A policy of its own with no key ARN, known
   # at plan time (MED-011).
-  ledger_read_statements = [{
-    Sid      = "ReadRetiredSourcesLedger"
-    Effect   = "Allow"
-    Action   = ["s3:GetObject"]
-    Resource = ["${local.bucket_arn}/${local.ledger_prefix}*"]
-  }]
+  # Also: Silver reads the erasure suppression list (`_medallion/privacy/`: the salt and one
+  # entry per erasure) for pipelines whose schema declares a data subject, and runs write their
+  # OpenLineage events to `_medallion/lineage/` (the file transport).
+  ledger_read_statements = [
+    {
+      Sid      = "ReadRetiredSourcesLedger"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${local.bucket_arn}/${local.ledger_prefix}*"]
+    },
+    {
+      Sid      = "ReadErasureSuppressionList"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${local.bucket_arn}/_medallion/privacy/*"]
+    },
+    {
+      Sid      = "WriteLineageEvents"
+      Effect   = "Allow"
+      Action   = ["s3:PutObject"]
+      Resource = ["${local.bucket_arn}/_medallion/lineage/*"]
+    },
+  ]
 
   # The audit trail under `_medallion/audit/` (both task roles run the engine, so both write
   # it). A separate policy with no key ARN in it, so that it is known at plan time and the
