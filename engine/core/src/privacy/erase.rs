@@ -92,16 +92,6 @@ pub async fn erase_table(r: &Request<'_>) -> Result<TableErased> {
     Ok(out)
 }
 
-/// Whether a data file has rows matching the target's columns.
-async fn has_rows(store: &dyn ObjectStore, f: &StoredFile, r: &Request<'_>) -> Result<bool> {
-    for b in scan::read(store, f).await? {
-        if scan::row_mask(&b, &r.target.columns, r.needles)?.true_count() > 0 {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// The Delta log keeps each file's minimum and maximum values (column statistics), so the
 /// key can be in commits before the erasure. When the statistics of the target's columns hold
 /// it: a checkpoint of the current version, then every log entry before it is deleted (time
@@ -164,7 +154,7 @@ async fn find_rows(
     files: &[StoredFile],
     r: &Request<'_>,
 ) -> Result<Vec<Hit>> {
-    let active: HashSet<String> = active_files(t)?;
+    let active: HashSet<String> = scan::active_files(t)?;
     let mut hits = Vec::new();
     for f in files.iter().filter(|f| active.contains(&f.rel)) {
         let mut hit = Hit {
@@ -225,15 +215,6 @@ fn sources_of(
         }
     }
     Ok(out)
-}
-
-/// The current version's data files, as paths relative to the table (unescaped).
-fn active_files(t: &DeltaTable) -> Result<HashSet<String>> {
-    Ok(t.snapshot()?
-        .log_data()
-        .iter()
-        .map(|f| f.path().to_string())
-        .collect())
 }
 
 /// Writes what the hit files keep, and commits their removal with the new files.
@@ -303,11 +284,11 @@ async fn delete_held(
 ) -> Result<()> {
     let loc = r.env.location(&r.target.table)?;
     let (_, files) = scan::list(&loc, false).await?;
-    let active = active_files(t)?;
+    let active = scan::active_files(t)?;
     let removed = table::removed_files(t).await?;
     let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
     for f in files.iter().filter(|f| !active.contains(&f.rel)) {
-        if !has_rows(store, f, r).await? {
+        if !scan::has_rows(store, f, &r.target.columns, r.needles).await? {
             continue;
         }
         // A file no commit added or removed, written in the last hour, is a running

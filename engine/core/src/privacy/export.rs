@@ -1,7 +1,6 @@
 //! `medallion subject export`: every row about a person (GDPR Art. 15), as JSON per table,
 //! read from each table's current version.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use serde::Serialize;
@@ -48,12 +47,7 @@ pub async fn export(
             done.push(e);
             continue;
         };
-        let active: HashSet<String> = delta
-            .snapshot()?
-            .log_data()
-            .iter()
-            .map(|f| f.path().to_string())
-            .collect();
+        let active = scan::active_files(&delta)?;
         let (store, files) = scan::list(&loc, false).await?;
         let mut rows = Vec::new();
         for f in files.iter().filter(|f| active.contains(&f.rel)) {

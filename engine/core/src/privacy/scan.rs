@@ -220,3 +220,27 @@ fn stats_hold(action: &serde_json::Value, columns: &[(String, Match)], needles: 
         })
     })
 }
+
+/// Whether a data file has a row matching `columns` (a row about the subject).
+pub async fn has_rows(
+    store: &dyn ObjectStore,
+    f: &StoredFile,
+    columns: &[(String, Match)],
+    needles: &Needles,
+) -> Result<bool> {
+    for b in read(store, f).await? {
+        if row_mask(&b, columns, needles)?.true_count() > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The current version's data files of a table, as paths relative to it (unescaped).
+pub fn active_files(t: &deltalake::DeltaTable) -> Result<std::collections::HashSet<String>> {
+    Ok(t.snapshot()?
+        .log_data()
+        .iter()
+        .map(|f| f.path().to_string())
+        .collect())
+}

@@ -42,7 +42,7 @@ pub async fn verify(env: &Environment, targets: &[Target], needles: &Needles) ->
             let log = f.rel.starts_with("_delta_log/");
             let held = match log {
                 true => scan::log_holds(&*store, f, &t.log_columns(), needles).await?,
-                false => data_holds(&*store, f, t, needles).await?,
+                false => scan::has_rows(&*store, f, &t.columns, needles).await?,
             };
             match log {
                 true => v.log_files += 1,
@@ -65,18 +65,4 @@ pub async fn verify(env: &Environment, targets: &[Target], needles: &Needles) ->
         });
     }
     Ok(v)
-}
-
-async fn data_holds(
-    store: &dyn object_store::ObjectStore,
-    f: &scan::StoredFile,
-    t: &Target,
-    needles: &Needles,
-) -> Result<bool> {
-    for b in scan::read(store, f).await? {
-        if scan::row_mask(&b, &t.columns, needles)?.true_count() > 0 {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
