@@ -10,7 +10,16 @@ use std::path::Path;
 mod common;
 use common::{edit, project};
 
-const LATER: &str = "2027-02-01T00:00:00Z";
+/// The first look: one month and a little after the example orders were last updated, so
+/// exactly 3 Silver orders (last updated before 2026-11-01T18:00) are older than 30 days, whatever
+/// day the test runs on (Bronze and the quarantine go by ingest time, which is later still).
+const SOON: &str = "2026-12-01T18:00:00Z";
+
+/// "Two months later": relative to the real clock, since Bronze files are dated by when this
+/// test ingested them.
+fn later() -> String {
+    (chrono::Utc::now() + chrono::Duration::days(62)).to_rfc3339()
+}
 
 fn medallion(
     dir: &Path,
@@ -98,7 +107,7 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
         "    retention_days: 30\n    retention: { layers: { quarantine: 7 }, vacuum_hours: 0 }\n",
     );
     edit(d, "jobs/shop/orders.yaml", "  dedupe: { keys: [order_id], latest_by: updated_at }\n", "  dedupe: { keys: [order_id], latest_by: updated_at }\n  retention: { column: updated_at }\n");
-    edit(d, "jobs/shop/customers.yaml", "  dedupe: { keys: [customer_id], latest_by: updated_at }\n", "  dedupe: { keys: [customer_id], latest_by: updated_at }\n  retention: { column: updated_at, days: 400 }\n");
+    edit(d, "jobs/shop/customers.yaml", "  dedupe: { keys: [customer_id], latest_by: updated_at }\n", "  dedupe: { keys: [customer_id], latest_by: updated_at }\n  retention: { column: updated_at, days: 4000 }\n");
     ok(d, None, &["run", "jobs/shop", "--env", "dev"]);
 
     nothing_ingested_today_is_past_retention(d);
@@ -108,14 +117,12 @@ fn retention_removes_what_is_past_it_and_nothing_a_reader_still_needs() {
     the_next_run_reads_nothing_again(d);
 }
 
-/// Now: nothing ingested today is past retention (the orders themselves, dated by
-/// `updated_at`, are from last month: 3 of them are older than 30 days).
+/// A month after the example orders: nothing ingested today is past retention, and 3 Silver
+/// orders (dated by `updated_at`) are older than 30 days.
 fn nothing_ingested_today_is_past_retention(d: &Path) {
-    // Now: nothing ingested today is past retention (the orders themselves, dated by
-    // `updated_at`, are from last month: 3 of them are older than 30 days).
     let r = report(&ok(
         d,
-        None,
+        Some(SOON),
         &["maintain", "--env", "dev", "--dry-run", "--format", "json"],
     ));
     for t in r
@@ -133,7 +140,7 @@ fn a_dry_run_says_what_would_go_and_changes_nothing(d: &Path) {
     let before = storage(d);
     let r = report(&ok(
         d,
-        Some(LATER),
+        Some(&later()),
         &["maintain", "--env", "dev", "--dry-run", "--format", "json"],
     ));
     assert_eq!(storage(d), before, "a dry run changed the lake");
@@ -163,7 +170,7 @@ fn a_dry_run_says_what_would_go_and_changes_nothing(d: &Path) {
             customers["retention_days"].as_u64(),
             customers["retention_from"].as_str()
         ),
-        (Some(400), Some("spec"))
+        (Some(4000), Some("spec"))
     );
     assert_eq!(customers["rows_deleted"], 0);
     assert!(table(&r, "gold.daily_revenue")["notes"][0]
@@ -189,7 +196,7 @@ fn files_silver_has_not_processed_are_kept(d: &Path) {
     assert_eq!(code, None, "the run was not killed at the fault point");
     let (code, out, err) = medallion(
         d,
-        Some(LATER),
+        Some(&later()),
         None,
         &[
             "maintain",
@@ -227,7 +234,7 @@ fn everything_past_retention_goes_files_included(d: &Path) {
     assert_ne!(orders_before, "0");
     let r = report(&ok(
         d,
-        Some(LATER),
+        Some(&later()),
         &["maintain", "--env", "dev", "--format", "json"],
     ));
     let bronze = table(&r, "bronze.orders");
@@ -246,7 +253,7 @@ fn everything_past_retention_goes_files_included(d: &Path) {
     assert_ne!(
         count(d, "SELECT count(*) FROM silver.customers"),
         "0",
-        "customers keep 400 days"
+        "customers keep 4000 days"
     );
     let out = ok(d, None, &["audit", "verify", "--env", "dev"]);
     assert!(out.contains("intact"), "{out}");
@@ -296,7 +303,7 @@ fn retention_refuses_what_it_cannot_know() {
     // Only jobs/iot given: the shop tables are refused (exit 1), the others maintained.
     let (code, out, err) = medallion(
         d,
-        Some(LATER),
+        Some(&later()),
         None,
         &[
             "maintain", "--env", "dev", "--jobs", "jobs/iot", "--format", "json",
@@ -317,7 +324,7 @@ fn retention_refuses_what_it_cannot_know() {
     // The customers quarantine holds raw name, email, phone (pii): 7 days, not 30.
     let (_, out, _) = medallion(
         d,
-        Some(LATER),
+        Some(&later()),
         None,
         &["maintain", "--env", "dev", "--dry-run", "--format", "json"],
     );
@@ -336,7 +343,7 @@ fn retention_refuses_what_it_cannot_know() {
     // Gold with a retention column: never deleted (vacuumed only).
     ok(
         d,
-        Some(LATER),
+        Some(&later()),
         &["maintain", "--env", "dev", "--table", "gold.daily_revenue"],
     );
     assert_eq!(
@@ -353,7 +360,7 @@ fn retention_refuses_what_it_cannot_know() {
     );
     let (code, _, err) = medallion(
         d,
-        Some(LATER),
+        Some(&later()),
         None,
         &["maintain", "--env", "dev", "--table", "silver.orders"],
     );
