@@ -188,6 +188,19 @@ enum Command {
     /// layer, then delete the files that held them and write a receipt to the audit trail:
     /// `medallion erase --env dev --subject customer --key C123 --reason "ticket 42"`.
     Erase(EraseArgs),
+    /// Back up every table (its current version), the audit trail and metadata, and the
+    /// catalog to a folder or S3 prefix outside the lakes; incremental on re-run:
+    /// `medallion backup --env prod --to s3://backups/prod --kms-key arn:aws:kms:...`.
+    Backup(BackupArgs),
+    /// Recreate tables the environment lost from a backup, checked against its manifest:
+    /// `medallion restore --env prod --from s3://backups/prod`.
+    Restore(RestoreArgs),
+    /// One table: `medallion table restore silver.orders --version 12 --env dev` rolls it back
+    /// to an older version after a bad run.
+    Table {
+        #[command(subcommand)]
+        action: TableAction,
+    },
     /// Data subject requests: `medallion subject export --env dev --subject customer --key C123
     /// --out DIR` writes every row about the person as JSON per table (GDPR Art. 15).
     Subject {
@@ -276,6 +289,65 @@ struct EraseArgs {
 }
 
 #[derive(clap::Args)]
+struct BackupArgs {
+    #[arg(long, default_value = "dev")]
+    env: String,
+    /// A folder (relative to the current folder) or `s3://bucket/prefix`, outside every lake.
+    #[arg(long)]
+    to: String,
+    /// SSE-KMS key of the backup's objects (S3); the lake's key is not reused.
+    #[arg(long)]
+    kms_key: Option<String>,
+    /// Only these tables (`db.table`, comma-separated); default every table of the lake.
+    #[arg(long, value_delimiter = ',')]
+    tables: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    #[arg(long, default_value = "dev")]
+    env: String,
+    /// The backup location given to `medallion backup --to`.
+    #[arg(long)]
+    from: String,
+    /// The backup id (default: the newest finished backup).
+    #[arg(long)]
+    backup: Option<String>,
+    /// Only these tables (`db.table`, comma-separated); default every table of the backup.
+    #[arg(long, value_delimiter = ',')]
+    tables: Vec<String>,
+    /// An older version of the one table named by --tables (its files must be in the backup).
+    #[arg(long)]
+    to_version: Option<i64>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Subcommand)]
+enum TableAction {
+    /// Roll a Silver or Gold table back to an older version (Delta RESTORE); Silver's
+    /// bookmark on Bronze moves back too, so the next run processes again what came since.
+    Restore {
+        /// The table (`db.table`).
+        table: String,
+        #[arg(long)]
+        version: i64,
+        #[arg(long, default_value = "dev")]
+        env: String,
+        /// Job files or folders that define the table's pipeline (default: jobs/).
+        #[arg(long = "jobs", default_value = "jobs")]
+        jobs: Vec<PathBuf>,
+        /// Say what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(clap::Args)]
 struct ClassifyArgs {
     /// Only this table (`db.table`); default every table of the lake.
     table: Option<String>,
@@ -321,6 +393,21 @@ enum CatalogAction {
     /// Re-register every Delta table of the lake in the catalog (repairs a catalog that
     /// drifted or was lost).
     Sync {
+        #[arg(long, default_value = "dev")]
+        env: String,
+    },
+    /// Write the catalog (databases, tables, columns, parameters) as JSON.
+    Export {
+        #[arg(long, default_value = "dev")]
+        env: String,
+        /// The file to write (`-` for standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
+    /// Register the databases and tables of an export (of the same environment).
+    Import {
+        /// The export file.
+        file: PathBuf,
         #[arg(long, default_value = "dev")]
         env: String,
     },

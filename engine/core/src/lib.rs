@@ -9,6 +9,7 @@
 //! - Data streams through in Arrow record batches; memory does not grow with input size.
 
 pub mod audit;
+pub mod backup;
 pub mod catalog;
 pub mod classify;
 pub mod compat;

@@ -8,6 +8,7 @@ use crate::{
 };
 
 mod audit;
+mod backup;
 mod catalog;
 mod classify;
 mod copy;
@@ -52,6 +53,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalog {
             action: CatalogAction::Sync { env },
         } => catalog::sync(&cli, env).await,
+        Command::Catalog {
+            action: CatalogAction::Export { env, out },
+        } => catalog::export(&cli, env, out).await,
+        Command::Catalog {
+            action: CatalogAction::Import { file, env },
+        } => catalog::import(&cli, env, file).await,
+        Command::Backup(a) => backup::backup(&cli, a).await,
+        Command::Restore(a) => backup::restore(&cli, a).await,
+        Command::Table { action } => backup::table_restore(&cli, action).await,
         _ => governance(cli).await,
     }
 }

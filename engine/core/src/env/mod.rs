@@ -239,31 +239,12 @@ impl Environment {
         }
     }
 
-    /// Storage options of an S3 lake: the standard AWS configuration from the environment
-    /// (`AWS_REGION`, credentials chain, `AWS_ENDPOINT_URL` for S3-compatible servers,
-    /// `AWS_ALLOW_HTTP`), path-style addressing, and SSE-KMS with the environment's key.
+    /// Storage options of an S3 lake: [`s3_options`] with the environment's key.
     pub fn storage_options(&self) -> std::collections::HashMap<String, String> {
-        let mut o = std::collections::HashMap::new();
         if let LakeRoot::Local(_) = self.lake {
-            return o;
+            return std::collections::HashMap::new();
         }
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if let Some(e) = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")) {
-            o.insert("aws_endpoint".into(), e);
-            o.insert("aws_virtual_hosted_style_request".into(), "false".into());
-        }
-        if let Some(r) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
-            o.insert("aws_region".into(), r);
-        }
-        if let Some(a) = var("AWS_ALLOW_HTTP") {
-            o.insert("aws_allow_http".into(), a);
-        }
-        if let Some(key) = &self.kms_key {
-            o.insert("aws_server_side_encryption".into(), "aws:kms".into());
-            o.insert("aws_sse_kms_key_id".into(), key.clone());
-            o.insert("aws_sse_bucket_key_enabled".into(), "true".into());
-        }
-        o
+        s3_options(self.kms_key.as_deref())
     }
 
     /// Where a table lives: `<lake>/<database>/<table>`.
@@ -279,6 +260,30 @@ impl Environment {
             && url.host_str() == lake.host_str()
             && url.path().starts_with(lake.path()))
     }
+}
+
+/// Storage options of an S3 location: the standard AWS configuration from the environment
+/// (`AWS_REGION`, credentials chain, `AWS_ENDPOINT_URL` for S3-compatible servers,
+/// `AWS_ALLOW_HTTP`), path-style addressing, and SSE-KMS with `kms_key` when given.
+pub fn s3_options(kms_key: Option<&str>) -> std::collections::HashMap<String, String> {
+    let mut o = std::collections::HashMap::new();
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(e) = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")) {
+        o.insert("aws_endpoint".into(), e);
+        o.insert("aws_virtual_hosted_style_request".into(), "false".into());
+    }
+    if let Some(r) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        o.insert("aws_region".into(), r);
+    }
+    if let Some(a) = var("AWS_ALLOW_HTTP") {
+        o.insert("aws_allow_http".into(), a);
+    }
+    if let Some(key) = kms_key {
+        o.insert("aws_server_side_encryption".into(), "aws:kms".into());
+        o.insert("aws_sse_kms_key_id".into(), key.to_string());
+        o.insert("aws_sse_bucket_key_enabled".into(), "true".into());
+    }
+    o
 }
 
 #[cfg(test)]

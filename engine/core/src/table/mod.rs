@@ -180,6 +180,15 @@ pub async fn open_if_exists(name: &str, location: &Location) -> Result<Option<De
     Ok(Some(table))
 }
 
+/// Opens the Delta table at `location` as of `version` (time travel).
+pub async fn open_version(name: &str, location: &Location, version: i64) -> Result<DeltaTable> {
+    let mut t = uninitialized(location).map_err(|e| Error::table(name, e))?;
+    t.load_version(version as u64)
+        .await
+        .map_err(|e| Error::table(name, e))?;
+    Ok(t)
+}
+
 /// A handle on a table location that has no Delta log yet (to create it by a write).
 pub fn uninitialized(
     location: &Location,

@@ -1,0 +1,210 @@
+//! `medallion backup`, `medallion restore` and `medallion table restore` (docs/backup.md).
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use medallion_core::audit::Entry;
+use medallion_core::backup::{self, restore, rollback, take, Store};
+use medallion_core::pipeline::Engine;
+use medallion_core::spec::TableName;
+use medallion_core::{plan, Error};
+use serde_json::json;
+
+use crate::{out, project, BackupArgs, Cli, Format, RestoreArgs, TableAction};
+
+fn table_names(names: &[String]) -> Result<Option<Vec<TableName>>, Error> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    names
+        .iter()
+        .map(|n| {
+            TableName::parse(n).map_err(|message| Error::Input {
+                path: format!("--tables {n}"),
+                message,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+pub async fn backup(cli: &Cli, a: &BackupArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (env, catalog) = project::environment(cli, &a.env).await?;
+    let to = Store::open(&backup::location(&env, &a.to, a.kms_key.as_deref())?)?;
+    let engine = Engine::new(env.clone(), catalog);
+    let m = take::take(&take::Backup {
+        engine: &engine,
+        to,
+        kms_key: a.kms_key.clone(),
+        tables: table_names(&a.tables)?,
+    })
+    .await?;
+    let tables: serde_json::Map<String, serde_json::Value> = m
+        .tables
+        .iter()
+        .map(|t| (t.table.clone(), json!(t.version)))
+        .collect();
+    let detail = json!({ "backup": m.id, "to": a.to, "kms_key": m.kms_key, "tables": tables,
+        "metadata_objects": m.metadata.len(), "copied_files": m.copied_files,
+        "copied_bytes": m.copied_bytes, "seconds": started.elapsed().as_secs_f64() });
+    project::audit_log(&env)
+        .await?
+        .append(vec![Entry::new("backup_taken", detail.clone())])
+        .await?;
+    let mut o = out::stdout();
+    if a.format == Format::Json {
+        writeln!(o, "{}", serde_json::to_string_pretty(&detail)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for t in &m.tables {
+        writeln!(
+            o,
+            "{:<40} version {:>5}  {:>5} files",
+            t.table,
+            t.version,
+            t.files.len()
+        )?;
+    }
+    writeln!(
+        o,
+        "backup {} of `{}` to {}: {} table(s), {} metadata object(s); copied {} object(s), {} bytes in {:.1} s",
+        m.id,
+        env.name,
+        a.to,
+        m.tables.len(),
+        m.metadata.len(),
+        m.copied_files,
+        m.copied_bytes,
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn restore(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (env, catalog) = project::environment(cli, &a.env).await?;
+    let from = Store::open(&backup::location(&env, &a.from, None)?)?;
+    let engine = Engine::new(env.clone(), catalog);
+    let r = restore::restore(&restore::Restore {
+        engine: &engine,
+        from,
+        backup: a.backup.clone(),
+        tables: table_names(&a.tables)?,
+        to_version: a.to_version,
+    })
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut detail = serde_json::to_value(&r)?;
+    detail["from"] = json!(a.from);
+    detail["seconds"] = json!(seconds);
+    project::audit_log(&env)
+        .await?
+        .append(vec![Entry::new("backup_restored", detail.clone())])
+        .await?;
+    let mut o = out::stdout();
+    if a.format == Format::Json {
+        writeln!(o, "{}", serde_json::to_string_pretty(&detail)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_restored(&mut o, &r, &env.name, seconds)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_restored(
+    o: &mut out::Stdout,
+    r: &restore::Restored,
+    env: &str,
+    seconds: f64,
+) -> std::io::Result<()> {
+    for t in &r.tables {
+        let registered = if r.catalog.contains(&t.table) {
+            "registered"
+        } else {
+            "NOT in the backup's catalog: run `medallion catalog sync`"
+        };
+        writeln!(
+            o,
+            "{:<40} version {:>5}  {:>5} files  {registered}",
+            t.table, t.version, t.files
+        )?;
+    }
+    for k in &r.metadata_kept {
+        writeln!(
+            o,
+            "kept the environment's own {k} (differs from the backup's)"
+        )?;
+    }
+    writeln!(
+        o,
+        "restored {} table(s) and {} metadata object(s) of `{env}` from backup {} (finished {}) in {seconds:.1} s",
+        r.tables.len(),
+        r.metadata_restored,
+        r.backup,
+        r.backup_finished_at
+    )
+}
+
+pub async fn table_restore(cli: &Cli, action: &TableAction) -> anyhow::Result<ExitCode> {
+    let TableAction::Restore {
+        table,
+        version,
+        env,
+        jobs,
+        dry_run,
+        format,
+    } = action;
+    let files = project::job_files(jobs)?;
+    let (engine, envs_file) = project::engine(cli, env, files.first().map(|f| f.as_path())).await?;
+    let schemas = project::schemas_dir(cli, Some(&envs_file));
+    let known = engine.known_schemas().await?;
+    let plans = plan::plan_all(&files, &schemas, known)
+        .await
+        .map_err(Error::Spec)?;
+    let name = TableName::parse(table).map_err(|message| Error::Input {
+        path: table.clone(),
+        message,
+    })?;
+    let log = project::audit_log(&engine.env).await?;
+    let trail = log.records().await?;
+    let r = rollback::rollback(&rollback::Rollback {
+        engine: &engine,
+        plans: &plans,
+        table: name.clone(),
+        version: *version,
+        run_id: medallion_core::maintain::new_run_id(),
+        trail: &trail,
+        dry_run: *dry_run,
+    })
+    .await?;
+    if !dry_run {
+        let mut e = Entry::new("table_restored", serde_json::to_value(&r)?);
+        e.table = Some(name.to_string());
+        e.version = r.version;
+        log.append(vec![e]).await?;
+    }
+    let mut o = out::stdout();
+    if *format == Format::Json {
+        writeln!(o, "{}", serde_json::to_string_pretty(&r)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let what = if *dry_run {
+        "would roll back"
+    } else {
+        "rolled back"
+    };
+    writeln!(
+        o,
+        "{what} {} from version {} to version {} ({} file(s) removed, {} restored)",
+        r.table, r.from_version, r.to_version, r.files_removed, r.files_restored
+    )?;
+    if let Some((bronze, from, to)) = &r.bookmark {
+        writeln!(
+            o,
+            "its bookmark on {bronze} moves from version {from} to {to}: the next run of `{}` processes the Bronze rows committed since again",
+            r.pipeline
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

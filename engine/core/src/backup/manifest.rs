@@ -1,0 +1,128 @@
+//! What a backup holds: `manifests/<id>.json`, written last.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::error::{Error, Result};
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub id: String,
+    pub environment: String,
+    /// The lake it was taken from.
+    pub lake: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The KMS key the backup's objects were written with (S3), if any.
+    pub kms_key: Option<String>,
+    /// `catalogs/<id>.json`.
+    pub catalog: String,
+    pub tables: Vec<TableBackup>,
+    /// `_medallion/` objects (audit trail, ledgers, suppression list, lineage, promotions).
+    pub metadata: Vec<FileEntry>,
+    /// Objects this backup copied, and their bytes (the rest an earlier backup holds).
+    pub copied_files: u64,
+    pub copied_bytes: u64,
+}
+
+/// One table at one version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableBackup {
+    /// `database.table`.
+    pub table: String,
+    pub version: i64,
+    /// The Delta table id (`metaData.id`).
+    pub table_id: String,
+    /// Its Delta log up to `version` (commits, checkpoints).
+    pub log: Vec<FileEntry>,
+    /// The data files `version` reads.
+    pub files: Vec<FileEntry>,
+}
+
+/// One object, its path relative to the lake root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+fn manifest_path(id: &str) -> String {
+    format!("manifests/{id}.json")
+}
+
+impl Manifest {
+    pub async fn write(&self, backup: &Store) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        backup.put(&manifest_path(&self.id), json.into()).await
+    }
+
+    /// Backup `id`, or the newest one.
+    pub async fn read(backup: &Store, id: Option<&str>) -> Result<Self> {
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => ids(backup).await?.pop().ok_or_else(|| {
+                Error::Config(format!(
+                    "{} holds no finished backup (no manifests/*.json): nothing to restore from",
+                    backup.location
+                ))
+            })?,
+        };
+        let bytes = backup.get(&manifest_path(&id)).await?;
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
+            path: format!("{}/{}", backup.location, manifest_path(&id)),
+            message: format!("not a backup manifest: {e}"),
+        })?;
+        if m.format != FORMAT {
+            return Err(Error::Config(format!(
+                "backup {id} has manifest format {}; this medallion reads format {FORMAT}",
+                m.format
+            )));
+        }
+        Ok(m)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableBackup> {
+        self.tables.iter().find(|t| t.table == name)
+    }
+}
+
+/// The finished backups' ids, oldest first.
+pub async fn ids(backup: &Store) -> Result<Vec<String>> {
+    let mut ids: Vec<String> = backup
+        .list("manifests/")
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            o.rel
+                .strip_prefix("manifests/")
+                .and_then(|n| n.strip_suffix(".json"))
+                .map(str::to_string)
+        })
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Every object the finished backups hold (path → entry), for incremental copies and for
+/// restoring versions older than a backup's own.
+pub async fn known(backup: &Store) -> Result<BTreeMap<String, FileEntry>> {
+    let mut out = BTreeMap::new();
+    for id in ids(backup).await? {
+        let m = Manifest::read(backup, Some(&id)).await?;
+        let entries = m
+            .tables
+            .iter()
+            .flat_map(|t| t.log.iter().chain(&t.files))
+            .chain(&m.metadata);
+        for e in entries {
+            out.insert(e.path.clone(), e.clone());
+        }
+    }
+    Ok(out)
+}

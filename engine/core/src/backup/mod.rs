@@ -1,0 +1,118 @@
+//! Backups of an environment and disaster recovery (docs/backup.md).
+//!
+//! A backup is a folder or S3 prefix outside every lake:
+//!
+//! ```text
+//! <backup>/lake/<database>/<table>/...   data files and Delta log entries, at the lake's paths
+//! <backup>/lake/_medallion/...           audit trail, ledgers, suppression list, lineage
+//! <backup>/catalogs/<id>.json            the catalog as it was (`medallion catalog export`)
+//! <backup>/manifests/<id>.json           what backup <id> holds: versions, files, SHA-256
+//! ```
+//!
+//! - [`take`]: each table at the version it has when the backup reaches it (its log up to
+//!   that version and the data files it reads), copied; files an earlier backup holds are not
+//!   copied again (Delta data files and log entries never change once written). The manifest
+//!   is written last: a backup without one did not finish and is ignored.
+//! - [`restore`]: tables the environment has lost, back at a backed-up version, every file's
+//!   SHA-256 checked against the manifest, the log copied newest first so that a restore cut
+//!   short leaves no readable older table; then the catalog and the metadata.
+//! - [`rollback`]: `medallion table restore`, Delta RESTORE of one table to an older version
+//!   (a bad run), with its bookmarks moved back so that nothing committed since is lost.
+//! - [`catalog_file`]: the catalog exported to and imported from a JSON document.
+
+pub mod catalog_file;
+mod manifest;
+pub mod restore;
+pub mod rollback;
+mod store;
+pub mod take;
+
+pub use manifest::{FileEntry, Manifest, TableBackup};
+pub use store::Store;
+
+use crate::env::Environment;
+use crate::error::{Error, Result};
+use crate::table::Location;
+
+/// The lake's folder in a backup.
+pub const LAKE: &str = "lake";
+/// The environment's own metadata in its lake (copied), and what of it is not.
+pub const METADATA: &str = "_medallion";
+const SCRATCH: &str = "_medallion/tmp/";
+
+/// Where a backup lives: a local folder (relative to the project root) or `s3://bucket/prefix`,
+/// written with SSE-KMS under `kms_key` when given. Refused inside any environment's lake.
+pub fn location(env: &Environment, url: &str, kms_key: Option<&str>) -> Result<Location> {
+    let loc = if url.starts_with("s3://") {
+        let u = url::Url::parse(&format!("{}/", url.trim_end_matches('/')))
+            .map_err(|e| Error::Config(format!("backup location `{url}`: {e}")))?;
+        Location::s3(u, crate::env::s3_options(kms_key))
+    } else if url.contains("://") {
+        return Err(Error::Config(format!(
+            "backup location `{url}`: use a folder or an s3:// URL"
+        )));
+    } else {
+        let p = crate::env::normalize(&env.project_root, std::path::Path::new(url));
+        Location::local(&p)?
+    };
+    check_outside_lakes(env, &loc, url)?;
+    Ok(loc)
+}
+
+fn check_outside_lakes(env: &Environment, loc: &Location, url: &str) -> Result<()> {
+    let lakes = std::iter::once((env.name.clone(), env.lake.clone()))
+        .chain(env.other_lakes.iter().cloned());
+    for (name, lake) in lakes {
+        let lake_url = match &lake {
+            crate::env::LakeRoot::Local(p) => Location::local(p)?.url,
+            crate::env::LakeRoot::S3 { .. } => env_lake_url(&lake)?,
+        };
+        let (a, b) = (loc.url.as_str(), lake_url.as_str());
+        if a.starts_with(b) || b.starts_with(a) {
+            return Err(Error::Config(format!(
+                "backup location `{url}` overlaps the lake of environment `{name}` ({lake}): a backup must \
+                 live outside every lake (another bucket, ideally in another region and account)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn env_lake_url(lake: &crate::env::LakeRoot) -> Result<url::Url> {
+    url::Url::parse(&format!("{}/", lake.to_string().trim_end_matches('/')))
+        .map_err(|e| Error::Config(e.to_string()))
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A backup id: sortable by time, unique.
+pub fn new_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &id[..8]
+    )
+}
+
+/// Whether a lake object (path relative to the lake root) is environment metadata a backup
+/// carries: everything under `_medallion/` except the scratch files of runs.
+pub fn is_backed_up_metadata(rel: &str) -> bool {
+    rel.starts_with("_medallion/") && !rel.starts_with(SCRATCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_files_are_not_metadata() {
+        assert!(is_backed_up_metadata(
+            "_medallion/audit/00000000000000000001.json"
+        ));
+        assert!(!is_backed_up_metadata("_medallion/tmp/run/x.parquet"));
+        assert!(!is_backed_up_metadata("_catalog/catalog.json"));
+    }
+}
