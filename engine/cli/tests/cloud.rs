@@ -5,28 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_glue::config::Credentials;
-
 mod common;
-use common::aws::{encryption, endpoint, list_keys, medallion, setup};
+use common::aws::{encryption, glue, list_keys, medallion, setup};
 use common::{project, root};
-
-async fn glue() -> aws_sdk_glue::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint())
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "medallion-tests",
-        ))
-        .load()
-        .await;
-    aws_sdk_glue::Client::new(&config)
-}
 
 /// (name, Hive type) of a Glue table's columns.
 fn columns(t: &aws_sdk_glue::types::Table) -> Vec<(String, String)> {

@@ -168,21 +168,30 @@ pub async fn table_restore(cli: &Cli, action: &TableAction) -> anyhow::Result<Ex
     })?;
     let log = project::audit_log(&engine.env).await?;
     let trail = log.records().await?;
+    let run_id = medallion_core::maintain::new_run_id();
     let r = rollback::rollback(&rollback::Rollback {
         engine: &engine,
         plans: &plans,
         table: name.clone(),
         version: *version,
-        run_id: medallion_core::maintain::new_run_id(),
+        run_id: run_id.clone(),
         trail: &trail,
         dry_run: *dry_run,
     })
     .await?;
     if !dry_run {
+        // The commit, as every commit is recorded (`audit verify` checks them), then what it was.
+        let mut commit = Entry::new(
+            "table_committed",
+            json!({ "layer": r.layer, "operation": "RESTORE", "restored_version": r.to_version }),
+        );
         let mut e = Entry::new("table_restored", serde_json::to_value(&r)?);
-        e.table = Some(name.to_string());
-        e.version = r.version;
-        log.append(vec![e]).await?;
+        for x in [&mut commit, &mut e] {
+            x.run_id = Some(run_id.clone());
+            x.table = Some(name.to_string());
+            x.version = r.version;
+        }
+        log.append(vec![commit, e]).await?;
     }
     let mut o = out::stdout();
     if *format == Format::Json {

@@ -30,8 +30,7 @@ pub fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 pub async fn setup() -> (tempfile::TempDir, String, String, String) {
-    let http = reqwest::Client::new();
-    if http
+    if reqwest::Client::new()
         .get(format!("{}/moto-api/", endpoint()))
         .send()
         .await
@@ -41,24 +40,8 @@ pub async fn setup() -> (tempfile::TempDir, String, String, String) {
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     let bucket = format!("medallion-cloud-{}", &id[..16]);
-    assert!(http
-        .put(format!("{}/{bucket}", endpoint()))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success());
-    let r = http
-        .post(format!("{}/", endpoint()))
-        .header("X-Amz-Target", "TrentService.CreateKey")
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
-    let key = v["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    create_bucket(&bucket).await;
+    let key = create_key().await;
     let prefix = format!("t{}_", &id[16..28]);
     let dir = project(); // environments.yaml is replaced below
     std::fs::write(
@@ -126,4 +109,77 @@ pub async fn encryption(bucket: &str, key: &str) -> (Option<String>, Option<Stri
         h("x-amz-server-side-encryption"),
         h("x-amz-server-side-encryption-aws-kms-key-id"),
     )
+}
+
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+
+pub async fn create_bucket(bucket: &str) {
+    let r = reqwest::Client::new()
+        .put(format!("{}/{bucket}", endpoint()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "create bucket {bucket}: {}",
+        r.status()
+    );
+}
+
+/// A new KMS key's id.
+pub async fn create_key() -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/", endpoint()))
+        .header("X-Amz-Target", "TrentService.CreateKey")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    v["KeyMetadata"]["KeyId"].as_str().unwrap().to_string()
+}
+
+/// Deletes every object of the bucket, then the bucket (a lost bucket).
+pub async fn delete_bucket(bucket: &str) {
+    let http = reqwest::Client::new();
+    for k in list_keys(bucket, "").await {
+        let r = http
+            .delete(format!("{}/{bucket}/{k}", endpoint()))
+            .header("Authorization", AUTH)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "DELETE {k}: {}", r.status());
+    }
+    let r = http
+        .delete(format!("{}/{bucket}", endpoint()))
+        .header("Authorization", AUTH)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "DELETE bucket {bucket}: {}",
+        r.status()
+    );
+}
+
+/// A Glue client of the local server.
+pub async fn glue() -> aws_sdk_glue::Client {
+    use aws_config::{BehaviorVersion, Region};
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_sdk_glue::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "medallion-tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_glue::Client::new(&config)
 }

@@ -62,29 +62,17 @@ impl Manifest {
         backup.put(&manifest_path(&self.id), json.into()).await
     }
 
-    /// Backup `id`, or the newest one.
+    /// Backup `id`, or the newest one (by its finishing time).
     pub async fn read(backup: &Store, id: Option<&str>) -> Result<Self> {
-        let id = match id {
-            Some(id) => id.to_string(),
-            None => ids(backup).await?.pop().ok_or_else(|| {
-                Error::Config(format!(
-                    "{} holds no finished backup (no manifests/*.json): nothing to restore from",
-                    backup.location
-                ))
-            })?,
-        };
-        let bytes = backup.get(&manifest_path(&id)).await?;
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
-            path: format!("{}/{}", backup.location, manifest_path(&id)),
-            message: format!("not a backup manifest: {e}"),
-        })?;
-        if m.format != FORMAT {
-            return Err(Error::Config(format!(
-                "backup {id} has manifest format {}; this medallion reads format {FORMAT}",
-                m.format
-            )));
+        if let Some(id) = id {
+            return read_one(backup, id).await;
         }
-        Ok(m)
+        all(backup).await?.pop().ok_or_else(|| {
+            Error::Config(format!(
+                "{} holds no finished backup (no manifests/*.json): nothing to restore from",
+                backup.location
+            ))
+        })
     }
 
     pub fn table(&self, name: &str) -> Option<&TableBackup> {
@@ -92,29 +80,42 @@ impl Manifest {
     }
 }
 
-/// The finished backups' ids, oldest first.
-pub async fn ids(backup: &Store) -> Result<Vec<String>> {
-    let mut ids: Vec<String> = backup
-        .list("manifests/")
-        .await?
-        .into_iter()
-        .filter_map(|o| {
-            o.rel
-                .strip_prefix("manifests/")
-                .and_then(|n| n.strip_suffix(".json"))
-                .map(str::to_string)
-        })
-        .collect();
-    ids.sort();
-    Ok(ids)
+async fn read_one(backup: &Store, id: &str) -> Result<Manifest> {
+    let bytes = backup.get(&manifest_path(id)).await?;
+    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Input {
+        path: format!("{}/{}", backup.location, manifest_path(id)),
+        message: format!("not a backup manifest: {e}"),
+    })?;
+    if m.format != FORMAT {
+        return Err(Error::Config(format!(
+            "backup {id} has manifest format {}; this medallion reads format {FORMAT}",
+            m.format
+        )));
+    }
+    Ok(m)
+}
+
+/// The finished backups, oldest first.
+pub async fn all(backup: &Store) -> Result<Vec<Manifest>> {
+    let mut out = Vec::new();
+    for o in backup.list("manifests/").await? {
+        let id = o
+            .rel
+            .strip_prefix("manifests/")
+            .and_then(|n| n.strip_suffix(".json"));
+        if let Some(id) = id {
+            out.push(read_one(backup, id).await?);
+        }
+    }
+    out.sort_by(|a, b| (&a.finished_at, &a.id).cmp(&(&b.finished_at, &b.id)));
+    Ok(out)
 }
 
 /// Every object the finished backups hold (path → entry), for incremental copies and for
 /// restoring versions older than a backup's own.
 pub async fn known(backup: &Store) -> Result<BTreeMap<String, FileEntry>> {
     let mut out = BTreeMap::new();
-    for id in ids(backup).await? {
-        let m = Manifest::read(backup, Some(&id)).await?;
+    for m in all(backup).await? {
         let entries = m
             .tables
             .iter()

@@ -228,9 +228,11 @@ async fn restore_table(from: &Store, lake: &Store, p: &Plan, id: &str) -> Result
     // finished by the next restore), never a readable older version of the table.
     let mut log = p.log.clone();
     log.sort_by_key(|e| std::cmp::Reverse(log_version(&e.path)));
+    crate::pipeline::fault_point("restore_before_log");
     for e in &log {
         out.bytes += copy_back(from, lake, e).await?;
         out.files += 1;
+        crate::pipeline::fault_point("restore_in_log");
     }
     lake.delete(&marker(&p.name)).await?;
     Ok(out)

@@ -138,14 +138,22 @@ fn missing_files(name: &str, version: i64, e: deltalake::DeltaTableError) -> Err
     Error::table(name, e)
 }
 
-/// A DELETE after `version` (retention, erasure, a user's) removed rows that must stay gone.
+/// A DELETE after `version` (retention, erasure, a user's) removed rows that must stay gone;
+/// a commit the log no longer holds (log retention, an erasure's log clean-up) cannot be
+/// checked, so versions before it are not restored either.
 async fn refuse_deletes(
     t: &deltalake::DeltaTable,
     name: &str,
     version: i64,
     current: i64,
 ) -> Result<()> {
-    for (v, info) in table::commit_infos(t, version, current).await? {
+    for v in version + 1..=current {
+        let Some(info) = table::commit_entry(t, v).await? else {
+            return Err(Error::Conflict(format!(
+                "{name}: the Delta log no longer holds version {v} (log retention or an erasure removed it), so                  what it changed cannot be checked; versions before {v} are not restored"
+            )));
+        };
+        let Some(info) = info else { continue };
         if info.operation.as_deref() == Some("DELETE") {
             return Err(Error::Conflict(format!(
                 "{name}: version {v} deleted rows ({}); restoring version {version} would bring them back. \

@@ -69,6 +69,7 @@ pub async fn take(b: &Backup<'_>) -> Result<Manifest> {
     m.metadata = metadata(b, &lake, &known, &mut m).await?;
     let catalog = super::catalog_file::export(&*b.engine.catalog, env).await?;
     b.to.put(&m.catalog, catalog).await?;
+    crate::pipeline::fault_point("backup_before_manifest");
     m.finished_at = super::now();
     m.write(&b.to).await?;
     Ok(m)

@@ -216,7 +216,8 @@ impl Engine {
 /// Test hook of debug builds: `MEDALLION_FAULT=<point>` aborts the process at that point
 /// (SIGABRT: no cleanup, as a kill -9 would), to test what a crash between commits leaves.
 /// Points: `after_bronze_commit`, `after_quarantine_commit`, `after_silver_commit`, and
-/// `before_commit_record` (after a commit, before its audit record).
+/// `before_commit_record` (after a commit, before its audit record); backups:
+/// `backup_before_manifest`, `restore_before_log`, `restore_in_log` (after the first log entry).
 pub(crate) fn fault_point(point: &str) {
     if cfg!(debug_assertions) && std::env::var("MEDALLION_FAULT").is_ok_and(|v| v == point) {
         eprintln!("medallion: MEDALLION_FAULT={point}: aborting (test hook)");

