@@ -70,6 +70,7 @@ pub async fn restore(r: &Restore<'_>) -> Result<Restored> {
         plans.push(plan(r, &m, &known, name).await?);
     }
     refuse_existing(&lake, &plans, &m.id).await?;
+    refuse_diverged_trail(&lake, &m).await?;
     let mut out = Restored {
         backup: m.id.clone(),
         backup_finished_at: m.finished_at.clone(),
@@ -205,6 +206,31 @@ async fn refuse_existing(lake: &Store, plans: &[Plan], id: &str) -> Result<()> {
         "{} exist(s) in the lake: a restore only recreates tables the environment lost. Roll a table \
          back with `medallion table restore TABLE --version N`, or delete it first",
         present.join(", ")
+    )))
+}
+
+/// A trail the environment started after the loss (a run or query before the restore) has
+/// records at the positions of the backup's: both cannot be one chain. Refused before anything
+/// is copied. A trail that goes on past the backup (a partial loss) is the environment's and
+/// is kept.
+async fn refuse_diverged_trail(lake: &Store, m: &Manifest) -> Result<()> {
+    let mut diverged = 0;
+    let records = m
+        .metadata
+        .iter()
+        .filter(|e| e.path.starts_with("_medallion/audit/") && !e.path.ends_with("/HEAD.json"));
+    for e in records {
+        if lake.size(&e.path).await?.is_some() && sha256_hex(&lake.get(&e.path).await?) != e.sha256
+        {
+            diverged += 1;
+        }
+    }
+    if diverged == 0 {
+        return Ok(());
+    }
+    Err(Error::Conflict(format!(
+        "the environment's audit trail ({}/_medallion/audit) has {diverged} record(s) at positions the backup's          trail holds other records: a new trail was started after the loss (a run or a query before the          restore). Nothing was restored. Restore into a lake nothing has used since the loss (restore first),          or move that trail aside",
+        lake.location
     )))
 }
 
