@@ -321,6 +321,10 @@ struct RestoreArgs {
     /// An older version of the one table named by --tables (its files must be in the backup).
     #[arg(long)]
     to_version: Option<i64>,
+    /// Restore although the environment's trail records erasures after the backup was taken
+    /// (run them again right after: the restored tables may hold those people's rows).
+    #[arg(long)]
+    allow_erased: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }

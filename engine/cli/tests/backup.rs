@@ -555,3 +555,74 @@ async fn disaster_recovery_on_s3_and_glue() {
         bronze
     );
 }
+
+#[test]
+fn a_backup_older_than_an_erasure_is_not_restored_silently() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "C002",
+            "--reason",
+            "ticket 7",
+        ],
+    );
+    let after = csv(d, "SELECT count(*) FROM silver.orders");
+    std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
+    let args = [
+        "restore",
+        "--env",
+        "dev",
+        "--from",
+        "bk",
+        "--tables",
+        "silver.orders",
+    ];
+    let (code, err) = fails(d, &args);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("taken before 1 erasure(s)") && err.contains("ticket 7"),
+        "{err}"
+    );
+    assert!(
+        !d.join("lake/dev/silver/orders").exists(),
+        "refused before anything was copied"
+    );
+
+    let (code, _, err) = medallion_with_fault(d, None, &[&args[..], &["--allow-erased"]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("erase `\"customer\"` again now")
+            || err.contains("erase `customer` again now"),
+        "{err}"
+    );
+    assert_ne!(
+        csv(d, "SELECT count(*) FROM silver.orders"),
+        after,
+        "the person's rows are back"
+    );
+    ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "C002",
+            "--reason",
+            "ticket 7, after the restore",
+        ],
+    );
+    assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), after);
+}

@@ -87,22 +87,29 @@ pub async fn restore(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let (env, catalog) = project::environment(cli, &a.env).await?;
     let from = Store::open(&backup::location(&env, &a.from, None)?)?;
     let engine = Engine::new(env.clone(), catalog);
+    let log = project::audit_log(&env).await?;
     let r = restore::restore(&restore::Restore {
         engine: &engine,
         from,
         backup: a.backup.clone(),
         tables: table_names(&a.tables)?,
         to_version: a.to_version,
+        trail: &log.records().await?,
+        allow_erased: a.allow_erased,
     })
     .await?;
     let seconds = started.elapsed().as_secs_f64();
     let mut detail = serde_json::to_value(&r)?;
     detail["from"] = json!(a.from);
     detail["seconds"] = json!(seconds);
+    // A fresh handle: the restore wrote the trail's earlier records.
     project::audit_log(&env)
         .await?
         .append(vec![Entry::new("backup_restored", detail.clone())])
         .await?;
+    for e in &r.erasures_since_backup {
+        eprintln!("medallion: erase `{}` again now (erasure of {}, reason {}): the restored tables may hold the person's rows", e["subject"].as_str().unwrap_or("?"), e["at"].as_str().unwrap_or("?"), e["reason"]);
+    }
     let mut o = out::stdout();
     if a.format == Format::Json {
         writeln!(o, "{}", serde_json::to_string_pretty(&detail)?)?;

@@ -24,6 +24,10 @@ pub struct Restore<'a> {
     pub tables: Option<Vec<TableName>>,
     /// An older version than the backup's (one table only).
     pub to_version: Option<i64>,
+    /// The environment's audit trail as it is (empty after a total loss).
+    pub trail: &'a [crate::audit::Record],
+    /// Restore even though erasures ran after the backup was taken (they must be run again).
+    pub allow_erased: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -35,6 +39,9 @@ pub struct Restored {
     pub metadata_restored: u64,
     pub metadata_kept: Vec<String>,
     pub catalog: Vec<String>,
+    /// Erasures the environment's trail records after the backup started (subject, key hash,
+    /// time): the restored tables may hold those people's rows again.
+    pub erasures_since_backup: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -74,6 +81,7 @@ pub async fn restore(r: &Restore<'_>) -> Result<Restored> {
     let mut out = Restored {
         backup: m.id.clone(),
         backup_finished_at: m.finished_at.clone(),
+        erasures_since_backup: erasures_since(r, &m)?,
         ..Default::default()
     };
     for p in &plans {
@@ -83,6 +91,38 @@ pub async fn restore(r: &Restore<'_>) -> Result<Restored> {
     metadata(&r.from, &lake, &m, &mut out).await?;
     out.catalog = catalog(r, &m, &plans).await?;
     Ok(out)
+}
+
+/// Erasures after the backup started: its tables may hold the erased people's rows. Refused
+/// unless the user takes it on (and erases them again right after).
+fn erasures_since(r: &Restore<'_>, m: &Manifest) -> Result<Vec<serde_json::Value>> {
+    let since: Vec<serde_json::Value> = r
+        .trail
+        .iter()
+        .filter(|x| x.action == "erasure" && x.at >= m.started_at)
+        .map(|x| {
+            serde_json::json!({ "at": x.at, "seq": x.seq, "subject": x.detail["subject"],
+                "key_hash": x.detail["key_hash"], "reason": x.detail["reason"] })
+        })
+        .collect();
+    if since.is_empty() || r.allow_erased {
+        return Ok(since);
+    }
+    let list: Vec<String> = since
+        .iter()
+        .map(|e| {
+            format!(
+                "{} `{}` (audit record {}, reason {})",
+                e["at"], e["subject"], e["seq"], e["reason"]
+            )
+        })
+        .collect();
+    Err(Error::Conflict(format!(
+        "backup {} was taken before {} erasure(s) recorded in the environment's trail: {}. Its tables may hold          those people's rows. Restore a newer backup, or pass --allow-erased and run the same erasures again          right after the restore",
+        m.id,
+        since.len(),
+        list.join("; ")
+    )))
 }
 
 fn selected(r: &Restore<'_>, m: &Manifest) -> Result<Vec<TableName>> {
