@@ -322,8 +322,6 @@ impl Deduper {
     }
 }
 
-/// `DESC NULLS FIRST`: `Less` when `a` sorts before `b`.
-
 /// One row's key, `latest_by` and tie-breakers, as `push` reads them.
 struct RowInfo<'a> {
     key: &'a [u8],

@@ -48,7 +48,9 @@ pub struct RolledBack {
 }
 
 /// Which pipeline writes the table, its layer, and Silver's bookmark (app id, Bronze table).
-fn owner(r: &Rollback<'_>) -> Result<(String, &'static str, Option<(String, String)>)> {
+type Owner = (String, &'static str, Option<(String, String)>);
+
+fn owner(r: &Rollback<'_>) -> Result<Owner> {
     for p in r.plans {
         let job = &p.job;
         let bronze = job.bronze_table().to_string();

@@ -230,22 +230,39 @@ impl Staged {
     }
 }
 
-/// Properties that follow the spec on every commit: the pinned schema and how PII was
-
+/// A Delta add path (percent-encoded) as a path on storage; a `%` not followed by two hex
+/// digits stays as it is.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        let hex = |b: Option<&u8>| b.and_then(|c| (*c as char).to_digit(16));
+        if let (b'%', Some(hi), Some(lo)) = (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2)))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
     }
     String::from_utf8_lossy(&out).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn add_paths_are_decoded_and_stray_percents_kept() {
+        assert_eq!(
+            percent_decode("day=2026-11-01/part%201.parquet"),
+            "day=2026-11-01/part 1.parquet"
+        );
+        assert_eq!(percent_decode("a%3Db"), "a=b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("x%+1y"), "x%+1y");
+        assert_eq!(percent_decode("é%zz"), "é%zz");
+    }
 }
