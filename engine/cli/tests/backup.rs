@@ -626,3 +626,72 @@ fn a_backup_older_than_an_erasure_is_not_restored_silently() {
     );
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), after);
 }
+
+#[test]
+fn an_older_version_comes_back_when_a_backup_holds_its_files() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let v0 = csv(d, "SELECT count(*) FROM silver.orders");
+    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    more_orders(d);
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
+
+    let (_, err) = fails(
+        d,
+        &[
+            "restore",
+            "--env",
+            "dev",
+            "--from",
+            "bk",
+            "--to-version",
+            "0",
+        ],
+    );
+    assert!(
+        err.contains("--to-version is a version of one table"),
+        "{err}"
+    );
+    let (_, err) = fails(
+        d,
+        &[
+            "restore",
+            "--env",
+            "dev",
+            "--from",
+            "bk",
+            "--tables",
+            "silver.orders",
+            "--to-version",
+            "7",
+        ],
+    );
+    assert!(err.contains("holds silver.orders up to version 1"), "{err}");
+    let out = ok(
+        d,
+        &[
+            "restore",
+            "--env",
+            "dev",
+            "--from",
+            "bk",
+            "--tables",
+            "silver.orders",
+            "--to-version",
+            "0",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(json(&out)["tables"][0]["version"], 0, "{out}");
+    assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), v0);
+    // The trail's records of the commits the restore discarded are explained, not errors.
+    let verify = ok(d, &["audit", "verify", "--env", "dev"]);
+    assert!(verify.contains("intact") && verify.contains("discarded by the restore of an older version"), "{verify}");
+    // And the table goes on from there.
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    assert!(ok(d, &["audit", "verify", "--env", "dev"]).contains("intact"));
+}

@@ -94,7 +94,7 @@ pub async fn restore(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
         backup: a.backup.clone(),
         tables: table_names(&a.tables)?,
         to_version: a.to_version,
-        trail: &log.records().await?,
+        log: &log,
         allow_erased: a.allow_erased,
     })
     .await?;

@@ -93,12 +93,32 @@ pub async fn verify(
     tables.dedup();
     v.tables = tables.len() as u64;
     let mut by_commit: HashMap<(String, i64), Vec<&Record>> = HashMap::new();
+    let rewinds = rewinds(&records);
+    let mut discarded: BTreeMap<(String, u64), u64> = BTreeMap::new();
     for r in &records {
         if let ("table_committed" | "commit_unrecorded", Some(t), Some(ver)) =
             (r.action.as_str(), &r.table, r.version)
         {
+            let rewound = rewinds
+                .iter()
+                .find(|(table, seq, to)| table == t && *seq > r.seq && ver > *to);
+            if let Some((_, seq, _)) = rewound {
+                *discarded.entry((t.clone(), *seq)).or_default() += 1;
+                continue;
+            }
             by_commit.entry((t.clone(), ver)).or_default().push(r);
         }
+    }
+    for ((table, seq), n) in discarded {
+        v.findings.push(Finding {
+            severity: Severity::Warning,
+            seq: Some(seq),
+            table: Some(table.clone()),
+            version: None,
+            message: format!(
+                "{n} recorded commit(s) of {table} were discarded by the restore of an older version from a backup (record {seq})"
+            ),
+        });
     }
     let mut created: HashMap<String, Option<i64>> = HashMap::new();
     for name in &tables {
@@ -143,6 +163,21 @@ pub async fn verify(
         });
     }
     Ok(v)
+}
+
+/// Restores from a backup that put a table back at an older version (`backup_restored`):
+/// (table, the restore's record, the version restored). Commits recorded before it with a
+/// later version are no longer in the table's log, and rightly so.
+fn rewinds(records: &[Record]) -> Vec<(String, u64, i64)> {
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| r.action == "backup_restored") {
+        for t in r.detail["tables"].as_array().into_iter().flatten() {
+            if let (Some(name), Some(v)) = (t["table"].as_str(), t["version"].as_i64()) {
+                out.push((name.to_string(), r.seq, v));
+            }
+        }
+    }
+    out
 }
 
 /// The chain: positions without holes, each record's `seq` its position, its `prev` the

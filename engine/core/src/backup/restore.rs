@@ -24,8 +24,8 @@ pub struct Restore<'a> {
     pub tables: Option<Vec<TableName>>,
     /// An older version than the backup's (one table only).
     pub to_version: Option<i64>,
-    /// The environment's audit trail as it is (empty after a total loss).
-    pub trail: &'a [crate::audit::Record],
+    /// The environment's audit trail (empty after a total loss): erasures since the backup.
+    pub log: &'a crate::audit::AuditLog,
     /// Restore even though erasures ran after the backup was taken (they must be run again).
     pub allow_erased: bool,
 }
@@ -81,7 +81,7 @@ pub async fn restore(r: &Restore<'_>) -> Result<Restored> {
     let mut out = Restored {
         backup: m.id.clone(),
         backup_finished_at: m.finished_at.clone(),
-        erasures_since_backup: erasures_since(r, &m)?,
+        erasures_since_backup: erasures_since(r, &m, &r.log.records().await?)?,
         ..Default::default()
     };
     for p in &plans {
@@ -95,9 +95,12 @@ pub async fn restore(r: &Restore<'_>) -> Result<Restored> {
 
 /// Erasures after the backup started: its tables may hold the erased people's rows. Refused
 /// unless the user takes it on (and erases them again right after).
-fn erasures_since(r: &Restore<'_>, m: &Manifest) -> Result<Vec<serde_json::Value>> {
-    let since: Vec<serde_json::Value> = r
-        .trail
+fn erasures_since(
+    r: &Restore<'_>,
+    m: &Manifest,
+    trail: &[crate::audit::Record],
+) -> Result<Vec<serde_json::Value>> {
+    let since: Vec<serde_json::Value> = trail
         .iter()
         .filter(|x| x.action == "erasure" && x.at >= m.started_at)
         .map(|x| {
