@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 mod common;
 use common::{medallion_with_fault, project};
 
+/// The words of a command line without quoting (`w("backup --env dev")`).
+fn w(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 fn ok(d: &Path, args: &[&str]) -> String {
     let (code, out, err) = medallion_with_fault(d, None, args);
     assert_eq!(code, Some(0), "medallion {args:?}\n{out}\n{err}");
@@ -48,7 +53,7 @@ fn state(d: &Path) -> String {
 
 /// The catalog's tables without their timestamps (a restore registers them anew).
 fn catalog(d: &Path) -> Vec<serde_json::Value> {
-    let mut doc = json(&ok(d, &["catalog", "export", "--env", "dev"]));
+    let mut doc = json(&ok(d, &w("catalog export --env dev")));
     let tables = doc["tables"].as_array_mut().unwrap();
     for t in tables.iter_mut() {
         let o = t.as_object_mut().unwrap();
@@ -92,18 +97,10 @@ fn more_orders(d: &Path) {
 fn a_lost_lake_comes_back_from_its_backup() {
     let dir = project();
     let d = dir.path();
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     let first = json(&ok(
         d,
-        &[
-            "backup",
-            "--env",
-            "dev",
-            "--to",
-            "backups/dev",
-            "--format",
-            "json",
-        ],
+        &w("backup --env dev --to backups/dev --format json"),
     ));
     assert!(first["copied_files"].as_u64().unwrap() > 20, "{first}");
 
@@ -111,33 +108,17 @@ fn a_lost_lake_comes_back_from_its_backup() {
     let lake_files = files_under(&d.join("backups/dev/lake"));
     let again = json(&ok(
         d,
-        &[
-            "backup",
-            "--env",
-            "dev",
-            "--to",
-            "backups/dev",
-            "--format",
-            "json",
-        ],
+        &w("backup --env dev --to backups/dev --format json"),
     ));
     assert_eq!(files_under(&d.join("backups/dev/lake")), lake_files);
     assert!(again["copied_files"].as_u64().unwrap() <= 2, "{again}");
 
     // New orders: only the new files are copied.
     more_orders(d);
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     let third = json(&ok(
         d,
-        &[
-            "backup",
-            "--env",
-            "dev",
-            "--to",
-            "backups/dev",
-            "--format",
-            "json",
-        ],
+        &w("backup --env dev --to backups/dev --format json"),
     ));
     let new_files = files_under(&d.join("backups/dev/lake")).len() - lake_files.len();
     assert!(new_files > 0, "{third}");
@@ -148,19 +129,19 @@ fn a_lost_lake_comes_back_from_its_backup() {
     // A query before the restore starts a new audit trail: the restore refuses to mix them.
     let (code, _, _) = medallion_with_fault(d, None, &["sql", "SELECT 1", "--env", "dev"]);
     assert_eq!(code, Some(0));
-    let (code, err) = fails(d, &["restore", "--env", "dev", "--from", "backups/dev"]);
+    let (code, err) = fails(d, &w("restore --env dev --from backups/dev"));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("a new trail was started after the loss"),
         "{err}"
     );
     std::fs::remove_dir_all(d.join("lake/dev")).unwrap();
-    let out = ok(d, &["restore", "--env", "dev", "--from", "backups/dev"]);
+    let out = ok(d, &w("restore --env dev --from backups/dev"));
     assert!(out.contains("restored 8 table(s)"), "{out}");
     assert_eq!((state(d), catalog(d)), before, "the restored lake differs");
-    let verify = ok(d, &["audit", "verify", "--env", "dev"]);
+    let verify = ok(d, &w("audit verify --env dev"));
     assert!(verify.contains("intact"), "{verify}");
-    let trail = json(&ok(d, &["audit", "--env", "dev", "--format", "json"]));
+    let trail = json(&ok(d, &w("audit --env dev --format json")));
     let actions: Vec<&str> = trail
         .as_array()
         .unwrap()
@@ -175,7 +156,7 @@ fn a_lost_lake_comes_back_from_its_backup() {
     assert!(actions.contains(&"backup_restored"), "{actions:?}");
 
     // The source ledger came back too: the next run ingests nothing again.
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     assert_eq!(state(d), before.0);
 }
 
@@ -183,30 +164,30 @@ fn a_lost_lake_comes_back_from_its_backup() {
 fn a_damaged_backup_or_a_cut_short_restore_is_never_a_silently_older_table() {
     let dir = project();
     let d = dir.path();
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     more_orders(d);
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     let orders = csv(d, "SELECT count(*) FROM silver.orders");
     // A backup killed before its manifest does not count: the restore takes the one before.
-    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    ok(d, &w("backup --env dev --to bk"));
     let (code, _, _) = medallion_with_fault(
         d,
         Some("backup_before_manifest"),
-        &["backup", "--env", "dev", "--to", "bk"],
+        &w("backup --env dev --to bk"),
     );
     assert_eq!(code, None, "not killed at the fault point");
     assert_eq!(files_under(&d.join("bk/manifests")).len(), 1);
 
     // Outside every lake, and only into its own environment.
-    let (_, err) = fails(d, &["backup", "--env", "dev", "--to", "lake/dev/backup"]);
+    let (_, err) = fails(d, &w("backup --env dev --to lake/dev/backup"));
     assert!(
         err.contains("overlaps the lake of environment `dev`"),
         "{err}"
     );
-    let (code, err) = fails(d, &["restore", "--env", "dev", "--from", "bk"]);
+    let (code, err) = fails(d, &w("restore --env dev --from bk"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("exist(s) in the lake"), "{err}");
-    let (_, err) = fails(d, &["restore", "--env", "staging", "--from", "bk"]);
+    let (_, err) = fails(d, &w("restore --env staging --from bk"));
     assert!(err.contains("is of environment `dev`"), "{err}");
 
     std::fs::rename(d.join("lake/dev"), d.join("lost")).unwrap();
@@ -219,18 +200,7 @@ fn a_damaged_backup_or_a_cut_short_restore_is_never_a_silently_older_table() {
     let mut bad = good.clone();
     bad[100] ^= 1;
     std::fs::write(&victim, &bad).unwrap();
-    let (code, err) = fails(
-        d,
-        &[
-            "restore",
-            "--env",
-            "dev",
-            "--from",
-            "bk",
-            "--tables",
-            "silver.orders",
-        ],
-    );
+    let (code, err) = fails(d, &w("restore --env dev --from bk --tables silver.orders"));
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("the backup is damaged")
@@ -279,25 +249,16 @@ fn a_damaged_backup_or_a_cut_short_restore_is_never_a_silently_older_table() {
 fn a_bad_run_is_rolled_back_and_nothing_is_lost() {
     let dir = project();
     let d = dir.path();
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     let v0 = state(d);
     more_orders(d);
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     let v1 = csv(d, "SELECT count(*) FROM silver.orders");
     assert_ne!(v0, state(d));
 
     let dry = ok(
         d,
-        &[
-            "table",
-            "restore",
-            "silver.orders",
-            "--version",
-            "0",
-            "--env",
-            "dev",
-            "--dry-run",
-        ],
+        &w("table restore silver.orders --version 0 --env dev --dry-run"),
     );
     assert!(
         dry.contains("would roll back silver.orders from version 1 to version 0"),
@@ -305,17 +266,7 @@ fn a_bad_run_is_rolled_back_and_nothing_is_lost() {
     );
     let out = ok(
         d,
-        &[
-            "table",
-            "restore",
-            "silver.orders",
-            "--version",
-            "0",
-            "--env",
-            "dev",
-            "--format",
-            "json",
-        ],
+        &w("table restore silver.orders --version 0 --env dev --format json"),
     );
     let r = json(&out);
     assert_eq!(
@@ -335,70 +286,27 @@ fn a_bad_run_is_rolled_back_and_nothing_is_lost() {
     );
     // The next run processes again what Bronze got since: nothing lost, nothing twice.
     let quarantine = csv(d, "SELECT count(*) FROM silver.orders_quarantine");
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), v1);
     assert_eq!(
         csv(d, "SELECT count(*) FROM silver.orders_quarantine"),
         quarantine
     );
-    let verify = ok(d, &["audit", "verify", "--env", "dev"]);
+    let verify = ok(d, &w("audit verify --env dev"));
     assert!(verify.contains("intact"), "{verify}");
 
-    let (code, err) = fails(
-        d,
-        &[
-            "table",
-            "restore",
-            "bronze.orders",
-            "--version",
-            "0",
-            "--env",
-            "dev",
-        ],
-    );
+    let (code, err) = fails(d, &w("table restore bronze.orders --version 0 --env dev"));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("Bronze or quarantine table"), "{err}");
-    let (_, err) = fails(
-        d,
-        &[
-            "table",
-            "restore",
-            "silver.orders",
-            "--version",
-            "9",
-            "--env",
-            "dev",
-        ],
-    );
+    let (_, err) = fails(d, &w("table restore silver.orders --version 9 --env dev"));
     assert!(err.contains("give an older version"), "{err}");
 
     // After an erasure, no version from before it comes back.
     ok(
         d,
-        &[
-            "erase",
-            "--env",
-            "dev",
-            "--subject",
-            "customer",
-            "--key",
-            "C002",
-            "--reason",
-            "test",
-        ],
+        &w("erase --env dev --subject customer --key C002 --reason test"),
     );
-    let (code, err) = fails(
-        d,
-        &[
-            "table",
-            "restore",
-            "silver.orders",
-            "--version",
-            "3",
-            "--env",
-            "dev",
-        ],
-    );
+    let (code, err) = fails(d, &w("table restore silver.orders --version 3 --env dev"));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("deleted rows")
@@ -408,17 +316,50 @@ fn a_bad_run_is_rolled_back_and_nothing_is_lost() {
     );
     let (_, err) = fails(
         d,
-        &[
-            "table",
-            "restore",
-            "gold.daily_revenue",
-            "--version",
-            "0",
-            "--env",
-            "dev",
-        ],
+        &w("table restore gold.daily_revenue --version 0 --env dev"),
     );
     assert!(err.contains("an erasure ran"), "{err}");
+}
+
+/// `medallion ARGS` against the S3 server, which must succeed.
+fn aws_ok(p: &Path, args: &[&str]) -> String {
+    let (code, out, err) = common::aws::medallion(p, args);
+    assert_eq!(code, 0, "medallion {args:?}\n{out}\n{err}");
+    out
+}
+
+/// prod's Gold tables, Bronze orders and catalog (without timestamps).
+fn prod_state(p: &Path) -> (String, serde_json::Value) {
+    let sql = |q: &str| aws_ok(p, &["sql", "--env", "prod", "--format", "csv", q]);
+    let data = [
+        "SELECT * FROM gold.daily_revenue ORDER BY day",
+        "SELECT * FROM gold.revenue_by_country ORDER BY country",
+        "SELECT * FROM gold.hourly_device_stats ORDER BY device_id, hour",
+        "SELECT count(*) FROM bronze.orders",
+    ]
+    .map(sql)
+    .concat();
+    let mut doc = json(&aws_ok(p, &w("catalog export --env prod")));
+    for t in doc["tables"].as_array_mut().unwrap() {
+        let o = t.as_object_mut().unwrap();
+        o.remove("created_at");
+        o.remove("updated_at");
+    }
+    (data, doc["tables"].clone())
+}
+
+/// The disaster: the lake's bucket and its Glue databases are gone; the platform recreates
+/// an empty bucket.
+async fn lose_the_lake(bucket: &str, prefix: &str) {
+    use common::aws::{create_bucket, delete_bucket, glue, list_keys};
+    delete_bucket(bucket).await;
+    let glue = glue().await;
+    for db in ["bronze", "silver", "gold"] {
+        let name = format!("{prefix}{db}");
+        glue.delete_database().name(name).send().await.unwrap();
+    }
+    create_bucket(bucket).await;
+    assert!(list_keys(bucket, "").await.is_empty(), "the lake is gone");
 }
 
 /// The disaster-recovery drill on S3 + KMS + Glue (moto): back the example lake up to another
@@ -426,60 +367,29 @@ fn a_bad_run_is_rolled_back_and_nothing_is_lost() {
 /// Glue tables and the audit trail are what they were. Prints the measured recovery time.
 #[tokio::test]
 async fn disaster_recovery_on_s3_and_glue() {
-    use common::aws::{
-        create_bucket, create_key, delete_bucket, encryption, glue, list_keys, medallion, setup,
-    };
+    use common::aws::{create_bucket, create_key, encryption, glue, list_keys, setup};
     let (dir, bucket, _key, prefix) = setup().await;
     let p = dir.path();
-    let ok = |args: &[&str]| {
-        let (code, out, err) = medallion(p, args);
-        assert_eq!(code, 0, "medallion {args:?}\n{out}\n{err}");
-        out
-    };
-    ok(&["run", "jobs/", "--env", "prod"]);
-    let gold = |ok: &dyn Fn(&[&str]) -> String| {
-        [
-            "daily_revenue ORDER BY day",
-            "revenue_by_country ORDER BY country",
-            "hourly_device_stats ORDER BY device_id, hour",
-        ]
-        .map(|t| {
-            ok(&[
-                "sql",
-                "--env",
-                "prod",
-                "--format",
-                "csv",
-                &format!("SELECT * FROM gold.{t}"),
-            ])
-        })
-        .concat()
-    };
-    let catalog = |ok: &dyn Fn(&[&str]) -> String| {
-        let mut doc = json(&ok(&["catalog", "export", "--env", "prod"]));
-        for t in doc["tables"].as_array_mut().unwrap() {
-            let o = t.as_object_mut().unwrap();
-            o.remove("created_at");
-            o.remove("updated_at");
-        }
-        doc["tables"].clone()
-    };
-    let before = (gold(&ok), catalog(&ok));
+    aws_ok(p, &w("run jobs/ --env prod"));
+    let before = prod_state(p);
     assert!(before.1.as_array().unwrap().len() >= 12, "{}", before.1);
 
     let backups = format!("{bucket}-dr");
     create_bucket(&backups).await;
     let backup_key = create_key().await;
     let to = format!("s3://{backups}/prod");
-    ok(&[
-        "backup",
-        "--env",
-        "prod",
-        "--to",
-        &to,
-        "--kms-key",
-        &backup_key,
-    ]);
+    aws_ok(
+        p,
+        &[
+            "backup",
+            "--env",
+            "prod",
+            "--to",
+            &to,
+            "--kms-key",
+            &backup_key,
+        ],
+    );
     let held = list_keys(&backups, "prod/lake/silver/orders/").await;
     let data = held
         .iter()
@@ -489,79 +399,40 @@ async fn disaster_recovery_on_s3_and_glue() {
     assert_eq!(sse.as_deref(), Some("aws:kms"));
     assert!(
         key.unwrap_or_default().contains(&backup_key),
-        "re-encrypted with the backup's own key"
+        "under the backup's own key"
     );
 
-    // The disaster: the lake's bucket and the Glue databases are gone; the platform recreates
-    // an empty bucket.
-    delete_bucket(&bucket).await;
-    let glue = glue().await;
-    for db in ["bronze", "silver", "gold"] {
-        glue.delete_database()
-            .name(format!("{prefix}{db}"))
-            .send()
-            .await
-            .unwrap();
-    }
-    create_bucket(&bucket).await;
-    assert!(
-        list_keys(&bucket, "").await.is_empty(),
-        "the lake is really gone"
-    );
-
+    lose_the_lake(&bucket, &prefix).await;
     let started = std::time::Instant::now();
-    let out = ok(&["restore", "--env", "prod", "--from", &to]);
-    let rto = started.elapsed();
+    let out = aws_ok(p, &["restore", "--env", "prod", "--from", &to]);
+    let rto = started.elapsed().as_secs_f64();
     eprintln!(
-        "disaster recovery of the example lake (S3 + Glue, moto): restored in {:.1} s\n{out}",
-        rto.as_secs_f64()
+        "disaster recovery of the example lake (S3 + Glue, moto): restored in {rto:.1} s\n{out}"
     );
-    assert_eq!(
-        (gold(&ok), catalog(&ok)),
-        before,
-        "the restored lake differs"
-    );
-    assert!(ok(&["audit", "verify", "--env", "prod"]).contains("intact"));
-    let tables = glue
+    assert_eq!(prod_state(p), before, "the restored lake differs");
+    assert!(aws_ok(p, &w("audit verify --env prod")).contains("intact"));
+    let gold = glue()
+        .await
         .get_tables()
         .database_name(format!("{prefix}gold"))
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
-        tables.table_list().len(),
+        gold.unwrap().table_list().len(),
         4,
         "Glue has the Gold tables again"
     );
     // Nothing is ingested twice after the recovery.
-    let bronze = ok(&[
-        "sql",
-        "--env",
-        "prod",
-        "--format",
-        "csv",
-        "SELECT count(*) FROM bronze.orders",
-    ]);
-    ok(&["run", "jobs/", "--env", "prod"]);
-    assert_eq!(
-        ok(&[
-            "sql",
-            "--env",
-            "prod",
-            "--format",
-            "csv",
-            "SELECT count(*) FROM bronze.orders"
-        ]),
-        bronze
-    );
+    aws_ok(p, &w("run jobs/ --env prod"));
+    assert_eq!(prod_state(p), before);
 }
 
 #[test]
 fn a_backup_older_than_an_erasure_is_not_restored_silently() {
     let dir = project();
     let d = dir.path();
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
-    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    ok(d, &w("run jobs/shop --env dev"));
+    ok(d, &w("backup --env dev --to bk"));
     ok(
         d,
         &[
@@ -631,66 +502,33 @@ fn a_backup_older_than_an_erasure_is_not_restored_silently() {
 fn an_older_version_comes_back_when_a_backup_holds_its_files() {
     let dir = project();
     let d = dir.path();
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     let v0 = csv(d, "SELECT count(*) FROM silver.orders");
-    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    ok(d, &w("backup --env dev --to bk"));
     more_orders(d);
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
-    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    ok(d, &w("run jobs/shop --env dev"));
+    ok(d, &w("backup --env dev --to bk"));
     let v1 = csv(d, "SELECT count(*) FROM silver.orders");
     std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
 
-    let (_, err) = fails(
-        d,
-        &[
-            "restore",
-            "--env",
-            "dev",
-            "--from",
-            "bk",
-            "--to-version",
-            "0",
-        ],
-    );
+    let (_, err) = fails(d, &w("restore --env dev --from bk --to-version 0"));
     assert!(
         err.contains("--to-version is a version of one table"),
         "{err}"
     );
     let (_, err) = fails(
         d,
-        &[
-            "restore",
-            "--env",
-            "dev",
-            "--from",
-            "bk",
-            "--tables",
-            "silver.orders",
-            "--to-version",
-            "7",
-        ],
+        &w("restore --env dev --from bk --tables silver.orders --to-version 7"),
     );
     assert!(err.contains("holds silver.orders up to version 1"), "{err}");
     let out = ok(
         d,
-        &[
-            "restore",
-            "--env",
-            "dev",
-            "--from",
-            "bk",
-            "--tables",
-            "silver.orders",
-            "--to-version",
-            "0",
-            "--format",
-            "json",
-        ],
+        &w("restore --env dev --from bk --tables silver.orders --to-version 0 --format json"),
     );
     assert_eq!(json(&out)["tables"][0]["version"], 0, "{out}");
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), v0);
     // The trail's records of the commits the restore discarded are explained, not errors.
-    let verify = ok(d, &["audit", "verify", "--env", "dev"]);
+    let verify = ok(d, &w("audit verify --env dev"));
     assert!(
         verify.contains("intact")
             && verify.contains("discarded by the restore of an older version"),
@@ -698,7 +536,7 @@ fn an_older_version_comes_back_when_a_backup_holds_its_files() {
     );
     // And the table goes on from there: its bookmark came back with it, so the next run
     // processes again what Bronze got since.
-    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(d, &w("run jobs/shop --env dev"));
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), v1);
-    assert!(ok(d, &["audit", "verify", "--env", "dev"]).contains("intact"));
+    assert!(ok(d, &w("audit verify --env dev")).contains("intact"));
 }
