@@ -79,7 +79,7 @@ fn files_under(p: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Two new orders (one for customer C002) in a new landing file.
+/// Three new orders (one for customer C002, one of 75.00) in a new landing file.
 fn more_orders(d: &Path) {
     std::fs::write(
         d.join("testdata/shop/orders/orders-2026-11-03.ndjson"),
@@ -87,6 +87,8 @@ fn more_orders(d: &Path) {
             r#"{"order_id":"O7001","customer_id":"C002","amount":12.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T08:00:00Z","updated_at":"2026-11-03T08:00:00Z","items":[]}"#,
             "\n",
             r#"{"order_id":"O7002","customer_id":"C001","amount":3.50,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T09:00:00Z","updated_at":"2026-11-03T09:00:00Z","items":[]}"#,
+            "\n",
+            r#"{"order_id":"O7003","customer_id":"C001","amount":75.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T10:00:00Z","updated_at":"2026-11-03T10:00:00Z","items":[]}"#,
             "\n",
         ),
     )
@@ -245,6 +247,28 @@ fn a_damaged_backup_or_a_cut_short_restore_is_never_a_silently_older_table() {
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), orders);
 }
 
+/// The usual repair: roll Silver back to before the new orders, change the spec (here: a new
+/// quarantine rule), run. Rows the new rule rejects are quarantined even though an earlier
+/// run already wrote Silver rejects for those Bronze rows: nothing falls between the two.
+fn a_rule_added_after_a_rollback_quarantines_what_it_rejects(d: &Path) {
+    ok(d, &w("table restore silver.orders --version 2 --env dev"));
+    common::edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "  rules:\n",
+        "  rules:\n    - { name: amount_below_50, check: \"amount < 50\", on_fail: quarantine }\n",
+    );
+    ok(d, &w("run jobs/shop --env dev"));
+    let new = "SELECT order_id FROM silver.orders WHERE order_id LIKE 'O700%' ORDER BY 1";
+    assert_eq!(csv(d, new), "order_id\nO7001\nO7002\n");
+    let q = "SELECT _rule FROM silver.orders_quarantine WHERE _record LIKE '%O7003%'";
+    assert_eq!(
+        csv(d, q),
+        "_rule\namount_below_50\n",
+        "O7003 is in neither table"
+    );
+}
+
 #[test]
 fn a_bad_run_is_rolled_back_and_nothing_is_lost() {
     let dir = project();
@@ -294,6 +318,7 @@ fn a_bad_run_is_rolled_back_and_nothing_is_lost() {
     );
     let verify = ok(d, &w("audit verify --env dev"));
     assert!(verify.contains("intact"), "{verify}");
+    a_rule_added_after_a_rollback_quarantines_what_it_rejects(d);
 
     let (code, err) = fails(d, &w("table restore bronze.orders --version 0 --env dev"));
     assert_eq!(code, 1, "{err}");

@@ -44,6 +44,8 @@ pub struct QuarantineWriter {
     /// Source positions (`_source_file`, `_source_line`) of rows whose Silver rejects a
     /// previous run already committed (a replay after a crash).
     replayed: std::collections::HashSet<(String, i64)>,
+    /// The Silver rejects the quarantine holds, per source file of replayed rows: (line, rule).
+    held: std::collections::HashMap<String, std::collections::HashSet<(i64, String)>>,
     bronze_rows: u64,
     silver_written: u64,
 }
@@ -82,6 +84,7 @@ impl QuarantineWriter {
             silver_covered,
             bronze_covered,
             replayed: Default::default(),
+            held: Default::default(),
             bronze_rows: 0,
             silver_written: 0,
         })
@@ -99,11 +102,22 @@ impl QuarantineWriter {
         }
     }
 
-    fn is_replayed(&self, row: &QuarantineRow) -> bool {
-        match (&row.source_file, row.source_line) {
-            (Some(f), Some(l)) => self.replayed.contains(&(f.clone(), l)),
-            _ => false,
+    /// Whether the quarantine already holds this reject: a replayed row (its Bronze version is
+    /// within the quarantine's Silver bookmark) rejected by the same rule. A replayed row that a
+    /// rule rejects now and no earlier run did (a spec changed since, a Silver rolled back) is
+    /// written: it is nowhere else.
+    async fn is_held(&mut self, row: &QuarantineRow) -> Result<bool> {
+        let (Some(f), Some(l)) = (&row.source_file, row.source_line) else {
+            return Ok(false);
+        };
+        if !self.replayed.contains(&(f.clone(), l)) {
+            return Ok(false);
         }
+        if !self.held.contains_key(f) {
+            let held = held_rejects(self.table.as_ref(), f).await?;
+            self.held.insert(f.clone(), held);
+        }
+        Ok(self.held[f].contains(&(l, row.rule.clone())))
     }
 
     /// Adds rejected records of one rule and reports them.
@@ -124,7 +138,15 @@ impl QuarantineWriter {
                 rows
             }
             _ if self.replayed.is_empty() => rows,
-            _ => rows.into_iter().filter(|r| !self.is_replayed(r)).collect(),
+            _ => {
+                let mut fresh = Vec::with_capacity(rows.len());
+                for r in rows {
+                    if !self.is_held(&r).await? {
+                        fresh.push(r);
+                    }
+                }
+                fresh
+            }
         };
         if stage != Stage::Bronze {
             self.silver_written += rows.len() as u64;
@@ -136,7 +158,7 @@ impl QuarantineWriter {
                 table = %self.name,
                 rule,
                 rows = rejected - rows.len(),
-                "rejected rows already in the quarantine (committed by an interrupted run) are not written again"
+                "rejected rows already in the quarantine (an earlier run rejected the same rows by the same rule) are not written again"
             );
         }
         if !rows.is_empty() {
@@ -180,4 +202,35 @@ impl QuarantineWriter {
         }
         Ok(())
     }
+}
+
+/// The Silver-stage rejects the quarantine holds for one source file: (line, rule).
+async fn held_rejects(
+    table: Option<&DeltaTable>,
+    file: &str,
+) -> Result<std::collections::HashSet<(i64, String)>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Int64Type};
+    let mut out = std::collections::HashSet::new();
+    let Some(t) = table else {
+        return Ok(out);
+    };
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_table("q", table::provider(t, &ctx).await?)?;
+    let sql = format!(
+        "SELECT _source_line, _rule FROM q WHERE _stage <> 'bronze' AND _source_file = '{}'",
+        file.replace('\'', "''")
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    for b in batches {
+        let lines = arrow::compute::cast(b.column(0), &DataType::Int64)?;
+        let rules = arrow::compute::cast(b.column(1), &DataType::Utf8)?;
+        let (lines, rules) = (lines.as_primitive::<Int64Type>(), rules.as_string::<i32>());
+        for i in 0..b.num_rows() {
+            if lines.is_valid(i) && rules.is_valid(i) {
+                out.insert((lines.value(i), rules.value(i).to_string()));
+            }
+        }
+    }
+    Ok(out)
 }
