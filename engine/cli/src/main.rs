@@ -318,9 +318,13 @@ struct RestoreArgs {
     /// Only these tables (`db.table`, comma-separated); default every table of the backup.
     #[arg(long, value_delimiter = ',')]
     tables: Vec<String>,
-    /// An older version of the one table named by --tables (its files must be in the backup).
+    /// Then roll the one table named by --tables back to this older version, as `table
+    /// restore` does (its files must be in a backup; Silver and Gold tables only).
     #[arg(long)]
     to_version: Option<i64>,
+    /// Job files or folders that define the table's pipeline (for --to-version).
+    #[arg(long = "jobs", default_value = "jobs")]
+    jobs: Vec<PathBuf>,
     /// Restore although the environment's trail records erasures after the backup was taken
     /// (run them again right after: the restored tables may hold those people's rows).
     #[arg(long)]

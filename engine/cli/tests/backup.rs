@@ -107,12 +107,12 @@ fn a_lost_lake_comes_back_from_its_backup() {
     assert!(first["copied_files"].as_u64().unwrap() > 20, "{first}");
 
     // Nothing changed but the audit trail: no table file is copied again.
-    let lake_files = files_under(&d.join("backups/dev/lake"));
+    let lake_files = files_under(&d.join("backups/dev/data"));
     let again = json(&ok(
         d,
         &w("backup --env dev --to backups/dev --format json"),
     ));
-    assert_eq!(files_under(&d.join("backups/dev/lake")), lake_files);
+    assert_eq!(files_under(&d.join("backups/dev/data")), lake_files);
     assert!(again["copied_files"].as_u64().unwrap() <= 2, "{again}");
 
     // New orders: only the new files are copied.
@@ -122,7 +122,7 @@ fn a_lost_lake_comes_back_from_its_backup() {
         d,
         &w("backup --env dev --to backups/dev --format json"),
     ));
-    let new_files = files_under(&d.join("backups/dev/lake")).len() - lake_files.len();
+    let new_files = files_under(&d.join("backups/dev/data")).len() - lake_files.len();
     assert!(new_files > 0, "{third}");
     assert!(third["copied_files"].as_u64().unwrap() < first["copied_files"].as_u64().unwrap());
     let before = (state(d), catalog(d));
@@ -186,65 +186,86 @@ fn a_damaged_backup_or_a_cut_short_restore_is_never_a_silently_older_table() {
         err.contains("overlaps the lake of environment `dev`"),
         "{err}"
     );
-    let (code, err) = fails(d, &w("restore --env dev --from bk"));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("exist(s) in the lake"), "{err}");
     let (_, err) = fails(d, &w("restore --env staging --from bk"));
     assert!(err.contains("is of environment `dev`"), "{err}");
 
+    let before = state(d);
     std::fs::rename(d.join("lake/dev"), d.join("lost")).unwrap();
-    // One flipped byte in a backed-up data file: refused, naming it.
-    let victim = files_under(&d.join("bk/lake/silver/orders"))
-        .into_iter()
-        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+    a_damaged_restore_is_refused_and_finished_once_repaired(d, &before);
+    a_cut_short_restore_is_finished_by_the_same_restore(d, &orders);
+    a_table_created_during_a_cut_short_restore_is_not_overwritten(d);
+}
+
+/// The backed-up data file of `table` the manifest names first.
+fn backed_up_file(d: &Path, table: &str) -> PathBuf {
+    let manifest = files_under(&d.join("bk/manifests")).pop().unwrap();
+    let m = json(&std::fs::read_to_string(manifest).unwrap());
+    let t = m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == table)
         .unwrap();
+    d.join("bk").join(t["files"][0]["key"].as_str().unwrap())
+}
+
+/// One flipped byte in a backed-up data file: refused, naming it; tables restored before it
+/// stay, and the same restore finishes the job once the file is repaired.
+fn a_damaged_restore_is_refused_and_finished_once_repaired(d: &Path, before: &str) {
+    let victim = backed_up_file(d, "silver.orders");
     let good = std::fs::read(&victim).unwrap();
     let mut bad = good.clone();
     bad[100] ^= 1;
     std::fs::write(&victim, &bad).unwrap();
-    let (code, err) = fails(d, &w("restore --env dev --from bk --tables silver.orders"));
+    let (code, err) = fails(d, &w("restore --env dev --from bk"));
     assert_eq!(code, 1, "{err}");
+    let name = victim.file_name().unwrap().to_str().unwrap();
     assert!(
-        err.contains("the backup is damaged")
-            && err.contains(victim.file_name().unwrap().to_str().unwrap()),
+        err.contains("the backup is damaged") && err.contains(name),
         "{err}"
     );
     std::fs::write(&victim, &good).unwrap();
+    ok(d, &w("restore --env dev --from bk"));
+    assert_eq!(state(d), before);
+}
 
-    // Killed after the newest log entry: the table does not read as its older self.
-    let args = [
-        "restore",
-        "--env",
-        "dev",
-        "--from",
-        "bk",
-        "--tables",
-        "silver.orders",
-    ];
+/// Killed after the newest log entry: the table does not read as its older self; the same
+/// restore finishes it.
+fn a_cut_short_restore_is_finished_by_the_same_restore(d: &Path, orders: &str) {
+    std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
+    let args = w("restore --env dev --from bk --tables silver.orders");
     let (code, _, _) = medallion_with_fault(d, Some("restore_in_log"), &args);
     assert_eq!(code, None, "not killed at the fault point");
-    let (code, out, _) = medallion_with_fault(
-        d,
-        None,
-        &[
-            "sql",
-            "SELECT count(*) FROM silver.orders",
-            "--env",
-            "dev",
-            "--format",
-            "csv",
-        ],
-    );
+    let count = [
+        "sql",
+        "SELECT count(*) FROM silver.orders",
+        "--env",
+        "dev",
+        "--format",
+        "csv",
+    ];
+    let (code, out, _) = medallion_with_fault(d, None, &count);
     assert_ne!(
         code,
         Some(0),
         "a cut-short restore reads as an older table: {out}"
     );
-    // The same restore again finishes it (once the trail that query started is moved aside:
-    // see the refusal in `a_lost_lake_comes_back_from_its_backup`).
-    std::fs::remove_dir_all(d.join("lake/dev/_medallion/audit")).unwrap();
     ok(d, &args);
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), orders);
+}
+
+/// A run that creates the table again while a restore was cut short before its log: the
+/// restore does not overwrite that table's log.
+fn a_table_created_during_a_cut_short_restore_is_not_overwritten(d: &Path) {
+    std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
+    let args = w("restore --env dev --from bk --tables silver.orders");
+    let (code, _, _) = medallion_with_fault(d, Some("restore_before_log"), &args);
+    assert_eq!(code, None, "not killed at the fault point");
+    ok(d, &w("run jobs/shop --env dev"));
+    let (code, err) = fails(d, &args);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("silver.orders exist(s) in the lake"), "{err}");
+    assert!(ok(d, &w("audit verify --env dev")).contains("intact"));
 }
 
 /// The usual repair: roll Silver back to before the new orders, change the spec (here: a new
@@ -403,6 +424,11 @@ async fn disaster_recovery_on_s3_and_glue() {
     create_bucket(&backups).await;
     let backup_key = create_key().await;
     let to = format!("s3://{backups}/prod");
+    let (code, _, err) = common::aws::medallion(p, &["backup", "--env", "prod", "--to", &to]);
+    assert!(
+        code != 0 && err.contains("--kms-key"),
+        "a KMS lake is backed up under a key: {err}"
+    );
     aws_ok(
         p,
         &[
@@ -415,7 +441,7 @@ async fn disaster_recovery_on_s3_and_glue() {
             &backup_key,
         ],
     );
-    let held = list_keys(&backups, "prod/lake/silver/orders/").await;
+    let held = list_keys(&backups, "prod/data/").await;
     let data = held
         .iter()
         .find(|k| k.ends_with(".parquet"))
@@ -532,36 +558,83 @@ fn an_older_version_comes_back_when_a_backup_holds_its_files() {
     ok(d, &w("backup --env dev --to bk"));
     more_orders(d);
     ok(d, &w("run jobs/shop --env dev"));
-    ok(d, &w("backup --env dev --to bk"));
+    let b2 = json(&ok(d, &w("backup --env dev --to bk --format json")));
     let v1 = csv(d, "SELECT count(*) FROM silver.orders");
     std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
 
     let (_, err) = fails(d, &w("restore --env dev --from bk --to-version 0"));
-    assert!(
-        err.contains("--to-version is a version of one table"),
-        "{err}"
+    assert!(err.contains("a version of one table"), "{err}");
+    let args = "restore --env dev --from bk --tables silver.orders --to-version 0 --format json";
+    let out = json(&ok(d, &w(args)));
+    assert_eq!(
+        out["tables"][0]["version"], 1,
+        "restored as backed up: {out}"
     );
-    let (_, err) = fails(
-        d,
-        &w("restore --env dev --from bk --tables silver.orders --to-version 7"),
+    assert_eq!(
+        out["rolled_back"]["to_version"], 0,
+        "then rolled back: {out}"
     );
-    assert!(err.contains("holds silver.orders up to version 1"), "{err}");
-    let out = ok(
-        d,
-        &w("restore --env dev --from bk --tables silver.orders --to-version 0 --format json"),
-    );
-    assert_eq!(json(&out)["tables"][0]["version"], 0, "{out}");
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), v0);
-    // The trail's records of the commits the restore discarded are explained, not errors.
-    let verify = ok(d, &w("audit verify --env dev"));
-    assert!(
-        verify.contains("intact")
-            && verify.contains("discarded by the restore of an older version"),
-        "{verify}"
-    );
-    // And the table goes on from there: its bookmark came back with it, so the next run
+    assert!(ok(d, &w("audit verify --env dev")).contains("intact"));
+    // The table goes on from there: its bookmark moved back with it, so the next run
     // processes again what Bronze got since.
     ok(d, &w("run jobs/shop --env dev"));
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), v1);
-    assert!(ok(d, &w("audit verify --env dev")).contains("intact"));
+
+    // The table is created anew (its version numbers start again) and backed up: the
+    // earlier backup still holds its own log, not the new table's.
+    std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
+    ok(d, &w("run jobs/shop --env dev"));
+    ok(d, &w("backup --env dev --to bk"));
+    std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
+    let id = b2["backup"].as_str().unwrap();
+    ok(
+        d,
+        &[
+            "restore",
+            "--env",
+            "dev",
+            "--from",
+            "bk",
+            "--tables",
+            "silver.orders",
+            "--backup",
+            id,
+        ],
+    );
+    assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), v1);
+}
+
+#[test]
+fn a_lake_restored_on_another_machine_is_registered_where_it_now_lives() {
+    let (a, b) = (project(), project());
+    let bk = a.path().join("bk");
+    let bk = bk.to_str().unwrap();
+    ok(a.path(), &w("run jobs/shop --env dev"));
+    ok(a.path(), &w(&format!("backup --env dev --to {bk}")));
+    // One location, one environment.
+    let (_, err) = fails(a.path(), &w(&format!("backup --env staging --to {bk}")));
+    assert!(
+        err.contains("holds backups of environment `dev`") || err.contains("staging"),
+        "{err}"
+    );
+    // A partial backup afterwards is not what a plain restore takes.
+    ok(
+        a.path(),
+        &w(&format!(
+            "backup --env dev --to {bk} --tables bronze.orders"
+        )),
+    );
+
+    let out = ok(b.path(), &w(&format!("restore --env dev --from {bk}")));
+    assert!(out.contains("restored 8 table(s)"), "{out}");
+    assert_eq!(state(b.path()), state(a.path()));
+    let lake = b.path().join("lake/dev").canonicalize().unwrap();
+    for t in catalog(b.path()) {
+        let location = t["location"].as_str().unwrap();
+        assert!(
+            location.starts_with(lake.to_str().unwrap()),
+            "{location} is not under {lake:?}"
+        );
+    }
 }

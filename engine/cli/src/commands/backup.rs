@@ -88,12 +88,24 @@ pub async fn restore(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let from = Store::open(&backup::location(&env, &a.from, None)?)?;
     let engine = Engine::new(env.clone(), catalog);
     let log = project::audit_log(&env).await?;
+    let tables = table_names(&a.tables)?;
+    let one = match (&tables, a.to_version) {
+        (Some(t), Some(_)) if t.len() == 1 => Some(t[0].to_string()),
+        (_, Some(_)) => {
+            return Err(Error::Input {
+                path: "--to-version".into(),
+                message: "a version of one table: name it with --tables".into(),
+            }
+            .into())
+        }
+        _ => None,
+    };
     let r = restore::restore(&restore::Restore {
         engine: &engine,
         from,
         backup: a.backup.clone(),
-        tables: table_names(&a.tables)?,
-        to_version: a.to_version,
+        tables,
+        older_files: a.to_version.is_some(),
         log: &log,
         allow_erased: a.allow_erased,
     })
@@ -107,6 +119,16 @@ pub async fn restore(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
         .await?
         .append(vec![Entry::new("backup_restored", detail.clone())])
         .await?;
+    if let (Some(table), Some(v)) = (one, a.to_version) {
+        let back = roll_back(cli, &a.env, &a.jobs, &table, v, false).await.map_err(|e| {
+            anyhow::anyhow!("{table} is restored at the backup's version; rolling it back to version {v} was refused: {e}")
+        })?;
+        detail["rolled_back"] = serde_json::to_value(&back)?;
+        eprintln!(
+            "medallion: {table} rolled back to version {v} (as its version {})",
+            back.version.unwrap_or(-1)
+        );
+    }
     for e in &r.erasures_since_backup {
         eprintln!("medallion: erase `{}` again now (erasure of {}, reason {}): the restored tables may hold the person's rows", e["subject"].as_str().unwrap_or("?"), e["at"].as_str().unwrap_or("?"), e["reason"]);
     }
@@ -153,15 +175,15 @@ fn print_restored(
     )
 }
 
-pub async fn table_restore(cli: &Cli, action: &TableAction) -> anyhow::Result<ExitCode> {
-    let TableAction::Restore {
-        table,
-        version,
-        env,
-        jobs,
-        dry_run,
-        format,
-    } = action;
+/// Rolls `table` back to `version` (`rollback`) and records the commit.
+async fn roll_back(
+    cli: &Cli,
+    env: &str,
+    jobs: &[std::path::PathBuf],
+    table: &str,
+    version: i64,
+    dry_run: bool,
+) -> anyhow::Result<rollback::RolledBack> {
     let files = project::job_files(jobs)?;
     let (engine, envs_file) = project::engine(cli, env, files.first().map(|f| f.as_path())).await?;
     let schemas = project::schemas_dir(cli, Some(&envs_file));
@@ -170,7 +192,7 @@ pub async fn table_restore(cli: &Cli, action: &TableAction) -> anyhow::Result<Ex
         .await
         .map_err(Error::Spec)?;
     let name = TableName::parse(table).map_err(|message| Error::Input {
-        path: table.clone(),
+        path: table.to_string(),
         message,
     })?;
     let log = project::audit_log(&engine.env).await?;
@@ -180,10 +202,10 @@ pub async fn table_restore(cli: &Cli, action: &TableAction) -> anyhow::Result<Ex
         engine: &engine,
         plans: &plans,
         table: name.clone(),
-        version: *version,
+        version,
         run_id: run_id.clone(),
         trail: &trail,
-        dry_run: *dry_run,
+        dry_run,
     })
     .await?;
     if !dry_run {
@@ -200,6 +222,19 @@ pub async fn table_restore(cli: &Cli, action: &TableAction) -> anyhow::Result<Ex
         }
         log.append(vec![commit, e]).await?;
     }
+    Ok(r)
+}
+
+pub async fn table_restore(cli: &Cli, action: &TableAction) -> anyhow::Result<ExitCode> {
+    let TableAction::Restore {
+        table,
+        version,
+        env,
+        jobs,
+        dry_run,
+        format,
+    } = action;
+    let r = roll_back(cli, env, jobs, table, *version, *dry_run).await?;
     let mut o = out::stdout();
     if *format == Format::Json {
         writeln!(o, "{}", serde_json::to_string_pretty(&r)?)?;

@@ -55,7 +55,7 @@ pub async fn import(cli: &Cli, env_name: &str, file: &std::path::Path) -> anyhow
     let bytes = std::fs::read(file)
         .map_err(|e| medallion_core::Error::io(file.display().to_string(), e))?;
     let doc = catalog_file::parse(&bytes, &file.display().to_string())?;
-    let done = catalog_file::import(&*catalog, &env, &doc, |t| Some(t.clone())).await?;
+    let done = catalog_file::import(&*catalog, &env, &doc, &doc.tables).await?;
     let log = project::audit_log(&env).await?;
     log.append(vec![medallion_core::audit::Entry::new(
         "catalog_imported",

@@ -53,15 +53,9 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<CatalogDocument> {
     Ok(doc)
 }
 
-/// Registers the document's databases and tables (all, or those `keep` accepts, with the
-/// entry it returns) in `catalog`. Refused, before any change, when the document is another
-/// environment's or names a table outside this environment's lake.
-pub async fn import(
-    catalog: &dyn Catalog,
-    env: &Environment,
-    doc: &CatalogDocument,
-    keep: impl Fn(&TableEntry) -> Option<TableEntry>,
-) -> Result<Vec<String>> {
+/// Refuses, before any change, a document of another environment or a table outside this
+/// environment's lake.
+pub fn check(env: &Environment, doc: &CatalogDocument, tables: &[TableEntry]) -> Result<()> {
     if doc.environment != env.name {
         return Err(Error::Isolation(format!(
             "the catalog export is environment `{}`'s; importing it into `{}` would register tables of \
@@ -69,8 +63,7 @@ pub async fn import(
             doc.environment, env.name, doc.environment
         )));
     }
-    let tables: Vec<TableEntry> = doc.tables.iter().filter_map(&keep).collect();
-    for t in &tables {
+    for t in tables {
         let url = url::Url::parse(&t.location)
             .or_else(|_| url::Url::from_directory_path(&t.location).map_err(|_| ()))
             .map_err(|_| {
@@ -90,6 +83,17 @@ pub async fn import(
             )));
         }
     }
+    Ok(())
+}
+
+/// Registers `tables` (of `doc`) and their databases in `catalog`, after [`check`].
+pub async fn import(
+    catalog: &dyn Catalog,
+    env: &Environment,
+    doc: &CatalogDocument,
+    tables: &[TableEntry],
+) -> Result<Vec<String>> {
+    check(env, doc, tables)?;
     let mut done = Vec::new();
     for db in doc
         .databases
@@ -98,9 +102,53 @@ pub async fn import(
     {
         catalog.create_database(db).await?;
     }
-    for t in &tables {
+    for t in tables {
         catalog.upsert_table(t).await?;
         done.push(t.qualified_name());
     }
     Ok(done)
+}
+
+/// The document with every location under `from` (a lake root) moved under `to` (a lake
+/// moved to another bucket or folder).
+pub fn relocated(mut doc: CatalogDocument, from: &str, to: &str) -> CatalogDocument {
+    let (from, to) = (from.trim_end_matches('/'), to.trim_end_matches('/'));
+    let moved = |l: &str| match l.strip_prefix(from) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{to}{rest}"),
+        _ => l.to_string(),
+    };
+    for d in &mut doc.databases {
+        d.location = moved(&d.location);
+    }
+    for t in &mut doc.tables {
+        t.location = moved(&t.location);
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn locations_move_with_the_lake_root() {
+        let doc = super::CatalogDocument {
+            format: 1,
+            environment: "prod".into(),
+            exported_at: String::new(),
+            databases: vec![],
+            tables: vec![],
+        };
+        let mut doc = doc;
+        doc.databases.push(crate::catalog::Database {
+            name: "gold".into(),
+            description: None,
+            location: "s3://old/lake/gold".into(),
+        });
+        let doc = super::relocated(doc, "s3://old/lake", "s3://new/lake");
+        assert_eq!(doc.databases[0].location, "s3://new/lake/gold");
+        let doc = super::relocated(doc, "s3://new/la", "s3://x");
+        assert_eq!(
+            doc.databases[0].location, "s3://new/lake/gold",
+            "only whole segments"
+        );
+    }
 }

@@ -20,6 +20,8 @@ pub struct Manifest {
     pub finished_at: String,
     /// The KMS key the backup's objects were written with (S3), if any.
     pub kms_key: Option<String>,
+    /// Taken with `--tables`: not every table of the lake.
+    pub partial: bool,
     /// `catalogs/<id>.json`.
     pub catalog: String,
     pub tables: Vec<TableBackup>,
@@ -44,10 +46,12 @@ pub struct TableBackup {
     pub files: Vec<FileEntry>,
 }
 
-/// One object, its path relative to the lake root.
+/// One object: its path relative to the lake root, and where the backup keeps it (data files
+/// under their table's Delta id, log entries and metadata by content).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub path: String,
+    pub key: String,
     pub size: u64,
     pub sha256: String,
 }
@@ -62,12 +66,17 @@ impl Manifest {
         backup.put(&manifest_path(&self.id), json.into()).await
     }
 
-    /// Backup `id`, or the newest one (by its finishing time).
+    /// Backup `id`, or the newest one that holds every table (by its finishing time), or
+    /// else the newest.
     pub async fn read(backup: &Store, id: Option<&str>) -> Result<Self> {
         if let Some(id) = id {
             return read_one(backup, id).await;
         }
-        all(backup).await?.pop().ok_or_else(|| {
+        let mut all = all(backup).await?;
+        if let Some(i) = all.iter().rposition(|m| !m.partial) {
+            return Ok(all.swap_remove(i));
+        }
+        all.pop().ok_or_else(|| {
             Error::Config(format!(
                 "{} holds no finished backup (no manifests/*.json): nothing to restore from",
                 backup.location
@@ -111,19 +120,46 @@ pub async fn all(backup: &Store) -> Result<Vec<Manifest>> {
     Ok(out)
 }
 
-/// Every object the finished backups hold (path → entry), for incremental copies and for
-/// restoring versions older than a backup's own.
-pub async fn known(backup: &Store) -> Result<BTreeMap<String, FileEntry>> {
-    let mut out = BTreeMap::new();
+/// What the finished backups hold: data files by key, and the SHA-256 of every object kept by
+/// content.
+#[derive(Debug, Default)]
+pub struct Known {
+    pub data: BTreeMap<String, FileEntry>,
+    pub contents: std::collections::HashSet<String>,
+    /// Every data file a backup took, per Delta table id (older versions' files).
+    pub by_table: BTreeMap<String, Vec<FileEntry>>,
+}
+
+pub async fn known(backup: &Store) -> Result<Known> {
+    let mut k = Known::default();
     for m in all(backup).await? {
-        let entries = m
-            .tables
-            .iter()
-            .flat_map(|t| t.log.iter().chain(&t.files))
-            .chain(&m.metadata);
-        for e in entries {
-            out.insert(e.path.clone(), e.clone());
+        for t in &m.tables {
+            for e in &t.files {
+                k.data.insert(e.key.clone(), e.clone());
+                k.by_table
+                    .entry(t.table_id.clone())
+                    .or_default()
+                    .push(e.clone());
+            }
+            k.contents.extend(t.log.iter().map(|e| e.sha256.clone()));
         }
+        k.contents
+            .extend(m.metadata.iter().map(|e| e.sha256.clone()));
     }
-    Ok(out)
+    Ok(k)
+}
+
+/// Refuses a location holding another environment's backups: one location, one environment.
+pub async fn check_environment(backup: &Store, env: &str) -> Result<()> {
+    if let Some(m) = all(backup)
+        .await?
+        .into_iter()
+        .find(|m| m.environment != env)
+    {
+        return Err(Error::Isolation(format!(
+            "{} holds backups of environment `{}` (backup {}); back up `{env}` to a location of its own",
+            backup.location, m.environment, m.id
+        )));
+    }
+    Ok(())
 }

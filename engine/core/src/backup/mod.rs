@@ -3,8 +3,9 @@
 //! A backup is a folder or S3 prefix outside every lake:
 //!
 //! ```text
-//! <backup>/lake/<database>/<table>/...   data files and Delta log entries, at the lake's paths
-//! <backup>/lake/_medallion/...           audit trail, ledgers, suppression list, lineage
+//! <backup>/data/<table id>/<file>        data files, by their table's Delta id and name
+//! <backup>/objects/<sha256>              Delta log entries and `_medallion/` metadata (audit
+//!                                        trail, ledgers, suppression list), by content
 //! <backup>/catalogs/<id>.json            the catalog as it was (`medallion catalog export`)
 //! <backup>/manifests/<id>.json           what backup <id> holds: versions, files, SHA-256
 //! ```
@@ -34,8 +35,6 @@ use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::table::Location;
 
-/// The lake's folder in a backup.
-pub const LAKE: &str = "lake";
 /// The environment's own metadata in its lake (copied), and what of it is not.
 pub const METADATA: &str = "_medallion";
 const SCRATCH: &str = "_medallion/tmp/";
@@ -100,8 +99,15 @@ pub fn new_id() -> String {
 /// Whether a lake object (path relative to the lake root) is environment metadata a backup
 /// carries: everything under `_medallion/` except the scratch files of runs.
 pub fn is_backed_up_metadata(rel: &str) -> bool {
-    rel.starts_with("_medallion/") && !rel.starts_with(SCRATCH)
+    rel.starts_with("_medallion/")
+        && !rel.starts_with(SCRATCH)
+        && !rel.starts_with("_medallion/restore/")
+        && rel != HEAD
 }
+
+/// The audit trail's HEAD hint: not backed up (it may name a record the backup did not reach;
+/// the trail finds its end by listing without it).
+const HEAD: &str = "_medallion/audit/HEAD.json";
 
 #[cfg(test)]
 mod tests {
@@ -114,5 +120,6 @@ mod tests {
         ));
         assert!(!is_backed_up_metadata("_medallion/tmp/run/x.parquet"));
         assert!(!is_backed_up_metadata("_catalog/catalog.json"));
+        assert!(!is_backed_up_metadata("_medallion/audit/HEAD.json"));
     }
 }

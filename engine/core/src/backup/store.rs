@@ -36,6 +36,14 @@ impl Store {
     }
 
     /// `rel` as object stores and Delta's add actions name it (already encoded).
+    /// The same root, written through `store` (e.g. one that puts Object Lock on each object).
+    pub fn with_object_store(&self, store: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            store,
+            ..self.clone()
+        }
+    }
+
     fn path(&self, rel: &str) -> Path {
         let full = if self.root.is_empty() {
             rel.to_string()
@@ -101,6 +109,20 @@ impl Store {
             .await
             .map_err(|e| self.err(rel, e))?;
         Ok(())
+    }
+
+    /// Writes the object unless one exists there: false when one does (it is left as it is).
+    pub async fn put_new(&self, rel: &str, bytes: Bytes) -> Result<bool> {
+        let opts = object_store::PutOptions::from(object_store::PutMode::Create);
+        match self
+            .store
+            .put_opts(&self.path(rel), PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(self.err(rel, e)),
+        }
     }
 
     pub async fn delete(&self, rel: &str) -> Result<()> {

@@ -1,13 +1,11 @@
 //! `medallion backup`: each table at its current version, the environment's metadata and
 //! its catalog, copied to a backup location; what an earlier backup holds is not copied again.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use futures::StreamExt as _;
 
-use super::manifest::{self, FileEntry, Manifest, TableBackup, FORMAT};
-use super::{is_backed_up_metadata, Store, LAKE, METADATA};
+use super::manifest::{self, FileEntry, Known, Manifest, TableBackup, FORMAT};
+use super::{is_backed_up_metadata, Store, METADATA};
 use crate::audit::sha256_hex;
 use crate::error::{Error, Result};
 use crate::pipeline::Engine;
@@ -25,37 +23,27 @@ pub struct Backup<'a> {
     pub tables: Option<Vec<TableName>>,
 }
 
-/// One object to copy into a backup: where in the lake, where in the backup.
-struct Copy {
-    rel: String,
-    key: String,
-    size: u64,
-}
-
-/// Where an object of the lake is kept in a backup: tables' files at their lake path under
-/// `lake/`, metadata (which may change in place) by content under `objects/`.
-pub fn backup_key(e: &FileEntry) -> String {
-    if e.path.starts_with(&format!("{METADATA}/")) {
-        format!("objects/{}", e.sha256)
-    } else {
-        format!("{LAKE}/{}", e.path)
-    }
+/// Where a backup keeps an object kept by content.
+fn content_key(sha256: &str) -> String {
+    format!("objects/{sha256}")
 }
 
 pub async fn take(b: &Backup<'_>) -> Result<Manifest> {
     let env = &b.engine.env;
+    check_encryption(b)?;
+    manifest::check_environment(&b.to, &env.name).await?;
     let lake = Store::open(&env.lake_location()?)?;
     let id = super::new_id();
-    let started_at = super::now();
     let known = manifest::known(&b.to).await?;
     let mut m = Manifest {
         format: FORMAT,
         id: id.clone(),
         environment: env.name.clone(),
         lake: env.lake.to_string(),
-        started_at,
+        started_at: super::now(),
         finished_at: String::new(),
         kms_key: b.kms_key.clone(),
+        partial: b.tables.is_some(),
         catalog: format!("catalogs/{id}.json"),
         tables: Vec::new(),
         metadata: Vec::new(),
@@ -73,6 +61,19 @@ pub async fn take(b: &Backup<'_>) -> Result<Manifest> {
     m.finished_at = super::now();
     m.write(&b.to).await?;
     Ok(m)
+}
+
+/// An S3 lake under KMS is backed up under a KMS key too (the backup's own).
+fn check_encryption(b: &Backup<'_>) -> Result<()> {
+    let s3 = b.to.location.url.scheme() == "s3";
+    if s3 && b.engine.env.kms_key.is_some() && b.kms_key.is_none() {
+        return Err(Error::Config(format!(
+            "environment `{}` keeps its lake under a KMS key: give the backup its own with --kms-key \
+             (another key than the lake's, ideally in the backup's region and account)",
+            b.engine.env.name
+        )));
+    }
+    Ok(())
 }
 
 async fn selected(b: &Backup<'_>) -> Result<Vec<crate::sync::LakeTable>> {
@@ -101,7 +102,7 @@ async fn selected(b: &Backup<'_>) -> Result<Vec<crate::sync::LakeTable>> {
 async fn table_backup(
     b: &Backup<'_>,
     lake: &Store,
-    known: &BTreeMap<String, FileEntry>,
+    known: &Known,
     lt: &crate::sync::LakeTable,
     m: &mut Manifest,
 ) -> Result<TableBackup> {
@@ -110,35 +111,58 @@ async fn table_backup(
         .await?
         .ok_or_else(|| Error::Catalog(format!("{name} vanished during the backup")))?;
     let version = table::version(&t);
+    let table_id = table::table_id(&t);
     let dir = format!("{}/{}", lt.name.database, lt.name.table);
-    let log: Vec<Copy> = lake
+    let log: Vec<(String, u64)> = lake
         .list(&format!("{dir}/_delta_log/"))
         .await?
         .into_iter()
         .filter(|o| log_version(&o.rel).is_some_and(|v| v <= version))
-        .map(|o| copy_of(o.rel, o.size))
+        .map(|o| (o.rel, o.size))
         .collect();
-    let files: Vec<Copy> = t
+    check_log_segment(&name, version, &log)?;
+    let files: Vec<FileEntry> = t
         .snapshot()?
         .log_data()
         .iter()
-        .map(|f| copy_of(format!("{dir}/{}", f.path()), f.size() as u64))
+        .map(|f| FileEntry {
+            key: format!("data/{table_id}/{}", f.path()),
+            path: format!("{dir}/{}", f.path()),
+            size: f.size() as u64,
+            sha256: String::new(),
+        })
         .collect();
     Ok(TableBackup {
         table: name,
         version,
-        table_id: table::table_id(&t),
-        log: copy_all(lake, &b.to, known, log, m).await?,
-        files: copy_all(lake, &b.to, known, files, m).await?,
+        log: copy_by_content(lake, &b.to, known, log, m).await?,
+        files: copy_data(lake, &b.to, known, files, m).await?,
+        table_id,
     })
 }
 
-fn copy_of(rel: String, size: u64) -> Copy {
-    Copy {
-        key: format!("{LAKE}/{rel}"),
-        rel,
-        size,
+/// The log entries taken must open the table at `version`: a checkpoint or version 0, and
+/// every commit after it. A log cleaned between opening the table and listing its log is not.
+fn check_log_segment(name: &str, version: i64, log: &[(String, u64)]) -> Result<()> {
+    let checkpoint = log
+        .iter()
+        .filter(|(p, _)| p.contains(".checkpoint."))
+        .filter_map(|(p, _)| log_version(p))
+        .max();
+    let commits: std::collections::HashSet<i64> = log
+        .iter()
+        .filter(|(p, _)| p.ends_with(".json"))
+        .filter_map(|(p, _)| log_version(p))
+        .collect();
+    let first = checkpoint.map_or(0, |c| c + 1);
+    let missing: Vec<i64> = (first..=version).filter(|v| !commits.contains(v)).collect();
+    if missing.is_empty() {
+        return Ok(());
     }
+    Err(Error::Conflict(format!(
+        "{name}: its Delta log changed while it was backed up (commits {missing:?} of version {version} are gone; a \
+         `maintain` or an erasure cleaned it): back up again"
+    )))
 }
 
 /// The version a Delta log object belongs to (`00000000000000000012.json`,
@@ -154,29 +178,29 @@ pub fn log_version(rel: &str) -> Option<i64> {
         .flatten()
 }
 
-/// Copies what the backup does not hold yet (same path and size: Delta files never change
-/// once written) and returns every object's entry.
-async fn copy_all(
+/// Copies the data files the backup does not hold yet (same table id, name and size: data
+/// files are never rewritten under the same name).
+async fn copy_data(
     lake: &Store,
     to: &Store,
-    known: &BTreeMap<String, FileEntry>,
-    copies: Vec<Copy>,
+    known: &Known,
+    files: Vec<FileEntry>,
     m: &mut Manifest,
 ) -> Result<Vec<FileEntry>> {
     let mut entries = Vec::new();
     let mut todo = Vec::new();
-    for c in copies {
-        match known.get(&c.rel) {
-            Some(e) if e.size == c.size => entries.push(e.clone()),
-            _ => todo.push(c),
+    for f in files {
+        match known.data.get(&f.key) {
+            Some(e) if e.size == f.size => entries.push(e.clone()),
+            _ => todo.push(f),
         }
     }
     let copied: Vec<Result<FileEntry>> = futures::stream::iter(todo)
-        .map(|c| async move {
-            let bytes = lake.get(&c.rel).await?;
-            let e = entry(&c.rel, &bytes);
-            to.put(&c.key, bytes).await?;
-            Ok(e)
+        .map(|mut f| async move {
+            let bytes = lake.get(&f.path).await?;
+            (f.size, f.sha256) = (bytes.len() as u64, sha256_hex(&bytes));
+            to.put(&f.key, bytes).await?;
+            Ok(f)
         })
         .buffer_unordered(PARALLEL)
         .collect()
@@ -191,37 +215,70 @@ async fn copy_all(
     Ok(entries)
 }
 
-fn entry(rel: &str, bytes: &Bytes) -> FileEntry {
-    FileEntry {
-        path: rel.to_string(),
-        size: bytes.len() as u64,
-        sha256: sha256_hex(bytes),
-    }
-}
-
-/// The environment's metadata (`_medallion/`, scratch files excepted), stored by content.
-async fn metadata(
-    b: &Backup<'_>,
+/// Reads each object and keeps it by content (log entries: a version number is reused by a
+/// table created again; metadata: changes in place); copies only contents no backup holds.
+async fn copy_by_content(
     lake: &Store,
-    known: &BTreeMap<String, FileEntry>,
+    to: &Store,
+    known: &Known,
+    objects: Vec<(String, u64)>,
     m: &mut Manifest,
 ) -> Result<Vec<FileEntry>> {
-    let held: std::collections::HashSet<&str> = known.values().map(|e| e.sha256.as_str()).collect();
     let mut out = Vec::new();
-    for o in lake.list(&format!("{METADATA}/")).await? {
-        if !is_backed_up_metadata(&o.rel) {
-            continue;
-        }
-        let bytes = lake.get(&o.rel).await?;
-        let e = entry(&o.rel, &bytes);
-        if !held.contains(e.sha256.as_str()) {
-            b.to.put(&backup_key(&e), bytes).await?;
+    for (rel, _) in objects {
+        let bytes = lake.get(&rel).await?;
+        let e = entry(&rel, &bytes);
+        if !known.contents.contains(&e.sha256) {
+            to.put(&e.key, bytes).await?;
             m.copied_files += 1;
             m.copied_bytes += e.size;
         }
         out.push(e);
     }
     Ok(out)
+}
+
+fn entry(rel: &str, bytes: &Bytes) -> FileEntry {
+    let sha256 = sha256_hex(bytes);
+    FileEntry {
+        path: rel.to_string(),
+        key: content_key(&sha256),
+        size: bytes.len() as u64,
+        sha256,
+    }
+}
+
+/// The environment's metadata (`_medallion/`, scratch files and the trail's HEAD hint
+/// excepted), the audit trail cut at its first gap (a record being written while listed).
+async fn metadata(
+    b: &Backup<'_>,
+    lake: &Store,
+    known: &Known,
+    m: &mut Manifest,
+) -> Result<Vec<FileEntry>> {
+    let listed = lake.list(&format!("{METADATA}/")).await?;
+    let mut audit: Vec<u64> = listed.iter().filter_map(|o| audit_seq(&o.rel)).collect();
+    audit.sort_unstable();
+    let gap = audit
+        .iter()
+        .enumerate()
+        .find(|(i, s)| *i as u64 != **s)
+        .map(|(i, _)| i as u64);
+    let objects = listed
+        .into_iter()
+        .filter(|o| is_backed_up_metadata(&o.rel))
+        .filter(|o| audit_seq(&o.rel).is_none_or(|s| gap.is_none_or(|g| s < g)))
+        .map(|o| (o.rel, o.size))
+        .collect();
+    copy_by_content(lake, &b.to, known, objects, m).await
+}
+
+/// The position of an audit record object (`_medallion/audit/00000000000000000042.json`).
+pub(crate) fn audit_seq(rel: &str) -> Option<u64> {
+    rel.strip_prefix("_medallion/audit/")?
+        .strip_suffix(".json")?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -244,5 +301,30 @@ mod tests {
         assert_eq!(v("_delta_log/_last_checkpoint"), None);
         assert_eq!(v("_delta_log/00000000000000000003.json.tmp"), None);
         assert_eq!(v("_delta_log/.00000000000000000003.json.swp"), None);
+    }
+
+    #[test]
+    fn a_log_must_open_the_version_taken() {
+        let log = |names: &[&str]| -> Vec<(String, u64)> {
+            names
+                .iter()
+                .map(|n| (format!("_delta_log/{n}"), 1))
+                .collect()
+        };
+        let j = |v: i64| format!("{v:020}.json");
+        let c = |v: i64| format!("{v:020}.checkpoint.parquet");
+        assert!(check_log_segment("t", 2, &log(&[&j(0), &j(1), &j(2)])).is_ok());
+        assert!(check_log_segment("t", 4, &log(&[&c(3), &j(3), &j(4)])).is_ok());
+        assert!(check_log_segment("t", 2, &log(&[&j(1), &j(2)])).is_err());
+        assert!(check_log_segment("t", 5, &log(&[&c(3), &j(5)])).is_err());
+    }
+
+    #[test]
+    fn audit_records_are_numbered_objects() {
+        assert_eq!(
+            audit_seq("_medallion/audit/00000000000000000042.json"),
+            Some(42)
+        );
+        assert_eq!(audit_seq("_medallion/audit/HEAD.json"), None);
     }
 }
