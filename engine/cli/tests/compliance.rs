@@ -20,21 +20,45 @@ fn dated_project() -> tempfile::TempDir {
     let dir = project();
     let d = dir.path();
     for (file, dedupe, column) in [
-        ("jobs/shop/orders.yaml", "[order_id], latest_by: updated_at }", "updated_at"),
-        ("jobs/shop/customers.yaml", "[customer_id], latest_by: updated_at }", "updated_at"),
-        ("jobs/iot/sensor_readings.yaml", "[device_id, reading_ts], latest_by: received_at }", "received_at"),
-        ("jobs/streaming/clickstream.yaml", "[event_id] }", "viewed_at"),
+        (
+            "jobs/shop/orders.yaml",
+            "[order_id], latest_by: updated_at }",
+            "updated_at",
+        ),
+        (
+            "jobs/shop/customers.yaml",
+            "[customer_id], latest_by: updated_at }",
+            "updated_at",
+        ),
+        (
+            "jobs/iot/sensor_readings.yaml",
+            "[device_id, reading_ts], latest_by: received_at }",
+            "received_at",
+        ),
+        (
+            "jobs/streaming/clickstream.yaml",
+            "[event_id] }",
+            "viewed_at",
+        ),
     ] {
         let line = format!("  dedupe: {{ keys: {dedupe}\n");
-        edit(d, file, &line, &format!("{line}  retention: {{ column: {column} }}\n"));
+        edit(
+            d,
+            file,
+            &line,
+            &format!("{line}  retention: {{ column: {column} }}\n"),
+        );
     }
     dir
 }
 
 /// The report as JSON, and its exit code.
 fn report(d: &Path) -> (i32, serde_json::Value) {
-    let (code, out, err) =
-        medallion_with_fault(d, None, &["compliance", "report", "--env", "dev", "--format", "json"]);
+    let (code, out, err) = medallion_with_fault(
+        d,
+        None,
+        &["compliance", "report", "--env", "dev", "--format", "json"],
+    );
     let r = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}\n{err}"));
     (code.expect("exited"), r)
 }
@@ -74,7 +98,10 @@ fn a_maintained_environment_passes() {
     let md = ok(d, &["compliance", "report", "--env", "dev"]);
     assert!(md.contains("| retention | PASS |"), "{md}");
     let trail = ok(d, &["audit", "--env", "dev", "--format", "json"]);
-    assert!(trail.contains("\"compliance_reported\""), "the report's generation is recorded");
+    assert!(
+        trail.contains("\"compliance_reported\""),
+        "the report's generation is recorded"
+    );
     ok(d, &["audit", "verify", "--env", "dev"]);
 }
 
@@ -86,7 +113,12 @@ fn a_maintained_environment_passes() {
 fn a_neglected_environment_fails_exactly_what_it_breaks() {
     let dir = dated_project();
     let d = dir.path();
-    edit(d, "jobs/shop/customers.yaml", "    phone: mask\n", "  pii_allow: { phone: \"support calls back\" }\n");
+    edit(
+        d,
+        "jobs/shop/customers.yaml",
+        "    phone: mask\n",
+        "  pii_allow: { phone: \"support calls back\" }\n",
+    );
     let spec = d.join("jobs/shop/customers.yaml");
     let text = std::fs::read_to_string(&spec).unwrap();
     std::fs::write(&spec, format!("{text}gold:\n  - table: gold.customer_phones\n    sql: SELECT customer_id, phone FROM silver.customers\n")).unwrap();
@@ -100,17 +132,38 @@ fn a_neglected_environment_fails_exactly_what_it_breaks() {
     let (code, r) = report(d);
     assert_eq!(
         with_status(&r, "FAIL"),
-        set(&["retention", "pii-protected", "classification-coverage", "audit-chain"]),
+        set(&[
+            "retention",
+            "pii-protected",
+            "classification-coverage",
+            "audit-chain"
+        ]),
         "{r:#}"
     );
     assert_eq!(code, 1);
     let evidence = |id: &str| -> String {
-        let c = r["controls"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap();
+        let c = r["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
         c["evidence"].to_string()
     };
-    assert!(evidence("retention").contains("silver.orders (silver): 30 days (environment): holds"), "{}", evidence("retention"));
+    assert!(
+        evidence("retention").contains("silver.orders (silver): 30 days (environment): holds"),
+        "{}",
+        evidence("retention")
+    );
     assert!(evidence("pii-protected").contains("gold.customer_phones.phone"));
     assert!(evidence("audit-chain").contains("record 4 does not follow the record before it"));
-    let html = medallion_with_fault(d, None, &["compliance", "report", "--env", "dev", "--format", "html"]).1;
-    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<span class=\"FAIL\">FAIL</span>"));
+    let html = medallion_with_fault(
+        d,
+        None,
+        &["compliance", "report", "--env", "dev", "--format", "html"],
+    )
+    .1;
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("<span class=\"FAIL\">FAIL</span>")
+    );
 }

@@ -17,34 +17,64 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 fn the_report_counts_what_the_runs_recorded() {
     let dir = project();
     let d = dir.path();
-    edit(d, "jobs/shop/orders.yaml", "pipeline: orders\n", "pipeline: orders\nfreshness: { expect_every: 24h }\n");
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "pipeline: orders\n",
+        "pipeline: orders\nfreshness: { expect_every: 24h }\n",
+    );
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
     let r: serde_json::Value = serde_json::from_str(&ok(
         d,
-        &["quality", "report", "--env", "dev", "--since", "1d", "--top", "2", "--format", "json"],
+        &[
+            "quality", "report", "--env", "dev", "--since", "1d", "--top", "2", "--format", "json",
+        ],
     ))
     .unwrap();
     assert_eq!(r["format_version"], 1);
-    let orders = r["pipelines"].as_array().unwrap().iter().find(|p| p["pipeline"] == "orders").unwrap();
+    let orders = r["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pipeline"] == "orders")
+        .unwrap();
     let t = &orders["totals"];
     // 14 rows reached Bronze and 2 were unparseable; 2 refused by typing, 1 by each of two
     // quarantine rules; the second run found no new file.
-    assert_eq!((t["runs"].as_u64(), t["input_rows"].as_u64()), (Some(2), Some(16)), "{t}");
+    assert_eq!(
+        (t["runs"].as_u64(), t["input_rows"].as_u64()),
+        (Some(2), Some(16)),
+        "{t}"
+    );
     assert_eq!(t["quarantined"], 6);
     assert_eq!(t["schema_rejected"], 4, "bronze:parse 2 + silver:schema 2");
     assert_eq!(t["dropped"], 1);
     assert_eq!(orders["rules"].as_array().unwrap().len(), 2, "--top 2");
     assert_eq!(orders["quarantine_reasons"][0]["rows"], 2);
     assert_eq!(orders["runs"][0]["rules"]["some_orders"]["checked"], 1);
-    let fresh = |table: &str| r["tables"].as_array().unwrap().iter().find(|x| x["table"] == table).unwrap().clone();
+    let fresh = |table: &str| {
+        r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["table"] == table)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(fresh("silver.orders")["status"], "fresh");
     assert_eq!(fresh("silver.orders")["expect_every"], "24h");
     assert_eq!(fresh("silver.customers")["status"], "no_expectation");
 
     let md = ok(d, &["quality", "report", "--env", "dev"]);
-    assert!(md.contains("## orders") && md.contains("| silver:schema | 2 |"), "{md}");
-    let html = ok(d, &["quality", "report", "--env", "dev", "--format", "html"]);
+    assert!(
+        md.contains("## orders") && md.contains("| silver:schema | 2 |"),
+        "{md}"
+    );
+    let html = ok(
+        d,
+        &["quality", "report", "--env", "dev", "--format", "html"],
+    );
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<h2>orders</h2>"));
     let trail = ok(d, &["audit", "--env", "dev", "--format", "json"]);
     assert!(trail.contains("\"quality_reported\""));
@@ -54,7 +84,11 @@ fn the_report_counts_what_the_runs_recorded() {
 #[test]
 fn since_is_parsed_like_the_audit_commands() {
     let dir = project();
-    let (code, _, err) = medallion_with_fault(dir.path(), None, &["quality", "report", "--env", "dev", "--since", "yesterday"]);
+    let (code, _, err) = medallion_with_fault(
+        dir.path(),
+        None,
+        &["quality", "report", "--env", "dev", "--since", "yesterday"],
+    );
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("is not a time"), "{err}");
 }
@@ -63,8 +97,16 @@ fn since_is_parsed_like_the_audit_commands() {
 fn a_bad_freshness_names_file_and_field() {
     let dir = project();
     let d = dir.path();
-    edit(d, "jobs/shop/orders.yaml", "pipeline: orders\n", "pipeline: orders\nfreshness: { expect_every: daily }\n");
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "pipeline: orders\n",
+        "pipeline: orders\nfreshness: { expect_every: daily }\n",
+    );
     let (code, _, err) = medallion_with_fault(d, None, &["validate", "jobs/shop"]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("orders.yaml") && err.contains("freshness.expect_every"), "{err}");
+    assert!(
+        err.contains("orders.yaml") && err.contains("freshness.expect_every"),
+        "{err}"
+    );
 }

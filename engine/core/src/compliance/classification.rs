@@ -36,7 +36,11 @@ pub fn check(i: &Inputs<'_>, findings: Result<&[ColumnFinding], &str>) -> Result
     let findings = findings.map_err(str::to_string)?;
     let (mut fail, mut pass) = (Vec::new(), Vec::new());
     for n in i.lake_tables {
-        if !i.entries.iter().any(|e| e.database == n.database && e.name == n.table) {
+        if !i
+            .entries
+            .iter()
+            .any(|e| e.database == n.database && e.name == n.table)
+        {
             fail.push(format!("{n} is not in the catalog of `{}`: its columns' classifications are not recorded (`medallion catalog sync`)", i.env.name));
         }
     }

@@ -29,7 +29,10 @@ pub async fn check(i: &Inputs<'_>) -> Result<Control, String> {
     for name in i.lake_tables {
         let shown = name.to_string();
         let loc = i.env.location(name).map_err(|e| e.to_string())?;
-        let Some(t) = table::open_if_exists(&shown, &loc).await.map_err(|e| e.to_string())? else {
+        let Some(t) = table::open_if_exists(&shown, &loc)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             continue;
         };
         let snapshot = t.snapshot().map_err(|e| e.to_string())?;
@@ -47,7 +50,10 @@ pub async fn check(i: &Inputs<'_>) -> Result<Control, String> {
             }
         }
         match bad.is_empty() {
-            true => pass.push(format!("{shown}: {} object(s) sampled, SSE-KMS with {key}", objects.len())),
+            true => pass.push(format!(
+                "{shown}: {} object(s) sampled, SSE-KMS with {key}",
+                objects.len()
+            )),
             false => fail.push(format!("{shown}: {}", bad.join("; "))),
         }
     }
@@ -59,12 +65,21 @@ pub async fn check(i: &Inputs<'_>) -> Result<Control, String> {
 
 /// What is wrong with one object's encryption, as S3 answers a signed HEAD; None when it is
 /// SSE-KMS with `key`. A HEAD that is refused is an error (the control fails with it).
-async fn head(env: &Environment, loc: &table::Location, rel: &str, key: &str) -> Result<Option<String>, String> {
+async fn head(
+    env: &Environment,
+    loc: &table::Location,
+    rel: &str,
+    key: &str,
+) -> Result<Option<String>, String> {
     let store = loc.s3_builder().build().map_err(|e| e.to_string())?;
     let path = object_store::path::Path::from_url_path(format!("{}{rel}", loc.url.path()))
         .map_err(|e| e.to_string())?;
     let url = store
-        .signed_url(http::Method::HEAD, &path, std::time::Duration::from_secs(300))
+        .signed_url(
+            http::Method::HEAD,
+            &path,
+            std::time::Duration::from_secs(300),
+        )
         .await
         .map_err(|e| format!("signing a HEAD of {path}: {e}"))?;
     let r = reqwest::Client::new()
@@ -75,20 +90,33 @@ async fn head(env: &Environment, loc: &table::Location, rel: &str, key: &str) ->
     if !r.status().is_success() {
         return Err(format!("HEAD {path}: {}", r.status()));
     }
-    let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (sse, kid) = (h("x-amz-server-side-encryption"), h("x-amz-server-side-encryption-aws-kms-key-id"));
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (sse, kid) = (
+        h("x-amz-server-side-encryption"),
+        h("x-amz-server-side-encryption-aws-kms-key-id"),
+    );
     Ok(judge(env, sse.as_deref(), kid.as_deref(), key))
 }
 
 /// `x-amz-server-side-encryption` and its key id against the environment's key (an ARN or a
 /// key id: either may end the other).
 pub fn judge(env: &Environment, sse: Option<&str>, kid: Option<&str>, key: &str) -> Option<String> {
-    let same = |a: &str, b: &str| a == b || a.ends_with(&format!("/{b}")) || b.ends_with(&format!("/{a}"));
+    let same =
+        |a: &str, b: &str| a == b || a.ends_with(&format!("/{b}")) || b.ends_with(&format!("/{a}"));
     match (sse, kid) {
         (Some("aws:kms"), Some(k)) if same(k, key) => None,
         (Some("aws:kms"), Some(k)) => match env.other_kms_keys.iter().find(|(_, o)| same(k, o)) {
-            Some((other, _)) => Some(format!("encrypted with the key of environment `{other}` ({k})")),
-            None => Some(format!("encrypted with {k}, not the environment's key {key}")),
+            Some((other, _)) => Some(format!(
+                "encrypted with the key of environment `{other}` ({k})"
+            )),
+            None => Some(format!(
+                "encrypted with {k}, not the environment's key {key}"
+            )),
         },
         (Some(s), _) => Some(format!("server-side encryption {s}, not SSE-KMS")),
         (None, _) => Some("no server-side encryption".into()),

@@ -25,21 +25,40 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
     for s in started {
         n += 1;
         let subject = s.detail["subject"].as_str().unwrap_or("?");
-        let what = format!("erasure of a `{subject}` (record {}, started {})", s.seq, s.at);
+        let what = format!(
+            "erasure of a `{subject}` (record {}, started {})",
+            s.seq, s.at
+        );
         let done = i
             .records
             .iter()
             .find(|r| r.action == "erasure" && r.run_id.is_some() && r.run_id == s.run_id);
         let begun = time(&s.at)?;
         match done {
-            Some(d) if time(&d.at)? - begun <= deadline => pass.push(format!("{what}: completed {}", d.at)),
-            Some(d) => fail.push(format!("{what}: completed {}, later than {DEADLINE_DAYS} days", d.at)),
-            None if i.now - begun > deadline => fail.push(format!("{what}: not completed after {DEADLINE_DAYS} days")),
-            None => pass.push(format!("{what}: not completed yet, due {}", (begun + deadline).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
+            Some(d) if time(&d.at)? - begun <= deadline => {
+                pass.push(format!("{what}: completed {}", d.at))
+            }
+            Some(d) => fail.push(format!(
+                "{what}: completed {}, later than {DEADLINE_DAYS} days",
+                d.at
+            )),
+            None if i.now - begun > deadline => {
+                fail.push(format!("{what}: not completed after {DEADLINE_DAYS} days"))
+            }
+            None => pass.push(format!(
+                "{what}: not completed yet, due {}",
+                (begun + deadline).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
         }
     }
     if n == 0 {
-        return Ok(Control::not_applicable(ID, format!("no erasure has been recorded in the trail of `{}`", i.env.name)));
+        return Ok(Control::not_applicable(
+            ID,
+            format!(
+                "no erasure has been recorded in the trail of `{}`",
+                i.env.name
+            ),
+        ));
     }
     Ok(Control::judged(ID, fail, pass))
 }

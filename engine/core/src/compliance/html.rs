@@ -15,7 +15,13 @@ pub fn html(r: &ComplianceReport) -> String {
     let rows: Vec<Vec<String>> = r
         .controls
         .iter()
-        .map(|c| vec![c.id.to_string(), c.status.as_str().to_string(), c.frameworks.join(", ")])
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                c.status.as_str().to_string(),
+                c.frameworks.join(", "),
+            ]
+        })
         .collect();
     b.push_str(&table(&["control", "status", "frameworks"], &rows));
     for c in &r.controls {

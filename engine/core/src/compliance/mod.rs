@@ -98,15 +98,53 @@ impl Control {
 /// Each control's title and framework mapping.
 pub fn catalogue(id: &str) -> (&'static str, &'static [&'static str]) {
     match id {
-        "encryption-at-rest" => ("Data at rest is encrypted with the environment's own KMS key", &["SOC2 CC6.1", "SOC2 CC6.7", "GDPR Art. 32", "HIPAA 164.312(a)(2)(iv)", "PCI DSS 3.4"]),
-        "retention" => ("Retention is configured and enforced on every table", &["GDPR Art. 5(1)(e)", "SOC2 C1.2", "PCI DSS 3.1"]),
-        "pii-protected" => ("No raw personal data in Silver or Gold", &["GDPR Art. 25", "GDPR Art. 32", "SOC2 CC6.1", "PCI DSS 3.4"]),
-        "classification-coverage" => ("Every column holding personal or payment data is classified", &["GDPR Art. 30", "SOC2 C1.1", "HIPAA 164.312(a)(2)(iv)"]),
-        "audit-chain" => ("The audit trail is intact and matches every table's Delta log", &["SOC2 CC7.2", "HIPAA 164.312(b)", "PCI DSS 10.2", "PCI DSS 10.5"]),
-        "lineage" => ("Every table has a producing pipeline and column lineage", &["GDPR Art. 30", "SOC2 CC8.1"]),
-        "promotion-gates" => ("Every run ran a release promoted through the gates", &["SOC2 CC8.1", "PCI DSS 6.4"]),
-        "quarantine-rate" => ("Quarantine rates are within the quality threshold", &["SOC2 PI1.3", "GDPR Art. 5(1)(d)"]),
-        "erasure-sla" => ("Erasure requests completed within 30 days", &["GDPR Art. 17", "GDPR Art. 12(3)"]),
+        "encryption-at-rest" => (
+            "Data at rest is encrypted with the environment's own KMS key",
+            &[
+                "SOC2 CC6.1",
+                "SOC2 CC6.7",
+                "GDPR Art. 32",
+                "HIPAA 164.312(a)(2)(iv)",
+                "PCI DSS 3.4",
+            ],
+        ),
+        "retention" => (
+            "Retention is configured and enforced on every table",
+            &["GDPR Art. 5(1)(e)", "SOC2 C1.2", "PCI DSS 3.1"],
+        ),
+        "pii-protected" => (
+            "No raw personal data in Silver or Gold",
+            &["GDPR Art. 25", "GDPR Art. 32", "SOC2 CC6.1", "PCI DSS 3.4"],
+        ),
+        "classification-coverage" => (
+            "Every column holding personal or payment data is classified",
+            &["GDPR Art. 30", "SOC2 C1.1", "HIPAA 164.312(a)(2)(iv)"],
+        ),
+        "audit-chain" => (
+            "The audit trail is intact and matches every table's Delta log",
+            &[
+                "SOC2 CC7.2",
+                "HIPAA 164.312(b)",
+                "PCI DSS 10.2",
+                "PCI DSS 10.5",
+            ],
+        ),
+        "lineage" => (
+            "Every table has a producing pipeline and column lineage",
+            &["GDPR Art. 30", "SOC2 CC8.1"],
+        ),
+        "promotion-gates" => (
+            "Every run ran a release promoted through the gates",
+            &["SOC2 CC8.1", "PCI DSS 6.4"],
+        ),
+        "quarantine-rate" => (
+            "Quarantine rates are within the quality threshold",
+            &["SOC2 PI1.3", "GDPR Art. 5(1)(d)"],
+        ),
+        "erasure-sla" => (
+            "Erasure requests completed within 30 days",
+            &["GDPR Art. 17", "GDPR Art. 12(3)"],
+        ),
         _ => ("(unknown control)", &[]),
     }
 }
@@ -156,7 +194,10 @@ pub async fn evaluate(i: &Inputs<'_>) -> ComplianceReport {
         or_fail("encryption-at-rest", encryption::check(i).await),
         or_fail("retention", retention::check(i).await),
         or_fail("pii-protected", pii::check(i, findings)),
-        or_fail("classification-coverage", classification::check(i, findings)),
+        or_fail(
+            "classification-coverage",
+            classification::check(i, findings),
+        ),
         or_fail("audit-chain", audit_chain::check(i).await),
         or_fail("lineage", lineage::check(i).await),
         or_fail("promotion-gates", promotion::check(i)),
@@ -172,7 +213,9 @@ pub async fn evaluate(i: &Inputs<'_>) -> ComplianceReport {
 }
 
 fn or_fail(id: &'static str, r: Result<Control, String>) -> Control {
-    r.unwrap_or_else(|e| Control::judged(id, vec![format!("could not be evaluated: {e}")], Vec::new()))
+    r.unwrap_or_else(|e| {
+        Control::judged(id, vec![format!("could not be evaluated: {e}")], Vec::new())
+    })
 }
 
 /// The classification findings, or why they could not be made.

@@ -21,7 +21,11 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
     for r in i.records.iter().filter(|r| r.action == "break_glass") {
         fail.push(format!(
             "record {} ({}): a break-glass run by {}@{}, reason {:?}: specs ran without promotion",
-            r.seq, r.at, r.who.user, r.who.host, r.detail["reason"].as_str().unwrap_or("(none recorded)")
+            r.seq,
+            r.at,
+            r.who.user,
+            r.who.host,
+            r.detail["reason"].as_str().unwrap_or("(none recorded)")
         ));
     }
     for p in history::pipelines(i.records) {
@@ -29,10 +33,19 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
         let uncovered: Vec<String> = runs
             .iter()
             .filter(|run| !covered(&promotions, &p, run))
-            .map(|run| format!("{} ({})", &run.run_id[..run.run_id.len().min(8)], run.started_at))
+            .map(|run| {
+                format!(
+                    "{} ({})",
+                    &run.run_id[..run.run_id.len().min(8)],
+                    run.started_at
+                )
+            })
             .collect();
         match uncovered.is_empty() {
-            true => pass.push(format!("{p}: {} run(s), each of a promoted release", runs.len())),
+            true => pass.push(format!(
+                "{p}: {} run(s), each of a promoted release",
+                runs.len()
+            )),
             false => fail.push(format!(
                 "{p}: {} of {} run(s) ran a spec or schema no earlier promotion holds: {}",
                 uncovered.len(),

@@ -18,7 +18,10 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
     let since = i.now - chrono::Duration::days(WINDOW_DAYS);
     let (env_max, from) = match i.env.gates.max_quarantine_ratio {
         Some(m) => (m, "the environment's gates.max_quarantine_ratio"),
-        None => (DEFAULT_MAX, "the default; the environment sets no gates.max_quarantine_ratio"),
+        None => (
+            DEFAULT_MAX,
+            "the default; the environment sets no gates.max_quarantine_ratio",
+        ),
     };
     let (mut fail, mut pass) = (Vec::new(), Vec::new());
     for p in history::pipelines(i.records) {
@@ -32,7 +35,12 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
         if input == 0 {
             continue;
         }
-        let own = i.plans.iter().find(|x| x.job.spec.pipeline == p).and_then(|x| x.job.spec.gates.as_ref()).and_then(|g| g.max_quarantine_ratio);
+        let own = i
+            .plans
+            .iter()
+            .find(|x| x.job.spec.pipeline == p)
+            .and_then(|x| x.job.spec.gates.as_ref())
+            .and_then(|g| g.max_quarantine_ratio);
         let max = own.map_or(env_max, |o| o.min(env_max));
         let rate = ratio(quarantined, input);
         let line = format!("{p}: {quarantined} of {input} input rows quarantined ({:.1}%) in the last {WINDOW_DAYS} days, limit {:.1}%", rate * 100.0, max * 100.0);
@@ -42,7 +50,13 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
         }
     }
     if fail.is_empty() && pass.is_empty() {
-        return Ok(Control::not_applicable(ID, format!("no run of `{}` read any rows in the last {WINDOW_DAYS} days: no rate to judge", i.env.name)));
+        return Ok(Control::not_applicable(
+            ID,
+            format!(
+                "no run of `{}` read any rows in the last {WINDOW_DAYS} days: no rate to judge",
+                i.env.name
+            ),
+        ));
     }
     pass.push(format!("limit: {:.1}% ({from})", env_max * 100.0));
     Ok(Control::judged(ID, fail, pass))

@@ -16,10 +16,21 @@ pub fn markdown(r: &ComplianceReport) -> String {
         r.count(Status::NotApplicable)
     );
     for c in &r.controls {
-        s.push_str(&format!("| {} | {} | {} |\n", c.id, c.status.as_str(), c.frameworks.join(", ")));
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            c.id,
+            c.status.as_str(),
+            c.frameworks.join(", ")
+        ));
     }
     for c in &r.controls {
-        s.push_str(&format!("\n## {} — {}\n\n{}: {}\n\n", c.id, c.status.as_str(), c.title, c.frameworks.join(", ")));
+        s.push_str(&format!(
+            "\n## {} — {}\n\n{}: {}\n\n",
+            c.id,
+            c.status.as_str(),
+            c.title,
+            c.frameworks.join(", ")
+        ));
         for e in &c.evidence {
             s.push_str(&format!("- {}\n", cell(e)));
         }

@@ -70,8 +70,8 @@ pub fn of_run(
         return Vec::new();
     }
     let mut out = Vec::new();
-    let new = |kind: &str, subject: &str, value: f64, baseline: f64, n: usize, message: String| {
-        Anomaly {
+    let new =
+        |kind: &str, subject: &str, value: f64, baseline: f64, n: usize, message: String| Anomaly {
             pipeline: pipeline.to_string(),
             run_id: run.run_id.clone(),
             started_at: run.started_at.clone(),
@@ -81,23 +81,9 @@ pub fn of_run(
             baseline,
             baseline_runs: n,
             message,
-        }
-    };
-    let base: Vec<u64> = last(before, t.baseline_runs, |r| input(r) > 0)
-        .map(input)
-        .collect();
-    if input(run) > 0 && base.len() >= t.min_history {
-        let mean = base.iter().sum::<u64>() as f64 / base.len() as f64;
-        let v = input(run) as f64;
-        if v < mean * t.rows_low || v > mean * t.rows_high {
-            let msg = format!(
-                "{v} input rows against a mean of {mean:.1} over the {} runs before (outside {}x..{}x)",
-                base.len(),
-                t.rows_low,
-                t.rows_high
-            );
-            out.push(new("row_count", "input", v, mean, base.len(), msg));
-        }
+        };
+    if let Some((v, mean, n, msg)) = row_count(before, run, t) {
+        out.push(new("row_count", "input", v, mean, n, msg));
     }
     for (rule, o) in run.rules.iter().filter(|(_, o)| o.checked > 0) {
         let checked = |r: &RunSummary| r.rules.get(rule).is_some_and(|x| x.checked > 0);
@@ -118,10 +104,44 @@ pub fn of_run(
                 baseline * 100.0,
                 base.len()
             );
-            out.push(new("rule_failure_rate", rule, rate, baseline, base.len(), msg));
+            out.push(new(
+                "rule_failure_rate",
+                rule,
+                rate,
+                baseline,
+                base.len(),
+                msg,
+            ));
         }
     }
     out
+}
+
+/// The run's input rows against the mean of the runs before: (value, mean, runs, message)
+/// when outside the thresholds.
+fn row_count(
+    before: &[RunSummary],
+    run: &RunSummary,
+    t: &Thresholds,
+) -> Option<(f64, f64, usize, String)> {
+    let base: Vec<u64> = last(before, t.baseline_runs, |r| input(r) > 0)
+        .map(input)
+        .collect();
+    if input(run) == 0 || base.len() < t.min_history {
+        return None;
+    }
+    let mean = base.iter().sum::<u64>() as f64 / base.len() as f64;
+    let v = input(run) as f64;
+    if v >= mean * t.rows_low && v <= mean * t.rows_high {
+        return None;
+    }
+    let msg = format!(
+        "{v} input rows against a mean of {mean:.1} over the {} runs before (outside {}x..{}x)",
+        base.len(),
+        t.rows_low,
+        t.rows_high
+    );
+    Some((v, mean, base.len(), msg))
 }
 
 /// The last `k` successful runs of `before` that `keep`, newest first.

@@ -64,7 +64,7 @@ pub async fn of(
         let status = match &expect {
             None => Status::NoExpectation,
             Some(f) => {
-                let every = f.interval().map_err(|m| Error::Config(m))?;
+                let every = f.interval().map_err(Error::Config)?;
                 match age.to_std().is_ok_and(|a| a > every) {
                     true => Status::Stale,
                     false => Status::Fresh,
@@ -85,7 +85,11 @@ pub async fn of(
 }
 
 /// The time of the table's commit `version`: its commitInfo's timestamp.
-async fn last_commit_time(t: &deltalake::DeltaTable, name: &str, version: i64) -> Result<DateTime<Utc>> {
+async fn last_commit_time(
+    t: &deltalake::DeltaTable,
+    name: &str,
+    version: i64,
+) -> Result<DateTime<Utc>> {
     let info = table::commit_entry(t, version).await?;
     info.flatten()
         .and_then(|i| i.timestamp)

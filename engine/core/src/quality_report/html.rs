@@ -1,8 +1,8 @@
 //! The quality report as one self-contained HTML page (no script, no external resource);
 //! every value from the project or the trail is escaped.
 
-use super::render::pct;
 use super::freshness::human_age;
+use super::render::pct;
 use super::{PipelineQuality, QualityReport};
 
 /// Text for HTML element content and attribute values.
@@ -67,11 +67,24 @@ pub fn html(r: &QualityReport) -> String {
                 t.last_commit.clone(),
                 human_age(t.age_s),
                 t.expect_every.clone().unwrap_or_else(|| "-".into()),
-                serde_json::to_value(t.status).map_or_else(|e| e.to_string(), |v| v.as_str().unwrap_or_default().replace('_', " ")),
+                serde_json::to_value(t.status).map_or_else(
+                    |e| e.to_string(),
+                    |v| v.as_str().unwrap_or_default().replace('_', " "),
+                ),
             ]
         })
         .collect();
-    b.push_str(&table(&["table", "pipeline", "last commit", "age", "expected every", "status"], &rows));
+    b.push_str(&table(
+        &[
+            "table",
+            "pipeline",
+            "last commit",
+            "age",
+            "expected every",
+            "status",
+        ],
+        &rows,
+    ));
     for p in &r.pipelines {
         b.push_str(&pipeline(p));
     }
@@ -85,15 +98,73 @@ fn pipeline(p: &PipelineQuality) -> String {
         escape(&p.pipeline), t.runs, t.succeeded, t.failed, t.input_rows, t.quarantined,
         pct(t.quarantine_rate), t.schema_rejected, pct(t.schema_rejection_rate), t.dropped
     );
-    let rules: Vec<Vec<String>> = p.rules.iter().map(|r| vec![r.rule.clone(), r.on_fail.clone(), r.checked.to_string(), r.failed.to_string(), pct(r.failure_rate)]).collect();
-    b.push_str(&table(&["rule", "on_fail", "checked", "failed", "failure rate"], &rules));
-    let reasons: Vec<Vec<String>> = p.quarantine_reasons.iter().map(|q| vec![q.reason.clone(), q.rows.to_string(), pct(q.rate)]).collect();
-    b.push_str(&table(&["quarantine reason", "rows", "share of input"], &reasons));
-    let runs: Vec<Vec<String>> = p.runs.iter().map(|r| vec![r.run_id.clone(), r.started_at.clone(), r.end.clone(), r.input_rows.to_string(), r.quarantined.to_string(), r.schema_rejected.to_string(), r.dropped.to_string()]).collect();
-    b.push_str(&table(&["run", "started", "end", "input", "quarantined", "schema-rejected", "dropped"], &runs));
+    b.push_str(&rules_and_reasons(p));
+    let runs: Vec<Vec<String>> = p
+        .runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.run_id.clone(),
+                r.started_at.clone(),
+                r.end.clone(),
+                r.input_rows.to_string(),
+                r.quarantined.to_string(),
+                r.schema_rejected.to_string(),
+                r.dropped.to_string(),
+            ]
+        })
+        .collect();
+    b.push_str(&table(
+        &[
+            "run",
+            "started",
+            "end",
+            "input",
+            "quarantined",
+            "schema-rejected",
+            "dropped",
+        ],
+        &runs,
+    ));
     for a in &p.anomalies {
-        b.push_str(&format!("<p class=\"stale\">anomaly ({}): {}</p>\n", escape(&a.kind), escape(&a.message)));
+        b.push_str(&format!(
+            "<p class=\"stale\">anomaly ({}): {}</p>\n",
+            escape(&a.kind),
+            escape(&a.message)
+        ));
     }
+    b
+}
+
+/// The rules and the quarantine reasons of a pipeline.
+fn rules_and_reasons(p: &PipelineQuality) -> String {
+    let mut b = String::new();
+    let rules: Vec<Vec<String>> = p
+        .rules
+        .iter()
+        .map(|r| {
+            vec![
+                r.rule.clone(),
+                r.on_fail.clone(),
+                r.checked.to_string(),
+                r.failed.to_string(),
+                pct(r.failure_rate),
+            ]
+        })
+        .collect();
+    b.push_str(&table(
+        &["rule", "on_fail", "checked", "failed", "failure rate"],
+        &rules,
+    ));
+    let reasons: Vec<Vec<String>> = p
+        .quarantine_reasons
+        .iter()
+        .map(|q| vec![q.reason.clone(), q.rows.to_string(), pct(q.rate)])
+        .collect();
+    b.push_str(&table(
+        &["quarantine reason", "rows", "share of input"],
+        &reasons,
+    ));
     b
 }
 

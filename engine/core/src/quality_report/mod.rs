@@ -112,3 +112,67 @@ pub(crate) fn ratio(n: u64, d: u64) -> f64 {
         n as f64 / d as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{What, Who};
+
+    fn record(seq: u64, action: &str, detail: serde_json::Value) -> Record {
+        Record {
+            seq,
+            prev: String::new(),
+            at: format!("2026-12-01T00:00:{seq:02}Z"),
+            environment: "dev".into(),
+            action: action.into(),
+            run_id: Some("r1".into()),
+            table: None,
+            version: None,
+            who: Who::default(),
+            what: What {
+                pipeline: Some("<b>p</b>".into()),
+                ..Default::default()
+            },
+            detail,
+        }
+    }
+
+    /// A trail naming a rule and a reason with markup (written by something other than
+    /// medallion, whose names are checked): every format keeps it as text.
+    #[test]
+    fn hostile_names_from_the_trail_are_escaped_in_html() {
+        let hostile = "<script>alert(1)</script>";
+        let records = vec![
+            record(0, "run_started", serde_json::json!({})),
+            record(
+                1,
+                "run_finished",
+                serde_json::json!({
+                    "quarantined_by_rule": { format!("silver:{hostile}"): 1 },
+                    "rules": { hostile: { "on_fail": "quarantine", "checked": 3, "failed": 1 } }
+                }),
+            ),
+        ];
+        let since = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let o = Options {
+            environment: "dev".into(),
+            since,
+            now: since,
+            top: 5,
+        };
+        let r = build(&records, &o, Vec::new()).unwrap();
+        assert_eq!(r.pipelines[0].rules[0].failed, 1);
+        let page = html::html(&r);
+        assert!(
+            !page.contains("<script>") && !page.contains("<b>p</b>"),
+            "{page}"
+        );
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(
+            render::markdown(&r).contains("silver:<script>"),
+            "Markdown is text, shown as is"
+        );
+    }
+}

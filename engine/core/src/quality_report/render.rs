@@ -73,26 +73,45 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
     for r in &p.rules {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
-            cell(&r.rule), cell(&r.on_fail), r.checked, r.failed, pct(r.failure_rate)
+            cell(&r.rule),
+            cell(&r.on_fail),
+            r.checked,
+            r.failed,
+            pct(r.failure_rate)
         ));
     }
     s.push_str("\n| quarantine reason | rows | share of input |\n|---|---|---|\n");
     for q in &p.quarantine_reasons {
-        s.push_str(&format!("| {} | {} | {} |\n", cell(&q.reason), q.rows, pct(q.rate)));
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            cell(&q.reason),
+            q.rows,
+            pct(q.rate)
+        ));
     }
     s.push_str("\n| run | started | end | input | quarantined | schema-rejected | dropped |\n|---|---|---|---|---|---|---|\n");
     for r in &p.runs {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} |\n",
-            &r.run_id[..r.run_id.len().min(8)], r.started_at,
+            &r.run_id[..r.run_id.len().min(8)],
+            r.started_at,
             if r.end.is_empty() { "running" } else { &r.end },
-            r.input_rows, r.quarantined, pct(r.quarantine_rate),
-            r.schema_rejected, pct(r.schema_rejection_rate), r.dropped
+            r.input_rows,
+            r.quarantined,
+            pct(r.quarantine_rate),
+            r.schema_rejected,
+            pct(r.schema_rejection_rate),
+            r.dropped
         ));
     }
     s.push('\n');
     for a in &p.anomalies {
-        s.push_str(&format!("- **anomaly** ({}, run {}): {}\n", a.kind, &a.run_id[..a.run_id.len().min(8)], cell(&a.message)));
+        s.push_str(&format!(
+            "- **anomaly** ({}, run {}): {}\n",
+            a.kind,
+            &a.run_id[..a.run_id.len().min(8)],
+            cell(&a.message)
+        ));
     }
     if p.anomalies.is_empty() {
         s.push_str("No anomaly.\n");

@@ -59,11 +59,13 @@ pub struct Freshness {
 impl Freshness {
     /// `expect_every` as a duration (checked by [`Job::check`]).
     pub fn interval(&self) -> Result<std::time::Duration, String> {
-        crate::kafka_spec::parse_duration(&self.expect_every)
-            .and_then(|d| match d.is_zero() {
-                true => Err(format!("`{}` is zero: give the longest expected time between commits", self.expect_every)),
-                false => Ok(d),
-            })
+        crate::kafka_spec::parse_duration(&self.expect_every).and_then(|d| match d.is_zero() {
+            true => Err(format!(
+                "`{}` is zero: give the longest expected time between commits",
+                self.expect_every
+            )),
+            false => Ok(d),
+        })
     }
 }
 
