@@ -36,7 +36,7 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
             .map(|run| {
                 format!(
                     "{} ({})",
-                    &run.run_id[..run.run_id.len().min(8)],
+                    &crate::quality_report::render::short(&run.run_id),
                     run.started_at
                 )
             })

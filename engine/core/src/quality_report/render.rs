@@ -93,7 +93,7 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
     for r in &p.runs {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} |\n",
-            &r.run_id[..r.run_id.len().min(8)],
+            &short(&r.run_id),
             r.started_at,
             if r.end.is_empty() { "running" } else { &r.end },
             r.input_rows,
@@ -109,7 +109,7 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
         s.push_str(&format!(
             "- **anomaly** ({}, run {}): {}\n",
             a.kind,
-            &a.run_id[..a.run_id.len().min(8)],
+            &short(&a.run_id),
             cell(&a.message)
         ));
     }
@@ -117,4 +117,9 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
         s.push_str("No anomaly.\n");
     }
     s.push('\n');
+}
+
+/// The first 8 characters of a run id (characters, not bytes: the trail is read, not trusted).
+pub fn short(id: &str) -> String {
+    id.chars().take(8).collect()
 }
