@@ -167,3 +167,132 @@ fn a_neglected_environment_fails_exactly_what_it_breaks() {
         html.starts_with("<!DOCTYPE html>") && html.contains("<span class=\"FAIL\">FAIL</span>")
     );
 }
+
+/// A new KMS key on the local server.
+async fn kms_key() -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/", common::aws::endpoint()))
+        .header("X-Amz-Target", "TrentService.CreateKey")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    v["KeyMetadata"]["KeyId"].as_str().unwrap().to_string()
+}
+
+/// Writes `key`'s object again with `headers` (another key, or no SSE-KMS).
+async fn put_again(bucket: &str, key: &str, headers: &[(&str, &str)]) {
+    let bytes = common::aws::get_object(bucket, key).await;
+    let mut req = reqwest::Client::new()
+        .put(format!("{}/{bucket}/{key}", common::aws::endpoint()))
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.body(bytes).send().await.unwrap();
+    assert!(r.status().is_success(), "PUT {key}: {}", r.status());
+}
+
+fn encryption_control(p: &Path) -> serde_json::Value {
+    let (_, out, err) = common::aws::medallion(
+        p,
+        &[
+            "compliance",
+            "report",
+            "--env",
+            "prod",
+            "--format",
+            "json",
+            "--jobs",
+            "jobs/shop/customers.yaml",
+        ],
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}\n{err}"));
+    r["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "encryption-at-rest")
+        .unwrap()
+        .clone()
+}
+
+/// On an S3 lake every sampled object is SSE-KMS with the environment's key; an object
+/// rewritten with another environment's key, or without SSE-KMS, fails the control by name.
+#[tokio::test]
+async fn encryption_at_rest_is_checked_object_by_object_on_s3() {
+    let (dir, bucket, _key, prefix) = common::aws::setup().await;
+    let p = dir.path();
+    let other = kms_key().await;
+    let envs = std::fs::read_to_string(p.join("environments.yaml")).unwrap();
+    std::fs::write(
+        p.join("environments.yaml"),
+        format!("{envs}  staging:\n    lake: s3://{bucket}/staging-lake\n    catalog: {{ glue: {{ database_prefix: {prefix}stg_ }} }}\n    kms_key: {other}\n    retention_days: 90\n"),
+    )
+    .unwrap();
+    let (code, out, err) =
+        common::aws::medallion(p, &["run", "jobs/shop/customers.yaml", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let c = encryption_control(p);
+    assert_eq!(c["status"], "PASS", "{c:#}");
+    assert!(
+        c["evidence"]
+            .to_string()
+            .contains("silver.customers: 2 object(s) sampled, SSE-KMS"),
+        "{c:#}"
+    );
+
+    let keys = common::aws::list_keys(&bucket, "lake/").await;
+    let file = |table: &str| {
+        keys.iter()
+            .find(|k| k.starts_with(&format!("lake/{table}/")) && k.ends_with(".parquet"))
+            .unwrap()
+            .clone()
+    };
+    put_again(
+        &bucket,
+        &file("silver/customers"),
+        &[
+            ("x-amz-server-side-encryption", "aws:kms"),
+            ("x-amz-server-side-encryption-aws-kms-key-id", &other),
+        ],
+    )
+    .await;
+    put_again(&bucket, &file("bronze/customers"), &[]).await;
+    let c = encryption_control(p);
+    assert_eq!(c["status"], "FAIL", "{c:#}");
+    let evidence: Vec<String> = c["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    let line = |t: &str| {
+        evidence
+            .iter()
+            .find(|e| e.starts_with(&format!("{t}: ")))
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        line("silver.customers").contains("the key of environment `staging`"),
+        "{evidence:#?}"
+    );
+    assert!(
+        !line("bronze.customers").contains("SSE-KMS with"),
+        "{evidence:#?}"
+    );
+    assert!(
+        line("bronze.customers").contains("not SSE-KMS")
+            || line("bronze.customers").contains("no server-side encryption"),
+        "{evidence:#?}"
+    );
+    assert!(
+        line("silver.customers_quarantine").contains("SSE-KMS with"),
+        "the others still pass: {evidence:#?}"
+    );
+}
