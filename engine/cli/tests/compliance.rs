@@ -296,3 +296,127 @@ async fn encryption_at_rest_is_checked_object_by_object_on_s3() {
         "the others still pass: {evidence:#?}"
     );
 }
+
+fn control(r: &serde_json::Value, id: &str) -> (String, String) {
+    let c = r["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap();
+    (
+        c["status"].as_str().unwrap().to_string(),
+        c["evidence"].to_string(),
+    )
+}
+
+fn report_of(d: &Path, env: &str) -> serde_json::Value {
+    let (_, out, err) = medallion_with_fault(
+        d,
+        None,
+        &[
+            "compliance",
+            "report",
+            "--env",
+            env,
+            "--format",
+            "json",
+            "--jobs",
+            "jobs/shop",
+        ],
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}\n{err}"))
+}
+
+/// A gated environment passes `promotion-gates` while it runs what was promoted, and fails it
+/// after a break-glass run of an edited spec (the record and the run are named); a stricter
+/// quality limit fails `quarantine-rate`; a completed erasure passes `erasure-sla`.
+#[test]
+fn promotion_quality_and_erasure_controls() {
+    let dir = project();
+    let d = dir.path();
+    std::fs::write(
+        d.join("environments.yaml"),
+        "environments:\n  dev:\n    lake: ./lake/dev\n    retention_days: 30\n    gates: { max_quarantine_ratio: 0.3 }\n  staging:\n    lake: ./lake/staging\n    retention_days: 90\n    promote_from: dev\n    gates: { max_quarantine_ratio: 0.5 }\n",
+    )
+    .unwrap();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    ok(
+        d,
+        &[
+            "promote",
+            "--from",
+            "dev",
+            "--to",
+            "staging",
+            "jobs/shop",
+            "--apply",
+        ],
+    );
+    ok(d, &["run", "jobs/shop", "--env", "staging"]);
+    let r = report_of(d, "staging");
+    assert_eq!(control(&r, "promotion-gates").0, "PASS", "{r:#}");
+    assert_eq!(
+        control(&r, "quarantine-rate").0,
+        "PASS",
+        "37.5% and 40% are within 50%"
+    );
+
+    edit(d, "jobs/shop/orders.yaml", "on_fail: warn", "on_fail: drop");
+    ok(
+        d,
+        &[
+            "run",
+            "jobs/shop",
+            "--env",
+            "staging",
+            "--break-glass",
+            "hotfix ticket 7",
+        ],
+    );
+    let (status, evidence) = control(&report_of(d, "staging"), "promotion-gates");
+    assert_eq!(status, "FAIL");
+    assert!(
+        evidence.contains("a break-glass run by") && evidence.contains("hotfix ticket 7"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("orders: 1 of 2 run(s) ran a spec or schema no earlier promotion holds"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("customers: 2 run(s), each of a promoted release"),
+        "{evidence}"
+    );
+
+    let r = report_of(d, "dev");
+    let (status, evidence) = control(&r, "quarantine-rate");
+    assert_eq!(status, "FAIL");
+    assert!(
+        evidence.contains(
+            "orders: 6 of 16 input rows quarantined (37.5%) in the last 30 days, limit 30.0%"
+        ),
+        "{evidence}"
+    );
+    assert_eq!(control(&r, "erasure-sla").0, "NOT-APPLICABLE");
+    ok(
+        d,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            "C001",
+            "--reason",
+            "ticket 1",
+        ],
+    );
+    let (status, evidence) = control(&report_of(d, "dev"), "erasure-sla");
+    assert_eq!(status, "PASS");
+    assert!(
+        evidence.contains("erasure of a `customer`") && evidence.contains("completed"),
+        "{evidence}"
+    );
+}
