@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::plan::JobPlan;
-use crate::spec::TableName;
+use crate::spec::{Freshness, TableName};
 use crate::table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,16 +61,7 @@ pub async fn of(
                 .and_then(|x| x.job.spec.freshness.clone())
         });
         let age = now - at;
-        let status = match &expect {
-            None => Status::NoExpectation,
-            Some(f) => {
-                let every = f.interval().map_err(Error::Config)?;
-                match age.to_std().is_ok_and(|a| a > every) {
-                    true => Status::Stale,
-                    false => Status::Fresh,
-                }
-            }
-        };
+        let status = status(age, expect.as_ref()).map_err(Error::Config)?;
         out.push(TableFreshness {
             table: shown,
             pipeline,
@@ -82,6 +73,18 @@ pub async fn of(
         });
     }
     Ok(out)
+}
+
+/// A table's status for its last commit's age and its pipeline's `freshness`.
+pub fn status(age: chrono::Duration, expect: Option<&Freshness>) -> Result<Status, String> {
+    let Some(f) = expect else {
+        return Ok(Status::NoExpectation);
+    };
+    let every = f.interval()?;
+    Ok(match age.to_std().is_ok_and(|a| a > every) {
+        true => Status::Stale,
+        false => Status::Fresh,
+    })
 }
 
 /// The time of the table's commit `version`: its commitInfo's timestamp.
@@ -109,5 +112,26 @@ pub fn human_age(seconds: i64) -> String {
         (0, 0, m) => format!("{m}m"),
         (0, h, m) => format!("{h}h {m}m"),
         (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn older_than_expected_is_stale() {
+        let daily = Freshness {
+            expect_every: "24h".into(),
+        };
+        let h = chrono::Duration::hours;
+        assert_eq!(status(h(23), Some(&daily)), Ok(Status::Fresh));
+        assert_eq!(status(h(25), Some(&daily)), Ok(Status::Stale));
+        assert_eq!(status(h(9999), None), Ok(Status::NoExpectation));
+        let bad = Freshness {
+            expect_every: "soon".into(),
+        };
+        assert!(status(h(1), Some(&bad)).is_err());
+        assert_eq!(human_age(3 * 86400 + 4 * 3600 + 5), "3d 4h");
     }
 }

@@ -18,14 +18,14 @@ pub fn markdown(r: &QualityReport) -> String {
     s.push_str(&format!(
         "# Data quality: {}\n\nRuns since {} (generated {}). Anomaly thresholds: input rows outside \
          {}x..{}x of the mean of the last {} runs that read rows; a rule's failure rate at least {} \
-         points and {}x above its rate in its last {} runs; at least {} earlier runs.\n\n",
+         percentage points and {}x above its rate in its last {} runs; at least {} earlier runs.\n\n",
         cell(&r.environment),
         r.since,
         r.generated_at,
         t.rows_low,
         t.rows_high,
         t.baseline_runs,
-        pct(t.rate_jump),
+        t.rate_jump * 100.0,
         t.rate_factor,
         t.baseline_runs,
         t.min_history
