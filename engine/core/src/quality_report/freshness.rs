@@ -21,6 +21,17 @@ pub enum Status {
     NoExpectation,
 }
 
+impl Status {
+    /// As people read it (the JSON form is `fresh`, `stale`, `no_expectation`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fresh => "fresh",
+            Status::Stale => "STALE",
+            Status::NoExpectation => "no expectation",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TableFreshness {
     pub table: String,

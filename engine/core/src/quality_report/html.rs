@@ -63,14 +63,11 @@ pub fn html(r: &QualityReport) -> String {
         .map(|t| {
             vec![
                 t.table.clone(),
-                t.pipeline.clone().unwrap_or_default(),
+                t.pipeline.clone().unwrap_or_else(|| "-".into()),
                 t.last_commit.clone(),
                 human_age(t.age_s),
                 t.expect_every.clone().unwrap_or_else(|| "-".into()),
-                serde_json::to_value(t.status).map_or_else(
-                    |e| e.to_string(),
-                    |v| v.as_str().unwrap_or_default().replace('_', " "),
-                ),
+                t.status.as_str().to_string(),
             ]
         })
         .collect();

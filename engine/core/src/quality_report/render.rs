@@ -44,9 +44,8 @@ fn freshness(s: &mut String, r: &QualityReport) {
     s.push_str("## Freshness\n\n| table | pipeline | last commit | age | expected every | status |\n|---|---|---|---|---|---|\n");
     for t in &r.tables {
         let status = match t.status {
-            Status::Fresh => "fresh",
             Status::Stale => "**STALE**",
-            Status::NoExpectation => "no expectation",
+            s => s.as_str(),
         };
         s.push_str(&format!(
             "| {} | {} | {} (v{}) | {} | {} | {status} |\n",
