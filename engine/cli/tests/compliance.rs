@@ -245,8 +245,12 @@ async fn encryption_at_rest_is_checked_object_by_object_on_s3() {
             .contains("silver.customers: 2 object(s) sampled, SSE-KMS"),
         "{c:#}"
     );
+    a_foreign_key_and_no_key_fail(p, &bucket, &other).await;
+}
 
-    let keys = common::aws::list_keys(&bucket, "lake/").await;
+/// One data file rewritten with `other`'s key (staging's), one without SSE-KMS.
+async fn a_foreign_key_and_no_key_fail(p: &Path, bucket: &str, other: &str) {
+    let keys = common::aws::list_keys(bucket, "lake/").await;
     let file = |table: &str| {
         keys.iter()
             .find(|k| k.starts_with(&format!("lake/{table}/")) && k.ends_with(".parquet"))
@@ -254,15 +258,15 @@ async fn encryption_at_rest_is_checked_object_by_object_on_s3() {
             .clone()
     };
     put_again(
-        &bucket,
+        bucket,
         &file("silver/customers"),
         &[
             ("x-amz-server-side-encryption", "aws:kms"),
-            ("x-amz-server-side-encryption-aws-kms-key-id", &other),
+            ("x-amz-server-side-encryption-aws-kms-key-id", other),
         ],
     )
     .await;
-    put_again(&bucket, &file("bronze/customers"), &[]).await;
+    put_again(bucket, &file("bronze/customers"), &[]).await;
     let c = encryption_control(p);
     assert_eq!(c["status"], "FAIL", "{c:#}");
     let evidence: Vec<String> = c["evidence"]
@@ -328,18 +332,23 @@ fn report_of(d: &Path, env: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}\n{err}"))
 }
 
-/// A gated environment passes `promotion-gates` while it runs what was promoted, and fails it
-/// after a break-glass run of an edited spec (the record and the run are named); a stricter
-/// quality limit fails `quarantine-rate`; a completed erasure passes `erasure-sla`.
-#[test]
-fn promotion_quality_and_erasure_controls() {
+/// dev with a stricter quality limit than the examples meet, and staging gated by dev.
+fn gated_project() -> tempfile::TempDir {
     let dir = project();
-    let d = dir.path();
     std::fs::write(
-        d.join("environments.yaml"),
+        dir.path().join("environments.yaml"),
         "environments:\n  dev:\n    lake: ./lake/dev\n    retention_days: 30\n    gates: { max_quarantine_ratio: 0.3 }\n  staging:\n    lake: ./lake/staging\n    retention_days: 90\n    promote_from: dev\n    gates: { max_quarantine_ratio: 0.5 }\n",
     )
     .unwrap();
+    dir
+}
+
+/// A gated environment passes `promotion-gates` while it runs what was promoted, and fails it
+/// after a break-glass run of an edited spec (the record and the run are named).
+#[test]
+fn promotion_gates_pass_until_a_break_glass_run() {
+    let dir = gated_project();
+    let d = dir.path();
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
     ok(
         d,
@@ -388,7 +397,14 @@ fn promotion_quality_and_erasure_controls() {
         evidence.contains("customers: 2 run(s), each of a promoted release"),
         "{evidence}"
     );
+}
 
+/// A stricter quality limit fails `quarantine-rate`; a completed erasure passes `erasure-sla`.
+#[test]
+fn quarantine_limit_and_erasure_deadline() {
+    let dir = gated_project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
     let r = report_of(d, "dev");
     let (status, evidence) = control(&r, "quarantine-rate");
     assert_eq!(status, "FAIL");

@@ -66,6 +66,10 @@ fn the_report_counts_what_the_runs_recorded() {
     assert_eq!(fresh("silver.orders")["expect_every"], "24h");
     assert_eq!(fresh("silver.customers")["status"], "no_expectation");
 
+    markdown_html_and_the_audit_record(d);
+}
+
+fn markdown_html_and_the_audit_record(d: &Path) {
     let md = ok(d, &["quality", "report", "--env", "dev"]);
     assert!(
         md.contains("## orders") && md.contains("| silver:schema | 2 |"),
