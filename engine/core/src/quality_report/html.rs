@@ -108,6 +108,7 @@ fn pipeline(p: &PipelineQuality) -> String {
                 r.quarantined.to_string(),
                 r.schema_rejected.to_string(),
                 r.dropped.to_string(),
+                super::render::rule_counts(r),
             ]
         })
         .collect();
@@ -120,6 +121,7 @@ fn pipeline(p: &PipelineQuality) -> String {
             "quarantined",
             "schema-rejected",
             "dropped",
+            "rules failed/checked",
         ],
         &runs,
     ));

@@ -88,10 +88,10 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
             pct(q.rate)
         ));
     }
-    s.push_str("\n| run | started | end | input | quarantined | schema-rejected | dropped |\n|---|---|---|---|---|---|---|\n");
+    s.push_str("\n| run | started | end | input | quarantined | schema-rejected | dropped | rules failed/checked |\n|---|---|---|---|---|---|---|---|\n");
     for r in &p.runs {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} |\n",
+            "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} |\n",
             &short(&r.run_id),
             r.started_at,
             if r.end.is_empty() { "running" } else { &r.end },
@@ -100,7 +100,8 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
             pct(r.quarantine_rate),
             r.schema_rejected,
             pct(r.schema_rejection_rate),
-            r.dropped
+            r.dropped,
+            cell(&rule_counts(r))
         ));
     }
     s.push('\n');
@@ -116,6 +117,15 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
         s.push_str("No anomaly.\n");
     }
     s.push('\n');
+}
+
+/// A run's rules: `name failed/checked`, in name order.
+pub fn rule_counts(r: &super::RunLine) -> String {
+    r.rules
+        .iter()
+        .map(|(name, o)| format!("{name} {}/{}", o.failed, o.checked))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The first 8 characters of a run id (characters, not bytes: the trail is read, not trusted).
