@@ -114,3 +114,54 @@ fn a_bad_freshness_names_file_and_field() {
         "{err}"
     );
 }
+
+/// Copies of the example orders files under new names: `n` more runs' worth of input.
+fn more_orders(d: &Path, tag: &str, copies: usize) {
+    let dir = d.join("testdata/shop/orders");
+    let originals: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| !p.to_string_lossy().contains("-copy-"))
+        .collect();
+    for i in 0..copies {
+        for f in &originals {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            let (stem, ext) = name.rsplit_once('.').unwrap();
+            std::fs::copy(f, dir.join(format!("{stem}-copy-{tag}{i}.{ext}"))).unwrap();
+        }
+    }
+}
+
+/// Three runs reading one copy of the orders each, then one reading three: the fourth run's
+/// input is 3x the mean of the three before it, a `row_count` anomaly; the steady runs are not.
+#[test]
+fn a_run_far_above_its_history_is_an_anomaly() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    for tag in ["a", "b"] {
+        more_orders(d, tag, 1);
+        ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    }
+    more_orders(d, "c", 3);
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let r: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &["quality", "report", "--env", "dev", "--format", "json"],
+    ))
+    .unwrap();
+    let orders = r["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pipeline"] == "orders")
+        .unwrap();
+    let anomalies = orders["anomalies"].as_array().unwrap();
+    assert_eq!(anomalies.len(), 1, "{anomalies:#?}");
+    assert_eq!(anomalies[0]["kind"], "row_count");
+    assert_eq!(anomalies[0]["value"], 48.0);
+    assert_eq!(anomalies[0]["baseline"], 16.0);
+    assert_eq!(orders["runs"][3]["run_id"], anomalies[0]["run_id"]);
+    let md = ok(d, &["quality", "report", "--env", "dev"]);
+    assert!(md.contains("**anomaly** (row_count"), "{md}");
+}

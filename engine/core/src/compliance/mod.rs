@@ -220,3 +220,41 @@ fn or_fail(id: &'static str, r: Result<Control, String>) -> Control {
 
 /// The classification findings, or why they could not be made.
 pub type Findings = Result<Vec<ColumnFinding>, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A control whose evaluation failed is a FAIL naming why, never a PASS.
+    #[test]
+    fn a_control_that_cannot_be_evaluated_fails() {
+        let c = or_fail(
+            "encryption-at-rest",
+            Err("HEAD lake/x: 403 Forbidden".into()),
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(
+            c.evidence,
+            ["could not be evaluated: HEAD lake/x: 403 Forbidden"]
+        );
+        assert!(c.frameworks.contains(&"GDPR Art. 32"));
+    }
+
+    #[test]
+    fn every_control_has_a_title_and_frameworks() {
+        for id in [
+            "encryption-at-rest",
+            "retention",
+            "pii-protected",
+            "classification-coverage",
+            "audit-chain",
+            "lineage",
+            "promotion-gates",
+            "quarantine-rate",
+            "erasure-sla",
+        ] {
+            let (title, frameworks) = catalogue(id);
+            assert!(!title.starts_with('(') && !frameworks.is_empty(), "{id}");
+        }
+    }
+}
