@@ -89,7 +89,12 @@ fn a_maintained_environment_passes() {
     // A local lake, no promote_from, no erasure: honestly not applicable, each saying why.
     assert_eq!(
         with_status(&r, "NOT-APPLICABLE"),
-        set(&["encryption-at-rest", "promotion-gates", "erasure-sla"])
+        set(&[
+            "encryption-at-rest",
+            "encryption-in-transit",
+            "promotion-gates",
+            "erasure-sla"
+        ])
     );
     for c in r["controls"].as_array().unwrap() {
         assert!(!c["evidence"].as_array().unwrap().is_empty(), "{c}");
@@ -197,6 +202,11 @@ async fn put_again(bucket: &str, key: &str, headers: &[(&str, &str)]) {
 }
 
 fn encryption_control(p: &Path) -> serde_json::Value {
+    encryption_controls(p).0
+}
+
+/// The `encryption-at-rest` and `encryption-in-transit` controls of prod.
+fn encryption_controls(p: &Path) -> (serde_json::Value, serde_json::Value) {
     let (_, out, err) = common::aws::medallion(
         p,
         &[
@@ -212,13 +222,19 @@ fn encryption_control(p: &Path) -> serde_json::Value {
     );
     let r: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}\n{err}"));
-    r["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "encryption-at-rest")
-        .unwrap()
-        .clone()
+    let control = |id: &str| {
+        r["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    (
+        control("encryption-at-rest"),
+        control("encryption-in-transit"),
+    )
 }
 
 /// On an S3 lake every sampled object is SSE-KMS with the environment's key; an object
@@ -237,8 +253,14 @@ async fn encryption_at_rest_is_checked_object_by_object_on_s3() {
     let (code, out, err) =
         common::aws::medallion(p, &["run", "jobs/shop/customers.yaml", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    let c = encryption_control(p);
+    let (c, transit) = encryption_controls(p);
     assert_eq!(c["status"], "PASS", "{c:#}");
+    // The local S3 server speaks plain HTTP (AWS_ALLOW_HTTP=true): in transit, that FAILs.
+    assert_eq!(transit["status"], "FAIL", "{transit:#}");
+    assert!(
+        transit["evidence"].to_string().contains("not HTTPS"),
+        "{transit:#}"
+    );
     assert!(
         c["evidence"]
             .to_string()

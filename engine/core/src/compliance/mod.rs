@@ -2,8 +2,8 @@
 //! data, each PASS, FAIL or NOT-APPLICABLE with its evidence and the framework requirements it
 //! supports (docs/compliance.md says what each control does and does not prove).
 //!
-//! Every control reuses the engine's own logic: the encryption options of the lake
-//! ([`encryption`]), a dry run of `maintain` ([`retention`]), the promotion PII gate and the
+//! Every control reuses the engine's own logic: a signed HEAD of the lake's objects
+//! ([`encryption`]), the lake's storage options ([`transit`]), a dry run of `maintain` ([`retention`]), the promotion PII gate and the
 //! classification detectors ([`pii`], [`classification`]), `audit verify` ([`audit_chain`]),
 //! the column lineage ([`lineage`]), the promotion history ([`promotion`]), the run
 //! summaries of the quality report ([`quarantine`]) and the erasure receipts ([`erasure`]).
@@ -20,6 +20,7 @@ pub mod promotion;
 pub mod quarantine;
 pub mod render;
 pub mod retention;
+pub mod transit;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -108,6 +109,15 @@ pub fn catalogue(id: &str) -> (&'static str, &'static [&'static str]) {
                 "PCI DSS 3.4",
             ],
         ),
+        "encryption-in-transit" => (
+            "medallion reaches the lake's storage over HTTPS only",
+            &[
+                "HIPAA 164.312(e)(2)(ii)",
+                "SOC2 CC6.7",
+                "GDPR Art. 32",
+                "PCI DSS 4.1",
+            ],
+        ),
         "retention" => (
             "Retention is configured and enforced on every table",
             &["GDPR Art. 5(1)(e)", "SOC2 C1.2", "PCI DSS 3.1"],
@@ -192,6 +202,7 @@ pub async fn evaluate(i: &Inputs<'_>) -> ComplianceReport {
     let findings = scanned.as_deref().map_err(String::as_str);
     let controls = vec![
         or_fail("encryption-at-rest", encryption::check(i).await),
+        or_fail("encryption-in-transit", transit::check(i)),
         or_fail("retention", retention::check(i).await),
         or_fail("pii-protected", pii::check(i, findings)),
         or_fail(
@@ -244,6 +255,7 @@ mod tests {
     fn every_control_has_a_title_and_frameworks() {
         for id in [
             "encryption-at-rest",
+            "encryption-in-transit",
             "retention",
             "pii-protected",
             "classification-coverage",
