@@ -96,67 +96,82 @@ impl Control {
     }
 }
 
-/// Each control's title and framework mapping.
+/// Each control: id, title, the framework requirements it supports evidence for.
+pub const CONTROLS: &[(&str, &str, &[&str])] = &[
+    (
+        "encryption-at-rest",
+        "Data at rest is encrypted with the environment's own KMS key",
+        &[
+            "SOC2 CC6.1",
+            "SOC2 CC6.7",
+            "GDPR Art. 32",
+            "HIPAA 164.312(a)(2)(iv)",
+            "PCI DSS 3.4",
+        ],
+    ),
+    (
+        "encryption-in-transit",
+        "medallion reaches the lake's storage over HTTPS only",
+        &[
+            "HIPAA 164.312(e)(2)(ii)",
+            "SOC2 CC6.7",
+            "GDPR Art. 32",
+            "PCI DSS 4.1",
+        ],
+    ),
+    (
+        "retention",
+        "Retention is configured and enforced on every table",
+        &["GDPR Art. 5(1)(e)", "SOC2 C1.2", "PCI DSS 3.1"],
+    ),
+    (
+        "pii-protected",
+        "No raw personal data in Silver or Gold",
+        &["GDPR Art. 25", "GDPR Art. 32", "SOC2 CC6.1", "PCI DSS 3.4"],
+    ),
+    (
+        "classification-coverage",
+        "Every column holding personal or payment data is classified",
+        &["GDPR Art. 30", "SOC2 C1.1", "HIPAA 164.312(a)(2)(iv)"],
+    ),
+    (
+        "audit-chain",
+        "The audit trail is intact and matches every table's Delta log",
+        &[
+            "SOC2 CC7.2",
+            "HIPAA 164.312(b)",
+            "PCI DSS 10.2",
+            "PCI DSS 10.5",
+        ],
+    ),
+    (
+        "lineage",
+        "Every table has a producing pipeline and column lineage",
+        &["GDPR Art. 30", "SOC2 CC8.1"],
+    ),
+    (
+        "promotion-gates",
+        "Every run ran a release promoted through the gates",
+        &["SOC2 CC8.1", "PCI DSS 6.4"],
+    ),
+    (
+        "quarantine-rate",
+        "Quarantine rates are within the quality threshold",
+        &["SOC2 PI1.3", "GDPR Art. 5(1)(d)"],
+    ),
+    (
+        "erasure-sla",
+        "Erasure requests completed within 30 days",
+        &["GDPR Art. 17", "GDPR Art. 12(3)"],
+    ),
+];
+
+/// A control's title and framework mapping (an unknown id has none: a test checks each).
 pub fn catalogue(id: &str) -> (&'static str, &'static [&'static str]) {
-    match id {
-        "encryption-at-rest" => (
-            "Data at rest is encrypted with the environment's own KMS key",
-            &[
-                "SOC2 CC6.1",
-                "SOC2 CC6.7",
-                "GDPR Art. 32",
-                "HIPAA 164.312(a)(2)(iv)",
-                "PCI DSS 3.4",
-            ],
-        ),
-        "encryption-in-transit" => (
-            "medallion reaches the lake's storage over HTTPS only",
-            &[
-                "HIPAA 164.312(e)(2)(ii)",
-                "SOC2 CC6.7",
-                "GDPR Art. 32",
-                "PCI DSS 4.1",
-            ],
-        ),
-        "retention" => (
-            "Retention is configured and enforced on every table",
-            &["GDPR Art. 5(1)(e)", "SOC2 C1.2", "PCI DSS 3.1"],
-        ),
-        "pii-protected" => (
-            "No raw personal data in Silver or Gold",
-            &["GDPR Art. 25", "GDPR Art. 32", "SOC2 CC6.1", "PCI DSS 3.4"],
-        ),
-        "classification-coverage" => (
-            "Every column holding personal or payment data is classified",
-            &["GDPR Art. 30", "SOC2 C1.1", "HIPAA 164.312(a)(2)(iv)"],
-        ),
-        "audit-chain" => (
-            "The audit trail is intact and matches every table's Delta log",
-            &[
-                "SOC2 CC7.2",
-                "HIPAA 164.312(b)",
-                "PCI DSS 10.2",
-                "PCI DSS 10.5",
-            ],
-        ),
-        "lineage" => (
-            "Every table has a producing pipeline and column lineage",
-            &["GDPR Art. 30", "SOC2 CC8.1"],
-        ),
-        "promotion-gates" => (
-            "Every run ran a release promoted through the gates",
-            &["SOC2 CC8.1", "PCI DSS 6.4"],
-        ),
-        "quarantine-rate" => (
-            "Quarantine rates are within the quality threshold",
-            &["SOC2 PI1.3", "GDPR Art. 5(1)(d)"],
-        ),
-        "erasure-sla" => (
-            "Erasure requests completed within 30 days",
-            &["GDPR Art. 17", "GDPR Art. 12(3)"],
-        ),
-        _ => ("(unknown control)", &[]),
-    }
+    CONTROLS
+        .iter()
+        .find(|(c, _, _)| *c == id)
+        .map_or(("(unknown control)", &[]), |(_, t, f)| (*t, *f))
 }
 
 /// What the controls read.
