@@ -211,6 +211,19 @@ enum Command {
     /// card numbers, IBAN, US SSN, IP addresses, dates of birth, names) and compare with their
     /// classification; exit 1 when an unclassified column holds such data.
     Classify(ClassifyArgs),
+    /// Data quality per pipeline and rule over a window, freshness and anomalies:
+    /// `medallion quality report --env dev --since 7d --format md|json|html`.
+    Quality {
+        #[command(subcommand)]
+        action: QualityAction,
+    },
+    /// Controls on the configuration and the data (encryption, retention, PII, audit, lineage,
+    /// promotion, quality, erasure), mapped to SOC2/GDPR/HIPAA/PCI DSS; exit 1 when one FAILs:
+    /// `medallion compliance report --env prod --format html`.
+    Compliance {
+        #[command(subcommand)]
+        action: ComplianceAction,
+    },
     /// Run a SQL query over the environment's tables (`SELECT ... FROM gold.daily_revenue`);
     /// the query is recorded in the audit trail.
     Sql {
@@ -448,6 +461,63 @@ struct AuditList {
     pipeline: Option<String>,
     #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
     format: AuditFormat,
+}
+
+#[derive(Subcommand)]
+enum QualityAction {
+    /// Print the quality report (docs/quality-report.md).
+    Report(QualityArgs),
+}
+
+#[derive(clap::Args)]
+struct QualityArgs {
+    #[arg(long, default_value = "dev")]
+    env: String,
+    /// Runs started at or after: RFC 3339, a date (2026-12-01) or an age (24h, 7d).
+    #[arg(long, default_value = "7d")]
+    since: String,
+    /// Rules and quarantine reasons listed per pipeline.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    format: ReportFormat,
+    /// Job files or folders (default: jobs/): each pipeline's `freshness`.
+    #[arg(long = "jobs")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ComplianceAction {
+    /// Evaluate the controls and print the report (docs/compliance.md).
+    Report(ComplianceArgs),
+}
+
+#[derive(clap::Args)]
+struct ComplianceArgs {
+    #[arg(long, default_value = "dev")]
+    env: String,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    format: ReportFormat,
+    /// Job files or folders (default: jobs/): every spec of the project.
+    #[arg(long = "jobs")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum ReportFormat {
+    Md,
+    Json,
+    Html,
+}
+
+impl ReportFormat {
+    fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Md => "md",
+            ReportFormat::Json => "json",
+            ReportFormat::Html => "html",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]

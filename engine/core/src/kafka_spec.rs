@@ -116,7 +116,7 @@ fn default_compact_interval() -> String {
     "10m".into()
 }
 
-/// Parses a duration such as `250ms`, `5s`, `2m`, `1h` (a whole number and a unit).
+/// Parses a duration such as `250ms`, `5s`, `2m`, `1h`, `7d` (a whole number and a unit).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -129,6 +129,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
+        "d" => Duration::from_secs(n * 86400),
         _ => {
             return Err(format!(
                 "`{s}` is not a duration; write e.g. `500ms`, `5s`, `1m`, `1h`"

@@ -62,7 +62,7 @@ fn keep(r: &Record, args: &AuditList, since: Option<chrono::DateTime<chrono::Utc
 }
 
 /// `--since`: RFC 3339, a date (`2026-12-01`, midnight UTC) or an age (`90m`, `24h`, `7d`).
-fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+pub(crate) fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&chrono::Utc));
     }

@@ -3,20 +3,22 @@
 use std::process::ExitCode;
 
 use crate::{
-    project, stream, AuditAction, CatalogAction, Cli, Command, DataArgs, PromoteData,
-    ReleaseAction, SubjectAction,
+    project, stream, AuditAction, CatalogAction, Cli, Command, ComplianceAction, DataArgs,
+    PromoteData, QualityAction, ReleaseAction, SubjectAction,
 };
 
 mod audit;
 mod backup;
 mod catalog;
 mod classify;
+mod compliance;
 mod copy;
 mod docs;
 mod lineage;
 mod maintain;
 mod privacy;
 mod promote;
+mod quality;
 mod run;
 mod sql;
 mod tables;
@@ -163,6 +165,12 @@ async fn governance(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Erase(a) => privacy::erase(&cli, a).await,
         Command::Classify(a) => classify::classify(&cli, a).await,
+        Command::Quality {
+            action: QualityAction::Report(a),
+        } => quality::report(&cli, a).await,
+        Command::Compliance {
+            action: ComplianceAction::Report(a),
+        } => compliance::report(&cli, a).await,
         Command::Subject {
             action: SubjectAction::Export { person, out },
         } => privacy::export_subject(&cli, person, out).await,

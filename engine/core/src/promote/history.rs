@@ -87,6 +87,22 @@ pub struct RunSummary {
     /// Rules with `on_fail: fail` that failed rows.
     pub failed_fail_rules: Vec<String>,
     pub error: Option<String>,
+    /// Each rule's outcome in this run (the end record's `rules`).
+    pub rules: BTreeMap<String, RuleOutcome>,
+    /// Rows quarantined per `stage:rule` (`bronze:parse`, `silver:schema`, `silver:<rule>`).
+    pub quarantined_by_rule: BTreeMap<String, u64>,
+    /// Rows dropped per rule (`on_fail: drop`).
+    pub dropped_by_rule: BTreeMap<String, u64>,
+    /// Rows committed per table (`table_committed` records of the run, in order of commit).
+    pub rows_by_table: BTreeMap<String, u64>,
+}
+
+/// One rule's outcome in a run, as its end record holds it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RuleOutcome {
+    pub on_fail: String,
+    pub checked: u64,
+    pub failed: u64,
 }
 
 impl RunSummary {
@@ -108,6 +124,16 @@ impl RunSummary {
         self.spec_sha256.as_deref() == Some(r.spec_sha256.as_str())
             && self.schema_sha256.as_deref() == Some(r.schema_sha256.as_str())
     }
+}
+
+/// The pipelines whose runs a trail records (`run_started` records), sorted.
+pub fn pipelines(records: &[Record]) -> Vec<String> {
+    let names: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r.action == "run_started")
+        .filter_map(|r| r.what.pipeline.as_deref())
+        .collect();
+    names.into_iter().map(str::to_string).collect()
 }
 
 /// The runs of `pipeline` in a trail, oldest first.
@@ -150,32 +176,53 @@ pub fn runs(records: &[Record], pipeline: &str) -> Vec<RunSummary> {
 fn add(run: &mut RunSummary, r: &Record) {
     let d = &r.detail;
     match r.action.as_str() {
-        "table_committed" if d["layer"] == "bronze" => {
-            run.bronze_rows += d["rows"].as_u64().unwrap_or(0);
-        }
-        "run_finished" | "run_failed" | "run_interrupted" => {
-            run.end = r.action.clone();
-            run.ended_at = r.at.clone();
-            run.duration_ms = d["duration_ms"].as_u64();
-            run.peak_rss_bytes = d["peak_rss_bytes"].as_u64();
-            run.error = d["error"].as_str().map(str::to_string);
-            if let Some(q) = d["quarantined_by_rule"].as_object() {
-                for (k, v) in q {
-                    let n = v.as_u64().unwrap_or(0);
-                    run.quarantined += n;
-                    if k.starts_with("bronze:") {
-                        run.bronze_quarantined += n;
-                    }
-                }
+        "table_committed" => {
+            let rows = d["rows"].as_u64().unwrap_or(0);
+            if d["layer"] == "bronze" {
+                run.bronze_rows += rows;
             }
-            if let Some(rules) = d["rules"].as_object() {
-                for (name, o) in rules {
-                    if o["on_fail"] == "fail" && o["failed"].as_u64().unwrap_or(0) > 0 {
-                        run.failed_fail_rules.push(name.clone());
-                    }
-                }
+            if let Some(t) = &r.table {
+                *run.rows_by_table.entry(t.clone()).or_insert(0) += rows;
             }
         }
+        "run_finished" | "run_failed" | "run_interrupted" => end(run, r),
         _ => {}
+    }
+}
+
+fn end(run: &mut RunSummary, r: &Record) {
+    let d = &r.detail;
+    run.end = r.action.clone();
+    run.ended_at = r.at.clone();
+    run.duration_ms = d["duration_ms"].as_u64();
+    run.peak_rss_bytes = d["peak_rss_bytes"].as_u64();
+    run.error = d["error"].as_str().map(str::to_string);
+    if let Some(q) = d["quarantined_by_rule"].as_object() {
+        for (k, v) in q {
+            let n = v.as_u64().unwrap_or(0);
+            run.quarantined += n;
+            if k.starts_with("bronze:") {
+                run.bronze_quarantined += n;
+            }
+            *run.quarantined_by_rule.entry(k.clone()).or_insert(0) += n;
+        }
+    }
+    if let Some(q) = d["dropped_by_rule"].as_object() {
+        for (k, v) in q {
+            *run.dropped_by_rule.entry(k.clone()).or_insert(0) += v.as_u64().unwrap_or(0);
+        }
+    }
+    if let Some(rules) = d["rules"].as_object() {
+        for (name, o) in rules {
+            let outcome = RuleOutcome {
+                on_fail: o["on_fail"].as_str().unwrap_or_default().to_string(),
+                checked: o["checked"].as_u64().unwrap_or(0),
+                failed: o["failed"].as_u64().unwrap_or(0),
+            };
+            if outcome.on_fail == "fail" && outcome.failed > 0 {
+                run.failed_fail_rules.push(name.clone());
+            }
+            run.rules.insert(name.clone(), outcome);
+        }
     }
 }

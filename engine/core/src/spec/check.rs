@@ -39,6 +39,9 @@ impl Job {
                 e.add(&format!("gold[{i}].sql"), "the query is empty");
             }
         }
+        if let Some(Err(m)) = s.freshness.as_ref().map(Freshness::interval) {
+            e.add("freshness.expect_every", m);
+        }
         // Gold without Silver is allowed (Gold may read other pipelines' tables).
         e.out
     }

@@ -41,6 +41,32 @@ pub struct JobSpec {
     /// This pipeline's promotion gates, overriding the target environment's `gates`.
     #[serde(default)]
     pub gates: Option<PipelineGates>,
+    /// How often the pipeline's tables are expected to receive a commit (`medallion quality
+    /// report` flags a table older than that).
+    #[serde(default)]
+    pub freshness: Option<Freshness>,
+}
+
+/// `freshness:` of a job spec.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freshness {
+    /// The longest expected time between two commits of each of the pipeline's tables: a
+    /// whole number and a unit (`30m`, `24h`, `7d`).
+    pub expect_every: String,
+}
+
+impl Freshness {
+    /// `expect_every` as a duration (checked by [`Job::check`]).
+    pub fn interval(&self) -> Result<std::time::Duration, String> {
+        crate::kafka_spec::parse_duration(&self.expect_every).and_then(|d| match d.is_zero() {
+            true => Err(format!(
+                "`{}` is zero: give the longest expected time between commits",
+                self.expect_every
+            )),
+            false => Ok(d),
+        })
+    }
 }
 
 /// `gates:` of a job spec.

@@ -63,3 +63,28 @@ fn static_checks_collect_every_problem() {
         assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
     }
 }
+
+#[test]
+fn freshness_is_a_duration_and_names_its_field() {
+    let ok = parse(&format!("{BASE}freshness: {{ expect_every: 24h }}\n")).unwrap();
+    let f = ok.spec.freshness.as_ref().unwrap();
+    assert_eq!(f.interval().unwrap().as_secs(), 86400);
+    assert!(ok.check().is_empty());
+    let days = parse(&format!("{BASE}freshness: {{ expect_every: 7d }}\n")).unwrap();
+    assert_eq!(
+        days.spec.freshness.unwrap().interval().unwrap().as_secs(),
+        7 * 86400
+    );
+    let bad = parse(&format!("{BASE}freshness: {{ expect_every: daily }}\n")).unwrap();
+    let e = bad.check();
+    assert_eq!(e.len(), 1, "{e:?}");
+    let text = e[0].to_string();
+    assert!(
+        text.contains("jobs/t.yaml") && text.contains("freshness.expect_every"),
+        "{text}"
+    );
+    let zero = parse(&format!("{BASE}freshness: {{ expect_every: 0h }}\n")).unwrap();
+    assert!(zero.check()[0].to_string().contains("zero"));
+    let unknown = parse(&format!("{BASE}freshness: {{ every: 24h }}\n")).unwrap_err();
+    assert!(unknown.to_string().contains("freshness"), "{unknown}");
+}

@@ -22,7 +22,7 @@ mod schema;
 
 use infra::infrastructure;
 use pii::pii_policy;
-pub use pii::raw_pii_columns;
+pub use pii::{pii_findings, raw_pii_columns};
 use runs::{performance, quality};
 use schema::schema_compatibility;
 

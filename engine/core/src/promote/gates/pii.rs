@@ -5,17 +5,33 @@ use super::*;
 /// Every `classification: pii` column is hashed, masked or dropped before Silver, or kept with
 /// a written reason (`silver.pii_allow`); no Gold column is computed from raw PII.
 pub(super) fn pii_policy(i: &Inputs<'_>) -> Gate {
-    let (mut fail, mut pass) = (Vec::new(), Vec::new());
     let in_release = |pipeline: &str| i.plans.iter().any(|p| p.job.spec.pipeline == pipeline);
+    let (fail, mut pass) = pii_findings(i.all_plans, i.graph, &in_release);
+    if fail.is_empty() && pass.is_empty() {
+        pass.push("no column of the release's schemas is classified pii".into());
+    }
+    Gate::of("PII policy", fail, pass)
+}
+
+/// The PII policy over the pipelines `in_release` says are judged (and every Silver or Gold
+/// column of theirs that another pipeline's raw PII reaches): what fails it, and what passes
+/// with how each PII column is protected. The promotion gate and the compliance report's PII
+/// control are both this.
+pub fn pii_findings(
+    all_plans: &[JobPlan],
+    graph: &Graph,
+    in_release: &dyn Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let (mut fail, mut pass) = (Vec::new(), Vec::new());
     let owner = |table: &str| {
-        i.graph
+        graph
             .datasets
             .get(table)
             .map(|d| d.pipeline.clone())
             .unwrap_or_default()
     };
     // Every pipeline of the project: a release's Gold may read another pipeline's column.
-    for p in i.all_plans {
+    for p in all_plans {
         let pipeline = &p.job.spec.pipeline;
         let bronze = p.job.bronze_table().to_string();
         let allow = p
@@ -26,7 +42,7 @@ pub(super) fn pii_policy(i: &Inputs<'_>) -> Gate {
             .map(|s| s.pii_allow.clone())
             .unwrap_or_default();
         for col in &p.schema.pii_columns() {
-            let exposed: Vec<_> = raw_reach(i.graph, &bronze, col, &allow)
+            let exposed: Vec<_> = raw_reach(graph, &bronze, col, &allow)
                 .into_iter()
                 .filter(|(t, _, _)| in_release(pipeline) || in_release(&owner(t)))
                 .collect();
@@ -42,15 +58,10 @@ pub(super) fn pii_policy(i: &Inputs<'_>) -> Gate {
                 fail.push(format!("{pipeline}: {why}"));
             }
             if exposed.is_empty() {
-                let how = match (
-                    allow.get(col),
-                    p.job.spec.silver.as_ref().and_then(|s| s.pii.get(col)),
-                ) {
-                    (Some(reason), _) => format!("kept raw in Silver, allowed: {reason}"),
-                    (None, Some(a)) => format!("{a:?} before Silver").to_lowercase(),
-                    (None, None) => "never reaches Silver or Gold".into(),
-                };
-                pass.push(format!("{pipeline}: {bronze}.{col} (pii): {how}"));
+                pass.push(format!(
+                    "{pipeline}: {bronze}.{col} (pii): {}",
+                    protection(p, col)
+                ));
             }
         }
         for (col, reason) in allow.iter().filter(|_| in_release(pipeline)) {
@@ -61,10 +72,20 @@ pub(super) fn pii_policy(i: &Inputs<'_>) -> Gate {
             }
         }
     }
-    if fail.is_empty() && pass.is_empty() {
-        pass.push("no column of the release's schemas is classified pii".into());
+    (fail, pass)
+}
+
+/// How a PII column that reaches no Silver or Gold column in clear is kept from them.
+fn protection(p: &JobPlan, col: &str) -> String {
+    let silver = p.job.spec.silver.as_ref();
+    match (
+        silver.and_then(|s| s.pii_allow.get(col)),
+        silver.and_then(|s| s.pii.get(col)),
+    ) {
+        (Some(reason), _) => format!("kept raw in Silver, allowed: {reason}"),
+        (None, Some(a)) => format!("{a:?} before Silver").to_lowercase(),
+        (None, None) => "never reaches Silver or Gold".into(),
     }
-    Gate::of("PII policy", fail, pass)
 }
 
 /// Every column of the project's tables that holds personal data in clear: each Bronze

@@ -1,0 +1,134 @@
+//! The quality report as Markdown.
+
+use super::freshness::{human_age, Status};
+use super::{PipelineQuality, QualityReport};
+
+pub fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// A Markdown table cell: `|` and line breaks would break the table.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+pub fn markdown(r: &QualityReport) -> String {
+    let mut s = String::new();
+    let t = &r.thresholds;
+    s.push_str(&format!(
+        "# Data quality: {}\n\nRuns since {} (generated {}). Anomaly thresholds: input rows outside \
+         {}x..{}x of the mean of the last {} runs that read rows; a rule's failure rate at least {} \
+         percentage points and {}x above its rate in its last {} runs; at least {} earlier runs.\n\n",
+        cell(&r.environment),
+        r.since,
+        r.generated_at,
+        t.rows_low,
+        t.rows_high,
+        t.baseline_runs,
+        t.rate_jump * 100.0,
+        t.rate_factor,
+        t.baseline_runs,
+        t.min_history
+    ));
+    freshness(&mut s, r);
+    for p in &r.pipelines {
+        pipeline(&mut s, p);
+    }
+    if r.pipelines.is_empty() {
+        s.push_str("No run is recorded in the audit trail.\n");
+    }
+    s
+}
+
+fn freshness(s: &mut String, r: &QualityReport) {
+    s.push_str("## Freshness\n\n| table | pipeline | last commit | age | expected every | status |\n|---|---|---|---|---|---|\n");
+    for t in &r.tables {
+        let status = match t.status {
+            Status::Stale => "**STALE**",
+            s => s.as_str(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} (v{}) | {} | {} | {status} |\n",
+            cell(&t.table),
+            cell(t.pipeline.as_deref().unwrap_or("-")),
+            t.last_commit,
+            t.version,
+            human_age(t.age_s),
+            cell(t.expect_every.as_deref().unwrap_or("-")),
+        ));
+    }
+    s.push('\n');
+}
+
+fn pipeline(s: &mut String, p: &PipelineQuality) {
+    let t = &p.totals;
+    s.push_str(&format!(
+        "## {}\n\n{} runs ({} succeeded, {} failed or interrupted); {} input rows, {} quarantined ({}), \
+         {} schema-rejected ({}), {} dropped.\n\n",
+        cell(&p.pipeline), t.runs, t.succeeded, t.failed, t.input_rows, t.quarantined,
+        pct(t.quarantine_rate), t.schema_rejected, pct(t.schema_rejection_rate), t.dropped
+    ));
+    s.push_str("| rule | on_fail | checked | failed | failure rate |\n|---|---|---|---|---|\n");
+    for r in &p.rules {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            cell(&r.rule),
+            cell(&r.on_fail),
+            r.checked,
+            r.failed,
+            pct(r.failure_rate)
+        ));
+    }
+    s.push_str("\n| quarantine reason | rows | share of input |\n|---|---|---|\n");
+    for q in &p.quarantine_reasons {
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            cell(&q.reason),
+            q.rows,
+            pct(q.rate)
+        ));
+    }
+    s.push_str("\n| run | started | end | input | quarantined | schema-rejected | dropped | rules failed/checked |\n|---|---|---|---|---|---|---|---|\n");
+    for r in &p.runs {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} |\n",
+            &short(&r.run_id),
+            r.started_at,
+            if r.end.is_empty() { "running" } else { &r.end },
+            r.input_rows,
+            r.quarantined,
+            pct(r.quarantine_rate),
+            r.schema_rejected,
+            pct(r.schema_rejection_rate),
+            r.dropped,
+            cell(&rule_counts(r))
+        ));
+    }
+    s.push('\n');
+    for a in &p.anomalies {
+        s.push_str(&format!(
+            "- **anomaly** ({}, run {}): {}\n",
+            a.kind,
+            &short(&a.run_id),
+            cell(&a.message)
+        ));
+    }
+    if p.anomalies.is_empty() {
+        s.push_str("No anomaly.\n");
+    }
+    s.push('\n');
+}
+
+/// A run's rules: `name failed/checked`, in name order.
+pub fn rule_counts(r: &super::RunLine) -> String {
+    r.rules
+        .iter()
+        .map(|(name, o)| format!("{name} {}/{}", o.failed, o.checked))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first 8 characters of a run id (characters, not bytes: the trail is read, not trusted).
+pub fn short(id: &str) -> String {
+    id.chars().take(8).collect()
+}

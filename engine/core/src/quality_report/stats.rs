@@ -1,0 +1,206 @@
+//! Per run and totals over the window: rule outcomes, quarantine and schema-rejection
+//! rates, the top reasons rows were quarantined.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::anomaly::{self, Anomaly, Thresholds};
+use super::{at_or_after, ratio, Options};
+use crate::promote::history::{RuleOutcome, RunSummary};
+use crate::report::SCHEMA_RULE;
+
+/// One run in the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunLine {
+    pub run_id: String,
+    pub started_at: String,
+    /// `run_finished`, `run_failed`, `run_interrupted`, or empty (no end recorded yet).
+    pub end: String,
+    /// Rows that reached Bronze plus records refused before Bronze (unparseable).
+    pub input_rows: u64,
+    pub quarantined: u64,
+    pub quarantine_rate: f64,
+    /// Rows refused for their type or shape: `bronze:*` (unparseable) and `*:schema` (typing).
+    pub schema_rejected: u64,
+    pub schema_rejection_rate: f64,
+    pub dropped: u64,
+    /// Rows committed per table.
+    pub rows_by_table: BTreeMap<String, u64>,
+    pub rules: BTreeMap<String, RuleOutcome>,
+}
+
+/// A rule over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleTotal {
+    pub rule: String,
+    pub on_fail: String,
+    pub checked: u64,
+    pub failed: u64,
+    pub failure_rate: f64,
+}
+
+/// A reason rows were quarantined (`stage:rule`) over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reason {
+    pub reason: String,
+    pub rows: u64,
+    /// Share of the window's input rows.
+    pub rate: f64,
+}
+
+/// The window's totals of a pipeline.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub runs: u64,
+    pub succeeded: u64,
+    /// Runs that ended `run_failed` or `run_interrupted`.
+    pub failed: u64,
+    pub input_rows: u64,
+    pub quarantined: u64,
+    pub quarantine_rate: f64,
+    pub schema_rejected: u64,
+    pub schema_rejection_rate: f64,
+    pub dropped: u64,
+}
+
+/// One pipeline's section of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineQuality {
+    pub pipeline: String,
+    pub totals: Totals,
+    pub runs: Vec<RunLine>,
+    /// The rules with the most failed rows first (at most `top`).
+    pub rules: Vec<RuleTotal>,
+    /// The reasons with the most quarantined rows first (at most `top`).
+    pub quarantine_reasons: Vec<Reason>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// Whether a `stage:rule` quarantine key is a schema rejection.
+pub fn is_schema_rejection(key: &str) -> bool {
+    key.starts_with("bronze:") || key.rsplit(':').next() == Some(SCHEMA_RULE)
+}
+
+pub fn line(r: &RunSummary) -> RunLine {
+    let input_rows = r.bronze_rows + r.bronze_quarantined;
+    let schema_rejected = r
+        .quarantined_by_rule
+        .iter()
+        .filter(|(k, _)| is_schema_rejection(k))
+        .map(|(_, n)| n)
+        .sum();
+    RunLine {
+        run_id: r.run_id.clone(),
+        started_at: r.started_at.clone(),
+        end: r.end.clone(),
+        input_rows,
+        quarantined: r.quarantined,
+        quarantine_rate: ratio(r.quarantined, input_rows),
+        schema_rejected,
+        schema_rejection_rate: ratio(schema_rejected, input_rows),
+        dropped: r.dropped_by_rule.values().sum(),
+        rows_by_table: r.rows_by_table.clone(),
+        rules: r.rules.clone(),
+    }
+}
+
+/// The pipeline's section: its runs started in the window, their totals, top rules and
+/// reasons, and the anomalies of those runs against the runs before each.
+pub fn pipeline(
+    name: &str,
+    runs: &[RunSummary],
+    o: &Options,
+    t: &Thresholds,
+) -> Result<PipelineQuality, String> {
+    let mut first = runs.len();
+    for (i, r) in runs.iter().enumerate() {
+        if at_or_after(&r.started_at, o.since)? {
+            first = i;
+            break;
+        }
+    }
+    let window = &runs[first..];
+    let lines: Vec<RunLine> = window.iter().map(line).collect();
+    let anomalies = (first..runs.len())
+        .flat_map(|i| anomaly::of_run(name, &runs[..i], &runs[i], t))
+        .collect();
+    Ok(PipelineQuality {
+        pipeline: name.to_string(),
+        totals: totals(window, &lines),
+        rules: top_rules(window, o.top),
+        quarantine_reasons: top_reasons(window, &lines, o.top),
+        runs: lines,
+        anomalies,
+    })
+}
+
+fn totals(window: &[RunSummary], lines: &[RunLine]) -> Totals {
+    let sum = |f: fn(&RunLine) -> u64| lines.iter().map(f).sum::<u64>();
+    let (input, quarantined, schema) = (
+        sum(|l| l.input_rows),
+        sum(|l| l.quarantined),
+        sum(|l| l.schema_rejected),
+    );
+    Totals {
+        runs: window.len() as u64,
+        succeeded: window.iter().filter(|r| r.succeeded()).count() as u64,
+        failed: window
+            .iter()
+            .filter(|r| matches!(r.end.as_str(), "run_failed" | "run_interrupted"))
+            .count() as u64,
+        input_rows: input,
+        quarantined,
+        quarantine_rate: ratio(quarantined, input),
+        schema_rejected: schema,
+        schema_rejection_rate: ratio(schema, input),
+        dropped: sum(|l| l.dropped),
+    }
+}
+
+fn top_rules(window: &[RunSummary], top: usize) -> Vec<RuleTotal> {
+    let mut by: BTreeMap<&str, RuleTotal> = BTreeMap::new();
+    for r in window {
+        for (name, o) in &r.rules {
+            let t = by.entry(name).or_insert_with(|| RuleTotal {
+                rule: name.clone(),
+                on_fail: o.on_fail.clone(),
+                checked: 0,
+                failed: 0,
+                failure_rate: 0.0,
+            });
+            t.checked += o.checked;
+            t.failed += o.failed;
+            t.on_fail = o.on_fail.clone();
+        }
+    }
+    let mut out: Vec<RuleTotal> = by.into_values().collect();
+    for t in &mut out {
+        t.failure_rate = ratio(t.failed, t.checked);
+    }
+    out.sort_by(|a, b| b.failed.cmp(&a.failed).then(a.rule.cmp(&b.rule)));
+    out.truncate(top);
+    out
+}
+
+fn top_reasons(window: &[RunSummary], lines: &[RunLine], top: usize) -> Vec<Reason> {
+    let input: u64 = lines.iter().map(|l| l.input_rows).sum();
+    let mut by: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in window {
+        for (k, n) in &r.quarantined_by_rule {
+            *by.entry(k).or_insert(0) += n;
+        }
+    }
+    let mut out: Vec<Reason> = by
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| Reason {
+            reason: k.to_string(),
+            rows: n,
+            rate: ratio(n, input),
+        })
+        .collect();
+    out.sort_by(|a, b| b.rows.cmp(&a.rows).then(a.reason.cmp(&b.reason)));
+    out.truncate(top);
+    out
+}
