@@ -81,8 +81,23 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
 fn a_maintained_environment_passes() {
     let dir = dated_project();
     let d = dir.path();
+    edit(
+        d,
+        "environments.yaml",
+        "    lake: ./lake/dev\n",
+        "    lake: ./lake/dev\n    backup: { every: 24h }\n",
+    );
     ok(d, &["run", "jobs", "--env", "dev"]);
     ok(d, &["maintain", "--env", "dev"]);
+    // A recovery point objective and no backup yet: that control fails, naming why.
+    let (code, r) = report(d);
+    assert_eq!(with_status(&r, "FAIL"), set(&["backups"]), "{r:#}");
+    assert_eq!(code, 1);
+    assert!(
+        control(&r, "backups").1.contains("no backup is recorded"),
+        "{r:#}"
+    );
+    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
     let (code, r) = report(d);
     assert_eq!(with_status(&r, "FAIL"), set(&[]), "{r:#}");
     assert_eq!(code, 0);

@@ -35,6 +35,25 @@ use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::table::Location;
 
+/// `backup:` of an environment in environments.yaml: `{ every: 24h }`, the recovery point
+/// objective the compliance report checks the newest complete backup against.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupEnvSpec {
+    /// A duration (`6h`, `24h`, `7d`).
+    #[serde(default)]
+    pub every: Option<String>,
+}
+
+impl BackupEnvSpec {
+    /// `every`, parsed (checked when environments.yaml is loaded).
+    pub fn every(&self) -> Option<std::time::Duration> {
+        self.every
+            .as_deref()
+            .and_then(|e| crate::kafka_spec::parse_duration(e).ok())
+    }
+}
+
 /// The environment's own metadata in its lake (copied), and what of it is not.
 pub const METADATA: &str = "_medallion";
 const SCRATCH: &str = "_medallion/tmp/";

@@ -6,10 +6,12 @@
 //! ([`encryption`]), the lake's storage options ([`transit`]), a dry run of `maintain` ([`retention`]), the promotion PII gate and the
 //! classification detectors ([`pii`], [`classification`]), `audit verify` ([`audit_chain`]),
 //! the column lineage ([`lineage`]), the promotion history ([`promotion`]), the run
-//! summaries of the quality report ([`quarantine`]) and the erasure receipts ([`erasure`]).
+//! summaries of the quality report ([`quarantine`]), the erasure receipts ([`erasure`]) and
+//! the backup records ([`backups`]).
 //! A control that cannot be evaluated FAILs with the reason; it never passes.
 
 pub mod audit_chain;
+pub mod backups;
 pub mod classification;
 pub mod encryption;
 pub mod erasure;
@@ -164,6 +166,16 @@ pub const CONTROLS: &[(&str, &str, &[&str])] = &[
         "Erasure requests completed within 30 days",
         &["GDPR Art. 17", "GDPR Art. 12(3)"],
     ),
+    (
+        "backups",
+        "Every table is backed up within the recovery point objective",
+        &[
+            "SOC2 A1.2",
+            "GDPR Art. 32(1)(c)",
+            "HIPAA 164.308(a)(7)(ii)(A)",
+            "PCI DSS 12.10.1",
+        ],
+    ),
 ];
 
 /// A control's title and framework mapping (an unknown id has none: a test checks each).
@@ -229,6 +241,7 @@ pub async fn evaluate(i: &Inputs<'_>) -> ComplianceReport {
         or_fail("promotion-gates", promotion::check(i)),
         or_fail("quarantine-rate", quarantine::check(i)),
         or_fail("erasure-sla", erasure::check(i)),
+        or_fail("backups", backups::check(i)),
     ];
     ComplianceReport {
         format_version: FORMAT_VERSION,
@@ -279,6 +292,7 @@ mod tests {
             "promotion-gates",
             "quarantine-rate",
             "erasure-sla",
+            "backups",
         ] {
             let (title, frameworks) = catalogue(id);
             assert!(!title.starts_with('(') && !frameworks.is_empty(), "{id}");

@@ -147,6 +147,19 @@ fn check_retention(shown: &str, name: &str, spec: &EnvironmentSpec, errors: &mut
             errors.push(SpecError::new(shown, &field, "must be at least 1"));
         }
     }
+    if let Some(Err(e)) = spec
+        .backup
+        .every
+        .as_deref()
+        .map(crate::kafka_spec::parse_duration)
+    {
+        let field = format!("environments.{name}.backup.every");
+        errors.push(SpecError::new(
+            shown,
+            &field,
+            format!("{e} (e.g. 6h, 24h, 7d)"),
+        ));
+    }
 }
 
 /// Loads and checks every environment of the file.
@@ -238,6 +251,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 audit: spec.audit.clone(),
                 lineage: spec.lineage.clone(),
                 privacy: spec.privacy.clone(),
+                backup: spec.backup.clone(),
                 other_lakes: lakes.iter().filter(|(n, _)| n != name).cloned().collect(),
                 project_root: root.clone(),
                 promote_from: spec.promote_from.clone(),

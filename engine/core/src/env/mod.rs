@@ -72,6 +72,10 @@ pub struct EnvironmentSpec {
     /// Silver for that many days after the erasure (re-sent messages, re-exports).
     #[serde(default)]
     pub privacy: crate::privacy::PrivacyEnvSpec,
+    /// Backups: `{ every: 24h }` (the recovery point objective; `medallion compliance report`
+    /// fails when the newest complete backup is older).
+    #[serde(default)]
+    pub backup: crate::backup::BackupEnvSpec,
     /// What the environment is for.
     #[serde(default)]
     pub description: Option<String>,
@@ -144,6 +148,8 @@ pub struct Environment {
     pub lineage: crate::lineage::LineageEnvSpec,
     /// Data subject rights settings (the suppression horizon).
     pub privacy: crate::privacy::PrivacyEnvSpec,
+    /// Backup settings (the recovery point objective).
+    pub backup: crate::backup::BackupEnvSpec,
     /// Lake roots of the other environments (isolation checks).
     pub other_lakes: Vec<(String, LakeRoot)>,
     /// The project root: the folder holding `environments.yaml`.
