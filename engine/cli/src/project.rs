@@ -64,6 +64,7 @@ pub async fn engine(
 ) -> Result<(Engine, PathBuf), Error> {
     let file = environments_file(&cli.environments, near)?;
     let environment = env::load_environment(&file, env_name)?;
+    medallion_core::backup::restore::check_not_restoring(&environment).await?;
     let catalog = open_catalog(&environment).await?;
     let audit = Arc::new(AuditSink::new(
         audit_log(&environment).await?,

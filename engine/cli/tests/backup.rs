@@ -193,7 +193,7 @@ fn a_damaged_backup_or_a_cut_short_restore_is_never_a_silently_older_table() {
     std::fs::rename(d.join("lake/dev"), d.join("lost")).unwrap();
     a_damaged_restore_is_refused_and_finished_once_repaired(d, &before);
     a_cut_short_restore_is_finished_by_the_same_restore(d, &orders);
-    a_table_created_during_a_cut_short_restore_is_not_overwritten(d);
+    a_table_created_during_a_cut_short_restore_is_not_overwritten(d, &orders);
 }
 
 /// The backed-up data file of `table` the manifest names first.
@@ -254,17 +254,24 @@ fn a_cut_short_restore_is_finished_by_the_same_restore(d: &Path, orders: &str) {
     assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), orders);
 }
 
-/// A run that creates the table again while a restore was cut short before its log: the
-/// restore does not overwrite that table's log.
-fn a_table_created_during_a_cut_short_restore_is_not_overwritten(d: &Path) {
+/// While a restore cut short has not finished, nothing writes to the environment (a run would
+/// create the table again from what the sources still hold); the same restore finishes it.
+fn a_table_created_during_a_cut_short_restore_is_not_overwritten(d: &Path, orders: &str) {
     std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
     let args = w("restore --env dev --from bk --tables silver.orders");
     let (code, _, _) = medallion_with_fault(d, Some("restore_before_log"), &args);
     assert_eq!(code, None, "not killed at the fault point");
-    ok(d, &w("run jobs/shop --env dev"));
-    let (code, err) = fails(d, &args);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("silver.orders exist(s) in the lake"), "{err}");
+    for cmd in [
+        "run jobs/shop --env dev",
+        "maintain --env dev",
+        "backup --env dev --to bk",
+    ] {
+        let (code, err) = fails(d, &w(cmd));
+        assert_eq!(code, 2, "{cmd}: {err}");
+        assert!(err.contains("began and has not finished"), "{cmd}: {err}");
+    }
+    ok(d, &args);
+    assert_eq!(csv(d, "SELECT count(*) FROM silver.orders"), orders);
     assert!(ok(d, &w("audit verify --env dev")).contains("intact"));
 }
 
@@ -637,4 +644,107 @@ fn a_lake_restored_on_another_machine_is_registered_where_it_now_lives() {
             "{location} is not under {lake:?}"
         );
     }
+}
+
+#[test]
+fn a_restore_that_writes_nothing_explains_nothing_away() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &w("run jobs/shop --env dev"));
+    ok(d, &w("backup --env dev --to bk"));
+    more_orders(d);
+    ok(d, &w("run jobs/shop --env dev"));
+    // Someone removes the newest commit of Bronze: the trail says so.
+    let log = d.join("lake/dev/bronze/orders/_delta_log/00000000000000000001.json");
+    std::fs::remove_file(log).unwrap();
+    let (code, out, err) = medallion_with_fault(d, None, &w("audit verify --env dev"));
+    assert!(
+        code == Some(1) && (out + &err).contains("no such commit"),
+        "{code:?}"
+    );
+    // The lake holds Bronze exactly as backed up: the restore leaves it, and the records of
+    // the removed commit stay errors.
+    let out = ok(
+        d,
+        &w("restore --env dev --from bk --tables bronze.orders --format json"),
+    );
+    let r = json(&out);
+    assert_eq!(r["already_complete"][0], "bronze.orders", "{r}");
+    assert_eq!(r["tables"].as_array().unwrap().len(), 0, "{r}");
+    let (code, out, err) = medallion_with_fault(d, None, &w("audit verify --env dev"));
+    assert!(
+        code == Some(1) && (out + &err).contains("no such commit"),
+        "{code:?}"
+    );
+}
+
+#[test]
+fn gold_follows_a_silver_restored_from_a_backup() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &w("run jobs/shop --env dev"));
+    ok(d, &w("backup --env dev --to bk"));
+    more_orders(d);
+    ok(d, &w("run jobs/shop --env dev"));
+    // Bronze gets one more order; Silver does not (the run dies after the Bronze commit).
+    std::fs::write(
+        d.join("testdata/shop/orders/orders-2026-11-06.ndjson"),
+        r#"{"order_id":"O8001","customer_id":"C001","amount":1000.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-06T08:00:00Z","updated_at":"2026-11-06T08:00:00Z","items":[]}"#,
+    )
+    .unwrap();
+    let (code, _, _) = medallion_with_fault(
+        d,
+        Some("after_bronze_commit"),
+        &w("run jobs/shop --env dev"),
+    );
+    assert_eq!(code, None, "not killed at the fault point");
+    // Silver is lost and comes back at the backup's version: the next run processes Bronze
+    // again from there and commits Silver versions whose numbers Gold has seen before.
+    std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
+    ok(d, &w("restore --env dev --from bk --tables silver.orders"));
+    ok(d, &w("run jobs/shop --env dev"));
+    let day = "SELECT revenue FROM gold.daily_revenue WHERE day = DATE '2026-11-06'";
+    assert_eq!(
+        csv(d, day),
+        "revenue\n1000.00\n",
+        "Gold did not follow Silver"
+    );
+}
+
+#[test]
+fn backups_never_hide_what_they_lack() {
+    let dir = project();
+    let d = dir.path();
+    ok(d, &w("run jobs/shop --env dev"));
+    let (_, err) = fails(d, &w("backup --env dev --to bk --kms-key alias/x"));
+    assert!(err.contains("applies to s3:// locations"), "{err}");
+    let first = json(&ok(d, &w("backup --env dev --to bk --format json")));
+    // An object of the backup expires (a lifecycle rule): the next backup copies it again...
+    let gone = files_under(&d.join("bk/data")).pop().unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    ok(d, &w("backup --env dev --to bk"));
+    assert!(
+        gone.exists(),
+        "the next backup did not copy the expired object again"
+    );
+    // ...but the first backup lacks it: refused before anything is written.
+    std::fs::remove_file(&gone).unwrap();
+    std::fs::rename(d.join("lake/dev"), d.join("lost")).unwrap();
+    let id = first["backup"].as_str().unwrap();
+    let (code, err) = fails(
+        d,
+        &["restore", "--env", "dev", "--from", "bk", "--backup", id],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is incomplete"), "{err}");
+    assert!(!d.join("lake/dev").exists(), "nothing was written");
+    std::fs::rename(d.join("lost"), d.join("lake/dev")).unwrap();
+    // A table the catalog knows but the lake lost: no backup that would not hold it.
+    std::fs::remove_dir_all(d.join("lake/dev/silver/orders")).unwrap();
+    let (code, err) = fails(d, &w("backup --env dev --to bk"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("silver.orders but the lake has no such table"),
+        "{err}"
+    );
 }

@@ -32,6 +32,7 @@ fn table_names(names: &[String]) -> Result<Option<Vec<TableName>>, Error> {
 pub async fn backup(cli: &Cli, a: &BackupArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (env, catalog) = project::environment(cli, &a.env).await?;
+    restore::check_not_restoring(&env).await?;
     let to = Store::open(&backup::location(&env, &a.to, a.kms_key.as_deref())?)?;
     let engine = Engine::new(env.clone(), catalog);
     let m = take::take(&take::Backup {
@@ -119,6 +120,7 @@ pub async fn restore(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
         .await?
         .append(vec![Entry::new("backup_restored", detail.clone())])
         .await?;
+    restore::finished(&env).await?;
     if let (Some(table), Some(v)) = (one, a.to_version) {
         let back = roll_back(cli, &a.env, &a.jobs, &table, v, false).await.map_err(|e| {
             anyhow::anyhow!("{table} is restored at the backup's version; rolling it back to version {v} was refused: {e}")

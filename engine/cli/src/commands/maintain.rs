@@ -21,6 +21,7 @@ pub struct Args<'a> {
 
 pub async fn maintain(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
     let (env, catalog) = project::environment(cli, a.env).await?;
+    medallion_core::backup::restore::check_not_restoring(&env).await?;
     let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
     let files = project::job_files(a.paths)?;
     let envs_file =

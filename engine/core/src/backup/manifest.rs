@@ -130,9 +130,14 @@ pub struct Known {
     pub by_table: BTreeMap<String, Vec<FileEntry>>,
 }
 
-pub async fn known(backup: &Store) -> Result<Known> {
+/// What the backups hold; with `key`, only backups written under that KMS key (objects
+/// under another key, or none, are not reused by a backup that claims this one).
+pub async fn known(backup: &Store, key: Option<&Option<String>>) -> Result<Known> {
     let mut k = Known::default();
     for m in all(backup).await? {
+        if key.is_some_and(|key| *key != m.kms_key) {
+            continue;
+        }
         for t in &m.tables {
             for e in &t.files {
                 k.data.insert(e.key.clone(), e.clone());

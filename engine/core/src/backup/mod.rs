@@ -121,10 +121,13 @@ pub fn is_backed_up_metadata(rel: &str) -> bool {
     rel.starts_with("_medallion/")
         && !rel.starts_with(SCRATCH)
         && !rel.starts_with("_medallion/restore/")
+        && !rel.starts_with("_medallion/audit/open/")
+        && !rel.ends_with("/audit.lock")
         && rel != HEAD
 }
 
-/// The audit trail's HEAD hint: not backed up (it may name a record the backup did not reach;
+/// The audit trail's HEAD hint: not backed up (nor the markers of running runs, which a
+/// restore would turn into interrupted runs, nor the trail's lock file) (it may name a record the backup did not reach;
 /// the trail finds its end by listing without it).
 const HEAD: &str = "_medallion/audit/HEAD.json";
 
@@ -140,5 +143,7 @@ mod tests {
         assert!(!is_backed_up_metadata("_medallion/tmp/run/x.parquet"));
         assert!(!is_backed_up_metadata("_catalog/catalog.json"));
         assert!(!is_backed_up_metadata("_medallion/audit/HEAD.json"));
+        assert!(!is_backed_up_metadata("_medallion/audit/open/run-1.json"));
+        assert!(!is_backed_up_metadata("_medallion/audit/audit.lock"));
     }
 }

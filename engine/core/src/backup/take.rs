@@ -34,7 +34,8 @@ pub async fn take(b: &Backup<'_>) -> Result<Manifest> {
     manifest::check_environment(&b.to, &env.name).await?;
     let lake = Store::open(&env.lake_location()?)?;
     let id = super::new_id();
-    let known = manifest::known(&b.to).await?;
+    let known = manifest::known(&b.to, Some(&b.kms_key)).await?;
+    let trail_before = audit_records(&lake).await?.len() as u64;
     let mut m = Manifest {
         format: FORMAT,
         id: id.clone(),
@@ -55,6 +56,7 @@ pub async fn take(b: &Backup<'_>) -> Result<Manifest> {
         m.tables.push(tb);
     }
     m.metadata = metadata(b, &lake, &known, &mut m).await?;
+    no_erasure_since(&lake, &m, trail_before).await?;
     let catalog = super::catalog_file::export(&*b.engine.catalog, env).await?;
     b.to.put(&m.catalog, catalog).await?;
     crate::pipeline::fault_point("backup_before_manifest");
@@ -63,22 +65,39 @@ pub async fn take(b: &Backup<'_>) -> Result<Manifest> {
     Ok(m)
 }
 
-/// An S3 lake under KMS is backed up under a KMS key too (the backup's own).
+/// A lake under KMS is backed up to S3 under a KMS key of the backup's own; a key is only
+/// accepted where it is applied (S3).
 fn check_encryption(b: &Backup<'_>) -> Result<()> {
     let s3 = b.to.location.url.scheme() == "s3";
-    if s3 && b.engine.env.kms_key.is_some() && b.kms_key.is_none() {
-        return Err(Error::Config(format!(
-            "environment `{}` keeps its lake under a KMS key: give the backup its own with --kms-key \
-             (another key than the lake's, ideally in the backup's region and account)",
-            b.engine.env.name
-        )));
+    let env = &b.engine.env;
+    let refuse = |why: &str| Err(Error::Config(format!("backup of `{}`: {why}", env.name)));
+    match (&env.kms_key, &b.kms_key) {
+        (_, Some(_)) if !s3 => refuse("--kms-key applies to s3:// locations; a folder is not encrypted by medallion"),
+        (Some(_), _) if !s3 => refuse(
+            "its lake is under a KMS key; back it up to an s3:// location under a key of the backup's own, not to a folder",
+        ),
+        (Some(_), None) => refuse(
+            "its lake is under a KMS key: give the backup its own with --kms-key (ideally in the backup's region and account)",
+        ),
+        (Some(lake), Some(k)) if lake == k => {
+            refuse("--kms-key is the lake's own key; a backup needs a key of its own")
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
+/// The tables to back up, downstream first (Gold, Silver and quarantine, then Bronze): a run
+/// committing meanwhile leaves no downstream bookmark ahead of the Bronze taken.
 async fn selected(b: &Backup<'_>) -> Result<Vec<crate::sync::LakeTable>> {
-    let all = b.engine.lake_tables().await?;
+    let mut all = b.engine.lake_tables().await?;
+    let rank = |db: &str| match db {
+        "gold" => 0,
+        "bronze" => 2,
+        _ => 1,
+    };
+    all.sort_by_key(|t| (rank(&t.name.database), t.name.to_string()));
     let Some(wanted) = &b.tables else {
+        check_none_lost(b, &all).await?;
         return Ok(all);
     };
     let missing: Vec<String> = wanted
@@ -141,6 +160,29 @@ async fn table_backup(
     })
 }
 
+/// A table the catalog lists but the lake lacks was lost: a backup now would not hold it (and
+/// would become the newest backup). Restore it first, or remove it from the catalog.
+async fn check_none_lost(b: &Backup<'_>, lake: &[crate::sync::LakeTable]) -> Result<()> {
+    let lost: Vec<String> = b
+        .engine
+        .catalog
+        .list_tables(None)
+        .await?
+        .into_iter()
+        .map(|e| e.qualified_name())
+        .filter(|n| !lake.iter().any(|t| t.name.to_string() == *n))
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Conflict(format!(
+        "the catalog of `{}` lists {} but the lake has no such table: it was lost, and a backup now would not hold \
+         it. Restore it first (`medallion restore --tables ...`), or remove it from the catalog if it was dropped",
+        b.engine.env.name,
+        lost.join(", ")
+    )))
+}
+
 /// The log entries taken must open the table at `version`: a checkpoint or version 0, and
 /// every commit after it. A log cleaned between opening the table and listing its log is not.
 fn check_log_segment(name: &str, version: i64, log: &[(String, u64)]) -> Result<()> {
@@ -191,7 +233,10 @@ async fn copy_data(
     let mut todo = Vec::new();
     for f in files {
         match known.data.get(&f.key) {
-            Some(e) if e.size == f.size => entries.push(e.clone()),
+            // Still there: a lifecycle rule or a person may have removed it since.
+            Some(e) if e.size == f.size && to.size(&e.key).await? == Some(e.size) => {
+                entries.push(e.clone())
+            }
             _ => todo.push(f),
         }
     }
@@ -228,7 +273,8 @@ async fn copy_by_content(
     for (rel, _) in objects {
         let bytes = lake.get(&rel).await?;
         let e = entry(&rel, &bytes);
-        if !known.contents.contains(&e.sha256) {
+        let held = known.contents.contains(&e.sha256) && to.size(&e.key).await? == Some(e.size);
+        if !held {
             to.put(&e.key, bytes).await?;
             m.copied_files += 1;
             m.copied_bytes += e.size;
@@ -271,6 +317,33 @@ async fn metadata(
         .map(|o| (o.rel, o.size))
         .collect();
     copy_by_content(lake, &b.to, known, objects, m).await
+}
+
+/// The audit record objects of the lake, by position.
+async fn audit_records(lake: &Store) -> Result<Vec<u64>> {
+    let listed = lake.list(&format!("{METADATA}/audit/")).await?;
+    Ok(listed.iter().filter_map(|o| audit_seq(&o.rel)).collect())
+}
+
+/// An erasure recorded while the backup was taken (at or after position `from`): tables copied
+/// before it may hold the rows it erased. The backup is not finished; take it again.
+async fn no_erasure_since(lake: &Store, m: &Manifest, from: u64) -> Result<()> {
+    for e in m
+        .metadata
+        .iter()
+        .filter(|e| audit_seq(&e.path).is_some_and(|s| s >= from))
+    {
+        let r: serde_json::Value = serde_json::from_slice(&lake.get(&e.path).await?)
+            .map_err(|x| Error::Internal(format!("audit record {}: {x}", e.path)))?;
+        if matches!(r["action"].as_str(), Some("erasure" | "erasure_started")) {
+            return Err(Error::Conflict(format!(
+                "an erasure ran while the backup was taken ({}: {}): tables copied before it may hold the \
+                 erased rows; this backup is not finished, take it again",
+                e.path, r["at"]
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The position of an audit record object (`_medallion/audit/00000000000000000042.json`).

@@ -116,21 +116,27 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The SQL and the current Delta version of every table the SQL reads.
+/// The SQL and, for every table the SQL reads, its current Delta version and that commit's
+/// time: a table restored from a backup starts again at an older version and reuses version
+/// numbers for other content, which the time tells apart.
 async fn fingerprint(run: &Run<'_>, g: &GoldPlan) -> Result<i64> {
     let mut text = g.sql.clone();
     for r in &g.reads {
-        let version = match TableName::parse(r) {
+        let (version, at) = match TableName::parse(r) {
             Ok(t) => {
                 let location = run.env().location(&t)?;
-                table::open_if_exists(r, &location)
-                    .await?
-                    .as_ref()
-                    .map_or(-1, table::version)
+                match table::open_if_exists(r, &location).await? {
+                    Some(dt) => {
+                        let v = table::version(&dt);
+                        let info = table::commit_entry(&dt, v).await?.flatten();
+                        (v, info.and_then(|i| i.timestamp).unwrap_or(-1))
+                    }
+                    None => (-1, -1),
+                }
             }
-            Err(_) => -1,
+            Err(_) => (-1, -1),
         };
-        text.push_str(&format!("|{r}@{version}"));
+        text.push_str(&format!("|{r}@{version}@{at}"));
     }
     Ok(fnv(&text))
 }

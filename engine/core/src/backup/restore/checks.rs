@@ -21,30 +21,74 @@ pub fn environment(m: &Manifest, env: &Environment) -> Result<()> {
 
 /// Tables the environment has are not overwritten (a restore recreates lost tables; `table
 /// restore` rolls one back). A table whose every log entry is the backup's is one a restore
-/// cut short began: it is finished.
-pub async fn existing(lake: &Store, plans: &[Plan]) -> Result<()> {
-    let mut present = Vec::new();
+/// cut short began: it is finished; one that has every log entry and data file of the backup
+/// is complete and left out (its name returned).
+pub async fn existing(lake: &Store, plans: Vec<Plan>) -> Result<(Vec<Plan>, Vec<String>)> {
+    let (mut present, mut todo, mut complete) = (Vec::new(), Vec::new(), Vec::new());
     for p in plans {
         let dir = format!("{}/{}/_delta_log/", p.name.database, p.name.table);
-        for o in lake.list(&dir).await? {
-            let ours = match p.log.iter().find(|e| e.path == o.rel) {
-                Some(e) => sha256_hex(&lake.get(&o.rel).await?) == e.sha256,
-                None => false,
-            };
-            if !ours {
-                present.push(p.name.to_string());
-                break;
+        let listed = lake.list(&dir).await?;
+        let mut ours = 0;
+        for o in &listed {
+            match p.log.iter().find(|e| e.path == o.rel) {
+                Some(e) if sha256_hex(&lake.get(&o.rel).await?) == e.sha256 => ours += 1,
+                _ => {
+                    present.push(p.name.to_string());
+                    break;
+                }
             }
+        }
+        if ours == p.log.len() && ours == listed.len() && has_files(lake, &p).await? {
+            complete.push(p.name.to_string());
+        } else {
+            todo.push(p);
         }
     }
     if present.is_empty() {
-        return Ok(());
+        return Ok((todo, complete));
     }
     Err(Error::Conflict(format!(
         "{} exist(s) in the lake: a restore only recreates tables the environment lost. Roll a table \
          back with `medallion table restore TABLE --version N`, or delete it first",
         present.join(", ")
     )))
+}
+
+async fn has_files(lake: &Store, p: &Plan) -> Result<bool> {
+    for f in &p.files {
+        if lake.size(&f.path).await? != Some(f.size) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Every object the restore will read is in the backup (a backup location whose objects were
+/// expired or deleted fails here, before anything is written).
+pub async fn all_held(from: &Store, m: &Manifest, plans: &[Plan]) -> Result<()> {
+    let entries = plans
+        .iter()
+        .flat_map(|p| p.files.iter().chain(&p.log))
+        .chain(&m.metadata);
+    let mut missing = Vec::new();
+    for e in entries {
+        if from.size(&e.key).await? != Some(e.size) {
+            missing.push(format!("{} ({})", e.key, e.path));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Input {
+        path: from.location.to_string(),
+        message: format!(
+            "backup {} is incomplete: {} object(s) it needs are missing or changed (expired by a lifecycle rule, \
+             deleted), e.g. {}. Nothing was restored; restore another backup",
+            m.id,
+            missing.len(),
+            missing.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ),
+    })
 }
 
 /// A trail the environment started after the loss (a run or query before the restore) has

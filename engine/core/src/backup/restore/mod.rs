@@ -44,6 +44,8 @@ pub struct Restored {
     pub metadata_kept: Vec<String>,
     /// Tables registered in the catalog (the others were not in the backup's catalog).
     pub catalog: Vec<String>,
+    /// Tables the lake already holds exactly as the backup does (nothing written).
+    pub already_complete: Vec<String>,
     /// Erasures the environment's trail records after the backup started (subject, key hash,
     /// time): the restored tables may hold those people's rows again.
     pub erasures_since_backup: Vec<serde_json::Value>,
@@ -58,12 +60,37 @@ pub struct TableRestored {
 }
 
 /// What one table's restore writes, and its catalog entry.
-struct Plan {
+pub(crate) struct Plan {
     name: TableName,
     version: i64,
     files: Vec<FileEntry>,
     log: Vec<FileEntry>,
     entry: Option<TableEntry>,
+}
+
+/// Written before a restore writes anything and removed once it is recorded: while it is
+/// there, commands that write to the environment refuse ([`check_not_restoring`]).
+pub const IN_PROGRESS: &str = "_medallion/restore/in_progress.json";
+
+/// Refuses to go on while a restore of the environment has not finished.
+pub async fn check_not_restoring(env: &crate::env::Environment) -> Result<()> {
+    let lake = Store::open(&env.lake_location()?)?;
+    if lake.size(IN_PROGRESS).await?.is_none() {
+        return Ok(());
+    }
+    let what = String::from_utf8_lossy(&lake.get(IN_PROGRESS).await?).to_string();
+    Err(Error::Conflict(format!(
+        "a restore of environment `{}` began and has not finished ({what}): run the same `medallion restore` \
+         again before anything else writes to the environment",
+        env.name
+    )))
+}
+
+/// Removes the in-progress marker (after the restore is recorded).
+pub async fn finished(env: &crate::env::Environment) -> Result<()> {
+    Store::open(&env.lake_location()?)?
+        .delete(IN_PROGRESS)
+        .await
 }
 
 pub async fn restore(r: &Restore<'_>) -> Result<Restored> {
@@ -72,14 +99,19 @@ pub async fn restore(r: &Restore<'_>) -> Result<Restored> {
     checks::environment(&m, env)?;
     let lake = Store::open(&env.lake_location()?)?;
     let (doc, plans) = plans(r, &m).await?;
-    checks::existing(&lake, &plans).await?;
+    let (plans, complete) = checks::existing(&lake, plans).await?;
     checks::diverged_trail(&lake, &m).await?;
+    checks::all_held(&r.from, &m, &plans).await?;
     let mut out = Restored {
         backup: m.id.clone(),
         backup_finished_at: m.finished_at.clone(),
         erasures_since_backup: checks::erasures_since(r, &m, &r.log.records().await?)?,
+        already_complete: complete,
         ..Default::default()
     };
+    let marker = serde_json::json!({ "backup": m.id, "from": r.from.location.to_string(),
+        "tables": plans.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() });
+    lake.put(IN_PROGRESS, marker.to_string().into()).await?;
     write::metadata(env, &r.from, &lake, &m, &mut out).await?;
     for p in &plans {
         out.tables.push(write::table(&r.from, &lake, p).await?);
@@ -103,7 +135,7 @@ async fn plans(
     let origin = format!("{}/{}", r.from.location, m.catalog);
     let doc = super::catalog_file::parse(&bytes, &origin)?;
     let doc = super::catalog_file::relocated(doc, &m.lake, &env.lake.to_string());
-    let known = manifest::known(&r.from).await?;
+    let known = manifest::known(&r.from, None).await?;
     let mut plans = Vec::new();
     for name in selected(r, m)? {
         let t = m
