@@ -91,6 +91,10 @@ SHARED_ACCESS_LOG_RETENTION = 365   # the archive's own server access logs
 # Object Lock retention of the engine's audit records (`audit.object_lock`), per environment.
 AUDIT_LOCK = {"dev": ("governance", 30), "staging": ("governance", 365), "prod": ("compliance", 2555)}
 AUDIT_PREFIX = "_medallion/audit/"
+# Backups (deploy/README.md, "Backups and disaster recovery"): days S3 keeps a backup object
+# (GDPR: erased rows survive in backups at most that long) and the RPO in hours; dev has none.
+BACKUP_RETENTION = {"staging": 14, "prod": 35}
+BACKUP_RPO_HOURS = {"staging": 24, "prod": 6}
 ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task", "-maintain-task")
 DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 IAM_TYPES = {
@@ -374,6 +378,8 @@ def expected_expiry(env, layer):
         return {"log-archive": ARCHIVE_RETENTION, "access-logs": SHARED_ACCESS_LOG_RETENTION}.get(layer, "none")
     if layer == "access-logs":
         return RETENTION[env]
+    if layer == "backup":
+        return BACKUP_RETENTION.get(env, "none")
     return None
 
 
@@ -1328,15 +1334,23 @@ def _provider_guard_problems(root_dir, env):
     text = re.sub(r"#[^\n]*", "", open(p).read())
     acct = re.escape(GUARD_ACCOUNT.get(env, "var.environments[local.environment].account_id"))
     out = []
-    if not re.search(rf"allowed_account_ids\s*=\s*var\.offline_plan\s*\?\s*null\s*:\s*\[\s*{acct}\s*\]", text):
-        out.append(f"envs/{env}/providers.tf: no `allowed_account_ids = var.offline_plan ? null : [<{env}'s account>]` "
-                   f"(a wrong profile could apply {env} to another account)")
-    m = re.search(rf'dynamic\s+"assume_role"\s*\{{\s*for_each\s*=\s*var\.offline_plan\s*\?\s*\[\]\s*:\s*\[\s*{acct}\s*\]'
-                  rf'\s*content\s*\{{[^}}]*role_arn\s*=\s*"arn:aws:iam::\$\{{assume_role\.value\}}:role/', text)
-    if not m:
-        out.append(f"envs/{env}/providers.tf: no assume_role of the deploy role in {env}'s own account (off only with offline_plan)")
-    if len(re.findall(r'provider\s+"aws"', text)) != 1:
-        out.append(f"envs/{env}/providers.tf: expected exactly one aws provider (each guarded)")
+    # one default aws provider, and in the environments' roots one alias `backup` (the backup
+    # region, modules/backup); each of them guarded
+    blocks = re.split(r'(?=provider\s+"aws"\s*\{)', text)[1:]
+    aliases = [(re.search(r'\balias\s*=\s*"([^"]+)"', b) or [None, None])[1] for b in blocks]
+    allowed = [[None]] if env == "shared" else [[None], [None, "backup"]]
+    if sorted(aliases, key=str) not in [sorted(a, key=str) for a in allowed]:
+        out.append(f"envs/{env}/providers.tf: aws providers {aliases}, expected one default provider"
+                   + ("" if env == "shared" else " and optionally the alias `backup`") + " (each guarded)")
+    for alias, b in zip(aliases, blocks):
+        which = f"envs/{env}/providers.tf" + (f" (alias {alias})" if alias else "")
+        if not re.search(rf"allowed_account_ids\s*=\s*var\.offline_plan\s*\?\s*null\s*:\s*\[\s*{acct}\s*\]", b):
+            out.append(f"{which}: no `allowed_account_ids = var.offline_plan ? null : [<{env}'s account>]` "
+                       f"(a wrong profile could apply {env} to another account)")
+        m = re.search(rf'dynamic\s+"assume_role"\s*\{{\s*for_each\s*=\s*var\.offline_plan\s*\?\s*\[\]\s*:\s*\[\s*{acct}\s*\]'
+                      rf'\s*content\s*\{{[^}}]*role_arn\s*=\s*"arn:aws:iam::\$\{{assume_role\.value\}}:role/', b)
+        if not m:
+            out.append(f"{which}: no assume_role of the deploy role in {env}'s own account (off only with offline_plan)")
     return out
 
 
