@@ -1600,8 +1600,9 @@ def med_016(plan, env, accounts):
                     if not (res == lake_arn or res.startswith(lake_arn + "/") or res == backup_arn or res.startswith(backup_arn + "/")
                             or res.startswith("arn:aws:glue:")):
                         problems.append(f"{where}: outside its own lake, backups and catalog")
-                    if a.lower().startswith("s3:delete") or a in S3_DELETES or a.endswith("*"):
-                        problems.append(f"{where}: a backup or restore never deletes")
+                    marker = kind == "restore" and a == "s3:DeleteObject" and res == f"{lake_arn}/_medallion/restore/*"
+                    if (a.lower().startswith("s3:delete") or a in S3_DELETES or a.endswith("*")) and not marker:
+                        problems.append(f"{where}: a backup or restore never deletes (the restore only its own markers)")
                     if res.startswith(backup_arn + "/") and not res.startswith(own):
                         problems.append(f"{where}: outside its environment's prefix {env}/")
                     if kind == "backup":
@@ -1611,7 +1612,8 @@ def med_016(plan, env, accounts):
                             problems.append(f"{where}: the backup never changes the catalog")
                     if kind == "restore" and a == "s3:PutObject" and res.startswith(backup_arn):
                         problems.append(f"{where}: the restore never writes a backup")
-        for obj in (f"{lake_arn}/bronze/orders/part-0.parquet", f"{lake_arn}/{AUDIT_PREFIX}00000000000000000001.json"):
+        for obj in (f"{lake_arn}/bronze/orders/part-0.parquet", f"{lake_arn}/{AUDIT_PREFIX}00000000000000000001.json",
+                    f"{lake_arn}/_medallion/ingested/bronze.orders/_delta_log/00000000000000000000.json"):
             if _allows(stmts, "s3:DeleteObject", obj):
                 problems.append(f"{kind} role may delete {obj}")
         if kind == "backup":

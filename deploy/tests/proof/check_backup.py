@@ -112,7 +112,9 @@ def denied(call, what):
 def denied_all(o, ep, env, other):
     s3 = boto3.client("s3", endpoint_url=ep)
     lake = o["lake"][env]["bucket"]
-    data = next(k for k in keys(boto3.client("s3", endpoint_url=ep, **_deployer()), lake, "bronze/") if "_delta_log" not in k)
+    admin = boto3.client("s3", endpoint_url=ep, **_deployer())
+    layer_keys = sorted(k for layer in o["lake"][env]["glue_databases"] for k in keys(admin, lake, layer + "/"))
+    data = next((k for k in layer_keys if "_delta_log" not in k), layer_keys[0])
     rec = sorted(keys(boto3.client("s3", endpoint_url=ep, **_deployer()), lake, AUDIT))[0]
     denied(lambda: s3.delete_object(Bucket=lake, Key=data), f"the {env} backup role deletes lake data file {data}")
     denied(lambda: s3.delete_object(Bucket=lake, Key=rec), f"the {env} backup role deletes audit record {rec}")

@@ -139,7 +139,8 @@ resource "aws_iam_role_policy" "backup_task_key" {
 # most an hour. It reads the backups (decrypts with the backup key), writes the lost tables'
 # files and Delta logs and the metadata objects the lake lacks (encrypts with the lake's key),
 # registers the databases and tables in Glue, appends `backup_restored` to the audit trail. It
-# never deletes anything (a restore only recreates what is missing), in the lake or the backups.
+# deletes nothing but its own restore markers (a restore only recreates what is missing), in the
+# lake or the backups.
 locals {
   restore_statements = local.backup_on ? [
     {
@@ -177,9 +178,26 @@ locals {
       Resource = [local.audit_arn]
     },
     {
-      Sid      = "NeverDeleteInTheLake"
+      # A table's restore is marked by `_medallion/restore/<table>.json` until it is finished
+      # (a restore cut short is finished by the next one); the marker is its only delete.
+      Sid      = "RemoveOwnRestoreMarkers"
+      Effect   = "Allow"
+      Action   = ["s3:DeleteObject"]
+      Resource = ["${local.bucket_arn}/_medallion/restore/*"]
+    },
+    {
+      Sid    = "NeverDeleteTablesOrMetadata"
+      Effect = "Deny"
+      Action = ["s3:DeleteObject"]
+      Resource = concat(local.layer_object_arns, [
+        local.audit_arn, "${local.bucket_arn}/${local.ledger_prefix}*", "${local.bucket_arn}/_medallion/privacy/*",
+        "${local.bucket_arn}/_medallion/promotions/*", "${local.bucket_arn}/${local.config_key}",
+      ])
+    },
+    {
+      Sid      = "NeverDeleteVersionsOrBypassRetention"
       Effect   = "Deny"
-      Action   = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"]
+      Action   = ["s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"]
       Resource = ["${local.bucket_arn}/*"]
     },
     {

@@ -346,8 +346,9 @@ run "prod_backups" {
 
   assert {
     condition = alltrue(flatten([for k in ["backup", "restore"] : [for s in jsondecode(module.environment.backup_policies[k]).Statement : [
-      for a in flatten([s.Action]) : s.Effect == "Deny" || !contains(["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "glue:DeleteTable", "glue:DeleteDatabase"], a)
+      for a in flatten([s.Action]) : s.Effect == "Deny" || !contains(["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "glue:DeleteTable", "glue:DeleteDatabase"], a) ||
+      (k == "restore" && a == "s3:DeleteObject" && flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/restore/*"])
     ]]]))
-    error_message = "Neither the prod backup role nor the restore role may delete anything."
+    error_message = "Neither the prod backup role nor the restore role may delete anything (the restore only its own markers under _medallion/restore/)."
   }
 }
