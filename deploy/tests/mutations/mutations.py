@@ -6,7 +6,7 @@ first, until one fails. A mutation that no check catches fails this script.
 Usage: mutations.py [--jobs N] [--only ID,ID]     (check.sh runs it; needs terraform, the
 provider mirror and checkov, like check.sh itself)
 
-Checks tried, in order: `terraform plan` (validation), project policies MED-001..010 on the
+Checks tried, in order: `terraform plan` (validation), project policies MED-001..016 on the
 plan JSON, the environments.yaml drift check, `terraform test` of the root, checkov on the
 plan JSON. One line per mutation: `CAUGHT <id> by <check>: <first finding>` or `MISSED <id>`;
 last line `mutations: N caught, M missed`.

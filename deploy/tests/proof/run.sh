@@ -21,7 +21,11 @@
 #      locked per object as the staging role writes them, the role cannot delete or bypass;
 #      (check_release.py): the release role reads metadata and the trail, writes only the trail;
 #   6. with the dev batch role: a PUT into the prod lake, and `medallion run` against the prod
-#      configuration, are refused by IAM (AccessDenied) and the prod lake stays empty.
+#      configuration, are refused by IAM (AccessDenied) and the prod lake stays empty;
+#   7. backups (modules/backup, in eu-central-1): `medallion backup` as the staging backup task
+#      role (check_backup.py: every object under the backup key, the manifest, backup_taken),
+#      what that role cannot do (AccessDenied), the staging lake lost (every object version, the
+#      Glue tables) and `medallion restore` as the restore role, audit verify, the next run.
 #
 # Needs terraform + the provider mirror (deploy/local/setup.sh), moto's venv
 # (deploy/local/services/moto.sh) and the medallion binary: MEDALLION_BIN, else it is built
