@@ -185,6 +185,11 @@ def restored(o, ep, env, path):
     recs = sorted(k for k in keys(s3, lake, AUDIT) if k[len(AUDIT):].split(".")[0].isdigit())
     last = json.loads(s3.get_object(Bucket=lake, Key=recs[-1])["Body"].read()) if recs else {}
     ok(last.get("action") == "backup_restored", f"the trail is back and ends with backup_restored ({len(recs)} records)")
+    # What the engine does not do (yet): the records it writes back carry no Object Lock
+    # retention (only the new backup_restored record is locked). Reported, not failed.
+    unlocked = [k for k in recs if not s3.head_object(Bucket=lake, Key=k).get("ObjectLockMode")]
+    print(f"note: {len(unlocked)} of {len(recs)} audit records are not Object-Locked after the restore "
+          f"(the engine writes restored records without retention; deploy/README.md, Not done yet)")
 
 
 def main(argv):
