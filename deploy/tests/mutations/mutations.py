@@ -191,7 +191,7 @@ MUTATIONS = [
      'threshold           = 1\n  comparison_operator = "LessThanThreshold"\n  treat_missing_data  = "notBreaching"', "prod"),
     ("restore-without-mfa", "the break-glass restore role can be assumed without MFA",
      "modules/lake/backup.tf", '        Bool            = { "aws:MultiFactorAuthPresent" = "true" }\n', "", "staging"),
-    ("restore-writes-backups", "the restore role may overwrite backups (no longer denied PutObject on the backup bucket)",
+    ("restore-writes-backups", "the restore role is granted PutObject on its backups",
      "modules/lake/backup.tf", 'Action   = ["s3:GetObject"]\n      Resource = [local.backup_prefix_arn]',
      'Action   = ["s3:GetObject", "s3:PutObject"]\n      Resource = [local.backup_prefix_arn]', "prod"),
 ]
