@@ -59,7 +59,8 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            no other environment has such a grant; MED-002 admits only these statements
   MED-015  governance: every role an AWS principal may assume names its principals
            (aws:PrincipalArn) or requires MFA (<= 1 h old; human roles, tag access=human, always,
-           with sessions <= 1 h; environments have one, the operator); every root's aws provider has allowed_account_ids and assume_role of the
+           with sessions <= 1 h; environments have one, the operator); every root's aws provider (and the
+           environments' `backup` alias, the backup region) has allowed_account_ids and assume_role of the
            deploy role in its own account (off only with offline_plan); IAM Access Analyzer
            (shared: ORGANIZATION, environments: ACCOUNT); a budget with notifications; shared: the
            cost-allocation tag `environment` Active, the organisation conformance packs
