@@ -3,7 +3,7 @@
 # pinned venv, moto for the proof). Called by the main CI as `bash deploy/ci/check.sh`.
 #
 #   1. tools: checkov (installed), terraform + provider mirror (must be there: FAIL otherwise)
-#   2. terraform fmt -check            8. project policies MED-001..015 on each root's plan JSON
+#   2. terraform fmt -check            8. project policies MED-001..016 on each root's plan JSON
 #   3. init -backend=false + validate  9. each policy FAILS on its deliberately bad fixture
 #      (plans: a local-backend override stands in for the roots' S3 backend)
 #   4. terraform test (plan mode)     10. environments.yaml staging/prod = what Terraform renders
@@ -15,7 +15,9 @@
 #      prebuilt engine (deploy/tests/release/run.sh)
 #  14. the proof: terraform apply of modules/lake to moto with IAM enforcement, the examples run
 #      in dev and promoted to staging as the release role, then `medallion run jobs/ --env
-#      staging` as the batch task role (deploy/tests/proof/run.sh)
+#      staging` as the batch task role, `medallion maintain` as the maintain role, `medallion
+#      backup` as the backup task role into the second region's bucket, the staging lake lost and
+#      `medallion restore`d as the restore role (deploy/tests/proof/run.sh)
 #
 # Ends with the line `deploy: N passed, M failed`; exits non-zero if anything failed. A missing
 # tool is a failure, never a skip. MEDALLION_BIN: the medallion binary for the release test and
@@ -253,7 +255,7 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
     "$PY" "$DEPLOY/policies/config_drift.py" "$DEPLOY/../environments.yaml" \
     staging="$OUT/staging.json" prod="$OUT/prod.json"
 else
-  missing "project policies MED-001..015, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
+  missing "project policies MED-001..016, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
 fi
 
 # ------------------------------------------------------------------ the image

@@ -59,7 +59,8 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            no other environment has such a grant; MED-002 admits only these statements
   MED-015  governance: every role an AWS principal may assume names its principals
            (aws:PrincipalArn) or requires MFA (<= 1 h old; human roles, tag access=human, always,
-           with sessions <= 1 h; environments have one, the operator); every root's aws provider has allowed_account_ids and assume_role of the
+           with sessions <= 1 h; environments have one, the operator); every root's aws provider (and the
+           environments' `backup` alias, the backup region) has allowed_account_ids and assume_role of the
            deploy role in its own account (off only with offline_plan); IAM Access Analyzer
            (shared: ORGANIZATION, environments: ACCOUNT); a budget with notifications; shared: the
            cost-allocation tag `environment` Active, the organisation conformance packs
@@ -69,6 +70,14 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            EventBridge Scheduler schedule (ec2:stopInstances) and reaches Session Manager through
            the ssm, ssmmessages and ec2messages interface endpoints; every interface endpoint's
            policy admits only this account's principals
+  MED-016  backups: staging and prod (dev none) back up to their own bucket in another region
+           (backup_region), under a rotating key of their own, versioned, Object Lock without
+           default retention, public access blocked; every object expires after 14 / 35 days
+           (GDPR erasure deadline), noncurrent versions within a day; three enabled generation
+           schedules every 24 / 6 h covering every day; the backup role reads the lake, writes
+           only its audit record and its own prefix of the backup bucket, deletes nothing, never
+           changes Glue; the restore role (access=human) reads only its backups, writes none,
+           deletes nothing; an alarm on the engine's backup line, 2 x RPO, missing = breaching
   MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
            definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
            maintain role may get/put/delete data files and `_delta_log` entries of every layer and
@@ -91,6 +100,10 @@ SHARED_ACCESS_LOG_RETENTION = 365   # the archive's own server access logs
 # Object Lock retention of the engine's audit records (`audit.object_lock`), per environment.
 AUDIT_LOCK = {"dev": ("governance", 30), "staging": ("governance", 365), "prod": ("compliance", 2555)}
 AUDIT_PREFIX = "_medallion/audit/"
+# Backups (deploy/README.md, "Backups and disaster recovery"): days S3 keeps a backup object
+# (GDPR: erased rows survive in backups at most that long) and the RPO in hours; dev has none.
+BACKUP_RETENTION = {"staging": 14, "prod": 35}
+BACKUP_RPO_HOURS = {"staging": 24, "prod": 6}
 ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task", "-maintain-task")
 DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 IAM_TYPES = {
@@ -374,6 +387,8 @@ def expected_expiry(env, layer):
         return {"log-archive": ARCHIVE_RETENTION, "access-logs": SHARED_ACCESS_LOG_RETENTION}.get(layer, "none")
     if layer == "access-logs":
         return RETENTION[env]
+    if layer == "backup":
+        return BACKUP_RETENTION.get(env, "none")
     return None
 
 
@@ -1328,15 +1343,23 @@ def _provider_guard_problems(root_dir, env):
     text = re.sub(r"#[^\n]*", "", open(p).read())
     acct = re.escape(GUARD_ACCOUNT.get(env, "var.environments[local.environment].account_id"))
     out = []
-    if not re.search(rf"allowed_account_ids\s*=\s*var\.offline_plan\s*\?\s*null\s*:\s*\[\s*{acct}\s*\]", text):
-        out.append(f"envs/{env}/providers.tf: no `allowed_account_ids = var.offline_plan ? null : [<{env}'s account>]` "
-                   f"(a wrong profile could apply {env} to another account)")
-    m = re.search(rf'dynamic\s+"assume_role"\s*\{{\s*for_each\s*=\s*var\.offline_plan\s*\?\s*\[\]\s*:\s*\[\s*{acct}\s*\]'
-                  rf'\s*content\s*\{{[^}}]*role_arn\s*=\s*"arn:aws:iam::\$\{{assume_role\.value\}}:role/', text)
-    if not m:
-        out.append(f"envs/{env}/providers.tf: no assume_role of the deploy role in {env}'s own account (off only with offline_plan)")
-    if len(re.findall(r'provider\s+"aws"', text)) != 1:
-        out.append(f"envs/{env}/providers.tf: expected exactly one aws provider (each guarded)")
+    # one default aws provider, and in the environments' roots one alias `backup` (the backup
+    # region, modules/backup); each of them guarded
+    blocks = re.split(r'(?=provider\s+"aws"\s*\{)', text)[1:]
+    aliases = [(re.search(r'\balias\s*=\s*"([^"]+)"', b) or [None, None])[1] for b in blocks]
+    allowed = [[None]] if env == "shared" else [[None], [None, "backup"]]
+    if sorted(aliases, key=str) not in [sorted(a, key=str) for a in allowed]:
+        out.append(f"envs/{env}/providers.tf: aws providers {aliases}, expected one default provider"
+                   + ("" if env == "shared" else " and optionally the alias `backup`") + " (each guarded)")
+    for alias, b in zip(aliases, blocks):
+        which = f"envs/{env}/providers.tf" + (f" (alias {alias})" if alias else "")
+        if not re.search(rf"allowed_account_ids\s*=\s*var\.offline_plan\s*\?\s*null\s*:\s*\[\s*{acct}\s*\]", b):
+            out.append(f"{which}: no `allowed_account_ids = var.offline_plan ? null : [<{env}'s account>]` "
+                       f"(a wrong profile could apply {env} to another account)")
+        m = re.search(rf'dynamic\s+"assume_role"\s*\{{\s*for_each\s*=\s*var\.offline_plan\s*\?\s*\[\]\s*:\s*\[\s*{acct}\s*\]'
+                      rf'\s*content\s*\{{[^}}]*role_arn\s*=\s*"arn:aws:iam::\$\{{assume_role\.value\}}:role/', b)
+        if not m:
+            out.append(f"{which}: no assume_role of the deploy role in {env}'s own account (off only with offline_plan)")
     return out
 
 
@@ -1429,6 +1452,206 @@ def med_015(plan, env, accounts, deploy_root=None):
     return sorted(set(problems))
 
 
+BACKUP_ROLE_SUFFIX = "-backup-task"
+RESTORE_ROLE_SUFFIX = "-restore"
+S3_DELETES = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutLifecycleConfiguration")
+
+
+def _cron_fields(expr):
+    m = re.fullmatch(r"cron\(([^)]*)\)", (expr or "").strip())
+    f = m.group(1).split() if m else []
+    return f if len(f) == 6 else None
+
+
+def _days_of(field):
+    """Days of month a cron day-of-month field names (1-31); None for * / ?."""
+    if field in ("*", "?"):
+        return None
+    out = set()
+    for part in field.split(","):
+        a, _, b = part.partition("-")
+        if not a.isdigit() or (b and not b.isdigit()):
+            return set()
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+
+
+def med_016(plan, env, accounts):
+    """Backups and disaster recovery: staging and prod back up to a bucket of their own in
+    another region, under its own rotating key, versioned, Object Lock without default retention,
+    public access blocked, expiring every object after the environment's backup retention (14 /
+    35 days: the GDPR erasure deadline plus the generations' margin) and noncurrent versions a
+    day later; every rpo_hours (24 / 6) by an enabled schedule per generation (the generations
+    cover every day of the year and are each reused only after their objects expired); the
+    backup task role reads the whole lake and writes only the audit trail and its own backup
+    prefix, deletes nothing and never changes the catalog; the restore role (human, MFA) reads
+    only its own backups, writes no backup and deletes nothing; an alarm fires when no backup
+    finished for 2 x rpo_hours (missing data breaching) on the engine's `backup ... of `<env>`
+    to <location>` line."""
+    problems = []
+    if env == "shared":
+        return problems
+    envs_var = plan.variables.get("environments") or {}
+    settings = (envs_var.get(env) or {}).get("backup") if isinstance(envs_var, dict) else None
+    want_ret, want_rpo = BACKUP_RETENTION.get(env), BACKUP_RPO_HOURS.get(env)
+    buckets = [b for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "backup"]
+    if want_ret is None:
+        if settings or buckets:
+            problems.append(f"{env} has backups ({settings}); the platform backs up staging and prod only")
+        return problems
+    got = (settings or {})
+    if got.get("retention_days") != want_ret or got.get("rpo_hours") != want_rpo:
+        problems.append(f"var.environments.{env}.backup = {settings}, expected retention_days {want_ret}, rpo_hours {want_rpo}")
+    if len(buckets) != 1:
+        problems.append(f"expected one backup bucket (tag layer=backup), found {len(buckets)}")
+        return problems
+    b = buckets[0]
+    name = b["values"].get("bucket")
+    lake_region = plan.variables.get("region")
+    backup_region = plan.variables.get("backup_region")
+    if not backup_region or backup_region == lake_region:
+        problems.append(f"{name}: backup region {backup_region!r} must be another region than the lake's ({lake_region})")
+    if b["values"].get("object_lock_enabled") is not True:
+        problems.append(f"{name}: Object Lock is not enabled (as on the lake)")
+    for lc in plan.by_type("aws_s3_bucket_object_lock_configuration"):
+        if b in _targets(plan, lc, "bucket", ("aws_s3_bucket",)) and lc["values"].get("rule"):
+            problems.append(f"{lc['address']}: a default retention on the backup bucket keeps erased rows past the backup retention "
+                            f"and needs a checksum on every PUT the engine does not send")
+    vers = [v for v in plan.by_type("aws_s3_bucket_versioning") if b in _targets(plan, v, "bucket", ("aws_s3_bucket",))]
+    if not any(((v["values"].get("versioning_configuration") or [{}])[0]).get("status") == "Enabled" for v in vers):
+        problems.append(f"{name}: versioning is not Enabled")
+    pabs = [p for p in plan.by_type("aws_s3_bucket_public_access_block") if b in _targets(plan, p, "bucket", ("aws_s3_bucket",))]
+    if not any(all(p["values"].get(k) is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")) for p in pabs):
+        problems.append(f"{name}: public access is not fully blocked")
+    # its own key: a key of the backup module, not the lake's, rotating
+    lake_keys = {k["address"] for k in plan.by_type("aws_kms_key") if ".module.lake." in k["address"] + "."}
+    for s in plan.by_type("aws_s3_bucket_server_side_encryption_configuration"):
+        if b not in _targets(plan, s, "bucket", ("aws_s3_bucket",)):
+            continue
+        kexpr = expr_at(plan.config_of(s).get("expressions", {}), "rule", "apply_server_side_encryption_by_default", "kms_master_key_id")
+        keys = [r for kind, r in plan.resolve(kexpr.get("references", []), s["module"], s.get("index")) if kind == "resource" and r["type"] == "aws_kms_key"]
+        if not keys or any(k["address"] in lake_keys or k["module"] != b["module"] for k in keys):
+            problems.append(f"{name}: not encrypted under the backup's own key ({[k['address'] for k in keys]})")
+        for k in keys:
+            if k["values"].get("enable_key_rotation") is not True:
+                problems.append(f"{k['address']}: the backup key does not rotate")
+    # lifecycle: every object expires after the retention, noncurrent versions within a day
+    lcs = [lc for lc in plan.by_type("aws_s3_bucket_lifecycle_configuration") if b in _targets(plan, lc, "bucket", ("aws_s3_bucket",))]
+    rules = [r for lc in lcs for r in (lc["values"].get("rule") or []) if r.get("status") == "Enabled"]
+    whole = [r for r in rules if not ((r.get("filter") or [{}])[0] or {}).get("prefix")]
+    exp = [((r.get("expiration") or [{}])[0]).get("days") for r in whole]
+    exp = [d for d in exp if d]
+    if exp != [want_ret]:
+        problems.append(f"{name}: backups expire after {exp or 'never'} days, expected {want_ret} (GDPR: erased rows survive in backups that long)")
+    nc = [((r.get("noncurrent_version_expiration") or [{}])[0]).get("noncurrent_days") for r in whole]
+    nc = [d for d in nc if d]
+    if not nc or max(nc) > 1:
+        problems.append(f"{name}: noncurrent backup versions must expire within a day (got {nc or 'never'})")
+    # schedules: one enabled rule per generation, every rpo_hours, together every day
+    rules_b = [r for r in plan.by_type("aws_cloudwatch_event_rule") if re.search(r"-backup-[a-z0-9]+$", r["values"].get("name") or "")]
+    if len(rules_b) != 3:
+        problems.append(f"expected 3 backup schedules (one per generation), found {[r['values'].get('name') for r in rules_b]}")
+    days_covered, months_covered, gen_len = set(), set(), None
+    for r in rules_b:
+        f = _cron_fields(r["values"].get("schedule_expression"))
+        if (r["values"].get("state") or "ENABLED") != "ENABLED" or not f:
+            problems.append(f"{r['values'].get('name')}: not an enabled cron schedule ({r['values'].get('schedule_expression')})")
+            continue
+        minute, hour, dom, month, dow, year = f
+        want_hour = "3" if want_rpo == 24 else f"0/{want_rpo}"
+        if hour != want_hour or not minute.isdigit() or dow != "?" or year != "*":
+            problems.append(f"{r['values'].get('name')}: {r['values'].get('schedule_expression')} does not run every {want_rpo} h (hours {want_hour})")
+        d = _days_of(dom)
+        if d is None:
+            months = month.split(",")
+            months_covered.update(months)
+            gen_len = 31
+        else:
+            days_covered.update(d)
+            gen_len = max(gen_len or 0, len(d))
+            if month != "*":
+                problems.append(f"{r['values'].get('name')}: day-range generations must run every month")
+    if rules_b and not (days_covered == set(range(1, 32)) or set(months_covered) == set(MONTHS)):
+        problems.append(f"the backup schedules leave days without a backup (days {sorted(days_covered)}, months {sorted(months_covered)})")
+    if gen_len:
+        reuse_gap = 59 if gen_len == 31 else 28 - 10  # the shortest gap before a generation is used again
+        if want_ret < gen_len + 1 or want_ret + 2 > reuse_gap:
+            problems.append(f"backup retention {want_ret} days does not fit generations of {gen_len} days (>= {gen_len + 1}, <= {reuse_gap - 2})")
+    # roles
+    pols = {p["values"].get("name"): p for p in plan.by_type("aws_iam_role_policy")}
+    lake = next((x["values"].get("bucket") for x in plan.by_type("aws_s3_bucket") if (x["values"].get("tags") or {}).get("layer") == "lake"), None)
+    lake_arn, backup_arn = f"arn:aws:s3:::{lake}", f"arn:aws:s3:::{name}"
+    own = f"{backup_arn}/{env}/"
+    for pname, kind in (("medallion-backup", "backup"), ("medallion-restore-from-backup", "restore")):
+        p = pols.get(pname)
+        raw = p["values"].get("policy") if p else None
+        if not isinstance(raw, str):
+            problems.append(f"no {kind} role policy {pname} known at plan time")
+            continue
+        stmts = _statements(raw)
+        for st in stmts:
+            if st.get("Effect") != "Allow":
+                continue
+            for a in _as_list(st.get("Action")):
+                for res in _as_list(st.get("Resource")):
+                    where = f"{kind} role {st.get('Sid')}: allows {a} on {res}"
+                    if not (res == lake_arn or res.startswith(lake_arn + "/") or res == backup_arn or res.startswith(backup_arn + "/")
+                            or res.startswith("arn:aws:glue:")):
+                        problems.append(f"{where}: outside its own lake, backups and catalog")
+                    marker = kind == "restore" and a == "s3:DeleteObject" and res == f"{lake_arn}/_medallion/restore/*"
+                    if (a.lower().startswith("s3:delete") or a in S3_DELETES or a.endswith("*")) and not marker:
+                        problems.append(f"{where}: a backup or restore never deletes (the restore only its own markers)")
+                    if res.startswith(backup_arn + "/") and not res.startswith(own):
+                        problems.append(f"{where}: outside its environment's prefix {env}/")
+                    if kind == "backup":
+                        if a == "s3:PutObject" and res.startswith(lake_arn) and res != f"{lake_arn}/{AUDIT_PREFIX}*":
+                            problems.append(f"{where}: the backup writes only its audit record in the lake")
+                        if CATALOG_WRITES.match(a):
+                            problems.append(f"{where}: the backup never changes the catalog")
+                    if kind == "restore" and a == "s3:PutObject" and res.startswith(backup_arn):
+                        problems.append(f"{where}: the restore never writes a backup")
+        for obj in (f"{lake_arn}/bronze/orders/part-0.parquet", f"{lake_arn}/{AUDIT_PREFIX}00000000000000000001.json",
+                    f"{lake_arn}/_medallion/ingested/bronze.orders/_delta_log/00000000000000000000.json"):
+            if _allows(stmts, "s3:DeleteObject", obj):
+                problems.append(f"{kind} role may delete {obj}")
+        if kind == "backup":
+            for a, arn in (("s3:GetObject", f"{lake_arn}/bronze/orders/_delta_log/00000000000000000000.json"),
+                           ("s3:GetObject", f"{lake_arn}/_medallion/ingested/x"),
+                           ("s3:PutObject", f"{lake_arn}/{AUDIT_PREFIX}00000000000000000009.json"),
+                           ("s3:PutObject", f"{own}d01/manifests/x.json"), ("s3:GetObject", f"{own}d01/manifests/x.json")):
+                if not _allows(stmts, a, arn):
+                    problems.append(f"backup role cannot {a} {arn} (what `medallion backup` does)")
+        else:
+            for a, arn in (("s3:GetObject", f"{own}d01/manifests/x.json"), ("s3:PutObject", f"{lake_arn}/bronze/orders/_delta_log/00000000000000000000.json"),
+                           ("s3:PutObject", f"{lake_arn}/{AUDIT_PREFIX}00000000000000000009.json")):
+                if not _allows(stmts, a, arn):
+                    problems.append(f"restore role cannot {a} {arn} (what `medallion restore` does)")
+    restore = [r for r in plan.by_type("aws_iam_role") if (r["values"].get("name") or "").endswith(RESTORE_ROLE_SUFFIX)]
+    if not restore or (restore[0]["values"].get("tags") or {}).get("access") != "human":
+        problems.append("no restore role for people (tag access=human; MED-015 checks its MFA trust)")
+    # the alarm: no backup for 2 x rpo_hours
+    filters = [f for f in plan.by_type("aws_cloudwatch_log_metric_filter") if (f["values"].get("name") or "").endswith("-backup-taken")]
+    alarms = [a for a in plan.by_type("aws_cloudwatch_metric_alarm") if (a["values"].get("alarm_name") or "").endswith("-backup-missing")]
+    want_pattern = f"\"of `{env}` to s3://{name}/{env}/\""
+    if not filters or filters[0]["values"].get("pattern") != want_pattern:
+        problems.append(f"no metric filter on the engine's backup line {want_pattern} ({[f['values'].get('pattern') for f in filters]})")
+    if not alarms:
+        problems.append("no backup_missing alarm")
+    for a in alarms:
+        v = a["values"]
+        metric = ((filters[0]["values"].get("metric_transformation") or [{}])[0]).get("name") if filters else None
+        if (v.get("metric_name") != metric or v.get("comparison_operator") != "LessThanThreshold" or v.get("threshold") != 1
+                or v.get("treat_missing_data") != "breaching" or (v.get("period") or 0) * (v.get("evaluation_periods") or 0) != 2 * want_rpo * 3600
+                or not (v.get("alarm_actions") or plan.config_of(a).get("expressions", {}).get("alarm_actions", {}).get("references"))):
+            problems.append(f"{v.get('alarm_name')}: must alarm (with actions) when {metric} < 1 for 2 x {want_rpo} h, missing data breaching "
+                            f"(metric {v.get('metric_name')}, {v.get('comparison_operator')} {v.get('threshold')}, "
+                            f"{v.get('period')} s x {v.get('evaluation_periods')}, missing {v.get('treat_missing_data')})")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -1445,6 +1668,7 @@ CHECKS = {
     "MED-013": ("stream alarms on engine metrics that reach CloudWatch (agent sidecar, names from metrics.rs)", med_013),
     "MED-014": ("cross-account promotion: prod's release role reads staging's lake read-only, granted by staging to that role only", med_014),
     "MED-015": ("governance: provider account guards, Access Analyzer, cost tags + budgets, bastion stopped nightly", med_015),
+    "MED-016": ("backups: own bucket + key in a second region, retention 14 / 35 days, every 24 / 6 h, backup role reads and never deletes, restore role, alarm", med_016),
 }
 
 

@@ -6,7 +6,7 @@ first, until one fails. A mutation that no check catches fails this script.
 Usage: mutations.py [--jobs N] [--only ID,ID]     (check.sh runs it; needs terraform, the
 provider mirror and checkov, like check.sh itself)
 
-Checks tried, in order: `terraform plan` (validation), project policies MED-001..010 on the
+Checks tried, in order: `terraform plan` (validation), project policies MED-001..016 on the
 plan JSON, the environments.yaml drift check, `terraform test` of the root, checkov on the
 plan JSON. One line per mutation: `CAUGHT <id> by <check>: <first finding>` or `MISSED <id>`;
 last line `mutations: N caught, M missed`.
@@ -150,7 +150,9 @@ MUTATIONS = [
     ("bastion-never-stopped", "the dev bastion's nightly stop schedule is disabled",
      "modules/environment/governance.tf", 'state                        = "ENABLED"', 'state                        = "DISABLED"', "dev"),
     ("prod-provider-any-account", "the prod root's provider no longer refuses other accounts (allowed_account_ids removed)",
-     "envs/prod/providers.tf", "  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]\n", "", "prod"),
+     "envs/prod/providers.tf", "region = var.region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]\n", "region = var.region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n", "prod"),
+    ("backup-provider-any-account", "the prod root's backup-region provider no longer refuses other accounts",
+     "envs/prod/providers.tf", "region = var.backup_region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]\n", "region = var.backup_region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n", "prod"),
     ("cost-tag-inactive", "the `environment` cost-allocation tag is not active (the environments' budgets see no cost)",
      "modules/shared-services/governance.tf", 'status   = "Active"', 'status   = "Inactive"', "shared"),
     ("config-recorder-off", "the staging account's AWS Config recorder is not enabled (the conformance packs evaluate nothing)",
@@ -165,6 +167,35 @@ MUTATIONS = [
      "modules/environment/network.tf", '["ssm", "ssmmessages", "ec2messages"]', '["ssm", "ec2messages"]', "dev"),
     ("endpoint-policy-any-account", "the interface endpoints admit principals of any account",
      "modules/network/main.tf", '      Condition = { StringEquals = { "aws:PrincipalAccount" = var.account_id } }\n', "", "prod"),
+    # Backups and disaster recovery (deploy/README.md, "Backups and disaster recovery").
+    ("backup-role-deletes", "the backup task role may delete (s3:DeleteObject) what it appends in the lake",
+     "modules/lake/backup.tf", 'Sid      = "AppendAuditRecord"\n      Effect   = "Allow"\n      Action   = ["s3:PutObject", "s3:PutObjectRetention"]',
+     'Sid      = "AppendAuditRecord"\n      Effect   = "Allow"\n      Action   = ["s3:PutObject", "s3:PutObjectRetention", "s3:DeleteObject"]', "prod"),
+    ("backup-role-writes-tables", "the backup task role may write anywhere in the lake, not only its audit record",
+     "modules/lake/backup.tf", 'Action   = ["s3:PutObject", "s3:PutObjectRetention"]\n      Resource = [local.audit_arn]',
+     'Action   = ["s3:PutObject", "s3:PutObjectRetention"]\n      Resource = ["${local.bucket_arn}/*"]', "staging"),
+    ("backup-role-every-backup-bucket", "the backup task role may read and write every environment's backup bucket",
+     "modules/lake/backup.tf", '      Action   = ["s3:GetObject", "s3:PutObject"]\n      Resource = [local.backup_prefix_arn]',
+     '      Action   = ["s3:GetObject", "s3:PutObject"]\n      Resource = ["arn:aws:s3:::${var.project_name}-*-backup-*/*"]', "prod"),
+    ("backup-role-changes-catalog", "the backup task role may change Glue tables",
+     "modules/lake/backup.tf", 'Action   = ["glue:GetTables", "glue:GetTable"]', 'Action   = ["glue:GetTables", "glue:GetTable", "glue:UpdateTable"]', "staging"),
+    ("backup-noncurrent-kept", "noncurrent backup versions are kept 90 days (erased rows outlive the backup retention)",
+     "modules/backup/main.tf", "noncurrent_version_expiration {\n      noncurrent_days = 1", "noncurrent_version_expiration {\n      noncurrent_days = 90", "prod"),
+    ("backup-bucket-public", "the backup bucket's public access block is off",
+     "modules/backup/main.tf", "bucket                  = aws_s3_bucket.backup.id\n  block_public_acls       = true\n  block_public_policy     = true",
+     "bucket                  = aws_s3_bucket.backup.id\n  block_public_acls       = false\n  block_public_policy     = false", "staging"),
+    ("backup-prod-rpo-daily", "prod is backed up once a day instead of every 6 hours (RPO 24 h)",
+     "envs/prod/terraform.tfvars.example", "backup = { retention_days = 35, rpo_hours = 6 }", "backup = { retention_days = 35, rpo_hours = 24 }", "prod"),
+    ("backup-schedule-gap", "the staging backups skip the 29th-31st of each month",
+     "modules/backup/main.tf", 'd21 = { days = "21-31", months = "*" }', 'd21 = { days = "21-28", months = "*" }', "staging"),
+    ("backup-alarm-silent-when-missing", "the backup_missing alarm treats no data (no backup at all) as not breaching",
+     "modules/environment/monitoring.tf", 'threshold           = 1\n  comparison_operator = "LessThanThreshold"\n  treat_missing_data  = "breaching"',
+     'threshold           = 1\n  comparison_operator = "LessThanThreshold"\n  treat_missing_data  = "notBreaching"', "prod"),
+    ("restore-without-mfa", "the break-glass restore role can be assumed without MFA",
+     "modules/lake/backup.tf", '        Bool            = { "aws:MultiFactorAuthPresent" = "true" }\n', "", "staging"),
+    ("restore-writes-backups", "the restore role is granted PutObject on its backups",
+     "modules/lake/backup.tf", 'Action   = ["s3:GetObject"]\n      Resource = [local.backup_prefix_arn]',
+     'Action   = ["s3:GetObject", "s3:PutObject"]\n      Resource = [local.backup_prefix_arn]', "prod"),
 ]
 
 

@@ -21,7 +21,11 @@
 #      locked per object as the staging role writes them, the role cannot delete or bypass;
 #      (check_release.py): the release role reads metadata and the trail, writes only the trail;
 #   6. with the dev batch role: a PUT into the prod lake, and `medallion run` against the prod
-#      configuration, are refused by IAM (AccessDenied) and the prod lake stays empty.
+#      configuration, are refused by IAM (AccessDenied) and the prod lake stays empty;
+#   7. backups (modules/backup, in eu-central-1): `medallion backup` as the staging backup task
+#      role (check_backup.py: every object under the backup key, the manifest, backup_taken),
+#      what that role cannot do (AccessDenied), the staging lake lost (every object version, the
+#      Glue tables) and `medallion restore` as the restore role, audit verify, the next run.
 #
 # Needs terraform + the provider mirror (deploy/local/setup.sh), moto's venv
 # (deploy/local/services/moto.sh) and the medallion binary: MEDALLION_BIN, else it is built
@@ -479,6 +483,102 @@ if [ "$rc" -ne 0 ] && [ "$DENIED" -gt 0 ] && [ "$COUNT" = 0 ]; then
 else
   tail -n 5 "$WORK/intrude.log" | sed 's/^/      | /'
   fail "medallion run --env prod as the dev role: exit $rc, prod lake objects $COUNT (expected a failure on IAM and 0)"
+fi
+
+# ------------------------------------------------------------------ backups and disaster recovery
+# The scheduled backup task's command (modules/environment: `medallion backup --env <env> --to
+# s3://<backup bucket>/<env>/<generation> --kms-key <backup key>`) as the staging backup task
+# role, into the backup bucket Terraform created in the second region (modules/backup); what that
+# role cannot do; then the disaster: the staging lake loses every object version and its Glue
+# tables, and a person restores it as the restore role (`medallion restore`), before anything
+# else touches the environment; `medallion audit verify` and the next run as the batch role.
+# moto does not care which region a request is signed for: that the engine reaches a bucket of
+# another region is NOT shown here (deploy/README.md, "Backups and disaster recovery").
+BK_LOC="$(val 'd["backup"]["value"]["staging"]["locations"]["d01"]')"
+BK_KEY="$(val 'd["backup"]["value"]["staging"]["kms_key_arn"]')"
+PROD_BK_LOC="$(val 'd["backup"]["value"]["prod"]["locations"]["m1"]')"
+PROD_BK_BUCKET="$(val 'd["backup"]["value"]["prod"]["bucket"]')"
+assume "$(val 'd["lake"]["value"]["staging"]["backup_role"]')" >"$WORK/backup-role.env"
+assume "$(val 'd["lake"]["value"]["staging"]["restore_role"]')" >"$WORK/restore-role.env"
+DEPLOYER_KEY="$(sed -n 's/.*AWS_ACCESS_KEY_ID=\([^ ]*\).*/\1/p' "$WORK/deployer.env")"
+DEPLOYER_SECRET="$(sed -n 's/.*AWS_SECRET_ACCESS_KEY=\([^ ]*\).*/\1/p' "$WORK/deployer.env")"
+export DEPLOYER_KEY DEPLOYER_SECRET
+backup_check() { # as the deployer
+  (. "$WORK/deployer.env" && AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_backup.py" "$1" "$WORK/outputs.json" "$ENDPOINT" "${@:2}")
+}
+set +e
+engine "$WORK/backup-role.env" backup --env staging --to "$BK_LOC" --kms-key "$BK_KEY" --environments "$STAGING_URI" >"$WORK/backup.log" 2>&1
+rc=$?
+set -e
+# the line the backup_missing alarm counts (monitoring.tf: "of `<env>` to s3://<bucket>/<env>/")
+if [ "$rc" -eq 0 ] && grep -qF "of \`staging\` to s3://$(val 'd["backup"]["value"]["staging"]["bucket"]')/staging/" "$WORK/backup.log"; then
+  pass "medallion backup --env staging --to $BK_LOC --kms-key <backup key> as the backup task role: exit 0, the line the backup_missing alarm counts"
+  tail -n 1 "$WORK/backup.log" | cut -c1-220 | sed 's/^/      | /'
+else
+  tail -n 10 "$WORK/backup.log" | cut -c1-300 | sed 's/^/      | /'
+  fail "medallion backup as the staging backup task role: exit $rc"
+fi
+if backup_check landed staging "$BK_LOC" >"$WORK/backup-landed.log" 2>&1; then
+  pass "the backup landed in the second region's bucket, SSE-KMS under the backup key only, a finished manifest, backup_taken in the trail (check_backup.py)"
+else
+  fail "the backup in the backup bucket (check_backup.py landed)"
+fi
+sed 's/^/      | /' "$WORK/backup-landed.log"
+if (. "$WORK/backup-role.env" && AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_backup.py" denied "$WORK/outputs.json" "$ENDPOINT" staging prod) >"$WORK/backup-denied.log" 2>&1; then
+  pass "the staging backup role cannot delete lake objects or audit records, write a table, touch prod's backup bucket or delete a backup (AccessDenied)"
+else
+  fail "what the staging backup role must not do (check_backup.py denied)"
+fi
+sed 's/^/      | /' "$WORK/backup-denied.log"
+# the engine itself, as the staging backup role, aimed at prod's backup bucket: IAM refuses
+set +e
+engine "$WORK/backup-role.env" backup --env staging --to "s3://$PROD_BK_BUCKET/staging" --kms-key "$BK_KEY" --environments "$STAGING_URI" >"$WORK/backup-intrude.log" 2>&1
+rc=$?
+set -e
+PROD_BK_COUNT="$(. "$WORK/deployer.env" && "$PY" -c "
+import boto3; print(boto3.client('s3',endpoint_url='$ENDPOINT').list_objects_v2(Bucket='$PROD_BK_BUCKET').get('KeyCount',0))")"
+if [ "$rc" -ne 0 ] && [ "$PROD_BK_COUNT" = 0 ]; then
+  pass "medallion backup --env staging into prod's backup bucket as the staging backup role: refused by IAM (exit $rc), prod's backup bucket stays empty"
+  tail -n 1 "$WORK/backup-intrude.log" | cut -c1-220 | sed 's/^/      | /'
+else
+  tail -n 5 "$WORK/backup-intrude.log" | cut -c1-300 | sed 's/^/      | /'
+  fail "the staging backup role wrote prod's backup bucket: exit $rc, $PROD_BK_COUNT objects there"
+fi
+# The disaster, then the restore (the runbook: Terraform recreates the bucket, its
+# configuration object and the Glue databases; restore before anything else runs).
+if backup_check snapshot staging "$WORK/before-loss.json" >"$WORK/loss.log" 2>&1 && backup_check lose staging >>"$WORK/loss.log" 2>&1; then
+  pass "the disaster: the staging lake lost every object version (its audit records' governance retention bypassed by the deployer) and every Glue table"
+else
+  fail "emptying the staging lake for the restore"
+fi
+sed 's/^/      | /' "$WORK/loss.log"
+set +e
+engine "$WORK/restore-role.env" restore --env staging --from "$BK_LOC" --environments "$STAGING_URI" >"$WORK/restore.log" 2>&1
+rc=$?
+set -e
+if [ "$rc" -eq 0 ] && backup_check restored staging "$WORK/before-loss.json" >"$WORK/restored.log" 2>&1; then
+  pass "medallion restore --env staging --from $BK_LOC as the restore role: exit 0, the tables, their Glue entries and the trail are back (check_backup.py restored)"
+  tail -n 2 "$WORK/restore.log" | cut -c1-220 | sed 's/^/      | /'
+else
+  tail -n 10 "$WORK/restore.log" | cut -c1-300 | sed 's/^/      | /'
+  fail "medallion restore as the restore role: exit $rc"
+fi
+sed 's/^/      | /' "$WORK/restored.log" 2>/dev/null || true
+if engine "$WORK/staging-role.env" audit verify --env staging --environments "$STAGING_URI" >"$WORK/verify-restored.log" 2>&1 &&
+  ! grep -q ": 0 records" "$WORK/verify-restored.log"; then
+  pass "after the restore, medallion audit verify --env staging as the batch task role"
+  tail -n 2 "$WORK/verify-restored.log" | cut -c1-200 | sed 's/^/      | /'
+else
+  tail -n 10 "$WORK/verify-restored.log" | cut -c1-300 | sed 's/^/      | /'
+  fail "medallion audit verify after the restore (or an empty trail)"
+fi
+if engine "$WORK/staging-role.env" run jobs/ --env staging --environments "$STAGING_URI" >"$WORK/after-restore.log" 2>&1 &&
+  grep -q "0 new" "$WORK/after-restore.log"; then
+  pass "after the restore, medallion run jobs/ --env staging as the batch task role ingests nothing twice (the ledger and bookmarks came back)"
+  grep -E '^pipeline ' "$WORK/after-restore.log" | cut -c1-160 | sed 's/^/      | /'
+else
+  tail -n 10 "$WORK/after-restore.log" | cut -c1-300 | sed 's/^/      | /'
+  fail "medallion run jobs/ --env staging after the restore, as the batch task role"
 fi
 
 echo "proof logs: $WORK ($(($(date +%s) - START))s)"

@@ -18,6 +18,8 @@ locals {
 
 module "environment" {
   source            = "../../modules/environment"
+  providers         = { aws = aws, aws.backup = aws.backup }
+  backup_region     = var.backup_region
   project_name      = var.project_name
   organization      = var.organization
   environment       = local.environment

@@ -26,3 +26,34 @@ provider "aws" {
     }
   }
 }
+
+# The backup region (modules/backup): the same account and deploy role, another region.
+provider "aws" {
+  alias  = "backup"
+  region = var.backup_region
+
+  # Deploy guards: Terraform runs as the staging account's deploy role, and refuses any other account
+  # (a wrong profile or role cannot apply staging elsewhere). Off only for offline CI plans.
+  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]
+  dynamic "assume_role" {
+    for_each = var.offline_plan ? [] : [var.environments[local.environment].account_id]
+    content {
+      role_arn     = "arn:aws:iam::${assume_role.value}:role/${coalesce(var.deploy_role_name, "${var.project_name}-deploy")}"
+      session_name = "terraform-staging-backup"
+    }
+  }
+
+  # Only for offline CI plans (fake credentials); never set for a real apply.
+  skip_credentials_validation = var.offline_plan
+  skip_requesting_account_id  = var.offline_plan
+  skip_metadata_api_check     = var.offline_plan
+  skip_region_validation      = var.offline_plan
+
+  default_tags {
+    tags = {
+      project      = var.project_name
+      organization = var.organization
+      managed-by   = "terraform"
+    }
+  }
+}

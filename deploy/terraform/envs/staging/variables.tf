@@ -16,6 +16,12 @@ variable "region" {
   default     = "eu-west-1"
 }
 
+variable "backup_region" {
+  description = "The region of every environment's backup bucket and key (another region than `region`: a regional outage must not take the lake and its backups)."
+  type        = string
+  default     = "eu-central-1"
+}
+
 variable "offline_plan" {
   description = "CI only: skip AWS credential/account look-ups so plans run offline with fake credentials."
   type        = bool
@@ -56,6 +62,13 @@ variable "environments" {
       classifications = optional(map(number), {})
       vacuum_hours    = optional(number)
     }), {})
+    # Backups (deploy/README.md, "Backups and disaster recovery"): days S3 keeps a backup
+    # (GDPR: how long erased people's rows can survive in backups) and the RPO (hours between
+    # two scheduled backups). null: no backups.
+    backup = optional(object({
+      retention_days = number
+      rpo_hours      = number
+    }))
   }))
   default = {
     dev = {
@@ -85,6 +98,7 @@ variable "environments" {
       monthly_budget_usd  = 900
       promote_from        = "dev"
       gates               = { max_quarantine_ratio = 0.5 }
+      backup              = { retention_days = 14, rpo_hours = 24 }
     }
     prod = {
       account_id          = "333333333333"
@@ -100,6 +114,7 @@ variable "environments" {
       monthly_budget_usd  = 3000
       promote_from        = "staging"
       gates               = { max_quarantine_ratio = 0.5, max_duration_s = 900 }
+      backup              = { retention_days = 35, rpo_hours = 6 }
       transitions = [
         { days = 90, storage_class = "STANDARD_IA" },
         { days = 365, storage_class = "GLACIER_IR" },

@@ -167,6 +167,57 @@ resource "aws_ecs_task_definition" "maintain" {
   tags = local.tags
 }
 
+# `medallion backup`: the batch task's image, settings and size, with its own task role (reads
+# the whole lake, appends its audit record, writes only the backup bucket; modules/lake/backup.tf).
+# One schedule per generation (modules/backup), each with its location in the command.
+locals {
+  backup_locations = local.backup_on ? module.backup[0].locations : {}
+  backup_commands = { for g, loc in local.backup_locations : g => [
+    "medallion", "backup", "--env", local.env, "--to", loc, "--kms-key", module.backup[0].kms_key_arn,
+  ] }
+  # Every rpo_hours (at :30; daily: 03:30, after the nightly run and before maintain), on the
+  # generation's days or months.
+  backup_hours = local.backup_on ? (var.settings.backup.rpo_hours == 24 ? "3" : "0/${var.settings.backup.rpo_hours}") : null
+  backup_schedules = local.backup_on ? { for g, c in module.backup[0].generations : g =>
+    "cron(30 ${local.backup_hours} ${c.days} ${c.months} ? *)"
+  } : {}
+  backup_first_generation = local.backup_on ? sort(keys(local.backup_commands))[0] : null
+}
+
+resource "aws_ecs_task_definition" "backup" {
+  count                    = local.backup_on ? 1 : 0
+  family                   = "${local.name}-backup"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.settings.multi_az ? 2048 : 1024
+  memory                   = var.settings.multi_az ? 8192 : 2048
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = module.lake.backup_task_role_arn
+  volume {
+    name = "tmp"
+  }
+  container_definitions = jsonencode([{
+    name                   = "engine"
+    image                  = local.image
+    essential              = true
+    command                = local.backup_commands[local.backup_first_generation]
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "10001"
+    environment            = local.engine_environment
+    mountPoints            = local.tmp_mount
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.engine["batch"].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "backup"
+      }
+    }
+  }])
+  tags = local.tags
+}
+
 resource "aws_ecs_service" "stream" {
   count            = var.settings.enable_streaming ? 1 : 0
   name             = "${local.name}-stream"
@@ -252,6 +303,45 @@ resource "aws_cloudwatch_event_target" "maintain" {
       assign_public_ip = false
     }
   }
+}
+
+# Backups, every rpo_hours (the recovery point): `medallion backup --env <env> --to
+# s3://<backup bucket>/<env>/<generation> --kms-key <backup key>` with the backup task
+# definition. A failed backup (exit != 0) is caught by the `task_failed` rule (monitoring.tf);
+# a backup that did not happen at all by the `backup_missing` alarm.
+resource "aws_cloudwatch_event_rule" "backup" {
+  for_each            = local.backup_schedules
+  name                = "${local.name}-backup-${each.key}"
+  description         = "medallion backup of ${local.env} every ${var.settings.backup.rpo_hours} h (generation ${each.key})"
+  schedule_expression = each.value
+  state               = "ENABLED"
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "backup" {
+  for_each = local.backup_schedules
+  rule     = aws_cloudwatch_event_rule.backup[each.key].name
+  arn      = aws_ecs_cluster.this.arn
+  role_arn = aws_iam_role.events.arn
+
+  ecs_target {
+    task_definition_arn = aws_ecs_task_definition.backup[0].arn
+    launch_type         = "FARGATE"
+    platform_version    = "LATEST"
+    task_count          = 1
+    network_configuration {
+      subnets          = local.workload_subnet_ids
+      security_groups  = [aws_security_group.tasks.id]
+      assign_public_ip = false
+    }
+  }
+
+  input = jsonencode({
+    containerOverrides = [{
+      name    = "engine"
+      command = local.backup_commands[each.key]
+    }]
+  })
 }
 
 # ------------------------------------------------------------------ bastion (optional, SSM only)

@@ -100,7 +100,7 @@ resource "aws_iam_role_policy" "events" {
   role = aws_iam_role.events.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid       = "RunOwnBatchTaskOnOwnCluster"
         Effect    = "Allow"
@@ -119,9 +119,15 @@ resource "aws_iam_role_policy" "events" {
         Sid       = "PassOwnBatchRoles"
         Effect    = "Allow"
         Action    = ["iam:PassRole"]
-        Resource  = [aws_iam_role.execution.arn, module.lake.batch_task_role_arn, module.lake.maintain_task_role_arn]
+        Resource  = concat([aws_iam_role.execution.arn, module.lake.batch_task_role_arn, module.lake.maintain_task_role_arn], local.backup_on ? [module.lake.backup_task_role_arn] : [])
         Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
       },
-    ]
+      ], local.backup_on ? [{
+        Sid       = "RunOwnBackupTaskOnOwnCluster"
+        Effect    = "Allow"
+        Action    = ["ecs:RunTask"]
+        Resource  = ["arn:aws:ecs:${local.region}:${local.account}:task-definition/${local.name}-backup:*"]
+        Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
+    }] : [])
   })
 }

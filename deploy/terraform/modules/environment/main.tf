@@ -43,4 +43,34 @@ module "lake" {
   kafka_brokers           = var.settings.enable_streaming ? aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam : null
   log_group_prefix        = local.log_group_prefix
   stream_extra_statements = local.stream_kafka_statements
+  backup = local.backup_on ? {
+    bucket      = module.backup[0].bucket
+    region      = module.backup[0].region
+    prefix      = module.backup[0].prefix
+    kms_key_arn = module.backup[0].kms_key_arn
+  } : null
+}
+
+# Backups in a second region (docs/backup.md; deploy/README.md, "Backups and disaster
+# recovery"): the bucket and its own key; the backup and restore roles are in modules/lake, the
+# scheduled backup task in compute.tf, its alarm in monitoring.tf.
+locals {
+  backup_on = var.settings.backup != null
+}
+
+module "backup" {
+  count                     = local.backup_on ? 1 : 0
+  source                    = "../backup"
+  providers                 = { aws = aws.backup }
+  project_name              = var.project_name
+  organization              = var.organization
+  environment               = var.environment
+  account_id                = local.account
+  region                    = var.backup_region
+  lake_region               = var.region
+  retention_days            = var.settings.backup.retention_days
+  access_log_retention_days = var.settings.retention_days
+  # The roles' ARNs, known before they exist (modules/lake/backup.tf names them so).
+  writer_role_arn = "arn:aws:iam::${local.account}:role/${local.name}-backup-task"
+  reader_role_arn = "arn:aws:iam::${local.account}:role/${local.name}-restore"
 }

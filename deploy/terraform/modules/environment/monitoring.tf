@@ -182,6 +182,45 @@ resource "aws_cloudwatch_metric_alarm" "stream_not_running" {
   tags = local.tags
 }
 
+# Backups: `medallion backup` prints one line when the backup is finished and its `backup_taken`
+# record appended (`backup <id> of \`<env>\` to <location>: ...`, engine/cli/src/commands/backup.rs);
+# the backup task logs to the batch log group (stream prefix backup). No such line for two
+# recovery points (2 x rpo_hours) = the RPO is not met: alarm (missing data is breaching). A
+# backup that fails exits non-zero: `task_failed` below.
+locals {
+  backup_taken_pattern = local.backup_on ? "\"of `${local.env}` to s3://${module.backup[0].bucket}/${local.env}/\"" : null
+}
+
+resource "aws_cloudwatch_log_metric_filter" "backup_taken" {
+  count          = local.backup_on ? 1 : 0
+  name           = "${local.name}-backup-taken"
+  log_group_name = aws_cloudwatch_log_group.engine["batch"].name
+  pattern        = local.backup_taken_pattern
+  metric_transformation {
+    name      = "BackupsTaken"
+    namespace = "Medallion/${local.name}"
+    value     = "1"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "backup_missing" {
+  count               = local.backup_on ? 1 : 0
+  alarm_name          = "${local.name}-backup-missing"
+  alarm_description   = "No medallion backup of ${local.env} finished in the last ${2 * var.settings.backup.rpo_hours} h (2 x the RPO of ${var.settings.backup.rpo_hours} h)"
+  namespace           = "Medallion/${local.name}"
+  metric_name         = "BackupsTaken"
+  statistic           = "Sum"
+  period              = var.settings.backup.rpo_hours * 3600
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+  tags                = local.tags
+}
+
 # Failed (non-zero exit) engine tasks also go straight to the alert topic.
 resource "aws_cloudwatch_event_rule" "task_failed" {
   name        = "${local.name}-engine-task-failed"

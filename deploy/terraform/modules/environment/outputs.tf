@@ -140,6 +140,8 @@ output "resource_names" {
     [for c in aws_msk_cluster.this : c.cluster_name],
     [for r in aws_cloudwatch_event_rule.batch : r.name],
     [aws_cloudwatch_event_rule.maintain.name, aws_ecs_task_definition.maintain.family],
+    flatten([for b in module.backup : b.resource_names]),
+    [for r in aws_cloudwatch_event_rule.backup : r.name], aws_ecs_task_definition.backup[*].family,
     [aws_sns_topic.alerts.name, aws_budgets_budget.monthly.name],
   )
 }
@@ -195,4 +197,34 @@ output "promotion" {
 output "promotion_read_grants" {
   description = "Bucket-policy grants of this lake to the release role of the environment promoting from it across accounts (JSON)."
   value       = module.lake.promotion_read_grants
+}
+
+output "backups" {
+  description = "The backups (null without settings.backup): bucket, region, key, retention, locations and schedules by generation, the RPO, the roles, the alarm."
+  value = local.backup_on ? {
+    bucket              = module.backup[0].bucket
+    region              = module.backup[0].region
+    kms_key_arn         = module.backup[0].kms_key_arn
+    kms_key_rotation    = module.backup[0].kms_key_rotation
+    sse_kms_key         = module.backup[0].sse_kms_key
+    object_lock_enabled = module.backup[0].object_lock_enabled
+    retention_days      = module.backup[0].retention_days
+    rpo_hours           = var.settings.backup.rpo_hours
+    locations           = module.backup[0].locations
+    schedules           = { for g, r in aws_cloudwatch_event_rule.backup : g => r.schedule_expression }
+    commands            = local.backup_commands
+    family              = aws_ecs_task_definition.backup[0].family
+    task_role_arn       = aws_ecs_task_definition.backup[0].task_role_arn
+    role_name           = module.lake.backup_task_role_name
+    restore_role_name   = module.lake.restore_role_name
+    restore_role_arn    = module.lake.restore_role_arn
+    taken_pattern       = local.backup_taken_pattern
+    alarm_period        = aws_cloudwatch_metric_alarm.backup_missing[0].period
+    alarm_evaluations   = aws_cloudwatch_metric_alarm.backup_missing[0].evaluation_periods
+    bucket_policy       = module.backup[0].bucket_policy
+  } : null
+}
+
+output "backup_policies" {
+  value = module.lake.backup_policies
 }

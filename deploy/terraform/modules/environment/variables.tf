@@ -56,7 +56,15 @@ variable "settings" {
       classifications = optional(map(number), {})
       vacuum_hours    = optional(number)
     }), {})
+    backup = optional(object({
+      retention_days = number
+      rpo_hours      = number
+    }))
   })
+  validation {
+    condition     = var.settings.backup == null || contains([1, 2, 3, 4, 6, 8, 12, 24], try(var.settings.backup.rpo_hours, 0))
+    error_message = "backup.rpo_hours (the recovery point: hours between two scheduled backups) must divide a day: 1, 2, 3, 4, 6, 8, 12 or 24."
+  }
 }
 
 variable "engine_image_tag" {
@@ -174,4 +182,10 @@ variable "alarm_thresholds" {
     quarantined_records_5m = 1000
     stream_failures_5m     = 1
   }
+}
+
+variable "backup_region" {
+  description = "The region of the environment's backup bucket and key (the aws.backup provider's region); another region than the lake's. Used only with settings.backup."
+  type        = string
+  default     = null
 }

@@ -4,6 +4,8 @@ terraform {
     aws = {
       source  = "hashicorp/aws"
       version = "= 5.100.0"
+      # aws.backup: the backup region (modules/backup).
+      configuration_aliases = [aws.backup]
     }
   }
 }

@@ -110,7 +110,7 @@ output "resource_names" {
   value = concat(
     [local.bucket_name, local.log_bucket_name, aws_kms_alias.this.name],
     values(local.glue_db_names),
-    [for r in concat([aws_iam_role.batch_task, aws_iam_role.maintain_task, aws_iam_role.operator], aws_iam_role.stream_task, aws_iam_role.release) : r.name],
+    [for r in concat([aws_iam_role.batch_task, aws_iam_role.maintain_task, aws_iam_role.operator], aws_iam_role.stream_task, aws_iam_role.release, aws_iam_role.backup_task, aws_iam_role.restore) : r.name],
   )
 }
 
@@ -184,4 +184,37 @@ output "promotion_read_grants" {
 output "operator_role_arn" {
   description = "The restore runbook's role (human, MFA)."
   value       = aws_iam_role.operator.arn
+}
+
+output "backup_task_role_arn" {
+  description = "The role of the scheduled `medallion backup`; null without backups."
+  value       = one(aws_iam_role.backup_task[*].arn)
+}
+
+output "backup_task_role_name" {
+  value = one(aws_iam_role.backup_task[*].name)
+}
+
+output "restore_role_arn" {
+  description = "The break-glass role that runs `medallion restore` (human, MFA); null without backups."
+  value       = one(aws_iam_role.restore[*].arn)
+}
+
+output "restore_role_name" {
+  value = one(aws_iam_role.restore[*].name)
+}
+
+output "backup_role_arns" {
+  description = "The ARNs the backup and restore roles will have (known at plan time, for the backup key policy)."
+  value       = { writer = local.backup_role_arn, reader = local.restore_role_arn }
+}
+
+output "backup_policies" {
+  description = "The backup and restore roles' policies (JSON): `backup`, `restore` (S3 and Glue, known at plan time), `backup-keys`, `restore-keys`."
+  value = merge(
+    { for p in aws_iam_role_policy.backup_task : "backup" => p.policy },
+    { for p in aws_iam_role_policy.backup_task_key : "backup-keys" => p.policy },
+    { for p in aws_iam_role_policy.restore : "restore" => p.policy },
+    { for p in aws_iam_role_policy.restore_key : "restore-keys" => p.policy },
+  )
 }

@@ -186,3 +186,14 @@ variable "promotion_source" {
   })
   default = null
 }
+
+variable "backup" {
+  description = "The environment's backups (modules/backup): { bucket, region, prefix } of the backup bucket in the second region (known at plan time) and kms_key_arn of its key. Creates the backup task role (`medallion backup`, scheduled) and the restore role (`medallion restore`, break-glass, MFA). null: no backups (dev)."
+  type = object({
+    bucket      = string
+    region      = string
+    prefix      = string
+    kms_key_arn = string
+  })
+  default = null
+}

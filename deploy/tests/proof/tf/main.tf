@@ -39,12 +39,51 @@ provider "aws" {
   }
 }
 
+# The backup region (modules/backup): the same local API, another region.
+provider "aws" {
+  alias                       = "backup"
+  region                      = "eu-central-1"
+  s3_use_path_style           = true
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  endpoints {
+    s3   = var.endpoint
+    iam  = var.endpoint
+    sts  = var.endpoint
+    kms  = var.endpoint
+    glue = var.endpoint
+  }
+}
+
 locals {
+  # Backups as envs/*/terraform.tfvars.example: staging 14 days, prod 35 days; dev none.
+  backups = {
+    staging = { retention_days = 14 }
+    prod    = { retention_days = 35 }
+  }
   envs = {
     dev     = { retention_days = 30, layers = ["bronze"], streaming = false, catalog = false, audit_lock = { mode = "governance", days = 30 }, promote_from = null, gates = {} }
     staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true, audit_lock = { mode = "governance", days = 365 }, promote_from = "dev", gates = { max_quarantine_ratio = 0.5 }, retention = { vacuum_hours = 0 } }
     prod    = { retention_days = 2555, layers = ["bronze", "silver", "gold"], streaming = true, catalog = false, audit_lock = { mode = "compliance", days = 2555 }, promote_from = "staging", gates = { max_quarantine_ratio = 0.5, max_duration_s = 900 } }
   }
+}
+
+module "backup" {
+  for_each                  = local.backups
+  source                    = "../../../terraform/modules/backup"
+  providers                 = { aws = aws.backup }
+  project_name              = "medallion"
+  organization              = "proof"
+  environment               = each.key
+  account_id                = var.account_id
+  region                    = "eu-central-1"
+  lake_region               = "eu-west-1"
+  retention_days            = each.value.retention_days
+  access_log_retention_days = local.envs[each.key].retention_days
+  writer_role_arn           = "arn:aws:iam::${var.account_id}:role/medallion-${each.key}-backup-task"
+  reader_role_arn           = "arn:aws:iam::${var.account_id}:role/medallion-${each.key}-restore"
 }
 
 module "lake" {
@@ -77,6 +116,13 @@ module "lake" {
   promotion_readers = each.key == "staging" ? { prod = { account_id = var.account_id, role_arn = "arn:aws:iam::${var.account_id}:role/medallion-prod-release" } } : {}
   promotion_source  = each.key == "prod" ? { environment = "staging", account_id = var.account_id, layers = local.envs.staging.layers } : null
   log_group_prefix  = "/medallion-${each.key}"
+  # as modules/environment passes it
+  backup = contains(keys(local.backups), each.key) ? {
+    bucket      = module.backup[each.key].bucket
+    region      = module.backup[each.key].region
+    prefix      = module.backup[each.key].prefix
+    kms_key_arn = module.backup[each.key].kms_key_arn
+  } : null
 }
 
 output "engine_config_yaml" {
@@ -100,5 +146,16 @@ output "lake" {
     release_role   = m.release_role_name
     maintain_role  = m.maintain_task_role_name
     maintain_arn   = m.maintain_task_role_arn
+    backup_role    = m.backup_task_role_name
+    restore_role   = m.restore_role_name
+  } }
+}
+
+output "backup" {
+  value = { for e, b in module.backup : e => {
+    bucket      = b.bucket
+    kms_key_arn = b.kms_key_arn
+    locations   = b.locations
+    policy      = b.bucket_policy
   } }
 }

@@ -307,3 +307,14 @@ run "dev_rejects_promote_from_itself" {
 
   expect_failures = [var.environments]
 }
+
+# dev has no backups (its lake is rebuilt from the sources; deploy/README.md, "Backups and
+# disaster recovery").
+run "dev_has_no_backups" {
+  command = plan
+
+  assert {
+    condition     = module.environment.backups == null && length(module.environment.backup_policies) == 0
+    error_message = "dev must have no backup bucket, task or roles."
+  }
+}

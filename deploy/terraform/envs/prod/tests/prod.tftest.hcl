@@ -42,6 +42,23 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.environment.module.backup[0].aws_kms_key.backup
+  override_during = plan
+  values = {
+    arn    = "arn:aws:kms:eu-central-1:333333333333:key/00000000-0000-0000-0000-0000prodback"
+    key_id = "00000000-0000-0000-0000-0000prodback"
+  }
+}
+
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.backup_task[0]
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::333333333333:role/medallion-prod-backup-task"
+  }
+}
+
 run "prod_plan" {
   command = plan
 
@@ -283,5 +300,55 @@ run "prod_is_multi_az" {
   assert {
     condition     = module.environment.workload_subnet_count == 3 && length(distinct(module.environment.private_subnet_azs)) >= 2
     error_message = "prod workloads must run across several AZs."
+  }
+}
+
+# Backups (deploy/README.md, "Backups and disaster recovery"): a bucket of the prod account in the
+# backup region under its own key, `medallion backup` every 6 h per generation as the
+# backup task role, kept 35 days; the roles read and never delete.
+run "prod_backups" {
+  command = plan
+
+  assert {
+    condition = (
+      module.environment.backups.bucket == "medallion-prod-backup-333333333333" && module.environment.backups.region == "eu-central-1" &&
+      module.environment.backups.kms_key_arn == "arn:aws:kms:eu-central-1:333333333333:key/00000000-0000-0000-0000-0000prodback" && module.environment.backups.sse_kms_key == module.environment.backups.kms_key_arn &&
+      module.environment.backups.kms_key_arn != module.environment.kms_key_arn && module.environment.backups.kms_key_rotation &&
+      module.environment.backups.object_lock_enabled && module.environment.backups.retention_days == 35
+    )
+    error_message = "prod backups must go to medallion-prod-backup-333333333333 in eu-central-1, SSE-KMS under their own rotating key (never the lake's), kept 35 days."
+  }
+
+  assert {
+    condition = module.environment.backups.schedules == { m1 = "cron(30 0/6 * JAN,APR,JUL,OCT ? *)", m2 = "cron(30 0/6 * FEB,MAY,AUG,NOV ? *)", m3 = "cron(30 0/6 * MAR,JUN,SEP,DEC ? *)" } && alltrue([
+      for g, cmd in module.environment.backups.commands :
+      cmd == ["medallion", "backup", "--env", "prod", "--to", "s3://medallion-prod-backup-333333333333/prod/${g}", "--kms-key", "arn:aws:kms:eu-central-1:333333333333:key/00000000-0000-0000-0000-0000prodback"]
+    ]) && length(module.environment.backups.commands) == 3 && module.environment.backups.task_role_arn == "arn:aws:iam::333333333333:role/medallion-prod-backup-task"
+    error_message = "prod must run `medallion backup --env prod --to s3://medallion-prod-backup-333333333333/prod/<generation> --kms-key <backup key>` every 6 h in each generation, as the backup task role."
+  }
+
+  assert {
+    condition = length([for s in jsondecode(module.environment.backups.bucket_policy).Statement : s
+      if s.Effect == "Deny" && try(s.Condition.StringNotEqualsIfExists["s3:x-amz-server-side-encryption-aws-kms-key-id"], "") == "arn:aws:kms:eu-central-1:333333333333:key/00000000-0000-0000-0000-0000prodback"]) == 1 && length([
+    for s in jsondecode(module.environment.backups.bucket_policy).Statement : s if s.Effect == "Deny" && try(s.Condition.Bool["aws:SecureTransport"], "") == "false"]) == 1
+    error_message = "The prod backup bucket must refuse plain HTTP and any key but the backup key."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.backup_policies["backup-keys"]).Statement :
+      (flatten([s.Resource]) == [module.environment.kms_key_arn] && sort(s.Action) == tolist(["kms:Decrypt", "kms:GenerateDataKey"])) ||
+      (flatten([s.Resource]) == ["arn:aws:kms:eu-central-1:333333333333:key/00000000-0000-0000-0000-0000prodback"] && s.Condition.StringEquals["kms:ViaService"] == "s3.eu-central-1.amazonaws.com")
+      ]) && alltrue([for s in jsondecode(module.environment.backup_policies["restore-keys"]).Statement :
+      (flatten([s.Resource]) == [module.environment.kms_key_arn]) || (flatten([s.Resource]) == ["arn:aws:kms:eu-central-1:333333333333:key/00000000-0000-0000-0000-0000prodback"] && s.Action == ["kms:Decrypt"])
+    ])
+    error_message = "The prod backup role may use the lake key (decrypt, data keys for its audit record) and the backup key; the restore role only decrypts with the backup key."
+  }
+
+  assert {
+    condition = alltrue(flatten([for k in ["backup", "restore"] : [for s in jsondecode(module.environment.backup_policies[k]).Statement : [
+      for a in flatten([s.Action]) : s.Effect == "Deny" || !contains(["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "glue:DeleteTable", "glue:DeleteDatabase"], a) ||
+      (k == "restore" && a == "s3:DeleteObject" && flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/restore/*"])
+    ]]]))
+    error_message = "Neither the prod backup role nor the restore role may delete anything (the restore only its own markers under _medallion/restore/)."
   }
 }

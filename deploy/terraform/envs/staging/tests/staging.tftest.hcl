@@ -42,6 +42,23 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.environment.module.backup[0].aws_kms_key.backup
+  override_during = plan
+  values = {
+    arn    = "arn:aws:kms:eu-central-1:222222222222:key/00000000-0000-0000-0000-0000stagback"
+    key_id = "00000000-0000-0000-0000-0000stagback"
+  }
+}
+
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.backup_task[0]
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::222222222222:role/medallion-staging-backup-task"
+  }
+}
+
 run "staging_plan" {
   command = plan
 
@@ -281,5 +298,55 @@ run "staging_plan" {
       flatten([s.Resource]) == [module.environment.kms_key_arn] && length(s.Condition.StringEquals["kms:ViaService"]) == 2
     ])
     error_message = "The staging release role may use only the staging key, and only through S3 and Glue."
+  }
+}
+
+# Backups (deploy/README.md, "Backups and disaster recovery"): a bucket of the staging account in the
+# backup region under its own key, `medallion backup` every 24 h per generation as the
+# backup task role, kept 14 days; the roles read and never delete.
+run "staging_backups" {
+  command = plan
+
+  assert {
+    condition = (
+      module.environment.backups.bucket == "medallion-staging-backup-222222222222" && module.environment.backups.region == "eu-central-1" &&
+      module.environment.backups.kms_key_arn == "arn:aws:kms:eu-central-1:222222222222:key/00000000-0000-0000-0000-0000stagback" && module.environment.backups.sse_kms_key == module.environment.backups.kms_key_arn &&
+      module.environment.backups.kms_key_arn != module.environment.kms_key_arn && module.environment.backups.kms_key_rotation &&
+      module.environment.backups.object_lock_enabled && module.environment.backups.retention_days == 14
+    )
+    error_message = "staging backups must go to medallion-staging-backup-222222222222 in eu-central-1, SSE-KMS under their own rotating key (never the lake's), kept 14 days."
+  }
+
+  assert {
+    condition = module.environment.backups.schedules == { d01 = "cron(30 3 1-10 * ? *)", d11 = "cron(30 3 11-20 * ? *)", d21 = "cron(30 3 21-31 * ? *)" } && alltrue([
+      for g, cmd in module.environment.backups.commands :
+      cmd == ["medallion", "backup", "--env", "staging", "--to", "s3://medallion-staging-backup-222222222222/staging/${g}", "--kms-key", "arn:aws:kms:eu-central-1:222222222222:key/00000000-0000-0000-0000-0000stagback"]
+    ]) && length(module.environment.backups.commands) == 3 && module.environment.backups.task_role_arn == "arn:aws:iam::222222222222:role/medallion-staging-backup-task"
+    error_message = "staging must run `medallion backup --env staging --to s3://medallion-staging-backup-222222222222/staging/<generation> --kms-key <backup key>` every 24 h in each generation, as the backup task role."
+  }
+
+  assert {
+    condition = length([for s in jsondecode(module.environment.backups.bucket_policy).Statement : s
+      if s.Effect == "Deny" && try(s.Condition.StringNotEqualsIfExists["s3:x-amz-server-side-encryption-aws-kms-key-id"], "") == "arn:aws:kms:eu-central-1:222222222222:key/00000000-0000-0000-0000-0000stagback"]) == 1 && length([
+    for s in jsondecode(module.environment.backups.bucket_policy).Statement : s if s.Effect == "Deny" && try(s.Condition.Bool["aws:SecureTransport"], "") == "false"]) == 1
+    error_message = "The staging backup bucket must refuse plain HTTP and any key but the backup key."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.backup_policies["backup-keys"]).Statement :
+      (flatten([s.Resource]) == [module.environment.kms_key_arn] && sort(s.Action) == tolist(["kms:Decrypt", "kms:GenerateDataKey"])) ||
+      (flatten([s.Resource]) == ["arn:aws:kms:eu-central-1:222222222222:key/00000000-0000-0000-0000-0000stagback"] && s.Condition.StringEquals["kms:ViaService"] == "s3.eu-central-1.amazonaws.com")
+      ]) && alltrue([for s in jsondecode(module.environment.backup_policies["restore-keys"]).Statement :
+      (flatten([s.Resource]) == [module.environment.kms_key_arn]) || (flatten([s.Resource]) == ["arn:aws:kms:eu-central-1:222222222222:key/00000000-0000-0000-0000-0000stagback"] && s.Action == ["kms:Decrypt"])
+    ])
+    error_message = "The staging backup role may use the lake key (decrypt, data keys for its audit record) and the backup key; the restore role only decrypts with the backup key."
+  }
+
+  assert {
+    condition = alltrue(flatten([for k in ["backup", "restore"] : [for s in jsondecode(module.environment.backup_policies[k]).Statement : [
+      for a in flatten([s.Action]) : s.Effect == "Deny" || !contains(["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "glue:DeleteTable", "glue:DeleteDatabase"], a) ||
+      (k == "restore" && a == "s3:DeleteObject" && flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/restore/*"])
+    ]]]))
+    error_message = "Neither the staging backup role nor the restore role may delete anything (the restore only its own markers under _medallion/restore/)."
   }
 }
