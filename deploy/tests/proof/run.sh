@@ -492,10 +492,12 @@ fi
 # role cannot do; then the disaster: the staging lake loses every object version and its Glue
 # tables, and a person restores it as the restore role (`medallion restore`), before anything
 # else touches the environment; `medallion audit verify` and the next run as the batch role.
-# moto does not care which region a request is signed for: that the engine reaches a bucket of
-# another region is NOT shown here (deploy/README.md, "Backups and disaster recovery").
+# The engine signs the backup bucket's requests for its region (`--region`, from Terraform);
+# moto does not check which region a request is signed for, so that part is NOT shown here
+# (deploy/README.md, "Backups and disaster recovery").
 BK_LOC="$(val 'd["backup"]["value"]["staging"]["locations"]["d01"]')"
 BK_KEY="$(val 'd["backup"]["value"]["staging"]["kms_key_arn"]')"
+BK_REGION="$(val 'd["backup"]["value"]["staging"]["region"]')"
 PROD_BK_LOC="$(val 'd["backup"]["value"]["prod"]["locations"]["m1"]')"
 PROD_BK_BUCKET="$(val 'd["backup"]["value"]["prod"]["bucket"]')"
 assume "$(val 'd["lake"]["value"]["staging"]["backup_role"]')" >"$WORK/backup-role.env"
@@ -507,7 +509,7 @@ backup_check() { # as the deployer
   (. "$WORK/deployer.env" && AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_backup.py" "$1" "$WORK/outputs.json" "$ENDPOINT" "${@:2}")
 }
 set +e
-engine "$WORK/backup-role.env" backup --env staging --to "$BK_LOC" --kms-key "$BK_KEY" --environments "$STAGING_URI" >"$WORK/backup.log" 2>&1
+engine "$WORK/backup-role.env" backup --env staging --to "$BK_LOC" --kms-key "$BK_KEY" --region "$BK_REGION" --environments "$STAGING_URI" >"$WORK/backup.log" 2>&1
 rc=$?
 set -e
 # the line the backup_missing alarm counts (monitoring.tf: "of `<env>` to s3://<bucket>/<env>/")
@@ -532,7 +534,7 @@ fi
 sed 's/^/      | /' "$WORK/backup-denied.log"
 # the engine itself, as the staging backup role, aimed at prod's backup bucket: IAM refuses
 set +e
-engine "$WORK/backup-role.env" backup --env staging --to "s3://$PROD_BK_BUCKET/staging" --kms-key "$BK_KEY" --environments "$STAGING_URI" >"$WORK/backup-intrude.log" 2>&1
+engine "$WORK/backup-role.env" backup --env staging --to "s3://$PROD_BK_BUCKET/staging" --kms-key "$BK_KEY" --region "$BK_REGION" --environments "$STAGING_URI" >"$WORK/backup-intrude.log" 2>&1
 rc=$?
 set -e
 PROD_BK_COUNT="$(. "$WORK/deployer.env" && "$PY" -c "
@@ -553,7 +555,7 @@ else
 fi
 sed 's/^/      | /' "$WORK/loss.log"
 set +e
-engine "$WORK/restore-role.env" restore --env staging --from "$BK_LOC" --environments "$STAGING_URI" >"$WORK/restore.log" 2>&1
+engine "$WORK/restore-role.env" restore --env staging --from "$BK_LOC" --region "$BK_REGION" --environments "$STAGING_URI" >"$WORK/restore.log" 2>&1
 rc=$?
 set -e
 if [ "$rc" -eq 0 ] && backup_check restored staging "$WORK/before-loss.json" >"$WORK/restored.log" 2>&1; then

@@ -311,6 +311,9 @@ struct BackupArgs {
     /// SSE-KMS key of the backup's objects (S3); the lake's key is not reused.
     #[arg(long)]
     kms_key: Option<String>,
+    /// The AWS region of the backup bucket (default: the AWS configuration's, the lake's).
+    #[arg(long)]
+    region: Option<String>,
     /// Only these tables (`db.table`, comma-separated); default every table of the lake.
     #[arg(long, value_delimiter = ',')]
     tables: Vec<String>,
@@ -328,6 +331,9 @@ struct RestoreArgs {
     /// The backup id (default: the newest finished backup).
     #[arg(long)]
     backup: Option<String>,
+    /// The AWS region of the backup bucket (default: the AWS configuration's, the lake's).
+    #[arg(long)]
+    region: Option<String>,
     /// Only these tables (`db.table`, comma-separated); default every table of the backup.
     #[arg(long, value_delimiter = ',')]
     tables: Vec<String>,

@@ -174,6 +174,7 @@ locals {
   backup_locations = local.backup_on ? module.backup[0].locations : {}
   backup_commands = { for g, loc in local.backup_locations : g => [
     "medallion", "backup", "--env", local.env, "--to", loc, "--kms-key", module.backup[0].kms_key_arn,
+    "--region", module.backup[0].region,
   ] }
   # Every rpo_hours (at :30; daily: 03:30, after the nightly run and before maintain), on the
   # generation's days or months.

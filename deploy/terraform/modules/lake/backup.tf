@@ -178,7 +178,7 @@ locals {
       Resource = [local.audit_arn]
     },
     {
-      # A table's restore is marked by `_medallion/restore/<table>.json` until it is finished
+      # A restore is marked by `_medallion/restore/in_progress.json` until it is recorded
       # (a restore cut short is finished by the next one); the marker is its only delete.
       Sid      = "RemoveOwnRestoreMarkers"
       Effect   = "Allow"

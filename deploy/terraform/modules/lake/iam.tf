@@ -115,6 +115,15 @@ locals {
       Resource = [local.audit_arn]
     },
     {
+      # Every command that writes to the environment first checks that no restore is under
+      # way (`_medallion/restore/in_progress.json`, written and removed by `medallion restore`
+      # as the restore role); without this read S3 answers 403 and the command refuses.
+      Sid      = "SeeRestoreInProgress"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${local.bucket_arn}/_medallion/restore/*"]
+    },
+    {
       # Only the run markers are deleted. Records are never deleted by the engine (not even a
       # delete marker over a record); HEAD.json is overwritten, not deleted.
       Sid      = "RemoveOwnRunMarkers"

@@ -155,6 +155,7 @@ output "backup" {
   value = { for e, b in module.backup : e => {
     bucket      = b.bucket
     kms_key_arn = b.kms_key_arn
+    region      = b.region
     locations   = b.locations
     policy      = b.bucket_policy
   } }

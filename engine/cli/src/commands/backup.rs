@@ -33,7 +33,12 @@ pub async fn backup(cli: &Cli, a: &BackupArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (env, catalog) = project::environment(cli, &a.env).await?;
     restore::check_not_restoring(&env).await?;
-    let to = Store::open(&backup::location(&env, &a.to, a.kms_key.as_deref())?)?;
+    let to = Store::open(&backup::location(
+        &env,
+        &a.to,
+        a.kms_key.as_deref(),
+        a.region.as_deref(),
+    )?)?;
     let engine = Engine::new(env.clone(), catalog);
     let m = take::take(&take::Backup {
         engine: &engine,
@@ -86,7 +91,7 @@ pub async fn backup(cli: &Cli, a: &BackupArgs) -> anyhow::Result<ExitCode> {
 pub async fn restore(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (env, catalog) = project::environment(cli, &a.env).await?;
-    let from = Store::open(&backup::location(&env, &a.from, None)?)?;
+    let from = Store::open(&backup::location(&env, &a.from, None, a.region.as_deref())?)?;
     let engine = Engine::new(env.clone(), catalog);
     let log = project::audit_log(&env).await?;
     let tables = table_names(&a.tables)?;

@@ -58,13 +58,27 @@ impl BackupEnvSpec {
 pub const METADATA: &str = "_medallion";
 const SCRATCH: &str = "_medallion/tmp/";
 
-/// Where a backup lives: a local folder (relative to the project root) or `s3://bucket/prefix`,
+/// Where a backup lives: a local folder (relative to the project root) or `s3://bucket/prefix`
+/// (in `region` when given: a backup bucket is usually in another region than the lake),
 /// written with SSE-KMS under `kms_key` when given. Refused inside any environment's lake.
-pub fn location(env: &Environment, url: &str, kms_key: Option<&str>) -> Result<Location> {
+pub fn location(
+    env: &Environment,
+    url: &str,
+    kms_key: Option<&str>,
+    region: Option<&str>,
+) -> Result<Location> {
     let loc = if url.starts_with("s3://") {
         let u = url::Url::parse(&format!("{}/", url.trim_end_matches('/')))
             .map_err(|e| Error::Config(format!("backup location `{url}`: {e}")))?;
-        Location::s3(u, crate::env::s3_options(kms_key))
+        let mut options = crate::env::s3_options(kms_key);
+        if let Some(r) = region {
+            options.insert("aws_region".into(), r.to_string());
+        }
+        Location::s3(u, options)
+    } else if region.is_some() {
+        return Err(Error::Config(format!(
+            "backup location `{url}`: --region applies to s3:// locations"
+        )));
     } else if url.contains("://") {
         return Err(Error::Config(format!(
             "backup location `{url}`: use a folder or an s3:// URL"
