@@ -150,6 +150,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_backup_bucket_is_reached_in_its_own_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("environments.yaml");
+        std::fs::write(
+            &file,
+            "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n",
+        )
+        .unwrap();
+        let env = crate::env::load_environment(&file, "dev").unwrap();
+        let loc = location(&env, "s3://bk/prod", Some("k"), Some("eu-central-1")).unwrap();
+        assert_eq!(
+            loc.options.get("aws_region").map(String::as_str),
+            Some("eu-central-1")
+        );
+        assert_eq!(
+            loc.options.get("aws_sse_kms_key_id").map(String::as_str),
+            Some("k")
+        );
+        assert!(location(&env, "bk", None, Some("eu-central-1")).is_err());
+        let inside = dir.path().join("lake/dev/x");
+        assert!(
+            location(&env, inside.to_str().unwrap(), None, None).is_err(),
+            "inside the lake"
+        );
+    }
+
+    #[test]
     fn scratch_files_are_not_metadata() {
         assert!(is_backed_up_metadata(
             "_medallion/audit/00000000000000000001.json"
