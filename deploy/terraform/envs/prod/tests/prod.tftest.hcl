@@ -322,9 +322,9 @@ run "prod_backups" {
   assert {
     condition = module.environment.backups.schedules == { m1 = "cron(30 0/6 * JAN,APR,JUL,OCT ? *)", m2 = "cron(30 0/6 * FEB,MAY,AUG,NOV ? *)", m3 = "cron(30 0/6 * MAR,JUN,SEP,DEC ? *)" } && alltrue([
       for g, cmd in module.environment.backups.commands :
-      cmd == ["medallion", "backup", "--env", "prod", "--to", "s3://medallion-prod-backup-333333333333/prod/${g}", "--kms-key", "arn:aws:kms:eu-central-1:333333333333:key/00000000-0000-0000-0000-0000prodback"]
+      cmd == ["medallion", "backup", "--env", "prod", "--to", "s3://medallion-prod-backup-333333333333/prod/${g}", "--kms-key", "arn:aws:kms:eu-central-1:333333333333:key/00000000-0000-0000-0000-0000prodback", "--region", "eu-central-1"]
     ]) && length(module.environment.backups.commands) == 3 && module.environment.backups.task_role_arn == "arn:aws:iam::333333333333:role/medallion-prod-backup-task"
-    error_message = "prod must run `medallion backup --env prod --to s3://medallion-prod-backup-333333333333/prod/<generation> --kms-key <backup key>` every 6 h in each generation, as the backup task role."
+    error_message = "prod must run `medallion backup --env prod --to s3://medallion-prod-backup-333333333333/prod/<generation> --kms-key <backup key> --region <backup region>` every 6 h in each generation, as the backup task role."
   }
 
   assert {

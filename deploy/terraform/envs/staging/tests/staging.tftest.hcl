@@ -320,9 +320,9 @@ run "staging_backups" {
   assert {
     condition = module.environment.backups.schedules == { d01 = "cron(30 3 1-10 * ? *)", d11 = "cron(30 3 11-20 * ? *)", d21 = "cron(30 3 21-31 * ? *)" } && alltrue([
       for g, cmd in module.environment.backups.commands :
-      cmd == ["medallion", "backup", "--env", "staging", "--to", "s3://medallion-staging-backup-222222222222/staging/${g}", "--kms-key", "arn:aws:kms:eu-central-1:222222222222:key/00000000-0000-0000-0000-0000stagback"]
+      cmd == ["medallion", "backup", "--env", "staging", "--to", "s3://medallion-staging-backup-222222222222/staging/${g}", "--kms-key", "arn:aws:kms:eu-central-1:222222222222:key/00000000-0000-0000-0000-0000stagback", "--region", "eu-central-1"]
     ]) && length(module.environment.backups.commands) == 3 && module.environment.backups.task_role_arn == "arn:aws:iam::222222222222:role/medallion-staging-backup-task"
-    error_message = "staging must run `medallion backup --env staging --to s3://medallion-staging-backup-222222222222/staging/<generation> --kms-key <backup key>` every 24 h in each generation, as the backup task role."
+    error_message = "staging must run `medallion backup --env staging --to s3://medallion-staging-backup-222222222222/staging/<generation> --kms-key <backup key> --region <backup region>` every 24 h in each generation, as the backup task role."
   }
 
   assert {
