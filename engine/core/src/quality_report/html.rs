@@ -91,9 +91,9 @@ pub fn html(r: &QualityReport) -> String {
 fn pipeline(p: &PipelineQuality) -> String {
     let t = &p.totals;
     let mut b = format!(
-        "<h2>{}</h2>\n<p>{} runs ({} succeeded, {} failed or interrupted); {} input rows, {} quarantined ({}), {} schema-rejected ({}), {} dropped.</p>\n",
-        escape(&p.pipeline), t.runs, t.succeeded, t.failed, t.input_rows, t.quarantined,
-        pct(t.quarantine_rate), t.schema_rejected, pct(t.schema_rejection_rate), t.dropped
+        "<h2>{}</h2>\n<p>{}</p>\n",
+        escape(&p.pipeline),
+        escape(&super::render::summary(t))
     );
     b.push_str(&rules_and_reasons(p));
     let runs: Vec<Vec<String>> = p
@@ -103,7 +103,7 @@ fn pipeline(p: &PipelineQuality) -> String {
             vec![
                 r.run_id.clone(),
                 r.started_at.clone(),
-                r.end.clone(),
+                super::render::end_and_kind(r),
                 r.input_rows.to_string(),
                 r.quarantined.to_string(),
                 r.schema_rejected.to_string(),

@@ -29,7 +29,7 @@ use crate::audit::Record;
 use crate::promote::history;
 
 /// The report's `format` version: bumped when a field changes meaning or goes away.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What the report covers.
 #[derive(Debug, Clone)]

@@ -7,6 +7,33 @@ pub fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
+/// A rate, or `n/a` when there were no input rows to take it over.
+pub fn pct_or_na(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".to_string(), pct)
+}
+
+/// A run's end and kind: `run_failed (aborted: would have quarantined 6)`, `follow of 1a2b3c4d`,
+/// `recompute` (its parent is no run of the pipeline, e.g. an erasure).
+pub fn end_and_kind(r: &super::RunLine) -> String {
+    let mut s = if r.end.is_empty() {
+        "running".to_string()
+    } else {
+        r.end.clone()
+    };
+    if r.aborted {
+        s.push_str(&format!(
+            " (aborted: would have quarantined {})",
+            r.aborted_quarantined
+        ));
+    }
+    match (r.kind.as_str(), &r.parent_run_id) {
+        ("follow", Some(p)) => s.push_str(&format!(", follow of {}", short(p))),
+        ("recompute", Some(p)) => s.push_str(&format!(", recompute for {}", short(p))),
+        _ => {}
+    }
+    s
+}
+
 /// A Markdown table cell: `|` and line breaks would break the table.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
@@ -62,12 +89,7 @@ fn freshness(s: &mut String, r: &QualityReport) {
 
 fn pipeline(s: &mut String, p: &PipelineQuality) {
     let t = &p.totals;
-    s.push_str(&format!(
-        "## {}\n\n{} runs ({} succeeded, {} failed or interrupted); {} input rows, {} quarantined ({}), \
-         {} schema-rejected ({}), {} dropped.\n\n",
-        cell(&p.pipeline), t.runs, t.succeeded, t.failed, t.input_rows, t.quarantined,
-        pct(t.quarantine_rate), t.schema_rejected, pct(t.schema_rejection_rate), t.dropped
-    ));
+    s.push_str(&format!("## {}\n\n{}\n\n", cell(&p.pipeline), summary(t)));
     s.push_str("| rule | on_fail | checked | failed | failure rate |\n|---|---|---|---|---|\n");
     for r in &p.rules {
         s.push_str(&format!(
@@ -94,12 +116,12 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
             "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} |\n",
             &short(&r.run_id),
             r.started_at,
-            if r.end.is_empty() { "running" } else { &r.end },
+            cell(&end_and_kind(r)),
             r.input_rows,
             r.quarantined,
-            pct(r.quarantine_rate),
+            pct_or_na(r.quarantine_rate),
             r.schema_rejected,
-            pct(r.schema_rejection_rate),
+            pct_or_na(r.schema_rejection_rate),
             r.dropped,
             cell(&rule_counts(r))
         ));
@@ -117,6 +139,30 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
         s.push_str("No anomaly.\n");
     }
     s.push('\n');
+}
+
+/// A pipeline's totals as a sentence (Markdown and HTML).
+pub fn summary(t: &super::Totals) -> String {
+    let mut s =
+        format!(
+        "{} runs ({} succeeded, {} failed or interrupted); {} input rows, {} quarantined ({}), \
+         {} schema-rejected ({}), {} dropped.",
+        t.runs, t.succeeded, t.failed, t.input_rows, t.quarantined, pct(t.quarantine_rate),
+        t.schema_rejected, pct(t.schema_rejection_rate), t.dropped
+    );
+    if t.aborted > 0 {
+        s.push_str(&format!(
+            " {} aborted run(s) (failed before committing): would have quarantined {}, not counted.",
+            t.aborted, t.aborted_quarantined
+        ));
+    }
+    if t.recomputes > 0 {
+        s.push_str(&format!(
+            " {} recompute(s) by other operations (e.g. an erasure), not counted as runs.",
+            t.recomputes
+        ));
+    }
+    s
 }
 
 /// A run's rules: `name failed/checked`, in name order.
