@@ -268,3 +268,77 @@ fn a_gold_recompute_by_an_erasure_is_not_a_run() {
     let md = ok(d, &["quality", "report", "--env", "dev"]);
     assert!(md.contains("1 recompute(s) by other operations"), "{md}");
 }
+
+fn freshness_of(r: &serde_json::Value, table: &str) -> serde_json::Value {
+    r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["table"] == table)
+        .unwrap_or_else(|| panic!("{table} not listed: {r}"))
+        .clone()
+}
+
+/// An erasure rewrites Silver and recomputes Gold after the pipeline's last run: that is not
+/// fresh data, the tables go stale on the run's clock.
+#[test]
+fn an_erasure_does_not_make_a_table_fresh() {
+    let dir = project();
+    let d = dir.path();
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "pipeline: orders\n",
+        "pipeline: orders\nfreshness: { expect_every: 3s }\n",
+    );
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let erase = [
+        "erase",
+        "--env",
+        "dev",
+        "--subject",
+        "customer",
+        "--key",
+        "C002",
+        "--reason",
+        "t",
+    ];
+    ok(d, &erase);
+    let r: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &["quality", "report", "--env", "dev", "--format", "json"],
+    ))
+    .unwrap();
+    for t in ["silver.orders", "gold.daily_revenue"] {
+        assert_eq!(freshness_of(&r, t)["status"], "stale", "{t}: {r:#}");
+    }
+}
+
+/// A pipeline that declares freshness and never ran: its tables are listed as missing.
+#[test]
+fn a_declared_table_not_in_the_lake_is_missing() {
+    let dir = project();
+    let d = dir.path();
+    edit(
+        d,
+        "jobs/shop/orders.yaml",
+        "pipeline: orders\n",
+        "pipeline: orders\nfreshness: { expect_every: 24h }\n",
+    );
+    ok(d, &["run", "jobs/shop/customers.yaml", "--env", "dev"]);
+    let r: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &["quality", "report", "--env", "dev", "--format", "json"],
+    ))
+    .unwrap();
+    let orders = freshness_of(&r, "silver.orders");
+    assert_eq!(orders["status"], "missing", "{orders}");
+    assert_eq!(orders["last_commit"], serde_json::Value::Null);
+    assert_eq!(freshness_of(&r, "gold.daily_revenue")["status"], "missing");
+    let md = ok(d, &["quality", "report", "--env", "dev"]);
+    assert!(
+        md.contains("| silver.orders | orders | - (v-) | - | 24h | **MISSING** |"),
+        "{md}"
+    );
+}

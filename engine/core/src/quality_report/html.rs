@@ -64,8 +64,8 @@ pub fn html(r: &QualityReport) -> String {
             vec![
                 t.table.clone(),
                 t.pipeline.clone().unwrap_or_else(|| "-".into()),
-                t.last_commit.clone(),
-                human_age(t.age_s),
+                t.last_commit.clone().unwrap_or_else(|| "-".into()),
+                t.age_s.map_or("-".into(), human_age),
                 t.expect_every.clone().unwrap_or_else(|| "-".into()),
                 t.status.as_str().to_string(),
             ]

@@ -7,12 +7,13 @@
 //!   schema-rejection rates, the top quarantine reasons.
 //! - [`anomaly`]: a run against the pipeline's own history (row count, rule failure rate),
 //!   with the thresholds stated in [`Thresholds`].
-//! - [`freshness`]: the age of each table's last commit against its pipeline's
-//!   `freshness.expect_every`.
+//! - [`freshness`]: the age of each table's newest commit by a pipeline run ([`commits`])
+//!   against its pipeline's `freshness.expect_every`; declared tables not in the lake.
 //! - [`render`] (Markdown) and [`html`] (one self-contained page, every value escaped); the
 //!   JSON form is the serialisation of [`QualityReport`] (docs/quality-report.md).
 
 pub mod anomaly;
+pub mod commits;
 pub mod freshness;
 pub mod html;
 pub mod render;
@@ -61,11 +62,14 @@ impl QualityReport {
         self.pipelines.iter().flat_map(|p| &p.anomalies)
     }
 
-    /// Tables whose last commit is older than their pipeline expects.
+    /// Tables whose last pipeline commit is older than their pipeline expects, or missing.
     pub fn stale(&self) -> impl Iterator<Item = &TableFreshness> {
-        self.tables
-            .iter()
-            .filter(|t| t.status == freshness::Status::Stale)
+        self.tables.iter().filter(|t| {
+            matches!(
+                t.status,
+                freshness::Status::Stale | freshness::Status::Missing
+            )
+        })
     }
 }
 

@@ -71,16 +71,16 @@ fn freshness(s: &mut String, r: &QualityReport) {
     s.push_str("## Freshness\n\n| table | pipeline | last commit | age | expected every | status |\n|---|---|---|---|---|---|\n");
     for t in &r.tables {
         let status = match t.status {
-            Status::Stale => "**STALE**",
-            s => s.as_str(),
+            Status::Stale | Status::Missing => format!("**{}**", t.status.as_str()),
+            s => s.as_str().to_string(),
         };
         s.push_str(&format!(
             "| {} | {} | {} (v{}) | {} | {} | {status} |\n",
             cell(&t.table),
             cell(t.pipeline.as_deref().unwrap_or("-")),
-            t.last_commit,
-            t.version,
-            human_age(t.age_s),
+            t.last_commit.as_deref().unwrap_or("-"),
+            t.version.map_or("-".into(), |v| v.to_string()),
+            t.age_s.map_or("-".into(), human_age),
             cell(t.expect_every.as_deref().unwrap_or("-")),
         ));
     }
