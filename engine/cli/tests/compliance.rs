@@ -473,3 +473,38 @@ fn quarantine_limit_and_erasure_deadline() {
         "{evidence}"
     );
 }
+
+/// `backups` end to end: a recent complete backup passes, the same backup older than a tiny
+/// `backup.every` fails; a gated environment declaring no `backup.every` fails, naming it.
+#[test]
+fn backups_are_judged_against_the_recovery_point_objective() {
+    let dir = gated_project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (status, evidence) = control(&report_of(d, "dev"), "backups");
+    assert_eq!(status, "NOT-APPLICABLE", "local and ungated: {evidence}");
+    let (status, evidence) = control(&report_of(d, "staging"), "backups");
+    assert_eq!(status, "FAIL", "{evidence}");
+    assert!(
+        evidence.contains("no recovery point objective is declared")
+            && evidence.contains("gated (promote_from: dev)"),
+        "{evidence}"
+    );
+    edit(
+        d,
+        "environments.yaml",
+        "    lake: ./lake/dev\n",
+        "    lake: ./lake/dev\n    backup: { every: 1h }\n",
+    );
+    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    let (status, evidence) = control(&report_of(d, "dev"), "backups");
+    assert_eq!(status, "PASS", "{evidence}");
+    edit(d, "environments.yaml", "every: 1h", "every: 1s");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (status, evidence) = control(&report_of(d, "dev"), "backups");
+    assert_eq!(status, "FAIL", "{evidence}");
+    assert!(
+        evidence.contains("older than backup.every (1s)"),
+        "{evidence}"
+    );
+}
