@@ -508,3 +508,27 @@ fn backups_are_judged_against_the_recovery_point_objective() {
         "{evidence}"
     );
 }
+
+/// A Gold table with no rows cannot be sampled: both sampling controls list it as not
+/// evaluated; the counts name only the columns that had values.
+#[test]
+fn a_table_without_values_is_not_evaluated() {
+    let dir = project();
+    let d = dir.path();
+    let spec = d.join("jobs/shop/customers.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}gold:\n  - table: gold.nobody\n    sql: SELECT customer_id, country FROM silver.customers WHERE 1 = 0\n")).unwrap();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let r = report_of(d, "dev");
+    for id in ["pii-protected", "classification-coverage"] {
+        let (_, evidence) = control(&r, id);
+        assert!(
+            evidence.contains("gold.nobody (gold): not evaluated, it has no values to sample"),
+            "{id}: {evidence}"
+        );
+        assert!(
+            evidence.contains("column(s) had no values"),
+            "{id}: {evidence}"
+        );
+    }
+}

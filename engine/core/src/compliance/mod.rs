@@ -22,6 +22,7 @@ pub mod promotion;
 pub mod quarantine;
 pub mod render;
 pub mod retention;
+pub mod sampled;
 pub mod transit;
 
 use chrono::{DateTime, Utc};
