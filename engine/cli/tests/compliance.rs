@@ -417,8 +417,25 @@ fn promotion_gates_pass_until_a_break_glass_run() {
             "--env",
             "staging",
             "--break-glass",
-            "hotfix ticket 7",
+            "hotfix ticket 7 <!-- x",
         ],
+    );
+    // The reason is the trail's text: in Markdown it stays text (no comment swallowing the rest).
+    let (_, md, _) = medallion_with_fault(
+        d,
+        None,
+        &[
+            "compliance",
+            "report",
+            "--env",
+            "staging",
+            "--jobs",
+            "jobs/shop",
+        ],
+    );
+    assert!(
+        md.contains("hotfix ticket 7 \\<\\!-- x") && !md.contains("<!--"),
+        "{md}"
     );
     let (status, evidence) = control(&report_of(d, "staging"), "promotion-gates");
     assert_eq!(status, "FAIL");

@@ -174,9 +174,12 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        let md = render::markdown(&r);
         assert!(
-            render::markdown(&r).contains("silver:<script>"),
-            "Markdown is text, shown as is"
+            md.contains("\\<script\\>alert(1)\\</script\\>")
+                && md.contains("\\<b\\>p\\</b\\>")
+                && !md.contains("<script>"),
+            "Markdown shows markup as text: {md}"
         );
     }
 }

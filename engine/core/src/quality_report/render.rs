@@ -34,10 +34,8 @@ pub fn end_and_kind(r: &super::RunLine) -> String {
     s
 }
 
-/// A Markdown table cell: `|` and line breaks would break the table.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
+/// A value from the trail or the lake as Markdown text.
+use crate::markdown::text as cell;
 
 pub fn markdown(r: &QualityReport) -> String {
     let mut s = String::new();
@@ -114,7 +112,7 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
     for r in &p.runs {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} |\n",
-            &short(&r.run_id),
+            cell(&short(&r.run_id)),
             r.started_at,
             cell(&end_and_kind(r)),
             r.input_rows,
@@ -131,7 +129,7 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
         s.push_str(&format!(
             "- **anomaly** ({}, run {}): {}\n",
             a.kind,
-            &short(&a.run_id),
+            cell(&short(&a.run_id)),
             cell(&a.message)
         ));
     }
