@@ -549,3 +549,23 @@ fn a_table_without_values_is_not_evaluated() {
         );
     }
 }
+
+/// A Gold table with its own retention column whose rows are past the cutoff: maintain never
+/// expires Gold, so the control fails on the table's oldest row, not on what maintain removes.
+#[test]
+fn gold_rows_past_their_own_retention_fail() {
+    let dir = project();
+    let d = dir.path();
+    let spec = d.join("jobs/shop/customers.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}gold:\n  - table: gold.customer_days\n    retention: {{ days: 1, column: updated_at }}\n    sql: SELECT customer_id, updated_at FROM silver.customers\n")).unwrap();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (status, evidence) = control(&report_of(d, "dev"), "retention");
+    assert_eq!(status, "FAIL", "{evidence}");
+    assert!(
+        evidence.contains("gold.customer_days (gold): 1 days")
+            && evidence.contains("older than the cutoff")
+            && evidence.contains("never expires Gold"),
+        "{evidence}"
+    );
+}
