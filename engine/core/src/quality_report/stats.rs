@@ -251,3 +251,77 @@ fn top_reasons(judged: &[RunSummary], top: usize) -> Vec<Reason> {
     out.truncate(top);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Record, What, Who};
+
+    fn record(seq: u64, action: &str, run: &str, detail: serde_json::Value) -> Record {
+        Record {
+            seq,
+            prev: String::new(),
+            at: format!("2026-12-01T00:00:{seq:02}Z"),
+            environment: "dev".into(),
+            action: action.into(),
+            run_id: Some(run.into()),
+            table: None,
+            version: None,
+            who: Who::default(),
+            what: What {
+                pipeline: Some("clicks".into()),
+                ..Default::default()
+            },
+            detail,
+        }
+    }
+
+    /// A stream run reads 100 rows; its Silver follow run quarantines 7 of them: the stream
+    /// run's line carries them (as the promotion gate counts them), the follow run's line has
+    /// no rate (it read no input), and nothing shows 0% or more than 100%.
+    #[test]
+    fn a_follow_runs_quarantine_counts_in_its_parents_line() {
+        let records = vec![
+            record(0, "run_started", "stream", serde_json::json!({})),
+            record(
+                1,
+                "table_committed",
+                "stream",
+                serde_json::json!({ "layer": "bronze", "rows": 100 }),
+            ),
+            record(
+                2,
+                "run_started",
+                "follow",
+                serde_json::json!({ "parent_run_id": "stream" }),
+            ),
+            record(
+                3,
+                "run_finished",
+                "follow",
+                serde_json::json!({ "quarantined_by_rule": { "silver:schema": 7 } }),
+            ),
+            record(4, "run_finished", "stream", serde_json::json!({})),
+        ];
+        let runs = history::runs(&records, "clicks");
+        let o = Options {
+            environment: "dev".into(),
+            since: chrono::DateTime::UNIX_EPOCH,
+            now: chrono::DateTime::UNIX_EPOCH,
+            top: 5,
+        };
+        let p = pipeline("clicks", &runs, &o, &Thresholds::default()).unwrap();
+        assert_eq!(
+            (p.runs[0].quarantined, p.runs[0].quarantine_rate),
+            (7, Some(0.07))
+        );
+        assert_eq!(
+            (p.runs[1].kind.as_str(), p.runs[1].quarantine_rate),
+            ("follow", None)
+        );
+        assert_eq!(
+            (p.totals.quarantined, p.totals.input_rows, p.totals.runs),
+            (7, 100, 2)
+        );
+    }
+}
