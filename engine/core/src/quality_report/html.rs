@@ -52,10 +52,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 pub fn html(r: &QualityReport) -> String {
     let mut b = format!(
-        "<h1>Data quality: {}</h1>\n<p>Runs since {} (generated {}).</p>\n<h2>Freshness</h2>\n",
+        "<h1>Data quality: {}</h1>\n<p>Runs since {} (generated {}). {}</p>\n<h2>Freshness</h2>\n",
         escape(&r.environment),
         escape(&r.since),
-        escape(&r.generated_at)
+        escape(&r.generated_at),
+        escape(&super::render::thresholds(&r.thresholds))
     );
     let rows: Vec<Vec<String>> = r
         .tables

@@ -174,6 +174,10 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(
+            page.contains("Anomaly thresholds: input rows outside 0.5x..2x"),
+            "the HTML states the thresholds as the Markdown does: {page}"
+        );
         let md = render::markdown(&r);
         assert!(
             md.contains("\\<script\\>alert(1)\\</script\\>")

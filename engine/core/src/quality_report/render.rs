@@ -39,21 +39,12 @@ use crate::markdown::text as cell;
 
 pub fn markdown(r: &QualityReport) -> String {
     let mut s = String::new();
-    let t = &r.thresholds;
     s.push_str(&format!(
-        "# Data quality: {}\n\nRuns since {} (generated {}). Anomaly thresholds: input rows outside \
-         {}x..{}x of the mean of the last {} runs that read rows; a rule's failure rate at least {} \
-         percentage points and {}x above its rate in its last {} runs; at least {} earlier runs.\n\n",
+        "# Data quality: {}\n\nRuns since {} (generated {}). {}\n\n",
         cell(&r.environment),
         r.since,
         r.generated_at,
-        t.rows_low,
-        t.rows_high,
-        t.baseline_runs,
-        t.rate_jump * 100.0,
-        t.rate_factor,
-        t.baseline_runs,
-        t.min_history
+        thresholds(&r.thresholds)
     ));
     freshness(&mut s, r);
     for p in &r.pipelines {
@@ -137,6 +128,22 @@ fn pipeline(s: &mut String, p: &PipelineQuality) {
         s.push_str("No anomaly.\n");
     }
     s.push('\n');
+}
+
+/// The anomaly thresholds as a sentence (every report states them: Markdown and HTML).
+pub fn thresholds(t: &super::Thresholds) -> String {
+    format!(
+        "Anomaly thresholds: input rows outside {}x..{}x of the mean of the last {} runs that read \
+         rows; a rule's failure rate at least {} percentage points and {}x above its rate in its \
+         last {} runs; at least {} earlier runs.",
+        t.rows_low,
+        t.rows_high,
+        t.baseline_runs,
+        t.rate_jump * 100.0,
+        t.rate_factor,
+        t.baseline_runs,
+        t.min_history
+    )
 }
 
 /// A pipeline's totals as a sentence (Markdown and HTML).
