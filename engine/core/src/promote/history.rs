@@ -68,6 +68,9 @@ pub fn current(promotions: &[Promotion]) -> BTreeMap<String, (&Promotion, &Relea
 pub struct RunSummary {
     pub run_id: String,
     pub started_at: String,
+    /// The `seq` of its `run_started` record (the trail's order, unlike times from hosts'
+    /// clocks).
+    pub started_seq: u64,
     /// The end record's time; empty while the run has none.
     pub ended_at: String,
     /// `run_finished`, `run_failed`, `run_interrupted` or empty (no end recorded).
@@ -164,6 +167,7 @@ pub fn runs(records: &[Record], pipeline: &str) -> Vec<RunSummary> {
                 RunSummary {
                     run_id: id.to_string(),
                     started_at: r.at.clone(),
+                    started_seq: r.seq,
                     spec_sha256: r.what.spec_sha256.clone(),
                     parent_run_id: r.detail["parent_run_id"].as_str().map(str::to_string),
                     schema: r.what.schema.clone(),
