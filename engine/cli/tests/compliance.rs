@@ -569,3 +569,40 @@ fn gold_rows_past_their_own_retention_fail() {
         "{evidence}"
     );
 }
+
+/// A Gold table missing from the catalog is still sampled for personal data in clear (its
+/// layer comes from the spec that writes it), besides failing classification coverage.
+#[test]
+fn a_table_missing_from_the_catalog_is_still_judged_for_pii() {
+    let dir = project();
+    let d = dir.path();
+    edit(
+        d,
+        "jobs/shop/customers.yaml",
+        "    phone: mask\n",
+        "  pii_allow: { phone: \"support calls back\" }\n",
+    );
+    let spec = d.join("jobs/shop/customers.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}gold:\n  - table: gold.customer_phones\n    sql: SELECT customer_id, phone FROM silver.customers\n")).unwrap();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let file = d.join("lake/dev/_catalog/catalog.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let tables = doc["tables"].as_object_mut().unwrap();
+    let key = tables
+        .keys()
+        .find(|k| k.contains("customer_phones"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{tables:?}"));
+    tables.remove(&key);
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let r = report_of(d, "dev");
+    let (status, evidence) = control(&r, "pii-protected");
+    assert_eq!(status, "FAIL", "{evidence}");
+    assert!(
+        evidence.contains("gold.customer_phones.phone (gold)"),
+        "{evidence}"
+    );
+    assert_eq!(control(&r, "classification-coverage").0, "FAIL");
+}
