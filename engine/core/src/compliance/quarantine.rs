@@ -12,6 +12,12 @@ use crate::quality_report::{at_or_after, ratio};
 const ID: &str = "quarantine-rate";
 
 pub const WINDOW_DAYS: i64 = 30;
+
+/// What the rate is taken over, stated in the evidence (the promotion quality gate judges
+/// fewer runs: only the successful ones of the release it promotes).
+const JUDGED: &str = "judged: every run of the window that committed and read rows, with its \
+    follow runs' quarantine (history::judged, as the quality report's totals); runs that failed \
+    before committing are not counted";
 /// The threshold when the environment has no quality gate.
 pub const DEFAULT_MAX: f64 = 0.5;
 
@@ -61,5 +67,6 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
         ));
     }
     pass.push(format!("limit: {:.1}% ({from})", env_max * 100.0));
+    pass.push(JUDGED.to_string());
     Ok(Control::judged(ID, fail, pass))
 }
