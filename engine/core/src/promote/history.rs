@@ -299,3 +299,52 @@ pub fn quarantine_of(judged: &[RunSummary]) -> (u64, u64) {
     let q = judged.iter().map(|x| x.quarantined).sum();
     (q, judged.iter().map(RunSummary::input_rows).sum())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{What, Who};
+
+    fn record(seq: u64, action: &str, run: &str, detail: serde_json::Value) -> Record {
+        Record {
+            seq,
+            prev: String::new(),
+            at: format!("2026-12-01T00:00:{seq:02}Z"),
+            environment: "dev".into(),
+            action: action.into(),
+            run_id: Some(run.into()),
+            table: None,
+            version: None,
+            who: Who::default(),
+            what: What {
+                pipeline: Some("orders".into()),
+                ..Default::default()
+            },
+            detail,
+        }
+    }
+
+    /// A run that failed before committing counts nothing but what it would have quarantined;
+    /// one that failed after committing counts like a finished run.
+    #[test]
+    fn only_runs_that_committed_count() {
+        let end = |committed: bool| {
+            serde_json::json!({ "committed": committed, "quarantined_by_rule": { "silver:x": 6 },
+                "dropped_by_rule": { "d": 1 },
+                "rules": { "x": { "on_fail": "quarantine", "checked": 16, "failed": 6 } } })
+        };
+        let records = vec![
+            record(0, "run_started", "a", serde_json::json!({})),
+            record(1, "run_failed", "a", end(false)),
+            record(2, "run_started", "b", serde_json::json!({})),
+            record(3, "run_failed", "b", end(true)),
+        ];
+        let runs = runs(&records, "orders");
+        assert!(runs[0].aborted && runs[0].aborted_quarantined == 6);
+        assert_eq!(runs[0].quarantined, 0);
+        assert!(runs[0].rules.is_empty() && runs[0].dropped_by_rule.is_empty());
+        assert!(!runs[1].aborted);
+        assert_eq!((runs[1].quarantined, runs[1].rules["x"].failed), (6, 6));
+        assert_eq!(runs[1].started_seq, 2);
+    }
+}

@@ -1,7 +1,8 @@
 //! `medallion quality report`: data quality per pipeline and rule over a window, from the
-//! audit trail (through [`crate::promote::history::runs`], the summariser the promotion
-//! quality gate and the compliance report use: one reading of the trail, one set of numbers),
-//! plus each table's freshness from its Delta log.
+//! audit trail (through [`crate::promote::history::runs`] and, for the totals' rates,
+//! [`crate::promote::history::judged`]: the readers the promotion quality gate and the
+//! compliance report's `quarantine-rate` control use; the gate judges fewer runs, see
+//! docs/quality-report.md), plus each table's freshness.
 //!
 //! - [`stats`]: per run and totals in the window: rules checked/failed, quarantine and
 //!   schema-rejection rates, the top quarantine reasons.
