@@ -417,8 +417,25 @@ fn promotion_gates_pass_until_a_break_glass_run() {
             "--env",
             "staging",
             "--break-glass",
-            "hotfix ticket 7",
+            "hotfix ticket 7 <!-- x",
         ],
+    );
+    // The reason is the trail's text: in Markdown it stays text (no comment swallowing the rest).
+    let (_, md, _) = medallion_with_fault(
+        d,
+        None,
+        &[
+            "compliance",
+            "report",
+            "--env",
+            "staging",
+            "--jobs",
+            "jobs/shop",
+        ],
+    );
+    assert!(
+        md.contains("hotfix ticket 7 \\<\\!-- x") && !md.contains("<!--"),
+        "{md}"
     );
     let (status, evidence) = control(&report_of(d, "staging"), "promotion-gates");
     assert_eq!(status, "FAIL");
@@ -472,4 +489,120 @@ fn quarantine_limit_and_erasure_deadline() {
         evidence.contains("erasure of a `customer`") && evidence.contains("completed"),
         "{evidence}"
     );
+}
+
+/// `backups` end to end: a recent complete backup passes, the same backup older than a tiny
+/// `backup.every` fails; a gated environment declaring no `backup.every` fails, naming it.
+#[test]
+fn backups_are_judged_against_the_recovery_point_objective() {
+    let dir = gated_project();
+    let d = dir.path();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (status, evidence) = control(&report_of(d, "dev"), "backups");
+    assert_eq!(status, "NOT-APPLICABLE", "local and ungated: {evidence}");
+    let (status, evidence) = control(&report_of(d, "staging"), "backups");
+    assert_eq!(status, "FAIL", "{evidence}");
+    assert!(
+        evidence.contains("no recovery point objective is declared")
+            && evidence.contains("gated (promote_from: dev)"),
+        "{evidence}"
+    );
+    edit(
+        d,
+        "environments.yaml",
+        "    lake: ./lake/dev\n",
+        "    lake: ./lake/dev\n    backup: { every: 1h }\n",
+    );
+    ok(d, &["backup", "--env", "dev", "--to", "bk"]);
+    let (status, evidence) = control(&report_of(d, "dev"), "backups");
+    assert_eq!(status, "PASS", "{evidence}");
+    edit(d, "environments.yaml", "every: 1h", "every: 1s");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (status, evidence) = control(&report_of(d, "dev"), "backups");
+    assert_eq!(status, "FAIL", "{evidence}");
+    assert!(
+        evidence.contains("older than backup.every (1s)"),
+        "{evidence}"
+    );
+}
+
+/// A Gold table with no rows cannot be sampled: both sampling controls list it as not
+/// evaluated; the counts name only the columns that had values.
+#[test]
+fn a_table_without_values_is_not_evaluated() {
+    let dir = project();
+    let d = dir.path();
+    let spec = d.join("jobs/shop/customers.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}gold:\n  - table: gold.nobody\n    sql: SELECT customer_id, country FROM silver.customers WHERE 1 = 0\n")).unwrap();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let r = report_of(d, "dev");
+    for id in ["pii-protected", "classification-coverage"] {
+        let (_, evidence) = control(&r, id);
+        assert!(
+            evidence.contains("gold.nobody (gold): not evaluated, it has no values to sample"),
+            "{id}: {evidence}"
+        );
+        assert!(
+            evidence.contains("column(s) had no values"),
+            "{id}: {evidence}"
+        );
+    }
+}
+
+/// A Gold table with its own retention column whose rows are past the cutoff: maintain never
+/// expires Gold, so the control fails on the table's oldest row, not on what maintain removes.
+#[test]
+fn gold_rows_past_their_own_retention_fail() {
+    let dir = project();
+    let d = dir.path();
+    let spec = d.join("jobs/shop/customers.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}gold:\n  - table: gold.customer_days\n    retention: {{ days: 1, column: updated_at }}\n    sql: SELECT customer_id, updated_at FROM silver.customers\n")).unwrap();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let (status, evidence) = control(&report_of(d, "dev"), "retention");
+    assert_eq!(status, "FAIL", "{evidence}");
+    assert!(
+        evidence.contains("gold.customer_days (gold): 1 days")
+            && evidence.contains("older than the cutoff")
+            && evidence.contains("never expires Gold"),
+        "{evidence}"
+    );
+}
+
+/// A Gold table missing from the catalog is still sampled for personal data in clear (its
+/// layer comes from the spec that writes it), besides failing classification coverage.
+#[test]
+fn a_table_missing_from_the_catalog_is_still_judged_for_pii() {
+    let dir = project();
+    let d = dir.path();
+    edit(
+        d,
+        "jobs/shop/customers.yaml",
+        "    phone: mask\n",
+        "  pii_allow: { phone: \"support calls back\" }\n",
+    );
+    let spec = d.join("jobs/shop/customers.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}gold:\n  - table: gold.customer_phones\n    sql: SELECT customer_id, phone FROM silver.customers\n")).unwrap();
+    ok(d, &["run", "jobs/shop", "--env", "dev"]);
+    let file = d.join("lake/dev/_catalog/catalog.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let tables = doc["tables"].as_object_mut().unwrap();
+    let key = tables
+        .keys()
+        .find(|k| k.contains("customer_phones"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{tables:?}"));
+    tables.remove(&key);
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let r = report_of(d, "dev");
+    let (status, evidence) = control(&r, "pii-protected");
+    assert_eq!(status, "FAIL", "{evidence}");
+    assert!(
+        evidence.contains("gold.customer_phones.phone (gold)"),
+        "{evidence}"
+    );
+    assert_eq!(control(&r, "classification-coverage").0, "FAIL");
 }

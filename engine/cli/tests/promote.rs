@@ -452,7 +452,7 @@ fn the_quality_gate_fails_over_its_limit() {
     // 16 input lines: 2 unparseable, 2 schema-rejected, 2 quarantined by rules.
     assert!(
         out.contains(
-            "orders: 6 of 16 input rows quarantined (37.50%) in 1 run(s) of this release in dev"
+            "orders: 6 of 16 input rows quarantined (37.50%) in 1 successful run(s) of this release in dev"
         ),
         "{out}"
     );
@@ -490,7 +490,7 @@ fn the_quality_gate_fails_over_its_limit() {
         &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
     );
     assert!(
-        out.contains("orders: 6 of 16 input rows quarantined (37.50%) in 1 run(s)"),
+        out.contains("orders: 6 of 16 input rows quarantined (37.50%) in 1 successful run(s)"),
         "{out}"
     );
     assert!(out.contains("within 40.00%"), "{out}");
@@ -519,7 +519,7 @@ fn the_quality_gate_fails_over_its_limit() {
         d,
         &["promote", "--from", "dev", "--to", "staging", "jobs/shop"],
     );
-    assert!(out.contains("orders: 6 of 16 input rows quarantined (37.50%) in 1 run(s) of this release in dev: within 50.00%"), "{out}");
+    assert!(out.contains("orders: 6 of 16 input rows quarantined (37.50%) in 1 successful run(s) of this release in dev: within 50.00%"), "{out}");
     // The performance gate judged the runs that did work.
     assert!(out.contains("orders: the slowest of 1 run(s)"), "{out}");
 }

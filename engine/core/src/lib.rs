@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod kafka_spec;
 pub mod lineage;
 pub mod maintain;
+pub mod markdown;
 pub mod pii;
 pub mod pipeline;
 pub mod plan;

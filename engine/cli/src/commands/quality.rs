@@ -29,9 +29,9 @@ pub async fn report(cli: &Cli, a: &QualityArgs) -> anyhow::Result<ExitCode> {
         .map(|t| t.name)
         .collect();
     let now = chrono::Utc::now();
-    let tables = freshness::of(&env, &plans, &lake, now).await?;
     let log = project::audit_log(&env).await?;
     let records = log.records().await?;
+    let tables = freshness::of(&env, &plans, &lake, &records, now).await?;
     let o = Options {
         environment: env.name.clone(),
         since,

@@ -1,27 +1,43 @@
 //! Backups: the newest complete backup (`backup_taken` in the trail, every table of the lake)
-//! is no older than the environment's `backup.every` (its recovery point objective).
+//! is no older than the environment's `backup.every` (its recovery point objective). An
+//! environment that declares none FAILs when it matters (it is gated, `promote_from`, or its
+//! lake is on S3); a local ungated lake without one is not applicable.
 
 use chrono::{DateTime, Utc};
 
 use super::{Control, Inputs};
 use crate::audit::Record;
+use crate::quality_report::freshness::human_age;
 use crate::spec::TableName;
 
 const ID: &str = "backups";
 
 pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
     let Some(every) = i.env.backup.every() else {
-        return Ok(Control::not_applicable(
-            ID,
-            format!(
-                "`{}` declares no `backup.every` (no recovery point objective to check backups against)",
-                i.env.name
-            ),
-        ));
+        return Ok(undeclared(i));
     };
     let every = chrono::Duration::from_std(every).map_err(|e| e.to_string())?;
     let (fail, pass) = judge(i.records, i.lake_tables, every, i.now)?;
     Ok(Control::judged(ID, fail, pass))
+}
+
+/// No `backup.every`: a FAIL for a gated environment or an S3 lake, else not applicable.
+fn undeclared(i: &Inputs<'_>) -> Control {
+    let none = format!(
+        "`{}` declares no `backup.every`: no recovery point objective is declared",
+        i.env.name
+    );
+    let why = match (&i.env.promote_from, &i.env.lake) {
+        (Some(from), _) => format!("it is gated (promote_from: {from})"),
+        (None, crate::env::LakeRoot::Local(_)) => {
+            return Control::not_applicable(
+                ID,
+                format!("{none}; its lake is a local folder and it is not gated (no promote_from)"),
+            )
+        }
+        (None, _) => "its lake is on S3".to_string(),
+    };
+    Control::judged(ID, vec![format!("{none}, and {why}")], Vec::new())
 }
 
 /// The newest backup holding every table of the lake, against `every`.
@@ -53,15 +69,18 @@ pub fn judge(
         .with_timezone(&Utc);
     let age = now - at;
     let what = format!(
-        "newest complete backup {} to {} at {} ({} table(s)), {} h old",
+        "newest complete backup {} to {} at {} ({} table(s)), {} old",
         last.detail["backup"].as_str().unwrap_or("?"),
         last.detail["to"].as_str().unwrap_or("?"),
         last.at,
         lake.len(),
-        age.num_hours()
+        human_age(age.num_seconds())
     );
     if age > every {
-        let fail = format!("{what}: older than backup.every ({} h)", every.num_hours());
+        let fail = format!(
+            "{what}: older than backup.every ({})",
+            human_age(every.num_seconds())
+        );
         return Ok((vec![fail], Vec::new()));
     }
     let mut pass = vec![what];

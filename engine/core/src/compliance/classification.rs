@@ -1,9 +1,9 @@
 //! Classification coverage: every table of the lake is in the catalog (which holds its
 //! columns' classifications), and a sample of every table (`medallion classify`'s detectors,
 //! with its default sample and ratio) finds no personal or payment data in an unclassified
-//! column.
+//! column. A Silver or Gold table with no values to sample is listed as not evaluated.
 
-use super::{Control, Findings, Inputs};
+use super::{sampled, Control, Findings, Inputs};
 use crate::classify::{classify_table, summary, ColumnFinding, Options, Status};
 
 const ID: &str = "classification-coverage";
@@ -68,12 +68,22 @@ pub fn check(i: &Inputs<'_>, findings: Result<&[ColumnFinding], &str>) -> Result
         .into_iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
+    let with_values = findings
+        .iter()
+        .filter(|f| f.status != Status::NoValues)
+        .count();
     pass.push(format!(
-        "{} tables, {} columns sampled (up to {} rows each): {}",
+        "{} tables, {with_values} columns with values sampled (up to {} rows each), {} column(s) had no values: {}",
         i.lake_tables.len(),
-        findings.len(),
         OPTIONS.sample,
+        findings.len() - with_values,
         counts.join(", ")
     ));
+    pass.extend(
+        sampled::coverage(i, findings)
+            .evidence()
+            .into_iter()
+            .skip(1),
+    );
     Ok(Control::judged(ID, fail, pass))
 }

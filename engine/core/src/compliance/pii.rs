@@ -2,9 +2,10 @@
 //! gate's rule over every pipeline of the project (each `pii` column hashed, masked or dropped
 //! before Silver, or kept with a written `pii_allow` reason; no Gold column computed from raw
 //! PII), and the classification sample: no Silver or Gold column whose values hold personal
-//! data in clear, unless its pipeline allows it with a reason.
+//! data in clear, unless its pipeline allows it with a reason. A Silver or Gold table with no
+//! values to sample is listed as not evaluated ([`sampled`]).
 
-use super::{Control, Inputs};
+use super::{sampled, Control, Inputs};
 use crate::classify::{ColumnFinding, Status};
 use crate::promote::gates::pii_findings;
 
@@ -13,13 +14,11 @@ const ID: &str = "pii-protected";
 pub fn check(i: &Inputs<'_>, findings: Result<&[ColumnFinding], &str>) -> Result<Control, String> {
     let findings = findings.map_err(str::to_string)?;
     let (mut fail, mut pass) = pii_findings(i.plans, i.graph, &|_| true);
-    let mut sampled = 0;
     for f in findings {
-        let layer = layer(i, &f.table);
+        let layer = sampled::layer(i, &f.table);
         if !matches!(layer.as_str(), "silver" | "gold") {
             continue;
         }
-        sampled += 1;
         if !matches!(f.status, Status::Classified | Status::Unclassified) {
             continue;
         }
@@ -36,18 +35,8 @@ pub fn check(i: &Inputs<'_>, findings: Result<&[ColumnFinding], &str>) -> Result
             None => fail.push(what),
         }
     }
-    pass.push(format!(
-        "{sampled} Silver and Gold column(s) sampled for personal data in clear"
-    ));
+    pass.extend(sampled::coverage(i, findings).evidence());
     Ok(Control::judged(ID, fail, pass))
-}
-
-/// The table's layer as the catalog records it.
-fn layer(i: &Inputs<'_>, table: &str) -> String {
-    i.entries
-        .iter()
-        .find(|e| format!("{}.{}", e.database, e.name) == table)
-        .map_or_else(String::new, |e| e.layer.clone())
 }
 
 /// The written reason a Silver column is kept in clear (`silver.pii_allow`).

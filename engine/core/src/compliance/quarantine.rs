@@ -1,16 +1,23 @@
 //! Quarantine rates within the quality threshold: per pipeline, the rows quarantined over
-//! the input rows of its runs in the last [`WINDOW_DAYS`] days (the quality report's numbers,
-//! from the same run summaries), against the environment's `gates.max_quarantine_ratio` (a
+//! the input rows of its runs in the last [`WINDOW_DAYS`] days ([`history::judged`]: runs
+//! that committed and read rows, with their follow runs' quarantine; the quality report's
+//! totals for the same window), against the environment's `gates.max_quarantine_ratio` (a
 //! pipeline's own `gates.max_quarantine_ratio` may only tighten it), or [`DEFAULT_MAX`] when
 //! the environment sets none.
 
 use super::{Control, Inputs};
 use crate::promote::history;
-use crate::quality_report::{at_or_after, ratio, stats};
+use crate::quality_report::{at_or_after, ratio};
 
 const ID: &str = "quarantine-rate";
 
 pub const WINDOW_DAYS: i64 = 30;
+
+/// What the rate is taken over, stated in the evidence (the promotion quality gate judges
+/// fewer runs: only the successful ones of the release it promotes).
+const JUDGED: &str = "judged: every run of the window that committed and read rows, with its \
+    follow runs' quarantine (history::judged, as the quality report's totals); runs that failed \
+    before committing are not counted";
 /// The threshold when the environment has no quality gate.
 pub const DEFAULT_MAX: f64 = 0.5;
 
@@ -25,13 +32,14 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
     };
     let (mut fail, mut pass) = (Vec::new(), Vec::new());
     for p in history::pipelines(i.records) {
-        let (mut input, mut quarantined) = (0, 0);
-        for run in history::runs(i.records, &p) {
-            if at_or_after(&run.started_at, since)? {
-                let l = stats::line(&run);
-                (input, quarantined) = (input + l.input_rows, quarantined + l.quarantined);
-            }
+        let runs = history::runs(i.records, &p);
+        for r in &runs {
+            at_or_after(&r.started_at, since)?;
         }
+        let judged = history::judged(&runs, |r| {
+            at_or_after(&r.started_at, since).unwrap_or(false)
+        });
+        let (quarantined, input) = history::quarantine_of(&judged);
         if input == 0 {
             continue;
         }
@@ -59,5 +67,6 @@ pub fn check(i: &Inputs<'_>) -> Result<Control, String> {
         ));
     }
     pass.push(format!("limit: {:.1}% ({from})", env_max * 100.0));
+    pass.push(JUDGED.to_string());
     Ok(Control::judged(ID, fail, pass))
 }

@@ -2,9 +2,7 @@
 
 use super::{ComplianceReport, Status};
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
+use crate::markdown::text as cell;
 
 pub fn markdown(r: &ComplianceReport) -> String {
     let mut s = format!(

@@ -1,7 +1,9 @@
 //! Retention configured and enforced: a dry run of `medallion maintain` on every table (the
 //! same policy and the same expiry logic, nothing changed). A table holding rows or files past
-//! its retention, one whose retention `maintain` refuses to apply, or one (other than Gold)
-//! with no column to date its rows FAILs, named with its numbers.
+//! its retention, one whose retention `maintain` refuses to apply, one (other than Gold)
+//! with no column to date its rows, or a Gold table whose own retention column dates rows
+//! past the cutoff (the oldest row unfiltered: maintain never expires Gold) FAILs, named with
+//! its numbers.
 
 use super::{Control, Inputs};
 use crate::maintain::{maintain_table, Maintain, TableReport};
@@ -51,6 +53,15 @@ pub fn judge(r: &TableReport) -> Result<String, String> {
         return Err(format!(
             "{policy}: holds {} row(s) in {} file(s) past retention (cutoff {}): `medallion maintain` has not removed them",
             r.rows_deleted, r.files_removed, r.cutoff
+        ));
+    }
+    if r.layer == "gold" && r.rows_past_cutoff > 0 {
+        return Err(format!(
+            "{policy}: holds {} row(s) older than the cutoff {} by `{}` (oldest row {}): `medallion maintain` never expires Gold; its rows leave only when a run with new input recomputes it",
+            r.rows_past_cutoff,
+            r.cutoff,
+            r.column.as_deref().unwrap_or("?"),
+            r.oldest_row.as_deref().unwrap_or("?")
         ));
     }
     match (&r.column, r.layer.as_str()) {

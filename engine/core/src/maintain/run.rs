@@ -49,6 +49,11 @@ pub struct TableReport {
     pub bytes_vacuumed: u64,
     /// The oldest row left (of the time column).
     pub oldest_remaining: Option<String>,
+    /// The oldest row of the table and how many rows are older than the cutoff by the time
+    /// column, whatever maintain removes (Gold's rows are never expired by maintain: a Gold
+    /// table with its own column can hold rows past it).
+    pub oldest_row: Option<String>,
+    pub rows_past_cutoff: u64,
     /// Versions this made (retention delete, VACUUM START/END).
     pub versions: Vec<i64>,
     pub notes: Vec<String>,
@@ -104,6 +109,7 @@ pub async fn maintain_table(
     };
     let t = vacuum_and_clean(m, &shown, t, &readers, &mut r).await?;
     r.oldest_remaining = oldest(&t, &a, m.dry_run.then_some(cutoff)).await?;
+    (r.oldest_row, r.rows_past_cutoff) = past(&t, &a, cutoff).await?;
     if !m.dry_run {
         let mut done = Entry::new(
             "retention_applied",
@@ -338,6 +344,36 @@ async fn oldest(
     let text = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
     let a = arrow::array::cast::as_string_array(&text);
     Ok((!arrow::array::Array::is_null(a, 0)).then(|| a.value(0).to_string()))
+}
+
+/// The oldest row by the time column, unfiltered, and the count of rows older than `cutoff`
+/// (after what this run removed; in a dry run, before).
+async fn past(t: &DeltaTable, a: &Applies, cutoff: DateTime<Utc>) -> Result<(Option<String>, u64)> {
+    let Some(column) = &a.column else {
+        return Ok((None, 0));
+    };
+    let schema = table::arrow_schema(t)?;
+    let Ok(field) = schema.field_with_name(column) else {
+        return Ok((None, 0));
+    };
+    let Some(l) = policy::cutoff_literal(field.data_type(), cutoff) else {
+        return Ok((None, 0));
+    };
+    let ctx = SessionContext::new();
+    ctx.register_table("t", table::provider(t, &ctx).await?)?;
+    let c = crate::spec::sql_ident(column);
+    let sql = format!(
+        "SELECT CAST(min({c}) AS VARCHAR), CAST(count(CASE WHEN {c} < {l} THEN 1 END) AS BIGINT) FROM t"
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else {
+        return Ok((None, 0));
+    };
+    let text = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+    let min = arrow::array::cast::as_string_array(&text);
+    let n = arrow::array::cast::as_primitive_array::<arrow::datatypes::Int64Type>(b.column(1));
+    let oldest = (!arrow::array::Array::is_null(min, 0)).then(|| min.value(0).to_string());
+    Ok((oldest, n.value(0).max(0) as u64))
 }
 
 fn metadata(m: &Maintain<'_>, what: &str) -> std::collections::HashMap<String, serde_json::Value> {

@@ -68,6 +68,9 @@ pub fn current(promotions: &[Promotion]) -> BTreeMap<String, (&Promotion, &Relea
 pub struct RunSummary {
     pub run_id: String,
     pub started_at: String,
+    /// The `seq` of its `run_started` record (the trail's order, unlike times from hosts'
+    /// clocks).
+    pub started_seq: u64,
     /// The end record's time; empty while the run has none.
     pub ended_at: String,
     /// `run_finished`, `run_failed`, `run_interrupted` or empty (no end recorded).
@@ -95,6 +98,11 @@ pub struct RunSummary {
     pub dropped_by_rule: BTreeMap<String, u64>,
     /// Rows committed per table (`table_committed` records of the run, in order of commit).
     pub rows_by_table: BTreeMap<String, u64>,
+    /// The run ended `run_failed` before committing anything: its quarantine, drop and rule
+    /// numbers are of rows that never reached the lake and are left out of the fields above
+    /// (a repeated failed run would count them twice); what it would have quarantined.
+    pub aborted: bool,
+    pub aborted_quarantined: u64,
 }
 
 /// One rule's outcome in a run, as its end record holds it.
@@ -110,9 +118,14 @@ impl RunSummary {
         self.end == "run_finished"
     }
 
+    /// Bronze rows + rows refused before Bronze.
+    pub fn input_rows(&self) -> u64 {
+        self.bronze_rows + self.bronze_quarantined
+    }
+
     /// Quarantined rows over input rows (Bronze rows + rows refused before Bronze).
     pub fn quarantine_ratio(&self) -> f64 {
-        let input = self.bronze_rows + self.bronze_quarantined;
+        let input = self.input_rows();
         if input == 0 {
             0.0
         } else {
@@ -154,6 +167,7 @@ pub fn runs(records: &[Record], pipeline: &str) -> Vec<RunSummary> {
                 RunSummary {
                     run_id: id.to_string(),
                     started_at: r.at.clone(),
+                    started_seq: r.seq,
                     spec_sha256: r.what.spec_sha256.clone(),
                     parent_run_id: r.detail["parent_run_id"].as_str().map(str::to_string),
                     schema: r.what.schema.clone(),
@@ -190,6 +204,17 @@ fn add(run: &mut RunSummary, r: &Record) {
     }
 }
 
+/// Whether a `run_failed` record says the run committed before failing (`committed`: a bool;
+/// a list or map of commits counts when not empty).
+fn committed_before_failing(d: &serde_json::Value) -> bool {
+    match &d["committed"] {
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Object(o) => !o.is_empty(),
+        _ => false,
+    }
+}
+
 fn end(run: &mut RunSummary, r: &Record) {
     let d = &r.detail;
     run.end = r.action.clone();
@@ -197,6 +222,13 @@ fn end(run: &mut RunSummary, r: &Record) {
     run.duration_ms = d["duration_ms"].as_u64();
     run.peak_rss_bytes = d["peak_rss_bytes"].as_u64();
     run.error = d["error"].as_str().map(str::to_string);
+    run.aborted = r.action == "run_failed" && !committed_before_failing(d);
+    if run.aborted {
+        let q = d["quarantined_by_rule"].as_object().into_iter().flatten();
+        run.aborted_quarantined = q.map(|(_, v)| v.as_u64().unwrap_or(0)).sum();
+        fail_rules(run, d);
+        return;
+    }
     if let Some(q) = d["quarantined_by_rule"].as_object() {
         for (k, v) in q {
             let n = v.as_u64().unwrap_or(0);
@@ -212,6 +244,7 @@ fn end(run: &mut RunSummary, r: &Record) {
             *run.dropped_by_rule.entry(k.clone()).or_insert(0) += v.as_u64().unwrap_or(0);
         }
     }
+    fail_rules(run, d);
     if let Some(rules) = d["rules"].as_object() {
         for (name, o) in rules {
             let outcome = RuleOutcome {
@@ -219,10 +252,99 @@ fn end(run: &mut RunSummary, r: &Record) {
                 checked: o["checked"].as_u64().unwrap_or(0),
                 failed: o["failed"].as_u64().unwrap_or(0),
             };
-            if outcome.on_fail == "fail" && outcome.failed > 0 {
-                run.failed_fail_rules.push(name.clone());
-            }
             run.rules.insert(name.clone(), outcome);
         }
+    }
+}
+
+/// The `on_fail: fail` rules that failed rows (kept for an aborted run too: such a rule is
+/// what aborts a run).
+fn fail_rules(run: &mut RunSummary, d: &serde_json::Value) {
+    for (name, o) in d["rules"].as_object().into_iter().flatten() {
+        if o["on_fail"] == "fail" && o["failed"].as_u64().unwrap_or(0) > 0 {
+            run.failed_fail_rules.push(name.clone());
+        }
+    }
+}
+
+/// The runs whose quarantine ratio is judged, one reading for the promotion quality gate, the
+/// quality report's totals and the compliance `quarantine-rate` control: of `runs` (all runs
+/// of one pipeline, oldest first), those `keep` selects that are not aborted and read rows
+/// (input > 0), each with the quarantine of its follow runs (`parent_run_id`; a stream's
+/// Silver and Gold) added. A follow run counts only through a kept parent.
+pub fn judged(runs: &[RunSummary], keep: impl Fn(&RunSummary) -> bool) -> Vec<RunSummary> {
+    let mut judged: Vec<RunSummary> = runs
+        .iter()
+        .filter(|x| !x.aborted && x.input_rows() > 0 && keep(x))
+        .cloned()
+        .collect();
+    for j in &mut judged {
+        let children = runs
+            .iter()
+            .filter(|c| c.parent_run_id.as_deref() == Some(j.run_id.as_str()));
+        for c in children {
+            j.quarantined += c.quarantined;
+            for (k, n) in &c.quarantined_by_rule {
+                *j.quarantined_by_rule.entry(k.clone()).or_insert(0) += n;
+            }
+            j.failed_fail_rules
+                .extend(c.failed_fail_rules.iter().cloned());
+        }
+    }
+    judged
+}
+
+/// Quarantined rows and input rows of [`judged`] runs.
+pub fn quarantine_of(judged: &[RunSummary]) -> (u64, u64) {
+    let q = judged.iter().map(|x| x.quarantined).sum();
+    (q, judged.iter().map(RunSummary::input_rows).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{What, Who};
+
+    fn record(seq: u64, action: &str, run: &str, detail: serde_json::Value) -> Record {
+        Record {
+            seq,
+            prev: String::new(),
+            at: format!("2026-12-01T00:00:{seq:02}Z"),
+            environment: "dev".into(),
+            action: action.into(),
+            run_id: Some(run.into()),
+            table: None,
+            version: None,
+            who: Who::default(),
+            what: What {
+                pipeline: Some("orders".into()),
+                ..Default::default()
+            },
+            detail,
+        }
+    }
+
+    /// A run that failed before committing counts nothing but what it would have quarantined;
+    /// one that failed after committing counts like a finished run.
+    #[test]
+    fn only_runs_that_committed_count() {
+        let end = |committed: bool| {
+            serde_json::json!({ "committed": committed, "quarantined_by_rule": { "silver:x": 6 },
+                "dropped_by_rule": { "d": 1 },
+                "rules": { "x": { "on_fail": "quarantine", "checked": 16, "failed": 6 } } })
+        };
+        let records = vec![
+            record(0, "run_started", "a", serde_json::json!({})),
+            record(1, "run_failed", "a", end(false)),
+            record(2, "run_started", "b", serde_json::json!({})),
+            record(3, "run_failed", "b", end(true)),
+        ];
+        let runs = runs(&records, "orders");
+        assert!(runs[0].aborted && runs[0].aborted_quarantined == 6);
+        assert_eq!(runs[0].quarantined, 0);
+        assert!(runs[0].rules.is_empty() && runs[0].dropped_by_rule.is_empty());
+        assert!(!runs[1].aborted);
+        assert_eq!((runs[1].quarantined, runs[1].rules["x"].failed), (6, 6));
+        assert_eq!(runs[1].started_seq, 2);
     }
 }

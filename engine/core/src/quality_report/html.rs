@@ -52,10 +52,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 pub fn html(r: &QualityReport) -> String {
     let mut b = format!(
-        "<h1>Data quality: {}</h1>\n<p>Runs since {} (generated {}).</p>\n<h2>Freshness</h2>\n",
+        "<h1>Data quality: {}</h1>\n<p>Runs since {} (generated {}). {}</p>\n<h2>Freshness</h2>\n",
         escape(&r.environment),
         escape(&r.since),
-        escape(&r.generated_at)
+        escape(&r.generated_at),
+        escape(&super::render::thresholds(&r.thresholds))
     );
     let rows: Vec<Vec<String>> = r
         .tables
@@ -64,8 +65,8 @@ pub fn html(r: &QualityReport) -> String {
             vec![
                 t.table.clone(),
                 t.pipeline.clone().unwrap_or_else(|| "-".into()),
-                t.last_commit.clone(),
-                human_age(t.age_s),
+                t.last_commit.clone().unwrap_or_else(|| "-".into()),
+                t.age_s.map_or("-".into(), human_age),
                 t.expect_every.clone().unwrap_or_else(|| "-".into()),
                 t.status.as_str().to_string(),
             ]
@@ -91,9 +92,9 @@ pub fn html(r: &QualityReport) -> String {
 fn pipeline(p: &PipelineQuality) -> String {
     let t = &p.totals;
     let mut b = format!(
-        "<h2>{}</h2>\n<p>{} runs ({} succeeded, {} failed or interrupted); {} input rows, {} quarantined ({}), {} schema-rejected ({}), {} dropped.</p>\n",
-        escape(&p.pipeline), t.runs, t.succeeded, t.failed, t.input_rows, t.quarantined,
-        pct(t.quarantine_rate), t.schema_rejected, pct(t.schema_rejection_rate), t.dropped
+        "<h2>{}</h2>\n<p>{}</p>\n",
+        escape(&p.pipeline),
+        escape(&super::render::summary(t))
     );
     b.push_str(&rules_and_reasons(p));
     let runs: Vec<Vec<String>> = p
@@ -103,7 +104,7 @@ fn pipeline(p: &PipelineQuality) -> String {
             vec![
                 r.run_id.clone(),
                 r.started_at.clone(),
-                r.end.clone(),
+                super::render::end_and_kind(r),
                 r.input_rows.to_string(),
                 r.quarantined.to_string(),
                 r.schema_rejected.to_string(),

@@ -1,18 +1,20 @@
 //! `medallion quality report`: data quality per pipeline and rule over a window, from the
-//! audit trail (through [`crate::promote::history::runs`], the summariser the promotion
-//! quality gate and the compliance report use: one reading of the trail, one set of numbers),
-//! plus each table's freshness from its Delta log.
+//! audit trail (through [`crate::promote::history::runs`] and, for the totals' rates,
+//! [`crate::promote::history::judged`]: the readers the promotion quality gate and the
+//! compliance report's `quarantine-rate` control use; the gate judges fewer runs, see
+//! docs/quality-report.md), plus each table's freshness.
 //!
 //! - [`stats`]: per run and totals in the window: rules checked/failed, quarantine and
 //!   schema-rejection rates, the top quarantine reasons.
 //! - [`anomaly`]: a run against the pipeline's own history (row count, rule failure rate),
 //!   with the thresholds stated in [`Thresholds`].
-//! - [`freshness`]: the age of each table's last commit against its pipeline's
-//!   `freshness.expect_every`.
+//! - [`freshness`]: the age of each table's newest commit by a pipeline run ([`commits`])
+//!   against its pipeline's `freshness.expect_every`; declared tables not in the lake.
 //! - [`render`] (Markdown) and [`html`] (one self-contained page, every value escaped); the
 //!   JSON form is the serialisation of [`QualityReport`] (docs/quality-report.md).
 
 pub mod anomaly;
+pub mod commits;
 pub mod freshness;
 pub mod html;
 pub mod render;
@@ -29,7 +31,7 @@ use crate::audit::Record;
 use crate::promote::history;
 
 /// The report's `format` version: bumped when a field changes meaning or goes away.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What the report covers.
 #[derive(Debug, Clone)]
@@ -61,11 +63,14 @@ impl QualityReport {
         self.pipelines.iter().flat_map(|p| &p.anomalies)
     }
 
-    /// Tables whose last commit is older than their pipeline expects.
+    /// Tables whose last pipeline commit is older than their pipeline expects, or missing.
     pub fn stale(&self) -> impl Iterator<Item = &TableFreshness> {
-        self.tables
-            .iter()
-            .filter(|t| t.status == freshness::Status::Stale)
+        self.tables.iter().filter(|t| {
+            matches!(
+                t.status,
+                freshness::Status::Stale | freshness::Status::Missing
+            )
+        })
     }
 }
 
@@ -171,8 +176,15 @@ mod tests {
         );
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(
-            render::markdown(&r).contains("silver:<script>"),
-            "Markdown is text, shown as is"
+            page.contains("Anomaly thresholds: input rows outside 0.5x..2x"),
+            "the HTML states the thresholds as the Markdown does: {page}"
+        );
+        let md = render::markdown(&r);
+        assert!(
+            md.contains("\\<script\\>alert(1)\\</script\\>")
+                && md.contains("\\<b\\>p\\</b\\>")
+                && !md.contains("<script>"),
+            "Markdown shows markup as text: {md}"
         );
     }
 }

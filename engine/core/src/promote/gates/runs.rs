@@ -2,30 +2,23 @@
 
 use super::*;
 
-/// The runs of the release in `from` that read rows (the rules met data), each with the
-/// rows its follow runs (a stream's Silver and Gold, `parent_run_id`) quarantined.
+/// The successful runs of the release in `from` that read rows (the rules met data), each
+/// with the rows its follow runs (a stream's Silver and Gold, `parent_run_id`) quarantined
+/// ([`history::judged`]: the reading the quality report and the compliance report share).
 fn judged_runs(records: &[Record], r: &ReleasedPipeline) -> Vec<RunSummary> {
     let runs: Vec<RunSummary> = history::runs(records, &r.pipeline)
         .into_iter()
         .filter(|x| x.matches(r))
         .collect();
-    let mut judged: Vec<RunSummary> = runs
-        .iter()
-        .filter(|x| x.succeeded() && x.bronze_rows + x.bronze_quarantined > 0)
-        .cloned()
-        .collect();
-    for j in &mut judged {
-        let children = runs
-            .iter()
-            .filter(|c| c.parent_run_id.as_deref() == Some(j.run_id.as_str()));
-        for c in children {
-            j.quarantined += c.quarantined;
-            j.failed_fail_rules
-                .extend(c.failed_fail_rules.iter().cloned());
-        }
-    }
-    judged
+    history::judged(&runs, RunSummary::succeeded)
 }
+
+/// What the quality gate judges, stated in its evidence (the quality report and the compliance
+/// report judge every committed run in their window instead).
+const JUDGED: &str =
+    "judged: the release's successful runs that read rows, each with its follow runs' \
+    quarantine; failed runs are not judged (the quality and compliance reports count every run \
+    that committed, of any release, in their window)";
 
 pub(super) fn quality(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSummary>)]) -> Gate {
     let (mut fail, mut pass) = (Vec::new(), Vec::new());
@@ -62,14 +55,10 @@ pub(super) fn quality(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSu
             ));
             continue;
         }
-        let quarantined: u64 = judged.iter().map(|x| x.quarantined).sum();
-        let input: u64 = judged
-            .iter()
-            .map(|x| x.bronze_rows + x.bronze_quarantined)
-            .sum();
+        let (quarantined, input) = history::quarantine_of(&judged);
         let ratio = quarantined as f64 / input as f64;
         let line = format!(
-            "{}: {quarantined} of {input} input rows quarantined ({:.2}%) in {} run(s) of this release in {}",
+            "{}: {quarantined} of {input} input rows quarantined ({:.2}%) in {} successful run(s) of this release in {}",
             r.pipeline,
             ratio * 100.0,
             judged.len(),
@@ -82,6 +71,9 @@ pub(super) fn quality(i: &Inputs<'_>, tested: &[(&ReleasedPipeline, Option<RunSu
             Some(max) => pass.push(format!("{line}: within {:.2}%", max * 100.0)),
             None => pass.push(format!("{line}: no limit set")),
         }
+    }
+    if !pass.is_empty() || !fail.is_empty() {
+        pass.push(JUDGED.to_string());
     }
     Gate::of("quality", fail, pass)
 }
