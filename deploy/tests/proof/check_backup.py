@@ -76,8 +76,8 @@ def landed(o, ep, env, location):
     ok(objs and all(k.startswith(prefix) for k in objs), f"{len(objs)} objects, all under {prefix}")
     manifests = [k for k in objs if k.startswith(prefix + "manifests/")]
     ok(len(manifests) >= 1, f"a finished backup: {manifests[:1]}")
-    data = [k for k in objs if k.startswith(prefix + "lake/") and not k.endswith(".json")]
-    ok(data, f"tables' data files copied ({len(data)} under {prefix}lake/)")
+    data = [k for k in objs if k.startswith(prefix + "data/") and k.endswith(".parquet")]
+    ok(data, f"tables' data files copied ({len(data)} under {prefix}data/<table id>/)")
     bad = []
     for k in objs:
         h = s3.head_object(Bucket=bucket, Key=k)

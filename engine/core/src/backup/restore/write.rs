@@ -30,11 +30,13 @@ async fn fetch(from: &Store, e: &FileEntry) -> Result<bytes::Bytes> {
     })
 }
 
-/// Writes `e` unless the lake has it: the same content is fine (a restore run again), other
-/// content is refused (`Some(path)` when the caller keeps it instead).
+/// Writes `e` unless the lake has it (looked at first: an object the environment has, e.g.
+/// the configuration its platform rendered, is never written, so no write permission is
+/// needed on it): the same content is fine (a restore run again), other content is refused
+/// (`Some(path)` when the caller keeps it instead).
 async fn write_new(from: &Store, to: &Store, e: &FileEntry, keep: bool) -> Result<Option<String>> {
-    let bytes = fetch(from, e).await?;
-    if to.put_new(&e.path, bytes).await? {
+    let exists = to.size(&e.path).await?.is_some();
+    if !exists && to.put_new(&e.path, fetch(from, e).await?).await? {
         return Ok(None);
     }
     if sha256_hex(&to.get(&e.path).await?) == e.sha256 {
