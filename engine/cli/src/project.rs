@@ -187,3 +187,38 @@ pub fn select_table(
     }
     Ok(names)
 }
+
+/// What the reporting and maintenance commands read: the environment with its catalog, the
+/// specs planned, the schemas the environment's tables have, and the lake's tables.
+pub struct Governed {
+    pub env: Environment,
+    pub catalog: Arc<dyn Catalog>,
+    pub plans: Vec<plan::JobPlan>,
+    pub known: std::collections::HashMap<String, arrow::datatypes::SchemaRef>,
+    pub lake: Vec<medallion_core::spec::TableName>,
+}
+
+pub async fn governed(cli: &Cli, env_name: &str, paths: &[PathBuf]) -> Result<Governed, Error> {
+    let (env, catalog) = environment(cli, env_name).await?;
+    let engine = Engine::new(env.clone(), catalog.clone());
+    let files = job_files(paths)?;
+    let envs_file = environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
+    let schemas = schemas_dir(cli, Some(&envs_file));
+    let known = engine.known_schemas().await?;
+    let plans = plan::plan_all(&files, &schemas, known.clone())
+        .await
+        .map_err(Error::Spec)?;
+    let lake = engine
+        .lake_tables()
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    Ok(Governed {
+        env,
+        catalog,
+        plans,
+        known,
+        lake,
+    })
+}

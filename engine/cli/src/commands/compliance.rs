@@ -7,29 +7,20 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use medallion_core::compliance::{self, Inputs};
-use medallion_core::spec::TableName;
-use medallion_core::{lineage, plan, Error};
+use medallion_core::lineage;
 
 use crate::{out, project, Cli, ComplianceArgs, ReportFormat};
 
 pub async fn report(cli: &Cli, a: &ComplianceArgs) -> anyhow::Result<ExitCode> {
-    let (env, catalog) = project::environment(cli, &a.env).await?;
-    let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
-    let files = project::job_files(&a.paths)?;
-    let envs_file =
-        project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
-    let schemas = project::schemas_dir(cli, Some(&envs_file));
-    let known = engine.known_schemas().await?;
-    let plans = plan::plan_all(&files, &schemas, known.clone())
-        .await
-        .map_err(Error::Spec)?;
+    let project::Governed {
+        env,
+        catalog,
+        plans,
+        known,
+        lake,
+        ..
+    } = project::governed(cli, &a.env, &a.paths).await?;
     let graph = lineage::build(&plans, known).await?;
-    let lake: Vec<TableName> = engine
-        .lake_tables()
-        .await?
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
     let log = project::audit_log(&env).await?;
     let records = log.records().await?;
     let entries = catalog.list_tables(None).await?;

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use medallion_core::maintain::{maintain_table, Maintain, TableReport};
-use medallion_core::spec::TableName;
-use medallion_core::{plan, Error};
+use medallion_core::Error;
 
 use crate::{out, project, Cli, Format};
 
@@ -20,23 +19,15 @@ pub struct Args<'a> {
 }
 
 pub async fn maintain(cli: &Cli, a: Args<'_>) -> anyhow::Result<ExitCode> {
-    let (env, catalog) = project::environment(cli, a.env).await?;
+    let project::Governed {
+        env,
+        catalog,
+        plans,
+        lake,
+        ..
+    } = project::governed(cli, a.env, a.paths).await?;
     medallion_core::backup::restore::check_not_restoring(&env).await?;
-    let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
-    let files = project::job_files(a.paths)?;
-    let envs_file =
-        project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
-    let schemas = project::schemas_dir(cli, Some(&envs_file));
-    let plans = plan::plan_all(&files, &schemas, engine.known_schemas().await?)
-        .await
-        .map_err(Error::Spec)?;
     let log = project::audit_log(&env).await?;
-    let lake: Vec<TableName> = engine
-        .lake_tables()
-        .await?
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
     let m = Maintain {
         env: &env,
         plans: &plans,

@@ -6,28 +6,14 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use medallion_core::quality_report::{self, freshness, html, render, Options};
-use medallion_core::spec::TableName;
-use medallion_core::{plan, Error};
 
 use crate::{out, project, Cli, QualityArgs, ReportFormat};
 
 pub async fn report(cli: &Cli, a: &QualityArgs) -> anyhow::Result<ExitCode> {
     let since = super::audit::parse_since(&a.since)?;
-    let (env, catalog) = project::environment(cli, &a.env).await?;
-    let engine = medallion_core::pipeline::Engine::new(env.clone(), catalog.clone());
-    let files = project::job_files(&a.paths)?;
-    let envs_file =
-        project::environments_file(&cli.environments, files.first().map(|f| f.as_path()))?;
-    let schemas = project::schemas_dir(cli, Some(&envs_file));
-    let plans = plan::plan_all(&files, &schemas, engine.known_schemas().await?)
-        .await
-        .map_err(Error::Spec)?;
-    let lake: Vec<TableName> = engine
-        .lake_tables()
-        .await?
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
+    let project::Governed {
+        env, plans, lake, ..
+    } = project::governed(cli, &a.env, &a.paths).await?;
     let now = chrono::Utc::now();
     let log = project::audit_log(&env).await?;
     let records = log.records().await?;
