@@ -60,6 +60,11 @@ enum Command {
         /// (recorded in the audit trail before anything runs).
         #[arg(long, value_name = "REASON")]
         break_glass: Option<String>,
+        /// Ingest into Bronze only the new files of shard I of N (0-based; `0/4` … `3/4` in
+        /// four processes at once), and nothing else; a run without `--shard` then brings
+        /// the quarantine, Silver and Gold up to date.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<medallion_core::pipeline::Shard>,
     },
     /// Stream a Kafka source into Bronze (exactly once) until SIGTERM/SIGINT; Silver and Gold
     /// follow. Serves Prometheus /metrics and /health.

@@ -68,6 +68,11 @@ const P_CLASSIFICATION: &str = "medallion.classification.";
 const C_NULLABLE: &str = "medallion.nullable";
 const C_CLASSIFICATION: &str = "medallion.classification";
 
+/// Whether `id` looks like an AWS account id (the Glue catalog id).
+fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The Glue Data Catalog of one environment.
 #[derive(Debug, Clone)]
 pub struct GlueCatalog {
@@ -75,6 +80,8 @@ pub struct GlueCatalog {
     prefix: String,
     environment: String,
     region: String,
+    /// The AWS account whose catalog is used (`catalog.glue.catalog_id`); `None`: the caller's.
+    catalog_id: Option<String>,
     endpoint: Option<String>,
     tags: BTreeMap<String, String>,
 }
@@ -109,6 +116,13 @@ impl GlueCatalog {
                  names are lower case letters, digits and `_` (e.g. `{environment}_`)"
             )));
         }
+        let catalog_id = spec.catalog_id.clone();
+        if let Some(id) = catalog_id.as_deref().filter(|id| !is_account_id(id)) {
+            return Err(Error::Config(format!(
+                "environment `{environment}`: Glue catalog_id `{id}` is not an AWS account id (12 digits, \
+                 quoted in YAML: `catalog_id: \"222222222222\"`)"
+            )));
+        }
         let region = spec
             .region
             .clone()
@@ -130,6 +144,7 @@ impl GlueCatalog {
             prefix: prefix.clone(),
             environment: environment.to_string(),
             region,
+            catalog_id,
             endpoint: config.endpoint_url().map(str::to_string),
             tags,
         })
@@ -162,10 +177,16 @@ impl GlueCatalog {
         &self.client
     }
 
+    /// The endpoint, and the catalog when it is not the caller's, for error messages.
     fn endpoint_shown(&self) -> String {
-        self.endpoint
+        let endpoint = self
+            .endpoint
             .clone()
-            .unwrap_or_else(|| format!("https://glue.{}.amazonaws.com", self.region))
+            .unwrap_or_else(|| format!("https://glue.{}.amazonaws.com", self.region));
+        match &self.catalog_id {
+            Some(id) => format!("{endpoint}, catalog of account {id}"),
+            None => endpoint,
+        }
     }
 
     fn database_missing(&self, glue_db: &str, what: &str) -> Error {
@@ -255,6 +276,7 @@ impl GlueCatalog {
         match self
             .client
             .get_table()
+            .set_catalog_id(self.catalog_id.clone())
             .database_name(glue_db)
             .name(name)
             .send()
@@ -274,6 +296,7 @@ impl GlueCatalog {
             let page = self
                 .client
                 .get_databases()
+                .set_catalog_id(self.catalog_id.clone())
                 .set_next_token(token)
                 .send()
                 .await
@@ -300,6 +323,7 @@ impl GlueCatalog {
             let page = match self
                 .client
                 .get_tables()
+                .set_catalog_id(self.catalog_id.clone())
                 .database_name(glue_db)
                 .set_next_token(token)
                 .send()
@@ -528,6 +552,7 @@ impl Catalog for GlueCatalog {
         match self
             .client
             .create_database()
+            .set_catalog_id(self.catalog_id.clone())
             .database_input(input)
             .set_tags(Some(tags))
             .send()
@@ -568,6 +593,7 @@ impl Catalog for GlueCatalog {
                     match self
                         .client
                         .create_table()
+                        .set_catalog_id(self.catalog_id.clone())
                         .database_name(&glue_db)
                         .table_input(input)
                         .send()
@@ -597,6 +623,7 @@ impl Catalog for GlueCatalog {
                     match self
                         .client
                         .update_table()
+                        .set_catalog_id(self.catalog_id.clone())
                         .database_name(&glue_db)
                         .table_input(input)
                         .set_version_id(existing.version_id.clone())
@@ -687,6 +714,7 @@ mod tests {
             &GlueCatalogSpec {
                 database_prefix: "staging_".into(),
                 region: None,
+                catalog_id: None,
             },
             "staging",
         )
@@ -792,6 +820,7 @@ mod tests {
         let spec = GlueCatalogSpec {
             database_prefix: "prod_".into(),
             region: None,
+            catalog_id: None,
         };
         let err = GlueCatalog::with_config(&no_region, &spec, "prod")
             .unwrap_err()
@@ -800,6 +829,7 @@ mod tests {
         let spec = GlueCatalogSpec {
             database_prefix: "Prod-".into(),
             region: Some("us-east-1".into()),
+            catalog_id: None,
         };
         let err = GlueCatalog::with_config(&no_region, &spec, "prod")
             .unwrap_err()

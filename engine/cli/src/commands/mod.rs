@@ -32,7 +32,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             env,
             report,
             break_glass,
-        } => run::run(&cli, path, env, *report, break_glass.as_deref()).await,
+            shard,
+        } => run::run(&cli, path, env, *report, break_glass.as_deref(), *shard).await,
         Command::Stream {
             path,
             env,

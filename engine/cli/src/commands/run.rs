@@ -1,5 +1,6 @@
-//! `medallion run PATH [--env ENV] [--report text|json]`: run the pipelines of PATH in
-//! dependency order, print their reports, stop at the first failure (exit code of its class).
+//! `medallion run PATH [--env ENV] [--report text|json] [--shard I/N]`: run the pipelines of
+//! PATH in dependency order, print their reports, stop at the first failure (exit code of its
+//! class). With `--shard`, only Bronze ingestion of that shard's files.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use medallion_core::events::LogSink;
+use medallion_core::pipeline::Shard;
+use medallion_core::spec::SourceSpec;
 use medallion_core::{plan, Error};
 
 use crate::progress::Bars;
@@ -18,12 +21,16 @@ pub async fn run(
     env_name: &str,
     format: Format,
     break_glass: Option<&str>,
+    shard: Option<Shard>,
 ) -> anyhow::Result<ExitCode> {
     let files = project::job_files(&[path.to_path_buf()])?;
-    let (engine, envs_file) = project::engine(cli, env_name, Some(path)).await?;
+    let (mut engine, envs_file) = project::engine(cli, env_name, Some(path)).await?;
+    if let Some(s) = shard {
+        engine = engine.with_shard(s);
+    }
     // The structured events the deploy alarms count (`records_quarantined`, `job_failed`)
     // come from the run's event stream.
-    let mut engine = engine.with_sink(Arc::new(LogSink::default()));
+    engine = engine.with_sink(Arc::new(LogSink::default()));
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) && format == Format::Text {
         engine = engine.with_progress(Arc::new(Bars::default()));
     }
@@ -33,6 +40,9 @@ pub async fn run(
         .await
         .map_err(Error::Spec)?;
     crate::commands::print_warnings(&plans);
+    if let Some(s) = shard {
+        refuse_streams_in_shards(&plans, s)?;
+    }
     crate::commands::promotion_gate(&engine.env, &plans, break_glass).await?;
     let lineage = project::lineage_sink(&engine.env, &plans, known, false).await;
     if let Some(l) = &lineage {
@@ -62,4 +72,20 @@ pub async fn run(
         None => Ok(ExitCode::SUCCESS),
         Some(e) => Err(e.into()),
     }
+}
+
+/// A Kafka source is consumed by `medallion stream` (consumer groups scale it): shards are
+/// for files.
+fn refuse_streams_in_shards(plans: &[plan::JobPlan], shard: Shard) -> anyhow::Result<()> {
+    for p in plans {
+        if matches!(p.job.spec.bronze.source, SourceSpec::Kafka(_)) {
+            return Err(Error::Config(format!(
+                "{}: --shard {shard} ingests files, but this job's source is Kafka (run it with `medallion stream`, \
+                 which scales with the topic's partitions); run the file jobs alone with --shard",
+                p.job.file
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }

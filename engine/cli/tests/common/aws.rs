@@ -111,7 +111,7 @@ pub async fn encryption(bucket: &str, key: &str) -> (Option<String>, Option<Stri
     )
 }
 
-const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+pub const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
 
 pub async fn create_bucket(bucket: &str) {
     let r = reqwest::Client::new()

@@ -109,6 +109,11 @@ pub struct GlueCatalogSpec {
     /// AWS region (default: from the AWS configuration).
     #[serde(default)]
     pub region: Option<String>,
+    /// The AWS account id whose Data Catalog holds the databases (12 digits, quoted). Default:
+    /// the caller's account. Set it for an environment read from another account (a promotion
+    /// from staging into prod runs with prod's credentials and reads staging's catalog).
+    #[serde(default)]
+    pub catalog_id: Option<String>,
 }
 
 /// A lake root.
@@ -221,6 +226,25 @@ impl Environment {
                         "source file {} lies in the lake of environment `{other}` (symbolic links are resolved); a run \
                          in `{}` may only read its own sources and lake. Narrow the source path or remove the link",
                         file.display(),
+                        self.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an S3 source (`key`: an object's key, or a glob's fixed prefix) inside another
+    /// environment's lake.
+    pub fn check_object_readable(&self, shown: &str, bucket: &str, key: &str) -> Result<()> {
+        for (other, lake) in &self.other_lakes {
+            if let LakeRoot::S3 { bucket: b, prefix } = lake {
+                let inside = b == bucket
+                    && (prefix.is_empty() || key == prefix || key.starts_with(&format!("{prefix}/")));
+                if inside {
+                    return Err(Error::Isolation(format!(
+                        "source `{shown}` reaches into the lake of environment `{other}` ({lake}); a run in `{}` \
+                         may only read its own sources and lake. Promote data between environments instead",
                         self.name
                     )));
                 }

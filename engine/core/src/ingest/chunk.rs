@@ -78,10 +78,17 @@ pub(super) fn read_chunks<R: BufRead>(
     let mut chunk = new();
     let mut records = Records::new(reader, framing);
     loop {
-        match records.next().map_err(ChunkError::Io)? {
-            Framed::Record(line) => chunk.push(records.record(), line),
-            Framed::Bad(b) => chunk.bad.push(b),
-            Framed::End => break,
+        match records.next() {
+            Ok(Framed::Record(line)) => chunk.push(records.record(), line),
+            Ok(Framed::Bad(b)) => chunk.bad.push(b),
+            Ok(Framed::End) => break,
+            Err(e) => match super::source::corrupt(&e) {
+                Some(c) => {
+                    chunk.bad.push(corrupt_tail(records.unread_from(), c));
+                    break;
+                }
+                None => return Err(ChunkError::Io(e)),
+            },
         }
         if chunk.is_full() {
             f(std::mem::replace(&mut chunk, new()))?;
@@ -91,6 +98,19 @@ pub(super) fn read_chunks<R: BufRead>(
         f(chunk)?;
     }
     Ok(())
+}
+
+/// The bad record standing for the rest of a file whose compressed data is corrupt.
+fn corrupt_tail(line: i64, c: &super::source::Corrupt) -> BadRecord {
+    BadRecord {
+        line,
+        record: String::new(),
+        reason: format!(
+            "{c}: the file cannot be read from line {line} on (the lines before it were ingested); \
+             re-send the rest of the file as a new file"
+        ),
+        column: None,
+    }
 }
 
 /// Decodes a chunk, isolating bad records by bisection; emits rows in file order, then the

@@ -37,7 +37,7 @@ pub(super) fn csv_layout<R: BufRead>(
         let mut header = String::new();
         reader
             .read_line(&mut header)
-            .map_err(|e| Error::io(f.path.display().to_string(), e))?;
+            .map_err(|e| Error::io(f.origin.shown(), e))?;
         let header = header.trim_end_matches(['\n', '\r']);
         let mut rdr = csv_header_split(header, opts.delimiter);
         rdr.iter_mut().for_each(|s| *s = s.trim().to_string());

@@ -1,8 +1,10 @@
 //! Finding the files a source names: a file, a directory (recursively) or a glob, sorted by
 //! name, without hidden and marker files, refusing any inside another environment's lake.
+//! `s3://` sources are listed by [`super::object`].
 
 use std::path::{Path, PathBuf};
 
+use super::source::Origin;
 use crate::env::Environment;
 use crate::error::{Error, Result};
 use crate::spec::FilesSource;
@@ -10,16 +12,34 @@ use crate::spec::FilesSource;
 /// A file to ingest.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    pub path: PathBuf,
+    pub origin: Origin,
     /// The name recorded in `_source_file` (relative to the project root when inside it);
     /// this is the bookmark key.
     pub name: String,
     pub size: u64,
 }
 
+impl SourceFile {
+    /// A local file.
+    pub fn local(path: PathBuf, name: String, size: u64) -> Self {
+        Self {
+            origin: Origin::Local(path),
+            name,
+            size,
+        }
+    }
+}
+
 /// Finds the files a source names, sorted by name, refusing any inside another
 /// environment's lake.
-pub fn discover(env: &Environment, source: &FilesSource) -> Result<Vec<SourceFile>> {
+pub async fn discover(env: &Environment, source: &FilesSource) -> Result<Vec<SourceFile>> {
+    if source.path.starts_with("s3://") {
+        return super::object::discover_objects(env, &source.path).await;
+    }
+    discover_local(env, source)
+}
+
+fn discover_local(env: &Environment, source: &FilesSource) -> Result<Vec<SourceFile>> {
     let resolved = env.resolve_source(&source.path)?;
     let shown = source.path.clone();
     let mut paths = Vec::new();
@@ -71,7 +91,7 @@ pub fn discover(env: &Environment, source: &FilesSource) -> Result<Vec<SourceFil
             .unwrap_or(&path)
             .to_string_lossy()
             .to_string();
-        out.push(SourceFile { path, name, size });
+        out.push(SourceFile::local(path, name, size));
     }
     Ok(out)
 }

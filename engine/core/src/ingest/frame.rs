@@ -75,6 +75,11 @@ impl<R: BufRead> Records<R> {
         }
     }
 
+    /// The first line not yet given out as (part of) a record.
+    pub fn unread_from(&self) -> i64 {
+        self.back.front().map_or(self.line_no + 1, |l| l.no)
+    }
+
     /// The next record, bad record, or the end.
     pub fn next(&mut self) -> io::Result<Framed> {
         self.multi = false;

@@ -21,13 +21,13 @@ mod csv;
 mod discover;
 mod frame;
 mod json;
+mod object;
 mod parquet;
 mod records;
+mod source;
 #[cfg(test)]
 mod tests;
 
-use std::fs::File;
-use std::io::BufReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -42,6 +42,7 @@ pub use self::csv::CsvDecoder;
 pub use self::discover::{discover, SourceFile};
 pub use self::json::JsonDecoder;
 pub use self::records::{check_types, decode_records, Carries, RecordDecoder};
+pub use self::source::{ObjectRef, Origin};
 
 /// Records per decode chunk.
 pub const CHUNK_RECORDS: usize = 8192;
@@ -130,8 +131,9 @@ pub fn spawn_decoder(
     source: FilesSource,
     raw_schema: SchemaRef,
 ) -> (mpsc::Receiver<Result<Decoded>>, DecodeHandle) {
+    let opener = std::sync::Mutex::new(source::Opener::new(&files, source.format != FileFormat::Parquet));
     spawn_with(files, move |i, f, emit| {
-        decode_file(i, f, &source, &raw_schema, emit)
+        decode_file(i, f, &source, &raw_schema, &opener, emit)
     })
 }
 
@@ -198,12 +200,12 @@ fn decode_file(
     f: &SourceFile,
     source: &FilesSource,
     raw: &SchemaRef,
+    opener: &std::sync::Mutex<source::Opener>,
     emit: Emit,
 ) -> Result<()> {
     let open = || {
-        File::open(&f.path)
-            .map(|file| BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| Error::io(f.path.display().to_string(), e))
+        let mut opener = opener.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        opener.open(idx, source.compression)
     };
     let framing = |csv_delimiter| frame::Framing {
         csv_delimiter,
@@ -229,7 +231,7 @@ fn decode_file(
         FileFormat::Parquet => return parquet::decode_parquet(idx, f, source, raw, emit),
     };
     res.map_err(|e| match e {
-        chunk::ChunkError::Io(e) => Error::io(f.path.display().to_string(), e),
+        chunk::ChunkError::Io(e) => Error::io(f.origin.shown(), e),
         chunk::ChunkError::Engine(e) => e,
     })
 }

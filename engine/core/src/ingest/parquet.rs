@@ -27,7 +27,8 @@ pub(super) fn decode_parquet(
     emit: &dyn Fn(Decoded) -> Result<()>,
 ) -> Result<()> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let file = File::open(&f.path).map_err(|e| Error::io(f.path.display().to_string(), e))?;
+    let (path, _copy) = super::source::local_copy(&f.origin, f.size)?;
+    let file = File::open(&path).map_err(|e| Error::io(f.origin.shown(), e))?;
     let bad_file = |m: String| Error::Source {
         path: f.name.clone(),
         message: m,

@@ -2,6 +2,8 @@
 //! decoder that fails or panics (a thread of `spawn_decoder` or a chunk worker) is an error
 //! from `DecodeHandle::join`, never a silently shorter file.
 
+use std::fs::File;
+use std::io::BufReader;
 use std::sync::Mutex;
 
 use arrow::array::AsArray;
@@ -183,10 +185,12 @@ fn a_chunk_worker_panic_fails_the_file() {
 
 fn files(n: usize) -> Vec<SourceFile> {
     (0..n)
-        .map(|i| SourceFile {
-            path: format!("/nowhere/f{i}.ndjson").into(),
-            name: format!("landing/f{i}.ndjson"),
-            size: 1,
+        .map(|i| {
+            SourceFile::local(
+                format!("/nowhere/f{i}.ndjson").into(),
+                format!("landing/f{i}.ndjson"),
+                1,
+            )
         })
         .collect()
 }
@@ -245,13 +249,9 @@ async fn a_panic_while_decoding_a_real_file_fails_join() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.ndjson");
     std::fs::write(&path, "{\"id\": \"1\"}\n{\"id\": \"boom\"}\n").unwrap();
-    let file = SourceFile {
-        path,
-        name: "a.ndjson".into(),
-        size: 1,
-    };
-    let (rx, handle) = spawn_with(vec![file], |i, f, emit| {
-        let reader = BufReader::new(File::open(&f.path).unwrap());
+    let file = SourceFile::local(path.clone(), "a.ndjson".into(), 1);
+    let (rx, handle) = spawn_with(vec![file], move |i, _, emit| {
+        let reader = BufReader::new(File::open(&path).unwrap());
         let framing = Framing {
             csv_delimiter: None,
             max_record_bytes: 256,

@@ -82,12 +82,19 @@ pub async fn stage(
         // to date with the committed Bronze rows.
         SourceSpec::Kafka(_) => FilesSource::none(),
     };
-    let matched = match &job.spec.bronze.source {
-        SourceSpec::Files(f) => ingest::discover(run.env(), f)?,
+    let shard = run.engine.shard;
+    let matched: Vec<SourceFile> = match &job.spec.bronze.source {
+        SourceSpec::Files(f) => ingest::discover(run.env(), f).await?,
         SourceSpec::Kafka(_) => Vec::new(),
-    };
+    }
+    .into_iter()
+    .filter(|f| shard.is_none_or(|s| s.owns(&f.name)))
+    .collect();
     let covered = (quarantine.table.is_some(), quarantine.bronze_covered);
-    let repair = repair_files(run, table.as_ref(), covered, &matched).await?;
+    let repair = match shard {
+        None => repair_files(run, table.as_ref(), covered, &matched).await?,
+        Some(_) => Vec::new(), // left to the next run without a shard
+    };
     ingested.extend(repair.iter().map(|f| f.name.clone()));
     let matched_n = matched.len() as u64;
     let new_files: Vec<SourceFile> = matched
@@ -319,6 +326,11 @@ async fn decode(
                 }
             }
             Ok(Decoded::Rows { .. }) => Ok(()), // a repaired file's rows are in Bronze already
+            // A shard leaves them to the next run without a shard (see `Shard`).
+            Ok(Decoded::Bad { records, .. }) if run.engine.shard.is_some() => {
+                quarantine.defer_bronze(records.len() as u64);
+                Ok(())
+            }
             Ok(Decoded::Bad { file, records }) => {
                 let rows = records
                     .into_iter()

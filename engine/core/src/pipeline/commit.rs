@@ -108,12 +108,15 @@ pub async fn bronze(
         (QUARANTINED_KEY, serde_json::json!(quarantined)),
     ]);
     let before = bronze.table.as_ref().map(table::version);
-    let after = bronze
-        .staged
-        .clone()
-        .commit_with(bronze.table.clone(), metadata, vec![], Some(0))
-        .await
-        .map_err(race_message)?;
+    let after = match run.engine.shard {
+        None => bronze
+            .staged
+            .clone()
+            .commit_with(bronze.table.clone(), metadata, vec![], Some(0))
+            .await
+            .map_err(race_message)?,
+        Some(_) => shard_append(bronze, metadata).await?,
+    };
     scratch.committed(&bronze.name);
     let bookmark = match (had_rows, bronze.read_version) {
         (true, v) => Some(v.map_or(0, |v| v + 1)),
@@ -144,6 +147,45 @@ pub async fn bronze(
         bookmark,
         bronze_version,
     })
+}
+
+/// How often a shard's Bronze commit is tried on a fresh snapshot after losing a race.
+const SHARD_ATTEMPTS: usize = 5;
+
+/// A shard's Bronze commit: an append over the other shards' commits (Delta's retries);
+/// when it loses a race that those do not resolve (another shard created the table first),
+/// tried again on the table as it is now, unless the commit did land.
+async fn shard_append(
+    bronze: &BronzeOut,
+    metadata: std::collections::HashMap<String, serde_json::Value>,
+) -> Result<Option<DeltaTable>> {
+    if bronze.staged.adds.is_empty() {
+        return Ok(bronze.table.clone()); // nothing of this shard: no commit, no empty table
+    }
+    let run_id = metadata.get("medallion.run_id").cloned();
+    let mut existing = bronze.table.clone();
+    for attempt in 1..=SHARD_ATTEMPTS {
+        let seen = existing.as_ref().map_or(-1, table::version);
+        let result = bronze
+            .staged
+            .clone()
+            .commit_with(existing.clone(), metadata.clone(), vec![], None)
+            .await;
+        let e = match result {
+            Err(e) if attempt < SHARD_ATTEMPTS && (existing.is_none() || table::error_is_commit_race(&e)) => e,
+            other => return other,
+        };
+        let Some(t) = table::open_if_exists(&bronze.name, &bronze.location).await? else {
+            return Err(e);
+        };
+        let since = table::commit_infos(&t, seen, table::version(&t)).await?;
+        if since.iter().any(|(_, c)| c.info.get("medallion.run_id") == run_id.as_ref()) {
+            return Ok(Some(t)); // it did land, and failed after: do not append twice
+        }
+        tracing::info!(table = %bronze.name, attempt, error = %e, "Shard commit lost a race; trying again on the current version.");
+        existing = Some(t);
+    }
+    unreachable!("the last attempt returns")
 }
 
 /// A lost race names what happened and what to do.

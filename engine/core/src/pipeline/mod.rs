@@ -20,6 +20,7 @@ mod quarantine;
 mod register;
 mod scratch;
 mod session;
+mod shard;
 mod silver;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +52,7 @@ pub use register::{
 };
 pub use scratch::conform;
 pub use session::new_session;
+pub use shard::Shard;
 
 /// What a run ends with: the report, and the error if it failed.
 pub struct RunOutcome {
@@ -67,6 +69,8 @@ pub struct Engine {
     pub sinks: Vec<Arc<dyn EventSink>>,
     /// The run these runs are part of (a stream's Silver/Gold follow runs: the stream's run).
     pub parent_run: Option<String>,
+    /// Ingest only this shard's new files into Bronze, and nothing else (see [`Shard`]).
+    pub shard: Option<Shard>,
 }
 
 /// One run of one pipeline: what every stage needs to know.
@@ -103,7 +107,14 @@ impl Engine {
             progress: Arc::new(NoProgress),
             sinks: Vec::new(),
             parent_run: None,
+            shard: None,
         }
+    }
+
+    /// Makes every run a Bronze-only run of shard `shard` (see [`Shard`]).
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(shard);
+        self
     }
 
     pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
@@ -183,6 +194,20 @@ impl Engine {
     async fn stages(&self, run: &Run<'_>, scratch: &mut scratch::Scratch) -> Result<()> {
         let ctx = self.session().await?;
         let (bronze, mut quarantine) = bronze::stage(run, &ctx, scratch).await?;
+        if self.shard.is_some() {
+            // Its unparseable records are left to the next run without a shard (see `Shard`).
+            let bad = quarantine.bronze_rows();
+            quarantine.abandon().await;
+            if bad > 0 {
+                tracing::info!(
+                    table = %bronze.name,
+                    records = bad,
+                    "Unparseable records left to the next run without --shard (it quarantines them)."
+                );
+            }
+            commit::bronze(run, &bronze, bad, scratch).await?;
+            return Ok(());
+        }
         let silver = match silver::stage(run, &ctx, &bronze, &mut quarantine, scratch).await {
             Ok(s) => s,
             Err(e) => {

@@ -121,6 +121,12 @@ impl QuarantineWriter {
     }
 
     /// Adds rejected records of one rule and reports them.
+    /// Counts unparseable Bronze records that this run does not write (a shard run's: the
+    /// Bronze commit records the count, and the next run without a shard quarantines them).
+    pub fn defer_bronze(&mut self, rows: u64) {
+        self.bronze_rows += rows;
+    }
+
     pub async fn push(
         &mut self,
         run: &Run<'_>,

@@ -100,6 +100,14 @@ fn check_bronze(b: &BronzeSpec, e: &mut Errors<'_>) {
                     format!("not a valid glob: {err}"),
                 );
             }
+            if files.format == FileFormat::Parquet
+                && !matches!(files.compression, Compression::Auto | Compression::None)
+            {
+                e.add(
+                    "bronze.source.files.compression",
+                    "Parquet files compress their pages themselves; remove `compression`",
+                );
+            }
             if files.csv.is_some() && files.format != FileFormat::Csv {
                 e.add("bronze.source.files.csv", "CSV options need `format: csv`");
             }

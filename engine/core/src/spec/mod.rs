@@ -121,17 +121,22 @@ pub enum SourceSpec {
 
 pub use crate::kafka_spec::{KafkaFormat, KafkaSource};
 
-/// Files on the local file system. Incremental: a file already ingested into the Bronze
-/// table (by path) is never read again.
+/// Files on the local file system or in S3. Incremental: a file already ingested into the
+/// Bronze table (by path; an S3 object by key and ETag) is never read again.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesSource {
     /// A file, a directory (all files in it, recursively) or a glob such as
     /// `landing/orders/*.ndjson`. Relative paths are relative to the project root (the folder
-    /// holding `environments.yaml`).
+    /// holding `environments.yaml`). `s3://bucket/prefix/` (every object under it),
+    /// `s3://bucket/key` or `s3://bucket/landing/**/*.ndjson` read S3 objects.
     pub path: String,
     /// File format.
     pub format: FileFormat,
+    /// Compression of text files: `auto` (default: by extension, `.gz`, `.zst`, `.bz2`),
+    /// `none`, `gzip`, `zstd` or `bzip2`.
+    #[serde(default)]
+    pub compression: Compression,
     /// CSV options (only with `format: csv`).
     #[serde(default)]
     pub csv: Option<CsvOptions>,
@@ -148,6 +153,7 @@ impl FilesSource {
         Self {
             path: String::new(),
             format: FileFormat::Ndjson,
+            compression: Compression::Auto,
             csv: None,
             unknown_fields: UnknownFields::Quarantine,
         }
@@ -165,6 +171,38 @@ pub enum FileFormat {
     Csv,
     /// Apache Parquet.
     Parquet,
+}
+
+/// Compression of a source's text files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// By the file's extension: `.gz`/`.gzip` gzip, `.zst`/`.zstd` zstd, `.bz2` bzip2, else none.
+    #[default]
+    Auto,
+    None,
+    Gzip,
+    Zstd,
+    Bzip2,
+}
+
+impl Compression {
+    /// The compression of `name` (a path or object key) under this setting.
+    pub fn of(self, name: &str) -> Compression {
+        if self != Compression::Auto {
+            return self;
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".gz") || lower.ends_with(".gzip") {
+            Compression::Gzip
+        } else if lower.ends_with(".zst") || lower.ends_with(".zstd") {
+            Compression::Zstd
+        } else if lower.ends_with(".bz2") {
+            Compression::Bzip2
+        } else {
+            Compression::None
+        }
+    }
 }
 
 /// CSV options.

@@ -66,6 +66,7 @@ pub async fn glue_catalog(environment: &str) -> GlueCatalog {
         &GlueCatalogSpec {
             database_prefix: unique_prefix(environment),
             region: None,
+            catalog_id: None,
         },
         environment,
     )

@@ -123,3 +123,17 @@ async fn embedded_catalog_passes_the_contract() {
 async fn glue_catalog_passes_the_contract() {
     contract(&glue_catalog("contract").await).await;
 }
+
+/// With `catalog_id` set to the caller's own account (moto's default, 123456789012) the
+/// catalog works as without it: AWS and moto accept the parameter on every call.
+#[tokio::test]
+async fn glue_catalog_with_a_catalog_id_passes_the_contract() {
+    let config = crate::common::config_for(&crate::common::moto_endpoint()).await;
+    let spec = medallion_core::env::GlueCatalogSpec {
+        database_prefix: crate::common::unique_prefix("catalogid"),
+        region: None,
+        catalog_id: Some("123456789012".into()),
+    };
+    let cat = medallion_glue::GlueCatalog::with_config(&config, &spec, "contract").unwrap();
+    contract(&cat).await;
+}

@@ -219,6 +219,7 @@ async fn prefixes_isolate_environments() {
             &GlueCatalogSpec {
                 database_prefix: format!("{run}{env}_"),
                 region: None,
+                catalog_id: None,
             },
             env,
         )
@@ -289,6 +290,7 @@ async fn an_unreachable_endpoint_is_one_actionable_line() {
         &GlueCatalogSpec {
             database_prefix: "staging_".into(),
             region: Some("eu-central-1".into()),
+            catalog_id: None,
         },
         "staging",
     )
@@ -358,6 +360,7 @@ async fn from_env_takes_the_region_of_the_spec() {
         &GlueCatalogSpec {
             database_prefix: "prod_".into(),
             region: Some("ap-southeast-2".into()),
+            catalog_id: None,
         },
         "prod",
     )

@@ -7,6 +7,7 @@
 //! optimistic-concurrency retry cannot be provoked here; the tests check that `VersionId` is
 //! read and passed and that concurrent writers all succeed.
 
+mod catalog_id;
 mod common;
 mod contract;
 mod glue;

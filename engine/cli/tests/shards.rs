@@ -1,0 +1,124 @@
+//! `medallion run --shard i/n`: n processes ingest one landing folder into one Bronze table at
+//! once, each file in exactly one shard; a run without a shard then finishes the pipeline.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::aws::medallion;
+use common::{project, root};
+
+fn sql(p: &Path, query: &str) -> String {
+    let (code, out, err) = medallion(p, &["sql", "--env", "dev", "--format", "json", query]);
+    assert_eq!(code, 0, "{query}: {err}");
+    out
+}
+
+/// Splits every orders file into one file per line (16 files), and adds one unparseable
+/// line to the first of them.
+fn one_file_per_line(p: &Path) {
+    let dir = p.join("testdata/shop/orders");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        for (i, line) in text.lines().enumerate() {
+            let bad = if i == 0 && stem.ends_with("11-01") { "{not json\n" } else { "" };
+            std::fs::write(dir.join(format!("{stem}-{i:02}.ndjson")), format!("{line}\n{bad}")).unwrap();
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+const BRONZE: &str = "SELECT * EXCLUDE (_ingest_time, _run_id) FROM bronze.orders ORDER BY _source_file, _source_line";
+
+#[test]
+fn four_shards_at_once_ingest_every_file_once() {
+    let (sharded, single) = (project(), project());
+    one_file_per_line(sharded.path());
+    one_file_per_line(single.path());
+    let p = sharded.path();
+
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_medallion"))
+                .args(["run", "jobs/shop/", "--env", "dev", "--shard", &format!("{i}/4")])
+                .current_dir(p)
+                .output_async()
+        })
+        .collect();
+    for (i, out) in children.into_iter().enumerate() {
+        let out = out.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "shard {i}/4: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Bronze only: no quarantine and no Silver yet.
+    for table in ["silver.orders", "silver.orders_quarantine"] {
+        let (code, _, err) = medallion(p, &["sql", "--env", "dev", &format!("SELECT count(*) FROM {table}")]);
+        assert_ne!(code, 0, "{table} was written by a shard");
+        assert!(err.contains(table), "{err}");
+    }
+    // The same Bronze rows as one process, each file in one commit.
+    let (code, out, err) = medallion(single.path(), &["run", "jobs/shop/", "--env", "dev", "--shard", "0/1"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(sql(p, BRONZE), sql(single.path(), BRONZE));
+    let commits = std::fs::read_dir(p.join("lake/dev/bronze/orders/_delta_log")).unwrap().count();
+    assert!(commits >= 2, "the shards committed separately: {commits}");
+
+    // Runs without a shard: the unparseable lines quarantined once, Silver and Gold as one
+    // process gets them.
+    for dir in [p, single.path()] {
+        let (code, out, err) = medallion(dir, &["run", "jobs/", "--env", "dev"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+    }
+    for query in [QUARANTINE, SILVER, "SELECT * FROM gold.daily_revenue ORDER BY day", BRONZE] {
+        assert_eq!(sql(p, query), sql(single.path(), query), "{query}");
+    }
+    let held = sql(p, "SELECT count(*) AS n FROM silver.orders_quarantine WHERE _source_file LIKE '%11-01-00.ndjson'");
+    assert!(held.contains("\"n\":1"), "the added bad line, once: {held}");
+    let golden = std::fs::read_to_string(root().join("testdata/golden/shop/daily_revenue.csv")).unwrap();
+    let (code, gold, err) = medallion(
+        p,
+        &["sql", "--env", "dev", "--format", "csv", "SELECT * FROM gold.daily_revenue ORDER BY day"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(gold, golden);
+    let (code, out, err) = medallion(p, &["audit", "verify", "--env", "dev"]);
+    assert_eq!(code, 0, "the four shards' commits are one intact trail: {out}\n{err}");
+}
+
+const QUARANTINE: &str = "SELECT _stage, _rule, _reason, _source_file, _source_line FROM silver.orders_quarantine ORDER BY 4, 5, 2";
+const SILVER: &str = "SELECT * FROM silver.orders ORDER BY order_id";
+
+#[test]
+fn a_kafka_job_is_refused_in_a_shard() {
+    let dir = project();
+    let (code, out, err) = medallion(
+        dir.path(),
+        &["run", "jobs/streaming/clickstream.yaml", "--env", "dev", "--shard", "1/2"],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("--shard 1/2 ingests files, but this job's source is Kafka"), "{err}");
+    let (code, _, err) = medallion(dir.path(), &["run", "jobs/", "--env", "dev", "--shard", "2/2"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("--shard `2/2`"), "{err}");
+}
+
+/// `Command::output` in the background.
+trait OutputAsync {
+    fn output_async(&mut self) -> std::process::Child;
+}
+
+impl OutputAsync for Command {
+    fn output_async(&mut self) -> std::process::Child {
+        self.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}

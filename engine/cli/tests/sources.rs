@@ -1,0 +1,259 @@
+//! Sources beyond plain local files: compressed files (gzip, zstd, bzip2) and S3 objects on
+//! the local S3 API server (moto, deploy/local/services/moto.sh).
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use common::aws::{self, medallion};
+use common::{edit, project, root};
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Gzip,
+    Zstd,
+    Bzip2,
+}
+
+fn compress(kind: Kind, bytes: &[u8]) -> Vec<u8> {
+    match kind {
+        Kind::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(bytes).unwrap();
+            e.finish().unwrap()
+        }
+        Kind::Zstd => zstd::stream::encode_all(bytes, 3).unwrap(),
+        Kind::Bzip2 => {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+            e.write_all(bytes).unwrap();
+            e.finish().unwrap()
+        }
+    }
+}
+
+/// Replaces `file` by its compressed copy `file<ext>`.
+fn compress_in_place(file: &Path, kind: Kind, ext: &str) {
+    let bytes = std::fs::read(file).unwrap();
+    let target = format!("{}{ext}", file.display());
+    std::fs::write(&target, compress(kind, &bytes)).unwrap();
+    std::fs::remove_file(file).unwrap();
+}
+
+fn sql(p: &Path, env: &str, query: &str) -> String {
+    let (code, out, err) = medallion(p, &["sql", "--env", env, "--format", "csv", query]);
+    assert_eq!(code, 0, "{query}: {err}");
+    out
+}
+
+fn golden(name: &str) -> String {
+    std::fs::read_to_string(root().join("testdata/golden").join(name)).unwrap()
+}
+
+#[test]
+fn compressed_files_give_the_tables_of_the_plain_ones() {
+    let dir = project();
+    let p = dir.path();
+    let orders = p.join("testdata/shop/orders");
+    compress_in_place(&orders.join("orders-2026-11-01.ndjson"), Kind::Gzip, ".gz");
+    compress_in_place(&orders.join("orders-2026-11-02.ndjson"), Kind::Zstd, ".zst");
+    edit(p, "jobs/shop/orders.yaml", "testdata/shop/orders/*.ndjson", "testdata/shop/orders/*");
+    for f in std::fs::read_dir(p.join("testdata/iot/readings")).unwrap() {
+        compress_in_place(&f.unwrap().path(), Kind::Bzip2, ".bz2");
+    }
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for (query, file) in [
+        ("SELECT * FROM gold.daily_revenue ORDER BY day", "shop/daily_revenue.csv"),
+        ("SELECT * FROM gold.revenue_by_country ORDER BY country", "shop/revenue_by_country.csv"),
+        ("SELECT * FROM gold.hourly_device_stats ORDER BY device_id, hour", "iot/hourly_device_stats.csv"),
+    ] {
+        assert_eq!(sql(p, "dev", query), golden(file), "{query}");
+    }
+    // Line numbers are those of the uncompressed text.
+    let lines = sql(
+        p,
+        "dev",
+        "SELECT max(_source_line) FROM bronze.orders WHERE _source_file LIKE '%orders-2026-11-01.ndjson.gz'",
+    );
+    assert_eq!(lines.lines().nth(1), Some("11"), "{lines}");
+}
+
+#[test]
+fn a_corrupt_gzip_member_quarantines_the_rest_of_the_file_with_its_line() {
+    let dir = project();
+    let p = dir.path();
+    let file = p.join("testdata/shop/orders/orders-2026-11-01.ndjson");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines[..6].join("\n") + "\n";
+    let rest = lines[6..].join("\n") + "\n";
+    let mut second = compress(Kind::Gzip, rest.as_bytes());
+    let mid = second.len() / 2;
+    second[mid..mid + 8].copy_from_slice(b"\xff\xff\xff\xffgarb");
+    let mut bytes = compress(Kind::Gzip, first.as_bytes());
+    bytes.extend_from_slice(&second);
+    std::fs::write(p.join("testdata/shop/orders/orders-2026-11-01.ndjson.gz"), bytes).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    edit(p, "jobs/shop/orders.yaml", "testdata/shop/orders/*.ndjson", "testdata/shop/orders/*");
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let bronze = sql(
+        p,
+        "dev",
+        "SELECT count(*), max(_source_line) FROM bronze.orders WHERE _source_file LIKE '%11-01.ndjson.gz'",
+    );
+    let bronze: Vec<&str> = bronze.lines().nth(1).unwrap().split(',').collect();
+    let ingested: u64 = bronze[0].parse().unwrap();
+    assert!((6..=10).contains(&ingested), "the first member's 6 lines at least: {bronze:?}");
+    let q = sql(
+        p,
+        "dev",
+        "SELECT _stage, _source_line, _reason FROM silver.orders_quarantine \
+         WHERE _source_file LIKE '%11-01.ndjson.gz' AND _reason LIKE '%corrupt gzip%'",
+    );
+    let row = q.lines().nth(1).unwrap_or_else(|| panic!("no corrupt-data record: {q}"));
+    let line: i64 = row.split(',').nth(1).unwrap().parse().unwrap();
+    assert_eq!(line, ingested as i64 + 1, "{row}");
+    assert!(row.starts_with("bronze,"), "{row}");
+    assert!(row.contains(&format!("cannot be read from line {line} on")), "{row}");
+    // The file is ingested: a second run reads nothing again.
+    let (code, out, err) = medallion(p, &["run", "jobs/shop/orders.yaml", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        sql(p, "dev", "SELECT count(*) FROM silver.orders_quarantine WHERE _reason LIKE '%corrupt gzip%'"),
+        "count(*)\n1\n"
+    );
+}
+
+/// `PUT`s `body` at `bucket/key` on the local server.
+async fn put(http: &reqwest::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    let r = http
+        .put(format!("{}/{bucket}/{key}", aws::endpoint()))
+        .header("Authorization", aws::AUTH)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "PUT {key}: {}", r.status());
+}
+
+/// A project whose `orders` job reads `source` and whose other jobs are removed.
+fn orders_from(source: &str) -> tempfile::TempDir {
+    let dir = project();
+    let p = dir.path();
+    edit(p, "jobs/shop/orders.yaml", "testdata/shop/orders/*.ndjson", source);
+    // Gold's revenue_by_country joins silver.customers: keep the customers job, drop the rest.
+    std::fs::remove_dir_all(p.join("jobs/iot")).unwrap();
+    std::fs::remove_dir_all(p.join("jobs/streaming")).unwrap();
+    dir
+}
+
+fn rows(p: &Path, env: &str, query: &str) -> u64 {
+    sql(p, env, query).lines().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_landing_objects_are_ingested_once_and_again_when_re_uploaded() {
+    let (dir, bucket, _key, _prefix) = aws::setup().await;
+    let http = reqwest::Client::new();
+    let orders = root().join("testdata/shop/orders");
+    let day1 = std::fs::read(orders.join("orders-2026-11-01.ndjson")).unwrap();
+    let day2 = std::fs::read(orders.join("orders-2026-11-02.ndjson")).unwrap();
+    let landing = format!("{bucket}-landing");
+    aws::create_bucket(&landing).await;
+    put(&http, &landing, "shop/orders/2026/11/01/part-0.ndjson", day1.clone()).await;
+    put(&http, &landing, "shop/orders/2026/11/02/part-0.ndjson.gz", compress(Kind::Gzip, &day2)).await;
+    put(&http, &landing, "shop/orders/2026/11/02/_SUCCESS", Vec::new()).await;
+    put(&http, &landing, "shop/other/2026/11/01/part-0.ndjson", b"{\"not\": \"orders\"}\n".to_vec()).await;
+    let src = format!("s3://{landing}/shop/orders/**/*");
+    let p_dir = orders_from(&src);
+    let p = p_dir.path();
+    std::fs::copy(dir.path().join("environments.yaml"), p.join("environments.yaml")).unwrap();
+
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(sql(p, "prod", "SELECT * FROM gold.daily_revenue ORDER BY day"), golden("shop/daily_revenue.csv"));
+    let names = sql(p, "prod", "SELECT DISTINCT _source_file FROM bronze.orders ORDER BY 1");
+    assert_eq!(names.lines().count(), 3, "two objects: {names}");
+    assert!(names.contains(&format!("s3://{landing}/shop/orders/2026/11/01/part-0.ndjson#")), "{names}");
+    let before = rows(p, "prod", "SELECT count(*) FROM bronze.orders");
+    let day1_rows = rows(p, "prod", "SELECT count(*) FROM bronze.orders WHERE _source_file LIKE '%/01/part-0.ndjson#%'");
+    assert_eq!(before, 14, "16 lines, 2 of them unparseable");
+
+    // Nothing new: nothing read.
+    let (code, out, err) = medallion(p, &["run", "jobs/shop/", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(rows(p, "prod", "SELECT count(*) FROM bronze.orders"), before);
+
+    // Re-uploaded with other content (one line more): ingested again, as a new version.
+    let mut changed = day1.clone();
+    changed.extend_from_slice(&day2[..day2.iter().position(|b| *b == b'\n').unwrap() + 1]);
+    put(&http, &landing, "shop/orders/2026/11/01/part-0.ndjson", changed).await;
+    let (code, out, err) = medallion(p, &["run", "jobs/shop/", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(rows(p, "prod", "SELECT count(*) FROM bronze.orders"), before + day1_rows + 1);
+    let versions = rows(
+        p,
+        "prod",
+        "SELECT count(DISTINCT _source_file) FROM bronze.orders WHERE _source_file LIKE '%/01/part-0.ndjson#%'",
+    );
+    assert_eq!(versions, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_source_in_another_environments_lake_is_refused() {
+    let (dir, bucket, _key, _prefix) = aws::setup().await;
+    let p = dir.path();
+    // staging's lake is in the same bucket under `staging/`.
+    let envs = std::fs::read_to_string(p.join("environments.yaml")).unwrap();
+    std::fs::write(
+        p.join("environments.yaml"),
+        format!("{envs}  staging: {{ lake: s3://{bucket}/staging, retention_days: 90, catalog: {{ glue: {{ database_prefix: st_ }} }} }}\n"),
+    )
+    .unwrap();
+    // A file of staging's Bronze: found by a glob whose fixed part is outside staging's lake.
+    put(&reqwest::Client::new(), &bucket, "staging/bronze/orders/part-0.ndjson", b"{}\n".to_vec()).await;
+    for source in [format!("s3://{bucket}/staging/bronze/orders/*.parquet"), format!("s3://{bucket}/*/bronze/**")] {
+        edit(p, "jobs/shop/orders.yaml", "testdata/shop/orders/*.ndjson", &source);
+        let (code, out, err) = medallion(p, &["run", "jobs/shop/", "--env", "prod"]);
+        assert_ne!(code, 0, "{out}");
+        assert!(err.contains("reaches into the lake of environment `staging`"), "{source}: {err}");
+        edit(p, "jobs/shop/orders.yaml", &source, "testdata/shop/orders/*.ndjson");
+    }
+}
+
+/// Many small objects: listed, planned and ingested (the time is printed, not asserted).
+#[tokio::test(flavor = "multi_thread")]
+async fn many_small_objects_are_listed_and_ingested() {
+    const N: usize = 2_000;
+    let (dir, bucket, _key, _prefix) = aws::setup().await;
+    let landing = format!("{bucket}-many");
+    aws::create_bucket(&landing).await;
+    let http = reqwest::Client::new();
+    let line = std::fs::read_to_string(root().join("testdata/shop/orders/orders-2026-11-01.ndjson")).unwrap();
+    let line = line.lines().next().unwrap().to_string();
+    let started = Instant::now();
+    let puts = (0..N).map(|i| {
+        let (http, landing) = (http.clone(), landing.clone());
+        let body = format!("{}\n", line.replacen("\"order_id\":\"", &format!("\"order_id\":\"m{i}-"), 1));
+        async move { put(&http, &landing, &format!("orders/{:02}/{i:05}.ndjson", i % 16), body.into_bytes()).await }
+    });
+    use futures::StreamExt as _;
+    futures::stream::iter(puts).buffer_unordered(32).collect::<Vec<()>>().await;
+    eprintln!("uploaded {N} objects in {:.1} s", started.elapsed().as_secs_f64());
+    let p_dir = orders_from(&format!("s3://{landing}/orders/"));
+    let p = p_dir.path();
+    std::fs::copy(dir.path().join("environments.yaml"), p.join("environments.yaml")).unwrap();
+    let started = Instant::now();
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    eprintln!("listed and ingested {N} objects in {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(rows(p, "prod", "SELECT count(DISTINCT _source_file) FROM bronze.orders"), N as u64);
+    let started = Instant::now();
+    let (code, out, err) = medallion(p, &["run", "jobs/shop/orders.yaml", "--env", "prod"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    eprintln!("listed {N} objects and found nothing new in {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(rows(p, "prod", "SELECT count(*) FROM bronze.orders"), N as u64);
+}
