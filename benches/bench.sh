@@ -3,14 +3,20 @@
 # (DuckDB, Polars, PySpark), the micro benchmarks, and the streaming hook.
 #
 #   benches/bench.sh setup [--spark]        Python venv with tpchgen-cli, duckdb, polars, pyarrow, psutil (+ pyspark)
-#   benches/bench.sh data SF                TPC-H lineitem + orders at scale factor SF → benches/data/sfSF/*.ndjson
-#   benches/bench.sh run SF [ENGINES]       the end-to-end suite (default engines: medallion,duckdb,polars,spark);
-#                                           checks that every engine's Gold results agree, then prints the table
-#                                           and writes benches/results/{<stamp>,latest}-sfSF.json
-#   benches/bench.sh compare [FILE]         re-print a results file (default: the newest)
-#   benches/bench.sh check SF [ENGINES]     agreement only, no timings (what CI runs at SF 0.01)
+#   benches/bench.sh data SF [--format F]   TPC-H lineitem + orders at scale factor SF, with defects and re-sent
+#                                           lines → benches/data/sfSF/{lineitem,orders}/*.{ndjson,csv}
+#   benches/bench.sh run SF [ENGINES] [--format F]
+#                                           the end-to-end suite (default engines: medallion,duckdb,polars,spark);
+#                                           checks that every engine's results agree, then prints the tables
+#                                           (one per format) and writes benches/results/{<stamp>,latest}-sfSF.json
+#   benches/bench.sh compare [FILE]         re-print a results file (default: the newest), per format
+#   benches/bench.sh check SF [ENGINES] [--format F]
+#                                           agreement only, no timings (what CI runs at SF 0.01)
 #   benches/bench.sh micro [FILTER]         divan micro benchmarks (cargo bench -p medallion-benches)
 #   benches/bench.sh stream [N] [RATE]      Kafka → Bronze throughput, latency p50/p99 at RATE msgs/s, memory
+#
+# --format F: the input format(s) every engine reads: ndjson, csv or both (default both; each
+# format is a separate round over the same records).
 #
 # Environment: MEDALLION_BIN (default: build the release binary once), BENCH_VENV
 # (default /opt/medallion-venvs/bench), CARGO_TARGET_DIR (default /var/cache/medallion/target),
@@ -55,11 +61,35 @@ engines_need_spark() { case "$1" in *spark*) return 0 ;; *) return 1 ;; esac; }
 
 cmd="${1:-help}"
 shift || true
+# --format ndjson|csv|both (anywhere after the command) → $formats; the rest stays positional.
+formats="ndjson,csv"
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --format | --format=*)
+      if [ "$1" = --format ]; then
+        [ $# -ge 2 ] || { echo "bench: --format needs a value: ndjson, csv or both" >&2; exit 2; }
+        f="$2"
+        shift
+      else
+        f="${1#--format=}"
+      fi
+      case "$f" in
+        ndjson | csv) formats="$f" ;;
+        both) formats="ndjson,csv" ;;
+        *) echo "bench: --format $f: expected ndjson, csv or both" >&2; exit 2 ;;
+      esac
+      ;;
+    *) args+=("$1") ;;
+  esac
+  shift
+done
+set -- ${args[@]+"${args[@]}"}
 case "$cmd" in
   setup) setup "$@" ;;
   data)
     setup
-    "$PY" "$HERE/tools/gen_data.py" --sf "${1:?scale factor}" --out "$HERE/data"
+    "$PY" "$HERE/tools/gen_data.py" --sf "${1:?scale factor}" --out "$HERE/data" --formats "$formats"
     ;;
   run | check)
     sf="${1:?scale factor}"
@@ -69,8 +99,8 @@ case "$cmd" in
     [ "$cmd" = check ] && extra+=(--check-only)
     bin=""
     case "$engines" in *medallion*) bin="$(medallion_bin)" ;; esac
-    "$PY" "$HERE/tools/suite.py" --sf "$sf" --engines "$engines" --medallion-bin "$bin" \
-      --threads "${BENCH_THREADS:-$(nproc)}" "${extra[@]}"
+    "$PY" "$HERE/tools/suite.py" --sf "$sf" --engines "$engines" --formats "$formats" \
+      --medallion-bin "$bin" --threads "${BENCH_THREADS:-$(nproc)}" "${extra[@]}"
     ;;
   compare)
     setup
@@ -102,7 +132,7 @@ case "$cmd" in
     echo "bench: results in $out"
     ;;
   *)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

@@ -20,6 +20,10 @@ RULES = [
     ("returnflag_known", "quarantine"),
 ]
 DEDUPE_KEYS = ["l_orderkey", "l_linenumber"]
+# Version column of a lineitem line: of a key's rows, the largest l_updated_at wins (ties: the
+# last received). Re-sent lines may arrive later with an older value (stale replays).
+LATEST_BY = "l_updated_at"
+FORMATS = ("ndjson", "csv")
 
 
 def gold_sql(name: str) -> str:
@@ -29,7 +33,8 @@ def gold_sql(name: str) -> str:
 
 def args():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--input", required=True, help="folder holding lineitem/*.ndjson and orders/*.ndjson")
+    ap.add_argument("--input", required=True, help="folder holding lineitem/*.<format> and orders/*.<format>")
+    ap.add_argument("--format", choices=FORMATS, default="ndjson", help="input files: ndjson or csv (with a header line)")
     ap.add_argument("--out", required=True, help="output folder (bronze/, silver/, gold/)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
@@ -37,6 +42,11 @@ def args():
         os.makedirs(os.path.join(a.out, d), exist_ok=True)
     a.run_id = str(uuid.uuid4())
     return a
+
+
+def files(a, table: str) -> str:
+    """The glob of a table's input files."""
+    return f"{a.input}/{table}/*.{a.format}"
 
 
 class Stages:

@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""The benchmark pipeline in DuckDB: SQL over files, COPY ... TO Parquet at every stage."""
+"""The benchmark pipeline in DuckDB: SQL over files, COPY ... TO Parquet at every stage.
+
+Input: NDJSON through read_json_auto, CSV through read_csv (header and types auto-detected,
+as users call them)."""
 import os
 
 import duckdb
 
-from common import DEDUPE_KEYS, GOLD, Stages, args, gold_sql
+from common import DEDUPE_KEYS, GOLD, LATEST_BY, Stages, args, files, gold_sql
 
 a = args()
 st = Stages()
 con = duckdb.connect()
 con.execute(f"SET threads = {a.threads}")
 out = a.out
+
+READ = {"ndjson": "read_json_auto", "csv": "read_csv"}[a.format]
 
 # ---- Bronze: raw records + ingest metadata ----
 st.start("bronze")
@@ -22,7 +27,7 @@ for t in ("orders", "lineitem"):
                    filename AS _source_file,
                    row_number() OVER () AS _source_line,
                    '{a.run_id}' AS _run_id
-            FROM read_json_auto('{a.input}/{t}/*.ndjson', filename = true)
+            FROM {READ}('{files(a, t)}', filename = true)
         ) TO '{out}/bronze/{t}.parquet' (FORMAT parquet)""")
 
 # ---- Silver ----
@@ -49,11 +54,13 @@ con.execute(f"""
         WITH clean AS (
             SELECT * EXCLUDE (_rule) FROM checked WHERE _rule IS NULL
             QUALIFY row_number() OVER (PARTITION BY {keys}
-                                       ORDER BY _ingest_time DESC, _source_file DESC, _source_line DESC) = 1
+                                       ORDER BY {LATEST_BY} DESC, _ingest_time DESC, _source_file DESC,
+                                                _source_line DESC) = 1
         )
         SELECT l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice,
                l_discount, l_tax, l_returnflag, l_linestatus, l_shipdate, l_commitdate,
-               l_receiptdate, l_shipinstruct, l_shipmode, l_comment, o.o_orderdate, o.o_orderpriority
+               l_receiptdate, l_shipinstruct, l_shipmode, l_comment, l_updated_at, o.o_orderdate,
+               o.o_orderpriority
         FROM clean i JOIN read_parquet('{out}/silver/orders.parquet') o ON i.l_orderkey = o.o_orderkey
     ) TO '{out}/silver/lineitem.parquet' (FORMAT parquet)""")
 

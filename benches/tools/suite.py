@@ -2,11 +2,18 @@
 """End-to-end benchmark: the same Bronze → Silver → Gold pipeline in medallion and its peers,
 on the same TPC-H data, measured in the same run. Results agree or nothing is printed.
 
-    suite.py --sf 0.1 [--engines medallion,duckdb,polars,spark] [--medallion-bin PATH]
+    suite.py --sf 0.1 [--engines medallion,duckdb,polars,spark] [--formats ndjson,csv] [--medallion-bin PATH]
+
+Each input format is a separate round: every engine reads the same records as NDJSON, then as
+CSV. Agreement, per format: every engine's Gold tables, Silver row counts and quarantine counts
+per rule are equal; every engine's Silver rows over the re-sent keys have the counts and sums
+gen_data.py expects (the newer version of a corrected line, the original of a stale replay);
+and the first engine gives the same answers from every format.
 
 Per engine and stage: wall, CPU (user+sys of the whole process tree, sampled from /proc
 every 50 ms and by wait4), peak RSS of the process tree (sum over its processes) and rows/s
-(input rows / wall). Writes benches/results/<stamp>-sf<SF>.json and latest-sf<SF>.json.
+(input rows / wall), per format. Writes benches/results/<stamp>-sf<SF>.json and
+latest-sf<SF>.json (one section per format under "formats").
 Exit status: 0 ok, 1 results disagree, 2 an engine failed.
 """
 import argparse
@@ -31,6 +38,13 @@ GOLD = {  # table → key columns (rows are compared after sorting by them)
 }
 STAGES = ["bronze", "silver", "gold"]
 REL_TOL = 1e-6
+# Input formats: medallion's job folder (jobs/<jobs>/{orders,lineitem}.yaml) and the lines per
+# file that are not records.
+FORMATS = {
+    "ndjson": {"jobs": "tpch", "header_lines": 0},
+    "csv": {"jobs": "tpch_csv", "header_lines": 1},
+}
+INPUT = os.path.join(BENCHES, "data", "input")  # → data/sf<SF>: what medallion's specs and the peers read
 
 
 # ---------------------------------------------------------------- measurement
@@ -145,7 +159,19 @@ def warm(paths):
 
 
 # ---------------------------------------------------------------- engines
-def run_medallion(a, data_input):
+# Of the Silver lineitem rows over a re-sent set's keys (gen_data.py's expected.json): the row
+# count, the sums the winning versions give, and how many carry the re-sent version's comment.
+RESENT_SQL = """SELECT count(*) AS "rows", sum(l_quantity) AS sum_quantity,
+       sum(l_extendedprice) AS sum_extendedprice,
+       sum(CASE WHEN l_comment LIKE '{prefix}%' THEN 1 ELSE 0 END) AS rows_with_prefix
+FROM {table} WHERE {where}"""
+
+
+def resent_queries(expected):
+    return {name: (RESENT_SQL, s["where"], s["expected"]["comment_prefix"]) for name, s in expected["resent"].items()}
+
+
+def run_medallion(a, fmt, expected):
     lake = os.path.join(BENCHES, "data", "lake")
     shutil.rmtree(lake, ignore_errors=True)
     env = dict(os.environ)
@@ -153,14 +179,15 @@ def run_medallion(a, data_input):
     total = {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_bytes": 0}
     stages = {}
     reports = []
-    # orders first: lineitem's Silver SQL joins silver.orders, and `medallion run <folder>`
-    # orders jobs by their Gold dependencies only.
+    # orders first: lineitem's Silver SQL joins silver.orders (two processes, as the numbers in
+    # README.md were measured).
     for job in ("orders", "lineitem"):
-        cmd = base + ["run", os.path.join(BENCHES, "jobs", "tpch", f"{job}.yaml"), "--env", "bench", "--report", "json"]
+        spec = os.path.join(BENCHES, "jobs", FORMATS[fmt]["jobs"], f"{job}.yaml")
+        cmd = base + ["run", spec, "--env", "bench", "--report", "json"]
         out, wall, cpu, rss, mon, _ = run_measured(cmd, env=env, cwd=BENCHES)
         rep = json.loads(out)[0]
         if rep["status"] != "succeeded":
-            raise RuntimeError(f"medallion {job}: {rep.get('error')}")
+            raise RuntimeError(f"medallion {spec}: {rep.get('error')}")
         reports.append(rep)
         s = dt.datetime.fromisoformat(rep["started_at"].replace("Z", "+00:00")).timestamp()
         b = rep["bronze"]["duration_ms"] / 1e3
@@ -173,8 +200,10 @@ def run_medallion(a, data_input):
         total["peak_rss_bytes"] = max(total["peak_rss_bytes"], rss)
 
     def sql(q):
-        out = subprocess.run(base + ["sql", q, "--env", "bench", "--format", "json"], cwd=BENCHES, check=True, capture_output=True, text=True).stdout
-        return json.loads(out) if out.strip() else []
+        p = subprocess.run(base + ["sql", q, "--env", "bench", "--format", "json"], cwd=BENCHES, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"medallion sql {q!r} exited with {p.returncode}\n{p.stderr[-2000:]}")
+        return json.loads(p.stdout) if p.stdout.strip() else []
 
     results = {g: sql(f"SELECT * FROM gold.{g}") for g in GOLD}
     counts = {
@@ -182,28 +211,35 @@ def run_medallion(a, data_input):
         "silver_orders": sql("SELECT count(*) AS n FROM silver.orders")[0]["n"],
         "quarantine": {r["_rule"]: r["n"] for r in sql("SELECT _rule, count(*) AS n FROM silver.lineitem_quarantine GROUP BY _rule")},
     }
-    return total, stages, results, counts, {"reports": reports}
+    resent = {
+        name: sql(q.format(table="silver.lineitem", where=where, prefix=prefix))[0]
+        for name, (q, where, prefix) in resent_queries(expected).items()
+    }
+    return total, stages, results, counts, resent, {"reports": reports}
 
 
-def run_peer(a, name, data_input):
+def run_peer(a, name, fmt, expected):
     out_dir = os.path.join(BENCHES, "data", "out", name)
     shutil.rmtree(out_dir, ignore_errors=True)
     env = dict(os.environ)
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     env["PYTHONPATH"] = PEERS
-    cmd = [sys.executable, os.path.join(PEERS, f"{name}_pipeline.py"), "--input", data_input, "--out", out_dir, "--threads", str(a.threads)]
+    cmd = [sys.executable, os.path.join(PEERS, f"{name}_pipeline.py"), "--input", INPUT, "--format", fmt, "--out", out_dir, "--threads", str(a.threads)]
     out, wall, cpu, rss, mon, _ = run_measured(cmd, env=env, cwd=BENCHES)
     line = [l for l in out.splitlines() if l.startswith("STAGES ")][-1]
     info = json.loads(line[len("STAGES "):])
     stages = stage_metrics(mon, {s: tuple(v) for s, v in info["stages"].items()})
+    import duckdb
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    def read(rel):
+    def path(rel):  # a Parquet file, or a folder of them (Spark)
         p = os.path.join(out_dir, rel)
-        if os.path.isdir(p):
-            return ds.dataset(p, format="parquet", exclude_invalid_files=True).to_table()
-        return ds.dataset(p + ".parquet", format="parquet").to_table()
+        return p if os.path.isdir(p) else p + ".parquet"
+
+    def read(rel):
+        p = path(rel)
+        return ds.dataset(p, format="parquet", exclude_invalid_files=os.path.isdir(p)).to_table()
 
     results = {g: read(f"gold/{g}").to_pylist() for g in GOLD}
     q = read("silver/lineitem_quarantine")
@@ -213,7 +249,15 @@ def run_peer(a, name, data_input):
         "silver_orders": read("silver/orders").num_rows,
         "quarantine": {d["values"]: d["counts"] for d in vc},
     }
-    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": rss}, stages, results, counts, {}
+    # The peer's Silver Parquet, read by DuckDB (only as a reader: the same query for every peer).
+    li = path("silver/lineitem")
+    table = f"read_parquet('{li}/*.parquet')" if os.path.isdir(li) else f"read_parquet('{li}')"
+    con = duckdb.connect()
+    resent = {}
+    for rs, (sql, where, prefix) in resent_queries(expected).items():
+        cur = con.execute(sql.format(table=table, where=where, prefix=prefix))
+        resent[rs] = dict(zip([c[0] for c in cur.description], cur.fetchone()))
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": rss}, stages, results, counts, resent, {}
 
 
 # ---------------------------------------------------------------- agreement
@@ -256,6 +300,30 @@ def compare(ref_name, ref, other_name, other):
     if ref["counts"] != other["counts"]:
         problems.append(f"row counts: {ref_name}={ref['counts']} {other_name}={other['counts']}")
     return problems
+
+
+def check_resent(engine, got, expected):
+    """Problems with an engine's Silver rows over the re-sent keys: each set's count, sums and
+    re-sent comments must be those of the version that should win (gen_data.py)."""
+    problems = []
+    for name, s in expected["resent"].items():
+        want, other, have = s["expected"], s["if_the_other_version_won"], got[name]
+        for k in ("rows", "sum_quantity", "sum_extendedprice", "rows_with_prefix"):
+            # Counts and sums of whole quantities are exact in any order; prices are rounded.
+            same = close if k == "sum_extendedprice" else (lambda x, y: x == y)
+            if have.get(k) is None or not same(float(have[k]), float(want[k])):
+                hint = " (the value it would have if the other version had won)" if have.get(k) is not None and same(float(have[k]), float(other[k])) else ""
+                problems.append(f"{engine}: re-sent set {name} ({s['where']}): Silver lineitem {k} = {have.get(k)!r}{hint}, expected {want[k]!r}")
+    return problems
+
+
+def resent_line(expected):
+    parts = []
+    for name, s in expected["resent"].items():
+        e, o = s["expected"], s["if_the_other_version_won"]
+        what = "the newer re-sent version" if name == "corrected" else "the original over the older re-sent version"
+        parts.append(f"{name}: {e['rows']} keys, {what} kept (sum l_quantity {e['sum_quantity']:g}; the other version would give {o['sum_quantity']:g})")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------- report
@@ -303,6 +371,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sf", default="0.1")
     ap.add_argument("--engines", default="medallion,duckdb,polars,spark")
+    ap.add_argument("--formats", default="ndjson,csv", help="input formats, comma-separated: ndjson, csv")
     ap.add_argument("--medallion-bin", default=os.environ.get("MEDALLION_BIN"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--results", default=os.path.join(BENCHES, "results"))
@@ -315,68 +384,94 @@ def main():
         show(doc)
         return
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    formats = [f.strip() for f in a.formats.split(",") if f.strip()]
+    if not formats or any(f not in FORMATS for f in formats):
+        sys.exit(f"--formats: expected a comma-separated list of {', '.join(FORMATS)}, got {a.formats!r}")
     if "medallion" in engines and not a.medallion_bin:
         sys.exit("set MEDALLION_BIN or --medallion-bin")
 
     data_root = os.path.join(BENCHES, "data")
-    subprocess.run([sys.executable, os.path.join(BENCHES, "tools", "gen_data.py"), "--sf", a.sf, "--out", data_root], check=True)
+    subprocess.run(
+        [sys.executable, os.path.join(BENCHES, "tools", "gen_data.py"), "--sf", a.sf, "--out", data_root, "--formats", ",".join(formats)],
+        check=True,
+    )
     sf_dir = os.path.join(data_root, f"sf{a.sf}")
-    # medallion's specs read data/input/{orders,lineitem}/*.ndjson
-    link = os.path.join(data_root, "input")
-    if os.path.islink(link) or os.path.exists(link):
-        os.remove(link)
-    os.symlink(f"sf{a.sf}", link)
-    inputs = [os.path.join(sf_dir, t, f"{t}.ndjson") for t in ("orders", "lineitem")]
-    rows_in = 0
-    for p in inputs:
-        with open(p, "rb") as f:
-            rows_in += sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 24), b""))
-    bytes_in = sum(os.path.getsize(p) for p in inputs)
+    with open(os.path.join(sf_dir, "expected.json")) as f:
+        expected = json.load(f)
+    # medallion's specs read data/input/{orders,lineitem}/*.<format>
+    if os.path.islink(INPUT) or os.path.exists(INPUT):
+        os.remove(INPUT)
+    os.symlink(f"sf{a.sf}", INPUT)
 
-    res = {}
-    for e in engines:
-        warm(inputs)
-        print(f"running {e} (SF {a.sf}) ...", file=sys.stderr, flush=True)
-        try:
-            if e == "medallion":
-                total, stages, results, counts, extra = run_medallion(a, link)
-            else:
-                total, stages, results, counts, extra = run_peer(a, e, link)
-        except Exception as ex:  # noqa: BLE001
-            print(f"ENGINE FAILED: {e}: {ex}", file=sys.stderr)
-            sys.exit(2)
-        res[e] = {"total": total, "stages": stages, "results": results, "counts": counts, **extra}
-
-    ref = engines[0]
+    per_format = {}
     problems = []
-    for e in engines[1:]:
-        problems += [f"[{ref} vs {e}] {p}" for p in compare(ref, res[ref], e, res[e])]
+    for fmt in formats:
+        inputs = [os.path.join(sf_dir, t, f"{t}.{fmt}") for t in ("orders", "lineitem")]
+        rows_in = 0
+        for p in inputs:
+            with open(p, "rb") as f:
+                rows_in += sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 24), b""))
+            rows_in -= FORMATS[fmt]["header_lines"]
+        res = {}
+        for e in engines:
+            warm(inputs)
+            print(f"running {e} ({fmt}, SF {a.sf}) ...", file=sys.stderr, flush=True)
+            try:
+                if e == "medallion":
+                    total, stages, results, counts, resent, extra = run_medallion(a, fmt, expected)
+                else:
+                    total, stages, results, counts, resent, extra = run_peer(a, e, fmt, expected)
+            except Exception as ex:  # noqa: BLE001
+                print(f"ENGINE FAILED: {e} ({fmt}): {ex}", file=sys.stderr)
+                sys.exit(2)
+            res[e] = {"total": total, "stages": stages, "results": results, "counts": counts, "resent": resent, **extra}
+            problems += [f"[{fmt}] {p}" for p in check_resent(e, resent, expected)]
+        ref = engines[0]
+        for e in engines[1:]:
+            problems += [f"[{fmt}: {ref} vs {e}] {p}" for p in compare(ref, res[ref], e, res[e])]
+        input_doc = {"rows": rows_in, "bytes": sum(os.path.getsize(p) for p in inputs), "files": inputs}
+        per_format[fmt] = {"input": input_doc, "res": res}
+    # The formats hold the same records: the first engine's answers must not depend on the format.
+    ref = engines[0]
+    for fmt in formats[1:]:
+        problems += [
+            f"[{ref}: {formats[0]} vs {fmt}] {p}"
+            for p in compare(formats[0], per_format[formats[0]]["res"][ref], fmt, per_format[fmt]["res"][ref])
+        ]
     if problems:
         print("RESULTS DISAGREE — no timings printed:", file=sys.stderr)
         for p in problems:
             print("  " + p, file=sys.stderr)
         sys.exit(1)
-    print(f"agreement: OK — gold tables {', '.join(GOLD)} and row counts {res[ref]['counts']} are equal across {', '.join(engines)} (rel tol {REL_TOL})")
+    for fmt in formats:
+        counts = per_format[fmt]["res"][ref]["counts"]
+        print(f"agreement ({fmt}): OK — gold tables {', '.join(GOLD)} and row counts {counts} are equal across {', '.join(engines)} (rel tol {REL_TOL})")
+        print(f"re-sent rows ({fmt}): OK in every engine — {resent_line(expected)}")
+    if len(formats) > 1:
+        print(f"formats: OK — {ref} gives the same gold tables and row counts from {' and '.join(formats)}")
     if a.check_only:
         return
 
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-    doc = {
-        "sf": a.sf,
-        "stamp": stamp,
-        "machine": machine(),
-        "input": {"rows": rows_in, "bytes": bytes_in, "files": inputs},
-        "command": " ".join(sys.argv),
-        "engines": {e: {k: v for k, v in r.items() if k != "results"} for e, r in res.items()},
-    }
-    if "medallion" in res:
-        doc["ratios_medallion_over_peer"] = {
-            p: {
-                s: {k: (res["medallion"][("total" if s == "total" else "stages")] if s == "total" else res["medallion"]["stages"][s])[k] / ((res[p]["total"] if s == "total" else res[p]["stages"][s])[k] or float("nan")) for k in ("wall_s", "cpu_s", "peak_rss_bytes")}
-                for s in STAGES + ["total"]
-            }
-            for p in engines if p != "medallion"
+    doc = {"sf": a.sf, "stamp": stamp, "machine": machine(), "command": " ".join(sys.argv), "formats": {}}
+    for fmt, pf in per_format.items():
+        res = pf["res"]
+        section = {
+            "input": pf["input"],
+            "engines": {e: {k: v for k, v in r.items() if k != "results"} for e, r in res.items()},
         }
+        if "medallion" in res:
+            def metric(e, s):
+                return res[e]["total"] if s == "total" else res[e]["stages"][s]
+
+            section["ratios_medallion_over_peer"] = {
+                p: {
+                    s: {k: metric("medallion", s)[k] / (metric(p, s)[k] or float("nan")) for k in ("wall_s", "cpu_s", "peak_rss_bytes")}
+                    for s in STAGES + ["total"]
+                }
+                for p in engines if p != "medallion"
+            }
+        doc["formats"][fmt] = section
     os.makedirs(a.results, exist_ok=True)
     for name in (f"{stamp}-sf{a.sf}.json", f"latest-sf{a.sf}.json"):
         with open(os.path.join(a.results, name), "w") as f:
@@ -387,11 +482,14 @@ def main():
 
 def show(doc):
     m = doc["machine"]
-    rows_in, bytes_in = doc["input"]["rows"], doc["input"]["bytes"]
-    res, engines = doc["engines"], list(doc["engines"])
-    print(f"\nSF {doc['sf']}: {rows_in:,} input rows ({bytes_in / 2**20:.0f} MiB NDJSON); {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB")
-    print("rows/s = input rows / wall; CPU = user+sys of the process tree; RSS = peak sum over the tree\n")
-    print(fmt_table(res, engines, rows_in))
+    # Results files written before CSV input was added hold one (NDJSON) section at the top level.
+    sections = doc.get("formats") or {"ndjson": {"input": doc["input"], "engines": doc["engines"]}}
+    print(f"\nSF {doc['sf']}: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB")
+    print("rows/s = input rows / wall; CPU = user+sys of the process tree; RSS = peak sum over the tree")
+    for fmt, sec in sections.items():
+        rows_in, bytes_in = sec["input"]["rows"], sec["input"]["bytes"]
+        print(f"\n{fmt.upper()} input: {rows_in:,} rows, {bytes_in / 2**20:.0f} MiB\n")
+        print(fmt_table(sec["engines"], list(sec["engines"]), rows_in))
 
 
 if __name__ == "__main__":
