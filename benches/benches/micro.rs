@@ -200,6 +200,6 @@ fn dedupe_hash_295k_rows(bencher: Bencher) {
         for b in &batches {
             d.push(b).unwrap();
         }
-        d.finish().true_count()
+        d.finish().unwrap().true_count()
     });
 }

@@ -65,6 +65,10 @@ enum Command {
         /// the quarantine, Silver and Gold up to date.
         #[arg(long, value_name = "I/N")]
         shard: Option<medallion_core::pipeline::Shard>,
+        /// Memory budget in MiB (default: the environment's `memory_limit_mib`, else half
+        /// of this machine's memory); the dedupe and the SQL stages spill to disk above it.
+        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(64..))]
+        memory_limit: Option<u64>,
     },
     /// Stream a Kafka source into Bronze (exactly once) until SIGTERM/SIGINT; Silver and Gold
     /// follow. Serves Prometheus /metrics and /health.

@@ -58,16 +58,30 @@ fn compressed_files_give_the_tables_of_the_plain_ones() {
     let orders = p.join("testdata/shop/orders");
     compress_in_place(&orders.join("orders-2026-11-01.ndjson"), Kind::Gzip, ".gz");
     compress_in_place(&orders.join("orders-2026-11-02.ndjson"), Kind::Zstd, ".zst");
-    edit(p, "jobs/shop/orders.yaml", "testdata/shop/orders/*.ndjson", "testdata/shop/orders/*");
+    edit(
+        p,
+        "jobs/shop/orders.yaml",
+        "testdata/shop/orders/*.ndjson",
+        "testdata/shop/orders/*",
+    );
     for f in std::fs::read_dir(p.join("testdata/iot/readings")).unwrap() {
         compress_in_place(&f.unwrap().path(), Kind::Bzip2, ".bz2");
     }
     let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
     assert_eq!(code, 0, "{out}\n{err}");
     for (query, file) in [
-        ("SELECT * FROM gold.daily_revenue ORDER BY day", "shop/daily_revenue.csv"),
-        ("SELECT * FROM gold.revenue_by_country ORDER BY country", "shop/revenue_by_country.csv"),
-        ("SELECT * FROM gold.hourly_device_stats ORDER BY device_id, hour", "iot/hourly_device_stats.csv"),
+        (
+            "SELECT * FROM gold.daily_revenue ORDER BY day",
+            "shop/daily_revenue.csv",
+        ),
+        (
+            "SELECT * FROM gold.revenue_by_country ORDER BY country",
+            "shop/revenue_by_country.csv",
+        ),
+        (
+            "SELECT * FROM gold.hourly_device_stats ORDER BY device_id, hour",
+            "iot/hourly_device_stats.csv",
+        ),
     ] {
         assert_eq!(sql(p, "dev", query), golden(file), "{query}");
     }
@@ -94,36 +108,162 @@ fn a_corrupt_gzip_member_quarantines_the_rest_of_the_file_with_its_line() {
     second[mid..mid + 8].copy_from_slice(b"\xff\xff\xff\xffgarb");
     let mut bytes = compress(Kind::Gzip, first.as_bytes());
     bytes.extend_from_slice(&second);
-    std::fs::write(p.join("testdata/shop/orders/orders-2026-11-01.ndjson.gz"), bytes).unwrap();
+    std::fs::write(
+        p.join("testdata/shop/orders/orders-2026-11-01.ndjson.gz"),
+        bytes,
+    )
+    .unwrap();
     std::fs::remove_file(&file).unwrap();
-    edit(p, "jobs/shop/orders.yaml", "testdata/shop/orders/*.ndjson", "testdata/shop/orders/*");
+    edit(
+        p,
+        "jobs/shop/orders.yaml",
+        "testdata/shop/orders/*.ndjson",
+        "testdata/shop/orders/*",
+    );
     let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let bronze = sql(
         p,
         "dev",
-        "SELECT count(*), max(_source_line) FROM bronze.orders WHERE _source_file LIKE '%11-01.ndjson.gz'",
+        "SELECT max(_source_line) FROM bronze.orders WHERE _source_file LIKE '%11-01.ndjson.gz'",
     );
-    let bronze: Vec<&str> = bronze.lines().nth(1).unwrap().split(',').collect();
-    let ingested: u64 = bronze[0].parse().unwrap();
-    assert!((6..=10).contains(&ingested), "the first member's 6 lines at least: {bronze:?}");
+    assert!(
+        bronze.ends_with("\n6\n") || bronze.ends_with("\n5\n"),
+        "the first member's lines only: {bronze}"
+    );
     let q = sql(
         p,
         "dev",
         "SELECT _stage, _source_line, _reason FROM silver.orders_quarantine \
          WHERE _source_file LIKE '%11-01.ndjson.gz' AND _reason LIKE '%corrupt gzip%'",
     );
-    let row = q.lines().nth(1).unwrap_or_else(|| panic!("no corrupt-data record: {q}"));
-    let line: i64 = row.split(',').nth(1).unwrap().parse().unwrap();
-    assert_eq!(line, ingested as i64 + 1, "{row}");
-    assert!(row.starts_with("bronze,"), "{row}");
-    assert!(row.contains(&format!("cannot be read from line {line} on")), "{row}");
+    let row = q
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no corrupt-data record: {q}"));
+    assert!(
+        row.starts_with("bronze,7,"),
+        "from the second member's first line: {row}"
+    );
+    assert!(row.contains("cannot be read from this line on"), "{row}");
     // The file is ingested: a second run reads nothing again.
     let (code, out, err) = medallion(p, &["run", "jobs/shop/orders.yaml", "--env", "dev"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(
-        sql(p, "dev", "SELECT count(*) FROM silver.orders_quarantine WHERE _reason LIKE '%corrupt gzip%'"),
+        sql(
+            p,
+            "dev",
+            "SELECT count(*) FROM silver.orders_quarantine WHERE _reason LIKE '%corrupt gzip%'"
+        ),
         "count(*)\n1\n"
+    );
+}
+
+/// A gzip member whose data is intact but whose checksum is not: the member is not used
+/// (its bytes are handed out before the checksum is checked).
+#[test]
+fn a_member_failing_its_checksum_is_not_ingested() {
+    let dir = project();
+    let p = dir.path();
+    let file = p.join("testdata/shop/orders/orders-2026-11-02.ndjson");
+    let text = std::fs::read(&file).unwrap();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(&text).unwrap();
+    let mut gz = e.finish().unwrap();
+    // Stored (level 0): change one amount digit in place; only the CRC can tell.
+    let at = gz.windows(6).position(|w| w == b"amount").unwrap() + 8;
+    gz[at] = if gz[at] == b'9' { b'1' } else { b'9' };
+    std::fs::write(
+        p.join("testdata/shop/orders/orders-2026-11-02.ndjson.gz"),
+        gz,
+    )
+    .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    edit(
+        p,
+        "jobs/shop/orders.yaml",
+        "testdata/shop/orders/*.ndjson",
+        "testdata/shop/orders/*",
+    );
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let rows = sql(
+        p,
+        "dev",
+        "SELECT count(*) FROM bronze.orders WHERE _source_file LIKE '%11-02.ndjson.gz'",
+    );
+    assert_eq!(rows, "count(*)\n0\n");
+    let q = sql(
+        p,
+        "dev",
+        "SELECT _source_line FROM silver.orders_quarantine WHERE _source_file LIKE '%11-02.ndjson.gz' AND _reason LIKE '%corrupt gzip%'",
+    );
+    assert_eq!(q, "_source_line\n1\n");
+}
+
+/// zstd files written with a long window (`zstd --long=28`) are read, not called corrupt.
+#[test]
+fn zstd_with_a_long_window_is_read() {
+    let dir = project();
+    let p = dir.path();
+    let file = p.join("testdata/shop/orders/orders-2026-11-01.ndjson");
+    let text = std::fs::read(&file).unwrap();
+    let mut e = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+    e.set_parameter(zstd::zstd_safe::CParameter::WindowLog(28))
+        .unwrap();
+    e.write_all(&text).unwrap();
+    std::fs::write(
+        p.join("testdata/shop/orders/orders-2026-11-01.ndjson.zst"),
+        e.finish().unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    edit(
+        p,
+        "jobs/shop/orders.yaml",
+        "testdata/shop/orders/*.ndjson",
+        "testdata/shop/orders/*",
+    );
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        sql(p, "dev", "SELECT * FROM gold.daily_revenue ORDER BY day"),
+        golden("shop/daily_revenue.csv")
+    );
+}
+
+/// A compressed CSV whose header cannot be read is one quarantined record; the other files
+/// and jobs go on.
+#[test]
+fn a_csv_with_a_corrupt_header_is_quarantined_whole() {
+    let dir = project();
+    let p = dir.path();
+    std::fs::write(
+        p.join("testdata/shop/customers/broken.csv.gz"),
+        b"this is not gzip\n",
+    )
+    .unwrap();
+    edit(
+        p,
+        "jobs/shop/customers.yaml",
+        "testdata/shop/customers/*.csv,",
+        "testdata/shop/customers/*,",
+    );
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let q = sql(
+        p,
+        "dev",
+        "SELECT _source_line FROM silver.customers_quarantine WHERE _source_file LIKE '%broken.csv.gz'",
+    );
+    assert_eq!(q, "_source_line\n1\n");
+    assert_eq!(
+        sql(
+            p,
+            "dev",
+            "SELECT * FROM gold.revenue_by_country ORDER BY country"
+        ),
+        golden("shop/revenue_by_country.csv")
     );
 }
 
@@ -143,7 +283,12 @@ async fn put(http: &reqwest::Client, bucket: &str, key: &str, body: Vec<u8>) {
 fn orders_from(source: &str) -> tempfile::TempDir {
     let dir = project();
     let p = dir.path();
-    edit(p, "jobs/shop/orders.yaml", "testdata/shop/orders/*.ndjson", source);
+    edit(
+        p,
+        "jobs/shop/orders.yaml",
+        "testdata/shop/orders/*.ndjson",
+        source,
+    );
     // Gold's revenue_by_country joins silver.customers: keep the customers job, drop the rest.
     std::fs::remove_dir_all(p.join("jobs/iot")).unwrap();
     std::fs::remove_dir_all(p.join("jobs/streaming")).unwrap();
@@ -163,37 +308,101 @@ async fn s3_landing_objects_are_ingested_once_and_again_when_re_uploaded() {
     let day2 = std::fs::read(orders.join("orders-2026-11-02.ndjson")).unwrap();
     let landing = format!("{bucket}-landing");
     aws::create_bucket(&landing).await;
-    put(&http, &landing, "shop/orders/2026/11/01/part-0.ndjson", day1.clone()).await;
-    put(&http, &landing, "shop/orders/2026/11/02/part-0.ndjson.gz", compress(Kind::Gzip, &day2)).await;
-    put(&http, &landing, "shop/orders/2026/11/02/_SUCCESS", Vec::new()).await;
-    put(&http, &landing, "shop/other/2026/11/01/part-0.ndjson", b"{\"not\": \"orders\"}\n".to_vec()).await;
+    put(
+        &http,
+        &landing,
+        "shop/orders/2026/11/01/part-0.ndjson",
+        day1.clone(),
+    )
+    .await;
+    put(
+        &http,
+        &landing,
+        "shop/orders/2026/11/02/part-0.ndjson.gz",
+        compress(Kind::Gzip, &day2),
+    )
+    .await;
+    put(
+        &http,
+        &landing,
+        "shop/orders/2026/11/02/_SUCCESS",
+        Vec::new(),
+    )
+    .await;
+    // A job still writing: its `_temporary/` folder is not a landing file.
+    put(
+        &http,
+        &landing,
+        "shop/orders/_temporary/0/part-9.ndjson",
+        day2.clone(),
+    )
+    .await;
+    put(
+        &http,
+        &landing,
+        "shop/other/2026/11/01/part-0.ndjson",
+        b"{\"not\": \"orders\"}\n".to_vec(),
+    )
+    .await;
     let src = format!("s3://{landing}/shop/orders/**/*");
     let p_dir = orders_from(&src);
     let p = p_dir.path();
-    std::fs::copy(dir.path().join("environments.yaml"), p.join("environments.yaml")).unwrap();
+    std::fs::copy(
+        dir.path().join("environments.yaml"),
+        p.join("environments.yaml"),
+    )
+    .unwrap();
 
     let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(sql(p, "prod", "SELECT * FROM gold.daily_revenue ORDER BY day"), golden("shop/daily_revenue.csv"));
-    let names = sql(p, "prod", "SELECT DISTINCT _source_file FROM bronze.orders ORDER BY 1");
+    assert_eq!(
+        sql(p, "prod", "SELECT * FROM gold.daily_revenue ORDER BY day"),
+        golden("shop/daily_revenue.csv")
+    );
+    let names = sql(
+        p,
+        "prod",
+        "SELECT DISTINCT _source_file FROM bronze.orders ORDER BY 1",
+    );
     assert_eq!(names.lines().count(), 3, "two objects: {names}");
-    assert!(names.contains(&format!("s3://{landing}/shop/orders/2026/11/01/part-0.ndjson#")), "{names}");
+    assert!(
+        names.contains(&format!(
+            "s3://{landing}/shop/orders/2026/11/01/part-0.ndjson#"
+        )),
+        "{names}"
+    );
     let before = rows(p, "prod", "SELECT count(*) FROM bronze.orders");
-    let day1_rows = rows(p, "prod", "SELECT count(*) FROM bronze.orders WHERE _source_file LIKE '%/01/part-0.ndjson#%'");
+    let day1_rows = rows(
+        p,
+        "prod",
+        "SELECT count(*) FROM bronze.orders WHERE _source_file LIKE '%/01/part-0.ndjson#%'",
+    );
     assert_eq!(before, 14, "16 lines, 2 of them unparseable");
 
     // Nothing new: nothing read.
     let (code, out, err) = medallion(p, &["run", "jobs/shop/", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(rows(p, "prod", "SELECT count(*) FROM bronze.orders"), before);
+    assert_eq!(
+        rows(p, "prod", "SELECT count(*) FROM bronze.orders"),
+        before
+    );
 
     // Re-uploaded with other content (one line more): ingested again, as a new version.
     let mut changed = day1.clone();
     changed.extend_from_slice(&day2[..day2.iter().position(|b| *b == b'\n').unwrap() + 1]);
-    put(&http, &landing, "shop/orders/2026/11/01/part-0.ndjson", changed).await;
+    put(
+        &http,
+        &landing,
+        "shop/orders/2026/11/01/part-0.ndjson",
+        changed,
+    )
+    .await;
     let (code, out, err) = medallion(p, &["run", "jobs/shop/", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(rows(p, "prod", "SELECT count(*) FROM bronze.orders"), before + day1_rows + 1);
+    assert_eq!(
+        rows(p, "prod", "SELECT count(*) FROM bronze.orders"),
+        before + day1_rows + 1
+    );
     let versions = rows(
         p,
         "prod",
@@ -214,13 +423,35 @@ async fn an_s3_source_in_another_environments_lake_is_refused() {
     )
     .unwrap();
     // A file of staging's Bronze: found by a glob whose fixed part is outside staging's lake.
-    put(&reqwest::Client::new(), &bucket, "staging/bronze/orders/part-0.ndjson", b"{}\n".to_vec()).await;
-    for source in [format!("s3://{bucket}/staging/bronze/orders/*.parquet"), format!("s3://{bucket}/*/bronze/**")] {
-        edit(p, "jobs/shop/orders.yaml", "testdata/shop/orders/*.ndjson", &source);
+    put(
+        &reqwest::Client::new(),
+        &bucket,
+        "staging/bronze/orders/part-0.ndjson",
+        b"{}\n".to_vec(),
+    )
+    .await;
+    for source in [
+        format!("s3://{bucket}/staging/bronze/orders/*.parquet"),
+        format!("s3://{bucket}/*/bronze/**"),
+    ] {
+        edit(
+            p,
+            "jobs/shop/orders.yaml",
+            "testdata/shop/orders/*.ndjson",
+            &source,
+        );
         let (code, out, err) = medallion(p, &["run", "jobs/shop/", "--env", "prod"]);
         assert_ne!(code, 0, "{out}");
-        assert!(err.contains("reaches into the lake of environment `staging`"), "{source}: {err}");
-        edit(p, "jobs/shop/orders.yaml", &source, "testdata/shop/orders/*.ndjson");
+        assert!(
+            err.contains("reaches into the lake of environment `staging`"),
+            "{source}: {err}"
+        );
+        edit(
+            p,
+            "jobs/shop/orders.yaml",
+            &source,
+            "testdata/shop/orders/*.ndjson",
+        );
     }
 }
 
@@ -232,28 +463,67 @@ async fn many_small_objects_are_listed_and_ingested() {
     let landing = format!("{bucket}-many");
     aws::create_bucket(&landing).await;
     let http = reqwest::Client::new();
-    let line = std::fs::read_to_string(root().join("testdata/shop/orders/orders-2026-11-01.ndjson")).unwrap();
+    let line =
+        std::fs::read_to_string(root().join("testdata/shop/orders/orders-2026-11-01.ndjson"))
+            .unwrap();
     let line = line.lines().next().unwrap().to_string();
     let started = Instant::now();
     let puts = (0..N).map(|i| {
         let (http, landing) = (http.clone(), landing.clone());
-        let body = format!("{}\n", line.replacen("\"order_id\":\"", &format!("\"order_id\":\"m{i}-"), 1));
-        async move { put(&http, &landing, &format!("orders/{:02}/{i:05}.ndjson", i % 16), body.into_bytes()).await }
+        let body = format!(
+            "{}\n",
+            line.replacen("\"order_id\":\"", &format!("\"order_id\":\"m{i}-"), 1)
+        );
+        async move {
+            put(
+                &http,
+                &landing,
+                &format!("orders/{:02}/{i:05}.ndjson", i % 16),
+                body.into_bytes(),
+            )
+            .await
+        }
     });
     use futures::StreamExt as _;
-    futures::stream::iter(puts).buffer_unordered(32).collect::<Vec<()>>().await;
-    eprintln!("uploaded {N} objects in {:.1} s", started.elapsed().as_secs_f64());
+    futures::stream::iter(puts)
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+    eprintln!(
+        "uploaded {N} objects in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let p_dir = orders_from(&format!("s3://{landing}/orders/"));
     let p = p_dir.path();
-    std::fs::copy(dir.path().join("environments.yaml"), p.join("environments.yaml")).unwrap();
+    std::fs::copy(
+        dir.path().join("environments.yaml"),
+        p.join("environments.yaml"),
+    )
+    .unwrap();
     let started = Instant::now();
     let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    eprintln!("listed and ingested {N} objects in {:.1} s", started.elapsed().as_secs_f64());
-    assert_eq!(rows(p, "prod", "SELECT count(DISTINCT _source_file) FROM bronze.orders"), N as u64);
+    eprintln!(
+        "listed and ingested {N} objects in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        rows(
+            p,
+            "prod",
+            "SELECT count(DISTINCT _source_file) FROM bronze.orders"
+        ),
+        N as u64
+    );
     let started = Instant::now();
     let (code, out, err) = medallion(p, &["run", "jobs/shop/orders.yaml", "--env", "prod"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    eprintln!("listed {N} objects and found nothing new in {:.1} s", started.elapsed().as_secs_f64());
-    assert_eq!(rows(p, "prod", "SELECT count(*) FROM bronze.orders"), N as u64);
+    eprintln!(
+        "listed {N} objects and found nothing new in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        rows(p, "prod", "SELECT count(*) FROM bronze.orders"),
+        N as u64
+    );
 }

@@ -23,6 +23,7 @@ pub mod kafka_spec;
 pub mod lineage;
 pub mod maintain;
 pub mod markdown;
+pub mod memory;
 pub mod pii;
 pub mod pipeline;
 pub mod plan;

@@ -33,7 +33,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
             break_glass,
             shard,
-        } => run::run(&cli, path, env, *report, break_glass.as_deref(), *shard).await,
+            memory_limit,
+        } => {
+            let opts = run::RunOptions {
+                break_glass: break_glass.as_deref(),
+                shard: *shard,
+                memory_limit_mib: *memory_limit,
+            };
+            run::run(&cli, path, env, *report, opts).await
+        }
         Command::Stream {
             path,
             env,

@@ -15,18 +15,32 @@ use medallion_core::{plan, Error};
 use crate::progress::Bars;
 use crate::{out, project, Cli, Format};
 
+/// The options of `medallion run` beside the path, environment and report format.
+pub struct RunOptions<'a> {
+    pub break_glass: Option<&'a str>,
+    pub shard: Option<Shard>,
+    pub memory_limit_mib: Option<u64>,
+}
+
 pub async fn run(
     cli: &Cli,
     path: &Path,
     env_name: &str,
     format: Format,
-    break_glass: Option<&str>,
-    shard: Option<Shard>,
+    opts: RunOptions<'_>,
 ) -> anyhow::Result<ExitCode> {
+    let RunOptions {
+        break_glass,
+        shard,
+        memory_limit_mib,
+    } = opts;
     let files = project::job_files(&[path.to_path_buf()])?;
     let (mut engine, envs_file) = project::engine(cli, env_name, Some(path)).await?;
     if let Some(s) = shard {
         engine = engine.with_shard(s);
+    }
+    if let Some(mib) = memory_limit_mib {
+        engine = engine.with_memory_limit_mib(mib);
     }
     // The structured events the deploy alarms count (`records_quarantined`, `job_failed`)
     // come from the run's event stream.
@@ -75,13 +89,24 @@ pub async fn run(
 }
 
 /// A Kafka source is consumed by `medallion stream` (consumer groups scale it): shards are
-/// for files.
+/// for files. A dedupe by arrival order would keep versions by which shard committed first
+/// (each stamps its own `_ingest_time`): it needs `latest_by`.
 fn refuse_streams_in_shards(plans: &[plan::JobPlan], shard: Shard) -> anyhow::Result<()> {
     for p in plans {
         if matches!(p.job.spec.bronze.source, SourceSpec::Kafka(_)) {
             return Err(Error::Config(format!(
                 "{}: --shard {shard} ingests files, but this job's source is Kafka (run it with `medallion stream`, \
                  which scales with the topic's partitions); run the file jobs alone with --shard",
+                p.job.file
+            ))
+            .into());
+        }
+        let dedupe = p.job.spec.silver.as_ref().and_then(|s| s.dedupe.as_ref());
+        if dedupe.is_some_and(|d| d.latest_by.is_none()) {
+            return Err(Error::Config(format!(
+                "{}: --shard {shard}: `silver.dedupe` keeps the last row received, and rows of different shards \
+                 are received in the order the shards commit; set `silver.dedupe.latest_by` to a column that \
+                 orders versions, or run this job without --shard",
                 p.job.file
             ))
             .into());

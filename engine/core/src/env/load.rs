@@ -246,6 +246,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 retention_days: spec.retention_days,
                 retention: spec.retention.clone(),
                 streaming: spec.streaming,
+                memory_limit_mib: spec.memory_limit_mib,
                 kafka: spec.kafka.clone(),
                 pii: spec.pii.clone(),
                 audit: spec.audit.clone(),

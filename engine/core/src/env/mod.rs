@@ -54,6 +54,10 @@ pub struct EnvironmentSpec {
     /// Whether `medallion stream` may run here.
     #[serde(default)]
     pub streaming: bool,
+    /// Memory budget of a run in MiB (default: half of the machine's memory); see
+    /// `crate::memory`. `medallion run --memory-limit` overrides it.
+    #[serde(default)]
+    pub memory_limit_mib: Option<u64>,
     /// Kafka settings for streaming sources: `{ brokers: "host:port,..." }`.
     #[serde(default)]
     pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
@@ -143,6 +147,8 @@ pub struct Environment {
     pub retention_days: u32,
     pub retention: crate::maintain::RetentionEnvSpec,
     pub streaming: bool,
+    /// See [`EnvironmentSpec::memory_limit_mib`].
+    pub memory_limit_mib: Option<u64>,
     /// Kafka settings (brokers); `MEDALLION_KAFKA_BROKERS` overrides them.
     pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
     /// PII protection settings (the `hash` key's variable), see [`crate::pii::hash_key`].
@@ -240,7 +246,9 @@ impl Environment {
         for (other, lake) in &self.other_lakes {
             if let LakeRoot::S3 { bucket: b, prefix } = lake {
                 let inside = b == bucket
-                    && (prefix.is_empty() || key == prefix || key.starts_with(&format!("{prefix}/")));
+                    && (prefix.is_empty()
+                        || key == prefix
+                        || key.starts_with(&format!("{prefix}/")));
                 if inside {
                     return Err(Error::Isolation(format!(
                         "source `{shown}` reaches into the lake of environment `{other}` ({lake}); a run in `{}` \

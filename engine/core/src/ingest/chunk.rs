@@ -101,13 +101,13 @@ pub(super) fn read_chunks<R: BufRead>(
 }
 
 /// The bad record standing for the rest of a file whose compressed data is corrupt.
-fn corrupt_tail(line: i64, c: &super::source::Corrupt) -> BadRecord {
+pub(super) fn corrupt_tail(line: i64, c: &super::source::Corrupt) -> BadRecord {
     BadRecord {
         line,
         record: String::new(),
         reason: format!(
-            "{c}: the file cannot be read from line {line} on (the lines before it were ingested); \
-             re-send the rest of the file as a new file"
+            "{c}: the file cannot be read from this line on (the lines before it, in members or \
+             frames that passed their checksums, were ingested); re-send the rest as a new file"
         ),
         column: None,
     }

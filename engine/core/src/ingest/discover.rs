@@ -99,6 +99,13 @@ fn discover_local(env: &Environment, source: &FilesSource) -> Result<Vec<SourceF
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let p = entry?.path();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if p.is_dir() && (name.starts_with('.') || name.starts_with('_')) {
+            continue; // hidden folders and `_temporary/` of jobs still writing
+        }
         if p.is_dir() {
             walk(&p, out)?;
         } else {

@@ -118,7 +118,18 @@ impl<R: BufRead> Records<R> {
         let mut rest: Vec<Line> = Vec::new();
         let mut total = first.len;
         loop {
-            if !self.next_line()? {
+            let more = match self.next_line() {
+                Ok(more) => more,
+                Err(e) => {
+                    // Not framed: the lines stay unread (`unread_from` starts at `first`).
+                    for l in rest.into_iter().rev() {
+                        self.back.push_front(l);
+                    }
+                    self.back.push_front(first);
+                    return Err(e);
+                }
+            };
+            if !more {
                 return Ok(self.resync(first, rest, "is not closed by the end of the file"));
             }
             let line = std::mem::take(&mut self.line);

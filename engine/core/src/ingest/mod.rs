@@ -131,7 +131,10 @@ pub fn spawn_decoder(
     source: FilesSource,
     raw_schema: SchemaRef,
 ) -> (mpsc::Receiver<Result<Decoded>>, DecodeHandle) {
-    let opener = std::sync::Mutex::new(source::Opener::new(&files, source.format != FileFormat::Parquet));
+    let opener = std::sync::Mutex::new(source::Opener::new(
+        &files,
+        source.format != FileFormat::Parquet,
+    ));
     spawn_with(files, move |i, f, emit| {
         decode_file(i, f, &source, &raw_schema, &opener, emit)
     })
@@ -204,7 +207,9 @@ fn decode_file(
     emit: Emit,
 ) -> Result<()> {
     let open = || {
-        let mut opener = opener.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut opener = opener
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         opener.open(idx, source.compression)
     };
     let framing = |csv_delimiter| frame::Framing {
@@ -221,6 +226,14 @@ fn decode_file(
         FileFormat::Csv => {
             let opts = source.csv.clone().unwrap_or_default();
             let mut reader = open()?;
+            if let Err(e) = std::io::BufRead::fill_buf(&mut reader) {
+                // Not even the header is intact: the whole file is one quarantined record.
+                let Some(c) = source::corrupt(&e) else {
+                    return Err(Error::io(f.origin.shown(), e));
+                };
+                let records = vec![chunk::corrupt_tail(1, c)];
+                return emit(Decoded::Bad { file: idx, records });
+            }
             let (layout, first_line) =
                 csv::csv_layout(&mut reader, &opts, raw, source.unknown_fields, f)?;
             let delimiter = opts.delimiter as u8;

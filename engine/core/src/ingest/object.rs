@@ -23,11 +23,15 @@ struct S3Source {
 }
 
 fn parse(path: &str) -> Result<S3Source> {
-    let bad = |m: &str| Error::Source {
+    let bad = |m: &str| {
+        Error::Source {
         path: path.to_string(),
         message: format!("{m}; an S3 source is `s3://bucket/key`, `s3://bucket/prefix/` or a glob such as `s3://bucket/landing/**/*.ndjson`"),
+    }
     };
-    let rest = path.strip_prefix("s3://").ok_or_else(|| bad("not an s3:// URL"))?;
+    let rest = path
+        .strip_prefix("s3://")
+        .ok_or_else(|| bad("not an s3:// URL"))?;
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() || bucket.contains(['*', '?', '[']) {
         return Err(bad("the bucket must be named without wildcards"));
@@ -37,18 +41,24 @@ fn parse(path: &str) -> Result<S3Source> {
         None => (key.to_string(), None),
         Some(i) => {
             let fixed = key[..i].rfind('/').map_or("", |j| &key[..=j]);
-            let pattern = glob::Pattern::new(key).map_err(|e| bad(&format!("not a valid glob: {e}")))?;
+            let pattern =
+                glob::Pattern::new(key).map_err(|e| bad(&format!("not a valid glob: {e}")))?;
             (fixed.to_string(), Some(pattern))
         }
     };
-    Ok(S3Source { bucket: bucket.to_string(), prefix, pattern })
+    Ok(S3Source {
+        bucket: bucket.to_string(),
+        prefix,
+        pattern,
+    })
 }
 
 /// The objects of an `s3://` source, sorted by key.
 pub async fn discover_objects(env: &Environment, path: &str) -> Result<Vec<SourceFile>> {
     let src = parse(path)?;
     env.check_object_readable(path, &src.bucket, &src.prefix)?;
-    let root = url::Url::parse(&format!("s3://{}/", src.bucket)).map_err(|e| Error::Config(e.to_string()))?;
+    let root = url::Url::parse(&format!("s3://{}/", src.bucket))
+        .map_err(|e| Error::Config(e.to_string()))?;
     let location = crate::table::Location::s3(root, crate::env::s3_options(None));
     let (store, _) = location.object_store()?;
     let listed = list(&*store, &src, path).await?;
@@ -63,7 +73,12 @@ pub async fn discover_objects(env: &Environment, path: &str) -> Result<Vec<Sourc
             None => url.clone(),
         };
         out.push(SourceFile {
-            origin: Origin::Object(ObjectRef { store: store.clone(), path: meta.location, url, e_tag }),
+            origin: Origin::Object(ObjectRef {
+                store: store.clone(),
+                path: meta.location,
+                url,
+                e_tag,
+            }),
             name,
             size: meta.size,
         });
@@ -72,12 +87,22 @@ pub async fn discover_objects(env: &Environment, path: &str) -> Result<Vec<Sourc
 }
 
 /// Lists the matching objects (streamed page by page; only matches are kept).
-async fn list(store: &dyn object_store::ObjectStore, src: &S3Source, shown: &str) -> Result<Vec<object_store::ObjectMeta>> {
-    let prefix = (!src.prefix.is_empty()).then(|| Path::from(src.prefix.trim_end_matches('/')));
+async fn list(
+    store: &dyn object_store::ObjectStore,
+    src: &S3Source,
+    shown: &str,
+) -> Result<Vec<object_store::ObjectMeta>> {
+    let prefix = match src.prefix.trim_end_matches('/') {
+        "" => None,
+        p => Some(object_path(p, shown)?),
+    };
     let exact = src.pattern.is_none() && !src.prefix.is_empty() && !src.prefix.ends_with('/');
-    let options = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..Default::default()
+    };
     if exact {
-        match store.head(&Path::from(src.prefix.as_str())).await {
+        match store.head(&object_path(&src.prefix, shown)?).await {
             Ok(meta) => return Ok(vec![meta]),
             Err(object_store::Error::NotFound { .. }) => {} // a prefix, maybe
             Err(e) => {
@@ -99,8 +124,7 @@ async fn list(store: &dyn object_store::ObjectStore, src: &S3Source, shown: &str
             Some(p) => p.matches_with(key, options),
             None => true,
         };
-        let name = key.rsplit('/').next().unwrap_or(key);
-        if keep && !name.starts_with('.') && !name.starts_with('_') {
+        if keep && !hidden(key.strip_prefix(&src.prefix).unwrap_or(key)) {
             out.push(meta);
         }
     }
@@ -114,6 +138,21 @@ async fn list(store: &dyn object_store::ObjectStore, src: &S3Source, shown: &str
     Ok(out)
 }
 
+/// A key as the object store names it (as written: no percent-encoding).
+fn object_path(key: &str, shown: &str) -> Result<Path> {
+    Path::parse(key).map_err(|e| Error::Source {
+        path: shown.to_string(),
+        message: format!("`{key}` is not a key this reader can list ({e}); name the prefix without empty or `.`/`..` segments"),
+    })
+}
+
+/// Whether a key (below the source's prefix) is hidden or a marker: any of its segments
+/// starts with `.` or `_` (`_SUCCESS`, and `_temporary/` folders of jobs still writing).
+fn hidden(rel: &str) -> bool {
+    rel.split('/')
+        .any(|seg| seg.starts_with('.') || seg.starts_with('_'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,8 +160,14 @@ mod tests {
     #[test]
     fn globs_list_under_their_fixed_prefix() {
         let s = parse("s3://landing/orders/2026-*/part-*.ndjson").unwrap();
-        assert_eq!((s.bucket.as_str(), s.prefix.as_str()), ("landing", "orders/"));
-        let opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+        assert_eq!(
+            (s.bucket.as_str(), s.prefix.as_str()),
+            ("landing", "orders/")
+        );
+        let opts = glob::MatchOptions {
+            require_literal_separator: true,
+            ..Default::default()
+        };
         let p = s.pattern.unwrap();
         assert!(p.matches_with("orders/2026-11/part-1.ndjson", opts));
         assert!(!p.matches_with("orders/2026-11/deeper/part-1.ndjson", opts));
@@ -135,6 +180,10 @@ mod tests {
         let s = parse("s3://landing/orders/").unwrap();
         assert!(s.pattern.is_none() && s.prefix == "orders/");
         assert!(parse("s3:///x").is_err());
+        assert!(
+            hidden("_temporary/0/part-1.ndjson") && hidden("a/.part.crc") && hidden("_SUCCESS")
+        );
+        assert!(!hidden("2026/11/part-1.ndjson"));
         assert!(parse("s3://land*/x").is_err());
     }
 }

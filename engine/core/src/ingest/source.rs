@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
-use futures::StreamExt as _;
 use object_store::{GetOptions, ObjectStore};
 use tokio::sync::mpsc;
 
@@ -58,7 +57,8 @@ impl std::error::Error for Corrupt {}
 
 /// The corruption an I/O error reports, if it is one.
 pub fn corrupt(e: &io::Error) -> Option<&Corrupt> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<Corrupt>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Corrupt>())
 }
 
 /// An error of reading the underlying bytes (passed through the decompressor unchanged).
@@ -104,7 +104,10 @@ impl<D: Read> Read for Decompressed<D> {
                     Compression::Bzip2 => "bzip2",
                     _ => "compressed",
                 };
-                io::Error::new(io::ErrorKind::InvalidData, Corrupt(format!("corrupt {what} data: {e}")))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    Corrupt(format!("corrupt {what} data: {e}")),
+                )
             }
         })
     }
@@ -113,30 +116,184 @@ impl<D: Read> Read for Decompressed<D> {
 /// The raw bytes of a file: a local file, or an object's GET (started now).
 fn raw(origin: &Origin, size: u64) -> Result<Box<dyn Read + Send>> {
     Ok(match origin {
-        Origin::Local(p) => Box::new(File::open(p).map_err(|e| Error::io(p.display().to_string(), e))?),
+        Origin::Local(p) => {
+            Box::new(File::open(p).map_err(|e| Error::io(p.display().to_string(), e))?)
+        }
         Origin::Object(o) => Box::new(ObjectReader::start(o, size)?),
     })
 }
 
-/// `raw`, the bytes of `origin`, buffered and decompressed per `compression`.
+/// The largest zstd window accepted (2 GiB, zstd's maximum: `--long=31`).
+const ZSTD_WINDOW_LOG_MAX: u32 = 31;
+
+/// `raw`, the bytes of `origin`, buffered and decompressed as `kind`.
 fn decompressed(
     origin: &Origin,
     raw: Box<dyn Read + Send>,
-    compression: Compression,
-) -> Result<Box<dyn BufRead + Send>> {
-    let kind = compression.of(&origin.shown());
+    kind: Compression,
+) -> Result<Box<dyn Read + Send>> {
     let raw = BufReader::with_capacity(1 << 20, Raw(raw));
-    let decoded: Box<dyn Read + Send> = match kind {
-        Compression::Gzip => Box::new(Decompressed { inner: flate2::bufread::MultiGzDecoder::new(raw), kind }),
+    Ok(match kind {
+        Compression::Gzip => Box::new(Decompressed {
+            inner: flate2::bufread::MultiGzDecoder::new(raw),
+            kind,
+        }),
         Compression::Zstd => {
-            let d = zstd::stream::read::Decoder::with_buffer(raw)
+            let mut d = zstd::stream::read::Decoder::with_buffer(raw)
+                .map_err(|e| Error::io(origin.shown(), e))?;
+            d.window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(|e| Error::io(origin.shown(), e))?;
             Box::new(Decompressed { inner: d, kind })
         }
-        Compression::Bzip2 => Box::new(Decompressed { inner: bzip2::bufread::MultiBzDecoder::new(raw), kind }),
-        Compression::None | Compression::Auto => return Ok(Box::new(raw)),
-    };
-    Ok(Box::new(BufReader::with_capacity(1 << 20, decoded)))
+        Compression::Bzip2 => Box::new(Decompressed {
+            inner: bzip2::bufread::MultiBzDecoder::new(raw),
+            kind,
+        }),
+        Compression::None | Compression::Auto => Box::new(raw),
+    })
+}
+
+/// What of a compressed file can be trusted: the decompressed bytes of the members (gzip),
+/// frames (zstd) or streams (bzip2) that passed their checksums, up to the last line end in
+/// them; and the corruption after them, if any.
+struct Verified {
+    usable: u64,
+    corrupt: Option<Corrupt>,
+}
+
+/// Reads a compressed file once, member by member, to find what can be trusted: a gzip
+/// member, zstd frame or bzip2 stream hands out its bytes before its checksum is checked,
+/// so bytes are only used once the unit they belong to is known to be intact.
+fn verify(origin: &Origin, raw: Box<dyn Read + Send>, kind: Compression) -> Result<Verified> {
+    let mut input = BufReader::with_capacity(1 << 20, Raw(raw));
+    let mut sink = LineEnds::default();
+    loop {
+        let done = input
+            .fill_buf()
+            .map(<[u8]>::is_empty)
+            .map_err(|e| transport(origin, e))?;
+        if done {
+            return Ok(Verified {
+                usable: sink.usable(),
+                corrupt: None,
+            });
+        }
+        let unit = match kind {
+            Compression::Gzip => {
+                let mut d = flate2::bufread::GzDecoder::new(input);
+                let r = io::copy(&mut d, &mut sink);
+                input = d.into_inner();
+                r
+            }
+            Compression::Zstd => {
+                let mut d = zstd::stream::read::Decoder::with_buffer(input)
+                    .map_err(|e| Error::io(origin.shown(), e))?
+                    .single_frame();
+                d.window_log_max(ZSTD_WINDOW_LOG_MAX)
+                    .map_err(|e| Error::io(origin.shown(), e))?;
+                let r = io::copy(&mut d, &mut sink);
+                input = d.finish();
+                r
+            }
+            Compression::Bzip2 => {
+                let mut d = bzip2::bufread::BzDecoder::new(input);
+                let r = io::copy(&mut d, &mut sink);
+                input = d.into_inner();
+                r
+            }
+            Compression::None | Compression::Auto => {
+                unreachable!("only compressed files are verified")
+            }
+        };
+        match unit {
+            Ok(_) => sink.unit_intact(),
+            Err(e) if e.get_ref().is_some_and(|i| i.is::<Transport>()) => {
+                return Err(transport(origin, e))
+            }
+            Err(e) => {
+                let what = match kind {
+                    Compression::Gzip => "gzip",
+                    Compression::Zstd => "zstd",
+                    _ => "bzip2",
+                };
+                let corrupt = Corrupt(format!("corrupt {what} data: {e}"));
+                return Ok(Verified {
+                    usable: sink.usable(),
+                    corrupt: Some(corrupt),
+                });
+            }
+        }
+    }
+}
+
+fn transport(origin: &Origin, e: io::Error) -> Error {
+    Error::io(origin.shown(), e)
+}
+
+/// Counts decompressed bytes and where the last line end of the intact units is.
+#[derive(Default)]
+struct LineEnds {
+    /// Bytes of every unit so far, the current one included.
+    total: u64,
+    /// One past the last `\n` of the current unit, if it has one.
+    unit_last_end: Option<u64>,
+    /// Bytes of the intact units, and one past their last `\n`.
+    intact: u64,
+    intact_last_end: u64,
+}
+
+impl LineEnds {
+    fn unit_intact(&mut self) {
+        self.intact = self.total;
+        if let Some(e) = self.unit_last_end.take() {
+            self.intact_last_end = e;
+        }
+    }
+
+    /// All of the intact bytes when nothing follows them, else up to their last line end.
+    fn usable(&self) -> u64 {
+        if self.total == self.intact {
+            self.intact
+        } else {
+            self.intact_last_end
+        }
+    }
+}
+
+impl io::Write for LineEnds {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(p) = buf.iter().rposition(|b| *b == b'\n') {
+            self.unit_last_end = Some(self.total + p as u64 + 1);
+        }
+        self.total += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The verified part of a decompressed file; then the corruption after it as an error (the
+/// framing turns it into one quarantined record for the rest of the file).
+struct Trusted {
+    inner: io::Take<Box<dyn Read + Send>>,
+    corrupt: Option<Corrupt>,
+}
+
+impl Read for Trusted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf)? {
+            0 if self.inner.limit() == 0 => match self.corrupt.take() {
+                Some(c) => Err(io::Error::new(io::ErrorKind::InvalidData, c)),
+                None => Ok(0),
+            },
+            0 => Err(io::Error::other(format!(
+                "the file ended {} bytes before what its first reading decompressed",
+                self.inner.limit()
+            ))),
+            n => Ok(n),
+        }
+    }
 }
 
 /// Small objects fetched ahead of the one being decoded (their GETs overlap; a landing
@@ -164,32 +321,49 @@ impl Opener {
         }
     }
 
-    /// File `i`, buffered and decompressed (call in order, on a thread of the runtime).
+    /// File `i`, buffered and decompressed (call in order, on a thread of the runtime). A
+    /// compressed file is read twice: once to verify it ([`verify`]), then its trusted part.
     pub fn open(&mut self, i: usize, compression: Compression) -> Result<Box<dyn BufRead + Send>> {
         let (origin, size) = self.files[i].clone();
         let raw: Box<dyn Read + Send> = match self.started.remove(&i) {
             Some(reader) => Box::new(reader),
             None => raw(&origin, size)?,
         };
+        let kind = compression.of(&origin.shown());
+        let reader: Box<dyn Read + Send> = match kind {
+            Compression::None | Compression::Auto => decompressed(&origin, raw, kind)?,
+            _ => {
+                let Verified { usable, corrupt } = verify(&origin, raw, kind)?;
+                let again = decompressed(&origin, self::raw(&origin, size)?, kind)?;
+                Box::new(Trusted {
+                    inner: again.take(usable),
+                    corrupt,
+                })
+            }
+        };
         self.ahead = self.ahead.max(i + 1);
         while self.ahead < self.files.len() && self.ahead <= i + PREFETCH {
             if let (Origin::Object(o), size) = &self.files[self.ahead] {
                 if *size <= PREFETCH_MAX_BYTES {
-                    self.started.insert(self.ahead, ObjectReader::start(o, *size)?);
+                    self.started
+                        .insert(self.ahead, ObjectReader::start(o, *size)?);
                 }
             }
             self.ahead += 1;
         }
-        decompressed(&origin, raw, compression)
+        Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
     }
 }
 
-/// Object bytes in flight from the store to the reading thread (64 MiB at the usual 8 MiB
-/// chunks of an S3 response body, far less with small chunks).
-const IN_FLIGHT: usize = 8;
+/// The bytes of one ranged GET: a request per range keeps each request short (a slow
+/// decoder never stalls an open response body into the client's timeouts).
+const RANGE_BYTES: u64 = 16 << 20;
+/// Ranges fetched ahead of the reader (memory: this many ranges at most, per open object).
+const IN_FLIGHT: usize = 2;
 
-/// A blocking reader of an object's bytes, streamed by a task on the runtime. It checks that
-/// it received the listed size: a stream that ends early is an error, never a shorter file.
+/// A blocking reader of an object's bytes, fetched range by range by a task on the runtime
+/// (each with `If-Match` on the listed ETag). It checks that it received the listed size: a
+/// fetch that ends early is an error, never a shorter file.
 struct ObjectReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
@@ -199,31 +373,38 @@ struct ObjectReader {
 }
 
 impl ObjectReader {
-    /// Starts the GET (must be called on a thread of the Tokio runtime, e.g. a blocking one).
+    /// Starts fetching (must be called on a thread of the Tokio runtime, e.g. a blocking one).
     fn start(o: &ObjectRef, size: u64) -> Result<Self> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|e| Error::Internal(format!("reading {} outside the runtime: {e}", o.url)))?;
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
-        let (store, path) = (o.store.clone(), o.path.clone());
-        let options = GetOptions {
-            if_match: o.e_tag.clone(),
-            ..Default::default()
-        };
-        let url = o.url.clone();
+        let (store, path, e_tag, url) = (
+            o.store.clone(),
+            o.path.clone(),
+            o.e_tag.clone(),
+            o.url.clone(),
+        );
         handle.spawn(async move {
-            let mut stream = match store.get_opts(&path, options).await {
-                Ok(r) => r.into_stream(),
-                Err(e) => {
-                    let _ = tx.send(Err(get_error(&url, e))).await; // the reader is gone: nothing to tell
-                    return;
+            let mut at = 0;
+            while at < size {
+                let end = (at + RANGE_BYTES).min(size);
+                let options = GetOptions {
+                    if_match: e_tag.clone(),
+                    range: Some((at..end).into()),
+                    ..Default::default()
+                };
+                let bytes = match store.get_opts(&path, options).await {
+                    Ok(r) => r
+                        .bytes()
+                        .await
+                        .map_err(|e| io::Error::other(format!("reading {url}: {e}"))),
+                    Err(e) => Err(get_error(&url, e)),
+                };
+                let stop = bytes.is_err();
+                if tx.send(bytes).await.is_err() || stop {
+                    return; // the reader is gone (it stopped reading), or it has the error
                 }
-            };
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| io::Error::other(format!("reading {url}: {e}")));
-                let stop = chunk.is_err();
-                if tx.send(chunk).await.is_err() || stop {
-                    return;
-                }
+                at = end;
             }
         });
         Ok(Self {
@@ -280,9 +461,11 @@ pub fn local_copy(origin: &Origin, size: u64) -> Result<(PathBuf, Option<TempFil
     match origin {
         Origin::Local(p) => Ok((p.clone(), None)),
         Origin::Object(o) => {
-            let path = std::env::temp_dir().join(format!("medallion-source-{}", uuid::Uuid::new_v4()));
+            let path =
+                std::env::temp_dir().join(format!("medallion-source-{}", uuid::Uuid::new_v4()));
             let guard = TempFile(path.clone());
-            let mut out = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
+            let mut out =
+                File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
             let mut reader = ObjectReader::start(o, size)?;
             io::copy(&mut reader, &mut out).map_err(|e| Error::io(o.url.clone(), e))?;
             Ok((path, Some(guard)))

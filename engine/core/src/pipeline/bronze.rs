@@ -268,7 +268,7 @@ async fn repair_files(
         tracing::warn!(
             table = %bronze.table_url(),
             missing = names.len() - found.len(),
-            "Files of a Bronze commit whose quarantine commit was lost are no longer in the source; their unparseable records cannot be quarantined again."
+            "Files of Bronze commits past the quarantine's bookmark are no longer in the source: their unparseable records that are not in the quarantine yet (a crash between the two commits) cannot be quarantined."
         );
     }
     Ok(found)
@@ -326,25 +326,9 @@ async fn decode(
                 }
             }
             Ok(Decoded::Rows { .. }) => Ok(()), // a repaired file's rows are in Bronze already
-            // A shard leaves them to the next run without a shard (see `Shard`).
-            Ok(Decoded::Bad { records, .. }) if run.engine.shard.is_some() => {
-                quarantine.defer_bronze(records.len() as u64);
-                Ok(())
-            }
             Ok(Decoded::Bad { file, records }) => {
-                let rows = records
-                    .into_iter()
-                    .map(|r| QuarantineRow {
-                        stage: "bronze",
-                        rule: "parse".into(),
-                        column: r.column,
-                        reason: r.reason,
-                        record: r.record,
-                        source_file: Some(all[file].name.clone()),
-                        source_line: Some(r.line),
-                    })
-                    .collect();
-                quarantine.push(run, Stage::Bronze, "parse", rows).await
+                let repaired = file >= keep_rows;
+                quarantine_unparseable(run, quarantine, &all[file].name, records, repaired).await
             }
             Ok(Decoded::FileDone { file, bytes }) => {
                 run.emit(RunEvent::FileRead {
@@ -369,6 +353,37 @@ async fn decode(
         Some(e) => Err(e),
         None => joined,
     }
+}
+
+/// Quarantines a file's unparseable records; of a repaired file, only those the quarantine
+/// does not hold already (a shard run wrote them, or the crash was after their commit).
+async fn quarantine_unparseable(
+    run: &Run<'_>,
+    quarantine: &mut QuarantineWriter,
+    file: &str,
+    records: Vec<ingest::BadRecord>,
+    repaired: bool,
+) -> Result<()> {
+    let held = match repaired {
+        true => {
+            super::quarantine::held_unparseable(quarantine.table.clone().as_ref(), file).await?
+        }
+        false => Default::default(),
+    };
+    let rows = records
+        .into_iter()
+        .filter(|r| !held.contains(&r.line))
+        .map(|r| QuarantineRow {
+            stage: "bronze",
+            rule: "parse".into(),
+            column: r.column,
+            reason: r.reason,
+            record: r.record,
+            source_file: Some(file.to_string()),
+            source_line: Some(r.line),
+        })
+        .collect();
+    quarantine.push(run, Stage::Bronze, "parse", rows).await
 }
 
 fn writer_name(run: &Run<'_>) -> String {

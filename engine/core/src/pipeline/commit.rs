@@ -101,6 +101,7 @@ pub async fn bronze(
     scratch: &mut Scratch,
 ) -> Result<Committed> {
     let job = &run.plan.job;
+    super::fault_wait("before_bronze_commit");
     let had_rows = !bronze.staged.adds.is_empty();
     let created = bronze.table.is_none();
     let metadata = run.metadata(vec![
@@ -149,43 +150,155 @@ pub async fn bronze(
     })
 }
 
-/// How often a shard's Bronze commit is tried on a fresh snapshot after losing a race.
-const SHARD_ATTEMPTS: usize = 5;
+/// How often a shard's commit is tried on a fresh snapshot after losing a race.
+const SHARD_ATTEMPTS: usize = 50;
 
-/// A shard's Bronze commit: an append over the other shards' commits (Delta's retries);
-/// when it loses a race that those do not resolve (another shard created the table first),
-/// tried again on the table as it is now, unless the commit did land.
+/// A shard's Bronze commit: an append over the other shards' commits, refused (nothing
+/// committed) when a commit that landed since this run read the table ingested any of its
+/// files (the same shard run twice at once, or a run without a shard in between).
 async fn shard_append(
     bronze: &BronzeOut,
     metadata: std::collections::HashMap<String, serde_json::Value>,
 ) -> Result<Option<DeltaTable>> {
-    if bronze.staged.adds.is_empty() {
-        return Ok(bronze.table.clone()); // nothing of this shard: no commit, no empty table
+    let ours: std::collections::HashSet<&str> = bronze.files.iter().map(String::as_str).collect();
+    let overlap = |info: &deltalake::kernel::CommitInfo| -> Option<String> {
+        let files = info.info.get(FILES_KEY)?.as_array()?;
+        files
+            .iter()
+            .filter_map(|f| f.as_str())
+            .find(|f| ours.contains(f))
+            .map(str::to_string)
+    };
+    let target = Target {
+        name: &bronze.name,
+        location: &bronze.location,
+    };
+    racing_append(
+        target,
+        &bronze.staged,
+        bronze.table.clone(),
+        metadata,
+        &overlap,
+    )
+    .await
+}
+
+/// A table a shard appends to.
+struct Target<'a> {
+    name: &'a str,
+    location: &'a table::Location,
+}
+
+/// Appends `staged` (nothing when it is empty) on top of whatever landed since `existing`
+/// was read: after a lost race, the commits since are read; if one is this run's (it landed
+/// and failed after), that version is the result; if `overlap` names a file of one, the
+/// commit is refused; else it is tried again on the current version.
+async fn racing_append(
+    target: Target<'_>,
+    staged: &Staged,
+    mut existing: Option<DeltaTable>,
+    metadata: std::collections::HashMap<String, serde_json::Value>,
+    overlap: &(dyn Fn(&deltalake::kernel::CommitInfo) -> Option<String> + Sync),
+) -> Result<Option<DeltaTable>> {
+    if staged.adds.is_empty() {
+        return Ok(existing); // nothing of this shard: no commit, no empty table
     }
     let run_id = metadata.get("medallion.run_id").cloned();
-    let mut existing = bronze.table.clone();
     for attempt in 1..=SHARD_ATTEMPTS {
         let seen = existing.as_ref().map_or(-1, table::version);
-        let result = bronze
-            .staged
+        let result = staged
             .clone()
-            .commit_with(existing.clone(), metadata.clone(), vec![], None)
+            .commit_with(existing.clone(), metadata.clone(), vec![], Some(0))
             .await;
         let e = match result {
-            Err(e) if attempt < SHARD_ATTEMPTS && (existing.is_none() || table::error_is_commit_race(&e)) => e,
+            Err(e)
+                if attempt < SHARD_ATTEMPTS
+                    && (existing.is_none() || table::error_is_commit_race(&e)) =>
+            {
+                e
+            }
             other => return other,
         };
-        let Some(t) = table::open_if_exists(&bronze.name, &bronze.location).await? else {
+        let Some(t) = table::open_if_exists(target.name, target.location).await? else {
             return Err(e);
         };
-        let since = table::commit_infos(&t, seen, table::version(&t)).await?;
-        if since.iter().any(|(_, c)| c.info.get("medallion.run_id") == run_id.as_ref()) {
-            return Ok(Some(t)); // it did land, and failed after: do not append twice
+        for (v, info) in table::commit_infos(&t, seen, table::version(&t)).await? {
+            if info.info.get("medallion.run_id") == run_id.as_ref() {
+                // It did land, and failed after: that version, never a second append.
+                return table::open_version(target.name, target.location, v)
+                    .await
+                    .map(Some);
+            }
+            if let Some(file) = overlap(&info) {
+                return Err(Error::Source {
+                    path: file,
+                    message: format!(
+                        "another run ingested this file into {} (version {v}) while this shard run read it; \
+                         nothing of this run was committed. Run each shard once at a time, and a run without \
+                         --shard only when no shard runs",
+                        target.name
+                    ),
+                });
+            }
         }
-        tracing::info!(table = %bronze.name, attempt, error = %e, "Shard commit lost a race; trying again on the current version.");
+        tracing::debug!(table = %target.name, attempt, "Shard commit lost a race; trying again on the current version.");
         existing = Some(t);
     }
     unreachable!("the last attempt returns")
+}
+
+/// A shard's quarantine commit: its unparseable records, appended without the bookmarks (a
+/// shard does not know what the other shards hold); the next run without a shard re-reads
+/// the files of Bronze commits past the bookmark and skips the records held already.
+pub async fn shard_quarantine(
+    run: &Run<'_>,
+    mut q: QuarantineWriter,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let job = &run.plan.job;
+    q.flush().await?;
+    let staged = q.writer.finish().await?;
+    scratch.track(&staged);
+    let location = run.env().location(&job.quarantine_table())?;
+    let target = Target {
+        name: &q.name,
+        location: &location,
+    };
+    let before = q.table.as_ref().map(table::version);
+    let after = racing_append(
+        target,
+        &staged,
+        q.table.clone(),
+        run.metadata(vec![]),
+        &|_| None,
+    )
+    .await?;
+    scratch.committed(&q.name);
+    if let Some(t) = &after {
+        let created = before.is_none();
+        run.committed(
+            &q.name,
+            "quarantine",
+            before,
+            t,
+            if created { "create" } else { "append" },
+            counts(&staged),
+        )
+        .await?;
+        let description = format!(
+            "Records rejected by pipeline {}, with the reason",
+            job.spec.pipeline
+        );
+        register(
+            run,
+            &job.quarantine_table(),
+            "quarantine",
+            t,
+            Some(description),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A lost race names what happened and what to do.

@@ -71,6 +71,8 @@ pub struct Engine {
     pub parent_run: Option<String>,
     /// Ingest only this shard's new files into Bronze, and nothing else (see [`Shard`]).
     pub shard: Option<Shard>,
+    /// The memory budget of a run, in bytes (see [`crate::memory`]).
+    pub memory_limit: u64,
 }
 
 /// One run of one pipeline: what every stage needs to know.
@@ -102,6 +104,7 @@ impl Run<'_> {
 impl Engine {
     pub fn new(env: Environment, catalog: Arc<dyn Catalog>) -> Self {
         Self {
+            memory_limit: crate::memory::limit_bytes(None, env.memory_limit_mib),
             env,
             catalog,
             progress: Arc::new(NoProgress),
@@ -109,6 +112,12 @@ impl Engine {
             parent_run: None,
             shard: None,
         }
+    }
+
+    /// Sets the memory budget of a run (`--memory-limit`), in MiB.
+    pub fn with_memory_limit_mib(mut self, mib: u64) -> Self {
+        self.memory_limit = mib << 20;
+        self
     }
 
     /// Makes every run a Bronze-only run of shard `shard` (see [`Shard`]).
@@ -195,18 +204,12 @@ impl Engine {
         let ctx = self.session().await?;
         let (bronze, mut quarantine) = bronze::stage(run, &ctx, scratch).await?;
         if self.shard.is_some() {
-            // Its unparseable records are left to the next run without a shard (see `Shard`).
             let bad = quarantine.bronze_rows();
-            quarantine.abandon().await;
-            if bad > 0 {
-                tracing::info!(
-                    table = %bronze.name,
-                    records = bad,
-                    "Unparseable records left to the next run without --shard (it quarantines them)."
-                );
+            if let Err(e) = commit::bronze(run, &bronze, bad, scratch).await {
+                quarantine.abandon().await;
+                return Err(e);
             }
-            commit::bronze(run, &bronze, bad, scratch).await?;
-            return Ok(());
+            return commit::shard_quarantine(run, quarantine, scratch).await;
         }
         let silver = match silver::stage(run, &ctx, &bronze, &mut quarantine, scratch).await {
             Ok(s) => s,
@@ -247,6 +250,33 @@ pub(crate) fn fault_point(point: &str) {
     if cfg!(debug_assertions) && std::env::var("MEDALLION_FAULT").is_ok_and(|v| v == point) {
         eprintln!("medallion: MEDALLION_FAULT={point}: aborting (test hook)");
         std::process::abort();
+    }
+}
+
+/// Test hook of debug builds: `MEDALLION_FAULT=wait:<point>:<file>` creates `<file>.waiting`
+/// at that point, then waits (up to a minute) until `<file>` exists: a test interleaves
+/// another process there.
+pub(crate) fn fault_wait(point: &str) {
+    let Some(spec) = std::env::var("MEDALLION_FAULT")
+        .ok()
+        .filter(|_| cfg!(debug_assertions))
+    else {
+        return;
+    };
+    let Some(file) = spec
+        .strip_prefix("wait:")
+        .and_then(|r| r.strip_prefix(point))
+        .and_then(|r| r.strip_prefix(':'))
+    else {
+        return;
+    };
+    let flag = std::path::Path::new(file);
+    if let Err(e) = std::fs::write(format!("{file}.waiting"), point) {
+        eprintln!("medallion: MEDALLION_FAULT: cannot write {file}.waiting: {e}");
+    }
+    let until = Instant::now() + std::time::Duration::from_secs(60);
+    while !flag.exists() && Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

@@ -121,12 +121,6 @@ impl QuarantineWriter {
     }
 
     /// Adds rejected records of one rule and reports them.
-    /// Counts unparseable Bronze records that this run does not write (a shard run's: the
-    /// Bronze commit records the count, and the next run without a shard quarantines them).
-    pub fn defer_bronze(&mut self, rows: u64) {
-        self.bronze_rows += rows;
-    }
-
     pub async fn push(
         &mut self,
         run: &Run<'_>,
@@ -208,6 +202,34 @@ impl QuarantineWriter {
         }
         Ok(())
     }
+}
+
+/// The lines of `file` whose unparseable record the quarantine already holds (written by
+/// a shard run, or by a run whose Bronze bookmark was then lost).
+pub async fn held_unparseable(
+    table: Option<&DeltaTable>,
+    file: &str,
+) -> Result<std::collections::HashSet<i64>> {
+    use arrow::array::{Array, AsArray};
+    let mut out = std::collections::HashSet::new();
+    let Some(t) = table else {
+        return Ok(out);
+    };
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_table("q", table::provider(t, &ctx).await?)?;
+    let sql = format!(
+        "SELECT CAST(_source_line AS BIGINT) FROM q WHERE _stage = 'bronze' AND _source_file = '{}'",
+        file.replace('\'', "''")
+    );
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let lines = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+        out.extend(
+            (0..b.num_rows())
+                .filter(|&i| lines.is_valid(i))
+                .map(|i| lines.value(i)),
+        );
+    }
+    Ok(out)
 }
 
 /// The Silver-stage rejects the quarantine holds for one source file: (line, rule).

@@ -17,6 +17,24 @@ use crate::table;
 
 /// A fresh DataFusion session configured for medallion.
 pub fn new_session() -> SessionContext {
+    SessionContext::new_with_config(session_config())
+}
+
+/// A session whose operators (sorts, aggregates, joins) spill to the temp folder above
+/// `pool_bytes` of memory.
+pub fn new_session_with_pool(pool_bytes: u64) -> Result<SessionContext> {
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(
+            datafusion::execution::memory_pool::FairSpillPool::new(pool_bytes as usize),
+        ))
+        .build_arc()?;
+    Ok(SessionContext::new_with_config_rt(
+        session_config(),
+        runtime,
+    ))
+}
+
+fn session_config() -> SessionConfig {
     let mut config = SessionConfig::new().with_information_schema(true);
     config
         .options_mut()
@@ -24,7 +42,7 @@ pub fn new_session() -> SessionContext {
         .parquet
         .schema_force_view_types = false;
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
-    SessionContext::new_with_config(config)
+    config
 }
 
 /// Registers (or replaces) a Delta table as `<db>.<table>` in a session.
@@ -49,7 +67,8 @@ pub async fn register_table(
 impl Engine {
     /// A session with every catalog table of the environment registered as `<db>.<table>`.
     pub async fn session(&self) -> Result<SessionContext> {
-        let ctx = new_session();
+        // Half of the run's budget; the dedupe has the other half.
+        let ctx = new_session_with_pool(self.memory_limit / 2)?;
         for entry in self.catalog.list_tables(None).await? {
             let location = self.entry_location(&entry)?;
             if let Some(t) = table::open_if_exists(&entry.qualified_name(), &location).await? {

@@ -2,12 +2,12 @@
 //! bookmark name hashes to shard `i` of `n`, so that `n` processes (`0/n` … `n-1/n`) ingest
 //! one landing folder at once, each file in exactly one shard.
 //!
-//! A shard run commits Bronze only, appending over the other shards' commits (Delta appends
-//! do not conflict). It leaves the quarantine and Silver alone: its Bronze commit records the
-//! files it read and how many of their records could not be parsed, and the next run without
-//! `--shard` re-reads those files for their unparseable records (the crash repair of
-//! `bronze::repair_files`), then brings Silver and Gold up to date. A file whose records all
-//! failed to parse leaves no Bronze row, so that run reads it as a new file.
+//! A shard run commits Bronze and then its unparseable records to the quarantine, both as
+//! appends over the other shards' commits, refusing to commit if another run ingested any of
+//! its files meanwhile (see `commit::racing_append`). It leaves Silver and Gold to the next
+//! run without `--shard`, which must not overlap with shards (it would fail, committing
+//! nothing). Jobs whose dedupe keeps the last row received need `latest_by` (each shard
+//! stamps its own `_ingest_time`).
 
 use sha2::{Digest, Sha256};
 

@@ -33,7 +33,9 @@ fn answer(target: &str) -> (u16, &'static str) {
 /// Serves HTTP/1.1 requests on `listener` (keep-alive), recording each.
 async fn serve(listener: TcpListener, seen: Seen) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { return };
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
         let seen = seen.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
@@ -111,14 +113,23 @@ async fn every_glue_request_names_the_catalog_of_the_environment() {
 #[tokio::test]
 async fn a_catalog_id_that_is_not_an_account_is_refused() {
     let config = config_for("http://127.0.0.1:9").await;
-    for bad in ["22222222222", "22222222222a", "arn:aws:glue:eu-west-1:222222222222:catalog"] {
+    for bad in [
+        "22222222222",
+        "22222222222a",
+        "arn:aws:glue:eu-west-1:222222222222:catalog",
+    ] {
         let spec = GlueCatalogSpec {
             database_prefix: "prod_".into(),
             region: Some("eu-west-1".into()),
             catalog_id: Some(bad.into()),
         };
-        let err = GlueCatalog::with_config(&config, &spec, "prod").unwrap_err().to_string();
-        assert!(err.contains(&format!("environment `prod`: Glue catalog_id `{bad}`")), "{err}");
+        let err = GlueCatalog::with_config(&config, &spec, "prod")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("environment `prod`: Glue catalog_id `{bad}`")),
+            "{err}"
+        );
         assert!(err.contains("12 digits"), "{err}");
     }
 }

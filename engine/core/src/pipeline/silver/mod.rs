@@ -164,12 +164,18 @@ async fn typed_rows(
         .and_then(|s| s.dedupe.as_ref())
     {
         // Sized for this run's Bronze rows (committed ones grow it as they come).
-        Some(d) => Some(Deduper::with_capacity(
-            &plan.typed_out_schema,
-            &d.keys,
-            d.latest_by.as_deref(),
-            staged_rows as usize,
-        )?),
+        Some(d) => {
+            // Half of the run's memory budget (see `crate::memory`); spills above it.
+            let budget = (run.engine.memory_limit / 2) as usize;
+            let capacity = (staged_rows as usize).min(budget / 64);
+            let deduper = Deduper::with_capacity(
+                &plan.typed_out_schema,
+                &d.keys,
+                d.latest_by.as_deref(),
+                capacity,
+            )?;
+            Some(deduper.with_budget(budget, tmp.join("dedupe-spill")))
+        }
         None => None,
     };
     let subject_columns: Vec<(String, String)> = plan
@@ -218,11 +224,12 @@ async fn register_typed(
         return Ok(("__typed".into(), typed.rows));
     };
     // The winners, read back from the typed file (losing rows are not decoded).
-    let kept = d.keys();
+    let keep = d.finish()?;
+    let kept = keep.true_count() as u64;
     let source = KeptRows::new(
         dir.join(TempParquet::FILE),
         plan.typed_out_schema.clone(),
-        &d.finish(),
+        &keep,
     )?;
     ctx.register_table("__deduped", Arc::new(source))?;
     run.emit(RunEvent::RowsDeduplicated {

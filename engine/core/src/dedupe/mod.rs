@@ -7,6 +7,9 @@
 //! gives the winners as a mask over the typed file's rows, and [`KeptRows`] reads the file
 //! back with that mask as a Parquet row selection: rows that lost are skipped, not decoded.
 //!
+//! With a memory budget ([`Deduper::with_budget`]), a table that outgrows it is spilled to
+//! disk by key hash and the winners are chosen bucket by bucket ([`spill`]).
+//!
 //! The winner of a key is the row that sorts first by `latest_by DESC NULLS LAST`,
 //! `_ingest_time DESC`, `_source_file DESC`, `_source_line DESC` (nulls of the last three
 //! sort first, as SQL's `DESC` does); on a complete tie the later row wins.
@@ -36,6 +39,8 @@ use parquet::arrow::arrow_reader::RowSelection;
 
 use crate::error::{Error, Result};
 use crate::plan::{INGEST_TIME, SOURCE_FILE, SOURCE_LINE};
+
+mod spill;
 
 /// The current winner of one key (48 bytes).
 struct Entry {
@@ -83,6 +88,9 @@ pub struct Deduper {
     file_names: Vec<String>,
     last_file: Option<u32>,
     keep: BooleanBufferBuilder,
+    /// Spill above this many bytes of table, into a new folder at this path.
+    budget: Option<(usize, PathBuf)>,
+    spill: Option<spill::Buckets>,
 }
 
 impl Deduper {
@@ -131,17 +139,83 @@ impl Deduper {
             file_names: Vec::new(),
             last_file: None,
             keep: BooleanBufferBuilder::new(capacity),
+            budget: None,
+            spill: None,
         })
+    }
+
+    /// Keeps the table of winners under `bytes` (about): above it, rows are spilled to
+    /// bucket files in a new folder `dir` (removed when done).
+    pub fn with_budget(mut self, bytes: usize, dir: PathBuf) -> Self {
+        self.budget = Some((bytes, dir));
+        self
+    }
+
+    /// Whether the dedupe spilled to disk.
+    pub fn spilled(&self) -> bool {
+        self.spill.is_some()
+    }
+
+    /// The bytes held by the table of winners.
+    fn table_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.arena.capacity()
+            + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
+    }
+
+    /// Moves the table of winners to bucket files; later rows go there too.
+    fn start_spill(&mut self, dir: &std::path::Path) -> Result<()> {
+        let mut buckets = spill::Buckets::create(dir)?;
+        for e in &self.entries {
+            let key = &self.arena[e.off..e.off + e.key_len as usize];
+            let latest = &self.arena
+                [e.off + e.key_len as usize..e.off + (e.key_len + e.latest_len) as usize];
+            let r = RowInfo {
+                key,
+                latest,
+                ingest: e.ingest(),
+                line: e.line(),
+                file: e.file,
+                row: e.row,
+            };
+            buckets.write(self.hasher.hash_one(key), &r)?;
+        }
+        tracing::info!(
+            keys = self.entries.len(),
+            bytes = self.table_bytes(),
+            "Dedupe table over its memory budget: spilling to disk."
+        );
+        self.clear_table();
+        self.spill = Some(buckets);
+        Ok(())
+    }
+
+    fn clear_table(&mut self) {
+        self.table = HashTable::new();
+        self.entries = Vec::new();
+        self.arena = Vec::new();
+    }
+
+    /// Offers row `r` to the table: the key's first row, or a newer version of it, wins.
+    fn offer(&mut self, hash: u64, r: &RowInfo<'_>) {
+        let (entries, arena) = (&self.entries, &self.arena);
+        let found = self.table.find(hash, |&e| {
+            let e = &entries[e as usize];
+            &arena[e.off..e.off + e.key_len as usize] == r.key
+        });
+        match found {
+            Some(&idx) => {
+                if self.newer(idx, r) {
+                    self.replace(idx, r);
+                }
+            }
+            None => self.insert(hash, r),
+        }
     }
 
     /// Rows seen so far.
     pub fn rows(&self) -> u64 {
         self.keep.len() as u64
-    }
-
-    /// Distinct keys seen so far (= rows kept).
-    pub fn keys(&self) -> u64 {
-        self.entries.len() as u64
     }
 
     /// Takes the next batch of rows (in the order they are written to the typed file).
@@ -207,18 +281,15 @@ impl Deduper {
                 row: base + i as u64,
             };
             let hash = self.hasher.hash_one(key);
-            let (entries, arena) = (&self.entries, &self.arena);
-            let found = self.table.find(hash, |&e| {
-                let e = &entries[e as usize];
-                &arena[e.off..e.off + e.key_len as usize] == key
-            });
-            match found {
-                Some(&idx) => {
-                    if self.newer(idx, &r) {
-                        self.replace(idx, &r);
-                    }
-                }
-                None => self.insert(hash, &r),
+            match &mut self.spill {
+                Some(buckets) => buckets.write(hash, &r)?,
+                None => self.offer(hash, &r),
+            }
+        }
+        if let Some((bytes, dir)) = &self.budget {
+            if self.spill.is_none() && self.table_bytes() > *bytes {
+                let dir = dir.clone();
+                self.start_spill(&dir)?;
             }
         }
         Ok(())
@@ -316,14 +387,26 @@ impl Deduper {
         }
     }
 
-    /// The winners, as a mask over all rows seen.
-    pub fn finish(mut self) -> BooleanArray {
-        BooleanArray::new(self.keep.finish(), None)
+    /// The winners, as a mask over all rows seen (one per distinct key).
+    pub fn finish(mut self) -> Result<BooleanArray> {
+        if let Some(buckets) = self.spill.take() {
+            // `keep` still marks the winners at the spill; each bucket's rows replay the
+            // table's choice for its keys, then the table is emptied for the next bucket.
+            let this = std::cell::RefCell::new(&mut self);
+            buckets.read_each(
+                |rec| {
+                    this.borrow_mut().offer(rec.hash, &rec.info());
+                    Ok(())
+                },
+                || this.borrow_mut().clear_table(),
+            )?;
+        }
+        Ok(BooleanArray::new(self.keep.finish(), None))
     }
 }
 
 /// One row's key, `latest_by` and tie-breakers, as `push` reads them.
-struct RowInfo<'a> {
+pub(crate) struct RowInfo<'a> {
     key: &'a [u8],
     latest: &'a [u8],
     ingest: Option<i64>,
@@ -442,7 +525,59 @@ mod tests {
     }
 
     fn kept(d: Deduper) -> Vec<bool> {
-        d.finish().iter().map(|v| v.unwrap()).collect()
+        d.finish().unwrap().iter().map(|v| v.unwrap()).collect()
+    }
+
+    /// Rows with few keys, many versions, ties and nulls, pushed in several batches.
+    fn mixed_batches(n: usize) -> Vec<RecordBatch> {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        (0..n)
+            .map(|_| {
+                let rows = 500;
+                let keys: Vec<i64> = (0..rows).map(|_| next(700) as i64).collect();
+                let latest: Vec<Option<i64>> = (0..rows)
+                    .map(|_| (next(10) > 0).then(|| next(5) as i64))
+                    .collect();
+                let files: Vec<String> = (0..rows).map(|_| format!("f{}", next(3))).collect();
+                let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                let lines: Vec<i64> = (0..rows).map(|_| next(4) as i64).collect();
+                batch(&keys, &latest, &files, &lines)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_spilled_dedupe_keeps_the_rows_the_table_keeps() {
+        let batches = mixed_batches(12);
+        let schema = batches[0].schema();
+        let run = |budget: Option<usize>| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut d = Deduper::new(&schema, &["k".into()], Some("v")).unwrap();
+            if let Some(b) = budget {
+                d = d.with_budget(b, dir.path().join("spill"));
+            }
+            for b in &batches {
+                d.push(b).unwrap();
+            }
+            assert_eq!(d.spilled(), budget.is_some());
+            let mask = kept(d);
+            assert!(
+                !dir.path().join("spill").exists(),
+                "the spill folder is removed"
+            );
+            mask
+        };
+        let in_memory = run(None);
+        assert_eq!(in_memory.iter().filter(|k| **k).count(), 700);
+        // Spilled after the first batch (both budgets are below one batch of keys).
+        assert_eq!(run(Some(20_000)), in_memory);
+        assert_eq!(run(Some(0)), in_memory);
     }
 
     #[test]
@@ -462,7 +597,6 @@ mod tests {
         let mut d = Deduper::new(&b1.schema(), &["k".into()], Some("v")).unwrap();
         d.push(&b1).unwrap();
         d.push(&b2).unwrap();
-        assert_eq!(d.keys(), 3);
         // key 1: v=7 wins; key 2: v=0 beats null (NULLS LAST); key 3: v=1 twice, file
         // `a` line 4 vs file `a` line 1 -> line 4 (DESC); null v loses.
         assert_eq!(
@@ -508,7 +642,7 @@ mod tests {
         w.close().unwrap();
         let mut d = Deduper::new(&b.schema(), &["k".into()], None).unwrap();
         d.push(&b).unwrap();
-        let keep = d.finish();
+        let keep = d.finish().unwrap();
         let ctx = crate::pipeline::new_session();
         let table = KeptRows::new(path, b.schema(), &keep).unwrap();
         ctx.register_table("t", Arc::new(table)).unwrap();

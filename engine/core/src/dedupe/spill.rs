@@ -1,0 +1,164 @@
+//! The dedupe's spill: once its table of winners outgrows the memory budget, every key's
+//! current winner and every later row go to one of [`BUCKETS`] files on disk by the hash of
+//! the key, and [`Deduper::finish`](super::Deduper::finish) chooses the winners bucket by
+//! bucket. A key's rows all land in one bucket, in the order they were seen, so the choice
+//! is the one the table would have made; memory is then the largest bucket's table, about
+//! 1/[`BUCKETS`] of what one table would hold.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::RowInfo;
+use crate::error::{Error, Result};
+
+/// Buckets of a spill.
+pub const BUCKETS: usize = 64;
+
+/// One spilled row, as read back.
+pub struct Record {
+    pub hash: u64,
+    pub key: Vec<u8>,
+    pub latest: Vec<u8>,
+    pub ingest: Option<i64>,
+    pub line: Option<i64>,
+    pub file: u32,
+    pub row: u64,
+}
+
+impl Record {
+    pub fn info(&self) -> RowInfo<'_> {
+        RowInfo {
+            key: &self.key,
+            latest: &self.latest,
+            ingest: self.ingest,
+            line: self.line,
+            file: self.file,
+            row: self.row,
+        }
+    }
+}
+
+/// The bucket files being written.
+pub struct Buckets {
+    dir: PathBuf,
+    writers: Vec<BufWriter<File>>,
+    /// Records written per bucket (checked when read back: never a silently shorter bucket).
+    counts: Vec<u64>,
+}
+
+impl Buckets {
+    /// Creates the bucket files in a new folder `dir` (removed when dropped).
+    pub fn create(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+        let writers = (0..BUCKETS)
+            .map(|b| {
+                let path = dir.join(format!("bucket-{b:02}"));
+                File::create(&path)
+                    .map(|f| BufWriter::with_capacity(64 << 10, f))
+                    .map_err(|e| Error::io(path.display().to_string(), e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            writers,
+            counts: vec![0; BUCKETS],
+        })
+    }
+
+    /// Appends row `r` (key hash `hash`) to its bucket.
+    pub fn write(&mut self, hash: u64, r: &RowInfo<'_>) -> Result<()> {
+        let b = (hash % BUCKETS as u64) as usize;
+        let w = &mut self.writers[b];
+        let nulls = u8::from(r.ingest.is_none()) | (u8::from(r.line.is_none()) << 1);
+        let res = (|| -> io::Result<()> {
+            w.write_all(&hash.to_le_bytes())?;
+            w.write_all(&(r.key.len() as u32).to_le_bytes())?;
+            w.write_all(&(r.latest.len() as u32).to_le_bytes())?;
+            w.write_all(r.key)?;
+            w.write_all(r.latest)?;
+            w.write_all(&r.ingest.unwrap_or(0).to_le_bytes())?;
+            w.write_all(&r.line.unwrap_or(0).to_le_bytes())?;
+            w.write_all(&r.file.to_le_bytes())?;
+            w.write_all(&r.row.to_le_bytes())?;
+            w.write_all(&[nulls])
+        })();
+        self.counts[b] += 1;
+        res.map_err(|e| self.error(b, e))
+    }
+
+    fn error(&self, bucket: usize, e: io::Error) -> Error {
+        let path = self.dir.join(format!("bucket-{bucket:02}"));
+        Error::io(format!("{} (the dedupe's spill)", path.display()), e)
+    }
+
+    /// Flushes the buckets and reads them back one at a time: `row` with each record in the
+    /// order it was written, then `bucket_done`.
+    pub fn read_each(
+        mut self,
+        mut row: impl FnMut(&Record) -> Result<()>,
+        mut bucket_done: impl FnMut(),
+    ) -> Result<()> {
+        for b in 0..BUCKETS {
+            self.writers[b].flush().map_err(|e| self.error(b, e))?;
+        }
+        for b in 0..BUCKETS {
+            let path = self.dir.join(format!("bucket-{b:02}"));
+            let mut r = File::open(&path)
+                .map(|f| BufReader::with_capacity(64 << 10, f))
+                .map_err(|e| self.error(b, e))?;
+            let mut read = 0u64;
+            while let Some(rec) = next_record(&mut r).map_err(|e| self.error(b, e))? {
+                row(&rec)?;
+                read += 1;
+            }
+            if read != self.counts[b] {
+                let e = io::Error::other(format!("read back {read} of {} records", self.counts[b]));
+                return Err(self.error(b, e));
+            }
+            bucket_done();
+            // The bucket is done: its disk space is given back now.
+            std::fs::remove_file(&path).map_err(|e| self.error(b, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Buckets {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(path = %self.dir.display(), error = %e, "Could not remove the dedupe's spill folder.");
+        }
+    }
+}
+
+/// The next record, or `None` at the end of the bucket.
+fn next_record(r: &mut impl Read) -> io::Result<Option<Record>> {
+    let mut head = [0u8; 16];
+    match r.read_exact(&mut head) {
+        Ok(()) => {}
+        // A short last record is caught by the count check of `read_each`.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let hash = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    let key_len = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
+    let latest_len = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes")) as usize;
+    let mut key = vec![0; key_len];
+    r.read_exact(&mut key)?;
+    let mut latest = vec![0; latest_len];
+    r.read_exact(&mut latest)?;
+    let mut tail = [0u8; 8 + 8 + 4 + 8 + 1];
+    r.read_exact(&mut tail)?;
+    let i64_at = |o: usize| i64::from_le_bytes(tail[o..o + 8].try_into().expect("8 bytes"));
+    let nulls = tail[28];
+    Ok(Some(Record {
+        hash,
+        key,
+        latest,
+        ingest: (nulls & 1 == 0).then(|| i64_at(0)),
+        line: (nulls & 2 == 0).then(|| i64_at(8)),
+        file: u32::from_le_bytes(tail[16..20].try_into().expect("4 bytes")),
+        row: u64::from_le_bytes(tail[20..28].try_into().expect("8 bytes")),
+    }))
+}
