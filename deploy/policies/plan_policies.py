@@ -7,9 +7,10 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
   MED-001  every bucket is encrypted with its own environment's KMS key
            (access-log target buckets, tagged layer=access-logs, may use SSE-S3:
            S3 server access log delivery does not support SSE-KMS)
-  MED-002  no cross-environment IAM reference (IAM roles/policies, key, bucket and
-           topic policies never name another environment, its account id, or a
-           resource tagged with another environment)
+  MED-002  no cross-environment IAM reference (IAM roles/policies, key, bucket, topic and
+           Glue catalog policies never name another environment, its account id, or a
+           resource tagged with another environment), except the statements whose exact shape
+           MED-012 (state grants) or MED-014 (promotion grants) checks
   MED-003  retention: var.environments[env].retention_days is 30 / 90 / 2555; every
            lifecycle rule is Enabled; lake buckets never expire current objects (live
            Delta files; the engine deletes + vacuums) but expire noncurrent versions
@@ -23,7 +24,9 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            that job's topics and consumer group (outputs task_commands, stream_kafka_access)
   MED-007  every KMS key rotates; shared: Security Hub subscribed to CIS 1.4.0, AWS
            Foundational Security Best Practices and PCI DSS 3.2.1, a multi-region organisation trail with
-           log file validation, a Config recorder of all resources incl. global types
+           log file validation, a Config recorder of all resources incl. global types; Security Hub
+           across the organisation: this account its delegated administrator, auto-enable (with the
+           default standards) for accounts that join, every environment account enrolled as a member
   MED-008  every NACL lets return traffic in on tcp 1024-65535 from anywhere (NAT gateways
            and AWS endpoints answer from source ports >= 1024)
   MED-006  IAM policies grant no `*` action, no `<service>:*` on `*`, no S3 data action on
@@ -54,9 +57,11 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            alarm; the agent writes a KMS-encrypted log group of the plan
   MED-014  cross-account promotion: an environment with `cross_account_promotion` (prod) has a
            release role reading its promote_from's lake (list, audit trail, Delta logs,
-           configuration; kms:Decrypt through S3 for that bucket); that lake's bucket policy
-           (output promotion_read_grants) and key policy grant exactly that role exactly that;
-           no other environment has such a grant; MED-002 admits only these statements
+           configuration; kms:Decrypt through S3 for that bucket) and Glue catalog (GetDatabase(s),
+           GetTable(s) on that account's catalog, its `<project>_<env>_*` databases and their
+           tables; kms:Decrypt through Glue); that lake's bucket policy (output
+           promotion_read_grants), Glue resource policy and key policy grant exactly that role
+           exactly that; no other environment has such a grant; MED-002 admits only these statements
   MED-015  governance: every role an AWS principal may assume names its principals
            (aws:PrincipalArn) or requires MFA (<= 1 h old; human roles, tag access=human, always,
            with sessions <= 1 h; environments have one, the operator); every root's aws provider (and the
@@ -77,7 +82,10 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            schedules every 24 / 6 h covering every day; the backup role reads the lake, writes
            only its audit record and its own prefix of the backup bucket, deletes nothing, never
            changes Glue; the restore role (access=human) reads only its backups, writes none,
-           deletes nothing; an alarm on the engine's backup line, 2 x RPO, missing = breaching
+           deletes nothing; an alarm on the engine's backup line, 2 x RPO, missing = breaching;
+           a restore task definition per generation (`medallion restore --env <env> --from <its
+           location> --region <backup region>`), never scheduled, the restore role trusting ECS
+           tasks of its own account only
   MED-011  retention by the engine: an enabled, daily EventBridge schedule runs the maintain task
            definition (`medallion maintain --env <env> --jobs jobs/`, output task_commands); the
            maintain role may get/put/delete data files and `_delta_log` entries of every layer and
@@ -109,7 +117,7 @@ DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "3
 IAM_TYPES = {
     "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy",
     "aws_iam_group_policy", "aws_iam_role_policy_attachment", "aws_iam_instance_profile",
-    "aws_kms_key", "aws_s3_bucket_policy", "aws_sns_topic_policy",
+    "aws_kms_key", "aws_s3_bucket_policy", "aws_sns_topic_policy", "aws_glue_resource_policy",
 }
 INDEX_RE = re.compile(r"\[[^\]]*\]")
 REF_RE = re.compile(r"^([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)(\[[^\]]*\])?")
@@ -600,6 +608,36 @@ def med_007(plan, env, accounts):
             ok = ok or (g.get("all_supported") and g.get("include_global_resource_types"))
     if not ok:
         problems.append("no AWS Config recorder of all supported resources incl. global types")
+    problems.extend(_securityhub_organization_problems(plan, accounts))
+    return problems
+
+
+def _securityhub_organization_problems(plan, accounts):
+    """Security Hub covers the member accounts: the shared account is the organisation's Security
+    Hub administrator, new accounts get Security Hub (and its default standards) automatically,
+    and every environment account (already in the organisation) is enrolled as a member."""
+    problems = []
+    shared = _all_accounts(plan, accounts).get("shared")
+    admins = [r["values"].get("admin_account_id") for r in plan.by_type("aws_securityhub_organization_admin_account")]
+    if admins != [shared]:
+        problems.append(f"Security Hub's organisation administrator must be the shared account {shared} (have {admins})")
+    confs = plan.by_type("aws_securityhub_organization_configuration")
+    if len(confs) != 1:
+        problems.append(f"expected one Security Hub organisation configuration, found {len(confs)}")
+    for c in confs:
+        v = c["values"]
+        ctype = ((v.get("organization_configuration") or [{}])[0] or {}).get("configuration_type")
+        if v.get("auto_enable") is not True or v.get("auto_enable_standards") in (None, "NONE") or ctype != "LOCAL":
+            problems.append(f"{c['address']}: Security Hub must be auto-enabled with the default standards in accounts joining the "
+                            f"organisation (auto_enable {v.get('auto_enable')}, auto_enable_standards {v.get('auto_enable_standards')}, "
+                            f"configuration_type {ctype})")
+    members = {r["values"].get("account_id") for r in plan.by_type("aws_securityhub_member")}
+    envs = plan.variables.get("environments") or {}
+    for env in sorted(envs):
+        acct = (envs.get(env) or {}).get("account_id")
+        if acct and acct != shared and acct not in members:
+            problems.append(f"the {env} account {acct} is not enrolled in Security Hub (aws_securityhub_member): auto-enable covers "
+                            f"only accounts that join the organisation later")
     return problems
 
 
@@ -1197,7 +1235,9 @@ def med_013(plan, env, accounts, repo=None):
 
 
 # ---------------------------------------------------------------- cross-account promotion (MED-014)
-PROMO_SID = re.compile(r"^PromotionRead(?:By(Dev|Staging|Prod)Release|From(Dev|Staging|Prod))(List|Objects|Key)$")
+PROMO_SID = re.compile(r"^PromotionRead(?:By(Dev|Staging|Prod)Release|From(Dev|Staging|Prod))(List|Objects|Key|CatalogKey|Catalog)$")
+PROMO_KINDS = {"List", "Objects", "Key", "Catalog", "CatalogKey"}
+GLUE_READS = {"glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables"}
 
 
 def is_promotion_grant(st):
@@ -1209,11 +1249,21 @@ def _promotion_read_arns(bucket, layers):
     return {f"{arn}/{AUDIT_PREFIX}*", f"{arn}/_medallion/environments.yaml"} | {f"{arn}/{l}/*/_delta_log/*" for l in layers}
 
 
+def _promotion_catalog_arns(region, account, project, env):
+    """The Glue resources a promotion from `env` reads: its catalog, its databases
+    (`<project>_<env>_*`, the engine's database_prefix) and their tables. Nothing wider."""
+    prefix = f"{project}-{env}_".replace("-", "_")
+    base = f"arn:aws:glue:{region}:{account}"
+    return {f"{base}:catalog", f"{base}:database/{prefix}*", f"{base}:table/{prefix}*/*"}
+
+
 def promotion_grant_problems(plan, env, accounts, st):
     """A cross-account promotion grant: read-only, between an environment and the one that
     promotes from it (`promote_from` + `cross_account_promotion`), to / as that environment's
     release role only: the audit trail, the Delta logs and the configuration (never a data
-    file), and the key only to decrypt through S3 (objects of that bucket)."""
+    file), and the key only to decrypt through S3 (objects of that bucket); the Glue catalog's
+    GetDatabase(s)/GetTable(s) on that environment's databases and tables only (never a write,
+    never another database), and the key only to decrypt through Glue."""
     m = PROMO_SID.match(str(st.get("Sid") or ""))
     if not m:
         return ["not a promotion grant"]
@@ -1243,6 +1293,7 @@ def promotion_grant_problems(plan, env, accounts, st):
         lakes = [b["values"].get("bucket") for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "lake"]
         bucket = lakes[0] if len(lakes) == 1 else None
         layers = (envs.get(env) or {}).get("layers") or []
+        catalog = _promotion_catalog_arns(region, acc.get(env), project, env)
     else:  # in env's release role policy: it reads source's lake
         e = envs.get(env) or {}
         if e.get("promote_from") != source or not e.get("cross_account_promotion"):
@@ -1252,6 +1303,7 @@ def promotion_grant_problems(plan, env, accounts, st):
         a = acc.get(source)
         bucket = f"{project}-{source}-lake-{a}"
         layers = (envs.get(source) or {}).get("layers") or []
+        catalog = _promotion_catalog_arns(region, a, project, source)
     if not bucket:
         return out + [f"{sid}: no lake bucket to scope the grant to"]
     arn = f"arn:aws:s3:::{bucket}"
@@ -1262,6 +1314,16 @@ def promotion_grant_problems(plan, env, accounts, st):
         if acts != {"s3:GetObject"} or not res or not set(res) <= _promotion_read_arns(bucket, layers):
             out.append(f"{sid}: must only s3:GetObject the audit trail, Delta logs and configuration of {bucket} "
                        f"(got {sorted(acts)} on {sorted(set(res) - _promotion_read_arns(bucket, layers)) or res})")
+    elif kind == "Catalog":
+        if acts != GLUE_READS:
+            out.append(f"{sid}: must only read the catalog ({sorted(GLUE_READS)}), got {sorted(acts)}")
+        if set(res) != catalog:
+            out.append(f"{sid}: must name exactly the catalog, databases and tables {sorted(catalog)}, got {sorted(res)}")
+    elif kind == "CatalogKey":
+        if acts != {"kms:Decrypt"} or via != [f"glue.{region}.amazonaws.com"]:
+            out.append(f"{sid}: the key only to kms:Decrypt through Glue (got {sorted(acts)}, via {via})")
+        if source and res != [f"arn:aws:kms:{region}:{a}:key/*"]:
+            out.append(f"{sid}: keys of the {source} account only (got {res})")
     else:
         if acts != {"kms:Decrypt"} or via != [f"s3.{region}.amazonaws.com"]:
             out.append(f"{sid}: the key only to kms:Decrypt through S3 (got {sorted(acts)}, via {via})")
@@ -1272,11 +1334,16 @@ def promotion_grant_problems(plan, env, accounts, st):
     return out
 
 
+def acc_of(plan, accounts, env):
+    return _all_accounts(plan, accounts).get(env)
+
+
 def med_014(plan, env, accounts):
     """Cross-account promotion (prod <- staging): the environment promoting across accounts has
     a release role that reads its promote_from's lake (list, audit trail, Delta logs,
-    configuration; decrypt through S3), and that lake's bucket and key policies grant exactly
-    this role exactly that; every other environment has no such grant; nothing writes."""
+    configuration; decrypt through S3) and Glue catalog (its databases and tables; decrypt
+    through Glue), and that lake's bucket, catalog and key policies grant exactly this role
+    exactly that; every other environment has no such grant; nothing writes."""
     problems = []
     if env == "shared":
         return problems
@@ -1296,16 +1363,17 @@ def med_014(plan, env, accounts):
     up = [st for st in stmts if is_promotion_grant(st)]
     if me.get("cross_account_promotion") and me.get("promote_from"):
         kinds = {PROMO_SID.match(st["Sid"]).group(3) for st in up}
-        if kinds != {"List", "Objects", "Key"}:
-            problems.append(f"the {env} release role cannot read {me['promote_from']}'s lake (grants {sorted(kinds)}): "
-                            f"`medallion promote --from {me['promote_from']} --to {env}` reads its audit trail")
+        if kinds != PROMO_KINDS:
+            problems.append(f"the {env} release role cannot read {me['promote_from']}'s lake and catalog (grants {sorted(kinds)}, "
+                            f"needs {sorted(PROMO_KINDS)}): `medallion promote --from {me['promote_from']} --to {env}` reads its "
+                            f"audit trail and its Glue tables")
     elif up:
         problems.append(f"the {env} release role reads another lake without cross_account_promotion: {[st['Sid'] for st in up]}")
     for st in up:
         problems.extend(promotion_grant_problems(plan, env, accounts, st))
     for st in stmts:
         if not is_promotion_grant(st) and st.get("Effect") == "Allow" and any(
-                str(a).startswith(("arn:aws:s3:::", "arn:aws:kms:")) and f":{accounts.get(me.get('promote_from'), '-')}:" in str(a)
+                str(a).startswith(("arn:aws:s3:::", "arn:aws:kms:", "arn:aws:glue:")) and f":{accounts.get(me.get('promote_from'), '-')}:" in str(a)
                 for a in _as_list(st.get("Resource"))):
             problems.append(f"release role statement {st.get('Sid')}: reaches {me.get('promote_from')}'s account outside the reviewed grant")
     # this lake's grants to the readers
@@ -1317,16 +1385,39 @@ def med_014(plan, env, accounts):
     keys = [k for k in plan.by_type("aws_kms_key") if (k["values"].get("tags") or {}).get("layer") is None
             and isinstance(k["values"].get("policy"), str)]
     key_grants = [st for k in keys for st in _statements(k["values"]["policy"]) if is_promotion_grant(st)]
-    for st in grants + key_grants:
+    # the Glue catalog's resource policy: only promotion grants (anything else is unreviewed)
+    catalog_grants = []
+    for gp in plan.by_type("aws_glue_resource_policy"):
+        raw = gp["values"].get("policy")
+        if not isinstance(raw, str):
+            problems.append(f"{gp['address']}: the Glue resource policy is unknown at plan time")
+            continue
+        for st in _statements(raw):
+            if is_promotion_grant(st):
+                catalog_grants.append(st)
+            else:
+                problems.append(f"{gp['address']}: unreviewed Glue catalog grant {st.get('Sid')}: {st.get('Principal')} {st.get('Action')}")
+    for st in grants + key_grants + catalog_grants:
         problems.extend(promotion_grant_problems(plan, env, accounts, st))
+    for st in grants:
+        if PROMO_SID.match(st["Sid"]).group(3) not in ("List", "Objects"):
+            problems.append(f"bucket policy statement {st['Sid']}: not a bucket grant")
+    for st in catalog_grants:
+        if PROMO_SID.match(st["Sid"]).group(3) != "Catalog":
+            problems.append(f"Glue resource policy statement {st['Sid']}: not a catalog grant")
     for r in readers:
         want = {f"PromotionReadBy{r.title()}Release{k}" for k in ("List", "Objects")}
         if not want <= {st.get("Sid") for st in grants}:
             problems.append(f"the {env} lake's bucket policy does not let the {r} release role read it: `medallion promote --from {env} --to {r}`")
         if f"PromotionReadBy{r.title()}ReleaseKey" not in {st.get("Sid") for st in key_grants}:
             problems.append(f"the {env} key policy does not let the {r} release role decrypt through S3")
-    if not readers and (grants or key_grants):
-        problems.append(f"the {env} lake grants {[st.get('Sid') for st in grants + key_grants]} but nobody promotes from it across accounts")
+        if f"PromotionReadBy{r.title()}ReleaseCatalog" not in {st.get("Sid") for st in catalog_grants}:
+            problems.append(f"the {env} Glue catalog's resource policy does not let the {r} release role read its databases and tables: "
+                            f"`medallion promote --from {env} --to {r}` lists them (catalog_id {acc_of(plan, accounts, env)})")
+        if f"PromotionReadBy{r.title()}ReleaseCatalogKey" not in {st.get("Sid") for st in key_grants}:
+            problems.append(f"the {env} key policy does not let the {r} release role decrypt the encrypted Glue catalog through Glue")
+    if not readers and (grants or key_grants or catalog_grants):
+        problems.append(f"the {env} lake grants {[st.get('Sid') for st in grants + key_grants + catalog_grants]} but nobody promotes from it across accounts")
     return sorted(set(problems))
 
 
@@ -1490,7 +1581,9 @@ def med_016(plan, env, accounts):
     prefix, deletes nothing and never changes the catalog; the restore role (human, MFA) reads
     only its own backups, writes no backup and deletes nothing; an alarm fires when no backup
     finished for 2 x rpo_hours (missing data breaching) on the engine's `backup ... of `<env>`
-    to <location>` line."""
+    to <location>` line. The restore runs as a task: one task definition per generation, each
+    `medallion restore --env <env> --from <that generation's location> --region <backup region>`,
+    never started by a schedule; the restore role trusts ECS tasks of its own account only."""
     problems = []
     if env == "shared":
         return problems
@@ -1501,6 +1594,8 @@ def med_016(plan, env, accounts):
     if want_ret is None:
         if settings or buckets:
             problems.append(f"{env} has backups ({settings}); the platform backs up staging and prod only")
+        if plan.outputs.get("restore_tasks"):
+            problems.append(f"{env} has restore tasks {plan.outputs.get('restore_tasks')} but no backups")
         return problems
     got = (settings or {})
     if got.get("retention_days") != want_ret or got.get("rpo_hours") != want_rpo:
@@ -1533,7 +1628,10 @@ def med_016(plan, env, accounts):
             continue
         kexpr = expr_at(plan.config_of(s).get("expressions", {}), "rule", "apply_server_side_encryption_by_default", "kms_master_key_id")
         keys = [r for kind, r in plan.resolve(kexpr.get("references", []), s["module"], s.get("index")) if kind == "resource" and r["type"] == "aws_kms_key"]
-        if not keys or any(k["address"] in lake_keys or k["module"] != b["module"] for k in keys):
+        # a key of the backup module: the bucket's own module, or the module that made the bucket
+        # with modules/secure-bucket
+        if not keys or any(k["address"] in lake_keys or not (b["module"] == k["module"] or b["module"].startswith(k["module"] + ".module."))
+                           for k in keys):
             problems.append(f"{name}: not encrypted under the backup's own key ({[k['address'] for k in keys]})")
         for k in keys:
             if k["values"].get("enable_key_rotation") is not True:
@@ -1632,6 +1730,7 @@ def med_016(plan, env, accounts):
     restore = [r for r in plan.by_type("aws_iam_role") if (r["values"].get("name") or "").endswith(RESTORE_ROLE_SUFFIX)]
     if not restore or (restore[0]["values"].get("tags") or {}).get("access") != "human":
         problems.append("no restore role for people (tag access=human; MED-015 checks its MFA trust)")
+    problems.extend(_restore_task_problems(plan, env, accounts, name, backup_region, restore, rules_b))
     # the alarm: no backup for 2 x rpo_hours
     filters = [f for f in plan.by_type("aws_cloudwatch_log_metric_filter") if (f["values"].get("name") or "").endswith("-backup-taken")]
     alarms = [a for a in plan.by_type("aws_cloudwatch_metric_alarm") if (a["values"].get("alarm_name") or "").endswith("-backup-missing")]
@@ -1652,6 +1751,46 @@ def med_016(plan, env, accounts):
     return sorted(set(problems))
 
 
+def _restore_task_problems(plan, env, accounts, bucket, backup_region, restore_roles, backup_rules):
+    """The disaster recovery runbook's restore task (MED-016): a task definition per backup
+    generation that restores exactly that generation's location from the backup region; no
+    EventBridge target starts one; the restore role trusts ECS tasks of this account only."""
+    problems = []
+    project = plan.variables.get("project_name") or "medallion"
+    gens = sorted(m.group(1) for m in (re.search(r"-backup-([a-z0-9]+)$", r["values"].get("name") or "") for r in backup_rules) if m)
+    tasks = plan.outputs.get("restore_tasks")
+    families = {t["values"].get("family") for t in plan.by_type("aws_ecs_task_definition")}
+    if not isinstance(tasks, dict):
+        problems.append("output restore_tasks (the restore task definitions of the runbook) missing or unknown at plan time")
+        tasks = {}
+    elif sorted(tasks) != gens:
+        problems.append(f"restore tasks for generations {sorted(tasks)}, the backups are written to {gens}: every backup location needs its restore task")
+    for g, t in sorted(tasks.items()):
+        want = ["medallion", "restore", "--env", env, "--from", f"s3://{bucket}/{env}/{g}", "--region", backup_region]
+        if (t or {}).get("command") != want:
+            problems.append(f"restore task {g} runs {(t or {}).get('command')}, expected {want}")
+        fam = (t or {}).get("family")
+        if fam != f"{project}-{env}-restore-{g}" or fam not in families:
+            problems.append(f"restore task {g}: family {fam!r} is not a task definition {project}-{env}-restore-{g} of this plan")
+    # a restore is started by a person, never by a schedule
+    for tg in plan.by_type("aws_cloudwatch_event_target"):
+        ex = plan.config_of(tg).get("expressions", {})
+        for kind, td in plan.resolve(expr_at(ex, "ecs_target", "task_definition_arn").get("references", []), tg["module"], tg.get("index")):
+            if kind == "resource" and td["type"] == "aws_ecs_task_definition" and "-restore-" in str(td["values"].get("family") or ""):
+                problems.append(f"{tg['address']}: an EventBridge schedule starts the restore task {td['values'].get('family')}; "
+                                f"a restore runs only when a person starts it (runbook)")
+    acct = _all_accounts(plan, accounts).get(env)
+    for role in restore_roles:
+        for st in _statements(role["values"].get("assume_role_policy") or "{}"):
+            svc = _as_list((st.get("Principal") or {}).get("Service")) if isinstance(st.get("Principal"), dict) else []
+            if st.get("Effect") != "Allow" or not svc:
+                continue
+            src = ((st.get("Condition") or {}).get("StringEquals") or {}).get("aws:SourceAccount")
+            if svc != ["ecs-tasks.amazonaws.com"] or src != acct:
+                problems.append(f"role {role['values'].get('name')}: trusts {svc} (aws:SourceAccount {src}); only ECS tasks of the {env} account ({acct}) may run as it")
+    return problems
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -1659,7 +1798,7 @@ CHECKS = {
     "MED-004": ("flow logs on every VPC", med_004),
     "MED-005": ("task commands and stream Kafka access match the job files", med_005),
     "MED-006": ("no wildcard admin / all-bucket / all-key grants in IAM policies", med_006),
-    "MED-007": ("security baseline: key rotation; shared: Security Hub standards, org trail, Config", med_007),
+    "MED-007": ("security baseline: key rotation; shared: Security Hub standards and organisation enrolment, org trail, Config", med_007),
     "MED-008": ("NACL return traffic on 1024-65535", med_008),
     "MED-009": ("audit trail: Object Lock on the lake, no default retention, engine roles cannot bypass or delete", med_009),
     "MED-010": ("promotion: prod <- staging <- dev enforced, release role writes only audit records", med_010),
@@ -1668,7 +1807,7 @@ CHECKS = {
     "MED-013": ("stream alarms on engine metrics that reach CloudWatch (agent sidecar, names from metrics.rs)", med_013),
     "MED-014": ("cross-account promotion: prod's release role reads staging's lake read-only, granted by staging to that role only", med_014),
     "MED-015": ("governance: provider account guards, Access Analyzer, cost tags + budgets, bastion stopped nightly", med_015),
-    "MED-016": ("backups: own bucket + key in a second region, retention 14 / 35 days, every 24 / 6 h, backup role reads and never deletes, restore role, alarm", med_016),
+    "MED-016": ("backups: own bucket + key in a second region, retention 14 / 35 days, every 24 / 6 h, backup role reads and never deletes, restore role and task, alarm", med_016),
 }
 
 

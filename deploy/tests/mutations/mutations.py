@@ -32,39 +32,39 @@ PY = os.path.join(os.environ.get("MEDALLION_CHECKOV_VENV", "/opt/medallion-venvs
 MUTATIONS = [
     ("flow-log-reject", "VPC flow logs record REJECT traffic only",
      "modules/network/main.tf", 'traffic_type             = "ALL"', 'traffic_type             = "REJECT"', "staging"),
-    ("lifecycle-disabled", "the lake's lifecycle rule is Disabled (noncurrent versions kept forever)",
-     "modules/lake/storage.tf", 'id     = "noncurrent-versions-and-aborted-uploads"\n    status = "Enabled"',
-     'id     = "noncurrent-versions-and-aborted-uploads"\n    status = "Disabled"', "staging"),
+    ("lifecycle-disabled", "the buckets' lifecycle rules are Disabled (the lake's noncurrent versions kept forever)",
+     "modules/secure-bucket/main.tf", '      id     = rule.value.id\n      status = "Enabled"',
+     '      id     = rule.value.id\n      status = "Disabled"', "staging"),
     ("securityhub-standard-removed", "Security Hub FSBP standard no longer subscribed",
      "modules/shared-services/security.tf",
      'resource "aws_securityhub_standards_subscription" "fsbp" {\n  standards_arn = "arn:aws:securityhub:${local.region}::standards/aws-foundational-security-best-practices/v/1.0.0"\n  depends_on    = [aws_securityhub_account.this]\n}',
      "", "shared"),
-    ("deny-http-removed", "the lake bucket policy's TLS-only statement is removed",
-     "modules/lake/storage.tf",
-     '        Sid       = "DenyInsecureTransport"\n        Effect    = "Deny"\n        Principal = "*"\n        Action    = "s3:*"\n        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]',
-     '        Sid       = "AllowInsecureTransport"\n        Effect    = "Allow"\n        Principal = "*"\n        Action    = "s3:GetObject"\n        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]', "staging"),
+    ("deny-http-removed", "the data buckets' TLS-only statement is removed (modules/secure-bucket)",
+     "modules/secure-bucket/main.tf",
+     '        Sid       = "DenyInsecureTransport"\n        Effect    = "Deny"\n        Principal = "*"\n        Action    = "s3:*"\n        Resource  = [local.arn, "${local.arn}/*"]',
+     '        Sid       = "AllowInsecureTransport"\n        Effect    = "Allow"\n        Principal = "*"\n        Action    = "s3:GetObject"\n        Resource  = [local.arn, "${local.arn}/*"]', "staging"),
     ("key-rotation-off", "the environment key does not rotate",
      "modules/lake/main.tf", "enable_key_rotation     = true", "enable_key_rotation     = false", "prod"),
     ("s3-wildcard-resource", "the task roles may read and write every bucket",
      "modules/lake/iam.tf", 'Resource = [for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"]',
      'Resource = ["arn:aws:s3:::*/*"]', "staging"),
-    ("public-bucket", "the lake bucket's public access block is off",
-     "modules/lake/storage.tf", 'bucket                  = aws_s3_bucket.lake.id\n  block_public_acls       = true\n  block_public_policy     = true',
-     'bucket                  = aws_s3_bucket.lake.id\n  block_public_acls       = false\n  block_public_policy     = false', "dev"),
+    ("public-bucket", "the data buckets' public access block is off (modules/secure-bucket; dev: the lake)",
+     "modules/secure-bucket/main.tf", 'bucket                  = aws_s3_bucket.this.id\n  block_public_acls       = true\n  block_public_policy     = true',
+     'bucket                  = aws_s3_bucket.this.id\n  block_public_acls       = false\n  block_public_policy     = false', "dev"),
     ("flow-logs-missing", "the VPC has no flow log",
      "modules/network/main.tf", 'resource "aws_flow_log" "this" {\n', 'resource "aws_flow_log" "this" {\n  count                    = 0\n', "prod"),
     ("retention-below-env", "staging keeps data 30 days instead of 90",
      "envs/staging/terraform.tfvars.example", "    retention_days      = 90\n", "    retention_days      = 30\n", "staging"),
     ("cross-env-key", "the staging lake is encrypted with the prod key",
-     "modules/lake/storage.tf", "      sse_algorithm     = \"aws:kms\"\n      kms_master_key_id = aws_kms_key.this.arn",
-     "      sse_algorithm     = \"aws:kms\"\n      kms_master_key_id = \"arn:aws:kms:eu-west-1:333333333333:key/00000000-0000-0000-0000-00000000prod\"", "staging"),
+     "modules/lake/storage.tf", "  kms_key_arn         = aws_kms_key.this.arn\n  deny_other_kms_keys = true",
+     "  kms_key_arn         = \"arn:aws:kms:eu-west-1:333333333333:key/00000000-0000-0000-0000-00000000prod\"\n  deny_other_kms_keys = true", "staging"),
     ("msk-plaintext", "MSK accepts plaintext from clients",
      "modules/environment/msk.tf", 'client_broker = "TLS"', 'client_broker = "TLS_PLAINTEXT"', "staging"),
     ("role-assumable-cross-env", "the task roles may be assumed from the prod account",
      "modules/lake/iam.tf", 'Principal = { Service = "ecs-tasks.amazonaws.com" }',
      'Principal = { Service = "ecs-tasks.amazonaws.com", AWS = "arn:aws:iam::333333333333:root" }', "staging"),
     ("lifecycle-expires-live-delta", "S3 expires current lake objects after 90 days (live Delta files)",
-     "modules/lake/storage.tf", "expired_object_delete_marker = true", "days = 90", "staging"),
+     "modules/lake/storage.tf", "    expired_object_delete_marker = true\n", "    expiration_days              = 90\n", "staging"),
     ("stream-topic-mismatch", "the stream role may read a topic the job does not use (and not web.clicks)",
      "modules/environment/variables.tf", 'topics   = ["web.clicks"]', 'topics   = ["medallion-staging.clicks"]', "staging"),
     ("engine-config-alias", "the rendered engine configuration names the key alias, not its ARN",
@@ -79,12 +79,12 @@ MUTATIONS = [
      '    rule_no    = 110\n    protocol   = "tcp"\n    action     = "allow"\n    cidr_block = "0.0.0.0/0"\n    from_port  = 32768', "staging"),
     # The audit trail (deploy/README.md, "Audit trail: Object Lock").
     ("object-lock-off", "the lake bucket has no S3 Object Lock (the engine cannot lock its audit records)",
-     "modules/lake/storage.tf", "object_lock_enabled = true", "object_lock_enabled = false", "prod"),
+     "modules/lake/storage.tf", "  object_lock         = {}\n", "  object_lock         = null\n", "prod"),
     ("audit-block-removed", "the rendered engine configuration has no audit.object_lock",
      "modules/lake/main.tf", "    audit = { object_lock = { mode = var.audit_object_lock.mode, days = var.audit_object_lock.days } }\n", "", "staging"),
     ("lake-default-retention", "a bucket-wide default retention locks every Delta file and commit",
-     "modules/lake/storage.tf", '  object_lock_enabled = "Enabled"\n',
-     '  object_lock_enabled = "Enabled"\n  rule {\n    default_retention {\n      mode = "GOVERNANCE"\n      days = 30\n    }\n  }\n', "dev"),
+     "modules/lake/storage.tf", "  object_lock         = {}\n",
+     '  object_lock         = { default_retention = { mode = "GOVERNANCE", days = 30 } }\n', "dev"),
     ("audit-bypass-governance", "the engine roles may bypass governance retention",
      "modules/lake/iam.tf", 'Effect   = "Deny"\n      Action   = ["s3:BypassGovernanceRetention"]',
      'Effect   = "Allow"\n      Action   = ["s3:BypassGovernanceRetention"]', "staging"),
@@ -112,15 +112,15 @@ MUTATIONS = [
     ("ledger-unreadable", "the batch and stream roles cannot read the retired-sources ledger (runs fail after a retention)",
      "modules/lake/iam.tf", 'Action   = ["s3:GetObject"]\n      Resource = ["${local.bucket_arn}/${local.ledger_prefix}*"]',
      'Action   = ["s3:GetObject"]\n      Resource = ["${local.bucket_arn}/${local.config_key}"]', "dev"),
-    ("lifecycle-expires-layer-prefix", "a second lifecycle rule expires current objects under bronze/ after 30 days",
-     "modules/lake/storage.tf", '    abort_incomplete_multipart_upload {\n      days_after_initiation = 7\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.lake]',
-     '    abort_incomplete_multipart_upload {\n      days_after_initiation = 7\n    }\n  }\n  rule {\n    id     = "expire-old-bronze"\n    status = "Enabled"\n    filter {\n      prefix = "bronze/"\n    }\n    expiration {\n      days = 30\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.lake]', "dev"),
+    ("lifecycle-expires-layer-prefix", "a second lifecycle rule expires current objects under bronze/ after 30 days (modules/secure-bucket)",
+     "modules/secure-bucket/main.tf", '        }\n      }\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.this]',
+     '        }\n      }\n    }\n  }\n  rule {\n    id     = "expire-old-bronze"\n    status = "Enabled"\n    filter {\n      prefix = "bronze/"\n    }\n    expiration {\n      days = 30\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.this]', "dev"),
     # Remote state (deploy/README.md, "Remote state").
     ("state-grant-every-root", "a root's deploy role may read and write every root's state (envs/*)",
      "modules/state-backend/main.tf", 'Resource  = "${local.bucket_arn}/envs/${k}/*"', 'Resource  = "${local.bucket_arn}/envs/*"', "shared"),
-    ("state-unversioned", "the state bucket keeps no earlier versions of a state",
-     "modules/state-backend/main.tf", 'bucket = aws_s3_bucket.state.id\n  versioning_configuration {\n    status = "Enabled"',
-     'bucket = aws_s3_bucket.state.id\n  versioning_configuration {\n    status = "Suspended"', "shared"),
+    ("state-unversioned", "the data buckets' versioning Suspended: the state bucket keeps no earlier versions of a state",
+     "modules/secure-bucket/main.tf", 'bucket = aws_s3_bucket.this.id\n  versioning_configuration {\n    status = "Enabled"',
+     'bucket = aws_s3_bucket.this.id\n  versioning_configuration {\n    status = "Suspended"', "shared"),
     ("backend-no-lock", "prod's backend does not lock its state (concurrent applies)",
      "envs/prod/backend.hcl.example", "use_lockfile = true", "use_lockfile = false", "prod"),
     # The stream's metrics in CloudWatch (deploy/README.md, "Alarms").
@@ -180,10 +180,10 @@ MUTATIONS = [
     ("backup-role-changes-catalog", "the backup task role may change Glue tables",
      "modules/lake/backup.tf", 'Action   = ["glue:GetTables", "glue:GetTable"]', 'Action   = ["glue:GetTables", "glue:GetTable", "glue:UpdateTable"]', "staging"),
     ("backup-noncurrent-kept", "noncurrent backup versions are kept 90 days (erased rows outlive the backup retention)",
-     "modules/backup/main.tf", "noncurrent_version_expiration {\n      noncurrent_days = 1", "noncurrent_version_expiration {\n      noncurrent_days = 90", "prod"),
-    ("backup-bucket-public", "the backup bucket's public access block is off",
-     "modules/backup/main.tf", "bucket                  = aws_s3_bucket.backup.id\n  block_public_acls       = true\n  block_public_policy     = true",
-     "bucket                  = aws_s3_bucket.backup.id\n  block_public_acls       = false\n  block_public_policy     = false", "staging"),
+     "modules/backup/main.tf", "expiration_days = var.retention_days, noncurrent_days = 1,", "expiration_days = var.retention_days, noncurrent_days = 90,", "prod"),
+    ("backup-bucket-public", "the data buckets (staging: the backup bucket too) no longer restrict public buckets (modules/secure-bucket)",
+     "modules/secure-bucket/main.tf", "  ignore_public_acls      = true\n  restrict_public_buckets = true",
+     "  ignore_public_acls      = true\n  restrict_public_buckets = false", "staging"),
     ("backup-prod-rpo-daily", "prod is backed up once a day instead of every 6 hours (RPO 24 h)",
      "envs/prod/terraform.tfvars.example", "backup = { retention_days = 35, rpo_hours = 6 }", "backup = { retention_days = 35, rpo_hours = 24 }", "prod"),
     ("backup-schedule-gap", "the staging backups skip the 29th-31st of each month",
@@ -192,10 +192,42 @@ MUTATIONS = [
      "modules/environment/monitoring.tf", 'threshold           = 1\n  comparison_operator = "LessThanThreshold"\n  treat_missing_data  = "breaching"',
      'threshold           = 1\n  comparison_operator = "LessThanThreshold"\n  treat_missing_data  = "notBreaching"', "prod"),
     ("restore-without-mfa", "the break-glass restore role can be assumed without MFA",
-     "modules/lake/backup.tf", '        Bool            = { "aws:MultiFactorAuthPresent" = "true" }\n', "", "staging"),
+     "modules/lake/backup.tf", '          Bool            = { "aws:MultiFactorAuthPresent" = "true" }\n', "", "staging"),
     ("restore-writes-backups", "the restore role is granted PutObject on its backups",
      "modules/lake/backup.tf", 'Action   = ["s3:GetObject"]\n      Resource = [local.backup_prefix_arn]',
      'Action   = ["s3:GetObject", "s3:PutObject"]\n      Resource = [local.backup_prefix_arn]', "prod"),
+    # The restore as an ECS task (deploy/README.md, "Disaster recovery runbook").
+    ("restore-task-lake-region", "the restore task reads the backups with the lake's region instead of the backup region",
+     "modules/environment/compute.tf", '"--from", loc, "--region", module.backup[0].region,', '"--from", loc, "--region", local.region,', "staging"),
+    ("restore-task-as-backup-role", "the restore task runs as the backup task role instead of the restore role",
+     "modules/environment/compute.tf", "  task_role_arn            = module.lake.restore_role_arn\n",
+     "  task_role_arn            = module.lake.backup_task_role_arn\n", "prod"),
+    ("backup-schedule-starts-restore", "the backup schedules start the restore task (a restore every 6 h)",
+     "modules/environment/compute.tf", "task_definition_arn = aws_ecs_task_definition.backup[0].arn",
+     "task_definition_arn = aws_ecs_task_definition.restore[each.key].arn", "prod"),
+    ("events-pass-restore-role", "the events role (the schedules) may pass the break-glass restore role",
+     "modules/environment/iam.tf", "local.backup_on ? [module.lake.backup_task_role_arn] : [])",
+     "local.backup_on ? [module.lake.backup_task_role_arn, module.lake.restore_role_arn] : [])", "staging"),
+    # Cross-account promotion staging -> prod: the Glue catalog (deploy/README.md, "Releases").
+    ("promotion-catalog-grant-writes", "staging's Glue catalog policy lets prod's release role UpdateTable",
+     "modules/lake/main.tf", '    Action    = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables"]\n',
+     '    Action    = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:UpdateTable"]\n', "staging"),
+    ("promotion-catalog-any-database", "staging's Glue catalog policy lets prod's release role read every database of the catalog",
+     "modules/lake/main.tf", '"arn:aws:glue:${local.region}:${local.account}:database/${local.glue_database_prefix}*",',
+     '"arn:aws:glue:${local.region}:${local.account}:database/*",', "staging"),
+    ("promotion-catalog-key-direct", "staging's key lets prod's release role decrypt directly, not only through Glue",
+     "modules/lake/main.tf", '          StringEquals = { "kms:ViaService" = "glue.${local.region}.amazonaws.com" }\n', "", "staging"),
+    ("promotion-upstream-catalog-writes", "prod's release role may create tables in staging's catalog",
+     "modules/lake/iam.tf", '        Action   = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables"]\n        Resource = ["${local.upstream_glue_arn}:catalog"',
+     '        Action   = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:CreateTable"]\n        Resource = ["${local.upstream_glue_arn}:catalog"', "prod"),
+    ("engine-config-no-catalog-id", "the rendered configuration has no catalog_id (a promotion from staging would list prod's catalog)",
+     "modules/lake/main.tf", ", catalog_id = local.account } }", " } }", "staging"),
+    # Security Hub across the organisation (deploy/README.md, "shared-services").
+    ("securityhub-no-auto-enable", "Security Hub is not enabled in accounts joining the organisation",
+     "modules/shared-services/security_hub_organization.tf", "  auto_enable           = true\n", "  auto_enable           = false\n", "shared"),
+    ("securityhub-members-missing", "the environments' accounts are not enrolled in Security Hub",
+     "modules/shared-services/security_hub_organization.tf", "for_each   = toset([for a in var.member_account_ids : a if a != local.account])",
+     "for_each   = toset([])", "shared"),
 ]
 
 
@@ -234,8 +266,8 @@ def check_mutation(m):
         with open(os.path.join(rootdir, "ci_backend_override.tf"), "w") as fh:
             fh.write('terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' % os.path.join(work, "state.tfstate"))
         rc, out = run(["terraform", "init", "-input=false", "-no-color"], rootdir, env)
-        if rc:
-            return mid, what, "CAUGHT", f"terraform init: {first(out, 'Error')}", time.time() - start
+        if rc:  # no mutation touches what init reads: a failing init is the environment's, and catches nothing
+            return mid, what, "BROKEN", f"terraform init failed (no check ran): {first(out, 'Error')}", time.time() - start
         plan = os.path.join(work, "plan")
         rc, out = run(["terraform", "plan", "-refresh=false", "-lock=false", "-input=false", "-no-color",
                        "-var-file=terraform.tfvars.example", "-var", "offline_plan=true", f"-out={plan}"], rootdir, env)
@@ -246,10 +278,11 @@ def check_mutation(m):
             fh.write(out)
         rc, out = run([PY, os.path.join(work, "deploy", "policies", "plan_policies.py"), "--env", root, plan + ".json"], work)
         if rc:
-            check = first(out, r"^MED-\d+ FAIL").split(" [")[0].replace(" FAIL", "")
-            if not check:  # the checker crashed: that catches nothing
+            # every policy that fails on the mutation, the first one's first finding
+            checks = [l.split(" ")[0] for l in out.splitlines() if re.match(r"^MED-\d+ FAIL", l)]
+            if not checks:  # the checker crashed: that catches nothing
                 return mid, what, "BROKEN", f"plan_policies.py failed without a FAIL line: {out.strip()[-300:]}", time.time() - start
-            return mid, what, "CAUGHT", f"policy {check}: {first(out, r'^    - ')[2:]}", time.time() - start
+            return mid, what, "CAUGHT", f"policy {'+'.join(checks)}: {first(out, r'^    - ')[2:]}", time.time() - start
         if root in ("staging", "prod"):
             rc, out = run([PY, os.path.join(work, "deploy", "policies", "config_drift.py"),
                            os.path.join(REPO, "environments.yaml"), f"{root}={plan}.json"], work)

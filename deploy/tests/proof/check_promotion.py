@@ -1,14 +1,17 @@
 """Cross-account promotion staging -> prod (modules/lake: promotion_readers on staging,
 promotion_source on prod): prod's release role reads what `medallion promote --from staging
---to prod` reads in staging's lake, and nothing else there.
+--to prod` reads in staging's lake and Glue catalog, and nothing else there.
 
 Usage: check_promotion.py OUTPUTS_JSON ENDPOINT ROLE_ENV_FILE
   (deployer credentials in the environment; ROLE_ENV_FILE: prod's release role's credentials)
 
 The proof's three lakes share one account, so moto's IAM checks the role's own policy
-(`medallion-release-upstream`) on each request; staging's bucket and key policies, which in AWS
-must grant the other account too, are evaluated offline (policy_eval.py) for that role and for
-another prod role.
+(`medallion-release-upstream`) on each request (Glue on its resource ARNs: moto_iam.py; the
+requests carry staging's CatalogId as the engine sends it, which moto ignores: it serves the
+caller's account); staging's bucket, Glue catalog and key policies, which in AWS must grant the
+other account too, are evaluated offline (policy_eval.py) for that role and for another prod
+role. GetDatabases is evaluated offline only: moto_iam.py authorises it on `database/*`, which the
+cross-account grant does not give (only staging's `medallion_staging_*` databases).
 """
 import json
 import re
@@ -88,12 +91,61 @@ def main(outputs_path, endpoint, role_env):
        and evaluate(kp, "kms:Encrypt", key_arn, via, principal=release_arn) != "Allow",
        "staging's key policy: prod's release role may not encrypt (write) with the staging key")
     ok(evaluate(kp, "kms:Decrypt", key_arn, via, principal=other) != "Allow", "staging's key policy: prod's batch role may not decrypt")
+
+    # 3. the Glue catalog: live as prod's release role (its identity policy, moto's IAM), then
+    # staging's catalog resource policy and key policy offline, as AWS evaluates them cross-account
+    glue_role = role.client("glue", endpoint_url=endpoint)
+    glue = admin.client("glue", endpoint_url=endpoint)
+    region = key_arn.split(":")[3]
+    db = st["glue_databases"]["silver"]
+    table = next(t["Name"] for t in glue.get_tables(CatalogId=account, DatabaseName=db)["TableList"])
+    for what, fn in (("GetDatabase", lambda: glue_role.get_database(CatalogId=account, Name=db)),
+                     ("GetTables", lambda: glue_role.get_tables(CatalogId=account, DatabaseName=db)),
+                     ("GetTable", lambda: glue_role.get_table(CatalogId=account, DatabaseName=db, Name=table))):
+        ok(error_code(fn) is None, f"prod's release role: {what} on staging's catalog ({account}, {db}.{table})")
+    tin = {"Name": "intruder", "StorageDescriptor": {"Location": f"s3://{bucket}/silver/intruder"}}
+    dev_db = lake["dev"]["glue_databases"]["bronze"]
+    for what, fn in (("CreateTable in staging", lambda: glue_role.create_table(CatalogId=account, DatabaseName=db, TableInput=tin)),
+                     ("UpdateTable in staging", lambda: glue_role.update_table(CatalogId=account, DatabaseName=db, TableInput=dict(tin, Name=table))),
+                     ("DeleteTable in staging", lambda: glue_role.delete_table(CatalogId=account, DatabaseName=db, Name=table)),
+                     ("CreateDatabase with staging's prefix", lambda: glue_role.create_database(CatalogId=account, DatabaseInput={"Name": f"{db}_x"})),
+                     ("GetTables of dev's database", lambda: glue_role.get_tables(CatalogId=account, DatabaseName=dev_db))):
+        code = error_code(fn)
+        ok(code in ("AccessDenied", "AccessDeniedException", "403"), f"prod's release role: {what} is refused: {code}")
+    ok(any(t["Name"] == table for t in glue.get_tables(CatalogId=account, DatabaseName=db)["TableList"])
+       and not any(t["Name"] == "intruder" for t in glue.get_tables(CatalogId=account, DatabaseName=db)["TableList"]),
+       "staging's catalog is unchanged (its table is there, no intruder)")
+    gp = json.loads(glue.get_resource_policy()["PolicyInJson"])
+    cat = f"arn:aws:glue:{region}:{account}"
+    reads = (("glue:GetDatabases", f"{cat}:catalog"), ("glue:GetDatabases", f"{cat}:database/{db}"),
+             ("glue:GetDatabase", f"{cat}:database/{db}"), ("glue:GetTables", f"{cat}:database/{db}"),
+             ("glue:GetTable", f"{cat}:table/{db}/{table}"))
+    ok(all(evaluate(gp, a, r, {}, principal=release_arn) == "Allow" for a, r in reads),
+       "staging's catalog policy: prod's release role may GetDatabases, GetDatabase, GetTables, GetTable on staging's databases")
+    ok(all(evaluate(gp, a, r, {}, principal=other) != "Allow" for a, r in reads),
+       "staging's catalog policy: prod's batch role may read nothing")
+    ok(all(evaluate(gp, a, r, {}, principal=release_arn) != "Allow" for a, r in (
+        ("glue:CreateTable", f"{cat}:table/{db}/x"), ("glue:UpdateTable", f"{cat}:table/{db}/{table}"),
+        ("glue:DeleteTable", f"{cat}:table/{db}/{table}"), ("glue:CreateDatabase", f"{cat}:database/{db}_x"),
+        ("glue:GetTables", f"{cat}:database/{dev_db}"), ("glue:GetTable", f"{cat}:table/{dev_db}/{table}"))),
+       "staging's catalog policy: prod's release role may not write, nor read another environment's databases")
+    gvia = {"kms:ViaService": f"glue.{region}.amazonaws.com"}
+    ok(evaluate(kp, "kms:Decrypt", key_arn, gvia, principal=release_arn) == "Allow",
+       "staging's key policy: prod's release role may decrypt the catalog through Glue")
+    ok(evaluate(kp, "kms:GenerateDataKey", key_arn, gvia, principal=release_arn) != "Allow"
+       and evaluate(kp, "kms:Decrypt", key_arn, gvia, principal=other) != "Allow",
+       "staging's key policy: through Glue, prod's release role may not encrypt, prod's batch role may not decrypt")
     pols = [iam.get_role_policy(RoleName=pr["release_role"], PolicyName=n)["PolicyDocument"]
             for n in iam.list_role_policies(RoleName=pr["release_role"])["PolicyNames"]]
     up = [p for p in pols if any(str(s.get("Sid", "")).startswith("PromotionReadFrom") for s in p["Statement"])]
     ok(len(up) == 1 and evaluate(up[0], "kms:Decrypt", key_arn, via) == "Allow"
        and evaluate(up[0], "kms:Decrypt", key_arn, dict(via, **{"kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{pr['bucket']}"})) != "Allow",
        "prod's release role policy: decrypt through S3 only for staging's bucket")
+    ok(len(up) == 1 and evaluate(up[0], "kms:Decrypt", key_arn, gvia) == "Allow"
+       and all(evaluate(up[0], a, r, {}) == "Allow" for a, r in reads)
+       and evaluate(up[0], "glue:UpdateTable", f"{cat}:table/{db}/{table}", {}) != "Allow"
+       and evaluate(up[0], "glue:GetTables", f"{cat}:database/{dev_db}", {}) != "Allow",
+       "prod's release role policy: staging's catalog read only (its databases and tables), decrypted through Glue")
     print(f"check_promotion: {len(FAILS)} failure(s)")
     return 1 if FAILS else 0
 

@@ -305,7 +305,7 @@ if [ -n "${MEDALLION_KAFKA_BROKERS:-}" ]; then
   sleep 8
   # The metric names and types the platform's alarms and the agent sidecar rely on (MED-013 reads
   # them from engine/kafka/src/metrics.rs) are what this binary serves on /metrics.
-  METRICS_URL="$(grep -o 'metrics on http://[0-9.:]*/metrics' "$WORK/stream.log" | head -n 1 | cut -d' ' -f3)"
+  METRICS_URL="$(grep -o 'metrics on http://[0-9.:]*/metrics' "$WORK/stream.log" | head -n 1 | cut -d' ' -f3 || true)"
   if [ -n "$METRICS_URL" ] && "$PY" "$REPO/deploy/policies/engine_metrics.py" --compare "$METRICS_URL" "$REPO" >"$WORK/metrics-compare.log" 2>&1; then
     pass "the running stream's /metrics declares exactly the metrics (names, types) MED-013 reads from metrics.rs: $(cat "$WORK/metrics-compare.log")"
   else
@@ -429,13 +429,14 @@ else
 fi
 sed 's/^/      | /' "$WORK/release-check.log"
 
-# Cross-account promotion staging -> prod: prod's release role reads staging's trail, Delta logs
-# and configuration, nothing else (in AWS, staging's bucket and key policies grant it: offline).
+# Cross-account promotion staging -> prod: prod's release role reads staging's trail, Delta logs,
+# configuration and Glue tables (with staging's catalog id), nothing else (in AWS, staging's
+# bucket, catalog and key policies grant it: offline).
 assume "$(val 'd["lake"]["value"]["prod"]["release_role"]')" >"$WORK/prod-release-role.env"
 if AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_promotion.py" "$WORK/outputs.json" "$ENDPOINT" "$WORK/prod-release-role.env" >"$WORK/promotion-check.log" 2>&1; then
-  pass "prod's release role reads what a promotion from staging reads there, and nothing else (check_promotion.py)"
+  pass "prod's release role reads what a promotion from staging reads there (lake and Glue catalog), and nothing else (check_promotion.py)"
 else
-  fail "prod's release role reads what a promotion from staging reads there, and nothing else (check_promotion.py)"
+  fail "prod's release role reads what a promotion from staging reads there (lake and Glue catalog), and nothing else (check_promotion.py)"
 fi
 sed 's/^/      | /' "$WORK/promotion-check.log"
 

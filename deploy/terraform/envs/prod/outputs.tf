@@ -60,3 +60,13 @@ output "promotion_read_grants" {
   description = "This lake's read-only grants to the next environment's release role (cross-account promotion; check.sh MED-014)."
   value       = module.environment.promotion_read_grants
 }
+
+output "restore_tasks" {
+  description = "The restore task definitions by backup generation: family and command (the disaster recovery runbook; check.sh MED-016); null without backups."
+  value       = module.environment.restore_tasks
+}
+
+output "restore_run_task" {
+  description = "By backup generation: the `aws ecs run-task` command that starts its restore task (runbook step 4, as the restore role)."
+  value       = module.environment.restore_run_task
+}

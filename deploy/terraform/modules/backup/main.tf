@@ -93,88 +93,13 @@ resource "aws_kms_alias" "backup" {
 # ------------------------------------------------------------------ access logs (backup region)
 # S3 server access logs go to a bucket of the same region, SSE-S3 (the only encryption log
 # delivery supports), kept as long as the environment's other access logs.
-resource "aws_s3_bucket" "access_logs" {
-  #checkov:skip=CKV_AWS_145:S3 server access log delivery requires SSE-S3 on its target bucket (SSE-KMS unsupported)
-  bucket = local.log_bucket_name
-  tags   = merge(local.tags, { Name = local.log_bucket_name, layer = "access-logs" })
-}
-
-resource "aws_s3_bucket_ownership_controls" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "access_logs" {
-  bucket                  = aws_s3_bucket.access_logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  rule {
-    id     = "retention"
-    status = "Enabled"
-    filter {}
-    expiration {
-      days = var.access_log_retention_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 7
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "S3ServerAccessLogDelivery"
-        Effect    = "Allow"
-        Principal = { Service = "logging.s3.amazonaws.com" }
-        Action    = "s3:PutObject"
-        Resource  = "arn:aws:s3:::${local.log_bucket_name}/*"
-        Condition = {
-          StringEquals = { "aws:SourceAccount" = local.account }
-          ArnLike      = { "aws:SourceArn" = local.bucket_arn }
-        }
-      },
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = ["arn:aws:s3:::${local.log_bucket_name}", "arn:aws:s3:::${local.log_bucket_name}/*"]
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      },
-    ]
-  })
-  depends_on = [aws_s3_bucket_public_access_block.access_logs]
+module "access_logs" {
+  source         = "../access-log-bucket"
+  name           = local.log_bucket_name
+  tags           = local.tags
+  account_id     = local.account
+  source_arns    = [local.bucket_arn]
+  retention_days = var.access_log_retention_days
 }
 
 # ------------------------------------------------------------------ the backup bucket
@@ -182,119 +107,22 @@ resource "aws_s3_bucket_policy" "access_logs" {
 # without a default retention, like the lake: a default retention needs a Content-MD5 or
 # checksum header on every PUT, which the engine sends for audit records only, and it would
 # keep erased people's rows past `retention_days` (GDPR). See deploy/README.md, "Backups".
-resource "aws_s3_bucket" "backup" {
-  bucket              = local.bucket_name
-  object_lock_enabled = true
-  tags                = merge(local.tags, { Name = local.bucket_name, layer = "backup" })
-}
-
-resource "aws_s3_bucket_object_lock_configuration" "backup" {
-  bucket              = aws_s3_bucket.backup.id
-  object_lock_enabled = "Enabled"
-  depends_on          = [aws_s3_bucket_versioning.backup]
-}
-
-resource "aws_s3_bucket_ownership_controls" "backup" {
-  bucket = aws_s3_bucket.backup.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "backup" {
-  bucket                  = aws_s3_bucket.backup.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "backup" {
-  bucket = aws_s3_bucket.backup.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "backup" {
-  bucket = aws_s3_bucket.backup.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.backup.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_logging" "backup" {
-  bucket        = aws_s3_bucket.backup.id
-  target_bucket = aws_s3_bucket.access_logs.id
-  target_prefix = "backup/"
-  depends_on    = [aws_s3_bucket_policy.access_logs]
-}
-
+#
 # Every object expires `retention_days` after it was written (a delete marker), its noncurrent
 # version one day later: no copy of a row outlives its backup by more than a day or two of
-# lifecycle lag. Generations (above) keep every backup restorable until it expires.
-resource "aws_s3_bucket_lifecycle_configuration" "backup" {
-  bucket = aws_s3_bucket.backup.id
-  rule {
-    id     = "backup-retention"
-    status = "Enabled"
-    filter {}
-    expiration {
-      days = var.retention_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 1
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-  rule {
-    id     = "expired-delete-markers"
-    status = "Enabled"
-    filter {}
-    expiration {
-      expired_object_delete_marker = true
-    }
-  }
-  depends_on = [aws_s3_bucket_versioning.backup]
-}
-
-resource "aws_s3_bucket_policy" "backup" {
-  bucket = aws_s3_bucket.backup.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      },
-      {
-        Sid       = "DenyNonKmsEncryption"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:PutObject"
-        Resource  = "${local.bucket_arn}/*"
-        Condition = { StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption" = "aws:kms" } }
-      },
-      {
-        # `medallion backup --kms-key <this key's ARN>`; the lake's key (or any other) is refused.
-        Sid       = "DenyOtherKmsKeys"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:PutObject"
-        Resource  = "${local.bucket_arn}/*"
-        Condition = { StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption-aws-kms-key-id" = aws_kms_key.backup.arn } }
-      },
-    ]
-  })
-  depends_on = [aws_s3_bucket_public_access_block.backup]
+# lifecycle lag. Generations (above) keep every backup restorable until it expires. The bucket
+# policy refuses any key but the backup key (`medallion backup --kms-key <its ARN>`): the lake's
+# key, or any other, is refused.
+module "bucket" {
+  source              = "../secure-bucket"
+  name                = local.bucket_name
+  tags                = merge(local.tags, { layer = "backup" })
+  kms_key_arn         = aws_kms_key.backup.arn
+  deny_other_kms_keys = true
+  object_lock         = {}
+  access_logs         = { bucket = module.access_logs.id, prefix = "backup/" }
+  lifecycle_rules = [
+    { id = "backup-retention", expiration_days = var.retention_days, noncurrent_days = 1, abort_days = 1 },
+    { id = "expired-delete-markers", expired_object_delete_marker = true },
+  ]
 }

@@ -1,10 +1,10 @@
 output "bucket" {
   description = "The backup bucket (in the backup region)."
-  value       = aws_s3_bucket.backup.bucket
+  value       = module.bucket.bucket
 }
 
 output "bucket_arn" {
-  value = aws_s3_bucket.backup.arn
+  value = module.bucket.arn
 }
 
 output "region" {
@@ -27,12 +27,12 @@ output "kms_key_rotation" {
 
 output "sse_kms_key" {
   description = "KMS key of the backup bucket's default encryption."
-  value       = one([for r in aws_s3_bucket_server_side_encryption_configuration.backup.rule : one(r.apply_server_side_encryption_by_default).kms_master_key_id])
+  value       = module.bucket.sse_kms_key
 }
 
 output "retention_days" {
   description = "Days after which S3 expires a backup object (current version)."
-  value       = one([for r in aws_s3_bucket_lifecycle_configuration.backup.rule : one(r.expiration).days if r.id == "backup-retention"])
+  value       = one([for r in module.bucket.lifecycle_rules : one(r.expiration).days if r.id == "backup-retention"])
 }
 
 output "generations" {
@@ -46,11 +46,11 @@ output "locations" {
 }
 
 output "bucket_policy" {
-  value = aws_s3_bucket_policy.backup.policy
+  value = module.bucket.policy
 }
 
 output "object_lock_enabled" {
-  value = aws_s3_bucket.backup.object_lock_enabled
+  value = module.bucket.object_lock_enabled
 }
 
 output "resource_names" {

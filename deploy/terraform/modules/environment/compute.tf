@@ -14,7 +14,7 @@ resource "aws_ecr_repository" "engine" {
 
 # ------------------------------------------------------------------ logs
 resource "aws_cloudwatch_log_group" "engine" {
-  for_each          = toset(var.settings.enable_streaming ? ["batch", "stream"] : ["batch"])
+  for_each          = toset(concat(["batch"], var.settings.enable_streaming ? ["stream"] : [], local.backup_on ? ["restore"] : []))
   name              = "${local.log_group_prefix}/engine-${each.key}"
   retention_in_days = var.settings.log_retention_days
   kms_key_id        = module.lake.kms_key_arn
@@ -213,6 +213,54 @@ resource "aws_ecs_task_definition" "backup" {
         awslogs-group         = aws_cloudwatch_log_group.engine["batch"].name
         awslogs-region        = local.region
         awslogs-stream-prefix = "backup"
+      }
+    }
+  }])
+  tags = local.tags
+}
+
+# `medallion restore` (the disaster recovery runbook, deploy/README.md): one task definition per
+# backup generation, `<project>-<env>-restore-<generation>`, each restoring the newest finished
+# backup of its location: the person picks the generation (runbook step 3) and starts it, nothing
+# to type into a command. It runs in the lake's region (the transfer from the backup region is the
+# RTO), the batch task's image, settings and size, as the break-glass restore role (modules/lake:
+# its trust admits this account's ECS tasks besides people with MFA), logs to its own log group.
+# Never scheduled: started by a person holding the restore role (restore_run_task in iam.tf).
+locals {
+  restore_commands = { for g, loc in local.backup_locations : g => [
+    "medallion", "restore", "--env", local.env, "--from", loc, "--region", module.backup[0].region,
+  ] }
+  restore_families = { for g, _ in local.backup_locations : g => "${local.name}-restore-${g}" }
+}
+
+resource "aws_ecs_task_definition" "restore" {
+  for_each                 = local.restore_commands
+  family                   = local.restore_families[each.key]
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.settings.multi_az ? 2048 : 1024
+  memory                   = var.settings.multi_az ? 8192 : 2048
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = module.lake.restore_role_arn
+  volume {
+    name = "tmp"
+  }
+  container_definitions = jsonencode([{
+    name                   = "engine"
+    image                  = local.image
+    essential              = true
+    command                = each.value
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "10001"
+    environment            = local.engine_environment
+    mountPoints            = local.tmp_mount
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.engine["restore"].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "restore"
       }
     }
   }])

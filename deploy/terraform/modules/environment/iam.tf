@@ -80,6 +80,49 @@ resource "aws_iam_role_policy" "execution" {
   })
 }
 
+# ------------------------------------------------------------------ the restore task (break-glass)
+# The person who assumed the restore role (MFA) starts the restore task of the generation to
+# restore (compute.tf), on this cluster only, passing the restore role (the task's) and the
+# execution role; follows it (DescribeTasks) and reads its log. Nothing else: the events role
+# cannot pass the restore role, so no schedule can start a restore.
+resource "aws_iam_role_policy" "restore_run_task" {
+  count = local.backup_on ? 1 : 0
+  name  = "medallion-restore-run-task"
+  role  = module.lake.restore_role_name
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "RunOwnRestoreTasksOnOwnCluster"
+        Effect    = "Allow"
+        Action    = ["ecs:RunTask"]
+        Resource  = [for f in values(local.restore_families) : "arn:aws:ecs:${local.region}:${local.account}:task-definition/${f}:*"]
+        Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
+      },
+      {
+        Sid       = "PassRestoreAndExecutionRoles"
+        Effect    = "Allow"
+        Action    = ["iam:PassRole"]
+        Resource  = [aws_iam_role.execution.arn, module.lake.restore_role_arn]
+        Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
+      },
+      {
+        Sid       = "FollowTasksOnOwnCluster"
+        Effect    = "Allow"
+        Action    = ["ecs:DescribeTasks"]
+        Resource  = ["arn:aws:ecs:${local.region}:${local.account}:task/${local.name}/*"]
+        Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
+      },
+      {
+        Sid      = "ReadRestoreLog"
+        Effect   = "Allow"
+        Action   = ["logs:GetLogEvents", "logs:FilterLogEvents"]
+        Resource = ["${aws_cloudwatch_log_group.engine["restore"].arn}:*"]
+      },
+    ]
+  })
+}
+
 # ------------------------------------------------------------------ EventBridge -> ECS RunTask
 resource "aws_iam_role" "events" {
   name = "${local.name}-events-run-batch"

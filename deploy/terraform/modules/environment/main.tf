@@ -53,7 +53,7 @@ module "lake" {
 
 # Backups in a second region (docs/backup.md; deploy/README.md, "Backups and disaster
 # recovery"): the bucket and its own key; the backup and restore roles are in modules/lake, the
-# scheduled backup task in compute.tf, its alarm in monitoring.tf.
+# scheduled backup task and the restore tasks in compute.tf, its alarm in monitoring.tf.
 locals {
   backup_on = var.settings.backup != null
 }

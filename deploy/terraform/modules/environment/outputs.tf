@@ -142,6 +142,7 @@ output "resource_names" {
     [aws_cloudwatch_event_rule.maintain.name, aws_ecs_task_definition.maintain.family],
     flatten([for b in module.backup : b.resource_names]),
     [for r in aws_cloudwatch_event_rule.backup : r.name], aws_ecs_task_definition.backup[*].family,
+    [for t in aws_ecs_task_definition.restore : t.family],
     [aws_sns_topic.alerts.name, aws_budgets_budget.monthly.name],
   )
 }
@@ -199,6 +200,11 @@ output "promotion_read_grants" {
   value       = module.lake.promotion_read_grants
 }
 
+output "promotion_catalog_policy" {
+  description = "The Glue catalog's resource policy: read-only grants to the release role of the environment promoting from this one across accounts (JSON; null: none)."
+  value       = module.lake.promotion_catalog_policy
+}
+
 output "backups" {
   description = "The backups (null without settings.backup): bucket, region, key, retention, locations and schedules by generation, the RPO, the roles, the alarm."
   value = local.backup_on ? {
@@ -227,4 +233,35 @@ output "backups" {
 
 output "backup_policies" {
   value = module.lake.backup_policies
+}
+
+output "restore_tasks" {
+  description = "The restore task definitions (the disaster recovery runbook), by backup generation: family and command (known at plan time; null without backups)."
+  value = local.backup_on ? { for g, cmd in local.restore_commands : g => {
+    family  = local.restore_families[g]
+    command = cmd
+  } } : null
+}
+
+output "restore_run_task" {
+  description = "By backup generation: the command that starts its restore task (as the restore role, runbook step 4); null without backups."
+  value = local.backup_on ? { for g, f in local.restore_families : g => join(" ", [
+    "aws ecs run-task --region ${local.region} --cluster ${aws_ecs_cluster.this.name} --task-definition ${f} --launch-type FARGATE",
+    "--network-configuration 'awsvpcConfiguration={subnets=[${join(",", local.workload_subnet_ids)}],securityGroups=[${aws_security_group.tasks.id}],assignPublicIp=DISABLED}'",
+  ]) } : null
+}
+
+output "restore_task_definitions" {
+  description = "The restore task definitions' container definitions (JSON), task and execution roles, the log group, the restore role's run-task policy and the events role's policy (terraform tests)."
+  value = local.backup_on ? {
+    tasks = { for g, t in aws_ecs_task_definition.restore : g => {
+      container_definitions = t.container_definitions
+      task_role_arn         = t.task_role_arn
+      execution_role_arn    = t.execution_role_arn
+    } }
+    batch_container_definitions = aws_ecs_task_definition.batch.container_definitions
+    log_group                   = aws_cloudwatch_log_group.engine["restore"].name
+    run_task_policy             = aws_iam_role_policy.restore_run_task[0].policy
+    events_policy               = aws_iam_role_policy.events.policy
+  } : null
 }

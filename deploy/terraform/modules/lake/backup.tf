@@ -136,7 +136,8 @@ resource "aws_iam_role_policy" "backup_task_key" {
 # ------------------------------------------------------------------ restore (human, MFA, break-glass)
 # `medallion restore --env <env> --from s3://<backup bucket>/<env>/<generation>` after a loss
 # (deploy/README.md, "Disaster recovery"): a person of this account assumes it with MFA for at
-# most an hour. It reads the backups (decrypts with the backup key), writes the lost tables'
+# most an hour, and starts the restore task (modules/environment: `<project>-<env>-restore-<generation>`,
+# which runs as this role in the lake's region) or runs the command as this role. It reads the backups (decrypts with the backup key), writes the lost tables'
 # files and Delta logs and the metadata objects the lake lacks (encrypts with the lake's key),
 # registers the databases and tables in Glue, appends `backup_restored` to the audit trail. It
 # deletes nothing but its own restore markers (a restore only recreates what is missing), in the
@@ -244,15 +245,21 @@ resource "aws_iam_role" "restore" {
   max_session_duration = 3600
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { AWS = "arn:aws:iam::${local.account}:root" }
-      Action    = "sts:AssumeRole"
-      Condition = {
-        Bool            = { "aws:MultiFactorAuthPresent" = "true" }
-        NumericLessThan = { "aws:MultiFactorAuthAge" = "3600" }
-      }
-    }]
+    Statement = [
+      {
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${local.account}:root" }
+        Action    = "sts:AssumeRole"
+        Condition = {
+          Bool            = { "aws:MultiFactorAuthPresent" = "true" }
+          NumericLessThan = { "aws:MultiFactorAuthAge" = "3600" }
+        }
+      },
+      # The restore task (ECS of this account and region): started by a person holding this role,
+      # which may pass itself to it (modules/environment: restore_run_task); no schedule starts it
+      # and the events role cannot pass it.
+      local.ecs_assume_statement,
+    ]
   })
   tags = merge(local.tags, { access = "human", break-glass = "true" })
 }

@@ -3,17 +3,19 @@
 # `medallion run jobs/ --env staging` as the batch role to show it is enough.
 
 locals {
+  # ECS tasks of this account and region only.
+  ecs_assume_statement = {
+    Effect    = "Allow"
+    Principal = { Service = "ecs-tasks.amazonaws.com" }
+    Action    = "sts:AssumeRole"
+    Condition = {
+      StringEquals = { "aws:SourceAccount" = local.account }
+      ArnLike      = { "aws:SourceArn" = "arn:aws:ecs:${local.region}:${local.account}:*" }
+    }
+  }
   ecs_assume = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ecs-tasks.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = {
-        StringEquals = { "aws:SourceAccount" = local.account }
-        ArnLike      = { "aws:SourceArn" = "arn:aws:ecs:${local.region}:${local.account}:*" }
-      }
-    }]
+    Version   = "2012-10-17"
+    Statement = [local.ecs_assume_statement]
   })
 
   glue_catalog_arn = "arn:aws:glue:${local.region}:${local.account}:catalog"
@@ -437,10 +439,14 @@ resource "aws_iam_role_policy" "maintain_task_audit" {
 
 # Promotion from another account (prod <- staging): the release role reads the upstream lake the
 # way a promotion does (its audit trail, the tables' Delta logs, its rendered configuration) and
-# decrypts through S3 only objects of that bucket. The upstream's bucket and key policies grant
-# this role the same, read-only (promotion_readers there). MED-014 checks both sides.
+# decrypts through S3 only objects of that bucket; it reads the upstream's Glue catalog (its
+# databases and tables) and decrypts it through Glue. The upstream's bucket, catalog and key
+# policies grant this role the same, read-only (promotion_readers there). MED-014 checks both sides.
 locals {
   upstream_bucket_arn = var.promotion_source == null ? null : "arn:aws:s3:::${var.project_name}-${var.promotion_source.environment}-lake-${var.promotion_source.account_id}"
+  # The upstream's Glue catalog (its account, this region) and its databases <project>_<env>_*.
+  upstream_glue_arn    = var.promotion_source == null ? null : "arn:aws:glue:${local.region}:${var.promotion_source.account_id}"
+  upstream_glue_prefix = var.promotion_source == null ? null : replace("${var.project_name}-${var.promotion_source.environment}_", "-", "_")
 }
 
 resource "aws_iam_role_policy" "release_upstream" {
@@ -476,6 +482,23 @@ resource "aws_iam_role_policy" "release_upstream" {
           StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
           StringLike   = { "kms:EncryptionContext:aws:s3:arn" = [local.upstream_bucket_arn, "${local.upstream_bucket_arn}/*"] }
         }
+      },
+      {
+        # The plan's table diff and the schema gate read the upstream's catalog (the engine sends its
+        # catalog_id): read only, its databases and their tables. Its resource policy grants the same.
+        Sid      = "PromotionReadFrom${title(var.promotion_source.environment)}Catalog"
+        Effect   = "Allow"
+        Action   = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables"]
+        Resource = ["${local.upstream_glue_arn}:catalog", "${local.upstream_glue_arn}:database/${local.upstream_glue_prefix}*", "${local.upstream_glue_arn}:table/${local.upstream_glue_prefix}*/*"]
+      },
+      {
+        # Its catalog is encrypted with its key: decrypt through Glue only (its key policy admits
+        # only this role that way).
+        Sid       = "PromotionReadFrom${title(var.promotion_source.environment)}CatalogKey"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt"]
+        Resource  = ["arn:aws:kms:${local.region}:${var.promotion_source.account_id}:key/*"]
+        Condition = { StringEquals = { "kms:ViaService" = "glue.${local.region}.amazonaws.com" } }
       },
     ]
   })

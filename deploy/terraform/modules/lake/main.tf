@@ -55,9 +55,12 @@ locals {
   # (docs/spec.md), for this one environment. The static part is known at plan time (the
   # offline checks compare it with the repository's environments.yaml).
   engine_environment_static = merge({
-    description    = "${local.env} on AWS; rendered by Terraform (deploy/terraform/modules/lake), do not edit"
-    lake           = "s3://${local.bucket_name}"
-    catalog        = { glue = { database_prefix = local.glue_database_prefix, region = local.region } }
+    description = "${local.env} on AWS; rendered by Terraform (deploy/terraform/modules/lake), do not edit"
+    lake        = "s3://${local.bucket_name}"
+    # catalog_id: the account whose Data Catalog holds the databases; the engine sends it on every
+    # Glue call, so that a promotion from another account (prod <- staging, as prod's release role)
+    # reads this environment's catalog, not the caller's.
+    catalog        = { glue = { database_prefix = local.glue_database_prefix, region = local.region, catalog_id = local.account } }
     retention_days = var.retention_days
     streaming      = var.streaming
     # The engine writes each audit record with this Object Lock retention (x-amz-object-lock-*
@@ -167,6 +170,19 @@ resource "aws_kms_key" "this" {
           StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
         }
       }],
+      # ... and what it reads of the Glue catalog, which is encrypted with this key (Glue decrypts
+      # for the caller; the catalog's resource policy below grants the reads).
+      [for k, r in var.promotion_readers : {
+        Sid       = "PromotionReadBy${title(k)}ReleaseCatalogKey"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${r.account_id}:root" }
+        Action    = ["kms:Decrypt"]
+        Resource  = "*"
+        Condition = {
+          ArnEquals    = { "aws:PrincipalArn" = [r.role_arn] }
+          StringEquals = { "kms:ViaService" = "glue.${local.region}.amazonaws.com" }
+        }
+      }],
     )
   })
   tags = merge(local.tags, { Name = local.name })
@@ -177,4 +193,32 @@ resource "aws_kms_key" "this" {
 resource "aws_kms_alias" "this" {
   name          = "alias/${local.name}"
   target_key_id = aws_kms_key.this.key_id
+}
+
+# The next environment's release role (another account; promotion_readers) reads this catalog for
+# `medallion promote --from <this> --to <next>` (the target's catalog_id in the rendered entry makes
+# the engine ask this account's catalog): read only, only this environment's databases and their
+# tables. A Glue catalog has one resource policy (per account and region): this module owns it, as
+# it owns the catalog's encryption settings. MED-014 checks the exact shape.
+locals {
+  promotion_catalog_grants = [for k, r in var.promotion_readers : {
+    Sid       = "PromotionReadBy${title(k)}ReleaseCatalog"
+    Effect    = "Allow"
+    Principal = { AWS = "arn:aws:iam::${r.account_id}:root" }
+    Action    = ["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables"]
+    Resource = [
+      local.glue_catalog_arn,
+      "arn:aws:glue:${local.region}:${local.account}:database/${local.glue_database_prefix}*",
+      "arn:aws:glue:${local.region}:${local.account}:table/${local.glue_database_prefix}*/*",
+    ]
+    Condition = { ArnEquals = { "aws:PrincipalArn" = [r.role_arn] } }
+  }]
+}
+
+resource "aws_glue_resource_policy" "promotion" {
+  count = length(var.promotion_readers) > 0 ? 1 : 0
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.promotion_catalog_grants
+  })
 }

@@ -17,34 +17,34 @@ output "kms_key_rotation" {
 
 output "lake_bucket" {
   description = "The lake bucket; layers are its prefixes."
-  value       = aws_s3_bucket.lake.bucket
+  value       = module.lake_bucket.bucket
 }
 
 output "lake_bucket_arn" {
-  value = aws_s3_bucket.lake.arn
+  value = module.lake_bucket.arn
 }
 
 output "lake_sse_kms_key" {
   description = "KMS key of the lake bucket's default encryption."
-  value       = one([for r in aws_s3_bucket_server_side_encryption_configuration.lake.rule : one(r.apply_server_side_encryption_by_default).kms_master_key_id])
+  value       = module.lake_bucket.sse_kms_key
 }
 
 output "lake_current_version_expiration_days" {
   description = "Expiry of current lake objects by S3 lifecycle (must stay null: retention is the engine's)."
-  value       = one(flatten([for r in aws_s3_bucket_lifecycle_configuration.lake.rule : [for e in r.expiration : e.days if e.days != null && e.days > 0]]))
+  value       = one(flatten([for r in module.lake_bucket.lifecycle_rules : [for e in r.expiration : e.days if e.days != null && e.days > 0]]))
 }
 
 output "lake_noncurrent_version_days" {
   description = "The longest noncurrent-version expiry of the lake's lifecycle rules (null: none expires them)."
-  value       = try(max([for r in aws_s3_bucket_lifecycle_configuration.lake.rule : r.noncurrent_version_expiration[0].noncurrent_days if length(r.noncurrent_version_expiration) > 0]...), null)
+  value       = try(max([for r in module.lake_bucket.lifecycle_rules : r.noncurrent_version_expiration[0].noncurrent_days if length(r.noncurrent_version_expiration) > 0]...), null)
 }
 
 output "access_log_bucket" {
-  value = aws_s3_bucket.access_logs.bucket
+  value = module.access_logs.bucket
 }
 
 output "access_log_bucket_expiration_days" {
-  value = one([for r in aws_s3_bucket_lifecycle_configuration.access_logs.rule : one(r.expiration).days])
+  value = module.access_logs.expiration_days
 }
 
 output "glue_database_prefix" {
@@ -116,7 +116,7 @@ output "resource_names" {
 
 output "bucket_policy" {
   description = "The lake bucket policy (JSON)."
-  value       = aws_s3_bucket_policy.lake.policy
+  value       = module.lake_bucket.policy
 }
 
 output "task_policies" {
@@ -136,16 +136,16 @@ output "task_policies" {
 
 output "lake_object_lock_enabled" {
   description = "Object Lock is enabled on the lake bucket (the engine locks its audit records per object)."
-  value       = aws_s3_bucket.lake.object_lock_enabled && aws_s3_bucket_object_lock_configuration.lake.object_lock_enabled == "Enabled"
+  value       = module.lake_bucket.object_lock_enabled
 }
 
 output "lake_default_retention_rules" {
   description = "Default Object Lock retention rules of the lake bucket (must stay 0: only audit records are locked, by the engine)."
-  value       = length(aws_s3_bucket_object_lock_configuration.lake.rule)
+  value       = module.lake_bucket.default_retention_rules
 }
 
 output "lake_versioning" {
-  value = one(aws_s3_bucket_versioning.lake.versioning_configuration).status
+  value = module.lake_bucket.versioning
 }
 
 output "audit_object_lock" {
@@ -217,4 +217,9 @@ output "backup_policies" {
     { for p in aws_iam_role_policy.restore : "restore" => p.policy },
     { for p in aws_iam_role_policy.restore_key : "restore-keys" => p.policy },
   )
+}
+
+output "promotion_catalog_policy" {
+  description = "The Glue catalog's resource policy (JSON): read-only grants to the next environment's release role (cross-account promotion); null without promotion_readers."
+  value       = one(aws_glue_resource_policy.promotion[*].policy)
 }

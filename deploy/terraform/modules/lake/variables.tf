@@ -165,7 +165,7 @@ variable "retention" {
 }
 
 variable "promotion_readers" {
-  description = "Release roles of the next environment (its `promote_from` is this one, in another account) that read this lake for `medallion promote`: env => { account_id, role_arn }. Granted read-only access to the audit trail, the tables' Delta logs and the rendered configuration (bucket policy) and kms:Decrypt through S3 (key policy); nothing else."
+  description = "Release roles of the next environment (its `promote_from` is this one, in another account) that read this lake for `medallion promote`: env => { account_id, role_arn }. Granted read-only access to the audit trail, the tables' Delta logs and the rendered configuration (bucket policy), GetDatabase(s)/GetTable(s) on this environment's Glue databases and tables (the catalog's resource policy), and kms:Decrypt through S3 and through Glue (key policy); nothing else."
   type = map(object({
     account_id = string
     role_arn   = string
@@ -178,7 +178,7 @@ variable "promotion_readers" {
 }
 
 variable "promotion_source" {
-  description = "The environment this one promotes from, when its lake is in another AWS account (prod <- staging): { environment, account_id, layers }. The release role may then read its audit trail, Delta logs and configuration and decrypt through S3; null: the promotion reads a local lake (dev in CI) or nothing."
+  description = "The environment this one promotes from, when its lake is in another AWS account (prod <- staging): { environment, account_id, layers }. The release role may then read its audit trail, Delta logs and configuration and decrypt through S3, and read its Glue databases and tables and decrypt them through Glue; null: the promotion reads a local lake (dev in CI) or nothing."
   type = object({
     environment = string
     account_id  = string

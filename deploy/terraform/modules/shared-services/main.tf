@@ -115,8 +115,7 @@ module "state_backend" {
   name              = local.name
   account_id        = local.account
   region            = local.region
-  access_log_bucket = aws_s3_bucket.access_logs.id
+  access_log_bucket = module.access_logs.id
   deployers         = var.state_deployers
   tags              = local.tags
-  depends_on        = [aws_s3_bucket_policy.access_logs]
 }

@@ -8,7 +8,7 @@ output "vpc_cidr" {
 }
 
 output "log_archive_bucket" {
-  value = aws_s3_bucket.archive.bucket
+  value = module.archive.bucket
 }
 
 output "kms_key_arn" {

@@ -71,7 +71,7 @@ resource "aws_cloudtrail" "org" {
   }
 
   tags       = local.tags
-  depends_on = [aws_s3_bucket_policy.archive]
+  depends_on = [module.archive]
 }
 
 # ------------------------------------------------------------------ AWS Config
@@ -110,11 +110,11 @@ resource "aws_config_configuration_recorder" "this" {
 
 resource "aws_config_delivery_channel" "this" {
   name           = "${local.name}-delivery"
-  s3_bucket_name = aws_s3_bucket.archive.id
+  s3_bucket_name = module.archive.id
   s3_key_prefix  = "config"
   s3_kms_key_arn = aws_kms_key.logs.arn
   sns_topic_arn  = aws_sns_topic.security_alerts.arn
-  depends_on     = [aws_config_configuration_recorder.this, aws_s3_bucket_policy.archive]
+  depends_on     = [aws_config_configuration_recorder.this, module.archive]
 }
 
 resource "aws_config_configuration_recorder_status" "this" {

@@ -58,103 +58,39 @@ resource "aws_kms_alias" "state" {
   target_key_id = aws_kms_key.state.key_id
 }
 
-resource "aws_s3_bucket" "state" {
-  bucket = local.bucket
-  tags   = local.tags
-}
-
-resource "aws_s3_bucket_ownership_controls" "state" {
-  bucket = aws_s3_bucket.state.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "state" {
-  bucket                  = aws_s3_bucket.state.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "state" {
-  bucket = aws_s3_bucket.state.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.state.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_logging" "state" {
-  bucket        = aws_s3_bucket.state.id
-  target_bucket = var.access_log_bucket
-  target_prefix = "tfstate/"
-}
-
 # States are never expired; earlier versions are kept noncurrent_version_days (rollback).
-resource "aws_s3_bucket_lifecycle_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
-  rule {
-    id     = "state-history"
-    status = "Enabled"
-    filter {}
-    noncurrent_version_expiration {
-      noncurrent_days = var.noncurrent_version_days
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-  depends_on = [aws_s3_bucket_versioning.state]
-}
-
-resource "aws_s3_bucket_policy" "state" {
-  bucket = aws_s3_bucket.state.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = concat([
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      }],
-      flatten([for k, d in var.deployers : [
-        {
-          Sid       = "TerraformState${local.sid[k]}List"
-          Effect    = "Allow"
-          Principal = { AWS = "arn:aws:iam::${d.account_id}:root" }
-          Action    = "s3:ListBucket"
-          Resource  = local.bucket_arn
-          Condition = {
-            ArnEquals  = { "aws:PrincipalArn" = [d.role_arn] }
-            StringLike = { "s3:prefix" = ["envs/${k}/*"] }
-          }
-        },
-        {
-          # The state and its lockfile (created with a conditional PUT, deleted on unlock).
-          Sid       = "TerraformState${local.sid[k]}Objects"
-          Effect    = "Allow"
-          Principal = { AWS = "arn:aws:iam::${d.account_id}:root" }
-          Action    = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-          Resource  = "${local.bucket_arn}/envs/${k}/*"
-          Condition = { ArnEquals = { "aws:PrincipalArn" = [d.role_arn] } }
-        },
-      ]]),
-    )
-  })
-  depends_on = [aws_s3_bucket_public_access_block.state]
+module "bucket" {
+  source      = "../secure-bucket"
+  name        = local.bucket
+  tags        = local.tags
+  kms_key_arn = aws_kms_key.state.arn
+  access_logs = { bucket = var.access_log_bucket, prefix = "tfstate/" }
+  lifecycle_rules = [{
+    id              = "state-history"
+    noncurrent_days = var.noncurrent_version_days
+    abort_days      = 7
+  }]
+  # Each root's deploy role: only its own prefix (MED-012).
+  policy_statements = flatten([for k, d in var.deployers : [
+    {
+      Sid       = "TerraformState${local.sid[k]}List"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${d.account_id}:root" }
+      Action    = "s3:ListBucket"
+      Resource  = local.bucket_arn
+      Condition = {
+        ArnEquals  = { "aws:PrincipalArn" = [d.role_arn] }
+        StringLike = { "s3:prefix" = ["envs/${k}/*"] }
+      }
+    },
+    {
+      # The state and its lockfile (created with a conditional PUT, deleted on unlock).
+      Sid       = "TerraformState${local.sid[k]}Objects"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${d.account_id}:root" }
+      Action    = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+      Resource  = "${local.bucket_arn}/envs/${k}/*"
+      Condition = { ArnEquals = { "aws:PrincipalArn" = [d.role_arn] } }
+    },
+  ]])
 }

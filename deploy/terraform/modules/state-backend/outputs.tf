@@ -1,10 +1,10 @@
 output "bucket" {
   description = "The state bucket (backend.hcl: bucket)."
-  value       = aws_s3_bucket.state.bucket
+  value       = module.bucket.bucket
 }
 
 output "bucket_arn" {
-  value = aws_s3_bucket.state.arn
+  value = module.bucket.arn
 }
 
 output "kms_key_arn" {
@@ -13,7 +13,7 @@ output "kms_key_arn" {
 }
 
 output "bucket_policy" {
-  value = aws_s3_bucket_policy.state.policy
+  value = module.bucket.policy
 }
 
 output "backend_keys" {

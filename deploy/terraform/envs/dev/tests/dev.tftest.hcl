@@ -81,6 +81,11 @@ run "dev_plan" {
   }
 
   assert {
+    condition     = module.environment.engine_environment.catalog.glue.catalog_id == "111111111111" && module.environment.promotion_catalog_policy == null
+    error_message = "The rendered dev configuration must carry catalog.glue.catalog_id = the dev account; dev's catalog grants nobody else (no resource policy)."
+  }
+
+  assert {
     condition     = yamldecode(module.environment.engine_config_yaml).environments["dev"].kms_key == module.environment.kms_key_arn
     error_message = "The rendered environments.yaml must carry the key ARN."
   }
@@ -314,7 +319,7 @@ run "dev_has_no_backups" {
   command = plan
 
   assert {
-    condition     = module.environment.backups == null && length(module.environment.backup_policies) == 0
-    error_message = "dev must have no backup bucket, task or roles."
+    condition     = module.environment.backups == null && length(module.environment.backup_policies) == 0 && module.environment.restore_tasks == null
+    error_message = "dev must have no backup bucket, backup or restore task, or roles."
   }
 }

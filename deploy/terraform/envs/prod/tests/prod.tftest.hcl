@@ -59,6 +59,46 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.restore[0]
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::333333333333:role/medallion-prod-restore"
+  }
+}
+
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.batch_task
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::333333333333:role/medallion-prod-batch-task"
+  }
+}
+
+override_resource {
+  target          = module.environment.aws_iam_role.execution
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::333333333333:role/medallion-prod-task-execution"
+  }
+}
+
+override_resource {
+  target          = module.environment.aws_ecs_cluster.this
+  override_during = plan
+  values = {
+    arn = "arn:aws:ecs:eu-west-1:333333333333:cluster/medallion-prod"
+  }
+}
+
+override_resource {
+  target          = module.environment.aws_cloudwatch_log_group.engine["restore"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:eu-west-1:333333333333:log-group:/medallion-prod/engine-restore"
+  }
+}
+
 run "prod_plan" {
   command = plan
 
@@ -229,10 +269,18 @@ run "prod_plan" {
   # Cross-account promotion staging -> prod: prod's release role reads staging's lake (read only).
   assert {
     condition = alltrue([for s in jsondecode(module.environment.release_policies["release-upstream"]).Statement : (
-      alltrue([for a in flatten([s.Action]) : contains(["s3:ListBucket", "s3:GetObject", "kms:Decrypt"], a)]) &&
-      alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::medallion-staging-lake-222222222222") || r == "arn:aws:kms:eu-west-1:222222222222:key/*"])
-    )]) && length(jsondecode(module.environment.release_policies["release-upstream"]).Statement) == 3
-    error_message = "prod's release role must read staging's lake (list, audit trail, Delta logs, configuration, decrypt through S3) and nothing else there."
+      alltrue([for a in flatten([s.Action]) : contains(["s3:ListBucket", "s3:GetObject", "kms:Decrypt", "glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables"], a)]) &&
+      alltrue([for r in flatten([s.Resource]) : (
+        startswith(r, "arn:aws:s3:::medallion-staging-lake-222222222222") || r == "arn:aws:kms:eu-west-1:222222222222:key/*" ||
+        contains(["arn:aws:glue:eu-west-1:222222222222:catalog", "arn:aws:glue:eu-west-1:222222222222:database/medallion_staging_*", "arn:aws:glue:eu-west-1:222222222222:table/medallion_staging_*/*"], r)
+      )])
+    )]) && length(jsondecode(module.environment.release_policies["release-upstream"]).Statement) == 5
+    error_message = "prod's release role must read staging's lake (list, audit trail, Delta logs, configuration, decrypt through S3) and Glue catalog (its databases and tables, decrypt through Glue) and nothing else there."
+  }
+
+  assert {
+    condition     = yamldecode(module.environment.engine_config_yaml).environments["prod"].catalog.glue.catalog_id == "333333333333" && module.environment.promotion_catalog_policy == null
+    error_message = "The rendered prod configuration must carry catalog.glue.catalog_id = the prod account; nobody promotes from prod, so its catalog has no resource policy."
   }
 
   assert {
@@ -350,5 +398,45 @@ run "prod_backups" {
       (k == "restore" && a == "s3:DeleteObject" && flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/restore/*"])
     ]]]))
     error_message = "Neither the prod backup role nor the restore role may delete anything (the restore only its own markers under _medallion/restore/)."
+  }
+}
+
+# The restore of the disaster recovery runbook as an ECS task: one task definition per backup
+# generation, restoring that generation's location from the backup region, as the break-glass
+# restore role, logging to its own group; started by a person holding the restore role, never by
+# a schedule (the events role cannot pass the restore role).
+run "prod_restore_task" {
+  command = plan
+
+  assert {
+    condition = keys(module.environment.restore_tasks) == ["m1", "m2", "m3"] && alltrue([for g, t in module.environment.restore_tasks : (
+      t.family == "medallion-prod-restore-${g}" &&
+      t.command == ["medallion", "restore", "--env", "prod", "--from", "s3://medallion-prod-backup-333333333333/prod/${g}", "--region", "eu-central-1"] &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].command == t.command &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].image == jsondecode(module.environment.restore_task_definitions.batch_container_definitions)[0].image &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].readonlyRootFilesystem == true &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].user == "10001" &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].logConfiguration.options["awslogs-group"] == "/medallion-prod/engine-restore" &&
+      module.environment.restore_task_definitions.tasks[g].task_role_arn == "arn:aws:iam::333333333333:role/medallion-prod-restore"
+    )]) && module.environment.restore_task_definitions.log_group == "/medallion-prod/engine-restore"
+    error_message = "prod must have a restore task definition per backup generation running `medallion restore --env prod --from s3://medallion-prod-backup-333333333333/prod/<generation> --region eu-central-1` with the batch image (read-only, uid 10001), as the restore role, logging to /medallion-prod/engine-restore."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.restore_task_definitions.run_task_policy).Statement : (
+      s.Effect == "Allow" &&
+      (!contains(flatten([s.Action]), "ecs:RunTask") || (sort(flatten([s.Resource])) == sort(["arn:aws:ecs:eu-west-1:333333333333:task-definition/medallion-prod-restore-m1:*", "arn:aws:ecs:eu-west-1:333333333333:task-definition/medallion-prod-restore-m2:*", "arn:aws:ecs:eu-west-1:333333333333:task-definition/medallion-prod-restore-m3:*"]) && try(s.Condition.ArnEquals["ecs:cluster"], "") == "arn:aws:ecs:eu-west-1:333333333333:cluster/medallion-prod")) &&
+      (!contains(flatten([s.Action]), "iam:PassRole") || (sort(flatten([s.Resource])) == sort(["arn:aws:iam::333333333333:role/medallion-prod-task-execution", "arn:aws:iam::333333333333:role/medallion-prod-restore"]) && try(s.Condition.StringEquals["iam:PassedToService"], "") == "ecs-tasks.amazonaws.com")) &&
+      alltrue([for a in flatten([s.Action]) : contains(["ecs:RunTask", "iam:PassRole", "ecs:DescribeTasks", "logs:GetLogEvents", "logs:FilterLogEvents"], a)])
+    )])
+    error_message = "The prod restore role may start only the restore tasks, on its own cluster, passing only the restore and execution roles, and follow them; nothing else."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.restore_task_definitions.events_policy).Statement : (
+      !contains(flatten([s.Resource]), "arn:aws:iam::333333333333:role/medallion-prod-restore") &&
+      alltrue([for r in flatten([s.Resource]) : !strcontains(r, "-restore-")])
+    )])
+    error_message = "The prod events role (the schedules) may neither pass the restore role nor start a restore task."
   }
 }

@@ -59,6 +59,46 @@ override_resource {
   }
 }
 
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.restore[0]
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::222222222222:role/medallion-staging-restore"
+  }
+}
+
+override_resource {
+  target          = module.environment.module.lake.aws_iam_role.batch_task
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::222222222222:role/medallion-staging-batch-task"
+  }
+}
+
+override_resource {
+  target          = module.environment.aws_iam_role.execution
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::222222222222:role/medallion-staging-task-execution"
+  }
+}
+
+override_resource {
+  target          = module.environment.aws_ecs_cluster.this
+  override_during = plan
+  values = {
+    arn = "arn:aws:ecs:eu-west-1:222222222222:cluster/medallion-staging"
+  }
+}
+
+override_resource {
+  target          = module.environment.aws_cloudwatch_log_group.engine["restore"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:eu-west-1:222222222222:log-group:/medallion-staging/engine-restore"
+  }
+}
+
 run "staging_plan" {
   command = plan
 
@@ -299,6 +339,25 @@ run "staging_plan" {
     ])
     error_message = "The staging release role may use only the staging key, and only through S3 and Glue."
   }
+
+  # Cross-account promotion staging -> prod: the engine asks staging's own catalog (catalog_id), and
+  # the catalog's resource policy lets prod's release role only read staging's databases and tables.
+  assert {
+    condition     = yamldecode(module.environment.engine_config_yaml).environments["staging"].catalog.glue.catalog_id == "222222222222"
+    error_message = "The rendered staging configuration must carry catalog.glue.catalog_id = the staging account (\"222222222222\")."
+  }
+
+  assert {
+    condition = length(jsondecode(module.environment.promotion_catalog_policy).Statement) == 1 && alltrue([
+      for s in jsondecode(module.environment.promotion_catalog_policy).Statement : (
+        s.Effect == "Allow" && s.Principal.AWS == "arn:aws:iam::333333333333:root" &&
+        s.Condition.ArnEquals["aws:PrincipalArn"] == ["arn:aws:iam::333333333333:role/medallion-prod-release"] &&
+        sort(s.Action) == tolist(["glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables"]) &&
+        sort(s.Resource) == tolist(["arn:aws:glue:eu-west-1:222222222222:catalog", "arn:aws:glue:eu-west-1:222222222222:database/medallion_staging_*", "arn:aws:glue:eu-west-1:222222222222:table/medallion_staging_*/*"])
+      )
+    ])
+    error_message = "staging's Glue catalog policy must let only prod's release role read (GetDatabase(s), GetTable(s)) only staging's databases and tables."
+  }
 }
 
 # Backups (deploy/README.md, "Backups and disaster recovery"): a bucket of the staging account in the
@@ -348,5 +407,45 @@ run "staging_backups" {
       (k == "restore" && a == "s3:DeleteObject" && flatten([s.Resource]) == ["arn:aws:s3:::${module.environment.lake_bucket}/_medallion/restore/*"])
     ]]]))
     error_message = "Neither the staging backup role nor the restore role may delete anything (the restore only its own markers under _medallion/restore/)."
+  }
+}
+
+# The restore of the disaster recovery runbook as an ECS task: one task definition per backup
+# generation, restoring that generation's location from the backup region, as the break-glass
+# restore role, logging to its own group; started by a person holding the restore role, never by
+# a schedule (the events role cannot pass the restore role).
+run "staging_restore_task" {
+  command = plan
+
+  assert {
+    condition = keys(module.environment.restore_tasks) == ["d01", "d11", "d21"] && alltrue([for g, t in module.environment.restore_tasks : (
+      t.family == "medallion-staging-restore-${g}" &&
+      t.command == ["medallion", "restore", "--env", "staging", "--from", "s3://medallion-staging-backup-222222222222/staging/${g}", "--region", "eu-central-1"] &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].command == t.command &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].image == jsondecode(module.environment.restore_task_definitions.batch_container_definitions)[0].image &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].readonlyRootFilesystem == true &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].user == "10001" &&
+      jsondecode(module.environment.restore_task_definitions.tasks[g].container_definitions)[0].logConfiguration.options["awslogs-group"] == "/medallion-staging/engine-restore" &&
+      module.environment.restore_task_definitions.tasks[g].task_role_arn == "arn:aws:iam::222222222222:role/medallion-staging-restore"
+    )]) && module.environment.restore_task_definitions.log_group == "/medallion-staging/engine-restore"
+    error_message = "staging must have a restore task definition per backup generation running `medallion restore --env staging --from s3://medallion-staging-backup-222222222222/staging/<generation> --region eu-central-1` with the batch image (read-only, uid 10001), as the restore role, logging to /medallion-staging/engine-restore."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.restore_task_definitions.run_task_policy).Statement : (
+      s.Effect == "Allow" &&
+      (!contains(flatten([s.Action]), "ecs:RunTask") || (sort(flatten([s.Resource])) == sort(["arn:aws:ecs:eu-west-1:222222222222:task-definition/medallion-staging-restore-d01:*", "arn:aws:ecs:eu-west-1:222222222222:task-definition/medallion-staging-restore-d11:*", "arn:aws:ecs:eu-west-1:222222222222:task-definition/medallion-staging-restore-d21:*"]) && try(s.Condition.ArnEquals["ecs:cluster"], "") == "arn:aws:ecs:eu-west-1:222222222222:cluster/medallion-staging")) &&
+      (!contains(flatten([s.Action]), "iam:PassRole") || (sort(flatten([s.Resource])) == sort(["arn:aws:iam::222222222222:role/medallion-staging-task-execution", "arn:aws:iam::222222222222:role/medallion-staging-restore"]) && try(s.Condition.StringEquals["iam:PassedToService"], "") == "ecs-tasks.amazonaws.com")) &&
+      alltrue([for a in flatten([s.Action]) : contains(["ecs:RunTask", "iam:PassRole", "ecs:DescribeTasks", "logs:GetLogEvents", "logs:FilterLogEvents"], a)])
+    )])
+    error_message = "The staging restore role may start only the restore tasks, on its own cluster, passing only the restore and execution roles, and follow them; nothing else."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.restore_task_definitions.events_policy).Statement : (
+      !contains(flatten([s.Resource]), "arn:aws:iam::222222222222:role/medallion-staging-restore") &&
+      alltrue([for r in flatten([s.Resource]) : !strcontains(r, "-restore-")])
+    )])
+    error_message = "The staging events role (the schedules) may neither pass the restore role nor start a restore task."
   }
 }
