@@ -68,7 +68,8 @@ impl Buckets {
 
     /// Appends row `r` (key hash `hash`) to its bucket.
     pub fn write(&mut self, hash: u64, r: &RowInfo<'_>) -> Result<()> {
-        let b = (hash % BUCKETS as u64) as usize;
+        // The top bits: the table of a bucket indexes by the low ones.
+        let b = (hash >> 58) as usize % BUCKETS;
         let w = &mut self.writers[b];
         let nulls = u8::from(r.ingest.is_none()) | (u8::from(r.line.is_none()) << 1);
         let res = (|| -> io::Result<()> {

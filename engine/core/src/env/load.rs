@@ -193,6 +193,13 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
             )),
         }
         check_retention(&shown, name, spec, &mut errors);
+        if spec.memory_limit_mib.is_some_and(|m| m < 64) {
+            errors.push(SpecError::new(
+                &shown,
+                format!("environments.{name}.memory_limit_mib"),
+                "must be at least 64 (MiB)",
+            ));
+        }
         if spec.retention_days == 0 {
             errors.push(SpecError::new(
                 &shown,

@@ -174,7 +174,7 @@ fn verify(origin: &Origin, raw: Box<dyn Read + Send>, kind: Compression) -> Resu
             .map_err(|e| transport(origin, e))?;
         if done {
             return Ok(Verified {
-                usable: sink.usable(),
+                usable: sink.usable(false),
                 corrupt: None,
             });
         }
@@ -218,7 +218,7 @@ fn verify(origin: &Origin, raw: Box<dyn Read + Send>, kind: Compression) -> Resu
                 };
                 let corrupt = Corrupt(format!("corrupt {what} data: {e}"));
                 return Ok(Verified {
-                    usable: sink.usable(),
+                    usable: sink.usable(true),
                     corrupt: Some(corrupt),
                 });
             }
@@ -250,12 +250,11 @@ impl LineEnds {
         }
     }
 
-    /// All of the intact bytes when nothing follows them, else up to their last line end.
-    fn usable(&self) -> u64 {
-        if self.total == self.intact {
-            self.intact
-        } else {
-            self.intact_last_end
+    /// All of the intact bytes (the file ended cleanly), else up to their last line end.
+    fn usable(&self, corrupt: bool) -> u64 {
+        match corrupt {
+            false => self.intact,
+            true => self.intact_last_end,
         }
     }
 }
@@ -325,20 +324,34 @@ impl Opener {
     /// compressed file is read twice: once to verify it ([`verify`]), then its trusted part.
     pub fn open(&mut self, i: usize, compression: Compression) -> Result<Box<dyn BufRead + Send>> {
         let (origin, size) = self.files[i].clone();
-        let raw: Box<dyn Read + Send> = match self.started.remove(&i) {
-            Some(reader) => Box::new(reader),
-            None => raw(&origin, size)?,
-        };
         let kind = compression.of(&origin.shown());
-        let reader: Box<dyn Read + Send> = match kind {
-            Compression::None | Compression::Auto => decompressed(&origin, raw, kind)?,
-            _ => {
-                let Verified { usable, corrupt } = verify(&origin, raw, kind)?;
-                let again = decompressed(&origin, self::raw(&origin, size)?, kind)?;
-                Box::new(Trusted {
-                    inner: again.take(usable),
-                    corrupt,
-                })
+        let reader: Box<dyn Read + Send> = match (kind, &origin) {
+            (Compression::None | Compression::Auto, _) => {
+                let raw: Box<dyn Read + Send> = match self.started.remove(&i) {
+                    Some(reader) => Box::new(reader),
+                    None => raw(&origin, size)?,
+                };
+                decompressed(&origin, raw, kind)?
+            }
+            // One open file for both readings: a file replaced in between is not mixed in.
+            (_, Origin::Local(p)) => {
+                let shown = || p.display().to_string();
+                let mut file = File::open(p).map_err(|e| Error::io(shown(), e))?;
+                let first = file.try_clone().map_err(|e| Error::io(shown(), e))?;
+                let Verified { usable, corrupt } = verify(&origin, Box::new(first), kind)?;
+                io::Seek::seek(&mut file, io::SeekFrom::Start(0)).map_err(|e| Error::io(shown(), e))?;
+                let again = decompressed(&origin, Box::new(file), kind)?;
+                Box::new(Trusted { inner: again.take(usable), corrupt })
+            }
+            // Both readings carry `If-Match` on the listed ETag: the same object version.
+            (_, Origin::Object(_)) => {
+                let first: Box<dyn Read + Send> = match self.started.remove(&i) {
+                    Some(reader) => Box::new(reader),
+                    None => raw(&origin, size)?,
+                };
+                let Verified { usable, corrupt } = verify(&origin, first, kind)?;
+                let again = decompressed(&origin, raw(&origin, size)?, kind)?;
+                Box::new(Trusted { inner: again.take(usable), corrupt })
             }
         };
         self.ahead = self.ahead.max(i + 1);

@@ -173,14 +173,19 @@ async fn shard_append(
         name: &bronze.name,
         location: &bronze.location,
     };
-    racing_append(
-        target,
-        &bronze.staged,
-        bronze.table.clone(),
+    let append = Append {
+        existing: bronze.table.clone(),
         metadata,
-        &overlap,
-    )
-    .await
+        txns: vec![],
+    };
+    racing_append(target, &bronze.staged, append, &overlap).await
+}
+
+/// What a shard appends on: the table as read, the commit's metadata and transactions.
+struct Append {
+    existing: Option<DeltaTable>,
+    metadata: std::collections::HashMap<String, serde_json::Value>,
+    txns: Vec<Transaction>,
 }
 
 /// A table a shard appends to.
@@ -196,10 +201,10 @@ struct Target<'a> {
 async fn racing_append(
     target: Target<'_>,
     staged: &Staged,
-    mut existing: Option<DeltaTable>,
-    metadata: std::collections::HashMap<String, serde_json::Value>,
+    append: Append,
     overlap: &(dyn Fn(&deltalake::kernel::CommitInfo) -> Option<String> + Sync),
 ) -> Result<Option<DeltaTable>> {
+    let Append { mut existing, metadata, txns } = append;
     if staged.adds.is_empty() {
         return Ok(existing); // nothing of this shard: no commit, no empty table
     }
@@ -208,7 +213,7 @@ async fn racing_append(
         let seen = existing.as_ref().map_or(-1, table::version);
         let result = staged
             .clone()
-            .commit_with(existing.clone(), metadata.clone(), vec![], Some(0))
+            .commit_with(existing.clone(), metadata.clone(), txns.clone(), Some(0))
             .await;
         let e = match result {
             Err(e)
@@ -265,40 +270,39 @@ pub async fn shard_quarantine(
         location: &location,
     };
     let before = q.table.as_ref().map(table::version);
-    let after = racing_append(
-        target,
-        &staged,
-        q.table.clone(),
-        run.metadata(vec![]),
-        &|_| None,
-    )
-    .await?;
+    // A quarantine without a Bronze bookmark would read as one written before bookmarks
+    // existed (no repair): one this shard creates says "no Bronze version covered yet".
+    let bronze = job.bronze_table().to_string();
+    let txns = match q.bronze_covered {
+        Some(_) => vec![],
+        None => vec![Transaction::new(&quarantine::bronze_app_id(&bronze), -1)],
+    };
+    let appended = Append { existing: q.table.clone(), metadata: run.metadata(vec![]), txns };
+    let after = racing_append(target, &staged, appended, &|_| None).await?;
     scratch.committed(&q.name);
-    if let Some(t) = &after {
-        let created = before.is_none();
-        run.committed(
-            &q.name,
-            "quarantine",
-            before,
-            t,
-            if created { "create" } else { "append" },
-            counts(&staged),
-        )
+    quarantine_committed(run, &q.name, before, after.as_ref(), &staged).await
+}
+
+/// Records a quarantine commit (from version `before`) and registers the table.
+async fn quarantine_committed(
+    run: &Run<'_>,
+    name: &str,
+    before: Option<i64>,
+    after: Option<&DeltaTable>,
+    staged: &Staged,
+) -> Result<()> {
+    let Some(t) = after else {
+        return Ok(());
+    };
+    let operation = if before.is_none() { "create" } else { "append" };
+    run.committed(name, "quarantine", before, t, operation, counts(staged))
         .await?;
-        let description = format!(
-            "Records rejected by pipeline {}, with the reason",
-            job.spec.pipeline
-        );
-        register(
-            run,
-            &job.quarantine_table(),
-            "quarantine",
-            t,
-            Some(description),
-        )
-        .await?;
-    }
-    Ok(())
+    let job = &run.plan.job;
+    let description = format!(
+        "Records rejected by pipeline {}, with the reason",
+        job.spec.pipeline
+    );
+    register(run, &job.quarantine_table(), "quarantine", t, Some(description)).await
 }
 
 /// A lost race names what happened and what to do.
@@ -338,36 +342,13 @@ pub async fn quarantine(
     }
     let staged = q.writer.finish().await?;
     scratch.track(&staged);
-    let created = q.table.is_none();
     let before = q.table.as_ref().map(table::version);
     let after = staged
         .clone()
         .commit(q.table, run.metadata(vec![]), txns)
         .await?;
     scratch.committed(&q.name);
-    if let Some(t) = &after {
-        run.committed(
-            &q.name,
-            "quarantine",
-            before,
-            t,
-            if created { "create" } else { "append" },
-            counts(&staged),
-        )
-        .await?;
-        let description = format!(
-            "Records rejected by pipeline {}, with the reason",
-            job.spec.pipeline
-        );
-        register(
-            run,
-            &job.quarantine_table(),
-            "quarantine",
-            t,
-            Some(description),
-        )
-        .await?;
-    }
+    quarantine_committed(run, &q.name, before, after.as_ref(), &staged).await?;
     super::fault_point("after_quarantine_commit");
     Ok(())
 }

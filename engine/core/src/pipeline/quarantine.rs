@@ -210,32 +210,23 @@ pub async fn held_unparseable(
     table: Option<&DeltaTable>,
     file: &str,
 ) -> Result<std::collections::HashSet<i64>> {
-    use arrow::array::{Array, AsArray};
-    let mut out = std::collections::HashSet::new();
-    let Some(t) = table else {
-        return Ok(out);
-    };
-    let ctx = datafusion::prelude::SessionContext::new();
-    ctx.register_table("q", table::provider(t, &ctx).await?)?;
-    let sql = format!(
-        "SELECT CAST(_source_line AS BIGINT) FROM q WHERE _stage = 'bronze' AND _source_file = '{}'",
-        file.replace('\'', "''")
-    );
-    for b in ctx.sql(&sql).await?.collect().await? {
-        let lines = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
-        out.extend(
-            (0..b.num_rows())
-                .filter(|&i| lines.is_valid(i))
-                .map(|i| lines.value(i)),
-        );
-    }
-    Ok(out)
+    let held = held_for_file(table, file, "_stage = 'bronze'").await?;
+    Ok(held.into_iter().map(|(line, _)| line).collect())
 }
 
 /// The Silver-stage rejects the quarantine holds for one source file: (line, rule).
 async fn held_rejects(
     table: Option<&DeltaTable>,
     file: &str,
+) -> Result<std::collections::HashSet<(i64, String)>> {
+    held_for_file(table, file, "_stage <> 'bronze'").await
+}
+
+/// The (line, rule) of the quarantine's records of source file `file` that match `stage`.
+async fn held_for_file(
+    table: Option<&DeltaTable>,
+    file: &str,
+    stage: &str,
 ) -> Result<std::collections::HashSet<(i64, String)>> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Int64Type};
@@ -246,7 +237,7 @@ async fn held_rejects(
     let ctx = datafusion::prelude::SessionContext::new();
     ctx.register_table("q", table::provider(t, &ctx).await?)?;
     let sql = format!(
-        "SELECT _source_line, _rule FROM q WHERE _stage <> 'bronze' AND _source_file = '{}'",
+        "SELECT _source_line, _rule FROM q WHERE {stage} AND _source_file = '{}'",
         file.replace('\'', "''")
     );
     let batches = ctx.sql(&sql).await?.collect().await?;

@@ -28,10 +28,13 @@ pub fn new_session_with_pool(pool_bytes: u64) -> Result<SessionContext> {
             datafusion::execution::memory_pool::FairSpillPool::new(pool_bytes as usize),
         ))
         .build_arc()?;
-    Ok(SessionContext::new_with_config_rt(
-        session_config(),
-        runtime,
-    ))
+    let mut config = session_config();
+    // What each sort holds back for merging its spills (10 MiB by default) must leave room
+    // in a small pool for every partition's sort.
+    let partitions = config.target_partitions().max(1) as u64;
+    let reservation = (10u64 << 20).min(pool_bytes / (4 * partitions));
+    config.options_mut().execution.sort_spill_reservation_bytes = reservation as usize;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
 fn session_config() -> SessionConfig {

@@ -167,7 +167,8 @@ async fn typed_rows(
         Some(d) => {
             // Half of the run's memory budget (see `crate::memory`); spills above it.
             let budget = (run.engine.memory_limit / 2) as usize;
-            let capacity = (staged_rows as usize).min(budget / 64);
+            // About 70 bytes a key (entry, key bytes, table slot): at most half the budget.
+            let capacity = (staged_rows as usize).min(budget / 140);
             let deduper = Deduper::with_capacity(
                 &plan.typed_out_schema,
                 &d.keys,
