@@ -194,6 +194,49 @@ fn a_shards_unparseable_records_survive_the_files_moving_away() {
     assert_eq!(sql(p, QUARANTINE), sql(single.path(), QUARANTINE));
 }
 
+/// A shard crashes between its Bronze and quarantine commits after another shard created the
+/// quarantine: the next run without a shard still quarantines the crashed shard's rejects.
+#[test]
+fn a_crashed_shards_rejects_are_repaired_after_another_shard_made_the_quarantine() {
+    let dir = project();
+    let p = dir.path();
+    // The orders job alone (its Gold join of silver.customers cut off).
+    let spec = std::fs::read_to_string(p.join("jobs/shop/orders.yaml")).unwrap();
+    let cut = spec.find("  - table: gold.revenue_by_country").unwrap();
+    std::fs::write(p.join("jobs/shop/orders.yaml"), &spec[..cut]).unwrap();
+    // One unparseable line in a file of each shard.
+    for i in 0..2u32 {
+        let shard: medallion_core::pipeline::Shard = format!("{i}/2").parse().unwrap();
+        let file = (0..)
+            .map(|n| format!("testdata/shop/orders/bad-{i}-{n}.ndjson"))
+            .find(|f| shard.owns(f))
+            .unwrap();
+        std::fs::write(p.join(&file), "{\"order_id\": \"B1\"}\n{broken\n").unwrap();
+    }
+    let job = "jobs/shop/orders.yaml";
+    let (code, out, err) = medallion(p, &["run", job, "--env", "dev", "--shard", "0/2"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let crashed = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .args(["run", job, "--env", "dev", "--shard", "1/2"])
+        .env("MEDALLION_FAULT", "after_bronze_commit")
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the fault hook aborts");
+    let (code, out, err) = medallion(p, &["run", job, "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let held = sql(
+        p,
+        "SELECT _source_file FROM silver.orders_quarantine \
+         WHERE _stage = 'bronze' AND _source_file LIKE '%bad-%' ORDER BY 1",
+    );
+    assert_eq!(
+        held.matches("bad-").count(),
+        2,
+        "both shards' unparseable lines: {held}"
+    );
+}
+
 #[test]
 fn a_kafka_job_is_refused_in_a_shard() {
     let dir = project();

@@ -339,9 +339,13 @@ impl Opener {
                 let mut file = File::open(p).map_err(|e| Error::io(shown(), e))?;
                 let first = file.try_clone().map_err(|e| Error::io(shown(), e))?;
                 let Verified { usable, corrupt } = verify(&origin, Box::new(first), kind)?;
-                io::Seek::seek(&mut file, io::SeekFrom::Start(0)).map_err(|e| Error::io(shown(), e))?;
+                io::Seek::seek(&mut file, io::SeekFrom::Start(0))
+                    .map_err(|e| Error::io(shown(), e))?;
                 let again = decompressed(&origin, Box::new(file), kind)?;
-                Box::new(Trusted { inner: again.take(usable), corrupt })
+                Box::new(Trusted {
+                    inner: again.take(usable),
+                    corrupt,
+                })
             }
             // Both readings carry `If-Match` on the listed ETag: the same object version.
             (_, Origin::Object(_)) => {
@@ -351,7 +355,10 @@ impl Opener {
                 };
                 let Verified { usable, corrupt } = verify(&origin, first, kind)?;
                 let again = decompressed(&origin, raw(&origin, size)?, kind)?;
-                Box::new(Trusted { inner: again.take(usable), corrupt })
+                Box::new(Trusted {
+                    inner: again.take(usable),
+                    corrupt,
+                })
             }
         };
         self.ahead = self.ahead.max(i + 1);

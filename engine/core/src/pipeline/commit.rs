@@ -204,7 +204,11 @@ async fn racing_append(
     append: Append,
     overlap: &(dyn Fn(&deltalake::kernel::CommitInfo) -> Option<String> + Sync),
 ) -> Result<Option<DeltaTable>> {
-    let Append { mut existing, metadata, txns } = append;
+    let Append {
+        mut existing,
+        metadata,
+        txns,
+    } = append;
     if staged.adds.is_empty() {
         return Ok(existing); // nothing of this shard: no commit, no empty table
     }
@@ -277,7 +281,11 @@ pub async fn shard_quarantine(
         Some(_) => vec![],
         None => vec![Transaction::new(&quarantine::bronze_app_id(&bronze), -1)],
     };
-    let appended = Append { existing: q.table.clone(), metadata: run.metadata(vec![]), txns };
+    let appended = Append {
+        existing: q.table.clone(),
+        metadata: run.metadata(vec![]),
+        txns,
+    };
     let after = racing_append(target, &staged, appended, &|_| None).await?;
     scratch.committed(&q.name);
     quarantine_committed(run, &q.name, before, after.as_ref(), &staged).await
@@ -302,7 +310,14 @@ async fn quarantine_committed(
         "Records rejected by pipeline {}, with the reason",
         job.spec.pipeline
     );
-    register(run, &job.quarantine_table(), "quarantine", t, Some(description)).await
+    register(
+        run,
+        &job.quarantine_table(),
+        "quarantine",
+        t,
+        Some(description),
+    )
+    .await
 }
 
 /// A lost race names what happened and what to do.
