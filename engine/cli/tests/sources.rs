@@ -108,20 +108,7 @@ fn a_corrupt_gzip_member_quarantines_the_rest_of_the_file_with_its_line() {
     second[mid..mid + 8].copy_from_slice(b"\xff\xff\xff\xffgarb");
     let mut bytes = compress(Kind::Gzip, first.as_bytes());
     bytes.extend_from_slice(&second);
-    std::fs::write(
-        p.join("testdata/shop/orders/orders-2026-11-01.ndjson.gz"),
-        bytes,
-    )
-    .unwrap();
-    std::fs::remove_file(&file).unwrap();
-    edit(
-        p,
-        "jobs/shop/orders.yaml",
-        "testdata/shop/orders/*.ndjson",
-        "testdata/shop/orders/*",
-    );
-    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    replace_and_run(p, &file, "orders-2026-11-01.ndjson.gz", &bytes);
     let bronze = sql(
         p,
         "dev",
@@ -173,20 +160,7 @@ fn a_member_failing_its_checksum_is_not_ingested() {
     // Stored (level 0): change one amount digit in place; only the CRC can tell.
     let at = gz.windows(6).position(|w| w == b"amount").unwrap() + 8;
     gz[at] = if gz[at] == b'9' { b'1' } else { b'9' };
-    std::fs::write(
-        p.join("testdata/shop/orders/orders-2026-11-02.ndjson.gz"),
-        gz,
-    )
-    .unwrap();
-    std::fs::remove_file(&file).unwrap();
-    edit(
-        p,
-        "jobs/shop/orders.yaml",
-        "testdata/shop/orders/*.ndjson",
-        "testdata/shop/orders/*",
-    );
-    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    replace_and_run(p, &file, "orders-2026-11-02.ndjson.gz", &gz);
     let rows = sql(
         p,
         "dev",
@@ -212,20 +186,8 @@ fn zstd_with_a_long_window_is_read() {
     e.set_parameter(zstd::zstd_safe::CParameter::WindowLog(28))
         .unwrap();
     e.write_all(&text).unwrap();
-    std::fs::write(
-        p.join("testdata/shop/orders/orders-2026-11-01.ndjson.zst"),
-        e.finish().unwrap(),
-    )
-    .unwrap();
-    std::fs::remove_file(&file).unwrap();
-    edit(
-        p,
-        "jobs/shop/orders.yaml",
-        "testdata/shop/orders/*.ndjson",
-        "testdata/shop/orders/*",
-    );
-    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    let zst = e.finish().unwrap();
+    replace_and_run(p, &file, "orders-2026-11-01.ndjson.zst", &zst);
     assert_eq!(
         sql(p, "dev", "SELECT * FROM gold.daily_revenue ORDER BY day"),
         golden("shop/daily_revenue.csv")
@@ -265,6 +227,21 @@ fn a_csv_with_a_corrupt_header_is_quarantined_whole() {
         ),
         golden("shop/revenue_by_country.csv")
     );
+}
+
+/// Replaces the orders file `file` by `bytes` under the name `name`, makes the orders source
+/// read every file of its folder, and runs every job (which must succeed).
+fn replace_and_run(p: &Path, file: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(p.join("testdata/shop/orders").join(name), bytes).unwrap();
+    std::fs::remove_file(file).unwrap();
+    edit(
+        p,
+        "jobs/shop/orders.yaml",
+        "testdata/shop/orders/*.ndjson",
+        "testdata/shop/orders/*",
+    );
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
 }
 
 /// `PUT`s `body` at `bucket/key` on the local server.
