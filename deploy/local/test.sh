@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/setup.sh
 . deploy/local/env.sh
+# Built first: the local Ballista cluster runs the binary built here.
+echo "== cargo build --workspace --tests"
+cargo build --workspace --tests
 # Local services (real servers on loopback) used by integration tests, when present.
 for svc in deploy/local/services/*.sh; do
   [ -e "$svc" ] || continue

@@ -204,6 +204,13 @@ enum Command {
     /// Recreate tables the environment lost from a backup, checked against its manifest:
     /// `medallion restore --env prod --from s3://backups/prod`.
     Restore(RestoreArgs),
+    /// A Ballista cluster node for environments with `engine: { ballista: ... }`:
+    /// `medallion cluster scheduler`, `medallion cluster executor --scheduler-host H`.
+    #[cfg(feature = "cluster")]
+    Cluster {
+        #[command(subcommand)]
+        action: commands::ClusterAction,
+    },
     /// One table: `medallion table restore silver.orders --version 12 --env dev` rolls it back
     /// to an older version after a bad run.
     Table {

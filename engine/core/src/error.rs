@@ -185,6 +185,14 @@ impl Error {
         }
     }
 
+    /// A query's execution error (a bare DataFusion error) with the context it ran in.
+    pub(crate) fn in_query(self, context: impl Into<String>) -> Self {
+        match self {
+            Error::DataFusion(source) => Error::query(context, source),
+            other => other,
+        }
+    }
+
     pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

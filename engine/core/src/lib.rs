@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backup;
 pub mod catalog;
 pub mod classify;
+pub mod cluster;
 pub mod compat;
 pub mod compliance;
 pub mod dedupe;

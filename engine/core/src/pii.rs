@@ -220,10 +220,16 @@ impl ScalarUDFImpl for HmacUdf {
     }
 }
 
+/// `hmac_sha256(text, key)`: the key is an argument, so the function is the same on every
+/// node of a cluster.
+pub fn hmac_udf() -> ScalarUDF {
+    ScalarUDF::from(HmacUdf::new(HMAC_UDF, None))
+}
+
 /// Registers `hmac_sha256(text, key)` and, with the environment's key,
 /// `medallion_pii_hash(text)` (needed by [`pii_select`] with a key).
 pub fn register_udfs(ctx: &SessionContext, key: Option<&PiiKey>) {
-    ctx.register_udf(ScalarUDF::from(HmacUdf::new(HMAC_UDF, None)));
+    ctx.register_udf(hmac_udf());
     if let Some(k) = key {
         ctx.register_udf(ScalarUDF::from(HmacUdf::new(
             KEYED_HASH_UDF,

@@ -11,6 +11,10 @@ mod audit;
 mod backup;
 mod catalog;
 mod classify;
+#[cfg(feature = "cluster")]
+mod cluster;
+#[cfg(feature = "cluster")]
+pub use cluster::ClusterAction;
 mod compliance;
 mod copy;
 mod docs;
@@ -73,6 +77,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(a) => backup::backup(&cli, a).await,
         Command::Restore(a) => backup::restore(&cli, a).await,
         Command::Table { action } => backup::table_restore(&cli, action).await,
+        #[cfg(feature = "cluster")]
+        Command::Cluster { action } => cluster::cluster(action).await,
         _ => governance(cli).await,
     }
 }

@@ -495,7 +495,7 @@ impl TableProvider for KeptRows {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::{DataType, Field, Schema};
@@ -529,7 +529,7 @@ mod tests {
     }
 
     /// Rows with few keys, many versions, ties and nulls, pushed in several batches.
-    fn mixed_batches(n: usize) -> Vec<RecordBatch> {
+    pub(crate) fn mixed_batches(n: usize) -> Vec<RecordBatch> {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move |m: u64| {
             seed ^= seed << 13;

@@ -200,6 +200,13 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 "must be at least 64 (MiB)",
             ));
         }
+        if let Err(m) = spec.engine.check() {
+            errors.push(SpecError::new(
+                &shown,
+                format!("environments.{name}.engine.ballista.scheduler"),
+                m,
+            ));
+        }
         if spec.retention_days == 0 {
             errors.push(SpecError::new(
                 &shown,
@@ -254,6 +261,7 @@ pub fn load_all(file: &Path) -> Result<Vec<Environment>> {
                 retention: spec.retention.clone(),
                 streaming: spec.streaming,
                 memory_limit_mib: spec.memory_limit_mib,
+                engine: spec.engine.clone(),
                 kafka: spec.kafka.clone(),
                 pii: spec.pii.clone(),
                 audit: spec.audit.clone(),

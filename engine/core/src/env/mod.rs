@@ -58,6 +58,11 @@ pub struct EnvironmentSpec {
     /// `crate::memory`. `medallion run --memory-limit` overrides it.
     #[serde(default)]
     pub memory_limit_mib: Option<u64>,
+    /// Where a run's SQL executes: `{ ballista: { scheduler: "df://host:50050" } }` sends
+    /// Silver's dedupe and SQL and every Gold query to a Ballista cluster (see
+    /// `crate::cluster`); default: in the run's own process.
+    #[serde(default)]
+    pub engine: crate::cluster::EngineSpec,
     /// Kafka settings for streaming sources: `{ brokers: "host:port,..." }`.
     #[serde(default)]
     pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
@@ -149,6 +154,8 @@ pub struct Environment {
     pub streaming: bool,
     /// See [`EnvironmentSpec::memory_limit_mib`].
     pub memory_limit_mib: Option<u64>,
+    /// See [`EnvironmentSpec::engine`].
+    pub engine: crate::cluster::EngineSpec,
     /// Kafka settings (brokers); `MEDALLION_KAFKA_BROKERS` overrides them.
     pub kafka: Option<crate::kafka_spec::KafkaEnvSpec>,
     /// PII protection settings (the `hash` key's variable), see [`crate::pii::hash_key`].

@@ -141,6 +141,9 @@ pub(super) fn datafusion_class(e: &DataFusionError, user_sql: bool) -> ErrorClas
         {
             ErrorClass::Config
         }
+        // A Ballista cluster that cannot be reached (its client reports transport errors as
+        // execution errors): the environment's service failed, not the data.
+        D::Execution(m) if m.contains("tonic::transport::Error") => ErrorClass::Io,
         D::Execution(_) if user_sql => ErrorClass::Data,
         _ => ErrorClass::Internal,
     }
@@ -248,6 +251,20 @@ mod tests {
         assert_eq!(Error::query("q", ctx).class(), ErrorClass::Io);
         let ext = DataFusionError::External(Box::new(DeltaTableError::VersionAlreadyExists(1)));
         assert_eq!(Error::DataFusion(ext).class(), ErrorClass::Conflict);
+    }
+
+    #[test]
+    fn an_unreachable_cluster_is_an_io_failure_in_its_context() {
+        let e = DataFusionError::Execution(
+            "tonic::transport::Error(Transport, ConnectError(\"tcp connect error\", 127.0.0.1:9))"
+                .into(),
+        );
+        let e = Error::DataFusion(e).in_query("jobs/a.yaml: gold table gold.x");
+        assert_eq!(e.class(), ErrorClass::Io);
+        assert!(
+            e.to_string().starts_with("jobs/a.yaml: gold table gold.x"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -54,17 +54,24 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
     // records (a commit in between makes the next run refresh again, never skip).
     let ctx = run.engine.session().await?;
     let ctx = &ctx;
+    // The query on the environment's cluster when it has one; its rows stream back here,
+    // where they are written and committed.
+    let cluster = run.engine.cluster_session().await?;
     run.emit(RunEvent::StageStarted {
         stage: crate::events::Stage::Gold,
         table: name.clone(),
         total_bytes: None,
     });
-    let df = ctx
+    let df = cluster
+        .as_ref()
+        .unwrap_or(ctx)
         .sql(&g.sql)
         .await
         .map_err(|e| Error::query(format!("{}: gold table {name}", run.spec_file()), e))?;
     let dir = tmp.join("gold").join(&g.table.table);
-    let rows = materialize(df, &dir).await?;
+    let rows = materialize(df, &dir)
+        .await
+        .map_err(|e| e.in_query(format!("{}: gold table {name}", run.spec_file())))?;
     let source = ctx
         .read_parquet(
             dir.to_string_lossy().to_string(),

@@ -22,6 +22,8 @@ pub struct Scratch {
     /// Folder of the run's temporary Parquet.
     pub tmp: PathBuf,
     staged: Vec<Staged>,
+    /// Temporary Parquet shared with the cluster (uploaded copies under an S3 lake).
+    shared: Vec<crate::cluster::Shared>,
 }
 
 impl Scratch {
@@ -29,6 +31,7 @@ impl Scratch {
         Self {
             tmp,
             staged: Vec::new(),
+            shared: Vec::new(),
         }
     }
 
@@ -42,9 +45,18 @@ impl Scratch {
         self.staged.retain(|s| s.name != table);
     }
 
-    /// Deletes what is left: staged files never committed and the temporary folder.
+    /// Remembers temporary files shared with the cluster, to delete at the end of the run.
+    pub fn track_shared(&mut self, shared: crate::cluster::Shared) {
+        self.shared.push(shared);
+    }
+
+    /// Deletes what is left: staged files never committed, files shared with the cluster
+    /// and the temporary folder.
     pub async fn discard(&mut self) {
         for s in self.staged.drain(..) {
+            s.discard().await;
+        }
+        for mut s in self.shared.drain(..) {
             s.discard().await;
         }
         if self.tmp.exists() {

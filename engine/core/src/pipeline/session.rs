@@ -84,6 +84,23 @@ impl Engine {
         Ok(ctx)
     }
 
+    /// The session whose queries run on the environment's Ballista cluster, with every
+    /// catalog table registered as the data files of its current Delta version; `None` when
+    /// the environment runs its SQL in-process (see [`crate::cluster`]).
+    pub async fn cluster_session(&self) -> Result<Option<SessionContext>> {
+        let Some(scheduler) = self.env.engine.scheduler() else {
+            return Ok(None);
+        };
+        let ctx = cluster_context(&self.env.name, scheduler).await?;
+        for entry in self.catalog.list_tables(None).await? {
+            let location = self.entry_location(&entry)?;
+            if let Some(t) = table::open_if_exists(&entry.qualified_name(), &location).await? {
+                register_on_cluster(&ctx, &entry.database, &entry.name, &t)?;
+            }
+        }
+        Ok(Some(ctx))
+    }
+
     /// The location of a catalog entry; refuses any outside this environment's lake.
     pub(crate) fn entry_location(&self, entry: &TableEntry) -> Result<table::Location> {
         let lake = self.env.lake_location()?;
@@ -126,4 +143,34 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+#[cfg(feature = "cluster")]
+async fn cluster_context(_env: &str, scheduler: &str) -> Result<SessionContext> {
+    crate::cluster::session(scheduler, session_config()).await
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn cluster_context(env: &str, scheduler: &str) -> Result<SessionContext> {
+    Err(Error::Config(format!(
+        "environment `{env}` runs its SQL on the Ballista cluster {scheduler} (engine.ballista), \
+         but this medallion was built without cluster support: build it with the `cluster` \
+         feature (the default), or remove `engine.ballista` from the environment"
+    )))
+}
+
+/// Registers (or replaces) a Delta table as `<db>.<table>` in a cluster session.
+#[cfg(feature = "cluster")]
+pub fn register_on_cluster(
+    ctx: &SessionContext,
+    database: &str,
+    name: &str,
+    t: &DeltaTable,
+) -> Result<()> {
+    crate::cluster::register_delta(ctx, TableReference::partial(database, name), t)
+}
+
+#[cfg(not(feature = "cluster"))]
+pub fn register_on_cluster(_: &SessionContext, _: &str, _: &str, _: &DeltaTable) -> Result<()> {
+    Err(Error::Internal("no cluster support in this build".into()))
 }

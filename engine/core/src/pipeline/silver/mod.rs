@@ -2,6 +2,7 @@
 //! → set rules ([`set_rules`]) → PII and the Silver SQL, staged ([`output`]).
 
 mod inputs;
+mod on_cluster;
 mod on_fail;
 mod output;
 mod rows;
@@ -83,6 +84,7 @@ pub async fn stage(
         &table_name,
     )
     .await?;
+    let cluster = run.engine.cluster_session().await?;
     let typed = typed_rows(
         run,
         &table_name,
@@ -90,16 +92,17 @@ pub async fn stage(
         bronze.staged.rows,
         quarantine,
         &scratch.tmp,
+        cluster.is_none(),
     )
     .await?;
     let rows_read = typed.read;
-    let relation = register_typed(run, ctx, &table_name, typed, &scratch.tmp).await?;
-    let clean = set_rules::apply(
+    let relation = register_typed(run, ctx, cluster.as_ref(), &table_name, typed, scratch).await?;
+    let (clean, clean_dir) = set_rules::apply(
         run,
         ctx,
         &table_name,
-        &relation.0,
-        relation.1,
+        &relation.name,
+        relation.rows,
         quarantine,
         &scratch.tmp,
     )
@@ -109,9 +112,17 @@ pub async fn stage(
         rows: clean,
     });
     quarantine.flush().await?;
+    let sql_ctx = match (&cluster, clean_dir.or(relation.dir)) {
+        // The environment's PII key is never sent to the cluster: hashing with it stays here.
+        (Some(c), Some(dir)) if key.is_none() => {
+            on_cluster::share(run, c, scratch, &dir, "__clean").await?;
+            c
+        }
+        _ => ctx,
+    };
     let staged = output::stage(
         run,
-        ctx,
+        sql_ctx,
         silver,
         &name,
         table.as_ref(),
@@ -153,16 +164,18 @@ async fn typed_rows(
     staged_rows: u64,
     quarantine: &mut QuarantineWriter,
     tmp: &std::path::Path,
+    dedupe_here: bool,
 ) -> Result<Typed> {
     let plan = run.plan;
     let mut file = TempParquet::create(&tmp.join("typed"), &plan.typed_out_schema)?;
-    let mut deduper = match plan
+    let dedupe = plan
         .job
         .spec
         .silver
         .as_ref()
         .and_then(|s| s.dedupe.as_ref())
-    {
+        .filter(|_| dedupe_here);
+    let mut deduper = match dedupe {
         // Sized for this run's Bronze rows (committed ones grow it as they come).
         Some(d) => {
             // Half of the run's memory budget (see `crate::memory`); spills above it.
@@ -207,22 +220,50 @@ async fn typed_rows(
     })
 }
 
-/// Registers the typed rows (the dedupe winners, when deduplicating); returns the relation
-/// and its row count.
+/// The relation Silver's set rules start from.
+struct Relation {
+    name: String,
+    rows: u64,
+    /// The local Parquet folder holding exactly its rows (not for the in-process dedupe,
+    /// which reads the typed file through a row mask).
+    dir: Option<std::path::PathBuf>,
+}
+
+/// Registers the typed rows (the dedupe winners, when deduplicating): deduplicated here by
+/// the deduper, or on the cluster when the environment has one.
 async fn register_typed(
     run: &Run<'_>,
     ctx: &SessionContext,
+    cluster: Option<&SessionContext>,
     table: &str,
     typed: Typed,
-    tmp: &std::path::Path,
-) -> Result<(String, u64)> {
+    scratch: &mut Scratch,
+) -> Result<Relation> {
     let plan = run.plan;
-    let dir = tmp.join("typed");
+    let dir = scratch.tmp.join("typed");
     let options = ParquetReadOptions::default().schema(&plan.typed_out_schema);
     ctx.register_parquet("__typed", dir.to_string_lossy().as_ref(), options)
         .await?;
+    let dedupe = plan
+        .job
+        .spec
+        .silver
+        .as_ref()
+        .and_then(|s| s.dedupe.as_ref());
+    if let (Some(cluster), Some(_)) = (cluster, dedupe) {
+        let (dir, kept) = on_cluster::dedupe(run, ctx, cluster, scratch, table, typed.rows).await?;
+        return Ok(Relation {
+            name: "__deduped".into(),
+            rows: kept,
+            dir: Some(dir),
+        });
+    }
     let Some(d) = typed.deduper else {
-        return Ok(("__typed".into(), typed.rows));
+        return Ok(Relation {
+            name: "__typed".into(),
+            rows: typed.rows,
+            dir: Some(dir),
+        });
     };
     // The winners, read back from the typed file (losing rows are not decoded).
     let keep = d.finish()?;
@@ -237,5 +278,9 @@ async fn register_typed(
         table: table.to_string(),
         rows: typed.rows - kept,
     });
-    Ok(("__deduped".into(), kept))
+    Ok(Relation {
+        name: "__deduped".into(),
+        rows: kept,
+        dir: None,
+    })
 }

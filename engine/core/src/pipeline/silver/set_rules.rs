@@ -2,7 +2,7 @@
 //! Their failures go through the same [`on_fail`](super::on_fail) as row rules. The result
 //! is registered as the relation `__clean`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
@@ -25,7 +25,8 @@ use crate::quarantine::QuarantineRow;
 use crate::spec::sql_ident;
 use crate::typing;
 
-/// Applies the set rules to `relation` (holding `rows` rows); returns the rows left.
+/// Applies the set rules to `relation` (holding `rows` rows); returns the rows left and,
+/// when rules removed some, the local Parquet folder `__clean` was materialised into.
 pub async fn apply(
     run: &Run<'_>,
     ctx: &SessionContext,
@@ -34,7 +35,7 @@ pub async fn apply(
     rows: u64,
     quarantine: &mut QuarantineWriter,
     tmp: &Path,
-) -> Result<u64> {
+) -> Result<(u64, Option<PathBuf>)> {
     let mut current = relation.to_string();
     let mut removed = 0u64;
     for (i, set) in run
@@ -91,17 +92,17 @@ pub async fn apply(
         ctx.register_table(&view, df.into_view())?;
         current = view;
     }
-    let clean = if current != relation {
+    let (clean, dir) = if current != relation {
         // Materialised once: the anti joins are not evaluated again by every reader.
         let dir = tmp.join("clean");
         let n = materialize(ctx.table(&current).await?, &dir).await?;
         let options = ParquetReadOptions::default().schema(&run.plan.typed_out_schema);
         ctx.register_parquet("__clean", dir.to_string_lossy().as_ref(), options)
             .await?;
-        n
+        (n, Some(dir))
     } else {
         ctx.register_table("__clean", ctx.table(&current).await?.into_view())?;
-        rows
+        (rows, None)
     };
     debug_assert_eq!(clean + removed, rows);
     for set in run.plan.rules.iter().filter_map(CompiledRule::as_set) {
@@ -112,7 +113,7 @@ pub async fn apply(
             })?;
         }
     }
-    Ok(clean)
+    Ok((clean, dir))
 }
 
 /// Keys appearing more than once (nulls are not compared), with their count `__n`.

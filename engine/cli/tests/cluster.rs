@@ -1,0 +1,180 @@
+//! Silver and Gold on a real local Ballista cluster (scheduler + 2 executors, started by
+//! deploy/local/services/ballista.sh): the same jobs give the same tables as the in-process
+//! run, the executors did the work, and a cluster that cannot be reached commits nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::aws::medallion;
+use common::project;
+
+fn scheduler() -> String {
+    std::env::var("MEDALLION_BALLISTA_SCHEDULER").unwrap_or_else(|_| "df://127.0.0.1:50050".into())
+}
+
+fn work() -> PathBuf {
+    std::env::var("MEDALLION_BALLISTA_WORK")
+        .unwrap_or_else(|_| "/tmp/medallion-ballista".into())
+        .into()
+}
+
+/// Adds environment `name` (a local lake) whose SQL runs on `scheduler` (or in process),
+/// with `extra` lines.
+fn add_env(p: &Path, name: &str, scheduler: Option<&str>, extra: &str) {
+    let path = p.join("environments.yaml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "  {name}:\n    lake: ./lake/{name}\n    retention_days: 30\n{extra}"
+    ));
+    if let Some(s) = scheduler {
+        text.push_str(&format!(
+            "    engine: {{ ballista: {{ scheduler: \"{s}\" }} }}\n"
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Job folders Ballista's executors have seen (one per query stage they ran).
+fn executor_jobs() -> usize {
+    (1..=2)
+        .map(|i| {
+            std::fs::read_dir(work().join(format!("executor-{i}")))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+fn run(p: &Path, env: &str) {
+    for jobs in ["jobs/shop/", "jobs/iot/"] {
+        let (code, out, err) = medallion(p, &["run", jobs, "--env", env]);
+        assert_eq!(code, 0, "run {jobs} --env {env}: {out}\n{err}");
+    }
+}
+
+/// The table's rows as sorted JSON lines.
+fn rows(p: &Path, env: &str, table: &str) -> Vec<String> {
+    let q = format!("SELECT * FROM {table}");
+    let (code, out, err) = medallion(p, &["sql", "--env", env, "--format", "json", &q]);
+    assert_eq!(code, 0, "{q} --env {env}: {err}");
+    let v: Vec<serde_json::Value> = serde_json::from_str(out.trim()).unwrap_or_default();
+    let mut lines: Vec<String> = v.iter().map(|r| r.to_string()).collect();
+    lines.sort();
+    lines
+}
+
+const TABLES: [&str; 6] = [
+    "silver.orders",
+    "silver.customers",
+    "silver.sensor_readings",
+    "gold.daily_revenue",
+    "gold.revenue_by_country",
+    "gold.hourly_device_stats",
+];
+
+fn assert_same_tables(p: &Path, a: &str, b: &str) {
+    for t in TABLES {
+        let (x, y) = (rows(p, a, t), rows(p, b, t));
+        assert!(!x.is_empty(), "{t} has rows");
+        assert_eq!(x, y, "{t}: --env {a} and --env {b} differ");
+    }
+}
+
+#[test]
+fn silver_and_gold_on_the_cluster_equal_the_in_process_run() {
+    let dir = project();
+    let p = dir.path();
+    add_env(p, "cluster", Some(&scheduler()), "");
+    let before = executor_jobs();
+    run(p, "dev");
+    run(p, "cluster");
+    assert!(
+        executor_jobs() > before,
+        "Ballista's executors ran no job (work folders under {})",
+        work().display()
+    );
+    assert_same_tables(p, "dev", "cluster");
+
+    // A newer version of an order and a re-sent sensor reading: merged by key on both.
+    let orders = p.join("testdata/shop/orders");
+    let first = std::fs::read_dir(&orders)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let line = std::fs::read_to_string(&first).unwrap();
+    let line = line.lines().next().unwrap().to_string();
+    let mut v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    v["status"] = "shipped".into();
+    v["updated_at"] = "2030-01-01T00:00:00Z".into();
+    std::fs::write(orders.join("zz-update.ndjson"), format!("{v}\n")).unwrap();
+    run(p, "dev");
+    run(p, "cluster");
+    assert_same_tables(p, "dev", "cluster");
+    let shipped = rows(p, "cluster", "silver.orders")
+        .into_iter()
+        .filter(|r| r.contains("2030-01-01"))
+        .count();
+    assert_eq!(shipped, 1, "the newer version replaced the stored one");
+}
+
+#[test]
+fn a_keyed_pii_hash_stays_in_the_run_and_equals_the_in_process_hash() {
+    let dir = project();
+    let p = dir.path();
+    let key = "    pii: { hash_key_env: MEDALLION_TEST_PII_KEY }\n";
+    add_env(p, "cluster", Some(&scheduler()), key);
+    // The same key, in process.
+    add_env(p, "local", None, key);
+    for env in ["local", "cluster"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .args(["run", "jobs/shop/customers.yaml", "--env", env])
+            .current_dir(p)
+            .env("MEDALLION_TEST_PII_KEY", "a-secret-key-of-the-test")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (a, b) = (
+        rows(p, "local", "silver.customers"),
+        rows(p, "cluster", "silver.customers"),
+    );
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn an_unreachable_cluster_fails_the_run_and_commits_nothing() {
+    let dir = project();
+    let p = dir.path();
+    add_env(p, "cluster", Some("df://127.0.0.1:9"), "");
+    let (code, out, err) = medallion(p, &["run", "jobs/iot/", "--env", "cluster"]);
+    assert_eq!(code, 2, "a service of the environment failed: {out}");
+    assert!(err.contains("127.0.0.1:9"), "names the scheduler: {err}");
+    assert!(
+        err.contains("silver.dedupe on the cluster") && !err.contains("bug"),
+        "says where, not that it is a bug: {err}"
+    );
+    let (code, out, err) = medallion(p, &["tables", "--env", "cluster", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("sensor_readings"), "nothing committed: {out}");
+}
+
+#[test]
+fn a_malformed_scheduler_address_is_refused_naming_the_field() {
+    let dir = project();
+    let p = dir.path();
+    add_env(p, "cluster", Some("localhost:50050"), "");
+    let (code, _, err) = medallion(p, &["run", "jobs/iot/", "--env", "cluster"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("environments.cluster.engine.ballista.scheduler")
+            && err.contains("df://host:port"),
+        "{err}"
+    );
+}

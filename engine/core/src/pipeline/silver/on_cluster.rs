@@ -1,0 +1,209 @@
+//! Silver's parts on the environment's Ballista cluster: the dedupe as a distributed
+//! aggregate on the keys, and the relation `__clean` shared for the Silver SQL (which
+//! `output` then runs on the cluster). The run keeps typing, row and set rules, the
+//! quarantine and the commits.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use super::super::scratch::{materialize, Scratch};
+use super::super::Run;
+use crate::cluster::Shared;
+use crate::error::{Error, Result};
+use crate::events::RunEvent;
+use crate::plan::{INGEST_TIME, SOURCE_FILE, SOURCE_LINE};
+use crate::spec::{sql_ident, DedupeSpec};
+
+/// Shares the local Parquet folder `dir` with the cluster and registers it there as `name`.
+pub async fn share(
+    run: &Run<'_>,
+    cluster: &SessionContext,
+    scratch: &mut Scratch,
+    dir: &Path,
+    name: &str,
+) -> Result<()> {
+    let lake = run.env().lake_location()?;
+    let shared = Shared::share(&lake, &run.id, dir, name).await?;
+    let url = shared.url.clone();
+    scratch.track_shared(shared);
+    register(cluster, name, &url, run)
+}
+
+#[cfg(feature = "cluster")]
+fn register(cluster: &SessionContext, name: &str, url: &url::Url, run: &Run<'_>) -> Result<()> {
+    crate::cluster::register_files(cluster, name, url, run.plan.typed_out_schema.clone())
+}
+
+#[cfg(not(feature = "cluster"))]
+fn register(_: &SessionContext, _: &str, _: &url::Url, _: &Run<'_>) -> Result<()> {
+    Err(Error::Internal("no cluster support in this build".into()))
+}
+
+/// The dedupe on the cluster over the run's typed rows (the folder `typed`): the winners
+/// come back into the local folder `deduped`, registered as `__deduped`. Returns the folder
+/// and the number of winners.
+pub async fn dedupe(
+    run: &Run<'_>,
+    ctx: &SessionContext,
+    cluster: &SessionContext,
+    scratch: &mut Scratch,
+    table: &str,
+    rows: u64,
+) -> Result<(PathBuf, u64)> {
+    let d = run
+        .plan
+        .job
+        .spec
+        .silver
+        .as_ref()
+        .and_then(|s| s.dedupe.as_ref())
+        .ok_or_else(|| Error::Internal("cluster dedupe without a dedupe spec".into()))?;
+    share(run, cluster, scratch, &scratch.tmp.join("typed"), "__typed").await?;
+    let sql = dedupe_sql(&run.plan.typed_out_schema, d, "__typed");
+    let context = || format!("{}: silver.dedupe on the cluster", run.spec_file());
+    let df = cluster
+        .sql(&sql)
+        .await
+        .map_err(|e| Error::query(context(), e))?;
+    let dir = scratch.tmp.join("deduped");
+    let kept = materialize(df, &dir)
+        .await
+        .map_err(|e| e.in_query(context()))?;
+    let options = ParquetReadOptions::default().schema(&run.plan.typed_out_schema);
+    ctx.register_parquet("__deduped", dir.to_string_lossy().as_ref(), options)
+        .await?;
+    run.emit(RunEvent::RowsDeduplicated {
+        table: table.to_string(),
+        rows: rows.saturating_sub(kept),
+    });
+    Ok((dir, kept))
+}
+
+/// One row per key as an aggregate: the row (as a struct) that sorts first by the dedupe
+/// order of [`crate::dedupe`] — `latest_by DESC NULLS LAST`, then `_ingest_time`,
+/// `_source_file`, `_source_line` `DESC NULLS FIRST` — then its fields as columns.
+pub fn dedupe_sql(schema: &arrow::datatypes::SchemaRef, d: &DedupeSpec, from: &str) -> String {
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            format!(
+                "'{}', {}",
+                f.name().replace('\'', "''"),
+                sql_ident(f.name())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut order = Vec::new();
+    if let Some(l) = &d.latest_by {
+        order.push(format!("{} DESC NULLS LAST", sql_ident(l)));
+    }
+    for c in [INGEST_TIME, SOURCE_FILE, SOURCE_LINE] {
+        order.push(format!("{} DESC NULLS FIRST", sql_ident(c)));
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name().replace('\'', "''");
+            format!("__w['{name}'] AS {}", sql_ident(f.name()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let keys = d
+        .keys
+        .iter()
+        .map(|k| sql_ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns} FROM (SELECT first_value(named_struct({fields}) ORDER BY {}) AS __w \
+         FROM {from} GROUP BY {keys}) AS __winners",
+        order.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::compute::{concat_batches, filter_record_batch};
+    use arrow::util::pretty::pretty_format_batches;
+    use datafusion::datasource::MemTable;
+
+    use super::*;
+    use crate::dedupe::Deduper;
+
+    /// The rows of `batches` as sorted lines of text.
+    fn lines(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
+        let text = pretty_format_batches(batches).unwrap().to_string();
+        let mut rows: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .skip(1)
+            .map(str::to_string)
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    /// `v` made a function of `_source_file` and `_source_line`: rows that tie on every
+    /// arrival column are then the same record, as they are in a real run (a file's line is
+    /// read once per run), and which of them wins cannot change the result.
+    fn v_of_arrival(b: &arrow::array::RecordBatch) -> arrow::array::RecordBatch {
+        use arrow::array::{Array, AsArray, Int64Array};
+        use arrow::datatypes::Int64Type;
+        let files = b.column_by_name(SOURCE_FILE).unwrap().as_string::<i32>();
+        let lines = b
+            .column_by_name(SOURCE_LINE)
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let v: Int64Array = (0..b.num_rows())
+            .map(|i| {
+                Some(
+                    files.value(i).len() as i64 * 100
+                        + files.value(i).as_bytes()[1] as i64 * 10
+                        + lines.value(i),
+                )
+            })
+            .collect();
+        let mut columns = b.columns().to_vec();
+        columns[1] = Arc::new(v) as Arc<dyn Array>;
+        arrow::array::RecordBatch::try_new(b.schema(), columns).unwrap()
+    }
+
+    /// The aggregate keeps exactly the rows the in-process deduper keeps (rows of many
+    /// versions, ties on `latest_by`, nulls; a complete tie is the same record twice).
+    #[tokio::test]
+    async fn the_aggregate_keeps_the_rows_the_deduper_keeps() {
+        let mixed = crate::dedupe::tests::mixed_batches(6);
+        let schema = mixed[0].schema();
+        for latest_by in [Some("v"), None] {
+            let batches: Vec<_> = match latest_by {
+                Some(_) => mixed.clone(),
+                None => mixed.iter().map(v_of_arrival).collect(),
+            };
+            let mut d = Deduper::new(&schema, &["k".into()], latest_by).unwrap();
+            for b in &batches {
+                d.push(b).unwrap();
+            }
+            let keep = d.finish().unwrap();
+            let all = concat_batches(&schema, &batches).unwrap();
+            let expected = filter_record_batch(&all, &keep).unwrap();
+
+            let ctx = crate::pipeline::new_session();
+            let table = MemTable::try_new(schema.clone(), vec![batches.clone()]).unwrap();
+            ctx.register_table("t", Arc::new(table)).unwrap();
+            let spec = DedupeSpec {
+                keys: vec!["k".into()],
+                latest_by: latest_by.map(str::to_string),
+            };
+            let sql = dedupe_sql(&schema, &spec, "t");
+            let got = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            assert_eq!(got[0].schema().fields().len(), schema.fields().len());
+            assert_eq!(lines(&got), lines(&[expected]), "latest_by {latest_by:?}");
+        }
+    }
+}
