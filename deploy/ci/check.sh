@@ -126,9 +126,12 @@ if [ "$HAVE_TF" = 1 ]; then
     step "terraform test envs/$r" tf_test "$TF_ROOT/envs/$r"
   done
   for r in "${ROOTS[@]}"; do
-    # planned with the committed terraform.tfvars.example: proves it matches the variables
-    step "offline plan envs/$r (tfvars.example)" tf_plan_json "$TF_ROOT/envs/$r" "$r" \
-      -var-file=terraform.tfvars.example -var offline_plan=true
+    # the environments' values come from deploy/terraform/platform.yaml (modules/platform); the
+    # environment roots' committed terraform.tfvars.example holds only the image tag
+    VARFILE=()
+    [ -f "$TF_ROOT/envs/$r/terraform.tfvars.example" ] && VARFILE=(-var-file=terraform.tfvars.example)
+    step "offline plan envs/$r (platform.yaml)" tf_plan_json "$TF_ROOT/envs/$r" "$r" \
+      "${VARFILE[@]}" -var offline_plan=true
   done
 else
   missing "terraform fmt/validate/test/plan for ${ROOTS[*]}" "terraform or provider mirror missing"

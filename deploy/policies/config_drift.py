@@ -38,8 +38,10 @@ def main(argv):
             plan = json.load(fh)
         outs = plan.get("planned_values", {}).get("outputs", {})
         rendered = (outs.get("engine_environment_static") or {}).get("value")
-        account = ((plan.get("variables", {}).get("environments", {}).get("value") or {}).get(env) or {}).get("account_id")
-        region = (plan.get("variables", {}).get("region") or {}).get("value")
+        # the environment's account and region as Terraform renders them from the one definition
+        # (deploy/terraform/platform.yaml): the Glue catalog of the rendered entry
+        glue = ((rendered or {}).get("catalog") or {}).get("glue") or {} if isinstance(rendered, dict) else {}
+        account, region = glue.get("catalog_id"), glue.get("region")
         problems = []
         if not isinstance(rendered, dict):
             problems.append("the plan has no known output engine_environment_static")

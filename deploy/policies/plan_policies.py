@@ -11,7 +11,8 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            Glue catalog policies never name another environment, its account id, or a
            resource tagged with another environment), except the statements whose exact shape
            MED-012 (state grants) or MED-014 (promotion grants) checks
-  MED-003  retention: var.environments[env].retention_days is 30 / 90 / 2555; every
+  MED-003  retention: the values of deploy/terraform/platform.yaml (the one environments
+           definition; every expected per-environment value below is read from it); every
            lifecycle rule is Enabled; lake buckets never expire current objects (live
            Delta files; the engine deletes + vacuums) but expire noncurrent versions
            within 30 days and abort incomplete uploads, and transition only to
@@ -38,9 +39,9 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            PutObjectRetention/GetObjectRetention only under `<lake>/_medallion/audit/`, is
            explicitly denied s3:DeleteObjectVersion there and s3:BypassGovernanceRetention,
            and no policy of the plan allows s3:BypassGovernanceRetention
-  MED-010  promotion: prod runs only releases promoted from staging, and staging only those
-           promoted from dev (`promote_from` in var.environments and in the rendered engine
-           configuration; dev has none); an environment with promote_from has a release role
+  MED-010  promotion: the definition's promotion order is one chain through every environment
+           (prod runs only releases promoted from staging, staging only those promoted from dev;
+           rendered `promote_from`; dev has none); an environment with promote_from has a release role
            that only named principals of its account may assume, whose policy (known at plan
            time) writes only `<lake>/_medallion/audit/*` (no data, no Glue change) and is denied
            deleting there and bypassing governance retention; its engine task roles can read
@@ -92,28 +93,52 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            the retired-sources ledger `_medallion/ingested/`, never delete audit records or change
            the Glue catalog; the batch and stream roles can read the ledger
 
-Only the standard library is used, except PyYAML for MED-005 (check.sh runs this with the
-checkov venv's Python, which has it).
+Only the standard library is used, except PyYAML for platform.yaml and MED-005 (check.sh runs
+this with the checkov venv's Python, which has it).
 """
 import argparse
 import json
+import os
 import re
 import sys
 
 ENVS = ("dev", "staging", "prod")
-RETENTION = {"dev": 30, "staging": 90, "prod": 2555}
-LOG_RETENTION = {"dev": 30, "staging": 90, "prod": 2557, "shared": 2557}
-ARCHIVE_RETENTION = 2555            # shared log archive (CloudTrail, Config): 7 years
-SHARED_ACCESS_LOG_RETENTION = 365   # the archive's own server access logs
+PLATFORM_FILE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "terraform", "platform.yaml"))
+# Defaults of the optional fields of an environment (modules/platform/variables.tf).
+ENV_DEFAULTS = {"noncurrent_version_days": 30, "kafka_instance_type": None, "bastion_instance_type": None,
+                "alert_emails": [], "transitions": [], "promote_from": None, "gates": {}, "release_principals": None,
+                "cross_account_promotion": False, "retention": {}, "backup": None, "peering_connection_id": None}
+
+
+def load_platform(path=PLATFORM_FILE):
+    """The platform's one environments definition (deploy/terraform/platform.yaml): the values
+    every check below expects. They are written nowhere else (deploy/README.md, "Where
+    environment values live"); the repository's environments.yaml is checked against what
+    Terraform renders from them (config_drift.py)."""
+    import yaml
+    with open(path) as fh:
+        d = yaml.safe_load(fh)
+    d["environments"] = {k: {**ENV_DEFAULTS, **(e or {})} for k, e in (d.get("environments") or {}).items()}
+    d["shared"].setdefault("vpc_id", None)
+    return d
+
+
+PLATFORM = load_platform()
+RETENTION = {k: e["retention_days"] for k, e in PLATFORM["environments"].items()}
+LOG_RETENTION = {**{k: e["log_retention_days"] for k, e in PLATFORM["environments"].items()},
+                 "shared": PLATFORM["shared"]["log_retention_days"]}
+ARCHIVE_RETENTION = PLATFORM["shared"]["archive_retention_days"]               # shared log archive (CloudTrail, Config)
+SHARED_ACCESS_LOG_RETENTION = PLATFORM["shared"]["access_log_retention_days"]  # the archive's own server access logs
 # Object Lock retention of the engine's audit records (`audit.object_lock`), per environment.
-AUDIT_LOCK = {"dev": ("governance", 30), "staging": ("governance", 365), "prod": ("compliance", 2555)}
+AUDIT_LOCK = {k: (e["audit_object_lock"]["mode"], e["audit_object_lock"]["days"]) for k, e in PLATFORM["environments"].items()}
 AUDIT_PREFIX = "_medallion/audit/"
 # Backups (deploy/README.md, "Backups and disaster recovery"): days S3 keeps a backup object
-# (GDPR: erased rows survive in backups at most that long) and the RPO in hours; dev has none.
-BACKUP_RETENTION = {"staging": 14, "prod": 35}
-BACKUP_RPO_HOURS = {"staging": 24, "prod": 6}
+# (GDPR: erased rows survive in backups at most that long) and the RPO in hours; only the
+# environments with `backup`.
+BACKUP_RETENTION = {k: e["backup"]["retention_days"] for k, e in PLATFORM["environments"].items() if e.get("backup")}
+BACKUP_RPO_HOURS = {k: e["backup"]["rpo_hours"] for k, e in PLATFORM["environments"].items() if e.get("backup")}
 ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task", "-maintain-task")
-DEFAULT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
+DEFAULT_ACCOUNTS = {k: e["account_id"] for k, e in PLATFORM["environments"].items()}
 IAM_TYPES = {
     "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy",
     "aws_iam_group_policy", "aws_iam_role_policy_attachment", "aws_iam_instance_profile",
@@ -403,11 +428,6 @@ def expected_expiry(env, layer):
 def med_003(plan, env, accounts):
     problems = []
     want_logs = LOG_RETENTION[env]
-    envs_var = plan.variables.get("environments")
-    if env in RETENTION and isinstance(envs_var, dict) and env in envs_var:
-        got = envs_var[env].get("retention_days")
-        if got != RETENTION[env]:
-            problems.append(f"var.environments.{env}.retention_days = {got}, expected {RETENTION[env]}")
     buckets = {b["address"]: b for b in plan.by_type("aws_s3_bucket")}
     covered = set()
     for lc in plan.by_type("aws_s3_bucket_lifecycle_configuration"):
@@ -707,13 +727,8 @@ def med_009(plan, env, accounts):
             problems.append(f"{lc['address']}: a default retention on the lake bucket would lock every Delta "
                             f"data file and commit (retention and erasure must delete them); only audit records are locked")
     # the retention the engine is told to use
-    envs_var = plan.variables.get("environments")
     want_mode, want_days = AUDIT_LOCK[env]
     want = {"mode": want_mode, "days": want_days}
-    if isinstance(envs_var, dict) and env in envs_var:
-        got = (envs_var[env] or {}).get("audit_object_lock")
-        if got != want:
-            problems.append(f"var.environments.{env}.audit_object_lock = {got!r}, expected {want!r}")
     rendered = plan.outputs.get("engine_environment_static")
     if not isinstance(rendered, dict):
         problems.append("output engine_environment_static (the rendered engine configuration) is missing")
@@ -769,7 +784,31 @@ def med_009(plan, env, accounts):
 
 
 # The promotion order: the environment each one runs tested releases of (MED-010).
-PROMOTE_FROM = {"dev": None, "staging": "dev", "prod": "staging"}
+PROMOTE_FROM = {k: e.get("promote_from") for k, e in PLATFORM["environments"].items()}
+
+
+def promotion_chain_problems(promote_from):
+    """The promotion order is one chain through every environment (dev -> staging -> prod): one
+    environment runs any spec, every other one runs only releases promoted from the one before it,
+    and no two promote from the same one (a rule, not a copy of the values)."""
+    out = []
+    heads = [k for k, v in promote_from.items() if not v]
+    if len(heads) != 1:
+        out.append(f"the definition's promotion order has {len(heads)} environments without promote_from ({sorted(heads)}), "
+                   f"expected exactly one (dev): every other environment must run only promoted releases")
+    for up in set(v for v in promote_from.values() if v):
+        downs = sorted(k for k, v in promote_from.items() if v == up)
+        if len(downs) > 1:
+            out.append(f"{downs} all promote from {up}: the promotion order must be one chain")
+    for k in promote_from:
+        seen, cur = set(), k
+        while cur and cur not in seen:
+            seen.add(cur)
+            cur = promote_from.get(cur)
+        if cur:
+            out.append(f"{k}'s promotion order loops ({sorted(seen)})")
+            break
+    return out
 RELEASE_ROLE_SUFFIX = "-release"
 S3_WRITE_ACTIONS = ("s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:DeleteObject",
                     "s3:DeleteObjectVersion", "s3:PutObjectAcl", "s3:RestoreObject", "s3:AbortMultipartUpload")
@@ -791,12 +830,7 @@ def med_010(plan, env, accounts):
     if env == "shared":
         return problems
     want = PROMOTE_FROM[env]
-    envs_var = plan.variables.get("environments")
-    if isinstance(envs_var, dict) and env in envs_var:
-        got = (envs_var[env] or {}).get("promote_from")
-        if got != want:
-            problems.append(f"var.environments.{env}.promote_from = {got!r}, expected {want!r}"
-                            + (f": {env} must run only releases tested in {want} and promoted with `medallion promote`" if want else ""))
+    problems += promotion_chain_problems(PROMOTE_FROM)
     rendered = plan.outputs.get("engine_environment_static")
     if not isinstance(rendered, dict):
         problems.append("output engine_environment_static (the rendered engine configuration) is missing")
@@ -1422,7 +1456,7 @@ def med_014(plan, env, accounts):
 
 
 # ---------------------------------------------------------------- governance (MED-015)
-GUARD_ACCOUNT = {"shared": "var.shared.account_id"}
+GUARD_ACCOUNT = "module.platform.account_id"  # every root: its account from the one definition
 CONFORMANCE_PACKS = ("Operational-Best-Practices-for-HIPAA-Security", "Operational-Best-Practices-for-PCI-DSS")
 
 
@@ -1432,7 +1466,7 @@ def _provider_guard_problems(root_dir, env):
     if not os.path.isfile(p):
         return [f"envs/{env}/providers.tf is missing"]
     text = re.sub(r"#[^\n]*", "", open(p).read())
-    acct = re.escape(GUARD_ACCOUNT.get(env, "var.environments[local.environment].account_id"))
+    acct = re.escape(GUARD_ACCOUNT)
     out = []
     # one default aws provider, and in the environments' roots one alias `backup` (the backup
     # region, modules/backup); each of them guarded
@@ -1590,6 +1624,9 @@ def med_016(plan, env, accounts):
     envs_var = plan.variables.get("environments") or {}
     settings = (envs_var.get(env) or {}).get("backup") if isinstance(envs_var, dict) else None
     want_ret, want_rpo = BACKUP_RETENTION.get(env), BACKUP_RPO_HOURS.get(env)
+    if PROMOTE_FROM.get(env) and want_ret is None:
+        problems.append(f"{env} has no `backup` in the definition: every environment that runs promoted releases "
+                        f"(promote_from; staging, prod) is backed up")
     buckets = [b for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "backup"]
     if want_ret is None:
         if settings or buckets:
@@ -1597,9 +1634,6 @@ def med_016(plan, env, accounts):
         if plan.outputs.get("restore_tasks"):
             problems.append(f"{env} has restore tasks {plan.outputs.get('restore_tasks')} but no backups")
         return problems
-    got = (settings or {})
-    if got.get("retention_days") != want_ret or got.get("rpo_hours") != want_rpo:
-        problems.append(f"var.environments.{env}.backup = {settings}, expected retention_days {want_ret}, rpo_hours {want_rpo}")
     if len(buckets) != 1:
         problems.append(f"expected one backup bucket (tag layer=backup), found {len(buckets)}")
         return problems
@@ -1819,10 +1853,17 @@ def main(argv=None):
     args = ap.parse_args(argv)
     with open(args.plan_json) as fh:
         plan = Plan(json.load(fh))
+    # The roots no longer declare the environments: the values the checks compare the plan with
+    # come from the one definition (deploy/terraform/platform.yaml).
+    shared = PLATFORM["shared"]
+    plan.variables.update({
+        "project_name": PLATFORM["project_name"], "organization": PLATFORM["organization"],
+        "region": PLATFORM["region"], "backup_region": PLATFORM["backup_region"],
+        "environments": PLATFORM["environments"], "shared": shared,
+        "shared_services": None if not shared.get("vpc_id") else
+        {"vpc_id": shared["vpc_id"], "cidr": shared["cidr"], "account_id": shared["account_id"]},
+    })
     accounts = dict(DEFAULT_ACCOUNTS)
-    envs_var = plan.variables.get("environments")
-    if isinstance(envs_var, dict):
-        accounts.update({e: v.get("account_id") for e, v in envs_var.items() if isinstance(v, dict)})
     selected = [c.strip() for c in args.only.split(",") if c.strip()] or list(CHECKS)
     failed = 0
     for cid in selected:

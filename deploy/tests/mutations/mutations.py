@@ -54,7 +54,7 @@ MUTATIONS = [
     ("flow-logs-missing", "the VPC has no flow log",
      "modules/network/main.tf", 'resource "aws_flow_log" "this" {\n', 'resource "aws_flow_log" "this" {\n  count                    = 0\n', "prod"),
     ("retention-below-env", "staging keeps data 30 days instead of 90",
-     "envs/staging/terraform.tfvars.example", "    retention_days      = 90\n", "    retention_days      = 30\n", "staging"),
+     "platform.yaml", "    retention_days: 90\n", "    retention_days: 30\n", "staging"),
     ("cross-env-key", "the staging lake is encrypted with the prod key",
      "modules/lake/storage.tf", "  kms_key_arn         = aws_kms_key.this.arn\n  deny_other_kms_keys = true",
      "  kms_key_arn         = \"arn:aws:kms:eu-west-1:333333333333:key/00000000-0000-0000-0000-00000000prod\"\n  deny_other_kms_keys = true", "staging"),
@@ -92,11 +92,11 @@ MUTATIONS = [
      "modules/lake/iam.tf", 'Effect   = "Deny"\n      Action   = ["s3:DeleteObjectVersion"]',
      'Effect   = "Allow"\n      Action   = ["s3:DeleteObjectVersion"]', "staging"),
     ("prod-audit-governance", "prod audit records in governance mode (an administrator could lift the lock)",
-     "envs/prod/terraform.tfvars.example", 'audit_object_lock   = { mode = "compliance", days = 2555 }',
-     'audit_object_lock   = { mode = "governance", days = 2555 }', "prod"),
+     "platform.yaml", "audit_object_lock: { mode: compliance, days: 2555 }",
+     "audit_object_lock: { mode: governance, days: 2555 }", "prod"),
     # Promotion (deploy/README.md, "Releases: promotion dev -> staging -> prod").
     ("prod-promote-from-removed", "prod runs any spec (no promote_from): untested releases reach it",
-     "envs/prod/terraform.tfvars.example", '    promote_from        = "staging"\n', "", "prod"),
+     "platform.yaml", "    promote_from: staging\n", "", "prod"),
     ("release-role-writes-data", "the release role may write the layers' Delta logs (change tables, not only record promotions)",
      "modules/lake/iam.tf", 'Sid      = "ReadDeltaLogsOfOwnLayers"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject"]',
      'Sid      = "ReadDeltaLogsOfOwnLayers"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject", "s3:PutObject"]', "staging"),
@@ -141,7 +141,7 @@ MUTATIONS = [
      "modules/lake/storage.tf", '[for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*/_delta_log/*"],',
      '[for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"],', "staging"),
     ("promotion-grant-removed", "prod no longer reads staging's lake (`medallion promote --from staging --to prod` cannot read its trail)",
-     "envs/prod/terraform.tfvars.example", "cross_account_promotion = true", "cross_account_promotion = false", "prod"),
+     "platform.yaml", "cross_account_promotion: true", "cross_account_promotion: false", "prod"),
     # Seed controls (deploy/README.md, "What each module provisions").
     ("pci-dss-removed", "Security Hub no longer runs the PCI DSS standard (shared)",
      "modules/shared-services/security.tf",
@@ -150,16 +150,16 @@ MUTATIONS = [
     ("bastion-never-stopped", "the dev bastion's nightly stop schedule is disabled",
      "modules/environment/governance.tf", 'state                        = "ENABLED"', 'state                        = "DISABLED"', "dev"),
     ("prod-provider-any-account", "the prod root's provider no longer refuses other accounts (allowed_account_ids removed)",
-     "envs/prod/providers.tf", "region = var.region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]\n", "region = var.region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n", "prod"),
+     "envs/prod/providers.tf", "region = module.platform.region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n  allowed_account_ids = var.offline_plan ? null : [module.platform.account_id]\n", "region = module.platform.region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n", "prod"),
     ("backup-provider-any-account", "the prod root's backup-region provider no longer refuses other accounts",
-     "envs/prod/providers.tf", "region = var.backup_region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]\n", "region = var.backup_region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n", "prod"),
+     "envs/prod/providers.tf", "region = module.platform.backup_region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n  allowed_account_ids = var.offline_plan ? null : [module.platform.account_id]\n", "region = module.platform.backup_region\n\n  # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account\n  # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.\n", "prod"),
     ("cost-tag-inactive", "the `environment` cost-allocation tag is not active (the environments' budgets see no cost)",
      "modules/shared-services/governance.tf", 'status   = "Active"', 'status   = "Inactive"', "shared"),
     ("config-recorder-off", "the staging account's AWS Config recorder is not enabled (the conformance packs evaluate nothing)",
      "modules/environment/governance.tf", "is_enabled = true", "is_enabled = false", "staging"),
     ("hipaa-pack-missing", "the HIPAA conformance pack is no longer deployed to the organisation",
-     "envs/shared/terraform.tfvars.example",
-     '  "Operational-Best-Practices-for-HIPAA-Security" = "s3://medallion-shared-log-archive-000000000000/conformance-packs/Operational-Best-Practices-for-HIPAA-Security.yaml"\n', "", "shared"),
+     "platform.yaml",
+     "    Operational-Best-Practices-for-HIPAA-Security: s3://medallion-shared-log-archive-000000000000/conformance-packs/Operational-Best-Practices-for-HIPAA-Security.yaml\n", "", "shared"),
     ("operator-without-mfa", "the human operator role can be assumed without MFA",
      "modules/lake/iam.tf", '        Bool            = { "aws:MultiFactorAuthPresent" = "true" }\n', "", "prod"),
     # VPC endpoints (deploy/README.md, "network").
@@ -185,7 +185,7 @@ MUTATIONS = [
      "modules/secure-bucket/main.tf", "  ignore_public_acls      = true\n  restrict_public_buckets = true",
      "  ignore_public_acls      = true\n  restrict_public_buckets = false", "staging"),
     ("backup-prod-rpo-daily", "prod is backed up once a day instead of every 6 hours (RPO 24 h)",
-     "envs/prod/terraform.tfvars.example", "backup = { retention_days = 35, rpo_hours = 6 }", "backup = { retention_days = 35, rpo_hours = 24 }", "prod"),
+     "platform.yaml", "backup: { retention_days: 35, rpo_hours: 6 }", "backup: { retention_days: 35, rpo_hours: 24 }", "prod"),
     ("backup-schedule-gap", "the staging backups skip the 29th-31st of each month",
      "modules/backup/main.tf", 'd21 = { days = "21-31", months = "*" }', 'd21 = { days = "21-28", months = "*" }', "staging"),
     ("backup-alarm-silent-when-missing", "the backup_missing alarm treats no data (no backup at all) as not breaching",
@@ -269,8 +269,9 @@ def check_mutation(m):
         if rc:  # no mutation touches what init reads: a failing init is the environment's, and catches nothing
             return mid, what, "BROKEN", f"terraform init failed (no check ran): {first(out, 'Error')}", time.time() - start
         plan = os.path.join(work, "plan")
+        varfile = ["-var-file=terraform.tfvars.example"] if os.path.exists(os.path.join(rootdir, "terraform.tfvars.example")) else []
         rc, out = run(["terraform", "plan", "-refresh=false", "-lock=false", "-input=false", "-no-color",
-                       "-var-file=terraform.tfvars.example", "-var", "offline_plan=true", f"-out={plan}"], rootdir, env)
+                       *varfile, "-var", "offline_plan=true", f"-out={plan}"], rootdir, env)
         if rc:
             return mid, what, "CAUGHT", f"terraform plan: {first(out, 'Error|error')}", time.time() - start
         rc, out = run(["terraform", "show", "-json", plan], rootdir, env)

@@ -1,13 +1,13 @@
 provider "aws" {
-  region = var.region
+  region = module.platform.region
 
   # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account
   # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.
-  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]
+  allowed_account_ids = var.offline_plan ? null : [module.platform.account_id]
   dynamic "assume_role" {
-    for_each = var.offline_plan ? [] : [var.environments[local.environment].account_id]
+    for_each = var.offline_plan ? [] : [module.platform.account_id]
     content {
-      role_arn     = "arn:aws:iam::${assume_role.value}:role/${coalesce(var.deploy_role_name, "${var.project_name}-deploy")}"
+      role_arn     = "arn:aws:iam::${assume_role.value}:role/${coalesce(var.deploy_role_name, "${module.platform.project_name}-deploy")}"
       session_name = "terraform-prod"
     }
   }
@@ -20,8 +20,8 @@ provider "aws" {
 
   default_tags {
     tags = {
-      project      = var.project_name
-      organization = var.organization
+      project      = module.platform.project_name
+      organization = module.platform.organization
       managed-by   = "terraform"
     }
   }
@@ -30,15 +30,15 @@ provider "aws" {
 # The backup region (modules/backup): the same account and deploy role, another region.
 provider "aws" {
   alias  = "backup"
-  region = var.backup_region
+  region = module.platform.backup_region
 
   # Deploy guards: Terraform runs as the prod account's deploy role, and refuses any other account
   # (a wrong profile or role cannot apply prod elsewhere). Off only for offline CI plans.
-  allowed_account_ids = var.offline_plan ? null : [var.environments[local.environment].account_id]
+  allowed_account_ids = var.offline_plan ? null : [module.platform.account_id]
   dynamic "assume_role" {
-    for_each = var.offline_plan ? [] : [var.environments[local.environment].account_id]
+    for_each = var.offline_plan ? [] : [module.platform.account_id]
     content {
-      role_arn     = "arn:aws:iam::${assume_role.value}:role/${coalesce(var.deploy_role_name, "${var.project_name}-deploy")}"
+      role_arn     = "arn:aws:iam::${assume_role.value}:role/${coalesce(var.deploy_role_name, "${module.platform.project_name}-deploy")}"
       session_name = "terraform-prod-backup"
     }
   }
@@ -51,8 +51,8 @@ provider "aws" {
 
   default_tags {
     tags = {
-      project      = var.project_name
-      organization = var.organization
+      project      = module.platform.project_name
+      organization = module.platform.organization
       managed-by   = "terraform"
     }
   }

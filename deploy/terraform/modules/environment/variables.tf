@@ -23,7 +23,7 @@ variable "region" {
 }
 
 variable "settings" {
-  description = "This environment's entry of the environments map (see envs/*/variables.tf)."
+  description = "This environment's entry of deploy/terraform/platform.yaml (typed and validated by modules/platform)."
   type = object({
     account_id              = string
     cidr                    = string

@@ -5,7 +5,7 @@ module "access_logs" {
   tags            = local.tags
   account_id      = local.account
   source_arns     = [local.archive_arn, local.state_arn]
-  retention_days  = 365
+  retention_days  = var.access_log_retention_days
   noncurrent_days = 30
 }
 

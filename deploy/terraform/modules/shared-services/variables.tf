@@ -26,7 +26,6 @@ variable "member_account_ids" {
 variable "cidr" {
   description = "CIDR of the shared-services VPC (the only peering target of the environments)."
   type        = string
-  default     = "10.0.0.0/16"
 }
 
 variable "azs" {
@@ -37,19 +36,21 @@ variable "azs" {
 variable "log_retention_days" {
   description = "Retention of the central CloudWatch log groups (CloudWatch-allowed value)."
   type        = number
-  default     = 2557
 }
 
 variable "archive_retention_days" {
   description = "Days the central log archive keeps CloudTrail/Config objects."
   type        = number
-  default     = 2555
+}
+
+variable "access_log_retention_days" {
+  description = "Days the log archive's own server access logs are kept."
+  type        = number
 }
 
 variable "object_lock_days" {
   description = "Object-lock (GOVERNANCE) retention on the central log archive."
   type        = number
-  default     = 365
 }
 
 variable "environment_peerings" {
@@ -78,7 +79,6 @@ variable "cost_allocation_tags" {
 variable "monthly_budget_usd" {
   description = "Monthly cost budget of the shared-services account (alerts at 80 % actual, 100 % forecast)."
   type        = number
-  default     = 300
 }
 
 variable "conformance_packs" {

@@ -24,7 +24,7 @@ variable "account_id" {
 }
 
 provider "aws" {
-  region                      = "eu-west-1"
+  region                      = module.platform["dev"].region
   s3_use_path_style           = true
   skip_credentials_validation = true
   skip_requesting_account_id  = true
@@ -42,7 +42,7 @@ provider "aws" {
 # The backup region (modules/backup): the same local API, another region.
 provider "aws" {
   alias                       = "backup"
-  region                      = "eu-central-1"
+  region                      = module.platform["dev"].backup_region
   s3_use_path_style           = true
   skip_credentials_validation = true
   skip_requesting_account_id  = true
@@ -57,17 +57,27 @@ provider "aws" {
   }
 }
 
+# The environments' values from the platform's one definition (deploy/terraform/platform.yaml),
+# as each environment root reads them (modules/platform). Only the account (moto's one) and the
+# catalog encryption owner differ here, and staging vacuums at once (below).
+module "platform" {
+  for_each   = toset(["dev", "staging", "prod"])
+  source     = "../../../terraform/modules/platform"
+  root       = each.key
+  definition = yamldecode(file("${path.module}/../../../terraform/platform.yaml"))
+}
+
 locals {
-  # Backups as envs/*/terraform.tfvars.example: staging 14 days, prod 35 days; dev none.
-  backups = {
-    staging = { retention_days = 14 }
-    prod    = { retention_days = 35 }
-  }
-  envs = {
-    dev     = { retention_days = 30, layers = ["bronze"], streaming = false, catalog = false, audit_lock = { mode = "governance", days = 30 }, promote_from = null, gates = {} }
-    staging = { retention_days = 90, layers = ["bronze", "silver", "gold"], streaming = true, catalog = true, audit_lock = { mode = "governance", days = 365 }, promote_from = "dev", gates = { max_quarantine_ratio = 0.5 }, retention = { vacuum_hours = 0 } }
-    prod    = { retention_days = 2555, layers = ["bronze", "silver", "gold"], streaming = true, catalog = false, audit_lock = { mode = "compliance", days = 2555 }, promote_from = "staging", gates = { max_quarantine_ratio = 0.5, max_duration_s = 900 } }
-  }
+  settings = { for e, m in module.platform : e => m.settings }
+  region   = module.platform["dev"].region
+  backups  = { for e, s in local.settings : e => s.backup if s.backup != null }
+  # The Glue catalog's encryption settings are per account; in this one-account proof only
+  # staging owns them (in the real platform every environment has its own account).
+  catalog = { dev = false, staging = true, prod = false }
+  # Only here: staging's `medallion maintain` vacuums removed files in the same run (the engine
+  # VACUUMs by the real clock, default 168 hours), so that the proof sees the maintain role
+  # delete data files under IAM enforcement.
+  retention = { staging = { vacuum_hours = 0 } }
 }
 
 module "backup" {
@@ -78,44 +88,47 @@ module "backup" {
   organization              = "proof"
   environment               = each.key
   account_id                = var.account_id
-  region                    = "eu-central-1"
-  lake_region               = "eu-west-1"
+  region                    = module.platform[each.key].backup_region
+  lake_region               = local.region
   retention_days            = each.value.retention_days
-  access_log_retention_days = local.envs[each.key].retention_days
+  access_log_retention_days = local.settings[each.key].retention_days
   writer_role_arn           = "arn:aws:iam::${var.account_id}:role/medallion-${each.key}-backup-task"
   reader_role_arn           = "arn:aws:iam::${var.account_id}:role/medallion-${each.key}-restore"
 }
 
 module "lake" {
-  for_each       = local.envs
+  for_each       = local.settings
   source         = "../../../terraform/modules/lake"
   project_name   = "medallion"
   organization   = "proof"
   environment    = each.key
-  region         = "eu-west-1"
+  region         = local.region
   account_id     = var.account_id
   layers         = each.value.layers
   retention_days = each.value.retention_days
-  streaming      = each.value.streaming
-  # Object Lock on the lake bucket, retention of audit records (as envs/*/terraform.tfvars.example).
+  streaming      = each.value.enable_streaming
+  # Object Lock on the lake bucket, retention of audit records (the definition's).
   # moto 5.2.5 creates Object Lock buckets and enforces both modes: nothing is switched off here.
-  audit_object_lock = each.value.audit_lock
-  # Promotion as envs/*/terraform.tfvars.example: staging runs only releases promoted from dev,
-  # prod only those promoted from staging; each gets a release role.
-  promote_from = each.value.promote_from
-  gates        = each.value.gates
-  # The Glue catalog's encryption settings are per account; in this one-account proof only
-  # staging owns them (in the real platform every environment has its own account).
-  manage_catalog_encryption = each.value.catalog
-  # Only here: staging's `medallion maintain` vacuums removed files in the same run (the engine
-  # VACUUMs by the real clock, default 168 hours), so that the proof sees the maintain role
-  # delete data files under IAM enforcement.
-  retention = try(each.value.retention, {})
-  # Cross-account promotion staging -> prod (as envs/*: prod has cross_account_promotion): staging
-  # grants prod's release role read access, prod's release role reads staging's lake.
-  promotion_readers = each.key == "staging" ? { prod = { account_id = var.account_id, role_arn = "arn:aws:iam::${var.account_id}:role/medallion-prod-release" } } : {}
-  promotion_source  = each.key == "prod" ? { environment = "staging", account_id = var.account_id, layers = local.envs.staging.layers } : null
-  log_group_prefix  = "/medallion-${each.key}"
+  audit_object_lock = each.value.audit_object_lock
+  # Promotion (the definition's): staging runs only releases promoted from dev, prod only those
+  # promoted from staging; each gets a release role.
+  promote_from              = each.value.promote_from
+  gates                     = each.value.gates
+  manage_catalog_encryption = local.catalog[each.key]
+  retention                 = lookup(local.retention, each.key, {})
+  # Cross-account promotion staging -> prod (the definition's cross_account_promotion): staging
+  # grants prod's release role read access, prod's release role reads staging's lake (all in
+  # moto's one account here).
+  promotion_readers = { for k, r in module.platform[each.key].promotion_readers : k => {
+    account_id = var.account_id
+    role_arn   = "arn:aws:iam::${var.account_id}:role/medallion-${k}-release"
+  } }
+  promotion_source = module.platform[each.key].promotion_source == null ? null : {
+    environment = module.platform[each.key].promotion_source.environment
+    account_id  = var.account_id
+    layers      = module.platform[each.key].promotion_source.layers
+  }
+  log_group_prefix = "/medallion-${each.key}"
   # as modules/environment passes it
   backup = contains(keys(local.backups), each.key) ? {
     bucket      = module.backup[each.key].bucket

@@ -219,98 +219,70 @@ run "dev_plan" {
   }
 }
 
+# The validation of the one environments definition (modules/platform): the real
+# deploy/terraform/platform.yaml with one of dev's values made invalid.
 run "dev_rejects_invalid_log_retention" {
   command = plan
-
-  variables {
-    environments = {
-      dev = {
-        account_id         = "111111111111"
-        cidr               = "10.10.0.0/16"
-        azs                = ["eu-west-1a"]
-        multi_az           = false
-        retention_days     = 30
-        audit_object_lock  = { mode = "governance", days = 30 }
-        log_retention_days = 2555
-        layers             = ["bronze"]
-        enable_streaming   = false
-        monthly_budget_usd = 150
-      }
-    }
+  module {
+    source = "../../modules/platform"
   }
 
-  expect_failures = [var.environments]
+  variables {
+    root = "dev"
+    definition = merge(yamldecode(file("../../platform.yaml")), { environments = merge(yamldecode(file("../../platform.yaml")).environments, {
+      dev = merge(yamldecode(file("../../platform.yaml")).environments.dev, { log_retention_days = 2555 })
+    }) })
+  }
+
+  expect_failures = [var.definition]
 }
 
 run "dev_rejects_invalid_audit_object_lock" {
   command = plan
-
-  variables {
-    environments = {
-      dev = {
-        account_id         = "111111111111"
-        cidr               = "10.10.0.0/16"
-        azs                = ["eu-west-1a"]
-        multi_az           = false
-        retention_days     = 30
-        audit_object_lock  = { mode = "legal-hold", days = 0 }
-        log_retention_days = 30
-        layers             = ["bronze"]
-        enable_streaming   = false
-        monthly_budget_usd = 150
-      }
-    }
+  module {
+    source = "../../modules/platform"
   }
 
-  expect_failures = [var.environments]
+  variables {
+    root = "dev"
+    definition = merge(yamldecode(file("../../platform.yaml")), { environments = merge(yamldecode(file("../../platform.yaml")).environments, {
+      dev = merge(yamldecode(file("../../platform.yaml")).environments.dev, { audit_object_lock = { mode = "legal-hold", days = 0 } })
+    }) })
+  }
+
+  expect_failures = [var.definition]
 }
 
 run "dev_rejects_invalid_gates" {
   command = plan
-
-  variables {
-    environments = {
-      dev = {
-        account_id         = "111111111111"
-        cidr               = "10.10.0.0/16"
-        azs                = ["eu-west-1a"]
-        multi_az           = false
-        retention_days     = 30
-        audit_object_lock  = { mode = "governance", days = 30 }
-        log_retention_days = 30
-        layers             = ["bronze"]
-        enable_streaming   = false
-        monthly_budget_usd = 150
-        gates              = { max_quarantine_ratio = 1.5 }
-      }
-    }
+  module {
+    source = "../../modules/platform"
   }
 
-  expect_failures = [var.environments]
+  variables {
+    root = "dev"
+    definition = merge(yamldecode(file("../../platform.yaml")), { environments = merge(yamldecode(file("../../platform.yaml")).environments, {
+      dev = merge(yamldecode(file("../../platform.yaml")).environments.dev, { gates = { max_quarantine_ratio = 1.5 } })
+    }) })
+  }
+
+  expect_failures = [var.definition]
 }
 
 run "dev_rejects_promote_from_itself" {
   command = plan
-
-  variables {
-    environments = {
-      dev = {
-        account_id         = "111111111111"
-        cidr               = "10.10.0.0/16"
-        azs                = ["eu-west-1a"]
-        multi_az           = false
-        retention_days     = 30
-        audit_object_lock  = { mode = "governance", days = 30 }
-        log_retention_days = 30
-        layers             = ["bronze"]
-        enable_streaming   = false
-        monthly_budget_usd = 150
-        promote_from       = "dev"
-      }
-    }
+  module {
+    source = "../../modules/platform"
   }
 
-  expect_failures = [var.environments]
+  variables {
+    root = "dev"
+    definition = merge(yamldecode(file("../../platform.yaml")), { environments = merge(yamldecode(file("../../platform.yaml")).environments, {
+      dev = merge(yamldecode(file("../../platform.yaml")).environments.dev, { promote_from = "dev" })
+    }) })
+  }
+
+  expect_failures = [var.definition]
 }
 
 # dev has no backups (its lake is rebuilt from the sources; deploy/README.md, "Backups and

@@ -2,17 +2,13 @@
 
 variables {
   offline_plan = true
-  peering_connection_ids = {
-    dev  = "pcx-0123456789abcdef0"
-    prod = "pcx-0123456789abcdef2"
-  }
 }
 
 run "shared_plan" {
   command = plan
 
   assert {
-    condition     = toset(keys(output.accepted_peerings)) == toset(["dev", "prod"]) && tolist(output.peer_routes) == tolist(["10.10.0.0/16", "10.30.0.0/16"])
+    condition     = toset(keys(output.accepted_peerings)) == toset(["dev", "staging", "prod"]) && tolist(output.peer_routes) == tolist(["10.10.0.0/16", "10.20.0.0/16", "10.30.0.0/16"])
     error_message = "The shared VPC must accept each environment's peering request and route back to exactly those CIDRs."
   }
 

@@ -1,0 +1,106 @@
+# The type and validation of deploy/terraform/platform.yaml, the platform's one environments
+# definition. Every root passes the decoded file; nothing else declares these values.
+
+variable "root" {
+  description = "The root reading the definition: shared, dev, staging or prod. An environment root gets only its own entry (and its promotion neighbours' account ids), the shared root the environments' accounts, CIDRs and peerings."
+  type        = string
+  validation {
+    condition     = contains(["shared", "dev", "staging", "prod"], var.root)
+    error_message = "root must be shared, dev, staging or prod."
+  }
+}
+
+variable "definition" {
+  description = "deploy/terraform/platform.yaml, decoded (yamldecode)."
+  type = object({
+    project_name  = string
+    organization  = string
+    region        = string
+    backup_region = string
+    shared = object({
+      account_id                = string
+      cidr                      = string
+      azs                       = list(string)
+      vpc_id                    = optional(string)
+      log_retention_days        = number
+      archive_retention_days    = number
+      archive_object_lock_days  = number
+      access_log_retention_days = number
+      monthly_budget_usd        = number
+      conformance_packs         = optional(map(string), {})
+    })
+    environments = map(object({
+      account_id              = string
+      cidr                    = string
+      azs                     = list(string)
+      multi_az                = bool
+      retention_days          = number
+      audit_object_lock       = object({ mode = string, days = number })
+      noncurrent_version_days = optional(number, 30)
+      log_retention_days      = number
+      layers                  = list(string)
+      enable_streaming        = bool
+      kafka_instance_type     = optional(string)
+      bastion_instance_type   = optional(string)
+      monthly_budget_usd      = number
+      alert_emails            = optional(list(string), [])
+      transitions = optional(list(object({
+        days          = number
+        storage_class = string
+      })), [])
+      promote_from = optional(string)
+      gates = optional(object({
+        max_quarantine_ratio = optional(number)
+        max_duration_s       = optional(number)
+        max_peak_memory_mib  = optional(number)
+      }), {})
+      release_principals      = optional(list(string))
+      cross_account_promotion = optional(bool, false)
+      retention = optional(object({
+        layers          = optional(map(number), {})
+        classifications = optional(map(number), {})
+        vacuum_hours    = optional(number)
+      }), {})
+      # Backups (deploy/README.md, "Backups and disaster recovery"): days S3 keeps a backup
+      # (GDPR: how long erased people's rows can survive in backups) and the RPO (hours between
+      # two scheduled backups). null: no backups.
+      backup = optional(object({
+        retention_days = number
+        rpo_hours      = number
+      }))
+      # This environment's peering request to the shared VPC (output peering_connection_id of its
+      # root; envs/shared accepts it). null: not (yet) accepted.
+      peering_connection_id = optional(string)
+    }))
+  })
+
+  validation {
+    condition     = alltrue([for k in keys(var.definition.environments) : contains(["dev", "staging", "prod"], k)])
+    error_message = "environments keys must be dev, staging and prod."
+  }
+  validation {
+    condition = alltrue([for e in concat(values(var.definition.environments), [var.definition.shared]) : contains(
+      [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
+    e.log_retention_days)])
+    error_message = "log_retention_days must be a CloudWatch Logs allowed value (use 2557 for ~7 years)."
+  }
+  validation {
+    condition = alltrue([for e in values(var.definition.environments) :
+      contains(["governance", "compliance"], e.audit_object_lock.mode) &&
+    e.audit_object_lock.days > 0 && floor(e.audit_object_lock.days) == e.audit_object_lock.days])
+    error_message = "audit_object_lock: mode must be governance or compliance, days a whole number > 0 (S3 Object Lock retention of the engine's audit records)."
+  }
+  validation {
+    condition = alltrue([for k, e in var.definition.environments :
+    e.promote_from == null || (contains(keys(var.definition.environments), coalesce(e.promote_from, "-")) && e.promote_from != k)])
+    error_message = "promote_from must be null or another environment of the map (dev <- staging <- prod: staging promote_from dev, prod promote_from staging)."
+  }
+  validation {
+    condition = alltrue([for e in values(var.definition.environments) : (
+      (e.gates.max_quarantine_ratio == null || (coalesce(e.gates.max_quarantine_ratio, 0) >= 0 && coalesce(e.gates.max_quarantine_ratio, 0) <= 1)) &&
+      (e.gates.max_duration_s == null || coalesce(e.gates.max_duration_s, 1) > 0) &&
+      (e.gates.max_peak_memory_mib == null || (coalesce(e.gates.max_peak_memory_mib, 1) > 0 && floor(coalesce(e.gates.max_peak_memory_mib, 1)) == coalesce(e.gates.max_peak_memory_mib, 1)))
+    )])
+    error_message = "gates: max_quarantine_ratio between 0 and 1, max_duration_s > 0 seconds, max_peak_memory_mib a whole number of MiB > 0."
+  }
+}
