@@ -3,6 +3,8 @@
 # 51052/52052), all `medallion cluster ...` of the binary just built (Ballista 55, the
 # release line of our DataFusion). Executors keep their shuffle files under
 # $MEDALLION_BALLISTA_WORK/executor-{1,2} (the tests check that they did the work).
+# The nodes read S3 lakes from the local S3 API (moto, deploy/local/services/moto.sh) with its
+# test credentials, as ECS tasks read the real one with their task role.
 # Restarts the nodes when the binary changed since they started. Exports
 # MEDALLION_BALLISTA_SCHEDULER and MEDALLION_BALLISTA_WORK for the tests.
 _medallion_ballista() {
@@ -46,7 +48,11 @@ _medallion_ballista_node() {
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     return 0
   fi
-  RUST_LOG="${RUST_LOG:-warn}" nohup "$@" >"$work/$name.log" 2>&1 </dev/null &
+  RUST_LOG="${RUST_LOG:-warn}" \
+    AWS_ENDPOINT_URL="${MEDALLION_MOTO_ENDPOINT:-http://127.0.0.1:5000}" AWS_ALLOW_HTTP=true \
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+    AWS_EC2_METADATA_DISABLED=true \
+    nohup "$@" >"$work/$name.log" 2>&1 </dev/null &
   echo $! >"$work/$name.pid"
   local i
   for i in $(seq 1 150); do

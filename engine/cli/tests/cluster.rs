@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::aws::medallion;
+use common::aws::{list_keys, medallion, setup};
 use common::project;
 
 fn scheduler() -> String {
@@ -177,4 +177,27 @@ fn a_malformed_scheduler_address_is_refused_naming_the_field() {
             && err.contains("df://host:port"),
         "{err}"
     );
+}
+
+/// On an S3 lake (the local S3 API): the cluster reads the tables' files and the run's shared
+/// rows from S3 with its own credentials; the result equals the in-process run on another
+/// lake of the same bucket, and the run's uploaded rows are gone afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_an_s3_lake_the_cluster_reads_s3_and_leaves_no_shared_files() {
+    let (dir, bucket, key, prefix) = setup().await;
+    let p = dir.path();
+    let path = p.join("environments.yaml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "  prodc:\n    lake: s3://{bucket}/lakec\n    catalog: {{ glue: {{ database_prefix: c{prefix} }} }}\n    kms_key: {key}\n    retention_days: 2555\n    engine: {{ ballista: {{ scheduler: \"{}\" }} }}\n",
+        scheduler()
+    ));
+    std::fs::write(&path, text).unwrap();
+    let before = executor_jobs();
+    run(p, "prod");
+    run(p, "prodc");
+    assert!(executor_jobs() > before, "Ballista's executors ran no job");
+    assert_same_tables(p, "prod", "prodc");
+    let left = list_keys(&bucket, "lakec/_medallion/tmp/").await;
+    assert!(left.is_empty(), "shared temporary files left: {left:?}");
 }
