@@ -223,6 +223,27 @@ fn a_failed_rule_is_a_data_error_and_both_alarm_events_are_logged_by_default() {
     );
 }
 
+#[test]
+fn a_backup_logs_the_event_its_alarm_counts() {
+    let p = project();
+    let (code, _, err) = output(&mut medallion(p.path(), &["run", "jobs/iot/"]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = output(
+        medallion(p.path(), &["backup", "--env", "dev", "--to", "backups/dev"])
+            .env("MEDALLION_LOG_FORMAT", "json"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let taken = json_events(&err)
+        .into_iter()
+        .find(|e| e["event"] == "backup_taken")
+        .unwrap_or_else(|| panic!("no backup_taken event in:\n{err}"));
+    assert_eq!(taken["level"], "INFO");
+    assert_eq!(taken["environment"], "dev");
+    assert_eq!(taken["to"], "backups/dev");
+    assert!(taken["tables"].as_u64().unwrap() >= 3, "{taken}");
+    assert!(taken["copied_files"].as_u64().unwrap() > 0, "{taken}");
+}
+
 fn json_events(stderr: &str) -> Vec<serde_json::Value> {
     stderr
         .lines()

@@ -59,6 +59,19 @@ pub async fn backup(cli: &Cli, a: &BackupArgs) -> anyhow::Result<ExitCode> {
         .await?
         .append(vec![Entry::new("backup_taken", detail.clone())])
         .await?;
+    // The structured event the deploy's backup alarm counts (an interface, as
+    // `records_quarantined`), logged once the backup and its audit record are written.
+    tracing::info!(
+        target: "medallion::events",
+        event = "backup_taken",
+        environment = %env.name,
+        backup = %m.id,
+        to = %a.to,
+        tables = m.tables.len(),
+        copied_files = m.copied_files,
+        copied_bytes = m.copied_bytes,
+        "Backup taken."
+    );
     let mut o = out::stdout();
     if a.format == Format::Json {
         writeln!(o, "{}", serde_json::to_string_pretty(&detail)?)?;
