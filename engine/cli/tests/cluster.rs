@@ -4,7 +4,9 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use common::aws::{list_keys, medallion, setup};
 use common::project;
@@ -19,13 +21,22 @@ fn work() -> PathBuf {
         .into()
 }
 
+/// One test at a time on the cluster: each can then tell the executors' job folders its runs
+/// created from those of the others.
+static CLUSTER: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    CLUSTER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Adds environment `name` (a local lake) whose SQL runs on `scheduler` (or in process),
 /// with `extra` lines.
 fn add_env(p: &Path, name: &str, scheduler: Option<&str>, extra: &str) {
     let path = p.join("environments.yaml");
     let mut text = std::fs::read_to_string(&path).unwrap();
+    // A lake path with a space, a non-ASCII letter and `%`: files are found where they are.
     text.push_str(&format!(
-        "  {name}:\n    lake: ./lake/{name}\n    retention_days: 30\n{extra}"
+        "  {name}:\n    lake: \"./lake/{name} é x%\"\n    retention_days: 30\n{extra}"
     ));
     if let Some(s) = scheduler {
         text.push_str(&format!(
@@ -35,15 +46,25 @@ fn add_env(p: &Path, name: &str, scheduler: Option<&str>, extra: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// Job folders Ballista's executors have seen (one per query stage they ran).
-fn executor_jobs() -> usize {
+/// The job folders Ballista's executors hold (one per job they ran a task of).
+fn executor_jobs() -> HashSet<String> {
     (1..=2)
-        .map(|i| {
+        .flat_map(|i| {
             std::fs::read_dir(work().join(format!("executor-{i}")))
-                .map(|d| d.count())
-                .unwrap_or(0)
+                .into_iter()
+                .flatten()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         })
-        .sum()
+        .collect()
+}
+
+fn assert_executors_ran_jobs_since(before: &HashSet<String>) {
+    let new: Vec<_> = executor_jobs().difference(before).cloned().collect();
+    assert!(
+        !new.is_empty(),
+        "Ballista's executors ran no job of this test (work folders under {})",
+        work().display()
+    );
 }
 
 fn run(p: &Path, env: &str) {
@@ -73,8 +94,16 @@ const TABLES: [&str; 6] = [
     "gold.hourly_device_stats",
 ];
 
+fn describe(p: &Path, env: &str, table: &str) -> String {
+    let q = format!("DESCRIBE {table}");
+    let (code, out, err) = medallion(p, &["sql", "--env", env, "--format", "csv", &q]);
+    assert_eq!(code, 0, "{q} --env {env}: {err}");
+    out
+}
+
 fn assert_same_tables(p: &Path, a: &str, b: &str) {
     for t in TABLES {
+        assert_eq!(describe(p, a, t), describe(p, b, t), "{t}: columns differ");
         let (x, y) = (rows(p, a, t), rows(p, b, t));
         assert!(!x.is_empty(), "{t} has rows");
         assert_eq!(x, y, "{t}: --env {a} and --env {b} differ");
@@ -86,14 +115,11 @@ fn silver_and_gold_on_the_cluster_equal_the_in_process_run() {
     let dir = project();
     let p = dir.path();
     add_env(p, "cluster", Some(&scheduler()), "");
+    let _one = serial();
     let before = executor_jobs();
     run(p, "dev");
     run(p, "cluster");
-    assert!(
-        executor_jobs() > before,
-        "Ballista's executors ran no job (work folders under {})",
-        work().display()
-    );
+    assert_executors_ran_jobs_since(&before);
     assert_same_tables(p, "dev", "cluster");
 
     // A newer version of an order and a re-sent sensor reading: merged by key on both.
@@ -121,6 +147,7 @@ fn silver_and_gold_on_the_cluster_equal_the_in_process_run() {
 
 #[test]
 fn a_keyed_pii_hash_stays_in_the_run_and_equals_the_in_process_hash() {
+    let _one = serial();
     let dir = project();
     let p = dir.path();
     let key = "    pii: { hash_key_env: MEDALLION_TEST_PII_KEY }\n";
@@ -193,11 +220,55 @@ async fn on_an_s3_lake_the_cluster_reads_s3_and_leaves_no_shared_files() {
         scheduler()
     ));
     std::fs::write(&path, text).unwrap();
+    let _one = serial();
+    // The run's rows are uploaded for the cluster (seen while the run waits after sharing)...
+    let flag = p.join("shared.flag");
+    let waiting = p.join("shared.flag.waiting");
+    let mut child = common::aws::command(p, &["run", "jobs/iot/", "--env", "prodc"])
+        .env(
+            "MEDALLION_FAULT",
+            format!("wait:after_share:{}", flag.display()),
+        )
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !waiting.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        waiting.exists(),
+        "the run never shared rows with the cluster"
+    );
+    let shared = list_keys(&bucket, "lakec/_medallion/tmp/").await;
+    assert!(!shared.is_empty(), "nothing uploaded for the cluster");
+    std::fs::write(&flag, "").unwrap();
+    assert!(child.wait().unwrap().success());
+    // ...and deleted at the end of the run.
+    let left = list_keys(&bucket, "lakec/_medallion/tmp/").await;
+    assert!(left.is_empty(), "shared temporary files left: {left:?}");
     let before = executor_jobs();
     run(p, "prod");
     run(p, "prodc");
-    assert!(executor_jobs() > before, "Ballista's executors ran no job");
+    assert_executors_ran_jobs_since(&before);
     assert_same_tables(p, "prod", "prodc");
     let left = list_keys(&bucket, "lakec/_medallion/tmp/").await;
     assert!(left.is_empty(), "shared temporary files left: {left:?}");
+
+    // A run whose cluster cannot be reached leaves no shared files either.
+    let envs = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, envs.replace(&scheduler(), "df://127.0.0.1:9")).unwrap();
+    // New readings, so that the run has rows to share before it reaches the cluster.
+    let readings = p.join("testdata/iot/readings");
+    std::fs::copy(
+        readings.join("readings-2026-11-01T10.ndjson"),
+        readings.join("readings-2026-11-02T10.ndjson"),
+    )
+    .unwrap();
+    let (code, out, err) = medallion(p, &["run", "jobs/iot/", "--env", "prodc"]);
+    assert_eq!(code, 2, "the cluster is unreachable: {out}\n{err}");
+    let left = list_keys(&bucket, "lakec/_medallion/tmp/").await;
+    assert!(
+        left.is_empty(),
+        "shared temporary files left after a failed run: {left:?}"
+    );
 }

@@ -33,6 +33,7 @@ pub async fn run(o: ExecutorOptions) -> Result<(), ClusterError> {
         None => route_to(&o.scheduler_host, o.scheduler_port)?,
     };
     let stores = Arc::new(LakeStores::default());
+    let spill = o.work_dir.clone();
     let mut config = ExecutorProcessConfig {
         bind_host: o.bind_host,
         external_host: Some(external),
@@ -43,7 +44,9 @@ pub async fn run(o: ExecutorOptions) -> Result<(), ClusterError> {
         work_dir: o.work_dir,
         executor_heartbeat_interval_seconds: 5,
         override_function_registry: Some(Arc::new(crate::functions::registry()?)),
-        override_runtime_producer: Some(Arc::new(move |_| crate::functions::runtime(&stores))),
+        override_runtime_producer: Some(Arc::new(move |_| {
+            crate::functions::runtime(&stores, spill.as_deref())
+        })),
         ..Default::default()
     };
     if let Some(v) = o.vcores {

@@ -21,11 +21,14 @@ fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     all
 }
 
-/// The runtime of a task or a planning session: the lake's stores, shared by the process.
-pub fn runtime(stores: &Arc<LakeStores>) -> Result<Arc<RuntimeEnv>> {
-    RuntimeEnvBuilder::new()
-        .with_object_store_registry(stores.clone())
-        .build_arc()
+/// The runtime of a task or a planning session: the lake's stores, shared by the process;
+/// spills under `work_dir` when given (the executor's writable volume).
+pub fn runtime(stores: &Arc<LakeStores>, work_dir: Option<&str>) -> Result<Arc<RuntimeEnv>> {
+    let mut b = RuntimeEnvBuilder::new().with_object_store_registry(stores.clone());
+    if let Some(dir) = work_dir {
+        b = b.with_temp_file_path(dir);
+    }
+    b.build_arc()
 }
 
 /// The scheduler's session for a job: plans resolve medallion's functions and read the lake.
@@ -33,7 +36,7 @@ pub fn session_state(config: SessionConfig, stores: &Arc<LakeStores>) -> Result<
     Ok(SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
-        .with_runtime_env(runtime(stores)?)
+        .with_runtime_env(runtime(stores, None)?)
         .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
         .with_scalar_functions(scalar_functions())
         .with_aggregate_functions(ballista_aggregate_functions())

@@ -9,19 +9,23 @@ pub fn endpoint() -> String {
     std::env::var("MEDALLION_MOTO_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
-/// Runs the binary with the AWS configuration of the local server only (never the real AWS).
-pub fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
-        .args(args)
+/// The binary with the AWS configuration of the local server only (never the real AWS).
+pub fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medallion"));
+    c.args(args)
         .current_dir(dir)
         .env("AWS_ENDPOINT_URL", endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+/// Runs the binary with the AWS configuration of the local server only (never the real AWS).
+pub fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = command(dir, args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).to_string(),

@@ -33,14 +33,59 @@ pub async fn session(scheduler: &str, config: SessionConfig) -> Result<SessionCo
     Ok(ctx)
 }
 
-/// Registers (or replaces) a Delta table as the data files of its current snapshot.
+/// Registers (or replaces) a Delta table as the data files of its current snapshot. Refuses
+/// tables whose rows are not just their files' rows (partition values in paths, column
+/// mapping, deletion vectors: any reader feature), which a plain Parquet scan would misread.
 pub fn register_delta(ctx: &SessionContext, tref: TableReference, t: &DeltaTable) -> Result<()> {
-    let files = t
-        .get_file_uris()
-        .map_err(|e| Error::table(tref.to_string(), e))?
-        .map(|u| ListingTableUrl::parse(&u))
-        .collect::<datafusion::common::Result<Vec<_>>>()?;
+    let name = tref.to_string();
+    let snapshot = t.snapshot().map_err(|e| Error::table(name.clone(), e))?;
+    let partitions = snapshot.metadata().partition_columns();
+    let reader = snapshot.protocol().min_reader_version();
+    if !partitions.is_empty() || reader > 1 {
+        return Err(Error::Config(format!(
+            "{name} cannot be read on the Ballista cluster: its Delta log has {} (reader \
+             version {reader}), which a scan of its Parquet files would misread; medallion \
+             writes neither. Run this environment without `engine.ballista`, or rewrite the \
+             table without them",
+            if partitions.is_empty() {
+                "reader features".to_string()
+            } else {
+                format!("partition columns {partitions:?}")
+            }
+        )));
+    }
+    let root = t.log_store().root_url().clone();
+    let files = snapshot
+        .log_data()
+        .into_iter()
+        .map(|add| file_url(&root, &add.object_store_path()))
+        .collect::<Result<Vec<_>>>()?;
     register_listing(ctx, tref, files, table::arrow_schema(t)?)
+}
+
+/// The URL of a data file: under a local root, the file's real path (its name decoded once:
+/// a lake under `/home/josé/my lake` is read where it is, not at an encoded name).
+fn file_url(root: &url::Url, path: &object_store::path::Path) -> Result<ListingTableUrl> {
+    if root.scheme() == "file" {
+        let base = root
+            .to_file_path()
+            .map_err(|_| Error::Internal(format!("{root} is not a local path")))?;
+        let rel = percent_encoding::percent_decode_str(path.as_ref())
+            .decode_utf8()
+            .map_err(|e| Error::Internal(format!("{path}: {e}")))?;
+        let full = base.join(rel.as_ref());
+        let url = url::Url::from_file_path(&full)
+            .map_err(|_| Error::Internal(format!("cannot make a URL of {}", full.display())))?;
+        return Ok(ListingTableUrl::try_new(url, None)?);
+    }
+    let mut url = root.clone();
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    let url = url
+        .join(path.as_ref())
+        .map_err(|e| Error::Internal(format!("{root} + {path}: {e}")))?;
+    Ok(ListingTableUrl::try_new(url, None)?)
 }
 
 /// Registers (or replaces) `name` as the Parquet files under the folder `dir` (a URL the
@@ -51,7 +96,7 @@ pub fn register_files(
     dir: &url::Url,
     schema: SchemaRef,
 ) -> Result<()> {
-    let url = ListingTableUrl::parse(dir.as_str())?;
+    let url = ListingTableUrl::try_new(dir.clone(), None)?;
     register_listing(ctx, TableReference::bare(name), vec![url], schema)
 }
 

@@ -21,7 +21,9 @@ mod client;
 #[cfg(feature = "cluster")]
 pub use client::{register_delta, register_files, session};
 
+mod session;
 mod share;
+pub use session::ClusterSession;
 pub use share::Shared;
 
 /// `environments.<env>.engine`.

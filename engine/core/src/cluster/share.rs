@@ -55,6 +55,7 @@ impl Shared {
                 paths.push(path);
             }
         }
+        crate::pipeline::fault_wait("after_share");
         Ok(shared)
     }
 
@@ -89,9 +90,16 @@ async fn upload(store: &Arc<dyn ObjectStore>, file: &Path, path: &ObjectPath) ->
     let fail = |e: std::io::Error| Error::io(format!("uploading {} to {path}", file.display()), e);
     let mut reader = tokio::fs::File::open(file).await.map_err(fail)?;
     let mut writer = object_store::buffered::BufWriter::new(store.clone(), path.clone());
-    tokio::io::copy(&mut reader, &mut writer)
-        .await
-        .map_err(fail)?;
-    writer.shutdown().await.map_err(fail)?;
+    let written = match tokio::io::copy(&mut reader, &mut writer).await {
+        Ok(_) => writer.shutdown().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        // An unfinished multipart upload holds rows too: abort it now.
+        if let Err(a) = writer.abort().await {
+            tracing::warn!(path = %path, error = %a, "could not abort an unfinished upload");
+        }
+        return Err(fail(e));
+    }
     Ok(())
 }

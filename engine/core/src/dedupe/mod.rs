@@ -475,8 +475,18 @@ impl TableProvider for KeptRows {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let file = PartitionedFile::new(self.path.to_string_lossy().to_string(), self.size)
-            .with_extension(ParquetRowSelection::new(self.selection.clone()));
+        // The local file system's own path encoding (a path string would be encoded again
+        // where it holds `%` or non-ASCII letters, and not be found).
+        let location = object_store::path::Path::from_filesystem_path(&self.path)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let file = PartitionedFile::new_from_meta(object_store::ObjectMeta {
+            location,
+            last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            size: self.size,
+            e_tag: None,
+            version: None,
+        })
+        .with_extension(ParquetRowSelection::new(self.selection.clone()));
         let stats = Statistics {
             num_rows: Precision::Exact(self.kept),
             total_byte_size: Precision::Inexact(self.bytes),

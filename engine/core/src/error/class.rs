@@ -141,11 +141,29 @@ pub(super) fn datafusion_class(e: &DataFusionError, user_sql: bool) -> ErrorClas
         {
             ErrorClass::Config
         }
-        // A Ballista cluster that cannot be reached (its client reports transport errors as
-        // execution errors): the environment's service failed, not the data.
-        D::Execution(m) if m.contains("tonic::transport::Error") => ErrorClass::Io,
+        D::Execution(m) if from_cluster(m) => cluster_class(m),
         D::Execution(_) if user_sql => ErrorClass::Data,
         _ => ErrorClass::Internal,
+    }
+}
+
+/// A failure a Ballista cluster reported: its client turns transport errors and failed jobs
+/// into execution errors carrying only text.
+fn from_cluster(m: &str) -> bool {
+    m.contains("tonic::transport::Error")
+        || (m.starts_with("Job ") && m.contains(" failed"))
+        || m.starts_with("Fail to execute query")
+}
+
+/// A cluster job fails for the data only when a computation said no (a cast, a division by
+/// zero, an overflow); anything else (an executor lost, out of memory, denied access to the
+/// lake, a scheduler restart, unreachable) is the environment's service failing.
+fn cluster_class(m: &str) -> ErrorClass {
+    const DATA: [&str; 4] = ["Divide by zero", "Cast error", "Compute error", "overflow"];
+    if DATA.iter().any(|d| m.contains(d)) {
+        ErrorClass::Data
+    } else {
+        ErrorClass::Io
     }
 }
 

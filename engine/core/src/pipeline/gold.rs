@@ -14,7 +14,7 @@ use deltalake::DeltaTable;
 use std::time::Instant;
 
 use super::register::register;
-use super::scratch::{conform, materialize};
+use super::scratch::{conform, dir_url, materialize};
 use super::session::register_table;
 use super::Run;
 use crate::error::{Error, Result};
@@ -64,7 +64,7 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
     });
     let df = cluster
         .as_ref()
-        .unwrap_or(ctx)
+        .map_or(ctx, |c| &c.ctx)
         .sql(&g.sql)
         .await
         .map_err(|e| Error::query(format!("{}: gold table {name}", run.spec_file()), e))?;
@@ -72,11 +72,11 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
     let rows = materialize(df, &dir)
         .await
         .map_err(|e| e.in_query(format!("{}: gold table {name}", run.spec_file())))?;
+    if let Some(c) = &cluster {
+        c.verify().await?;
+    }
     let source = ctx
-        .read_parquet(
-            dir.to_string_lossy().to_string(),
-            ParquetReadOptions::default(),
-        )
+        .read_parquet(dir_url(&dir)?, ParquetReadOptions::default())
         .await?;
     let txn = Transaction::new(APP_ID, hash);
     let metadata = table::commit_metadata(

@@ -135,6 +135,14 @@ impl TempParquet {
     }
 }
 
+/// A local folder as the URL DataFusion reads it by: a path string with `%` or non-ASCII
+/// letters (a lake under `/home/josé/`) would be looked for at an encoded name.
+pub fn dir_url(dir: &Path) -> Result<String> {
+    url::Url::from_directory_path(dir)
+        .map(|u| u.to_string())
+        .map_err(|_| Error::Internal(format!("cannot make a URL of {}", dir.display())))
+}
+
 /// Streams a DataFrame into a temporary Parquet folder; returns the row count.
 pub async fn materialize(df: DataFrame, dir: &Path) -> Result<u64> {
     let schema: SchemaRef = table::nullable(&Arc::new(df.schema().as_arrow().clone()));

@@ -87,18 +87,19 @@ impl Engine {
     /// The session whose queries run on the environment's Ballista cluster, with every
     /// catalog table registered as the data files of its current Delta version; `None` when
     /// the environment runs its SQL in-process (see [`crate::cluster`]).
-    pub async fn cluster_session(&self) -> Result<Option<SessionContext>> {
+    pub async fn cluster_session(&self) -> Result<Option<crate::cluster::ClusterSession>> {
         let Some(scheduler) = self.env.engine.scheduler() else {
             return Ok(None);
         };
-        let ctx = cluster_context(&self.env.name, scheduler).await?;
+        let mut session =
+            crate::cluster::ClusterSession::new(cluster_context(&self.env.name, scheduler).await?);
         for entry in self.catalog.list_tables(None).await? {
             let location = self.entry_location(&entry)?;
             if let Some(t) = table::open_if_exists(&entry.qualified_name(), &location).await? {
-                register_on_cluster(&ctx, &entry.database, &entry.name, &t)?;
+                session.add(&entry.database, &entry.name, &location, &t)?;
             }
         }
-        Ok(Some(ctx))
+        Ok(Some(session))
     }
 
     /// The location of a catalog entry; refuses any outside this environment's lake.
@@ -157,20 +158,4 @@ async fn cluster_context(env: &str, scheduler: &str) -> Result<SessionContext> {
          but this medallion was built without cluster support: build it with the `cluster` \
          feature (the default), or remove `engine.ballista` from the environment"
     )))
-}
-
-/// Registers (or replaces) a Delta table as `<db>.<table>` in a cluster session.
-#[cfg(feature = "cluster")]
-pub fn register_on_cluster(
-    ctx: &SessionContext,
-    database: &str,
-    name: &str,
-    t: &DeltaTable,
-) -> Result<()> {
-    crate::cluster::register_delta(ctx, TableReference::partial(database, name), t)
-}
-
-#[cfg(not(feature = "cluster"))]
-pub fn register_on_cluster(_: &SessionContext, _: &str, _: &str, _: &DeltaTable) -> Result<()> {
-    Err(Error::Internal("no cluster support in this build".into()))
 }

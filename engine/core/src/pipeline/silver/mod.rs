@@ -16,7 +16,7 @@ use deltalake::DeltaTable;
 
 use super::bronze::BronzeOut;
 use super::quarantine::QuarantineWriter;
-use super::scratch::{Scratch, TempParquet};
+use super::scratch::{dir_url, Scratch, TempParquet};
 use super::Run;
 use crate::dedupe::{Deduper, KeptRows};
 use crate::error::Result;
@@ -96,7 +96,8 @@ pub async fn stage(
     )
     .await?;
     let rows_read = typed.read;
-    let relation = register_typed(run, ctx, cluster.as_ref(), &table_name, typed, scratch).await?;
+    let cluster_ctx = cluster.as_ref().map(|c| &c.ctx);
+    let relation = register_typed(run, ctx, cluster_ctx, &table_name, typed, scratch).await?;
     let (clean, clean_dir) = set_rules::apply(
         run,
         ctx,
@@ -112,25 +113,34 @@ pub async fn stage(
         rows: clean,
     });
     quarantine.flush().await?;
-    let sql_ctx = match (&cluster, clean_dir.or(relation.dir)) {
-        // The environment's PII key is never sent to the cluster: hashing with it stays here.
-        (Some(c), Some(dir)) if key.is_none() => {
-            on_cluster::share(run, c, scratch, &dir, "__clean").await?;
-            c
+    // The environment's PII key is never sent to the cluster: hashing with it stays here.
+    let keyed = key.is_some()
+        && silver
+            .pii
+            .values()
+            .any(|a| *a == crate::spec::PiiAction::Hash);
+    let on_cluster = match (&cluster, clean_dir.or(relation.dir)) {
+        (Some(c), Some(dir)) if !keyed => {
+            on_cluster::share(run, &c.ctx, scratch, &dir, "__clean").await?;
+            Some(c)
         }
-        _ => ctx,
+        _ => None,
     };
+    let sql_ctx = on_cluster.map_or(ctx, |c| &c.ctx);
     let staged = output::stage(
         run,
         sql_ctx,
         silver,
         &name,
         table.as_ref(),
-        key.as_ref(),
+        key.as_ref().filter(|_| on_cluster.is_none()),
         &protection,
     )
     .await?;
     scratch.track(&staged);
+    if let Some(c) = on_cluster {
+        c.verify().await?;
+    }
     run.emit(RunEvent::RowsStaged {
         table: table_name.clone(),
         rows: staged.rows,
@@ -242,7 +252,7 @@ async fn register_typed(
     let plan = run.plan;
     let dir = scratch.tmp.join("typed");
     let options = ParquetReadOptions::default().schema(&plan.typed_out_schema);
-    ctx.register_parquet("__typed", dir.to_string_lossy().as_ref(), options)
+    ctx.register_parquet("__typed", dir_url(&dir)?, options)
         .await?;
     let dedupe = plan
         .job

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-use super::super::scratch::{materialize, Scratch};
+use super::super::scratch::{dir_url, materialize, Scratch};
 use super::super::Run;
 use crate::cluster::Shared;
 use crate::error::{Error, Result};
@@ -71,7 +71,7 @@ pub async fn dedupe(
         .await
         .map_err(|e| e.in_query(context()))?;
     let options = ParquetReadOptions::default().schema(&run.plan.typed_out_schema);
-    ctx.register_parquet("__deduped", dir.to_string_lossy().as_ref(), options)
+    ctx.register_parquet("__deduped", dir_url(&dir)?, options)
         .await?;
     run.emit(RunEvent::RowsDeduplicated {
         table: table.to_string(),
@@ -174,18 +174,42 @@ mod tests {
         arrow::array::RecordBatch::try_new(b.schema(), columns).unwrap()
     }
 
+    /// Key and `latest_by` columns named as SQL must quote them.
+    const KEY: &str = "Ke y\"'";
+    const LATEST: &str = "V'x\"";
+
+    fn renamed(b: &arrow::array::RecordBatch) -> arrow::array::RecordBatch {
+        let fields: Vec<_> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "k" => f.as_ref().clone().with_name(KEY),
+                "v" => f.as_ref().clone().with_name(LATEST),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+        arrow::array::RecordBatch::try_new(schema, b.columns().to_vec()).unwrap()
+    }
+
     /// The aggregate keeps exactly the rows the in-process deduper keeps (rows of many
-    /// versions, ties on `latest_by`, nulls; a complete tie is the same record twice).
+    /// versions, ties on `latest_by` across partitions, nulls; a complete tie is the same
+    /// record twice), with column names that need quoting.
     #[tokio::test]
     async fn the_aggregate_keeps_the_rows_the_deduper_keeps() {
         let mixed = crate::dedupe::tests::mixed_batches(6);
-        let schema = mixed[0].schema();
-        for latest_by in [Some("v"), None] {
+        for latest_by in [Some(LATEST), None] {
             let batches: Vec<_> = match latest_by {
-                Some(_) => mixed.clone(),
-                None => mixed.iter().map(v_of_arrival).collect(),
+                Some(_) => mixed.iter().map(renamed).collect(),
+                None => mixed
+                    .iter()
+                    .map(v_of_arrival)
+                    .map(|b| renamed(&b))
+                    .collect(),
             };
-            let mut d = Deduper::new(&schema, &["k".into()], latest_by).unwrap();
+            let schema = batches[0].schema();
+            let mut d = Deduper::new(&schema, &[KEY.into()], latest_by).unwrap();
             for b in &batches {
                 d.push(b).unwrap();
             }
@@ -194,10 +218,12 @@ mod tests {
             let expected = filter_record_batch(&all, &keep).unwrap();
 
             let ctx = crate::pipeline::new_session();
-            let table = MemTable::try_new(schema.clone(), vec![batches.clone()]).unwrap();
+            // One partition per batch: the aggregate merges partial winners.
+            let parts = batches.iter().map(|b| vec![b.clone()]).collect();
+            let table = MemTable::try_new(schema.clone(), parts).unwrap();
             ctx.register_table("t", Arc::new(table)).unwrap();
             let spec = DedupeSpec {
-                keys: vec!["k".into()],
+                keys: vec![KEY.into()],
                 latest_by: latest_by.map(str::to_string),
             };
             let sql = dedupe_sql(&schema, &spec, "t");

@@ -13,7 +13,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
 use super::super::quarantine::QuarantineWriter;
-use super::super::scratch::{conform, materialize};
+use super::super::scratch::{conform, dir_url, materialize};
 use super::super::Run;
 use super::on_fail::{self, Verdict};
 use super::rows::{ints, texts};
@@ -97,7 +97,7 @@ pub async fn apply(
         let dir = tmp.join("clean");
         let n = materialize(ctx.table(&current).await?, &dir).await?;
         let options = ParquetReadOptions::default().schema(&run.plan.typed_out_schema);
-        ctx.register_parquet("__clean", dir.to_string_lossy().as_ref(), options)
+        ctx.register_parquet("__clean", dir_url(&dir)?, options)
             .await?;
         (n, Some(dir))
     } else {
