@@ -433,7 +433,7 @@ async fn an_s3_source_in_another_environments_lake_is_refused() {
 }
 
 /// Many small objects: listed, planned and ingested (the times are printed, not asserted).
-/// `MEDALLION_TEST_OBJECTS` sets how many (default 10,000; benches/README.md reports 100,000).
+/// `MEDALLION_TEST_OBJECTS` sets how many (default 10,000; docs/cluster.md reports 100,000).
 #[tokio::test(flavor = "multi_thread")]
 async fn many_small_objects_are_listed_and_ingested() {
     let n: usize = std::env::var("MEDALLION_TEST_OBJECTS")
