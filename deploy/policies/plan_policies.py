@@ -93,6 +93,15 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            the retired-sources ledger `_medallion/ingested/`, never delete audit records or change
            the Glue catalog; the batch and stream roles can read the ledger
 
+  MED-017  Bronze shards (platform.yaml bronze_shards = n > 1): the batch schedule starts a state
+           machine, never the batch task directly: parallel ecs:runTask.sync tasks `medallion run
+           <file-job folder> --env <env> --shard i/n` (i = 0..n-1, no Kafka job, every file job),
+           no Catch/Retry, then one `medallion run <path> --env <env>`; n = 1: none of it
+  MED-018  Ballista cluster exactly where platform.yaml has `cluster`: rendered
+           engine.ballista.scheduler = df://<Cloud Map name>:50050; security groups with only the
+           cluster's five flows, group to group; no public IPs; the cluster task role only reads
+           the lake; executors scaled up before and to 0 after the batch schedules
+
 Only the standard library is used, except PyYAML for platform.yaml and MED-005 (check.sh runs
 this with the checkov venv's Python, which has it).
 """
@@ -425,6 +434,14 @@ def expected_expiry(env, layer):
     return None
 
 
+CLUSTER_TMP_PREFIX = "_medallion/tmp/"
+
+
+def _rule_prefix(rule):
+    f = (rule.get("filter") or [{}])[0] or {}
+    return f.get("prefix") or ((f.get("and") or [{}])[0] or {}).get("prefix") or None
+
+
 def med_003(plan, env, accounts):
     problems = []
     want_logs = LOG_RETENTION[env]
@@ -455,6 +472,18 @@ def med_003(plan, env, accounts):
             if nc and min(nc) < 30:
                 problems.append(f"{lc['address']} (layer tfstate): earlier state versions kept only {min(nc)} days (at least 30)")
         elif want is None:
+            # with a Ballista cluster, what a killed run left of its shared rows (never a table
+            # file) may expire under exactly _medallion/tmp/ within a week (MED-018)
+            tmp = [r for r in enabled if _rule_prefix(r) == CLUSTER_TMP_PREFIX]
+            if tmp and not (PLATFORM["environments"].get(env) or {}).get("cluster"):
+                problems.append(f"{lc['address']}: a lifecycle rule on {CLUSTER_TMP_PREFIX} but {env} has no cluster")
+            for r in tmp:
+                d = ((r.get("expiration") or [{}])[0]).get("days")
+                if not d or d > 7:
+                    problems.append(f"{lc['address']}: the cluster's run files ({CLUSTER_TMP_PREFIX}) expire after {d}, expected within 7 days")
+            expiries = [((r.get("expiration") or [{}])[0]) for r in enabled if r not in tmp]
+            days = [e.get("days") for e in expiries if e.get("days")]
+            dates = [e.get("date") for e in expiries if e.get("date")]
             if days or dates:
                 problems.append(f"{lc['address']} (layer {layer}): expires current objects after {days or dates}; "
                                 f"lake objects are live Delta files, retention is the engine's (delete + vacuum)")
@@ -1825,6 +1854,254 @@ def _restore_task_problems(plan, env, accounts, bucket, backup_region, restore_r
     return problems
 
 
+# ---------------------------------------------------------------- Bronze shards (MED-017)
+def _job_files(path):
+    """(file, is_kafka) for the job files at `path` (a file or a folder, recursively) of the
+    repository (the image holds the same jobs/)."""
+    import glob
+    import yaml
+    repo = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    full = os.path.join(repo, path)
+    files = [full] if os.path.isfile(full) else sorted(glob.glob(os.path.join(full, "**", "*.yaml"), recursive=True))
+    out = []
+    for f in files:
+        try:
+            job = yaml.safe_load(open(f)) or {}
+        except Exception:
+            continue
+        if not isinstance(job, dict) or "pipeline" not in job:
+            continue
+        kafka = isinstance((((job.get("bronze") or {}).get("source") or {}).get("kafka")), dict)
+        out.append((os.path.relpath(f, repo), kafka))
+    return out
+
+
+def _sfn_tasks(states):
+    return {n: s for n, s in (states or {}).items() if isinstance(s, dict) and s.get("Type") == "Task"}
+
+
+def _sfn_command(state):
+    co = ((((state.get("Parameters") or {}).get("Overrides") or {}).get("ContainerOverrides")) or [{}])[0]
+    return co.get("Command")
+
+
+def med_017(plan, env, accounts):
+    """Bronze shards: with bronze_shards = n > 1 (platform.yaml) every batch schedule starts a
+    state machine (never the batch task directly) that runs `medallion run <folder> --env <env>
+    --shard i/n` for i = 0..n-1 and every file-job folder (no Kafka job: refused with --shard;
+    together every file job of the batch path) as parallel ECS RunTask.sync tasks of the batch task
+    definition, nothing catching a failure, and only after all of them one `medallion run <path>
+    --env <env>` without --shard. With n = 1: no state machine, the schedule runs the batch task."""
+    problems = []
+    if env == "shared":
+        return problems
+    n = int((PLATFORM["environments"].get(env) or {}).get("bronze_shards") or 1)
+    orch = plan.outputs.get("batch_orchestration")
+    machines = plan.by_type("aws_sfn_state_machine")
+    batch_rules = [r for r in plan.by_type("aws_cloudwatch_event_rule") if re.search(r"-batch-[^-]+$", str(r["values"].get("name") or ""))
+                   and "orchestration" not in str(r["values"].get("name"))]
+    targets = {}
+    for tg in plan.by_type("aws_cloudwatch_event_target"):
+        for rule in _targets(plan, tg, "rule", ("aws_cloudwatch_event_rule",)):
+            targets.setdefault(rule["address"], []).append(tg)
+    if n == 1:
+        if machines or orch:
+            problems.append(f"{env} has bronze_shards 1 but batch state machines {[m['address'] for m in machines]}")
+        return problems
+    if not isinstance(orch, dict) or not orch:
+        return [f"{env} has bronze_shards {n} but no batch state machine (output batch_orchestration {orch!r})"]
+    sfn_names = {m["values"].get("name") for m in machines}
+    for rule in batch_rules:
+        tgs = targets.get(rule["address"], [])
+        for tg in tgs:
+            ex = plan.config_of(tg).get("expressions", {})
+            if tg["values"].get("ecs_target"):
+                problems.append(f"{tg['address']}: the batch schedule {rule['values'].get('name')} starts an ECS task directly; "
+                                f"with Bronze shards it must start the state machine (shards, then one Silver/Gold run)")
+            refs = [r for kind, r in plan.resolve((ex.get("arn") or {}).get("references", []), tg["module"], tg.get("index"))
+                    if kind == "resource" and r["type"] == "aws_sfn_state_machine"]
+            if not refs:
+                problems.append(f"{tg['address']}: the batch schedule's target is not a batch state machine")
+        if not tgs:
+            problems.append(f"{rule['address']}: the batch schedule starts nothing")
+    for k, o in orch.items():
+        if o.get("name") not in sfn_names:
+            problems.append(f"batch job {k}: no state machine {o.get('name')}")
+        d = o.get("definition") or {}
+        states = d.get("States") or {}
+        first = states.get(d.get("StartAt")) or {}
+        if first.get("Type") != "Parallel":
+            problems.append(f"{o.get('name')}: starts with {first.get('Type')}, expected the Parallel state of the shards")
+            continue
+        if first.get("Catch") or first.get("Retry"):
+            problems.append(f"{o.get('name')}: the shards' Parallel state catches or retries failures; a failed shard must fail the execution")
+        want_paths = None
+        got = []
+        for b in first.get("Branches") or []:
+            tasks = _sfn_tasks(b.get("States"))
+            if len(tasks) != len(b.get("States") or {}):
+                problems.append(f"{o.get('name')}: a shard branch has states other than tasks: {sorted(b.get('States') or {})}")
+            for name, s in tasks.items():
+                if s.get("Catch"):
+                    problems.append(f"{o.get('name')} {name}: catches a failed shard")
+                if s.get("Resource") != "arn:aws:states:::ecs:runTask.sync":
+                    problems.append(f"{o.get('name')} {name}: {s.get('Resource')}, expected ecs:runTask.sync (waiting for the shard)")
+                if (s.get("Parameters") or {}).get("TaskDefinition") != "@@TASK_DEFINITION@@":
+                    problems.append(f"{o.get('name')} {name}: not the batch task definition")
+                got.append(_sfn_command(s))
+        fin = states.get(first.get("Next")) or {}
+        final = o.get("final_command") or []
+        path = final[2] if len(final) > 2 else None
+        if fin.get("Type") != "Task" or fin.get("Resource") != "arn:aws:states:::ecs:runTask.sync" or not fin.get("End") or fin.get("Catch"):
+            problems.append(f"{o.get('name')}: after the shards, expected one ecs:runTask.sync task that ends the execution (got {fin.get('Type')} {fin.get('Resource')})")
+        if _sfn_command(fin) != ["medallion", "run", path, "--env", env] or final != _sfn_command(fin):
+            problems.append(f"{o.get('name')}: the final run is {_sfn_command(fin)}, expected ['medallion', 'run', {path!r}, '--env', '{env}'] (no --shard)")
+        shard_paths = []
+        for cmd in got:
+            if not (isinstance(cmd, list) and len(cmd) == 7 and cmd[:2] == ["medallion", "run"] and cmd[3:5] == ["--env", env] and cmd[5] == "--shard"):
+                problems.append(f"{o.get('name')}: shard task runs {cmd}, expected `medallion run <folder> --env {env} --shard i/{n}`")
+                continue
+            shard_paths.append(cmd[2])
+        want = {(p, f"{i}/{n}") for p in set(shard_paths) for i in range(n)}
+        have = [(c[2], c[6]) for c in got if isinstance(c, list) and len(c) == 7]
+        if sorted(have) != sorted(want):
+            problems.append(f"{o.get('name')}: shards {sorted(have)}, expected every folder in shards 0/{n}..{n - 1}/{n} exactly once")
+        if not shard_paths:
+            problems.append(f"{o.get('name')}: no shard runs")
+        sharded_jobs = set()
+        for p in sorted(set(shard_paths)):
+            files = _job_files(p)
+            if not files:
+                problems.append(f"{o.get('name')}: shard path {p} holds no job file")
+            for f, kafka in files:
+                if kafka:
+                    problems.append(f"{o.get('name')}: shard path {p} holds the Kafka job {f} (`--shard` refuses Kafka jobs)")
+                sharded_jobs.add(f)
+        if path:
+            missing = sorted(f for f, kafka in _job_files(path) if not kafka and f not in sharded_jobs)
+            if missing:
+                problems.append(f"{o.get('name')}: file jobs of {path} ingested by no shard: {missing}")
+    return sorted(set(problems))
+
+
+# ---------------------------------------------------------------- Ballista cluster (MED-018)
+BALLISTA_PORTS = {"scheduler": 50050, "flight": 50051, "executor_grpc": 50052}
+
+
+def med_018(plan, env, accounts):
+    """The Ballista cluster exactly where platform.yaml has `cluster`: the rendered
+    `engine.ballista.scheduler` is `df://<its Cloud Map name>:50050`; the scheduler's and
+    executors' security groups admit only the batch runs -> scheduler 50050 and executors 50051,
+    executors -> scheduler 50050, scheduler -> executors 50052, executors <-> executors 50051,
+    never a CIDR; the services run in private subnets without public IPs; the cluster task role
+    may only read the lake (s3:GetObject / ListBucket, kms:Decrypt), never write or delete, and
+    the executors are scaled by schedule (up before the batch, to 0 after). Without `cluster`:
+    none of it."""
+    problems = []
+    if env == "shared":
+        return problems
+    cl = (PLATFORM["environments"].get(env) or {}).get("cluster")
+    out = plan.outputs.get("cluster")
+    rendered = plan.outputs.get("engine_environment_static") or {}
+    engine = rendered.get("engine") if isinstance(rendered, dict) else None
+    services = [s for s in plan.by_type("aws_ecs_service") if "ballista" in str(s["values"].get("name"))]
+    sgs = {s["values"].get("name"): s for s in plan.by_type("aws_security_group") if "ballista" in str(s["values"].get("name"))}
+    if not cl:
+        if out or engine or services or sgs:
+            problems.append(f"{env} has no cluster in platform.yaml but renders {engine!r} / has {[s['address'] for s in services]}")
+        return problems
+    if not isinstance(out, dict):
+        return [f"{env} has a cluster in platform.yaml but no output cluster"]
+    ns = [n for n in plan.by_type("aws_service_discovery_private_dns_namespace")]
+    host = f"ballista-scheduler.{ns[0]['values'].get('name')}" if len(ns) == 1 else None
+    if not host:
+        problems.append("no Cloud Map namespace for the scheduler")
+    want_url = f"df://{host}:{BALLISTA_PORTS['scheduler']}"
+    if engine != {"ballista": {"scheduler": want_url}}:
+        problems.append(f"rendered engine = {engine!r}, expected {{'ballista': {{'scheduler': {want_url!r}}}}}")
+    disc = [d for d in plan.by_type("aws_service_discovery_service") if d["values"].get("name") == "ballista-scheduler"]
+    if len(disc) != 1:
+        problems.append("no Cloud Map service ballista-scheduler")
+    # security groups: only the flows between the cluster's groups and the batch runs' client group
+    names = {"client": f"-ballista-client", "scheduler": "-ballista-scheduler", "executor": "-ballista-executor"}
+    by_addr = {}
+    for role, suffix in names.items():
+        m = [s for n, s in sgs.items() if str(n).endswith(suffix)]
+        if len(m) != 1:
+            problems.append(f"expected one security group *{suffix}, found {len(m)}")
+            continue
+        by_addr[m[0]["address"]] = role
+        for k in ("ingress", "egress"):
+            if m[0]["values"].get(k):
+                problems.append(f"{m[0]['address']}: inline {k} rules (only the separate rules below are checked)")
+    want_flows = {("client", "scheduler", 50050), ("client", "executor", 50051), ("executor", "scheduler", 50050),
+                  ("scheduler", "executor", 50052), ("executor", "executor", 50051)}
+    # the rules are made, one ingress and one egress each, from the output's flows (the groups'
+    # ids are unknown at plan time): the flows must be exactly these, each rule one tcp port of
+    # its flow between groups (no CIDR, no prefix list), and no other rule on these groups
+    flows = out.get("flows") or {}
+    got_flows = {(f.get("from"), f.get("to"), f.get("port")) for f in flows.values()}
+    for f in sorted(got_flows - want_flows, key=str):
+        problems.append(f"cluster flow {f[0]} -> {f[1]} port {f[2]} is not one the cluster needs")
+    for f in sorted(want_flows - got_flows, key=str):
+        problems.append(f"cluster flow {f[0]} -> {f[1]} port {f[2]} is missing")
+    seen = set()
+    for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
+        for r in plan.by_type(kind):
+            ex = plan.config_of(r).get("expressions", {})
+            refs = " ".join((ex.get("security_group_id") or {}).get("references", []) + (ex.get("referenced_security_group_id") or {}).get("references", []))
+            if "ballista" not in refs and "ballista" not in r["address"]:
+                continue
+            v = r["values"]
+            key = r.get("index")
+            f = flows.get(key) if isinstance(key, str) else None
+            if v.get("cidr_ipv4") or v.get("cidr_ipv6") or v.get("prefix_list_id"):
+                problems.append(f"{r['address']}: a cluster security group rule open to {v.get('cidr_ipv4') or v.get('cidr_ipv6') or v.get('prefix_list_id')}; only the cluster's and the batch runs' groups")
+                continue
+            if f is None:
+                problems.append(f"{r['address']}: a rule on the cluster's groups that is none of its flows")
+                continue
+            if v.get("ip_protocol") != "tcp" or v.get("from_port") != f.get("port") or v.get("to_port") != f.get("port"):
+                problems.append(f"{r['address']}: {v.get('ip_protocol')} {v.get('from_port')}-{v.get('to_port')}, expected tcp {f.get('port')} only")
+            if "referenced_security_group_id" not in ex:
+                problems.append(f"{r['address']}: not between security groups")
+            seen.add((kind, key))
+    for key in flows:
+        for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
+            if (kind, key) not in seen:
+                problems.append(f"missing {kind.split('_')[-2]} rule of the flow {key}")
+    for s in services:
+        for nc in s["values"].get("network_configuration") or []:
+            if nc.get("assign_public_ip"):
+                problems.append(f"{s['address']}: assigns a public IP")
+    # the cluster role reads only
+    roles = [r for r in plan.by_type("aws_iam_role") if str(r["values"].get("name") or "").endswith("-ballista-task")]
+    if len(roles) != 1:
+        problems.append(f"expected one cluster task role (*-ballista-task), found {len(roles)}")
+    for role in roles:
+        stmts, unknown = _role_statements(plan, role)
+        mine = [p for p in plan.by_type("aws_iam_role_policy") if role in _targets(plan, p, "role", ("aws_iam_role",))]
+        if any(p["values"].get("policy") is None for p in mine) and not stmts:
+            continue  # key ARN unknown at plan time: the terraform tests read it with the key overridden
+        for st in stmts:
+            if st.get("Effect") != "Allow":
+                continue
+            for a in _as_list(st.get("Action")):
+                if a not in ("s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation", "kms:Decrypt"):
+                    problems.append(f"role {role['values'].get('name')}: {st.get('Sid')} allows {a}; the cluster only reads the lake")
+    for p in plan.by_type("aws_iam_role_policy_attachment"):
+        if any(r in roles for r in _targets(plan, p, "role", ("aws_iam_role",))):
+            problems.append(f"{p['address']}: a managed policy on the cluster task role")
+    # executors scaled by schedule around the batch runs
+    acts = plan.by_type("aws_appautoscaling_scheduled_action")
+    cap = lambda a: [int(x.get("max_capacity") or 0) for x in a["values"].get("scalable_target_action") or []]
+    ups = [a for a in acts if any(c > 0 for c in cap(a))]
+    downs = [a for a in acts if cap(a) and all(c == 0 for c in cap(a))]
+    if not ups or not downs or len(ups) != len(downs):
+        problems.append(f"the executors must be scaled up before and to 0 after each batch schedule (up {len(ups)}, down {len(downs)})")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -1841,6 +2118,8 @@ CHECKS = {
     "MED-013": ("stream alarms on engine metrics that reach CloudWatch (agent sidecar, names from metrics.rs)", med_013),
     "MED-014": ("cross-account promotion: prod's release role reads staging's lake read-only, granted by staging to that role only", med_014),
     "MED-015": ("governance: provider account guards, Access Analyzer, cost tags + budgets, bastion stopped nightly", med_015),
+    "MED-017": ("Bronze shards: the batch schedule runs n parallel --shard tasks, then one Silver/Gold run (Step Functions)", med_017),
+    "MED-018": ("Ballista cluster where defined: rendered scheduler, closed security groups, read-only role, scheduled executors", med_018),
     "MED-016": ("backups: own bucket + key in a second region, retention 14 / 35 days, every 24 / 6 h, backup role reads and never deletes, restore role and task, alarm", med_016),
 }
 

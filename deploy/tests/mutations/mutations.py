@@ -113,8 +113,8 @@ MUTATIONS = [
      "modules/lake/iam.tf", 'Action   = ["s3:GetObject"]\n      Resource = ["${local.bucket_arn}/${local.ledger_prefix}*"]',
      'Action   = ["s3:GetObject"]\n      Resource = ["${local.bucket_arn}/${local.config_key}"]', "dev"),
     ("lifecycle-expires-layer-prefix", "a second lifecycle rule expires current objects under bronze/ after 30 days (modules/secure-bucket)",
-     "modules/secure-bucket/main.tf", '        }\n      }\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.this]',
-     '        }\n      }\n    }\n  }\n  rule {\n    id     = "expire-old-bronze"\n    status = "Enabled"\n    filter {\n      prefix = "bronze/"\n    }\n    expiration {\n      days = 30\n    }\n  }\n  depends_on = [aws_s3_bucket_versioning.this]', "dev"),
+     "modules/secure-bucket/main.tf", '  dynamic "rule" {\n    for_each = var.prefix_expirations',
+     '  rule {\n    id     = "expire-old-bronze"\n    status = "Enabled"\n    filter {\n      prefix = "bronze/"\n    }\n    expiration {\n      days = 30\n    }\n  }\n  dynamic "rule" {\n    for_each = var.prefix_expirations', "dev"),
     # Remote state (deploy/README.md, "Remote state").
     ("state-grant-every-root", "a root's deploy role may read and write every root's state (envs/*)",
      "modules/state-backend/main.tf", 'Resource  = "${local.bucket_arn}/envs/${k}/*"', 'Resource  = "${local.bucket_arn}/envs/*"', "shared"),
@@ -228,6 +228,23 @@ MUTATIONS = [
     ("securityhub-members-missing", "the environments' accounts are not enrolled in Security Hub",
      "modules/shared-services/security_hub_organization.tf", "for_each   = toset([for a in var.member_account_ids : a if a != local.account])",
      "for_each   = toset([])", "shared"),
+    # Batch runs: Bronze shards and the Ballista cluster (deploy/README.md, "Batch runs: shards and the cluster").
+    ("shard-without-shard", "the shard tasks run without --shard (each ingests every new file; Silver/Gold overlap nothing but Bronze races)",
+     "modules/environment/orchestration.tf", '["medallion", "run", pair[0], "--env", local.env, "--shard", "${pair[1]}/${local.shards}"]',
+     '["medallion", "run", pair[0], "--env", local.env]', "prod"),
+    ("shards-not-awaited", "the state machine starts the shard tasks without waiting for them (.sync): Silver/Gold overlap the shards",
+     "modules/environment/orchestration.tf", '    Resource = "arn:aws:states:::ecs:runTask.sync"', '    Resource = "arn:aws:states:::ecs:runTask"', "staging"),
+    ("schedule-also-runs-batch", "the batch schedule also starts the unsharded run directly, beside the state machine (overlapping the shards)",
+     "modules/environment/compute.tf", "  for_each = local.sharded ? {} : var.batch_jobs\n", "  for_each = var.batch_jobs\n", "prod"),
+    ("executor-role-writes-lake", "the Ballista cluster's task role may write the lake (PutObject on the layers)",
+     "modules/lake/iam.tf", '        Action   = ["s3:GetObject"]\n        Resource = concat([for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"], [local.cluster_tmp_arn])',
+     '        Action   = ["s3:GetObject", "s3:PutObject"]\n        Resource = concat([for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"], [local.cluster_tmp_arn])', "prod"),
+    ("scheduler-sg-open-world", "the Ballista scheduler's security group admits 50050 from 0.0.0.0/0",
+     "modules/environment/cluster.tf", 'resource "aws_vpc_security_group_ingress_rule" "ballista" {',
+     'resource "aws_vpc_security_group_ingress_rule" "scheduler_world" {\n  count             = local.cluster_on ? 1 : 0\n  security_group_id = aws_security_group.ballista_scheduler[0].id\n  ip_protocol       = "tcp"\n  from_port         = 50050\n  to_port           = 50050\n  cidr_ipv4         = "0.0.0.0/0"\n}\n\nresource "aws_vpc_security_group_ingress_rule" "ballista" {', "prod"),
+    ("executors-never-scaled-down", "the executors are never scaled to 0 after the batch window (they run all day)",
+     "modules/environment/cluster.tf", '{ at = (start + var.settings.cluster.window_minutes) % 1440, count = 0 }',
+     '{ at = (start + var.settings.cluster.window_minutes) % 1440, count = var.settings.cluster.executors }', "prod"),
 ]
 
 

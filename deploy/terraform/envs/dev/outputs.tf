@@ -70,3 +70,13 @@ output "restore_run_task" {
   description = "By backup generation: the `aws ecs run-task` command that starts its restore task (runbook step 4, as the restore role)."
   value       = module.environment.restore_run_task
 }
+
+output "batch_orchestration" {
+  description = "Bronze shards: the batch state machines (deploy/README.md, \"Batch runs: shards and the cluster\")."
+  value       = module.environment.batch_orchestration
+}
+
+output "cluster" {
+  description = "The Ballista cluster (null without one)."
+  value       = module.environment.cluster
+}

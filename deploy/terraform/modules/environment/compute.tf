@@ -14,7 +14,7 @@ resource "aws_ecr_repository" "engine" {
 
 # ------------------------------------------------------------------ logs
 resource "aws_cloudwatch_log_group" "engine" {
-  for_each          = toset(concat(["batch"], var.settings.enable_streaming ? ["stream"] : [], local.backup_on ? ["restore"] : []))
+  for_each          = toset(concat(["batch"], var.settings.enable_streaming ? ["stream"] : [], local.backup_on ? ["restore"] : [], var.settings.cluster != null ? ["ballista"] : []))
   name              = "${local.log_group_prefix}/engine-${each.key}"
   retention_in_days = var.settings.log_retention_days
   kms_key_id        = module.lake.kms_key_arn
@@ -299,8 +299,10 @@ resource "aws_cloudwatch_event_rule" "batch" {
   tags                = local.tags
 }
 
+# With Bronze shards (settings.bronze_shards > 1) the schedule starts the state machine instead
+# (orchestration.tf): shards in parallel, then one Silver/Gold run.
 resource "aws_cloudwatch_event_target" "batch" {
-  for_each = var.batch_jobs
+  for_each = local.sharded ? {} : var.batch_jobs
   rule     = aws_cloudwatch_event_rule.batch[each.key].name
   arn      = aws_ecs_cluster.this.arn
   role_arn = aws_iam_role.events.arn

@@ -143,14 +143,20 @@ resource "aws_iam_role_policy" "events" {
   role = aws_iam_role.events.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = concat([
-      {
-        Sid       = "RunOwnBatchTaskOnOwnCluster"
-        Effect    = "Allow"
-        Action    = ["ecs:RunTask"]
-        Resource  = ["arn:aws:ecs:${local.region}:${local.account}:task-definition/${local.name}-batch:*"]
-        Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
-      },
+    # With Bronze shards the schedule starts the batch state machine (orchestration.tf), which
+    # runs the batch tasks itself: then this role neither runs nor passes the batch task.
+    Statement = concat(local.sharded ? [{
+      Sid      = "StartOwnBatchStateMachines"
+      Effect   = "Allow"
+      Action   = ["states:StartExecution"]
+      Resource = [for k in sort(keys(var.batch_jobs)) : "arn:aws:states:${local.region}:${local.account}:stateMachine:${local.name}-batch-${k}"]
+      }] : [], local.sharded ? [] : [{
+      Sid       = "RunOwnBatchTaskOnOwnCluster"
+      Effect    = "Allow"
+      Action    = ["ecs:RunTask"]
+      Resource  = ["arn:aws:ecs:${local.region}:${local.account}:task-definition/${local.name}-batch:*"]
+      Condition = { ArnEquals = { "ecs:cluster" = aws_ecs_cluster.this.arn } }
+      }], [
       {
         Sid       = "RunOwnMaintainTaskOnOwnCluster"
         Effect    = "Allow"
@@ -162,7 +168,7 @@ resource "aws_iam_role_policy" "events" {
         Sid       = "PassOwnBatchRoles"
         Effect    = "Allow"
         Action    = ["iam:PassRole"]
-        Resource  = concat([aws_iam_role.execution.arn, module.lake.batch_task_role_arn, module.lake.maintain_task_role_arn], local.backup_on ? [module.lake.backup_task_role_arn] : [])
+        Resource  = concat([aws_iam_role.execution.arn], local.sharded ? [] : [module.lake.batch_task_role_arn], [module.lake.maintain_task_role_arn], local.backup_on ? [module.lake.backup_task_role_arn] : [])
         Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
       },
       ], local.backup_on ? [{

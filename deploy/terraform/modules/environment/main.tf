@@ -43,6 +43,7 @@ module "lake" {
   kafka_brokers           = var.settings.enable_streaming ? aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam : null
   log_group_prefix        = local.log_group_prefix
   stream_extra_statements = local.stream_kafka_statements
+  ballista_scheduler      = local.cluster_on ? local.ballista_scheduler_url : null
   backup = local.backup_on ? {
     bucket      = module.backup[0].bucket
     region      = module.backup[0].region

@@ -42,7 +42,8 @@ resource "aws_cloudwatch_log_metric_filter" "job_failures" {
 }
 
 resource "aws_cloudwatch_log_metric_filter" "quarantine" {
-  for_each       = aws_cloudwatch_log_group.engine
+  # the engine's runs (not the Ballista cluster's log group: it quarantines nothing)
+  for_each       = { for k, g in aws_cloudwatch_log_group.engine : k => g if k != "ballista" }
   name           = "${local.name}-${each.key}-quarantined-records"
   log_group_name = each.value.name
   pattern        = "{ $.event = \"records_quarantined\" }"

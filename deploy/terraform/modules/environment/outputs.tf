@@ -265,3 +265,59 @@ output "restore_task_definitions" {
     events_policy               = aws_iam_role_policy.events.policy
   } : null
 }
+
+output "batch_orchestration" {
+  description = "With Bronze shards: per batch job, its state machine's name and definition (placeholders @@...@@ for the ARNs and ids known after apply), the shard commands and the final command; null with one run per schedule."
+  value = local.sharded ? { for k, j in var.batch_jobs : k => {
+    name           = "${local.name}-batch-${k}"
+    shards         = local.shards
+    definition     = local.batch_state_machines[k]
+    shard_commands = local.shard_commands[k]
+    final_command  = local.final_commands[k]
+    schedule       = j.schedule
+  } } : null
+}
+
+output "cluster" {
+  description = "The Ballista cluster (null without): the scheduler's address as rendered, the commands, the executors' scaling, the security group rules."
+  value = local.cluster_on ? {
+    scheduler_url     = local.ballista_scheduler_url
+    namespace         = local.ballista_namespace
+    scheduler_command = local.scheduler_command
+    executor_command  = local.executor_command
+    executors         = var.settings.cluster.executors
+    scaling           = { for k, s in local.executor_scaling : k => { schedule = "cron(${s.at % 60} ${floor(s.at / 60)} * * ? *)", count = s.count } }
+    flows             = local.ballista_flows
+    task_role_name    = module.lake.cluster_task_role_name
+  } : null
+}
+
+output "orchestration_policies" {
+  description = "With Bronze shards: the state machine role's policy and the events role's policy (JSON; known in the tests, where the ARNs are overridden)."
+  value = local.sharded ? {
+    state_machine = aws_iam_role_policy.orchestration[0].policy
+    events        = aws_iam_role_policy.events.policy
+  } : null
+}
+
+output "cluster_task_definitions" {
+  description = "With a cluster: the scheduler's and executors' container definitions (JSON), task roles and the cluster's IAM policies (JSON)."
+  value = local.cluster_on ? {
+    scheduler          = aws_ecs_task_definition.ballista_scheduler[0].container_definitions
+    executor           = aws_ecs_task_definition.ballista_executor[0].container_definitions
+    scheduler_role     = aws_ecs_task_definition.ballista_scheduler[0].task_role_arn
+    executor_role      = aws_ecs_task_definition.ballista_executor[0].task_role_arn
+    policies           = module.lake.cluster_policies
+    ingress_cidrs      = [for r in aws_vpc_security_group_ingress_rule.ballista : r.cidr_ipv4]
+    lake_expirations   = module.lake.lake_prefix_expirations
+    service_registries = length(aws_ecs_service.ballista_scheduler[0].service_registries)
+  } : null
+}
+
+output "batch_targets" {
+  description = "The batch schedules' targets: job names started directly (ECS RunTask) and through the state machine."
+  value = {
+    direct        = sort(keys(aws_cloudwatch_event_target.batch))
+    state_machine = sort(keys(aws_cloudwatch_event_target.batch_orchestrated))
+  }
+}

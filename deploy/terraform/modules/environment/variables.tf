@@ -60,6 +60,19 @@ variable "settings" {
       retention_days = number
       rpo_hours      = number
     }))
+    # Bronze shards of every batch run: n > 1 runs `medallion run <file jobs> --shard i/n` as n
+    # parallel ECS tasks, then one `medallion run <jobs>` for Silver and Gold (a Step Functions
+    # state machine started by the batch schedule). 1: one run, started directly.
+    bronze_shards = optional(number, 1)
+    # A Ballista cluster (scheduler + executors as ECS services) for Silver's and Gold's SQL:
+    # executors while a batch runs (scaled up before each batch schedule, to 0 after
+    # window_minutes), their size. null: none.
+    cluster = optional(object({
+      executors       = number
+      window_minutes  = optional(number, 120)
+      executor_cpu    = optional(number, 2048)
+      executor_memory = optional(number, 8192)
+    }))
   })
   validation {
     condition     = var.settings.backup == null || contains([1, 2, 3, 4, 6, 8, 12, 24], try(var.settings.backup.rpo_hours, 0))
@@ -92,15 +105,17 @@ variable "stream_job" {
 }
 
 variable "batch_jobs" {
-  description = "Batch jobs run by EventBridge: name => { path of the job file, schedule expression }."
+  description = "Batch jobs run by EventBridge: name => { path of the job file or folder, schedule expression, and for Bronze shards (settings.bronze_shards > 1) the folders of its file jobs: `medallion run <each> --shard i/n` (Kafka jobs are refused with --shard; MED-017 compares them with the job files) }."
   type = map(object({
-    path     = string
-    schedule = string
+    path        = string
+    schedule    = string
+    shard_paths = optional(list(string), [])
   }))
   default = {
     nightly = {
-      path     = "jobs/"
-      schedule = "cron(0 2 * * ? *)"
+      path        = "jobs/"
+      schedule    = "cron(0 2 * * ? *)"
+      shard_paths = ["jobs/shop/", "jobs/iot/"]
     }
   }
 }

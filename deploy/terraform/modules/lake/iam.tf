@@ -605,3 +605,66 @@ resource "aws_iam_role_policy" "operator_key" {
     }]
   })
 }
+
+# ------------------------------------------------------------------ the Ballista cluster
+# With a cluster (var.ballista_scheduler, modules/environment cluster.tf) the batch run shares
+# its intermediate rows with the executors below `<lake>/_medallion/tmp/<run>/` (SSE-KMS with
+# this key, deleted when the run ends; a lifecycle rule removes what a killed run left,
+# storage.tf), and the scheduler and executors read the lake with their own role: read only.
+locals {
+  cluster_on      = var.ballista_scheduler != null
+  cluster_tmp_arn = "${local.bucket_arn}/${local.cluster_tmp_prefix}*"
+}
+
+resource "aws_iam_role_policy" "batch_task_cluster_share" {
+  count = local.cluster_on ? 1 : 0
+  name  = "medallion-cluster-share"
+  role  = aws_iam_role.batch_task.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      # engine/core/src/cluster/share.rs: upload (PUT, multipart), the cluster reads, delete at the end
+      Sid      = "ShareRunFilesWithTheCluster"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+      Resource = [local.cluster_tmp_arn]
+    }]
+  })
+}
+
+resource "aws_iam_role" "cluster_task" {
+  count              = local.cluster_on ? 1 : 0
+  name               = "${local.name}-ballista-task"
+  assume_role_policy = local.ecs_assume
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "cluster_task" {
+  count = local.cluster_on ? 1 : 0
+  name  = "medallion-cluster-read-lake"
+  role  = aws_iam_role.cluster_task[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ListOwnLake"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
+        Resource = [local.bucket_arn]
+      },
+      {
+        # the tables' data files (the run names them from the Delta log) and the run's shared rows
+        Sid      = "ReadOwnLayersAndRunFiles"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = concat([for l in sort(tolist(local.layers)) : "${local.bucket_arn}/${l}/*"], [local.cluster_tmp_arn])
+      },
+      {
+        Sid      = "DecryptWithOwnEnvironmentKey"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = [aws_kms_key.this.arn]
+      },
+    ]
+  })
+}

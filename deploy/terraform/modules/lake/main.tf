@@ -40,6 +40,7 @@ locals {
   audit_prefix         = "_medallion/audit/"
   role_arn_prefix      = "arn:aws:iam::${local.account}:role"
   ledger_prefix        = "_medallion/ingested/"
+  cluster_tmp_prefix   = "_medallion/tmp/"
   task_role_names = {
     batch    = "${local.name}-batch-task"
     stream   = "${local.name}-stream-task"
@@ -66,7 +67,10 @@ locals {
     # The engine writes each audit record with this Object Lock retention (x-amz-object-lock-*
     # headers); the bucket has no default retention (storage.tf).
     audit = { object_lock = { mode = var.audit_object_lock.mode, days = var.audit_object_lock.days } }
-  }, local.promotion, local.retention_policy)
+  }, local.promotion, local.retention_policy, local.cluster_engine)
+  # A Ballista cluster (modules/environment cluster.tf): Silver's and Gold's SQL run there, the
+  # run keeps the Delta commits (docs/cluster.md). Rendered only with a cluster.
+  cluster_engine = var.ballista_scheduler == null ? {} : { engine = { ballista = { scheduler = var.ballista_scheduler } } }
   # Promotion: `run`/`stream` here run only releases promoted from `promote_from`, and `gates`
   # are what `medallion promote` checks. Only what is set is rendered: the engine hashes this
   # entry (JSON, keys sorted) into every release, so `gates: {}` or a null limit would make the
@@ -139,6 +143,14 @@ resource "aws_kms_key" "this" {
         Action    = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
         Resource  = "*"
       },
+      ], var.ballista_scheduler == null ? [] : [{
+        # The Ballista scheduler and executors read the lake (SSE-KMS): decrypt only.
+        Sid       = "DecryptByThisEnvironmentsClusterRole"
+        Effect    = "Allow"
+        Principal = { AWS = "${local.role_arn_prefix}/${local.name}-ballista-task" }
+        Action    = ["kms:Decrypt"]
+        Resource  = "*"
+      }], [
       {
         Sid       = "CloudWatchLogsOfThisEnvironment"
         Effect    = "Allow"
@@ -187,7 +199,7 @@ resource "aws_kms_key" "this" {
   })
   tags = merge(local.tags, { Name = local.name })
 
-  depends_on = [aws_iam_role.batch_task, aws_iam_role.stream_task, aws_iam_role.maintain_task]
+  depends_on = [aws_iam_role.batch_task, aws_iam_role.stream_task, aws_iam_role.maintain_task, aws_iam_role.cluster_task]
 }
 
 resource "aws_kms_alias" "this" {

@@ -31,7 +31,12 @@ output "lake_sse_kms_key" {
 
 output "lake_current_version_expiration_days" {
   description = "Expiry of current lake objects by S3 lifecycle (must stay null: retention is the engine's)."
-  value       = one(flatten([for r in module.lake_bucket.lifecycle_rules : [for e in r.expiration : e.days if e.days != null && e.days > 0]]))
+  value       = one(flatten([for r in module.lake_bucket.lifecycle_rules : [for e in r.expiration : e.days if e.days != null && e.days > 0] if try(r.filter[0].prefix, null) == null || try(r.filter[0].prefix, "") == ""]))
+}
+
+output "lake_prefix_expirations" {
+  description = "Expiry of current objects under one prefix only (with a cluster: the run files under _medallion/tmp/; never a layer): prefix => days."
+  value       = { for r in module.lake_bucket.lifecycle_rules : r.filter[0].prefix => r.expiration[0].days if try(r.filter[0].prefix, "") != "" && try(r.filter[0].prefix, null) != null }
 }
 
 output "lake_noncurrent_version_days" {
@@ -222,4 +227,21 @@ output "backup_policies" {
 output "promotion_catalog_policy" {
   description = "The Glue catalog's resource policy (JSON): read-only grants to the next environment's release role (cross-account promotion); null without promotion_readers."
   value       = one(aws_glue_resource_policy.promotion[*].policy)
+}
+
+output "cluster_task_role_arn" {
+  description = "The Ballista scheduler's and executors' task role (reads the lake; null without a cluster)."
+  value       = local.cluster_on ? aws_iam_role.cluster_task[0].arn : null
+}
+
+output "cluster_task_role_name" {
+  value = local.cluster_on ? aws_iam_role.cluster_task[0].name : null
+}
+
+output "cluster_policies" {
+  description = "With a cluster: the cluster role's policy and the batch role's share policy (JSON), for the tests and MED-018."
+  value = local.cluster_on ? {
+    cluster_task = aws_iam_role_policy.cluster_task[0].policy
+    batch_share  = aws_iam_role_policy.batch_task_cluster_share[0].policy
+  } : null
 }

@@ -46,6 +46,10 @@ module "lake_bucket" {
     expired_object_delete_marker = true
     abort_days                   = 7
   }]
+  # With a Ballista cluster: what a killed run left of its shared rows (`_medallion/tmp/<run>/`,
+  # never a table file) expires after 2 days, its versions a day later. MED-003 admits expiry
+  # of current objects under exactly this prefix.
+  prefix_expirations = var.ballista_scheduler == null ? [] : [{ id = "cluster-run-files", prefix = local.cluster_tmp_prefix, days = 2 }]
   # The next environment's release role (another account) reads what a promotion reads (below).
   policy_statements = local.promotion_read_grants
 }

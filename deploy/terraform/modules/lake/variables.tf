@@ -197,3 +197,9 @@ variable "backup" {
   })
   default = null
 }
+
+variable "ballista_scheduler" {
+  description = "The Ballista cluster's scheduler (`df://<host>:<port>`, modules/environment cluster.tf), rendered as `engine.ballista.scheduler`; then the batch role may share the run's temporary files under `_medallion/tmp/` with the cluster, whose task role (`<project>-<env>-ballista-task`) only reads the lake. null: no cluster."
+  type        = string
+  default     = null
+}

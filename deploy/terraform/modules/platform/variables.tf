@@ -68,6 +68,19 @@ variable "definition" {
         retention_days = number
         rpo_hours      = number
       }))
+      # Bronze shards of every batch run: n > 1 runs `medallion run <file jobs> --shard i/n` as n
+      # parallel ECS tasks, then one `medallion run <jobs>` for Silver and Gold (a Step Functions
+      # state machine started by the batch schedule). 1: one run, started directly.
+      bronze_shards = optional(number, 1)
+      # A Ballista cluster (scheduler + executors as ECS services) for Silver's and Gold's SQL:
+      # executors while a batch runs (scaled up before each batch schedule, to 0 after
+      # window_minutes), their size. null: none.
+      cluster = optional(object({
+        executors       = number
+        window_minutes  = optional(number, 120)
+        executor_cpu    = optional(number, 2048)
+        executor_memory = optional(number, 8192)
+      }))
       # This environment's peering request to the shared VPC (output peering_connection_id of its
       # root; envs/shared accepts it). null: not (yet) accepted.
       peering_connection_id = optional(string)
@@ -102,5 +115,11 @@ variable "definition" {
       (e.gates.max_peak_memory_mib == null || (coalesce(e.gates.max_peak_memory_mib, 1) > 0 && floor(coalesce(e.gates.max_peak_memory_mib, 1)) == coalesce(e.gates.max_peak_memory_mib, 1)))
     )])
     error_message = "gates: max_quarantine_ratio between 0 and 1, max_duration_s > 0 seconds, max_peak_memory_mib a whole number of MiB > 0."
+  }
+  validation {
+    condition = alltrue([for e in values(var.definition.environments) :
+      e.bronze_shards >= 1 && e.bronze_shards <= 16 && floor(e.bronze_shards) == e.bronze_shards &&
+    (e.cluster == null || (try(e.cluster.executors, 0) >= 1 && try(e.cluster.window_minutes, 0) >= 10 && try(e.cluster.window_minutes, 0) <= 1380))])
+    error_message = "bronze_shards must be a whole number 1..16; cluster.executors >= 1 and cluster.window_minutes 10..1380."
   }
 }

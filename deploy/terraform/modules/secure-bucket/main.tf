@@ -115,6 +115,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       }
     }
   }
+  dynamic "rule" {
+    for_each = var.prefix_expirations
+    content {
+      status = "Enabled"
+      id     = rule.value.id
+      filter {
+        prefix = rule.value.prefix
+      }
+      expiration {
+        days = rule.value.days
+      }
+      noncurrent_version_expiration {
+        noncurrent_days = 1
+      }
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 1
+      }
+    }
+  }
   depends_on = [aws_s3_bucket_versioning.this]
 }
 

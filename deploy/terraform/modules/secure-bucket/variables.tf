@@ -61,6 +61,20 @@ variable "lifecycle_rules" {
   }
 }
 
+variable "prefix_expirations" {
+  description = "Lifecycle rules under one prefix only (after lifecycle_rules), Enabled: current objects expire after `days`, their noncurrent versions a day later, uploads are aborted after a day. For scratch prefixes (the lake's `_medallion/tmp/`), never for table data."
+  type = list(object({
+    id     = string
+    prefix = string
+    days   = number
+  }))
+  default = []
+  validation {
+    condition     = alltrue([for r in var.prefix_expirations : length(r.prefix) > 1 && endswith(r.prefix, "/")])
+    error_message = "prefix_expirations: each prefix is a folder (`<name>/`), never the whole bucket."
+  }
+}
+
 variable "policy_statements" {
   description = "Bucket policy statements of the caller (grants, further denies), after the module's own denies (plain HTTP; with deny_other_kms_keys, PUTs not under kms_key_arn)."
   type        = any

@@ -285,6 +285,19 @@ run "dev_rejects_promote_from_itself" {
   expect_failures = [var.definition]
 }
 
+# dev runs one batch task per schedule: no shards, no state machine, no cluster.
+run "dev_one_batch_run" {
+  command = plan
+
+  assert {
+    condition = (
+      module.environment.batch_orchestration == null && module.environment.cluster == null &&
+      tolist(module.environment.batch_targets.direct) == tolist(["nightly"]) && length(module.environment.batch_targets.state_machine) == 0
+    )
+    error_message = "dev (bronze_shards 1) must start its batch task directly, without a state machine or a cluster."
+  }
+}
+
 # dev has no backups (its lake is rebuilt from the sources; deploy/README.md, "Backups and
 # disaster recovery").
 run "dev_has_no_backups" {

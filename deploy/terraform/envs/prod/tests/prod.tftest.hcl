@@ -92,6 +92,14 @@ override_resource {
 }
 
 override_resource {
+  target          = module.environment.module.lake.aws_iam_role.cluster_task[0]
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::333333333333:role/medallion-prod-ballista-task"
+  }
+}
+
+override_resource {
   target          = module.environment.aws_cloudwatch_log_group.engine["restore"]
   override_during = plan
   values = {
@@ -438,5 +446,94 @@ run "prod_restore_task" {
       alltrue([for r in flatten([s.Resource]) : !strcontains(r, "-restore-")])
     )])
     error_message = "The prod events role (the schedules) may neither pass the restore role nor start a restore task."
+  }
+}
+
+# Batch runs with Bronze shards and the Ballista cluster (deploy/README.md, "Batch runs: shards
+# and the cluster"): the schedule starts the state machine, 4 shards per file-job folder in
+# parallel, then one Silver/Gold run that reaches the cluster.
+run "prod_batch_shards_and_cluster" {
+  command = plan
+
+  assert {
+    condition = (
+      module.environment.batch_orchestration["nightly"].shard_commands == [for pair in setproduct(["jobs/shop/", "jobs/iot/"], ["0", "1", "2", "3"]) :
+      ["medallion", "run", pair[0], "--env", "prod", "--shard", "${pair[1]}/4"]] &&
+      module.environment.batch_orchestration["nightly"].final_command == ["medallion", "run", "jobs/", "--env", "prod"]
+    )
+    error_message = "prod must run `medallion run jobs/shop/|jobs/iot/ --env prod --shard i/4` for i = 0..3, then `medallion run jobs/ --env prod` without --shard."
+  }
+
+  assert {
+    condition = (
+      module.environment.batch_orchestration["nightly"].definition.StartAt == "BronzeShards" &&
+      module.environment.batch_orchestration["nightly"].definition.States.BronzeShards.Type == "Parallel" &&
+      module.environment.batch_orchestration["nightly"].definition.States.BronzeShards.Next == "SilverAndGold" &&
+      length(module.environment.batch_orchestration["nightly"].definition.States.BronzeShards.Branches) == 8 &&
+      !can(module.environment.batch_orchestration["nightly"].definition.States.BronzeShards.Catch) &&
+      alltrue([for b in module.environment.batch_orchestration["nightly"].definition.States.BronzeShards.Branches : alltrue([for s in values(b.States) :
+      s.Resource == "arn:aws:states:::ecs:runTask.sync" && !can(s.Catch)])]) &&
+      module.environment.batch_orchestration["nightly"].definition.States.SilverAndGold.Resource == "arn:aws:states:::ecs:runTask.sync" &&
+      module.environment.batch_orchestration["nightly"].definition.States.SilverAndGold.End &&
+      module.environment.batch_orchestration["nightly"].definition.States.SilverAndGold.Parameters.Overrides.ContainerOverrides[0].Command == ["medallion", "run", "jobs/", "--env", "prod"]
+    )
+    error_message = "The batch state machine must wait for every shard (Parallel of ecs:runTask.sync, no Catch) and only then run Silver/Gold once."
+  }
+
+  assert {
+    condition = (
+      length(module.environment.batch_targets.direct) == 0 && tolist(module.environment.batch_targets.state_machine) == tolist(["nightly"]) &&
+      alltrue([for s in jsondecode(module.environment.orchestration_policies.events).Statement : !contains(flatten([s.Action]), "ecs:RunTask") || !anytrue([for r in flatten([s.Resource]) : strcontains(r, "task-definition/medallion-prod-batch:")])]) &&
+      anytrue([for s in jsondecode(module.environment.orchestration_policies.events).Statement : contains(flatten([s.Action]), "states:StartExecution")])
+    )
+    error_message = "With shards the schedule starts the state machine only; the events role may not run the batch task itself."
+  }
+
+  assert {
+    condition = alltrue([for s in jsondecode(module.environment.orchestration_policies.state_machine).Statement : (
+      (contains(flatten([s.Action]), "iam:PassRole") ? toset(flatten([s.Resource])) == toset(["arn:aws:iam::333333333333:role/medallion-prod-task-execution", "arn:aws:iam::333333333333:role/medallion-prod-batch-task"]) : true) &&
+      (contains(flatten([s.Action]), "ecs:RunTask") ? flatten([s.Resource]) == ["arn:aws:ecs:eu-west-1:333333333333:task-definition/medallion-prod-batch:*"] && s.Condition.ArnEquals["ecs:cluster"] == "arn:aws:ecs:eu-west-1:333333333333:cluster/medallion-prod" : true) &&
+      (contains(flatten([s.Action]), "events:PutRule") ? flatten([s.Resource]) == ["arn:aws:events:eu-west-1:333333333333:rule/StepFunctionsGetEventsForECSTaskRule"] : true) &&
+      !anytrue([for a in flatten([s.Action]) : startswith(a, "s3:") || startswith(a, "kms:") || a == "*" || endswith(a, ":*")])
+    )])
+    error_message = "The state machine role runs only the batch family on its cluster, passes exactly the execution and batch task roles, and uses only the ECS .sync rule."
+  }
+
+  assert {
+    condition = (
+      yamldecode(module.environment.engine_config_yaml).environments["prod"].engine.ballista.scheduler == "df://ballista-scheduler.medallion-prod.internal:50050" &&
+      module.environment.cluster.executor_command == ["medallion", "cluster", "executor", "--scheduler-host", "ballista-scheduler.medallion-prod.internal", "--scheduler-port", "50050", "--bind-host", "0.0.0.0", "--port", "50051", "--grpc-port", "50052", "--work-dir", "/tmp/ballista"] &&
+      module.environment.cluster.scheduler_command == ["medallion", "cluster", "scheduler", "--bind-host", "0.0.0.0", "--port", "50050"] &&
+      module.environment.cluster_task_definitions.service_registries == 1
+    )
+    error_message = "prod renders engine.ballista.scheduler = its Cloud Map name, and the scheduler and executors run `medallion cluster scheduler|executor` with exactly those ports."
+  }
+
+  assert {
+    condition = alltrue([for c in [jsondecode(module.environment.cluster_task_definitions.scheduler)[0], jsondecode(module.environment.cluster_task_definitions.executor)[0]] :
+    c.readonlyRootFilesystem && c.user == "10001" && !c.privileged]) && contains([for m in jsondecode(module.environment.cluster_task_definitions.executor)[0].mountPoints : m.containerPath], "/tmp")
+    error_message = "The cluster's containers run read-only as uid 10001; the executors' work dir is a volume."
+  }
+
+  assert {
+    condition = (
+      module.environment.cluster_task_definitions.executor_role == "arn:aws:iam::333333333333:role/medallion-prod-ballista-task" &&
+      alltrue([for s in jsondecode(module.environment.cluster_task_definitions.policies.cluster_task).Statement :
+      s.Effect == "Allow" && alltrue([for a in flatten([s.Action]) : contains(["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation", "kms:Decrypt"], a)])]) &&
+      alltrue([for s in jsondecode(module.environment.cluster_task_definitions.policies.cluster_task).Statement :
+      alltrue([for r in flatten([s.Resource]) : startswith(r, "arn:aws:s3:::medallion-prod-lake-333333333333") || r == module.environment.kms_key_arn])]) &&
+      alltrue([for s in jsondecode(module.environment.cluster_task_definitions.policies.batch_share).Statement : flatten([s.Resource]) == ["arn:aws:s3:::medallion-prod-lake-333333333333/_medallion/tmp/*"]])
+    )
+    error_message = "The cluster task role only reads the prod lake and decrypts with its key; the batch role shares only _medallion/tmp/."
+  }
+
+  assert {
+    condition = (
+      alltrue([for c in module.environment.cluster_task_definitions.ingress_cidrs : c == null]) &&
+      module.environment.cluster.scaling == { "nightly-up" = { schedule = "cron(50 1 * * ? *)", count = 2 }, "nightly-down" = { schedule = "cron(0 4 * * ? *)", count = 0 } } &&
+      module.environment.cluster_task_definitions.lake_expirations == { "_medallion/tmp/" = 2 } &&
+      module.environment.lake_current_version_expiration_days == null
+    )
+    error_message = "No cluster ingress from a CIDR; executors up 10 min before the 02:00 batch, 0 after 2 h; only _medallion/tmp/ expires in the lake."
   }
 }

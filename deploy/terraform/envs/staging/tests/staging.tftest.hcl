@@ -449,3 +449,23 @@ run "staging_restore_task" {
     error_message = "The staging events role (the schedules) may neither pass the restore role nor start a restore task."
   }
 }
+
+# Bronze shards without a cluster (deploy/README.md, "Batch runs: shards and the cluster").
+run "staging_batch_shards" {
+  command = plan
+
+  assert {
+    condition = (
+      module.environment.batch_orchestration["nightly"].shard_commands == [for pair in setproduct(["jobs/shop/", "jobs/iot/"], ["0", "1", "2", "3"]) :
+      ["medallion", "run", pair[0], "--env", "staging", "--shard", "${pair[1]}/4"]] &&
+      module.environment.batch_orchestration["nightly"].definition.States.SilverAndGold.Parameters.Overrides.ContainerOverrides[0].Command == ["medallion", "run", "jobs/", "--env", "staging"] &&
+      length(module.environment.batch_targets.direct) == 0 && tolist(module.environment.batch_targets.state_machine) == tolist(["nightly"])
+    )
+    error_message = "staging must run Bronze in 4 shards per file-job folder from its state machine, then `medallion run jobs/ --env staging`."
+  }
+
+  assert {
+    condition     = module.environment.cluster == null && !contains(keys(yamldecode(module.environment.engine_config_yaml).environments["staging"]), "engine")
+    error_message = "staging has no Ballista cluster (off by default) and renders no engine."
+  }
+}
