@@ -619,6 +619,7 @@ async fn an_erased_customer_is_gone_from_an_s3_lake() {
         !holding(&mirror, KEY).await.is_empty(),
         "the example holds {KEY}"
     );
+    let (dead, live) = leftovers(&bucket, &mirror).await;
     let before: std::collections::HashSet<String> =
         aws::list_keys(&bucket, "lake/").await.into_iter().collect();
 
@@ -635,6 +636,22 @@ async fn an_erased_customer_is_gone_from_an_s3_lake() {
     ]);
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(r["rows_removed"].as_u64().unwrap() >= 7, "{r}");
+    the_leftover_of_a_live_run_is_named_and_kept(&bucket, &r, &dead, &live).await;
+    run(&[
+        "erase",
+        "--env",
+        "prod",
+        "--subject",
+        "customer",
+        "--key",
+        KEY,
+    ]);
+    let left = aws::list_keys(&bucket, "lake/_medallion/tmp/").await;
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "the run has ended: its leftover goes too"
+    );
     let verify = run(&[
         "erase",
         "--env",
@@ -679,6 +696,70 @@ async fn an_erased_customer_is_gone_from_an_s3_lake() {
         ],
     );
     assert_eq!((code, out.as_str()), (0, "n\n0\n"), "{err}");
+}
+
+/// Rows of a killed cluster run left below `_medallion/tmp/` (a Silver file holding the key):
+/// one of a dead run (no open-run marker) and one of a run still alive (its marker just
+/// refreshed, on another host). Returns their keys.
+async fn leftovers(bucket: &str, mirror: &Path) -> (String, String) {
+    let file = holding(mirror, KEY)
+        .await
+        .into_iter()
+        .find(|f| f.contains("/silver/") && f.ends_with(".parquet"))
+        .expect("a Silver file holds the key");
+    let body = std::fs::read(&file).unwrap();
+    let dead = "lake/_medallion/tmp/run-killed/deduped/part-0.parquet".to_string();
+    let live = "lake/_medallion/tmp/run-alive/deduped/part-0.parquet".to_string();
+    aws::put_object(bucket, &dead, body.clone()).await;
+    aws::put_object(bucket, &live, body).await;
+    let now = chrono::Utc::now().to_rfc3339();
+    let marker = serde_json::json!({
+        "run_id": "run-alive", "pipeline": "shop", "host": "another-host", "pid": 1,
+        "started_at": now, "alive_at": now, "seq": 0, "tables": []
+    });
+    aws::put_object(
+        bucket,
+        "lake/_medallion/audit/open/run-alive.json",
+        marker.to_string().into_bytes(),
+    )
+    .await;
+    (dead, live)
+}
+
+/// The erasure deleted the dead run's leftover, kept the live run's and said so; when the
+/// run's marker is gone (it finished), the marker is removed here for the next erasure.
+async fn the_leftover_of_a_live_run_is_named_and_kept(
+    bucket: &str,
+    receipt: &serde_json::Value,
+    dead: &str,
+    live: &str,
+) {
+    let left = aws::list_keys(bucket, "lake/_medallion/tmp/").await;
+    assert_eq!(left, vec![live.to_string()], "{receipt}");
+    let scratch = receipt["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["layer"] == "scratch")
+        .unwrap();
+    assert_eq!(scratch["files_deleted"], 1, "{scratch} ({dead})");
+    assert!(
+        scratch["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("run-alive, still running"),
+        "{scratch}"
+    );
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/{bucket}/lake/_medallion/audit/open/run-alive.json",
+            aws::endpoint()
+        ))
+        .header("Authorization", aws::AUTH)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
 }
 
 /// Every object of the bucket's lake, downloaded to `to` under the same layout.

@@ -95,6 +95,18 @@ pub async fn get_object(bucket: &str, key: &str) -> Vec<u8> {
     r.bytes().await.unwrap().to_vec()
 }
 
+/// Writes an object (as another writer of the bucket would).
+pub async fn put_object(bucket: &str, key: &str, body: Vec<u8>) {
+    let r = reqwest::Client::new()
+        .put(format!("{}/{bucket}/{key}", endpoint()))
+        .header("Authorization", AUTH)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "PUT {key}: {}", r.status());
+}
+
 /// An object's server-side encryption and KMS key id, as S3 answers a HEAD (moto answers
 /// them to requests that carry credentials, as any AWS SDK's do).
 pub async fn encryption(bucket: &str, key: &str) -> (Option<String>, Option<String>) {

@@ -246,6 +246,18 @@ async fn claim(log: &AuditLog, run_id: &str) -> Result<bool> {
     }
 }
 
+/// The runs whose open marker says they are alive (their process is running on this host,
+/// or their marker was refreshed within [`STALE_AFTER`] elsewhere).
+pub async fn live_runs(log: &AuditLog) -> Result<HashSet<String>> {
+    let host = super::record::host_name();
+    Ok(markers(log)
+        .await?
+        .into_iter()
+        .filter(|m| !m.is_dead(&host))
+        .map(|m| m.run_id)
+        .collect())
+}
+
 async fn markers(log: &AuditLog) -> Result<Vec<Marker>> {
     let prefix = log.root.clone().join("open");
     let listed: Vec<_> = log
