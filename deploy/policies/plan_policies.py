@@ -147,6 +147,33 @@ AUDIT_PREFIX = "_medallion/audit/"
 BACKUP_RETENTION = {k: e["backup"]["retention_days"] for k, e in PLATFORM["environments"].items() if e.get("backup")}
 BACKUP_RPO_HOURS = {k: e["backup"]["rpo_hours"] for k, e in PLATFORM["environments"].items() if e.get("backup")}
 ENGINE_ROLE_SUFFIXES = ("-batch-task", "-stream-task", "-maintain-task")
+
+# ---------------------------------------------------------------- compliance floors
+# Bounds the platform must never cross, written here as constants (deploy/README.md, "Compliance
+# floors"). They are NOT read from platform.yaml: the comparisons above take their expected values
+# from the same file the roots plan with, so an edit of platform.yaml moves both together and
+# passes them; a floor still fails it. Lowering a floor is a change of this file, reviewed as such.
+# CloudWatch log groups where HIPAA / PCI DSS logs are kept (prod's engine, flow and broker logs;
+# shared: CloudTrail, security findings): 7 years, 2557 days being CloudWatch's value for it.
+FLOOR_LOG_RETENTION_DAYS = {"prod": 2557, "shared": 2557}
+# The shared log archive (CloudTrail, Config objects): expiry after at least 7 years, each object
+# locked at least a year.
+FLOOR_ARCHIVE_RETENTION_DAYS = 2555
+FLOOR_ARCHIVE_LOCK_DAYS = 365
+# S3 server access logs (shared: of the archive and the state bucket; prod: of the lake and the
+# backups): kept at least a year (PCI DSS v4.0 10.5.1: audit log history of at least 12 months).
+FLOOR_ACCESS_LOG_RETENTION_DAYS = {"prod": 365, "shared": 365}
+# prod's audit trail (the engine's Object Lock on its audit records): COMPLIANCE, at least 7 years.
+FLOOR_AUDIT_LOCK = {"prod": ("compliance", 2555)}
+# Backups keep erased people's rows: every backup object expires within 35 days (GDPR erasure
+# within a month + the margin of the monthly generations), and the recovery point is at most
+# 24 h (staging) / 6 h (prod) old.
+CEILING_BACKUP_RETENTION_DAYS = 35
+CEILING_BACKUP_RPO_HOURS = {"staging": 24, "prod": 6}
+# The promotion order (MED-010): prod runs only releases promoted from staging, staging only
+# those promoted from dev, dev anything.
+PROMOTION_CHAIN = ("dev", "staging", "prod")
+
 DEFAULT_ACCOUNTS = {k: e["account_id"] for k, e in PLATFORM["environments"].items()}
 IAM_TYPES = {
     "aws_iam_role", "aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy",
@@ -499,14 +526,53 @@ def med_003(plan, env, accounts):
                         problems.append(f"{lc['address']}: transition to {t.get('storage_class')} makes live Delta files unreadable")
         elif days != [want]:
             problems.append(f"{lc['address']} (layer {layer}): expires after {days or 'never'} days, expected {want}")
+        # the compliance floors (constants, not platform.yaml): logs and the archive kept long enough
+        floor = _expiry_floor(env, layer)
+        if floor and any(d < floor for d in days):
+            problems.append(f"{lc['address']} (layer {layer}): expires after {days} days, below the compliance floor of {floor} days")
     for addr, b in buckets.items():
         if addr not in covered:
             problems.append(f"{b['values'].get('bucket') or addr}: no lifecycle configuration")
+    if env == "shared":
+        problems += _archive_lock_problems(plan, buckets)
+    log_floor = FLOOR_LOG_RETENTION_DAYS.get(env)
     for lg in plan.by_type("aws_cloudwatch_log_group"):
         d = lg["values"].get("retention_in_days")
         if d != want_logs:
             problems.append(f"{lg['values'].get('name')}: log retention {d}, expected {want_logs}")
+        # 0 / unset: kept forever (above any floor)
+        if log_floor and d and d < log_floor:
+            problems.append(f"{lg['values'].get('name')}: log retention {d} days, below the compliance floor of {log_floor} days ({env})")
     return problems
+
+
+def _expiry_floor(env, layer):
+    """The least number of days a bucket of this kind may keep its objects (compliance floors)."""
+    if env == "shared" and layer == "log-archive":
+        return FLOOR_ARCHIVE_RETENTION_DAYS
+    if layer == "access-logs":
+        return FLOOR_ACCESS_LOG_RETENTION_DAYS.get(env)
+    return None
+
+
+def _archive_lock_problems(plan, buckets):
+    """The shared log archive locks every object (default retention) at least FLOOR_ARCHIVE_LOCK_DAYS."""
+    out = []
+    archives = [b for b in buckets.values() if (b["values"].get("tags") or {}).get("layer") == "log-archive"]
+    if not archives:
+        out.append("no log archive bucket (tag layer=log-archive) in the shared plan")
+    for b in archives:
+        name = b["values"].get("bucket") or b["address"]
+        days = []
+        for lc in plan.by_type("aws_s3_bucket_object_lock_configuration"):
+            if b in _targets(plan, lc, "bucket", ("aws_s3_bucket",)):
+                for rule in lc["values"].get("rule") or []:
+                    for dr in rule.get("default_retention") or []:
+                        days.append((dr.get("mode"), dr.get("days") or 365 * (dr.get("years") or 0)))
+        if not days or any(m not in ("GOVERNANCE", "COMPLIANCE") or (d or 0) < FLOOR_ARCHIVE_LOCK_DAYS for m, d in days):
+            out.append(f"{name}: default Object Lock retention {days or 'none'}, below the compliance floor "
+                       f"of {FLOOR_ARCHIVE_LOCK_DAYS} days (every archived CloudTrail / Config object locked)")
+    return out
 
 
 def med_004(plan, env, accounts):
@@ -765,6 +831,12 @@ def med_009(plan, env, accounts):
         got = ((rendered.get("audit") or {}).get("object_lock"))
         if got != want:
             problems.append(f"rendered engine configuration audit.object_lock = {got!r}, expected {want!r}")
+        # the compliance floor (a constant, not platform.yaml)
+        if env in FLOOR_AUDIT_LOCK:
+            fmode, fdays = FLOOR_AUDIT_LOCK[env]
+            if not isinstance(got, dict) or got.get("mode") != fmode or not isinstance(got.get("days"), (int, float)) or got["days"] < fdays:
+                problems.append(f"rendered engine configuration audit.object_lock = {got!r}: below the compliance floor "
+                                f"for {env} ({fmode}, at least {fdays} days)")
     # IAM: no policy of the plan allows bypassing governance retention
     for r in plan.by_type("aws_iam_role_policy", "aws_iam_policy", "aws_s3_bucket_policy"):
         raw = r["values"].get("policy")
@@ -838,6 +910,21 @@ def promotion_chain_problems(promote_from):
             out.append(f"{k}'s promotion order loops ({sorted(seen)})")
             break
     return out
+def _chain_text(promote_from):
+    """`dev -> staging -> prod` for a promote_from map that is one chain, else the map."""
+    heads = [k for k, v in promote_from.items() if not v]
+    if len(heads) != 1:
+        return repr(promote_from)
+    order, cur = [heads[0]], heads[0]
+    while True:
+        nxt = [k for k, v in promote_from.items() if v == cur and k not in order]
+        if len(nxt) != 1:
+            break
+        order.append(nxt[0])
+        cur = nxt[0]
+    return " -> ".join(order) if len(order) == len(promote_from) else repr(promote_from)
+
+
 RELEASE_ROLE_SUFFIX = "-release"
 S3_WRITE_ACTIONS = ("s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:DeleteObject",
                     "s3:DeleteObjectVersion", "s3:PutObjectAcl", "s3:RestoreObject", "s3:AbortMultipartUpload")
@@ -858,8 +945,14 @@ def med_010(plan, env, accounts):
     problems = []
     if env == "shared":
         return problems
-    want = PROMOTE_FROM[env]
+    # exactly dev -> staging -> prod (PROMOTION_CHAIN, a constant): the definition's order and what
+    # this environment renders
+    exact = {k: (PROMOTION_CHAIN[i - 1] if i else None) for i, k in enumerate(PROMOTION_CHAIN)}
+    want = exact.get(env)
     problems += promotion_chain_problems(PROMOTE_FROM)
+    if PROMOTE_FROM != exact:
+        problems.append(f"the definition's promotion order is {_chain_text(PROMOTE_FROM)}, expected exactly "
+                        f"{' -> '.join(PROMOTION_CHAIN)} (promote_from {exact})")
     rendered = plan.outputs.get("engine_environment_static")
     if not isinstance(rendered, dict):
         problems.append("output engine_environment_static (the rendered engine configuration) is missing")
@@ -1517,6 +1610,52 @@ def _provider_guard_problems(root_dir, env):
     return out
 
 
+def _hcl_block(text, header):
+    """The body of the first block whose header matches the regex `header` (braces balanced)."""
+    m = re.search(header + r"\s*\{", text)
+    if not m:
+        return None
+    depth, i = 1, m.end()
+    while i < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return text[m.end():i - 1]
+
+
+def _root_wiring_problems(root_dir, env):
+    """Each root reads only its own part of platform.yaml: modules/platform is called with `root =
+    local.environment` where `local.environment` is the root's own name (shared: `root = "shared"`),
+    and the environment module gets the same name."""
+    p = os.path.join(root_dir, "envs", env, "main.tf")
+    if not os.path.isfile(p):
+        return [f"envs/{env}/main.tf is missing"]
+    text = re.sub(r"#[^\n]*", "", open(p).read())
+    out = []
+    platform = _hcl_block(text, r'module\s+"platform"')
+    if platform is None:
+        return [f"envs/{env}/main.tf: no module \"platform\" (the root's part of platform.yaml)"]
+    root = (re.search(r"^\s*root\s*=\s*(\S+)\s*$", platform, re.M) or [None, None])[1]
+    if env == "shared":
+        if root != '"shared"':
+            out.append(f"envs/shared/main.tf: module \"platform\" has root = {root}, expected \"shared\"")
+        return out
+    local_env = None
+    for body in re.findall(r"\blocals\s*\{([^}]*)\}", text):
+        m = re.search(r'^\s*environment\s*=\s*"([^"]*)"\s*$', body, re.M)
+        if m:
+            local_env = m.group(1)
+    if local_env != env:
+        out.append(f"envs/{env}/main.tf: local.environment = {local_env!r}, expected {env!r}")
+    if root != "local.environment":
+        out.append(f"envs/{env}/main.tf: module \"platform\" has root = {root}, expected local.environment "
+                   f"(the {env} root must get only {env}'s values of platform.yaml)")
+    envmod = _hcl_block(text, r'module\s+"environment"') or ""
+    given = (re.search(r"^\s*environment\s*=\s*(\S+)\s*$", envmod, re.M) or [None, None])[1]
+    if given != "local.environment":
+        out.append(f"envs/{env}/main.tf: module \"environment\" has environment = {given}, expected local.environment")
+    return out
+
+
 def med_015(plan, env, accounts, deploy_root=None):
     """Governance seed controls: every root's provider runs only in its own account, as its
     deploy role (allowed_account_ids + assume_role, off only for offline plans); IAM Access
@@ -1527,6 +1666,17 @@ def med_015(plan, env, accounts, deploy_root=None):
     problems = []
     root_dir = deploy_root or os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "terraform"))
     problems += _provider_guard_problems(root_dir, env)
+    problems += _root_wiring_problems(root_dir, env)
+    # and the plan shows it: the rendered configuration is this environment's, in its own account
+    if env != "shared":
+        rendered = plan.outputs.get("engine_environment_static")
+        acct = _all_accounts(plan, accounts).get(env)
+        want_lake = f"s3://{plan.variables.get('project_name') or 'medallion'}-{env}-lake-{acct}"
+        got = rendered if isinstance(rendered, dict) else {}
+        got_acct = (((got.get("catalog") or {}).get("glue") or {}).get("catalog_id"))
+        if got.get("lake") != want_lake or got_acct != acct:
+            problems.append(f"the {env} root renders lake {got.get('lake')!r} in catalog {got_acct!r}, expected {want_lake} in "
+                            f"{acct} ({env}'s own entry of platform.yaml)")
     # roles people or other accounts assume: named machine principals (aws:PrincipalArn), or
     # people with MFA no older than an hour, for sessions of at most an hour
     for role in plan.by_type("aws_iam_role"):
@@ -1630,6 +1780,23 @@ def _days_of(field):
     return out
 
 
+def _hours_between(field):
+    """The longest gap in hours between two runs of a cron hour field (`3`: 24, `0/6`: 6,
+    `0,12`: 12); None when it cannot be read."""
+    m = re.fullmatch(r"(\d+)/(\d+)", field)
+    if m:
+        hours = list(range(int(m.group(1)), 24, int(m.group(2))))
+    elif re.fullmatch(r"\d+(,\d+)*", field):
+        hours = sorted({int(h) for h in field.split(",")})
+    elif field == "*":
+        return 1
+    else:
+        return None
+    if not hours or any(h > 23 for h in hours):
+        return None
+    return max((b - a) % 24 or 24 for a, b in zip(hours, hours[1:] + hours[:1]))
+
+
 MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 
 
@@ -1653,7 +1820,7 @@ def med_016(plan, env, accounts):
     envs_var = plan.variables.get("environments") or {}
     settings = (envs_var.get(env) or {}).get("backup") if isinstance(envs_var, dict) else None
     want_ret, want_rpo = BACKUP_RETENTION.get(env), BACKUP_RPO_HOURS.get(env)
-    if PROMOTE_FROM.get(env) and want_ret is None:
+    if (PROMOTE_FROM.get(env) or env in CEILING_BACKUP_RPO_HOURS) and want_ret is None:
         problems.append(f"{env} has no `backup` in the definition: every environment that runs promoted releases "
                         f"(promote_from; staging, prod) is backed up")
     buckets = [b for b in plan.by_type("aws_s3_bucket") if (b["values"].get("tags") or {}).get("layer") == "backup"]
@@ -1707,6 +1874,10 @@ def med_016(plan, env, accounts):
     exp = [d for d in exp if d]
     if exp != [want_ret]:
         problems.append(f"{name}: backups expire after {exp or 'never'} days, expected {want_ret} (GDPR: erased rows survive in backups that long)")
+    # the compliance ceiling (a constant, not platform.yaml)
+    if not exp or max(exp) > CEILING_BACKUP_RETENTION_DAYS:
+        problems.append(f"{name}: backups expire after {exp or 'never'} days, above the compliance ceiling of "
+                        f"{CEILING_BACKUP_RETENTION_DAYS} days (erased people's rows survive in backups that long)")
     nc = [((r.get("noncurrent_version_expiration") or [{}])[0]).get("noncurrent_days") for r in whole]
     nc = [d for d in nc if d]
     if not nc or max(nc) > 1:
@@ -1725,6 +1896,12 @@ def med_016(plan, env, accounts):
         want_hour = "3" if want_rpo == 24 else f"0/{want_rpo}"
         if hour != want_hour or not minute.isdigit() or dow != "?" or year != "*":
             problems.append(f"{r['values'].get('name')}: {r['values'].get('schedule_expression')} does not run every {want_rpo} h (hours {want_hour})")
+        # the compliance ceiling of the RPO (a constant, not platform.yaml)
+        every = _hours_between(hour)
+        ceiling = CEILING_BACKUP_RPO_HOURS.get(env)
+        if ceiling and (every is None or every > ceiling):
+            problems.append(f"{r['values'].get('name')}: {r['values'].get('schedule_expression')} backs up every "
+                            f"{every or '?'} h, above the compliance ceiling of an RPO of {ceiling} h for {env}")
         d = _days_of(dom)
         if d is None:
             months = month.split(",")
@@ -1797,9 +1974,11 @@ def med_016(plan, env, accounts):
     # the alarm: no backup for 2 x rpo_hours
     filters = [f for f in plan.by_type("aws_cloudwatch_log_metric_filter") if (f["values"].get("name") or "").endswith("-backup-taken")]
     alarms = [a for a in plan.by_type("aws_cloudwatch_metric_alarm") if (a["values"].get("alarm_name") or "").endswith("-backup-missing")]
-    want_pattern = f"\"of `{env}` to s3://{name}/{env}/\""
+    # the engine's structured event (engine/cli/src/commands/backup.rs, with MEDALLION_LOG_FORMAT=json:
+    # {"event":"backup_taken","environment":<env>,"to":<location>,...}) for this environment's locations
+    want_pattern = backup_taken_pattern(env, name)
     if not filters or filters[0]["values"].get("pattern") != want_pattern:
-        problems.append(f"no metric filter on the engine's backup line {want_pattern} ({[f['values'].get('pattern') for f in filters]})")
+        problems.append(f"no metric filter on the engine's backup_taken event {want_pattern} ({[f['values'].get('pattern') for f in filters]})")
     if not alarms:
         problems.append("no backup_missing alarm")
     for a in alarms:
@@ -1811,7 +1990,17 @@ def med_016(plan, env, accounts):
             problems.append(f"{v.get('alarm_name')}: must alarm (with actions) when {metric} < 1 for 2 x {want_rpo} h, missing data breaching "
                             f"(metric {v.get('metric_name')}, {v.get('comparison_operator')} {v.get('threshold')}, "
                             f"{v.get('period')} s x {v.get('evaluation_periods')}, missing {v.get('treat_missing_data')})")
+        ceiling = CEILING_BACKUP_RPO_HOURS.get(env)
+        if ceiling and (v.get("period") or 0) * (v.get("evaluation_periods") or 0) > 2 * ceiling * 3600:
+            problems.append(f"{v.get('alarm_name')}: alarms only after {v.get('period')} s x {v.get('evaluation_periods')}, "
+                            f"above 2 x the compliance ceiling of an RPO of {ceiling} h")
     return sorted(set(problems))
+
+
+def backup_taken_pattern(env, bucket):
+    """The metric filter pattern of the backup alarm: the engine's JSON `backup_taken` event of this
+    environment to one of its backup locations (s3://<bucket>/<env>/<generation>)."""
+    return f'{{ ($.event = "backup_taken") && ($.environment = "{env}") && ($.to = "s3://{bucket}/{env}/*") }}'
 
 
 def _restore_task_problems(plan, env, accounts, bucket, backup_region, restore_roles, backup_rules):

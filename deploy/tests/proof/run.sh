@@ -163,7 +163,7 @@ engine() { # ROLE_ENV ARGS...: medallion as that role and as the image runs it
     cd "$WORK/app" &&
       setpriv --reuid=10001 --regid=10001 --clear-groups \
         env AWS_ENDPOINT_URL="$ENDPOINT" AWS_ALLOW_HTTP=true MEDALLION_SCHEMAS="$WORK/app/schemas" \
-        TMPDIR="$WORK/tmp" HOME="$WORK/tmp" MEDALLION_LOG=warn "$BIN" "$@"
+        TMPDIR="$WORK/tmp" HOME="$WORK/tmp" MEDALLION_LOG="${ENGINE_LOG:-warn}" ${ENGINE_LOG_FORMAT:+MEDALLION_LOG_FORMAT=$ENGINE_LOG_FORMAT} "$BIN" "$@"
   )
 }
 # ------------------------------------------------------------------ the release: dev -> staging
@@ -510,14 +510,21 @@ backup_check() { # as the deployer
   (. "$WORK/deployer.env" && AWS_ENDPOINT_URL="$ENDPOINT" "$PY" "$HERE/check_backup.py" "$1" "$WORK/outputs.json" "$ENDPOINT" "${@:2}")
 }
 set +e
-engine "$WORK/backup-role.env" backup --env staging --to "$BK_LOC" --kms-key "$BK_KEY" --region "$BK_REGION" --environments "$STAGING_URI" >"$WORK/backup.log" 2>&1
+# logging as the task definitions set it (MEDALLION_LOG=info, MEDALLION_LOG_FORMAT=json)
+ENGINE_LOG=info ENGINE_LOG_FORMAT=json engine "$WORK/backup-role.env" backup --env staging --to "$BK_LOC" --kms-key "$BK_KEY" --region "$BK_REGION" --environments "$STAGING_URI" >"$WORK/backup.log" 2>&1
 rc=$?
 set -e
-# the line the backup_missing alarm counts (monitoring.tf: "of `<env>` to s3://<bucket>/<env>/")
-if [ "$rc" -eq 0 ] && grep -qF "of \`staging\` to s3://$(val 'd["backup"]["value"]["staging"]["bucket"]')/staging/" "$WORK/backup.log"; then
-  pass "medallion backup --env staging --to $BK_LOC --kms-key <backup key> as the backup task role: exit 0, the line the backup_missing alarm counts"
-  tail -n 1 "$WORK/backup.log" | cut -c1-220 | sed 's/^/      | /'
+# the event the backup_missing alarm counts: the metric filter pattern Terraform renders
+# (modules/backup taken_pattern) evaluated on what the engine logged
+TAKEN_PATTERN="$(val 'd["backup"]["value"]["staging"]["taken_pattern"]')"
+if [ "$rc" -eq 0 ] && "$PY" "$HERE/log_pattern.py" "$TAKEN_PATTERN" "$WORK/backup.log" >"$WORK/backup-event.log" 2>&1 &&
+  [ "$(wc -l <"$WORK/backup-event.log")" -eq 1 ]; then
+  pass "medallion backup --env staging --to $BK_LOC --kms-key <backup key> as the backup task role: exit 0, one JSON backup_taken event the backup_missing alarm's pattern counts"
+  echo "pattern: $TAKEN_PATTERN" | sed 's/^/      | /'
+  cut -c1-260 "$WORK/backup-event.log" | sed 's/^/      | /'
 else
+  cat "$WORK/backup-event.log" 2>/dev/null | sed 's/^/      | pattern: /'
+
   tail -n 10 "$WORK/backup.log" | cut -c1-300 | sed 's/^/      | /'
   fail "medallion backup as the staging backup task role: exit $rc"
 fi

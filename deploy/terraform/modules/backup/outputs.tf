@@ -45,6 +45,11 @@ output "locations" {
   value       = { for g, _ in local.generations : g => "s3://${local.bucket_name}/${local.env}/${g}" }
 }
 
+output "taken_pattern" {
+  description = "CloudWatch Logs metric filter pattern of a finished backup of this environment: the engine's JSON log event `backup_taken` (MEDALLION_LOG_FORMAT=json; engine/cli/src/commands/backup.rs) naming this environment and one of its locations."
+  value       = "{ ($.event = \"backup_taken\") && ($.environment = \"${local.env}\") && ($.to = \"s3://${local.bucket_name}/${local.env}/*\") }"
+}
+
 output "bucket_policy" {
   value = module.bucket.policy
 }

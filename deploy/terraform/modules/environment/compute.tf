@@ -43,8 +43,9 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
 locals {
   image = "${aws_ecr_repository.engine.repository_url}:${var.engine_image_tag}"
   # Everything the engine needs comes from the configuration Terraform rendered into the
-  # lake (MEDALLION_ENVIRONMENTS); the rest are process settings. MEDALLION_LOG=info is what
-  # the alarms need: `records_quarantined` is an info event, `job_failed` an error.
+  # lake (MEDALLION_ENVIRONMENTS); the rest are process settings. MEDALLION_LOG=info and
+  # MEDALLION_LOG_FORMAT=json are what the alarms need (monitoring.tf): JSON log events, of which
+  # `records_quarantined` and `backup_taken` are info events, `job_failed` an error.
   engine_environment = [
     { name = "MEDALLION_ENVIRONMENTS", value = module.lake.engine_config_uri },
     { name = "MEDALLION_SCHEMAS", value = "/app/schemas" },

@@ -183,13 +183,16 @@ resource "aws_cloudwatch_metric_alarm" "stream_not_running" {
   tags = local.tags
 }
 
-# Backups: `medallion backup` prints one line when the backup is finished and its `backup_taken`
-# record appended (`backup <id> of \`<env>\` to <location>: ...`, engine/cli/src/commands/backup.rs);
-# the backup task logs to the batch log group (stream prefix backup). No such line for two
-# recovery points (2 x rpo_hours) = the RPO is not met: alarm (missing data is breaching). A
-# backup that fails exits non-zero: `task_failed` below.
+# Backups: once a backup is finished and its `backup_taken` record appended, `medallion backup`
+# logs the structured event {"event":"backup_taken","environment":<env>,"to":<location>,...}
+# (engine/cli/src/commands/backup.rs; one JSON object per line: the task definitions set
+# MEDALLION_LOG_FORMAT=json and MEDALLION_LOG=info, compute.tf). The backup task logs to the batch
+# log group (stream prefix backup); the filter (modules/backup output taken_pattern) counts the
+# events of this environment to its own backup locations. None for two recovery points
+# (2 x rpo_hours) = the RPO is not met: alarm (missing data is breaching). A backup that fails exits
+# non-zero: `task_failed` below.
 locals {
-  backup_taken_pattern = local.backup_on ? "\"of `${local.env}` to s3://${module.backup[0].bucket}/${local.env}/\"" : null
+  backup_taken_pattern = local.backup_on ? module.backup[0].taken_pattern : null
 }
 
 resource "aws_cloudwatch_log_metric_filter" "backup_taken" {

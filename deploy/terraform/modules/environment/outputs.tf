@@ -225,6 +225,8 @@ output "backups" {
     restore_role_name   = module.lake.restore_role_name
     restore_role_arn    = module.lake.restore_role_arn
     taken_pattern       = local.backup_taken_pattern
+    taken_log_group     = aws_cloudwatch_log_metric_filter.backup_taken[0].log_group_name
+    task_containers     = aws_ecs_task_definition.backup[0].container_definitions
     alarm_period        = aws_cloudwatch_metric_alarm.backup_missing[0].period
     alarm_evaluations   = aws_cloudwatch_metric_alarm.backup_missing[0].evaluation_periods
     bucket_policy       = module.backup[0].bucket_policy

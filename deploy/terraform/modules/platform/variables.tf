@@ -92,6 +92,11 @@ variable "definition" {
     error_message = "environments keys must be dev, staging and prod."
   }
   validation {
+    condition = alltrue([for a in concat([var.definition.shared.account_id], [for e in values(var.definition.environments) : e.account_id]) :
+    can(regex("^[0-9]{12}$", a))])
+    error_message = "account_id (shared and every environment) must be an AWS account id: exactly 12 digits, quoted in platform.yaml (\"011111111111\": YAML would drop a leading zero of a number)."
+  }
+  validation {
     condition = alltrue([for e in concat(values(var.definition.environments), [var.definition.shared]) : contains(
       [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653],
     e.log_retention_days)])

@@ -171,5 +171,7 @@ output "backup" {
     region      = b.region
     locations   = b.locations
     policy      = b.bucket_policy
+    # the backup alarm's metric filter pattern (modules/environment counts it)
+    taken_pattern = b.taken_pattern
   } }
 }

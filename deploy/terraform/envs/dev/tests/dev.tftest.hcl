@@ -285,6 +285,40 @@ run "dev_rejects_promote_from_itself" {
   expect_failures = [var.definition]
 }
 
+# Account ids are exactly 12 digits (an unquoted id with a leading zero, or a digit too few or too
+# many, would name another account or none): the environment's and the shared one's.
+run "dev_rejects_short_account_id" {
+  command = plan
+  module {
+    source = "../../modules/platform"
+  }
+
+  variables {
+    root = "dev"
+    definition = merge(yamldecode(file("../../platform.yaml")), { environments = merge(yamldecode(file("../../platform.yaml")).environments, {
+      dev = merge(yamldecode(file("../../platform.yaml")).environments.dev, { account_id = "11111111111" })
+    }) })
+  }
+
+  expect_failures = [var.definition]
+}
+
+run "dev_rejects_non_digit_shared_account_id" {
+  command = plan
+  module {
+    source = "../../modules/platform"
+  }
+
+  variables {
+    root = "dev"
+    definition = merge(yamldecode(file("../../platform.yaml")), {
+      shared = merge(yamldecode(file("../../platform.yaml")).shared, { account_id = "00000000000a" })
+    })
+  }
+
+  expect_failures = [var.definition]
+}
+
 # dev runs one batch task per schedule: no shards, no state machine, no cluster.
 run "dev_one_batch_run" {
   command = plan

@@ -365,6 +365,19 @@ run "prod_is_multi_az" {
 run "prod_backups" {
   command = plan
 
+  # The backup alarm counts the engine's JSON event `backup_taken` (engine/cli/src/commands/backup.rs)
+  # of this environment to its own backup locations, in the log group the backup task writes, and
+  # the backup task logs JSON at info level (the event is an info event).
+  assert {
+    condition = (
+      module.environment.backups.taken_pattern == "{ ($.event = \"backup_taken\") && ($.environment = \"prod\") && ($.to = \"s3://medallion-prod-backup-333333333333/prod/*\") }" &&
+      jsondecode(module.environment.backups.task_containers)[0].logConfiguration.options["awslogs-group"] == module.environment.backups.taken_log_group &&
+      contains(jsondecode(module.environment.backups.task_containers)[0].environment, { name = "MEDALLION_LOG_FORMAT", value = "json" }) &&
+      contains(jsondecode(module.environment.backups.task_containers)[0].environment, { name = "MEDALLION_LOG", value = "info" })
+    )
+    error_message = "The prod backup alarm must count the engine's JSON backup_taken event of prod to s3://medallion-prod-backup-333333333333/prod/*, in the backup task's log group, and the backup task must log JSON at info level."
+  }
+
   assert {
     condition = (
       module.environment.backups.bucket == "medallion-prod-backup-333333333333" && module.environment.backups.region == "eu-central-1" &&

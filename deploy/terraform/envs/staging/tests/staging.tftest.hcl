@@ -366,6 +366,19 @@ run "staging_plan" {
 run "staging_backups" {
   command = plan
 
+  # The backup alarm counts the engine's JSON event `backup_taken` (engine/cli/src/commands/backup.rs)
+  # of this environment to its own backup locations, in the log group the backup task writes, and
+  # the backup task logs JSON at info level (the event is an info event).
+  assert {
+    condition = (
+      module.environment.backups.taken_pattern == "{ ($.event = \"backup_taken\") && ($.environment = \"staging\") && ($.to = \"s3://medallion-staging-backup-222222222222/staging/*\") }" &&
+      jsondecode(module.environment.backups.task_containers)[0].logConfiguration.options["awslogs-group"] == module.environment.backups.taken_log_group &&
+      contains(jsondecode(module.environment.backups.task_containers)[0].environment, { name = "MEDALLION_LOG_FORMAT", value = "json" }) &&
+      contains(jsondecode(module.environment.backups.task_containers)[0].environment, { name = "MEDALLION_LOG", value = "info" })
+    )
+    error_message = "The staging backup alarm must count the engine's JSON backup_taken event of staging to s3://medallion-staging-backup-222222222222/staging/*, in the backup task's log group, and the backup task must log JSON at info level."
+  }
+
   assert {
     condition = (
       module.environment.backups.bucket == "medallion-staging-backup-222222222222" && module.environment.backups.region == "eu-central-1" &&
