@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
 """Mutation tests of the deploy checks: each bad edit below is applied to a copy of the real
-Terraform (deploy/terraform), and the checks of deploy/ci/check.sh run on the copy, cheapest
-first, until one fails. A mutation that no check catches fails this script.
+Terraform (deploy/terraform), and the checks of deploy/ci/check.sh run on the copy until one
+fails. A mutation that no check catches fails this script.
 
 Usage: mutations.py [--jobs N] [--only ID,ID]     (check.sh runs it; needs terraform, the
 provider mirror and checkov, like check.sh itself)
 
-Checks tried, in order: `terraform plan` (validation), project policies MED-001..016 on the
-plan JSON, the environments.yaml drift check, `terraform test` of the root, checkov on the
-plan JSON. One line per mutation: `CAUGHT <id> by <check>: <first finding>` or `MISSED <id>`;
-last line `mutations: N caught, M missed`.
+Checks: `terraform plan` (validation), project policies MED-001..018 on the plan JSON, the
+environments.yaml drift check, `terraform test` of the root, checkov on the plan JSON. They run
+cheapest first, except that the check a mutation is known to be caught by (EXPECTED, from the last
+runs) runs first: the verdict is the same (caught when any check fails, missed when all pass), only
+the time differs. Only the root the mutation names is planned and tested. Each root is initialised
+once (a template copy of deploy/terraform with the roots' `.terraform` and lock files); each
+mutation copies that template, so no mutation runs `terraform init` unless its plan or test says
+it must (then it does, and its verdict comes after). One line per mutation, in the order they
+finish: `CAUGHT <id> by <check>: <first finding>`, `MISSED <id>` or `BROKEN <id>` (a mutation
+that could not be applied or a check that could not run: counted as missed); last line
+`mutations: N caught, M missed`.
 """
 import argparse
 import concurrent.futures
@@ -27,7 +34,12 @@ DEPLOY = os.path.normpath(os.path.join(HERE, "..", ".."))
 REPO = os.path.dirname(DEPLOY)
 CHECKOV = os.path.join(os.environ.get("MEDALLION_CHECKOV_VENV", "/opt/medallion-venvs/checkov"), "bin", "checkov")
 PY = os.path.join(os.environ.get("MEDALLION_CHECKOV_VENV", "/opt/medallion-venvs/checkov"), "bin", "python")
+# The roots' S3 backend: offline, a local backend stands in (as in check.sh). Its path is relative
+# (to the root), so the template's initialised backend is the same in every copy.
+BACKEND_OVERRIDE = 'terraform {\n  backend "local" {\n    path = "ci-mutation.tfstate"\n  }\n}\n'
 
+# id, what, file (under deploy/terraform), old text, new text, root to check. old/new may be tuples
+# of the same length: several edits of the file, each old text occurring exactly once.
 # id, what, file (under deploy/terraform), old text, new text, root to check
 MUTATIONS = [
     ("flow-log-reject", "VPC flow logs record REJECT traffic only",
@@ -245,7 +257,54 @@ MUTATIONS = [
     ("executors-never-scaled-down", "the executors are never scaled to 0 after the batch window (they run all day)",
      "modules/environment/cluster.tf", '{ at = (start + var.settings.cluster.window_minutes) % 1440, count = 0 }',
      '{ at = (start + var.settings.cluster.window_minutes) % 1440, count = var.settings.cluster.executors }', "prod"),
+    # Compliance floors (deploy/README.md, "Compliance floors"): consistent edits of platform.yaml,
+    # which every comparison with platform.yaml passes; the floors in plan_policies.py do not.
+    ("prod-log-retention-lowered", "prod's CloudWatch logs kept 365 days instead of 2557 (platform.yaml)",
+     "platform.yaml", "    log_retention_days: 2557\n", "    log_retention_days: 365\n", "prod"),
+    ("shared-log-retention-lowered", "the shared account's CloudWatch logs (CloudTrail, findings) kept 365 days (platform.yaml)",
+     "platform.yaml", "  log_retention_days: 2557          #", "  log_retention_days: 365           #", "shared"),
+    ("archive-retention-lowered", "the log archive expires CloudTrail / Config objects after 1 year instead of 7 (platform.yaml)",
+     "platform.yaml", "archive_retention_days: 2555", "archive_retention_days: 365", "shared"),
+    ("archive-lock-shortened", "the log archive locks each object 30 days instead of a year (platform.yaml)",
+     "platform.yaml", "archive_object_lock_days: 365", "archive_object_lock_days: 30", "shared"),
+    ("archive-access-logs-shortened", "the archive's server access logs kept 90 days instead of a year (platform.yaml)",
+     "platform.yaml", "access_log_retention_days: 365", "access_log_retention_days: 90", "shared"),
+    ("prod-audit-lock-shortened", "prod audit records locked 365 days instead of 7 years (platform.yaml)",
+     "platform.yaml", "audit_object_lock: { mode: compliance, days: 2555 }", "audit_object_lock: { mode: compliance, days: 365 }", "prod"),
+    ("backup-retention-above-gdpr", "prod backups kept 50 days (erased people's rows survive 50 days; platform.yaml)",
+     "platform.yaml", "backup: { retention_days: 35, rpo_hours: 6 }", "backup: { retention_days: 50, rpo_hours: 6 }", "prod"),
+    ("promotion-order-swapped", "the promotion order dev -> prod -> staging (one chain, the wrong one; platform.yaml)",
+     "platform.yaml", ("    promote_from: dev\n", "    promote_from: staging\n"),
+     ("    promote_from: prod\n", "    promote_from: dev\n"), "staging"),
+    # The one environments definition (deploy/README.md, "Where environment values live").
+    ("account-id-short", "dev's account id has 11 digits (platform.yaml)",
+     "platform.yaml", 'account_id: "111111111111"', 'account_id: "11111111111"', "dev"),
+    ("root-reads-other-env", "the prod root reads staging's entry of platform.yaml (root = \"staging\")",
+     "envs/prod/main.tf", "  root       = local.environment\n", "  root       = \"staging\"\n", "prod"),
+    # The backup alarm on the engine's structured event (deploy/README.md, "Backups and disaster recovery").
+    ("backup-alarm-counts-summary-line", "the backup alarm counts the human summary line again, not the JSON backup_taken event",
+     "modules/environment/monitoring.tf", "backup_taken_pattern = local.backup_on ? module.backup[0].taken_pattern : null",
+     'backup_taken_pattern = local.backup_on ? "\\"of `${local.env}` to s3://${module.backup[0].bucket}/${local.env}/\\"" : null', "staging"),
+    ("backup-task-text-logs", "the engine tasks (the backup task too) log text, not JSON: the backup alarm's pattern matches nothing",
+     "modules/environment/compute.tf", '    { name = "MEDALLION_LOG_FORMAT", value = "json" },\n', "", "prod"),
 ]
+
+
+# The check each mutation was caught by in earlier runs, where it is not a policy (those run right
+# after the plan anyway): it runs first. A hint for the order only, never for the verdict.
+EXPECTED = {
+    "deny-http-removed": "test", "s3-wildcard-resource": "test", "engine-config-alias": "test",
+    "glue-prefix-mismatch": "test", "restore-task-as-backup-role": "test", "events-pass-restore-role": "test",
+    "executor-role-writes-lake": "test", "backup-task-text-logs": "test",
+    "public-bucket": "checkov", "msk-plaintext": "checkov",
+}
+# Rough relative cost (the scheduler starts the longest first, so that 2 workers end together).
+ROOT_COST = {"prod": 4, "staging": 3, "dev": 2, "shared": 1}
+CHECK_COST = {"test": 10, "checkov": 8}
+# Output of a plan or test that wants `terraform init` again (a mutation that changed what init
+# reads: module calls, providers): init, then the same command once more.
+NEEDS_INIT = re.compile(r"terraform init|Module not installed|module is not yet installed|Missing required provider|"
+                        r"Inconsistent dependency lock file|Backend initialization required|Required plugins are not installed", re.I)
 
 
 def run(cmd, cwd, env=None, timeout=600):
@@ -260,60 +319,159 @@ def first(lines, pattern):
     return ""
 
 
-def check_mutation(m):
+def tf_env():
+    env = dict(os.environ)
+    env.setdefault("TF_CLI_CONFIG_FILE", os.path.join(DEPLOY, "terraform", ".terraformrc"))
+    env.setdefault("TF_PLUGIN_CACHE_DIR", os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                                       "medallion-terraform-plugins"))
+    env.setdefault("TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE", "1")
+    env.setdefault("CHECKPOINT_DISABLE", "1")
+    env.setdefault("TF_IN_AUTOMATION", "1")
+    env.setdefault("TF_INPUT", "0")
+    os.makedirs(env["TF_PLUGIN_CACHE_DIR"], exist_ok=True)
+    return env
+
+
+def make_template(roots, jobs):
+    """A copy of deploy/terraform + policies with each root in `roots` initialised (local backend
+    override, `.terraform`, lock file). Returns (dir, {root: error or None})."""
+    tmpl = tempfile.mkdtemp(prefix="mutation-template-")
+    tf = os.path.join(tmpl, "deploy", "terraform")
+    shutil.copytree(os.path.join(DEPLOY, "terraform"), tf,
+                    ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*", "ci_backend_override.tf"))
+    shutil.copytree(os.path.join(DEPLOY, "policies"), os.path.join(tmpl, "deploy", "policies"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    os.symlink(os.path.join(REPO, "jobs"), os.path.join(tmpl, "jobs"))
+    # MED-013 reads the metric names the engine emits (engine/kafka/src/metrics.rs)
+    os.symlink(os.path.join(REPO, "engine"), os.path.join(tmpl, "engine"))
+
+    def init(root):
+        d = os.path.join(tf, "envs", root)
+        with open(os.path.join(d, "ci_backend_override.tf"), "w") as fh:
+            fh.write(BACKEND_OVERRIDE)
+        rc, out = run(["terraform", "init", "-input=false", "-no-color"], d, tf_env())
+        return root, (f"terraform init failed: {first(out, 'Error')}" if rc else None)
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as ex:
+        errors = dict(ex.map(init, sorted(roots)))
+    return tmpl, errors
+
+
+def apply_edits(path, old, new):
+    """Applies the edit(s); an error message when an old text does not occur exactly once."""
+    olds, news = (old, new) if isinstance(old, tuple) else ((old,), (new,))
+    text = open(path).read()
+    for o, n in zip(olds, news):
+        if text.count(o) != 1:
+            return f"the text to mutate occurs {text.count(o)} times; update mutations.py"
+        text = text.replace(o, n)
+    with open(path, "w") as fh:
+        fh.write(text)
+    return None
+
+
+def check_mutation(m, tmpl):
     mid, what, rel, old, new, root = m
     start = time.time()
     work = tempfile.mkdtemp(prefix=f"mutation-{mid}-")
+
+    def done(status, detail):
+        return mid, what, status, detail, time.time() - start
+
     try:
+        # the template with its initialised roots: symlinks stay symlinks (the providers are
+        # links into the plugin cache), text files are copies (the edit must not reach the template)
+        shutil.copytree(os.path.join(tmpl, "deploy"), os.path.join(work, "deploy"), symlinks=True)
+        for link in ("jobs", "engine"):
+            os.symlink(os.path.join(REPO, link), os.path.join(work, link))
         tf = os.path.join(work, "deploy", "terraform")
-        shutil.copytree(os.path.join(DEPLOY, "terraform"), tf,
-                        ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
-        shutil.copytree(os.path.join(DEPLOY, "policies"), os.path.join(work, "deploy", "policies"))
-        os.symlink(os.path.join(REPO, "jobs"), os.path.join(work, "jobs"))
-        # MED-013 reads the metric names the engine emits (engine/kafka/src/metrics.rs)
-        os.symlink(os.path.join(REPO, "engine"), os.path.join(work, "engine"))
-        path = os.path.join(tf, rel)
-        text = open(path).read()
-        if text.count(old) != 1:
-            return mid, what, "BROKEN", f"the text to mutate occurs {text.count(old)} times in {rel}; update mutations.py", time.time() - start
-        open(path, "w").write(text.replace(old, new))
+        err = apply_edits(os.path.join(tf, rel), old, new)
+        if err:
+            return done("BROKEN", f"{rel}: {err}")
         rootdir = os.path.join(tf, "envs", root)
-        env = dict(os.environ)
-        # the roots' S3 backend: offline, a local backend stands in (as in check.sh)
-        with open(os.path.join(rootdir, "ci_backend_override.tf"), "w") as fh:
-            fh.write('terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' % os.path.join(work, "state.tfstate"))
-        rc, out = run(["terraform", "init", "-input=false", "-no-color"], rootdir, env)
-        if rc:  # no mutation touches what init reads: a failing init is the environment's, and catches nothing
-            return mid, what, "BROKEN", f"terraform init failed (no check ran): {first(out, 'Error')}", time.time() - start
+        env = tf_env()
         plan = os.path.join(work, "plan")
         varfile = ["-var-file=terraform.tfvars.example"] if os.path.exists(os.path.join(rootdir, "terraform.tfvars.example")) else []
-        rc, out = run(["terraform", "plan", "-refresh=false", "-lock=false", "-input=false", "-no-color",
-                       *varfile, "-var", "offline_plan=true", f"-out={plan}"], rootdir, env)
-        if rc:
-            return mid, what, "CAUGHT", f"terraform plan: {first(out, 'Error|error')}", time.time() - start
-        rc, out = run(["terraform", "show", "-json", plan], rootdir, env)
-        with open(plan + ".json", "w") as fh:
-            fh.write(out)
-        rc, out = run([PY, os.path.join(work, "deploy", "policies", "plan_policies.py"), "--env", root, plan + ".json"], work)
-        if rc:
-            # every policy that fails on the mutation, the first one's first finding
-            checks = [l.split(" ")[0] for l in out.splitlines() if re.match(r"^MED-\d+ FAIL", l)]
-            if not checks:  # the checker crashed: that catches nothing
-                return mid, what, "BROKEN", f"plan_policies.py failed without a FAIL line: {out.strip()[-300:]}", time.time() - start
-            return mid, what, "CAUGHT", f"policy {'+'.join(checks)}: {first(out, r'^    - ')[2:]}", time.time() - start
-        if root in ("staging", "prod"):
+        state = {"plan": None, "inited": False}
+
+        def terraform(cmd, timeout=600):
+            rc, out = run(cmd, rootdir, env, timeout)
+            if rc and NEEDS_INIT.search(out) and not state["inited"]:
+                state["inited"] = True
+                irc, iout = run(["terraform", "init", "-input=false", "-no-color", "-reconfigure"], rootdir, env)
+                if irc:  # a failing init catches nothing: the environment's, not a check's
+                    raise RuntimeError(f"terraform init failed (no check ran): {first(iout, 'Error')}")
+                rc, out = run(cmd, rootdir, env, timeout)
+            return rc, out
+
+        def planned():
+            """None when the plan JSON is there, else the verdict (caught by the plan)."""
+            if state["plan"] is None:
+                rc, out = terraform(["terraform", "plan", "-refresh=false", "-lock=false", "-input=false", "-no-color",
+                              *varfile, "-var", "offline_plan=true", f"-out={plan}"])
+                if rc:
+                    state["plan"] = ("CAUGHT", f"terraform plan: {first(out, 'Error|error')}")
+                else:
+                    rc, out = terraform(["terraform", "show", "-json", plan])
+                    if rc:
+                        state["plan"] = ("BROKEN", f"terraform show -json failed: {first(out, 'Error')}")
+                    else:
+                        with open(plan + ".json", "w") as fh:
+                            fh.write(out)
+                        state["plan"] = ()
+            return state["plan"] or None
+
+        def policies():
+            v = planned()
+            if v:
+                return v
+            rc, out = run([PY, os.path.join(work, "deploy", "policies", "plan_policies.py"), "--env", root, plan + ".json"], work)
+            if rc:
+                # every policy that fails on the mutation, the first one's first finding
+                checks = [l.split(" ")[0] for l in out.splitlines() if re.match(r"^MED-\d+ FAIL", l)]
+                if not checks:  # the checker crashed: that catches nothing
+                    return "BROKEN", f"plan_policies.py failed without a FAIL line: {out.strip()[-300:]}"
+                return "CAUGHT", f"policy {'+'.join(checks)}: {first(out, r'^    - ')[2:]}"
+            return None
+
+        def drift():
+            if root not in ("staging", "prod"):
+                return None
+            v = planned()
+            if v:
+                return v
             rc, out = run([PY, os.path.join(work, "deploy", "policies", "config_drift.py"),
                            os.path.join(REPO, "environments.yaml"), f"{root}={plan}.json"], work)
+            return ("CAUGHT", f"environments.yaml drift: {first(out, r'^    - ')[2:]}") if rc else None
+
+        def test():
+            rc, out = terraform(["terraform", "test", "-no-color"])
             if rc:
-                return mid, what, "CAUGHT", f"environments.yaml drift: {first(out, r'^    - ')[2:]}", time.time() - start
-        rc, out = run(["terraform", "test", "-no-color"], rootdir, env)
-        if rc:
-            return mid, what, "CAUGHT", f"terraform test: {first(out, 'error_message|Error:|on tests')} {first(out, 'must|may')}", time.time() - start
-        rc, out = run([CHECKOV, "-f", plan + ".json", "--framework", "terraform_plan", "--repo-root-for-plan-enrichment", tf, "--config-file",
-                       os.path.join(DEPLOY, ".checkov.yaml"), "--compact", "--quiet", "-o", "cli"], work)
-        if rc:
-            return mid, what, "CAUGHT", f"checkov (plan JSON): {first(out, 'Check: CKV')}", time.time() - start
-        return mid, what, "MISSED", "every check passed", time.time() - start
+                return "CAUGHT", f"terraform test: {first(out, 'error_message|Error:|on tests')} {first(out, 'must|may')}"
+            return None
+
+        def checkov():
+            v = planned()
+            if v:
+                return v
+            rc, out = run([CHECKOV, "-f", plan + ".json", "--framework", "terraform_plan", "--repo-root-for-plan-enrichment", tf,
+                           "--config-file", os.path.join(DEPLOY, ".checkov.yaml"), "--compact", "--quiet", "-o", "cli"], work)
+            return ("CAUGHT", f"checkov (plan JSON): {first(out, 'Check: CKV')}") if rc else None
+
+        checks = {"plan": planned, "policy": policies, "drift": drift, "test": test, "checkov": checkov}
+        order = ["plan", "policy", "drift", "test", "checkov"]
+        hint = EXPECTED.get(mid)
+        if hint in order:
+            order = [hint] + [c for c in order if c != hint]
+        for name in order:
+            v = checks[name]()
+            if v:
+                return done(*v)
+        return done("MISSED", "every check passed")
+    except RuntimeError as e:
+        return done("BROKEN", str(e))
+    except subprocess.TimeoutExpired as e:
+        return done("BROKEN", f"timed out: {' '.join(e.cmd[:3])}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -324,16 +482,39 @@ def main():
     ap.add_argument("--only", default="")
     args = ap.parse_args()
     only = {x for x in args.only.split(",") if x}
+    unknown = only - {m[0] for m in MUTATIONS}
+    if unknown:
+        print(f"unknown mutation ids: {sorted(unknown)}")
+        return 2
     todo = [m for m in MUTATIONS if not only or m[0] in only]
+    t0 = time.time()
+    tmpl, init_errors = make_template({m[5] for m in todo}, args.jobs)
+    print(f"template: {', '.join(sorted(init_errors))} initialised once [{time.time() - t0:.0f}s]", flush=True)
     caught = missed = 0
-    with concurrent.futures.ThreadPoolExecutor(args.jobs) as ex:
-        for mid, what, status, detail, secs in ex.map(check_mutation, todo):
-            print(f"{status} {mid} ({what}) by {detail} [{secs:.0f}s]" if status == "CAUGHT"
-                  else f"{status} {mid} ({what}): {detail} [{secs:.0f}s]", flush=True)
-            if status == "CAUGHT":
-                caught += 1
-            else:
-                missed += 1
+    # the longest first (a test or checkov, the bigger roots), so that the workers end together
+    todo.sort(key=lambda m: -(CHECK_COST.get(EXPECTED.get(m[0]), 5) * ROOT_COST.get(m[5], 1)))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as ex:
+            futs = []
+            for m in todo:
+                if init_errors.get(m[5]):
+                    futs.append(ex.submit(lambda m=m: (m[0], m[1], "BROKEN", f"envs/{m[5]}: {init_errors[m[5]]}", 0.0)))
+                else:
+                    futs.append(ex.submit(check_mutation, m, tmpl))
+            names = {f: m for f, m in zip(futs, todo)}
+            for f in concurrent.futures.as_completed(futs):
+                try:
+                    mid, what, status, detail, secs = f.result()
+                except Exception as e:  # a crash of this script's own code catches nothing
+                    mid, what, status, detail, secs = names[f][0], names[f][1], "BROKEN", f"mutations.py: {e!r}", 0.0
+                print(f"{status} {mid} ({what}) by {detail} [{secs:.0f}s]" if status == "CAUGHT"
+                      else f"{status} {mid} ({what}): {detail} [{secs:.0f}s]", flush=True)
+                if status == "CAUGHT":
+                    caught += 1
+                else:
+                    missed += 1
+    finally:
+        shutil.rmtree(tmpl, ignore_errors=True)
     print(f"mutations: {caught} caught, {missed} missed")
     return 1 if missed or not caught else 0
 
