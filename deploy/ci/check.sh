@@ -69,6 +69,70 @@ step() {
   fi
 }
 
+# Steps that do not depend on each other run 2 at a time (MEDALLION_CHECK_JOBS; the machine has 2
+# cores): bg_step starts one like `step` (at most that many of a group at once), bg_wait reports
+# and counts the group in the order it was started, each with its own time.
+CHECK_JOBS="${MEDALLION_CHECK_JOBS:-2}"
+BG_NAMES=()
+BG_PIDS=()
+bg_step() {
+  local name="$1" p n
+  shift
+  while :; do
+    n=0
+    for p in "${BG_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done
+    [ "$n" -lt "$CHECK_JOBS" ] && break
+    sleep 0.2
+  done
+  (
+    t0=$SECONDS
+    "$@" >"$(log_name "$name")" 2>&1
+    echo "$? $((SECONDS - t0))" >"$(log_name "$name").rc"
+  ) &
+  BG_NAMES+=("$name")
+  BG_PIDS+=($!)
+}
+# report NAME RC SECS: count and print one finished step (as `step` does)
+report() {
+  if [ "$2" -eq 0 ]; then
+    PASSED=$((PASSED + 1))
+    echo "PASS  $1 [$3s]"
+  else
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("$1")
+    echo "FAIL  $1 [$3s]"
+    tail -n 40 "$(log_name "$1")" | sed 's/^/      | /'
+  fi
+}
+bg_wait() {
+  local i rc secs
+  for i in "${!BG_NAMES[@]}"; do
+    wait "${BG_PIDS[$i]}"
+    read -r rc secs <"$(log_name "${BG_NAMES[$i]}").rc" || { rc=1 secs=0; }
+    report "${BG_NAMES[$i]}" "$rc" "$secs"
+  done
+  BG_NAMES=()
+  BG_PIDS=()
+}
+# side_step NAME CMD...: a long independent step started now, beside the others (no limit);
+# side_wait NAME reports it where it used to run.
+declare -A SIDE_PIDS=()
+side_step() {
+  local name="$1"
+  shift
+  (
+    t0=$SECONDS
+    "$@" >"$(log_name "$name")" 2>&1
+    echo "$? $((SECONDS - t0))" >"$(log_name "$name").rc"
+  ) &
+  SIDE_PIDS["$name"]=$!
+}
+side_wait() {
+  local rc secs
+  wait "${SIDE_PIDS[$1]}"
+  read -r rc secs <"$(log_name "$1").rc" || { rc=1 secs=0; }
+  report "$1" "$rc" "$secs"
+}
 
 # ------------------------------------------------------------------ tools
 # checkov is installed (PyPI); terraform and the provider mirror must come with the machine.
@@ -86,6 +150,48 @@ HAVE_CHECKOV=0
 # The policies need PyYAML (MED-005, drift check): the checkov venv has it.
 PY="$VENV/bin/python"
 [ -x "$PY" ] || PY="$(command -v python3 || echo python3)"
+
+# checkov (its steps below)
+checkov_summary() {
+  "$PY" - "$1" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in (d if isinstance(d, list) else [d]):
+    s = r["summary"]
+    print(f"{r.get('check_type')}: passed={s['passed']} failed={s['failed']} skipped={s['skipped']} resources={s.get('resource_count')}")
+    for f in r.get("results", {}).get("failed_checks", []):
+        print(f"  FAILED {f['check_id']} {f['resource']} ({f['file_path']})")
+PYEOF
+}
+# On a root's plan JSON: the values each environment really deploys (not HCL defaults);
+# inline skips are read from the sources (--repo-root-for-plan-enrichment).
+checkov_plan() {
+  local name="$1"
+  [ -s "$OUT/$name.json" ] || { echo "no plan JSON for $name"; return 1; }
+  "$VENV/bin/checkov" -f "$OUT/$name.json" --framework terraform_plan --repo-root-for-plan-enrichment "$TF_ROOT" \
+    --config-file "$DEPLOY/.checkov.yaml" -o json >"$OUT/checkov-$name.json" 2>"$OUT/checkov-$name.err"
+  local rc=$?
+  checkov_summary "$OUT/checkov-$name.json"
+  return $rc
+}
+checkov_dir() {
+  "$VENV/bin/checkov" -d "$DEPLOY" --config-file "$DEPLOY/.checkov.yaml" -o json \
+    >"$OUT/checkov-deploy.json" 2>"$OUT/checkov-deploy.err"
+  local rc=$?
+  checkov_summary "$OUT/checkov-deploy.json"
+  return $rc
+}
+# Started now, reported at their place below: checkov on the deploy/ sources (it reads no plan)
+# and the release flow (local lakes and the prebuilt engine, no Terraform) run beside the
+# terraform steps.
+if [ -z "${MEDALLION_BIN:-}" ]; then
+  # shellcheck source=/dev/null
+  CT="$( . "$DEPLOY/local/env.sh" && echo "$CARGO_TARGET_DIR")"
+  [ -x "$CT/debug/medallion" ] && export MEDALLION_BIN="$CT/debug/medallion"
+fi
+RELEASE_STEP="release flow: deploy/ci/release.sh plan/apply dev -> staging -> prod, plan hashes (deploy/tests/release/run.sh)"
+side_step "$RELEASE_STEP" env MEDALLION_PYTHON="$PY" bash "$DEPLOY/tests/release/run.sh"
+[ "$HAVE_CHECKOV" = 1 ] && side_step "checkov deploy/ sources (zero failures)" checkov_dir
 
 # missing NAME: a step that could not run because a tool is missing counts as failed.
 missing() {
@@ -119,59 +225,34 @@ tf_plan_json() {
 
 if [ "$HAVE_TF" = 1 ]; then
   step "terraform fmt -check -recursive" terraform fmt -check -recursive -diff "$DEPLOY"
+  # one init at a time (they fill the shared plugin cache); then the roots 2 at a time
   for r in "${ROOTS[@]}"; do
     step "init+validate envs/$r" tf_validate "$TF_ROOT/envs/$r"
   done
   for r in "${ROOTS[@]}"; do
-    step "terraform test envs/$r" tf_test "$TF_ROOT/envs/$r"
+    bg_step "terraform test envs/$r" tf_test "$TF_ROOT/envs/$r"
   done
+  bg_wait
   for r in "${ROOTS[@]}"; do
     # the environments' values come from deploy/terraform/platform.yaml (modules/platform); the
     # environment roots' committed terraform.tfvars.example holds only the image tag
     VARFILE=()
     [ -f "$TF_ROOT/envs/$r/terraform.tfvars.example" ] && VARFILE=(-var-file=terraform.tfvars.example)
-    step "offline plan envs/$r (platform.yaml)" tf_plan_json "$TF_ROOT/envs/$r" "$r" \
+    bg_step "offline plan envs/$r (platform.yaml)" tf_plan_json "$TF_ROOT/envs/$r" "$r" \
       "${VARFILE[@]}" -var offline_plan=true
   done
+  bg_wait
 else
   missing "terraform fmt/validate/test/plan for ${ROOTS[*]}" "terraform or provider mirror missing"
 fi
 
 # ------------------------------------------------------------------ checkov
-checkov_summary() {
-  "$PY" - "$1" <<'PYEOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for r in (d if isinstance(d, list) else [d]):
-    s = r["summary"]
-    print(f"{r.get('check_type')}: passed={s['passed']} failed={s['failed']} skipped={s['skipped']} resources={s.get('resource_count')}")
-    for f in r.get("results", {}).get("failed_checks", []):
-        print(f"  FAILED {f['check_id']} {f['resource']} ({f['file_path']})")
-PYEOF
-}
-# On a root's plan JSON: the values each environment really deploys (not HCL defaults);
-# inline skips are read from the sources (--repo-root-for-plan-enrichment).
-checkov_plan() {
-  local name="$1"
-  [ -s "$OUT/$name.json" ] || { echo "no plan JSON for $name"; return 1; }
-  "$VENV/bin/checkov" -f "$OUT/$name.json" --framework terraform_plan --repo-root-for-plan-enrichment "$TF_ROOT" \
-    --config-file "$DEPLOY/.checkov.yaml" -o json >"$OUT/checkov-$name.json" 2>"$OUT/checkov-$name.err"
-  local rc=$?
-  checkov_summary "$OUT/checkov-$name.json"
-  return $rc
-}
-checkov_dir() {
-  "$VENV/bin/checkov" -d "$DEPLOY" --config-file "$DEPLOY/.checkov.yaml" -o json \
-    >"$OUT/checkov-deploy.json" 2>"$OUT/checkov-deploy.err"
-  local rc=$?
-  checkov_summary "$OUT/checkov-deploy.json"
-  return $rc
-}
 if [ "$HAVE_CHECKOV" = 1 ]; then
   for r in "${ROOTS[@]}"; do
-    step "checkov plan JSON of envs/$r (zero failures)" checkov_plan "$r"
+    bg_step "checkov plan JSON of envs/$r (zero failures)" checkov_plan "$r"
   done
-  step "checkov deploy/ sources (zero failures)" checkov_dir
+  bg_wait
+  side_wait "checkov deploy/ sources (zero failures)"
 else
   missing "checkov" "checkov could not be installed"
 fi
@@ -253,8 +334,9 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
   done
   for d in "$DEPLOY"/tests/fixtures/bad-*/; do
     d="${d%/}"
-    step "policy $(cut -d' ' -f1 "$d/expect") catches tests/fixtures/$(basename "$d")" fixture_must_fail "$d"
+    bg_step "policy $(cut -d' ' -f1 "$d/expect") catches tests/fixtures/$(basename "$d")" fixture_must_fail "$d"
   done
+  bg_wait
   step "environments.yaml staging/prod = what Terraform renders (config_drift.py)" \
     "$PY" "$DEPLOY/policies/config_drift.py" "$DEPLOY/../environments.yaml" \
     staging="$OUT/staging.json" prod="$OUT/prod.json"
@@ -271,13 +353,7 @@ step "Dockerfile agrees with the task definitions (deploy/image/check_image.py)"
 # ------------------------------------------------------------------ the release flow
 # deploy/ci/release.sh for real, against a local three-environment project and the prebuilt
 # engine (never built here).
-if [ -z "${MEDALLION_BIN:-}" ]; then
-  # shellcheck source=/dev/null
-  CT="$( . "$DEPLOY/local/env.sh" && echo "$CARGO_TARGET_DIR")"
-  [ -x "$CT/debug/medallion" ] && export MEDALLION_BIN="$CT/debug/medallion"
-fi
-step "release flow: deploy/ci/release.sh plan/apply dev -> staging -> prod, plan hashes (deploy/tests/release/run.sh)" \
-  env MEDALLION_PYTHON="$PY" bash "$DEPLOY/tests/release/run.sh"
+side_wait "$RELEASE_STEP"
 
 # ------------------------------------------------------------------ mutation tests
 mutations() {

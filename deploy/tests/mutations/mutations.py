@@ -352,8 +352,12 @@ def make_template(roots, jobs):
         rc, out = run(["terraform", "init", "-input=false", "-no-color"], d, tf_env())
         return root, (f"terraform init failed: {first(out, 'Error')}" if rc else None)
 
+    # the first init alone (it may fill the shared plugin cache, which is not safe for concurrent
+    # writers), then the others `jobs` at a time
+    roots = sorted(roots)
+    errors = dict([init(roots[0])]) if roots else {}
     with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as ex:
-        errors = dict(ex.map(init, sorted(roots)))
+        errors.update(ex.map(init, roots[1:]))
     return tmpl, errors
 
 
