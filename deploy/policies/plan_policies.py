@@ -18,7 +18,10 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            within 30 days and abort incomplete uploads, and transition only to
            instant-access classes; access-log buckets expire at the environment's
            retention; shared: log archive 2555 days, its access logs 365; log groups
-           30 / 90 / 2557 (shared 2557, the nearest value CloudWatch allows)
+           30 / 90 / 2557 (shared 2557, the nearest value CloudWatch allows); and the compliance
+           floors (constants below, never read from platform.yaml): log groups >= 2557 days in
+           prod and shared, the archive's expiry >= 2555 days and default Object Lock >= 365
+           days, access logs >= 365 days in prod and shared
   MED-004  flow logs on every VPC (ALL traffic, into a KMS-encrypted log group)
   MED-005  the batch task runs `medallion run jobs/ --env <env>`, the stream task a real
            Kafka job file of jobs/, and the stream role's MSK topics and group are exactly
@@ -35,13 +38,15 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
   MED-009  audit trail: every lake bucket has S3 Object Lock enabled, versioning on and NO
            default retention (Delta files must stay deletable); the rendered engine
            configuration's `audit.object_lock` is the environment's (dev governance 30,
-           staging governance 365, prod compliance 2555 days); every engine task role may
+           staging governance 365, prod compliance 2555 days; prod's floor: compliance, >= 2555
+           days); every engine task role may
            PutObjectRetention/GetObjectRetention only under `<lake>/_medallion/audit/`, is
            explicitly denied s3:DeleteObjectVersion there and s3:BypassGovernanceRetention,
            and no policy of the plan allows s3:BypassGovernanceRetention
-  MED-010  promotion: the definition's promotion order is one chain through every environment
-           (prod runs only releases promoted from staging, staging only those promoted from dev;
-           rendered `promote_from`; dev has none); an environment with promote_from has a release role
+  MED-010  promotion: the definition's promotion order is exactly dev -> staging -> prod
+           (PROMOTION_CHAIN, a constant; prod runs only releases promoted from staging, staging only
+           those promoted from dev; rendered `promote_from`; dev has none); an environment with
+           promote_from has a release role
            that only named principals of its account may assume, whose policy (known at plan
            time) writes only `<lake>/_medallion/audit/*` (no data, no Glue change) and is denied
            deleting there and bypassing governance retention; its engine task roles can read
@@ -63,7 +68,9 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            tables; kms:Decrypt through Glue); that lake's bucket policy (output
            promotion_read_grants), Glue resource policy and key policy grant exactly that role
            exactly that; no other environment has such a grant; MED-002 admits only these statements
-  MED-015  governance: every role an AWS principal may assume names its principals
+  MED-015  governance: each root reads only its own entry of platform.yaml (main.tf: root =
+           local.environment = the root's name; shared: root = "shared") and renders its own lake
+           in its own account; every role an AWS principal may assume names its principals
            (aws:PrincipalArn) or requires MFA (<= 1 h old; human roles, tag access=human, always,
            with sessions <= 1 h; environments have one, the operator); every root's aws provider (and the
            environments' `backup` alias, the backup region) has allowed_account_ids and assume_role of the
@@ -83,7 +90,9 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            schedules every 24 / 6 h covering every day; the backup role reads the lake, writes
            only its audit record and its own prefix of the backup bucket, deletes nothing, never
            changes Glue; the restore role (access=human) reads only its backups, writes none,
-           deletes nothing; an alarm on the engine's backup line, 2 x RPO, missing = breaching;
+           deletes nothing; an alarm on the engine's JSON backup_taken event of the environment to
+           its own locations, 2 x RPO, missing = breaching; the ceilings (constants): retention
+           <= 35 days, backups every <= 6 h prod / 24 h staging;
            a restore task definition per generation (`medallion restore --env <env> --from <its
            location> --region <backup region>`), never scheduled, the restore role trusting ECS
            tasks of its own account only
@@ -1810,8 +1819,9 @@ def med_016(plan, env, accounts):
     backup task role reads the whole lake and writes only the audit trail and its own backup
     prefix, deletes nothing and never changes the catalog; the restore role (human, MFA) reads
     only its own backups, writes no backup and deletes nothing; an alarm fires when no backup
-    finished for 2 x rpo_hours (missing data breaching) on the engine's `backup ... of `<env>`
-    to <location>` line. The restore runs as a task: one task definition per generation, each
+    finished for 2 x rpo_hours (missing data breaching) on the engine's JSON `backup_taken` event
+    of this environment to its own locations; the compliance ceilings (retention, RPO) hold
+    whatever platform.yaml says. The restore runs as a task: one task definition per generation, each
     `medallion restore --env <env> --from <that generation's location> --region <backup region>`,
     never started by a schedule; the restore role trusts ECS tasks of its own account only."""
     problems = []
