@@ -113,7 +113,7 @@ pub async fn stage(
             "bronze",
             job.spec.bronze.description.clone(),
         ))
-        .without_dictionaries(&[SOURCE_FILE, RUN_ID]);
+        .raw_text(&[SOURCE_FILE, RUN_ID]);
     let decoded = decode(
         run,
         &source,

@@ -48,17 +48,29 @@ impl StagedWrite {
         })
     }
 
-    /// Writes without Parquet dictionaries, except for the given (repetitive) columns: for
-    /// Bronze's raw text, where most columns are near-unique and building a dictionary only to
-    /// abandon it costs more than it saves (Snappy still compresses the pages).
-    pub fn without_dictionaries(mut self, except: &[&str]) -> Self {
+    /// Bronze's raw text: Parquet dictionaries only for the given (repetitive) columns, and
+    /// column statistics (min/max, null counts: the Delta file statistics) only for the
+    /// metadata columns, those whose name starts with `_` (`_ingest_time`, `_source_file`,
+    /// ...). The data columns are near-unique text: a dictionary is built only to be
+    /// abandoned, and min/max of long strings cost CPU that no reader of Bronze uses (Silver
+    /// reads Bronze by version and file, retention by `_ingest_time`); Snappy still
+    /// compresses the pages, and every file keeps its row count.
+    pub fn raw_text(mut self, dictionary: &[&str]) -> Self {
+        use parquet::file::properties::EnabledStatistics;
+        use parquet::schema::types::ColumnPath;
         let mut props = parquet::file::properties::WriterProperties::builder()
             .set_created_by(format!("medallion {}", env!("CARGO_PKG_VERSION")))
             .set_compression(parquet::basic::Compression::SNAPPY)
-            .set_dictionary_enabled(false);
-        for c in except {
-            props = props
-                .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*c), true);
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None);
+        for c in dictionary {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(*c), true);
+        }
+        for f in self.schema.fields() {
+            if f.name().starts_with('_') && !f.data_type().is_nested() {
+                let path = ColumnPath::from(f.name().as_str());
+                props = props.set_column_statistics_enabled(path, EnabledStatistics::Chunk);
+            }
         }
         self.writer = self.writer.with_writer_properties(props.build());
         self
@@ -253,6 +265,43 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::percent_decode;
+    use super::StagedWrite;
+
+    /// Raw text keeps Delta statistics (min/max, null counts) of the metadata columns only,
+    /// and the row count of every file.
+    #[tokio::test]
+    async fn raw_text_has_statistics_of_the_metadata_columns_only() {
+        use arrow::array::{Int64Array, RecordBatch, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let dir = tempfile::tempdir().unwrap();
+        let loc = super::Location::local(&dir.path().join("t")).unwrap();
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, true),
+            Field::new("_source_file", DataType::Utf8, true),
+            Field::new("_source_line", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                std::sync::Arc::new(StringArray::from(vec![Some("zed"), None, Some("amy")])),
+                std::sync::Arc::new(StringArray::from(vec!["a.ndjson"; 3])),
+                std::sync::Arc::new(Int64Array::from(vec![1, 2, 3])),
+            ],
+        )
+        .unwrap();
+        let mut w = StagedWrite::new("t", &loc, schema)
+            .unwrap()
+            .raw_text(&["_source_file"]);
+        w.write(batch).await.unwrap();
+        let staged = w.finish().await.unwrap();
+        let stats: serde_json::Value =
+            serde_json::from_str(staged.adds[0].stats.as_deref().unwrap()).unwrap();
+        assert_eq!(stats["numRecords"], 3, "{stats}");
+        assert_eq!(stats["minValues"]["_source_line"], 1, "{stats}");
+        assert_eq!(stats["maxValues"]["_source_file"], "a.ndjson", "{stats}");
+        assert!(stats["minValues"].get("name").is_none(), "{stats}");
+        assert!(stats["nullCount"].get("name").is_none(), "{stats}");
+    }
 
     #[test]
     fn add_paths_are_decoded_and_stray_percents_kept() {
