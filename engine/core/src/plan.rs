@@ -28,6 +28,9 @@ pub const SOURCE_FILE: &str = "_source_file";
 pub const SOURCE_LINE: &str = "_source_line";
 pub const RUN_ID: &str = "_run_id";
 
+/// The names of [`bronze_meta_fields`] (the columns Bronze keeps statistics of).
+pub const BRONZE_META: [&str; 4] = [INGEST_TIME, SOURCE_FILE, SOURCE_LINE, RUN_ID];
+
 /// The metadata columns every Bronze table has, after the data columns.
 pub fn bronze_meta_fields() -> Vec<Field> {
     vec![

@@ -160,8 +160,49 @@ pub async fn recover(log: &AuditLog, env: &Environment, ours: &[String]) -> Resu
         let unrecorded = record_unrecorded(log, env, &m, true).await?;
         remove_marker(log, &m.run_id).await?;
         tracing::warn!(run_id = %m.run_id, pipeline = %m.pipeline, unrecorded, "Recorded an interrupted run in the audit trail.");
+        discard_scratch(env, &m.run_id).await;
     }
     Ok(())
+}
+
+/// Deletes a dead run's temporary files below `<lake>/_medallion/tmp/<run>/` (typed rows in
+/// clear, before `silver.pii`). A failure is logged: erasure and the bucket's lifecycle rule
+/// on that prefix still find them.
+async fn discard_scratch(env: &Environment, run_id: &str) {
+    let result: Result<usize> = async {
+        let loc = env
+            .lake_location()?
+            .child(&format!("_medallion/tmp/{run_id}"))?;
+        if loc.local_path().is_some_and(|p| !p.is_dir()) {
+            return Ok(0);
+        }
+        let (store, root) = loc.object_store()?;
+        let paths: Vec<Path> = store
+            .list(Some(&root))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| Error::Config(format!("listing {loc}: {e}")))?;
+        for p in &paths {
+            store
+                .delete(p)
+                .await
+                .map_err(|e| Error::Config(format!("deleting {p}: {e}")))?;
+        }
+        Ok(paths.len())
+    }
+    .await;
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            run_id,
+            files = n,
+            "Deleted the temporary files of an interrupted run."
+        ),
+        Err(e) => {
+            tracing::warn!(run_id, error = %e, "Could not delete the temporary files of an interrupted run.")
+        }
+    }
 }
 
 /// Records as `commit_unrecorded` every commit of `m`'s run found in its tables' Delta logs
@@ -246,15 +287,17 @@ async fn claim(log: &AuditLog, run_id: &str) -> Result<bool> {
     }
 }
 
-/// The runs whose open marker says they are alive (their process is running on this host,
-/// or their marker was refreshed within [`STALE_AFTER`] elsewhere).
-pub async fn live_runs(log: &AuditLog) -> Result<HashSet<String>> {
+/// The runs that have an open marker, and whether each is alive (its process is running on
+/// this host, or its marker was refreshed within [`STALE_AFTER`] elsewhere).
+pub async fn run_states(log: &AuditLog) -> Result<std::collections::HashMap<String, bool>> {
     let host = super::record::host_name();
     Ok(markers(log)
         .await?
         .into_iter()
-        .filter(|m| !m.is_dead(&host))
-        .map(|m| m.run_id)
+        .map(|m| {
+            let alive = !m.is_dead(&host);
+            (m.run_id, alive)
+        })
         .collect())
 }
 

@@ -18,7 +18,7 @@ mod verify;
 
 use serde::Deserialize;
 
-pub(crate) use gaps::live_runs;
+pub(crate) use gaps::run_states;
 pub use record::{git_commit, sha256_hex, Actor, Entry, Record, What, Who};
 pub use sink::AuditSink;
 pub use store::{AuditLog, IdentityResolver};

@@ -113,7 +113,7 @@ pub async fn stage(
             "bronze",
             job.spec.bronze.description.clone(),
         ))
-        .raw_text(&[SOURCE_FILE, RUN_ID]);
+        .raw_text(&[SOURCE_FILE, RUN_ID], &crate::plan::BRONZE_META);
     let decoded = decode(
         run,
         &source,

@@ -233,6 +233,11 @@ async fn rewrite(
     }
     let schema = table::arrow_schema(&t)?;
     let mut w = StagedWrite::new(&name, loc, schema.clone())?;
+    if r.target.layer == "bronze" {
+        // As Bronze writes it: no statistics of the data columns (the rewritten files would
+        // put the other rows' raw values into the Delta log).
+        w = w.raw_text(&[], &crate::plan::BRONZE_META);
+    }
     for h in &hits {
         for b in &h.kept {
             w.write(crate::pipeline::conform(b, &schema)?).await?;

@@ -48,14 +48,14 @@ impl StagedWrite {
         })
     }
 
-    /// Bronze's raw text: Parquet dictionaries only for the given (repetitive) columns, and
-    /// column statistics (min/max, null counts: the Delta file statistics) only for the
-    /// metadata columns, those whose name starts with `_` (`_ingest_time`, `_source_file`,
-    /// ...). The data columns are near-unique text: a dictionary is built only to be
-    /// abandoned, and min/max of long strings cost CPU that no reader of Bronze uses (Silver
-    /// reads Bronze by version and file, retention by `_ingest_time`); Snappy still
-    /// compresses the pages, and every file keeps its row count.
-    pub fn raw_text(mut self, dictionary: &[&str]) -> Self {
+    /// Bronze's raw text: Parquet dictionaries only for the `dictionary` (repetitive) columns,
+    /// and column statistics (min/max, null counts: the Delta file statistics) only for the
+    /// `statistics` columns (Bronze's metadata, [`crate::plan::BRONZE_META`]). The data
+    /// columns are near-unique text: a dictionary is built only to be abandoned, and min/max
+    /// of long strings cost CPU that no reader of Bronze uses (Silver reads Bronze by version
+    /// and file, retention by `_ingest_time`) and put raw values (personal data) into the
+    /// Delta log; Snappy still compresses the pages, and every file keeps its row count.
+    pub fn raw_text(mut self, dictionary: &[&str], statistics: &[&str]) -> Self {
         use parquet::file::properties::EnabledStatistics;
         use parquet::schema::types::ColumnPath;
         let mut props = parquet::file::properties::WriterProperties::builder()
@@ -66,11 +66,9 @@ impl StagedWrite {
         for c in dictionary {
             props = props.set_column_dictionary_enabled(ColumnPath::from(*c), true);
         }
-        for f in self.schema.fields() {
-            if f.name().starts_with('_') && !f.data_type().is_nested() {
-                let path = ColumnPath::from(f.name().as_str());
-                props = props.set_column_statistics_enabled(path, EnabledStatistics::Chunk);
-            }
+        for c in statistics {
+            props =
+                props.set_column_statistics_enabled(ColumnPath::from(*c), EnabledStatistics::Chunk);
         }
         self.writer = self.writer.with_writer_properties(props.build());
         self
@@ -279,6 +277,7 @@ mod tests {
             Field::new("name", DataType::Utf8, true),
             Field::new("_source_file", DataType::Utf8, true),
             Field::new("_source_line", DataType::Int64, true),
+            Field::new("_private", DataType::Utf8, true),
         ]));
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -286,12 +285,13 @@ mod tests {
                 std::sync::Arc::new(StringArray::from(vec![Some("zed"), None, Some("amy")])),
                 std::sync::Arc::new(StringArray::from(vec!["a.ndjson"; 3])),
                 std::sync::Arc::new(Int64Array::from(vec![1, 2, 3])),
+                std::sync::Arc::new(StringArray::from(vec!["x"; 3])),
             ],
         )
         .unwrap();
         let mut w = StagedWrite::new("t", &loc, schema)
             .unwrap()
-            .raw_text(&["_source_file"]);
+            .raw_text(&["_source_file"], &["_source_file", "_source_line"]);
         w.write(batch).await.unwrap();
         let staged = w.finish().await.unwrap();
         let stats: serde_json::Value =
@@ -301,6 +301,7 @@ mod tests {
         assert_eq!(stats["maxValues"]["_source_file"], "a.ndjson", "{stats}");
         assert!(stats["minValues"].get("name").is_none(), "{stats}");
         assert!(stats["nullCount"].get("name").is_none(), "{stats}");
+        assert!(stats["maxValues"].get("_private").is_none(), "{stats}");
     }
 
     #[test]
