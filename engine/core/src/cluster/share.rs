@@ -22,6 +22,8 @@ use crate::table::Location;
 pub struct Shared {
     pub url: Url,
     uploaded: Option<(Arc<dyn ObjectStore>, Vec<ObjectPath>)>,
+    /// The files shared in place (a local lake).
+    local: Vec<std::path::PathBuf>,
 }
 
 impl Shared {
@@ -33,6 +35,7 @@ impl Shared {
             return Ok(Self {
                 url,
                 uploaded: None,
+                local: parquet_files(dir)?,
             });
         }
         let target = lake.child(&format!("_medallion/tmp/{run_id}/{name}"))?;
@@ -40,6 +43,7 @@ impl Shared {
         let mut shared = Self {
             url: target.url.clone(),
             uploaded: Some((store.clone(), Vec::new())),
+            local: Vec::new(),
         };
         for file in parquet_files(dir)? {
             let name = file
@@ -57,6 +61,37 @@ impl Shared {
         }
         crate::pipeline::fault_wait("after_share");
         Ok(shared)
+    }
+
+    /// Fails when a shared file is gone (deleted while the cluster read it, e.g. by an
+    /// erasure that took the run for dead): the cluster would have read it as no rows.
+    pub async fn verify(&self) -> Result<()> {
+        let gone = |what: &str| {
+            Error::Conflict(format!(
+                "the run's temporary file {what}, shared with the cluster, was deleted while the \
+                 cluster read it; nothing was committed, run again"
+            ))
+        };
+        for f in &self.local {
+            if !f.exists() {
+                return Err(gone(&f.display().to_string()));
+            }
+        }
+        let Some((store, paths)) = &self.uploaded else {
+            return Ok(());
+        };
+        for p in paths {
+            match store.head(p).await {
+                Ok(_) => {}
+                Err(object_store::Error::NotFound { .. }) => return Err(gone(p.as_ref())),
+                Err(e) => {
+                    return Err(Error::Config(format!(
+                        "checking that {p} is still there: {e}"
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the uploaded copies (nothing for a local lake). A failed delete is logged:
@@ -102,4 +137,26 @@ async fn upload(store: &Arc<dyn ObjectStore>, file: &Path, path: &ObjectPath) ->
         return Err(fail(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shared file deleted while the cluster reads it fails the check (the cluster would
+    /// have read it as no rows).
+    #[tokio::test]
+    async fn a_shared_file_deleted_meanwhile_is_a_conflict() {
+        let lake = tempfile::tempdir().unwrap();
+        let dir = lake.path().join("_medallion/tmp/run-1/typed");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("part-0.parquet"), b"PAR1").unwrap();
+        let loc = Location::local(lake.path()).unwrap();
+        let shared = Shared::share(&loc, "run-1", &dir, "typed").await.unwrap();
+        shared.verify().await.unwrap();
+        std::fs::remove_file(dir.join("part-0.parquet")).unwrap();
+        let e = shared.verify().await.unwrap_err();
+        assert!(matches!(e, Error::Conflict(_)), "{e}");
+        assert!(e.to_string().contains("part-0.parquet"), "{e}");
+    }
 }

@@ -50,6 +50,14 @@ impl Scratch {
         self.shared.push(shared);
     }
 
+    /// Fails when a file shared with the cluster is gone ([`crate::cluster::Shared::verify`]).
+    pub async fn verify_shared(&self) -> Result<()> {
+        for s in &self.shared {
+            s.verify().await?;
+        }
+        Ok(())
+    }
+
     /// Deletes what is left: staged files never committed, files shared with the cluster
     /// and the temporary folder.
     pub async fn discard(&mut self) {

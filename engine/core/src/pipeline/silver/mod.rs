@@ -140,6 +140,7 @@ pub async fn stage(
     scratch.track(&staged);
     if let Some(c) = on_cluster {
         c.verify().await?;
+        scratch.verify_shared().await?;
     }
     run.emit(RunEvent::RowsStaged {
         table: table_name.clone(),
