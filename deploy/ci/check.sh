@@ -279,8 +279,8 @@ step "every checkov skip listed in .checkov.yaml with a reason" inline_skips_lis
 # ------------------------------------------------------------------ project policies
 policy_counts() {
   # run every MED check on one root's plan JSON; one counted result per check
-  local r="$1" out
-  out="$("$PY" "$DEPLOY/policies/plan_policies.py" --env "$r" "$OUT/$r.json" 2>&1)"
+  local r="$1" out rc=0
+  out="$("$PY" "$DEPLOY/policies/plan_policies.py" --env "$r" "$OUT/$r.json" 2>&1)" || rc=$?
   echo "$out" >"$(log_name "policy $r")"
   while IFS= read -r line; do
     case "$line" in
@@ -296,7 +296,14 @@ policy_counts() {
     "    - "*) echo "      | $line" ;;
     esac
   done <<<"$out"
-  if ! echo "$out" | grep -q '^MED-'; then
+  # A crash after the first checks (a traceback, or a non-zero exit with no failing check)
+  # is a failure even though the checks before it printed PASS.
+  if echo "$out" | grep -q '^Traceback' || { [ "$rc" -ne 0 ] && ! echo "$out" | grep -q '^MED-.* FAIL '; }; then
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("policy envs/$r (checker crashed, exit $rc)")
+    echo "FAIL  policy envs/$r (checker crashed, exit $rc)"
+    echo "$out" | tail -n 20 | sed 's/^/      | /'
+  elif ! echo "$out" | grep -q '^MED-'; then
     FAILED=$((FAILED + 1))
     FAILED_NAMES+=("policy envs/$r")
     echo "FAIL  policy envs/$r (checker did not run)"
