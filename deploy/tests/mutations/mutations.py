@@ -298,6 +298,20 @@ EXPECTED = {
     "executor-role-writes-lake": "test", "backup-task-text-logs": "test",
     "public-bucket": "checkov", "msk-plaintext": "checkov",
 }
+# Mutations of a compliance floor (deploy/README.md, "Compliance floors"): the policy output
+# must hold the floor's own finding, not only some failure (environments.yaml and the terraform
+# tests pin some of the same values).
+MUST_FIND = {
+    "prod-log-retention-lowered": r"below the compliance floor of 2557 days",
+    "shared-log-retention-lowered": r"below the compliance floor of 2557 days",
+    "archive-retention-lowered": r"below the compliance floor of 2555 days",
+    "archive-lock-shortened": r"of 365 days \(every archived",
+    "archive-access-logs-shortened": r"below the compliance floor of 365 days",
+    "prod-audit-lock-shortened": r"below the compliance floor\s+for prod",
+    "backup-retention-above-gdpr": r"above the compliance ceiling of 35 days",
+    "backup-prod-rpo-daily": r"above the compliance ceiling of an RPO of 6 h for prod",
+    "promotion-order-swapped": r"expected exactly dev -> staging -> prod",
+}
 # Rough relative cost (the scheduler starts the longest first, so that 2 workers end together).
 ROOT_COST = {"prod": 4, "staging": 3, "dev": 2, "shared": 1}
 CHECK_COST = {"test": 10, "checkov": 8}
@@ -430,6 +444,7 @@ def check_mutation(m, tmpl):
             if v:
                 return v
             rc, out = run([PY, os.path.join(work, "deploy", "policies", "plan_policies.py"), "--env", root, plan + ".json"], work)
+            state["policy_out"] = out
             if rc:
                 # every policy that fails on the mutation, the first one's first finding
                 checks = [l.split(" ")[0] for l in out.splitlines() if re.match(r"^MED-\d+ FAIL", l)]
@@ -464,6 +479,14 @@ def check_mutation(m, tmpl):
 
         checks = {"plan": planned, "policy": policies, "drift": drift, "test": test, "checkov": checkov}
         order = ["plan", "policy", "drift", "test", "checkov"]
+        must = MUST_FIND.get(mid)
+        if must:
+            # a floor's mutation must be caught by the floor itself (other checks that pin the
+            # same value would hide a floor that no longer works)
+            v = policies()
+            if not v or v[0] != "CAUGHT" or not re.search(must, state.get("policy_out", "")):
+                return done("BROKEN", f"the floor did not catch it (no finding matching {must!r}): {v}")
+            return done(*v)
         hint = EXPECTED.get(mid)
         if hint in order:
             order = [hint] + [c for c in order if c != hint]
