@@ -2001,7 +2001,9 @@ def med_016(plan, env, accounts):
                             f"(metric {v.get('metric_name')}, {v.get('comparison_operator')} {v.get('threshold')}, "
                             f"{v.get('period')} s x {v.get('evaluation_periods')}, missing {v.get('treat_missing_data')})")
         ceiling = CEILING_BACKUP_RPO_HOURS.get(env)
-        if ceiling and (v.get("period") or 0) * (v.get("evaluation_periods") or 0) > 2 * ceiling * 3600:
+        # a missing period or evaluation count is no bound at all (not 0 seconds)
+        window = (v.get("period") or float("inf")) * (v.get("evaluation_periods") or float("inf"))
+        if ceiling and window > 2 * ceiling * 3600:
             problems.append(f"{v.get('alarm_name')}: alarms only after {v.get('period')} s x {v.get('evaluation_periods')}, "
                             f"above 2 x the compliance ceiling of an RPO of {ceiling} h")
     return sorted(set(problems))
