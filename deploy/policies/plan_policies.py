@@ -1638,12 +1638,15 @@ def _root_wiring_problems(root_dir, env):
     p = os.path.join(root_dir, "envs", env, "main.tf")
     if not os.path.isfile(p):
         return [f"envs/{env}/main.tf is missing"]
-    text = re.sub(r"#[^\n]*", "", open(p).read())
+    # every HCL comment form (`/* */`, `#`, `//`), so that a commented-out line cannot pass
+    text = re.sub(r"/\*.*?\*/", "", open(p).read(), flags=re.S)
+    text = re.sub(r"#[^\n]*|(?:^|(?<=\s))//[^\n]*", "", text, flags=re.M)
     out = []
     platform = _hcl_block(text, r'module\s+"platform"')
     if platform is None:
         return [f"envs/{env}/main.tf: no module \"platform\" (the root's part of platform.yaml)"]
-    root = (re.search(r"^\s*root\s*=\s*(\S+)\s*$", platform, re.M) or [None, None])[1]
+    roots = re.findall(r"^\s*root\s*=\s*(\S+)\s*$", platform, re.M)
+    root = roots[0] if len(roots) == 1 else f"{len(roots)} root arguments"
     if env == "shared":
         if root != '"shared"':
             out.append(f"envs/shared/main.tf: module \"platform\" has root = {root}, expected \"shared\"")
