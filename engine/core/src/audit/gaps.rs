@@ -290,7 +290,7 @@ async fn claim(log: &AuditLog, run_id: &str) -> Result<bool> {
 /// The runs that have an open marker, and whether each is alive (its process is running on
 /// this host, or its marker was refreshed within [`STALE_AFTER`] elsewhere).
 pub async fn run_states(log: &AuditLog) -> Result<std::collections::HashMap<String, bool>> {
-    let host = super::record::host_name();
+    let host = log.actor().who.host.clone(); // as `recover` judges them
     Ok(markers(log)
         .await?
         .into_iter()
