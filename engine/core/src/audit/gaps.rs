@@ -141,6 +141,15 @@ pub async fn remove_marker(log: &AuditLog, run_id: &str) -> Result<()> {
     Ok(())
 }
 
+async fn marker_exists(log: &AuditLog, run_id: &str) -> Result<bool> {
+    let key = marker_key(log, run_id);
+    match log.store.head(&key).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(marker_error(log, &key, e)),
+    }
+}
+
 fn marker_error(log: &AuditLog, key: &Path, e: object_store::Error) -> Error {
     Error::io(
         format!("audit trail {} ({key})", log.shown),
@@ -154,14 +163,27 @@ fn marker_error(log: &AuditLog, key: &Path, e: object_store::Error) -> Error {
 pub async fn recover(log: &AuditLog, env: &Environment, ours: &[String]) -> Result<()> {
     let host = log.actor().who.host.clone();
     for m in markers(log).await? {
-        if ours.contains(&m.run_id) || !m.is_dead(&host) || !claim(log, &m.run_id).await? {
-            continue;
+        if !ours.contains(&m.run_id) && m.is_dead(&host) {
+            recover_one(log, env, &m).await?;
         }
-        let unrecorded = record_unrecorded(log, env, &m, true).await?;
-        remove_marker(log, &m.run_id).await?;
-        tracing::warn!(run_id = %m.run_id, pipeline = %m.pipeline, unrecorded, "Recorded an interrupted run in the audit trail.");
-        discard_scratch(env, &m.run_id).await;
     }
+    Ok(())
+}
+
+/// Records one dead run listed in `m`, unless another process holds or finished its recovery.
+async fn recover_one(log: &AuditLog, env: &Environment, m: &Marker) -> Result<()> {
+    if !claim(log, &m.run_id).await? {
+        return Ok(());
+    }
+    // Another process may have recorded the run and removed marker and claim between our
+    // listing and our claim: then the claim is ours but the run is done.
+    if !marker_exists(log, &m.run_id).await? {
+        return remove_marker(log, &m.run_id).await;
+    }
+    let unrecorded = record_unrecorded(log, env, m, true).await?;
+    remove_marker(log, &m.run_id).await?;
+    tracing::warn!(run_id = %m.run_id, pipeline = %m.pipeline, unrecorded, "Recorded an interrupted run in the audit trail.");
+    discard_scratch(env, &m.run_id).await;
     Ok(())
 }
 
@@ -335,7 +357,7 @@ async fn markers(log: &AuditLog) -> Result<Vec<Marker>> {
 }
 
 /// (table, version) of the records of `m`'s run written since it started, and whether its
-/// end (`run_finished` / `run_failed`) was recorded.
+/// end (`run_finished` / `run_failed` / `run_interrupted`) was recorded.
 async fn recorded_commits(log: &AuditLog, m: &Marker) -> Result<(HashSet<(String, i64)>, bool)> {
     let from = log.key(m.seq.saturating_sub(1));
     let mut out = HashSet::new();
@@ -348,7 +370,10 @@ async fn recorded_commits(log: &AuditLog, m: &Marker) -> Result<(HashSet<(String
             continue; // a damaged record is `audit verify`'s finding, not a commit of this run
         };
         if r.run_id.as_deref() == Some(&m.run_id) {
-            ended |= matches!(r.action.as_str(), "run_finished" | "run_failed");
+            ended |= matches!(
+                r.action.as_str(),
+                "run_finished" | "run_failed" | "run_interrupted"
+            );
             if let (Some(t), Some(v)) = (r.table, r.version) {
                 out.insert((t, v));
             }
@@ -400,4 +425,45 @@ async fn commits_of_run(
     }
     out.reverse();
     Ok((out, table::table_id(&t)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::Actor;
+
+    async fn interrupted(log: &AuditLog) -> usize {
+        let mut n = 0;
+        for (seq, _) in log.positions(None).await.unwrap() {
+            let bytes = log.get(seq).await.unwrap().unwrap();
+            let r: Record = serde_json::from_slice(&bytes).unwrap();
+            n += usize::from(r.action == "run_interrupted");
+        }
+        n
+    }
+
+    /// Process B lists the dead run's marker, process A records the run and removes marker
+    /// and claim, then B claims: B must not record the run a second time.
+    #[tokio::test]
+    async fn a_dead_run_recovered_meanwhile_by_another_process_is_recorded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("environments.yaml");
+        std::fs::write(&file, "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n").unwrap();
+        let env = crate::env::load_environment(&file, "dev").unwrap();
+        let log = AuditLog::for_env(&env, Actor::this_process(dir.path())).unwrap();
+        let mut m = Marker::new("dead-run", "p", &now(), &env, &[]);
+        (m.pid, m.pid_start) = (u32::MAX, None);
+        write_marker(&log, &m).await.unwrap();
+        let listed_by_b = markers(&log).await.unwrap();
+        assert_eq!(listed_by_b.len(), 1);
+        assert!(listed_by_b[0].is_dead(&log.actor().who.host));
+        recover_one(&log, &env, &m).await.unwrap(); // A
+        assert_eq!(interrupted(&log).await, 1);
+        recover_one(&log, &env, &listed_by_b[0]).await.unwrap(); // B, late
+        assert_eq!(interrupted(&log).await, 1);
+        assert!(markers(&log).await.unwrap().is_empty());
+        assert!(!marker_exists(&log, "dead-run").await.unwrap());
+        let claim = log.root.clone().join("open").join("dead-run.claim");
+        assert!(log.store.head(&claim).await.is_err(), "B left its claim");
+    }
 }
