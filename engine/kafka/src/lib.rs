@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod compact;
 pub mod decode;
+pub mod encode;
 pub mod metrics;
 pub mod sink;
 pub mod stream;

@@ -387,35 +387,30 @@ impl Sink {
         let now_us = chrono::Utc::now().timestamp_micros();
         let ingest_time = now_us.max(self.last_ingest + 1);
 
-        // Decode.
-        let mut batches = Vec::new();
-        let mut bad_by_part = Vec::new();
+        // Decode (all partitions, on every core).
+        let decoded = crate::encode::decode_all(&self.decoder, &self.parts, ingest_time)?;
         let mut txns = Vec::new();
         let mut offsets = Vec::new();
         for (tp, s) in &self.parts {
             let Some(last) = s.msgs.last() else { continue };
-            let (good, bad) = self.decoder.decode(&tp.0, tp.1, &s.msgs, ingest_time)?;
-            batches.extend(good);
-            if !bad.is_empty() {
-                bad_by_part.push((tp.clone(), bad, last.offset + 1));
-            }
             txns.push(Transaction::new(&app_id(&tp.0, tp.1), last.offset + 1));
             offsets.push((tp.clone(), last.offset + 1));
         }
 
         // Quarantine first (its own txns make a replay skip what it already holds).
-        let quarantined = self.quarantine_bad(&bad_by_part, ingest_time).await?;
+        let quarantined = self
+            .quarantine_bad(&decoded.bad_by_part, ingest_time)
+            .await?;
 
-        // Bronze: the rows and every partition's next offset, in one commit.
-        let mut w = StagedWrite::new(
+        // Bronze: the rows (a file per worker) and every partition's next offset, in one commit.
+        let staged = crate::encode::write_all(
+            &self.rt,
             &self.bronze_name,
             &self.bronze_loc,
-            self.decoder.bronze.clone(),
-        )?;
-        for b in batches {
-            w.write(b).await?;
-        }
-        let staged = w.finish().await?;
+            &self.decoder,
+            decoded.groups,
+        )
+        .await?;
         let counts = counts(&staged);
         let rows = staged.rows;
         let existing = self.bronze.take();
