@@ -448,7 +448,11 @@ mod tests {
     async fn a_dead_run_recovered_meanwhile_by_another_process_is_recorded_once() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("environments.yaml");
-        std::fs::write(&file, "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n").unwrap();
+        std::fs::write(
+            &file,
+            "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n",
+        )
+        .unwrap();
         let env = crate::env::load_environment(&file, "dev").unwrap();
         let log = AuditLog::for_env(&env, Actor::this_process(dir.path())).unwrap();
         let mut m = Marker::new("dead-run", "p", &now(), &env, &[]);
