@@ -13,7 +13,7 @@
 #   benches/bench.sh check SF [ENGINES] [--format F]
 #                                           agreement only, no timings (what CI runs at SF 0.01)
 #   benches/bench.sh micro [FILTER]         divan micro benchmarks (cargo bench -p medallion-benches)
-#   benches/bench.sh stream [N] [RATE]      Kafka → Bronze throughput, latency p50/p99 at RATE msgs/s, memory
+#   benches/bench.sh stream [N] [RATE] [BYTES]  Kafka → Bronze throughput, latency p50/p99 at RATE msgs/s, memory (BYTES per message, default 1024)
 #
 # --format F: the input format(s) every engine reads: ndjson, csv or both (default both; each
 # format is a separate round over the same records).
@@ -123,12 +123,12 @@ case "$cmd" in
       . "$ROOT/deploy/local/services/kafka.sh"
     fi
     mkdir -p "$HERE/results"
-    out="$HERE/results/latest-stream.json"
+    out="$HERE/results/latest-stream-${3:-1024}B.json"
     # Built together with medallion-cli so that features unify as in the release binary's
     # build (built alone, medallion-kafka would compile the datafusion stack a second time).
     (cd "$ROOT" && cargo build --release -q -p medallion-cli -p medallion-kafka --example stream_bench)
     MEDALLION_BIN="$bin" STREAM_BENCH_JSON="$out" \
-      "$CARGO_TARGET_DIR/release/examples/stream_bench" "${1:-200000}" "${2:-2000}"
+      "$CARGO_TARGET_DIR/release/examples/stream_bench" "${1:-200000}" "${2:-2000}" "${3:-1024}"
     echo "bench: results in $out"
     ;;
   *)

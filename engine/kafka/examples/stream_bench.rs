@@ -60,6 +60,10 @@ async fn main() {
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
+    let size: usize = std::env::args()
+        .nth(3)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1024);
     let bin = std::env::var("MEDALLION_BIN").expect("MEDALLION_BIN=path of the medallion binary");
     let dir = tempfile::tempdir().unwrap();
     let topic = testkit::unique_topic("bench");
@@ -69,12 +73,12 @@ async fn main() {
         &format!("{{ topic: {topic}, format: json, max_age: 1s, compact_interval: 0s }}"),
         false,
     );
-    // Phase 1: a backlog of n 1 KB messages, consumed as fast as possible.
+    // Phase 1: a backlog of n messages of `size` bytes, consumed as fast as possible.
     let p = testkit::producer();
     let started = Instant::now();
     let mut pending = Vec::new();
     for i in 0..n {
-        let payload = testkit::click(i, 1024);
+        let payload = testkit::click(i, size);
         let topic = topic.clone();
         let p = p.clone();
         pending.push(tokio::spawn(async move {
@@ -131,9 +135,9 @@ async fn main() {
     let msgs = (n as f64 - rows0) / secs;
     let per_core = (n as f64 - rows0) / cpu.max(1e-9);
     println!(
-        "throughput: {msgs:.0} msgs/s, {:.1} MB/s (1 KB JSON, {n} messages, after the first commit); \
+        "throughput: {msgs:.0} msgs/s, {:.1} MB/s ({size} B JSON, {n} messages, after the first commit); \
          {per_core:.0} msgs per CPU-second of the stream process ({cpu:.1} CPU-s over {secs:.1} s)",
-        msgs * 1024.0 / 1e6
+        msgs * size as f64 / 1e6
     );
     // Phase 2: steady production at `rate` msgs/s for 20 s; latency = commit time of the
     // version holding the row − the producer's send time.
@@ -143,7 +147,7 @@ async fn main() {
     while Instant::now() < until {
         tick.tick().await;
         for _ in 0..rate / 100 {
-            testkit::send(&p, &topic, (i % 4) as i32, "k", &testkit::click(i, 1024)).await;
+            testkit::send(&p, &topic, (i % 4) as i32, "k", &testkit::click(i, size)).await;
             i += 1;
         }
     }
@@ -226,11 +230,11 @@ async fn main() {
     if let Ok(path) = std::env::var("STREAM_BENCH_JSON") {
         let result = serde_json::json!({
             "messages": n,
-            "message_bytes": 1024,
+            "message_bytes": size,
             "wall_s": secs,
             "cpu_s": cpu,
             "msgs_per_s": msgs,
-            "mb_per_s": msgs * 1024.0 / 1e6,
+            "mb_per_s": msgs * size as f64 / 1e6,
             "msgs_per_cpu_s": per_core,
             "latency_rate_msgs_per_s": rate,
             "latency_ms": { "p50": pct(0.5), "p99": pct(0.99), "max": lat[lat.len() - 1], "samples": lat.len() },
