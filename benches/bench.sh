@@ -12,6 +12,9 @@
 #   benches/bench.sh compare [FILE]         re-print a results file (default: the newest), per format
 #   benches/bench.sh check SF [ENGINES] [--format F]
 #                                           agreement only, no timings (what CI runs at SF 0.01)
+#   benches/bench.sh incremental SF [--format F]
+#                                           medallion only: a full run, then +1% new input files, then a second
+#                                           run; the second run's CPU share of the first (and checks)
 #   benches/bench.sh micro [FILTER]         divan micro benchmarks (cargo bench -p medallion-benches)
 #   benches/bench.sh stream [N] [RATE] [BYTES]  Kafka → Bronze throughput, latency p50/p99 at RATE msgs/s, memory (BYTES per message, default 1024)
 #
@@ -101,6 +104,11 @@ case "$cmd" in
     case "$engines" in *medallion*) bin="$(medallion_bin)" ;; esac
     "$PY" "$HERE/tools/suite.py" --sf "$sf" --engines "$engines" --formats "$formats" \
       --medallion-bin "$bin" --threads "${BENCH_THREADS:-$(nproc)}" "${extra[@]}"
+    ;;
+  incremental)
+    setup
+    "$PY" "$HERE/tools/incremental.py" --sf "${1:?scale factor}" --medallion-bin "$(medallion_bin)" \
+      --formats "$formats"
     ;;
   compare)
     setup

@@ -171,11 +171,14 @@ def resent_queries(expected):
     return {name: (RESENT_SQL, s["where"], s["expected"]["comment_prefix"]) for name, s in expected["resent"].items()}
 
 
-def run_medallion(a, fmt, expected):
-    lake = os.path.join(BENCHES, "data", "lake")
-    shutil.rmtree(lake, ignore_errors=True)
+def medallion_base(a):
+    return [a.medallion_bin, "--environments", os.path.join(BENCHES, "environments.yaml")]
+
+
+def medallion_jobs(a, fmt):
+    """Runs the orders then the lineitem job on the existing lake; (total, stages, reports)."""
     env = dict(os.environ)
-    base = [a.medallion_bin, "--environments", os.path.join(BENCHES, "environments.yaml")]
+    base = medallion_base(a)
     total = {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_bytes": 0}
     stages = {}
     reports = []
@@ -198,12 +201,22 @@ def run_medallion(a, fmt, expected):
         total["wall_s"] += wall
         total["cpu_s"] += cpu
         total["peak_rss_bytes"] = max(total["peak_rss_bytes"], rss)
+    return total, stages, reports
+
+
+def medallion_sql(a, q):
+    p = subprocess.run(medallion_base(a) + ["sql", q, "--env", "bench", "--format", "json"], cwd=BENCHES, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"medallion sql {q!r} exited with {p.returncode}\n{p.stderr[-2000:]}")
+    return json.loads(p.stdout) if p.stdout.strip() else []
+
+
+def run_medallion(a, fmt, expected):
+    shutil.rmtree(os.path.join(BENCHES, "data", "lake"), ignore_errors=True)
+    total, stages, reports = medallion_jobs(a, fmt)
 
     def sql(q):
-        p = subprocess.run(base + ["sql", q, "--env", "bench", "--format", "json"], cwd=BENCHES, capture_output=True, text=True)
-        if p.returncode != 0:
-            raise RuntimeError(f"medallion sql {q!r} exited with {p.returncode}\n{p.stderr[-2000:]}")
-        return json.loads(p.stdout) if p.stdout.strip() else []
+        return medallion_sql(a, q)
 
     results = {g: sql(f"SELECT * FROM gold.{g}") for g in GOLD}
     counts = {

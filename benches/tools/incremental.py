@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Incremental cost: a full medallion run at SF, then 1% new input files, then a second run on
+the same lake. Prints what each run cost (wall, CPU, peak RSS), the second run's share of the
+first's CPU (target: <= 3%), and what the second run read and wrote (its run reports).
+
+    incremental.py --sf 1 --medallion-bin PATH [--formats ndjson,csv] [--percent 1]
+
+The new files hold the first PERCENT% of the orders and lineitem records of the SF data with
+every order key moved past the data's largest (+ 1,000,000,000): new orders and their lines,
+in the data's own format, next to the originals (`incr-<percent>pct.<fmt>`; removed at the end).
+Checked: Silver gains exactly the new lines that pass the rules and dedupe (the first run's
+rows are untouched), and the Gold tables still match their recomputation from Silver.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
+
+SHIFT = 1_000_000_000
+KEY = {"orders": "o_orderkey", "lineitem": "l_orderkey"}
+
+
+def write_new_records(sf_dir, table, fmt, percent):
+    """Writes the first percent% of `table`'s records with shifted keys; returns (path, n)."""
+    src = os.path.join(sf_dir, table, f"{table}.{fmt}")
+    dst = os.path.join(sf_dir, table, f"incr-{percent}pct.{fmt}")
+    with open(src, "rb") as f:
+        lines = sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 24), b""))
+    header = 1 if fmt == "csv" else 0
+    n = (lines - header) * percent // 100
+    with open(src) as f, open(dst + ".tmp", "w") as out:
+        if header:
+            out.write(f.readline())
+        for _ in range(n):
+            line = f.readline()
+            if fmt == "ndjson":
+                rec = json.loads(line)
+                rec[KEY[table]] += SHIFT
+                out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            else:  # the key is the first field, an unquoted integer
+                key, rest = line.split(",", 1)
+                out.write(f"{int(key) + SHIFT},{rest}")
+    os.replace(dst + ".tmp", dst)
+    return dst, n
+
+
+def gold_matches_silver(a):
+    """Gold daily_revenue recomputed from Silver equals the table (after the second run)."""
+    q = """SELECT count(*) AS n FROM gold.daily_revenue g FULL OUTER JOIN (
+             SELECT o_orderdate AS day, sum(l_extendedprice * (1 - l_discount)) AS revenue, count(*) AS lines
+             FROM silver.lineitem GROUP BY o_orderdate) s ON g.day = s.day
+           WHERE g.day IS NULL OR s.day IS NULL
+              OR abs(g.revenue - s.revenue) > 1e-6 * abs(s.revenue) OR g.lines <> s.lines"""
+    return suite.medallion_sql(a, q)[0]["n"] == 0
+
+
+def summary(rep):
+    b, s = rep["bronze"], rep.get("silver") or {}
+    return {
+        "pipeline": rep["pipeline"],
+        "bronze_files_matched": b["files_matched"],
+        "bronze_files_skipped": b["files_skipped"],
+        "bronze_files_read": len(b["files_ingested"]),
+        "bronze_bytes_read": b["bytes_read"],
+        "bronze_rows_written": b["rows_written"],
+        "silver_rows_read": s.get("rows_read"),
+        "silver_rows_written": s.get("rows_written"),
+        "gold_refreshed": [g["table"] for g in rep["gold"] if g["refreshed"]],
+        "duration_ms": rep["duration_ms"],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sf", required=True)
+    ap.add_argument("--medallion-bin", required=True)
+    ap.add_argument("--formats", default="ndjson")
+    ap.add_argument("--percent", type=int, default=1)
+    a = ap.parse_args()
+    sf_dir = os.path.join(suite.BENCHES, "data", f"sf{a.sf}")
+    if not os.path.exists(os.path.join(sf_dir, "expected.json")):
+        sys.exit(f"incremental: no data in {sf_dir}; run benches/bench.sh data {a.sf} first")
+    if os.path.islink(suite.INPUT) or os.path.exists(suite.INPUT):
+        os.remove(suite.INPUT)
+    os.symlink(f"sf{a.sf}", suite.INPUT)
+    results = {}
+    for fmt in [f for f in a.formats.split(",") if f]:
+        added = []
+        try:
+            shutil.rmtree(os.path.join(suite.BENCHES, "data", "lake"), ignore_errors=True)
+            suite.warm([os.path.join(sf_dir, t, f"{t}.{fmt}") for t in ("orders", "lineitem")])
+            print(f"full run ({fmt}, SF {a.sf}) ...", file=sys.stderr, flush=True)
+            full, _, _ = suite.medallion_jobs(a, fmt)
+            before = suite.medallion_sql(a, "SELECT count(*) AS n FROM silver.lineitem")[0]["n"]
+            new = {}
+            for t in ("orders", "lineitem"):
+                path, n = write_new_records(sf_dir, t, fmt, a.percent)
+                added.append(path)
+                new[t] = n
+            suite.warm(added)
+            print(f"second run (+{a.percent}%: {new}) ...", file=sys.stderr, flush=True)
+            second, stages, reports = suite.medallion_jobs(a, fmt)
+            after = suite.medallion_sql(a, "SELECT count(*) AS n FROM silver.lineitem")[0]["n"]
+            old_rows = suite.medallion_sql(
+                a, f"SELECT count(*) AS n FROM silver.lineitem WHERE l_orderkey < {SHIFT}")[0]["n"]
+            li = [r for r in reports if r["pipeline"].startswith("tpch_lineitem")][0]
+            gained = after - before
+            checks = {
+                "first_run_rows_untouched": old_rows == before,
+                "silver_gained_the_new_candidates": gained == li["silver"]["rows_written"] and gained > 0,
+                "gold_matches_silver": gold_matches_silver(a),
+            }
+            results[fmt] = {
+                "new_records": new,
+                "full": full,
+                "second": second,
+                "second_stages": stages,
+                "cpu_share": second["cpu_s"] / full["cpu_s"],
+                "wall_share": second["wall_s"] / full["wall_s"],
+                "silver_rows": {"before": before, "after": after},
+                "second_run_reports": [summary(r) for r in reports],
+                "checks": checks,
+            }
+        finally:
+            for p in added:
+                os.remove(p)
+    print(json.dumps(results, indent=2))
+    os.makedirs(os.path.join(suite.BENCHES, "results"), exist_ok=True)
+    out = os.path.join(suite.BENCHES, "results", f"incremental-sf{a.sf}-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=2)
+    for fmt, r in results.items():
+        ok = all(r["checks"].values())
+        print(f"{fmt}: second run (+{a.percent}% input) {r['second']['cpu_s']:.2f} CPU-s = "
+              f"{100 * r['cpu_share']:.1f}% of the full run's {r['full']['cpu_s']:.2f}; wall "
+              f"{r['second']['wall_s']:.2f} s ({100 * r['wall_share']:.1f}%); checks {'OK' if ok else r['checks']}",
+              file=sys.stderr)
+        if not ok:
+            sys.exit(1)
+    print(f"incremental: results in {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
