@@ -11,7 +11,8 @@ gen_data.py expects (the newer version of a corrected line, the original of a st
 and the first engine gives the same answers from every format.
 
 Per engine and stage: wall, CPU (user+sys of the whole process tree, sampled from /proc
-every 50 ms and by wait4), peak RSS of the process tree (sum over its processes) and rows/s
+every 50 ms and by wait4), peak RSS of the process tree (sum over its processes; each
+process's VmHWM) and rows/s
 (input rows / wall), per format. Writes benches/results/<stamp>-sf<SF>.json and
 latest-sf<SF>.json (one section per format under "formats").
 Exit status: 0 ok, 1 results disagree, 2 an engine failed.
@@ -56,6 +57,7 @@ class Monitor:
         self.pid, self.interval = pid, interval
         self.samples = []  # (t, cpu_s, rss_bytes)
         self.last_cpu = {}
+        self.hwm = {}  # pid → the latest VmHWM seen (the high-water mark since its exec)
         self.procs = {}
         self._stop = threading.Event()
         self.t = threading.Thread(target=self._run, daemon=True)
@@ -85,6 +87,9 @@ class Monitor:
                     continue
                 self.last_cpu[p.pid] = c.user + c.system + c.children_user + c.children_system
                 rss += m.rss
+                hwm = vm_hwm(p.pid)
+                if hwm is not None:
+                    self.hwm[p.pid] = hwm
             self.samples.append((time.time(), sum(self.last_cpu.values()), rss))
             self._stop.wait(self.interval)
 
@@ -103,9 +108,26 @@ class Monitor:
             prev = (ts, cpu)
         return prev[1]
 
+    def peak_hwm(self):
+        """Sum of every process's own high-water mark: exact for one process, an upper bound
+        for a tree whose processes peak at different times."""
+        return sum(self.hwm.values())
+
     def peak_rss(self, t0=None, t1=None):
         vals = [r for ts, _, r in self.samples if (t0 is None or ts >= t0 - self.interval) and (t1 is None or ts <= t1 + self.interval)]
         return max(vals) if vals else 0
+
+
+def vm_hwm(pid):
+    """VmHWM of /proc/<pid>/status in bytes (None if gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def run_measured(cmd, env=None, cwd=None, log=None):
@@ -114,19 +136,27 @@ def run_measured(cmd, env=None, cwd=None, log=None):
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log or subprocess.PIPE, env=env, cwd=cwd, text=True)
     mon = Monitor(p.pid)
-    out_chunks = []
-    reader = threading.Thread(target=lambda: out_chunks.append(p.stdout.read()), daemon=True)
-    reader.start()
+    out_chunks, err_chunks = [], []
+    # Both pipes are drained while the process runs: a process that logs more than a pipe
+    # holds (64 KiB) would otherwise block on its next write and never finish.
+    readers = [threading.Thread(target=lambda: out_chunks.append(p.stdout.read()), daemon=True)]
+    if not log:
+        readers.append(threading.Thread(target=lambda: err_chunks.append(p.stderr.read()), daemon=True))
+    for r in readers:
+        r.start()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
-    reader.join()
+    for r in readers:
+        r.join()
     mon.stop()
     p.returncode = os.waitstatus_to_exitcode(status)
     cpu = max(ru.ru_utime + ru.ru_stime, mon.samples[-1][1] if mon.samples else 0.0)
-    err = "" if log else p.stderr.read()
+    err = "".join(err_chunks)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited with {p.returncode}\n{err[-4000:]}\n{''.join(out_chunks)[-2000:]}")
-    peak = max(mon.peak_rss(), ru.ru_maxrss * 1024)
+    # Not wait4's ru_maxrss: Linux counts in it the forked child's copy of this (large)
+    # Python process before the exec, so it reported the harness's size, not the engine's.
+    peak = max(mon.peak_rss(), mon.peak_hwm())
     return "".join(out_chunks), wall, cpu, peak, mon, start
 
 
