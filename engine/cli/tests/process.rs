@@ -286,3 +286,56 @@ fn the_default_log_level_shows_no_library_warnings() {
         );
     }
 }
+
+/// Rejects spread thinly over many batches are logged as one `records_quarantined` line per
+/// rule (counted per flush of the quarantine writer), not one per batch, and the lines add up
+/// to what the run quarantined.
+#[test]
+fn thinly_spread_rejects_are_logged_once_per_rule_with_the_full_count() {
+    let p = project();
+    let mut csv = String::from("customer_id,name,email,phone,country,signup_date,updated_at\n");
+    for i in 0..30_000 {
+        let email = if i % 1000 == 7 {
+            "not-an-email".to_string()
+        } else {
+            format!("u{i}@example.com")
+        };
+        csv.push_str(&format!(
+            "X{i:05},Name {i},{email},+1 555 0100,US,2026-01-10,2026-01-10T09:00:00Z\n"
+        ));
+    }
+    std::fs::write(
+        p.path().join("testdata/shop/customers/customers-big.csv"),
+        csv,
+    )
+    .unwrap();
+    let (code, out, err) = output(
+        medallion(
+            p.path(),
+            &["run", "jobs/shop/customers.yaml", "--report", "json"],
+        )
+        .env("MEDALLION_LOG_FORMAT", "json"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &report[0];
+    let quarantined = r["bronze"]["rows_quarantined"].as_u64().unwrap()
+        + r["silver"]["rows_quarantined"].as_u64().unwrap()
+        + r["silver"]["rows_schema_rejected"].as_u64().unwrap();
+    let lines: Vec<(String, u64)> = json_events(&err)
+        .iter()
+        .filter(|e| e["event"] == "records_quarantined")
+        .map(|e| (e["detail"].to_string(), e["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        lines.iter().map(|l| l.1).sum::<u64>(),
+        quarantined,
+        "{lines:?}\n{r}"
+    );
+    let email: Vec<_> = lines
+        .iter()
+        .filter(|l| l.0.contains("email_valid"))
+        .collect();
+    assert_eq!(email.len(), 1, "one line for email_valid: {lines:?}");
+    assert!(email[0].1 >= 30, "{lines:?}");
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::spec::OnFail;
 
 /// The stage a record was quarantined or counted in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Bronze,

@@ -127,7 +127,7 @@ pub async fn stage(
     let staged = writer.finish().await?;
     scratch.track(&staged);
     if let Err(e) = decoded {
-        quarantine.abandon().await;
+        quarantine.abandon(run).await;
         return Err(e);
     }
     run.emit(RunEvent::RowsStaged {

@@ -265,7 +265,7 @@ pub async fn shard_quarantine(
     scratch: &mut Scratch,
 ) -> Result<()> {
     let job = &run.plan.job;
-    q.flush().await?;
+    q.flush(run).await?;
     let staged = q.writer.finish().await?;
     scratch.track(&staged);
     let location = run.env().location(&job.quarantine_table())?;
@@ -340,7 +340,7 @@ pub async fn quarantine(
     scratch: &mut Scratch,
 ) -> Result<()> {
     let job = &run.plan.job;
-    q.flush().await?;
+    q.flush(run).await?;
     let bronze = job.bronze_table().to_string();
     let mut txns = Vec::new();
     // Follows Bronze's version (the unparseable records of every Bronze commit up to it are

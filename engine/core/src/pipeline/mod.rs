@@ -206,7 +206,7 @@ impl Engine {
         if self.shard.is_some() {
             let bad = quarantine.bronze_rows();
             if let Err(e) = commit::bronze(run, &bronze, bad, scratch).await {
-                quarantine.abandon().await;
+                quarantine.abandon(run).await;
                 return Err(e);
             }
             return commit::shard_quarantine(run, quarantine, scratch).await;
@@ -214,14 +214,14 @@ impl Engine {
         let silver = match silver::stage(run, &ctx, &bronze, &mut quarantine, scratch).await {
             Ok(s) => s,
             Err(e) => {
-                quarantine.abandon().await;
+                quarantine.abandon(run).await;
                 return Err(e);
             }
         };
         let bookmark = match commit::bronze(run, &bronze, quarantine.bronze_rows(), scratch).await {
             Ok(b) => b,
             Err(e) => {
-                quarantine.abandon().await;
+                quarantine.abandon(run).await;
                 return Err(e);
             }
         };

@@ -48,6 +48,10 @@ pub struct QuarantineWriter {
     held: std::collections::HashMap<String, std::collections::HashSet<(i64, String)>>,
     bronze_rows: u64,
     silver_written: u64,
+    /// Rows buffered or written since the last report, per (stage, rule): reported as one
+    /// `RowsQuarantined` event each at every flush (not one per batch: a run with rejects in
+    /// every batch would log thousands of lines).
+    unreported: std::collections::BTreeMap<(Stage, String), u64>,
 }
 
 impl QuarantineWriter {
@@ -87,6 +91,7 @@ impl QuarantineWriter {
             held: Default::default(),
             bronze_rows: 0,
             silver_written: 0,
+            unreported: Default::default(),
         })
     }
 
@@ -162,16 +167,14 @@ impl QuarantineWriter {
             );
         }
         if !rows.is_empty() {
-            run.emit(RunEvent::RowsQuarantined {
-                table: self.name.clone(),
-                stage,
-                rule: rule.to_string(),
-                rows: rows.len() as u64,
-            });
+            *self
+                .unreported
+                .entry((stage, rule.to_string()))
+                .or_default() += rows.len() as u64;
         }
         self.rows.extend(rows);
         if self.rows.len() >= BUFFER_ROWS {
-            self.flush().await?;
+            self.flush(run).await?;
         }
         Ok(())
     }
@@ -186,21 +189,37 @@ impl QuarantineWriter {
         self.silver_written
     }
 
-    /// The run failed before the quarantine commit: delete what was written.
-    pub async fn abandon(mut self) {
+    /// The run failed before the quarantine commit: delete what was written (its counts are
+    /// reported: they are what the failed run would have quarantined).
+    pub async fn abandon(mut self, run: &Run<'_>) {
+        self.report(run);
         self.rows.clear();
         if let Ok(staged) = self.writer.finish().await {
             staged.discard().await;
         }
     }
 
-    pub async fn flush(&mut self) -> Result<()> {
+    /// Writes the buffered rows and reports what was quarantined since the last flush.
+    pub async fn flush(&mut self, run: &Run<'_>) -> Result<()> {
         if !self.rows.is_empty() {
             let batch = quarantine_batch(&self.rows, &self.run_id, self.at)?;
             self.rows.clear();
             self.writer.write(batch).await?;
         }
+        self.report(run);
         Ok(())
+    }
+
+    /// One `RowsQuarantined` event per (stage, rule) with rows since the last report.
+    fn report(&mut self, run: &Run<'_>) {
+        for ((stage, rule), rows) in std::mem::take(&mut self.unreported) {
+            run.emit(RunEvent::RowsQuarantined {
+                table: self.name.clone(),
+                stage,
+                rule,
+                rows,
+            });
+        }
     }
 }
 

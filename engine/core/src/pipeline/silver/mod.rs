@@ -112,7 +112,7 @@ pub async fn stage(
         table: table_name.clone(),
         rows: clean,
     });
-    quarantine.flush().await?;
+    quarantine.flush(run).await?;
     // The environment's PII key is never sent to the cluster: hashing with it stays here.
     let keyed = key.is_some()
         && silver
