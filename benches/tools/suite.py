@@ -57,7 +57,7 @@ class Monitor:
         self.pid, self.interval = pid, interval
         self.samples = []  # (t, cpu_s, rss_bytes)
         self.last_cpu = {}
-        self.hwm = {}  # pid → the latest VmHWM seen (the high-water mark since its exec)
+        self.hwm_peak = 0  # the largest sum of VmHWM over the processes alive in one sample
         self.procs = {}
         self._stop = threading.Event()
         self.t = threading.Thread(target=self._run, daemon=True)
@@ -77,7 +77,7 @@ class Monitor:
 
     def _run(self):
         while not self._stop.is_set():
-            rss = 0
+            rss = hwm_sum = 0
             for p in self._tree():
                 try:
                     with p.oneshot():
@@ -87,10 +87,9 @@ class Monitor:
                     continue
                 self.last_cpu[p.pid] = c.user + c.system + c.children_user + c.children_system
                 rss += m.rss
-                hwm = vm_hwm(p.pid)
-                if hwm is not None:
-                    self.hwm[p.pid] = hwm
+                hwm_sum += vm_hwm(p.pid) or 0
             self.samples.append((time.time(), sum(self.last_cpu.values()), rss))
+            self.hwm_peak = max(self.hwm_peak, hwm_sum)
             self._stop.wait(self.interval)
 
     def stop(self):
@@ -109,9 +108,10 @@ class Monitor:
         return prev[1]
 
     def peak_hwm(self):
-        """Sum of every process's own high-water mark: exact for one process, an upper bound
-        for a tree whose processes peak at different times."""
-        return sum(self.hwm.values())
+        """The largest sum, over the processes alive in one sample, of their own high-water
+        marks (VmHWM, since their exec): for one process its peak up to its last sample (a
+        peak in its last 50 ms is missed), for a tree an upper bound of its peak."""
+        return self.hwm_peak
 
     def peak_rss(self, t0=None, t1=None):
         vals = [r for ts, _, r in self.samples if (t0 is None or ts >= t0 - self.interval) and (t1 is None or ts <= t1 + self.interval)]

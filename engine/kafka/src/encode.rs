@@ -103,7 +103,7 @@ pub async fn write_all(
             })
         })
         .collect();
-    let mut staged: Option<Staged> = None;
+    let mut done_files: Vec<Staged> = Vec::new();
     let mut first_err = None;
     for t in tasks {
         let done = match t.await {
@@ -115,23 +115,28 @@ pub async fn write_all(
             )
             .into()),
         };
-        match (done, &mut staged) {
-            (Ok(s), None) => staged = Some(s),
-            (Ok(s), Some(all)) => {
-                all.adds.extend(s.adds);
-                all.rows += s.rows;
-            }
-            (Err(e), _) => first_err = first_err.or(Some(e)),
+        match done {
+            Ok(s) => done_files.push(s),
+            Err(e) => first_err = first_err.or(Some(e)),
         }
     }
     if let Some(e) = first_err {
-        // The files other workers wrote are left unreferenced, as after a failed commit.
+        // Nothing of this attempt was committed: the other workers' files are deleted (they
+        // hold raw records; the retry writes new ones).
+        for s in &done_files {
+            s.discard().await;
+        }
         return Err(e);
     }
-    match staged {
-        Some(s) => Ok(s),
-        None => Ok(bronze_writer(name, loc, decoder)?.finish().await?),
+    let mut files = done_files.into_iter();
+    let Some(mut all) = files.next() else {
+        return Ok(bronze_writer(name, loc, decoder)?.finish().await?);
+    };
+    for s in files {
+        all.adds.extend(s.adds);
+        all.rows += s.rows;
     }
+    Ok(all)
 }
 
 /// A Bronze file writer: dictionaries only for the repetitive metadata, statistics only for

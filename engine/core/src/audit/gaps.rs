@@ -141,13 +141,20 @@ pub async fn remove_marker(log: &AuditLog, run_id: &str) -> Result<()> {
     Ok(())
 }
 
-async fn marker_exists(log: &AuditLog, run_id: &str) -> Result<bool> {
+/// The run's marker as stored now (None: removed).
+async fn current_marker(log: &AuditLog, run_id: &str) -> Result<Option<Marker>> {
     let key = marker_key(log, run_id);
-    match log.store.head(&key).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(marker_error(log, &key, e)),
-    }
+    let bytes = match log.store.get(&key).await {
+        Ok(r) => r.bytes().await.map_err(|e| marker_error(log, &key, e))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(marker_error(log, &key, e)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Input {
+            path: format!("{}/{key}", log.shown),
+            message: format!("not a valid open-run marker ({e}); remove it if no run is in progress"),
+        })
 }
 
 fn marker_error(log: &AuditLog, key: &Path, e: object_store::Error) -> Error {
@@ -162,25 +169,42 @@ fn marker_error(log: &AuditLog, key: &Path, e: object_store::Error) -> Error {
 /// the same run twice.
 pub async fn recover(log: &AuditLog, env: &Environment, ours: &[String]) -> Result<()> {
     let host = log.actor().who.host.clone();
+    let mut first_err = None;
     for m in markers(log).await? {
         if !ours.contains(&m.run_id) && m.is_dead(&host) {
-            recover_one(log, env, &m).await?;
+            // One dead run that cannot be recorded (say, a table that no longer resolves)
+            // does not keep the others unrecorded; its error is returned after them.
+            if let Err(e) = recover_one(log, env, &m).await {
+                tracing::error!(run_id = %m.run_id, error = %e, "Could not record an interrupted run; the next run tries again.");
+                first_err = first_err.or(Some(e));
+            }
         }
     }
-    Ok(())
+    first_err.map_or(Ok(()), Err)
 }
 
-/// Records one dead run listed in `m`, unless another process holds or finished its recovery.
+/// Records one dead run listed in `m`, unless another process holds or finished its recovery,
+/// or the run turns out to be alive.
 async fn recover_one(log: &AuditLog, env: &Environment, m: &Marker) -> Result<()> {
-    if !claim(log, &m.run_id).await? {
+    let Some(ours) = claim(log, &m.run_id).await? else {
+        return Ok(());
+    };
+    // Between our listing and our claim another process may have recorded the run and
+    // removed marker and claim (the claim is ours but the run is done), or the run may have
+    // refreshed its marker (it is alive after all: slow, not dead).
+    match current_marker(log, &m.run_id).await? {
+        None => return remove_marker(log, &m.run_id).await,
+        Some(now) if now.alive_at != m.alive_at => return release_claim(log, &m.run_id).await,
+        Some(_) => {}
+    }
+    let entries = unrecorded_entries(log, env, m, true).await?;
+    // The walk of the Delta logs can be long: record only while the claim is still ours (a
+    // claim older than STALE_AFTER may have been taken over).
+    if !claim_is(log, &m.run_id, &ours).await? {
         return Ok(());
     }
-    // Another process may have recorded the run and removed marker and claim between our
-    // listing and our claim: then the claim is ours but the run is done.
-    if !marker_exists(log, &m.run_id).await? {
-        return remove_marker(log, &m.run_id).await;
-    }
-    let unrecorded = record_unrecorded(log, env, m, true).await?;
+    let unrecorded = entries.iter().filter(|e| e.action == "commit_unrecorded").count();
+    log.append(entries).await?;
     remove_marker(log, &m.run_id).await?;
     tracing::warn!(run_id = %m.run_id, pipeline = %m.pipeline, unrecorded, "Recorded an interrupted run in the audit trail.");
     discard_scratch(env, &m.run_id).await;
@@ -236,6 +260,19 @@ pub async fn record_unrecorded(
     m: &Marker,
     interrupted: bool,
 ) -> Result<usize> {
+    let entries = unrecorded_entries(log, env, m, interrupted).await?;
+    let unrecorded = entries.iter().filter(|e| e.action == "commit_unrecorded").count();
+    log.append(entries).await?;
+    Ok(unrecorded)
+}
+
+/// The records [`record_unrecorded`] appends.
+async fn unrecorded_entries(
+    log: &AuditLog,
+    env: &Environment,
+    m: &Marker,
+    interrupted: bool,
+) -> Result<Vec<Entry>> {
     let (recorded, ended) = recorded_commits(log, m).await?;
     let mut entries = Vec::new();
     for (name, url) in &m.tables {
@@ -265,46 +302,97 @@ pub async fn record_unrecorded(
         end.run_id = Some(m.run_id.clone());
         entries.push(end);
     }
-    log.append(entries).await?;
-    Ok(unrecorded)
+    Ok(entries)
 }
 
-/// Takes the recovery of a dead run: false if another process holds a fresh claim.
-async fn claim(log: &AuditLog, run_id: &str) -> Result<bool> {
-    let key = log
-        .root
+fn claim_key(log: &AuditLog, run_id: &str) -> Path {
+    log.root
         .clone()
         .join("open")
-        .join(format!("{run_id}.claim"));
-    let body = serde_json::to_vec(
-        &json!({ "host": log.actor().who.host, "pid": std::process::id(), "at": now() }),
+        .join(format!("{run_id}.claim"))
+}
+
+/// Takes the recovery of a dead run: returns the claim written (so that the claimant can
+/// check it still holds it), None if another process holds a fresh claim or took over a
+/// stale one first.
+async fn claim(log: &AuditLog, run_id: &str) -> Result<Option<bytes::Bytes>> {
+    let key = claim_key(log, run_id);
+    let body: bytes::Bytes = serde_json::to_vec(
+        &json!({ "host": log.actor().who.host, "pid": std::process::id(), "at": now(),
+                 "nonce": uuid::Uuid::new_v4().to_string() }),
     )
-    .expect("a claim serializes");
-    let create = object_store::PutOptions {
-        mode: object_store::PutMode::Create,
+    .expect("a claim serializes")
+    .into();
+    let mode = |m| object_store::PutOptions {
+        mode: m,
         ..Default::default()
     };
-    match log.store.put_opts(&key, body.clone().into(), create).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. }) => {
-            // A claimant that died mid-recovery leaves an old claim: take it over.
-            let old = match log.store.get(&key).await {
-                Ok(r) => r.bytes().await.ok(),
-                Err(_) => None,
+    match log
+        .store
+        .put_opts(&key, body.clone().into(), mode(object_store::PutMode::Create))
+        .await
+    {
+        Ok(_) => return Ok(Some(body)),
+        Err(object_store::Error::AlreadyExists { .. }) => {}
+        Err(e) => return Err(marker_error(log, &key, e)),
+    }
+    // A claimant that died mid-recovery leaves an old claim: take it over, conditionally.
+    let (old, version) = match log.store.get(&key).await {
+        Ok(r) => {
+            let v = object_store::UpdateVersion {
+                e_tag: r.meta.e_tag.clone(),
+                version: r.meta.version.clone(),
             };
-            let at = old
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["at"].as_str().map(str::to_string))
-                .and_then(|a| DateTime::parse_from_rfc3339(&a).ok());
-            if at.is_some_and(|t| Utc::now() - t.with_timezone(&Utc) <= STALE_AFTER) {
-                return Ok(false);
-            }
-            log.store
-                .put(&key, body.into())
-                .await
-                .map_err(|e| marker_error(log, &key, e))?;
-            Ok(true)
+            (r.bytes().await.map_err(|e| marker_error(log, &key, e))?, v)
         }
+        // Released meanwhile (recorded, or the run was alive): nothing to take over.
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(marker_error(log, &key, e)),
+    };
+    let at = serde_json::from_slice::<serde_json::Value>(&old)
+        .ok()
+        .and_then(|v| v["at"].as_str().map(str::to_string))
+        .and_then(|a| DateTime::parse_from_rfc3339(&a).ok());
+    if at.is_some_and(|t| Utc::now() - t.with_timezone(&Utc) <= STALE_AFTER) {
+        return Ok(None);
+    }
+    let update = mode(object_store::PutMode::Update(version));
+    match log.store.put_opts(&key, body.clone().into(), update).await {
+        Ok(_) => Ok(Some(body)),
+        Err(object_store::Error::Precondition { .. }) => Ok(None),
+        // A local lake has no conditional update: delete and create (two takers can both
+        // delete, but only one create succeeds; the loser's check before recording fails).
+        Err(object_store::Error::NotImplemented { .. }) => {
+            match log.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(marker_error(log, &key, e)),
+            }
+            let create = mode(object_store::PutMode::Create);
+            match log.store.put_opts(&key, body.clone().into(), create).await {
+                Ok(_) => Ok(Some(body)),
+                Err(object_store::Error::AlreadyExists { .. }) => Ok(None),
+                Err(e) => Err(marker_error(log, &key, e)),
+            }
+        }
+        Err(e) => Err(marker_error(log, &key, e)),
+    }
+}
+
+/// Whether the run's claim is still the one we wrote.
+async fn claim_is(log: &AuditLog, run_id: &str, ours: &bytes::Bytes) -> Result<bool> {
+    let key = claim_key(log, run_id);
+    match log.store.get(&key).await {
+        Ok(r) => Ok(r.bytes().await.map_err(|e| marker_error(log, &key, e))? == *ours),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(marker_error(log, &key, e)),
+    }
+}
+
+/// Gives up a claim (the run is alive after all).
+async fn release_claim(log: &AuditLog, run_id: &str) -> Result<()> {
+    let key = claim_key(log, run_id);
+    match log.store.delete(&key).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(marker_error(log, &key, e)),
     }
 }
@@ -466,8 +554,57 @@ mod tests {
         recover_one(&log, &env, &listed_by_b[0]).await.unwrap(); // B, late
         assert_eq!(interrupted(&log).await, 1);
         assert!(markers(&log).await.unwrap().is_empty());
-        assert!(!marker_exists(&log, "dead-run").await.unwrap());
+        assert!(current_marker(&log, "dead-run").await.unwrap().is_none());
         let claim = log.root.clone().join("open").join("dead-run.claim");
         assert!(log.store.head(&claim).await.is_err(), "B left its claim");
+    }
+
+    async fn setup() -> (tempfile::TempDir, Environment, AuditLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("environments.yaml");
+        std::fs::write(
+            &file,
+            "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n",
+        )
+        .unwrap();
+        let env = crate::env::load_environment(&file, "dev").unwrap();
+        let log = AuditLog::for_env(&env, Actor::this_process(dir.path())).unwrap();
+        (dir, env, log)
+    }
+
+    /// A run judged dead from its listed marker that refreshed the marker before our claim
+    /// is alive: it is not recorded as interrupted, and the claim is given back.
+    #[tokio::test]
+    async fn a_run_that_refreshed_its_marker_after_the_listing_is_not_recorded() {
+        let (_dir, env, log) = setup().await;
+        let mut m = Marker::new("slow-run", "p", &now(), &env, &[]);
+        (m.pid, m.pid_start) = (u32::MAX, None);
+        m.alive_at = "2026-01-01T00:00:00.000Z".into();
+        write_marker(&log, &m).await.unwrap();
+        let listed = markers(&log).await.unwrap().remove(0);
+        m.touch(); // the run refreshes its marker
+        write_marker(&log, &m).await.unwrap();
+        recover_one(&log, &env, &listed).await.unwrap();
+        assert_eq!(interrupted(&log).await, 0);
+        assert!(current_marker(&log, "slow-run").await.unwrap().is_some());
+        let claim = claim_key(&log, "slow-run");
+        assert!(log.store.head(&claim).await.is_err(), "the claim is released");
+    }
+
+    /// A claim older than STALE_AFTER is taken over once; the taker's claim is then fresh,
+    /// so a second taker gets nothing; a fresh claim is never taken.
+    #[tokio::test]
+    async fn a_stale_claim_is_taken_over_once() {
+        let (_dir, _env, log) = setup().await;
+        let key = claim_key(&log, "r");
+        let old = json!({ "host": "h", "pid": 1, "at": "2026-01-01T00:00:00.000Z" });
+        log.store
+            .put(&key, serde_json::to_vec(&old).unwrap().into())
+            .await
+            .unwrap();
+        let first = claim(&log, "r").await.unwrap().expect("the stale claim is taken");
+        assert!(claim_is(&log, "r", &first).await.unwrap());
+        assert!(claim(&log, "r").await.unwrap().is_none(), "a fresh claim is not taken");
+        assert!(claim_is(&log, "r", &first).await.unwrap());
     }
 }

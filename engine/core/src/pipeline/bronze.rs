@@ -124,7 +124,13 @@ pub async fn stage(
         ingest_time,
     )
     .await;
-    let staged = writer.finish().await?;
+    let staged = match writer.finish().await {
+        Ok(s) => s,
+        Err(e) => {
+            quarantine.abandon(run).await;
+            return Err(e);
+        }
+    };
     scratch.track(&staged);
     if let Err(e) = decoded {
         quarantine.abandon(run).await;

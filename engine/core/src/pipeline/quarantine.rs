@@ -201,12 +201,14 @@ impl QuarantineWriter {
 
     /// Writes the buffered rows and reports what was quarantined since the last flush.
     pub async fn flush(&mut self, run: &Run<'_>) -> Result<()> {
+        // Reported first: a write that fails fails the run, whose report still shows what
+        // it would have quarantined.
+        self.report(run);
         if !self.rows.is_empty() {
             let batch = quarantine_batch(&self.rows, &self.run_id, self.at)?;
             self.rows.clear();
             self.writer.write(batch).await?;
         }
-        self.report(run);
         Ok(())
     }
 
