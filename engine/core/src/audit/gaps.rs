@@ -153,7 +153,9 @@ async fn current_marker(log: &AuditLog, run_id: &str) -> Result<Option<Marker>> 
         .map(Some)
         .map_err(|e| Error::Input {
             path: format!("{}/{key}", log.shown),
-            message: format!("not a valid open-run marker ({e}); remove it if no run is in progress"),
+            message: format!(
+                "not a valid open-run marker ({e}); remove it if no run is in progress"
+            ),
         })
 }
 
@@ -203,7 +205,10 @@ async fn recover_one(log: &AuditLog, env: &Environment, m: &Marker) -> Result<()
     if !claim_is(log, &m.run_id, &ours).await? {
         return Ok(());
     }
-    let unrecorded = entries.iter().filter(|e| e.action == "commit_unrecorded").count();
+    let unrecorded = entries
+        .iter()
+        .filter(|e| e.action == "commit_unrecorded")
+        .count();
     log.append(entries).await?;
     remove_marker(log, &m.run_id).await?;
     tracing::warn!(run_id = %m.run_id, pipeline = %m.pipeline, unrecorded, "Recorded an interrupted run in the audit trail.");
@@ -261,7 +266,10 @@ pub async fn record_unrecorded(
     interrupted: bool,
 ) -> Result<usize> {
     let entries = unrecorded_entries(log, env, m, interrupted).await?;
-    let unrecorded = entries.iter().filter(|e| e.action == "commit_unrecorded").count();
+    let unrecorded = entries
+        .iter()
+        .filter(|e| e.action == "commit_unrecorded")
+        .count();
     log.append(entries).await?;
     Ok(unrecorded)
 }
@@ -329,7 +337,11 @@ async fn claim(log: &AuditLog, run_id: &str) -> Result<Option<bytes::Bytes>> {
     };
     match log
         .store
-        .put_opts(&key, body.clone().into(), mode(object_store::PutMode::Create))
+        .put_opts(
+            &key,
+            body.clone().into(),
+            mode(object_store::PutMode::Create),
+        )
         .await
     {
         Ok(_) => return Ok(Some(body)),
@@ -588,7 +600,10 @@ mod tests {
         assert_eq!(interrupted(&log).await, 0);
         assert!(current_marker(&log, "slow-run").await.unwrap().is_some());
         let claim = claim_key(&log, "slow-run");
-        assert!(log.store.head(&claim).await.is_err(), "the claim is released");
+        assert!(
+            log.store.head(&claim).await.is_err(),
+            "the claim is released"
+        );
     }
 
     /// A claim older than STALE_AFTER is taken over once; the taker's claim is then fresh,
@@ -602,9 +617,15 @@ mod tests {
             .put(&key, serde_json::to_vec(&old).unwrap().into())
             .await
             .unwrap();
-        let first = claim(&log, "r").await.unwrap().expect("the stale claim is taken");
+        let first = claim(&log, "r")
+            .await
+            .unwrap()
+            .expect("the stale claim is taken");
         assert!(claim_is(&log, "r", &first).await.unwrap());
-        assert!(claim(&log, "r").await.unwrap().is_none(), "a fresh claim is not taken");
+        assert!(
+            claim(&log, "r").await.unwrap().is_none(),
+            "a fresh claim is not taken"
+        );
         assert!(claim_is(&log, "r", &first).await.unwrap());
     }
 }
