@@ -13,20 +13,19 @@
 #   scheduler -> executors 50052 (executor gRPC: launch / cancel tasks)
 #   executors <-> executors 50051 (Arrow Flight: shuffle)
 locals {
-  cluster_on             = var.settings.cluster != null
-  ballista_namespace     = "${local.name}.internal"
-  ballista_scheduler     = "ballista-scheduler.${local.ballista_namespace}"
-  ballista_scheduler_url = "df://${local.ballista_scheduler}:50050"
+  cluster_on         = var.settings.cluster != null
+  ballista_namespace = "${local.name}.internal"
+  ballista_scheduler = "ballista-scheduler.${local.ballista_namespace}"
+  # The three ports, written once: the commands, the containers' port mappings and the flows.
   ballista_ports         = { scheduler = 50050, flight = 50051, executor_grpc = 50052 }
-  scheduler_command      = ["medallion", "cluster", "scheduler", "--bind-host", "0.0.0.0", "--port", "50050"]
-  executor_command = ["medallion", "cluster", "executor", "--scheduler-host", local.ballista_scheduler, "--scheduler-port", "50050",
-  "--bind-host", "0.0.0.0", "--port", "50051", "--grpc-port", "50052", "--work-dir", "/tmp/ballista"]
-  cluster_environment = [
-    { name = "MEDALLION_LOG", value = "info" },
-    { name = "MEDALLION_LOG_FORMAT", value = "json" },
-    { name = "AWS_REGION", value = local.region },
-    { name = "TMPDIR", value = "/tmp" },
-  ]
+  ballista_scheduler_url = "df://${local.ballista_scheduler}:${local.ballista_ports.scheduler}"
+  scheduler_command      = ["medallion", "cluster", "scheduler", "--bind-host", "0.0.0.0", "--port", tostring(local.ballista_ports.scheduler)]
+  executor_command = ["medallion", "cluster", "executor", "--scheduler-host", local.ballista_scheduler,
+    "--scheduler-port", tostring(local.ballista_ports.scheduler), "--bind-host", "0.0.0.0", "--port", tostring(local.ballista_ports.flight),
+  "--grpc-port", tostring(local.ballista_ports.executor_grpc), "--work-dir", "/tmp/ballista"]
+  # The engine tasks' process settings (compute.tf) without the rendered configuration and the
+  # schemas: the nodes run only what the batch run sends them.
+  cluster_environment = [for e in local.engine_environment : e if !contains(["MEDALLION_ENVIRONMENTS", "MEDALLION_SCHEMAS"], e.name)]
 
   # Executors: up `lead` minutes before each batch schedule (a daily `cron(M H * * ? *)`), to 0
   # `window_minutes` after it.
@@ -94,11 +93,11 @@ resource "aws_security_group" "ballista_executor" {
 locals {
   # from => to, port, what (each one egress rule on `from` and one ingress rule on `to`)
   ballista_flows = local.cluster_on ? {
-    client-scheduler   = { from = "client", to = "scheduler", port = 50050, what = "batch run submits to the scheduler" }
-    client-executor    = { from = "client", to = "executor", port = 50051, what = "batch run fetches results (Flight)" }
-    executor-scheduler = { from = "executor", to = "scheduler", port = 50050, what = "executors register and poll" }
-    scheduler-executor = { from = "scheduler", to = "executor", port = 50052, what = "scheduler launches tasks" }
-    executor-executor  = { from = "executor", to = "executor", port = 50051, what = "shuffle between executors (Flight)" }
+    client-scheduler   = { from = "client", to = "scheduler", port = local.ballista_ports.scheduler, what = "batch run submits to the scheduler" }
+    client-executor    = { from = "client", to = "executor", port = local.ballista_ports.flight, what = "batch run fetches results (Flight)" }
+    executor-scheduler = { from = "executor", to = "scheduler", port = local.ballista_ports.scheduler, what = "executors register and poll" }
+    scheduler-executor = { from = "scheduler", to = "executor", port = local.ballista_ports.executor_grpc, what = "scheduler launches tasks" }
+    executor-executor  = { from = "executor", to = "executor", port = local.ballista_ports.flight, what = "shuffle between executors (Flight)" }
   } : {}
   ballista_sg = local.cluster_on ? {
     client    = aws_security_group.ballista_client[0].id
@@ -140,26 +139,13 @@ resource "aws_ecs_task_definition" "ballista_scheduler" {
   volume {
     name = "tmp"
   }
-  container_definitions = jsonencode([{
-    name                   = "scheduler"
-    image                  = local.image
-    essential              = true
-    command                = local.scheduler_command
-    readonlyRootFilesystem = true
-    privileged             = false
-    user                   = "10001"
-    environment            = local.cluster_environment
-    mountPoints            = local.tmp_mount
-    portMappings           = [{ containerPort = 50050, protocol = "tcp" }]
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.engine["ballista"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "scheduler"
-      }
-    }
-  }])
+  container_definitions = jsonencode([merge(local.engine_container, {
+    name             = "scheduler"
+    command          = local.scheduler_command
+    environment      = local.cluster_environment
+    portMappings     = [{ containerPort = local.ballista_ports.scheduler, protocol = "tcp" }]
+    logConfiguration = local.engine_logs["scheduler"]
+  })])
   tags = local.tags
 }
 
@@ -180,26 +166,13 @@ resource "aws_ecs_task_definition" "ballista_executor" {
   ephemeral_storage {
     size_in_gib = 100
   }
-  container_definitions = jsonencode([{
-    name                   = "executor"
-    image                  = local.image
-    essential              = true
-    command                = local.executor_command
-    readonlyRootFilesystem = true
-    privileged             = false
-    user                   = "10001"
-    environment            = local.cluster_environment
-    mountPoints            = local.tmp_mount
-    portMappings           = [{ containerPort = 50051, protocol = "tcp" }, { containerPort = 50052, protocol = "tcp" }]
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.engine["ballista"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "executor"
-      }
-    }
-  }])
+  container_definitions = jsonencode([merge(local.engine_container, {
+    name             = "executor"
+    command          = local.executor_command
+    environment      = local.cluster_environment
+    portMappings     = [for p in [local.ballista_ports.flight, local.ballista_ports.executor_grpc] : { containerPort = p, protocol = "tcp" }]
+    logConfiguration = local.engine_logs["executor"]
+  })])
   tags = local.tags
 }
 

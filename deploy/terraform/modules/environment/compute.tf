@@ -62,6 +62,39 @@ locals {
   # Table retention is the engine's (docs/retention.md): delete what is past retention_days,
   # VACUUM, checkpoint and clean the logs. Per-table retention comes from the job specs.
   maintain_command = ["medallion", "maintain", "--env", local.env, "--jobs", var.maintenance.jobs]
+
+  # The engine container of every engine task definition (batch, stream, maintain, backup and
+  # restore here; the Ballista scheduler and executors in cluster.tf), written once: the image,
+  # uid 10001 (the Dockerfile's USER), a read-only root filesystem with the task volume `tmp` at
+  # /tmp. Each task definition merges in its name, command, environment and log stream
+  # (deploy/image/check_image.py holds every engine task definition to this and to the image).
+  engine_container = {
+    image                  = local.image
+    essential              = true
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "10001"
+    mountPoints            = local.tmp_mount
+  }
+  # awslogs stream prefix => the engine log group it writes to (only the groups this
+  # environment has: stream, restore and ballista are optional).
+  engine_log_streams = {
+    batch     = "batch"
+    maintain  = "batch"
+    backup    = "batch"
+    stream    = "stream"
+    restore   = "restore"
+    scheduler = "ballista"
+    executor  = "ballista"
+  }
+  engine_logs = { for prefix, group in local.engine_log_streams : prefix => {
+    logDriver = "awslogs"
+    options = {
+      awslogs-group         = aws_cloudwatch_log_group.engine[group].name
+      awslogs-region        = local.region
+      awslogs-stream-prefix = prefix
+    }
+  } if contains(keys(aws_cloudwatch_log_group.engine), group) }
 }
 
 resource "aws_ecs_task_definition" "batch" {
@@ -75,25 +108,12 @@ resource "aws_ecs_task_definition" "batch" {
   volume {
     name = "tmp"
   }
-  container_definitions = jsonencode([{
-    name                   = "engine"
-    image                  = local.image
-    essential              = true
-    command                = local.batch_command
-    readonlyRootFilesystem = true
-    privileged             = false
-    user                   = "10001"
-    environment            = local.engine_environment
-    mountPoints            = local.tmp_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.engine["batch"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "batch"
-      }
-    }
-  }])
+  container_definitions = jsonencode([merge(local.engine_container, {
+    name             = "engine"
+    command          = local.batch_command
+    environment      = local.engine_environment
+    logConfiguration = local.engine_logs["batch"]
+  })])
   tags = local.tags
 }
 
@@ -110,25 +130,12 @@ resource "aws_ecs_task_definition" "stream" {
   volume {
     name = "tmp"
   }
-  container_definitions = jsonencode([{
-    name                   = "engine"
-    image                  = local.image
-    essential              = true
-    command                = local.stream_command
-    readonlyRootFilesystem = true
-    privileged             = false
-    user                   = "10001"
-    environment            = local.engine_environment
-    mountPoints            = local.tmp_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.engine["stream"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "stream"
-      }
-    }
-  }, local.stream_metrics_sidecar])
+  container_definitions = jsonencode([merge(local.engine_container, {
+    name             = "engine"
+    command          = local.stream_command
+    environment      = local.engine_environment
+    logConfiguration = local.engine_logs["stream"]
+  }), local.stream_metrics_sidecar])
   tags = local.tags
 }
 
@@ -146,25 +153,12 @@ resource "aws_ecs_task_definition" "maintain" {
   volume {
     name = "tmp"
   }
-  container_definitions = jsonencode([{
-    name                   = "engine"
-    image                  = local.image
-    essential              = true
-    command                = local.maintain_command
-    readonlyRootFilesystem = true
-    privileged             = false
-    user                   = "10001"
-    environment            = local.engine_environment
-    mountPoints            = local.tmp_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.engine["batch"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "maintain"
-      }
-    }
-  }])
+  container_definitions = jsonencode([merge(local.engine_container, {
+    name             = "engine"
+    command          = local.maintain_command
+    environment      = local.engine_environment
+    logConfiguration = local.engine_logs["maintain"]
+  })])
   tags = local.tags
 }
 
@@ -198,25 +192,12 @@ resource "aws_ecs_task_definition" "backup" {
   volume {
     name = "tmp"
   }
-  container_definitions = jsonencode([{
-    name                   = "engine"
-    image                  = local.image
-    essential              = true
-    command                = local.backup_commands[local.backup_first_generation]
-    readonlyRootFilesystem = true
-    privileged             = false
-    user                   = "10001"
-    environment            = local.engine_environment
-    mountPoints            = local.tmp_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.engine["batch"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "backup"
-      }
-    }
-  }])
+  container_definitions = jsonencode([merge(local.engine_container, {
+    name             = "engine"
+    command          = local.backup_commands[local.backup_first_generation]
+    environment      = local.engine_environment
+    logConfiguration = local.engine_logs["backup"]
+  })])
   tags = local.tags
 }
 
@@ -246,25 +227,12 @@ resource "aws_ecs_task_definition" "restore" {
   volume {
     name = "tmp"
   }
-  container_definitions = jsonencode([{
-    name                   = "engine"
-    image                  = local.image
-    essential              = true
-    command                = each.value
-    readonlyRootFilesystem = true
-    privileged             = false
-    user                   = "10001"
-    environment            = local.engine_environment
-    mountPoints            = local.tmp_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.engine["restore"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "restore"
-      }
-    }
-  }])
+  container_definitions = jsonencode([merge(local.engine_container, {
+    name             = "engine"
+    command          = each.value
+    environment      = local.engine_environment
+    logConfiguration = local.engine_logs["restore"]
+  })])
   tags = local.tags
 }
 
