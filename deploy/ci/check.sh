@@ -10,7 +10,8 @@
 #   5. offline plan -> plan JSON      11. mutation tests: bad edits (mutations.py), each caught by a check
 #   6. checkov on each plan JSON + on deploy/ (zero failures)
 #   7. every inline checkov skip is listed in .checkov.yaml with a reason
-#  12. the Dockerfile agrees with the task definitions (user, /tmp volume, schemas, jobs)
+#  12. the Dockerfile agrees with the task definitions (one engine container: user, read-only root,
+#      /tmp volume; schemas, jobs) and the binary's shared libraries are in the runtime stage
 #  13. the release flow: deploy/ci/release.sh on a local dev -> staging -> prod project with the
 #      prebuilt engine (deploy/tests/release/run.sh)
 #  14. the proof: terraform apply of modules/lake to moto with IAM enforcement, the examples run
@@ -20,9 +21,9 @@
 #      `medallion restore`d as the restore role (deploy/tests/proof/run.sh)
 #
 # Ends with the line `deploy: N passed, M failed`; exits non-zero if anything failed. A missing
-# tool is a failure, never a skip. MEDALLION_BIN: the medallion binary for the release test and
-# the proof (default: $CARGO_TARGET_DIR/debug/medallion; the release test needs it prebuilt, the
-# proof builds it if missing).
+# tool is a failure, never a skip. MEDALLION_BIN: the medallion binary for the image check, the
+# release test and the proof (default: $CARGO_TARGET_DIR/debug/medallion; the image check and the
+# release test need it prebuilt, the proof builds it if missing).
 set -u -o pipefail
 
 DEPLOY="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -353,8 +354,9 @@ fi
 
 # ------------------------------------------------------------------ the image
 # No Docker engine on this machine kind: the Dockerfile is checked against the task
-# definitions here, and the proof below runs the engine the way the image does.
-step "Dockerfile agrees with the task definitions (deploy/image/check_image.py)" \
+# definitions and MEDALLION_BIN's shared libraries here (no binary: FAIL), and the proof below
+# runs the engine the way the image does.
+step "Dockerfile agrees with the task definitions; the binary's libraries are in the image (deploy/image/check_image.py)" \
   "$PY" "$DEPLOY/image/check_image.py" "$DEPLOY/.."
 
 # ------------------------------------------------------------------ the release flow

@@ -6,8 +6,9 @@ fails. A mutation that no check catches fails this script.
 Usage: mutations.py [--jobs N] [--only ID,ID]     (check.sh runs it; needs terraform, the
 provider mirror and checkov, like check.sh itself)
 
-Checks: `terraform plan` (validation), project policies MED-001..018 on the plan JSON, the
-environments.yaml drift check, `terraform test` of the root, checkov on the plan JSON. They run
+Checks: deploy/image/check_image.py (the task definitions against the image, without the binary;
+it needs no plan), `terraform plan` (validation), project policies MED-001..018 on the plan JSON,
+the environments.yaml drift check, `terraform test` of the root, checkov on the plan JSON. They run
 cheapest first, except that the check a mutation is known to be caught by (EXPECTED, from the last
 runs) runs first: the verdict is the same (caught when any check fails, missed when all pass), only
 the time differs. Only the root the mutation names is planned and tested. Each root is initialised
@@ -34,6 +35,7 @@ DEPLOY = os.path.normpath(os.path.join(HERE, "..", ".."))
 REPO = os.path.dirname(DEPLOY)
 CHECKOV = os.path.join(os.environ.get("MEDALLION_CHECKOV_VENV", "/opt/medallion-venvs/checkov"), "bin", "checkov")
 PY = os.path.join(os.environ.get("MEDALLION_CHECKOV_VENV", "/opt/medallion-venvs/checkov"), "bin", "python")
+IMAGE_CHECK = os.path.join(DEPLOY, "image", "check_image.py")
 # The roots' S3 backend: offline, a local backend stands in (as in check.sh). Its path is relative
 # (to the root), so the template's initialised backend is the same in every copy.
 BACKEND_OVERRIDE = 'terraform {\n  backend "local" {\n    path = "ci-mutation.tfstate"\n  }\n}\n'
@@ -287,6 +289,14 @@ MUTATIONS = [
      'backup_taken_pattern = local.backup_on ? "\\"of `${local.env}` to s3://${module.backup[0].bucket}/${local.env}/\\"" : null', "staging"),
     ("backup-task-text-logs", "the engine tasks (the backup task too) log text, not JSON: the backup alarm's pattern matches nothing",
      "modules/environment/compute.tf", '    { name = "MEDALLION_LOG_FORMAT", value = "json" },\n', "", "prod"),
+    ("engine-root-writable", "the engine containers (local.engine_container) have a writable root filesystem",
+     "modules/environment/compute.tf", "    readonlyRootFilesystem = true\n    privileged             = false\n    user                   = \"10001\"",
+     "    readonlyRootFilesystem = false\n    privileged             = false\n    user                   = \"10001\"", "prod"),
+    ("maintain-overrides-container", "the maintain task definition overrides the shared engine container (a writable root filesystem)",
+     "modules/environment/compute.tf", 'merge(local.engine_container, {\n    name             = "engine"\n    command          = local.maintain_command',
+     'merge(local.engine_container, { readonlyRootFilesystem = false }, {\n    name             = "engine"\n    command          = local.maintain_command', "dev"),
+    ("tmp-volume-read-only", "the /tmp task volume is mounted read-only (the engine cannot write its temporary files)",
+     "modules/environment/compute.tf", 'containerPath = "/tmp", readOnly = false', 'containerPath = "/tmp", readOnly = true', "prod"),
 ]
 
 
@@ -317,6 +327,9 @@ ROOT_COST = {"prod": 4, "staging": 3, "dev": 2, "shared": 1}
 CHECK_COST = {"test": 10, "checkov": 8}
 # Output of a plan or test that wants `terraform init` again (a mutation that changed what init
 # reads: module calls, providers): init, then the same command once more.
+# Output of a failure that is the machine's, not a check's: it catches nothing (BROKEN).
+ENV_ERROR = re.compile(r"No valid credential sources|Failed to query available provider packages|"
+                       r"Failed to install provider", re.I)
 NEEDS_INIT = re.compile(r"terraform init|Module not installed|module is not yet installed|Missing required provider|"
                         r"Inconsistent dependency lock file|Backend initialization required|Required plugins are not installed", re.I)
 
@@ -335,7 +348,12 @@ def first(lines, pattern):
 
 def tf_env():
     env = dict(os.environ)
-    env.setdefault("TF_CLI_CONFIG_FILE", os.path.join(DEPLOY, "terraform", ".terraformrc"))
+    # as check.sh: the project's CLI configuration (providers from the mirror) and fake
+    # credentials (plans and tests run offline), whatever the caller's environment holds
+    env["TF_CLI_CONFIG_FILE"] = os.path.join(DEPLOY, "terraform", ".terraformrc")
+    env.update(AWS_ACCESS_KEY_ID="mock-access-key", AWS_SECRET_ACCESS_KEY="mock-secret-key", AWS_REGION="eu-west-1")
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        env.pop(k, None)
     env.setdefault("TF_PLUGIN_CACHE_DIR", os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                                                        "medallion-terraform-plugins"))
     env.setdefault("TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE", "1")
@@ -356,6 +374,8 @@ def make_template(roots, jobs):
     shutil.copytree(os.path.join(DEPLOY, "policies"), os.path.join(tmpl, "deploy", "policies"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     os.symlink(os.path.join(REPO, "jobs"), os.path.join(tmpl, "jobs"))
+    # check_image.py reads the Dockerfile (never mutated)
+    os.symlink(os.path.join(REPO, "Dockerfile"), os.path.join(tmpl, "Dockerfile"))
     # MED-013 reads the metric names the engine emits (engine/kafka/src/metrics.rs)
     os.symlink(os.path.join(REPO, "engine"), os.path.join(tmpl, "engine"))
 
@@ -400,7 +420,7 @@ def check_mutation(m, tmpl):
         # the template with its initialised roots: symlinks stay symlinks (the providers are
         # links into the plugin cache), text files are copies (the edit must not reach the template)
         shutil.copytree(os.path.join(tmpl, "deploy"), os.path.join(work, "deploy"), symlinks=True)
-        for link in ("jobs", "engine"):
+        for link in ("jobs", "engine", "Dockerfile"):
             os.symlink(os.path.join(REPO, link), os.path.join(work, link))
         tf = os.path.join(work, "deploy", "terraform")
         err = apply_edits(os.path.join(tf, rel), old, new)
@@ -414,6 +434,8 @@ def check_mutation(m, tmpl):
 
         def terraform(cmd, timeout=600):
             rc, out = run(cmd, rootdir, env, timeout)
+            if rc and ENV_ERROR.search(out):
+                raise RuntimeError(f"{cmd[1]} failed for a reason of the machine (no check ran): {first(out, ENV_ERROR.pattern)}")
             if rc and NEEDS_INIT.search(out) and not state["inited"]:
                 state["inited"] = True
                 irc, iout = run(["terraform", "init", "-input=false", "-no-color", "-reconfigure"], rootdir, env)
@@ -469,6 +491,10 @@ def check_mutation(m, tmpl):
                 return "CAUGHT", f"terraform test: {first(out, 'error_message|Error:|on tests')} {first(out, 'must|may')}"
             return None
 
+        def image():
+            rc, out = run([PY, IMAGE_CHECK, work, "--no-binary"], work)
+            return ("CAUGHT", f"check_image.py: {first(out, '^FAIL')[5:]}") if rc else None
+
         def checkov():
             v = planned()
             if v:
@@ -477,8 +503,8 @@ def check_mutation(m, tmpl):
                            "--config-file", os.path.join(DEPLOY, ".checkov.yaml"), "--compact", "--quiet", "-o", "cli"], work)
             return ("CAUGHT", f"checkov (plan JSON): {first(out, 'Check: CKV')}") if rc else None
 
-        checks = {"plan": planned, "policy": policies, "drift": drift, "test": test, "checkov": checkov}
-        order = ["plan", "policy", "drift", "test", "checkov"]
+        checks = {"image": image, "plan": planned, "policy": policies, "drift": drift, "test": test, "checkov": checkov}
+        order = ["image", "plan", "policy", "drift", "test", "checkov"]
         must = MUST_FIND.get(mid)
         if must:
             # a floor's mutation must be caught by the floor itself (other checks that pin the
@@ -517,6 +543,14 @@ def main():
     t0 = time.time()
     tmpl, init_errors = make_template({m[5] for m in todo}, args.jobs)
     print(f"template: {', '.join(sorted(init_errors))} initialised once [{time.time() - t0:.0f}s]", flush=True)
+    # check_image.py runs first on every mutation: it must pass on the unmutated copy, or it
+    # would "catch" every mutation
+    rc, out = run([PY, IMAGE_CHECK, tmpl, "--no-binary"], tmpl)
+    if rc:
+        print(f"check_image.py fails on the unmutated copy: {first(out, '^FAIL')}")
+        shutil.rmtree(tmpl, ignore_errors=True)
+        print("mutations: 0 caught, 0 missed")
+        return 1
     caught = missed = 0
     # the longest first (a test or checkov, the bigger roots), so that the workers end together
     todo.sort(key=lambda m: -(CHECK_COST.get(EXPECTED.get(m[0]), 5) * ROOT_COST.get(m[5], 1)))
