@@ -1,7 +1,12 @@
-# The proof root: the environment module's storage, KMS, Glue and IAM part (modules/lake,
-# exactly as modules/environment uses it) for dev, staging and prod, applied to a local AWS
-# API (moto in server mode with IAM enforcement; deploy/tests/proof/run.sh). One account
-# here, so only IAM keeps the environments apart: a stricter test than separate accounts.
+# The proof root: the environment module's storage, KMS, Glue and IAM part (modules/lake, with
+# the arguments modules/environment gives it, from platform.yaml) for dev, staging and prod,
+# applied to a local AWS API (moto in server mode with IAM enforcement;
+# deploy/tests/proof/run.sh). One account here, so only IAM keeps the environments apart: a
+# stricter test than separate accounts. What differs from modules/environment's call, and why:
+# the account (moto's one) and so the promotion grants' accounts; the catalog encryption owner
+# (per account, below); staging's vacuum_hours (below); the log group prefix written out (the
+# environment module's local); no Kafka brokers, MSK IAM statements or Ballista scheduler (no
+# MSK, no cluster here: the stream runs against the local broker without auth).
 terraform {
   required_version = ">= 1.11.0"
   required_providers {
@@ -84,8 +89,8 @@ module "backup" {
   for_each                  = local.backups
   source                    = "../../../terraform/modules/backup"
   providers                 = { aws = aws.backup }
-  project_name              = "medallion"
-  organization              = "proof"
+  project_name              = module.platform[each.key].project_name
+  organization              = module.platform[each.key].organization
   environment               = each.key
   account_id                = var.account_id
   region                    = module.platform[each.key].backup_region
@@ -97,16 +102,19 @@ module "backup" {
 }
 
 module "lake" {
-  for_each       = local.settings
-  source         = "../../../terraform/modules/lake"
-  project_name   = "medallion"
-  organization   = "proof"
-  environment    = each.key
-  region         = local.region
-  account_id     = var.account_id
-  layers         = each.value.layers
-  retention_days = each.value.retention_days
-  streaming      = each.value.enable_streaming
+  for_each                = local.settings
+  source                  = "../../../terraform/modules/lake"
+  project_name            = module.platform[each.key].project_name
+  organization            = module.platform[each.key].organization
+  environment             = each.key
+  region                  = local.region
+  account_id              = var.account_id
+  layers                  = each.value.layers
+  retention_days          = each.value.retention_days
+  noncurrent_version_days = each.value.noncurrent_version_days
+  transitions             = each.value.transitions
+  release_principals      = each.value.release_principals
+  streaming               = each.value.enable_streaming
   # Object Lock on the lake bucket, retention of audit records (the definition's).
   # moto 5.2.5 creates Object Lock buckets and enforces both modes: nothing is switched off here.
   audit_object_lock = each.value.audit_object_lock
