@@ -339,3 +339,86 @@ fn thinly_spread_rejects_are_logged_once_per_rule_with_the_full_count() {
     assert_eq!(email.len(), 1, "one line for email_valid: {lines:?}");
     assert!(email[0].1 >= 30, "{lines:?}");
 }
+
+/// Silver's typed pass on several cores keeps exactly what one core keeps: the same Silver
+/// rows (the latest of three versions of each key, spread over many batches), the same
+/// quarantine records and the same report counts.
+#[test]
+fn typing_on_several_cores_keeps_what_one_core_keeps() {
+    let mut csv = String::from("customer_id,name,email,phone,country,signup_date,updated_at\n");
+    for (v, country) in ["DE", "FR", "US"].iter().enumerate() {
+        for i in 0..10_000 {
+            let email = match i % 997 {
+                3 => "not-an-email".to_string(),
+                _ => format!("u{i}@example.com"),
+            };
+            let day = 10 + v;
+            csv.push_str(&format!(
+                "X{i:05},Name {i},{email},+1 555 0100,{country},2026-01-10,2026-01-{day}T09:00:00Z\n"
+            ));
+        }
+    }
+    // A row that does not fit the schema, in the middle of the input.
+    csv.push_str("X99999,Late,late@example.com,+1,US,not-a-date,2026-01-12T09:00:00Z\n");
+    let run = |threads: &str| {
+        let p = project();
+        std::fs::write(p.path().join("testdata/shop/customers/big.csv"), &csv).unwrap();
+        let (code, out, err) = output(
+            medallion(
+                p.path(),
+                &["run", "jobs/shop/customers.yaml", "--report", "json"],
+            )
+            .env("MEDALLION_TYPING_THREADS", threads),
+        );
+        assert_eq!(code, 0, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let silver = report[0]["silver"].clone();
+        let rows = |q: &str| {
+            let (code, out, err) =
+                output(&mut medallion(p.path(), &["sql", "--format", "json", q]));
+            assert_eq!(code, 0, "{q}: {err}");
+            out
+        };
+        let countries = rows("SELECT country, count(*) AS n FROM silver.customers WHERE customer_id LIKE 'X%' GROUP BY country");
+        let table = rows("SELECT * FROM silver.customers ORDER BY customer_id");
+        let quarantine = rows(
+            "SELECT _rule, _source_file, _source_line, _reason, regexp_replace(_record, '\"_ingest_time\".*', '') AS r FROM silver.customers_quarantine ORDER BY _source_file, _source_line, _rule",
+        );
+        (silver, countries, table, quarantine, p)
+    };
+    let one = run("1");
+    let four = run("4");
+    assert!(
+        one.1.contains("\"US\"") && !one.1.contains("\"DE\""),
+        "{}",
+        one.1
+    );
+    // Every version of the 11 keys with i % 997 == 3 has a bad email (quarantined).
+    assert!(one.1.contains("\"n\":9989"), "{}", one.1);
+    for key in [
+        "rows_read",
+        "rows_quarantined",
+        "rows_schema_rejected",
+        "rows_deduplicated",
+        "rows_written",
+    ] {
+        assert_eq!(one.0[key], four.0[key], "{key}: {} vs {}", one.0, four.0);
+    }
+    assert!(
+        one.0["rows_quarantined"].as_u64().unwrap() >= 30,
+        "{}",
+        one.0
+    );
+    // The example's own misfits and the one added here.
+    assert!(
+        one.0["rows_schema_rejected"].as_u64().unwrap() >= 1,
+        "{}",
+        one.0
+    );
+    assert_eq!(one.2, four.2, "Silver rows differ");
+    assert!(one.3 == four.3, "quarantine records differ");
+    assert!(
+        one.3.contains("X09973") && one.3.contains("not-a-date"),
+        "quarantine holds the rejects"
+    );
+}

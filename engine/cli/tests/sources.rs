@@ -175,6 +175,81 @@ fn a_member_failing_its_checksum_is_not_ingested() {
     assert_eq!(q, "_source_line\n1\n");
 }
 
+/// A zstd or bzip2 file cut short (a transfer that stopped): the run succeeds, what the
+/// intact part holds is ingested, the rest is one quarantine record naming the format and the
+/// line it starts at, and nothing of the cut part reaches Bronze.
+#[test]
+fn truncated_zstd_and_bzip2_files_quarantine_their_unreadable_rest() {
+    for (kind, ext, what) in [(Kind::Zstd, "zst", "zstd"), (Kind::Bzip2, "bz2", "bzip2")] {
+        let dir = project();
+        let p = dir.path();
+        let file = p.join("testdata/shop/orders/orders-2026-11-01.ndjson");
+        let text = std::fs::read(&file).unwrap();
+        let lines = text.iter().filter(|b| **b == b'\n').count();
+        let mut bytes = compress(kind, &text);
+        bytes.truncate(bytes.len() * 2 / 3);
+        replace_and_run(p, &file, &format!("orders-2026-11-01.ndjson.{ext}"), &bytes);
+        let bronze = sql(
+            p,
+            "dev",
+            &format!("SELECT count(*) FROM bronze.orders WHERE _source_file LIKE '%.ndjson.{ext}'"),
+        );
+        let ingested: usize = bronze.lines().nth(1).unwrap().parse().unwrap();
+        let q = sql(
+            p,
+            "dev",
+            &format!(
+                "SELECT _stage, _source_line, _reason FROM silver.orders_quarantine \
+                 WHERE _source_file LIKE '%.ndjson.{ext}' AND _reason LIKE '%corrupt {what}%'"
+            ),
+        );
+        let row = q
+            .lines()
+            .nth(1)
+            .unwrap_or_else(|| panic!("{what}: no corrupt-data record: {q}"));
+        let from: usize = row.split(',').nth(1).unwrap().parse().unwrap();
+        assert!(row.starts_with("bronze,"), "{what}: {row}");
+        assert!(
+            ingested < lines,
+            "{what}: the cut part was not ingested: {ingested} of {lines}"
+        );
+        assert_eq!(
+            from,
+            ingested + 1,
+            "{what}: the record starts after the ingested lines: {row}"
+        );
+    }
+}
+
+/// `compression:` names the format of files whose names do not tell it.
+#[test]
+fn compression_named_in_the_spec_reads_files_without_an_extension() {
+    let dir = project();
+    let p = dir.path();
+    let orders = p.join("testdata/shop/orders");
+    for f in ["orders-2026-11-01.ndjson", "orders-2026-11-02.ndjson"] {
+        let plain = std::fs::read(orders.join(f)).unwrap();
+        std::fs::write(
+            orders.join(format!("{f}.part")),
+            compress(Kind::Gzip, &plain),
+        )
+        .unwrap();
+        std::fs::remove_file(orders.join(f)).unwrap();
+    }
+    edit(
+        p,
+        "jobs/shop/orders.yaml",
+        "{ path: testdata/shop/orders/*.ndjson, format: ndjson }",
+        "{ path: testdata/shop/orders/*.part, format: ndjson, compression: gzip }",
+    );
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        sql(p, "dev", "SELECT * FROM gold.daily_revenue ORDER BY day"),
+        golden("shop/daily_revenue.csv")
+    );
+}
+
 /// zstd files written with a long window (`zstd --long=28`) are read, not called corrupt.
 #[test]
 fn zstd_with_a_long_window_is_read() {

@@ -47,6 +47,9 @@ fn discover_local(env: &Environment, source: &FilesSource) -> Result<Vec<SourceF
     if resolved.is_dir() {
         walk(&resolved, &mut paths).map_err(|e| Error::io(resolved.display().to_string(), e))?;
     } else if pattern.contains(['*', '?', '[']) {
+        // Folders below the glob's fixed part that are hidden or markers (`_temporary/` of a
+        // job still writing) are skipped, as when walking a folder.
+        let fixed = glob_fixed_part(&pattern);
         let entries = glob::glob(&pattern).map_err(|e| Error::Source {
             path: shown.clone(),
             message: e.to_string(),
@@ -56,7 +59,8 @@ fn discover_local(env: &Environment, source: &FilesSource) -> Result<Vec<SourceF
                 path: shown.clone(),
                 message: e.to_string(),
             })?;
-            if p.is_file() {
+            let below = p.strip_prefix(&fixed).unwrap_or(&p).to_string_lossy();
+            if p.is_file() && !hidden(&below.replace('\\', "/"), &pattern) {
                 paths.push(p);
             }
         }
@@ -113,4 +117,59 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The folder a glob's matches are below: the pattern up to the `/` before its first wildcard.
+fn glob_fixed_part(pattern: &str) -> PathBuf {
+    let wild = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    PathBuf::from(pattern[..wild].rfind('/').map_or("", |j| &pattern[..=j]))
+}
+
+/// Whether `rel` (a `/`-separated path below a listing's fixed part) is hidden or a marker:
+/// one of its segments starts with `.` or `_` (`_SUCCESS`, `.crc`, `_temporary/` folders of
+/// jobs still writing), unless the pattern names that segment itself (`landing/*/_in/*.ndjson`
+/// reads `_in`; skipping it would match nothing, silently).
+pub fn hidden(rel: &str, pattern: &str) -> bool {
+    let named: std::collections::HashSet<&str> = pattern.split('/').collect();
+    rel.split('/')
+        .any(|seg| (seg.starts_with('.') || seg.starts_with('_')) && !named.contains(seg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_glob_skips_hidden_and_marker_folders_below_its_fixed_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("landing");
+        for f in [
+            "orders/2026/a.ndjson",
+            "orders/_temporary/0/part-1.ndjson",
+            "orders/.staging/b.ndjson",
+            "orders/2026/_SUCCESS",
+            "_in/x/c.ndjson",
+        ] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "{}\n").unwrap();
+        }
+        let found = |pattern: &str| {
+            let p = root.join(pattern).to_string_lossy().to_string();
+            let fixed = glob_fixed_part(&p);
+            let mut v: Vec<String> = glob::glob(&p)
+                .unwrap()
+                .map(Result::unwrap)
+                .filter(|f| f.is_file())
+                .filter(|f| !hidden(&f.strip_prefix(&fixed).unwrap().to_string_lossy(), &p))
+                .map(|f| f.strip_prefix(&root).unwrap().to_string_lossy().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(found("orders/**/*"), vec!["orders/2026/a.ndjson"]);
+        // The underscore folder is in the fixed part or named by the pattern: it is read.
+        assert_eq!(found("_in/x/*.ndjson"), vec!["_in/x/c.ndjson"]);
+        assert_eq!(found("*/x/*.ndjson"), Vec::<String>::new());
+    }
 }

@@ -21,6 +21,7 @@ mod csv;
 mod discover;
 mod frame;
 mod json;
+mod local;
 mod object;
 mod parquet;
 mod records;

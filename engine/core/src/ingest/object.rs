@@ -9,6 +9,7 @@ use futures::TryStreamExt as _;
 use object_store::path::Path;
 use object_store::ObjectStoreExt as _;
 
+use super::discover::hidden;
 use super::source::{ObjectRef, Origin};
 use super::SourceFile;
 use crate::env::Environment;
@@ -124,7 +125,8 @@ async fn list(
             Some(p) => p.matches_with(key, options),
             None => true,
         };
-        if keep && !hidden(key.strip_prefix(&src.prefix).unwrap_or(key)) {
+        let named = src.pattern.as_ref().map_or("", |p| p.as_str());
+        if keep && !hidden(key.strip_prefix(&src.prefix).unwrap_or(key), named) {
             out.push(meta);
         }
     }
@@ -144,13 +146,6 @@ fn object_path(key: &str, shown: &str) -> Result<Path> {
         path: shown.to_string(),
         message: format!("`{key}` is not a key this reader can list ({e}); name the prefix without empty or `.`/`..` segments"),
     })
-}
-
-/// Whether a key (below the source's prefix) is hidden or a marker: any of its segments
-/// starts with `.` or `_` (`_SUCCESS`, and `_temporary/` folders of jobs still writing).
-fn hidden(rel: &str) -> bool {
-    rel.split('/')
-        .any(|seg| seg.starts_with('.') || seg.starts_with('_'))
 }
 
 #[cfg(test)]
@@ -181,9 +176,17 @@ mod tests {
         assert!(s.pattern.is_none() && s.prefix == "orders/");
         assert!(parse("s3:///x").is_err());
         assert!(
-            hidden("_temporary/0/part-1.ndjson") && hidden("a/.part.crc") && hidden("_SUCCESS")
+            hidden("_temporary/0/part-1.ndjson", "")
+                && hidden("a/.part.crc", "")
+                && hidden("_SUCCESS", "")
         );
-        assert!(!hidden("2026/11/part-1.ndjson"));
+        assert!(!hidden("2026/11/part-1.ndjson", ""));
+        // A folder the glob names itself is not skipped (it would match nothing, silently).
+        assert!(!hidden("a/_in/x.ndjson", "landing/*/_in/*.ndjson"));
+        assert!(hidden(
+            "a/_in/_temporary/x.ndjson",
+            "landing/*/_in/**/*.ndjson"
+        ));
         assert!(parse("s3://land*/x").is_err());
     }
 }

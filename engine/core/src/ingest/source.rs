@@ -14,6 +14,7 @@ use bytes::{Buf, Bytes};
 use object_store::{GetOptions, ObjectStore};
 use tokio::sync::mpsc;
 
+use super::local::ListedFile;
 use crate::error::{Error, Result};
 use crate::spec::Compression;
 
@@ -116,9 +117,7 @@ impl<D: Read> Read for Decompressed<D> {
 /// The raw bytes of a file: a local file, or an object's GET (started now).
 fn raw(origin: &Origin, size: u64) -> Result<Box<dyn Read + Send>> {
     Ok(match origin {
-        Origin::Local(p) => {
-            Box::new(File::open(p).map_err(|e| Error::io(p.display().to_string(), e))?)
-        }
+        Origin::Local(p) => Box::new(ListedFile::open(p, size)?),
         Origin::Object(o) => Box::new(ObjectReader::start(o, size)?),
     })
 }
@@ -338,10 +337,12 @@ impl Opener {
                 let shown = || p.display().to_string();
                 let mut file = File::open(p).map_err(|e| Error::io(shown(), e))?;
                 let first = file.try_clone().map_err(|e| Error::io(shown(), e))?;
+                let first = ListedFile::of(first, shown(), size)?;
                 let Verified { usable, corrupt } = verify(&origin, Box::new(first), kind)?;
                 io::Seek::seek(&mut file, io::SeekFrom::Start(0))
                     .map_err(|e| Error::io(shown(), e))?;
-                let again = decompressed(&origin, Box::new(file), kind)?;
+                let again = ListedFile::of(file, shown(), size)?;
+                let again = decompressed(&origin, Box::new(again), kind)?;
                 Box::new(Trusted {
                     inner: again.take(usable),
                     corrupt,

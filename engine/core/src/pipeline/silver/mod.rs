@@ -5,6 +5,7 @@ mod inputs;
 mod on_cluster;
 mod on_fail;
 mod output;
+mod parallel;
 mod rows;
 mod set_rules;
 
@@ -121,7 +122,7 @@ pub async fn stage(
             .any(|a| *a == crate::spec::PiiAction::Hash);
     let on_cluster = match (&cluster, clean_dir.or(relation.dir)) {
         (Some(c), Some(dir)) if !keyed => {
-            on_cluster::share(run, &c.ctx, scratch, &dir, "__clean").await?;
+            on_cluster::share(run, &c.ctx, scratch, &dir, "__clean", clean).await?;
             Some(c)
         }
         _ => None,

@@ -15,19 +15,59 @@ use crate::events::RunEvent;
 use crate::plan::{INGEST_TIME, SOURCE_FILE, SOURCE_LINE};
 use crate::spec::{sql_ident, DedupeSpec};
 
-/// Shares the local Parquet folder `dir` with the cluster and registers it there as `name`.
+/// Shares the local Parquet folder `dir` (holding `rows` rows) with the cluster and
+/// registers it there as `name`; then checks that the cluster counts the same rows. A
+/// cluster that does not see the files (a local lake not mounted at the same path on the
+/// scheduler and executors) would otherwise read them as no rows, silently.
 pub async fn share(
     run: &Run<'_>,
     cluster: &SessionContext,
     scratch: &mut Scratch,
     dir: &Path,
     name: &str,
+    rows: u64,
 ) -> Result<()> {
     let lake = run.env().lake_location()?;
     let shared = Shared::share(&lake, &run.id, dir, name).await?;
     let url = shared.url.clone();
     scratch.track_shared(shared);
-    register(cluster, name, &url, run)
+    register(cluster, name, &url, run)?;
+    check_seen(cluster, name, &url, rows).await
+}
+
+/// Fails unless the cluster counts `rows` rows in `name` (shared from `url`).
+async fn check_seen(cluster: &SessionContext, name: &str, url: &url::Url, rows: u64) -> Result<()> {
+    let seen = count(cluster, name).await?;
+    if seen != rows {
+        return Err(Error::io(
+            url.to_string(),
+            std::io::Error::other(format!(
+                "the cluster reads {seen} of the run's {rows} rows in {url}: its scheduler and \
+                 executors must see the lake at the same path as the run (a local lake: the \
+                 same mounted folder); nothing was committed"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// The rows of `name` as the cluster counts them.
+async fn count(cluster: &SessionContext, name: &str) -> Result<u64> {
+    let batches = cluster
+        .sql(&format!("SELECT count(*) AS n FROM {}", sql_ident(name)))
+        .await?
+        .collect()
+        .await?;
+    let n = batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+        })
+        .map(|a| a.value(0))
+        .ok_or_else(|| Error::Internal(format!("count of {name} on the cluster: no result")))?;
+    Ok(n as u64)
 }
 
 #[cfg(feature = "cluster")]
@@ -59,7 +99,8 @@ pub async fn dedupe(
         .as_ref()
         .and_then(|s| s.dedupe.as_ref())
         .ok_or_else(|| Error::Internal("cluster dedupe without a dedupe spec".into()))?;
-    share(run, cluster, scratch, &scratch.tmp.join("typed"), "__typed").await?;
+    let typed = scratch.tmp.join("typed");
+    share(run, cluster, scratch, &typed, "__typed", rows).await?;
     let sql = dedupe_sql(&run.plan.typed_out_schema, d, "__typed");
     let context = || format!("{}: silver.dedupe on the cluster", run.spec_file());
     let df = cluster
@@ -70,6 +111,8 @@ pub async fn dedupe(
     let kept = materialize(df, &dir)
         .await
         .map_err(|e| e.in_query(context()))?;
+    // The files the cluster read must still be there (an erasure meanwhile).
+    scratch.verify_shared().await?;
     let options = ParquetReadOptions::default().schema(&run.plan.typed_out_schema);
     ctx.register_parquet("__deduped", dir_url(&dir)?, options)
         .await?;
@@ -196,6 +239,33 @@ mod tests {
     /// The aggregate keeps exactly the rows the in-process deduper keeps (rows of many
     /// versions, ties on `latest_by` across partitions, nulls; a complete tie is the same
     /// record twice), with column names that need quoting.
+    /// A shared folder the cluster cannot see (here: a session that reads an empty folder
+    /// where the run wrote its rows) is an error, not an empty relation.
+    #[tokio::test]
+    async fn a_cluster_that_does_not_see_the_shared_rows_fails_the_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = SessionContext::new();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let schema = arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "id",
+            arrow::datatypes::DataType::Int64,
+            true,
+        )]);
+        let options = ParquetReadOptions::default().schema(&schema);
+        ctx.register_parquet("__typed", url.as_str(), options)
+            .await
+            .unwrap();
+        let err = check_seen(&ctx, "__typed", &url, 3)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the cluster reads 0 of the run's 3 rows"),
+            "{err}"
+        );
+        check_seen(&ctx, "__typed", &url, 0).await.unwrap();
+    }
+
     #[tokio::test]
     async fn the_aggregate_keeps_the_rows_the_deduper_keeps() {
         let mixed = crate::dedupe::tests::mixed_batches(6);

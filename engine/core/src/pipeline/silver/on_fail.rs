@@ -27,7 +27,25 @@ pub fn judge(
     failed: u64,
     example: impl FnOnce() -> String,
 ) -> Result<Verdict> {
-    run.emit(RunEvent::RuleOutcome {
+    let mut events = Vec::with_capacity(1);
+    let verdict = decide(&mut events, table, rule, checked, failed, example);
+    for e in events {
+        run.emit(e);
+    }
+    verdict
+}
+
+/// [`judge`] with the outcome event collected instead of emitted (a batch judged on another
+/// core reports its events when it is applied, in the batches' order).
+pub fn decide(
+    events: &mut Vec<RunEvent>,
+    table: &str,
+    rule: &CompiledRule,
+    checked: u64,
+    failed: u64,
+    example: impl FnOnce() -> String,
+) -> Result<Verdict> {
+    events.push(RunEvent::RuleOutcome {
         table: table.to_string(),
         rule: rule.name.clone(),
         on_fail: rule.on_fail,
@@ -53,11 +71,23 @@ pub fn judge(
 /// Reports rows a rule removed (dropped or quarantined rows are reported by the
 /// quarantine writer).
 pub fn removed(run: &Run<'_>, table: &str, rule: &CompiledRule, verdict: Verdict, rows: u64) {
-    if verdict == (Verdict::Remove { quarantine: false }) && rows > 0 {
-        run.emit(RunEvent::RowsDropped {
+    if let Some(e) = removed_event(table, rule, verdict, rows) {
+        run.emit(e);
+    }
+}
+
+/// The event of [`removed`], if any.
+pub fn removed_event(
+    table: &str,
+    rule: &CompiledRule,
+    verdict: Verdict,
+    rows: u64,
+) -> Option<RunEvent> {
+    (verdict == (Verdict::Remove { quarantine: false }) && rows > 0).then(|| {
+        RunEvent::RowsDropped {
             table: table.to_string(),
             rule: rule.name.clone(),
             rows,
-        });
-    }
+        }
+    })
 }

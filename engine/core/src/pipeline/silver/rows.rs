@@ -31,7 +31,9 @@ pub struct RowSinks<'a> {
     pub suppress: Option<(&'a Suppression, &'a [(String, String)])>,
 }
 
-/// Types and checks every batch of one input.
+/// Types and checks every batch of one input: on every core when the runtime has more than
+/// one worker thread (see [`super::parallel`]), batch after batch otherwise. Either way the
+/// batches reach the sinks in their order (the deduper's "latest arrival" depends on it).
 /// Returns the number of Bronze rows read.
 pub async fn process(
     run: &Run<'_>,
@@ -40,61 +42,132 @@ pub async fn process(
     replayed: bool,
     out: &mut RowSinks<'_>,
 ) -> Result<u64> {
-    let plan = run.plan;
-    let mut read = 0;
     let mut stream = input.execute_stream().await?;
-    while let Some(b) = stream.next().await {
-        let raw = conform(&b?, &plan.bronze_schema)?;
-        if replayed {
-            out.quarantine.mark_replayed(&raw);
-        }
-        read += raw.num_rows() as u64;
-        run.emit(RunEvent::RowsRead {
-            table: table.to_string(),
-            rows: raw.num_rows() as u64,
+    if let Some(workers) = super::parallel::workers() {
+        return tokio::task::block_in_place(|| {
+            super::parallel::process(run, table, stream, replayed, out, workers)
         });
-        // Before typing: an erased person's row that does not fit the schema must not reach
-        // the quarantine either.
-        let raw = match out.suppress {
-            Some((list, columns)) => suppress(run, table, list, columns, raw)?,
-            None => raw,
-        };
-        let (mut batch, mut raw) = type_rows(run, raw, out.quarantine).await?;
-        for check in plan.rules.iter().filter_map(CompiledRule::as_row) {
-            let rule = check.rule();
-            let fails = check.failing(&batch)?;
-            let failed = fails.true_count() as u64;
-            let verdict =
-                on_fail::judge(run, table, rule, batch.num_rows() as u64, failed, || {
-                    example(&check, &batch, &fails)
-                })?;
-            if let Verdict::Remove { quarantine } = verdict {
-                if quarantine {
-                    let rows = rejected(&check, &batch, &raw, &fails)?;
-                    out.quarantine
-                        .push(run, Stage::Silver, &rule.name, rows)
-                        .await?;
-                }
-                on_fail::removed(run, table, rule, verdict, failed);
-                let keep = not(&fails)?;
-                batch = typing::filter(&batch, &keep)?;
-                raw = typing::filter(&raw, &keep)?;
-            }
-        }
-        out.typed.write(&batch)?;
-        if let Some(d) = out.deduper.as_deref_mut() {
-            d.push(&batch)?;
-        }
+    }
+    let mut read = 0;
+    while let Some(b) = stream.next().await {
+        let judged = judge(run, table, b?, replayed, out.suppress);
+        read += judged.read;
+        apply(run, table, judged, out).await?;
     }
     Ok(read)
 }
 
-/// Types a raw batch; rows that do not fit the schema are quarantined. Returns the typed
-/// rows and their raw text (row for row).
-async fn type_rows(
+/// What typing and the row rules made of one Bronze batch. Computed on any core (it only
+/// reads the run), applied to the sinks in the batches' order by [`apply`].
+pub struct Judged {
+    /// Bronze rows read.
+    pub read: u64,
+    /// The batch's raw rows, when the input is a replay (their quarantine records may exist).
+    replayed: Option<RecordBatch>,
+    /// Rule outcomes and dropped rows, reported when applied.
+    events: Vec<RunEvent>,
+    /// Quarantine records by rule (the schema's first), pushed when applied.
+    quarantine: Vec<(String, Vec<QuarantineRow>)>,
+    /// The typed rows that passed, or what stops the run (e.g. `on_fail: fail`).
+    outcome: Result<RecordBatch>,
+}
+
+/// Types and checks one batch of Bronze rows (no sink is touched).
+pub fn judge(
+    run: &Run<'_>,
+    table: &str,
+    raw: RecordBatch,
+    replayed: bool,
+    suppress: Option<(&Suppression, &[(String, String)])>,
+) -> Judged {
+    let mut judged = Judged {
+        read: raw.num_rows() as u64,
+        replayed: None,
+        events: Vec::new(),
+        quarantine: Vec::new(),
+        outcome: Ok(RecordBatch::new_empty(run.plan.typed_out_schema.clone())),
+    };
+    judged.outcome = conform(&raw, &run.plan.bronze_schema).and_then(|raw| {
+        if replayed {
+            judged.replayed = Some(raw.clone());
+        }
+        judge_rows(run, table, raw, suppress, &mut judged)
+    });
+    judged
+}
+
+fn judge_rows(
+    run: &Run<'_>,
+    table: &str,
+    raw: RecordBatch,
+    suppress: Option<(&Suppression, &[(String, String)])>,
+    out: &mut Judged,
+) -> Result<RecordBatch> {
+    // Before typing: an erased person's row that does not fit the schema must not reach
+    // the quarantine either.
+    let raw = match suppress {
+        Some((list, columns)) => suppress_erased(&mut out.events, table, list, columns, raw)?,
+        None => raw,
+    };
+    let (mut batch, mut raw) = type_rows(run, raw, &mut out.quarantine)?;
+    for check in run.plan.rules.iter().filter_map(CompiledRule::as_row) {
+        let rule = check.rule();
+        let fails = check.failing(&batch)?;
+        let failed = fails.true_count() as u64;
+        let checked = batch.num_rows() as u64;
+        let verdict = on_fail::decide(&mut out.events, table, rule, checked, failed, || {
+            example(&check, &batch, &fails)
+        })?;
+        if let Verdict::Remove { quarantine } = verdict {
+            if quarantine {
+                let rows = rejected(&check, &batch, &raw, &fails)?;
+                out.quarantine.push((rule.name.clone(), rows));
+            }
+            out.events
+                .extend(on_fail::removed_event(table, rule, verdict, failed));
+            let keep = not(&fails)?;
+            batch = typing::filter(&batch, &keep)?;
+            raw = typing::filter(&raw, &keep)?;
+        }
+    }
+    Ok(batch)
+}
+
+/// Hands a judged batch to the sinks: its events, its quarantine records, then its typed
+/// rows to the typed file and the deduper; or the error that stops the run.
+pub async fn apply(
+    run: &Run<'_>,
+    table: &str,
+    judged: Judged,
+    out: &mut RowSinks<'_>,
+) -> Result<()> {
+    if let Some(raw) = &judged.replayed {
+        out.quarantine.mark_replayed(raw);
+    }
+    run.emit(RunEvent::RowsRead {
+        table: table.to_string(),
+        rows: judged.read,
+    });
+    for e in judged.events {
+        run.emit(e);
+    }
+    for (rule, rows) in judged.quarantine {
+        out.quarantine.push(run, Stage::Silver, &rule, rows).await?;
+    }
+    let batch = judged.outcome?;
+    out.typed.write(&batch)?;
+    if let Some(d) = out.deduper.as_deref_mut() {
+        d.push(&batch)?;
+    }
+    Ok(())
+}
+
+/// Types a raw batch; rows that do not fit the schema become quarantine records. Returns
+/// the typed rows and their raw text (row for row).
+fn type_rows(
     run: &Run<'_>,
     raw: RecordBatch,
-    quarantine: &mut QuarantineWriter,
+    quarantine: &mut Vec<(String, Vec<QuarantineRow>)>,
 ) -> Result<(RecordBatch, RecordBatch)> {
     let plan = run.plan;
     let schema_ref = plan.schema.reference();
@@ -124,9 +197,7 @@ async fn type_rows(
                 source_line: lines[i],
             })
             .collect();
-        quarantine
-            .push(run, Stage::Silver, SCHEMA_RULE, rows)
-            .await?;
+        quarantine.push((SCHEMA_RULE.to_string(), rows));
     }
     Ok((
         typing::filter(&typed.batch, &keep)?,
@@ -195,8 +266,8 @@ pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
 }
 
 /// Removes the rows of erased people (counted as dropped by `erased_subject`).
-fn suppress(
-    run: &Run<'_>,
+fn suppress_erased(
+    events: &mut Vec<RunEvent>,
     table: &str,
     list: &Suppression,
     columns: &[(String, String)],
@@ -205,7 +276,7 @@ fn suppress(
     let hit = list.mask(&raw, columns)?;
     let rows = hit.true_count() as u64;
     // Reported as a rule of its own, so that a report says why the rows were dropped.
-    run.emit(RunEvent::RuleOutcome {
+    events.push(RunEvent::RuleOutcome {
         table: table.to_string(),
         rule: ERASED.to_string(),
         on_fail: crate::spec::OnFail::Drop,
@@ -215,7 +286,7 @@ fn suppress(
     if rows == 0 {
         return Ok(raw);
     }
-    run.emit(RunEvent::RowsDropped {
+    events.push(RunEvent::RowsDropped {
         table: table.to_string(),
         rule: ERASED.to_string(),
         rows,

@@ -1,0 +1,100 @@
+//! Silver's typed pass on every core: Bronze batches are typed and judged by worker threads
+//! while one thread reads the input and hands the results to the sinks (the typed file, the
+//! deduper, the quarantine) in the batches' order, so the outcome is the same as batch after
+//! batch: the same rows in the same order, the same quarantine records and events.
+//!
+//! Batch `i` goes to worker `i mod n` and its result is taken from that worker's queue, so
+//! no reordering buffer is needed; at most [`IN_FLIGHT`] batches per worker are in flight
+//! (memory stays bounded; neither queue ever blocks its sender).
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use arrow::array::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use super::super::Run;
+use super::rows::{self, Judged, RowSinks};
+use crate::error::{Error, Result};
+
+/// Batches in flight per worker (queued, being judged, or judged and not applied yet).
+const IN_FLIGHT: usize = 2;
+
+/// How many typing workers to run: one per core (at most 8), when the runtime can lend this
+/// thread to blocking work (a multi-threaded runtime) and there is more than one core.
+/// `MEDALLION_TYPING_THREADS` overrides the count (1 = batch after batch).
+pub fn workers() -> Option<usize> {
+    let multi = Handle::try_current()
+        .map(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    let n = std::env::var("MEDALLION_TYPING_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(8)
+        });
+    (multi && n > 1).then_some(n)
+}
+
+/// Runs the typed pass with `n` workers; this thread reads the input and applies the
+/// results. Must run inside `block_in_place` on a multi-threaded runtime.
+pub fn process(
+    run: &Run<'_>,
+    table: &str,
+    mut input: SendableRecordBatchStream,
+    replayed: bool,
+    out: &mut RowSinks<'_>,
+    n: usize,
+) -> Result<u64> {
+    let handle = Handle::current();
+    let suppress = out.suppress;
+    std::thread::scope(|scope| {
+        let mut to: Vec<SyncSender<RecordBatch>> = Vec::with_capacity(n);
+        let mut from: Vec<Receiver<Judged>> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (batch_tx, batch_rx) = sync_channel::<RecordBatch>(IN_FLIGHT);
+            let (judged_tx, judged_rx) = sync_channel::<Judged>(IN_FLIGHT);
+            scope.spawn(move || {
+                for raw in batch_rx {
+                    let judged = rows::judge(run, table, raw, replayed, suppress);
+                    // The reader stopped (it failed): nothing more to do.
+                    if judged_tx.send(judged).is_err() {
+                        break;
+                    }
+                }
+            });
+            to.push(batch_tx);
+            from.push(judged_rx);
+        }
+        // Returning drops `to` and `from`: the workers finish their batch and stop.
+        let (mut sent, mut applied, mut read, mut ended) = (0usize, 0usize, 0u64, false);
+        loop {
+            while !ended && sent - applied < n * IN_FLIGHT {
+                match handle.block_on(input.next()) {
+                    Some(batch) => {
+                        to[sent % n].send(batch?).map_err(|_| stopped())?;
+                        sent += 1;
+                    }
+                    None => ended = true,
+                }
+            }
+            if applied == sent {
+                return Ok(read);
+            }
+            let judged = from[applied % n].recv().map_err(|_| stopped())?;
+            applied += 1;
+            read += judged.read;
+            handle.block_on(rows::apply(run, table, judged, out))?;
+        }
+    })
+}
+
+/// A worker ended without a result: it panicked (the panic is re-raised when the scope
+/// ends; this error is what the run reports if it does not).
+fn stopped() -> Error {
+    Error::Internal("a Silver typing worker stopped unexpectedly".into())
+}
