@@ -3,7 +3,7 @@
 # pinned venv, moto for the proof). Called by the main CI as `bash deploy/ci/check.sh`.
 #
 #   1. tools: checkov (installed), terraform + provider mirror (must be there: FAIL otherwise)
-#   2. terraform fmt -check            8. project policies MED-001..018 on each root's plan JSON
+#   2. terraform fmt -check            8. project policies MED-001..019 on each root's plan JSON
 #   3. init -backend=false + validate  9. each policy FAILS on its deliberately bad fixture
 #      (plans: a local-backend override stands in for the roots' S3 backend)
 #   4. terraform test (plan mode)     10. environments.yaml staging/prod = what Terraform renders
@@ -349,7 +349,7 @@ if [ "$HAVE_TF" = 1 ] && [ -n "$PY" ]; then
     "$PY" "$DEPLOY/policies/config_drift.py" "$DEPLOY/../environments.yaml" \
     staging="$OUT/staging.json" prod="$OUT/prod.json"
 else
-  missing "project policies MED-001..018, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
+  missing "project policies MED-001..019, bad fixtures, environments.yaml drift" "need terraform (plan JSON)"
 fi
 
 # ------------------------------------------------------------------ the image

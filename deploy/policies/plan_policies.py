@@ -106,6 +106,13 @@ Checks (one line each, PASS/FAIL; exit 1 if any selected check fails):
            machine, never the batch task directly: parallel ecs:runTask.sync tasks `medallion run
            <file-job folder> --env <env> --shard i/n` (i = 0..n-1, no Kafka job, every file job),
            no Catch/Retry, then one `medallion run <path> --env <env>`; n = 1: none of it
+  MED-019  landing (S3 files sources): exactly the `landing` locations of platform.yaml are
+           readable, by the batch task role only, through one policy (known at plan time):
+           s3:ListBucket on each landing bucket with an s3:prefix StringLike condition of exactly
+           its prefix, s3:GetObject on `<bucket>/<prefix>*`, kms:Decrypt on each named key with
+           kms:ViaService s3.<region>.amazonaws.com; no other action, resource or condition; no
+           landing bucket is one of the platform's (<project>-<env>-...); no other role's policy
+           names a landing bucket; without `landing`: no such policy
   MED-018  Ballista cluster exactly where platform.yaml has `cluster`: rendered
            engine.ballista.scheduler = df://<Cloud Map name>:50050; security groups with only the
            cluster's five flows, group to group; no public IPs; the cluster task role only reads
@@ -125,7 +132,8 @@ PLATFORM_FILE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__
 # Defaults of the optional fields of an environment (modules/platform/variables.tf).
 ENV_DEFAULTS = {"noncurrent_version_days": 30, "kafka_instance_type": None, "bastion_instance_type": None,
                 "alert_emails": [], "transitions": [], "promote_from": None, "gates": {}, "release_principals": None,
-                "cross_account_promotion": False, "retention": {}, "backup": None, "peering_connection_id": None}
+                "cross_account_promotion": False, "retention": {}, "backup": None, "peering_connection_id": None,
+                "landing": []}
 
 
 def load_platform(path=PLATFORM_FILE):
@@ -2306,6 +2314,79 @@ def med_018(plan, env, accounts):
     return sorted(set(problems))
 
 
+LANDING_POLICY_NAME = "medallion-batch-landing"
+
+
+def _canon_condition(cond):
+    """A statement's Condition as a comparable value (lists sorted, single values as lists)."""
+    if not cond:
+        return None
+    return json.dumps({op: {k: sorted(_as_list(v)) for k, v in (kv or {}).items()} for op, kv in cond.items()}, sort_keys=True)
+
+
+def med_019(plan, env, accounts):
+    """S3 landing locations (platform.yaml `landing`): the batch task role reads exactly them
+    (list under the prefix, get below it, decrypt with their keys through S3), nothing more;
+    no other role names a landing bucket."""
+    problems = []
+    if env == "shared":
+        return problems
+    landing = (PLATFORM["environments"].get(env) or {}).get("landing") or []
+    project, region = PLATFORM["project_name"], PLATFORM["region"]
+    policies = [p for p in plan.by_type("aws_iam_role_policy") if p["values"].get("name") == LANDING_POLICY_NAME]
+    for l in landing:
+        if any(str(l.get("bucket", "")).startswith(f"{project}-{r}-") for r in ENVS + ("shared",)):
+            problems.append(f"landing bucket {l.get('bucket')} is one of the platform's buckets ({project}-<env>-...): "
+                            f"another environment's lake breaks isolation, the own lake is no landing place")
+        prefix = str(l.get("prefix", ""))
+        if not prefix.endswith("/") or prefix.startswith("/") or any(c in prefix for c in "*?[]"):
+            problems.append(f"landing prefix {prefix!r} of {l.get('bucket')}: a folder ending in / without wildcards")
+    if not landing:
+        if policies:
+            problems.append(f"{env} has no landing in platform.yaml but plans {[p['address'] for p in policies]}")
+    else:
+        want = set()
+        for l in landing:
+            b, pre = l["bucket"], l["prefix"]
+            want.add(("s3:ListBucket", f"arn:aws:s3:::{b}", _canon_condition({"StringLike": {"s3:prefix": [f"{pre}*"]}})))
+            want.add(("s3:GetObject", f"arn:aws:s3:::{b}/{pre}*", None))
+            if l.get("kms_key_arn"):
+                want.add(("kms:Decrypt", l["kms_key_arn"], _canon_condition({"StringEquals": {"kms:ViaService": [f"s3.{region}.amazonaws.com"]}})))
+        if len(policies) != 1:
+            problems.append(f"expected one policy {LANDING_POLICY_NAME} (the batch task role's landing grant), found {len(policies)}")
+        for p in policies:
+            roles = _targets(plan, p, "role", ("aws_iam_role",))
+            if [str(r["values"].get("name")) for r in roles] != [f"{project}-{env}-batch-task"]:
+                problems.append(f"{p['address']}: attached to {[r['values'].get('name') for r in roles]}, expected the batch task role "
+                                f"{project}-{env}-batch-task only")
+            raw = p["values"].get("policy")
+            if not isinstance(raw, str):
+                problems.append(f"{p['address']}: policy unknown at plan time (it must hold only platform.yaml's literals)")
+                continue
+            got = set()
+            for st in _statements(raw):
+                if st.get("Effect") != "Allow" or "NotAction" in st or "NotResource" in st:
+                    problems.append(f"{p['address']} {st.get('Sid')}: only Allow statements with Action and Resource")
+                    continue
+                for a in _as_list(st.get("Action")):
+                    for r in _as_list(st.get("Resource")):
+                        got.add((a, r, _canon_condition(st.get("Condition"))))
+            for a, r, c in sorted(got - want, key=str):
+                problems.append(f"{p['address']}: grants {a} on {r}" + (f" if {c}" if c else " without a condition")
+                                + " (not exactly a landing location's list/get/decrypt)")
+            for a, r, c in sorted(want - got, key=str):
+                problems.append(f"{p['address']}: lacks {a} on {r}" + (f" if {c}" if c else "") + " (the engine needs it)")
+    # no other policy of the plan names a landing bucket or key
+    names = {f"arn:aws:s3:::{l['bucket']}" for l in landing} | {l["kms_key_arn"] for l in landing if l.get("kms_key_arn")}
+    for r in plan.by_type(*IAM_TYPES):
+        if r in policies:
+            continue
+        for s in strings_in(r["values"].get("policy")):
+            if any(s == n or s.startswith(n + "/") for n in names):
+                problems.append(f"{r['address']}: names the landing location {s} (only the batch role's landing policy may)")
+    return sorted(set(problems))
+
+
 CHECKS = {
     "MED-001": ("every bucket encrypted with its own environment's key", med_001),
     "MED-002": ("no cross-environment IAM reference", med_002),
@@ -2324,6 +2405,7 @@ CHECKS = {
     "MED-015": ("governance: provider account guards, Access Analyzer, cost tags + budgets, bastion stopped nightly", med_015),
     "MED-017": ("Bronze shards: the batch schedule runs n parallel --shard tasks, then one Silver/Gold run (Step Functions)", med_017),
     "MED-018": ("Ballista cluster where defined: rendered scheduler, closed security groups, read-only role, scheduled executors", med_018),
+    "MED-019": ("landing: the batch task role reads exactly platform.yaml's S3 landing locations (list under the prefix, get, decrypt through S3), nothing more", med_019),
     "MED-016": ("backups: own bucket + key in a second region, retention 14 / 35 days, every 24 / 6 h, backup role reads and never deletes, restore role and task, alarm", med_016),
 }
 

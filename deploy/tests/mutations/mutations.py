@@ -7,7 +7,7 @@ Usage: mutations.py [--jobs N] [--only ID,ID]     (check.sh runs it; needs terra
 provider mirror and checkov, like check.sh itself)
 
 Checks: deploy/image/check_image.py (the task definitions against the image, without the binary;
-it needs no plan), `terraform plan` (validation), project policies MED-001..018 on the plan JSON,
+it needs no plan), `terraform plan` (validation), project policies MED-001..019 on the plan JSON,
 the environments.yaml drift check, `terraform test` of the root, checkov on the plan JSON. They run
 cheapest first, except that the check a mutation is known to be caught by (EXPECTED, from the last
 runs) runs first: the verdict is the same (caught when any check fails, missed when all pass), only
@@ -295,6 +295,21 @@ MUTATIONS = [
     ("maintain-overrides-container", "the maintain task definition overrides the shared engine container (a writable root filesystem)",
      "modules/environment/compute.tf", 'merge(local.engine_container, {\n    name             = "engine"\n    command          = local.maintain_command',
      'merge(local.engine_container, { readonlyRootFilesystem = false }, {\n    name             = "engine"\n    command          = local.maintain_command', "dev"),
+    # S3 landing locations of files sources (deploy/README.md, "S3 landing locations").
+    ("landing-whole-bucket", "the batch role may read the whole landing bucket, not only its landing prefix",
+     "modules/lake/iam.tf", 'Resource = [for l in var.landing : "arn:aws:s3:::${l.bucket}/${l.prefix}*"]',
+     'Resource = [for l in var.landing : "arn:aws:s3:::${l.bucket}/*"]', "staging"),
+    ("landing-write", "the batch role may write (PutObject) to the landing locations",
+     "modules/lake/iam.tf", 'Sid      = "ReadLandingObjects"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject"]',
+     'Sid      = "ReadLandingObjects"\n      Effect   = "Allow"\n      Action   = ["s3:GetObject", "s3:PutObject"]', "prod"),
+    ("landing-list-any-prefix", "the batch role may list the whole landing bucket (no s3:prefix condition)",
+     "modules/lake/iam.tf", '      Condition = { StringLike = { "s3:prefix" = ["${l.prefix}*"] } }\n', "", "prod"),
+    ("landing-key-direct", "the batch role may decrypt with the landing key directly, not only through S3",
+     "modules/lake/iam.tf", '      Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }\n', "", "staging"),
+    ("landing-in-other-lake", "staging's landing location is prod's lake (isolation)",
+     "platform.yaml", "bucket: example-org-landing-222222222222, prefix: shop/,", "bucket: medallion-prod-lake-333333333333, prefix: bronze/,", "staging"),
+    ("executors-hourly-late", "with an hourly batch schedule the executors are scaled up at the run's start, not before it",
+     "modules/executor-schedule/main.tf", '"cron(${(r.minute - var.lead_minutes + 60) % 60} * * * ? *)"', '"cron(${r.minute} * * * ? *)"', "prod"),
     ("tmp-volume-read-only", "the /tmp task volume is mounted read-only (the engine cannot write its temporary files)",
      "modules/environment/compute.tf", 'containerPath = "/tmp", readOnly = false', 'containerPath = "/tmp", readOnly = true', "prod"),
 ]
@@ -305,7 +320,7 @@ MUTATIONS = [
 EXPECTED = {
     "deny-http-removed": "test", "s3-wildcard-resource": "test", "engine-config-alias": "test",
     "glue-prefix-mismatch": "test", "restore-task-as-backup-role": "test", "events-pass-restore-role": "test",
-    "executor-role-writes-lake": "test", "backup-task-text-logs": "test",
+    "executor-role-writes-lake": "test", "executors-hourly-late": "test", "backup-task-text-logs": "test",
     "public-bucket": "checkov", "msk-plaintext": "checkov",
 }
 # Mutations of a compliance floor (deploy/README.md, "Compliance floors"): the policy output

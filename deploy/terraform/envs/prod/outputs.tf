@@ -80,3 +80,13 @@ output "cluster" {
   description = "The Ballista cluster (null without one)."
   value       = module.environment.cluster
 }
+
+output "landing_policy" {
+  description = "The batch task role's read-only grant on the landing locations of platform.yaml (JSON; null without; check.sh MED-019)."
+  value       = module.environment.landing_policy
+}
+
+output "engine_kafka_static" {
+  description = "The rendered kafka entry's parts known before apply (auth; the MSK cluster, region, port and number of the brokers; null without streaming): check.sh's drift check compares environments.yaml's kafka entry with them."
+  value       = module.environment.engine_kafka_static
+}

@@ -27,16 +27,22 @@ locals {
   # schemas: the nodes run only what the batch run sends them.
   cluster_environment = [for e in local.engine_environment : e if !contains(["MEDALLION_ENVIRONMENTS", "MEDALLION_SCHEMAS"], e.name)]
 
-  # Executors: up `lead` minutes before each batch schedule (a daily `cron(M H * * ? *)`), to 0
-  # `window_minutes` after it.
-  executor_lead_minutes = 10
-  batch_start_minutes = { for k, j in var.batch_jobs : k => try(
-    tonumber(regex("^cron\\((\\d+) (\\d+) \\* \\* \\? \\*\\)$", j.schedule)[1]) * 60 + tonumber(regex("^cron\\((\\d+) (\\d+) \\* \\* \\? \\*\\)$", j.schedule)[0]),
-  null) }
-  executor_scaling = local.cluster_on ? merge([for k, start in local.batch_start_minutes : {
-    "${k}-up"   = { at = (start - local.executor_lead_minutes + 1440) % 1440, count = var.settings.cluster.executors }
-    "${k}-down" = { at = (start + var.settings.cluster.window_minutes) % 1440, count = 0 }
-  } if start != null]...) : {}
+}
+
+# Executors: up 10 minutes before each batch run, to 0 `window_minutes` after it. Daily
+# `cron(M H * * ? *)` and hourly `cron(M * * * ? *)` schedules (an hourly job's actions are
+# hourly; its window must end before the next run's lead, window_minutes <= 49); the module
+# refuses any other expression and windows that overlap.
+module "executor_schedule" {
+  count          = local.cluster_on ? 1 : 0
+  source         = "../executor-schedule"
+  schedules      = { for k, j in var.batch_jobs : k => j.schedule }
+  executors      = var.settings.cluster.executors
+  window_minutes = var.settings.cluster.window_minutes
+}
+
+locals {
+  executor_scaling = local.cluster_on ? module.executor_schedule[0].scaling : {}
 }
 
 resource "aws_service_discovery_private_dns_namespace" "cluster" {
@@ -234,12 +240,6 @@ resource "aws_appautoscaling_target" "ballista_executor" {
   scalable_dimension = "ecs:service:DesiredCount"
   min_capacity       = 0
   max_capacity       = var.settings.cluster.executors
-  lifecycle {
-    precondition {
-      condition     = alltrue([for k, s in local.batch_start_minutes : s != null])
-      error_message = "With a Ballista cluster every batch schedule must be daily `cron(M H * * ? *)`: the executors are scaled around it."
-    }
-  }
 }
 
 resource "aws_appautoscaling_scheduled_action" "ballista_executor" {
@@ -248,7 +248,7 @@ resource "aws_appautoscaling_scheduled_action" "ballista_executor" {
   service_namespace  = aws_appautoscaling_target.ballista_executor[0].service_namespace
   resource_id        = aws_appautoscaling_target.ballista_executor[0].resource_id
   scalable_dimension = aws_appautoscaling_target.ballista_executor[0].scalable_dimension
-  schedule           = "cron(${each.value.at % 60} ${floor(each.value.at / 60)} * * ? *)"
+  schedule           = each.value.schedule
   timezone           = "UTC"
   scalable_target_action {
     min_capacity = each.value.count

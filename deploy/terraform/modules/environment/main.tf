@@ -44,6 +44,7 @@ module "lake" {
   log_group_prefix        = local.log_group_prefix
   stream_extra_statements = local.stream_kafka_statements
   ballista_scheduler      = local.cluster_on ? local.ballista_scheduler_url : null
+  landing                 = var.settings.landing
   backup = local.backup_on ? {
     bucket      = module.backup[0].bucket
     region      = module.backup[0].region

@@ -288,7 +288,7 @@ output "cluster" {
     scheduler_command = local.scheduler_command
     executor_command  = local.executor_command
     executors         = var.settings.cluster.executors
-    scaling           = { for k, s in local.executor_scaling : k => { schedule = "cron(${s.at % 60} ${floor(s.at / 60)} * * ? *)", count = s.count } }
+    scaling           = { for k, s in local.executor_scaling : k => { schedule = s.schedule, count = s.count } }
     flows             = local.ballista_flows
     task_role_name    = module.lake.cluster_task_role_name
   } : null
@@ -322,4 +322,20 @@ output "batch_targets" {
     direct        = sort(keys(aws_cloudwatch_event_target.batch))
     state_machine = sort(keys(aws_cloudwatch_event_target.batch_orchestrated))
   }
+}
+
+output "landing_policy" {
+  description = "The batch task role's read-only grant on platform.yaml's landing locations (JSON; null without)."
+  value       = module.lake.landing_policy
+}
+
+output "engine_kafka_static" {
+  description = "What the rendered engine configuration's `kafka` entry is made of, known at plan time (null without streaming): auth as rendered, and the MSK cluster whose IAM bootstrap brokers (port 9098, one per broker, known after apply) are rendered as brokers. check.sh's drift check compares environments.yaml's kafka entry with it."
+  value = var.settings.enable_streaming ? {
+    auth         = module.lake.kafka_auth
+    cluster_name = local.msk_name
+    region       = local.region
+    port         = 9098
+    broker_count = aws_msk_cluster.this[0].number_of_broker_nodes
+  } : null
 }

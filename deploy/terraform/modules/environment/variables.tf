@@ -73,6 +73,12 @@ variable "settings" {
       executor_cpu    = optional(number, 2048)
       executor_memory = optional(number, 8192)
     }))
+    # Landing locations of files sources (modules/lake `landing`): the batch task role reads them.
+    landing = optional(list(object({
+      bucket      = string
+      prefix      = string
+      kms_key_arn = optional(string)
+    })), [])
   })
   validation {
     condition     = var.settings.backup == null || contains([1, 2, 3, 4, 6, 8, 12, 24], try(var.settings.backup.rpo_hours, 0))

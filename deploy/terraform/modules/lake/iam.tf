@@ -186,6 +186,50 @@ resource "aws_iam_role_policy" "batch_task_ledger" {
   })
 }
 
+# ------------------------------------------------------------------ landing (files sources on S3)
+# `bronze.source.files.path: s3://<bucket>/<prefix>...` (platform.yaml `landing`): the Bronze
+# stage lists the glob's fixed prefix page by page (ListObjectsV2: s3:ListBucket, with the
+# request's prefix under the landing prefix), reads objects with ranged GETs (If-Match on the
+# ETag) and HEADs exact keys (s3:GetObject), SSE-KMS objects decrypted by S3 with the landing key
+# (kms:Decrypt through S3 only). Read only; only the batch task role (the Bronze shards run as it;
+# Silver, Gold and the cluster never read sources). A policy of its own, known at plan time
+# (MED-019). GetBucketLocation is not needed: the engine uses the environment's region.
+locals {
+  landing_keys = distinct(compact([for l in var.landing : l.kms_key_arn]))
+  landing_statements = concat(
+    [for i, l in var.landing : {
+      Sid       = "ListLanding${i}"
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = ["arn:aws:s3:::${l.bucket}"]
+      Condition = { StringLike = { "s3:prefix" = ["${l.prefix}*"] } }
+    }],
+    [{
+      Sid      = "ReadLandingObjects"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = [for l in var.landing : "arn:aws:s3:::${l.bucket}/${l.prefix}*"]
+    }],
+    length(local.landing_keys) == 0 ? [] : [{
+      Sid       = "DecryptLandingThroughS3"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt"]
+      Resource  = local.landing_keys
+      Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+    }],
+  )
+}
+
+resource "aws_iam_role_policy" "batch_task_landing" {
+  count = length(var.landing) > 0 ? 1 : 0
+  name  = "medallion-batch-landing"
+  role  = aws_iam_role.batch_task.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.landing_statements
+  })
+}
+
 # ------------------------------------------------------------------ stream consumer
 resource "aws_iam_role" "stream_task" {
   count              = var.streaming ? 1 : 0

@@ -92,8 +92,10 @@ locals {
     { kms_key = aws_kms_key.this.arn },
     # MSK accepts IAM auth only (modules/environment/msk.tf): the engine signs
     # OAUTHBEARER tokens with the stream task role's credentials.
-    var.kafka_brokers == null ? {} : { kafka = { brokers = var.kafka_brokers, auth = "msk_iam" } },
+    var.kafka_brokers == null ? {} : { kafka = { brokers = var.kafka_brokers, auth = local.kafka_auth } },
   )
+  # The rendered `kafka.auth` (known at plan; the brokers are known after apply).
+  kafka_auth         = "msk_iam"
   engine_config_yaml = yamlencode({ environments = { (local.env) = local.engine_environment } })
 }
 

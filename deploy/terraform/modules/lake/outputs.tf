@@ -245,3 +245,13 @@ output "cluster_policies" {
     batch_share  = aws_iam_role_policy.batch_task_cluster_share[0].policy
   } : null
 }
+
+output "landing_policy" {
+  description = "The batch task role's read-only grant on the landing locations (JSON; null without `landing`): the tests and MED-019."
+  value       = length(var.landing) > 0 ? aws_iam_role_policy.batch_task_landing[0].policy : null
+}
+
+output "kafka_auth" {
+  description = "The rendered engine configuration's kafka.auth (null without streaming); known at plan time, unlike the brokers."
+  value       = var.streaming ? local.kafka_auth : null
+}

@@ -203,3 +203,25 @@ variable "ballista_scheduler" {
   type        = string
   default     = null
 }
+
+variable "landing" {
+  description = "Landing locations the batch runs read files sources from (`s3://<bucket>/<prefix>...`): { bucket, prefix (a folder ending in /), kms_key_arn (the objects' SSE-KMS key; null: SSE-S3 or none) }. The batch task role (the Bronze shards run as it too) gets exactly s3:ListBucket on the bucket with s3:prefix under the prefix, s3:GetObject below the prefix and kms:Decrypt on the key through S3 of this region; no write. The bucket's owner grants the same in its bucket and key policies when it is in another account."
+  type = list(object({
+    bucket      = string
+    prefix      = string
+    kms_key_arn = optional(string)
+  }))
+  default = []
+  validation {
+    condition = alltrue([for l in var.landing : (
+      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", l.bucket)) &&
+      can(regex("^[^/*?\\[\\]][^*?\\[\\]]*/$", l.prefix)) &&
+      (l.kms_key_arn == null || can(regex("^arn:aws:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", coalesce(l.kms_key_arn, "-"))))
+    )])
+    error_message = "landing: bucket an S3 bucket name, prefix a folder ending in / (no leading /, no * ? [ ]), kms_key_arn null or a key ARN (not an alias)."
+  }
+  validation {
+    condition     = !anytrue([for l in var.landing : anytrue([for r in ["dev", "staging", "prod", "shared"] : startswith(l.bucket, "${var.project_name}-${r}-")])])
+    error_message = "landing: a landing bucket may not be one of the platform's buckets (<project>-<environment>-...): another environment's lake is refused (isolation), the own lake is no landing place."
+  }
+}

@@ -81,6 +81,15 @@ variable "definition" {
         executor_cpu    = optional(number, 2048)
         executor_memory = optional(number, 8192)
       }))
+      # Landing locations the batch runs read files sources from (`bronze.source.files.path:
+      # s3://<bucket>/<prefix>...`): the sources' own buckets, never one of the platform's. The
+      # batch task role may list the bucket under the prefix, get objects below it, and decrypt
+      # with kms_key_arn through S3 (SSE-KMS objects); nothing else, no write. [] : none.
+      landing = optional(list(object({
+        bucket      = string
+        prefix      = string
+        kms_key_arn = optional(string)
+      })), [])
       # This environment's peering request to the shared VPC (output peering_connection_id of its
       # root; envs/shared accepts it). null: not (yet) accepted.
       peering_connection_id = optional(string)
@@ -126,5 +135,21 @@ variable "definition" {
       e.bronze_shards >= 1 && e.bronze_shards <= 16 && floor(e.bronze_shards) == e.bronze_shards &&
     (e.cluster == null || (try(e.cluster.executors, 0) >= 1 && try(e.cluster.window_minutes, 0) >= 10 && try(e.cluster.window_minutes, 0) <= 1380))])
     error_message = "bronze_shards must be a whole number 1..16; cluster.executors >= 1 and cluster.window_minutes 10..1380."
+  }
+  validation {
+    condition = alltrue(flatten([for e in values(var.definition.environments) : [for l in e.landing : (
+      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", l.bucket)) &&
+      can(regex("^[^/*?\\[\\]][^*?\\[\\]]*/$", l.prefix)) &&
+      (l.kms_key_arn == null || can(regex("^arn:aws:kms:${var.definition.region}:[0-9]{12}:key/[0-9a-f-]+$", coalesce(l.kms_key_arn, "-"))))
+    )]]))
+    error_message = "landing: bucket an S3 bucket name; prefix a folder ending in / (not empty, no leading /, no * ? [ ]: the grant is exactly this prefix); kms_key_arn null or a key ARN (arn:aws:kms:<the platform's region>:<account>:key/<id>, not an alias)."
+  }
+  validation {
+    condition = alltrue(flatten([for k, e in var.definition.environments : [for l in e.landing : (
+      !anytrue([for r in concat(keys(var.definition.environments), ["shared"]) : startswith(l.bucket, "${var.definition.project_name}-${r}-")]) &&
+      (l.kms_key_arn == null || !anytrue([for r, a in merge({ for k2, e2 in var.definition.environments : k2 => e2.account_id if k2 != k }, { shared = var.definition.shared.account_id }) :
+      strcontains(coalesce(l.kms_key_arn, "-"), ":${a}:")]))
+    )]]))
+    error_message = "landing: a landing bucket may not be one of the platform's buckets (<project>-<dev|staging|prod|shared>-...: another environment's lake would break isolation, and the engine refuses a source in another environment's lake; the own lake is not a landing place), and its kms_key_arn may not be a key of another environment's (or the shared) account."
   }
 }

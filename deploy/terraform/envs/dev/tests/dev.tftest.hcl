@@ -342,3 +342,22 @@ run "dev_has_no_backups" {
     error_message = "dev must have no backup bucket, backup or restore task, or roles."
   }
 }
+
+# dev has no landing locations: no landing grant at all.
+run "dev_has_no_landing" {
+  command = plan
+
+  assert {
+    condition     = module.environment.landing_policy == null
+    error_message = "dev has no landing in platform.yaml: its batch role reads no landing bucket."
+  }
+}
+
+run "dev_has_no_kafka" {
+  command = plan
+
+  assert {
+    condition     = module.environment.engine_kafka_static == null && !contains(keys(module.environment.engine_environment_static), "kafka")
+    error_message = "dev does not stream: Terraform renders no kafka entry."
+  }
+}

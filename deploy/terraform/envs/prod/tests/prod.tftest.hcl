@@ -550,3 +550,148 @@ run "prod_batch_shards_and_cluster" {
     error_message = "No cluster ingress from a CIDR; executors up 10 min before the 02:00 batch, 0 after 2 h; only _medallion/tmp/ expires in the lake."
   }
 }
+
+# S3 landing: two prefixes of one bucket, one SSE-KMS (its key, through S3 only), one SSE-S3.
+run "prod_landing_read_only" {
+  command = plan
+
+  assert {
+    condition = jsondecode(module.environment.landing_policy).Statement == [
+      {
+        Sid       = "ListLanding0"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = ["arn:aws:s3:::example-org-landing-333333333333"]
+        Condition = { StringLike = { "s3:prefix" = ["shop/*"] } }
+      },
+      {
+        Sid       = "ListLanding1"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = ["arn:aws:s3:::example-org-landing-333333333333"]
+        Condition = { StringLike = { "s3:prefix" = ["iot/*"] } }
+      },
+      {
+        Sid      = "ReadLandingObjects"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["arn:aws:s3:::example-org-landing-333333333333/shop/*", "arn:aws:s3:::example-org-landing-333333333333/iot/*"]
+      },
+      {
+        Sid       = "DecryptLandingThroughS3"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt"]
+        Resource  = ["arn:aws:kms:eu-west-1:333333333333:key/1a2b3c4d-0000-0000-0000-00000000aa02"]
+        Condition = { StringEquals = { "kms:ViaService" = "s3.eu-west-1.amazonaws.com" } }
+      },
+    ]
+    error_message = "The prod batch role must read exactly s3://example-org-landing-333333333333/shop/ and /iot/ (ListBucket under each prefix, GetObject, kms:Decrypt of the shop key through S3), nothing more."
+  }
+}
+
+# The executors follow hourly batch schedules too (modules/executor-schedule, which cluster.tf
+# calls with the batch jobs' schedules): up 10 minutes before every run, to 0 window_minutes
+# after it; anything else is refused with what is supported.
+run "executors_hourly_schedule" {
+  command = plan
+  module {
+    source = "../../modules/executor-schedule"
+  }
+
+  variables {
+    schedules      = { hourly = "cron(5 * * * ? *)" }
+    executors      = 2
+    window_minutes = 45
+  }
+
+  assert {
+    condition     = output.scaling == { "hourly-up" = { schedule = "cron(55 * * * ? *)", count = 2 }, "hourly-down" = { schedule = "cron(50 * * * ? *)", count = 0 } }
+    error_message = "An hourly cron(5 * * * ? *) batch: executors up at :55 of every hour, to 0 at :50 (45 minutes after each run)."
+  }
+}
+
+run "executors_daily_schedules" {
+  command = plan
+  module {
+    source = "../../modules/executor-schedule"
+  }
+
+  variables {
+    schedules      = { nightly = "cron(5 0 * * ? *)", evening = "cron(0 20 * * ? *)" }
+    executors      = 3
+    window_minutes = 120
+  }
+
+  assert {
+    condition = output.scaling == {
+      "nightly-up"   = { schedule = "cron(55 23 * * ? *)", count = 3 }
+      "nightly-down" = { schedule = "cron(5 2 * * ? *)", count = 0 }
+      "evening-up"   = { schedule = "cron(50 19 * * ? *)", count = 3 }
+      "evening-down" = { schedule = "cron(0 22 * * ? *)", count = 0 }
+    }
+    error_message = "Daily batches: executors up 10 minutes before each (across midnight too), to 0 two hours after."
+  }
+}
+
+run "executors_hourly_and_daily_apart" {
+  command = plan
+  module {
+    source = "../../modules/executor-schedule"
+  }
+
+  variables {
+    schedules      = { hourly = "cron(0 * * * ? *)", nightly = "cron(30 3 * * ? *)" }
+    executors      = 2
+    window_minutes = 15
+  }
+
+  assert {
+    condition     = output.scaling["hourly-up"].schedule == "cron(50 * * * ? *)" && output.scaling["hourly-down"].schedule == "cron(15 * * * ? *)" && output.scaling["nightly-up"].schedule == "cron(20 3 * * ? *)" && output.scaling["nightly-down"].schedule == "cron(45 3 * * ? *)"
+    error_message = "An hourly batch at :00 and a daily one at 03:30 with 15-minute windows do not overlap."
+  }
+}
+
+run "executors_reject_hourly_window_over_the_hour" {
+  command = plan
+  module {
+    source = "../../modules/executor-schedule"
+  }
+
+  variables {
+    schedules      = { hourly = "cron(5 * * * ? *)" }
+    executors      = 2
+    window_minutes = 120
+  }
+
+  expect_failures = [var.schedules]
+}
+
+run "executors_reject_weekly_schedule" {
+  command = plan
+  module {
+    source = "../../modules/executor-schedule"
+  }
+
+  variables {
+    schedules      = { weekly = "cron(0 2 ? * SUN *)" }
+    executors      = 2
+    window_minutes = 120
+  }
+
+  expect_failures = [var.schedules]
+}
+
+run "executors_reject_overlapping_windows" {
+  command = plan
+  module {
+    source = "../../modules/executor-schedule"
+  }
+
+  variables {
+    schedules      = { hourly = "cron(5 * * * ? *)", nightly = "cron(30 2 * * ? *)" }
+    executors      = 2
+    window_minutes = 20
+  }
+
+  expect_failures = [output.scaling]
+}

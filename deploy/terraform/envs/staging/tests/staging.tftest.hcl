@@ -482,3 +482,111 @@ run "staging_batch_shards" {
     error_message = "staging has no Ballista cluster (off by default) and renders no engine."
   }
 }
+
+# S3 landing (platform.yaml `landing`): the batch task role reads exactly the landing location,
+# read only: list under the prefix, get below it, decrypt with the landing key through S3.
+run "staging_landing_read_only" {
+  command = plan
+
+  assert {
+    condition = jsondecode(module.environment.landing_policy).Statement == [
+      {
+        Sid       = "ListLanding0"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = ["arn:aws:s3:::example-org-landing-222222222222"]
+        Condition = { StringLike = { "s3:prefix" = ["shop/*"] } }
+      },
+      {
+        Sid      = "ReadLandingObjects"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["arn:aws:s3:::example-org-landing-222222222222/shop/*"]
+      },
+      {
+        Sid       = "DecryptLandingThroughS3"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt"]
+        Resource  = ["arn:aws:kms:eu-west-1:222222222222:key/1a2b3c4d-0000-0000-0000-00000000aa01"]
+        Condition = { StringEquals = { "kms:ViaService" = "s3.eu-west-1.amazonaws.com" } }
+      },
+    ]
+    error_message = "The staging batch role must read exactly s3://example-org-landing-222222222222/shop/ (ListBucket under the prefix, GetObject, kms:Decrypt through S3 of eu-west-1), nothing more."
+  }
+
+  assert {
+    condition = alltrue(flatten([for kind, doc in module.environment.task_policies : [
+      for s in jsondecode(doc).Statement : [for r in flatten([s.Resource]) : !strcontains(r, "example-org-landing")]
+    ]]))
+    error_message = "Only the batch role's landing policy may name the landing bucket."
+  }
+}
+
+# A landing location in another environment's lake is refused (isolation, as the engine refuses
+# such a source), and so is a landing key of another environment's account.
+run "staging_rejects_landing_in_prod_lake" {
+  command = plan
+  module {
+    source = "../../modules/platform"
+  }
+
+  variables {
+    root = "staging"
+    definition = merge(yamldecode(file("../../platform.yaml")), { environments = merge(yamldecode(file("../../platform.yaml")).environments, {
+      staging = merge(yamldecode(file("../../platform.yaml")).environments.staging, { landing = [{ bucket = "medallion-prod-lake-333333333333", prefix = "bronze/" }] })
+    }) })
+  }
+
+  expect_failures = [var.definition]
+}
+
+run "staging_rejects_landing_key_of_prod" {
+  command = plan
+  module {
+    source = "../../modules/platform"
+  }
+
+  variables {
+    root = "staging"
+    definition = merge(yamldecode(file("../../platform.yaml")), { environments = merge(yamldecode(file("../../platform.yaml")).environments, {
+      staging = merge(yamldecode(file("../../platform.yaml")).environments.staging, { landing = [{
+        bucket      = "example-org-landing-222222222222"
+        prefix      = "shop/"
+        kms_key_arn = "arn:aws:kms:eu-west-1:333333333333:key/00000000-0000-0000-0000-00000000a0d0"
+      }] })
+    }) })
+  }
+
+  expect_failures = [var.definition]
+}
+
+run "staging_rejects_landing_prefix_wildcard" {
+  command = plan
+  module {
+    source = "../../modules/platform"
+  }
+
+  variables {
+    root = "staging"
+    definition = merge(yamldecode(file("../../platform.yaml")), { environments = merge(yamldecode(file("../../platform.yaml")).environments, {
+      staging = merge(yamldecode(file("../../platform.yaml")).environments.staging, { landing = [{ bucket = "example-org-landing-222222222222", prefix = "*" }] })
+    }) })
+  }
+
+  expect_failures = [var.definition]
+}
+
+# The kafka entry's parts known at plan time (what check.sh's drift check compares the
+# repository's environments.yaml with) are those of the rendered entry.
+run "staging_kafka_static" {
+  command = plan
+
+  assert {
+    condition = (
+      module.environment.engine_kafka_static == { auth = "msk_iam", cluster_name = "medallion-staging-msk", region = "eu-west-1", port = 9098, broker_count = 2 } &&
+      module.environment.engine_environment.kafka.auth == module.environment.engine_kafka_static.auth &&
+      alltrue([for b in split(",", module.environment.engine_environment.kafka.brokers) : startswith(b, "b-") && strcontains(b, ".medallion-staging-msk.") && endswith(b, ".kafka.eu-west-1.amazonaws.com:9098")])
+    )
+    error_message = "engine_kafka_static must describe the rendered kafka entry: auth msk_iam, the IAM brokers (port 9098) of medallion-staging-msk in eu-west-1, 2 brokers."
+  }
+}
