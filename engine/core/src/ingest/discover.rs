@@ -50,6 +50,7 @@ fn discover_local(env: &Environment, source: &FilesSource) -> Result<Vec<SourceF
         // Folders below the glob's fixed part that are hidden or markers (`_temporary/` of a
         // job still writing) are skipped, as when walking a folder.
         let fixed = glob_fixed_part(&pattern);
+        let mut skipped = 0usize;
         let entries = glob::glob(&pattern).map_err(|e| Error::Source {
             path: shown.clone(),
             message: e.to_string(),
@@ -60,9 +61,17 @@ fn discover_local(env: &Environment, source: &FilesSource) -> Result<Vec<SourceF
                 message: e.to_string(),
             })?;
             let below = p.strip_prefix(&fixed).unwrap_or(&p).to_string_lossy();
-            if p.is_file() && !hidden(&below.replace('\\', "/"), &pattern) {
+            if !p.is_file() {
+                continue;
+            }
+            if hidden(&below.replace('\\', "/"), &pattern) {
+                skipped += 1;
+            } else {
                 paths.push(p);
             }
+        }
+        if skipped > 0 {
+            tracing::info!(source = %shown, files = skipped, "Skipped files under `_`/`.` folders (hidden, markers, jobs still writing).");
         }
     } else if resolved.is_file() {
         paths.push(resolved.clone());
@@ -127,12 +136,18 @@ fn glob_fixed_part(pattern: &str) -> PathBuf {
 
 /// Whether `rel` (a `/`-separated path below a listing's fixed part) is hidden or a marker:
 /// one of its segments starts with `.` or `_` (`_SUCCESS`, `.crc`, `_temporary/` folders of
-/// jobs still writing), unless the pattern names that segment itself (`landing/*/_in/*.ndjson`
-/// reads `_in`; skipping it would match nothing, silently).
+/// jobs still writing), unless a segment of the pattern that itself starts with `.` or `_`
+/// matches it (`landing/*/_in/*.ndjson` and `landing/_*/*.csv` read `_in`; skipping it would
+/// match nothing, silently).
 pub fn hidden(rel: &str, pattern: &str) -> bool {
-    let named: std::collections::HashSet<&str> = pattern.split('/').collect();
-    rel.split('/')
-        .any(|seg| (seg.starts_with('.') || seg.starts_with('_')) && !named.contains(seg))
+    let asked: Vec<glob::Pattern> = pattern
+        .split('/')
+        .filter(|p| p.starts_with('.') || p.starts_with('_'))
+        .filter_map(|p| glob::Pattern::new(p).ok())
+        .collect();
+    rel.split('/').any(|seg| {
+        (seg.starts_with('.') || seg.starts_with('_')) && !asked.iter().any(|p| p.matches(seg))
+    })
 }
 
 #[cfg(test)]
@@ -170,6 +185,7 @@ mod tests {
         assert_eq!(found("orders/**/*"), vec!["orders/2026/a.ndjson"]);
         // The underscore folder is in the fixed part or named by the pattern: it is read.
         assert_eq!(found("_in/x/*.ndjson"), vec!["_in/x/c.ndjson"]);
+        assert_eq!(found("_*/x/*.ndjson"), vec!["_in/x/c.ndjson"]);
         assert_eq!(found("*/x/*.ndjson"), Vec::<String>::new());
     }
 }

@@ -1,8 +1,9 @@
-//! Reading a local source file as it was listed: exactly its listed size. A file that is
-//! still being written (appended to after the listing) or was truncated is an error that
-//! fails the run — nothing is committed and the next run reads the file whole — instead of
-//! a prefix ingested and bookmarked, with the rest never read (or a cut last line read as a
-//! shorter value).
+//! Reading a local source file as it was listed: exactly its listed size. A file that
+//! changes between its listing and the end of its reading (appended to, truncated) is an
+//! error that fails the run — nothing is committed and the next run reads the file whole.
+//! What this cannot see: a writer that paused for that whole time (its file is complete as
+//! far as the run can tell). Landing files must appear complete: written elsewhere (or under
+//! a `_` folder) and moved in, as docs/spec.md says.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -54,6 +55,9 @@ fn changed(shown: &str, listed: u64, now: u64) -> io::Error {
 
 impl Read for ListedFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let left = self.size - self.read;
         if left == 0 {
             // One byte more than listed means the file grew while it was read.
@@ -66,7 +70,11 @@ impl Read for ListedFile {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = self.file.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(changed(&self.shown, self.size, self.read));
+            return Err(io::Error::other(format!(
+                "{} changed while the run read it: it ended after {} of its listed {} bytes \
+                 (truncated or replaced); the next run reads it again",
+                self.shown, self.read, self.size
+            )));
         }
         self.read += n as u64;
         Ok(n)
@@ -83,6 +91,16 @@ mod tests {
         let path = dir.path().join("a.ndjson");
         std::fs::write(&path, bytes).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn an_empty_read_is_not_an_error() {
+        let (_d, path) = listed(b"x\n");
+        let mut reader = ListedFile::open(&path, 2).unwrap();
+        assert_eq!(reader.read(&mut []).unwrap(), 0);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"x\n");
     }
 
     #[test]
@@ -134,6 +152,9 @@ mod tests {
             .unwrap();
         let mut rest = Vec::new();
         let err = reader.read_to_end(&mut rest).unwrap_err().to_string();
-        assert!(err.contains("listed with 16 bytes, now 8"), "{err}");
+        assert!(
+            err.contains("ended after 8 of its listed 16 bytes"),
+            "{err}"
+        );
     }
 }

@@ -115,6 +115,7 @@ async fn list(
         }
     }
     let mut out = Vec::new();
+    let mut skipped = 0usize;
     let mut stream = store.list(prefix.as_ref());
     while let Some(meta) = stream.try_next().await.map_err(|e| Error::Source {
         path: shown.to_string(),
@@ -126,9 +127,17 @@ async fn list(
             None => true,
         };
         let named = src.pattern.as_ref().map_or("", |p| p.as_str());
-        if keep && !hidden(key.strip_prefix(&src.prefix).unwrap_or(key), named) {
+        if !keep {
+            continue;
+        }
+        if hidden(key.strip_prefix(&src.prefix).unwrap_or(key), named) {
+            skipped += 1;
+        } else {
             out.push(meta);
         }
+    }
+    if skipped > 0 {
+        tracing::info!(source = %shown, objects = skipped, "Skipped objects under `_`/`.` segments (hidden, markers, jobs still writing).");
     }
     if out.is_empty() && exact {
         return Err(Error::Source {

@@ -32,7 +32,13 @@ pub async fn share(
     let url = shared.url.clone();
     scratch.track_shared(shared);
     register(cluster, name, &url, run)?;
-    check_seen(cluster, name, &url, rows).await
+    let what = match name {
+        "__typed" => "silver.dedupe",
+        _ => "silver.sql",
+    };
+    check_seen(cluster, name, &url, rows)
+        .await
+        .map_err(|e| e.in_query(format!("{}: {what} on the cluster", run.spec_file())))
 }
 
 /// Fails unless the cluster counts `rows` rows in `name` (shared from `url`).
@@ -236,9 +242,6 @@ mod tests {
         arrow::array::RecordBatch::try_new(schema, b.columns().to_vec()).unwrap()
     }
 
-    /// The aggregate keeps exactly the rows the in-process deduper keeps (rows of many
-    /// versions, ties on `latest_by` across partitions, nulls; a complete tie is the same
-    /// record twice), with column names that need quoting.
     /// A shared folder the cluster cannot see (here: a session that reads an empty folder
     /// where the run wrote its rows) is an error, not an empty relation.
     #[tokio::test]
@@ -266,6 +269,9 @@ mod tests {
         check_seen(&ctx, "__typed", &url, 0).await.unwrap();
     }
 
+    /// The aggregate keeps exactly the rows the in-process deduper keeps (rows of many
+    /// versions, ties on `latest_by` across partitions, nulls; a complete tie is the same
+    /// record twice), with column names that need quoting.
     #[tokio::test]
     async fn the_aggregate_keeps_the_rows_the_deduper_keeps() {
         let mixed = crate::dedupe::tests::mixed_batches(6);

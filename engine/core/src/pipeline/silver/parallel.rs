@@ -23,22 +23,34 @@ const IN_FLIGHT: usize = 2;
 
 /// How many typing workers to run: one per core (at most 8), when the runtime can lend this
 /// thread to blocking work (a multi-threaded runtime) and there is more than one core.
-/// `MEDALLION_TYPING_THREADS` overrides the count (1 = batch after batch).
+/// `MEDALLION_TYPING_THREADS` (1 to 64) overrides the count (1 = batch after batch).
 pub fn workers() -> Option<usize> {
     let multi = Handle::try_current()
         .map(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
         .unwrap_or(false);
-    let n = std::env::var("MEDALLION_TYPING_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(8)
-        });
-    (multi && n > 1).then_some(n)
+    let cores = || {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8)
+    };
+    let n = match std::env::var("MEDALLION_TYPING_THREADS") {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            _ => {
+                tracing::warn!(value = %v, "MEDALLION_TYPING_THREADS is not a number from 1 to {MAX_WORKERS}; using one thread per core.");
+                cores()
+            }
+        },
+        Err(_) => cores(),
+    };
+    let n = (multi && n > 1).then_some(n);
+    tracing::debug!(workers = n.unwrap_or(1), "Silver typing threads.");
+    n
 }
+
+/// The most typing workers `MEDALLION_TYPING_THREADS` may ask for.
+const MAX_WORKERS: usize = 64;
 
 /// Runs the typed pass with `n` workers; this thread reads the input and applies the
 /// results. Must run inside `block_in_place` on a multi-threaded runtime.
