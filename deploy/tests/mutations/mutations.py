@@ -257,8 +257,8 @@ MUTATIONS = [
      "modules/environment/cluster.tf", 'resource "aws_vpc_security_group_ingress_rule" "ballista" {',
      'resource "aws_vpc_security_group_ingress_rule" "scheduler_world" {\n  count             = local.cluster_on ? 1 : 0\n  security_group_id = aws_security_group.ballista_scheduler[0].id\n  ip_protocol       = "tcp"\n  from_port         = 50050\n  to_port           = 50050\n  cidr_ipv4         = "0.0.0.0/0"\n}\n\nresource "aws_vpc_security_group_ingress_rule" "ballista" {', "prod"),
     ("executors-never-scaled-down", "the executors are never scaled to 0 after the batch window (they run all day)",
-     "modules/environment/cluster.tf", '{ at = (start + var.settings.cluster.window_minutes) % 1440, count = 0 }',
-     '{ at = (start + var.settings.cluster.window_minutes) % 1440, count = var.settings.cluster.executors }', "prod"),
+     "modules/executor-schedule/main.tf", '"${k}-down" = { schedule = local.at["${k}-down"], count = 0 }',
+     '"${k}-down" = { schedule = local.at["${k}-down"], count = var.executors }', "prod"),
     # Compliance floors (deploy/README.md, "Compliance floors"): consistent edits of platform.yaml,
     # which every comparison with platform.yaml passes; the floors in plan_policies.py do not.
     ("prod-log-retention-lowered", "prod's CloudWatch logs kept 365 days instead of 2557 (platform.yaml)",
