@@ -583,3 +583,108 @@ async fn many_small_objects_are_listed_and_ingested() {
         n as u64
     );
 }
+
+/// Starts `medallion run` paused after Bronze listed its sources (debug-build hook); returns
+/// the child and the flag file that lets it go on.
+fn run_paused_after_listing(p: &Path, env: &str) -> (std::process::Child, std::path::PathBuf) {
+    let flag = p.join("go");
+    let child = aws::command(p, &["run", "jobs/shop/", "--env", env])
+        .env(
+            "MEDALLION_FAULT",
+            format!("wait:after_listing_orders:{}", flag.display()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = p.join("go.waiting");
+    let started = Instant::now();
+    while !waiting.exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the run never finished listing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child, flag)
+}
+
+/// A local landing file appended to between the listing and the read: the run fails (I/O,
+/// exit 2) naming the file, commits nothing, and the next run ingests the whole file.
+#[test]
+fn a_local_file_changed_after_the_listing_fails_the_run_and_is_read_whole_next_time() {
+    let dir = project();
+    let p = dir.path();
+    let file = p.join("testdata/shop/orders/orders-2026-11-02.ndjson");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (child, flag) = run_paused_after_listing(p, "dev");
+    let first = text.lines().next().unwrap().replace("\"O", "\"Z");
+    std::fs::write(&file, format!("{text}{first}\n")).unwrap();
+    std::fs::write(&flag, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("orders-2026-11-02.ndjson") && err.contains("changed while the run read it"),
+        "{err}"
+    );
+    let (code, tables, err) = medallion(p, &["tables", "--env", "dev", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!tables.contains("orders"), "nothing committed: {tables}");
+    let (code, out, err) = medallion(p, &["run", "jobs/shop/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines = text.lines().count() + 1;
+    assert_eq!(
+        sql(
+            p,
+            "dev",
+            "SELECT count(*) FROM bronze.orders WHERE _source_file LIKE '%11-02.ndjson'"
+        ),
+        format!("count(*)\n{lines}\n"),
+        "every line of the whole file, once"
+    );
+}
+
+/// An S3 landing object replaced between the listing and the GET: the run fails (I/O) saying
+/// it changed since it was listed, commits nothing; the next run ingests the new version.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_replaced_after_the_listing_fails_the_run_and_the_next_run_reads_it() {
+    let bucket = format!("landing-{}", uuid::Uuid::new_v4().simple());
+    aws::create_bucket(&bucket).await;
+    let dir = orders_from(&format!("s3://{bucket}/orders/"));
+    let p = dir.path();
+    let text = std::fs::read(root().join("testdata/shop/orders/orders-2026-11-01.ndjson")).unwrap();
+    aws::put_object(&bucket, "orders/a.ndjson", text.clone()).await;
+    let (child, flag) = run_paused_after_listing(p, "dev");
+    let mut other = text.clone();
+    other.extend_from_slice(&text[..text.iter().position(|b| *b == b'\n').unwrap() + 1]);
+    aws::put_object(&bucket, "orders/a.ndjson", other).await;
+    std::fs::write(&flag, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("changed since it was listed"), "{err}");
+    let (_, tables, _) = medallion(p, &["tables", "--env", "dev", "--json"]);
+    assert!(!tables.contains("orders"), "nothing committed: {tables}");
+    let (code, out, err) = medallion(p, &["run", "jobs/shop/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Every line of the new version once: in Bronze, or quarantined as unparseable.
+    let lines = text.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+    let bronze = rows(p, "dev", "SELECT count(*) FROM bronze.orders");
+    let unparseable = rows(
+        p,
+        "dev",
+        "SELECT count(*) FROM silver.orders_quarantine WHERE _stage = 'bronze'",
+    );
+    assert_eq!(bronze + unparseable, lines);
+    assert_eq!(
+        rows(
+            p,
+            "dev",
+            "SELECT count(DISTINCT _source_file) FROM bronze.orders"
+        ),
+        1,
+        "only the new version"
+    );
+    aws::delete_bucket(&bucket).await;
+}

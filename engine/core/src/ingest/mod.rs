@@ -183,9 +183,20 @@ where
     (rx, handle)
 }
 
-/// A decoding failure of `file`, saying what it means for the run.
+/// A decoding failure of `file`, saying what it means for the run. A failure to *read* it
+/// (I/O, network, a file that changed while read) stays an I/O error: running again is the
+/// remedy, not a change of the input.
 fn decode_failed(file: &str, e: Error) -> Error {
     let message = match e {
+        Error::Io { path, source } => {
+            return Error::Io {
+                path,
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!("reading {file} failed: {source}. The run committed nothing: every table is as it was, and the next run reads this file again"),
+                ),
+            }
+        }
         Error::Source { path, message } if path == file => message,
         Error::Internal(m) => format!("internal error: {m}. This is a bug, please report it"),
         other => other.to_string(),

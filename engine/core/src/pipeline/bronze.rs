@@ -90,6 +90,7 @@ pub async fn stage(
     .into_iter()
     .filter(|f| shard.is_none_or(|s| s.owns(&f.name)))
     .collect();
+    super::fault_wait(&format!("after_listing_{}", job.spec.pipeline));
     let covered = (quarantine.table.is_some(), quarantine.bronze_covered);
     let repair = match shard {
         None => repair_files(run, table.as_ref(), covered, &matched).await?,

@@ -254,7 +254,8 @@ pub(crate) fn fault_point(point: &str) {
 }
 
 /// Test hook of debug builds: `MEDALLION_FAULT=wait:<point>:<file>` creates `<file>.waiting`
-/// (points: `after_share`, a run's rows uploaded for the cluster; and those of its callers)
+/// (points: `after_share`, a run's rows uploaded for the cluster; `after_listing_<pipeline>`, Bronze's
+/// sources listed and not read yet; and those of its callers)
 /// at that point, then waits (up to a minute) until `<file>` exists: a test interleaves
 /// another process there.
 pub(crate) fn fault_wait(point: &str) {
