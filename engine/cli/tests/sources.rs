@@ -688,3 +688,43 @@ async fn an_object_replaced_after_the_listing_fails_the_run_and_the_next_run_rea
     );
     aws::delete_bucket(&bucket).await;
 }
+
+/// A landing object written with SSE-KMS (under a key of the landing account) is read
+/// transparently, like a plain one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sse_kms_landing_object_is_read() {
+    let bucket = format!("landing-{}", uuid::Uuid::new_v4().simple());
+    aws::create_bucket(&bucket).await;
+    let key = aws::create_key().await;
+    let text = std::fs::read(root().join("testdata/shop/orders/orders-2026-11-02.ndjson")).unwrap();
+    let r = reqwest::Client::new()
+        .put(format!("{}/{bucket}/orders/kms.ndjson", aws::endpoint()))
+        .header("Authorization", aws::AUTH)
+        .header("x-amz-server-side-encryption", "aws:kms")
+        .header("x-amz-server-side-encryption-aws-kms-key-id", &key)
+        .body(text.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "PUT: {}", r.status());
+    let (sse, kms) = aws::encryption(&bucket, "orders/kms.ndjson").await;
+    assert_eq!(sse.as_deref(), Some("aws:kms"), "the object is SSE-KMS");
+    assert!(
+        kms.is_some_and(|k| k.contains(&key)),
+        "under the landing key"
+    );
+    let dir = orders_from(&format!("s3://{bucket}/orders/"));
+    let p = dir.path();
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines = text.iter().filter(|b| **b == b'\n').count() as u64;
+    let bronze = rows(p, "dev", "SELECT count(*) FROM bronze.orders");
+    let unparseable = rows(
+        p,
+        "dev",
+        "SELECT count(*) FROM silver.orders_quarantine WHERE _stage = 'bronze'",
+    );
+    assert_eq!(bronze + unparseable, lines, "every line once");
+    assert!(bronze > 0);
+    aws::delete_bucket(&bucket).await;
+}
