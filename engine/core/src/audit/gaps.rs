@@ -546,15 +546,7 @@ mod tests {
     /// and claim, then B claims: B must not record the run a second time.
     #[tokio::test]
     async fn a_dead_run_recovered_meanwhile_by_another_process_is_recorded_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("environments.yaml");
-        std::fs::write(
-            &file,
-            "environments:\n  dev: { lake: ./lake/dev, retention_days: 30 }\n",
-        )
-        .unwrap();
-        let env = crate::env::load_environment(&file, "dev").unwrap();
-        let log = AuditLog::for_env(&env, Actor::this_process(dir.path())).unwrap();
+        let (_dir, env, log) = setup().await;
         let mut m = Marker::new("dead-run", "p", &now(), &env, &[]);
         (m.pid, m.pid_start) = (u32::MAX, None);
         write_marker(&log, &m).await.unwrap();
