@@ -728,3 +728,42 @@ async fn an_sse_kms_landing_object_is_read() {
     assert!(bronze > 0);
     aws::delete_bucket(&bucket).await;
 }
+
+/// On S3 as locally: a gzip object whose second member is corrupt has its first member's
+/// lines ingested and the rest quarantined as one record at the first unread line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_gzip_member_in_an_s3_object_quarantines_the_rest() {
+    let bucket = format!("landing-{}", uuid::Uuid::new_v4().simple());
+    aws::create_bucket(&bucket).await;
+    let text =
+        std::fs::read_to_string(root().join("testdata/shop/orders/orders-2026-11-02.ndjson"))
+            .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines[..3].join("\n") + "\n";
+    let rest = lines[3..].join("\n") + "\n";
+    let mut second = compress(Kind::Gzip, rest.as_bytes());
+    let mid = second.len() / 2;
+    second[mid..mid + 8].copy_from_slice(b"\xff\xff\xff\xffgarb");
+    let mut bytes = compress(Kind::Gzip, first.as_bytes());
+    bytes.extend_from_slice(&second);
+    aws::put_object(&bucket, "orders/2026/11/02/part-0.ndjson.gz", bytes).await;
+    let dir = orders_from(&format!("s3://{bucket}/orders/**/*.ndjson.gz"));
+    let p = dir.path();
+    let (code, out, err) = medallion(p, &["run", "jobs/", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        rows(p, "dev", "SELECT max(_source_line) FROM bronze.orders"),
+        3,
+        "the first member's lines only"
+    );
+    assert_eq!(
+        rows(
+            p,
+            "dev",
+            "SELECT min(_source_line) FROM silver.orders_quarantine WHERE _reason LIKE '%corrupt gzip%'"
+        ),
+        4,
+        "one record from the second member's first line"
+    );
+    aws::delete_bucket(&bucket).await;
+}
