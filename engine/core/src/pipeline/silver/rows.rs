@@ -80,20 +80,21 @@ pub fn judge(
     replayed: bool,
     suppress: Option<(&Suppression, &[(String, String)])>,
 ) -> Judged {
-    let mut judged = Judged {
-        read: raw.num_rows() as u64,
-        replayed: None,
-        events: Vec::new(),
-        quarantine: Vec::new(),
-        outcome: Ok(RecordBatch::new_empty(run.plan.typed_out_schema.clone())),
-    };
-    judged.outcome = conform(&raw, &run.plan.bronze_schema).and_then(|raw| {
+    let read = raw.num_rows() as u64;
+    let (mut events, mut quarantine, mut replayed_raw) = (Vec::new(), Vec::new(), None);
+    let outcome = conform(&raw, &run.plan.bronze_schema).and_then(|raw| {
         if replayed {
-            judged.replayed = Some(raw.clone());
+            replayed_raw = Some(raw.clone());
         }
-        judge_rows(run, table, raw, suppress, &mut judged)
+        judge_rows(run, table, raw, suppress, &mut events, &mut quarantine)
     });
-    judged
+    Judged {
+        read,
+        replayed: replayed_raw,
+        events,
+        quarantine,
+        outcome,
+    }
 }
 
 fn judge_rows(
@@ -101,30 +102,33 @@ fn judge_rows(
     table: &str,
     raw: RecordBatch,
     suppress: Option<(&Suppression, &[(String, String)])>,
-    out: &mut Judged,
+    events: &mut Vec<RunEvent>,
+    quarantine: &mut Vec<(String, Vec<QuarantineRow>)>,
 ) -> Result<RecordBatch> {
     // Before typing: an erased person's row that does not fit the schema must not reach
     // the quarantine either.
     let raw = match suppress {
-        Some((list, columns)) => suppress_erased(&mut out.events, table, list, columns, raw)?,
+        Some((list, columns)) => suppress_erased(events, table, list, columns, raw)?,
         None => raw,
     };
-    let (mut batch, mut raw) = type_rows(run, raw, &mut out.quarantine)?;
+    let (mut batch, mut raw) = type_rows(run, raw, quarantine)?;
     for check in run.plan.rules.iter().filter_map(CompiledRule::as_row) {
         let rule = check.rule();
         let fails = check.failing(&batch)?;
         let failed = fails.true_count() as u64;
         let checked = batch.num_rows() as u64;
-        let verdict = on_fail::decide(&mut out.events, table, rule, checked, failed, || {
+        let verdict = on_fail::decide(events, table, rule, checked, failed, || {
             example(&check, &batch, &fails)
         })?;
-        if let Verdict::Remove { quarantine } = verdict {
-            if quarantine {
+        if let Verdict::Remove {
+            quarantine: to_quarantine,
+        } = verdict
+        {
+            if to_quarantine {
                 let rows = rejected(&check, &batch, &raw, &fails)?;
-                out.quarantine.push((rule.name.clone(), rows));
+                quarantine.push((rule.name.clone(), rows));
             }
-            out.events
-                .extend(on_fail::removed_event(table, rule, verdict, failed));
+            events.extend(on_fail::removed_event(table, rule, verdict, failed));
             let keep = not(&fails)?;
             batch = typing::filter(&batch, &keep)?;
             raw = typing::filter(&raw, &keep)?;
