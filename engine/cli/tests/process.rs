@@ -459,3 +459,153 @@ fn a_failing_rule_on_several_cores_stops_the_run_and_commits_nothing() {
         "nothing committed: {out}"
     );
 }
+
+/// Row rules judge only the rows still in the batch: a rule that would fail to evaluate on
+/// a row an earlier rule removed (a division by a zero amount) runs as if that row were not
+/// there; the same rule placed first meets the row and stops the run with the error.
+#[test]
+fn a_rule_is_evaluated_only_on_the_rows_earlier_rules_kept() {
+    let zero = r#"{"order_id":"O9000","customer_id":"C001","amount":0.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-03T09:00:00Z","updated_at":"2026-11-03T09:00:00Z","items":[]}"#;
+    let nonzero = "    - { name: amount_nonzero, check: \"amount <> 0\", on_fail: drop }\n";
+    let inverse = "    - { name: inverse_small, check: \"1000 / amount > 1\", on_fail: warn }\n";
+    let run = |rules: &str| {
+        let p = project();
+        std::fs::write(
+            p.path().join("testdata/shop/orders/zero.ndjson"),
+            format!("{zero}\n"),
+        )
+        .unwrap();
+        common::edit(
+            p.path(),
+            "jobs/shop/orders.yaml",
+            "  rules:\n",
+            &format!("  rules:\n{rules}"),
+        );
+        let (code, out, err) = output(&mut medallion(
+            p.path(),
+            &["run", "jobs/shop", "--report", "json"],
+        ));
+        (code, out, err)
+    };
+    let (code, out, err) = run(&format!("{nonzero}{inverse}"));
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let orders = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["pipeline"] == "orders")
+        .unwrap();
+    let rules = &orders["silver"]["rules"];
+    let rule = |name: &str| {
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {rules}"))
+            .clone()
+    };
+    assert_eq!(rule("amount_nonzero")["failed"], 1, "{rules}");
+    let (nz, inv) = (rule("amount_nonzero"), rule("inverse_small"));
+    assert_eq!(
+        inv["checked"].as_u64().unwrap() + 1,
+        nz["checked"].as_u64().unwrap(),
+        "the inverse rule checked every row but the removed one: {rules}"
+    );
+    let (code, _, err) = run(&format!("{inverse}{nonzero}"));
+    assert_ne!(code, 0, "the division meets the zero amount first");
+    assert!(err.to_lowercase().contains("divide by zero"), "{err}");
+}
+
+/// The customers job over `versions_csv(34_000)` with a Silver SQL whose join spreads the
+/// rows over the query's partitions; `sql_tail` ends its SELECT list.
+fn partitioned_customers(sql_tail: &str) -> tempfile::TempDir {
+    let p = project();
+    std::fs::write(
+        p.path().join("testdata/shop/customers/big.csv"),
+        versions_csv(34_000),
+    )
+    .unwrap();
+    common::edit(
+        p.path(),
+        "jobs/shop/customers.yaml",
+        "signup_date, updated_at\n    FROM input\n",
+        &format!("signup_date, updated_at{sql_tail}\n    FROM input JOIN (SELECT DISTINCT customer_id AS k FROM input) d ON input.customer_id = d.k\n"),
+    );
+    p
+}
+
+/// Silver files of a table folder.
+fn parquet_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Silver written by one writer per partition of its query (`MEDALLION_WRITER_ROWS` below
+/// the run's rows) holds exactly the rows one writer writes, in one file per partition.
+#[test]
+fn silver_written_per_query_partition_holds_what_one_writer_holds() {
+    let run = |writer_rows: &str| {
+        let p = partitioned_customers("");
+        let (code, _, err) = output(
+            medallion(p.path(), &["run", "jobs/shop/customers.yaml"])
+                .env("MEDALLION_WRITER_ROWS", writer_rows)
+                .env("MEDALLION_LOG", "info,medallion_core=debug"),
+        );
+        assert_eq!(code, 0, "{err}");
+        let (code, rows, err) = output(&mut medallion(
+            p.path(),
+            &[
+                "sql",
+                "--format",
+                "json",
+                "SELECT * FROM silver.customers ORDER BY customer_id",
+            ],
+        ));
+        assert_eq!(code, 0, "{err}");
+        let files = parquet_files(&p.path().join("lake/dev/silver/customers"));
+        (rows, files, err)
+    };
+    let (apart, files_apart, log) = run("1");
+    let (one, files_one, _) = run("100000000");
+    assert!(apart == one, "the same Silver rows");
+    assert!(apart.contains("X033999"), "all keys are there");
+    assert_eq!(files_one, 1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores > 1 {
+        assert!(files_apart >= 2, "{files_apart} files: {log}");
+    }
+}
+
+/// A query partition that fails while another one is written: the run fails with the
+/// query's error, nothing is committed and no staged file of any partition stays behind.
+#[test]
+fn a_failing_query_partition_leaves_no_silver_file() {
+    let p = partitioned_customers(
+        ",\n           1 / (CASE WHEN customer_id = 'X033999' THEN 0 ELSE 1 END) AS boom",
+    );
+    let (code, _, err) = output(
+        medallion(p.path(), &["run", "jobs/shop/customers.yaml"]).env("MEDALLION_WRITER_ROWS", "1"),
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(err.to_lowercase().contains("divide by zero"), "{err}");
+    assert!(err.contains("silver.sql"), "{err}");
+    assert_eq!(
+        parquet_files(&p.path().join("lake/dev/silver/customers")),
+        0,
+        "staged files are deleted"
+    );
+    let (_, out, _) = output(&mut medallion(p.path(), &["tables", "--json"]));
+    assert!(
+        !out.contains("silver.customers\""),
+        "nothing committed: {out}"
+    );
+}

@@ -107,10 +107,10 @@ fn empty_as_null(col: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
         (DataType::Utf8, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => col.clone(),
         (DataType::Utf8, _) => {
             let s = col.as_string::<i32>();
-            if s.iter().any(|v| v.is_some_and(|v| v.trim().is_empty())) {
+            if s.iter().any(|v| v.is_some_and(blank)) {
                 Arc::new(
                     s.iter()
-                        .map(|v| v.filter(|v| !v.trim().is_empty()))
+                        .map(|v| v.filter(|v| !blank(v)))
                         .collect::<StringArray>(),
                 )
             } else {
@@ -149,6 +149,17 @@ fn empty_as_null(col: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
     })
 }
 
+/// Whether a text is empty or only white space. Most values start with a byte that is
+/// neither a control or space character nor the start of a multi-byte character: those are
+/// not blank without a look at the rest.
+fn blank(v: &str) -> bool {
+    match v.as_bytes().first() {
+        None => true,
+        Some(&b) if b > b' ' && b < 0x80 => false,
+        Some(_) => v.trim().is_empty(),
+    }
+}
+
 fn value_text(a: &ArrayRef, i: usize) -> String {
     let s = arrow::util::display::array_value_to_string(a, i).unwrap_or_default();
     if s.chars().count() > 60 {
@@ -172,7 +183,7 @@ fn find_failures(
     schema_ref: &str,
 ) {
     let parent_valid = |i: usize| parent.is_none_or(|p| p.is_valid(i));
-    for i in 0..cast.len() {
+    for i in suspects(raw, cast, field) {
         if out[rows[i]].is_some() || !parent_valid(i) {
             continue;
         }
@@ -242,6 +253,19 @@ fn find_failures(
         }
         _ => {}
     }
+}
+
+/// The positions where a value may not fit: nulls after the cast (a safe cast turns
+/// values into nulls, never the other way). None when the cast made no null the raw column
+/// did not have and the field may be null: then no value is looked at one by one.
+fn suspects(raw: &ArrayRef, cast: &ArrayRef, field: &Field) -> Vec<usize> {
+    let Some(nulls) = cast.nulls().filter(|n| n.null_count() > 0) else {
+        return Vec::new();
+    };
+    if field.is_nullable() && raw.nulls() == Some(nulls) {
+        return Vec::new();
+    }
+    (0..cast.len()).filter(|&i| nulls.is_null(i)).collect()
 }
 
 /// Keeps the rows where `keep` is true.

@@ -197,19 +197,26 @@ impl Deduper {
     }
 
     /// Offers row `r` to the table: the key's first row, or a newer version of it, wins.
+    /// One probe of the table finds the key's entry or the slot of a new one.
     fn offer(&mut self, hash: u64, r: &RowInfo<'_>) {
-        let (entries, arena) = (&self.entries, &self.arena);
-        let found = self.table.find(hash, |&e| {
-            let e = &entries[e as usize];
-            &arena[e.off..e.off + e.key_len as usize] == r.key
-        });
-        match found {
-            Some(&idx) => {
+        let (entries, arena, hasher) = (&self.entries, &self.arena, &self.hasher);
+        let key_of = |e: &Entry| &arena[e.off..e.off + e.key_len as usize];
+        let slot = self.table.entry(
+            hash,
+            |&e| key_of(&entries[e as usize]) == r.key,
+            |&e| hasher.hash_one(key_of(&entries[e as usize])),
+        );
+        match slot {
+            hashbrown::hash_table::Entry::Occupied(o) => {
+                let idx = *o.get();
                 if self.newer(idx, r) {
                     self.replace(idx, r);
                 }
             }
-            None => self.insert(hash, r),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(self.entries.len() as u32);
+                self.insert(r);
+            }
         }
     }
 
@@ -338,9 +345,8 @@ impl Deduper {
         e.row = r.row;
     }
 
-    /// Row `r` is the first of its key.
-    fn insert(&mut self, hash: u64, r: &RowInfo<'_>) {
-        let idx = self.entries.len() as u32;
+    /// Row `r` is the first of its key (its slot in the table holds the next entry).
+    fn insert(&mut self, r: &RowInfo<'_>) {
         self.entries.push(Entry {
             off: self.arena.len(),
             key_len: r.key.len() as u32,
@@ -353,11 +359,6 @@ impl Deduper {
         });
         self.arena.extend_from_slice(r.key);
         self.arena.extend_from_slice(r.latest);
-        let (entries, arena, hasher) = (&self.entries, &self.arena, &self.hasher);
-        self.table.insert_unique(hash, idx, |&e| {
-            let e = &entries[e as usize];
-            hasher.hash_one(&arena[e.off..e.off + e.key_len as usize])
-        });
         self.keep.set_bit(r.row as usize, true);
     }
 

@@ -136,6 +136,7 @@ pub async fn stage(
         table.as_ref(),
         key.as_ref().filter(|_| on_cluster.is_none()),
         &protection,
+        (clean, on_cluster.is_none()),
     )
     .await?;
     scratch.track(&staged);

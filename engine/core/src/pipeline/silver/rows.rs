@@ -97,6 +97,9 @@ pub fn judge(
     }
 }
 
+/// Types the batch, then runs every row rule in the spec's order over the rows still in
+/// it. Rows are removed from a mask, not copied per rule: the typed rows are filtered once
+/// at the end, and the raw text only for the rows that go to the quarantine.
 fn judge_rows(
     run: &Run<'_>,
     table: &str,
@@ -111,12 +114,12 @@ fn judge_rows(
         Some((list, columns)) => suppress_erased(events, table, list, columns, raw)?,
         None => raw,
     };
-    let (mut batch, mut raw) = type_rows(run, raw, quarantine)?;
+    let (batch, mut alive) = type_rows(run, &raw, quarantine)?;
     for check in run.plan.rules.iter().filter_map(CompiledRule::as_row) {
         let rule = check.rule();
-        let fails = check.failing(&batch)?;
+        let fails = failing_among(&check, &batch, &alive)?;
         let failed = fails.true_count() as u64;
-        let checked = batch.num_rows() as u64;
+        let checked = alive.true_count() as u64;
         let verdict = on_fail::decide(events, table, rule, checked, failed, || {
             example(&check, &batch, &fails)
         })?;
@@ -129,12 +132,34 @@ fn judge_rows(
                 quarantine.push((rule.name.clone(), rows));
             }
             events.extend(on_fail::removed_event(table, rule, verdict, failed));
-            let keep = not(&fails)?;
-            batch = typing::filter(&batch, &keep)?;
-            raw = typing::filter(&raw, &keep)?;
+            alive = BooleanArray::new(alive.values() & &!fails.values(), None);
         }
     }
-    Ok(batch)
+    typing::filter(&batch, &alive)
+}
+
+/// The rows among `alive` that fail the rule. The rule is evaluated over the whole batch
+/// (a row's result depends on that row only) and masked; if that evaluation fails (e.g. a
+/// division by zero in a row removed before), it is evaluated over the live rows alone, as
+/// a rule always has been, so that an error is only ever about a row the rule checks.
+fn failing_among(
+    check: &dyn RowRule,
+    batch: &RecordBatch,
+    alive: &BooleanArray,
+) -> Result<BooleanArray> {
+    if alive.true_count() == alive.len() {
+        return check.failing(batch);
+    }
+    if let Ok(fails) = check.failing(batch) {
+        return Ok(BooleanArray::new(fails.values() & alive.values(), None));
+    }
+    let live = check.failing(&typing::filter(batch, alive)?)?;
+    let mut live = live.values().iter();
+    Ok(alive
+        .values()
+        .iter()
+        .map(|a| Some(a && live.next().unwrap_or(false)))
+        .collect())
 }
 
 /// Hands a judged batch to the sinks: its events, its quarantine records, then its typed
@@ -167,23 +192,24 @@ pub async fn apply(
 }
 
 /// Types a raw batch; rows that do not fit the schema become quarantine records. Returns
-/// the typed rows and their raw text (row for row).
+/// every typed row (a row that did not fit has nulls where its values did not convert) and
+/// the mask of the rows that fit.
 fn type_rows(
     run: &Run<'_>,
-    raw: RecordBatch,
+    raw: &RecordBatch,
     quarantine: &mut Vec<(String, Vec<QuarantineRow>)>,
-) -> Result<(RecordBatch, RecordBatch)> {
+) -> Result<(RecordBatch, BooleanArray)> {
     let plan = run.plan;
     let schema_ref = plan.schema.reference();
     let typed = typing::cast_batch(
-        &raw,
+        raw,
         plan.typed_schema.fields(),
         &plan.typed_out_schema,
         &schema_ref,
     )?;
     let keep: BooleanArray = typed.failures.iter().map(|f| Some(f.is_none())).collect();
     if keep.false_count() > 0 {
-        let bad_raw = typing::filter(&raw, &not(&keep)?)?;
+        let bad_raw = typing::filter(raw, &not(&keep)?)?;
         let records = typing::rows_as_json(&bad_raw)?;
         let (files, lines) = (texts(&bad_raw, SOURCE_FILE), ints(&bad_raw, SOURCE_LINE));
         let rows = typed
@@ -203,10 +229,7 @@ fn type_rows(
             .collect();
         quarantine.push((SCHEMA_RULE.to_string(), rows));
     }
-    Ok((
-        typing::filter(&typed.batch, &keep)?,
-        typing::filter(&raw, &keep)?,
-    ))
+    Ok((typed.batch, keep))
 }
 
 /// The quarantine records of a row rule's failing rows (the raw text is the record).
