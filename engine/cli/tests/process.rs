@@ -550,17 +550,31 @@ fn parquet_files(dir: &Path) -> usize {
 }
 
 /// Silver written by one writer per partition of its query (`MEDALLION_WRITER_ROWS` below
-/// the run's rows) holds exactly the rows one writer writes, in one file per partition.
+/// the run's rows) holds exactly the rows one writer writes, in one file per partition:
+/// creating the table, then merging newer versions of every other key into it.
 #[test]
 fn silver_written_per_query_partition_holds_what_one_writer_holds() {
+    let mut newer = String::from("customer_id,name,email,phone,country,signup_date,updated_at\n");
+    for i in (0..34_000).step_by(2) {
+        newer.push_str(&format!(
+            "X{i:06},Moved {i},m{i}@example.com,+1 555 0199,NL,2026-01-10,2026-02-01T09:00:00Z\n"
+        ));
+    }
     let run = |writer_rows: &str| {
         let p = partitioned_customers("");
-        let (code, _, err) = output(
-            medallion(p.path(), &["run", "jobs/shop/customers.yaml"])
-                .env("MEDALLION_WRITER_ROWS", writer_rows)
-                .env("MEDALLION_LOG", "info,medallion_core=debug"),
-        );
-        assert_eq!(code, 0, "{err}");
+        let mut log = String::new();
+        for step in 0..2 {
+            if step == 1 {
+                std::fs::write(p.path().join("testdata/shop/customers/newer.csv"), &newer).unwrap();
+            }
+            let (code, _, err) = output(
+                medallion(p.path(), &["run", "jobs/shop/customers.yaml"])
+                    .env("MEDALLION_WRITER_ROWS", writer_rows)
+                    .env("MEDALLION_LOG", "info,medallion_core=debug"),
+            );
+            assert_eq!(code, 0, "{err}");
+            log.push_str(&err);
+        }
         let (code, rows, err) = output(&mut medallion(
             p.path(),
             &[
@@ -572,16 +586,28 @@ fn silver_written_per_query_partition_holds_what_one_writer_holds() {
         ));
         assert_eq!(code, 0, "{err}");
         let files = parquet_files(&p.path().join("lake/dev/silver/customers"));
-        (rows, files, err)
+        (rows, files, log)
     };
     let (apart, files_apart, log) = run("1");
     let (one, files_one, _) = run("100000000");
     assert!(apart == one, "the same Silver rows");
-    assert!(apart.contains("X033999"), "all keys are there");
-    assert_eq!(files_one, 1);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&apart).unwrap();
+    let country = |id: &str| {
+        rows.iter()
+            .filter(|r| r["customer_id"] == id)
+            .map(|r| r["country"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(country("X033998"), ["NL"], "the newer version merged");
+    assert_eq!(country("X033999"), ["US"], "the others kept");
+    // The table's files (of both versions: the merge rewrote some) are more when the first
+    // version was written apart.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores > 1 {
-        assert!(files_apart >= 2, "{files_apart} files: {log}");
+        assert!(
+            files_apart > files_one && log.contains("writers=2"),
+            "{files_apart} vs {files_one} files: {log}"
+        );
     }
 }
 

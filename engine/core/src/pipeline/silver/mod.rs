@@ -8,6 +8,7 @@ mod output;
 mod parallel;
 mod rows;
 mod set_rules;
+mod writers;
 
 use std::sync::Arc;
 use std::time::Instant;

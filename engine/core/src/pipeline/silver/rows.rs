@@ -154,11 +154,19 @@ fn failing_among(
         return Ok(BooleanArray::new(fails.values() & alive.values(), None));
     }
     let live = check.failing(&typing::filter(batch, alive)?)?;
+    if live.len() != alive.true_count() {
+        return Err(crate::error::Error::Internal(format!(
+            "rule `{}` judged {} rows of {}",
+            check.rule().name,
+            live.len(),
+            alive.true_count()
+        )));
+    }
     let mut live = live.values().iter();
     Ok(alive
         .values()
         .iter()
-        .map(|a| Some(a && live.next().unwrap_or(false)))
+        .map(|a| Some(a && live.next() == Some(true)))
         .collect())
 }
 
