@@ -635,3 +635,29 @@ fn a_failing_query_partition_leaves_no_silver_file() {
         "nothing committed: {out}"
     );
 }
+
+/// The typed file and the deduper are fed on threads of their own: when either fails in
+/// the middle of the input, the run fails with that error and commits nothing.
+#[test]
+fn a_failing_typed_file_or_deduper_thread_fails_the_run() {
+    for point in ["typed_write", "dedupe_push"] {
+        let p = project();
+        std::fs::write(
+            p.path().join("testdata/shop/customers/big.csv"),
+            versions_csv(34_000),
+        )
+        .unwrap();
+        let (code, _, err) = output(
+            medallion(p.path(), &["run", "jobs/shop/customers.yaml"])
+                .env("MEDALLION_TYPING_THREADS", "2")
+                .env("MEDALLION_FAULT", format!("error:{point}")),
+        );
+        assert_ne!(code, 0, "{point}: {err}");
+        assert!(err.contains(&format!("error:{point}")), "{point}: {err}");
+        let (_, out, _) = output(&mut medallion(p.path(), &["tables", "--json"]));
+        assert!(
+            !out.contains("silver.customers\""),
+            "{point}: nothing committed: {out}"
+        );
+    }
+}

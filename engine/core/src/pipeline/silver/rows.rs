@@ -178,8 +178,24 @@ pub async fn apply(
     judged: Judged,
     out: &mut RowSinks<'_>,
 ) -> Result<()> {
+    let batch = report(run, table, judged, out.quarantine).await?;
+    out.typed.write(&batch)?;
+    if let Some(d) = out.deduper.as_deref_mut() {
+        d.push(&batch)?;
+    }
+    Ok(())
+}
+
+/// The first part of [`apply`]: a judged batch's events and quarantine records; returns its
+/// typed rows (or the error that stops the run).
+pub async fn report(
+    run: &Run<'_>,
+    table: &str,
+    judged: Judged,
+    quarantine: &mut QuarantineWriter,
+) -> Result<RecordBatch> {
     if let Some(raw) = &judged.replayed {
-        out.quarantine.mark_replayed(raw);
+        quarantine.mark_replayed(raw);
     }
     run.emit(RunEvent::RowsRead {
         table: table.to_string(),
@@ -189,14 +205,9 @@ pub async fn apply(
         run.emit(e);
     }
     for (rule, rows) in judged.quarantine {
-        out.quarantine.push(run, Stage::Silver, &rule, rows).await?;
+        quarantine.push(run, Stage::Silver, &rule, rows).await?;
     }
-    let batch = judged.outcome?;
-    out.typed.write(&batch)?;
-    if let Some(d) = out.deduper.as_deref_mut() {
-        d.push(&batch)?;
-    }
-    Ok(())
+    judged.outcome
 }
 
 /// Types a raw batch; rows that do not fit the schema become quarantine records. Returns
