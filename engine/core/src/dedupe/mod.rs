@@ -81,8 +81,7 @@ pub struct Deduper {
     keys: RowConverter,
     latest: Option<RowConverter>,
     hasher: foldhash::fast::FixedState,
-    /// The table of winners, split by hash into parts (see [`part`]).
-    tables: Vec<HashTable<u32>>,
+    table: HashTable<u32>,
     entries: Vec<Entry>,
     arena: Vec<u8>,
     file_ids: hashbrown::HashMap<String, u32>,
@@ -133,9 +132,7 @@ impl Deduper {
             keys: RowConverter::new(key_fields)?,
             latest,
             hasher: foldhash::fast::FixedState::with_seed(0x6d65_6461_6c6c_696f),
-            tables: (0..parts(capacity))
-                .map(|_| HashTable::with_capacity(capacity / parts(capacity)))
-                .collect(),
+            table: HashTable::with_capacity(capacity),
             entries: Vec::with_capacity(capacity),
             arena: Vec::with_capacity(capacity * 16),
             file_ids: hashbrown::HashMap::new(),
@@ -163,11 +160,7 @@ impl Deduper {
     fn table_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.arena.capacity()
-            + self
-                .tables
-                .iter()
-                .map(|t| t.capacity() * (std::mem::size_of::<u32>() + 1))
-                .sum::<usize>()
+            + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 
     /// Moves the table of winners to bucket files; later rows go there too.
@@ -198,7 +191,7 @@ impl Deduper {
     }
 
     fn clear_table(&mut self) {
-        self.tables = (0..self.tables.len()).map(|_| HashTable::new()).collect();
+        self.table = HashTable::new();
         self.entries = Vec::new();
         self.arena = Vec::new();
     }
@@ -208,8 +201,7 @@ impl Deduper {
     fn offer(&mut self, hash: u64, r: &RowInfo<'_>) {
         let (entries, arena, hasher) = (&self.entries, &self.arena, &self.hasher);
         let key_of = |e: &Entry| &arena[e.off..e.off + e.key_len as usize];
-        let p = part(hash, self.tables.len());
-        let slot = self.tables[p].entry(
+        let slot = self.table.entry(
             hash,
             |&e| key_of(&entries[e as usize]) == r.key,
             |&e| hasher.hash_one(key_of(&entries[e as usize])),
@@ -261,34 +253,44 @@ impl Deduper {
             .column_by_name(SOURCE_FILE)
             .and_then(|c| c.as_string_opt::<i32>().cloned());
         let base = self.keep.len() as u64;
-        let n = batch.num_rows();
-        self.keep.append_n(n, false);
-        let file_ids: Vec<u32> = (0..n).map(|i| self.file_id(files.as_ref(), i)).collect();
-        let hashes: Vec<u64> = (0..n)
-            .map(|i| self.hasher.hash_one(keys.row(i).data()))
-            .collect();
-        // Part by part (a part's probes stay within caches), each part in row order: the
-        // rows of one key keep their order, which is all the choice depends on.
-        let order = match self.spill {
-            Some(_) => (0..n as u32).collect(),
-            None => by_part(&hashes, self.tables.len()),
-        };
-        for i in order.into_iter().map(|i| i as usize) {
+        self.keep.append_n(batch.num_rows(), false);
+        for i in 0..batch.num_rows() {
+            let key = keys.row(i).data();
+            let latest_bytes: &[u8] = match &latest {
+                Some(l) => l.row(i).data(),
+                None => &[],
+            };
+            let ingest_v = ingest
+                .as_ref()
+                .and_then(|a| a.is_valid(i).then(|| a.value(i)));
+            let line_v = lines
+                .as_ref()
+                .and_then(|a| a.is_valid(i).then(|| a.value(i)));
+            let file_v = match files.as_ref().filter(|a| a.is_valid(i)) {
+                Some(a) => {
+                    let name = a.value(i);
+                    match self
+                        .last_file
+                        .filter(|&id| self.file_names[id as usize] == name)
+                    {
+                        Some(id) => id,
+                        None => self.intern(name),
+                    }
+                }
+                None => u32::MAX,
+            };
             let r = RowInfo {
-                key: keys.row(i).data(),
-                latest: latest.as_ref().map_or(&[], |l| l.row(i).data()),
-                ingest: ingest
-                    .as_ref()
-                    .and_then(|a| a.is_valid(i).then(|| a.value(i))),
-                line: lines
-                    .as_ref()
-                    .and_then(|a| a.is_valid(i).then(|| a.value(i))),
-                file: file_ids[i],
+                key,
+                latest: latest_bytes,
+                ingest: ingest_v,
+                line: line_v,
+                file: file_v,
                 row: base + i as u64,
             };
+            let hash = self.hasher.hash_one(key);
             match &mut self.spill {
-                Some(buckets) => buckets.write(hashes[i], &r)?,
-                None => self.offer(hashes[i], &r),
+                Some(buckets) => buckets.write(hash, &r)?,
+                None => self.offer(hash, &r),
             }
         }
         if let Some((bytes, dir)) = &self.budget {
@@ -360,21 +362,6 @@ impl Deduper {
         self.keep.set_bit(r.row as usize, true);
     }
 
-    /// The interned `_source_file` of row `i` (`u32::MAX` when null or absent).
-    fn file_id(&mut self, files: Option<&arrow::array::StringArray>, i: usize) -> u32 {
-        let Some(a) = files.filter(|a| a.is_valid(i)) else {
-            return u32::MAX;
-        };
-        let name = a.value(i);
-        match self
-            .last_file
-            .filter(|&id| self.file_names[id as usize] == name)
-        {
-            Some(id) => id,
-            None => self.intern(name),
-        }
-    }
-
     /// The id of a `_source_file` name (rows of one file come in runs: the last one is
     /// checked first).
     fn intern(&mut self, name: &str) -> u32 {
@@ -417,39 +404,6 @@ impl Deduper {
         }
         Ok(BooleanArray::new(self.keep.finish(), None))
     }
-}
-
-/// Parts of the table of winners for `capacity` keys: about 32 Ki keys a part (its control
-/// bytes and slots fit in a core's cache), a power of two, at most 64.
-fn parts(capacity: usize) -> usize {
-    (capacity / 32_768).next_power_of_two().clamp(1, 64)
-}
-
-/// The part of a hash among `parts` (a power of two): bits the table itself does not use
-/// (hashbrown takes the bucket from the low bits and its tag from the top seven).
-fn part(hash: u64, parts: usize) -> usize {
-    ((hash >> 51) as usize) & (parts - 1)
-}
-
-/// Row positions grouped by part, each part in row order (a counting sort).
-fn by_part(hashes: &[u64], parts: usize) -> Vec<u32> {
-    if parts == 1 {
-        return (0..hashes.len() as u32).collect();
-    }
-    let mut start = vec![0usize; parts + 1];
-    for &h in hashes {
-        start[part(h, parts) + 1] += 1;
-    }
-    for p in 0..parts {
-        start[p + 1] += start[p];
-    }
-    let mut order = vec![0u32; hashes.len()];
-    for (i, &h) in hashes.iter().enumerate() {
-        let p = part(h, parts);
-        order[start[p]] = i as u32;
-        start[p] += 1;
-    }
-    order
 }
 
 /// One row's key, `latest_by` and tie-breakers, as `push` reads them.
@@ -639,32 +593,6 @@ pub(crate) mod tests {
         // Spilled after the first batch (both budgets are below one batch of keys).
         assert_eq!(run(Some(20_000)), in_memory);
         assert_eq!(run(Some(0)), in_memory);
-    }
-
-    /// A table split into parts (sized for many keys) keeps the rows one table keeps,
-    /// spilled or not; the parts are grouped by hash bits the table itself does not use.
-    #[test]
-    fn a_table_in_parts_keeps_the_rows_one_table_keeps() {
-        assert_eq!((parts(0), parts(65_536), parts(10_000_000)), (1, 2, 64));
-        let batches = mixed_batches(12);
-        let schema = batches[0].schema();
-        let run = |capacity: usize, budget: Option<usize>| {
-            let dir = tempfile::tempdir().unwrap();
-            let mut d =
-                Deduper::with_capacity(&schema, &["k".into()], Some("v"), capacity).unwrap();
-            if let Some(b) = budget {
-                d = d.with_budget(b, dir.path().join("spill"));
-            }
-            for b in &batches {
-                d.push(b).unwrap();
-            }
-            kept(d)
-        };
-        let one = run(0, None);
-        assert_eq!(run(2_000_000, None), one);
-        assert_eq!(run(2_000_000, Some(5_000_000)), one, "spilled from parts");
-        let order = by_part(&[u64::MAX, 0, 1 << 51, u64::MAX >> 1, 5], 4);
-        assert_eq!(order, [1, 4, 2, 0, 3], "grouped by part, each in row order");
     }
 
     #[test]

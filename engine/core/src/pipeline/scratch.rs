@@ -134,6 +134,11 @@ impl TempParquet {
         Ok(())
     }
 
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
     pub fn close(self) -> Result<u64> {
         let path = self.path.display().to_string();
         self.writer

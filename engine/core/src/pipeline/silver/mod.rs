@@ -279,8 +279,16 @@ async fn register_typed(
             dir: Some(dir),
         });
     };
-    // The winners, read back from the typed file (losing rows are not decoded).
+    // The winners, read back from the typed file (losing rows are not decoded): the mask is
+    // positional, so it must cover exactly the file's rows.
     let keep = d.finish()?;
+    if keep.len() as u64 != typed.rows {
+        return Err(crate::error::Error::Internal(format!(
+            "the dedupe saw {} rows but the typed file holds {}",
+            keep.len(),
+            typed.rows
+        )));
+    }
     let kept = keep.true_count() as u64;
     let source = KeptRows::new(
         dir.join(TempParquet::FILE),

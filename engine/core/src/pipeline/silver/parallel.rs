@@ -19,7 +19,6 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use super::super::fault_error;
 use super::super::quarantine::QuarantineWriter;
 use super::super::Run;
 use super::rows::{self, Judged, RowSinks};
@@ -80,16 +79,10 @@ pub fn process(
     } = out;
     std::thread::scope(|scope| {
         let bound = n * IN_FLIGHT;
-        let file = Ordered::spawn(scope, &mut **typed, bound, |f, b| {
-            fault_error("typed_write")?;
-            f.write(b)
-        });
-        let dedupe = deduper.as_deref_mut().map(|d| {
-            Ordered::spawn(scope, d, bound, |d, b| {
-                fault_error("dedupe_push")?;
-                d.push(b)
-            })
-        });
+        let file = Ordered::spawn(scope, &mut **typed, bound, rows::write_typed);
+        let dedupe = deduper
+            .as_deref_mut()
+            .map(|d| Ordered::spawn(scope, d, bound, rows::dedupe));
         let sinks = [Some(&file), dedupe.as_ref()];
         let read = judge_all(
             scope, run, table, input, replayed, suppress, quarantine, &sinks, n,

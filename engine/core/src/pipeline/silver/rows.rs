@@ -10,7 +10,7 @@ use futures::StreamExt;
 
 use super::super::quarantine::QuarantineWriter;
 use super::super::scratch::{conform, TempParquet};
-use super::super::Run;
+use super::super::{fault_error, Run};
 use super::on_fail::{self, Verdict};
 use crate::dedupe::Deduper;
 use crate::error::Result;
@@ -179,11 +179,29 @@ pub async fn apply(
     out: &mut RowSinks<'_>,
 ) -> Result<()> {
     let batch = report(run, table, judged, out.quarantine).await?;
-    out.typed.write(&batch)?;
+    write_typed(out.typed, &batch)?;
     if let Some(d) = out.deduper.as_deref_mut() {
-        d.push(&batch)?;
+        dedupe(d, &batch)?;
     }
     Ok(())
+}
+
+/// Appends typed rows to the run's typed file (test hook of debug builds:
+/// `MEDALLION_FAULT=error:typed_write` fails it once the file holds rows).
+pub fn write_typed(file: &mut TempParquet, batch: &RecordBatch) -> Result<()> {
+    if file.rows() > 0 {
+        fault_error("typed_write")?;
+    }
+    file.write(batch)
+}
+
+/// Offers typed rows to the deduper (test hook of debug builds:
+/// `MEDALLION_FAULT=error:dedupe_push` fails it once it has seen rows).
+pub fn dedupe(d: &mut Deduper, batch: &RecordBatch) -> Result<()> {
+    if d.rows() > 0 {
+        fault_error("dedupe_push")?;
+    }
+    d.push(batch)
 }
 
 /// The first part of [`apply`]: a judged batch's events and quarantine records; returns its

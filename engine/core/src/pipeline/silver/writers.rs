@@ -37,8 +37,9 @@ pub fn rows_per_writer() -> u64 {
 /// number of writers is at most the run's memory budget over this.
 const WRITER_MEMORY: u64 = 256 * 1024 * 1024;
 
-/// Writes `streams` with at most one writer per stream and per [`WRITER_MEMORY`] of
-/// `memory_limit` (a writer drains its streams one after the other); `new_writer` makes
+/// Writes `streams` with at most one writer per stream and per [`WRITER_MEMORY`] of half
+/// of `memory_limit` (a writer reads its streams together, whichever has a batch first, so
+/// that no partition's output waits in memory for its turn); `new_writer` makes
 /// each writer. Returns every writer's files as one set, or the first error (after the
 /// staged files are deleted). `sql_file` names the query in errors.
 pub async fn write_all(
@@ -48,9 +49,10 @@ pub async fn write_all(
     target: &SchemaRef,
     sql_file: &str,
 ) -> Result<Staged> {
+    // Half of the budget is DataFusion's pool, busy with the query these writers drain.
     let n = streams
         .len()
-        .min((memory_limit / WRITER_MEMORY).max(1) as usize)
+        .min((memory_limit / 2 / WRITER_MEMORY).max(1) as usize)
         .max(1);
     let mut shares: Vec<Vec<SendableRecordBatchStream>> = (0..n).map(|_| Vec::new()).collect();
     for (i, s) in streams.into_iter().enumerate() {
@@ -118,9 +120,10 @@ async fn combine(
     Ok(all)
 }
 
-/// Writes output streams one after the other with one writer until they end, one fails or
-/// `stop` is set (another writer failed); sets `stop` when it fails. Returns the staged
-/// files and the error, if any (the files are staged all the same, to be deleted).
+/// Writes output streams (together, in whatever order their batches come) with one writer
+/// until they end, one fails or `stop` is set (another writer failed); sets `stop` when it
+/// fails. Returns the staged files and the error, if any (the files are staged all the same,
+/// to be deleted).
 async fn write_streams(
     streams: Vec<SendableRecordBatchStream>,
     mut w: StagedWrite,
@@ -129,28 +132,35 @@ async fn write_streams(
     stop: Arc<AtomicBool>,
 ) -> Result<(Staged, Option<Error>)> {
     let mut failed = None;
-    'streams: for mut stream in streams {
-        while let Some(b) = stream.next().await {
-            if stop.load(Ordering::Relaxed) {
-                break 'streams;
-            }
-            let written = match b {
-                Ok(b) => match conform(&b, &target) {
-                    Ok(b) => w.write(b).await,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(Error::query(format!("{file}: silver.sql"), e)),
-            };
-            if let Err(e) = written {
-                stop.store(true, Ordering::Relaxed);
-                failed = Some(e);
-                break 'streams;
-            }
+    let mut batches = futures::stream::select_all(streams);
+    while let Some(b) = batches.next().await {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let written = match b {
+            Ok(b) => match conform(&b, &target) {
+                Ok(b) => w.write(b).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(Error::query(format!("{file}: silver.sql"), e)),
+        };
+        if let Err(e) = written {
+            stop.store(true, Ordering::Relaxed);
+            failed = Some(e);
+            break;
         }
     }
-    let staged = w.finish().await;
-    if staged.is_err() {
-        stop.store(true, Ordering::Relaxed);
+    drop(batches);
+    match (w.finish().await, failed) {
+        (Ok(staged), failed) => Ok((staged, failed)),
+        (Err(e), None) => {
+            stop.store(true, Ordering::Relaxed);
+            Err(e)
+        }
+        // The first error is the one to report; this one only loses the writer's file list.
+        (Err(e), Some(first)) => {
+            tracing::warn!(error = %e, "A Silver writer could not close its files after an error; files it wrote may stay in the table folder (they are not in its log).");
+            Err(first)
+        }
     }
-    Ok((staged?, failed))
 }
