@@ -108,10 +108,15 @@ impl TempParquet {
         let path = dir.join(Self::FILE);
         let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
         // Read back once or twice on this machine: plain pages, no dictionary to build, no
-        // min/max statistics to compute (nothing prunes on them).
+        // min/max statistics to compute (nothing prunes on them). But the run's repeated
+        // metadata (source file name, run id: one value per file or run, ~80 bytes a row as
+        // plain text) is a dictionary.
+        let repeated = |c: &str| parquet::schema::types::ColumnPath::from(c);
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(64 * 1024))
             .set_dictionary_enabled(false)
+            .set_column_dictionary_enabled(repeated(crate::plan::SOURCE_FILE), true)
+            .set_column_dictionary_enabled(repeated(crate::plan::RUN_ID), true)
             .set_statistics_enabled(EnabledStatistics::None)
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
