@@ -235,8 +235,10 @@ async fn rewrite(
     let mut w = StagedWrite::new(&name, loc, schema.clone())?;
     if r.target.layer == "bronze" {
         // As Bronze writes it: no statistics of the data columns (the rewritten files would
-        // put the other rows' raw values into the Delta log).
-        w = w.raw_text(&[], &crate::plan::BRONZE_META);
+        // put the other rows' raw values into the Delta log), dictionaries for the repeated
+        // metadata.
+        let repeated = [crate::plan::SOURCE_FILE, crate::plan::RUN_ID];
+        w = w.raw_text(&repeated, &crate::plan::BRONZE_META);
     }
     for h in &hits {
         for b in &h.kept {
