@@ -267,7 +267,7 @@ pub(super) fn decode_parallel<R: BufRead>(
 }
 
 /// The message of a panic payload.
-pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

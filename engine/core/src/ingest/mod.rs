@@ -15,6 +15,7 @@
 //! the file is read again by the next run (never a silently shorter file).
 
 mod chunk;
+pub(crate) use chunk::panic_message;
 #[cfg(test)]
 mod conservation;
 mod csv;

@@ -186,11 +186,7 @@ impl<'scope> Ordered<'scope> {
     fn finish(self) -> Result<()> {
         drop(self.tx);
         self.done.join().unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let what = crate::ingest::panic_message(panic.as_ref());
             Err(Error::Internal(format!(
                 "a Silver sink thread panicked: {what}"
             )))
