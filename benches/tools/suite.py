@@ -217,6 +217,8 @@ def medallion_jobs(a, fmt):
     for job in ("orders", "lineitem"):
         spec = os.path.join(BENCHES, "jobs", FORMATS[fmt]["jobs"], f"{job}.yaml")
         cmd = base + ["run", spec, "--env", "bench", "--report", "json"]
+        if a.memory_limit:
+            cmd += ["--memory-limit", str(a.memory_limit)]
         out, wall, cpu, rss, mon, _ = run_measured(cmd, env=env, cwd=BENCHES)
         rep = json.loads(out)[0]
         if rep["status"] != "succeeded":
@@ -417,6 +419,13 @@ def main():
     ap.add_argument("--formats", default="ndjson,csv", help="input formats, comma-separated: ndjson, csv")
     ap.add_argument("--medallion-bin", default=os.environ.get("MEDALLION_BIN"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument(
+        "--memory-limit",
+        type=int,
+        default=int(os.environ["BENCH_MEMORY_LIMIT_MIB"]) if os.environ.get("BENCH_MEMORY_LIMIT_MIB") else None,
+        metavar="MIB",
+        help="medallion's --memory-limit for every run (default: the engine's own, half the machine)",
+    )
     ap.add_argument("--results", default=os.path.join(BENCHES, "results"))
     ap.add_argument("--check-only", action="store_true", help="check agreement; print no timings")
     ap.add_argument("--show", metavar="FILE", help="print the tables of a results file and exit")
@@ -496,7 +505,14 @@ def main():
         return
 
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-    doc = {"sf": a.sf, "stamp": stamp, "machine": machine(), "command": " ".join(sys.argv), "formats": {}}
+    doc = {
+        "sf": a.sf,
+        "stamp": stamp,
+        "machine": machine(),
+        "command": " ".join(sys.argv),
+        "medallion_memory_limit_mib": a.memory_limit,
+        "formats": {},
+    }
     for fmt, pf in per_format.items():
         res = pf["res"]
         section = {
@@ -529,6 +545,8 @@ def show(doc):
     sections = doc.get("formats") or {"ndjson": {"input": doc["input"], "engines": doc["engines"]}}
     print(f"\nSF {doc['sf']}: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB")
     print("rows/s = input rows / wall; CPU = user+sys of the process tree; RSS = peak sum over the tree")
+    if doc.get("medallion_memory_limit_mib"):
+        print(f"medallion ran with --memory-limit {doc['medallion_memory_limit_mib']}")
     for fmt, sec in sections.items():
         rows_in, bytes_in = sec["input"]["rows"], sec["input"]["bytes"]
         print(f"\n{fmt.upper()} input: {rows_in:,} rows, {bytes_in / 2**20:.0f} MiB\n")

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod allocator;
 mod commands;
 mod failure;
 mod logging;
@@ -572,6 +573,7 @@ enum SqlFormat {
 fn main() -> ExitCode {
     panic::install_hook();
     logging::init();
+    allocator::configure();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return failure::usage(e),

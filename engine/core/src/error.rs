@@ -101,7 +101,7 @@ pub enum Error {
     Catalog(String),
 
     /// A query failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {source}{hint}", hint = class::memory_hint(source))]
     Query {
         context: String,
         #[source]

@@ -1,7 +1,15 @@
 //! The memory budget of a run: `--memory-limit` (MiB), else the environment's
-//! `memory_limit_mib`, else half of this machine's memory. Half of it bounds the dedupe's
-//! table (it spills to disk above it), the other half DataFusion's memory pool for the SQL of
-//! Silver and Gold (sorts, aggregates and joins spill to the temp folder above it).
+//! `memory_limit_mib`, else half of this machine's memory.
+//!
+//! The two large holders of memory never run at once: Silver's dedupe table lives through
+//! the typed pass and is gone when it ends; DataFusion's pool serves the SQL of Silver and
+//! Gold, which runs after it. So each gets a share of the whole budget:
+//! - the dedupe: half ([`dedupe_bytes`]; it spills to disk above it). The typed pass around it
+//!   also holds Bronze batches, the typing threads' batches and the temporary file's row group;
+//! - DataFusion's pool: three quarters ([`sql_pool_bytes`]; sorts and aggregates spill above
+//!   it, a hash join's build side must fit in it);
+//! - the Silver writers: the quarter the pool leaves ([`writers_bytes`]), for the row groups
+//!   they encode, which the pool does not count.
 
 /// Used when the machine's memory cannot be read (not Linux).
 const FALLBACK_BYTES: u64 = 4 << 30;
@@ -12,6 +20,21 @@ pub fn limit_bytes(cli_mib: Option<u64>, env_mib: Option<u64>) -> u64 {
         Some(mib) => mib << 20,
         None => machine_bytes().map_or(FALLBACK_BYTES, |b| b / 2),
     }
+}
+
+/// The dedupe's share of a budget of `limit` bytes.
+pub fn dedupe_bytes(limit: u64) -> u64 {
+    limit / 2
+}
+
+/// DataFusion's pool: the share of the SQL that runs after the dedupe.
+pub fn sql_pool_bytes(limit: u64) -> u64 {
+    limit / 4 * 3
+}
+
+/// What the Silver writers may hold together, beside a full pool.
+pub fn writers_bytes(limit: u64) -> u64 {
+    limit - sql_pool_bytes(limit)
 }
 
 /// `MemTotal` of /proc/meminfo.
@@ -32,5 +55,15 @@ mod tests {
         assert_eq!(limit_bytes(None, Some(4096)), 4096 << 20);
         let default = limit_bytes(None, None);
         assert!(default >= 256 << 20, "{default}");
+    }
+
+    #[test]
+    fn the_shares_of_stages_that_run_together_stay_within_the_budget() {
+        for limit in [64u64 << 20, 2048 << 20, (11 << 30) + 12345] {
+            // The pool and the writers run together; the dedupe runs before them.
+            assert!(sql_pool_bytes(limit) + writers_bytes(limit) <= limit);
+            assert!(dedupe_bytes(limit) <= limit);
+            assert!(sql_pool_bytes(limit) > dedupe_bytes(limit), "the SQL gets the larger share");
+        }
     }
 }

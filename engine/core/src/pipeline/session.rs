@@ -70,8 +70,8 @@ pub async fn register_table(
 impl Engine {
     /// A session with every catalog table of the environment registered as `<db>.<table>`.
     pub async fn session(&self) -> Result<SessionContext> {
-        // Half of the run's budget; the dedupe has the other half.
-        let ctx = new_session_with_pool(self.memory_limit / 2)?;
+        // The SQL runs after the dedupe is done (see `crate::memory`).
+        let ctx = new_session_with_pool(crate::memory::sql_pool_bytes(self.memory_limit))?;
         for entry in self.catalog.list_tables(None).await? {
             let location = self.entry_location(&entry)?;
             if let Some(t) = table::open_if_exists(&entry.qualified_name(), &location).await? {

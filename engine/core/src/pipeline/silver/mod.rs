@@ -192,8 +192,8 @@ async fn typed_rows(
     let mut deduper = match dedupe {
         // Sized for this run's Bronze rows (committed ones grow it as they come).
         Some(d) => {
-            // Half of the run's memory budget (see `crate::memory`); spills above it.
-            let budget = (run.engine.memory_limit / 2) as usize;
+            // The dedupe's share of the run's memory budget; spills above it.
+            let budget = crate::memory::dedupe_bytes(run.engine.memory_limit) as usize;
             // About 70 bytes a key (entry, key bytes, table slot): at most half the budget.
             let capacity = (staged_rows as usize).min(budget / 140);
             let deduper = Deduper::with_capacity(

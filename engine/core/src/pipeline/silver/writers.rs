@@ -37,8 +37,8 @@ pub fn rows_per_writer() -> u64 {
 /// number of writers is at most the run's memory budget over this.
 const WRITER_MEMORY: u64 = 256 * 1024 * 1024;
 
-/// Writes `streams` with at most one writer per stream and per [`WRITER_MEMORY`] of half
-/// of `memory_limit` (a writer reads its streams together, whichever has a batch first, so
+/// Writes `streams` with at most one writer per stream and per [`WRITER_MEMORY`] of the
+/// writers' share of `memory_limit` ([`crate::memory::writers_bytes`]) (a writer reads its streams together, whichever has a batch first, so
 /// that no partition's output waits in memory for its turn); `new_writer` makes
 /// each writer. Returns every writer's files as one set, or the first error (after the
 /// staged files are deleted). `sql_file` names the query in errors.
@@ -49,10 +49,11 @@ pub async fn write_all(
     target: &SchemaRef,
     sql_file: &str,
 ) -> Result<Staged> {
-    // Half of the budget is DataFusion's pool, busy with the query these writers drain.
+    // The rest of the budget is DataFusion's pool, busy with the query these writers drain.
+    let share = crate::memory::writers_bytes(memory_limit);
     let n = streams
         .len()
-        .min((memory_limit / 2 / WRITER_MEMORY).max(1) as usize)
+        .min((share / WRITER_MEMORY).max(1) as usize)
         .max(1);
     let mut shares: Vec<Vec<SendableRecordBatchStream>> = (0..n).map(|_| Vec::new()).collect();
     for (i, s) in streams.into_iter().enumerate() {
