@@ -67,7 +67,9 @@ enum Command {
         #[arg(long, value_name = "I/N")]
         shard: Option<medallion_core::pipeline::Shard>,
         /// Memory budget in MiB (default: the environment's `memory_limit_mib`, else half
-        /// of this machine's memory); the dedupe and the SQL stages spill to disk above it.
+        /// of this machine's memory): half for the dedupe, three quarters for the SQL that
+        /// runs after it, a quarter for the Silver writers. The dedupe, sorts and aggregates
+        /// spill to disk above their share; a join's build side must fit (docs/spec.md).
         #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(64..))]
         memory_limit: Option<u64>,
     },

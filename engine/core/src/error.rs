@@ -111,7 +111,7 @@ pub enum Error {
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
 
-    #[error(transparent)]
+    #[error("{0}{hint}", hint = class::memory_hint(.0))]
     DataFusion(#[from] datafusion::error::DataFusionError),
 
     #[error(transparent)]

@@ -1,15 +1,19 @@
 //! The memory budget of a run: `--memory-limit` (MiB), else the environment's
 //! `memory_limit_mib`, else half of this machine's memory.
 //!
-//! The two large holders of memory never run at once: Silver's dedupe table lives through
-//! the typed pass and is gone when it ends; DataFusion's pool serves the SQL of Silver and
-//! Gold, which runs after it. So each gets a share of the whole budget:
+//! The two large holders of memory do not run at once: Silver's dedupe table lives through
+//! the typed pass and is gone when it ends; DataFusion's pool serves the SQL of Silver (set
+//! rules, the Silver SQL) and Gold, which runs after it (during the typed pass the pool only
+//! serves the scan of Bronze, which reserves little). So each gets a share of the budget:
 //! - the dedupe: half ([`dedupe_bytes`]; it spills to disk above it). The typed pass around it
 //!   also holds Bronze batches, the typing threads' batches and the temporary file's row group;
 //! - DataFusion's pool: three quarters ([`sql_pool_bytes`]; sorts and aggregates spill above
 //!   it, a hash join's build side must fit in it);
 //! - the Silver writers: the quarter the pool leaves ([`writers_bytes`]), for the row groups
-//!   they encode, which the pool does not count.
+//!   they encode, which the pool does not count (at least one writer, whatever the quarter).
+//!
+//! What no share counts comes on top: batches between operators, Delta snapshots, Bronze
+//! decoding (bounded by its chunk sizes), the allocator's own overhead.
 
 /// Used when the machine's memory cannot be read (not Linux).
 const FALLBACK_BYTES: u64 = 4 << 30;

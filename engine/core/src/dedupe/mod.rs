@@ -190,10 +190,19 @@ impl Deduper {
         Ok(())
     }
 
+    /// Gives the table's memory back (at the spill: the buckets take over).
     fn clear_table(&mut self) {
         self.table = HashTable::new();
         self.entries = Vec::new();
         self.arena = Vec::new();
+    }
+
+    /// Empties the table between two buckets, keeping its memory for the next one (a bucket
+    /// holds about 1/64 of the keys: regrowing from nothing would rehash every key again).
+    fn empty_table(&mut self) {
+        self.table.clear();
+        self.entries.clear();
+        self.arena.clear();
     }
 
     /// Offers row `r` to the table: the key's first row, or a newer version of it, wins.
@@ -391,6 +400,11 @@ impl Deduper {
     /// The winners, as a mask over all rows seen (one per distinct key).
     pub fn finish(mut self) -> Result<BooleanArray> {
         if let Some(buckets) = self.spill.take() {
+            tracing::info!(
+                rows = buckets.records(),
+                buckets = spill::BUCKETS,
+                "Dedupe: choosing the winners of the spilled rows, bucket by bucket."
+            );
             // `keep` still marks the winners at the spill; each bucket's rows replay the
             // table's choice for its keys, then the table is emptied for the next bucket.
             let this = std::cell::RefCell::new(&mut self);
@@ -399,7 +413,7 @@ impl Deduper {
                     this.borrow_mut().offer(rec.hash, &rec.info());
                     Ok(())
                 },
-                || this.borrow_mut().clear_table(),
+                || this.borrow_mut().empty_table(),
             )?;
         }
         Ok(BooleanArray::new(self.keep.finish(), None))

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 pub const BUCKETS: usize = 64;
 
 /// One spilled row, as read back.
+#[derive(Default)]
 pub struct Record {
     pub hash: u64,
     pub key: Vec<u8>,
@@ -88,6 +89,11 @@ impl Buckets {
         res.map_err(|e| self.error(b, e))
     }
 
+    /// Records written to all buckets.
+    pub fn records(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
     fn error(&self, bucket: usize, e: io::Error) -> Error {
         let path = self.dir.join(format!("bucket-{bucket:02}"));
         Error::io(format!("{} (the dedupe's spill)", path.display()), e)
@@ -109,7 +115,9 @@ impl Buckets {
                 .map(|f| BufReader::with_capacity(64 << 10, f))
                 .map_err(|e| self.error(b, e))?;
             let mut read = 0u64;
-            while let Some(rec) = next_record(&mut r).map_err(|e| self.error(b, e))? {
+            // One record's buffers, reused for every record of the bucket.
+            let mut rec = Record::default();
+            while next_record(&mut r, &mut rec).map_err(|e| self.error(b, e))? {
                 row(&rec)?;
                 read += 1;
             }
@@ -133,33 +141,89 @@ impl Drop for Buckets {
     }
 }
 
-/// The next record, or `None` at the end of the bucket.
-fn next_record(r: &mut impl Read) -> io::Result<Option<Record>> {
+/// Reads the next record into `rec` (its buffers reused); false at the end of the bucket.
+fn next_record(r: &mut impl Read, rec: &mut Record) -> io::Result<bool> {
     let mut head = [0u8; 16];
     match r.read_exact(&mut head) {
         Ok(()) => {}
         // A short last record is caught by the count check of `read_each`.
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(e) => return Err(e),
     }
-    let hash = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    rec.hash = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
     let key_len = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
     let latest_len = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes")) as usize;
-    let mut key = vec![0; key_len];
-    r.read_exact(&mut key)?;
-    let mut latest = vec![0; latest_len];
-    r.read_exact(&mut latest)?;
+    rec.key.resize(key_len, 0);
+    r.read_exact(&mut rec.key)?;
+    rec.latest.resize(latest_len, 0);
+    r.read_exact(&mut rec.latest)?;
     let mut tail = [0u8; 8 + 8 + 4 + 8 + 1];
     r.read_exact(&mut tail)?;
     let i64_at = |o: usize| i64::from_le_bytes(tail[o..o + 8].try_into().expect("8 bytes"));
     let nulls = tail[28];
-    Ok(Some(Record {
-        hash,
-        key,
-        latest,
-        ingest: (nulls & 1 == 0).then(|| i64_at(0)),
-        line: (nulls & 2 == 0).then(|| i64_at(8)),
-        file: u32::from_le_bytes(tail[16..20].try_into().expect("4 bytes")),
-        row: u64::from_le_bytes(tail[20..28].try_into().expect("8 bytes")),
-    }))
+    rec.ingest = (nulls & 1 == 0).then(|| i64_at(0));
+    rec.line = (nulls & 2 == 0).then(|| i64_at(8));
+    rec.file = u32::from_le_bytes(tail[16..20].try_into().expect("4 bytes"));
+    rec.row = u64::from_le_bytes(tail[20..28].try_into().expect("8 bytes"));
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_every_length_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Buckets::create(&dir.path().join("spill")).unwrap();
+        // Long then short keys and `latest_by` values in one bucket (the same top hash bits):
+        // a reused buffer must never carry bytes of the record before.
+        let rows: Vec<(Vec<u8>, Vec<u8>, Option<i64>, Option<i64>)> = vec![
+            (vec![7; 300], vec![1; 40], Some(5), None),
+            (vec![8; 3], vec![], None, Some(-2)),
+            (vec![], vec![2; 9], Some(i64::MIN), Some(i64::MAX)),
+            (vec![9; 64], vec![3], None, None),
+        ];
+        for (i, (key, latest, ingest, line)) in rows.iter().enumerate() {
+            let r = RowInfo {
+                key,
+                latest,
+                ingest: *ingest,
+                line: *line,
+                file: i as u32,
+                row: 10 * i as u64,
+            };
+            b.write(i as u64, &r).unwrap();
+        }
+        assert_eq!(b.records(), 4);
+        let mut got = Vec::new();
+        let mut done = 0;
+        b.read_each(
+            |r| {
+                got.push((
+                    r.hash,
+                    r.key.clone(),
+                    r.latest.clone(),
+                    r.ingest,
+                    r.line,
+                    r.file,
+                    r.row,
+                ));
+                Ok(())
+            },
+            || done += 1,
+        )
+        .unwrap();
+        assert_eq!(done, BUCKETS);
+        let want: Vec<_> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, l, ing, line))| (i as u64, k, l, ing, line, i as u32, 10 * i as u64))
+            .collect();
+        assert_eq!(got, want);
+        assert!(
+            !dir.path().join("spill").exists(),
+            "the spill folder is removed"
+        );
+    }
 }

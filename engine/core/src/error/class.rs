@@ -150,25 +150,11 @@ pub(super) fn datafusion_class(e: &DataFusionError, user_sql: bool) -> ErrorClas
 /// What to do when a query ran out of the memory pool (a hash join's build side or a window
 /// does not spill): the text appended to its message; empty for any other error.
 pub(super) fn memory_hint(e: &DataFusionError) -> &'static str {
-    if exhausted(e) {
-        ". The SQL may use three quarters of the run's memory budget: raise the budget with \
-         `medallion run --memory-limit MIB` or the environment's `memory_limit_mib`"
+    if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+        ". The SQL may use three quarters of the memory budget: raise the budget \
+         (`medallion run --memory-limit MIB`, or the environment's `memory_limit_mib`)"
     } else {
         ""
-    }
-}
-
-fn exhausted(e: &DataFusionError) -> bool {
-    use DataFusionError as D;
-    match e {
-        D::ResourcesExhausted(_) => true,
-        D::Context(_, inner) | D::Diagnostic(_, inner) => exhausted(inner),
-        D::Shared(inner) => exhausted(inner),
-        D::Collection(all) => all.iter().any(exhausted),
-        D::External(inner) => inner
-            .downcast_ref::<DataFusionError>()
-            .is_some_and(exhausted),
-        _ => false,
     }
 }
 
@@ -324,8 +310,11 @@ mod tests {
         let e = Error::query("jobs/x.yaml: silver.sql", wrapped);
         let text = e.to_string();
         assert!(text.starts_with("jobs/x.yaml: silver.sql: join"), "{text}");
-        assert!(text.ends_with("or the environment's `memory_limit_mib`"), "{text}");
+        assert!(text.ends_with("or the environment's `memory_limit_mib`)"), "{text}");
         assert!(text.contains("--memory-limit MIB"), "{text}");
+        // A set rule's query is a bare DataFusion error: the same hint.
+        let bare = Error::DataFusion(DataFusionError::ResourcesExhausted("x".into()));
+        assert!(bare.to_string().contains("--memory-limit MIB"), "{bare}");
         let other = Error::query("q", DataFusionError::Execution("Divide by zero".into()));
         assert_eq!(other.to_string(), "q: Execution error: Divide by zero");
     }

@@ -34,13 +34,14 @@ pub fn rows_per_writer() -> u64 {
 }
 
 /// Memory a writer may hold (its row group being encoded and its upload buffers): the
-/// number of writers is at most the run's memory budget over this.
+/// number of writers is at most the writers' share of the budget over this, at least one
+/// (so below a 1 GiB budget the one writer may hold more than its quarter).
 const WRITER_MEMORY: u64 = 256 * 1024 * 1024;
 
 /// Writes `streams` with at most one writer per stream and per [`WRITER_MEMORY`] of the
-/// writers' share of `memory_limit` ([`crate::memory::writers_bytes`]) (a writer reads its streams together, whichever has a batch first, so
-/// that no partition's output waits in memory for its turn); `new_writer` makes
-/// each writer. Returns every writer's files as one set, or the first error (after the
+/// writers' share of `memory_limit` ([`crate::memory::writers_bytes`]). A writer reads its
+/// streams together, whichever has a batch first, so that no partition's output waits in
+/// memory for its turn; `new_writer` makes each writer. Returns every writer's files as one set, or the first error (after the
 /// staged files are deleted). `sql_file` names the query in errors.
 pub async fn write_all(
     streams: Vec<SendableRecordBatchStream>,
