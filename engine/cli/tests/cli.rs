@@ -100,3 +100,40 @@ fn exit_codes_and_messages() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("gold.nope"), "{err}");
 }
+
+#[test]
+fn a_query_over_the_memory_budget_fails_and_says_how_to_raise_it() {
+    let p = project();
+    // A 64 MiB budget for dev: DataFusion's pool gets three quarters (48 MiB). A hash join's
+    // build side does not spill: 4 M keys and their hash table do not fit.
+    let envs = p.path().join("environments.yaml");
+    let text = std::fs::read_to_string(&envs).unwrap();
+    let dev = "    lake: ./lake/dev\n";
+    assert!(text.contains(dev), "{text}");
+    std::fs::write(
+        &envs,
+        text.replacen(dev, &format!("{dev}    memory_limit_mib: 64\n"), 1),
+    )
+    .unwrap();
+    let join =
+        "SELECT count(*) AS n FROM range(4000000) a JOIN range(4000000) b ON a.value = b.value";
+    let (code, out, err) = medallion(p.path(), &["sql", "--env", "dev", join]);
+    assert_eq!(
+        code, 2,
+        "an environment's limit, not the user's query: exit 2\n{out}\n{err}"
+    );
+    assert!(err.contains("Resources exhausted"), "{err}");
+    assert!(
+        err.contains("pool_size: 48.0 MB"),
+        "three quarters of 64 MiB: {err}"
+    );
+    assert!(
+        err.contains("`medallion run --memory-limit MIB`, or the environment's `memory_limit_mib`"),
+        "{err}"
+    );
+    // Within the budget the same kind of query runs.
+    let small = "SELECT count(*) AS n FROM range(1000) a JOIN range(1000) b ON a.value = b.value";
+    let (code, out, err) = medallion(p.path(), &["sql", "--env", "dev", "--format", "csv", small]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "n\n1000\n");
+}
