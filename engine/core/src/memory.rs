@@ -13,7 +13,9 @@
 //!   they encode, which the pool does not count (at least one writer, whatever the quarter).
 //!
 //! What no share counts comes on top: batches between operators, Delta snapshots, Bronze
-//! decoding (bounded by its chunk sizes), the allocator's own overhead.
+//! decoding (bounded by its chunk sizes), the allocator's own overhead. Outside the pool: the
+//! Silver merge by key (delta-rs's own session) and, on a replayed run, the quarantine's
+//! look-up of the rejects it holds already.
 
 /// Used when the machine's memory cannot be read (not Linux).
 const FALLBACK_BYTES: u64 = 4 << 30;
