@@ -69,7 +69,10 @@ mod tests {
             // The pool and the writers run together; the dedupe runs before them.
             assert!(sql_pool_bytes(limit) + writers_bytes(limit) <= limit);
             assert!(dedupe_bytes(limit) <= limit);
-            assert!(sql_pool_bytes(limit) > dedupe_bytes(limit), "the SQL gets the larger share");
+            assert!(
+                sql_pool_bytes(limit) > dedupe_bytes(limit),
+                "the SQL gets the larger share"
+            );
         }
     }
 }

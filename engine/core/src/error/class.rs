@@ -310,7 +310,10 @@ mod tests {
         let e = Error::query("jobs/x.yaml: silver.sql", wrapped);
         let text = e.to_string();
         assert!(text.starts_with("jobs/x.yaml: silver.sql: join"), "{text}");
-        assert!(text.ends_with("or the environment's `memory_limit_mib`)"), "{text}");
+        assert!(
+            text.ends_with("or the environment's `memory_limit_mib`)"),
+            "{text}"
+        );
         assert!(text.contains("--memory-limit MIB"), "{text}");
         // A set rule's query is a bare DataFusion error: the same hint.
         let bare = Error::DataFusion(DataFusionError::ResourcesExhausted("x".into()));
