@@ -17,10 +17,10 @@ use datafusion::datasource::MemTable;
 use divan::counter::{BytesCount, ItemsCount};
 use divan::Bencher;
 use medallion_benches::{lineitem_rules, lineitem_schema, raw_batch, write_csv, write_ndjson};
-use medallion_core::ingest::{self, Decoded, SourceFile};
+use medallion_core::ingest::{self, Decoded, Origin, SourceFile};
 use medallion_core::quality::{self, RuleKind};
-use medallion_core::spec::{CsvOptions, FileFormat, FilesSource, UnknownFields};
-use medallion_core::table::StagedWrite;
+use medallion_core::spec::{Compression, CsvOptions, FileFormat, FilesSource, UnknownFields};
+use medallion_core::table::{Location, StagedWrite};
 use medallion_core::typing;
 
 const BATCH: u64 = 8192;
@@ -71,11 +71,12 @@ fn decode_file(bencher: Bencher, format: FileFormat) {
     let source = FilesSource {
         path: path.display().to_string(),
         format,
+        compression: Compression::None,
         csv: (format == FileFormat::Csv).then(CsvOptions::default),
         unknown_fields: UnknownFields::Quarantine,
     };
     let file = SourceFile {
-        path,
+        origin: Origin::Local(path),
         name: "l".into(),
         size,
     };
@@ -149,7 +150,7 @@ fn write_delta_parquet_262k_rows(bencher: Bencher) {
         .with_inputs(|| tempfile::tempdir().unwrap())
         .bench_values(|dir| {
             rt.block_on(async {
-                let loc = dir.path().join("t");
+                let loc = Location::local(&dir.path().join("t")).unwrap();
                 let mut w = StagedWrite::new("bench.t", &loc, schema.clone()).unwrap();
                 for batch in TYPED.iter() {
                     w.write(batch.clone()).await.unwrap();

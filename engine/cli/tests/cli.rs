@@ -101,20 +101,85 @@ fn exit_codes_and_messages() {
     assert!(err.contains("gold.nope"), "{err}");
 }
 
+/// Sets `memory_limit_mib` of the dev environment.
+fn limit_dev_memory(dir: &Path, mib: u32) {
+    let envs = dir.join("environments.yaml");
+    let text = std::fs::read_to_string(&envs).unwrap();
+    let dev = "    lake: ./lake/dev\n";
+    assert!(text.contains(dev), "{text}");
+    let limited = text.replacen(dev, &format!("{dev}    memory_limit_mib: {mib}\n"), 1);
+    std::fs::write(&envs, limited).unwrap();
+}
+
+#[test]
+fn a_dedupe_over_its_memory_share_spills_and_keeps_the_same_winners() {
+    let p = project();
+    // 64 MiB: the dedupe's share is 32 MiB; its table passes that between 478,000 and
+    // 700,000 keys (when its entries double).
+    limit_dev_memory(p.path(), 64);
+    std::fs::create_dir_all(p.path().join("schemas/versions")).unwrap();
+    std::fs::write(
+        p.path().join("schemas/versions/v1.yaml"),
+        "dataset: versions\nversion: 1\nfields:\n  - { name: k, type: long, nullable: false }\n  - { name: v, type: long }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.path().join("jobs/versions.yaml"),
+        "pipeline: versions\nbronze:\n  table: bronze.versions\n  schema: versions@1\n  source:\n    files: { path: testdata/versions/*.csv, format: csv }\nsilver:\n  table: silver.versions\n  dedupe: { keys: [k], latest_by: v }\n",
+    )
+    .unwrap();
+    // Every key at v = 1; then, after the spill, newer versions (v = 2) of every 8th key and
+    // stale ones (v = 0) of others, which must lose.
+    const KEYS: u64 = 700_000;
+    let mut csv = String::from("k,v\n");
+    for k in 0..KEYS {
+        csv.push_str(&format!("{k},1\n"));
+    }
+    for k in (0..KEYS).step_by(8) {
+        csv.push_str(&format!("{k},2\n{},0\n", k + 3));
+    }
+    std::fs::create_dir_all(p.path().join("testdata/versions")).unwrap();
+    std::fs::write(p.path().join("testdata/versions/part-1.csv"), csv).unwrap();
+
+    let (code, out, err) = medallion(p.path(), &["run", "jobs/versions.yaml", "--env", "dev"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("Dedupe table over its memory budget: spilling to disk"),
+        "the run must spill, else this test proves nothing: {err}"
+    );
+    let q = "SELECT count(*) AS n, count(DISTINCT k) AS d, sum(v) AS s, min(v) AS lo FROM silver.versions";
+    let (code, out, err) = medallion(p.path(), &["sql", "--env", "dev", "--format", "csv", q]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!("n,d,s,lo\n{KEYS},{KEYS},{},1\n", KEYS + KEYS / 8)
+    );
+    // Nothing of the spill is left in the run's temporary folder.
+    let left: Vec<_> = walk(&p.path().join("lake"))
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("dedupe-spill"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
 #[test]
 fn a_query_over_the_memory_budget_fails_and_says_how_to_raise_it() {
     let p = project();
     // A 64 MiB budget for dev: DataFusion's pool gets three quarters (48 MiB). A hash join's
     // build side does not spill: 4 M keys and their hash table do not fit.
-    let envs = p.path().join("environments.yaml");
-    let text = std::fs::read_to_string(&envs).unwrap();
-    let dev = "    lake: ./lake/dev\n";
-    assert!(text.contains(dev), "{text}");
-    std::fs::write(
-        &envs,
-        text.replacen(dev, &format!("{dev}    memory_limit_mib: 64\n"), 1),
-    )
-    .unwrap();
+    limit_dev_memory(p.path(), 64);
     let join =
         "SELECT count(*) AS n FROM range(4000000) a JOIN range(4000000) b ON a.value = b.value";
     let (code, out, err) = medallion(p.path(), &["sql", "--env", "dev", join]);

@@ -2,77 +2,38 @@
 //!
 //! The rows of a run are seen once, in the order they are written to the run's typed
 //! temporary Parquet file. For every key the [`Deduper`] remembers only the current winner
-//! (its position, its `latest_by` value and its arrival coordinates), so its memory is one
-//! small entry per distinct key, never the rows themselves. At the end, [`Deduper::finish`]
-//! gives the winners as a mask over the typed file's rows, and [`KeptRows`] reads the file
-//! back with that mask as a Parquet row selection: rows that lost are skipped, not decoded.
+//! (its position, its `latest_by` value and its arrival coordinates: [`table`]), so its
+//! memory is one small entry per distinct key, never the rows themselves. At the end,
+//! [`Deduper::finish`] gives the winners as a mask over the typed file's rows, and
+//! [`KeptRows`] reads the file back with that mask as a Parquet row selection: rows that
+//! lost are skipped, not decoded.
 //!
 //! With a memory budget ([`Deduper::with_budget`]), a table that outgrows it is spilled to
-//! disk by key hash and the winners are chosen bucket by bucket ([`spill`]).
+//! disk by key hash ([`spill`]) and the winners are chosen bucket by bucket, one bucket per
+//! core at a time.
 //!
 //! The winner of a key is the row that sorts first by `latest_by DESC NULLS LAST`,
 //! `_ingest_time DESC`, `_source_file DESC`, `_source_line DESC` (nulls of the last three
 //! sort first, as SQL's `DESC` does); on a complete tie the later row wins.
 
-use std::cmp::Ordering;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{Array, AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{Int64Type, SchemaRef, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
-use datafusion::catalog::Session;
-use datafusion::common::stats::Precision;
-use datafusion::common::Statistics;
-use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
-use datafusion::datasource::source::DataSourceExec;
-use datafusion::datasource::{TableProvider, TableType};
-use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
-use hashbrown::HashTable;
-use parquet::arrow::arrow_reader::RowSelection;
 
 use crate::error::{Error, Result};
 use crate::plan::{INGEST_TIME, SOURCE_FILE, SOURCE_LINE};
 
+mod kept;
 mod spill;
+mod table;
 
-/// The current winner of one key (48 bytes).
-struct Entry {
-    /// Offset in the arena of the key's row bytes, followed by the `latest_by` row bytes.
-    off: usize,
-    /// Position of the row among all rows seen.
-    row: u64,
-    ingest: i64,
-    line: i64,
-    key_len: u32,
-    latest_len: u32,
-    /// Interned `_source_file` (`u32::MAX` = null).
-    file: u32,
-    /// `NULL_INGEST` | `NULL_LINE`.
-    nulls: u8,
-}
-
-const NULL_INGEST: u8 = 1;
-const NULL_LINE: u8 = 2;
-
-impl Entry {
-    fn ingest(&self) -> Option<i64> {
-        (self.nulls & NULL_INGEST == 0).then_some(self.ingest)
-    }
-    fn line(&self) -> Option<i64> {
-        (self.nulls & NULL_LINE == 0).then_some(self.line)
-    }
-}
-
-fn nulls_of(ingest: Option<i64>, line: Option<i64>) -> u8 {
-    (if ingest.is_none() { NULL_INGEST } else { 0 }) | (if line.is_none() { NULL_LINE } else { 0 })
-}
+pub use kept::KeptRows;
+use table::{Offered, Table};
 
 /// Chooses one row per key over a stream of batches.
 pub struct Deduper {
@@ -81,9 +42,7 @@ pub struct Deduper {
     keys: RowConverter,
     latest: Option<RowConverter>,
     hasher: foldhash::fast::FixedState,
-    table: HashTable<u32>,
-    entries: Vec<Entry>,
-    arena: Vec<u8>,
+    table: Table,
     file_ids: hashbrown::HashMap<String, u32>,
     file_names: Vec<String>,
     last_file: Option<u32>,
@@ -91,6 +50,8 @@ pub struct Deduper {
     /// Spill above this many bytes of table, into a new folder at this path.
     budget: Option<(usize, PathBuf)>,
     spill: Option<spill::Buckets>,
+    /// Threads that choose the winners of a spill (one bucket each at a time).
+    workers: usize,
 }
 
 impl Deduper {
@@ -132,20 +93,20 @@ impl Deduper {
             keys: RowConverter::new(key_fields)?,
             latest,
             hasher: foldhash::fast::FixedState::with_seed(0x6d65_6461_6c6c_696f),
-            table: HashTable::with_capacity(capacity),
-            entries: Vec::with_capacity(capacity),
-            arena: Vec::with_capacity(capacity * 16),
+            table: Table::with_capacity(capacity),
             file_ids: hashbrown::HashMap::new(),
             file_names: Vec::new(),
             last_file: None,
             keep: BooleanBufferBuilder::new(capacity),
             budget: None,
             spill: None,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
         })
     }
 
     /// Keeps the table of winners under `bytes` (about): above it, rows are spilled to
-    /// bucket files in a new folder `dir` (removed when done).
+    /// bucket files in a new folder `dir` (removed when done). Choosing the winners of a
+    /// spill then holds one bucket's table (about 1/64 of the keys) per core.
     pub fn with_budget(mut self, bytes: usize, dir: PathBuf) -> Self {
         self.budget = Some((bytes, dir));
         self
@@ -156,76 +117,36 @@ impl Deduper {
         self.spill.is_some()
     }
 
-    /// The bytes held by the table of winners.
-    fn table_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.arena.capacity()
-            + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
-    }
-
     /// Moves the table of winners to bucket files; later rows go there too.
     fn start_spill(&mut self, dir: &std::path::Path) -> Result<()> {
         let mut buckets = spill::Buckets::create(dir)?;
-        for e in &self.entries {
-            let key = &self.arena[e.off..e.off + e.key_len as usize];
-            let latest = &self.arena
-                [e.off + e.key_len as usize..e.off + (e.key_len + e.latest_len) as usize];
-            let r = RowInfo {
-                key,
-                latest,
-                ingest: e.ingest(),
-                line: e.line(),
-                file: e.file,
-                row: e.row,
-            };
-            buckets.write(self.hasher.hash_one(key), &r)?;
+        for r in self.table.winners() {
+            buckets.write(self.hasher.hash_one(r.key), &r)?;
         }
         tracing::info!(
-            keys = self.entries.len(),
-            bytes = self.table_bytes(),
+            keys = buckets.records(),
+            bytes = self.table.bytes(),
             "Dedupe table over its memory budget: spilling to disk."
         );
-        self.clear_table();
+        // The buckets take over: the table's memory is given back.
+        self.table = Table::default();
         self.spill = Some(buckets);
         Ok(())
     }
 
-    /// Gives the table's memory back (at the spill: the buckets take over).
-    fn clear_table(&mut self) {
-        self.table = HashTable::new();
-        self.entries = Vec::new();
-        self.arena = Vec::new();
-    }
-
-    /// Empties the table between two buckets, keeping its memory for the next one (a bucket
-    /// holds about 1/64 of the keys: regrowing from nothing would rehash every key again).
-    fn empty_table(&mut self) {
-        self.table.clear();
-        self.entries.clear();
-        self.arena.clear();
-    }
-
-    /// Offers row `r` to the table: the key's first row, or a newer version of it, wins.
-    /// One probe of the table finds the key's entry or the slot of a new one.
+    /// Offers row `r` to the table, and marks the winners in `keep`.
     fn offer(&mut self, hash: u64, r: &RowInfo<'_>) {
-        let (entries, arena, hasher) = (&self.entries, &self.arena, &self.hasher);
-        let key_of = |e: &Entry| &arena[e.off..e.off + e.key_len as usize];
-        let slot = self.table.entry(
-            hash,
-            |&e| key_of(&entries[e as usize]) == r.key,
-            |&e| hasher.hash_one(key_of(&entries[e as usize])),
-        );
-        match slot {
-            hashbrown::hash_table::Entry::Occupied(o) => {
-                let idx = *o.get();
-                if self.newer(idx, r) {
-                    self.replace(idx, r);
-                }
+        let hasher = &self.hasher;
+        match self
+            .table
+            .offer(hash, r, |k| hasher.hash_one(k), &self.file_names)
+        {
+            Offered::New => self.keep.set_bit(r.row as usize, true),
+            Offered::Replaced(old) => {
+                self.keep.set_bit(old as usize, false);
+                self.keep.set_bit(r.row as usize, true);
             }
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(self.entries.len() as u32);
-                self.insert(r);
-            }
+            Offered::Lost => {}
         }
     }
 
@@ -276,16 +197,7 @@ impl Deduper {
                 .as_ref()
                 .and_then(|a| a.is_valid(i).then(|| a.value(i)));
             let file_v = match files.as_ref().filter(|a| a.is_valid(i)) {
-                Some(a) => {
-                    let name = a.value(i);
-                    match self
-                        .last_file
-                        .filter(|&id| self.file_names[id as usize] == name)
-                    {
-                        Some(id) => id,
-                        None => self.intern(name),
-                    }
-                }
+                Some(a) => self.file_id(a.value(i)),
                 None => u32::MAX,
             };
             let r = RowInfo {
@@ -303,7 +215,7 @@ impl Deduper {
             }
         }
         if let Some((bytes, dir)) = &self.budget {
-            if self.spill.is_none() && self.table_bytes() > *bytes {
+            if self.spill.is_none() && self.table.bytes() > *bytes {
                 let dir = dir.clone();
                 self.start_spill(&dir)?;
             }
@@ -311,69 +223,15 @@ impl Deduper {
         Ok(())
     }
 
-    /// Whether row `r` is a newer version of the key than the stored entry `idx`: larger
-    /// `latest_by`, then later `_ingest_time`, `_source_file`, `_source_line`; a complete tie
-    /// goes to the later row.
-    fn newer(&self, idx: u32, r: &RowInfo<'_>) -> bool {
-        let e = &self.entries[idx as usize];
-        let stored_latest = &self.arena
-            [e.off + e.key_len as usize..e.off + e.key_len as usize + e.latest_len as usize];
-        // Smaller `latest` bytes sort first (descending encoding).
-        match r.latest.cmp(stored_latest) {
-            Ordering::Less => true,
-            Ordering::Greater => false,
-            Ordering::Equal => !matches!(
-                desc_nulls_first(r.ingest, e.ingest())
-                    .then_with(|| self.cmp_files(r.file, e.file))
-                    .then_with(|| desc_nulls_first(r.line, e.line())),
-                Ordering::Greater
-            ),
-        }
-    }
-
-    /// Row `r` replaces the kept row of entry `idx`.
-    fn replace(&mut self, idx: u32, r: &RowInfo<'_>) {
-        let e = &self.entries[idx as usize];
-        self.keep.set_bit(e.row as usize, false);
-        self.keep.set_bit(r.row as usize, true);
-        let same_len = r.latest.len() == e.latest_len as usize;
-        let (off, key_len) = (e.off, e.key_len as usize);
-        let e = &mut self.entries[idx as usize];
-        if same_len {
-            self.arena[off + key_len..off + key_len + r.latest.len()].copy_from_slice(r.latest);
-        } else {
-            e.off = self.arena.len();
-            e.latest_len = r.latest.len() as u32;
-            self.arena.extend_from_slice(r.key);
-            self.arena.extend_from_slice(r.latest);
-        }
-        e.ingest = r.ingest.unwrap_or(0);
-        e.line = r.line.unwrap_or(0);
-        e.nulls = nulls_of(r.ingest, r.line);
-        e.file = r.file;
-        e.row = r.row;
-    }
-
-    /// Row `r` is the first of its key (its slot in the table holds the next entry).
-    fn insert(&mut self, r: &RowInfo<'_>) {
-        self.entries.push(Entry {
-            off: self.arena.len(),
-            key_len: r.key.len() as u32,
-            latest_len: r.latest.len() as u32,
-            file: r.file,
-            ingest: r.ingest.unwrap_or(0),
-            line: r.line.unwrap_or(0),
-            nulls: nulls_of(r.ingest, r.line),
-            row: r.row,
-        });
-        self.arena.extend_from_slice(r.key);
-        self.arena.extend_from_slice(r.latest);
-        self.keep.set_bit(r.row as usize, true);
-    }
-
     /// The id of a `_source_file` name (rows of one file come in runs: the last one is
     /// checked first).
-    fn intern(&mut self, name: &str) -> u32 {
+    fn file_id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self
+            .last_file
+            .filter(|&id| self.file_names[id as usize] == name)
+        {
+            return id;
+        }
         let id = match self.file_ids.get(name) {
             Some(&id) => id,
             None => {
@@ -387,36 +245,74 @@ impl Deduper {
         id
     }
 
-    /// `DESC` order of file names, nulls first: `Less` when `a` sorts before `b`.
-    fn cmp_files(&self, a: u32, b: u32) -> Ordering {
-        match (a, b) {
-            (a, b) if a == b => Ordering::Equal,
-            (u32::MAX, _) => Ordering::Less,
-            (_, u32::MAX) => Ordering::Greater,
-            (a, b) => self.file_names[b as usize].cmp(&self.file_names[a as usize]),
-        }
-    }
-
     /// The winners, as a mask over all rows seen (one per distinct key).
     pub fn finish(mut self) -> Result<BooleanArray> {
-        if let Some(buckets) = self.spill.take() {
-            tracing::info!(
-                rows = buckets.records(),
-                buckets = spill::BUCKETS,
-                "Dedupe: choosing the winners of the spilled rows, bucket by bucket."
-            );
-            // `keep` still marks the winners at the spill; each bucket's rows replay the
-            // table's choice for its keys, then the table is emptied for the next bucket.
-            let this = std::cell::RefCell::new(&mut self);
-            buckets.read_each(
-                |rec| {
-                    this.borrow_mut().offer(rec.hash, &rec.info());
-                    Ok(())
-                },
-                || this.borrow_mut().empty_table(),
-            )?;
+        let Some(buckets) = self.spill.take() else {
+            return Ok(BooleanArray::new(self.keep.finish(), None));
+        };
+        tracing::info!(
+            rows = buckets.records(),
+            buckets = spill::BUCKETS,
+            workers = self.workers,
+            "Dedupe: choosing the winners of the spilled rows, bucket by bucket."
+        );
+        // Every row that can still win is in a bucket: the winners at the spill and every
+        // row after it (a row that had lost before the spill lost to one of those). So the
+        // mask is the buckets' winners and nothing else.
+        let rows = self.keep.len();
+        let mut keep = BooleanBufferBuilder::new(rows);
+        keep.append_n(rows, false);
+        for row in self.choose_spilled(buckets)? {
+            keep.set_bit(row as usize, true);
         }
-        Ok(BooleanArray::new(self.keep.finish(), None))
+        Ok(BooleanArray::new(keep.finish(), None))
+    }
+
+    /// The winners of the spilled rows: `workers` threads take the buckets one at a time,
+    /// each with its own table (emptied, not freed, between its buckets). The first error
+    /// stops the others at their next bucket.
+    fn choose_spilled(&self, mut buckets: spill::Buckets) -> Result<Vec<u64>> {
+        buckets.flush()?;
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<Vec<u64>> {
+            let mut table = Table::default();
+            let mut won = Vec::new();
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= spill::BUCKETS {
+                    return Ok(won);
+                }
+                let read = buckets.read_bucket(b, |rec| {
+                    let rehash = |k: &[u8]| self.hasher.hash_one(k);
+                    table.offer(rec.hash, &rec.info(), rehash, &self.file_names);
+                });
+                if let Err(e) = read {
+                    next.store(spill::BUCKETS, Ordering::Relaxed);
+                    return Err(e);
+                }
+                won.extend(table.winners().map(|r| r.row));
+                table.clear();
+            }
+        };
+        let results: Vec<Result<Vec<u64>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..self.workers).map(|_| s.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|p| {
+                        Err(Error::Internal(format!(
+                            "a dedupe worker panicked: {}",
+                            crate::ingest::panic_message(p.as_ref())
+                        )))
+                    })
+                })
+                .collect()
+        });
+        let mut won = Vec::new();
+        for r in results {
+            won.extend(r?);
+        }
+        Ok(won)
     }
 }
 
@@ -430,100 +326,14 @@ pub(crate) struct RowInfo<'a> {
     row: u64,
 }
 
-fn desc_nulls_first(a: Option<i64>, b: Option<i64>) -> Ordering {
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(a), Some(b)) => b.cmp(&a),
-    }
-}
-
-/// The rows of a local Parquet file selected by a mask, as a DataFusion table: a Parquet
-/// scan whose file carries the mask as a row selection (rows that lost are skipped, not
-/// decoded; DataFusion still splits the file across cores), and whose statistics give the
-/// exact number of kept rows, so that joins in the Silver SQL build their hash table on
-/// the smaller side.
-#[derive(Debug)]
-pub struct KeptRows {
-    path: PathBuf,
-    size: u64,
-    schema: SchemaRef,
-    selection: RowSelection,
-    kept: usize,
-    bytes: usize,
-}
-
-impl KeptRows {
-    pub fn new(path: PathBuf, schema: SchemaRef, keep: &BooleanArray) -> Result<Self> {
-        let size = std::fs::metadata(&path)
-            .map_err(|e| Error::io(path.display().to_string(), e))?
-            .len();
-        let kept = keep.true_count();
-        // Uncompressed size estimate of what is kept (the file has no dictionaries).
-        let bytes = (size as f64 * kept as f64 / keep.len().max(1) as f64) as usize;
-        Ok(Self {
-            path,
-            size,
-            schema,
-            selection: RowSelection::from_filters(std::slice::from_ref(keep)),
-            kept,
-            bytes,
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl TableProvider for KeptRows {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        // The local file system's own path encoding (a path string would be encoded again
-        // where it holds `%` or non-ASCII letters, and not be found).
-        let location = object_store::path::Path::from_filesystem_path(&self.path)
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        let file = PartitionedFile::new_from_meta(object_store::ObjectMeta {
-            location,
-            last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-            size: self.size,
-            e_tag: None,
-            version: None,
-        })
-        .with_extension(ParquetRowSelection::new(self.selection.clone()));
-        let stats = Statistics {
-            num_rows: Precision::Exact(self.kept),
-            total_byte_size: Precision::Inexact(self.bytes),
-            column_statistics: Statistics::unknown_column(&self.schema),
-        };
-        let config = FileScanConfigBuilder::new(
-            ObjectStoreUrl::local_filesystem(),
-            Arc::new(ParquetSource::new(self.schema.clone())),
-        )
-        .with_file(file)
-        .with_statistics(stats)
-        .with_projection_indices(projection.cloned())?
-        .build();
-        Ok(DataSourceExec::from_data_source(config))
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::stats::Precision;
 
     fn batch(keys: &[i64], latest: &[Option<i64>], files: &[&str], lines: &[i64]) -> RecordBatch {
         // Data columns, then Bronze's metadata columns but `_run_id`.
@@ -581,9 +391,10 @@ pub(crate) mod tests {
     fn a_spilled_dedupe_keeps_the_rows_the_table_keeps() {
         let batches = mixed_batches(12);
         let schema = batches[0].schema();
-        let run = |budget: Option<usize>| {
+        let run = |budget: Option<usize>, workers: usize| {
             let dir = tempfile::tempdir().unwrap();
             let mut d = Deduper::new(&schema, &["k".into()], Some("v")).unwrap();
+            d.workers = workers;
             if let Some(b) = budget {
                 d = d.with_budget(b, dir.path().join("spill"));
             }
@@ -598,15 +409,54 @@ pub(crate) mod tests {
             );
             mask
         };
-        let in_memory = run(None);
+        let in_memory = run(None, 1);
         let keys: std::collections::HashSet<i64> = batches
             .iter()
             .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
             .collect();
         assert_eq!(in_memory.iter().filter(|k| **k).count(), keys.len());
-        // Spilled after the first batch (both budgets are below one batch of keys).
-        assert_eq!(run(Some(20_000)), in_memory);
-        assert_eq!(run(Some(0)), in_memory);
+        // Spilled after the first batch (both budgets are below one batch of keys); the
+        // buckets' winners chosen on one thread and on several.
+        for workers in [1, 2, 5] {
+            assert_eq!(run(Some(20_000), workers), in_memory, "{workers} workers");
+            assert_eq!(run(Some(0), workers), in_memory, "{workers} workers");
+        }
+    }
+
+    #[test]
+    fn a_bucket_read_back_short_fails_the_dedupe_and_names_the_file() {
+        let batches = mixed_batches(4);
+        let dir = tempfile::tempdir().unwrap();
+        let spill = dir.path().join("spill");
+        let mut d = Deduper::new(&batches[0].schema(), &["k".into()], Some("v"))
+            .unwrap()
+            .with_budget(0, spill.clone());
+        d.workers = 2;
+        for b in &batches {
+            d.push(b).unwrap();
+        }
+        // The buckets are flushed when the winners are chosen: flush, then cut one short.
+        d.spill.as_mut().unwrap().flush().unwrap();
+        let victim = (0..spill::BUCKETS)
+            .map(|b| spill.join(format!("bucket-{b:02}")))
+            .find(|p| std::fs::metadata(p).unwrap().len() > 100)
+            .unwrap();
+        let len = std::fs::metadata(&victim).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&victim)
+            .unwrap()
+            .set_len(len - 10)
+            .unwrap();
+        let err = d.finish().unwrap_err().to_string();
+        assert!(
+            err.contains(&victim.display().to_string()) && err.contains("dedupe's spill"),
+            "{err}"
+        );
+        assert!(
+            !spill.exists(),
+            "the spill folder is removed on failure too"
+        );
     }
 
     #[test]

@@ -99,37 +99,35 @@ impl Buckets {
         Error::io(format!("{} (the dedupe's spill)", path.display()), e)
     }
 
-    /// Flushes the buckets and reads them back one at a time: `row` with each record in the
-    /// order it was written, then `bucket_done`.
-    pub fn read_each(
-        mut self,
-        mut row: impl FnMut(&Record) -> Result<()>,
-        mut bucket_done: impl FnMut(),
-    ) -> Result<()> {
+    /// Writes out what the buckets' buffers still hold (before any bucket is read).
+    pub fn flush(&mut self) -> Result<()> {
         for b in 0..BUCKETS {
             self.writers[b].flush().map_err(|e| self.error(b, e))?;
         }
-        for b in 0..BUCKETS {
-            let path = self.dir.join(format!("bucket-{b:02}"));
-            let mut r = File::open(&path)
-                .map(|f| BufReader::with_capacity(64 << 10, f))
-                .map_err(|e| self.error(b, e))?;
-            let mut read = 0u64;
-            // One record's buffers, reused for every record of the bucket.
-            let mut rec = Record::default();
-            while next_record(&mut r, &mut rec).map_err(|e| self.error(b, e))? {
-                row(&rec)?;
-                read += 1;
-            }
-            if read != self.counts[b] {
-                let e = io::Error::other(format!("read back {read} of {} records", self.counts[b]));
-                return Err(self.error(b, e));
-            }
-            bucket_done();
-            // The bucket is done: its disk space is given back now.
-            std::fs::remove_file(&path).map_err(|e| self.error(b, e))?;
-        }
         Ok(())
+    }
+
+    /// Reads bucket `b` back (after [`Buckets::flush`]): `row` with each record in the order
+    /// it was written; an error if the bucket holds fewer or more records than were written.
+    /// The bucket's file is then removed (its disk space given back at once). Buckets can be
+    /// read on several threads at a time, each bucket once.
+    pub fn read_bucket(&self, b: usize, mut row: impl FnMut(&Record)) -> Result<()> {
+        let path = self.dir.join(format!("bucket-{b:02}"));
+        let mut r = File::open(&path)
+            .map(|f| BufReader::with_capacity(64 << 10, f))
+            .map_err(|e| self.error(b, e))?;
+        let mut read = 0u64;
+        // One record's buffers, reused for every record of the bucket.
+        let mut rec = Record::default();
+        while next_record(&mut r, &mut rec).map_err(|e| self.error(b, e))? {
+            row(&rec);
+            read += 1;
+        }
+        if read != self.counts[b] {
+            let e = io::Error::other(format!("read back {read} of {} records", self.counts[b]));
+            return Err(self.error(b, e));
+        }
+        std::fs::remove_file(&path).map_err(|e| self.error(b, e))
     }
 }
 
@@ -196,10 +194,11 @@ mod tests {
             b.write(i as u64, &r).unwrap();
         }
         assert_eq!(b.records(), 4);
+        b.flush().unwrap();
         let mut got = Vec::new();
-        let mut done = 0;
-        b.read_each(
-            |r| {
+        // Backwards: buckets are read in any order (by several workers).
+        for bucket in (0..BUCKETS).rev() {
+            b.read_bucket(bucket, |r| {
                 got.push((
                     r.hash,
                     r.key.clone(),
@@ -208,13 +207,11 @@ mod tests {
                     r.line,
                     r.file,
                     r.row,
-                ));
-                Ok(())
-            },
-            || done += 1,
-        )
-        .unwrap();
-        assert_eq!(done, BUCKETS);
+                ))
+            })
+            .unwrap();
+        }
+        drop(b);
         let want: Vec<_> = rows
             .into_iter()
             .enumerate()
