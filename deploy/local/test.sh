@@ -17,6 +17,9 @@ done
 status=0
 echo "== cargo test --workspace"
 cargo test --workspace --no-fail-fast || status=1
+# The micro benchmarks build against the engine's API and must not rot: each runs once.
+echo "== micro benchmarks, each run once (test mode: no timings)"
+cargo test --workspace --bench micro || status=1
 echo "== OpenLineage events: cross-check with openlineage-sql, schema validation"
 bash tools/openlineage/check.sh || status=1
 echo "== other readers of our Delta tables (Polars, DuckDB)"

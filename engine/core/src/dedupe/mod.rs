@@ -18,7 +18,6 @@
 
 use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{Array, AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch};
 use arrow::compute::SortOptions;
@@ -28,6 +27,7 @@ use arrow::row::{RowConverter, SortField};
 use crate::error::{Error, Result};
 use crate::plan::{INGEST_TIME, SOURCE_FILE, SOURCE_LINE};
 
+mod choose;
 mod kept;
 mod spill;
 mod table;
@@ -106,7 +106,8 @@ impl Deduper {
 
     /// Keeps the table of winners under `bytes` (about): above it, rows are spilled to
     /// bucket files in a new folder `dir` (removed when done). Choosing the winners of a
-    /// spill then holds one bucket's table (about 1/64 of the keys) per core.
+    /// spill then holds, per worker (one per core, at most 8), the table of the largest
+    /// bucket it took (about 1/64 of the table all keys would need), plus one bit per row.
     pub fn with_budget(mut self, bytes: usize, dir: PathBuf) -> Self {
         self.budget = Some((bytes, dir));
         self
@@ -260,59 +261,9 @@ impl Deduper {
         // row after it (a row that had lost before the spill lost to one of those). So the
         // mask is the buckets' winners and nothing else.
         let rows = self.keep.len();
-        let mut keep = BooleanBufferBuilder::new(rows);
-        keep.append_n(rows, false);
-        for row in self.choose_spilled(buckets)? {
-            keep.set_bit(row as usize, true);
-        }
-        Ok(BooleanArray::new(keep.finish(), None))
-    }
-
-    /// The winners of the spilled rows: `workers` threads take the buckets one at a time,
-    /// each with its own table (emptied, not freed, between its buckets). The first error
-    /// stops the others at their next bucket.
-    fn choose_spilled(&self, mut buckets: spill::Buckets) -> Result<Vec<u64>> {
-        buckets.flush()?;
-        let next = AtomicUsize::new(0);
-        let work = || -> Result<Vec<u64>> {
-            let mut table = Table::default();
-            let mut won = Vec::new();
-            loop {
-                let b = next.fetch_add(1, Ordering::Relaxed);
-                if b >= spill::BUCKETS {
-                    return Ok(won);
-                }
-                let read = buckets.read_bucket(b, |rec| {
-                    let rehash = |k: &[u8]| self.hasher.hash_one(k);
-                    table.offer(rec.hash, &rec.info(), rehash, &self.file_names);
-                });
-                if let Err(e) = read {
-                    next.store(spill::BUCKETS, Ordering::Relaxed);
-                    return Err(e);
-                }
-                won.extend(table.winners().map(|r| r.row));
-                table.clear();
-            }
-        };
-        let results: Vec<Result<Vec<u64>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..self.workers).map(|_| s.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|p| {
-                        Err(Error::Internal(format!(
-                            "a dedupe worker panicked: {}",
-                            crate::ingest::panic_message(p.as_ref())
-                        )))
-                    })
-                })
-                .collect()
-        });
-        let mut won = Vec::new();
-        for r in results {
-            won.extend(r?);
-        }
-        Ok(won)
+        self.keep = BooleanBufferBuilder::new(0);
+        let mask = choose::winners(buckets, rows, self.workers, &self.hasher, &self.file_names)?;
+        Ok(BooleanArray::new(mask, None))
     }
 }
 
@@ -417,7 +368,8 @@ pub(crate) mod tests {
         assert_eq!(in_memory.iter().filter(|k| **k).count(), keys.len());
         // Spilled after the first batch (both budgets are below one batch of keys); the
         // buckets' winners chosen on one thread and on several.
-        for workers in [1, 2, 5] {
+        // 0 workers counts as one.
+        for workers in [0, 1, 2, 5] {
             assert_eq!(run(Some(20_000), workers), in_memory, "{workers} workers");
             assert_eq!(run(Some(0), workers), in_memory, "{workers} workers");
         }
@@ -425,38 +377,46 @@ pub(crate) mod tests {
 
     #[test]
     fn a_bucket_read_back_short_fails_the_dedupe_and_names_the_file() {
-        let batches = mixed_batches(4);
-        let dir = tempfile::tempdir().unwrap();
-        let spill = dir.path().join("spill");
-        let mut d = Deduper::new(&batches[0].schema(), &["k".into()], Some("v"))
-            .unwrap()
-            .with_budget(0, spill.clone());
-        d.workers = 2;
-        for b in &batches {
-            d.push(b).unwrap();
+        // A record here is 63 bytes (16 of lengths and hash, 9 + 9 of key and `latest_by`
+        // row bytes, 29 of tie-breakers): cutting exactly one leaves whole records (only the
+        // count check sees it); cutting 10 bytes breaks the last record (the read fails).
+        for (cut, says) in [(63, "read back"), (10, "failed to fill whole buffer")] {
+            let batches = mixed_batches(4);
+            let dir = tempfile::tempdir().unwrap();
+            let spill = dir.path().join("spill");
+            let mut d = Deduper::new(&batches[0].schema(), &["k".into()], Some("v"))
+                .unwrap()
+                .with_budget(0, spill.clone());
+            d.workers = 2;
+            for b in &batches {
+                d.push(b).unwrap();
+            }
+            // The buckets are flushed when the winners are chosen: flush, then cut one.
+            d.spill.as_mut().unwrap().flush().unwrap();
+            let victim = (0..spill::BUCKETS)
+                .map(|b| spill.join(format!("bucket-{b:02}")))
+                .find(|p| std::fs::metadata(p).unwrap().len() > 200)
+                .unwrap();
+            let len = std::fs::metadata(&victim).unwrap().len();
+            assert_eq!(len % 63, 0, "whole 63-byte records");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&victim)
+                .unwrap()
+                .set_len(len - cut)
+                .unwrap();
+            let err = d.finish().unwrap_err().to_string();
+            assert!(
+                err.contains(&victim.display().to_string())
+                    && err.contains("dedupe's spill")
+                    && err.contains(says),
+                "cut {cut}: {err}"
+            );
+            assert!(
+                !spill.exists(),
+                "the spill folder is removed on failure too"
+            );
         }
-        // The buckets are flushed when the winners are chosen: flush, then cut one short.
-        d.spill.as_mut().unwrap().flush().unwrap();
-        let victim = (0..spill::BUCKETS)
-            .map(|b| spill.join(format!("bucket-{b:02}")))
-            .find(|p| std::fs::metadata(p).unwrap().len() > 100)
-            .unwrap();
-        let len = std::fs::metadata(&victim).unwrap().len();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&victim)
-            .unwrap()
-            .set_len(len - 10)
-            .unwrap();
-        let err = d.finish().unwrap_err().to_string();
-        assert!(
-            err.contains(&victim.display().to_string()) && err.contains("dedupe's spill"),
-            "{err}"
-        );
-        assert!(
-            !spill.exists(),
-            "the spill folder is removed on failure too"
-        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The dedupe's spill: once its table of winners outgrows the memory budget, every key's
 //! current winner and every later row go to one of [`BUCKETS`] files on disk by the hash of
 //! the key, and [`Deduper::finish`](super::Deduper::finish) chooses the winners bucket by
-//! bucket. A key's rows all land in one bucket, in the order they were seen, so the choice
-//! is the one the table would have made; memory is then the largest bucket's table, about
-//! 1/[`BUCKETS`] of what one table would hold.
+//! bucket (`choose`: one bucket per worker at a time). A key's rows all land in one bucket,
+//! in the order they were seen, so the choice is the one the table would have made; memory
+//! is then one bucket's table per worker, each about 1/[`BUCKETS`] of what one table of all
+//! the keys would hold.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -69,8 +70,9 @@ impl Buckets {
 
     /// Appends row `r` (key hash `hash`) to its bucket.
     pub fn write(&mut self, hash: u64, r: &RowInfo<'_>) -> Result<()> {
-        // The top bits: the table of a bucket indexes by the low ones.
-        let b = (hash >> 58) as usize % BUCKETS;
+        // Middle bits: a bucket's table takes its slots from the low bits and its 7-bit tags
+        // from the top ones (a bucket chosen by the top bits would leave its tags one bit).
+        let b = (hash >> 32) as usize % BUCKETS;
         let w = &mut self.writers[b];
         let nulls = u8::from(r.ingest.is_none()) | (u8::from(r.line.is_none()) << 1);
         let res = (|| -> io::Result<()> {
@@ -144,7 +146,7 @@ fn next_record(r: &mut impl Read, rec: &mut Record) -> io::Result<bool> {
     let mut head = [0u8; 16];
     match r.read_exact(&mut head) {
         Ok(()) => {}
-        // A short last record is caught by the count check of `read_each`.
+        // A short last record is caught by the count check of `read_bucket`.
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(e) => return Err(e),
     }
@@ -174,7 +176,7 @@ mod tests {
     fn records_of_every_length_read_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let mut b = Buckets::create(&dir.path().join("spill")).unwrap();
-        // Long then short keys and `latest_by` values in one bucket (the same top hash bits):
+        // Long then short keys and `latest_by` values in one bucket (hashes 0 to 3):
         // a reused buffer must never carry bytes of the record before.
         let rows: Vec<(Vec<u8>, Vec<u8>, Option<i64>, Option<i64>)> = vec![
             (vec![7; 300], vec![1; 40], Some(5), None),
