@@ -16,6 +16,8 @@
 #                                           medallion only: a full run, then +1% new input files, then a second
 #                                           run; the second run's CPU share of the first (and checks)
 #   benches/bench.sh micro [FILTER]         divan micro benchmarks (cargo bench -p medallion-benches)
+#   benches/bench.sh limits                 the machine's memcpy and memchr rates and random-load latency
+#                                           (benches/tools/limits.c), next to which the micro numbers are read
 #   benches/bench.sh stream [N] [RATE] [BYTES]  Kafka → Bronze throughput, latency p50/p99 at RATE msgs/s, memory (BYTES per message, default 1024)
 #
 # --format F: the input format(s) every engine reads: ndjson, csv or both (default both; each
@@ -121,6 +123,10 @@ case "$cmd" in
     cd "$ROOT"
     cargo bench -p medallion-benches --bench micro -- "$@"
     ;;
+  limits)
+    cc -O2 -o "${TMPDIR:-/tmp}/medallion-limits" "$HERE/tools/limits.c"
+    "${TMPDIR:-/tmp}/medallion-limits"
+    ;;
   stream)
     # Kafka → Bronze throughput (msgs/s, MB/s, msgs per CPU-second), produce → visible
     # latency p50/p99 and VmHWM of a real `medallion stream` against the local broker
@@ -141,7 +147,7 @@ case "$cmd" in
     echo "bench: results in $out"
     ;;
   *)
-    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

@@ -204,3 +204,33 @@ fn dedupe_hash_295k_rows(bencher: Bencher) {
         d.finish().unwrap().true_count()
     });
 }
+
+/// The same dedupe spilled from the first batch on (a budget of 0 bytes): every row to its
+/// bucket file and back, the winners chosen one bucket per core.
+#[divan::bench(sample_count = 10)]
+fn dedupe_hash_spilled_295k_rows(bencher: Bencher) {
+    let mut batches: Vec<RecordBatch> = TYPED.clone();
+    batches.extend((0..4).map(|i| TYPED[i * 8].clone()));
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let schema = batches[0].schema();
+    let keys = ["l_orderkey".to_string(), "l_linenumber".to_string()];
+    let dir = tempfile::tempdir().unwrap();
+    let dedupe = |budget: Option<usize>| {
+        let mut d =
+            medallion_core::dedupe::Deduper::new(&schema, &keys, Some("l_receiptdate")).unwrap();
+        if let Some(bytes) = budget {
+            d = d.with_budget(bytes, dir.path().join("spill"));
+        }
+        for b in &batches {
+            d.push(b).unwrap();
+        }
+        assert_eq!(d.spilled(), budget.is_some());
+        d.finish().unwrap()
+    };
+    let in_memory = dedupe(None);
+    bencher.counter(ItemsCount::new(rows)).bench(|| {
+        let kept = dedupe(Some(0));
+        assert_eq!(kept, in_memory, "the spilled dedupe keeps the same rows");
+        kept.true_count()
+    });
+}

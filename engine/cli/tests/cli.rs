@@ -7,9 +7,13 @@ mod common;
 use common::project;
 
 fn medallion(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    // The default log format and filter (some tests read the logs).
     let out = Command::new(env!("CARGO_BIN_EXE_medallion"))
         .args(args)
         .current_dir(dir)
+        .env_remove("MEDALLION_LOG_FORMAT")
+        .env_remove("MEDALLION_LOG")
+        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     (
@@ -148,7 +152,8 @@ fn a_dedupe_over_its_memory_share_spills_and_keeps_the_same_winners() {
         "the run must spill, else this test proves nothing: {err}"
     );
     // Rows came after the spill too (the newer and stale versions), and were chosen from it.
-    let (spilled_keys, bucket_rows) = (logged(&err, "keys"), logged(&err, "rows"));
+    let spilled_keys = logged(&err, "spilling to disk", "keys");
+    let bucket_rows = logged(&err, "choosing the winners", "rows");
     assert!(spilled_keys < KEYS && bucket_rows > spilled_keys, "{err}");
     assert!(err.contains("winners of the spilled rows chosen"), "{err}");
     let q = "SELECT count(*) AS n, count(DISTINCT k) AS d, sum(v) AS s, min(v) AS lo FROM silver.versions";
@@ -160,12 +165,16 @@ fn a_dedupe_over_its_memory_share_spills_and_keeps_the_same_winners() {
     );
 }
 
-/// The number after `name=` in a log line of `text`.
-fn logged(text: &str, name: &str) -> u64 {
-    let at = text
+/// The number after `name=` in the log line of `text` that says `message`.
+fn logged(text: &str, message: &str, name: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.contains(message))
+        .unwrap_or_else(|| panic!("no log line says {message:?}: {text}"));
+    let at = line
         .find(&format!(" {name}="))
-        .unwrap_or_else(|| panic!("{name}= in {text}"));
-    let digits: String = text[at + name.len() + 2..]
+        .unwrap_or_else(|| panic!("{name}= in {line}"));
+    let digits: String = line[at + name.len() + 2..]
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();

@@ -48,8 +48,17 @@ pub(super) fn winners(
         mask: (0..rows.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
         rows,
     };
+    let mut first = None;
     for result in run_workers(&shared, workers.max(1)) {
-        result?;
+        match (result, &first) {
+            (Err(e), None) => first = Some(e),
+            // Reported too: only the first fails the run.
+            (Err(e), Some(_)) => tracing::warn!(error = %e, "Another dedupe worker failed too."),
+            (Ok(()), _) => {}
+        }
+    }
+    if let Some(e) = first {
+        return Err(e);
     }
     let done = shared.done.load(Ordering::Relaxed);
     if done != BUCKETS {
@@ -88,21 +97,23 @@ fn run_workers(shared: &Shared<'_>, workers: usize) -> Vec<Result<()>> {
                 }
             }
         }
+        tracing::debug!(threads = handles.len(), "Dedupe workers started.");
         if handles.is_empty() {
-            return vec![work(shared)];
+            let inline = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(shared)));
+            return vec![inline.unwrap_or_else(|p| Err(panicked(p.as_ref())))];
         }
         handles
             .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|p| {
-                    Err(Error::Internal(format!(
-                        "a dedupe worker panicked: {}",
-                        crate::ingest::panic_message(p.as_ref())
-                    )))
-                })
-            })
+            .map(|h| h.join().unwrap_or_else(|p| Err(panicked(p.as_ref()))))
             .collect()
     })
+}
+
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Error {
+    Error::Internal(format!(
+        "a dedupe worker panicked: {}",
+        crate::ingest::panic_message(payload)
+    ))
 }
 
 /// One worker: takes buckets until none is left or another worker failed.

@@ -254,7 +254,7 @@ impl Deduper {
         tracing::info!(
             rows = buckets.records(),
             buckets = spill::BUCKETS,
-            workers = self.workers,
+            workers = self.workers.max(1),
             "Dedupe: choosing the winners of the spilled rows, bucket by bucket."
         );
         // Every row that can still win is in a bucket: the winners at the spill and every
