@@ -168,8 +168,7 @@ fn write_delta_parquet_262k_rows(bencher: Bencher) {
 #[divan::bench(sample_count = 10)]
 fn dedupe_window_295k_rows(bencher: Bencher) {
     let rt = rt();
-    let mut batches: Vec<RecordBatch> = TYPED.clone();
-    batches.extend((0..4).map(|i| TYPED[i * 8].clone()));
+    let batches = dedupe_rows();
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     let schema = batches[0].schema();
     let sql = "SELECT count(*) FROM (SELECT *, row_number() OVER (PARTITION BY \"l_orderkey\", \"l_linenumber\" ORDER BY \"l_receiptdate\" DESC) AS __rn FROM t) WHERE __rn = 1";
@@ -187,49 +186,51 @@ fn dedupe_window_295k_rows(bencher: Bencher) {
     });
 }
 
+/// The dedupe benches' rows: the typed batches plus four re-sent ones (295k rows).
+fn dedupe_rows() -> Vec<RecordBatch> {
+    let mut batches: Vec<RecordBatch> = TYPED.clone();
+    batches.extend((0..4).map(|i| TYPED[i * 8].clone()));
+    batches
+}
+
+/// The pipeline's dedupe over `batches`: in memory, or with `spill` = (budget in bytes, spill
+/// folder).
+fn dedupe(batches: &[RecordBatch], spill: Option<(usize, PathBuf)>) -> arrow::array::BooleanArray {
+    let keys = ["l_orderkey".to_string(), "l_linenumber".to_string()];
+    let mut d =
+        medallion_core::dedupe::Deduper::new(&batches[0].schema(), &keys, Some("l_receiptdate"))
+            .unwrap();
+    let spills = spill.is_some();
+    if let Some((bytes, dir)) = spill {
+        d = d.with_budget(bytes, dir);
+    }
+    for b in batches {
+        d.push(b).unwrap();
+    }
+    assert_eq!(d.spilled(), spills);
+    d.finish().unwrap()
+}
+
 /// The pipeline's dedupe (`dedupe::Deduper`) on the same rows as `dedupe_window_295k_rows`.
 #[divan::bench(sample_count = 10)]
 fn dedupe_hash_295k_rows(bencher: Bencher) {
-    let mut batches: Vec<RecordBatch> = TYPED.clone();
-    batches.extend((0..4).map(|i| TYPED[i * 8].clone()));
+    let batches = dedupe_rows();
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    let schema = batches[0].schema();
-    let keys = ["l_orderkey".to_string(), "l_linenumber".to_string()];
-    bencher.counter(ItemsCount::new(rows)).bench(|| {
-        let mut d =
-            medallion_core::dedupe::Deduper::new(&schema, &keys, Some("l_receiptdate")).unwrap();
-        for b in &batches {
-            d.push(b).unwrap();
-        }
-        d.finish().unwrap().true_count()
-    });
+    bencher
+        .counter(ItemsCount::new(rows))
+        .bench(|| dedupe(&batches, None).true_count());
 }
 
 /// The same dedupe spilled from the first batch on (a budget of 0 bytes): every row to its
 /// bucket file and back, the winners chosen one bucket per core.
 #[divan::bench(sample_count = 10)]
 fn dedupe_hash_spilled_295k_rows(bencher: Bencher) {
-    let mut batches: Vec<RecordBatch> = TYPED.clone();
-    batches.extend((0..4).map(|i| TYPED[i * 8].clone()));
+    let batches = dedupe_rows();
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-    let schema = batches[0].schema();
-    let keys = ["l_orderkey".to_string(), "l_linenumber".to_string()];
     let dir = tempfile::tempdir().unwrap();
-    let dedupe = |budget: Option<usize>| {
-        let mut d =
-            medallion_core::dedupe::Deduper::new(&schema, &keys, Some("l_receiptdate")).unwrap();
-        if let Some(bytes) = budget {
-            d = d.with_budget(bytes, dir.path().join("spill"));
-        }
-        for b in &batches {
-            d.push(b).unwrap();
-        }
-        assert_eq!(d.spilled(), budget.is_some());
-        d.finish().unwrap()
-    };
-    let in_memory = dedupe(None);
+    let in_memory = dedupe(&batches, None);
     bencher.counter(ItemsCount::new(rows)).bench(|| {
-        let kept = dedupe(Some(0));
+        let kept = dedupe(&batches, Some((0, dir.path().join("spill"))));
         assert_eq!(kept, in_memory, "the spilled dedupe keeps the same rows");
         kept.true_count()
     });
