@@ -156,6 +156,11 @@ pub enum RunEvent {
         rows: u64,
         version: i64,
         duration_ms: u64,
+        /// `incremental` (kept partial aggregates merged with the rows appended since) or
+        /// `full` (recomputed from every input row).
+        mode: String,
+        /// Why this mode: what was merged, or why the table was recomputed in full.
+        reason: String,
     },
     /// The run ended successfully.
     RunFinished { duration_ms: u64 },

@@ -83,6 +83,10 @@ pub struct GoldReport {
     pub refreshed: bool,
     pub version: Option<i64>,
     pub duration_ms: u64,
+    /// How a refreshed table was computed: `incremental` or `full` (empty when not refreshed).
+    pub mode: String,
+    /// Why: what was merged, or why it was recomputed in full.
+    pub reason: String,
 }
 
 impl RunReport {
@@ -140,7 +144,7 @@ impl RunReport {
                 "  gold    {:<28} {}{}  {:.2}s\n",
                 g.table,
                 if g.refreshed {
-                    format!("{} rows written", g.rows_written)
+                    format!("{} rows written ({})", g.rows_written, g.mode)
                 } else {
                     "up to date (no input changed)".into()
                 },
@@ -304,12 +308,16 @@ impl RunReport {
                 rows,
                 version,
                 duration_ms,
+                mode,
+                reason,
             } => self.gold.push(GoldReport {
                 table: table.clone(),
                 rows_written: *rows,
                 refreshed: true,
                 version: Some(*version),
                 duration_ms: *duration_ms,
+                mode: mode.clone(),
+                reason: reason.clone(),
             }),
             E::RunFinished { duration_ms } => {
                 self.status = "succeeded".into();

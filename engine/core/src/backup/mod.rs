@@ -25,7 +25,7 @@ pub mod catalog_file;
 mod manifest;
 pub mod restore;
 pub mod rollback;
-mod store;
+pub(crate) mod store;
 pub mod take;
 
 pub use manifest::{FileEntry, Manifest, TableBackup};

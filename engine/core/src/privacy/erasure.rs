@@ -363,6 +363,13 @@ async fn refresh_gold(e: &Erasure<'_>, all: &[Target]) -> Result<Vec<String>> {
         if affected.is_empty() {
             continue;
         }
+        // Kept partial aggregates may hold the subject's key as a group: dropped, so the
+        // refresh recomputes from the erased tables and keeps new ones.
+        for g in p.gold.iter().filter(|g| affected.contains(&g.table.to_string())) {
+            crate::pipeline::GoldState::open(&e.engine.env, &g.table)?
+                .clear()
+                .await?;
+        }
         let outcome = e.engine.refresh_gold(p).await;
         if let Some(err) = outcome.error {
             return Err(Error::Internal(format!(

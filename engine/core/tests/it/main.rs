@@ -3,6 +3,7 @@
 mod catalog_concurrency;
 mod common;
 mod decoder_failures;
+mod gold_incremental;
 mod golden;
 mod incremental;
 mod invalid_specs;

@@ -1,7 +1,13 @@
-//! Gold: each Gold table of the job is recomputed from its SQL when the SQL or the Delta
-//! version of any table it reads changed since its last refresh (a fingerprint kept as a
-//! Delta application transaction in the Gold table's own commit). The versions are read
-//! from the tables themselves, never from the catalog, which can lag.
+//! Gold: each Gold table of the job is refreshed when its SQL or the Delta version of any
+//! table it reads changed since its last refresh (a fingerprint kept as a Delta application
+//! transaction in the Gold table's own commit). The versions are read from the tables
+//! themselves, never from the catalog, which can lag. An aggregate over one table is
+//! refreshed from kept partial aggregates when its input was only appended to
+//! ([`incremental`]); any other query is recomputed in full.
+
+mod decompose;
+mod incremental;
+pub(crate) mod state;
 
 use std::path::Path;
 
@@ -62,14 +68,20 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
         table: name.clone(),
         total_bytes: None,
     });
-    let df = cluster
+    let query = cluster
         .as_ref()
         .map_or(ctx, |c| &c.ctx)
         .sql(&g.sql)
         .await
         .map_err(|e| Error::query(format!("{}: gold table {name}", run.spec_file()), e))?;
+    let refresh = match &cluster {
+        Some(_) => incremental::Refresh::plain(query, "the query runs on the cluster".into()),
+        None => incremental::prepare(run, g, ctx, query, tmp)
+            .await
+            .map_err(|e| e.in_query(format!("{}: gold table {name}", run.spec_file())))?,
+    };
     let dir = tmp.join("gold").join(&g.table.table);
-    let rows = materialize(df, &dir)
+    let rows = materialize(refresh.rows.clone(), &dir)
         .await
         .map_err(|e| e.in_query(format!("{}: gold table {name}", run.spec_file())))?;
     if let Some(c) = &cluster {
@@ -114,11 +126,15 @@ async fn refresh_one(run: &Run<'_>, g: &GoldPlan, tmp: &Path) -> Result<()> {
         .await?;
     register(run, &g.table, "gold", &written, description).await?;
     register_table(ctx, &g.table.database, &g.table.table, &written).await?;
+    let (mode, reason) = (refresh.mode.to_string(), refresh.reason.clone());
+    refresh.publish(&name).await;
     run.emit(RunEvent::GoldRefreshed {
         table: name,
         rows,
         version: table::version(&written),
         duration_ms: started.elapsed().as_millis() as u64,
+        mode,
+        reason,
     });
     Ok(())
 }
@@ -149,7 +165,7 @@ async fn fingerprint(run: &Run<'_>, g: &GoldPlan) -> Result<i64> {
 }
 
 /// A stable 64-bit hash (FNV-1a) for change detection.
-fn fnv(text: &str) -> i64 {
+pub(super) fn fnv(text: &str) -> i64 {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= b as u64;
