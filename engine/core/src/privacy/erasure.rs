@@ -365,7 +365,11 @@ async fn refresh_gold(e: &Erasure<'_>, all: &[Target]) -> Result<Vec<String>> {
         }
         // Kept partial aggregates may hold the subject's key as a group: dropped, so the
         // refresh recomputes from the erased tables and keeps new ones.
-        for g in p.gold.iter().filter(|g| affected.contains(&g.table.to_string())) {
+        for g in p
+            .gold
+            .iter()
+            .filter(|g| affected.contains(&g.table.to_string()))
+        {
             crate::pipeline::GoldState::open(&e.engine.env, &g.table)?
                 .clear()
                 .await?;

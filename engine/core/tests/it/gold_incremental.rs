@@ -9,7 +9,8 @@ use medallion_core::report::GoldReport;
 const JOBS: [&str; 2] = ["jobs/shop/customers.yaml", "jobs/shop/orders.yaml"];
 const ORDERS: &[&str] = &["jobs/shop/orders.yaml"];
 const STATE: &str = "lake/dev/_medallion/gold_state/gold.daily_revenue";
-const RECOMPUTED: &str = "SELECT CAST(ordered_at AS DATE) AS day, COUNT(*) AS orders, SUM(amount) AS revenue \
+const RECOMPUTED: &str =
+    "SELECT CAST(ordered_at AS DATE) AS day, COUNT(*) AS orders, SUM(amount) AS revenue \
      FROM silver.orders WHERE status <> 'cancelled' GROUP BY 1 ORDER BY day";
 
 fn order(id: &str, day: &str, amount: &str, status: &str, updated: &str) -> String {
@@ -40,7 +41,9 @@ fn daily(gold: &[GoldReport]) -> GoldReport {
 
 /// Gold as committed equals its SQL recomputed from Silver now.
 async fn assert_gold_is_its_query(p: &Project) -> String {
-    let gold = csv(&p.query("SELECT * FROM gold.daily_revenue ORDER BY day").await);
+    let gold = csv(&p
+        .query("SELECT * FROM gold.daily_revenue ORDER BY day")
+        .await);
     assert_eq!(gold, csv(&p.query(RECOMPUTED).await));
     gold
 }
@@ -67,17 +70,31 @@ async fn appended_orders_are_merged_into_the_kept_partials() {
     let first = p.run(&JOBS).await;
     let gold = &first[1].report.gold;
     let d = daily(gold);
-    assert_eq!((d.mode.as_str(), d.reason.as_str()), ("full", "no partials kept yet"));
+    assert_eq!(
+        (d.mode.as_str(), d.reason.as_str()),
+        ("full", "no partials kept yet")
+    );
     let by_country = gold
         .iter()
         .find(|g| g.table == "gold.revenue_by_country")
         .unwrap();
     assert_eq!(by_country.mode, "full");
-    assert!(by_country.reason.contains("rather than one table"), "{}", by_country.reason);
+    assert!(
+        by_country.reason.contains("rather than one table"),
+        "{}",
+        by_country.reason
+    );
     let files = state_files(&p);
-    assert_eq!(files.len(), 2, "one partials file and state.json: {files:?}");
+    assert_eq!(
+        files.len(),
+        2,
+        "one partials file and state.json: {files:?}"
+    );
     assert_eq!(pointer(&p)["version"], p.version("silver.orders").await);
-    assert!(!p.path().join("lake/dev/_medallion/gold_state/gold.revenue_by_country").exists());
+    assert!(!p
+        .path()
+        .join("lake/dev/_medallion/gold_state/gold.revenue_by_country")
+        .exists());
 
     // New orders on a day that has orders (its group merges) and on a new day, and a
     // cancelled one (filtered out).
@@ -85,20 +102,48 @@ async fn appended_orders_are_merged_into_the_kept_partials() {
         &p,
         "orders-2026-11-04.ndjson",
         &[
-            order("O3001", "2026-11-01", "4.25", "placed", "2026-11-04T08:00:00Z"),
-            order("O3002", "2026-11-04", "10.00", "placed", "2026-11-04T08:00:00Z"),
-            order("O3003", "2026-11-04", "99.00", "cancelled", "2026-11-04T08:00:00Z"),
+            order(
+                "O3001",
+                "2026-11-01",
+                "4.25",
+                "placed",
+                "2026-11-04T08:00:00Z",
+            ),
+            order(
+                "O3002",
+                "2026-11-04",
+                "10.00",
+                "placed",
+                "2026-11-04T08:00:00Z",
+            ),
+            order(
+                "O3003",
+                "2026-11-04",
+                "99.00",
+                "cancelled",
+                "2026-11-04T08:00:00Z",
+            ),
         ],
     );
-    let before = csv(&p.query("SELECT * FROM gold.daily_revenue ORDER BY day").await);
+    let before = csv(&p
+        .query("SELECT * FROM gold.daily_revenue ORDER BY day")
+        .await);
     let d = run_orders(&p).await;
     assert_eq!(d.mode, "incremental", "{}", d.reason);
-    assert!(d.reason.contains("appended to silver.orders"), "{}", d.reason);
+    assert!(
+        d.reason.contains("appended to silver.orders"),
+        "{}",
+        d.reason
+    );
     let after = assert_gold_is_its_query(&p).await;
     assert_ne!(before, after);
     assert!(after.contains("2026-11-04,1,10.00"), "{after}");
     let files = state_files(&p);
-    assert_eq!(files.len(), 2, "the older partials file is deleted: {files:?}");
+    assert_eq!(
+        files.len(),
+        2,
+        "the older partials file is deleted: {files:?}"
+    );
     assert_eq!(pointer(&p)["version"], p.version("silver.orders").await);
 
     // Nothing new: the table is left as it is (its fingerprint), the state too.
@@ -116,18 +161,33 @@ async fn an_updated_order_recomputes_in_full_then_merges_again() {
     add_file(
         &p,
         "orders-2026-11-04.ndjson",
-        &[order("O1011", "2026-11-02", "59.99", "cancelled", "2026-11-04T07:00:00Z")],
+        &[order(
+            "O1011",
+            "2026-11-02",
+            "59.99",
+            "cancelled",
+            "2026-11-04T07:00:00Z",
+        )],
     );
     let d = run_orders(&p).await;
     assert_eq!(d.mode, "full");
     assert!(d.reason.contains("removed or rewrote rows"), "{}", d.reason);
     let gold = assert_gold_is_its_query(&p).await;
-    assert!(!gold.contains("2026-11-02"), "O1011 was the day's only order: {gold}");
+    assert!(
+        !gold.contains("2026-11-02"),
+        "O1011 was the day's only order: {gold}"
+    );
 
     add_file(
         &p,
         "orders-2026-11-05.ndjson",
-        &[order("O3001", "2026-11-02", "7.50", "placed", "2026-11-05T07:00:00Z")],
+        &[order(
+            "O3001",
+            "2026-11-02",
+            "7.50",
+            "placed",
+            "2026-11-05T07:00:00Z",
+        )],
     );
     let d = run_orders(&p).await;
     assert_eq!(d.mode, "incremental", "{}", d.reason);
@@ -145,7 +205,13 @@ async fn a_lost_corrupt_or_foreign_state_recomputes_in_full() {
         add_file(
             p,
             &format!("orders-2026-12-{n:02}.ndjson"),
-            &[order(&format!("O40{n:02}"), "2026-11-01", "1.00", "placed", "2026-12-01T00:00:00Z")],
+            &[order(
+                &format!("O40{n:02}"),
+                "2026-11-01",
+                "1.00",
+                "placed",
+                "2026-12-01T00:00:00Z",
+            )],
         );
     };
     let file = pointer(&p)["file"].as_str().unwrap().to_string();
@@ -183,7 +249,11 @@ async fn a_lost_corrupt_or_foreign_state_recomputes_in_full() {
     append(&p);
     let d = run_orders(&p).await;
     assert_eq!(d.mode, "full");
-    assert!(d.reason.contains("before the kept partials"), "{}", d.reason);
+    assert!(
+        d.reason.contains("before the kept partials"),
+        "{}",
+        d.reason
+    );
     assert_gold_is_its_query(&p).await;
 
     // Back to merging.
@@ -207,7 +277,12 @@ async fn a_changed_query_does_not_merge_the_old_partials() {
     let d = run_orders(&p).await;
     assert_eq!(d.mode, "full");
     assert!(d.reason.contains("the query changed"), "{}", d.reason);
-    let gold = csv(&p.query("SELECT * FROM gold.daily_revenue ORDER BY day").await);
-    let q = RECOMPUTED.replace("status <> 'cancelled'", "status <> 'cancelled' AND amount > 50");
+    let gold = csv(&p
+        .query("SELECT * FROM gold.daily_revenue ORDER BY day")
+        .await);
+    let q = RECOMPUTED.replace(
+        "status <> 'cancelled'",
+        "status <> 'cancelled' AND amount > 50",
+    );
     assert_eq!(gold, csv(&p.query(&q).await));
 }

@@ -139,6 +139,24 @@ async fn example_pipelines_on_s3_match_golden_outputs_and_every_object_is_kms_en
     // A re-run adds nothing.
     let again = p.run_in("staging", &["jobs/shop/orders.yaml"]).await;
     assert!(again[0].report.bronze.files_ingested.is_empty());
+    // A new order: Gold merges it into the partials kept on S3 (checked for SSE-KMS below).
+    std::fs::write(
+        p.path().join("testdata/shop/orders/orders-2026-11-09.ndjson"),
+        concat!(r#"{"order_id":"O5001","customer_id":"C001","amount":5.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-09T09:00:00Z","updated_at":"2026-11-09T09:00:00Z","items":[]}"#, "\n"),
+    )
+    .unwrap();
+    let third = p.run_in("staging", &["jobs/shop/orders.yaml"]).await;
+    let daily = third[0]
+        .report
+        .gold
+        .iter()
+        .find(|g| g.table == "gold.daily_revenue")
+        .unwrap();
+    assert_eq!(daily.mode, "incremental", "{}", daily.reason);
+    assert!(csv(&p
+        .query_in("staging", "SELECT * FROM gold.daily_revenue ORDER BY day")
+        .await)
+    .contains("2026-11-09,1,5.00"));
 
     // HEAD every object the runs wrote: SSE-KMS with this environment's key.
     let engine = p.engine("staging");
@@ -150,6 +168,15 @@ async fn example_pipelines_on_s3_match_golden_outputs_and_every_object_is_kms_en
         "expected the tables' data and logs, found {}",
         objects.len()
     );
+    let state = objects
+        .iter()
+        .filter(|o| {
+            o.location
+                .as_ref()
+                .contains("_medallion/gold_state/gold.daily_revenue/")
+        })
+        .count();
+    assert_eq!(state, 2, "state.json and one partials file");
     let signer = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(&bucket)
         .with_endpoint(endpoint())

@@ -61,7 +61,10 @@ pub struct Decomposed {
 /// Splits the query's plan (unoptimized, as planned from its SQL), or says why it cannot.
 pub fn decompose(plan: &LogicalPlan) -> Result<Decomposed, String> {
     let LogicalPlan::Projection(p) = plan else {
-        return Err(format!("the query is a {} at the top, not a SELECT list over an aggregate", plan.display()));
+        return Err(format!(
+            "the query is a {} at the top, not a SELECT list over an aggregate",
+            plan.display()
+        ));
     };
     let LogicalPlan::Aggregate(a) = p.input.as_ref() else {
         return Err("the SELECT list is not over a GROUP BY aggregate".into());
@@ -70,8 +73,16 @@ pub fn decompose(plan: &LogicalPlan) -> Result<Decomposed, String> {
         return Err("the SELECT list has a subquery".into());
     }
     let (source, filter) = scan(&a.input)?;
-    let groups = a.group_expr.iter().map(group).collect::<Result<Vec<_>, _>>()?;
-    let aggs = a.aggr_expr.iter().map(aggregate(a)).collect::<Result<Vec<_>, _>>()?;
+    let groups = a
+        .group_expr
+        .iter()
+        .map(group)
+        .collect::<Result<Vec<_>, _>>()?;
+    let aggs = a
+        .aggr_expr
+        .iter()
+        .map(aggregate(a))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Decomposed {
         source,
         filter,
@@ -134,7 +145,9 @@ fn aggregate(a: &Aggregate) -> impl Fn(&Expr) -> Result<Agg, String> + '_ {
         };
         let p = &f.params;
         if p.distinct || p.filter.is_some() || !p.order_by.is_empty() || p.args.len() != 1 {
-            return Err(format!("{e}: DISTINCT, FILTER and ORDER BY aggregates are not merged"));
+            return Err(format!(
+                "{e}: DISTINCT, FILTER and ORDER BY aggregates are not merged"
+            ));
         }
         let kind = match f.func.name() {
             "sum" => Kind::Sum,
@@ -200,7 +213,11 @@ impl Agg {
             Kind::Min => vec![(format!("p{j}"), min(a), min)],
             Kind::Max => vec![(format!("p{j}"), max(a), max)],
             Kind::Avg => vec![
-                (format!("p{j}s"), sum(cast(a.clone(), DataType::Float64)), sum),
+                (
+                    format!("p{j}s"),
+                    sum(cast(a.clone(), DataType::Float64)),
+                    sum,
+                ),
                 (format!("p{j}c"), count(a), sum),
             ],
         }
@@ -353,7 +370,12 @@ mod tests {
     }
 
     async fn sorted(df: datafusion::dataframe::DataFrame) -> String {
-        let cols: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let cols: Vec<String> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let sort = cols
             .iter()
             .map(|c| datafusion::prelude::col(format!("\"{c}\"")).sort(true, true))
@@ -376,7 +398,10 @@ mod tests {
         // Names and types (Gold tables are written all-nullable).
         let fields = |df: &datafusion::dataframe::DataFrame| -> Vec<(String, DataType)> {
             let s = df.schema().as_arrow();
-            s.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect()
+            s.fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect()
         };
         assert_eq!(fields(&out), fields(&q), "{sql}");
         assert_eq!(sorted(out).await, expected, "{sql}");
@@ -404,17 +429,47 @@ mod tests {
         let u = MemTable::try_new(halves().0.schema(), vec![vec![halves().0]]).unwrap();
         schema.register_table("u".into(), Arc::new(u)).unwrap();
         for (sql, why) in [
-            ("SELECT t.k, count(*) FROM silver.t t JOIN silver.u u ON t.k = u.k GROUP BY t.k", "rather than one table"),
-            ("SELECT k, count(*) AS c FROM silver.t GROUP BY k HAVING count(*) > 1", "not over a GROUP BY"),
-            ("SELECT k, count(*) AS c FROM silver.t GROUP BY k ORDER BY c", "at the top"),
-            ("SELECT k, count(*) AS c FROM silver.t GROUP BY k LIMIT 3", "at the top"),
-            ("SELECT k, count(DISTINCT n) FROM silver.t GROUP BY k", "DISTINCT"),
+            (
+                "SELECT t.k, count(*) FROM silver.t t JOIN silver.u u ON t.k = u.k GROUP BY t.k",
+                "rather than one table",
+            ),
+            (
+                "SELECT k, count(*) AS c FROM silver.t GROUP BY k HAVING count(*) > 1",
+                "not over a GROUP BY",
+            ),
+            (
+                "SELECT k, count(*) AS c FROM silver.t GROUP BY k ORDER BY c",
+                "at the top",
+            ),
+            (
+                "SELECT k, count(*) AS c FROM silver.t GROUP BY k LIMIT 3",
+                "at the top",
+            ),
+            (
+                "SELECT k, count(DISTINCT n) FROM silver.t GROUP BY k",
+                "DISTINCT",
+            ),
             ("SELECT k, median(x) FROM silver.t GROUP BY k", "not one of"),
-            ("SELECT k, sum(x) FROM silver.t WHERE random() > 0.5 GROUP BY k", "WHERE"),
-            ("SELECT k, count(*) FROM silver.t WHERE n < extract(day FROM now()) GROUP BY k", "WHERE"),
-            ("SELECT k, sum(x) FROM silver.t WHERE n IN (SELECT n FROM silver.u) GROUP BY k", "WHERE"),
-            ("SELECT k, avg(CAST(x AS DECIMAL(10,2))) FROM silver.t GROUP BY k", "rounds its own way"),
-            ("SELECT k, n, sum(x) FROM silver.t GROUP BY ROLLUP (k, n)", "ROLLUP"),
+            (
+                "SELECT k, sum(x) FROM silver.t WHERE random() > 0.5 GROUP BY k",
+                "WHERE",
+            ),
+            (
+                "SELECT k, count(*) FROM silver.t WHERE n < extract(day FROM now()) GROUP BY k",
+                "WHERE",
+            ),
+            (
+                "SELECT k, sum(x) FROM silver.t WHERE n IN (SELECT n FROM silver.u) GROUP BY k",
+                "WHERE",
+            ),
+            (
+                "SELECT k, avg(CAST(x AS DECIMAL(10,2))) FROM silver.t GROUP BY k",
+                "rounds its own way",
+            ),
+            (
+                "SELECT k, n, sum(x) FROM silver.t GROUP BY ROLLUP (k, n)",
+                "ROLLUP",
+            ),
             ("SELECT k, x FROM silver.t", "not over a GROUP BY"),
         ] {
             let q = ctx.sql(sql).await.unwrap();

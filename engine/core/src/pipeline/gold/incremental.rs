@@ -82,7 +82,12 @@ pub async fn prepare(
 ) -> Result<Refresh> {
     let d = match decompose(query.logical_plan()) {
         Ok(d) => d,
-        Err(why) => return Ok(Refresh::plain(query, format!("not merged from partials: {why}"))),
+        Err(why) => {
+            return Ok(Refresh::plain(
+                query,
+                format!("not merged from partials: {why}"),
+            ))
+        }
     };
     let Some(input) = Input::open(run, &d).await? else {
         return Ok(Refresh::plain(
@@ -94,7 +99,10 @@ pub async fn prepare(
         return Ok(Refresh::plain(query, why));
     }
     let store = StateStore::open(run.env(), &g.table)?;
-    let digest = format!("{:016x}", super::fnv(&format!("{}|{}", g.sql, d.describe())));
+    let digest = format!(
+        "{:016x}",
+        super::fnv(&format!("{}|{}", g.sql, d.describe()))
+    );
     let at = input.at().await?;
     let pointer = Pointer::new(digest, input.name.clone(), input.id(), at);
     let (partials, mode, reason) = match from_state(&store, &pointer, &input).await {
@@ -105,7 +113,9 @@ pub async fn prepare(
                 input.name,
                 old.version
             );
-            let state = ctx.read_parquet(store.url(&old.file)?, ParquetReadOptions::default()).await?;
+            let state = ctx
+                .read_parquet(store.url(&old.file)?, ParquetReadOptions::default())
+                .await?;
             let merged = match input.rows_of(ctx, &files).await? {
                 Some(rows) => d.merge(state, d.partial(rows)?)?,
                 None => state,
@@ -119,7 +129,10 @@ pub async fn prepare(
     }
     let dir = tmp.join("gold_state").join(&g.table.table);
     materialize(partials, &dir).await?;
-    let rows = d.finish(ctx.read_parquet(dir_url(&dir)?, ParquetReadOptions::default()).await?)?;
+    let rows = d.finish(
+        ctx.read_parquet(dir_url(&dir)?, ParquetReadOptions::default())
+            .await?,
+    )?;
     Ok(Refresh {
         rows,
         mode,
@@ -144,7 +157,10 @@ async fn from_state(
         return Err("the query changed since its partials were kept".into());
     }
     if old.source != now.source || old.table_id != now.table_id {
-        return Err(format!("{} was recreated since its partials were kept", now.source));
+        return Err(format!(
+            "{} was recreated since its partials were kept",
+            now.source
+        ));
     }
     if old.version > now.version {
         return Err(format!(
@@ -250,7 +266,12 @@ impl Input {
         for v in after + 1..=upto {
             let bytes = match store.read_commit_entry(v as _).await {
                 Ok(Some(b)) => b,
-                Ok(None) => return Err(format!("commit {v} of {} is no longer in its log", self.name)),
+                Ok(None) => {
+                    return Err(format!(
+                        "commit {v} of {} is no longer in its log",
+                        self.name
+                    ))
+                }
                 Err(e) => return Err(format!("reading commit {v} of {}: {e}", self.name)),
             };
             let actions = deltalake::logstore::get_actions(v as _, &bytes)
@@ -292,7 +313,9 @@ impl Input {
                     .url
                     .join(&a.path)
                     .map(|u| u.to_string())
-                    .map_err(|e| Error::Internal(format!("data file `{}` of {}: {e}", a.path, self.name)))
+                    .map_err(|e| {
+                        Error::Internal(format!("data file `{}` of {}: {e}", a.path, self.name))
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
         let schema = table::arrow_schema(&self.table)?;

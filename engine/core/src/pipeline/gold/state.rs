@@ -97,7 +97,10 @@ impl StateStore {
             Err(e) => return Ok(Some(Err(format!("{POINTER} is unreadable ({e})")))),
         };
         if p.format != FORMAT {
-            return Ok(Some(Err(format!("{POINTER} is of format {}, not {FORMAT}", p.format))));
+            return Ok(Some(Err(format!(
+                "{POINTER} is of format {}, not {FORMAT}",
+                p.format
+            ))));
         }
         if self.store.size(&self.rel(&p.file)).await?.is_none() {
             return Ok(Some(Err(format!("its file {} is gone", p.file))));
