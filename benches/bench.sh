@@ -26,7 +26,7 @@
 # Environment: MEDALLION_BIN (default: build the release binary once), BENCH_VENV
 # (default /opt/medallion-venvs/bench), CARGO_TARGET_DIR (default /var/cache/medallion/target),
 # BENCH_THREADS (default: nproc), SPARK_DRIVER_MEMORY (default 2g), BENCH_MEMORY_LIMIT_MIB (medallion's
-# --memory-limit in `run`; default: the engine's own, half the machine's memory).
+# --memory-limit in `run` and `incremental`; default: the engine's own, half the machine's memory).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
