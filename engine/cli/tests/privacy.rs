@@ -41,7 +41,7 @@ fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 /// whose content holds `needle`: Parquet read with DataFusion and printed, JSON as text.
 async fn holding(lake: &Path, needle: &str) -> Vec<String> {
     let mut all = Vec::new();
-    for db in ["bronze", "silver", "gold"] {
+    for db in ["bronze", "silver", "gold", "_medallion/gold_state"] {
         if lake.join(db).is_dir() {
             files(&lake.join(db), &mut all);
         }
@@ -87,6 +87,11 @@ fn sources(dir: &Path, without: Option<&str>) {
         only,
     )
     .unwrap();
+    // A Gold table grouped by customer: its kept partial aggregates hold the key.
+    let spec = dir.join("jobs/shop/orders.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let per_customer = "gold:\n  - table: gold.orders_per_customer\n    sql: SELECT customer_id, count(*) AS orders, sum(amount) AS spent FROM silver.orders GROUP BY customer_id\n";
+    std::fs::write(&spec, text.replacen("gold:\n", per_customer, 1)).unwrap();
     let Some(key) = without else { return };
     let mut all = Vec::new();
     files(&dir.join("testdata/shop"), &mut all);
@@ -108,9 +113,11 @@ async fn an_erased_customer_is_in_no_file_of_any_version_and_gold_is_recomputed(
     sources(d, None);
     ok(d, &["run", "jobs/shop", "--env", "dev"]);
     let lake = d.join("lake/dev");
+    let held = holding(&lake, KEY).await;
     assert!(
-        !holding(&lake, KEY).await.is_empty(),
-        "the example holds {KEY}"
+        held.iter()
+            .any(|f| f.contains("_medallion/gold_state/gold.orders_per_customer/")),
+        "the example holds {KEY}, in the kept partials too: {held:?}"
     );
     let before = sql(
         d,
@@ -272,9 +279,61 @@ async fn the_erasure_leaves_the_key_in_no_file(d: &Path, lake: &Path) {
         verify.contains("the key occurs in none of them"),
         "{verify}"
     );
+    the_key_in_kept_partials_fails_the_verification(d, lake).await;
     // Time travel to the version before the erasure fails: its log entry or files are gone.
     assert!(!readable(&lake.join("silver/orders"), 0));
     assert!(!readable(&lake.join("bronze/orders"), 0));
+}
+
+/// Partials holding the key put back (an overlapping run publishing a pre-erasure state):
+/// `--verify` names the file and fails.
+async fn the_key_in_kept_partials_fails_the_verification(d: &Path, lake: &Path) {
+    let state = lake.join("_medallion/gold_state/gold.orders_per_customer");
+    let kept = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .expect("the refresh after the erasure kept new partials");
+    let planted = state.join("planted.parquet");
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(vec![(
+        "k0",
+        std::sync::Arc::new(arrow::array::StringArray::from(vec![KEY])) as arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    datafusion::prelude::SessionContext::new()
+        .read_batch(batch)
+        .unwrap()
+        .write_parquet(
+            planted.to_str().unwrap(),
+            datafusion::dataframe::DataFrameWriteOptions::new().with_single_file_output(true),
+            None,
+        )
+        .await
+        .unwrap();
+    let (code, out, err) = medallion(
+        d,
+        None,
+        &[
+            "erase",
+            "--env",
+            "dev",
+            "--subject",
+            "customer",
+            "--key",
+            KEY,
+            "--verify",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        out.contains("gold_state") && out.contains("planted.parquet"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(kept.file_name().unwrap().to_str().unwrap()),
+        "{out}"
+    );
+    std::fs::remove_file(planted).unwrap();
 }
 
 async fn gold_equals_a_run_without_the_person(d: &Path) {
@@ -282,7 +341,11 @@ async fn gold_equals_a_run_without_the_person(d: &Path) {
     let q = project();
     sources(q.path(), Some(KEY));
     ok(q.path(), &["run", "jobs/shop", "--env", "dev"]);
-    for g in ["gold.revenue_by_country", "gold.daily_revenue"] {
+    for g in [
+        "gold.revenue_by_country",
+        "gold.daily_revenue",
+        "gold.orders_per_customer",
+    ] {
         let query = format!("SELECT * FROM {g} ORDER BY 1");
         assert_eq!(sql(d, &query), sql(q.path(), &query), "{g}");
     }

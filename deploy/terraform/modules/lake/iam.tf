@@ -79,7 +79,9 @@ locals {
   # at plan time (MED-011).
   # Also: Silver reads the erasure suppression list (`_medallion/privacy/`: the salt and one
   # entry per erasure) for pipelines whose schema declares a data subject, and runs write their
-  # OpenLineage events to `_medallion/lineage/` (the file transport).
+  # OpenLineage events to `_medallion/lineage/` (the file transport), and Gold keeps the
+  # partial aggregates of its incrementally refreshed tables under `_medallion/gold_state/`
+  # (read, replaced, older files deleted; an erasure deletes them all).
   ledger_read_statements = [
     {
       Sid      = "ReadRetiredSourcesLedger"
@@ -98,6 +100,12 @@ locals {
       Effect   = "Allow"
       Action   = ["s3:PutObject"]
       Resource = ["${local.bucket_arn}/_medallion/lineage/*"]
+    },
+    {
+      Sid      = "KeepGoldPartialAggregates"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+      Resource = ["${local.bucket_arn}/_medallion/gold_state/*"]
     },
   ]
 

@@ -6,6 +6,7 @@
 #     _medallion/environments.yaml                    the engine configuration (MEDALLION_ENVIRONMENTS)
 #     _medallion/ingested/<db>.<table>/               the sources retention retired (a Delta table `medallion
 #                                                     maintain` appends to and the Bronze stage reads)
+#     _medallion/gold_state/<db>.<table>/             partial aggregates of incrementally refreshed Gold tables
 #     _medallion/audit/<sequence>.json                the engine's hash-chained audit records (Object Lock
 #                                                     retention per object: audit.object_lock), plus HEAD.json
 #                                                     and open/ run markers (not locked)

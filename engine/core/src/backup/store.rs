@@ -125,6 +125,29 @@ impl Store {
         }
     }
 
+    /// Uploads a local file, streamed (multipart above the writer's buffer).
+    pub async fn put_file(&self, rel: &str, local: &std::path::Path) -> Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        let mut file = tokio::fs::File::open(local)
+            .await
+            .map_err(|e| Error::io(local.display().to_string(), e))?;
+        let mut w = object_store::buffered::BufWriter::new(self.store.clone(), self.path(rel));
+        tokio::io::copy(&mut file, &mut w)
+            .await
+            .map_err(|e| self.err(rel, e))?;
+        w.shutdown().await.map_err(|e| self.err(rel, e))?;
+        Ok(())
+    }
+
+    /// Downloads an object into a local file; an object that is not there is an error.
+    pub async fn get_file(&self, rel: &str, local: &std::path::Path) -> Result<()> {
+        let bytes = self.get(rel).await?;
+        if let Some(dir) = local.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+        }
+        std::fs::write(local, &bytes).map_err(|e| Error::io(local.display().to_string(), e))
+    }
+
     pub async fn delete(&self, rel: &str) -> Result<()> {
         self.store
             .delete(&self.path(rel))

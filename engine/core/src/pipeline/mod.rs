@@ -35,7 +35,7 @@ use crate::plan::JobPlan;
 use crate::report::{NoProgress, Progress, ProgressSink, ReportSink, RunReport};
 
 pub(crate) use gold::create as create_table_from;
-pub(crate) use gold::state::StateStore as GoldState;
+pub(crate) use gold::state::{clear_all as clear_gold_states, ROOT as GOLD_STATES};
 
 /// The application id of Silver's bookmark of a Bronze table (the Bronze version it has
 /// processed up to).

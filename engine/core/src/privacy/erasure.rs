@@ -347,6 +347,9 @@ async fn record_commits(e: &Erasure<'_>, out: &TableErased) -> Result<()> {
 /// or by an earlier, interrupted one; a Gold table whose inputs did not change is skipped by
 /// its own fingerprint).
 async fn refresh_gold(e: &Erasure<'_>, all: &[Target]) -> Result<Vec<String>> {
+    // Kept partial aggregates may hold the subject's key as a group (of any Gold table, in
+    // the jobs given or not): all dropped, so the refreshes recompute from the erased tables.
+    crate::pipeline::clear_gold_states(&e.engine.env).await?;
     let sources: BTreeSet<String> = all
         .iter()
         .filter(|t| t.layer != "gold")
@@ -362,17 +365,6 @@ async fn refresh_gold(e: &Erasure<'_>, all: &[Target]) -> Result<Vec<String>> {
             .collect();
         if affected.is_empty() {
             continue;
-        }
-        // Kept partial aggregates may hold the subject's key as a group: dropped, so the
-        // refresh recomputes from the erased tables and keeps new ones.
-        for g in p
-            .gold
-            .iter()
-            .filter(|g| affected.contains(&g.table.to_string()))
-        {
-            crate::pipeline::GoldState::open(&e.engine.env, &g.table)?
-                .clear()
-                .await?;
         }
         let outcome = e.engine.refresh_gold(p).await;
         if let Some(err) = outcome.error {

@@ -15,7 +15,8 @@ use crate::error::Result;
 pub struct Finding {
     pub table: String,
     pub file: String,
-    /// `data` (a Parquet data file) or `log` (a Delta log commit or checkpoint).
+    /// `data` (a Parquet data file), `log` (a Delta log commit or checkpoint), `scratch` (a
+    /// run's temporary file) or `gold_state` (a Gold table's kept partial aggregates).
     pub kind: String,
 }
 
@@ -30,7 +31,7 @@ pub struct Verified {
 
 /// Reads every data file and log entry of `targets`' tables: a data file holds the key when
 /// a row matches the table's subject columns, a log entry when their column statistics do;
-/// and the runs' temporary files of a local lake.
+/// the runs' temporary files; and every Gold table's kept partial aggregates.
 pub async fn verify(env: &Environment, targets: &[Target], needles: &Needles) -> Result<Verified> {
     let mut v = Verified::default();
     for t in targets {
@@ -64,5 +65,32 @@ pub async fn verify(env: &Environment, targets: &[Target], needles: &Needles) ->
             kind: "scratch".into(),
         });
     }
+    for f in gold_states_holding(env, needles).await? {
+        v.findings.push(Finding {
+            table: "-".into(),
+            file: f,
+            kind: "gold_state".into(),
+        });
+    }
     Ok(v)
+}
+
+/// Files of Gold tables' kept partial aggregates holding the key in any column (or
+/// unreadable: they may).
+async fn gold_states_holding(env: &Environment, needles: &Needles) -> Result<Vec<String>> {
+    let root = crate::pipeline::GOLD_STATES;
+    let loc = env.lake_location()?;
+    if loc.local_path().is_some_and(|p| !p.join(root).is_dir()) {
+        return Ok(Vec::new());
+    }
+    let (store, files) = scan::list(&loc.child(root)?, false).await?;
+    let mut out = Vec::new();
+    for f in &files {
+        match scan::file_holds(&*store, f, needles).await {
+            Ok(true) => out.push(format!("{root}/{}", f.rel)),
+            Ok(false) => {}
+            Err(e) => out.push(format!("{root}/{} (unreadable: {e})", f.rel)),
+        }
+    }
+    Ok(out)
 }

@@ -224,6 +224,29 @@ async fn a_lost_corrupt_or_foreign_state_recomputes_in_full() {
     assert!(d.reason.contains("is gone"), "{}", d.reason);
     assert_gold_is_its_query(&p).await;
 
+    // The partials file is not Parquet.
+    let file = pointer(&p)["file"].as_str().unwrap().to_string();
+    std::fs::write(p.path().join(STATE).join(&file), "not parquet").unwrap();
+    append(&p);
+    let d = run_orders(&p).await;
+    assert_eq!(d.mode, "full");
+    assert!(
+        d.reason.contains("kept partials unreadable"),
+        "{}",
+        d.reason
+    );
+    assert_gold_is_its_query(&p).await;
+
+    // The partials file holds other rows than its pointer says (cut, or replaced).
+    let mut ptr = pointer(&p);
+    ptr["groups"] = serde_json::json!(ptr["groups"].as_u64().unwrap() + 1);
+    std::fs::write(p.path().join(STATE).join("state.json"), ptr.to_string()).unwrap();
+    append(&p);
+    let d = run_orders(&p).await;
+    assert_eq!(d.mode, "full");
+    assert!(d.reason.contains("its pointer says"), "{}", d.reason);
+    assert_gold_is_its_query(&p).await;
+
     // state.json is not JSON.
     std::fs::write(p.path().join(STATE).join("state.json"), "{").unwrap();
     append(&p);
@@ -232,15 +255,21 @@ async fn a_lost_corrupt_or_foreign_state_recomputes_in_full() {
     assert!(d.reason.contains("unreadable"), "{}", d.reason);
     assert_gold_is_its_query(&p).await;
 
-    // The state claims another commit at its version (a restored, rewritten input).
-    let mut ptr = pointer(&p);
-    ptr["commit_time"] = serde_json::json!(ptr["commit_time"].as_i64().unwrap() - 1);
-    std::fs::write(p.path().join(STATE).join("state.json"), ptr.to_string()).unwrap();
-    append(&p);
-    let d = run_orders(&p).await;
-    assert_eq!(d.mode, "full");
-    assert!(d.reason.contains("not the commit"), "{}", d.reason);
-    assert_gold_is_its_query(&p).await;
+    // The state claims another commit at its version (a restored, rewritten input): by its
+    // time, or by its content.
+    for field in ["commit_time", "commit_digest"] {
+        let mut ptr = pointer(&p);
+        ptr[field] = match field {
+            "commit_time" => serde_json::json!(ptr[field].as_i64().unwrap() - 1),
+            _ => serde_json::json!("0000000000000000"),
+        };
+        std::fs::write(p.path().join(STATE).join("state.json"), ptr.to_string()).unwrap();
+        append(&p);
+        let d = run_orders(&p).await;
+        assert_eq!(d.mode, "full", "{field}");
+        assert!(d.reason.contains("not the commit"), "{}", d.reason);
+        assert_gold_is_its_query(&p).await;
+    }
 
     // A state ahead of its input.
     let mut ptr = pointer(&p);
@@ -276,7 +305,12 @@ async fn a_changed_query_does_not_merge_the_old_partials() {
     std::fs::write(&path, changed).unwrap();
     let d = run_orders(&p).await;
     assert_eq!(d.mode, "full");
-    assert!(d.reason.contains("the query changed"), "{}", d.reason);
+    assert!(
+        d.reason
+            .contains("the query (or the engine's version) changed"),
+        "{}",
+        d.reason
+    );
     let gold = csv(&p
         .query("SELECT * FROM gold.daily_revenue ORDER BY day")
         .await);

@@ -153,10 +153,18 @@ async fn example_pipelines_on_s3_match_golden_outputs_and_every_object_is_kms_en
         .find(|g| g.table == "gold.daily_revenue")
         .unwrap();
     assert_eq!(daily.mode, "incremental", "{}", daily.reason);
-    assert!(csv(&p
+    let gold = csv(&p
         .query_in("staging", "SELECT * FROM gold.daily_revenue ORDER BY day")
-        .await)
-    .contains("2026-11-09,1,5.00"));
+        .await);
+    let recomputed = csv(&p
+        .query_in(
+            "staging",
+            "SELECT CAST(ordered_at AS DATE) AS day, COUNT(*) AS orders, SUM(amount) AS revenue \
+             FROM silver.orders WHERE status <> 'cancelled' GROUP BY 1 ORDER BY day",
+        )
+        .await);
+    assert_eq!(gold, recomputed);
+    assert!(gold.contains("2026-11-09,1,5.00"), "{gold}");
 
     // HEAD every object the runs wrote: SSE-KMS with this environment's key.
     let engine = p.engine("staging");

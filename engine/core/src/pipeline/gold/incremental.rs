@@ -1,25 +1,26 @@
 //! Incremental Gold: a decomposable query (see [`super::decompose`]) is answered from its
 //! kept partials (see [`super::state`]) merged with the partials of the rows appended to its
 //! input since, when the input only gained files since the state's version; otherwise the
-//! partials are computed from the whole input and the table is recomputed in full. Either
+//! partials are computed from the whole input. Anything that fails on the way falls back:
+//! from the kept partials to the whole input, from partials to the query as written. Either
 //! way the result is the query's, and a new state is written once the table is committed.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use deltalake::kernel::{Action, Add};
 use deltalake::DeltaTable;
 
 use super::decompose::{decompose, Decomposed};
-use super::state::{Pointer, StateStore};
-use crate::error::{Error, Result};
+use super::state::{Covered, Pointer, StateStore};
+use crate::error::Result;
 use crate::pipeline::scratch::{dir_url, materialize, TempParquet};
 use crate::pipeline::Run;
 use crate::plan::GoldPlan;
 use crate::spec::TableName;
-use crate::table::{self, Location};
+use crate::table;
 
 /// How a Gold table's rows are computed this time.
 pub struct Refresh {
@@ -44,31 +45,26 @@ impl Refresh {
         }
     }
 
-    /// Writes the new state after the table's commit. A state that cannot be written only
-    /// makes the next refresh recompute in full: logged, not fatal (the table is right).
+    /// Writes the new state after the table's commit. A state that cannot be written costs
+    /// the next refresh a full recompute, not a wrong table: logged, not fatal.
     pub async fn publish(self, gold: &str) {
-        let Some((store, mut pointer, dir)) = self.publish else {
+        let Some((store, pointer, dir)) = self.publish else {
             return;
         };
-        let file = dir.join(TempParquet::FILE);
-        let outcome = match std::fs::read(&file) {
-            Ok(bytes) => {
-                pointer.groups = parquet_rows(&bytes);
-                store.publish(&pointer, Bytes::from(bytes)).await
-            }
-            Err(e) => Err(Error::io(file.display().to_string(), e)),
-        };
-        if let Err(e) = outcome {
-            tracing::warn!(table = gold, error = %e, "Could not keep the partial aggregates of this Gold table; its next refresh recomputes it in full.");
+        if let Err(e) = store.publish(&pointer, &dir.join(TempParquet::FILE)).await {
+            tracing::warn!(table = gold, error = %e, "Could not keep the partial aggregates of this Gold table; a later refresh may recompute it in full.");
         }
     }
 }
 
-fn parquet_rows(bytes: &[u8]) -> u64 {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    SerializedFileReader::new(Bytes::copy_from_slice(bytes))
-        .map(|r| r.metadata().file_metadata().num_rows().max(0) as u64)
-        .unwrap_or(0)
+/// What a refresh from partials shares.
+struct Job<'a> {
+    d: Decomposed,
+    input: Input,
+    store: StateStore,
+    ctx: &'a SessionContext,
+    /// The run's folder for this table's partials.
+    tmp: PathBuf,
 }
 
 /// The refresh of `g`: from its state when it can, else in full (keeping partials when the
@@ -90,58 +86,100 @@ pub async fn prepare(
         }
     };
     let Some(input) = Input::open(run, &d).await? else {
-        return Ok(Refresh::plain(
-            query,
-            format!("its input {} is not a table of the lake", d.source),
-        ));
+        let why = format!("its input {} is not a table of the lake", d.source);
+        return Ok(Refresh::plain(query, why));
     };
     if let Err(why) = input.readable() {
         return Ok(Refresh::plain(query, why));
     }
-    let store = StateStore::open(run.env(), &g.table)?;
     let digest = format!(
         "{:016x}",
-        super::fnv(&format!("{}|{}", g.sql, d.describe()))
+        super::fnv(&format!(
+            "{}|{}|{}|{}",
+            g.sql,
+            d.describe(),
+            env!("CARGO_PKG_VERSION"),
+            datafusion::DATAFUSION_VERSION
+        ))
     );
-    let at = input.at().await?;
-    let pointer = Pointer::new(digest, input.name.clone(), input.id(), at);
-    let (partials, mode, reason) = match from_state(&store, &pointer, &input).await {
-        Ok((old, files)) => {
-            let reason = format!(
-                "{} file(s) appended to {} since version {} merged into the kept partials",
-                files.len(),
-                input.name,
-                old.version
-            );
-            let state = ctx
-                .read_parquet(store.url(&old.file)?, ParquetReadOptions::default())
-                .await?;
-            let merged = match input.rows_of(ctx, &files).await? {
-                Some(rows) => d.merge(state, d.partial(rows)?)?,
-                None => state,
-            };
-            (merged, "incremental", reason)
-        }
-        Err(why) => (d.partial(input.all_rows(ctx).await?)?, "full", why),
+    let pointer = Pointer::new(digest, input.name.clone(), input.id(), input.at().await?);
+    let job = Job {
+        d,
+        input,
+        store: StateStore::open(run.env(), &g.table)?,
+        ctx,
+        tmp: tmp.join("gold_state").join(&g.table.table),
     };
-    if let Err(why) = same_schema(&d.finish(partials.clone())?, &query) {
-        return Ok(Refresh::plain(query, why));
-    }
-    let dir = tmp.join("gold_state").join(&g.table.table);
-    materialize(partials, &dir).await?;
-    let rows = d.finish(
-        ctx.read_parquet(dir_url(&dir)?, ParquetReadOptions::default())
+    let (mode, reason, groups) = match job.merged(&pointer).await {
+        Ok((groups, reason)) => ("incremental", reason, groups),
+        Err(why) => match job.full().await {
+            Ok(groups) => ("full", why, groups),
+            Err(e) => {
+                let why = format!(
+                    "{why}; its partials could not be computed ({e}): the query ran as written"
+                );
+                return Ok(Refresh::plain(query, why));
+            }
+        },
+    };
+    let out = job.tmp.join("new");
+    let rows = job.d.finish(
+        ctx.read_parquet(dir_url(&out)?, ParquetReadOptions::default())
             .await?,
     )?;
     Ok(Refresh {
         rows,
         mode,
         reason,
-        publish: Some((store, pointer, dir)),
+        publish: Some((job.store, Pointer { groups, ..pointer }, out)),
     })
 }
 
-/// The kept partials and the files appended since, or why they cannot be used.
+impl Job<'_> {
+    /// The kept partials merged with the appended files' into `tmp/new`: (groups, what was
+    /// merged), or why not.
+    async fn merged(&self, now: &Pointer) -> std::result::Result<(u64, String), String> {
+        let (old, files) = from_state(&self.store, now, &self.input).await?;
+        let kept = self.tmp.join("kept");
+        self.store
+            .fetch(&old, &kept.join(TempParquet::FILE))
+            .await?;
+        let failed =
+            |e: crate::error::Error| format!("merging into the kept partials failed ({e})");
+        let url = dir_url(&kept).map_err(failed)?;
+        let state = self
+            .ctx
+            .read_parquet(url, ParquetReadOptions::default())
+            .await
+            .map_err(|e| failed(e.into()))?;
+        let merged = match self.input.rows_of(self.ctx, &files).await.map_err(failed)? {
+            Some(rows) => self
+                .d
+                .partial(rows)
+                .and_then(|p| self.d.merge(state, p))
+                .map_err(|e| failed(e.into()))?,
+            None => state,
+        };
+        let groups = materialize(merged, &self.tmp.join("new"))
+            .await
+            .map_err(failed)?;
+        let reason = format!(
+            "{} file(s) appended to {} since version {} merged into the kept partials",
+            files.len(),
+            self.input.name,
+            old.version
+        );
+        Ok((groups, reason))
+    }
+
+    /// The partials of every input row into `tmp/new`; their group count.
+    async fn full(&self) -> Result<u64> {
+        let partial = self.d.partial(self.input.all_rows(self.ctx).await?)?;
+        materialize(partial, &self.tmp.join("new")).await
+    }
+}
+
+/// The kept state and the files appended since, or why they cannot be used.
 async fn from_state(
     store: &StateStore,
     now: &Pointer,
@@ -154,7 +192,9 @@ async fn from_state(
         Err(e) => return Err(format!("kept partials unreadable: {e}")),
     };
     if old.query != now.query {
-        return Err("the query changed since its partials were kept".into());
+        return Err(
+            "the query (or the engine's version) changed since its partials were kept".into(),
+        );
     }
     if old.source != now.source || old.table_id != now.table_id {
         return Err(format!(
@@ -168,8 +208,8 @@ async fn from_state(
             now.source, now.version, old.version
         ));
     }
-    match input.commit_time(old.version).await {
-        Ok(Some(t)) if t == old.commit_time => {}
+    match input.commit(old.version).await {
+        Ok(c) if c.time == old.commit_time && c.digest == old.commit_digest => {}
         Ok(_) => {
             return Err(format!(
                 "version {} of {} is not the commit the partials were kept at (restored and written again?)",
@@ -182,31 +222,9 @@ async fn from_state(
     Ok((old, files))
 }
 
-/// The final result's columns are the query's own (names and types), or the plain query runs.
-fn same_schema(merged: &DataFrame, query: &DataFrame) -> std::result::Result<(), String> {
-    let a = merged.schema().as_arrow();
-    let b = query.schema().as_arrow();
-    let fields = |s: &arrow::datatypes::Schema| -> Vec<(String, arrow::datatypes::DataType)> {
-        s.fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.data_type().clone()))
-            .collect()
-    };
-    if fields(a) == fields(b) {
-        Ok(())
-    } else {
-        Err(format!(
-            "merged partials would give columns {:?}, not the query's {:?}",
-            fields(a),
-            fields(b)
-        ))
-    }
-}
-
-/// The one table a decomposable query reads, at its current version.
+/// The one table a decomposable query reads, at the version opened.
 struct Input {
     name: String,
-    location: Location,
     table: DeltaTable,
 }
 
@@ -219,11 +237,7 @@ impl Input {
         let location = run.env().location(&t)?;
         Ok(table::open_if_exists(&name, &location)
             .await?
-            .map(|table| Self {
-                name,
-                location,
-                table,
-            }))
+            .map(|table| Self { name, table }))
     }
 
     /// Its rows are its files' rows (no partition values in paths, no reader features).
@@ -245,17 +259,32 @@ impl Input {
         table::table_id(&self.table)
     }
 
-    /// Its version and that commit's time.
-    async fn at(&self) -> Result<(i64, i64)> {
-        let v = table::version(&self.table);
-        Ok((v, self.commit_time(v).await?.unwrap_or(-1)))
+    /// The commit of the version opened.
+    async fn at(&self) -> Result<Covered> {
+        self.commit(table::version(&self.table)).await
     }
 
-    async fn commit_time(&self, v: i64) -> Result<Option<i64>> {
-        Ok(table::commit_entry(&self.table, v)
-            .await?
-            .flatten()
-            .and_then(|i| i.timestamp))
+    /// Commit `v`'s time (-1 without one) and the digest of its log entry ("" when the log
+    /// no longer has it: never equal to a kept digest).
+    async fn commit(&self, v: i64) -> Result<Covered> {
+        let Some(bytes) = self.table.log_store().read_commit_entry(v as _).await? else {
+            return Ok(Covered {
+                version: v,
+                time: -1,
+                digest: String::new(),
+            });
+        };
+        let time = deltalake::logstore::get_actions(v as _, &bytes)?
+            .into_iter()
+            .find_map(|a| match a {
+                Action::CommitInfo(i) => i.timestamp,
+                _ => None,
+            });
+        Ok(Covered {
+            version: v,
+            time: time.unwrap_or(-1),
+            digest: format!("{:016x}", super::fnv_bytes(&bytes)),
+        })
     }
 
     /// The files appended by the commits in (`after`, `upto`], or why the rows since are not
@@ -263,6 +292,7 @@ impl Input {
     async fn appended(&self, after: i64, upto: i64) -> std::result::Result<Vec<Add>, String> {
         let store = self.table.log_store();
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
         for v in after + 1..=upto {
             let bytes = match store.read_commit_entry(v as _).await {
                 Ok(Some(b)) => b,
@@ -279,6 +309,12 @@ impl Input {
             for a in actions {
                 match a {
                     Action::Add(add) if add.data_change && add.deletion_vector.is_none() => {
+                        if !seen.insert(add.path.clone()) {
+                            return Err(format!(
+                                "commit {v} of {} adds {} again",
+                                self.name, add.path
+                            ));
+                        }
                         out.push(add)
                     }
                     Action::CommitInfo(_) | Action::Txn(_) => {}
@@ -301,26 +337,20 @@ impl Input {
         Ok(out)
     }
 
-    /// The rows of the appended files (None when there are none).
+    /// The rows of the appended files, through the table's own reader limited to them (a
+    /// file not in the version opened, or gone from storage, fails the read); None when
+    /// there are none.
     async fn rows_of(&self, ctx: &SessionContext, files: &[Add]) -> Result<Option<DataFrame>> {
         if files.is_empty() {
             return Ok(None);
         }
-        let urls = files
-            .iter()
-            .map(|a| {
-                self.location
-                    .url
-                    .join(&a.path)
-                    .map(|u| u.to_string())
-                    .map_err(|e| {
-                        Error::Internal(format!("data file `{}` of {}: {e}", a.path, self.name))
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let schema = table::arrow_schema(&self.table)?;
-        let options = ParquetReadOptions::default().schema(&schema);
-        Ok(Some(ctx.read_parquet(urls, options).await?))
+        self.table.update_datafusion_session(&ctx.state())?;
+        let provider = self
+            .table
+            .table_provider()
+            .with_adds(files.iter().cloned())
+            .await?;
+        Ok(Some(ctx.read_table(provider)?))
     }
 
     /// Every row of the version opened.

@@ -166,12 +166,16 @@ async fn fingerprint(run: &Run<'_>, g: &GoldPlan) -> Result<i64> {
 
 /// A stable 64-bit hash (FNV-1a) for change detection.
 pub(super) fn fnv(text: &str) -> i64 {
+    (fnv_bytes(text.as_bytes()) >> 1) as i64
+}
+
+pub(super) fn fnv_bytes(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= b as u64;
+    for b in bytes {
+        h ^= *b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
-    (h >> 1) as i64
+    h
 }
 
 fn gold_description(run: &Run<'_>, name: &str) -> Option<String> {
