@@ -11,8 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{AsArray, StringArray};
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::array::StringArray;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
@@ -22,7 +21,7 @@ use super::Run;
 use crate::error::{Error, Result};
 use crate::events::{RunEvent, Stage};
 use crate::ingest::{self, Decoded, SourceFile};
-use crate::plan::{INGEST_TIME, RUN_ID, SOURCE_FILE};
+use crate::plan::{RUN_ID, SOURCE_FILE};
 use crate::quarantine::{with_bronze_metadata, QuarantineRow};
 use crate::spec::{FilesSource, SourceSpec};
 use crate::table::{self, Staged, StagedWrite};
@@ -64,7 +63,7 @@ pub async fn stage(
         )?;
     }
     let (mut ingested, last_ingest) = match &table {
-        Some(t) => bookmark(ctx, t, &name).await?,
+        Some(t) => super::bookmark::read(ctx, t, &name).await?,
         None => (HashSet::new(), None),
     };
     let now = chrono::Utc::now().timestamp_micros();
@@ -183,34 +182,6 @@ fn check_quarantine_bookmarks(
     }
 }
 
-/// The source files already in Bronze, and the largest `_ingest_time` stamped.
-async fn bookmark(
-    ctx: &SessionContext,
-    t: &DeltaTable,
-    name: &str,
-) -> Result<(HashSet<String>, Option<i64>)> {
-    ctx.register_table("__bronze", table::provider(t, ctx).await?)?;
-    let context = || format!("reading the file bookmark of {name}");
-    let files = ctx
-        .sql(&format!("SELECT DISTINCT {SOURCE_FILE} AS f FROM __bronze"))
-        .await?
-        .collect()
-        .await
-        .map_err(|e| Error::query(context(), e))?;
-    let max = ctx
-        .sql(&format!("SELECT max({INGEST_TIME}) AS m FROM __bronze"))
-        .await?
-        .collect()
-        .await
-        .map_err(|e| Error::query(context(), e))?;
-    let last = max.first().and_then(|b| {
-        b.column(0)
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .and_then(|a| a.iter().next().flatten())
-    });
-    Ok((text_values(&files)?, last))
-}
-
 /// Source files whose records all went to the quarantine (no Bronze row names them).
 async fn quarantined_files(ctx: &SessionContext, q: &DeltaTable) -> Result<HashSet<String>> {
     ctx.register_table("__quarantine", table::provider(q, ctx).await?)?;
@@ -222,16 +193,7 @@ async fn quarantined_files(ctx: &SessionContext, q: &DeltaTable) -> Result<HashS
         .collect()
         .await
         .map_err(|e| Error::query("reading the quarantine's file bookmark", e))?;
-    text_values(&files)
-}
-
-fn text_values(batches: &[arrow::array::RecordBatch]) -> Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    for b in batches {
-        let c = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-        out.extend(c.as_string::<i32>().iter().flatten().map(str::to_string));
-    }
-    Ok(out)
+    super::bookmark::text_values(&files)
 }
 
 /// Files of Bronze commits the quarantine has not caught up with (a crash between the two

@@ -12,6 +12,7 @@
 //!
 //! Every stage reports what it does as [`RunEvent`]s; the run report is one sink of them.
 
+mod bookmark;
 mod bronze;
 mod commit;
 mod gold;
