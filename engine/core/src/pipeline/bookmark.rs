@@ -1,8 +1,11 @@
 //! Bronze's file bookmark: the source files already in the table (each row's `_source_file`)
 //! and the largest `_ingest_time` stamped. Read from the Delta log's per-file statistics
-//! where they settle it — a data file whose `_source_file` minimum equals its maximum holds
-//! rows of that one source — and from the rows of the other data files only, so that a run
-//! adding 1% to a large table does not scan every row's source name.
+//! where they settle it — a data file whose `_source_file` minimum equals its maximum (tight
+//! bounds, no deletion vector) holds rows of that one source — and from the rows of the
+//! other data files only. A run that ingested one source per data file (one file per run,
+//! or large files) is then never read again for its names; a data file holding several
+//! sources is read each time. Whenever the statistics cannot be used (no file listed, a
+//! file selection the reader refuses), the whole table is read as before.
 
 use std::collections::HashSet;
 
@@ -25,9 +28,12 @@ pub(crate) struct FileStats {
     pub ingest_bound: Option<i64>,
 }
 
-/// Parses an add action's statistics (JSON).
+/// Parses an add action's statistics (JSON). Loose bounds (`tightBounds: false`, written
+/// with deletion vectors) settle nothing.
 pub(crate) fn file_stats(stats: Option<&str>) -> FileStats {
-    let v: Option<serde_json::Value> = stats.and_then(|s| serde_json::from_str(s).ok());
+    let v: Option<serde_json::Value> = stats
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .filter(|v| v.get("tightBounds").and_then(|t| t.as_bool()) != Some(false));
     let field = |kind: &str, col: &str| {
         v.as_ref()
             .and_then(|v| v.get(kind))
@@ -59,40 +65,85 @@ pub async fn read(
     name: &str,
 ) -> Result<(HashSet<String>, Option<i64>)> {
     ctx.register_table("__bronze", table::provider(t, ctx).await?)?;
-    let mut files = HashSet::new();
+    let context = format!("reading the file bookmark of {name}");
+    let (settled, unread, last) = from_statistics(t)?;
+    let files = match (settled.is_empty() && unread.is_empty(), unread.is_empty()) {
+        // No file listed: the statistics prove nothing (an empty table costs nothing to read).
+        (true, _) => names(ctx.table("__bronze").await?, &context).await?,
+        (false, true) => settled,
+        (false, false) => {
+            let limited =
+                async { names(some_files(ctx, t, unread.clone()).await?, &context).await };
+            match limited.await {
+                Ok(mut all) => {
+                    all.extend(settled);
+                    all
+                }
+                Err(e) => {
+                    tracing::debug!(table = name, error = %e, "File bookmark: the data files without one source could not be read alone; reading the whole table.");
+                    names(ctx.table("__bronze").await?, &context).await?
+                }
+            }
+        }
+    };
+    tracing::debug!(
+        table = name,
+        files_read = unread.len(),
+        sources = files.len(),
+        "File bookmark read."
+    );
+    let last = match last {
+        Some(l) => Some(l),
+        None => max_ingest(ctx, &context).await?,
+    };
+    Ok((files, last))
+}
+
+/// From the log's statistics: the sources settled, the data files to read for their names,
+/// and the bound of `_ingest_time` (None unless every file has one).
+fn from_statistics(t: &DeltaTable) -> Result<(HashSet<String>, Vec<String>, Option<i64>)> {
+    let mut settled = HashSet::new();
     let mut unread = Vec::new();
     let mut last: Option<i64> = None;
     let mut every_bound = true;
     for f in t.snapshot()?.log_data().into_iter() {
-        let s = file_stats(f.stats().as_deref());
+        let s = match f.deletion_vector_descriptor() {
+            Some(_) => file_stats(None),
+            None => file_stats(f.stats().as_deref()),
+        };
         match s.source {
             Some(source) => {
-                files.insert(source);
+                settled.insert(source);
             }
-            None => unread.push(f.path().to_string()),
+            None => unread.push(f.object_store_path().as_ref().to_string()),
         }
         match s.ingest_bound {
             Some(b) => last = Some(last.map_or(b, |l| l.max(b))),
             None => every_bound = false,
         }
     }
-    let context = || format!("reading the file bookmark of {name}");
-    if !unread.is_empty() {
-        t.update_datafusion_session(&ctx.state())?;
-        let p = t.table_provider().with_file_paths(unread).await?;
-        let batches = ctx
-            .read_table(p)?
-            .select_columns(&[SOURCE_FILE])?
-            .distinct()?
-            .collect()
-            .await
-            .map_err(|e| Error::query(context(), e))?;
-        files.extend(text_values(&batches)?);
-    }
-    if !every_bound {
-        last = max_ingest(ctx, &context()).await?;
-    }
-    Ok((files, last))
+    Ok((settled, unread, last.filter(|_| every_bound)))
+}
+
+/// The table's reader limited to `paths` (fails on a path it does not list).
+async fn some_files(
+    ctx: &SessionContext,
+    t: &DeltaTable,
+    paths: Vec<String>,
+) -> Result<datafusion::dataframe::DataFrame> {
+    t.update_datafusion_session(&ctx.state())?;
+    let p = t.table_provider().with_file_paths(paths).await?;
+    Ok(ctx.read_table(p)?)
+}
+
+async fn names(rows: datafusion::dataframe::DataFrame, context: &str) -> Result<HashSet<String>> {
+    let batches = rows
+        .select_columns(&[SOURCE_FILE])?
+        .distinct()?
+        .collect()
+        .await
+        .map_err(|e| Error::query(context, e))?;
+    text_values(&batches)
 }
 
 async fn max_ingest(ctx: &SessionContext, context: &str) -> Result<Option<i64>> {
@@ -140,5 +191,13 @@ mod tests {
         assert_eq!(file_stats(None).source, None);
         let nulls = r#"{"minValues":{},"maxValues":{},"nullCount":{"_source_file":3}}"#;
         assert_eq!(file_stats(Some(nulls)).source, None);
+        // Loose bounds (rows deleted by a deletion vector may be the only ones of a source).
+        let loose = one.replace(
+            r#"{"numRecords":3,"#,
+            r#"{"numRecords":3,"tightBounds":false,"#,
+        );
+        assert_ne!(loose, one);
+        assert_eq!(file_stats(Some(&loose)).source, None);
+        assert_eq!(file_stats(Some(&loose)).ingest_bound, None);
     }
 }

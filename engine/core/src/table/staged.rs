@@ -55,6 +55,9 @@ impl StagedWrite {
     /// of long strings cost CPU that no reader of Bronze uses (Silver reads Bronze by version
     /// and file, retention by `_ingest_time`) and put raw values (personal data) into the
     /// Delta log; Snappy still compresses the pages, and every file keeps its row count.
+    /// The statistics are not truncated (Parquet truncates to 64 bytes by default): Bronze's
+    /// file bookmark (`pipeline/bookmark.rs`) reads a data file's one `_source_file` from its
+    /// minimum and maximum, and an S3 source's name (`s3://bucket/key#<ETag>`) is longer.
     pub fn raw_text(mut self, dictionary: &[&str], statistics: &[&str]) -> Self {
         use parquet::file::properties::EnabledStatistics;
         use parquet::schema::types::ColumnPath;
@@ -62,7 +65,8 @@ impl StagedWrite {
             .set_created_by(format!("medallion {}", env!("CARGO_PKG_VERSION")))
             .set_compression(parquet::basic::Compression::SNAPPY)
             .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::None);
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_statistics_truncate_length(None);
         for c in dictionary {
             props = props.set_column_dictionary_enabled(ColumnPath::from(*c), true);
         }

@@ -324,3 +324,39 @@ async fn a_silver_bookmark_ahead_of_bronze_is_refused() {
         "Bronze was not recreated by the refused run"
     );
 }
+
+/// A source name longer than Parquet's default statistics truncation (64 bytes): its data
+/// file's statistics hold the whole name (the bookmark settles it without reading), and a
+/// rerun skips it.
+#[tokio::test]
+async fn a_long_source_name_is_ingested_once() {
+    let p = Project::new();
+    p.run(&JOBS).await;
+    let long = format!("orders-2026-11-09-{}.ndjson", "x".repeat(80));
+    std::fs::write(
+        p.path().join("testdata/shop/orders").join(&long),
+        concat!(
+            r#"{"order_id":"O7001","customer_id":"C001","amount":3.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-09T08:00:00Z","updated_at":"2026-11-09T08:00:00Z","items":[]}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = p.run(&["jobs/shop/orders.yaml"]).await;
+    assert_eq!(out[0].report.bronze.files_ingested.len(), 1);
+    let rows = p.count("bronze.orders").await;
+    let v = p.version("bronze.orders").await;
+    let log = std::fs::read_to_string(
+        p.path()
+            .join(format!("lake/dev/bronze/orders/_delta_log/{v:020}.json")),
+    )
+    .unwrap();
+    let name = format!("testdata/shop/orders/{long}");
+    assert!(
+        log.contains(&format!(r#"\"minValues\":{{"#)) && log.matches(name.as_str()).count() >= 2,
+        "the commit's statistics hold the whole name as minimum and maximum: {log}"
+    );
+    let again = p.run(&["jobs/shop/orders.yaml"]).await;
+    assert!(again[0].report.bronze.files_ingested.is_empty());
+    assert_eq!(again[0].report.bronze.files_skipped, 3);
+    assert_eq!(p.count("bronze.orders").await, rows);
+}

@@ -139,32 +139,7 @@ async fn example_pipelines_on_s3_match_golden_outputs_and_every_object_is_kms_en
     // A re-run adds nothing.
     let again = p.run_in("staging", &["jobs/shop/orders.yaml"]).await;
     assert!(again[0].report.bronze.files_ingested.is_empty());
-    // A new order: Gold merges it into the partials kept on S3 (checked for SSE-KMS below).
-    std::fs::write(
-        p.path().join("testdata/shop/orders/orders-2026-11-09.ndjson"),
-        concat!(r#"{"order_id":"O5001","customer_id":"C001","amount":5.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-09T09:00:00Z","updated_at":"2026-11-09T09:00:00Z","items":[]}"#, "\n"),
-    )
-    .unwrap();
-    let third = p.run_in("staging", &["jobs/shop/orders.yaml"]).await;
-    let daily = third[0]
-        .report
-        .gold
-        .iter()
-        .find(|g| g.table == "gold.daily_revenue")
-        .unwrap();
-    assert_eq!(daily.mode, "incremental", "{}", daily.reason);
-    let gold = csv(&p
-        .query_in("staging", "SELECT * FROM gold.daily_revenue ORDER BY day")
-        .await);
-    let recomputed = csv(&p
-        .query_in(
-            "staging",
-            "SELECT CAST(ordered_at AS DATE) AS day, COUNT(*) AS orders, SUM(amount) AS revenue \
-             FROM silver.orders WHERE status <> 'cancelled' GROUP BY 1 ORDER BY day",
-        )
-        .await);
-    assert_eq!(gold, recomputed);
-    assert!(gold.contains("2026-11-09,1,5.00"), "{gold}");
+    a_new_order_is_merged_into_the_partials_kept_on_s3(&p).await;
 
     // HEAD every object the runs wrote: SSE-KMS with this environment's key.
     let engine = p.engine("staging");
@@ -339,4 +314,34 @@ async fn concurrent_appends_to_one_s3_table_all_land() {
         .chain((0..=N).map(|w| format!("{w},10\n")))
         .collect();
     assert_eq!(csv(&b), expected);
+}
+
+/// A new order: Gold merges it into the partials kept on S3 (their objects are checked for
+/// SSE-KMS with the others), and equals its SQL recomputed from Silver.
+async fn a_new_order_is_merged_into_the_partials_kept_on_s3(p: &Project) {
+    std::fs::write(
+        p.path().join("testdata/shop/orders/orders-2026-11-09.ndjson"),
+        concat!(r#"{"order_id":"O5001","customer_id":"C001","amount":5.00,"currency":"EUR","status":"placed","ordered_at":"2026-11-09T09:00:00Z","updated_at":"2026-11-09T09:00:00Z","items":[]}"#, "\n"),
+    )
+    .unwrap();
+    let third = p.run_in("staging", &["jobs/shop/orders.yaml"]).await;
+    let daily = third[0]
+        .report
+        .gold
+        .iter()
+        .find(|g| g.table == "gold.daily_revenue")
+        .unwrap();
+    assert_eq!(daily.mode, "incremental", "{}", daily.reason);
+    let gold = csv(&p
+        .query_in("staging", "SELECT * FROM gold.daily_revenue ORDER BY day")
+        .await);
+    let recomputed = csv(&p
+        .query_in(
+            "staging",
+            "SELECT CAST(ordered_at AS DATE) AS day, COUNT(*) AS orders, SUM(amount) AS revenue \
+             FROM silver.orders WHERE status <> 'cancelled' GROUP BY 1 ORDER BY day",
+        )
+        .await);
+    assert_eq!(gold, recomputed);
+    assert!(gold.contains("2026-11-09,1,5.00"), "{gold}");
 }
