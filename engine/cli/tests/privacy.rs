@@ -310,20 +310,16 @@ async fn the_key_in_kept_partials_fails_the_verification(d: &Path, lake: &Path) 
         )
         .await
         .unwrap();
-    let (code, out, err) = medallion(
-        d,
-        None,
-        &[
-            "erase",
-            "--env",
-            "dev",
-            "--subject",
-            "customer",
-            "--key",
-            KEY,
-            "--verify",
-        ],
-    );
+    let verify = [
+        "erase",
+        "--env",
+        "dev",
+        "--subject",
+        "customer",
+        "--key",
+        KEY,
+    ];
+    let (code, out, err) = medallion(d, None, &[&verify[..], &["--verify"]].concat());
     assert_eq!(code, Some(1), "{out}\n{err}");
     assert!(
         out.contains("gold_state") && out.contains("planted.parquet"),

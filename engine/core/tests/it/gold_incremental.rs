@@ -195,98 +195,84 @@ async fn an_updated_order_recomputes_in_full_then_merges_again() {
     assert!(gold.contains("2026-11-02,1,7.50"), "{gold}");
 }
 
+/// One new order (the `n`th), then a run: recomputed in full for `why`, equal to its query.
+async fn next_run_is_full(p: &Project, n: &mut u32, why: &str) {
+    *n += 1;
+    add_file(
+        p,
+        &format!("orders-2026-12-{n:02}.ndjson"),
+        &[order(
+            &format!("O40{n:02}"),
+            "2026-11-01",
+            "1.00",
+            "placed",
+            "2026-12-01T00:00:00Z",
+        )],
+    );
+    let d = run_orders(p).await;
+    assert_eq!(d.mode, "full", "expected a full refresh for: {why}");
+    assert!(d.reason.contains(why), "{}", d.reason);
+    assert_gold_is_its_query(p).await;
+}
+
+fn write_pointer(p: &Project, ptr: &serde_json::Value) {
+    std::fs::write(p.path().join(STATE).join("state.json"), ptr.to_string()).unwrap();
+}
+
 #[tokio::test]
 async fn a_lost_corrupt_or_foreign_state_recomputes_in_full() {
     let p = Project::new();
     p.run(&JOBS).await;
     let mut n = 0;
-    let mut append = |p: &Project| {
-        n += 1;
-        add_file(
-            p,
-            &format!("orders-2026-12-{n:02}.ndjson"),
-            &[order(
-                &format!("O40{n:02}"),
-                "2026-11-01",
-                "1.00",
-                "placed",
-                "2026-12-01T00:00:00Z",
-            )],
-        );
+    let kept = |p: &Project| {
+        p.path()
+            .join(STATE)
+            .join(pointer(p)["file"].as_str().unwrap())
     };
-    let file = pointer(&p)["file"].as_str().unwrap().to_string();
 
-    // The partials file is gone.
-    std::fs::remove_file(p.path().join(STATE).join(&file)).unwrap();
-    append(&p);
-    let d = run_orders(&p).await;
-    assert_eq!(d.mode, "full");
-    assert!(d.reason.contains("is gone"), "{}", d.reason);
-    assert_gold_is_its_query(&p).await;
-
-    // The partials file is not Parquet.
-    let file = pointer(&p)["file"].as_str().unwrap().to_string();
-    std::fs::write(p.path().join(STATE).join(&file), "not parquet").unwrap();
-    append(&p);
-    let d = run_orders(&p).await;
-    assert_eq!(d.mode, "full");
-    assert!(
-        d.reason.contains("kept partials unreadable"),
-        "{}",
-        d.reason
-    );
-    assert_gold_is_its_query(&p).await;
-
-    // The partials file holds other rows than its pointer says (cut, or replaced).
+    // The partials file is gone; not Parquet; holds other rows than its pointer says.
+    std::fs::remove_file(kept(&p)).unwrap();
+    next_run_is_full(&p, &mut n, "is gone").await;
+    std::fs::write(kept(&p), "not parquet").unwrap();
+    next_run_is_full(&p, &mut n, "kept partials unreadable").await;
     let mut ptr = pointer(&p);
     ptr["groups"] = serde_json::json!(ptr["groups"].as_u64().unwrap() + 1);
-    std::fs::write(p.path().join(STATE).join("state.json"), ptr.to_string()).unwrap();
-    append(&p);
-    let d = run_orders(&p).await;
-    assert_eq!(d.mode, "full");
-    assert!(d.reason.contains("its pointer says"), "{}", d.reason);
-    assert_gold_is_its_query(&p).await;
+    write_pointer(&p, &ptr);
+    next_run_is_full(&p, &mut n, "its pointer says").await;
 
     // state.json is not JSON.
     std::fs::write(p.path().join(STATE).join("state.json"), "{").unwrap();
-    append(&p);
-    let d = run_orders(&p).await;
-    assert_eq!(d.mode, "full");
-    assert!(d.reason.contains("unreadable"), "{}", d.reason);
-    assert_gold_is_its_query(&p).await;
+    next_run_is_full(&p, &mut n, "unreadable").await;
 
     // The state claims another commit at its version (a restored, rewritten input): by its
     // time, or by its content.
-    for field in ["commit_time", "commit_digest"] {
-        let mut ptr = pointer(&p);
-        ptr[field] = match field {
-            "commit_time" => serde_json::json!(ptr[field].as_i64().unwrap() - 1),
-            _ => serde_json::json!("0000000000000000"),
-        };
-        std::fs::write(p.path().join(STATE).join("state.json"), ptr.to_string()).unwrap();
-        append(&p);
-        let d = run_orders(&p).await;
-        assert_eq!(d.mode, "full", "{field}");
-        assert!(d.reason.contains("not the commit"), "{}", d.reason);
-        assert_gold_is_its_query(&p).await;
-    }
+    let mut ptr = pointer(&p);
+    ptr["commit_time"] = serde_json::json!(ptr["commit_time"].as_i64().unwrap() - 1);
+    write_pointer(&p, &ptr);
+    next_run_is_full(&p, &mut n, "not the commit").await;
+    let mut ptr = pointer(&p);
+    ptr["commit_digest"] = serde_json::json!("0000000000000000");
+    write_pointer(&p, &ptr);
+    next_run_is_full(&p, &mut n, "not the commit").await;
 
     // A state ahead of its input.
     let mut ptr = pointer(&p);
     ptr["version"] = serde_json::json!(ptr["version"].as_i64().unwrap() + 5);
-    std::fs::write(p.path().join(STATE).join("state.json"), ptr.to_string()).unwrap();
-    append(&p);
-    let d = run_orders(&p).await;
-    assert_eq!(d.mode, "full");
-    assert!(
-        d.reason.contains("before the kept partials"),
-        "{}",
-        d.reason
-    );
-    assert_gold_is_its_query(&p).await;
+    write_pointer(&p, &ptr);
+    next_run_is_full(&p, &mut n, "before the kept partials").await;
 
     // Back to merging.
-    append(&p);
+    add_file(
+        &p,
+        "orders-2026-12-31.ndjson",
+        &[order(
+            "O4999",
+            "2026-11-01",
+            "1.00",
+            "placed",
+            "2026-12-31T00:00:00Z",
+        )],
+    );
     assert_eq!(run_orders(&p).await.mode, "incremental");
     assert_gold_is_its_query(&p).await;
 }
