@@ -67,28 +67,28 @@ pub async fn read(
     ctx.register_table("__bronze", table::provider(t, ctx).await?)?;
     let context = format!("reading the file bookmark of {name}");
     let (settled, unread, last) = from_statistics(t)?;
-    let files = match (settled.is_empty() && unread.is_empty(), unread.is_empty()) {
+    let read = unread.len();
+    let files = if settled.is_empty() && unread.is_empty() {
         // No file listed: the statistics prove nothing (an empty table costs nothing to read).
-        (true, _) => names(ctx.table("__bronze").await?, &context).await?,
-        (false, true) => settled,
-        (false, false) => {
-            let limited =
-                async { names(some_files(ctx, t, unread.clone()).await?, &context).await };
-            match limited.await {
-                Ok(mut all) => {
-                    all.extend(settled);
-                    all
-                }
-                Err(e) => {
-                    tracing::debug!(table = name, error = %e, "File bookmark: the data files without one source could not be read alone; reading the whole table.");
-                    names(ctx.table("__bronze").await?, &context).await?
-                }
+        names(ctx.table("__bronze").await?, &context).await?
+    } else if unread.is_empty() {
+        settled
+    } else {
+        let limited = async { names(some_files(ctx, t, unread).await?, &context).await };
+        match limited.await {
+            Ok(mut all) => {
+                all.extend(settled);
+                all
+            }
+            Err(e) => {
+                tracing::debug!(table = name, error = %e, "File bookmark: the data files without one source could not be read alone; reading the whole table.");
+                names(ctx.table("__bronze").await?, &context).await?
             }
         }
     };
     tracing::debug!(
         table = name,
-        files_read = unread.len(),
+        files_read = read,
         sources = files.len(),
         "File bookmark read."
     );
