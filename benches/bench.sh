@@ -143,7 +143,7 @@ case "$cmd" in
     # build (built alone, medallion-kafka would compile the datafusion stack a second time).
     (cd "$ROOT" && cargo build --release -q -p medallion-cli -p medallion-kafka --example stream_bench)
     MEDALLION_BIN="$bin" STREAM_BENCH_JSON="$out" \
-      "$CARGO_TARGET_DIR/release/examples/stream_bench" "${1:-200000}" "${2:-2000}" "${3:-1024}"
+      "$CARGO_TARGET_DIR/release/examples/stream_bench" "${1:-1000000}" "${2:-2000}" "${3:-1024}"
     echo "bench: results in $out"
     ;;
   *)

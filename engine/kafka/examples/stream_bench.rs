@@ -5,7 +5,7 @@
 //! ```text
 //! . deploy/local/services/kafka.sh
 //! cargo build --release -p medallion-cli
-//! MEDALLION_BIN=$CARGO_TARGET_DIR/release/medallion cargo run --release -p medallion-kafka --example stream_bench -- 200000
+//! MEDALLION_BIN=$CARGO_TARGET_DIR/release/medallion cargo run --release -p medallion-kafka --example stream_bench -- 1000000
 //! ```
 
 use std::collections::HashMap;
@@ -55,7 +55,7 @@ async fn main() {
     let n: i64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(1_000_000);
     let rate: i64 = std::env::args()
         .nth(2)
         .and_then(|a| a.parse().ok())
@@ -116,15 +116,19 @@ async fn main() {
     // Timed from the first committed rows (start-up, group join and the first roll are
     // not throughput) to the commit holding the last message.
     let mut t0 = None;
-    let mut rows0 = 0.0;
-    let mut cpu0 = 0.0;
+    let (mut rows0, mut cpu0, mut commits0) = (0.0, 0.0, None);
+    let commits = || scrape(addr, "medallion_stream_commits_total");
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        // Commits first: one landing between the two scrapes counts one interval too many
+        // (the warning below errs towards silence by one, not towards a false alarm).
+        let c = commits();
         let rows = scrape(addr, "medallion_stream_rows_committed_total").unwrap_or(0.0);
         if t0.is_none() && rows > 0.0 {
             t0 = Some(Instant::now());
             rows0 = rows;
             cpu0 = cpu_seconds(child.id());
+            commits0 = c;
         }
         if rows >= n as f64 {
             break;
@@ -132,11 +136,28 @@ async fn main() {
     }
     let secs = t0.unwrap().elapsed().as_secs_f64();
     let cpu = cpu_seconds(child.id()) - cpu0;
+    // The figure is rows between the first and the last commit over the time between them:
+    // with few commits in between it measures roll boundaries more than throughput.
+    let intervals = match (commits0, commits()) {
+        (Some(a), Some(b)) => b - a,
+        _ => f64::NAN,
+    };
+    if !(intervals >= 5.0) {
+        // A roll closes at max_rows (100,000) or max_bytes (64 MiB), whichever comes first.
+        let per_roll = 100_000.min((64usize << 20) / size.max(1));
+        eprintln!(
+            "warning: {intervals} commits after the first (fewer than 5, or not scraped); the \
+             throughput below is dominated by roll boundaries: use at least {} messages of \
+             {size} B (a roll holds at most {per_roll})",
+            6 * per_roll
+        );
+    }
     let msgs = (n as f64 - rows0) / secs;
     let per_core = (n as f64 - rows0) / cpu.max(1e-9);
     println!(
         "throughput: {msgs:.0} msgs/s, {:.1} MB/s ({size} B JSON, {n} messages, after the first commit); \
-         {per_core:.0} msgs per CPU-second of the stream process ({cpu:.1} CPU-s over {secs:.1} s)",
+         {per_core:.0} msgs per CPU-second of the stream process ({cpu:.1} CPU-s over {secs:.1} s, \
+         {intervals} commits)",
         msgs * size as f64 / 1e6
     );
     // Phase 2: steady production at `rate` msgs/s for 20 s; latency = commit time of the
@@ -236,6 +257,7 @@ async fn main() {
             "msgs_per_s": msgs,
             "mb_per_s": msgs * size as f64 / 1e6,
             "msgs_per_cpu_s": per_core,
+            "commits_timed": intervals,
             "latency_rate_msgs_per_s": rate,
             "latency_ms": { "p50": pct(0.5), "p99": pct(0.99), "max": lat[lat.len() - 1], "samples": lat.len() },
             "vm_hwm_mb": hwm as f64 / 1024.0,

@@ -58,19 +58,35 @@ pub struct BadMsg {
     pub record: String,
 }
 
-/// Headers as JSON text (`None` when there are none).
+/// Headers as JSON text (`None` when there are none): `[{"key":..,"value":..},..]`, values
+/// as UTF-8 text (invalid bytes replaced) or `null`. Written directly (it runs per message on
+/// the consumer thread), the same text `serde_json` gives for that array of objects.
 pub fn headers_json<'a>(
     pairs: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
 ) -> Option<String> {
-    let list: Vec<serde_json::Value> = pairs
-        .map(|(k, v)| {
-            serde_json::json!({
-                "key": k,
-                "value": v.map(|v| String::from_utf8_lossy(v).to_string()),
-            })
-        })
-        .collect();
-    (!list.is_empty()).then(|| serde_json::Value::Array(list).to_string())
+    let mut out: Vec<u8> = Vec::new();
+    let text = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(out, s).expect("writing a string to memory")
+    };
+    for (k, v) in pairs {
+        out.extend_from_slice(if out.is_empty() {
+            b"[{\"key\":"
+        } else {
+            b",{\"key\":"
+        });
+        text(&mut out, k);
+        out.extend_from_slice(b",\"value\":");
+        match v {
+            Some(v) => text(&mut out, &String::from_utf8_lossy(v)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.push(b']');
+    Some(String::from_utf8(out).expect("JSON text of UTF-8 strings"))
 }
 
 /// What the quarantine keeps of a bad payload (at most 64 KiB of it).
@@ -213,12 +229,7 @@ impl Decoder {
         ));
         columns.push(Arc::new(
             rows.iter()
-                .map(|&i| {
-                    msgs[i]
-                        .key
-                        .as_deref()
-                        .map(|k| String::from_utf8_lossy(k).to_string())
-                })
+                .map(|&i| msgs[i].key.as_deref().map(String::from_utf8_lossy))
                 .collect::<StringArray>(),
         ));
         columns.push(Arc::new(
@@ -229,7 +240,7 @@ impl Decoder {
         ));
         columns.push(Arc::new(
             rows.iter()
-                .map(|&i| msgs[i].headers.clone())
+                .map(|&i| msgs[i].headers.as_deref())
                 .collect::<StringArray>(),
         ));
         Ok(RecordBatch::try_new(self.bronze.clone(), columns)?)
@@ -297,6 +308,35 @@ mod tests {
             timestamp_ms: Some(1_700_000_000_000),
             headers: headers_json([("h", Some(&b"v"[..]))].into_iter()),
             received: Instant::now(),
+        }
+    }
+
+    /// The hand-written headers text is exactly what serde_json gives for the same array
+    /// (escapes, non-ASCII, invalid UTF-8 replaced, null values, several headers).
+    #[test]
+    fn headers_text_equals_serde_json() {
+        let cases: Vec<Vec<(&str, Option<&[u8]>)>> = vec![
+            vec![],
+            vec![("h", Some(b"v"))],
+            vec![("q\"uote\\", Some(b"line\nbreak\ttab\x01")), ("nil", None)],
+            vec![
+                ("\u{e9}t\u{e9}", Some("\u{1f600}".as_bytes())),
+                ("bad", Some(b"\xff\xfeok")),
+            ],
+        ];
+        for pairs in cases {
+            let expected: Vec<serde_json::Value> = pairs
+                .iter()
+                .map(|(k, v)| {
+                    serde_json::json!({
+                        "key": k,
+                        "value": v.map(|v| String::from_utf8_lossy(v).to_string()),
+                    })
+                })
+                .collect();
+            let expected =
+                (!expected.is_empty()).then(|| serde_json::Value::Array(expected).to_string());
+            assert_eq!(headers_json(pairs.into_iter()), expected);
         }
     }
 

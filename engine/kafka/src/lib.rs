@@ -21,6 +21,7 @@ pub mod auth;
 pub mod compact;
 pub mod decode;
 pub mod encode;
+pub mod headers;
 pub mod metrics;
 pub mod sink;
 pub mod stream;

@@ -112,6 +112,8 @@ pub struct Sink {
     /// The partition whose owner compacts Bronze (partition 0 of the first topic), so that
     /// one process of the group compacts at a time.
     pub compactor_key: Option<Tp>,
+    /// [`Sink::push`]'s lookup key, reused.
+    key_buf: Tp,
 }
 
 impl Sink {
@@ -142,6 +144,7 @@ impl Sink {
             properties: HashMap::new(),
             q_properties: HashMap::new(),
             compactor_key: None,
+            key_buf: (String::new(), 0),
             rows: 0,
             bytes: 0,
             oldest: None,
@@ -279,7 +282,14 @@ impl Sink {
     /// Buffers a message. Messages of partitions not assigned, or below the next expected
     /// offset (already committed or already buffered), are ignored.
     pub fn push(&mut self, topic: &str, partition: i32, msg: Msg) {
-        let Some(state) = self.parts.get_mut(&(topic.to_string(), partition)) else {
+        // The key is built in a reused buffer (this runs per message on the consumer thread).
+        let mut key = std::mem::take(&mut self.key_buf);
+        key.0.clear();
+        key.0.push_str(topic);
+        key.1 = partition;
+        let state = self.parts.get_mut(&key);
+        self.key_buf = key;
+        let Some(state) = state else {
             return;
         };
         if let Some(next) = state.next_expected() {

@@ -25,7 +25,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
@@ -471,7 +471,13 @@ async fn subscribe(
         .set(
             "fetch.wait.max.ms",
             fetch_wait_ms(src.max_age()).to_string(),
-        );
+        )
+        // While a roll is written the consumer thread does not poll, and librdkafka keeps
+        // fetching into its queue; once the queue is full it waits this long before fetching
+        // again. At the 1000 ms default that wait stalled every backlog roll (1 KB messages,
+        // this setting alone at 10 or 50 ms: 111k → 216k msgs/s; benches/README.md); the
+        // queue's size limits still bound the memory.
+        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
     for (k, v) in &src.consumer_options {
         config.set(k, v);
     }
@@ -498,20 +504,21 @@ async fn subscribe(
     Ok(consumer)
 }
 
+/// How long librdkafka waits to fetch again after its local queue filled up.
+const FETCH_QUEUE_BACKOFF_MS: &str = "20";
+
 /// How long the broker may hold a fetch, from the roll age.
 fn fetch_wait_ms(max_age: Duration) -> u128 {
     (max_age.as_millis() / 20).clamp(10, 500)
 }
 
-fn copy_message<M: Message>(m: &M) -> Msg {
+fn copy_message(m: &BorrowedMessage<'_>) -> Msg {
     Msg {
         offset: m.offset(),
         payload: m.payload().map(|p| p.to_vec()),
         key: m.key().map(|k| k.to_vec()),
         timestamp_ms: m.timestamp().to_millis(),
-        headers: m
-            .headers()
-            .and_then(|h| decode::headers_json(h.iter().map(|x| (x.key, x.value)))),
+        headers: crate::headers::of_message(m),
         received: Instant::now(),
     }
 }
@@ -551,9 +558,9 @@ fn consume(
                     .bytes_consumed
                     .fetch_add(m.payload().map_or(0, |p| p.len()) as u64, Relaxed);
                 let msg = copy_message(&m);
-                let (topic, partition) = (m.topic().to_string(), m.partition());
-                drop(m);
-                sink.lock().expect("sink lock").push(&topic, partition, msg);
+                sink.lock()
+                    .expect("sink lock")
+                    .push(m.topic(), m.partition(), msg);
             }
             Some(Err(e)) => {
                 metrics.kafka_errors.fetch_add(1, Relaxed);

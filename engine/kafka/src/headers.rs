@@ -1,0 +1,85 @@
+//! A consumed message's headers as JSON text (the `_kafka_headers` column), read from
+//! librdkafka as bytes.
+//!
+//! rdkafka's `Headers::iter` turns every key into `&str` with `unwrap()`: one message whose
+//! header key is not UTF-8 (a buggy or hostile producer) would panic the consumer thread, and
+//! again after every restart, so the stream could never get past it. Here keys, like values,
+//! are read as bytes and kept as UTF-8 text with invalid bytes replaced (U+FFFD).
+
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr;
+
+use rdkafka::bindings as rdsys;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::types::RDKafkaRespErr;
+
+/// The message's headers as JSON text, `None` when it has none.
+pub fn of_message(m: &BorrowedMessage<'_>) -> Option<String> {
+    let mut hdrs: *mut rdsys::rd_kafka_headers_t = ptr::null_mut();
+    // SAFETY: `m.ptr()` is valid while `m` is borrowed; librdkafka fills `hdrs` with headers
+    // owned by the message (not freed here), or returns an error when there are none.
+    let err = unsafe { rdsys::rd_kafka_message_headers(m.ptr(), &mut hdrs) };
+    if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || hdrs.is_null() {
+        return None;
+    }
+    // SAFETY: `hdrs` belongs to `m`, which outlives this call.
+    unsafe { of_native(hdrs) }
+}
+
+/// # Safety
+/// `hdrs` must point to a valid librdkafka headers object for the whole call.
+unsafe fn of_native(hdrs: *const rdsys::rd_kafka_headers_t) -> Option<String> {
+    let mut pairs: Vec<(String, Option<&[u8]>)> = Vec::new();
+    for idx in 0.. {
+        let (mut name, mut value, mut size): (*const c_char, *const c_void, usize) =
+            (ptr::null(), ptr::null(), 0);
+        let err = rdsys::rd_kafka_header_get_all(hdrs, idx, &mut name, &mut value, &mut size);
+        if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            break;
+        }
+        let key = String::from_utf8_lossy(CStr::from_ptr(name).to_bytes()).into_owned();
+        let value =
+            (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
+        pairs.push((key, value));
+    }
+    crate::decode::headers_json(pairs.iter().map(|(k, v)| (k.as_str(), *v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header key that is not UTF-8 is kept (replacement character) instead of panicking
+    /// the consumer thread; a header without a value is `null`; no headers → `None`.
+    #[test]
+    fn a_key_that_is_not_utf8_is_kept_not_a_panic() {
+        // SAFETY: a headers object made, read and destroyed here.
+        let (text, empty) = unsafe {
+            let h = rdsys::rd_kafka_headers_new(2);
+            let add = |name: &[u8], value: Option<&[u8]>| {
+                let (v, n) = value.map_or((ptr::null(), 0), |v| (v.as_ptr().cast(), v.len()));
+                let err = rdsys::rd_kafka_header_add(
+                    h,
+                    name.as_ptr().cast(),
+                    name.len() as isize,
+                    v,
+                    n as isize,
+                );
+                assert_eq!(err, RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
+            };
+            add(b"tr\xffce", Some(b"v1"));
+            add(b"nil", None);
+            let text = of_native(h);
+            rdsys::rd_kafka_headers_destroy(h);
+            let none = rdsys::rd_kafka_headers_new(0);
+            let empty = of_native(none);
+            rdsys::rd_kafka_headers_destroy(none);
+            (text, empty)
+        };
+        assert_eq!(
+            text.as_deref(),
+            Some("[{\"key\":\"tr\u{fffd}ce\",\"value\":\"v1\"},{\"key\":\"nil\",\"value\":null}]")
+        );
+        assert_eq!(empty, None);
+    }
+}
