@@ -45,6 +45,8 @@ pub struct Msg {
     pub timestamp_ms: Option<i64>,
     /// Headers as a JSON array of `{"key": .., "value": ..}` (values as UTF-8 text).
     pub headers: Option<String>,
+    /// Why the headers could not be read (the message is quarantined, `_rule = headers`).
+    pub headers_error: Option<String>,
     pub received: Instant,
 }
 
@@ -144,6 +146,13 @@ impl Decoder {
                         p.len(),
                         self.max_message_bytes
                     ),
+                    record: shown(p),
+                }),
+                Some(p) if m.headers_error.is_some() => bad.push(BadMsg {
+                    offset: m.offset,
+                    rule: "headers",
+                    column: None,
+                    reason: m.headers_error.clone().unwrap_or_default(),
                     record: shown(p),
                 }),
                 Some(_) => ok.push(i),
@@ -307,6 +316,7 @@ mod tests {
             key: Some(b"k".to_vec()),
             timestamp_ms: Some(1_700_000_000_000),
             headers: headers_json([("h", Some(&b"v"[..]))].into_iter()),
+            headers_error: None,
             received: Instant::now(),
         }
     }
@@ -353,6 +363,11 @@ mod tests {
                 ..msg(14, "")
             },
             msg(15, r#"{"id": "c", "n": 3}"#),
+            Msg {
+                headers: None,
+                headers_error: Some("librdkafka cannot read the message's headers".into()),
+                ..msg(16, r#"{"id": "d", "n": 4}"#)
+            },
         ];
         let (good, bad) = d.decode("t", 2, &msgs, 5).unwrap();
         let offsets: Vec<i64> = good
@@ -367,10 +382,13 @@ mod tests {
             .collect();
         assert_eq!(offsets, vec![10, 15]);
         let bad_offsets: Vec<i64> = bad.iter().map(|b| b.offset).collect();
-        assert_eq!(bad_offsets, vec![11, 12, 13, 14]);
+        assert_eq!(bad_offsets, vec![11, 12, 13, 14, 16]);
         assert_eq!(bad[2].rule, "oversized");
+        // Unreadable headers: quarantined, not committed without them.
+        assert_eq!(bad[4].rule, "headers");
+        assert_eq!(bad[4].record, r#"{"id": "d", "n": 4}"#);
         let q = quarantine_batch("t", 2, &bad, "r", 5).unwrap();
-        assert_eq!(q.num_rows(), 4);
+        assert_eq!(q.num_rows(), 5);
         let file = q.column_by_name("_source_file").unwrap().as_string::<i32>();
         assert_eq!(file.value(0), "t/2");
         let b = &good[0];

@@ -178,6 +178,7 @@ mod tests {
             key: None,
             timestamp_ms: Some(1_700_000_000_000),
             headers: headers_json(std::iter::empty()),
+            headers_error: None,
             received: Instant::now(),
         }
     }

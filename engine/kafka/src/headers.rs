@@ -1,10 +1,17 @@
 //! A consumed message's headers as JSON text (the `_kafka_headers` column), read from
-//! librdkafka as bytes.
+//! librdkafka directly.
 //!
 //! rdkafka's `Headers::iter` turns every key into `&str` with `unwrap()`: one message whose
 //! header key is not UTF-8 (a buggy or hostile producer) would panic the consumer thread, and
 //! again after every restart, so the stream could never get past it. Here keys, like values,
-//! are read as bytes and kept as UTF-8 text with invalid bytes replaced (U+FFFD).
+//! are kept as UTF-8 text with invalid bytes replaced (U+FFFD). A header without a value is
+//! `null`, an empty value `""`.
+//!
+//! Limit: librdkafka hands out a key as a NUL-terminated string, so a key holding a NUL byte
+//! (a Java producer's U+0000) is cut at it; there is no call that gives the key's length.
+//! Headers librdkafka cannot parse (a malformed header block, more than 100,000 headers) are
+//! an error: the message goes to the quarantine (`_rule = headers`), not to Bronze without
+//! its headers.
 
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr;
@@ -13,36 +20,44 @@ use rdkafka::bindings as rdsys;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::types::RDKafkaRespErr;
 
-/// The message's headers as JSON text, `None` when it has none.
-pub fn of_message(m: &BorrowedMessage<'_>) -> Option<String> {
+/// The message's headers as JSON text (`None`: it has none), or why they cannot be read.
+pub fn of_message(m: &BorrowedMessage<'_>) -> Result<Option<String>, String> {
     let mut hdrs: *mut rdsys::rd_kafka_headers_t = ptr::null_mut();
     // SAFETY: `m.ptr()` is valid while `m` is borrowed; librdkafka fills `hdrs` with headers
-    // owned by the message (not freed here), or returns an error when there are none.
+    // owned by the message (freed with it, never here).
     let err = unsafe { rdsys::rd_kafka_message_headers(m.ptr(), &mut hdrs) };
-    if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || hdrs.is_null() {
-        return None;
+    match err {
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR__NOENT => Ok(None),
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR if !hdrs.is_null() => {
+            // SAFETY: `hdrs` belongs to `m`, which outlives this call.
+            unsafe { of_native(hdrs) }
+        }
+        other => Err(format!(
+            "librdkafka cannot read the message's headers ({other:?})"
+        )),
     }
-    // SAFETY: `hdrs` belongs to `m`, which outlives this call.
-    unsafe { of_native(hdrs) }
 }
 
 /// # Safety
 /// `hdrs` must point to a valid librdkafka headers object for the whole call.
-unsafe fn of_native(hdrs: *const rdsys::rd_kafka_headers_t) -> Option<String> {
-    let mut pairs: Vec<(String, Option<&[u8]>)> = Vec::new();
-    for idx in 0.. {
+unsafe fn of_native(hdrs: *const rdsys::rd_kafka_headers_t) -> Result<Option<String>, String> {
+    let count = rdsys::rd_kafka_header_cnt(hdrs);
+    let mut pairs: Vec<(String, Option<&[u8]>)> = Vec::with_capacity(count);
+    for idx in 0..count {
         let (mut name, mut value, mut size): (*const c_char, *const c_void, usize) =
             (ptr::null(), ptr::null(), 0);
         let err = rdsys::rd_kafka_header_get_all(hdrs, idx, &mut name, &mut value, &mut size);
         if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
-            break;
+            return Err(format!("header {idx} of {count} cannot be read ({err:?})"));
         }
         let key = String::from_utf8_lossy(CStr::from_ptr(name).to_bytes()).into_owned();
         let value =
             (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
         pairs.push((key, value));
     }
-    crate::decode::headers_json(pairs.iter().map(|(k, v)| (k.as_str(), *v)))
+    Ok(crate::decode::headers_json(
+        pairs.iter().map(|(k, v)| (k.as_str(), *v)),
+    ))
 }
 
 #[cfg(test)]
@@ -50,7 +65,8 @@ mod tests {
     use super::*;
 
     /// A header key that is not UTF-8 is kept (replacement character) instead of panicking
-    /// the consumer thread; a header without a value is `null`; no headers → `None`.
+    /// the consumer thread; a header without a value is `null`, an empty one `""`; no headers
+    /// → `None`.
     #[test]
     fn a_key_that_is_not_utf8_is_kept_not_a_panic() {
         // SAFETY: a headers object made, read and destroyed here.
@@ -69,6 +85,7 @@ mod tests {
             };
             add(b"tr\xffce", Some(b"v1"));
             add(b"nil", None);
+            add(b"empty", Some(b""));
             let text = of_native(h);
             rdsys::rd_kafka_headers_destroy(h);
             let none = rdsys::rd_kafka_headers_new(0);
@@ -77,9 +94,12 @@ mod tests {
             (text, empty)
         };
         assert_eq!(
-            text.as_deref(),
-            Some("[{\"key\":\"tr\u{fffd}ce\",\"value\":\"v1\"},{\"key\":\"nil\",\"value\":null}]")
+            text,
+            Ok(Some(
+                "[{\"key\":\"tr\u{fffd}ce\",\"value\":\"v1\"},{\"key\":\"nil\",\"value\":null},{\"key\":\"empty\",\"value\":\"\"}]"
+                    .to_string()
+            ))
         );
-        assert_eq!(empty, None);
+        assert_eq!(empty, Ok(None));
     }
 }
