@@ -9,10 +9,12 @@
 //! ```
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use medallion_kafka::testkit;
+use rdkafka::producer::FutureProducer;
 
 fn scrape(addr: &str, name: &str) -> Option<f64> {
     use std::io::{Read, Write};
@@ -50,20 +52,16 @@ fn vm_hwm_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+fn arg<T: std::str::FromStr>(i: usize, default: T) -> T {
+    std::env::args()
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n: i64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let rate: i64 = std::env::args()
-        .nth(2)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(2000);
-    let size: usize = std::env::args()
-        .nth(3)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1024);
+    let (n, rate, size): (i64, i64, usize) = (arg(1, 1_000_000), arg(2, 2000), arg(3, 1024));
     let bin = std::env::var("MEDALLION_BIN").expect("MEDALLION_BIN=path of the medallion binary");
     let dir = tempfile::tempdir().unwrap();
     let topic = testkit::unique_topic("bench");
@@ -75,11 +73,50 @@ async fn main() {
     );
     // Phase 1: a backlog of n messages of `size` bytes, consumed as fast as possible.
     let p = testkit::producer();
+    produce_backlog(&p, &topic, n, size).await;
+    let addr = "127.0.0.1:19464";
+    let mut child = Command::new(&bin)
+        .args([
+            "stream",
+            job.to_str().unwrap(),
+            "--env",
+            "test",
+            "--metrics-addr",
+            addr,
+        ])
+        .current_dir(dir.path())
+        .env("MEDALLION_KAFKA_BROKERS", testkit::brokers())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let backlog = time_backlog(addr, child.id(), n, size).await;
+    // Phase 2: steady production at `rate` msgs/s for 20 s; latency = commit time of the
+    // version holding the row − the producer's send time.
+    let total = steady(&p, &topic, n, rate, size).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if scrape(addr, "medallion_stream_rows_committed_total").unwrap_or(0.0) >= total as f64 {
+            break;
+        }
+    }
+    let hwm = vm_hwm_kb(child.id());
+    unsafe {
+        libc_kill(child.id() as i32, 15);
+    }
+    let _ = child.wait();
+    let table = dir.path().join("lake/test/bronze/clicks");
+    let lat = latencies(&table, &commit_times(&table), n).await;
+    report(&backlog, &lat, hwm, (n, rate, size));
+}
+
+/// Phase 1's input: `n` messages of `size` bytes over four partitions.
+async fn produce_backlog(p: &FutureProducer, topic: &str, n: i64, size: usize) {
     let started = Instant::now();
     let mut pending = Vec::new();
     for i in 0..n {
         let payload = testkit::click(i, size);
-        let topic = topic.clone();
+        let topic = topic.to_string();
         let p = p.clone();
         pending.push(tokio::spawn(async move {
             testkit::send(&p, &topic, (i % 4) as i32, "k", &payload).await
@@ -97,24 +134,21 @@ async fn main() {
         "produced {n} messages in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let addr = "127.0.0.1:19464";
-    let mut child = Command::new(&bin)
-        .args([
-            "stream",
-            job.to_str().unwrap(),
-            "--env",
-            "test",
-            "--metrics-addr",
-            addr,
-        ])
-        .current_dir(dir.path())
-        .env("MEDALLION_KAFKA_BROKERS", testkit::brokers())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    // Timed from the first committed rows (start-up, group join and the first roll are
-    // not throughput) to the commit holding the last message.
+}
+
+/// Phase 1's figures: from the first committed rows to the commit holding message `n`.
+struct Backlog {
+    secs: f64,
+    cpu: f64,
+    /// Rows of the first commit (not timed).
+    rows0: f64,
+    /// Commits in the timed interval (NaN: not scraped).
+    intervals: f64,
+}
+
+/// Timed from the first committed rows (start-up, group join and the first roll are not
+/// throughput) to the commit holding the last message.
+async fn time_backlog(addr: &str, pid: u32, n: i64, size: usize) -> Backlog {
     let mut t0 = None;
     let (mut rows0, mut cpu0, mut commits0) = (0.0, 0.0, None);
     let commits = || scrape(addr, "medallion_stream_commits_total");
@@ -127,7 +161,7 @@ async fn main() {
         if t0.is_none() && rows > 0.0 {
             t0 = Some(Instant::now());
             rows0 = rows;
-            cpu0 = cpu_seconds(child.id());
+            cpu0 = cpu_seconds(pid);
             commits0 = c;
         }
         if rows >= n as f64 {
@@ -135,7 +169,7 @@ async fn main() {
         }
     }
     let secs = t0.unwrap().elapsed().as_secs_f64();
-    let cpu = cpu_seconds(child.id()) - cpu0;
+    let cpu = cpu_seconds(pid) - cpu0;
     // The figure is rows between the first and the last commit over the time between them:
     // with few commits in between it measures roll boundaries more than throughput.
     let intervals = match (commits0, commits()) {
@@ -152,42 +186,33 @@ async fn main() {
             6 * per_roll
         );
     }
-    let msgs = (n as f64 - rows0) / secs;
-    let per_core = (n as f64 - rows0) / cpu.max(1e-9);
-    println!(
-        "throughput: {msgs:.0} msgs/s, {:.1} MB/s ({size} B JSON, {n} messages, after the first commit); \
-         {per_core:.0} msgs per CPU-second of the stream process ({cpu:.1} CPU-s over {secs:.1} s, \
-         {intervals} commits)",
-        msgs * size as f64 / 1e6
-    );
-    // Phase 2: steady production at `rate` msgs/s for 20 s; latency = commit time of the
-    // version holding the row − the producer's send time.
+    Backlog {
+        secs,
+        cpu,
+        rows0,
+        intervals,
+    }
+}
+
+/// Phase 2: `rate` messages per second for 20 s, ids from `from`; returns the next id.
+async fn steady(p: &FutureProducer, topic: &str, from: i64, rate: i64, size: usize) -> i64 {
     let until = Instant::now() + Duration::from_secs(20);
-    let mut i = n;
+    let mut i = from;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     while Instant::now() < until {
         tick.tick().await;
         for _ in 0..rate / 100 {
-            testkit::send(&p, &topic, (i % 4) as i32, "k", &testkit::click(i, size)).await;
+            testkit::send(p, topic, (i % 4) as i32, "k", &testkit::click(i, size)).await;
             i += 1;
         }
     }
-    let total = i;
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if scrape(addr, "medallion_stream_rows_committed_total").unwrap_or(0.0) >= total as f64 {
-            break;
-        }
-    }
-    let hwm = vm_hwm_kb(child.id());
-    unsafe {
-        libc_kill(child.id() as i32, 15);
-    }
-    let _ = child.wait();
-    // Commit timestamps per file from the Delta log.
-    let log = dir.path().join("lake/test/bronze/clicks/_delta_log");
+    i
+}
+
+/// Commit timestamp (ms) of each data file, from the table's Delta log.
+fn commit_times(table: &Path) -> HashMap<String, i64> {
     let mut file_commit: HashMap<String, i64> = HashMap::new();
-    for e in std::fs::read_dir(&log).unwrap() {
+    for e in std::fs::read_dir(table.join("_delta_log")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "json") {
             let text = std::fs::read_to_string(&p).unwrap();
@@ -207,10 +232,17 @@ async fn main() {
             }
         }
     }
+    file_commit
+}
+
+/// Produce → visible latency (ms, sorted) of every phase-2 message (id ≥ `n`).
+async fn latencies(table: &Path, file_commit: &HashMap<String, i64>, n: i64) -> Vec<f64> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Int64Type};
     let ctx = medallion_core::pipeline::new_session();
     let mut lat = Vec::new();
-    for (file, ts) in &file_commit {
-        let path = dir.path().join("lake/test/bronze/clicks").join(file);
+    for (file, ts) in file_commit {
+        let path = table.join(file);
         let df = ctx
             .read_parquet(path.to_str().unwrap(), Default::default())
             .await
@@ -222,13 +254,10 @@ async fn main() {
             .await
             .unwrap();
         for b in batches {
-            use arrow::array::AsArray;
-            let ids =
-                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).unwrap();
-            let sent =
-                arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Int64).unwrap();
-            let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
-            let sent = sent.as_primitive::<arrow::datatypes::Int64Type>();
+            let ids = arrow::compute::cast(b.column(0), &DataType::Int64).unwrap();
+            let sent = arrow::compute::cast(b.column(1), &DataType::Int64).unwrap();
+            let ids = ids.as_primitive::<Int64Type>();
+            let sent = sent.as_primitive::<Int64Type>();
             for r in 0..b.num_rows() {
                 if ids.value(r) >= n {
                     lat.push((ts * 1000 - sent.value(r)) as f64 / 1000.0);
@@ -237,6 +266,22 @@ async fn main() {
         }
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    lat
+}
+
+/// Prints the figures and writes them to `STREAM_BENCH_JSON` when set.
+fn report(b: &Backlog, lat: &[f64], hwm_kb: u64, (n, rate, size): (i64, i64, usize)) {
+    let msgs = (n as f64 - b.rows0) / b.secs;
+    let per_core = (n as f64 - b.rows0) / b.cpu.max(1e-9);
+    println!(
+        "throughput: {msgs:.0} msgs/s, {:.1} MB/s ({size} B JSON, {n} messages, after the first commit); \
+         {per_core:.0} msgs per CPU-second of the stream process ({:.1} CPU-s over {:.1} s, \
+         {} commits)",
+        msgs * size as f64 / 1e6,
+        b.cpu,
+        b.secs,
+        b.intervals
+    );
     let pct = |q: f64| lat[((lat.len() as f64 - 1.0) * q) as usize];
     println!(
         "latency produce → visible (max_age 1s, {rate} msgs/s, {} messages): p50 {:.0} ms, p99 {:.0} ms",
@@ -246,21 +291,21 @@ async fn main() {
     );
     println!(
         "memory high-water mark (VmHWM) of medallion stream: {:.0} MB",
-        hwm as f64 / 1024.0
+        hwm_kb as f64 / 1024.0
     );
     if let Ok(path) = std::env::var("STREAM_BENCH_JSON") {
         let result = serde_json::json!({
             "messages": n,
             "message_bytes": size,
-            "wall_s": secs,
-            "cpu_s": cpu,
+            "wall_s": b.secs,
+            "cpu_s": b.cpu,
             "msgs_per_s": msgs,
             "mb_per_s": msgs * size as f64 / 1e6,
             "msgs_per_cpu_s": per_core,
-            "commits_timed": intervals,
+            "commits_timed": b.intervals,
             "latency_rate_msgs_per_s": rate,
             "latency_ms": { "p50": pct(0.5), "p99": pct(0.99), "max": lat[lat.len() - 1], "samples": lat.len() },
-            "vm_hwm_mb": hwm as f64 / 1024.0,
+            "vm_hwm_mb": hwm_kb as f64 / 1024.0,
             "max_age": "1s",
         });
         std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap()).unwrap();
