@@ -43,10 +43,10 @@ pub struct Msg {
     pub key: Option<Vec<u8>>,
     /// Message timestamp (create or log-append time), milliseconds since the epoch.
     pub timestamp_ms: Option<i64>,
-    /// Headers as a JSON array of `{"key": .., "value": ..}` (values as UTF-8 text).
-    pub headers: Option<String>,
-    /// Why the headers could not be read (the message is quarantined, `_rule = headers`).
-    pub headers_error: Option<String>,
+    /// Headers as a JSON array of `{"key": .., "value": ..}` ([`crate::headers::json`];
+    /// `None`: none), or why they could not be read (the message is quarantined,
+    /// `_rule = headers`).
+    pub headers: Result<Option<String>, String>,
     pub received: Instant,
 }
 
@@ -58,37 +58,6 @@ pub struct BadMsg {
     pub column: Option<String>,
     pub reason: String,
     pub record: String,
-}
-
-/// Headers as JSON text (`None` when there are none): `[{"key":..,"value":..},..]`, values
-/// as UTF-8 text (invalid bytes replaced) or `null`. Written directly (it runs per message on
-/// the consumer thread), the same text `serde_json` gives for that array of objects.
-pub fn headers_json<'a>(
-    pairs: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
-) -> Option<String> {
-    let mut out: Vec<u8> = Vec::new();
-    let text = |out: &mut Vec<u8>, s: &str| {
-        serde_json::to_writer(out, s).expect("writing a string to memory")
-    };
-    for (k, v) in pairs {
-        out.extend_from_slice(if out.is_empty() {
-            b"[{\"key\":"
-        } else {
-            b",{\"key\":"
-        });
-        text(&mut out, k);
-        out.extend_from_slice(b",\"value\":");
-        match v {
-            Some(v) => text(&mut out, &String::from_utf8_lossy(v)),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.push(b'}');
-    }
-    if out.is_empty() {
-        return None;
-    }
-    out.push(b']');
-    Some(String::from_utf8(out).expect("JSON text of UTF-8 strings"))
 }
 
 /// What the quarantine keeps of a bad payload (at most 64 KiB of it).
@@ -148,14 +117,16 @@ impl Decoder {
                     ),
                     record: shown(p),
                 }),
-                Some(p) if m.headers_error.is_some() => bad.push(BadMsg {
-                    offset: m.offset,
-                    rule: "headers",
-                    column: None,
-                    reason: m.headers_error.clone().unwrap_or_default(),
-                    record: shown(p),
-                }),
-                Some(_) => ok.push(i),
+                Some(p) => match &m.headers {
+                    Err(e) => bad.push(BadMsg {
+                        offset: m.offset,
+                        rule: "headers",
+                        column: None,
+                        reason: e.clone(),
+                        record: shown(p),
+                    }),
+                    Ok(_) => ok.push(i),
+                },
             }
         }
         let mut out = Vec::new();
@@ -249,7 +220,7 @@ impl Decoder {
         ));
         columns.push(Arc::new(
             rows.iter()
-                .map(|&i| msgs[i].headers.as_deref())
+                .map(|&i| msgs[i].headers.as_ref().ok().and_then(|h| h.as_deref()))
                 .collect::<StringArray>(),
         ));
         Ok(RecordBatch::try_new(self.bronze.clone(), columns)?)
@@ -315,38 +286,8 @@ mod tests {
             payload: Some(payload.as_bytes().to_vec()),
             key: Some(b"k".to_vec()),
             timestamp_ms: Some(1_700_000_000_000),
-            headers: headers_json([("h", Some(&b"v"[..]))].into_iter()),
-            headers_error: None,
+            headers: Ok(crate::headers::json([("h", Some(&b"v"[..]))].into_iter())),
             received: Instant::now(),
-        }
-    }
-
-    /// The hand-written headers text is exactly what serde_json gives for the same array
-    /// (escapes, non-ASCII, invalid UTF-8 replaced, null values, several headers).
-    #[test]
-    fn headers_text_equals_serde_json() {
-        let cases: Vec<Vec<(&str, Option<&[u8]>)>> = vec![
-            vec![],
-            vec![("h", Some(b"v"))],
-            vec![("q\"uote\\", Some(b"line\nbreak\ttab\x01")), ("nil", None)],
-            vec![
-                ("\u{e9}t\u{e9}", Some("\u{1f600}".as_bytes())),
-                ("bad", Some(b"\xff\xfeok")),
-            ],
-        ];
-        for pairs in cases {
-            let expected: Vec<serde_json::Value> = pairs
-                .iter()
-                .map(|(k, v)| {
-                    serde_json::json!({
-                        "key": k,
-                        "value": v.map(|v| String::from_utf8_lossy(v).to_string()),
-                    })
-                })
-                .collect();
-            let expected =
-                (!expected.is_empty()).then(|| serde_json::Value::Array(expected).to_string());
-            assert_eq!(headers_json(pairs.into_iter()), expected);
         }
     }
 
@@ -364,8 +305,7 @@ mod tests {
             },
             msg(15, r#"{"id": "c", "n": 3}"#),
             Msg {
-                headers: None,
-                headers_error: Some("librdkafka cannot read the message's headers".into()),
+                headers: Err("librdkafka cannot read the message's headers".into()),
                 ..msg(16, r#"{"id": "d", "n": 4}"#)
             },
         ];

@@ -151,7 +151,7 @@ fn bronze_writer(name: &str, loc: &Location, decoder: &Decoder) -> Result<Staged
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{bronze_schema, headers_json, Msg};
+    use crate::decode::{bronze_schema, Msg};
     use arrow::datatypes::{DataType, Field, Schema};
     use medallion_core::spec::KafkaFormat;
     use std::sync::Arc;
@@ -177,8 +177,7 @@ mod tests {
             payload: Some(payload.as_bytes().to_vec()),
             key: None,
             timestamp_ms: Some(1_700_000_000_000),
-            headers: headers_json(std::iter::empty()),
-            headers_error: None,
+            headers: Ok(crate::headers::json(std::iter::empty())),
             received: Instant::now(),
         }
     }

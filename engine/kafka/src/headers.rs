@@ -13,6 +13,7 @@
 //! an error: the message goes to the quarantine (`_rule = headers`), not to Bronze without
 //! its headers.
 
+use std::borrow::Cow;
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr;
 
@@ -38,11 +39,40 @@ pub fn of_message(m: &BorrowedMessage<'_>) -> Result<Option<String>, String> {
     }
 }
 
+/// Header pairs as JSON text (`None` when there are none): `[{"key":..,"value":..},..]`, values
+/// as UTF-8 text (invalid bytes replaced) or `null`. Written directly (it runs per message on
+/// the consumer thread), the same text `serde_json` gives for that array of objects.
+pub fn json<'a>(pairs: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> Option<String> {
+    let mut out: Vec<u8> = Vec::new();
+    let text = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(out, s).expect("writing a string to memory")
+    };
+    for (k, v) in pairs {
+        out.extend_from_slice(if out.is_empty() {
+            b"[{\"key\":"
+        } else {
+            b",{\"key\":"
+        });
+        text(&mut out, k);
+        out.extend_from_slice(b",\"value\":");
+        match v {
+            Some(v) => text(&mut out, &String::from_utf8_lossy(v)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.push(b']');
+    Some(String::from_utf8(out).expect("JSON text of UTF-8 strings"))
+}
+
 /// # Safety
 /// `hdrs` must point to a valid librdkafka headers object for the whole call.
 unsafe fn of_native(hdrs: *const rdsys::rd_kafka_headers_t) -> Result<Option<String>, String> {
     let count = rdsys::rd_kafka_header_cnt(hdrs);
-    let mut pairs: Vec<(String, Option<&[u8]>)> = Vec::with_capacity(count);
+    let mut pairs: Vec<(Cow<str>, Option<&[u8]>)> = Vec::with_capacity(count);
     for idx in 0..count {
         let (mut name, mut value, mut size): (*const c_char, *const c_void, usize) =
             (ptr::null(), ptr::null(), 0);
@@ -50,19 +80,46 @@ unsafe fn of_native(hdrs: *const rdsys::rd_kafka_headers_t) -> Result<Option<Str
         if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
             return Err(format!("header {idx} of {count} cannot be read ({err:?})"));
         }
-        let key = String::from_utf8_lossy(CStr::from_ptr(name).to_bytes()).into_owned();
+        let key = String::from_utf8_lossy(CStr::from_ptr(name).to_bytes());
         let value =
             (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size));
         pairs.push((key, value));
     }
-    Ok(crate::decode::headers_json(
-        pairs.iter().map(|(k, v)| (k.as_str(), *v)),
-    ))
+    Ok(json(pairs.iter().map(|(k, v)| (k.as_ref(), *v))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written headers text is exactly what serde_json gives for the same array
+    /// (escapes, non-ASCII, invalid UTF-8 replaced, null values, several headers).
+    #[test]
+    fn headers_text_equals_serde_json() {
+        let cases: Vec<Vec<(&str, Option<&[u8]>)>> = vec![
+            vec![],
+            vec![("h", Some(b"v"))],
+            vec![("q\"uote\\", Some(b"line\nbreak\ttab\x01")), ("nil", None)],
+            vec![
+                ("\u{e9}t\u{e9}", Some("\u{1f600}".as_bytes())),
+                ("bad", Some(b"\xff\xfeok")),
+            ],
+        ];
+        for pairs in cases {
+            let expected: Vec<serde_json::Value> = pairs
+                .iter()
+                .map(|(k, v)| {
+                    serde_json::json!({
+                        "key": k,
+                        "value": v.map(|v| String::from_utf8_lossy(v).to_string()),
+                    })
+                })
+                .collect();
+            let expected =
+                (!expected.is_empty()).then(|| serde_json::Value::Array(expected).to_string());
+            assert_eq!(json(pairs.into_iter()), expected);
+        }
+    }
 
     /// A header key that is not UTF-8 is kept (replacement character) instead of panicking
     /// the consumer thread; a header without a value is `null`, an empty one `""`; no headers

@@ -513,17 +513,12 @@ fn fetch_wait_ms(max_age: Duration) -> u128 {
 }
 
 fn copy_message(m: &BorrowedMessage<'_>) -> Msg {
-    let (headers, headers_error) = match crate::headers::of_message(m) {
-        Ok(h) => (h, None),
-        Err(e) => (None, Some(e)),
-    };
     Msg {
         offset: m.offset(),
         payload: m.payload().map(|p| p.to_vec()),
         key: m.key().map(|k| k.to_vec()),
         timestamp_ms: m.timestamp().to_millis(),
-        headers,
-        headers_error,
+        headers: crate::headers::of_message(m),
         received: Instant::now(),
     }
 }
