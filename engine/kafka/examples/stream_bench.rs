@@ -87,7 +87,7 @@ async fn main() {
         .current_dir(dir.path())
         .env("MEDALLION_KAFKA_BROKERS", testkit::brokers())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stream_log())
         .spawn()
         .expect("spawn");
     let backlog = time_backlog(addr, child.id(), n, size).await;
@@ -111,6 +111,17 @@ async fn main() {
 }
 
 /// Phase 1's input: `n` messages of `size` bytes over four partitions.
+/// The stream's log: the file `STREAM_BENCH_LOG` names (each flush's decode and write
+/// times are in it), else discarded.
+fn stream_log() -> Stdio {
+    match std::env::var_os("STREAM_BENCH_LOG") {
+        Some(path) => std::fs::File::create(&path)
+            .unwrap_or_else(|e| panic!("STREAM_BENCH_LOG {}: {e}", path.to_string_lossy()))
+            .into(),
+        None => Stdio::null(),
+    }
+}
+
 async fn produce_backlog(p: &FutureProducer, topic: &str, n: i64, size: usize) {
     let started = Instant::now();
     let mut pending = Vec::new();

@@ -396,9 +396,11 @@ impl Sink {
         }
         let now_us = chrono::Utc::now().timestamp_micros();
         let ingest_time = now_us.max(self.last_ingest + 1);
+        let checked_at = Instant::now();
 
         // Decode (all partitions, on every core).
         let decoded = crate::encode::decode_all(&self.decoder, &self.parts, ingest_time)?;
+        let decoded_at = Instant::now();
         let mut txns = Vec::new();
         let mut offsets = Vec::new();
         for (tp, s) in &self.parts {
@@ -421,6 +423,7 @@ impl Sink {
             decoded.groups,
         )
         .await?;
+        let written_at = Instant::now();
         let counts = counts(&staged);
         let rows = staged.rows;
         let existing = self.bronze.take();
@@ -451,6 +454,10 @@ impl Sink {
             quarantined,
             partitions = offsets.len(),
             took_ms = took.as_millis() as u64,
+            check_ms = (checked_at - started).as_millis() as u64,
+            decode_ms = (decoded_at - checked_at).as_millis() as u64,
+            write_ms = (written_at - decoded_at).as_millis() as u64,
+            commit_ms = written_at.elapsed().as_millis() as u64,
             "Committed Bronze rows with their offsets."
         );
         Ok(Flushed {
