@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod sink;
 pub mod stream;
 pub mod testkit;
+pub mod writer;
 
 pub use metrics::Metrics;
 pub use stream::{brokers, kafka_source, run, StreamSettings, StreamSummary};

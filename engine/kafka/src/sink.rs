@@ -16,24 +16,28 @@
 //!   (crash) the replay skips messages the quarantine already holds.
 //! - Staged files of a failed commit attempt are left as unreferenced files (no reader sees
 //!   them; `VACUUM` removes them); deleting them is unsafe when the outcome is unknown.
+//!
+//! Pipelining: a full roll is handed to a thread that commits it ([`Sink::start_flush`])
+//! while the consumer buffers the next roll; at most one roll is in flight. Each partition's
+//! `base` in the buffer is then the offset the table will hold once the roll lands, so the
+//! next roll's guard holds as before. When the roll is settled ([`Sink::settle`]):
+//! - it landed: a partition another consumer had taken is re-read from the table's offset,
+//!   and what was buffered of it since is dropped too;
+//! - it failed: its messages go back in front of the buffer with the roll's bases (nothing of
+//!   it is known to be committed; the next flush re-checks, so a commit that did land in fact
+//!   is dropped then, not written twice).
 
-use medallion_core::table::Location;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::SchemaRef;
-use deltalake::kernel::Transaction;
-use deltalake::DeltaTable;
-use medallion_core::plan::quarantine_schema;
-use medallion_core::table::{self, Staged, StagedWrite};
-use tokio::runtime::Handle;
-use tracing::{debug, info, warn};
+use tracing::{error, info, warn};
 
-use medallion_core::events::{Events, RunEvent, Stage};
-
-use crate::decode::{quarantine_batch, BadMsg, Decoder, Msg};
+use crate::decode::Msg;
 use crate::metrics::Metrics;
+use crate::writer::Writer;
 use crate::Result;
 
 /// Partition key.
@@ -62,6 +66,40 @@ impl PartState {
     fn next_expected(&self) -> Option<i64> {
         self.msgs.last().map(|m| m.offset + 1).or(self.base)
     }
+
+    fn payload_bytes(&self) -> u64 {
+        self.msgs
+            .iter()
+            .map(|m| m.payload.as_ref().map_or(0, |p| p.len()) as u64)
+            .sum()
+    }
+}
+
+/// Buffered messages per partition, with their totals: the roll being filled, or one taken
+/// out of it to be committed.
+#[derive(Default)]
+pub struct Buffer {
+    pub parts: BTreeMap<Tp, PartState>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub oldest: Option<Instant>,
+}
+
+impl Buffer {
+    /// Drops a partition's buffered messages; returns how many.
+    pub fn discard(&mut self, tp: &Tp) -> u64 {
+        let Some(s) = self.parts.get_mut(tp) else {
+            return 0;
+        };
+        let n = s.msgs.len() as u64;
+        self.rows -= n;
+        self.bytes -= s.payload_bytes();
+        s.msgs.clear();
+        if self.rows == 0 {
+            self.oldest = None;
+        }
+        n
+    }
 }
 
 /// Limits that close a Bronze file.
@@ -86,29 +124,40 @@ pub struct Flushed {
     pub events_error: Option<crate::Error>,
 }
 
+impl Flushed {
+    /// This flush followed by `later`: counts add up, `later`'s offsets win.
+    fn then(mut self, later: Flushed) -> Flushed {
+        self.rows += later.rows;
+        self.quarantined += later.quarantined;
+        self.offsets
+            .retain(|(tp, _)| !later.offsets.iter().any(|(t, _)| t == tp));
+        self.offsets.extend(later.offsets);
+        self.reseek.extend(later.reseek);
+        self.events_error = self.events_error.or(later.events_error);
+        self
+    }
+}
+
+/// A roll that could not be committed: its messages are back in the buffer.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: crate::Error,
+    /// Partitions the roll found taken by another consumer: re-read from the table's offset.
+    pub reseek: Vec<(Tp, Option<i64>)>,
+}
+
+/// A roll being committed on its own thread; it gives back the writer, the roll and what
+/// became of it.
+type InFlight = JoinHandle<(Writer, Buffer, Result<Flushed>)>;
+
 pub struct Sink {
-    pub rt: Handle,
-    pub decoder: Decoder,
     pub limits: Limits,
-    pub bronze_name: String,
-    pub bronze_loc: Location,
-    pub q_name: String,
-    pub q_loc: Location,
-    pub metadata: HashMap<String, serde_json::Value>,
-    pub metrics: Arc<Metrics>,
-    /// The stream's events (commits, quarantines, retries): the metrics and the audit trail
-    /// are sinks of them. By default only the metrics.
-    pub events: Events,
-    pub parts: BTreeMap<Tp, PartState>,
-    rows: u64,
-    bytes: u64,
-    oldest: Option<Instant>,
-    last_ingest: i64,
-    bronze: Option<DeltaTable>,
-    quarantine: Option<DeltaTable>,
-    /// Table properties recorded when the Bronze / quarantine tables are created.
-    pub properties: HashMap<String, String>,
-    pub q_properties: HashMap<String, String>,
+    metrics: Arc<Metrics>,
+    /// The roll being filled.
+    buf: Buffer,
+    /// The writer, while no roll is in flight.
+    writer: Option<Writer>,
+    in_flight: Option<InFlight>,
     /// The partition whose owner compacts Bronze (partition 0 of the first topic), so that
     /// one process of the group compacts at a time.
     pub compactor_key: Option<Tp>,
@@ -117,133 +166,37 @@ pub struct Sink {
 }
 
 impl Sink {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        rt: Handle,
-        decoder: Decoder,
-        limits: Limits,
-        bronze: (String, Location),
-        quarantine: (String, Location),
-        metadata: HashMap<String, serde_json::Value>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        metrics.set_stream_run(&decoder.run_id);
-        let events = Events::new(&decoder.run_id, vec![metrics.clone()]);
+    pub fn new(writer: Writer, limits: Limits) -> Self {
         Self {
-            rt,
-            events,
-            decoder,
             limits,
-            bronze_name: bronze.0,
-            bronze_loc: bronze.1,
-            q_name: quarantine.0,
-            q_loc: quarantine.1,
-            metadata,
-            metrics,
-            parts: BTreeMap::new(),
-            properties: HashMap::new(),
-            q_properties: HashMap::new(),
+            metrics: writer.metrics.clone(),
+            buf: Buffer::default(),
+            writer: Some(writer),
+            in_flight: None,
             compactor_key: None,
             key_buf: (String::new(), 0),
-            rows: 0,
-            bytes: 0,
-            oldest: None,
-            last_ingest: 0,
-            bronze: None,
-            quarantine: None,
         }
-    }
-
-    /// Creates the Bronze table (with the Kafka schema) when it does not exist yet.
-    pub async fn ensure_table(&mut self) -> Result<()> {
-        for _ in 0..5 {
-            if let Some(t) = table::open_if_exists(&self.bronze_name, &self.bronze_loc).await? {
-                self.bronze = Some(t);
-                return Ok(());
-            }
-            let empty = Staged {
-                name: self.bronze_name.clone(),
-                location: self.bronze_loc.clone(),
-                schema: self.decoder.bronze.clone(),
-                adds: vec![],
-                rows: 0,
-                properties: self.properties.clone(),
-            };
-            match empty.commit(None, self.metadata.clone(), vec![]).await {
-                Ok(t) => {
-                    if let Some(t) = &t {
-                        self.committed(&self.bronze_name.clone(), "bronze", t, "create", (0, 0, 0));
-                        self.events.flush().await?;
-                    }
-                    self.bronze = t;
-                    return Ok(());
-                }
-                // Another process created it first.
-                Err(e) => debug!(error = %e, "Bronze table creation raced; reopening."),
-            }
-        }
-        Err(crate::Error::Config(format!(
-            "cannot create or open the Bronze table {}",
-            self.bronze_name
-        )))
-    }
-
-    async fn refresh(&mut self) -> Result<()> {
-        match self.bronze.as_mut() {
-            Some(t) => t
-                .update_state()
-                .await
-                .map_err(|e| crate::table_error(&self.bronze_name, e))?,
-            None => {
-                self.bronze = table::open_if_exists(&self.bronze_name, &self.bronze_loc).await?
-            }
-        }
-        Ok(())
-    }
-
-    async fn refresh_quarantine(&mut self) -> Result<()> {
-        match self.quarantine.as_mut() {
-            Some(t) => t
-                .update_state()
-                .await
-                .map_err(|e| crate::table_error(&self.q_name, e))?,
-            None => self.quarantine = table::open_if_exists(&self.q_name, &self.q_loc).await?,
-        }
-        Ok(())
     }
 
     /// Takes partitions on assignment: reads their offsets from the tables (the source of
     /// truth) and returns where to start reading each (`None`: from the beginning).
     pub fn assign(&mut self, tps: &[Tp]) -> Result<Vec<(Tp, Option<i64>)>> {
-        let rt = self.rt.clone();
-        rt.block_on(async {
-            self.refresh().await?;
-            self.refresh_quarantine().await?;
-            let mut out = Vec::new();
-            for (t, p) in tps {
-                let base = match &self.bronze {
-                    Some(b) => table::txn_version(b, &app_id(t, *p)).await?,
-                    None => None,
-                };
-                let q_base = match &self.quarantine {
-                    Some(q) => table::txn_version(q, &quarantine_app_id(t, *p)).await?,
-                    None => None,
-                };
-                info!(topic = %t, partition = p, offset = ?base, "Partition assigned; reading from the offset recorded in Bronze.");
-                self.metrics.set_committed(t, *p, base);
-                self.parts.insert(
-                    (t.clone(), *p),
-                    PartState {
-                        base,
-                        q_base,
-                        msgs: Vec::new(),
-                    },
-                );
-                out.push(((t.clone(), *p), base));
-            }
-            self.update_compactor();
-            Ok(out)
-        })
+        self.settle_before_rebalance();
+        let offsets = self.writer.as_mut().expect("settled").offsets(tps)?;
+        let mut out = Vec::new();
+        for ((t, p), (base, q_base)) in tps.iter().zip(offsets) {
+            info!(topic = %t, partition = p, offset = ?base, "Partition assigned; reading from the offset recorded in Bronze.");
+            self.metrics.set_committed(t, *p, base);
+            let state = PartState {
+                base,
+                q_base,
+                msgs: Vec::new(),
+            };
+            self.buf.parts.insert((t.clone(), *p), state);
+            out.push(((t.clone(), *p), base));
+        }
+        self.update_compactor();
+        Ok(out)
     }
 
     /// Records whether this process owns the compaction partition.
@@ -251,31 +204,35 @@ impl Sink {
         let owns = self
             .compactor_key
             .as_ref()
-            .is_some_and(|k| self.parts.contains_key(k));
-        self.metrics
-            .compactor
-            .store(owns, std::sync::atomic::Ordering::Relaxed);
+            .is_some_and(|k| self.buf.parts.contains_key(k));
+        self.metrics.compactor.store(owns, Relaxed);
     }
 
     /// Forgets partitions (after their pending rows were flushed, or to discard them).
     pub fn release(&mut self, tps: &[Tp]) {
+        self.settle_before_rebalance();
         for tp in tps {
-            if let Some(s) = self.parts.remove(tp) {
-                if !s.msgs.is_empty() {
-                    warn!(topic = %tp.0, partition = tp.1, messages = s.msgs.len(), "Discarding uncommitted messages of a revoked partition; its next owner re-reads them.");
-                }
-                self.rows -= s.msgs.len() as u64;
-                self.bytes -= s
-                    .msgs
-                    .iter()
-                    .map(|m| m.payload.as_ref().map_or(0, |p| p.len()) as u64)
-                    .sum::<u64>();
+            let n = self.buf.discard(tp);
+            if n > 0 {
+                warn!(topic = %tp.0, partition = tp.1, messages = n, "Discarding uncommitted messages of a revoked partition; its next owner re-reads them.");
             }
+            self.buf.parts.remove(tp);
             self.metrics.forget_partition(&tp.0, tp.1);
         }
         self.update_compactor();
-        if self.rows == 0 {
-            self.oldest = None;
+    }
+
+    /// Partitions change only with no roll in flight. A roll still in flight here (a
+    /// rebalance that did not flush first) is waited for; what became of it is logged.
+    fn settle_before_rebalance(&mut self) {
+        match self.settle(true) {
+            Some(Ok(f)) if f.events_error.is_some() => {
+                error!(error = ?f.events_error, "A roll committed before a rebalance, but its audit record is not written yet.")
+            }
+            Some(Err(failed)) => {
+                warn!(error = %failed.error, "A roll in flight at a rebalance was not committed; its messages are buffered again.")
+            }
+            _ => {}
         }
     }
 
@@ -287,7 +244,7 @@ impl Sink {
         key.0.clear();
         key.0.push_str(topic);
         key.1 = partition;
-        let state = self.parts.get_mut(&key);
+        let state = self.buf.parts.get_mut(&key);
         self.key_buf = key;
         let Some(state) = state else {
             return;
@@ -297,299 +254,355 @@ impl Sink {
                 return;
             }
         }
-        self.rows += 1;
-        self.bytes += msg.payload.as_ref().map_or(0, |p| p.len()) as u64;
-        if self.oldest.is_none() {
-            self.oldest = Some(msg.received);
+        self.buf.rows += 1;
+        self.buf.bytes += msg.payload.as_ref().map_or(0, |p| p.len()) as u64;
+        if self.buf.oldest.is_none() {
+            self.buf.oldest = Some(msg.received);
         }
         state.msgs.push(msg);
     }
 
     pub fn pending_rows(&self) -> u64 {
-        self.rows
+        self.buf.rows
     }
 
     /// Whether a file should be closed and committed now.
     pub fn due(&self) -> bool {
-        self.rows >= self.limits.max_rows
-            || self.bytes >= self.limits.max_bytes
-            || self
-                .oldest
-                .is_some_and(|o| o.elapsed() >= self.limits.max_age)
+        let b = &self.buf;
+        b.rows >= self.limits.max_rows
+            || b.bytes >= self.limits.max_bytes
+            || b.oldest.is_some_and(|o| o.elapsed() >= self.limits.max_age)
     }
 
-    /// Commits every buffered message (retrying conflicts).
+    /// Hands the buffered messages to a thread that commits them while the consumer keeps
+    /// buffering. The roll in flight, if any, must be settled first ([`Sink::settle`]).
+    pub fn start_flush(&mut self) {
+        assert!(self.in_flight.is_none(), "one roll in flight at a time");
+        if self.buf.rows == 0 {
+            return;
+        }
+        let mut roll = self.take_roll();
+        let mut writer = self.writer.take().expect("no roll in flight");
+        let thread = std::thread::Builder::new()
+            .name("bronze-commit".into())
+            .spawn(move || {
+                let res = writer.flush(&mut roll);
+                (writer, roll, res)
+            })
+            // Nothing is lost: the roll's offsets are not in the table, so it is re-read.
+            .expect("cannot start the Bronze commit thread");
+        self.in_flight = Some(thread);
+    }
+
+    /// Settles the roll in flight: waits for it (`wait`) or only looks whether it is done.
+    /// `None`: no roll was in flight, or it is not done yet.
+    pub fn settle(&mut self, wait: bool) -> Option<std::result::Result<Flushed, Failed>> {
+        let thread = self.in_flight.take()?;
+        if !wait && !thread.is_finished() {
+            self.in_flight = Some(thread);
+            return None;
+        }
+        let (writer, roll, res) = thread
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        self.writer = Some(writer);
+        Some(self.absorb(roll, res))
+    }
+
+    /// Commits everything buffered, the roll in flight first, and waits for it (before a
+    /// revocation and on stop).
     pub fn flush(&mut self) -> Result<Flushed> {
-        if self.rows == 0 {
-            return Ok(Flushed::default());
-        }
-        let rt = self.rt.clone();
-        let mut last_err = None;
-        let mut reseek = Vec::new();
-        let (mut attempt, mut conflicts) = (0u32, 0u32);
-        while attempt < 6 {
-            match rt.block_on(self.try_flush(&mut reseek)) {
-                Ok(mut f) => {
-                    f.reseek = reseek;
-                    // The commits' records (audit trail): an error is returned with the
-                    // flush, whose commits and re-seeks stand.
-                    f.events_error = rt.block_on(self.events.flush()).err().map(Into::into);
-                    return Ok(f);
-                }
-                // Another commit landed on the version ours was built on (commits are made
-                // without automatic retry so the offset check holds): re-check and retry.
-                Err(e) if is_version_conflict(&e) && conflicts < 100 => {
-                    conflicts += 1;
-                    self.retried(true, &e);
-                    debug!(error = %e, conflicts, "Concurrent commit; re-checking offsets and retrying.");
-                }
-                Err(e) => {
-                    attempt += 1;
-                    std::thread::sleep(Duration::from_millis(50 << attempt.min(4)));
-                    self.retried(false, &e);
-                    warn!(error = %e, attempt, "Bronze commit failed; re-checking offsets and retrying.");
-                    last_err = Some(e);
-                }
+        let before = match self.settle(true) {
+            Some(Ok(f)) if f.events_error.is_some() => return Ok(f),
+            Some(Ok(f)) => f,
+            Some(Err(failed)) => {
+                warn!(error = %failed.error, "The roll in flight was not committed; committing it again with the rest.");
+                Flushed::default()
             }
+            None => Flushed::default(),
+        };
+        if self.buf.rows == 0 {
+            return Ok(before);
         }
-        Err(last_err.expect("an attempt failed"))
+        let mut roll = self.take_roll();
+        let res = self.writer.as_mut().expect("settled").flush(&mut roll);
+        match self.absorb(roll, res) {
+            Ok(f) => Ok(before.then(f)),
+            Err(failed) => Err(failed.error),
+        }
     }
 
-    async fn try_flush(&mut self, reseek: &mut Vec<(Tp, Option<i64>)>) -> Result<Flushed> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let started = Instant::now();
-        self.refresh().await?;
-        // Guard: drop partitions whose offsets another consumer has committed meanwhile.
-        let keys: Vec<Tp> = self.parts.keys().cloned().collect();
-        for tp in &keys {
-            let (has, base) = {
-                let s = &self.parts[tp];
-                (!s.msgs.is_empty(), s.base)
+    /// Takes the buffered messages out as a roll. Each partition's `base` becomes the offset
+    /// the table holds once the roll lands, which the next roll's guard checks.
+    fn take_roll(&mut self) -> Buffer {
+        let mut roll = Buffer {
+            parts: BTreeMap::new(),
+            rows: std::mem::take(&mut self.buf.rows),
+            bytes: std::mem::take(&mut self.buf.bytes),
+            oldest: self.buf.oldest.take(),
+        };
+        for (tp, s) in self.buf.parts.iter_mut() {
+            let Some(last) = s.msgs.last() else { continue };
+            let next = last.offset + 1;
+            let taken = PartState {
+                base: s.base,
+                q_base: s.q_base,
+                msgs: std::mem::take(&mut s.msgs),
             };
-            if !has {
+            roll.parts.insert(tp.clone(), taken);
+            s.base = Some(next);
+        }
+        roll
+    }
+
+    /// Folds what became of a roll into the buffer (see the module documentation).
+    fn absorb(
+        &mut self,
+        roll: Buffer,
+        res: Result<Flushed>,
+    ) -> std::result::Result<Flushed, Failed> {
+        match res {
+            Ok(f) => {
+                for (tp, rp) in roll.parts {
+                    if f.reseek.iter().any(|(t, _)| *t == tp) {
+                        self.drop_taken(&tp, rp.base);
+                    }
+                    if let Some(s) = self.buf.parts.get_mut(&tp) {
+                        s.q_base = rp.q_base;
+                    }
+                }
+                Ok(f)
+            }
+            Err(error) => Err(Failed {
+                error,
+                reseek: self.put_back(roll),
+            }),
+        }
+    }
+
+    /// A partition another consumer has committed up to `table`: what the buffer holds of it
+    /// was read after the roll and is stale too; it is re-read from the table's offset.
+    fn drop_taken(&mut self, tp: &Tp, table: Option<i64>) {
+        let n = self.buf.discard(tp);
+        if n > 0 {
+            self.metrics.stale_dropped.fetch_add(n, Relaxed);
+            warn!(topic = %tp.0, partition = tp.1, table = ?table, dropped = n, "Dropping what was buffered after a roll of a partition another consumer committed.");
+        }
+        if let Some(s) = self.buf.parts.get_mut(tp) {
+            s.base = table;
+        }
+    }
+
+    /// Puts a roll that was not committed back in front of the buffer, with the roll's
+    /// bases. Returns the partitions it found taken by another consumer (their messages
+    /// were dropped from the roll): those are dropped from the buffer too, to be re-read.
+    fn put_back(&mut self, roll: Buffer) -> Vec<(Tp, Option<i64>)> {
+        let mut reseek = Vec::new();
+        for (tp, mut rp) in roll.parts {
+            if rp.msgs.is_empty() {
+                // Every partition of a roll has messages when it is taken; only the guard
+                // empties one.
+                self.drop_taken(&tp, rp.base);
+                reseek.push((tp, rp.base));
                 continue;
             }
-            let now = match &self.bronze {
-                Some(b) => table::txn_version(b, &app_id(&tp.0, tp.1)).await?,
-                None => None,
+            let Some(s) = self.buf.parts.get_mut(&tp) else {
+                continue;
             };
-            if now != base {
-                let s = self.parts.get_mut(tp).expect("present");
-                let n = s.msgs.len() as u64;
-                warn!(topic = %tp.0, partition = tp.1, ours = ?base, table = ?now, dropped = n, "Another consumer committed this partition; dropping our copy and re-reading from the table's offset.");
-                self.metrics.stale_dropped.fetch_add(n, Relaxed);
-                self.rows -= n;
-                self.bytes -= s
-                    .msgs
-                    .iter()
-                    .map(|m| m.payload.as_ref().map_or(0, |p| p.len()) as u64)
-                    .sum::<u64>();
-                s.msgs.clear();
-                s.base = now;
-                self.metrics.set_committed(&tp.0, tp.1, now);
-                reseek.push((tp.clone(), now));
-            }
+            self.buf.rows += rp.msgs.len() as u64;
+            self.buf.bytes += rp.payload_bytes();
+            rp.msgs.append(&mut s.msgs);
+            s.msgs = rp.msgs;
+            s.base = rp.base;
+            s.q_base = rp.q_base;
         }
-        if self.rows == 0 {
-            self.oldest = None;
-            return Ok(Flushed::default());
-        }
-        let now_us = chrono::Utc::now().timestamp_micros();
-        let ingest_time = now_us.max(self.last_ingest + 1);
-        let checked_at = Instant::now();
+        self.buf.oldest = match (roll.oldest, self.buf.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        reseek
+    }
+}
 
-        // Decode (all partitions, on every core).
-        let decoded = crate::encode::decode_all(&self.decoder, &self.parts, ingest_time)?;
-        let decoded_at = Instant::now();
-        let mut txns = Vec::new();
-        let mut offsets = Vec::new();
-        for (tp, s) in &self.parts {
-            let Some(last) = s.msgs.last() else { continue };
-            txns.push(Transaction::new(&app_id(&tp.0, tp.1), last.offset + 1));
-            offsets.push((tp.clone(), last.offset + 1));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{bronze_schema, Decoder};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use deltalake::kernel::Transaction;
+    use medallion_core::spec::KafkaFormat;
+    use medallion_core::table::{self, Location, Staged};
+    use std::collections::HashMap;
 
-        // Quarantine first (its own txns make a replay skip what it already holds).
-        let quarantined = self
-            .quarantine_bad(&decoded.bad_by_part, ingest_time)
-            .await?;
+    const P0: (&str, i32) = ("t", 0);
 
-        // Bronze: the rows (a file per worker) and every partition's next offset, in one commit.
-        let staged = crate::encode::write_all(
-            &self.rt,
-            &self.bronze_name,
-            &self.bronze_loc,
-            &self.decoder,
-            decoded.groups,
-        )
-        .await?;
-        let written_at = Instant::now();
-        let counts = counts(&staged);
-        let rows = staged.rows;
-        let existing = self.bronze.take();
-        let after = staged
-            .commit_with(existing, self.metadata.clone(), txns, Some(0))
-            .await?;
-        if let Some(t) = &after {
-            self.committed(&self.bronze_name.clone(), "bronze", t, "append", counts);
+    fn tp(p: i32) -> Tp {
+        ("t".to_string(), p)
+    }
+
+    fn msg(offset: i64) -> Msg {
+        Msg {
+            offset,
+            payload: Some(format!(r#"{{"id":"{offset}"}}"#).into_bytes()),
+            key: None,
+            timestamp_ms: Some(1_700_000_000_000),
+            headers: Ok(None),
+            received: Instant::now(),
         }
-        self.bronze = after;
-        self.last_ingest = ingest_time;
-        for (tp, next) in &offsets {
-            if let Some(s) = self.parts.get_mut(tp) {
-                s.base = Some(*next);
-                s.msgs.clear();
-            }
-            self.metrics.set_committed(&tp.0, tp.1, Some(*next));
-        }
-        self.rows = 0;
-        self.bytes = 0;
-        self.oldest = None;
-        let took = started.elapsed();
-        self.metrics.observe_commit(took);
-        info!(
-            table = %self.bronze_name,
-            version = self.bronze.as_ref().map(table::version).unwrap_or(-1),
-            rows,
-            quarantined,
-            partitions = offsets.len(),
-            took_ms = took.as_millis() as u64,
-            check_ms = (checked_at - started).as_millis() as u64,
-            decode_ms = (decoded_at - checked_at).as_millis() as u64,
-            write_ms = (written_at - decoded_at).as_millis() as u64,
-            commit_ms = written_at.elapsed().as_millis() as u64,
-            "Committed Bronze rows with their offsets."
+    }
+
+    /// A sink on a Bronze table in `dir`, partitions 0 and 1 of topic `t` assigned.
+    fn sink(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Sink {
+        let raw = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]));
+        let mut base: Vec<Field> = raw.fields().iter().map(|f| f.as_ref().clone()).collect();
+        base.extend(medallion_core::plan::bronze_meta_fields());
+        let decoder = Decoder {
+            format: KafkaFormat::Json,
+            bronze: bronze_schema(&Arc::new(Schema::new(base))),
+            raw,
+            strict: true,
+            max_message_bytes: 1024,
+            run_id: "r".into(),
+        };
+        let loc = |rel: &str| Location::local(&dir.join(rel)).unwrap();
+        let mut w = Writer::new(
+            rt.handle().clone(),
+            decoder,
+            ("bronze.clicks".into(), loc("bronze")),
+            ("quarantine.clicks".into(), loc("quarantine")),
+            HashMap::new(),
+            Arc::new(Metrics::default()),
         );
-        Ok(Flushed {
-            rows,
-            quarantined,
-            offsets,
-            reseek: vec![],
-            events_error: None,
+        rt.block_on(w.ensure_table()).unwrap();
+        let limits = Limits {
+            max_rows: 1_000,
+            max_bytes: 1 << 20,
+            max_age: Duration::from_secs(60),
+        };
+        let mut s = Sink::new(w, limits);
+        s.assign(&[tp(0), tp(1)]).unwrap();
+        s
+    }
+
+    fn push(s: &mut Sink, p: i32, offsets: std::ops::Range<i64>) {
+        for o in offsets {
+            s.push(P0.0, p, msg(o));
+        }
+    }
+
+    fn offsets(s: &Sink, p: i32) -> Vec<i64> {
+        s.buf.parts[&tp(p)].msgs.iter().map(|m| m.offset).collect()
+    }
+
+    fn table_state(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (u64, Vec<Option<i64>>) {
+        rt.block_on(async {
+            let loc = Location::local(&dir.join("bronze")).unwrap();
+            let t = table::open_if_exists("bronze.clicks", &loc)
+                .await
+                .unwrap()
+                .unwrap();
+            let rows = table::file_stats(&t).unwrap().rows.unwrap();
+            let mut v = Vec::new();
+            for p in 0..2 {
+                v.push(table::txn_version(&t, &app_id("t", p)).await.unwrap());
+            }
+            (rows, v)
         })
     }
 
-    /// Commits the undecodable messages the quarantine table does not hold yet, with each
-    /// partition's quarantine txn in the same commit (a replay skips what it already holds).
-    /// Returns how many it quarantined.
-    async fn quarantine_bad(
-        &mut self,
-        bad_by_part: &[(Tp, Vec<BadMsg>, i64)],
-        ingest_time: i64,
-    ) -> Result<u64> {
-        let mut quarantined = 0u64;
-        let mut rules: BTreeMap<&'static str, u64> = BTreeMap::new();
-        if bad_by_part.is_empty() {
-            return Ok(0);
-        }
-        self.refresh_quarantine().await?;
-        let mut w = StagedWrite::new(&self.q_name, &self.q_loc, quarantine_schema())?
-            .with_properties(self.q_properties.clone());
-        let mut q_txns = Vec::new();
-        for (tp, bad, next) in bad_by_part {
-            let covered = match &self.quarantine {
-                Some(q) => table::txn_version(q, &quarantine_app_id(&tp.0, tp.1)).await?,
-                None => None,
+    /// Pipelining: a roll commits on its own thread while the next one fills; messages of
+    /// the roll in flight are not buffered twice, and both rolls land with their offsets.
+    #[test]
+    fn a_roll_in_flight_lands_while_the_next_one_fills() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sink(&rt, dir.path());
+        push(&mut s, 0, 0..50);
+        push(&mut s, 1, 0..50);
+        s.start_flush();
+        push(&mut s, 0, 40..80); // 40..49 are in the roll in flight: ignored
+        assert_eq!(offsets(&s, 0), (50..80).collect::<Vec<_>>());
+        let f = s.settle(true).expect("in flight").expect("landed");
+        assert_eq!(f.rows, 100);
+        assert_eq!(f.offsets, vec![(tp(0), 50), (tp(1), 50)]);
+        assert_eq!(s.pending_rows(), 30);
+        let f = s.flush().unwrap();
+        assert_eq!((f.rows, f.offsets), (30, vec![(tp(0), 80)]));
+        assert_eq!(
+            table_state(&rt, dir.path()),
+            (130, vec![Some(80), Some(50)])
+        );
+    }
+
+    /// Another consumer committed partition 0 while we read it: the roll's copy and what was
+    /// buffered after the roll are both dropped, and the partition is re-read from the
+    /// table's offset.
+    #[test]
+    fn a_partition_taken_meanwhile_drops_the_roll_and_what_followed_it() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sink(&rt, dir.path());
+        rt.block_on(async {
+            let loc = Location::local(&dir.path().join("bronze")).unwrap();
+            let t = table::open_if_exists("bronze.clicks", &loc)
+                .await
+                .unwrap()
+                .unwrap();
+            let empty = Staged {
+                name: "bronze.clicks".into(),
+                location: loc,
+                schema: s.writer.as_ref().unwrap().decoder.bronze.clone(),
+                adds: vec![],
+                rows: 0,
+                properties: HashMap::new(),
             };
-            let fresh: Vec<_> = bad
-                .iter()
-                .filter(|b| covered.is_none_or(|c| b.offset >= c))
-                .cloned()
-                .collect();
-            if fresh.is_empty() {
-                continue;
-            }
-            quarantined += fresh.len() as u64;
-            for b in &fresh {
-                *rules.entry(b.rule).or_insert(0u64) += 1;
-            }
-            w.write(quarantine_batch(
-                &tp.0,
-                tp.1,
-                &fresh,
-                &self.decoder.run_id,
-                ingest_time,
-            )?)
-            .await?;
-            q_txns.push(Transaction::new(&quarantine_app_id(&tp.0, tp.1), *next));
-        }
-        let staged = w.finish().await?;
-        if !q_txns.is_empty() {
-            let q = self.quarantine.take();
-            let before = q.as_ref().map(table::version);
-            let counts = counts(&staged);
-            let after = staged
-                .commit_with(q, self.metadata.clone(), q_txns, Some(0))
-                .await;
-            self.quarantine = None; // reopened on next use
-            let after = after?;
-            if let Some(t) = &after {
-                let op = if before.is_some() { "append" } else { "create" };
-                self.committed(&self.q_name.clone(), "quarantine", t, op, counts);
-                for (rule, rows) in &rules {
-                    self.events.emit(RunEvent::RowsQuarantined {
-                        table: self.bronze_name.clone(),
-                        stage: Stage::Bronze,
-                        rule: rule.to_string(),
-                        rows: *rows,
-                    });
-                }
-            }
-            self.quarantine = after;
-            for (tp, _, next) in bad_by_part {
-                if let Some(s) = self.parts.get_mut(tp) {
-                    s.q_base = Some(*next);
-                }
-            }
-        }
-        Ok(quarantined)
-    }
-
-    /// Emits the commit of `table` (flushed by [`Sink::flush`] once the whole flush landed).
-    fn committed(
-        &self,
-        table: &str,
-        layer: &str,
-        t: &DeltaTable,
-        op: &str,
-        (rows, files, bytes): (u64, u64, u64),
-    ) {
-        self.events.emit(RunEvent::TableCommitted {
-            table: table.to_string(),
-            table_id: table::table_id(t),
-            layer: layer.to_string(),
-            version: table::version(t),
-            operation: op.to_string(),
-            rows,
-            files,
-            bytes,
+            let txn = Transaction::new(&app_id("t", 0), 20);
+            empty
+                .commit_with(Some(t), HashMap::new(), vec![txn], Some(0))
+                .await
+                .unwrap();
         });
+        push(&mut s, 0, 0..10);
+        push(&mut s, 1, 0..5);
+        s.start_flush();
+        push(&mut s, 0, 10..15);
+        let f = s.settle(true).expect("in flight").expect("landed");
+        assert_eq!((f.rows, f.reseek), (5, vec![(tp(0), Some(20))]));
+        assert_eq!(s.pending_rows(), 0);
+        push(&mut s, 0, 15..22); // below the table's offset: ignored
+        assert_eq!(offsets(&s, 0), vec![20, 21]);
+        assert_eq!(s.metrics.stale_dropped.load(Relaxed), 15);
     }
 
-    fn retried(&self, conflict: bool, e: &crate::Error) {
-        self.events.emit(RunEvent::CommitRetried {
-            table: self.bronze_name.clone(),
-            conflict,
-            error: e.to_string(),
-        });
+    /// A roll that fails goes back in front of what was buffered since, with its bases; a
+    /// partition its guard found taken is dropped from the buffer too and re-read.
+    #[test]
+    fn a_failed_roll_goes_back_in_front_of_the_buffer() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sink(&rt, dir.path());
+        push(&mut s, 0, 0..10);
+        push(&mut s, 1, 0..10);
+        let mut roll = s.take_roll();
+        assert_eq!(s.buf.parts[&tp(0)].base, Some(10));
+        push(&mut s, 0, 10..15);
+        push(&mut s, 1, 10..13);
+        // The guard found partition 1 taken by another consumer (committed up to 30).
+        roll.discard(&tp(1));
+        roll.parts.get_mut(&tp(1)).unwrap().base = Some(30);
+        let failed = s
+            .absorb(roll, Err(crate::Error::Config("disk full".into())))
+            .unwrap_err();
+        assert_eq!(failed.reseek, vec![(tp(1), Some(30))]);
+        assert_eq!(offsets(&s, 0), (0..15).collect::<Vec<_>>());
+        assert_eq!(s.buf.parts[&tp(0)].base, None);
+        assert!(offsets(&s, 1).is_empty());
+        assert_eq!(s.buf.parts[&tp(1)].base, Some(30));
+        assert_eq!(s.pending_rows(), 15);
+        assert_eq!(s.buf.bytes, s.buf.parts[&tp(0)].payload_bytes());
+        // Committed again in one flush, in offset order.
+        let f = s.flush().unwrap();
+        assert_eq!((f.rows, f.offsets), (15, vec![(tp(0), 15)]));
+        assert_eq!(table_state(&rt, dir.path()), (15, vec![Some(15), None]));
     }
-
-    /// The Bronze schema written by the stream.
-    pub fn schema(&self) -> SchemaRef {
-        self.decoder.bronze.clone()
-    }
-}
-
-/// Rows, files and bytes a staged write adds.
-fn counts(s: &Staged) -> (u64, u64, u64) {
-    (
-        s.rows,
-        s.adds.len() as u64,
-        s.adds.iter().map(|a| a.size as u64).sum(),
-    )
-}
-
-/// Whether a commit failed only because another commit took the version it was built on.
-fn is_version_conflict(e: &crate::Error) -> bool {
-    matches!(e, crate::Error::Core(e) if medallion_core::table::error_is_commit_race(e))
 }

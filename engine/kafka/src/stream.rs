@@ -34,7 +34,8 @@ use tracing::{error, info, warn};
 
 use crate::decode::{self, Decoder, Msg};
 use crate::metrics::{now_ms, Metrics};
-use crate::sink::{Flushed, Limits, Sink, Tp};
+use crate::sink::{Failed, Flushed, Limits, Sink, Tp};
+use crate::writer::Writer;
 use crate::{Error, Result};
 
 /// Settings of one stream process that do not come from the job spec.
@@ -425,24 +426,24 @@ async fn open_sink(
         max_bytes: src.max_bytes,
         max_age: src.max_age(),
     };
-    let mut sink = Sink::new(
+    let mut writer = Writer::new(
         tokio::runtime::Handle::current(),
         decoder,
-        limits,
         (bronze_name.to_string(), env.location(&bronze_name)?),
         (q_name.to_string(), env.location(&q_name)?),
         metadata,
         metrics.clone(),
     );
-    sink.properties = medallion_core::pipeline::table_properties(
+    writer.properties = medallion_core::pipeline::table_properties(
         plan,
         "bronze",
         plan.job.spec.bronze.description.clone(),
     );
-    sink.q_properties = medallion_core::pipeline::table_properties(plan, "quarantine", None);
+    writer.q_properties = medallion_core::pipeline::table_properties(plan, "quarantine", None);
+    writer.events = events.clone();
+    writer.ensure_table().await?;
+    let mut sink = Sink::new(writer, limits);
     sink.compactor_key = src.topics().into_iter().min().map(|t| (t, 0));
-    sink.events = events.clone();
-    sink.ensure_table().await?;
     Ok(Arc::new(Mutex::new(sink)))
 }
 
@@ -541,6 +542,40 @@ fn handle_flush(
     }
 }
 
+/// Applies what became of a roll: its re-seeks and Kafka offsets; a failed roll (its
+/// messages are buffered again) counts towards stopping after five in a row.
+fn on_settled(
+    consumer: &BaseConsumer<StreamContext>,
+    settled: std::result::Result<Flushed, Failed>,
+    commits: &watch::Sender<u64>,
+    failures: &mut u32,
+) -> Result<()> {
+    match settled {
+        Ok(f) => {
+            *failures = 0;
+            handle_flush(consumer, &f, commits, CommitMode::Async);
+            if let Some(e) = f.events_error {
+                error!(error = %e, "The commit landed but its audit record could not be written; stopping.");
+                return Err(e);
+            }
+        }
+        Err(Failed { error, reseek }) => {
+            let f = Flushed {
+                reseek,
+                ..Flushed::default()
+            };
+            handle_flush(consumer, &f, commits, CommitMode::Async);
+            *failures += 1;
+            error!(error = %error, failures = *failures, "Bronze commit failed.");
+            if *failures >= 5 {
+                return Err(error);
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    Ok(())
+}
+
 fn consume(
     consumer: BaseConsumer<StreamContext>,
     sink: Arc<Mutex<Sink>>,
@@ -568,27 +603,21 @@ fn consume(
             }
             None => {}
         }
-        let due = sink.lock().expect("sink lock").due();
+        // A roll committed meanwhile is settled as soon as it is done; a due roll waits for
+        // the one in flight (at most one), then is handed over while polling goes on.
+        let (settled, due) = {
+            let mut s = sink.lock().expect("sink lock");
+            (s.settle(false), s.due())
+        };
+        if let Some(r) = settled {
+            on_settled(&consumer, r, &commits, &mut failures)?;
+        }
         if due {
-            let res = sink.lock().expect("sink lock").flush();
-            match res {
-                Ok(f) => {
-                    failures = 0;
-                    handle_flush(&consumer, &f, &commits, CommitMode::Async);
-                    if let Some(e) = f.events_error {
-                        error!(error = %e, "The commit landed but its audit record could not be written; stopping.");
-                        return Err(e);
-                    }
-                }
-                Err(e) => {
-                    failures += 1;
-                    error!(error = %e, failures, "Bronze commit failed.");
-                    if failures >= 5 {
-                        return Err(e);
-                    }
-                    std::thread::sleep(Duration::from_secs(1));
-                }
+            let settled = sink.lock().expect("sink lock").settle(true);
+            if let Some(r) = settled {
+                on_settled(&consumer, r, &commits, &mut failures)?;
             }
+            sink.lock().expect("sink lock").start_flush();
         }
     }
     info!("Stopping: committing what is buffered.");
