@@ -110,7 +110,6 @@ async fn main() {
     report(&backlog, &lat, hwm, (n, rate, size));
 }
 
-/// Phase 1's input: `n` messages of `size` bytes over four partitions.
 /// The stream's log: the file `STREAM_BENCH_LOG` names (each flush's decode and write
 /// times are in it), else discarded.
 fn stream_log() -> Stdio {
@@ -122,6 +121,7 @@ fn stream_log() -> Stdio {
     }
 }
 
+/// Phase 1's input: `n` messages of `size` bytes over four partitions.
 async fn produce_backlog(p: &FutureProducer, topic: &str, n: i64, size: usize) {
     let started = Instant::now();
     let mut pending = Vec::new();

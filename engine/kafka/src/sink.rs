@@ -310,7 +310,10 @@ impl Sink {
     }
 
     /// Commits everything buffered, the roll in flight first, and waits for it (before a
-    /// revocation and on stop).
+    /// revocation and on stop). If the roll in flight landed but its audit record could not
+    /// be written, that is returned at once (the caller stops or releases the partitions,
+    /// and the rest is re-read). If the rest fails, the error is returned; the roll in
+    /// flight stays committed (its Kafka offsets, for lag tools only, are not).
     pub fn flush(&mut self) -> Result<Flushed> {
         let before = match self.settle(true) {
             Some(Ok(f)) if f.events_error.is_some() => return Ok(f),
@@ -401,9 +404,13 @@ impl Sink {
         for (tp, mut rp) in roll.parts {
             if rp.msgs.is_empty() {
                 // Every partition of a roll has messages when it is taken; only the guard
-                // empties one.
-                self.drop_taken(&tp, rp.base);
-                reseek.push((tp, rp.base));
+                // empties one. At the roll's end (the buffer's base) the table holds exactly
+                // the roll and the buffer goes on from there; elsewhere it was taken.
+                let held = self.buf.parts.get(&tp).is_some_and(|s| s.base == rp.base);
+                if !held {
+                    self.drop_taken(&tp, rp.base);
+                    reseek.push((tp, rp.base));
+                }
                 continue;
             }
             let Some(s) = self.buf.parts.get_mut(&tp) else {
@@ -510,6 +517,30 @@ mod tests {
         })
     }
 
+    /// Another writer records partition 0's next offset as `next` in the table.
+    fn commit_offset(rt: &tokio::runtime::Runtime, dir: &std::path::Path, s: &Sink, next: i64) {
+        rt.block_on(async {
+            let loc = Location::local(&dir.join("bronze")).unwrap();
+            let t = table::open_if_exists("bronze.clicks", &loc)
+                .await
+                .unwrap()
+                .unwrap();
+            let empty = Staged {
+                name: "bronze.clicks".into(),
+                location: loc,
+                schema: s.writer.as_ref().unwrap().decoder.bronze.clone(),
+                adds: vec![],
+                rows: 0,
+                properties: HashMap::new(),
+            };
+            let txn = Transaction::new(&app_id("t", 0), next);
+            empty
+                .commit_with(Some(t), HashMap::new(), vec![txn], Some(0))
+                .await
+                .unwrap();
+        });
+    }
+
     /// Pipelining: a roll commits on its own thread while the next one fills; messages of
     /// the roll in flight are not buffered twice, and both rolls land with their offsets.
     #[test]
@@ -542,26 +573,7 @@ mod tests {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut s = sink(&rt, dir.path());
-        rt.block_on(async {
-            let loc = Location::local(&dir.path().join("bronze")).unwrap();
-            let t = table::open_if_exists("bronze.clicks", &loc)
-                .await
-                .unwrap()
-                .unwrap();
-            let empty = Staged {
-                name: "bronze.clicks".into(),
-                location: loc,
-                schema: s.writer.as_ref().unwrap().decoder.bronze.clone(),
-                adds: vec![],
-                rows: 0,
-                properties: HashMap::new(),
-            };
-            let txn = Transaction::new(&app_id("t", 0), 20);
-            empty
-                .commit_with(Some(t), HashMap::new(), vec![txn], Some(0))
-                .await
-                .unwrap();
-        });
+        commit_offset(&rt, dir.path(), &s, 20);
         push(&mut s, 0, 0..10);
         push(&mut s, 1, 0..5);
         s.start_flush();
@@ -604,5 +616,38 @@ mod tests {
         let f = s.flush().unwrap();
         assert_eq!((f.rows, f.offsets), (15, vec![(tp(0), 15)]));
         assert_eq!(table_state(&rt, dir.path()), (15, vec![Some(15), None]));
+    }
+
+    /// The table already holds exactly the roll (an attempt that reported an error had in
+    /// fact landed): the roll is not written again, and what was buffered after it stays —
+    /// when the roll succeeds and when it fails.
+    #[test]
+    fn a_roll_the_table_already_holds_is_not_written_again_and_reading_goes_on() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sink(&rt, dir.path());
+        commit_offset(&rt, dir.path(), &s, 10);
+        push(&mut s, 0, 0..10);
+        s.start_flush();
+        push(&mut s, 0, 10..15);
+        let f = s.settle(true).expect("in flight").expect("settled");
+        assert_eq!((f.rows, f.reseek.len()), (0, 0));
+        assert_eq!(offsets(&s, 0), (10..15).collect::<Vec<_>>());
+        assert_eq!(s.metrics.stale_dropped.load(Relaxed), 0);
+        let f = s.flush().unwrap();
+        assert_eq!((f.rows, f.offsets), (5, vec![(tp(0), 15)]));
+        assert_eq!(table_state(&rt, dir.path()), (5, vec![Some(15), None]));
+        // The same when the roll fails after its guard found the table at the roll's end.
+        push(&mut s, 0, 15..20);
+        let mut roll = s.take_roll();
+        push(&mut s, 0, 20..22);
+        roll.discard(&tp(0));
+        roll.parts.get_mut(&tp(0)).unwrap().base = Some(20);
+        let failed = s
+            .absorb(roll, Err(crate::Error::Config("disk full".into())))
+            .unwrap_err();
+        assert!(failed.reseek.is_empty());
+        assert_eq!(offsets(&s, 0), vec![20, 21]);
+        assert_eq!(s.buf.parts[&tp(0)].base, Some(20));
     }
 }

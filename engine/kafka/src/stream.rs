@@ -473,9 +473,9 @@ async fn subscribe(
             "fetch.wait.max.ms",
             fetch_wait_ms(src.max_age()).to_string(),
         )
-        // While a roll is written the consumer thread does not poll, and librdkafka keeps
-        // fetching into its queue; once the queue is full it waits this long before fetching
-        // again. At the 1000 ms default that wait stalled every backlog roll (1 KB messages,
+        // While a roll is written librdkafka keeps fetching into its queue (the consumer
+        // thread waits when the next roll is due before the one in flight has landed);
+        // once the queue is full it waits this long before fetching again. At the 1000 ms default that wait stalled every backlog roll (1 KB messages,
         // this setting alone at 10 or 50 ms: 111k → 216k msgs/s; benches/README.md); the
         // queue's size limits still bound the memory.
         .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
@@ -524,22 +524,28 @@ fn copy_message(m: &BorrowedMessage<'_>) -> Msg {
     }
 }
 
+/// Applies a flush: re-seeks the partitions another consumer had taken, then commits the
+/// offsets to Kafka (lag tools only). A re-seek that fails stops the stream: reading on from
+/// where the consumer stands would skip the messages between the table's offset and there
+/// (a restart reads from the table's offsets).
 fn handle_flush(
     consumer: &BaseConsumer<StreamContext>,
     f: &Flushed,
     commits: &watch::Sender<u64>,
     mode: CommitMode,
-) {
+) -> Result<()> {
     for ((t, p), next) in &f.reseek {
         let off = next.map_or(Offset::Beginning, Offset::Offset);
         if let Err(e) = consumer.seek(t, *p, off, Duration::from_secs(5)) {
-            warn!(topic = %t, partition = p, error = %e, "Re-seeking a partition failed.");
+            error!(topic = %t, partition = p, error = %e, "Re-seeking a partition to the table's offset failed; stopping.");
+            return Err(e.into());
         }
     }
     if f.rows > 0 || f.quarantined > 0 || !f.offsets.is_empty() {
         commit_to_kafka(consumer, f, mode);
         commits.send_modify(|v| *v += 1);
     }
+    Ok(())
 }
 
 /// Applies what became of a roll: its re-seeks and Kafka offsets; a failed roll (its
@@ -553,7 +559,7 @@ fn on_settled(
     match settled {
         Ok(f) => {
             *failures = 0;
-            handle_flush(consumer, &f, commits, CommitMode::Async);
+            handle_flush(consumer, &f, commits, CommitMode::Async)?;
             if let Some(e) = f.events_error {
                 error!(error = %e, "The commit landed but its audit record could not be written; stopping.");
                 return Err(e);
@@ -564,7 +570,7 @@ fn on_settled(
                 reseek,
                 ..Flushed::default()
             };
-            handle_flush(consumer, &f, commits, CommitMode::Async);
+            handle_flush(consumer, &f, commits, CommitMode::Async)?;
             *failures += 1;
             error!(error = %error, failures = *failures, "Bronze commit failed.");
             if *failures >= 5 {
@@ -623,7 +629,7 @@ fn consume(
     info!("Stopping: committing what is buffered.");
     let res = sink.lock().expect("sink lock").flush();
     let f = res?;
-    handle_flush(&consumer, &f, &commits, CommitMode::Sync);
+    handle_flush(&consumer, &f, &commits, CommitMode::Sync)?;
     if let Some(e) = f.events_error {
         return Err(e);
     }

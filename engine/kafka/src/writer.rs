@@ -279,7 +279,8 @@ impl Writer {
 
     /// Guard: drops the roll's messages of partitions whose offsets another consumer has
     /// committed meanwhile (the table's txn version is not the roll's base), and records
-    /// where to re-read them from.
+    /// where to re-read them from, unless the table's offset is the roll's end (the table
+    /// holds exactly these messages, so reading goes on).
     async fn drop_stale(
         &mut self,
         roll: &mut Buffer,
@@ -295,12 +296,20 @@ impl Writer {
                 Some(b) => table::txn_version(b, &app_id(&tp.0, tp.1)).await?,
                 None => None,
             };
-            if now != base {
-                let n = roll.discard(tp);
+            if now == base {
+                continue;
+            }
+            let end = roll.parts[tp].msgs.last().map(|m| m.offset + 1);
+            let n = roll.discard(tp);
+            roll.parts.get_mut(tp).expect("present").base = now;
+            self.metrics.set_committed(&tp.0, tp.1, now);
+            if now == end {
+                // The table holds exactly this roll (an attempt that reported an error had
+                // landed): nothing to write, and reading goes on from here.
+                info!(topic = %tp.0, partition = tp.1, table = ?now, messages = n, "The table already holds these messages; not writing them again.");
+            } else {
                 warn!(topic = %tp.0, partition = tp.1, ours = ?base, table = ?now, dropped = n, "Another consumer committed this partition; dropping our copy and re-reading from the table's offset.");
                 self.metrics.stale_dropped.fetch_add(n, Relaxed);
-                roll.parts.get_mut(tp).expect("present").base = now;
-                self.metrics.set_committed(&tp.0, tp.1, now);
                 reseek.push((tp.clone(), now));
             }
         }
@@ -384,7 +393,7 @@ impl Writer {
         Ok(quarantined)
     }
 
-    /// Emits the commit of `table` (flushed by [`Sink::flush`] once the whole flush landed).
+    /// Emits the commit of `table` (made durable by [`Writer::flush`] once the whole flush landed).
     fn committed(
         &self,
         table: &str,
