@@ -25,7 +25,12 @@
 //!   and what was buffered of it since is dropped too;
 //! - it failed: its messages go back in front of the buffer with the roll's bases (nothing of
 //!   it is known to be committed; the next flush re-checks, so a commit that did land in fact
-//!   is dropped then, not written twice).
+//!   is dropped then, not written twice); a partition its guard found taken is dropped from
+//!   the buffer and re-read, one whose table offset is the roll's end (the table holds the
+//!   roll) goes on from there.
+//! - The callers that settle a roll before a rebalance or on stop ([`Sink::flush`],
+//!   `settle_before_rebalance`) drop its re-seeks: the partitions are released or nothing
+//!   more is read.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -637,17 +642,32 @@ mod tests {
         let f = s.flush().unwrap();
         assert_eq!((f.rows, f.offsets), (5, vec![(tp(0), 15)]));
         assert_eq!(table_state(&rt, dir.path()), (5, vec![Some(15), None]));
-        // The same when the roll fails after its guard found the table at the roll's end.
+        // From a base the table had (15): the table moves to the roll's end (20).
         push(&mut s, 0, 15..20);
-        let mut roll = s.take_roll();
+        commit_offset(&rt, dir.path(), &s, 20);
+        s.start_flush();
         push(&mut s, 0, 20..22);
+        let f = s.settle(true).expect("in flight").expect("settled");
+        // Signalled like a commit (Kafka offsets, the follower), no re-seek.
+        assert_eq!(
+            (f.rows, f.offsets, f.reseek.len()),
+            (0, vec![(tp(0), 20)], 0)
+        );
+        assert_eq!(offsets(&s, 0), vec![20, 21]);
+        assert_eq!(s.pending_rows(), 2);
+        // The same when the roll fails after its guard found the table at the roll's end.
+        let mut roll = s.take_roll();
+        push(&mut s, 0, 22..24);
         roll.discard(&tp(0));
-        roll.parts.get_mut(&tp(0)).unwrap().base = Some(20);
+        roll.parts.get_mut(&tp(0)).unwrap().base = Some(22);
         let failed = s
             .absorb(roll, Err(crate::Error::Config("disk full".into())))
             .unwrap_err();
         assert!(failed.reseek.is_empty());
-        assert_eq!(offsets(&s, 0), vec![20, 21]);
-        assert_eq!(s.buf.parts[&tp(0)].base, Some(20));
+        assert_eq!(offsets(&s, 0), vec![22, 23]);
+        assert_eq!(s.buf.parts[&tp(0)].base, Some(22));
+        assert_eq!(s.pending_rows(), 2);
+        assert_eq!(s.buf.bytes, s.buf.parts[&tp(0)].payload_bytes());
+        assert_eq!(table_state(&rt, dir.path()), (5, vec![Some(20), None]));
     }
 }

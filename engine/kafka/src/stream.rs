@@ -524,26 +524,26 @@ fn copy_message(m: &BorrowedMessage<'_>) -> Msg {
     }
 }
 
-/// Applies a flush: re-seeks the partitions another consumer had taken, then commits the
-/// offsets to Kafka (lag tools only). A re-seek that fails stops the stream: reading on from
-/// where the consumer stands would skip the messages between the table's offset and there
-/// (a restart reads from the table's offsets).
+/// Applies a flush: commits its offsets to Kafka (lag tools only) and signals the follower,
+/// then re-seeks the partitions another consumer had taken. A re-seek that fails stops the
+/// stream: reading on from where the consumer stands would skip the messages between the
+/// table's offset and there (a restart reads from the table's offsets).
 fn handle_flush(
     consumer: &BaseConsumer<StreamContext>,
     f: &Flushed,
     commits: &watch::Sender<u64>,
     mode: CommitMode,
 ) -> Result<()> {
+    if f.rows > 0 || f.quarantined > 0 || !f.offsets.is_empty() {
+        commit_to_kafka(consumer, f, mode);
+        commits.send_modify(|v| *v += 1);
+    }
     for ((t, p), next) in &f.reseek {
         let off = next.map_or(Offset::Beginning, Offset::Offset);
         if let Err(e) = consumer.seek(t, *p, off, Duration::from_secs(5)) {
             error!(topic = %t, partition = p, error = %e, "Re-seeking a partition to the table's offset failed; stopping.");
             return Err(e.into());
         }
-    }
-    if f.rows > 0 || f.quarantined > 0 || !f.offsets.is_empty() {
-        commit_to_kafka(consumer, f, mode);
-        commits.send_modify(|v| *v += 1);
     }
     Ok(())
 }
@@ -566,13 +566,13 @@ fn on_settled(
             }
         }
         Err(Failed { error, reseek }) => {
+            *failures += 1;
+            error!(error = %error, failures = *failures, "Bronze commit failed.");
             let f = Flushed {
                 reseek,
                 ..Flushed::default()
             };
             handle_flush(consumer, &f, commits, CommitMode::Async)?;
-            *failures += 1;
-            error!(error = %error, failures = *failures, "Bronze commit failed.");
             if *failures >= 5 {
                 return Err(error);
             }
@@ -628,7 +628,9 @@ fn consume(
     }
     info!("Stopping: committing what is buffered.");
     let res = sink.lock().expect("sink lock").flush();
-    let f = res?;
+    let mut f = res?;
+    // Nothing more is read: no re-seek.
+    f.reseek.clear();
     handle_flush(&consumer, &f, &commits, CommitMode::Sync)?;
     if let Some(e) = f.events_error {
         return Err(e);

@@ -197,10 +197,13 @@ impl Writer {
     ) -> Result<Flushed> {
         let started = Instant::now();
         self.refresh().await?;
-        self.drop_stale(roll, reseek).await?;
+        let held = self.drop_stale(roll, reseek).await?;
         if roll.rows == 0 {
             roll.oldest = None;
-            return Ok(Flushed::default());
+            return Ok(Flushed {
+                offsets: held,
+                ..Flushed::default()
+            });
         }
         let now_us = chrono::Utc::now().timestamp_micros();
         let ingest_time = now_us.max(self.last_ingest + 1);
@@ -210,7 +213,7 @@ impl Writer {
         let decoded = crate::encode::decode_all(&self.decoder, &roll.parts, ingest_time)?;
         let decoded_at = Instant::now();
         let mut txns = Vec::new();
-        let mut offsets = Vec::new();
+        let mut offsets = held;
         for (tp, s) in &roll.parts {
             let Some(last) = s.msgs.last() else { continue };
             txns.push(Transaction::new(&app_id(&tp.0, tp.1), last.offset + 1));
@@ -280,12 +283,14 @@ impl Writer {
     /// Guard: drops the roll's messages of partitions whose offsets another consumer has
     /// committed meanwhile (the table's txn version is not the roll's base), and records
     /// where to re-read them from, unless the table's offset is the roll's end (the table
-    /// holds exactly these messages, so reading goes on).
+    /// holds exactly these messages, so reading goes on). Returns those held partitions
+    /// with their offsets (committed to Kafka and signalled like a commit of ours).
     async fn drop_stale(
         &mut self,
         roll: &mut Buffer,
         reseek: &mut Vec<(Tp, Option<i64>)>,
-    ) -> Result<()> {
+    ) -> Result<Vec<(Tp, i64)>> {
+        let mut held = Vec::new();
         let keys: Vec<Tp> = roll.parts.keys().cloned().collect();
         for tp in &keys {
             let base = roll.parts[tp].base;
@@ -307,13 +312,14 @@ impl Writer {
                 // The table holds exactly this roll (an attempt that reported an error had
                 // landed): nothing to write, and reading goes on from here.
                 info!(topic = %tp.0, partition = tp.1, table = ?now, messages = n, "The table already holds these messages; not writing them again.");
+                held.extend(now.map(|v| (tp.clone(), v)));
             } else {
                 warn!(topic = %tp.0, partition = tp.1, ours = ?base, table = ?now, dropped = n, "Another consumer committed this partition; dropping our copy and re-reading from the table's offset.");
                 self.metrics.stale_dropped.fetch_add(n, Relaxed);
                 reseek.push((tp.clone(), now));
             }
         }
-        Ok(())
+        Ok(held)
     }
 
     /// Commits the undecodable messages the quarantine table does not hold yet, with each
