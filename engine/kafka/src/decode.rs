@@ -50,6 +50,22 @@ pub struct Msg {
     pub received: Instant,
 }
 
+/// A JSON decoder of one text column `id` (1 KiB messages at most), for tests.
+#[cfg(test)]
+pub fn test_decoder() -> Decoder {
+    let raw = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]));
+    let mut base: Vec<Field> = raw.fields().iter().map(|f| f.as_ref().clone()).collect();
+    base.extend(medallion_core::plan::bronze_meta_fields());
+    Decoder {
+        format: KafkaFormat::Json,
+        bronze: bronze_schema(&Arc::new(Schema::new(base))),
+        raw,
+        strict: true,
+        max_message_bytes: 1024,
+        run_id: "r".into(),
+    }
+}
+
 /// A message that goes to the quarantine table.
 #[derive(Debug, Clone)]
 pub struct BadMsg {

@@ -151,24 +151,11 @@ fn bronze_writer(name: &str, loc: &Location, decoder: &Decoder) -> Result<Staged
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{bronze_schema, Msg};
-    use arrow::datatypes::{DataType, Field, Schema};
-    use medallion_core::spec::KafkaFormat;
-    use std::sync::Arc;
+    use crate::decode::Msg;
     use std::time::Instant;
 
     fn decoder() -> Decoder {
-        let raw = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]));
-        let mut base: Vec<Field> = raw.fields().iter().map(|f| f.as_ref().clone()).collect();
-        base.extend(medallion_core::plan::bronze_meta_fields());
-        Decoder {
-            format: KafkaFormat::Json,
-            bronze: bronze_schema(&Arc::new(Schema::new(base))),
-            raw,
-            strict: true,
-            max_message_bytes: 1024,
-            run_id: "r".into(),
-        }
+        crate::decode::test_decoder()
     }
 
     fn msg(offset: i64, payload: &str) -> Msg {

@@ -439,10 +439,7 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{bronze_schema, Decoder};
-    use arrow::datatypes::{DataType, Field, Schema};
     use deltalake::kernel::Transaction;
-    use medallion_core::spec::KafkaFormat;
     use medallion_core::table::{self, Location, Staged};
     use std::collections::HashMap;
 
@@ -465,17 +462,7 @@ mod tests {
 
     /// A sink on a Bronze table in `dir`, partitions 0 and 1 of topic `t` assigned.
     fn sink(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Sink {
-        let raw = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]));
-        let mut base: Vec<Field> = raw.fields().iter().map(|f| f.as_ref().clone()).collect();
-        base.extend(medallion_core::plan::bronze_meta_fields());
-        let decoder = Decoder {
-            format: KafkaFormat::Json,
-            bronze: bronze_schema(&Arc::new(Schema::new(base))),
-            raw,
-            strict: true,
-            max_message_bytes: 1024,
-            run_id: "r".into(),
-        };
+        let decoder = crate::decode::test_decoder();
         let loc = |rel: &str| Location::local(&dir.join(rel)).unwrap();
         let mut w = Writer::new(
             rt.handle().clone(),
@@ -496,6 +483,22 @@ mod tests {
         s
     }
 
+    fn setup() -> (tokio::runtime::Runtime, tempfile::TempDir, Sink) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let s = sink(&rt, dir.path());
+        (rt, dir, s)
+    }
+
+    /// `roll` fails after its guard found partition `p` at `table` in the table (and
+    /// dropped the roll's messages of it).
+    fn fail_after_guard(s: &mut Sink, mut roll: Buffer, p: i32, table: i64) -> Failed {
+        roll.discard(&tp(p));
+        roll.parts.get_mut(&tp(p)).unwrap().base = Some(table);
+        let failed = s.absorb(roll, Err(crate::Error::Config("disk full".into())));
+        failed.unwrap_err()
+    }
+
     fn push(s: &mut Sink, p: i32, offsets: std::ops::Range<i64>) {
         for o in offsets {
             s.push(P0.0, p, msg(o));
@@ -506,13 +509,16 @@ mod tests {
         s.buf.parts[&tp(p)].msgs.iter().map(|m| m.offset).collect()
     }
 
+    /// The Bronze table of a [`sink`] in `dir`.
+    async fn bronze(dir: &std::path::Path) -> (Location, deltalake::DeltaTable) {
+        let loc = Location::local(&dir.join("bronze")).unwrap();
+        let t = table::open_if_exists("bronze.clicks", &loc).await.unwrap();
+        (loc, t.unwrap())
+    }
+
     fn table_state(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> (u64, Vec<Option<i64>>) {
         rt.block_on(async {
-            let loc = Location::local(&dir.join("bronze")).unwrap();
-            let t = table::open_if_exists("bronze.clicks", &loc)
-                .await
-                .unwrap()
-                .unwrap();
+            let (_, t) = bronze(dir).await;
             let rows = table::file_stats(&t).unwrap().rows.unwrap();
             let mut v = Vec::new();
             for p in 0..2 {
@@ -525,11 +531,7 @@ mod tests {
     /// Another writer records partition 0's next offset as `next` in the table.
     fn commit_offset(rt: &tokio::runtime::Runtime, dir: &std::path::Path, s: &Sink, next: i64) {
         rt.block_on(async {
-            let loc = Location::local(&dir.join("bronze")).unwrap();
-            let t = table::open_if_exists("bronze.clicks", &loc)
-                .await
-                .unwrap()
-                .unwrap();
+            let (loc, t) = bronze(dir).await;
             let empty = Staged {
                 name: "bronze.clicks".into(),
                 location: loc,
@@ -550,9 +552,7 @@ mod tests {
     /// the roll in flight are not buffered twice, and both rolls land with their offsets.
     #[test]
     fn a_roll_in_flight_lands_while_the_next_one_fills() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = sink(&rt, dir.path());
+        let (rt, dir, mut s) = setup();
         push(&mut s, 0, 0..50);
         push(&mut s, 1, 0..50);
         s.start_flush();
@@ -575,9 +575,7 @@ mod tests {
     /// table's offset.
     #[test]
     fn a_partition_taken_meanwhile_drops_the_roll_and_what_followed_it() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = sink(&rt, dir.path());
+        let (rt, dir, mut s) = setup();
         commit_offset(&rt, dir.path(), &s, 20);
         push(&mut s, 0, 0..10);
         push(&mut s, 1, 0..5);
@@ -595,21 +593,15 @@ mod tests {
     /// partition its guard found taken is dropped from the buffer too and re-read.
     #[test]
     fn a_failed_roll_goes_back_in_front_of_the_buffer() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = sink(&rt, dir.path());
+        let (rt, dir, mut s) = setup();
         push(&mut s, 0, 0..10);
         push(&mut s, 1, 0..10);
-        let mut roll = s.take_roll();
+        let roll = s.take_roll();
         assert_eq!(s.buf.parts[&tp(0)].base, Some(10));
         push(&mut s, 0, 10..15);
         push(&mut s, 1, 10..13);
         // The guard found partition 1 taken by another consumer (committed up to 30).
-        roll.discard(&tp(1));
-        roll.parts.get_mut(&tp(1)).unwrap().base = Some(30);
-        let failed = s
-            .absorb(roll, Err(crate::Error::Config("disk full".into())))
-            .unwrap_err();
+        let failed = fail_after_guard(&mut s, roll, 1, 30);
         assert_eq!(failed.reseek, vec![(tp(1), Some(30))]);
         assert_eq!(offsets(&s, 0), (0..15).collect::<Vec<_>>());
         assert_eq!(s.buf.parts[&tp(0)].base, None);
@@ -628,9 +620,7 @@ mod tests {
     /// when the roll succeeds and when it fails.
     #[test]
     fn a_roll_the_table_already_holds_is_not_written_again_and_reading_goes_on() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = sink(&rt, dir.path());
+        let (rt, dir, mut s) = setup();
         commit_offset(&rt, dir.path(), &s, 10);
         push(&mut s, 0, 0..10);
         s.start_flush();
@@ -656,13 +646,9 @@ mod tests {
         assert_eq!(offsets(&s, 0), vec![20, 21]);
         assert_eq!(s.pending_rows(), 2);
         // The same when the roll fails after its guard found the table at the roll's end.
-        let mut roll = s.take_roll();
+        let roll = s.take_roll();
         push(&mut s, 0, 22..24);
-        roll.discard(&tp(0));
-        roll.parts.get_mut(&tp(0)).unwrap().base = Some(22);
-        let failed = s
-            .absorb(roll, Err(crate::Error::Config("disk full".into())))
-            .unwrap_err();
+        let failed = fail_after_guard(&mut s, roll, 0, 22);
         assert!(failed.reseek.is_empty());
         assert_eq!(offsets(&s, 0), vec![22, 23]);
         assert_eq!(s.buf.parts[&tp(0)].base, Some(22));
