@@ -1,11 +1,13 @@
 //! NDJSON (and Kafka `json`): one JSON object per record, decoded by arrow's JSON decoder
 //! into the schema's raw form. Numbers and booleans are kept as text (coerced); nested
-//! objects and arrays are carried as structs and lists.
+//! objects and arrays are carried as structs and lists. A schema of text fields only (the
+//! common raw form) tries `json_flat`'s fast path first; it gives arrow's rows or declines.
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::chunk::column_in_reason;
+use super::json_flat::{self, FlatFields};
 use super::{Carries, RecordDecoder};
 
 /// JSON carries structs and lists.
@@ -16,11 +18,14 @@ pub struct JsonDecoder {
     schema: SchemaRef,
     /// A field the schema does not declare makes the record bad (else it is dropped).
     strict: bool,
+    /// Set when every field is text: records of the common shape skip arrow's decoder.
+    flat: Option<FlatFields>,
 }
 
 impl JsonDecoder {
     pub fn new(raw: SchemaRef, strict: bool) -> Self {
         JsonDecoder {
+            flat: FlatFields::of(&raw),
             schema: raw,
             strict,
         }
@@ -29,6 +34,18 @@ impl JsonDecoder {
 
 impl RecordDecoder for JsonDecoder {
     fn decode(&self, records: &[&[u8]]) -> Result<RecordBatch, String> {
+        if let Some(flat) = &self.flat {
+            if let Some(batch) = json_flat::decode(&self.schema, flat, records, self.strict) {
+                return Ok(batch);
+            }
+        }
+        self.decode_with_arrow(records)
+    }
+}
+
+impl JsonDecoder {
+    /// arrow's decoder: every shape, and the reasons of bad records.
+    pub(super) fn decode_with_arrow(&self, records: &[&[u8]]) -> Result<RecordBatch, String> {
         let mut decoder = arrow::json::ReaderBuilder::new(self.schema.clone())
             .with_batch_size(records.len() + 1)
             .with_coerce_primitive(true)

@@ -4,8 +4,9 @@
 //! - `discover`: which files a source names.
 //! - `frame`: text files → records (lines, CSV quoting), bounded at [`MAX_RECORD_BYTES`].
 //! - `chunk`: records → chunks → rows and bad records, on several threads, by bisection.
-//! - `json`, `csv`: the [`RecordDecoder`]s (the Kafka crate decodes payloads with the same
-//!   ones, through [`decode_records`]); `parquet`: Parquet files.
+//! - `json` (with its fast path for flat records, `json_flat`), `csv`: the [`RecordDecoder`]s
+//!   (the Kafka crate decodes payloads with the same ones, through [`decode_records`]);
+//!   `parquet`: Parquet files.
 //! - `records`: the decoder trait, what each format [`Carries`], the plan-time type check.
 //!
 //! Guarantees: every record of a file ends up exactly once in `Decoded::Rows` or
@@ -22,6 +23,7 @@ mod csv;
 mod discover;
 mod frame;
 mod json;
+mod json_flat;
 mod local;
 mod object;
 mod parquet;
