@@ -5,7 +5,7 @@
 //! struct has 16 fields or more.
 //!
 //! It accepts a strict subset of what arrow's decoder accepts (commas where JSON wants them,
-//! keys without escapes, no surrogate-pair escapes, no nested values, no repeated key) and
+//! keys without escapes, no surrogate escapes, no nested values, no declared key twice) and
 //! gives the same rows for it: numbers keep their text as written, `true` / `false` become
 //! that text, `null` and a missing key a null. On any record outside the subset, [`decode`]
 //! returns `None` and the caller hands the whole set to arrow's decoder, which also words
@@ -22,12 +22,15 @@ pub(super) struct FlatFields {
 }
 
 impl FlatFields {
-    /// Every field nullable text (a nested field or a required one goes to arrow's decoder).
+    /// Every field nullable text (a nested field or a required one goes to arrow's decoder),
+    /// and at least one. Field names are unique (the schema loader refuses duplicates), so
+    /// the field after the last one found, when its name matches, is the only match.
     pub fn of(schema: &SchemaRef) -> Option<Self> {
-        let flat = schema
-            .fields()
-            .iter()
-            .all(|f| f.data_type() == &DataType::Utf8 && f.is_nullable());
+        let fields = schema.fields();
+        let flat = !fields.is_empty()
+            && fields
+                .iter()
+                .all(|f| f.data_type() == &DataType::Utf8 && f.is_nullable());
         flat.then(|| FlatFields {
             names: schema
                 .fields()

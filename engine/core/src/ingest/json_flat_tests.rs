@@ -137,6 +137,11 @@ fn value() -> impl Strategy<Value = String> {
         Just("{\"a\": 1}".into()),
         Just("[1]".into()),
         Just("\"unterminated".into()),
+        Just("\"\\u0000 \\uABCD \\u00e9\"".into()),
+        Just("\"\\udc00\"".into()),
+        Just("\"\\ud800\\n\"".into()),
+        Just("\"ctl \u{1} \u{1f} \u{7f}\"".into()),
+        Just("-".into()),
     ]
 }
 
@@ -147,6 +152,8 @@ fn separator() -> impl Strategy<Value = &'static str> {
         1 => Just(" ,\t"),
         1 => Just(" "),
         1 => Just(",,"),
+        1 => Just(",\u{c}"),
+        1 => Just(",\r\n"),
     ]
 }
 
@@ -154,8 +161,9 @@ fn record() -> impl Strategy<Value = String> {
     (
         prop::collection::vec((key(), value(), separator()), 0..6),
         prop_oneof![8 => Just(""), 1 => Just(" x"), 1 => Just("{}")],
+        prop_oneof![8 => Just(""), 1 => Just("\u{feff}"), 1 => Just("null"), 1 => Just("\"s\" ")],
     )
-        .prop_map(|(members, tail)| {
+        .prop_map(|(members, tail, head)| {
             let body: Vec<String> = members
                 .iter()
                 .enumerate()
@@ -164,7 +172,7 @@ fn record() -> impl Strategy<Value = String> {
                     format!("{k}: {v}{sep}")
                 })
                 .collect();
-            format!("{{{}}}{tail}", body.concat())
+            format!("{head}{{{}}}{tail}", body.concat())
         })
 }
 
@@ -185,7 +193,9 @@ proptest! {
 
 /// A valid record of the common shape: distinct keys in any order, scalar values, JSON
 /// whitespace anywhere it may be.
-fn valid_record() -> impl Strategy<Value = String> {
+fn valid_record(strict: bool) -> impl Strategy<Value = String> {
+    // Strict: only declared keys (an undeclared one makes the record bad).
+    let keys: usize = if strict { 4 } else { 5 };
     let value = prop_oneof![
         "\"[a-z é€𝄞\t]{0,12}\"".prop_map(|s| s),
         "\"([a-z]{0,3}(\\\\[\"\\\\/bfnrt]|\\\\u00[0-7][0-9a-fA-F]|\\\\u20[aA][cC])){0,3}\"",
@@ -197,12 +207,16 @@ fn valid_record() -> impl Strategy<Value = String> {
     let ws = "[ \t\r\n]{0,2}";
     (
         Just(["id", "amount", "note", "flag", "extra"]).prop_shuffle(),
-        0..=5usize,
+        0..=keys,
         prop::collection::vec((value, ws, ws, ws), 5),
         ws,
     )
-        .prop_map(|(keys, len, values, outer)| {
-            let members: Vec<String> = keys[..len]
+        .prop_map(move |(order, len, values, outer)| {
+            let order: Vec<&str> = order
+                .into_iter()
+                .filter(|k| keys == 5 || *k != "extra")
+                .collect();
+            let members: Vec<String> = order[..len]
                 .iter()
                 .zip(&values)
                 .map(|(k, (v, a, b, c))| format!("{a}\"{k}\"{b}:{c}{v}"))
@@ -216,11 +230,111 @@ proptest! {
 
     /// Valid records of the common shape take the fast path, and give arrow's rows.
     #[test]
-    fn valid_records_take_the_fast_path(lines in prop::collection::vec(valid_record(), 1..6)) {
+    fn valid_records_take_the_fast_path(
+        (strict, lines) in any::<bool>()
+            .prop_flat_map(|strict| (Just(strict), prop::collection::vec(valid_record(strict), 1..6))),
+    ) {
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let got = fast(&refs, false);
+        let got = fast(&refs, strict);
         prop_assert!(got.is_some(), "declined {:?}", lines);
         let records: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
-        prop_assert_eq!(got.unwrap(), arrow(&records, false).expect("arrow decodes it"));
+        prop_assert_eq!(got.unwrap(), arrow(&records, strict).expect("arrow decodes it"));
+    }
+
+    /// A byte of a record replaced by one that breaks UTF-8 (or by a control byte): the
+    /// decoder still answers as arrow's decoder alone.
+    #[test]
+    fn corrupted_bytes_answer_as_arrow(
+        line in valid_record(false),
+        at in any::<prop::sample::Index>(),
+        byte in prop_oneof![Just(0xffu8), Just(0xc3), Just(0x80), Just(0x00), Just(0x0c)],
+    ) {
+        let mut bytes = line.into_bytes();
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        let records = [bytes.as_slice()];
+        let decoder = JsonDecoder::new(schema(), false);
+        prop_assert_eq!(decoder.decode(&records), arrow(&records, false));
+    }
+}
+
+/// lineitem's width: arrow's decoder finds keys through a hash map from 16 fields on; the fast
+/// path's "the field after the last one" misses on every key of a shuffled record.
+#[test]
+fn a_wide_schema_in_any_key_order_matches_arrow() {
+    let names: Vec<String> = (0..17).map(|i| format!("c{i}")).collect();
+    let wide: SchemaRef = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let record = |order: &[usize]| {
+        let members: Vec<String> = order
+            .iter()
+            .map(|&i| format!("\"c{i}\": \"v{i}\""))
+            .collect();
+        format!("{{{}}}", members.join(", "))
+    };
+    let in_order: Vec<usize> = (0..17).collect();
+    let reversed: Vec<usize> = (0..17).rev().collect();
+    let sparse: Vec<usize> = vec![16, 3, 4, 0, 9];
+    let lines = [record(&in_order), record(&reversed), record(&sparse)];
+    let records: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
+    let fields = FlatFields::of(&wide).expect("flat");
+    let got = decode(&wide, &fields, &records, true).expect("fast path");
+    let want = JsonDecoder::new(wide.clone(), true)
+        .decode_with_arrow(&records)
+        .unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got.num_rows(), 3);
+}
+
+#[test]
+fn a_schema_without_fields_is_not_flat() {
+    assert!(FlatFields::of(&Arc::new(Schema::empty())).is_none());
+}
+
+/// arrow's decoder alone, as a `RecordDecoder`: the reference for the chunk path.
+struct ArrowOnly(JsonDecoder);
+
+impl RecordDecoder for ArrowOnly {
+    fn decode(&self, records: &[&[u8]]) -> Result<arrow::array::RecordBatch, String> {
+        self.0.decode_with_arrow(records)
+    }
+}
+
+/// Through the chunk path (bisection of bad records): the same rows, row numbers, bad
+/// records and reasons with the fast path as with arrow's decoder alone.
+#[test]
+fn the_chunk_path_gives_arrows_rows_and_bad_records() {
+    let lines: Vec<&[u8]> = vec![
+        br#"{"id": "1", "amount": 2.5}"#,
+        br#"{"id": "2" "amount": 3}"#,       // lenient: arrow takes it
+        br#"{"id": "3", "amount": }"#,       // bad
+        b"{\"id\": \"4\xff\"}",              // bad UTF-8
+        br#"{"id": "5", "note": {"x": 1}}"#, // bad: nested into text
+        br#"{"id": "6", "extra": 1}"#,       // bad when strict
+        br#"{"id": "7", "flag": true}"#,
+    ];
+    for strict in [false, true] {
+        let with =
+            crate::ingest::decode_records(&JsonDecoder::new(schema(), strict), &lines).unwrap();
+        let without =
+            crate::ingest::decode_records(&ArrowOnly(JsonDecoder::new(schema(), strict)), &lines)
+                .unwrap();
+        assert_eq!(with.0, without.0, "strict {strict}");
+        let bad = |b: &[crate::ingest::BadRecord]| -> Vec<(i64, String, String)> {
+            b.iter()
+                .map(|r| (r.line, r.record.clone(), r.reason.clone()))
+                .collect()
+        };
+        assert_eq!(bad(&with.1), bad(&without.1), "strict {strict}");
+        assert_eq!(
+            with.1.len(),
+            if strict { 4 } else { 3 },
+            "{:?}",
+            bad(&with.1)
+        );
     }
 }
