@@ -32,11 +32,7 @@ impl FlatFields {
                 .iter()
                 .all(|f| f.data_type() == &DataType::Utf8 && f.is_nullable());
         flat.then(|| FlatFields {
-            names: schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_bytes().into())
-                .collect(),
+            names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
         })
     }
 
@@ -153,64 +149,51 @@ impl Parser<'_> {
 
     /// A scalar value into a text column.
     fn value(&mut self, at: &mut Cursor, column: &mut StringBuilder) -> Option<()> {
-        match at.peek()? {
-            b'"' => {
-                at.pos += 1;
-                match self.string(at)? {
-                    Text::Plain(s) => column.append_value(s),
-                    Text::Unescaped => column.append_value(&self.scratch),
-                }
-            }
-            b'-' | b'0'..=b'9' => column.append_value(at.number()),
-            b't' => column.append_value(at.literal("true")?),
-            b'f' => column.append_value(at.literal("false")?),
-            b'n' => {
-                at.literal("null")?;
-                column.append_null();
-            }
-            _ => return None,
+        match self.scalar(at)? {
+            Scalar::Text(s) => column.append_value(s),
+            Scalar::Unescaped => column.append_value(&self.scratch),
+            Scalar::Null => column.append_null(),
         }
         Some(())
     }
 
     /// The value of a key the schema does not declare (non-strict): a scalar, skipped.
     fn skip_value(&mut self, at: &mut Cursor) -> Option<()> {
-        match at.peek()? {
+        self.scalar(at).map(|_| ())
+    }
+
+    /// A string, number, `true`, `false` or `null` (anything else: `None`).
+    fn scalar<'t>(&mut self, at: &mut Cursor<'t>) -> Option<Scalar<'t>> {
+        Some(match at.peek()? {
             b'"' => {
                 at.pos += 1;
-                self.string(at)?;
+                self.string(at)?
             }
-            b'-' | b'0'..=b'9' => {
-                at.number();
-            }
-            b't' => {
-                at.literal("true")?;
-            }
-            b'f' => {
-                at.literal("false")?;
-            }
+            b'-' | b'0'..=b'9' => Scalar::Text(at.number()),
+            b't' => Scalar::Text(at.literal("true")?),
+            b'f' => Scalar::Text(at.literal("false")?),
             b'n' => {
                 at.literal("null")?;
+                Scalar::Null
             }
             _ => return None,
-        }
-        Some(())
+        })
     }
 
     /// A string's contents after its opening quote; the cursor ends after the closing quote.
-    fn string<'t>(&mut self, at: &mut Cursor<'t>) -> Option<Text<'t>> {
+    fn string<'t>(&mut self, at: &mut Cursor<'t>) -> Option<Scalar<'t>> {
         let start = at.pos;
         let end = at.find_quote_or_escape()?;
         if at.byte(end) == b'"' {
             at.pos = end + 1;
-            return Some(Text::Plain(&at.text[start..end]));
+            return Some(Scalar::Text(&at.text[start..end]));
         }
         self.scratch.clear();
         self.scratch.push_str(&at.text[start..end]);
         at.pos = end;
         loop {
             match at.next()? {
-                b'"' => return Some(Text::Unescaped),
+                b'"' => return Some(Scalar::Unescaped),
                 b'\\' => self.scratch.push(at.escape()?),
                 _ => unreachable!("the search stops at a quote or a backslash"),
             }
@@ -221,10 +204,12 @@ impl Parser<'_> {
     }
 }
 
-/// A string value: a slice of the record, or (it had escapes) the parser's scratch.
-enum Text<'t> {
-    Plain(&'t str),
+/// A scalar value: text that is a slice of the record (a string without escapes, a number,
+/// `true` / `false`), a string with escapes (unescaped into the parser's scratch), or null.
+enum Scalar<'t> {
+    Text(&'t str),
     Unescaped,
+    Null,
 }
 
 /// A position in one record.
@@ -299,8 +284,8 @@ impl<'t> Cursor<'t> {
         Some(word)
     }
 
-    /// The character of an escape, after its backslash (`None` for a surrogate pair or an
-    /// invalid escape: arrow's decoder handles those).
+    /// The character of an escape, after its backslash (`None` for a surrogate or an invalid
+    /// escape: arrow's decoder handles those).
     fn escape(&mut self) -> Option<char> {
         Some(match self.next()? {
             b'"' => '"',
