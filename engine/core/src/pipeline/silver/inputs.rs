@@ -37,6 +37,9 @@ pub struct Input {
 pub struct Inputs {
     pub parts: Vec<Input>,
     pub bookmark: Option<i64>,
+    /// About how many rows the parts hold, from the Bronze files' row counts (an upper bound
+    /// when Silver reads the whole table through a legacy bookmark): sizes the dedupe.
+    pub rows: u64,
 }
 
 /// `covered`: the Bronze version up to which the quarantine holds Silver's rejects.
@@ -61,26 +64,36 @@ pub async fn read(
     };
     check_bookmark(bookmark, bronze, silver_name)?;
     let mut parts = Vec::new();
+    let mut rows = bronze.staged.rows;
     if let Some(bt) = &bronze.table {
         let current = table::version(bt);
+        let whole = || table::file_stats(bt).map(|s| s.rows.unwrap_or(0));
         match (bookmark, legacy) {
-            (None, Some(t)) => parts.push(Input {
-                rows: after_time(ctx, t).await?,
-                replayed: false,
-            }),
-            (None, None) if covered.is_none() => parts.push(Input {
-                rows: ctx.table("__bronze").await?,
-                replayed: false,
-            }),
+            (None, Some(t)) => {
+                rows += whole()?;
+                parts.push(Input {
+                    rows: after_time(ctx, t).await?,
+                    replayed: false,
+                })
+            }
+            (None, None) if covered.is_none() => {
+                rows += whole()?;
+                parts.push(Input {
+                    rows: ctx.table("__bronze").await?,
+                    replayed: false,
+                })
+            }
             (from, _) => {
                 let from = from.unwrap_or(-1);
                 let split = covered.unwrap_or(from).clamp(from, current);
-                let replay = files(bronze, bt, from, split).await?;
+                let (replay, n) = files(bronze, bt, from, split).await?;
+                rows += n;
                 parts.extend(read_files(run, ctx, replay).await?.map(|rows| Input {
                     rows,
                     replayed: true,
                 }));
-                let fresh = files(bronze, bt, split, current).await?;
+                let (fresh, n) = files(bronze, bt, split, current).await?;
+                rows += n;
                 parts.extend(read_files(run, ctx, fresh).await?.map(|rows| Input {
                     rows,
                     replayed: false,
@@ -98,7 +111,11 @@ pub async fn read(
         rows,
         replayed: false,
     }));
-    Ok(Inputs { parts, bookmark })
+    Ok(Inputs {
+        parts,
+        bookmark,
+        rows,
+    })
 }
 
 /// A bookmark ahead of Bronze means Bronze was recreated or restored: Silver would skip
@@ -137,20 +154,38 @@ async fn after_time(ctx: &SessionContext, t: i64) -> Result<DataFrame> {
         .filter(col(INGEST_TIME).gt(after))?)
 }
 
-/// URLs of the data files added by Bronze versions in (`after`, `upto`].
-async fn files(bronze: &BronzeOut, bt: &DeltaTable, after: i64, upto: i64) -> Result<Vec<String>> {
+/// URLs of the data files added by Bronze versions in (`after`, `upto`], and their rows
+/// (as their statistics count them; a file without a count adds none).
+async fn files(
+    bronze: &BronzeOut,
+    bt: &DeltaTable,
+    after: i64,
+    upto: i64,
+) -> Result<(Vec<String>, u64)> {
     if after >= upto {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
-    Ok(table::added_files(bt, after, upto)
-        .await?
+    let added = table::added_files(bt, after, upto).await?;
+    let rows = rows_of(&added);
+    let urls = added
         .iter()
         .map(|a| {
             bronze.location.url.join(&a.path).map(|u| u.to_string()).map_err(|e| {
                 Error::Source { path: bronze.name.clone(), message: format!("data file `{}` of a Bronze commit has no readable URL ({e}); nothing was committed", a.path) }
             })
         })
-        .collect::<Result<Vec<_>>>()?)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((urls, rows))
+}
+
+/// The rows of data files by their statistics (only an estimate: a file without a row
+/// count, or with statistics that do not parse, counts none).
+fn rows_of(files: &[deltalake::kernel::Add]) -> u64 {
+    files
+        .iter()
+        .filter_map(|a| a.get_stats().ok().flatten())
+        .map(|s| s.num_records.max(0) as u64)
+        .sum()
 }
 
 async fn read_files(
@@ -163,4 +198,32 @@ async fn read_files(
     }
     let options = ParquetReadOptions::default().schema(&run.plan.bronze_schema);
     Ok(Some(ctx.read_parquet(paths, options).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(stats: Option<&str>) -> deltalake::kernel::Add {
+        deltalake::kernel::Add {
+            path: "part-0.parquet".into(),
+            stats: stats.map(str::to_string),
+            data_change: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_rows_of_added_files_are_summed_from_their_statistics() {
+        let files = [
+            add(Some(
+                r#"{"numRecords":3,"minValues":{},"maxValues":{},"nullCount":{}}"#,
+            )),
+            add(Some(r#"{"numRecords":1000000}"#)),
+            add(None),
+            add(Some("not json")),
+        ];
+        assert_eq!(rows_of(&files), 1_000_003);
+        assert_eq!(rows_of(&[]), 0);
+    }
 }

@@ -91,7 +91,7 @@ pub async fn stage(
         run,
         &table_name,
         inputs.parts,
-        bronze.staged.rows,
+        inputs.rows,
         quarantine,
         &scratch.tmp,
         cluster.is_none(),
@@ -175,7 +175,7 @@ async fn typed_rows(
     run: &Run<'_>,
     table: &str,
     parts: Vec<inputs::Input>,
-    staged_rows: u64,
+    input_rows: u64,
     quarantine: &mut QuarantineWriter,
     tmp: &std::path::Path,
     dedupe_here: bool,
@@ -190,12 +190,13 @@ async fn typed_rows(
         .and_then(|s| s.dedupe.as_ref())
         .filter(|_| dedupe_here);
     let mut deduper = match dedupe {
-        // Sized for this run's Bronze rows (committed ones grow it as they come).
+        // Sized for the Bronze rows Silver reads (the staged ones and the committed ones not
+        // processed yet: Bronze may have run alone, e.g. `--shard`).
         Some(d) => {
             // The dedupe's share of the run's memory budget; spills above it.
             let budget = crate::memory::dedupe_bytes(run.engine.memory_limit) as usize;
             // About 70 bytes a key (entry, key bytes, table slot): at most half the budget.
-            let capacity = (staged_rows as usize).min(budget / 140);
+            let capacity = (input_rows as usize).min(budget / 140);
             let deduper = Deduper::with_capacity(
                 &plan.typed_out_schema,
                 &d.keys,
