@@ -37,13 +37,19 @@ pub struct KeptRows {
 }
 
 impl KeptRows {
-    pub fn new(path: PathBuf, schema: SchemaRef, keep: &BooleanArray) -> Result<Self> {
+    /// `arrow_bytes`: the size of all the file's rows as Arrow arrays (the file itself is
+    /// smaller: its dictionaries), from which the kept rows' size is estimated.
+    pub fn new(
+        path: PathBuf,
+        schema: SchemaRef,
+        keep: &BooleanArray,
+        arrow_bytes: u64,
+    ) -> Result<Self> {
         let size = std::fs::metadata(&path)
             .map_err(|e| Error::io(path.display().to_string(), e))?
             .len();
         let kept = keep.true_count();
-        // Uncompressed size estimate of what is kept (the file has no dictionaries).
-        let bytes = (size as f64 * kept as f64 / keep.len().max(1) as f64) as usize;
+        let bytes = (arrow_bytes as f64 * kept as f64 / keep.len().max(1) as f64) as usize;
         Ok(Self {
             path,
             size,

@@ -483,7 +483,8 @@ pub(crate) mod tests {
         d.push(&b).unwrap();
         let keep = d.finish().unwrap();
         let ctx = crate::pipeline::new_session();
-        let table = KeptRows::new(path, b.schema(), &keep).unwrap();
+        let table =
+            KeptRows::new(path, b.schema(), &keep, b.get_array_memory_size() as u64).unwrap();
         ctx.register_table("t", Arc::new(table)).unwrap();
         let df = ctx
             .sql("SELECT k, _source_line FROM t ORDER BY k")

@@ -23,6 +23,7 @@ mod scratch;
 mod session;
 mod shard;
 mod silver;
+mod temp_parquet;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

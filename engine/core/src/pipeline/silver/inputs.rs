@@ -38,7 +38,8 @@ pub struct Inputs {
     pub parts: Vec<Input>,
     pub bookmark: Option<i64>,
     /// About how many rows the parts hold, from the Bronze files' row counts (an upper bound
-    /// when Silver reads the whole table through a legacy bookmark): sizes the dedupe.
+    /// when Silver reads the whole table through a legacy bookmark; a table with a file
+    /// without a row count adds none): only sizes the dedupe's table, which grows past it.
     pub rows: u64,
 }
 
@@ -70,14 +71,14 @@ pub async fn read(
         let whole = || table::file_stats(bt).map(|s| s.rows.unwrap_or(0));
         match (bookmark, legacy) {
             (None, Some(t)) => {
-                rows += whole()?;
+                rows = rows.saturating_add(whole()?);
                 parts.push(Input {
                     rows: after_time(ctx, t).await?,
                     replayed: false,
                 })
             }
             (None, None) if covered.is_none() => {
-                rows += whole()?;
+                rows = rows.saturating_add(whole()?);
                 parts.push(Input {
                     rows: ctx.table("__bronze").await?,
                     replayed: false,
@@ -87,13 +88,13 @@ pub async fn read(
                 let from = from.unwrap_or(-1);
                 let split = covered.unwrap_or(from).clamp(from, current);
                 let (replay, n) = files(bronze, bt, from, split).await?;
-                rows += n;
+                rows = rows.saturating_add(n);
                 parts.extend(read_files(run, ctx, replay).await?.map(|rows| Input {
                     rows,
                     replayed: true,
                 }));
                 let (fresh, n) = files(bronze, bt, split, current).await?;
-                rows += n;
+                rows = rows.saturating_add(n);
                 parts.extend(read_files(run, ctx, fresh).await?.map(|rows| Input {
                     rows,
                     replayed: false,
@@ -185,7 +186,7 @@ fn rows_of(files: &[deltalake::kernel::Add]) -> u64 {
         .iter()
         .filter_map(|a| a.get_stats().ok().flatten())
         .map(|s| s.num_records.max(0) as u64)
-        .sum()
+        .fold(0, u64::saturating_add)
 }
 
 async fn read_files(

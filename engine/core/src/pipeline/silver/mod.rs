@@ -166,6 +166,8 @@ pub async fn stage(
 /// The typed temporary file and the deduper's choice.
 struct Typed {
     rows: u64,
+    /// The typed rows' size as Arrow arrays.
+    bytes: u64,
     read: u64,
     deduper: Option<Deduper>,
 }
@@ -229,6 +231,7 @@ async fn typed_rows(
         read += n;
     }
     Ok(Typed {
+        bytes: file.arrow_bytes(),
         rows: file.close()?,
         read,
         deduper,
@@ -295,6 +298,7 @@ async fn register_typed(
         dir.join(TempParquet::FILE),
         plan.typed_out_schema.clone(),
         &keep,
+        typed.bytes,
     )?;
     ctx.register_table("__deduped", Arc::new(source))?;
     run.emit(RunEvent::RowsDeduplicated {
