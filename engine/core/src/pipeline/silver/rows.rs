@@ -187,7 +187,7 @@ pub async fn apply(
 }
 
 /// Appends typed rows to the run's typed file (test hook of debug builds:
-/// `MEDALLION_FAULT=error:typed_write` fails it once the file holds rows).
+/// `MEDALLION_FAULT=error:typed_write` fails it once the file has taken rows).
 pub fn write_typed(file: &mut TempParquet, batch: &RecordBatch) -> Result<()> {
     if file.rows() > 0 {
         fault_error("typed_write")?;
