@@ -102,7 +102,7 @@ impl TempParquet {
         }
     }
 
-    /// Rows written so far.
+    /// Rows taken so far (written, or waiting for the judgement until `close` at the latest).
     pub fn rows(&self) -> u64 {
         self.rows
     }
@@ -163,13 +163,13 @@ impl TempParquet {
     }
 
     fn append(&mut self, batch: &RecordBatch) -> Result<()> {
-        let path = self.path.display().to_string();
+        let path = &self.path;
         let Some(writer) = self.writer.as_mut() else {
-            return Err(Error::Internal(format!("{path} has no writer")));
+            return Err(Error::Internal(format!("{} has no writer", path.display())));
         };
         writer
             .write(batch)
-            .map_err(|e| Error::io(path, std::io::Error::other(e)))
+            .map_err(|e| Error::io(path.display().to_string(), std::io::Error::other(e)))
     }
 }
 

@@ -65,20 +65,20 @@ pub async fn read(
     };
     check_bookmark(bookmark, bronze, silver_name)?;
     let mut parts = Vec::new();
-    let mut rows = bronze.staged.rows;
+    let mut estimate = bronze.staged.rows;
     if let Some(bt) = &bronze.table {
         let current = table::version(bt);
         let whole = || table::file_stats(bt).map(|s| s.rows.unwrap_or(0));
         match (bookmark, legacy) {
             (None, Some(t)) => {
-                rows = rows.saturating_add(whole()?);
+                estimate = estimate.saturating_add(whole()?);
                 parts.push(Input {
                     rows: after_time(ctx, t).await?,
                     replayed: false,
                 })
             }
             (None, None) if covered.is_none() => {
-                rows = rows.saturating_add(whole()?);
+                estimate = estimate.saturating_add(whole()?);
                 parts.push(Input {
                     rows: ctx.table("__bronze").await?,
                     replayed: false,
@@ -88,13 +88,13 @@ pub async fn read(
                 let from = from.unwrap_or(-1);
                 let split = covered.unwrap_or(from).clamp(from, current);
                 let (replay, n) = files(bronze, bt, from, split).await?;
-                rows = rows.saturating_add(n);
+                estimate = estimate.saturating_add(n);
                 parts.extend(read_files(run, ctx, replay).await?.map(|rows| Input {
                     rows,
                     replayed: true,
                 }));
                 let (fresh, n) = files(bronze, bt, split, current).await?;
-                rows = rows.saturating_add(n);
+                estimate = estimate.saturating_add(n);
                 parts.extend(read_files(run, ctx, fresh).await?.map(|rows| Input {
                     rows,
                     replayed: false,
@@ -115,7 +115,7 @@ pub async fn read(
     Ok(Inputs {
         parts,
         bookmark,
-        rows,
+        rows: estimate,
     })
 }
 
