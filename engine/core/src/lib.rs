@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod compat;
 pub mod compliance;
 pub mod dedupe;
+pub mod direct_io;
 pub mod env;
 pub mod error;
 pub mod events;

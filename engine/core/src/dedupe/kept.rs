@@ -19,6 +19,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use parquet::arrow::arrow_reader::RowSelection;
 
+use crate::direct_io::DirectReaderFactory;
 use crate::error::{Error, Result};
 
 /// The rows of a local Parquet file selected by a mask, as a DataFusion table: a Parquet
@@ -97,7 +98,12 @@ impl TableProvider for KeptRows {
         };
         let config = FileScanConfigBuilder::new(
             ObjectStoreUrl::local_filesystem(),
-            Arc::new(ParquetSource::new(self.schema.clone())),
+            // Past the page cache, as it was written ([`crate::direct_io`]).
+            Arc::new(
+                ParquetSource::new(self.schema.clone()).with_parquet_file_reader_factory(Arc::new(
+                    DirectReaderFactory::new(self.path.clone(), self.size),
+                )),
+            ),
         )
         .with_file(file)
         .with_statistics(stats)

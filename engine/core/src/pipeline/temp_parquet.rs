@@ -9,7 +9,6 @@
 //! allocate and copy into, which on a VM can cost more than encoding the file
 //! (engine/ARCHITECTURE.md, "Performance decisions").
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{ArrayRef, RecordBatch};
@@ -17,6 +16,7 @@ use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use crate::direct_io::DirectWriter;
 use crate::error::{Error, Result};
 
 /// Rows a column is judged by: the first ones written (all of them in a smaller file).
@@ -38,8 +38,9 @@ const DICTIONARY_PAGE: usize = ROW_GROUP / 16 * 16;
 
 pub struct TempParquet {
     /// Created once [`JUDGED_ROWS`] rows have come (or at `close`).
-    writer: Option<ArrowWriter<File>>,
-    file: Option<File>,
+    writer: Option<ArrowWriter<DirectWriter>>,
+    /// Past the page cache where the file system allows it ([`crate::direct_io`]).
+    file: Option<DirectWriter>,
     /// Batches waiting for the judgement.
     pending: Vec<RecordBatch>,
     schema: SchemaRef,
@@ -57,7 +58,8 @@ impl TempParquet {
     pub fn create(dir: &Path, schema: &SchemaRef) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
         let path = dir.join(Self::FILE);
-        let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let file =
+            DirectWriter::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
         Ok(Self {
             writer: None,
             file: Some(file),
@@ -122,9 +124,11 @@ impl TempParquet {
         let Some(writer) = self.writer.take() else {
             return Err(Error::Internal(format!("{path} has no writer")));
         };
-        writer
-            .close()
-            .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+        // The footer, then the buffer's rest (the writer's own close would drop it).
+        let file = writer
+            .into_inner()
+            .map_err(|e| Error::io(path.clone(), std::io::Error::other(e)))?;
+        file.finish().map_err(|e| Error::io(path, e))?;
         Ok(self.rows)
     }
 
@@ -240,6 +244,7 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Encoding;
+    use std::fs::File;
 
     /// `offset` 0: `note` and `k` repeat; later offsets: both unique.
     fn batch(rows: usize, offset: usize) -> RecordBatch {

@@ -1,0 +1,88 @@
+//! Temporary files written and read past the kernel's page cache (`O_DIRECT` on Linux).
+//!
+//! A run's temporary Parquet is written once and read back once or twice, on this machine,
+//! within the run, then deleted. Through the page cache, every page of it is a page the
+//! kernel allocates and copies into; on a VM whose free memory is handed back to the host
+//! (free-page reporting), a newly allocated page costs a fault on the host, and writing a
+//! new file cost 6.2–6.7 s of system time a GB — against 0.07 s a GB past the cache
+//! (engine/ARCHITECTURE.md, "Performance decisions"). Reads past the cache go to the disk:
+//! on a slow volume they are bound by its bandwidth.
+//!
+//! Where the file system refuses `O_DIRECT` (tmpfs, some network and FUSE file systems),
+//! the file is written and read through the page cache as any other: same bytes, same
+//! results.
+
+mod read;
+mod write;
+
+pub use read::{DirectReader, DirectReaderFactory};
+pub use write::DirectWriter;
+
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
+/// Alignment of buffers, offsets and lengths past the page cache: the page size, a multiple
+/// of every disk's logical block.
+pub const ALIGN: usize = 4096;
+
+/// Opens `path` past the page cache where its file system allows it; `true` if it does.
+fn open(path: &Path, options: &OpenOptions) -> std::io::Result<(File, bool)> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut direct = options.clone();
+        direct.custom_flags(libc::O_DIRECT);
+        match direct.open(path) {
+            Ok(f) => return Ok((f, true)),
+            Err(e) if refused(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    options.open(path).map(|f| (f, false))
+}
+
+/// Whether an error is the file system refusing `O_DIRECT` (rather than a failure to report).
+fn refused(e: &std::io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        e.raw_os_error() == Some(libc::EINVAL)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+/// `n` rounded up to a multiple of [`ALIGN`].
+fn align_up(n: u64) -> u64 {
+    n.div_ceil(ALIGN as u64) * ALIGN as u64
+}
+
+/// A zeroed buffer of `len` bytes starting at an [`ALIGN`]-aligned address.
+struct Aligned {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(len: usize) -> Self {
+        let raw = vec![0u8; len + ALIGN];
+        let start = raw.as_ptr().align_offset(ALIGN);
+        Self { raw, start, len }
+    }
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
+    }
+}
+
+impl AsRef<[u8]> for Aligned {
+    fn as_ref(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests;
