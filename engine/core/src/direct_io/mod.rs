@@ -1,16 +1,23 @@
 //! Temporary files written and read past the kernel's page cache (`O_DIRECT` on Linux).
 //!
-//! A run's temporary Parquet is written once and read back once or twice, on this machine,
-//! within the run, then deleted. Through the page cache, every page of it is a page the
-//! kernel allocates and copies into; on a VM whose free memory is handed back to the host
-//! (free-page reporting), a newly allocated page costs a fault on the host, and writing a
-//! new file cost 6.2–6.7 s of system time a GB — against 0.07 s a GB past the cache
-//! (engine/ARCHITECTURE.md, "Performance decisions"). Reads past the cache go to the disk:
-//! on a slow volume they are bound by its bandwidth.
+//! A run's temporary Parquet ([`crate::pipeline::scratch::TempParquet`]) is written once
+//! and read back once or twice, on this machine, within the run, then deleted. Through the
+//! page cache, every page of it is a page the kernel allocates and copies into; on a VM
+//! whose free memory is handed back to the host (free-page reporting), a newly allocated
+//! page costs a fault on the host, and writing a new file cost 6.2–6.7 s of system time a
+//! GB — against 0.07 s a GB past the cache (engine/ARCHITECTURE.md, "Performance
+//! decisions" 3b). Reads past the cache go to the disk: on a slow volume they are bound by
+//! its bandwidth.
 //!
-//! Where the file system refuses `O_DIRECT` (tmpfs, some network and FUSE file systems),
-//! the file is written and read through the page cache as any other: same bytes, same
-//! results.
+//! Every temporary Parquet file is written past the cache ([`DirectWriter`]). Silver's
+//! typed file is read back past it by the in-process dedupe ([`DirectReader`], for
+//! [`crate::dedupe::KeptRows`]); the other readers of temporary files (DataFusion's
+//! listing tables: Silver without a dedupe, set rules, incremental Gold's state; the upload
+//! to a cluster) read through the page cache, which then allocates its pages at the read.
+//!
+//! Where the file system refuses `O_DIRECT` (EINVAL: some network and FUSE file systems,
+//! tmpfs before Linux 6.6, a block larger than [`ALIGN`]), the file is written and read
+//! through the page cache as any other: same bytes, same results.
 
 mod read;
 mod write;
@@ -21,8 +28,9 @@ pub use write::DirectWriter;
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 
-/// Alignment of buffers, offsets and lengths past the page cache: the page size, a multiple
-/// of every disk's logical block.
+/// Alignment of buffers, offsets and lengths past the page cache: 4 KiB, the largest logical
+/// block of the disks and file systems in use on x86-64; one that asks for more refuses
+/// with EINVAL, and the file goes through the page cache.
 pub const ALIGN: usize = 4096;
 
 /// Opens `path` past the page cache where its file system allows it; `true` if it does.

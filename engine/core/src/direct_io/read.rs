@@ -37,10 +37,21 @@ impl ParquetFileReaderFactory for DirectReaderFactory {
     fn create_reader(
         &self,
         _partition_index: usize,
-        _file: PartitionedFile,
+        file: PartitionedFile,
         _metadata_size_hint: Option<usize>,
         _metrics: &ExecutionPlanMetricsSet,
     ) -> datafusion::error::Result<Box<dyn AsyncFileReader + Send>> {
+        let meta = &file.object_meta;
+        let ours = object_store::path::Path::from_filesystem_path(&self.path).ok();
+        if ours.as_ref() != Some(&meta.location) || meta.size != self.size {
+            return Err(datafusion::error::DataFusionError::Internal(format!(
+                "a reader of {} ({} bytes) was asked for {} ({} bytes)",
+                self.path.display(),
+                self.size,
+                meta.location,
+                meta.size
+            )));
+        }
         let reader = DirectReader::open(&self.path, self.size)
             .map_err(|e| datafusion::error::DataFusionError::IoError(with_path(e, &self.path)))?;
         Ok(Box::new(reader))
@@ -84,9 +95,10 @@ impl DirectReader {
                     .collect::<std::io::Result<Vec<_>>>();
                 (read, file)
             });
-            let (read, source) = task
-                .await
-                .map_err(|e| ParquetError::External(Box::new(e)))?;
+            let (read, source) = task.await.map_err(|e| {
+                let e = std::io::Error::other(e);
+                ParquetError::External(Box::new(with_path(e, &self.path)))
+            })?;
             // A file system that refused a read past the cache is read through it from now.
             self.file = source.file;
             self.direct = source.direct;
@@ -120,8 +132,11 @@ impl AsyncFileReader for DirectReader {
                     .with_column_index_policy(o.column_index_policy())
                     .with_offset_index_policy(o.offset_index_policy());
             }
-            let size = self.size;
-            Ok(Arc::new(reader.load_and_finish(self, size).await?))
+            let (size, path) = (self.size, self.path.clone());
+            let metadata = reader.load_and_finish(self, size).await.map_err(|e| {
+                ParquetError::General(format!("the footer of {}: {e}", path.display()))
+            })?;
+            Ok(Arc::new(metadata))
         }
         .boxed()
     }
@@ -139,7 +154,7 @@ impl Source {
     fn range(&mut self, range: Range<u64>, size: u64) -> std::io::Result<Bytes> {
         if range.start > range.end || range.end > size {
             return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
+                std::io::ErrorKind::InvalidInput,
                 format!("bytes {range:?} asked of a file of {size} bytes"),
             ));
         }
@@ -166,9 +181,11 @@ impl Source {
         let want = (range.end - start) as usize;
         // The file's last block is read short (it ends within it).
         while done < want {
-            let n = self
-                .file
-                .read_at(&mut buf.as_mut()[done..], start + done as u64)?;
+            let at = start + done as u64;
+            let n = match self.file.read_at(&mut buf.as_mut()[done..], at) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                n => n?,
+            };
             if n == 0 {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,

@@ -6,7 +6,7 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use super::*;
 
 /// The file system type of the mount holding `dir` (the longest mount point it is under).
-fn fs_type(dir: &Path) -> String {
+pub(super) fn fs_type(dir: &Path) -> String {
     let dir = dir.canonicalize().unwrap();
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     mounts
@@ -124,4 +124,49 @@ async fn tmpfs_gives_the_same_bytes() {
     let mut r = DirectReader::open(&path, bytes.len() as u64).unwrap();
     let got = r.get_bytes(5..1_234_000).await.unwrap();
     assert_eq!(&got[..], &bytes[5..1_234_000]);
+}
+
+/// A file cut short (or not Parquet) fails with an error that names it.
+#[tokio::test]
+async fn a_bad_footer_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.parquet");
+    write(&path, &pattern(10_000));
+    let mut r = DirectReader::open(&path, 10_000).unwrap();
+    let err = r.get_metadata(None).await.unwrap_err().to_string();
+    assert!(err.contains("cut.parquet"), "{err}");
+}
+
+/// The factory belongs to one file: asked for another (or another length), it refuses.
+#[test]
+fn the_factory_reads_its_own_file_only() {
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+    use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.parquet");
+    write(&path, &pattern(100));
+    let factory = DirectReaderFactory::new(path.clone(), 100);
+    let file = |p: &Path, size: u64| {
+        PartitionedFile::new_from_meta(object_store::ObjectMeta {
+            location: object_store::path::Path::from_filesystem_path(p).unwrap(),
+            last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            size,
+            e_tag: None,
+            version: None,
+        })
+    };
+    let metrics = ExecutionPlanMetricsSet::new();
+    assert!(factory
+        .create_reader(0, file(&path, 100), None, &metrics)
+        .is_ok());
+    let other = dir.path().join("b.parquet");
+    write(&other, &pattern(100));
+    for (p, size) in [(&other, 100), (&path, 99)] {
+        let err = factory
+            .create_reader(0, file(p, size), None, &metrics)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("was asked for"), "{err}");
+    }
 }
