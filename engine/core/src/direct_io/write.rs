@@ -145,4 +145,19 @@ mod tests {
         assert_eq!(got[0], 0);
         assert_eq!(&got[1..], &bytes[..]);
     }
+
+    /// A write that fails takes none of its bytes (nothing is written twice on a retry).
+    #[test]
+    fn a_failed_write_takes_no_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut w = DirectWriter::create(&path).unwrap();
+        w.write_all(&vec![7u8; BUFFER]).unwrap();
+        assert_eq!((w.filled, w.written), (BUFFER, 0));
+        // The buffer goes out at the next write: make that fail (a read-only handle).
+        w.file = File::open(&path).unwrap();
+        w.direct = false;
+        assert!(w.write(b"x").is_err());
+        assert_eq!((w.filled, w.written), (BUFFER, 0));
+    }
 }
