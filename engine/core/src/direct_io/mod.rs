@@ -1,6 +1,6 @@
 //! Temporary files written and read past the kernel's page cache (`O_DIRECT` on Linux).
 //!
-//! A run's temporary Parquet ([`crate::pipeline::scratch::TempParquet`]) is written once
+//! A run's temporary Parquet (`TempParquet`, `pipeline/temp_parquet.rs`) is written once
 //! and read back once or twice, on this machine, within the run, then deleted. Through the
 //! page cache, every page of it is a page the kernel allocates and copies into; on a VM
 //! whose free memory is handed back to the host (free-page reporting), a newly allocated

@@ -19,8 +19,8 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use super::{align_up, open, refused, Aligned, ALIGN};
 
-/// Opens one known local file for every part of a scan that reads it (the scan's file
-/// location is not consulted: the factory belongs to the scan of this one file).
+/// Opens one known local file for every part of a scan that reads it: the factory belongs
+/// to the scan of this one file, and refuses a part of any other (or of another length).
 #[derive(Debug)]
 pub struct DirectReaderFactory {
     path: PathBuf,
@@ -42,8 +42,11 @@ impl ParquetFileReaderFactory for DirectReaderFactory {
         _metrics: &ExecutionPlanMetricsSet,
     ) -> datafusion::error::Result<Box<dyn AsyncFileReader + Send>> {
         let meta = &file.object_meta;
-        let ours = object_store::path::Path::from_filesystem_path(&self.path).ok();
-        if ours.as_ref() != Some(&meta.location) || meta.size != self.size {
+        // The local store's own encoding of the path (it resolves the file: a missing one
+        // fails here, with its own error).
+        let ours = object_store::path::Path::from_filesystem_path(&self.path)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        if ours != meta.location || meta.size != self.size {
             return Err(datafusion::error::DataFusionError::Internal(format!(
                 "a reader of {} ({} bytes) was asked for {} ({} bytes)",
                 self.path.display(),

@@ -169,4 +169,11 @@ fn the_factory_reads_its_own_file_only() {
             .unwrap();
         assert!(err.to_string().contains("was asked for"), "{err}");
     }
+    // Its own file gone: the store's error, naming it.
+    let gone = DirectReaderFactory::new(dir.path().join("gone.parquet"), 100);
+    let err = gone
+        .create_reader(0, file(&path, 100), None, &metrics)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("gone.parquet"), "{err}");
 }

@@ -14,7 +14,7 @@ const BUFFER: usize = 256 * ALIGN;
 /// Bytes are written a full buffer at a time; [`DirectWriter::finish`] writes the rest and
 /// must be called: `flush` writes nothing (a partial block cannot be written past the
 /// cache, and Parquet's writer flushes after every column chunk), so a file dropped before
-/// `finish` misses its last bytes, and a warning names it.
+/// `finish` misses its last bytes, and a warning names it (where bytes were waiting).
 pub struct DirectWriter {
     file: File,
     path: PathBuf,
@@ -106,7 +106,7 @@ impl Write for DirectWriter {
 
 impl Drop for DirectWriter {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.finished && self.filled > 0 {
             tracing::warn!(
                 path = %self.path.display(),
                 unwritten = self.filled,
@@ -159,5 +159,13 @@ mod tests {
         w.direct = false;
         assert!(w.write(b"x").is_err());
         assert_eq!((w.filled, w.written), (BUFFER, 0));
+        // Retried on a writable handle: every byte once.
+        w.file = OpenOptions::new().write(true).open(&path).unwrap();
+        w.write_all(b"xyz").unwrap();
+        assert_eq!(w.finish().unwrap(), BUFFER as u64 + 3);
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(got.len(), BUFFER + 3);
+        assert!(got[..BUFFER].iter().all(|&b| b == 7));
+        assert_eq!(&got[BUFFER..], b"xyz");
     }
 }

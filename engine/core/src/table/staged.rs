@@ -56,7 +56,7 @@ impl StagedWrite {
     /// and file, retention by `_ingest_time`) and put raw values (personal data) into the
     /// Delta log; every file keeps its row count. Pages are compressed with zstd at level 1
     /// (parquet's default zstd level, its fastest): raw text is 42% smaller than with Snappy
-    /// (SF 1 lineitem: 239 against 410 MB), and on the benchmark VM the bytes not written
+    /// (SF 1 lineitem: 239 against 410 MiB), and on the benchmark VM the bytes not written
     /// save more system time than zstd costs in user time (engine/ARCHITECTURE.md,
     /// "Performance decisions" 3).
     /// The statistics are not truncated (Parquet truncates to 64 bytes by default): Bronze's
