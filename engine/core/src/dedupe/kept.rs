@@ -1,5 +1,5 @@
 //! The dedupe's winners read back: the rows of the run's typed temporary Parquet file
-//! selected by the dedupe's mask, as a DataFusion table.
+//! selected by the dedupe's mask, as a DataFusion table (or all its rows, without a dedupe).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,13 +26,15 @@ use crate::error::{Error, Result};
 /// scan whose file carries the mask as a row selection (rows that lost are skipped, not
 /// decoded; DataFusion still splits the file across cores), and whose statistics give the
 /// exact number of kept rows, so that joins in the Silver SQL build their hash table on
-/// the smaller side.
+/// the smaller side. Without a mask ([`KeptRows::all`]), every row: Silver's typed rows
+/// when it does not deduplicate. The file is read past the page cache ([`crate::direct_io`]).
 #[derive(Debug)]
 pub struct KeptRows {
     path: PathBuf,
     size: u64,
     schema: SchemaRef,
-    selection: RowSelection,
+    /// None: every row.
+    selection: Option<RowSelection>,
     kept: usize,
     bytes: usize,
 }
@@ -55,9 +57,24 @@ impl KeptRows {
             path,
             size,
             schema,
-            selection: RowSelection::from_filters(std::slice::from_ref(keep)),
+            selection: Some(RowSelection::from_filters(std::slice::from_ref(keep))),
             kept,
             bytes,
+        })
+    }
+
+    /// Every row of the file (`rows` of them, `arrow_bytes` in Arrow).
+    pub fn all(path: PathBuf, schema: SchemaRef, rows: u64, arrow_bytes: u64) -> Result<Self> {
+        let size = std::fs::metadata(&path)
+            .map_err(|e| Error::io(path.display().to_string(), e))?
+            .len();
+        Ok(Self {
+            path,
+            size,
+            schema,
+            selection: None,
+            kept: rows as usize,
+            bytes: arrow_bytes as usize,
         })
     }
 }
@@ -83,14 +100,16 @@ impl TableProvider for KeptRows {
         // where it holds `%` or non-ASCII letters, and not be found).
         let location = object_store::path::Path::from_filesystem_path(&self.path)
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        let file = PartitionedFile::new_from_meta(object_store::ObjectMeta {
+        let mut file = PartitionedFile::new_from_meta(object_store::ObjectMeta {
             location,
             last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             size: self.size,
             e_tag: None,
             version: None,
-        })
-        .with_extension(ParquetRowSelection::new(self.selection.clone()));
+        });
+        if let Some(selection) = &self.selection {
+            file = file.with_extension(ParquetRowSelection::new(selection.clone()));
+        }
         let stats = Statistics {
             num_rows: Precision::Exact(self.kept),
             total_byte_size: Precision::Inexact(self.bytes),

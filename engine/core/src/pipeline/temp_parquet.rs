@@ -555,7 +555,8 @@ mod tests {
         }));
         let expected = arrow::compute::filter_record_batch(&all, &keep).unwrap();
         let bytes = all.get_array_memory_size() as u64;
-        let kept = crate::dedupe::KeptRows::new(path, schema.clone(), &keep, bytes).unwrap();
+        let kept =
+            crate::dedupe::KeptRows::new(path.clone(), schema.clone(), &keep, bytes).unwrap();
         let ctx = crate::pipeline::new_session();
         ctx.register_table("t", Arc::new(kept)).unwrap();
         let read = ctx.table("t").await.unwrap().collect().await.unwrap();
@@ -579,5 +580,12 @@ mod tests {
             arrow::compute::take_record_batch(b, &order).unwrap()
         };
         assert_eq!(sorted(&got), sorted(&expected));
+        // Without a mask: every row (Silver's typed rows when it does not deduplicate).
+        let rows = all.num_rows() as u64;
+        let every = crate::dedupe::KeptRows::all(path, schema.clone(), rows, bytes).unwrap();
+        ctx.register_table("every", Arc::new(every)).unwrap();
+        let read = ctx.table("every").await.unwrap().collect().await.unwrap();
+        let got = arrow::compute::concat_batches(&schema, &read).unwrap();
+        assert_eq!(sorted(&got), sorted(&all));
     }
 }

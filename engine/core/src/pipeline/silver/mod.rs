@@ -13,12 +13,12 @@ mod writers;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
 use super::bronze::BronzeOut;
 use super::quarantine::QuarantineWriter;
-use super::scratch::{dir_url, Scratch, TempParquet};
+use super::scratch::{Scratch, TempParquet};
 use super::Run;
 use crate::dedupe::{Deduper, KeptRows};
 use crate::error::Result;
@@ -259,9 +259,14 @@ async fn register_typed(
 ) -> Result<Relation> {
     let plan = run.plan;
     let dir = scratch.tmp.join("typed");
-    let options = ParquetReadOptions::default().schema(&plan.typed_out_schema);
-    ctx.register_parquet("__typed", dir_url(&dir)?, options)
-        .await?;
+    // Every typed row, read past the page cache as the file was written.
+    let all = KeptRows::all(
+        dir.join(TempParquet::FILE),
+        plan.typed_out_schema.clone(),
+        typed.rows,
+        typed.bytes,
+    )?;
+    ctx.register_table("__typed", Arc::new(all))?;
     let dedupe = plan
         .job
         .spec
