@@ -10,10 +10,10 @@
 //! its bandwidth.
 //!
 //! Every temporary Parquet file is written past the cache ([`DirectWriter`]). Silver's
-//! typed file is read back past it by the in-process dedupe ([`DirectReader`], for
-//! [`crate::dedupe::KeptRows`]); the other readers of temporary files (DataFusion's
-//! listing tables: Silver without a dedupe, set rules, incremental Gold's state; the upload
-//! to a cluster) read through the page cache, which then allocates its pages at the read.
+//! typed file is read back past it ([`DirectReader`], for [`crate::dedupe::KeptRows`]: the
+//! dedupe's winners, or every row); the other readers of temporary files (DataFusion's
+//! listing tables: set rules, incremental Gold's state; the upload to a cluster) read
+//! through the page cache, which then allocates its pages at the read.
 //!
 //! Where the file system refuses `O_DIRECT` (EINVAL: some network and FUSE file systems,
 //! tmpfs before Linux 6.6, a block larger than [`ALIGN`]), the file is written and read
