@@ -48,9 +48,7 @@ impl KeptRows {
         keep: &BooleanArray,
         arrow_bytes: u64,
     ) -> Result<Self> {
-        let size = std::fs::metadata(&path)
-            .map_err(|e| Error::io(path.display().to_string(), e))?
-            .len();
+        let size = file_size(&path)?;
         let kept = keep.true_count();
         let bytes = (arrow_bytes as f64 * kept as f64 / keep.len().max(1) as f64) as usize;
         Ok(Self {
@@ -65,9 +63,7 @@ impl KeptRows {
 
     /// Every row of the file (`rows` of them, `arrow_bytes` in Arrow).
     pub fn all(path: PathBuf, schema: SchemaRef, rows: u64, arrow_bytes: u64) -> Result<Self> {
-        let size = std::fs::metadata(&path)
-            .map_err(|e| Error::io(path.display().to_string(), e))?
-            .len();
+        let size = file_size(&path)?;
         Ok(Self {
             path,
             size,
@@ -130,4 +126,10 @@ impl TableProvider for KeptRows {
         .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// The length of the file a scan reads (its reader reads whole blocks up to it).
+fn file_size(path: &std::path::Path) -> Result<u64> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    Ok(meta.len())
 }
