@@ -20,9 +20,12 @@
 //! through the page cache as any other: same bytes, same results.
 
 mod read;
+mod store;
+mod upload;
 mod write;
 
 pub use read::{DirectReader, DirectReaderFactory};
+pub use store::{register as register_store, DirectStore, MIN_DIRECT};
 pub use write::DirectWriter;
 
 use std::fs::{File, OpenOptions};
@@ -92,5 +95,7 @@ impl AsRef<[u8]> for Aligned {
     }
 }
 
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;

@@ -146,15 +146,25 @@ impl AsyncFileReader for DirectReader {
 }
 
 /// The file as the blocking thread reads it.
-struct Source {
+pub(super) struct Source {
     file: Arc<File>,
     path: PathBuf,
     direct: bool,
 }
 
 impl Source {
+    /// Opens `path` to read, past the page cache where its file system allows it.
+    pub(super) fn open(path: &Path) -> std::io::Result<Self> {
+        let (file, direct) = open(path, OpenOptions::new().read(true))?;
+        Ok(Self {
+            file: Arc::new(file),
+            path: path.to_path_buf(),
+            direct,
+        })
+    }
+
     /// The bytes of `range`, which must lie within the file's `size` bytes.
-    fn range(&mut self, range: Range<u64>, size: u64) -> std::io::Result<Bytes> {
+    pub(super) fn range(&mut self, range: Range<u64>, size: u64) -> std::io::Result<Bytes> {
         if range.start > range.end || range.end > size {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -203,6 +213,6 @@ impl Source {
 }
 
 /// An IO error that names the file.
-fn with_path(e: std::io::Error, path: &Path) -> std::io::Error {
+pub(super) fn with_path(e: std::io::Error, path: &Path) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }

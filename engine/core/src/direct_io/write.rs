@@ -32,7 +32,16 @@ impl DirectWriter {
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);
-        let (file, direct) = open(path, &options)?;
+        Self::open_with(path, &options)
+    }
+
+    /// Creates `path`, which must not exist yet (else an `AlreadyExists` error).
+    pub fn create_new(path: &Path) -> std::io::Result<Self> {
+        Self::open_with(path, OpenOptions::new().write(true).create_new(true))
+    }
+
+    fn open_with(path: &Path, options: &OpenOptions) -> std::io::Result<Self> {
+        let (file, direct) = open(path, options)?;
         Ok(Self {
             file,
             path: path.to_path_buf(),
@@ -63,6 +72,12 @@ impl DirectWriter {
         self.write_at(padded)?;
         self.file.set_len(len)?;
         Ok(len)
+    }
+
+    /// Drops the writer without writing what it holds, and without a warning: its file is
+    /// given up (and deleted by the caller).
+    pub fn abandon(mut self) {
+        self.finished = true;
     }
 
     /// Writes the buffer's first `n` bytes at the end of what is on disk.

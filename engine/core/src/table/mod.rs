@@ -33,6 +33,7 @@ pub struct Location {
 impl Location {
     /// A local folder.
     pub fn local(path: &Path) -> Result<Self> {
+        crate::direct_io::register_store();
         let url = Url::from_directory_path(path)
             .map_err(|_| Error::Internal(format!("cannot make a URL of {}", path.display())))?;
         Ok(Self {
@@ -155,6 +156,7 @@ pub fn ensure_handlers() {
 
 /// Opens the Delta table at `location`, or `None` if there is none yet.
 pub async fn open_if_exists(name: &str, location: &Location) -> Result<Option<DeltaTable>> {
+    crate::direct_io::register_store();
     if let Some(p) = location.local_path() {
         if !p.join("_delta_log").is_dir() {
             return Ok(None);
@@ -193,6 +195,7 @@ pub async fn open_version(name: &str, location: &Location, version: i64) -> Resu
 pub fn uninitialized(
     location: &Location,
 ) -> std::result::Result<DeltaTable, deltalake::DeltaTableError> {
+    crate::direct_io::register_store();
     location
         .ensure_local_dir()
         .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;

@@ -30,6 +30,7 @@ pub struct StagedWrite {
 
 impl StagedWrite {
     pub fn new(name: &str, location: &Location, schema: SchemaRef) -> Result<Self> {
+        crate::direct_io::register_store();
         location.ensure_local_dir()?;
         let writer = RecordBatchWriter::try_new(
             location.url.as_str(),

@@ -1,0 +1,220 @@
+//! A file of the local store uploaded in parts, written past the page cache.
+//!
+//! Like the local file system's own upload: the parts go to a staging file next to the
+//! destination (`<name>#<n>`, which listings skip), renamed onto it by `complete`. The
+//! parts arrive in order, but their futures may run in any order (`WriteMultipart` spawns
+//! each): every part is therefore handed at once, in order, to one writer thread that
+//! writes them one after the other through a [`DirectWriter`]; a part's future ends when
+//! its bytes are taken (or refused). After a failed part every later part, and `complete`,
+//! fail: a file is never completed with a hole.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{MultipartUpload, ObjectStoreExt as _, PutPayload, PutResult, UploadPart};
+use tokio::sync::oneshot;
+
+use super::read::with_path;
+use super::DirectWriter;
+
+/// What the writer thread is asked to do.
+pub(super) enum Job {
+    /// Write a part; answer when its bytes are taken.
+    Part(PutPayload, oneshot::Sender<std::io::Result<()>>),
+    /// Write the rest and set the file's length; answer with it.
+    Finish(oneshot::Sender<std::io::Result<u64>>),
+}
+
+/// An upload in progress: its staging file and the writer thread's queue.
+#[derive(Debug)]
+pub(super) struct DirectUpload {
+    jobs: Option<mpsc::Sender<Job>>,
+    /// The staging file, until completed (renamed) or aborted (deleted).
+    staging: Option<PathBuf>,
+    dest: PathBuf,
+    location: Path,
+    store: Arc<LocalFileSystem>,
+}
+
+impl DirectUpload {
+    /// Creates the staging file of `location` (and its folders) and starts its writer.
+    pub(super) async fn start(
+        store: Arc<LocalFileSystem>,
+        location: &Path,
+    ) -> object_store::Result<Self> {
+        let dest = store.path_to_filesystem(location)?;
+        let at = dest.clone();
+        let (writer, staging) = tokio::task::spawn_blocking(move || staging_file(&at))
+            .await
+            .map_err(|e| generic(std::io::Error::other(e)))?
+            .map_err(generic)?;
+        let (jobs, queue) = mpsc::channel();
+        let upload = Self {
+            jobs: Some(jobs),
+            staging: Some(staging),
+            dest,
+            location: location.clone(),
+            store,
+        };
+        // Its own thread, not the runtime's blocking pool: it lives as long as the upload.
+        // Should it not start, dropping `upload` deletes the staging file.
+        std::thread::Builder::new()
+            .name("medallion-upload".into())
+            .spawn(move || write_parts(writer, queue))
+            .map_err(generic)?;
+        Ok(upload)
+    }
+
+    fn send(&self, job: Job) -> object_store::Result<()> {
+        let closed = || {
+            generic(std::io::Error::other(format!(
+                "{}: the upload was completed or aborted already",
+                self.dest.display()
+            )))
+        };
+        self.jobs
+            .as_ref()
+            .ok_or_else(closed)?
+            .send(job)
+            .map_err(|_| closed())
+    }
+}
+
+/// `<dest>#<n>` for the first `n` from 1 that does not exist yet, created with its folders.
+fn staging_file(dest: &std::path::Path) -> std::io::Result<(DirectWriter, PathBuf)> {
+    for n in 1u64.. {
+        let mut name = dest.as_os_str().to_owned();
+        name.push(format!("#{n}"));
+        let path = PathBuf::from(name);
+        match DirectWriter::create_new(&path) {
+            Ok(w) => return Ok((w, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = dest.parent().unwrap_or(std::path::Path::new("/"));
+                std::fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
+                return DirectWriter::create_new(&path)
+                    .map(|w| (w, path.clone()))
+                    .map_err(|e| with_path(e, &path));
+            }
+            Err(e) => return Err(with_path(e, &path)),
+        }
+    }
+    unreachable!("a staging name is found before u64 runs out")
+}
+
+/// The writer thread: writes every part in the order sent until `Finish`, or until the
+/// upload is dropped (then the file is given up). After an error, every later job fails.
+pub(super) fn write_parts(mut writer: DirectWriter, queue: mpsc::Receiver<Job>) {
+    let mut failed: Option<String> = None;
+    for job in queue {
+        match job {
+            Job::Part(data, done) => {
+                let written = match &failed {
+                    Some(e) => Err(std::io::Error::other(format!(
+                        "an earlier part failed: {e}"
+                    ))),
+                    None => data.iter().try_for_each(|b| writer.write_all(b)),
+                };
+                if let Err(e) = &written {
+                    failed.get_or_insert_with(|| e.to_string());
+                }
+                // Nobody waits when the part's future was dropped: the upload is being
+                // given up, and `complete` would fail on `failed` anyway.
+                let _ = done.send(written);
+            }
+            Job::Finish(done) => {
+                let finished = match failed {
+                    Some(e) => {
+                        writer.abandon();
+                        Err(std::io::Error::other(format!("a part failed: {e}")))
+                    }
+                    None => writer.finish(),
+                };
+                let _ = done.send(finished);
+                return;
+            }
+        }
+    }
+    writer.abandon();
+}
+
+fn generic(e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "LocalFileSystem (past the page cache)",
+        source: Box::new(e),
+    }
+}
+
+#[async_trait::async_trait]
+impl MultipartUpload for DirectUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        let (done, answer) = oneshot::channel();
+        let sent = self.send(Job::Part(data, done));
+        let dest = self.dest.clone();
+        async move {
+            sent?;
+            let lost = || std::io::Error::other("the writer thread stopped");
+            let written = answer.await.map_err(|_| lost()).and_then(|w| w);
+            written.map_err(|e| generic(with_path(e, &dest)))
+        }
+        .boxed()
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        let (done, answer) = oneshot::channel();
+        self.send(Job::Finish(done))?;
+        self.jobs = None;
+        let lost = || std::io::Error::other("the writer thread stopped");
+        let finished = answer.await.map_err(|_| lost()).and_then(|f| f);
+        if let Err(e) = finished {
+            let _ = self.abort().await;
+            return Err(generic(with_path(e, &self.dest)));
+        }
+        let staging = self
+            .staging
+            .take()
+            .ok_or_else(|| generic(std::io::Error::other("the upload was aborted")))?;
+        let dest = self.dest.clone();
+        tokio::task::spawn_blocking(move || std::fs::rename(&staging, &dest))
+            .await
+            .map_err(|e| generic(std::io::Error::other(e)))?
+            .map_err(|e| generic(with_path(e, &self.dest)))?;
+        let meta = self.store.head(&self.location).await?;
+        Ok(PutResult {
+            e_tag: meta.e_tag,
+            version: None,
+        })
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.jobs = None;
+        let Some(staging) = self.staging.take() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || match std::fs::remove_file(&staging) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(with_path(e, &staging)),
+            _ => Ok(()),
+        })
+        .await
+        .map_err(|e| generic(std::io::Error::other(e)))?
+        .map_err(generic)
+    }
+}
+
+impl Drop for DirectUpload {
+    /// An upload neither completed nor aborted leaves no staging file behind.
+    fn drop(&mut self) {
+        if let Some(staging) = self.staging.take() {
+            if let Err(e) = std::fs::remove_file(&staging) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %staging.display(), error = %e, "An abandoned upload's staging file could not be deleted.");
+                }
+            }
+        }
+    }
+}
