@@ -1,4 +1,5 @@
-//! Temporary files written and read past the kernel's page cache (`O_DIRECT` on Linux).
+//! Files written and read past the kernel's page cache (`O_DIRECT` on Linux): the run's
+//! temporary files and the local lake's tables.
 //!
 //! A run's temporary Parquet (`TempParquet`, `pipeline/temp_parquet.rs`) is written once
 //! and read back once or twice, on this machine, within the run, then deleted. Through the
@@ -8,6 +9,10 @@
 //! GB — against 0.07 s a GB past the cache (engine/ARCHITECTURE.md, "Performance
 //! decisions" 3b). Reads past the cache go to the disk: on a slow volume they are bound by
 //! its bandwidth.
+//!
+//! The local lake's Delta tables are read and written past the cache too: deltalake opens
+//! every `file://` table on [`DirectStore`] (large uploads and reads; the Delta log and small
+//! files through the cache).
 //!
 //! Every temporary Parquet file is written past the cache ([`DirectWriter`]). Silver's
 //! typed file is read back past it ([`DirectReader`], for [`crate::dedupe::KeptRows`]: the
