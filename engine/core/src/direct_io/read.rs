@@ -163,6 +163,13 @@ impl Source {
         })
     }
 
+    /// The file's device and inode (which file a path named when it was opened).
+    pub(super) fn id(&self) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.file.metadata()?;
+        Ok((m.dev(), m.ino()))
+    }
+
     /// The bytes of `range`, which must lie within the file's `size` bytes.
     pub(super) fn range(&mut self, range: Range<u64>, size: u64) -> std::io::Result<Bytes> {
         if range.start > range.end || range.end > size {

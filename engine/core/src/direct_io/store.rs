@@ -1,20 +1,23 @@
 //! The local file system as an object store whose large reads and uploads bypass the page
-//! cache: the store of the lake's local Delta tables (registered with deltalake for
-//! `file://` by [`register`]).
+//! cache: deltalake's store of the lake's local Delta tables (registered for `file://` by
+//! [`register`]).
 //!
-//! A table's data files are written once and read a few times within a run (Silver reads
-//! the Bronze files just written, Gold the Silver ones); through the page cache every byte
-//! of them costs a newly allocated page, which on the benchmark VM is the largest share of
-//! the kernel's time (engine/ARCHITECTURE.md, "Performance decisions" 3b). Here:
+//! A table's data files are written once; through the page cache every byte of them costs a
+//! newly allocated page, which on the benchmark VM was the largest share of the kernel's
+//! time (engine/ARCHITECTURE.md, "Performance decisions" 3b). Here:
 //! - uploads in parts (deltalake writes every data file of 5 MiB or more so) are written
 //!   past the cache ([`super::upload`]); a single `put` (smaller files, the Delta log's
 //!   commits with their atomic create-if-absent) goes to the local store as is;
-//! - reads of [`MIN_DIRECT`] bytes or more (Parquet column chunks, whole data files) are
-//!   read past the cache; smaller ones (footers, the log's JSON) through it.
+//! - reads of [`MIN_DIRECT`] bytes or more are read past the cache, smaller ones through it.
+//!   deltalake reads through this store what it reads itself (the log, checkpoints); the
+//!   data files a DataFusion scan of a table reads go through the session's own `file://`
+//!   store (DataFusion registers a plain local one in every session, and deltalake uses it),
+//!   so they are read through the page cache.
 //!
 //! Everything else (listing, deleting, copying, renaming, preconditions, metadata) is the
-//! local store's own. Where the file system refuses `O_DIRECT`, the same bytes go through
-//! the page cache.
+//! local store's own. A long read reopens the file for its pieces and refuses a file
+//! replaced since the answer. Where the file system refuses `O_DIRECT`, the same bytes go
+//! through the page cache.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -111,7 +114,7 @@ impl ObjectStore for DirectStore {
         }
         let path = self.inner.path_to_filesystem(location)?;
         let size = self.inner.head(location).await?.size;
-        let read = |r: Range<u64>| read(path.clone(), size, r);
+        let read = |r: Range<u64>| read(path.clone(), size, r, None);
         object_store::coalesce_ranges(ranges, read, COALESCE).await
     }
 
@@ -158,13 +161,24 @@ fn past_the_cache(got: GetResult) -> GetResult {
     } = got;
     let payload = match payload {
         GetResultPayload::File(file, path) if range.end - range.start >= MIN_DIRECT => {
-            drop(file);
-            let size = meta.size;
-            let pieces = (range.start..range.end)
-                .step_by(PIECE as usize)
-                .map(move |at| at..(at + PIECE).min(range.end));
-            let stream = futures::stream::iter(pieces).then(move |r| read(path.clone(), size, r));
-            GetResultPayload::Stream(stream.boxed())
+            // The file the answer describes: a piece read from any other (the path replaced
+            // since) is refused, not returned under this answer's metadata.
+            let id = {
+                use std::os::unix::fs::MetadataExt;
+                file.metadata().map(|m| (m.dev(), m.ino()))
+            };
+            match id {
+                Ok(id) => {
+                    let size = meta.size;
+                    let pieces = (range.start..range.end)
+                        .step_by(PIECE as usize)
+                        .map(move |at| at..(at + PIECE).min(range.end));
+                    let stream = futures::stream::iter(pieces)
+                        .then(move |r| read(path.clone(), size, r, Some(id)));
+                    GetResultPayload::Stream(stream.boxed())
+                }
+                Err(_) => GetResultPayload::File(file, path),
+            }
         }
         other => other,
     };
@@ -177,10 +191,23 @@ fn past_the_cache(got: GetResult) -> GetResult {
 }
 
 /// `range` of the file at `path` (`size` bytes long), read past the cache on a thread that
-/// may block.
-async fn read(path: PathBuf, size: u64, range: Range<u64>) -> Result<Bytes> {
+/// may block; `id`: the device and inode the file must still be.
+async fn read(
+    path: PathBuf,
+    size: u64,
+    range: Range<u64>,
+    id: Option<(u64, u64)>,
+) -> Result<Bytes> {
     let at = path.clone();
-    let read = tokio::task::spawn_blocking(move || Source::open(&at)?.range(range, size)).await;
+    let read = tokio::task::spawn_blocking(move || {
+        let mut source = Source::open(&at)?;
+        if id.is_some() && Some(source.id()?) != id {
+            let e = "the file was replaced while it was read (its metadata is of the file before)";
+            return Err(std::io::Error::other(e));
+        }
+        source.range(range, size)
+    })
+    .await;
     let read = read.map_err(|e| generic(std::io::Error::other(e)))?;
     read.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => object_store::Error::NotFound {

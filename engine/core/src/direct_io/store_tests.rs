@@ -74,6 +74,25 @@ async fn uploads_in_parts_give_back_every_byte_in_place() {
     );
 }
 
+/// Where the file system refuses `O_DIRECT` (created, then refused, as Linux does), an
+/// upload goes through the page cache: one file, every byte, no staging file left.
+#[tokio::test]
+async fn a_file_system_without_o_direct_gets_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(super::REFUSES);
+    let store = DirectStore::new();
+    let bytes = pattern(3_000_001);
+    let path = at(&folder, "x.parquet");
+    upload(&store, &path, &bytes, 1 << 20).await;
+    assert_eq!(names(&folder), ["x.parquet"]);
+    let back = store.get(&path).await.unwrap().bytes().await.unwrap();
+    assert_eq!(back.as_ref(), &bytes[..]);
+    let ranges = [5..200_000, 1_000_000..3_000_001];
+    let local = LocalFileSystem::new();
+    let ours = store.get_ranges(&path, &ranges).await.unwrap();
+    assert_eq!(ours, local.get_ranges(&path, &ranges).await.unwrap());
+}
+
 #[tokio::test]
 async fn reads_match_the_local_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,7 +155,14 @@ async fn a_range_past_the_end_or_a_missing_file_is_refused() {
     ] {
         assert!(matches!(e, object_store::Error::NotFound { .. }), "{e}");
     }
-    // The file deleted between the answer and the read: the read says so.
+    // The file replaced between the answer and the read: refused, not its bytes under the
+    // old file's metadata.
+    let got = store.get(&path).await.unwrap();
+    std::fs::write(dir.path().join("g"), pattern(200_000)).unwrap();
+    std::fs::rename(dir.path().join("g"), dir.path().join("f")).unwrap();
+    let e = got.bytes().await.unwrap_err();
+    assert!(e.to_string().contains("replaced while it was read"), "{e}");
+    // Deleted: the read says so.
     let got = store.get(&path).await.unwrap();
     std::fs::remove_file(dir.path().join("f")).unwrap();
     let e = got.bytes().await.unwrap_err();
@@ -193,8 +219,8 @@ fn after_a_failed_part_nothing_more_is_written() {
     assert!(finished.to_string().contains("a part failed"), "{finished}");
 }
 
-/// deltalake writes and reads `file://` tables through the store past the cache, and the
-/// rows come back whole.
+/// deltalake writes `file://` tables through the store past the cache (and reads their log
+/// through it), and the rows come back whole.
 #[tokio::test]
 async fn delta_tables_on_the_local_disk_use_it() {
     use arrow::array::{Int64Array, RecordBatch, StringArray};

@@ -86,25 +86,34 @@ impl DirectUpload {
 }
 
 /// `<dest>#<n>` for the first `n` from 1 that does not exist yet, created with its folders.
+/// The name is claimed through the page cache (`O_EXCL`), then opened past it: Linux creates
+/// a file before it checks `O_DIRECT`, so a file system that refuses it would leave the
+/// name taken by a failed `O_EXCL|O_DIRECT` open.
 fn staging_file(dest: &std::path::Path) -> std::io::Result<(DirectWriter, PathBuf)> {
-    for n in 1u64.. {
+    let mut made_folder = false;
+    let mut n = 1u64;
+    loop {
         let mut name = dest.as_os_str().to_owned();
         name.push(format!("#{n}"));
         let path = PathBuf::from(name);
-        match DirectWriter::create_new(&path) {
-            Ok(w) => return Ok((w, path)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => {
+                let w = DirectWriter::create(&path).map_err(|e| with_path(e, &path))?;
+                return Ok((w, path));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !made_folder => {
                 let parent = dest.parent().unwrap_or(std::path::Path::new("/"));
                 std::fs::create_dir_all(parent).map_err(|e| with_path(e, parent))?;
-                return DirectWriter::create_new(&path)
-                    .map(|w| (w, path.clone()))
-                    .map_err(|e| with_path(e, &path));
+                made_folder = true;
             }
             Err(e) => return Err(with_path(e, &path)),
         }
     }
-    unreachable!("a staging name is found before u64 runs out")
 }
 
 /// The writer thread: writes every part in the order sent until `Finish`, or until the
@@ -172,21 +181,32 @@ impl MultipartUpload for DirectUpload {
         let lost = || std::io::Error::other("the writer thread stopped");
         let finished = answer.await.map_err(|_| lost()).and_then(|f| f);
         if let Err(e) = finished {
-            let _ = self.abort().await;
+            if let Err(not_deleted) = self.abort().await {
+                tracing::warn!(error = %not_deleted, "A failed upload's staging file could not be deleted.");
+            }
             return Err(generic(with_path(e, &self.dest)));
         }
         let staging = self
             .staging
-            .take()
+            .clone()
             .ok_or_else(|| generic(std::io::Error::other("the upload was aborted")))?;
         let dest = self.dest.clone();
+        // Should the rename fail, the staging file stays known, and is deleted on drop.
         tokio::task::spawn_blocking(move || std::fs::rename(&staging, &dest))
             .await
             .map_err(|e| generic(std::io::Error::other(e)))?
             .map_err(|e| generic(with_path(e, &self.dest)))?;
-        let meta = self.store.head(&self.location).await?;
+        self.staging = None;
+        // The file is in place: a failed look at it must not make the upload a failure.
+        let e_tag = match self.store.head(&self.location).await {
+            Ok(meta) => meta.e_tag,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.dest.display(), "An uploaded file's e-tag could not be read; it is returned without one.");
+                None
+            }
+        };
         Ok(PutResult {
-            e_tag: meta.e_tag,
+            e_tag,
             version: None,
         })
     }

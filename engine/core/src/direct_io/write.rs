@@ -32,16 +32,7 @@ impl DirectWriter {
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);
-        Self::open_with(path, &options)
-    }
-
-    /// Creates `path`, which must not exist yet (else an `AlreadyExists` error).
-    pub fn create_new(path: &Path) -> std::io::Result<Self> {
-        Self::open_with(path, OpenOptions::new().write(true).create_new(true))
-    }
-
-    fn open_with(path: &Path, options: &OpenOptions) -> std::io::Result<Self> {
-        let (file, direct) = open(path, options)?;
+        let (file, direct) = open(path, &options)?;
         Ok(Self {
             file,
             path: path.to_path_buf(),
