@@ -53,43 +53,21 @@ pub async fn stage(
         return Ok(None);
     };
     let started = Instant::now();
-    let table_name = name.to_string();
-    run.emit(RunEvent::StageStarted {
-        stage: Stage::Silver,
-        table: table_name.clone(),
-        total_bytes: None,
-    });
-    for rule in &run.plan.rules {
-        // Every rule appears in the report, in the spec's order, even with no rows to check.
-        run.emit(RunEvent::RuleOutcome {
-            table: table_name.clone(),
-            rule: rule.name.clone(),
-            on_fail: rule.on_fail,
-            checked: 0,
-            failed: 0,
-        });
-    }
-    let table = table::open_if_exists(&table_name, &run.env().location(&name)?).await?;
-    let key = crate::pii::hash_key(run.env())?;
-    let protection = crate::pii::protection(&silver.pii, key.as_ref());
-    if let Some(t) = &table {
-        let props = table::properties(t)?;
-        crate::compat::check_release(&table_name, &props, &run.plan.schema, run.spec_file())?;
-        crate::pii::check_protection(&table_name, &props, &protection, run.spec_file())?;
-    }
+    announce(run, &name.to_string());
+    let target = Target::open(run, silver, name).await?;
     let inputs = inputs::read(
         run,
         ctx,
         bronze,
         quarantine.silver_covered,
-        table.as_ref(),
-        &table_name,
+        target.table.as_ref(),
+        &target.table_name,
     )
     .await?;
     let cluster = run.engine.cluster_session().await?;
     let typed = typed_rows(
         run,
-        &table_name,
+        &target.table_name,
         inputs.parts,
         inputs.rows,
         quarantine,
@@ -99,11 +77,12 @@ pub async fn stage(
     .await?;
     let rows_read = typed.read;
     let cluster_ctx = cluster.as_ref().map(|c| &c.ctx);
-    let relation = register_typed(run, ctx, cluster_ctx, &table_name, typed, scratch).await?;
+    let relation =
+        register_typed(run, ctx, cluster_ctx, &target.table_name, typed, scratch).await?;
     let (clean, clean_dir) = set_rules::apply(
         run,
         ctx,
-        &table_name,
+        &target.table_name,
         &relation.name,
         relation.rows,
         quarantine,
@@ -111,17 +90,103 @@ pub async fn stage(
     )
     .await?;
     run.emit(RunEvent::SilverCandidates {
-        table: table_name.clone(),
+        table: target.table_name.clone(),
         rows: clean,
     });
     quarantine.flush(run).await?;
-    // The environment's PII key is never sent to the cluster: hashing with it stays here.
-    let keyed = key.is_some()
+    let clean = (clean, clean_dir.or(relation.dir));
+    let staged = write_clean(run, ctx, silver, &target, cluster.as_ref(), scratch, clean).await?;
+    run.emit(RunEvent::RowsStaged {
+        table: target.table_name.clone(),
+        rows: staged.rows,
+    });
+    run.emit(RunEvent::StageFinished {
+        stage: Stage::Silver,
+        table: target.table_name,
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok(Some(SilverOut {
+        name: target.name,
+        table: target.table,
+        staged,
+        bookmark: inputs.bookmark,
+        rows_read,
+    }))
+}
+
+/// The Silver table as the run found it, checked against the spec (its release, its PII
+/// protection), and the environment's PII key.
+struct Target {
+    name: TableName,
+    table_name: String,
+    table: Option<DeltaTable>,
+    key: Option<crate::pii::PiiKey>,
+    protection: String,
+}
+
+impl Target {
+    async fn open(
+        run: &Run<'_>,
+        silver: &crate::spec::SilverSpec,
+        name: TableName,
+    ) -> Result<Self> {
+        let table_name = name.to_string();
+        let table = table::open_if_exists(&table_name, &run.env().location(&name)?).await?;
+        let key = crate::pii::hash_key(run.env())?;
+        let protection = crate::pii::protection(&silver.pii, key.as_ref());
+        if let Some(t) = &table {
+            let props = table::properties(t)?;
+            crate::compat::check_release(&table_name, &props, &run.plan.schema, run.spec_file())?;
+            crate::pii::check_protection(&table_name, &props, &protection, run.spec_file())?;
+        }
+        Ok(Self {
+            name,
+            table_name,
+            table,
+            key,
+            protection,
+        })
+    }
+}
+
+/// The stage's start, and every rule in the report in the spec's order, even with no rows
+/// to check.
+fn announce(run: &Run<'_>, table_name: &str) {
+    run.emit(RunEvent::StageStarted {
+        stage: Stage::Silver,
+        table: table_name.to_string(),
+        total_bytes: None,
+    });
+    for rule in &run.plan.rules {
+        run.emit(RunEvent::RuleOutcome {
+            table: table_name.to_string(),
+            rule: rule.name.clone(),
+            on_fail: rule.on_fail,
+            checked: 0,
+            failed: 0,
+        });
+    }
+}
+
+/// Stages the Silver SQL's output over the `clean` rows (their count, and the local folder
+/// holding exactly them, if any): on the cluster when there is one and the rows can go
+/// there, else here. The environment's PII key is never sent to the cluster: hashing with
+/// it stays here.
+async fn write_clean(
+    run: &Run<'_>,
+    ctx: &SessionContext,
+    silver: &crate::spec::SilverSpec,
+    target: &Target,
+    cluster: Option<&crate::cluster::ClusterSession>,
+    scratch: &mut Scratch,
+    (clean, dir): (u64, Option<std::path::PathBuf>),
+) -> Result<Staged> {
+    let keyed = target.key.is_some()
         && silver
             .pii
             .values()
             .any(|a| *a == crate::spec::PiiAction::Hash);
-    let on_cluster = match (&cluster, clean_dir.or(relation.dir)) {
+    let on_cluster = match (cluster, dir) {
         (Some(c), Some(dir)) if !keyed => {
             on_cluster::share(run, &c.ctx, scratch, &dir, "__clean", clean).await?;
             Some(c)
@@ -133,10 +198,10 @@ pub async fn stage(
         run,
         sql_ctx,
         silver,
-        &name,
-        table.as_ref(),
-        key.as_ref().filter(|_| on_cluster.is_none()),
-        &protection,
+        &target.name,
+        target.table.as_ref(),
+        target.key.as_ref().filter(|_| on_cluster.is_none()),
+        &target.protection,
         (clean, on_cluster.is_none()),
     )
     .await?;
@@ -145,22 +210,7 @@ pub async fn stage(
         c.verify().await?;
         scratch.verify_shared().await?;
     }
-    run.emit(RunEvent::RowsStaged {
-        table: table_name.clone(),
-        rows: staged.rows,
-    });
-    run.emit(RunEvent::StageFinished {
-        stage: Stage::Silver,
-        table: table_name,
-        duration_ms: started.elapsed().as_millis() as u64,
-    });
-    Ok(Some(SilverOut {
-        name,
-        table,
-        staged,
-        bookmark: inputs.bookmark,
-        rows_read,
-    }))
+    Ok(staged)
 }
 
 /// The typed temporary file and the deduper's choice.
