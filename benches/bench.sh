@@ -19,6 +19,7 @@
 #   benches/bench.sh limits                 the machine's memcpy and memchr rates and random-load latency
 #                                           (benches/tools/limits.c), next to which the micro numbers are read
 #   benches/bench.sh stream [N] [RATE] [BYTES]  Kafka → Bronze throughput, latency p50/p99 at RATE msgs/s, memory (BYTES per message, default 1024)
+#                     STREAM_BENCH_CEILING=1: the broker's ceiling instead (a plain consumer reads the backlog)
 #
 # --format F: the input format(s) every engine reads: ndjson, csv or both (default both; each
 # format is a separate round over the same records).
@@ -147,7 +148,7 @@ case "$cmd" in
     echo "bench: results in $out"
     ;;
   *)
-    sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

@@ -74,6 +74,9 @@ async fn main() {
     // Phase 1: a backlog of n messages of `size` bytes, consumed as fast as possible.
     let p = testkit::producer();
     produce_backlog(&p, &topic, n, size).await;
+    if std::env::var_os("STREAM_BENCH_CEILING").is_some() {
+        return ceiling(&topic, n, size);
+    }
     let addr = "127.0.0.1:19464";
     let mut child = Command::new(&bin)
         .args([
@@ -108,6 +111,45 @@ async fn main() {
     let table = dir.path().join("lake/test/bronze/clicks");
     let lat = latencies(&table, &commit_times(&table), n).await;
     report(&backlog, &lat, hwm, (n, rate, size));
+}
+
+/// The broker's ceiling (`STREAM_BENCH_CEILING` set): the backlog read by a plain consumer
+/// with the stream's fetch settings (as at `max_age: 1s`) that only counts the messages and
+/// their bytes, from the first message to the last. What `medallion stream` cannot beat
+/// against this broker.
+fn ceiling(topic: &str, n: i64, size: usize) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", testkit::brokers())
+        .set("group.id", testkit::unique_topic("ceiling"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "50")
+        .set("fetch.queue.backoff.ms", "20")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let (mut read, mut bytes, mut first) = (0i64, 0u64, None);
+    let cpu0 = cpu_seconds(std::process::id());
+    while read < n {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                read += 1;
+                bytes += m.payload().map_or(0, |p| p.len() as u64);
+            }
+            Some(Err(e)) => panic!("ceiling consumer: {e}"),
+            None => {}
+        }
+    }
+    let secs = first.expect("messages read").elapsed().as_secs_f64();
+    let cpu = cpu_seconds(std::process::id()) - cpu0;
+    println!(
+        "ceiling: a plain consumer read {n} messages of {size} B in {secs:.2} s: {:.0} msgs/s, {:.1} MB/s, {cpu:.1} CPU-s",
+        (n - 1) as f64 / secs,
+        bytes as f64 / secs / 1e6
+    );
 }
 
 /// The stream's log: the file `STREAM_BENCH_LOG` names (each flush's decode and write

@@ -163,6 +163,11 @@ impl Source {
         })
     }
 
+    /// The file's length.
+    pub(super) fn len(&self) -> std::io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
     /// The file's device and inode (which file a path named when it was opened).
     pub(super) fn id(&self) -> std::io::Result<(u64, u64)> {
         use std::os::unix::fs::MetadataExt;

@@ -15,8 +15,9 @@
 //!   so they are read through the page cache.
 //!
 //! Everything else (listing, deleting, copying, renaming, preconditions, metadata) is the
-//! local store's own. A long read reopens the file for its pieces and refuses a file
-//! replaced since the answer. Where the file system refuses `O_DIRECT`, the same bytes go
+//! local store's own. A long read opens the file again (past the cache) while the local
+//! store's handle still holds it, and refuses another file (the path replaced since); every
+//! range of one request is read through one handle. Where the file system refuses `O_DIRECT`, the same bytes go
 //! through the page cache.
 
 use std::ops::Range;
@@ -24,13 +25,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
-    ObjectStore, ObjectStoreExt as _, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-    RenameOptions, Result,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
 
 use super::read::Source;
@@ -112,9 +112,9 @@ impl ObjectStore for DirectStore {
         {
             return self.inner.get_ranges(location, ranges).await;
         }
-        let path = self.inner.path_to_filesystem(location)?;
-        let size = self.inner.head(location).await?.size;
-        let read = |r: Range<u64>| read(path.clone(), size, r, None);
+        // One handle for every range: all of them are of the same file.
+        let opened = Opened::open(self.inner.path_to_filesystem(location)?, None).await?;
+        let read = |r: Range<u64>| opened.clone().read(r);
         object_store::coalesce_ranges(ranges, read, COALESCE).await
     }
 
@@ -151,7 +151,9 @@ impl ObjectStore for DirectStore {
 }
 
 /// The local store's answer with its bytes read past the cache, in [`PIECE`]s, when it is
-/// a file and long enough; else as it is.
+/// a file and long enough; else as it is. The pieces are read through one handle, opened at
+/// the first piece while the answer's own handle still holds its file: a handle of any
+/// other file (the path replaced since) is refused, not read under this answer's metadata.
 fn past_the_cache(got: GetResult) -> GetResult {
     let GetResult {
         payload,
@@ -161,24 +163,17 @@ fn past_the_cache(got: GetResult) -> GetResult {
     } = got;
     let payload = match payload {
         GetResultPayload::File(file, path) if range.end - range.start >= MIN_DIRECT => {
-            // The file the answer describes: a piece read from any other (the path replaced
-            // since) is refused, not returned under this answer's metadata.
-            let id = {
-                use std::os::unix::fs::MetadataExt;
-                file.metadata().map(|m| (m.dev(), m.ino()))
-            };
-            match id {
-                Ok(id) => {
-                    let size = meta.size;
-                    let pieces = (range.start..range.end)
-                        .step_by(PIECE as usize)
-                        .map(move |at| at..(at + PIECE).min(range.end));
-                    let stream = futures::stream::iter(pieces)
-                        .then(move |r| read(path.clone(), size, r, Some(id)));
-                    GetResultPayload::Stream(stream.boxed())
-                }
-                Err(_) => GetResultPayload::File(file, path),
-            }
+            let pieces: Vec<_> = (range.start..range.end)
+                .step_by(PIECE as usize)
+                .map(|at| at..(at + PIECE).min(range.end))
+                .collect();
+            let opened = futures::stream::once(Opened::open(path, Some((file, meta.size))));
+            let stream = opened
+                .map_ok(move |o| {
+                    futures::stream::iter(pieces.clone()).then(move |r| o.clone().read(r))
+                })
+                .try_flatten();
+            GetResultPayload::Stream(stream.boxed())
         }
         other => other,
     };
@@ -190,32 +185,67 @@ fn past_the_cache(got: GetResult) -> GetResult {
     }
 }
 
-/// `range` of the file at `path` (`size` bytes long), read past the cache on a thread that
-/// may block; `id`: the device and inode the file must still be.
-async fn read(
+/// A file opened past the cache for the reads of one request.
+struct Opened {
+    source: std::sync::Mutex<Source>,
     path: PathBuf,
     size: u64,
-    range: Range<u64>,
-    id: Option<(u64, u64)>,
-) -> Result<Bytes> {
-    let at = path.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let mut source = Source::open(&at)?;
-        if id.is_some() && Some(source.id()?) != id {
-            let e = "the file was replaced while it was read (its metadata is of the file before)";
-            return Err(std::io::Error::other(e));
-        }
-        source.range(range, size)
-    })
-    .await;
-    let read = read.map_err(|e| generic(std::io::Error::other(e)))?;
-    read.map_err(|e| match e.kind() {
+}
+
+impl Opened {
+    /// Opens `path`; with `same`, it must be the file that handle holds (its size is then
+    /// the answer's), else its size is the file's own.
+    async fn open(path: PathBuf, same: Option<(std::fs::File, u64)>) -> Result<Arc<Self>> {
+        let at = path.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::MetadataExt;
+            let source = Source::open(&at)?;
+            let size = match same {
+                Some((held, size)) => {
+                    let m = held.metadata()?;
+                    if source.id()? != (m.dev(), m.ino()) {
+                        let e = "the file was replaced since it was opened (its metadata is of the file before)";
+                        return Err(std::io::Error::other(e));
+                    }
+                    size
+                }
+                None => source.len()?,
+            };
+            Ok((source, size))
+        })
+        .await;
+        let (source, size) = opened
+            .map_err(|e| generic(std::io::Error::other(e)))?
+            .map_err(|e| error(e, &path))?;
+        Ok(Arc::new(Self {
+            source: std::sync::Mutex::new(source),
+            path,
+            size,
+        }))
+    }
+
+    /// `range` of the file, on a thread that may block.
+    async fn read(self: Arc<Self>, range: Range<u64>) -> Result<Bytes> {
+        let this = self.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut source = this.source.lock().unwrap_or_else(|p| p.into_inner());
+            source.range(range, this.size)
+        })
+        .await;
+        read.map_err(|e| generic(std::io::Error::other(e)))?
+            .map_err(|e| error(e, &self.path))
+    }
+}
+
+/// An IO error of the file at `path` as the local store would give it.
+fn error(e: std::io::Error, path: &std::path::Path) -> object_store::Error {
+    match e.kind() {
         std::io::ErrorKind::NotFound => object_store::Error::NotFound {
             path: path.display().to_string(),
             source: Box::new(e),
         },
-        _ => generic(super::read::with_path(e, &path)),
-    })
+        _ => generic(super::read::with_path(e, path)),
+    }
 }
 
 fn generic(e: std::io::Error) -> object_store::Error {

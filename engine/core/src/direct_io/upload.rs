@@ -96,14 +96,24 @@ fn staging_file(dest: &std::path::Path) -> std::io::Result<(DirectWriter, PathBu
         let mut name = dest.as_os_str().to_owned();
         name.push(format!("#{n}"));
         let path = PathBuf::from(name);
-        match std::fs::OpenOptions::new()
+        let claimed = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
-        {
-            Ok(_) => {
-                let w = DirectWriter::create(&path).map_err(|e| with_path(e, &path))?;
-                return Ok((w, path));
+            .map(drop);
+        match claimed {
+            Ok(()) => {
+                return match DirectWriter::create(&path) {
+                    Ok(w) => Ok((w, path)),
+                    Err(e) => {
+                        // The name was claimed: give it back (listings skip it, so nothing
+                        // else would ever delete it).
+                        if let Err(not_deleted) = std::fs::remove_file(&path) {
+                            tracing::warn!(path = %path.display(), error = %not_deleted, "A staging file could not be deleted.");
+                        }
+                        Err(with_path(e, &path))
+                    }
+                };
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !made_folder => {
