@@ -79,6 +79,29 @@ fn refuses_for_test(_: &Path) -> bool {
     false
 }
 
+/// Turns `O_DIRECT` off on an open file: later reads and writes of the same handle go
+/// through the page cache. The same handle, not the path opened again, which by then may
+/// name another file (a staging file deleted and its name claimed by another upload).
+fn through_cache(file: &File) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl on a file descriptor this `File` owns and keeps open.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: as above; only the O_DIRECT status flag changes.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+    Ok(())
+}
+
 /// Whether an error is the file system refusing `O_DIRECT` (rather than a failure to report).
 fn refused(e: &std::io::Error) -> bool {
     #[cfg(target_os = "linux")]

@@ -17,7 +17,7 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
-use super::{align_up, open, refused, Aligned, ALIGN};
+use super::{align_up, open, refused, through_cache, Aligned, ALIGN};
 
 /// Opens one known local file for every part of a scan that reads it: the factory belongs
 /// to the scan of this one file, and refuses a part of any other (or of another length).
@@ -87,11 +87,10 @@ impl DirectReader {
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        let (file, path, size, direct) =
-            (self.file.clone(), self.path.clone(), self.size, self.direct);
+        let (file, size, direct) = (self.file.clone(), self.size, self.direct);
         async move {
             let task = tokio::task::spawn_blocking(move || {
-                let mut file = Source { file, path, direct };
+                let mut file = Source { file, direct };
                 let read = ranges
                     .into_iter()
                     .map(|r| file.range(r, size))
@@ -148,7 +147,6 @@ impl AsyncFileReader for DirectReader {
 /// The file as the blocking thread reads it.
 pub(super) struct Source {
     file: Arc<File>,
-    path: PathBuf,
     direct: bool,
 }
 
@@ -158,7 +156,6 @@ impl Source {
         let (file, direct) = open(path, OpenOptions::new().read(true))?;
         Ok(Self {
             file: Arc::new(file),
-            path: path.to_path_buf(),
             direct,
         })
     }
@@ -186,7 +183,9 @@ impl Source {
         if self.direct {
             match self.aligned(&range, size) {
                 Err(e) if refused(&e) => {
-                    self.file = Arc::new(File::open(&self.path)?);
+                    // The same handle through the cache: the path opened again might name
+                    // another file by now.
+                    through_cache(&self.file)?;
                     self.direct = false;
                 }
                 read => return read,

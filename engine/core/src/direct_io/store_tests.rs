@@ -7,7 +7,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, WriteMultipart};
 
 use super::store::DirectStore;
-use super::upload::{write_parts, Job};
+use super::upload::{staging_file, write_parts, Job};
 use super::DirectWriter;
 
 /// Bytes that differ at every position (a misplaced block shows).
@@ -201,6 +201,75 @@ async fn an_aborted_or_dropped_upload_leaves_nothing() {
         store.head(&path).await.unwrap_err(),
         object_store::Error::NotFound { .. }
     ));
+}
+
+/// A claimed staging file is deleted when its claim is dropped, and kept when kept.
+#[test]
+fn a_claimed_staging_file_is_deleted_unless_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("t/x.parquet");
+    let claimed = staging_file(&dest).unwrap();
+    assert_eq!(names(&dir.path().join("t")), ["x.parquet#1"]);
+    drop(claimed);
+    assert!(names(&dir.path().join("t")).is_empty());
+    let (writer, path) = staging_file(&dest).unwrap().keep();
+    assert_eq!(path, dir.path().join("t/x.parquet#1"));
+    assert_eq!(writer.finish().unwrap(), 0);
+    assert_eq!(names(&dir.path().join("t")), ["x.parquet#1"]);
+}
+
+/// An upload whose start is cancelled while its staging name is being claimed leaves no
+/// staging file behind: the claim runs on to its end on the blocking pool, and its output
+/// is dropped there.
+#[test]
+fn a_cancelled_start_leaves_no_staging_file() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirectStore::new();
+    let path = at(dir.path(), "t/x.parquet");
+    rt.block_on(async {
+        // The one blocking thread is held: the claim waits in the queue behind it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::task::spawn_blocking(move || held.recv());
+        let mut start = Box::pin(store.put_multipart(&path));
+        let polled = start
+            .as_mut()
+            .poll(&mut Context::from_waker(futures::task::noop_waker_ref()));
+        assert!(
+            matches!(polled, Poll::Pending),
+            "start did not wait for its claim"
+        );
+        drop(start);
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        // First in, first out on the one thread: the claim has run and been dropped.
+        tokio::task::spawn_blocking(|| ()).await.unwrap();
+    });
+    let folder = dir.path().join("t");
+    assert!(folder.exists(), "the claim did not run");
+    assert!(names(&folder).is_empty(), "left: {:?}", names(&folder));
+}
+
+/// A rename that fails at `complete` fails the upload and deletes its staging file.
+#[tokio::test]
+async fn a_failed_rename_fails_the_upload_and_leaves_no_staging_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirectStore::new();
+    let path = at(dir.path(), "t/x.parquet");
+    let mut up = store.put_multipart(&path).await.unwrap();
+    up.put_part(pattern(10_000).into()).await.unwrap();
+    // A folder that is not empty cannot be replaced by a file.
+    std::fs::create_dir_all(dir.path().join("t/x.parquet/inside")).unwrap();
+    assert!(up.complete().await.is_err());
+    assert_eq!(names(&dir.path().join("t")), ["x.parquet"]);
+    assert!(dir.path().join("t/x.parquet/inside").is_dir());
+    drop(up);
+    assert_eq!(names(&dir.path().join("t")), ["x.parquet"]);
 }
 
 /// A part the disk refuses fails, every later part fails, and so does the finish: the file

@@ -177,3 +177,24 @@ fn the_factory_reads_its_own_file_only() {
         .unwrap();
     assert!(err.to_string().contains("gone.parquet"), "{err}");
 }
+
+/// A handle opened past the cache, turned through it, takes writes at any offset and length
+/// (what a refused write falls back to, on the same handle rather than the path).
+#[test]
+fn a_handle_turned_through_the_cache_takes_unaligned_writes() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let (file, direct) = open(&path, std::fs::OpenOptions::new().write(true).create(true)).unwrap();
+    through_cache(&file).unwrap();
+    // SAFETY: fcntl on the open file's own descriptor.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    assert_eq!(
+        flags & libc::O_DIRECT,
+        0,
+        "O_DIRECT still set (opened past the cache: {direct})"
+    );
+    file.write_all_at(b"abc", 1).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"\0abc");
+}

@@ -49,10 +49,13 @@ impl DirectUpload {
     ) -> object_store::Result<Self> {
         let dest = store.path_to_filesystem(location)?;
         let at = dest.clone();
+        // Should this future be dropped while the name is claimed, the claim is dropped with
+        // the task's output, which deletes the file.
         let (writer, staging) = tokio::task::spawn_blocking(move || staging_file(&at))
             .await
             .map_err(|e| generic(std::io::Error::other(e)))?
-            .map_err(generic)?;
+            .map_err(generic)?
+            .keep();
         let (jobs, queue) = mpsc::channel();
         let upload = Self {
             jobs: Some(jobs),
@@ -85,11 +88,51 @@ impl DirectUpload {
     }
 }
 
+/// A staging file just created: deleted when dropped, unless kept. An upload's `start`
+/// that is cancelled while the file is created leaves no file behind (listings skip the
+/// name, so nothing else would ever delete it).
+pub(super) struct Claimed {
+    writer: Option<DirectWriter>,
+    path: PathBuf,
+}
+
+impl Claimed {
+    /// The file's writer and path, now the upload's to complete or delete.
+    pub(super) fn keep(mut self) -> (DirectWriter, PathBuf) {
+        let writer = self.writer.take().expect("kept once");
+        (writer, std::mem::take(&mut self.path))
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        writer.abandon();
+        delete_staging(&self.path);
+    }
+}
+
+/// Deletes a staging file that is given up; one already gone is no error.
+fn delete_staging(path: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "A staging file could not be deleted.");
+        }
+    }
+}
+
+/// Renames the staging file onto `dest`; if that fails, deletes it and returns the error.
+fn rename_or_delete(staging: &std::path::Path, dest: &std::path::Path) -> std::io::Result<()> {
+    std::fs::rename(staging, dest).inspect_err(|_| delete_staging(staging))
+}
+
 /// `<dest>#<n>` for the first `n` from 1 that does not exist yet, created with its folders.
 /// The name is claimed through the page cache (`O_EXCL`), then opened past it: Linux creates
 /// a file before it checks `O_DIRECT`, so a file system that refuses it would leave the
 /// name taken by a failed `O_EXCL|O_DIRECT` open.
-fn staging_file(dest: &std::path::Path) -> std::io::Result<(DirectWriter, PathBuf)> {
+pub(super) fn staging_file(dest: &std::path::Path) -> std::io::Result<Claimed> {
     let mut made_folder = false;
     let mut n = 1u64;
     loop {
@@ -104,7 +147,10 @@ fn staging_file(dest: &std::path::Path) -> std::io::Result<(DirectWriter, PathBu
         match claimed {
             Ok(()) => {
                 return match DirectWriter::create(&path) {
-                    Ok(w) => Ok((w, path)),
+                    Ok(w) => Ok(Claimed {
+                        writer: Some(w),
+                        path,
+                    }),
                     Err(e) => {
                         // The name was claimed: give it back (listings skip it, so nothing
                         // else would ever delete it).
@@ -196,17 +242,19 @@ impl MultipartUpload for DirectUpload {
             }
             return Err(generic(with_path(e, &self.dest)));
         }
+        // The staging file is the rename's from here: should this future be dropped while
+        // it runs, the drop must not delete the name, which by then may be another
+        // upload's. A rename that fails deletes the staging file itself (nothing can
+        // complete this upload any more).
         let staging = self
             .staging
-            .clone()
+            .take()
             .ok_or_else(|| generic(std::io::Error::other("the upload was aborted")))?;
         let dest = self.dest.clone();
-        // Should the rename fail, the staging file stays known, and is deleted on drop.
-        tokio::task::spawn_blocking(move || std::fs::rename(&staging, &dest))
+        tokio::task::spawn_blocking(move || rename_or_delete(&staging, &dest))
             .await
             .map_err(|e| generic(std::io::Error::other(e)))?
             .map_err(|e| generic(with_path(e, &self.dest)))?;
-        self.staging = None;
         // The file is in place: a failed look at it must not make the upload a failure.
         let e_tag = match self.store.head(&self.location).await {
             Ok(meta) => meta.e_tag,
@@ -240,11 +288,7 @@ impl Drop for DirectUpload {
     /// An upload neither completed nor aborted leaves no staging file behind.
     fn drop(&mut self) {
         if let Some(staging) = self.staging.take() {
-            if let Err(e) = std::fs::remove_file(&staging) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %staging.display(), error = %e, "An abandoned upload's staging file could not be deleted.");
-                }
-            }
+            delete_staging(&staging);
         }
     }
 }

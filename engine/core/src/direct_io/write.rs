@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{align_up, open, refused, Aligned, ALIGN};
+use super::{align_up, open, refused, through_cache, Aligned, ALIGN};
 
 /// Bytes collected before a write: 1 MiB, 256 pages.
 const BUFFER: usize = 256 * ALIGN;
@@ -77,8 +77,9 @@ impl DirectWriter {
         match self.file.write_all_at(bytes, self.written) {
             Err(e) if self.direct && refused(&e) => {
                 // Opened past the cache, but the file system refuses the write (it takes
-                // only larger blocks, or not at all): the rest goes through the cache.
-                self.file = OpenOptions::new().write(true).open(&self.path)?;
+                // only larger blocks, or not at all): the rest goes through the cache, on
+                // the same handle.
+                through_cache(&self.file)?;
                 self.direct = false;
                 self.file.write_all_at(bytes, self.written)?;
             }
