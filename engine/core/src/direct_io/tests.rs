@@ -187,14 +187,15 @@ fn a_handle_turned_through_the_cache_takes_unaligned_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
     let (file, direct) = open(&path, std::fs::OpenOptions::new().write(true).create(true)).unwrap();
-    through_cache(&file).unwrap();
+    if !direct {
+        eprintln!("this file system does not take O_DIRECT: nothing to turn off");
+        return;
+    }
     // SAFETY: fcntl on the open file's own descriptor.
-    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
-    assert_eq!(
-        flags & libc::O_DIRECT,
-        0,
-        "O_DIRECT still set (opened past the cache: {direct})"
-    );
+    let flags = || unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    assert_ne!(flags() & libc::O_DIRECT, 0);
+    through_cache(&file).unwrap();
+    assert_eq!(flags() & libc::O_DIRECT, 0, "O_DIRECT still set");
     file.write_all_at(b"abc", 1).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"\0abc");
 }
