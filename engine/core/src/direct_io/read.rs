@@ -73,9 +73,9 @@ impl DirectReader {
     /// `size`: the file's length (past the cache, reads are whole blocks; the last one
     /// ends at the file's end).
     pub fn open(path: &Path, size: u64) -> std::io::Result<Self> {
-        let (file, direct) = open(path, OpenOptions::new().read(true))?;
+        let Source { file, direct } = Source::open(path)?;
         Ok(Self {
-            file: Arc::new(file),
+            file,
             path: path.to_path_buf(),
             size,
             direct,

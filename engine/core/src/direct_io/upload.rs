@@ -154,9 +154,7 @@ pub(super) fn staging_file(dest: &std::path::Path) -> std::io::Result<Claimed> {
                     Err(e) => {
                         // The name was claimed: give it back (listings skip it, so nothing
                         // else would ever delete it).
-                        if let Err(not_deleted) = std::fs::remove_file(&path) {
-                            tracing::warn!(path = %path.display(), error = %not_deleted, "A staging file could not be deleted.");
-                        }
+                        delete_staging(&path);
                         Err(with_path(e, &path))
                     }
                 };
