@@ -248,7 +248,8 @@ fn error(e: std::io::Error, path: &std::path::Path) -> object_store::Error {
     }
 }
 
-fn generic(e: std::io::Error) -> object_store::Error {
+/// An IO error as this store's own.
+pub(super) fn generic(e: std::io::Error) -> object_store::Error {
     object_store::Error::Generic {
         store: "LocalFileSystem (past the page cache)",
         source: Box::new(e),

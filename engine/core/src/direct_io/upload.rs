@@ -20,6 +20,7 @@ use object_store::{MultipartUpload, ObjectStoreExt as _, PutPayload, PutResult, 
 use tokio::sync::oneshot;
 
 use super::read::with_path;
+use super::store::generic;
 use super::DirectWriter;
 
 /// What the writer thread is asked to do.
@@ -204,13 +205,6 @@ pub(super) fn write_parts(mut writer: DirectWriter, queue: mpsc::Receiver<Job>) 
         }
     }
     writer.abandon();
-}
-
-fn generic(e: std::io::Error) -> object_store::Error {
-    object_store::Error::Generic {
-        store: "LocalFileSystem (past the page cache)",
-        source: Box::new(e),
-    }
 }
 
 #[async_trait::async_trait]
