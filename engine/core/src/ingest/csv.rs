@@ -1,7 +1,9 @@
 //! CSV (files `format: csv`, and Kafka `csv_lines`): RFC 4180 records decoded by arrow's CSV
 //! decoder into the schema's raw form. Columns are matched by header name (or by position
 //! without a header). A CSV cell is text, so CSV carries text columns only: a schema with a
-//! struct or list column is refused at plan time ([`super::check_types`]).
+//! struct or list column is refused at plan time ([`super::check_types`]). Records of the
+//! common shape (no quotes, the file's number of fields) take `csv_flat`'s fast path; it
+//! gives arrow's rows or declines.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use arrow::array::{new_null_array, ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use super::csv_flat::FlatCsv;
 use super::{Carries, RecordDecoder, SourceFile};
 use crate::error::{Error, Result};
 use crate::spec::{CsvOptions, UnknownFields};
@@ -96,26 +99,54 @@ pub struct CsvDecoder {
     layout: CsvLayout,
     raw: SchemaRef,
     delimiter: u8,
+    /// The fast path, where the delimiter allows it.
+    pub(super) flat: Option<FlatCsv>,
 }
 
 impl CsvDecoder {
     /// For records without a header whose columns are the raw schema's, in order, separated
     /// by commas (Kafka `csv_lines`).
     pub fn lines(raw: SchemaRef) -> Self {
-        CsvDecoder {
-            layout: CsvLayout {
-                file_schema: text_schema(raw.fields().iter().map(|f| f.name())),
-                mapping: (0..raw.fields().len()).map(Some).collect(),
-                reject: None,
-            },
-            raw,
-            delimiter: b',',
-        }
+        let layout = CsvLayout {
+            file_schema: text_schema(raw.fields().iter().map(|f| f.name())),
+            mapping: (0..raw.fields().len()).map(Some).collect(),
+            reject: None,
+        };
+        Self::for_file(layout, raw, b',')
+    }
+
+    /// For a file whose header holds `header` (tests: the layout [`csv_layout`] reads).
+    #[cfg(test)]
+    pub(super) fn with_header(raw: SchemaRef, header: &[&str], delimiter: u8) -> Self {
+        let layout = CsvLayout {
+            file_schema: text_schema(
+                header
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            ),
+            mapping: raw
+                .fields()
+                .iter()
+                .map(|f| header.iter().position(|h| h == f.name()))
+                .collect(),
+            reject: None,
+        };
+        Self::for_file(layout, raw, delimiter)
     }
 
     /// For a file whose header was read by [`csv_layout`].
     pub(super) fn for_file(layout: CsvLayout, raw: SchemaRef, delimiter: u8) -> Self {
+        let text_mapping = raw
+            .fields()
+            .iter()
+            .zip(&layout.mapping)
+            .map(|(field, idx)| idx.filter(|_| field.data_type() == &DataType::Utf8))
+            .collect();
+        let width = layout.file_schema.fields().len();
         CsvDecoder {
+            flat: FlatCsv::of(raw.clone(), width, text_mapping, delimiter),
             layout,
             raw,
             delimiter,
@@ -149,6 +180,19 @@ impl RecordDecoder for CsvDecoder {
         if let Some(reason) = &self.layout.reject {
             return Err(reason.clone());
         }
+        if let Some(batch) = self.flat.as_ref().and_then(|flat| flat.decode(records)) {
+            return Ok(batch);
+        }
+        self.decode_with_arrow(records)
+    }
+}
+
+impl CsvDecoder {
+    /// arrow's decoder: every record, and the reasons of bad ones.
+    pub(super) fn decode_with_arrow(
+        &self,
+        records: &[&[u8]],
+    ) -> std::result::Result<RecordBatch, String> {
         let mut decoder = arrow::csv::ReaderBuilder::new(self.layout.file_schema.clone())
             .with_header(false)
             .with_delimiter(self.delimiter)

@@ -249,7 +249,21 @@ enum Quote {
 
 /// Scans one line from `state`; returns the state at its end (a line end closes every
 /// field but a quoted one) and the number of `"` in it.
-fn scan(line: &[u8], delimiter: u8, mut state: Quote) -> (Quote, usize) {
+fn scan(line: &[u8], delimiter: u8, state: Quote) -> (Quote, usize) {
+    if memchr::memchr(b'"', line).is_none() {
+        // What the loop below gives for a line without quotes, without looking at each byte.
+        let end = if state == Quote::Quoted {
+            Quote::Quoted
+        } else {
+            Quote::FieldStart
+        };
+        return (end, 0);
+    }
+    scan_bytes(line, delimiter, state)
+}
+
+/// [`scan`], byte by byte.
+fn scan_bytes(line: &[u8], delimiter: u8, mut state: Quote) -> (Quote, usize) {
     let mut quotes = 0;
     for &b in line {
         if b == b'"' {
@@ -373,5 +387,29 @@ mod tests {
         assert_eq!(got[1].0, -2);
         assert!(got[1].1.contains("(50 bytes in all)"), "{}", got[1].1);
         assert_eq!(got[2], (3, "b".into()));
+    }
+
+    /// A line without quotes is not looked at byte by byte: the state at its end is the
+    /// one the byte loop gives, from every state, whatever the other bytes.
+    #[test]
+    fn a_line_without_quotes_ends_where_the_byte_loop_ends() {
+        let states = [
+            Quote::FieldStart,
+            Quote::Unquoted,
+            Quote::Quoted,
+            Quote::QuoteInQuoted,
+        ];
+        for line in ["", "a", ",", "a,b\r", "\r", " , ;x,,", "é,€"] {
+            for state in states {
+                for delimiter in [b',', b';', b'\t'] {
+                    let line = line.as_bytes();
+                    assert_eq!(
+                        scan(line, delimiter, state),
+                        scan_bytes(line, delimiter, state),
+                        "{line:?} from {state:?}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ pub(crate) use chunk::panic_message;
 #[cfg(test)]
 mod conservation;
 mod csv;
+mod csv_flat;
 mod discover;
 mod frame;
 mod json;
