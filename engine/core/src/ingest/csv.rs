@@ -2,13 +2,13 @@
 //! decoder into the schema's raw form. Columns are matched by header name (or by position
 //! without a header). A CSV cell is text, so CSV carries text columns only: a schema with a
 //! struct or list column is refused at plan time ([`super::check_types`]). Records of the
-//! common shape (no quotes, the file's number of fields) take `csv_flat`'s fast path; it
-//! gives arrow's rows or declines.
+//! common shape (fields unquoted, or quoted as a whole; the file's number of fields) take
+//! `csv_flat`'s fast path; it gives arrow's rows or declines.
 
 use std::io::BufRead;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, ArrayRef, RecordBatch};
+use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::csv_flat::FlatCsv;
@@ -99,7 +99,8 @@ pub struct CsvDecoder {
     layout: CsvLayout,
     raw: SchemaRef,
     delimiter: u8,
-    /// The fast path, where the delimiter allows it.
+    /// The fast path (`None` for a delimiter that cannot stand between fields, or a file
+    /// without columns).
     pub(super) flat: Option<FlatCsv>,
 }
 
@@ -206,6 +207,11 @@ impl CsvDecoder {
         let batch = decoder.flush().map_err(|e| csv_reason(&e.to_string()))?;
         let batch =
             batch.unwrap_or_else(|| RecordBatch::new_empty(self.layout.file_schema.clone()));
+        if let Some(field) = split_character(&batch) {
+            return Err(format!(
+                "invalid CSV record: field `{field}` is not valid UTF-8 (a character is split by the delimiter)"
+            ));
+        }
         let columns: Vec<ArrayRef> = self
             .raw
             .fields()
@@ -218,6 +224,27 @@ impl CsvDecoder {
             .collect();
         RecordBatch::try_new(self.raw.clone(), columns).map_err(|e| e.to_string())
     }
+}
+
+/// The first column with a value that is not UTF-8. arrow's decoder checks UTF-8 on a set's
+/// values joined together, so a character that a delimiter splits (`a\xC3,\xA9b`, also
+/// across two records) passes as two strings that are not UTF-8.
+fn split_character(batch: &RecordBatch) -> Option<&str> {
+    let schema = batch.schema_ref();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let Some(strings) = column.as_any().downcast_ref::<StringArray>() else {
+            continue;
+        };
+        let data = strings.value_data();
+        let bad = strings
+            .value_offsets()
+            .windows(2)
+            .any(|w| simdutf8::basic::from_utf8(&data[w[0] as usize..w[1] as usize]).is_err());
+        if bad {
+            return Some(field.name());
+        }
+    }
+    None
 }
 
 fn text_schema<'a>(names: impl Iterator<Item = &'a String>) -> SchemaRef {

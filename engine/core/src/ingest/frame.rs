@@ -1,5 +1,6 @@
 //! Framing: splits a text file into records (lines; for CSV, records whose quoted fields may
-//! span lines), skipping blank lines, with every record bounded in size.
+//! span lines), skipping blank lines (white space only; for CSV, without a delimiter: a line
+//! of tabs in a tab-separated file is a record), with every record bounded in size.
 //!
 //! Guarantees: memory is bounded by [`Framing::max_record_bytes`] whatever the input; every
 //! non-blank line belongs to exactly one record or bad record. A record over the bound, or a
@@ -91,7 +92,7 @@ impl<R: BufRead> Records<R> {
             if self.line.len > max {
                 return Ok(Framed::Bad(oversized(&self.line, max)));
             }
-            if self.line.bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            if self.is_blank() {
                 continue;
             }
             let Some(delimiter) = self.framing.csv_delimiter else {
@@ -109,6 +110,17 @@ impl<R: BufRead> Records<R> {
             }
             return Ok(Framed::Record(self.line.no));
         }
+    }
+
+    /// Whether `self.line` is blank: white space only, and no CSV delimiter (with a tab or a
+    /// space as the delimiter, a line of delimiters is a record of empty fields).
+    fn is_blank(&self) -> bool {
+        let bytes = &self.line.bytes;
+        bytes.iter().all(|b| b.is_ascii_whitespace())
+            && self
+                .framing
+                .csv_delimiter
+                .is_none_or(|d| !bytes.contains(&d))
     }
 
     /// Reads the lines of a record whose quoted field is open at the end of `self.line`.
@@ -251,7 +263,7 @@ enum Quote {
 /// field but a quoted one) and the number of `"` in it.
 fn scan(line: &[u8], delimiter: u8, state: Quote) -> (Quote, usize) {
     if memchr::memchr(b'"', line).is_none() {
-        // What the loop below gives for a line without quotes, without looking at each byte.
+        // What `scan_bytes` gives for a line without quotes, without looking at each byte.
         let end = if state == Quote::Quoted {
             Quote::Quoted
         } else {
@@ -411,5 +423,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A blank line is skipped, but a line of tabs in a tab-separated file is a record.
+    #[test]
+    fn a_line_of_delimiters_is_a_record_even_when_they_are_white_space() {
+        let framing = Framing {
+            csv_delimiter: Some(b'\t'),
+            max_record_bytes: 100,
+        };
+        let mut r = Records::new(
+            io::Cursor::new(b"a\tb\n\t\n  \n\n c\td\n".to_vec()),
+            framing,
+        );
+        let mut got = Vec::new();
+        while let Framed::Record(line) = r.next().unwrap() {
+            got.push((line, String::from_utf8_lossy(r.record()).to_string()));
+        }
+        assert_eq!(
+            got,
+            vec![(1, "a\tb".into()), (2, "\t".into()), (5, " c\td".into())]
+        );
     }
 }
