@@ -154,11 +154,17 @@ impl CsvDecoder {
         }
     }
 
-    /// Feeds one record to arrow's decoder; false unless it made exactly one row.
+    /// Feeds one record to arrow's decoder; false unless it made exactly one row and left
+    /// no quoted field open (a record with a line end before an unclosed quote makes one
+    /// row, and the next record would close the field: its text would run into that row).
     fn feed(
         decoder: &mut arrow::csv::reader::Decoder,
         record: &[u8],
+        delimiter: u8,
     ) -> std::result::Result<bool, String> {
+        if super::frame::ends_quoted(record, delimiter) {
+            return Ok(false);
+        }
         let before = decoder.capacity();
         for bytes in [record, b"\n"] {
             let mut off = 0;
@@ -200,7 +206,7 @@ impl CsvDecoder {
             .with_batch_size(records.len() + 1)
             .build_decoder();
         for record in records {
-            if !Self::feed(&mut decoder, record)? {
+            if !Self::feed(&mut decoder, record, self.delimiter)? {
                 return Err("invalid CSV record: expected one CSV record on this line (a quoted field is not closed, or a carriage return splits it)".into());
             }
         }
@@ -263,5 +269,8 @@ fn csv_reason(msg: &str) -> String {
     let msg = regex::Regex::new(r" for line \d+, ")
         .expect("regex")
         .replace(msg, ": ");
+    let msg = regex::Regex::new(r" for line \d+ and ")
+        .expect("regex")
+        .replace(&msg, " in ");
     format!("invalid CSV record: {msg}")
 }

@@ -274,6 +274,12 @@ fn scan(line: &[u8], delimiter: u8, state: Quote) -> (Quote, usize) {
     scan_bytes(line, delimiter, state)
 }
 
+/// Whether a record (a Kafka message, which may hold line ends) ends inside a quoted field,
+/// as csv-core reads it: a `\r` or `\n` outside quotes ends a record there.
+pub(super) fn ends_quoted(record: &[u8], delimiter: u8) -> bool {
+    scan(record, delimiter, Quote::FieldStart).0 == Quote::Quoted
+}
+
 /// [`scan`], byte by byte.
 fn scan_bytes(line: &[u8], delimiter: u8, mut state: Quote) -> (Quote, usize) {
     let mut quotes = 0;
@@ -285,7 +291,7 @@ fn scan_bytes(line: &[u8], delimiter: u8, mut state: Quote) -> (Quote, usize) {
             (Quote::Quoted, b'"') => Quote::QuoteInQuoted,
             (Quote::Quoted, _) => Quote::Quoted,
             (Quote::QuoteInQuoted, b'"') => Quote::Quoted,
-            (_, b) if b == delimiter || b == b'\r' => Quote::FieldStart,
+            (_, b) if b == delimiter || b == b'\r' || b == b'\n' => Quote::FieldStart,
             (Quote::FieldStart, b'"') => Quote::Quoted,
             _ => Quote::Unquoted,
         };

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::sync::Mutex;
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use super::chunk::{decode_parallel, read_chunks, ChunkError};
@@ -100,6 +100,34 @@ fn csv_quoted_newlines_and_wrong_field_counts() {
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].line, 4);
     assert_eq!(bad[0].record, "c,3,extra");
+}
+
+/// Kafka messages are decoded together, without framing: a message with a line end before
+/// an unclosed quote (`a\n"c`) made its row and left the field open, and the next message
+/// closed it, so that message's row took the first one's text (`c\nd`) and the first one's
+/// tail was lost. Such a message is now a bad record, and the next one its own row.
+#[test]
+fn a_message_that_leaves_a_quoted_field_open_is_a_bad_record() {
+    for first in [&b"a\n\"c,1"[..], b"a\r\"c,1", b"a,1\n\"c"] {
+        let records: Vec<&[u8]> = vec![first, b"d\",2", b"e,3"];
+        let (good, bad) = decode_records(&csv_decoder(), &records).unwrap();
+        let ids: Vec<String> = good
+            .iter()
+            .flat_map(|(batch, _)| {
+                let ids = batch.column(0).as_string::<i32>();
+                (0..ids.len())
+                    .map(|i| ids.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(ids, vec!["d\"", "e"], "{first:?}");
+        assert_eq!(bad.len(), 1, "{first:?}");
+        assert!(
+            bad[0].reason.contains("quoted field is not closed"),
+            "{}",
+            bad[0].reason
+        );
+    }
 }
 
 /// Issue 10, silent loss #4: one stray `"` in line 3 of 10 took lines 3 to 10 into one
