@@ -103,12 +103,12 @@ fn csv_quoted_newlines_and_wrong_field_counts() {
 }
 
 /// Kafka messages are decoded together, without framing: a message with a line end before
-/// an unclosed quote (`a\n"c`) made its row and left the field open, and the next message
+/// an unclosed quote (`a,1\n"c`) made its row and left the field open, and the next message
 /// closed it, so that message's row took the first one's text (`c\nd`) and the first one's
 /// tail was lost. Such a message is now a bad record, and the next one its own row.
 #[test]
 fn a_message_that_leaves_a_quoted_field_open_is_a_bad_record() {
-    for first in [&b"a\n\"c,1"[..], b"a\r\"c,1", b"a,1\n\"c"] {
+    for first in [&b"a,1\n\"c"[..], b"a,1\r\"c", b"a,\"b\"\n\"c"] {
         let records: Vec<&[u8]> = vec![first, b"d\",2", b"e,3"];
         let (good, bad) = decode_records(&csv_decoder(), &records).unwrap();
         let ids: Vec<String> = good

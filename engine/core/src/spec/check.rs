@@ -111,14 +111,12 @@ fn check_bronze(b: &BronzeSpec, e: &mut Errors<'_>) {
             if files.csv.is_some() && files.format != FileFormat::Csv {
                 e.add("bronze.source.files.csv", "CSV options need `format: csv`");
             }
-            if files
-                .csv
-                .as_ref()
-                .is_some_and(|csv| !csv.delimiter.is_ascii())
-            {
+            if files.csv.as_ref().is_some_and(|csv| {
+                !csv.delimiter.is_ascii() || matches!(csv.delimiter, '"' | '\r' | '\n')
+            }) {
                 e.add(
                     "bronze.source.files.csv.delimiter",
-                    "must be one ASCII character",
+                    "must be one ASCII character other than `\"`, `\\r` and `\\n` (they quote and end records)",
                 );
             }
         }

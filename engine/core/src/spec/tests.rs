@@ -88,3 +88,28 @@ fn freshness_is_a_duration_and_names_its_field() {
     let unknown = parse(&format!("{BASE}freshness: {{ every: 24h }}\n")).unwrap_err();
     assert!(unknown.to_string().contains("freshness"), "{unknown}");
 }
+
+/// A CSV delimiter must be one ASCII character that neither quotes nor ends a record.
+#[test]
+fn a_csv_delimiter_that_quotes_or_ends_records_is_refused() {
+    let with = |delimiter: &str| {
+        parse(&format!(
+            "pipeline: p\nbronze:\n  table: bronze.p\n  schema: p@1\n  source: {{ files: {{ path: in/*.csv, format: csv, csv: {{ delimiter: {delimiter} }} }} }}\n"
+        ))
+        .unwrap()
+        .check()
+        .into_iter()
+        .map(|e| e.path)
+        .collect::<Vec<_>>()
+    };
+    for bad in ["'\"'", "\"\\r\"", "\"\\n\"", "§"] {
+        assert_eq!(
+            with(bad),
+            vec!["bronze.source.files.csv.delimiter"],
+            "{bad}"
+        );
+    }
+    for good in ["\";\"", "\"\\t\"", "\"|\""] {
+        assert!(with(good).is_empty(), "{good}: {:?}", with(good));
+    }
+}
